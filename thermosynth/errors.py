@@ -1,0 +1,31 @@
+"""Exceptions for input that a user can correct.
+
+The CLI prints these as one line and exits with code 2. Anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ThermosynthError(Exception):
+    """Base class for errors caused by the user's input, not by a bug."""
+
+
+class RecipeError(ThermosynthError, ValueError):
+    """A recipe key holds an invalid, missing or unknown value."""
+
+
+class FrameError(ThermosynthError, ValueError):
+    """A normal frame cannot be read or decoded."""
+
+
+class LayoutError(ThermosynthError, ValueError):
+    """A battery layout or its registration to a frame is invalid."""
+
+
+class SimulationError(ThermosynthError, RuntimeError):
+    """The heat solver failed to converge or produced an unphysical state."""
+
+
+class OutputError(ThermosynthError, OSError):
+    """An output path exists, or cannot be written."""

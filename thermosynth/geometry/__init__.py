@@ -1,0 +1,46 @@
+"""Battery geometry: layouts on a grid, materials, and registration to frames."""
+
+from thermosynth.geometry.layout import Layout, Material
+from thermosynth.geometry.layouts import (
+    PV_MODULE_60_CELL,
+    cell_grid,
+    cylindrical_array,
+    from_mask,
+    module,
+    pouch_cell,
+    prismatic_cell,
+)
+from thermosynth.geometry.materials import (
+    DEFAULT_MATERIALS,
+    laminate,
+    material_from_spec,
+)
+from thermosynth.geometry.registration import (
+    check_fits,
+    corners_homography,
+    footprint,
+    quad_from_mask,
+    quad_from_warm_region,
+    warp_to_frame,
+)
+
+__all__ = [
+    "DEFAULT_MATERIALS",
+    "PV_MODULE_60_CELL",
+    "Layout",
+    "Material",
+    "cell_grid",
+    "check_fits",
+    "corners_homography",
+    "cylindrical_array",
+    "footprint",
+    "from_mask",
+    "laminate",
+    "material_from_spec",
+    "module",
+    "pouch_cell",
+    "prismatic_cell",
+    "quad_from_mask",
+    "quad_from_warm_region",
+    "warp_to_frame",
+]

@@ -1,0 +1,164 @@
+"""Tests for thermosynth.camera.model: Camera settings and record_rise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from thermosynth.camera import Camera, apparent_rise_K, blur, record_rise
+from thermosynth.errors import RecipeError
+from thermosynth.frames.frame import Frame
+
+
+@dataclass(frozen=True)
+class LinearQuantiser:
+    """uint16 encoding: value = offset + step * level."""
+
+    offset: float
+    step: float
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        return self.offset + self.step * raw.astype(np.float64)
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        levels = np.rint((values - self.offset) / self.step)
+        return np.clip(levels, 0, 65535).astype(np.uint16)
+
+
+def _frame(unit: str, *, offset: float = 0.0, step: float = 0.01) -> Frame:
+    rng = np.random.default_rng(3)
+    raw = rng.integers(2000, 4000, size=(16, 20)).astype(np.uint16)
+    encoding = LinearQuantiser(offset=offset, step=step)
+    return Frame(
+        raw=raw,
+        values=encoding.decode(raw),
+        unit=unit,
+        valid=np.ones((16, 20), dtype=bool),
+        encoding=encoding,
+        noise_sigma=0.05,
+        source="synthetic.npy",
+    )
+
+
+def _rise() -> np.ndarray:
+    rise = np.zeros((16, 20))
+    rise[5:10, 6:12] = 4.0
+    return rise
+
+
+def test_record_rise_identity_in_celsius():
+    out = record_rise(Camera(), _rise(), _frame("C"), ambient_C=22.0)
+
+    np.testing.assert_allclose(out, _rise(), rtol=0, atol=1e-10)
+
+
+def test_record_rise_kelvin_matches_celsius():
+    camera = Camera(emissivity_surface=0.7, blur_sigma_px=1.5)
+    frame_C = _frame("C")
+    frame_K = _frame("K", offset=273.15)
+    out_C = record_rise(camera, _rise(), frame_C, ambient_C=22.0)
+    out_K = record_rise(camera, _rise(), frame_K, ambient_C=22.0)
+
+    np.testing.assert_allclose(out_K, out_C, rtol=0, atol=1e-9)
+
+
+def test_record_rise_emissivity_then_blur():
+    camera = Camera(emissivity_surface=0.8, blur_sigma_px=2.0, reflected_C=18.0)
+    frame = _frame("C")
+    out = record_rise(camera, _rise(), frame, ambient_C=22.0)
+    apparent = apparent_rise_K(
+        _rise(),
+        frame.values,
+        emissivity_surface=0.8,
+        emissivity_setting=0.95,
+        reflected_C=18.0,
+    )
+
+    np.testing.assert_allclose(out, blur(apparent, sigma_px=2.0), rtol=1e-12)
+    assert out.max() < 4.0
+
+
+def test_record_rise_reflected_defaults_to_ambient():
+    frame = _frame("C")
+    unset = record_rise(Camera(emissivity_surface=0.6), _rise(), frame, ambient_C=30.0)
+    explicit = record_rise(
+        Camera(emissivity_surface=0.6, reflected_C=30.0), _rise(), frame, ambient_C=30.0
+    )
+
+    assert np.array_equal(unset, explicit)
+
+
+def test_record_rise_levels():
+    camera = Camera(levels_per_kelvin=12.5)
+    out = record_rise(camera, _rise(), _frame("level"), ambient_C=25.0)
+
+    np.testing.assert_allclose(out, 12.5 * _rise(), rtol=0, atol=1e-8)
+
+
+def test_record_rise_levels_use_ambient_base():
+    camera = Camera(levels_per_kelvin=2.0, emissivity_surface=0.8)
+    out = record_rise(camera, _rise(), _frame("level"), ambient_C=25.0)
+    expected = 2.0 * apparent_rise_K(
+        _rise(),
+        25.0,
+        emissivity_surface=0.8,
+        emissivity_setting=0.95,
+        reflected_C=25.0,
+    )
+
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+def test_record_rise_invalid_base_pixels():
+    frame = _frame("C")
+    values = frame.values.copy()
+    values[0, :] = np.nan
+    valid = np.ones(frame.shape, dtype=bool)
+    valid[0, :] = False
+    holed = Frame(
+        raw=frame.raw,
+        values=values,
+        unit="C",
+        valid=valid,
+        encoding=frame.encoding,
+        noise_sigma=frame.noise_sigma,
+        source=frame.source,
+    )
+    rise = np.full(frame.shape, 2.0)
+    out = record_rise(
+        Camera(emissivity_surface=0.8, blur_sigma_px=1.0), rise, holed, ambient_C=21.0
+    )
+
+    assert np.all(np.isfinite(out))
+
+
+def test_record_rise_levels_need_scale():
+    with pytest.raises(RecipeError, match="set camera.levels_per_kelvin"):
+        record_rise(Camera(), _rise(), _frame("level"), ambient_C=25.0)
+
+
+def test_record_rise_rejects_bad_rise():
+    with pytest.raises(ValueError, match=r"shape \(4, 4\).*shape \(16, 20\)"):
+        record_rise(Camera(), np.zeros((4, 4)), _frame("C"), ambient_C=25.0)
+    rise = _rise()
+    rise[0, 0] = np.inf
+    with pytest.raises(ValueError, match="1 NaN or infinite values"):
+        record_rise(Camera(), rise, _frame("C"), ambient_C=25.0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("emissivity_surface", 1.3, r"camera.emissivity_surface = 1\.3 is invalid"),
+        ("emissivity_setting", 0.0, r"camera.emissivity_setting = 0\.0 is invalid"),
+        ("blur_sigma_px", -0.5, r"camera.blur_sigma_px = -0\.5 is invalid"),
+        ("levels_per_kelvin", 0.0, r"camera.levels_per_kelvin = 0\.0 is invalid"),
+        ("reflected_C", float("nan"), r"camera.reflected_C = nan is invalid"),
+        ("gain", "auto", r"camera.gain = 'auto' is invalid"),
+    ],
+)
+def test_camera_rejects_bad_settings(key, value, message):
+    with pytest.raises(RecipeError, match=message):
+        Camera(**{key: value})

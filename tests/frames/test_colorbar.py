@@ -1,0 +1,111 @@
+"""Tests for thermosynth.frames.colorbar on a real FLIR screen export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from thermosynth.errors import FrameError
+from thermosynth.frames.colorbar import read_colorbar
+from thermosynth.frames.encodings import PaletteEncoding
+from thermosynth.frames.readers import read_image
+from thermosynth.frames.sources import ImageFolderSource
+
+# The bar of these exports spans rows 30..207 (row 208 is black), 25.0 C at the
+# bottom and 50.0 C at the top.
+BAR = {"x_px": (306, 312), "y_px": (30, 207), "bottom": 25.0, "top": 50.0}
+# Overlays: spot reading, icons and clock; scale labels and bar; FLIR logo;
+# crosshair.
+OVERLAYS = [(0, 0, 320, 28), (276, 0, 320, 240), (0, 212, 64, 240), (84, 120, 122, 158)]
+
+
+@pytest.fixture(scope="module")
+def flir_rgb(data_dir):
+    return read_image(data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png")
+
+
+@pytest.fixture(scope="module")
+def flir_source(data_dir):
+    return ImageFolderSource(
+        data_dir / "pouch-cell-flir-screen" / "id1_cha_1c",
+        mode="colorbar",
+        unit="C",
+        colorbar=BAR,
+        ignore_rects=OVERLAYS,
+    )
+
+
+def test_colorbar_runs_bottom_to_top(flir_rgb):
+    lut = read_colorbar(flir_rgb, x_px=BAR["x_px"], y_px=BAR["y_px"])
+
+    assert lut.dtype == np.uint8
+    assert 150 <= lut.shape[0] <= 178
+    assert lut[0].max() < 40  # near-black purple at 25 C
+    assert lut[-1].min() > 240  # white at 50 C
+
+
+def test_colorbar_rows_round_trip(flir_rgb):
+    lut = read_colorbar(flir_rgb, x_px=BAR["x_px"], y_px=BAR["y_px"])
+    encoding = PaletteEncoding(lut, low=25.0, high=50.0)
+
+    levels, _ = encoding.decode_levels(lut[None])
+
+    np.testing.assert_array_equal(levels[0], np.arange(lut.shape[0]))
+    np.testing.assert_array_equal(
+        encoding.encode(encoding.decode(lut[None])), lut[None]
+    )
+
+
+def test_colorbar_pixels_within_one_level(flir_rgb):
+    lut = read_colorbar(flir_rgb, x_px=BAR["x_px"], y_px=BAR["y_px"])
+    encoding = PaletteEncoding(lut, low=25.0, high=50.0)
+    bar = flir_rgb[30:208, 306:313]
+    row_colours = np.rint(np.median(bar.astype(float), axis=1)).astype(np.uint8)
+
+    pixel_levels, _ = encoding.decode_levels(bar)
+    row_levels, _ = encoding.decode_levels(row_colours[:, None, :])
+
+    # The export is compressed, so single pixels carry colour noise.
+    assert (np.abs(pixel_levels - row_levels) <= 1).mean() >= 0.95
+
+
+def test_colorbar_cell_centre_temperature(flir_source):
+    frame = flir_source.read(0)
+    centre = frame.values[110:170, 60:150][frame.valid[110:170, 60:150]]
+
+    assert frame.unit == "C"
+    assert centre.size > 500
+    assert 27.0 <= np.median(centre) <= 28.2
+    assert 0.0 < frame.noise_sigma < 0.5
+
+
+def test_colorbar_overlays_invalid(flir_source, flir_rgb):
+    frame = flir_source.read(0)
+    white = (flir_rgb.min(axis=2) > 180) & (np.ptp(flir_rgb, axis=2) < 30)
+
+    assert white.sum() > 200
+    assert not frame.valid[white].any()
+    assert not frame.valid[30:208, 306:313].any()
+
+
+def test_colorbar_off_colour_pixels_invalid(flir_rgb, tmp_path):
+    encoding = PaletteEncoding(
+        read_colorbar(flir_rgb, x_px=BAR["x_px"], y_px=BAR["y_px"]), low=25, high=50
+    )
+    grey = np.full((1, 1, 3), 136, np.uint8)  # the grey of the label boxes
+
+    _, distance = encoding.decode(grey, return_distance=True)
+
+    assert distance[0, 0] > 40.0
+
+
+def test_colorbar_outside_frame(flir_rgb):
+    with pytest.raises(FrameError, match=r"x \(306, 330\).*320 x 240 frame"):
+        read_colorbar(flir_rgb, x_px=(306, 330), y_px=(30, 207))
+
+
+def test_colorbar_single_colour():
+    flat = np.full((50, 20, 3), 80, np.uint8)
+
+    with pytest.raises(FrameError, match="contains one colour only"):
+        read_colorbar(flat, x_px=(2, 5), y_px=(3, 40))

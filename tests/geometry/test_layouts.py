@@ -1,0 +1,374 @@
+"""Tests for thermosynth.geometry.layouts."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from thermosynth.errors import LayoutError
+from thermosynth.geometry.layouts import (
+    PV_MODULE_60_CELL,
+    cell_grid,
+    cylindrical_array,
+    from_mask,
+    module,
+    pouch_cell,
+    prismatic_cell,
+)
+from thermosynth.geometry.materials import DEFAULT_MATERIALS, material_from_spec
+
+
+def material_names(layout):
+    """Return the material name of every grid cell, (ny, nx)."""
+    names = np.array([m.name for m in layout.materials])
+    return names[layout.material_id]
+
+
+def pouch(**overrides):
+    kwargs = dict(
+        width_mm=100,
+        height_mm=200,
+        thickness_mm=5,
+        tab_width_mm=20,
+        tab_length_mm=20,
+        resolution_mm=5,
+    )
+    return pouch_cell(**{**kwargs, **overrides})
+
+
+def test_pouch_extent_and_body():
+    layout = pouch()
+    assert layout.shape == (44, 20)
+    assert layout.width_mm == pytest.approx(100)
+    assert layout.height_mm == pytest.approx(220)
+    assert (layout.cell_id == 0).sum() == 40 * 20
+    assert np.all(layout.cell_id[4:] == 0)
+
+
+def test_pouch_tabs_region_size():
+    layout = pouch()
+    tabs = layout.regions["tabs"]
+    assert tabs.sum() == 2 * 4 * 4
+    assert np.array_equal(np.nonzero(tabs[0])[0], [3, 4, 5, 6, 13, 14, 15, 16])
+    names = material_names(layout)
+    assert np.all(names[layout.regions["tab_positive"]] == "aluminium")
+    assert np.all(names[layout.regions["tab_negative"]] == "copper")
+
+
+def test_pouch_background_beside_tabs():
+    layout = pouch()
+    background = layout.regions["background"]
+    assert background.sum() == 4 * 20 - 32
+    assert not np.any(background & layout.regions["tabs"])
+    assert np.all(material_names(layout)[background] == "air")
+    assert np.all(layout.cell_id[background] == -1)
+
+
+def test_pouch_custom_material_and_centres():
+    pad = material_from_spec("nickel_tab", {"base": "copper", "k_in_plane_W_mK": 90})
+    layout = pouch(tab_centres_mm=(15, 50), materials={"tab_negative": pad})
+    assert np.all(
+        material_names(layout)[layout.regions["tab_negative"]] == "nickel_tab"
+    )
+    assert np.array_equal(
+        np.nonzero(layout.regions["tabs"][0])[0], [1, 2, 3, 4, 8, 9, 10, 11]
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"width_mm": -1}, r"width_mm = -1 is invalid"),
+        ({"resolution_mm": 0}, r"resolution_mm = 0 is invalid"),
+        ({"tab_width_mm": 2}, r"tab_width_mm = 2 mm is narrower than one grid cell"),
+        ({"tab_centres_mm": (5, 50)}, r"sticks out of the cell width"),
+        ({"tab_centres_mm": (40, 50)}, r"so the tabs overlap"),
+        (
+            {"materials": {"tab": DEFAULT_MATERIALS["copper"]}},
+            r"unknown role\(s\) \['tab'\]",
+        ),
+        (
+            {"materials": {"cell": "pouch_cell"}},
+            r"materials\['cell'\] = 'pouch_cell' is not a Material",
+        ),
+    ],
+)
+def test_pouch_errors(overrides, match):
+    with pytest.raises(LayoutError, match=match):
+        pouch(**overrides)
+
+
+def prismatic(**overrides):
+    kwargs = dict(
+        width_mm=100,
+        height_mm=60,
+        thickness_mm=20,
+        terminal_width_mm=16,
+        terminal_height_mm=10,
+        terminal_inset_mm=10,
+        casing_mm=2,
+        resolution_mm=2,
+    )
+    return prismatic_cell(**{**kwargs, **overrides})
+
+
+def test_prismatic_terminals_and_casing():
+    layout = prismatic()
+    assert layout.shape == (35, 50)
+    terminals = layout.regions["terminals"]
+    assert terminals.sum() == 2 * 8 * 5
+    assert np.array_equal(np.nonzero(terminals[0])[0], [*range(5, 13), *range(37, 45)])
+    casing = layout.regions["casing"]
+    assert casing.sum() == 50 * 30 - 48 * 28
+    assert np.all(material_names(layout)[casing] == "casing_steel")
+    assert (layout.cell_id == 0).sum() == 48 * 28
+
+
+def test_prismatic_without_casing():
+    layout = prismatic(casing_mm=0)
+    assert "casing" not in layout.regions or not layout.regions["casing"].any()
+    assert (layout.cell_id == 0).sum() == 50 * 30
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"terminal_inset_mm": 40}, r"terminal_inset_mm = 40 .* overlap or leave"),
+        ({"casing_mm": 1}, r"casing_mm = 1 mm is narrower than one grid cell"),
+        ({"casing_mm": 30}, r"casing_mm = 30 leaves a cell body 0 mm across"),
+        ({"terminal_inset_mm": -1}, r"terminal_inset_mm = -1 is invalid"),
+    ],
+)
+def test_prismatic_errors(overrides, match):
+    with pytest.raises(LayoutError, match=match):
+        prismatic(**overrides)
+
+
+def test_cylindrical_count_and_disc_area():
+    layout = cylindrical_array(
+        rows=3, cols=4, diameter_mm=18, pitch_mm=20, thickness_mm=65, resolution_mm=0.5
+    )
+    ids, counts = np.unique(layout.cell_id[layout.cell_id >= 0], return_counts=True)
+    assert np.array_equal(ids, np.arange(12))
+    disc_area = np.pi * 9.0**2
+    areas = counts * layout.dx_mm * layout.dy_mm
+    assert np.all(np.abs(areas / disc_area - 1) < 0.05)
+    gaps = layout.regions["gaps"]
+    assert np.array_equal(gaps, layout.cell_id == -1)
+    assert np.all(material_names(layout)[gaps] == "air")
+
+
+def test_cylindrical_ids_row_major():
+    layout = cylindrical_array(
+        rows=2, cols=3, diameter_mm=10, pitch_mm=12, thickness_mm=65, resolution_mm=1
+    )
+    assert layout.shape == (24, 36)
+    assert layout.cell_id[6, 30] == 2
+    assert layout.cell_id[18, 6] == 3
+
+
+def test_cylindrical_filler():
+    layout = cylindrical_array(
+        rows=1,
+        cols=2,
+        diameter_mm=10,
+        pitch_mm=12,
+        thickness_mm=65,
+        resolution_mm=1,
+        filler="potting",
+    )
+    assert np.all(material_names(layout)[layout.regions["gaps"]] == "potting")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"pitch_mm": 17}, r"pitch_mm = 17 is smaller than diameter_mm = 18, so"),
+        ({"resolution_mm": 20}, r"diameter_mm = 18 mm is narrower than one grid cell"),
+        ({"rows": 0}, r"rows = 0 is invalid"),
+        ({"filler": "foam"}, r"material 'foam' for role 'filler'"),
+    ],
+)
+def test_cylindrical_errors(overrides, match):
+    kwargs = dict(
+        rows=2, cols=2, diameter_mm=18, pitch_mm=20, thickness_mm=65, resolution_mm=1
+    )
+    with pytest.raises(LayoutError, match=match):
+        cylindrical_array(**{**kwargs, **overrides})
+
+
+def test_module_gap_columns_carry_gap_material():
+    layout = module(
+        n_cells=4,
+        cell_width_mm=20,
+        cell_height_mm=30,
+        thickness_mm=5,
+        gap_mm=2,
+        resolution_mm=1,
+    )
+    assert layout.shape == (30, 86)
+    names = material_names(layout)
+    for i in range(3):
+        gap_columns = slice(20 + 22 * i, 22 + 22 * i)
+        assert np.all(names[:, gap_columns] == "thermal_pad")
+        assert np.all(layout.regions["gaps"][:, gap_columns])
+    assert layout.regions["gaps"].sum() == 3 * 2 * 30
+    ids, counts = np.unique(layout.cell_id[layout.cell_id >= 0], return_counts=True)
+    assert np.array_equal(ids, np.arange(4))
+    assert np.all(counts == 20 * 30)
+
+
+def test_module_busbar_strip():
+    layout = module(
+        n_cells=3,
+        cell_width_mm=20,
+        cell_height_mm=30,
+        thickness_mm=5,
+        gap_mm=2,
+        gap_material="air",
+        busbar_mm=4,
+        resolution_mm=1,
+    )
+    busbars = layout.regions["busbars"]
+    assert layout.shape == (34, 64)
+    assert busbars.sum() == 4 * 64
+    assert np.all(busbars[:4])
+    assert np.all(material_names(layout)[busbars] == "copper")
+    assert np.all(material_names(layout)[layout.regions["gaps"]] == "air")
+    assert not np.any(busbars & layout.regions["gaps"])
+
+
+def test_module_touching_cells():
+    layout = module(
+        n_cells=2,
+        cell_width_mm=10,
+        cell_height_mm=10,
+        thickness_mm=5,
+        gap_mm=0,
+        resolution_mm=1,
+    )
+    assert not np.any(layout.cell_id == -1)
+    assert "gaps" not in layout.regions
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"gap_mm": -1}, r"gap_mm = -1 is invalid because cells overlap"),
+        ({"gap_mm": 0.5}, r"gap_mm = 0.5 mm is narrower than one grid cell"),
+        ({"cell_width_mm": 0.5}, r"cell_width_mm = 0.5 mm is narrower"),
+        ({"n_cells": 2.5}, r"n_cells = 2.5 is invalid"),
+        ({"busbar_mm": -2}, r"busbar_mm = -2 is invalid"),
+    ],
+)
+def test_module_errors(overrides, match):
+    kwargs = dict(
+        n_cells=3,
+        cell_width_mm=20,
+        cell_height_mm=30,
+        thickness_mm=5,
+        gap_mm=2,
+        resolution_mm=1,
+    )
+    with pytest.raises(LayoutError, match=match):
+        module(**{**kwargs, **overrides})
+
+
+def test_cell_grid_pv_default():
+    layout = cell_grid(**PV_MODULE_60_CELL)
+    assert layout.shape == (203, 123)
+    assert layout.width_mm == pytest.approx(984)
+    assert layout.height_mm == pytest.approx(1624)
+    ids, counts = np.unique(layout.cell_id[layout.cell_id >= 0], return_counts=True)
+    assert np.array_equal(ids, np.arange(60))
+    assert np.all(counts == 19 * 19)
+    names = material_names(layout)
+    assert np.all(names[layout.cell_id >= 0] == "pv_laminate")
+    assert np.all(names[layout.cell_id < 0] == "pv_laminate_gap")
+
+
+def test_cell_grid_regions_partition():
+    layout = cell_grid(
+        rows=2,
+        cols=3,
+        cell_width_mm=10,
+        cell_height_mm=8,
+        gap_mm=2,
+        thickness_mm=4,
+        border_mm=1,
+        resolution_mm=1,
+    )
+    assert layout.shape == (20, 36)
+    gaps, border = layout.regions["gaps"], layout.regions["border"]
+    assert border.sum() == 20 * 36 - 18 * 34
+    assert gaps.sum() == 18 * 34 - 6 * 80
+    assert np.array_equal(gaps | border, layout.cell_id == -1)
+    assert layout.cell_id[1, 1] == 0
+    assert layout.cell_id[18, 34] == 5
+
+
+def test_cell_grid_resolution_too_coarse():
+    with pytest.raises(
+        LayoutError, match=r"gap_mm = 3 mm is narrower than one grid cell"
+    ):
+        cell_grid(
+            rows=10,
+            cols=6,
+            cell_width_mm=156,
+            cell_height_mm=156,
+            gap_mm=3,
+            thickness_mm=4.6,
+            resolution_mm=8,
+        )
+
+
+def test_from_mask_components(tmp_path):
+    mask = np.zeros((20, 30), np.uint8)
+    mask[2:8, 2:12] = 255
+    mask[2:8, 16:28] = 255
+    mask[12:18, 2:28] = 255
+    path = tmp_path / "cells.png"
+    cv2.imwrite(str(path), mask)
+    layout = from_mask(path, width_mm=60, height_mm=40, resolution_mm=2, thickness_mm=3)
+    assert layout.shape == (20, 30)
+    ids, counts = np.unique(layout.cell_id[layout.cell_id >= 0], return_counts=True)
+    assert np.array_equal(ids, [0, 1, 2])
+    assert sorted(counts) == [60, 72, 156]
+    assert np.array_equal(layout.regions["gaps"], mask == 0)
+
+
+def test_from_mask_resizes_nearest():
+    mask = np.zeros((10, 10), bool)
+    mask[:, :5] = True
+    layout = from_mask(mask, width_mm=20, height_mm=20, resolution_mm=1, thickness_mm=3)
+    assert layout.shape == (20, 20)
+    assert np.all(layout.cell_id[:, :10] == 0)
+    assert np.all(layout.cell_id[:, 10:] == -1)
+
+
+def test_from_mask_real_camera_mask(data_dir):
+    path = data_dir / "battery-station-inferno/camera_masks/MASK_CAM1_thermal.png"
+    layout = from_mask(
+        path, width_mm=80, height_mm=60, resolution_mm=1, thickness_mm=10
+    )
+    assert (layout.cell_id >= 0).sum() == 2618
+
+
+def test_from_mask_errors(tmp_path):
+    with pytest.raises(LayoutError, match=r"cannot be read as an image"):
+        from_mask(
+            tmp_path / "missing.png",
+            width_mm=1,
+            height_mm=1,
+            resolution_mm=0.1,
+            thickness_mm=1,
+        )
+    with pytest.raises(LayoutError, match=r"no non-zero pixel"):
+        from_mask(
+            np.zeros((5, 5)), width_mm=1, height_mm=1, resolution_mm=0.1, thickness_mm=1
+        )
+    with pytest.raises(LayoutError, match=r"height_mm = 0 is invalid"):
+        from_mask(
+            np.ones((5, 5)), width_mm=1, height_mm=0, resolution_mm=0.1, thickness_mm=1
+        )

@@ -1,0 +1,58 @@
+"""Staged output: nothing is lost on failure, nothing overwritten by accident."""
+
+from __future__ import annotations
+
+import pytest
+
+from thermosynth.errors import OutputError
+from thermosynth.output.atomic import staged_dir, write_bytes_atomic
+
+
+def test_staged_dir_moves_into_place(tmp_path):
+    target = tmp_path / "out"
+    with staged_dir(target, overwrite=False) as stage:
+        (stage / "a.txt").write_text("new")
+    assert (target / "a.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_existing_output_rejected_without_overwrite(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(
+        OutputError, match="output already exists: .*out; pass --overwrite"
+    ):
+        with staged_dir(target, overwrite=False):
+            pass
+
+
+def test_failure_keeps_previous_output(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "half.txt").write_text("half")
+            raise RuntimeError("boom")
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_overwrite_replaces_whole_folder(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with staged_dir(target, overwrite=True) as stage:
+        (stage / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_write_bytes_atomic_refuses_existing_file(tmp_path):
+    path = tmp_path / "p.png"
+    write_bytes_atomic(path, b"one", overwrite=False)
+    with pytest.raises(OutputError, match="already exists: .*p.png; pass --overwrite"):
+        write_bytes_atomic(path, b"two", overwrite=False)
+    write_bytes_atomic(path, b"two", overwrite=True)
+    assert path.read_bytes() == b"two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]

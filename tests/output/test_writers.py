@@ -1,0 +1,123 @@
+"""HDF5 and anomalib folder writers: round trips and the folder rules."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL, FolderWriter
+from thermosynth.output.hdf5 import HDF5Writer
+from thermosynth.output.sample import Sample
+
+
+def make_sample(index: int, label: int, raw: np.ndarray) -> Sample:
+    rng = np.random.default_rng(index)
+    shape = raw.shape[:2]
+    mask = np.zeros(shape, dtype=bool)
+    if label:
+        mask[2:5, 3:7] = True
+    rise = rng.random(shape).astype(np.float32)
+    return Sample(
+        index=index,
+        split="test" if label else "train",
+        label=label,
+        kind="hotspot" if label else "good",
+        raw=raw,
+        mask=mask,
+        rise_K=rise,
+        recorded_rise=np.where(mask, rise, 0).astype(np.float32),
+        metadata={"params": {"power_W": 1.5 * index}},
+    )
+
+
+@pytest.fixture
+def samples() -> list[Sample]:
+    rng = np.random.default_rng(0)
+    return [
+        make_sample(i, i % 2, rng.integers(0, 65535, (8, 10), dtype=np.uint16))
+        for i in range(4)
+    ]
+
+
+def write_hdf5(path, samples):
+    with HDF5Writer(
+        path, attributes={"recipe_sha256": "abc"}, frame_unit="C"
+    ) as writer:
+        for sample in samples:
+            writer.write(sample)
+
+
+def test_hdf5_round_trip(tmp_path, samples):
+    path = tmp_path / "d.h5"
+    write_hdf5(path, samples)
+    with h5py.File(path, "r") as f:
+        assert f["frames"].dtype == np.uint16
+        assert f["frames"].shape == (4, 8, 10)
+        for i, sample in enumerate(samples):
+            np.testing.assert_array_equal(f["frames"][i], sample.raw)
+            np.testing.assert_array_equal(f["masks"][i], sample.mask.astype(np.uint8))
+            np.testing.assert_array_equal(f["rise_K"][i], sample.rise_K)
+        assert list(f["labels"][:]) == [0, 1, 0, 1]
+        assert f["kinds"][1].decode() == "hotspot"
+        assert json.loads(f["metadata"][3])["params"]["power_W"] == 4.5
+        assert f.attrs["recipe_sha256"] == "abc"
+        assert f["rise_K"].attrs["unit"] == "K"
+        assert f["recorded_rise"].attrs["unit"] == "C"
+        assert f["frames"].compression == "gzip"
+        assert f["frames"].chunks == (1, 8, 10)
+
+
+def test_hdf5_same_samples_same_bytes(tmp_path, samples):
+    write_hdf5(tmp_path / "a.h5", samples)
+    write_hdf5(tmp_path / "b.h5", samples)
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+
+
+def test_folder_follows_anomalib_layout(tmp_path, samples):
+    writer = FolderWriter(tmp_path, frame_unit="C")
+    for sample in samples:
+        writer.write(sample)
+    assert sorted(p.name for p in (tmp_path / "train" / "good").iterdir()) == [
+        "000000.png",
+        "000002.png",
+    ]
+    images = sorted(p.stem for p in (tmp_path / "test" / "hotspot").iterdir())
+    masks = sorted(p.stem for p in (tmp_path / "ground_truth" / "hotspot").iterdir())
+    assert masks == [f"{stem}_mask" for stem in images]
+
+    mask = cv2.imread(
+        str(tmp_path / "ground_truth" / "hotspot" / "000001_mask.png"),
+        cv2.IMREAD_UNCHANGED,
+    )
+    assert set(np.unique(mask)) == {0, 255}
+    np.testing.assert_array_equal(mask == 255, samples[1].mask)
+    image = cv2.imread(
+        str(tmp_path / "test" / "hotspot" / "000001.png"), cv2.IMREAD_UNCHANGED
+    )
+    np.testing.assert_array_equal(image, samples[1].raw)
+
+
+def test_folder_keeps_rgb_order(tmp_path):
+    raw = np.zeros((4, 5, 3), dtype=np.uint8)
+    raw[..., 0] = 200  # red
+    FolderWriter(tmp_path, frame_unit="level").write(make_sample(0, 0, raw))
+    stored = cv2.imread(str(tmp_path / "train" / "good" / "000000.png"))
+    assert stored[0, 0].tolist() == [0, 0, 200]  # OpenCV reads BGR
+
+
+def test_folder_float_frames_use_recorded_scale(tmp_path):
+    raw = np.full((4, 5), 27.34, dtype=np.float32)
+    FolderWriter(tmp_path, frame_unit="C").write(make_sample(0, 0, raw))
+    scale = json.loads((tmp_path / "scale.json").read_text())
+    level = cv2.imread(
+        str(tmp_path / "train" / "good" / "000000.png"), cv2.IMREAD_UNCHANGED
+    )
+    assert level.dtype == np.uint16
+    value = level.astype(float) * scale["value_per_level"] + scale["offset"]
+    assert scale["value_per_level"] == FLOAT_SCALE_PER_LEVEL
+    assert scale["offset"] == FLOAT_OFFSET
+    np.testing.assert_allclose(value, 27.34, atol=FLOAT_SCALE_PER_LEVEL / 2)

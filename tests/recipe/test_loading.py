@@ -1,0 +1,155 @@
+"""Recipe validation: every bad input gives one message with key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from thermosynth.errors import RecipeError
+from thermosynth.recipe import load_demo_recipe, load_recipe, parse_recipe
+from thermosynth.recipe.distributions import Uniform
+
+MINIMAL = """
+frames: {kind: synthetic, n_frames: 4}
+layout: {kind: pouch_cell, resolution_mm: 2.0}
+scenarios:
+  - kind: hotspot
+    power_W: 1.0
+    radius_mm: 3.0
+"""
+
+
+def parse(text: str = MINIMAL, overrides: tuple[str, ...] = ()):
+    return parse_recipe(
+        text, source="r.yaml", base_dir=Path("/tmp"), overrides=overrides
+    )
+
+
+def test_minimal_recipe_gets_defaults():
+    recipe = parse().recipe
+    assert recipe.seed == 0
+    assert recipe.physics.ambient_C == 25.0
+    assert recipe.scenarios[0].power_W == 1.0
+    assert recipe.output.dir == Path("/tmp/thermosynth-output")
+
+
+def test_demo_recipe_is_valid():
+    loaded = load_demo_recipe()
+    assert loaded.recipe.frames.kind == "synthetic"
+    assert len(loaded.sha256) == 64
+
+
+def test_misspelled_key_suggests_fix():
+    text = MINIMAL.replace("power_W", "powr_W")
+    with pytest.raises(
+        RecipeError, match=r"unknown key 'scenarios\.0\.powr_W'; did you mean 'power_W'"
+    ):
+        parse(text)
+
+
+def test_misspelled_section_suggests_fix():
+    with pytest.raises(
+        RecipeError, match=r"unknown key 'physcs'; did you mean 'physics'"
+    ):
+        parse(overrides=("physcs.dt_s=1",))
+
+
+def test_wrong_type_names_key_and_value():
+    with pytest.raises(RecipeError, match=r"key 'physics\.dt_s' = 'fast' is invalid"):
+        parse(overrides=("physics.dt_s=fast",))
+
+
+def test_negative_coefficient_rejected():
+    with pytest.raises(
+        RecipeError,
+        match=r"key 'physics\.h_top_W_m2K' = -3 is invalid: it should be greater",
+    ):
+        parse(overrides=("physics.h_top_W_m2K=-3",))
+
+
+def test_negative_power_distribution_rejected():
+    with pytest.raises(
+        RecipeError, match=r"power_W must be positive, but its lowest value is -1"
+    ):
+        parse(overrides=("scenarios.0.power_W={uniform: [-1, 2]}",))
+
+
+def test_normal_distribution_rejected_for_positive_quantity():
+    with pytest.raises(RecipeError, match="use uniform, loguniform or choice"):
+        parse(overrides=("scenarios.0.radius_mm={normal: [3, 1]}",))
+
+
+def test_unknown_scenario_kind_names_tags():
+    with pytest.raises(
+        RecipeError, match=r"key 'scenarios\.0\.kind' = 'hotsp'.*'hotspot', 'joule'"
+    ):
+        parse(overrides=("scenarios.0.kind=hotsp",))
+
+
+def test_missing_frame_folder_names_key(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        MINIMAL.replace(
+            "{kind: synthetic, n_frames: 4}", "{kind: images, path: nowhere}"
+        )
+    )
+    with pytest.raises(
+        RecipeError, match=r"key 'frames\.path': file or folder not found: .*nowhere"
+    ):
+        load_recipe(recipe)
+
+
+def test_missing_recipe_file():
+    with pytest.raises(RecipeError, match="recipe file not found: /no/such.yaml"):
+        load_recipe("/no/such.yaml")
+
+
+def test_invalid_yaml():
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        parse("frames: [unclosed")
+
+
+def test_recipe_must_be_mapping():
+    with pytest.raises(RecipeError, match="a recipe must be a mapping"):
+        parse("- just a list")
+
+
+def test_override_sets_nested_value():
+    loaded = parse(overrides=("scenarios.0.radius_mm={uniform: [1, 2]}", "seed=5"))
+    assert loaded.recipe.seed == 5
+    assert loaded.recipe.scenarios[0].radius_mm == Uniform(uniform=(1.0, 2.0))
+    assert "seed: 5" in loaded.text
+
+
+def test_override_changes_hash():
+    assert parse().sha256 != parse(overrides=("seed=5",)).sha256
+
+
+def test_override_without_equals_rejected():
+    with pytest.raises(
+        RecipeError, match=r"--set 'seed' is invalid; write it as key\.path=value"
+    ):
+        parse(overrides=("seed",))
+
+
+def test_override_bad_list_index():
+    with pytest.raises(RecipeError, match=r"'3' is not an index of a list of 1 items"):
+        parse(overrides=("scenarios.3.power_W=1",))
+
+
+def test_palette_mode_needs_palette(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        MINIMAL.replace(
+            "{kind: synthetic, n_frames: 4}",
+            f"{{kind: images, path: {tmp_path}, mode: palette}}",
+        )
+    )
+    with pytest.raises(RecipeError, match="mode 'palette' needs frames.palette"):
+        load_recipe(recipe)
+
+
+def test_corners_method_needs_four_corners():
+    with pytest.raises(RecipeError, match="method 'corners' needs corners_px"):
+        parse(overrides=("registration.method=corners",))

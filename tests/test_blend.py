@@ -1,0 +1,356 @@
+"""Tests for thermosynth.blend: masks, untouched pixels, gains and encodings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from thermosynth.blend import Blended, blend, default_threshold
+from thermosynth.errors import FrameError, RecipeError
+from thermosynth.frames.frame import Frame
+
+
+@dataclass(frozen=True)
+class LinearQuantiser:
+    """Greyscale encoding: value = offset + step * level, level in the dtype."""
+
+    dtype: type
+    offset: float
+    step: float
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        return self.offset + self.step * raw.astype(np.float64)
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        top = np.iinfo(self.dtype).max
+        levels = np.rint((values - self.offset) / self.step)
+        return np.clip(levels, 0, top).astype(self.dtype)
+
+
+def _palette() -> np.ndarray:
+    """Return 256 distinct RGB colours, 17 apart in red or green, blue fixed.
+
+    Neighbouring levels often share the red and blue bytes, so a level change
+    shows in one channel only.
+    """
+    level = np.arange(256)
+    red = (level // 16) * 17
+    green = (level % 16) * 17
+    return np.stack([red, green, np.full(256, 128)], axis=-1).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class PaletteQuantiser:
+    """RGB encoding: 256 levels over [lo, hi], each with its palette colour."""
+
+    lo: float
+    hi: float
+    palette: np.ndarray
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        # Nearest palette colour, so off-palette bytes (JPEG) still decode.
+        diff = raw[..., None, :].astype(np.int32) - self.palette.astype(np.int32)
+        level = np.argmin((diff**2).sum(axis=-1), axis=-1)
+        return self.lo + level * (self.hi - self.lo) / 255.0
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        level = np.rint((values - self.lo) / (self.hi - self.lo) * 255.0)
+        return self.palette[np.clip(level, 0, 255).astype(np.intp)]
+
+
+def _frame(raw: np.ndarray, encoding, valid: np.ndarray, *, unit="C") -> Frame:
+    return Frame(
+        raw=raw,
+        values=encoding.decode(raw),
+        unit=unit,
+        valid=valid,
+        encoding=encoding,
+        noise_sigma=0.05,
+        source="synthetic",
+    )
+
+
+@st.composite
+def grey_cases(draw):
+    """Draw a greyscale frame, a valid mask, a non-negative rise and a threshold."""
+    dtype = draw(st.sampled_from([np.uint8, np.uint16]))
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12))
+    top = int(np.iinfo(dtype).max)
+    raw = draw(hnp.arrays(dtype, shape, elements=st.integers(0, top)))
+    valid = draw(hnp.arrays(np.bool_, shape))
+    step = draw(st.sampled_from([0.01, 0.1, 0.5]))
+    rise = draw(
+        hnp.arrays(
+            np.float64,
+            shape,
+            elements=st.floats(0.0, 50.0, allow_nan=False, allow_infinity=False),
+        )
+    )
+    threshold = draw(st.floats(0.0, 20.0, allow_nan=False))
+    encoding = LinearQuantiser(dtype=dtype, offset=20.0, step=step)
+    return _frame(raw, encoding, valid), rise, threshold
+
+
+@settings(max_examples=200, deadline=None)
+@given(grey_cases())
+def test_blend_fixed_properties(case):
+    frame, rise, threshold = case
+    out = blend(frame, rise, threshold=threshold)
+
+    assert np.array_equal(out.mask, frame.valid & (rise > threshold))
+    assert np.array_equal(out.raw[~out.mask], frame.raw[~out.mask])
+    assert np.array_equal(out.raw[~frame.valid], frame.raw[~frame.valid])
+    assert out.raw.dtype == frame.raw.dtype
+    assert out.raw.shape == frame.raw.shape
+    assert np.all(out.values[out.mask] >= frame.values[out.mask])
+    assert np.array_equal(out.values, frame.encoding.decode(out.raw))
+
+
+@settings(max_examples=100, deadline=None)
+@given(grey_cases())
+def test_blend_severity_figures(case):
+    frame, rise, threshold = case
+    out = blend(frame, rise, threshold=threshold)
+
+    assert out.recorded_rise.dtype == np.float32
+    assert np.all(out.recorded_rise[~out.mask] == 0.0)
+    assert np.array_equal(
+        out.recorded_rise[out.mask], rise[out.mask].astype(np.float32)
+    )
+    assert out.area_px == int(out.mask.sum())
+    expected_peak = (
+        float(rise[out.mask].astype(np.float32).max()) if out.area_px else 0.0
+    )
+    assert out.peak_rise == expected_peak
+
+
+@settings(max_examples=100, deadline=None)
+@given(grey_cases())
+def test_blend_stretch_formula(case):
+    frame, rise, threshold = case
+    out = blend(frame, rise, threshold=threshold, gain="stretch")
+
+    valid = frame.valid
+    assert np.array_equal(out.mask, valid & (rise > threshold))
+    assert np.array_equal(out.raw[~valid], frame.raw[~valid])
+    assert out.raw.dtype == frame.raw.dtype
+    if not valid.any():
+        assert np.array_equal(out.raw, frame.raw)
+        return
+    v = frame.values
+    applied = np.where(out.mask, rise, 0.0)
+    lo, hi = v[valid].min(), v[valid].max()
+    hi_new = (v + applied)[valid].max()
+    if hi_new == hi:
+        expected = v + applied
+    else:
+        expected = lo + (v + applied - lo) * (hi - lo) / (hi_new - lo)
+    # The raw pixels sit on the quantiser's grid, so encode(values) == raw and
+    # every valid pixel equals the encoded formula.
+    assert np.array_equal(out.raw[valid], frame.encoding.encode(expected)[valid])
+
+
+@dataclass(frozen=True)
+class FloatEncoding:
+    """Radiometric float frame: raw pixels are the values themselves."""
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        return raw.astype(np.float64)
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        return values.astype(np.float64)
+
+
+def test_blend_stretch_exact_in_float():
+    rng = np.random.default_rng(7)
+    raw = rng.uniform(20.0, 30.0, size=(12, 15))
+    valid = rng.random((12, 15)) > 0.2
+    frame = _frame(raw, FloatEncoding(), valid)
+    rise = np.zeros((12, 15))
+    rise[3:7, 4:9] = rng.uniform(5.0, 15.0, size=(4, 5))
+    out = blend(frame, rise, threshold=0.15, gain="stretch")
+
+    applied = np.where(valid & (rise > 0.15), rise, 0.0)
+    lo, hi = raw[valid].min(), raw[valid].max()
+    hi_new = (raw + applied)[valid].max()
+    expected = lo + (raw + applied - lo) * (hi - lo) / (hi_new - lo)
+    assert hi_new > hi
+    np.testing.assert_allclose(out.raw[valid], expected[valid], rtol=0, atol=1e-12)
+    assert np.array_equal(out.raw[~valid], raw[~valid])
+    assert out.raw[valid].max() == pytest.approx(hi, abs=1e-12)
+
+
+def test_blend_fixed_exact_in_float():
+    rng = np.random.default_rng(8)
+    raw = rng.uniform(20.0, 30.0, size=(6, 7))
+    valid = rng.random((6, 7)) > 0.3
+    rise = rng.uniform(0.0, 2.0, size=(6, 7))
+    out = blend(_frame(raw, FloatEncoding(), valid), rise, threshold=0.5)
+
+    mask = valid & (rise > 0.5)
+    assert np.array_equal(out.raw, np.where(mask, raw + rise, raw))
+
+
+def test_blend_stretch_moves_outside_pixels():
+    encoding = LinearQuantiser(dtype=np.uint8, offset=0.0, step=1.0)
+    raw = np.array([[0, 100, 200]], dtype=np.uint8)
+    frame = _frame(raw, encoding, np.ones((1, 3), dtype=bool), unit="level")
+    rise = np.array([[0.0, 0.0, 200.0]])
+    out = blend(frame, rise, threshold=1.0, gain="stretch")
+
+    # lo 0, hi 200, hi_new 400: every value is halved, the hotspot tops at 200.
+    assert out.raw.tolist() == [[0, 50, 200]]
+    assert out.mask.tolist() == [[False, False, True]]
+
+
+def test_blend_stretch_flat_frame():
+    encoding = LinearQuantiser(dtype=np.uint8, offset=0.0, step=1.0)
+    raw = np.full((2, 2), 30, dtype=np.uint8)
+    frame = _frame(raw, encoding, np.ones((2, 2), dtype=bool), unit="level")
+    out = blend(frame, np.zeros((2, 2)), threshold=0.0, gain="stretch")
+
+    assert np.array_equal(out.raw, raw)
+    assert out.area_px == 0
+
+
+@st.composite
+def palette_cases(draw):
+    """Draw an RGB frame, partly off-palette, with a valid mask and a rise."""
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=8))
+    palette = _palette()
+    levels = draw(hnp.arrays(np.uint8, shape))
+    raw = palette[levels]
+    noise = draw(hnp.arrays(np.int16, (*shape, 3), elements=st.integers(-3, 3)))
+    off = draw(hnp.arrays(np.bool_, shape))
+    raw = np.where(off[..., None], np.clip(raw + noise, 0, 255), raw).astype(np.uint8)
+    valid = draw(hnp.arrays(np.bool_, shape))
+    rise = draw(
+        hnp.arrays(np.float64, shape, elements=st.floats(0.0, 10.0, allow_nan=False))
+    )
+    threshold = draw(st.floats(0.0, 5.0))
+    encoding = PaletteQuantiser(lo=20.0, hi=45.5, palette=palette)
+    return _frame(raw, encoding, valid), rise, threshold
+
+
+@settings(max_examples=100, deadline=None)
+@given(palette_cases())
+def test_blend_palette_properties(case):
+    frame, rise, threshold = case
+    out = blend(frame, rise, threshold=threshold)
+
+    assert out.raw.dtype == np.uint8
+    assert out.raw.shape == frame.raw.shape
+    assert np.array_equal(out.raw[~out.mask], frame.raw[~out.mask])
+    new = frame.encoding.encode(frame.values + np.where(out.mask, rise, 0.0))
+    old = frame.encoding.encode(frame.values)
+    same_level = (new == old).all(axis=-1)
+    unchanged = out.mask & same_level
+    assert np.array_equal(out.raw[unchanged], frame.raw[unchanged])
+    moved = out.mask & ~same_level
+    assert np.array_equal(out.raw[moved], new[moved])
+    assert np.all(out.values[out.mask] >= frame.values[out.mask])
+
+
+def test_blend_keeps_off_palette_bytes():
+    palette = _palette()
+    encoding = PaletteQuantiser(lo=0.0, hi=255.0, palette=palette)
+    raw = palette[np.array([[10, 10]])].copy()
+    raw[0, 0] += np.array([1, 0, 2], dtype=np.uint8)  # off-palette, decodes to 10
+    frame = _frame(raw, encoding, np.ones((1, 2), dtype=bool))
+    out = blend(frame, np.array([[0.2, 5.0]]), threshold=0.1)
+
+    assert out.mask.tolist() == [[True, True]]
+    assert out.raw[0, 0].tolist() == raw[0, 0].tolist()
+    assert out.raw[0, 1].tolist() == palette[15].tolist()
+
+
+def test_blend_clips_at_dtype_top():
+    encoding = LinearQuantiser(dtype=np.uint8, offset=0.0, step=1.0)
+    raw = np.array([[250, 10]], dtype=np.uint8)
+    frame = _frame(raw, encoding, np.ones((1, 2), dtype=bool), unit="level")
+    out = blend(frame, np.array([[100.0, 0.0]]), threshold=0.5)
+
+    assert out.raw.tolist() == [[255, 10]]
+    assert out.raw.dtype == np.uint8
+    assert out.peak_rise == 100.0
+
+
+def test_blend_empty_mask():
+    encoding = LinearQuantiser(dtype=np.uint16, offset=0.0, step=0.01)
+    raw = np.full((3, 4), 2500, dtype=np.uint16)
+    frame = _frame(raw, encoding, np.ones((3, 4), dtype=bool))
+    out = blend(frame, np.full((3, 4), 0.1), threshold=0.15)
+
+    assert isinstance(out, Blended)
+    assert out.area_px == 0
+    assert out.peak_rise == 0.0
+    assert np.array_equal(out.raw, raw)
+
+
+def test_blend_invalid_pixels_with_nan_values():
+    encoding = LinearQuantiser(dtype=np.uint8, offset=0.0, step=1.0)
+    raw = np.array([[0, 100]], dtype=np.uint8)
+    valid = np.array([[False, True]])
+    frame = Frame(
+        raw=raw,
+        values=np.array([[np.nan, 100.0]]),
+        unit="level",
+        valid=valid,
+        encoding=encoding,
+        noise_sigma=1.0,
+        source="synthetic",
+    )
+    out = blend(frame, np.array([[9.0, 9.0]]), threshold=1.0)
+
+    assert out.raw.tolist() == [[0, 109]]
+    assert out.mask.tolist() == [[False, True]]
+
+
+def _small_frame() -> Frame:
+    encoding = LinearQuantiser(dtype=np.uint8, offset=0.0, step=1.0)
+    raw = np.zeros((2, 3), dtype=np.uint8)
+    return _frame(raw, encoding, np.ones((2, 3), dtype=bool), unit="level")
+
+
+def test_blend_rejects_bad_rise():
+    frame = _small_frame()
+    with pytest.raises(ValueError, match=r"shape \(3, 2\).*shape \(2, 3\)"):
+        blend(frame, np.zeros((3, 2)), threshold=0.0)
+    with pytest.raises(ValueError, match="negative values"):
+        blend(frame, np.full((2, 3), -0.5), threshold=0.0)
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        blend(frame, np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]]), threshold=0.0)
+
+
+def test_blend_rejects_bad_options():
+    frame = _small_frame()
+    with pytest.raises(ValueError, match=r"threshold = -1\.0 is invalid"):
+        blend(frame, np.zeros((2, 3)), threshold=-1.0)
+    with pytest.raises(RecipeError, match="camera.gain = 'auto' is invalid"):
+        blend(frame, np.zeros((2, 3)), threshold=0.0, gain="auto")  # type: ignore[arg-type]
+
+
+def test_blend_rejects_bad_encoding():
+    @dataclass(frozen=True)
+    class WrongShape(LinearQuantiser):
+        def encode(self, values: np.ndarray) -> np.ndarray:
+            return super().encode(values)[..., None].repeat(3, axis=-1)
+
+    raw = np.zeros((2, 3), dtype=np.uint8)
+    encoding = WrongShape(dtype=np.uint8, offset=0.0, step=1.0)
+    frame = _frame(raw, encoding, np.ones((2, 3), dtype=bool), unit="level")
+    with pytest.raises(FrameError, match=r"shape \(2, 3, 3\), expected \(2, 3\)"):
+        blend(frame, np.ones((2, 3)), threshold=0.0)
+
+
+def test_default_threshold():
+    frame = _small_frame()
+    assert default_threshold(frame) == pytest.approx(3.0 * 0.05)
+    assert default_threshold(frame, noise_multiple=2.0) == pytest.approx(0.1)
+    with pytest.raises(RecipeError, match=r"noise_multiple = -1\.0 is invalid"):
+        default_threshold(frame, noise_multiple=-1.0)

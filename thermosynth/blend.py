@@ -1,0 +1,241 @@
+"""Blend a recorded rise into a normal frame's stored pixels.
+
+The rise is applied only where it exceeds a threshold, usually a multiple of
+the frame's noise, because the frame's own noise would hide anything smaller.
+A pixel's stored bytes change only where its quantised level changes, so
+overlays, pixels outside the region of interest and pixels that the rise does
+not move keep their original bytes. The one exception is the per-frame stretch
+gain (``gain="stretch"``): a hotspot that raises the frame's maximum
+re-stretches every valid pixel, as the camera or renderer would have done.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from thermosynth.errors import FrameError, RecipeError
+from thermosynth.frames.frame import Frame
+
+GAINS = ("fixed", "stretch")
+
+
+@dataclass(frozen=True)
+class Blended:
+    """An anomalous frame and its ground truth.
+
+    Attributes
+    ----------
+    raw : ndarray
+        Anomalous frame's pixels, same dtype and shape as ``frame.raw``.
+    values : ndarray
+        ``frame.encoding.decode(raw)``, float64 (H, W), in the frame's unit.
+    mask : ndarray
+        Boolean (H, W), True where the rise was applied.
+    recorded_rise : ndarray
+        Applied rise before quantisation, float32 (H, W), in the frame's unit,
+        zero outside ``mask``. Under the stretch gain it is the rise before the
+        re-stretch.
+    peak_rise : float
+        Maximum of ``recorded_rise``, in the frame's unit; 0 for an empty mask.
+    area_px : int
+        Number of pixels in ``mask``.
+    """
+
+    raw: np.ndarray
+    values: np.ndarray
+    mask: np.ndarray
+    recorded_rise: np.ndarray
+    peak_rise: float
+    area_px: int
+
+
+def default_threshold(frame: Frame, *, noise_multiple: float = 3.0) -> float:
+    """Return the rise below which the frame's noise hides an anomaly.
+
+    Parameters
+    ----------
+    frame : Frame
+        Normal frame, with ``noise_sigma`` in its unit.
+    noise_multiple : float
+        Multiple of ``frame.noise_sigma``, >= 0.
+
+    Returns
+    -------
+    float
+        ``noise_multiple * frame.noise_sigma``, in the frame's unit.
+    """
+    if not (math.isfinite(noise_multiple) and noise_multiple >= 0.0):
+        raise RecipeError(
+            f"noise_multiple = {noise_multiple} is invalid; it must be a finite "
+            "number >= 0"
+        )
+    if not (math.isfinite(frame.noise_sigma) and frame.noise_sigma >= 0.0):
+        raise FrameError(
+            f"frame {frame.source} has noise_sigma = {frame.noise_sigma}; "
+            "expected a finite number >= 0 from the frame reader"
+        )
+    return noise_multiple * frame.noise_sigma
+
+
+def blend(
+    frame: Frame,
+    recorded_rise: np.ndarray,
+    *,
+    threshold: float,
+    gain: Literal["fixed", "stretch"] = "fixed",
+    edge: Literal["cut", "taper"] = "cut",
+) -> Blended:
+    """Blend a recorded rise into a normal frame.
+
+    The mask is ``frame.valid & (recorded_rise > threshold)``, and the rise is
+    added to ``frame.values`` only inside it. A pixel's stored bytes are
+    replaced only where the encoded level changes (in any channel), so pixels
+    whose level stays the same keep their original bytes, even off-palette
+    bytes such as JPEG artefacts. Under ``gain="fixed"`` every pixel outside
+    the mask is therefore bit-for-bit equal to ``frame.raw``.
+
+    Under ``gain="stretch"`` the frame was stretched to its own min..max, so a
+    hotspot that raises the maximum compresses the whole scene. With
+    ``lo, hi`` the min and max of the valid values and ``hi_new`` the max after
+    adding the rise, every valid pixel becomes
+    ``lo + (v + rise - lo) * (hi - lo) / (hi_new - lo)``. Valid pixels outside
+    the mask then change too; invalid pixels still keep their bytes.
+
+    Parameters
+    ----------
+    frame : Frame
+        Normal frame.
+    recorded_rise : ndarray
+        Rise in the frame's unit, float (H, W), >= 0, from
+        ``thermosynth.camera.record_rise``.
+    threshold : float
+        Rise at or below which a pixel is left alone, in the frame's unit,
+        >= 0; see ``default_threshold``.
+    gain : {"fixed", "stretch"}
+        The frame's gain.
+    edge : {"cut", "taper"}
+        ``"cut"`` applies the full rise inside the mask, so the anomaly ends
+        in a step of about ``threshold`` at the mask's edge. ``"taper"``
+        applies ``recorded_rise - threshold``, which is continuous at the edge
+        and lowers the peak by ``threshold``; a detector cannot learn the
+        step instead of the heat.
+
+    Returns
+    -------
+    Blended
+        The anomalous frame, its mask and severity figures. The mask may be
+        empty (``area_px == 0``); the caller decides what to do with it.
+
+    Raises
+    ------
+    ValueError
+        If ``recorded_rise`` has the wrong shape, is negative, NaN or infinite, or if
+        ``threshold`` or ``gain`` is invalid.
+    """
+    _check_inputs(frame, recorded_rise, threshold=threshold, gain=gain)
+    if edge not in ("cut", "taper"):
+        raise RecipeError(f"blend.edge = {edge!r} is invalid; use 'cut' or 'taper'")
+    mask = frame.valid & (recorded_rise > threshold)
+    offset = threshold if edge == "taper" else 0.0
+    applied = np.where(mask, recorded_rise - offset, 0.0).astype(np.float64)
+
+    values = _finite_values(frame)
+    if gain == "stretch":
+        new_values, scope = _restretch(values, applied, frame.valid), frame.valid
+    else:
+        new_values, scope = values + applied, mask
+    raw = _replace_changed(frame, values, new_values, scope)
+
+    recorded = applied.astype(np.float32)
+    return Blended(
+        raw=raw,
+        values=frame.encoding.decode(raw),
+        mask=mask,
+        recorded_rise=recorded,
+        peak_rise=float(recorded.max()) if recorded.size else 0.0,
+        area_px=int(mask.sum()),
+    )
+
+
+def _check_inputs(
+    frame: Frame, recorded_rise: np.ndarray, *, threshold: float, gain: str
+) -> None:
+    if recorded_rise.shape != frame.shape:
+        raise ValueError(
+            f"recorded_rise has shape {recorded_rise.shape} but frame "
+            f"{frame.source} has shape {frame.shape}; warp the rise to frame "
+            "pixels first"
+        )
+    finite = np.isfinite(recorded_rise)
+    if not finite.all():
+        raise ValueError(
+            f"recorded_rise contains {int((~finite).sum())} NaN or infinite "
+            "values; check the simulation and camera output"
+        )
+    if np.any(recorded_rise < 0.0):
+        raise ValueError(
+            f"recorded_rise has negative values (min {float(recorded_rise.min())}); "
+            "blend adds heat only, so check the simulation's sources"
+        )
+    if not (math.isfinite(threshold) and threshold >= 0.0):
+        raise ValueError(
+            f"threshold = {threshold} is invalid; it must be a finite number >= 0 "
+            "in the frame's unit"
+        )
+    if gain not in GAINS:
+        raise RecipeError(f"camera.gain = {gain!r} is invalid; use one of {GAINS}")
+
+
+def _finite_values(frame: Frame) -> np.ndarray:
+    """Return ``frame.values`` with invalid pixels set to a finite filler.
+
+    The encoder receives the whole frame, but only valid pixels are ever written
+    back, so the filler (the minimum valid value, or 0) only keeps NaN out.
+    """
+    values = np.asarray(frame.values, dtype=np.float64)
+    usable = frame.valid & np.isfinite(values)
+    filler = float(values[usable].min()) if usable.any() else 0.0
+    return np.where(usable, values, filler)
+
+
+def _restretch(
+    values: np.ndarray, applied: np.ndarray, valid: np.ndarray
+) -> np.ndarray:
+    """Add the rise, then map valid values back onto the frame's old range."""
+    new_values = values + applied
+    if not valid.any():
+        return new_values
+    lo = float(values[valid].min())
+    hi = float(values[valid].max())
+    hi_new = float(new_values[valid].max())
+
+    # NOTE: a flat frame (hi == lo) maps every pixel to lo, so the hotspot
+    # vanishes. A renderer that stretches a flat frame has no defined output.
+    if hi_new == hi:
+        return new_values
+    return lo + (new_values - lo) * (hi - lo) / (hi_new - lo)
+
+
+def _replace_changed(
+    frame: Frame, values: np.ndarray, new_values: np.ndarray, scope: np.ndarray
+) -> np.ndarray:
+    """Copy ``frame.raw`` and write new bytes where the level changes in scope."""
+    new = frame.encoding.encode(new_values)
+    old = frame.encoding.encode(values)
+    if new.shape != frame.raw.shape:
+        raise FrameError(
+            f"the encoding of frame {frame.source} returned shape {new.shape}, "
+            f"expected {frame.raw.shape} like frame.raw"
+        )
+
+    differs = new != old
+    if differs.ndim == 3:
+        differs = differs.any(axis=-1)
+    changed = scope & differs
+    raw = frame.raw.copy()
+    raw[changed] = new[changed]
+    return raw

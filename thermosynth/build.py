@@ -1,0 +1,162 @@
+"""Build the pipeline's parts (frame source, layout, camera) from a recipe."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from thermosynth.camera.model import Camera
+from thermosynth.errors import LayoutError, RecipeError
+from thermosynth.frames.frame import Frame
+from thermosynth.frames.selection import select_files
+from thermosynth.frames.sources import ArraySource, HDF5Source, ImageFolderSource
+from thermosynth.frames.synthetic import SyntheticPouchSource
+from thermosynth.geometry import layouts
+from thermosynth.geometry.layout import Layout
+from thermosynth.geometry.materials import material_from_spec
+from thermosynth.geometry.registration import (
+    cells_box,
+    check_fits,
+    corners_homography,
+    quad_from_mask,
+    quad_from_warm_region,
+)
+from thermosynth.recipe.models import (
+    ArrayFrames,
+    CameraSpec,
+    FrameSpec,
+    HDF5Frames,
+    ImageFrames,
+    LayoutSpec,
+    RegistrationSpec,
+)
+
+LAYOUT_BUILDERS: dict[str, Callable[..., Layout]] = {
+    "pouch_cell": layouts.pouch_cell,
+    "prismatic_cell": layouts.prismatic_cell,
+    "cylindrical_array": layouts.cylindrical_array,
+    "module": layouts.module,
+    "cell_grid": layouts.cell_grid,
+    "mask": layouts.from_mask,
+}
+
+
+def build_source(spec: FrameSpec, *, seed: int) -> Any:
+    """Open the recipe's frame source; files are read on demand."""
+    common: dict[str, Any] = {}
+    if not isinstance(spec, ImageFrames | ArrayFrames | HDF5Frames):
+        return SyntheticPouchSource(spec.n_frames, shape=spec.shape, seed=seed)
+
+    common = {
+        "unit": spec.unit,
+        "valid_mask": spec.valid_mask,
+        "ignore_mask": spec.ignore_mask,
+        "ignore_rects": [tuple(r) for r in spec.ignore_rects],
+    }
+    if isinstance(spec, HDF5Frames):
+        return HDF5Source(spec.path, dataset=spec.dataset, **common)
+    if isinstance(spec, ArrayFrames):
+        return ArraySource(spec.path, pattern=spec.pattern, **common)
+    colorbar = spec.colorbar.model_dump() if spec.colorbar is not None else None
+    return ImageFolderSource(
+        spec.path,
+        pattern=spec.pattern,
+        mode=spec.mode,
+        scale_per_level=spec.scale_per_level,
+        offset=spec.offset,
+        palette=spec.palette,
+        value_range=spec.value_range,
+        colorbar=colorbar,
+        max_colour_distance=spec.max_colour_distance,
+        only=_selected(spec),
+        **common,
+    )
+
+
+def _selected(spec: ImageFrames) -> list[str] | None:
+    if spec.select is None:
+        return None
+    select = spec.select
+    return select_files(select.metadata, path_key=select.path_key, where=select.where)
+
+
+def build_layout(spec: LayoutSpec, materials: dict[str, dict[str, Any]]) -> Layout:
+    """Call the layout builder named by ``layout.kind`` with the recipe's keys."""
+    builder = LAYOUT_BUILDERS[spec.kind]
+    options = spec.options()
+    if spec.kind == "mask":
+        options["mask"] = options.pop("path", None)
+    _check_options(builder, options, spec.kind)
+
+    table = {name: material_from_spec(name, entry) for name, entry in materials.items()}
+    try:
+        return builder(
+            resolution_mm=spec.resolution_mm, materials=table or None, **options
+        )
+    except TypeError as exc:
+        raise RecipeError(
+            f"layout ({spec.kind}): {exc}; check the layout keys"
+        ) from None
+    except LayoutError as exc:
+        raise RecipeError(f"key 'layout': {exc}") from None
+
+
+def _check_options(
+    builder: Callable[..., Layout], options: dict[str, Any], kind: str
+) -> None:
+    parameters = inspect.signature(builder).parameters
+    accepted = [p for p in parameters if p not in ("resolution_mm", "materials")]
+    for key in options:
+        if key not in parameters:
+            raise RecipeError(
+                f"unknown key 'layout.{key}' for layout kind {kind!r}; valid keys: "
+                f"kind, resolution_mm, {', '.join(accepted)}"
+            )
+    missing = [
+        p.name
+        for p in parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.name not in options
+        and p.name not in ("resolution_mm", "materials")
+        and p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    if missing:
+        raise RecipeError(
+            f"missing key 'layout.{missing[0]}' for layout kind {kind!r}; add it "
+            "to the recipe's layout section"
+        )
+
+
+def build_camera(spec: CameraSpec) -> Camera:
+    """Turn the recipe's camera section into a Camera."""
+    return Camera(**spec.model_dump())
+
+
+def register(
+    spec: RegistrationSpec, layout: Layout, frame: Frame
+) -> tuple[np.ndarray, list[list[float]]]:
+    """Place the layout on ``frame``; return the homography and its corners [px]."""
+    height, width = frame.shape
+    if spec.method == "corners":
+        corners = np.asarray(spec.corners_px, dtype=float)
+    elif spec.method == "full_frame":
+        corners = np.array(
+            [
+                [-0.5, -0.5],
+                [width - 0.5, -0.5],
+                [width - 0.5, height - 0.5],
+                [-0.5, height - 0.5],
+            ]
+        )
+    elif spec.method == "valid_mask":
+        corners = quad_from_mask(frame.valid)
+    else:
+        corners = quad_from_warm_region(frame.values, frame.valid)
+
+    check_fits(corners, frame.shape)
+    box = cells_box(layout) if spec.fit == "cells" else None
+    homography = corners_homography(layout, corners, box=box)
+    return homography, corners.round(3).tolist()

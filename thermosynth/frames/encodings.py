@@ -1,0 +1,207 @@
+"""Conversions between stored pixels and values: linear scales and palettes.
+
+Both classes follow the ``Encoding`` protocol of ``thermosynth.frames.frame``:
+``decode`` maps stored pixels to float64 values and ``encode`` quantises values
+back to stored pixels, so that ``encode(decode(raw)) == raw`` for every pixel
+that the encoding can represent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from thermosynth.errors import FrameError
+
+
+class LinearEncoding:
+    """Linear scale from stored levels to values: ``value = raw * scale + offset``.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        Dtype of the stored pixels, for example ``uint8``, ``uint16`` or
+        ``float32``.
+    scale_per_level : float, optional
+        Value step of one stored level, in the frame's unit per level (for
+        example 0.01 K per level). Must be positive.
+    offset : float, optional
+        Value of stored level 0, in the frame's unit.
+
+    Notes
+    -----
+    For integer dtypes ``encode`` rounds to the nearest level and clips to the
+    dtype's range. For float dtypes it only rescales and casts.
+    """
+
+    def __init__(
+        self,
+        dtype: np.dtype | type,
+        *,
+        scale_per_level: float = 1.0,
+        offset: float = 0.0,
+    ) -> None:
+        if not np.isfinite(scale_per_level) or scale_per_level <= 0:
+            raise FrameError(
+                "scale_per_level must be a positive finite number, "
+                f"got {scale_per_level}"
+            )
+        if not np.isfinite(offset):
+            raise FrameError(f"offset must be finite, got {offset}")
+
+        self.dtype = np.dtype(dtype)
+        self.scale_per_level = float(scale_per_level)
+        self.offset = float(offset)
+
+    @property
+    def quantum(self) -> float:
+        """Value step of one stored level; 0 for float dtypes."""
+        if np.issubdtype(self.dtype, np.integer):
+            return self.scale_per_level
+        return 0.0
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        """Convert stored levels (H, W) to float64 values (H, W)."""
+        return np.asarray(raw, dtype=np.float64) * self.scale_per_level + self.offset
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Convert values to stored levels of ``dtype``.
+
+        NaN encodes to the lowest level for integer dtypes and stays NaN for
+        float dtypes.
+        """
+        levels = (np.asarray(values, dtype=np.float64) - self.offset) / (
+            self.scale_per_level
+        )
+        if not np.issubdtype(self.dtype, np.integer):
+            return levels.astype(self.dtype)
+
+        info = np.iinfo(self.dtype)
+        levels = np.nan_to_num(levels, nan=info.min)
+        levels = np.clip(np.rint(levels), info.min, info.max)
+        return levels.astype(self.dtype)
+
+    def __repr__(self) -> str:
+        return (
+            f"LinearEncoding({self.dtype.name}, scale_per_level={self.scale_per_level},"
+            f" offset={self.offset})"
+        )
+
+
+class PaletteEncoding:
+    """Pseudo-colour palette: level ``i`` of ``N`` is ``lut[i]``.
+
+    Level ``i`` stands for the value ``low + i / (N - 1) * (high - low)``.
+
+    Parameters
+    ----------
+    lut : ndarray
+        uint8 (N, 3) RGB colours, ordered from ``low`` to ``high``; N >= 2.
+    low, high : float
+        Values of the first and the last colour, in the frame's unit.
+
+    Notes
+    -----
+    ``decode`` assigns each pixel the level of the nearest palette colour
+    (Euclidean distance in RGB). Where the palette contains the same colour at
+    several levels, the lowest of them is returned. Only the distinct colours
+    of an image are looked up in a k-d tree, so the cost grows with the number
+    of colours, not of pixels.
+    """
+
+    def __init__(self, lut: np.ndarray, *, low: float, high: float) -> None:
+        lut = np.asarray(lut)
+        if lut.ndim != 2 or lut.shape[1] != 3 or lut.shape[0] < 2:
+            raise FrameError(
+                f"palette must be an (N, 3) array, N >= 2; got {lut.shape}"
+            )
+        if not (np.isfinite(low) and np.isfinite(high)) or high == low:
+            raise FrameError(
+                f"palette range must be finite with high != low; got {low}..{high}"
+            )
+
+        self.lut = lut.astype(np.uint8)
+        self.low = float(low)
+        self.high = float(high)
+
+        colours, first_level = np.unique(self.lut, axis=0, return_index=True)
+        self._tree = cKDTree(colours.astype(np.float64))
+        self._tree_levels = first_level
+
+    @property
+    def n_levels(self) -> int:
+        """Number of palette colours N."""
+        return int(self.lut.shape[0])
+
+    @property
+    def quantum(self) -> float:
+        """Value step between consecutive palette levels."""
+        return abs(self.high - self.low) / (self.n_levels - 1)
+
+    def decode_levels(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Find the nearest palette level of each pixel.
+
+        Parameters
+        ----------
+        raw : ndarray
+            (H, W, 3) RGB pixels.
+
+        Returns
+        -------
+        levels : ndarray
+            int64 (H, W), palette index of the nearest colour.
+        distance : ndarray
+            float64 (H, W), RGB distance to that colour [levels of 0..255].
+        """
+        raw = np.asarray(raw)
+        if raw.ndim != 3 or raw.shape[2] != 3:
+            raise FrameError(
+                f"palette decoding needs (H, W, 3) RGB pixels, got {raw.shape}"
+            )
+
+        keys, inverse = np.unique(_pack_rgb(raw), return_inverse=True)
+        colours = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1)
+        distance, index = self._tree.query(colours.astype(np.float64))
+
+        inverse = inverse.reshape(raw.shape[:2])
+        return self._tree_levels[index][inverse], distance[inverse]
+
+    def decode(self, raw: np.ndarray, *, return_distance: bool = False):
+        """Convert RGB pixels (H, W, 3) to float64 values (H, W).
+
+        With ``return_distance=True`` it returns ``(values, distance)``, where
+        ``distance`` is the RGB distance of each pixel to its palette colour.
+        Overlays such as text and logos lie far from every colour.
+        """
+        levels, distance = self.decode_levels(raw)
+        values = self.low + levels / (self.n_levels - 1) * (self.high - self.low)
+        if return_distance:
+            return values, distance
+        return values
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Convert values (H, W) to uint8 RGB pixels (H, W, 3).
+
+        Values round to the nearest level and clip to the palette's range. NaN
+        encodes to the first colour.
+        """
+        position = (np.asarray(values, dtype=np.float64) - self.low) / (
+            self.high - self.low
+        )
+        levels = np.nan_to_num(position * (self.n_levels - 1), nan=0.0)
+        levels = np.clip(np.rint(levels), 0, self.n_levels - 1).astype(np.intp)
+        return self.lut[levels]
+
+    def __repr__(self) -> str:
+        return (
+            f"PaletteEncoding({self.n_levels} colours, low={self.low}, "
+            f"high={self.high})"
+        )
+
+
+def _pack_rgb(raw: np.ndarray) -> np.ndarray:
+    """Pack 8-bit RGB pixels (H, W, 3) into one int64 key per pixel."""
+    if raw.dtype != np.uint8:
+        raise FrameError(f"palette decoding needs uint8 pixels, got {raw.dtype}")
+    rgb = raw.reshape(-1, 3).astype(np.int64)
+    return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]

@@ -1,0 +1,96 @@
+"""Read image files and region masks as numpy arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from thermosynth.errors import FrameError
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file with its original dtype and channels.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG, TIFF, JPEG or any other format that OpenCV decodes. 8- and 16-bit
+        greyscale and float TIFF are kept as stored.
+
+    Returns
+    -------
+    ndarray
+        (H, W) for greyscale files, (H, W, 3) RGB for colour files. An alpha
+        channel is dropped.
+
+    Raises
+    ------
+    FrameError
+        If the file is missing, empty, truncated or cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"image file not found: {path}")
+
+    data = np.fromfile(path, dtype=np.uint8)
+    image = None
+    if data.size > 0:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FrameError(
+            f"could not decode {path}: truncated, corrupt or not an image format "
+            "that OpenCV reads; check the file or remove it"
+        )
+
+    return _to_rgb(image, path)
+
+
+def _to_rgb(image: np.ndarray, path: Path) -> np.ndarray:
+    """Convert OpenCV's BGR or BGRA channel order to RGB."""
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    raise FrameError(
+        f"{path} has shape {image.shape}; expected a greyscale, RGB or RGBA image"
+    )
+
+
+def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask image as a boolean array.
+
+    Parameters
+    ----------
+    path : str or Path
+        Image file. A pixel is True where any colour channel is non-zero; the
+        alpha channel is ignored.
+    shape : tuple of int, optional
+        Expected (H, W) [px] of the frames that the mask applies to.
+
+    Returns
+    -------
+    ndarray
+        Boolean (H, W).
+
+    Raises
+    ------
+    FrameError
+        If the file cannot be read or its size differs from ``shape``.
+    """
+    image = read_image(path)
+    mask = image != 0
+    if mask.ndim == 3:
+        mask = mask.any(axis=2)
+
+    if shape is not None and mask.shape != tuple(shape):
+        raise FrameError(
+            f"mask {path} is {mask.shape[1]} x {mask.shape[0]} px (W x H) but the "
+            f"frame is {shape[1]} x {shape[0]} px; use a mask of the frame's size"
+        )
+    return mask

@@ -1,0 +1,635 @@
+"""Frame sources: folders of images, numpy arrays and HDF5 datasets.
+
+Every source has ``len(source)``, ``source.read(index) -> Frame`` and
+``source.sources``, one string per frame that names its file (and the index
+inside the file for stacks). A frame's ``valid`` mask is the region of
+interest, minus the ignore mask and rectangles, minus pixels that cannot be
+decoded (non-finite values, colours far from every palette colour).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import h5py
+import numpy as np
+
+from thermosynth.errors import FrameError
+from thermosynth.frames.colorbar import read_colorbar
+from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
+from thermosynth.frames.frame import Frame, Unit
+from thermosynth.frames.noise import estimate_noise
+from thermosynth.frames.palettes import palette_lut
+from thermosynth.frames.readers import read_image, read_mask
+
+logger = logging.getLogger(__name__)
+
+_UNITS = ("level", "C", "K")
+_MODES = ("greyscale", "palette", "colorbar")
+_COLORBAR_KEYS = ("x_px", "y_px", "top", "bottom")
+
+MaskSpec = str | Path | Mapping[str, str | Path] | None
+Rect = tuple[int, int, int, int]
+
+
+class FrameSource(Protocol):
+    """A sequence of normal frames."""
+
+    @property
+    def sources(self) -> list[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def read(self, index: int) -> Frame: ...
+
+
+class _Region:
+    """Region of interest and ignored areas shared by all sources.
+
+    ``valid_mask`` and ``ignore_mask`` are mask image paths, or mappings from a
+    substring of the frame's file name to a mask path, so that one folder can
+    hold frames of several cameras (``{"CAM1": ..., "CAM2": ...}``).
+    ``ignore_rects`` are half-open pixel boxes ``(x0, y0, x1, y1)``: columns
+    x0 <= x < x1 and rows y0 <= y < y1.
+    """
+
+    def __init__(
+        self, valid_mask: MaskSpec, ignore_mask: MaskSpec, ignore_rects: Sequence[Rect]
+    ) -> None:
+        self.valid_mask = valid_mask
+        self.ignore_mask = ignore_mask
+        self.ignore_rects = [_check_rect(rect) for rect in ignore_rects]
+        self._cache: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+
+    def mask(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        """Return True where blending may change pixels of frame ``name``."""
+        region = np.ones(shape, dtype=bool)
+        if self.valid_mask is not None:
+            region &= self._load(self.valid_mask, name, shape)
+        if self.ignore_mask is not None:
+            region &= ~self._load(self.ignore_mask, name, shape)
+
+        for x0, y0, x1, y1 in self.ignore_rects:
+            region[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = False
+        return region
+
+    def _load(self, spec: MaskSpec, name: str, shape: tuple[int, int]) -> np.ndarray:
+        path = str(_pick_mask_path(spec, name))
+        key = (path, shape)
+        if key not in self._cache:
+            self._cache[key] = read_mask(path, shape)
+        return self._cache[key]
+
+
+def _pick_mask_path(spec: MaskSpec, name: str) -> str | Path:
+    """Choose the mask path for frame ``name`` from a path or a mapping."""
+    if not isinstance(spec, Mapping):
+        return spec  # type: ignore[return-value]
+
+    file_name = Path(name).name
+    matches = [key for key in spec if key in file_name]
+    if len(matches) != 1:
+        found = "none" if not matches else ", ".join(matches)
+        raise FrameError(
+            f"frame {name}: exactly one mask key of {sorted(spec)} must occur in "
+            f"its file name, found {found}; adjust the mask mapping"
+        )
+    return spec[matches[0]]
+
+
+def _check_rect(rect: Sequence[int]) -> Rect:
+    if len(rect) != 4:
+        raise FrameError(f"ignore rectangle {rect} must be (x0, y0, x1, y1) [px]")
+    x0, y0, x1, y1 = (int(v) for v in rect)
+    if x1 <= x0 or y1 <= y0:
+        raise FrameError(
+            f"ignore rectangle {tuple(rect)} is empty; it needs x0 < x1 and y0 < y1"
+        )
+    return (x0, y0, x1, y1)
+
+
+def _check_unit(unit: str) -> Unit:
+    if unit not in _UNITS:
+        raise FrameError(f"unit must be one of {_UNITS}, got {unit!r}")
+    return unit  # type: ignore[return-value]
+
+
+def _check_index(index: int, length: int) -> int:
+    if not -length <= index < length:
+        raise IndexError(f"frame index {index} out of range for {length} frames")
+    return index % length
+
+
+def _linear_encoding(
+    dtype: np.dtype,
+    unit: str,
+    scale_per_level: float | None,
+    offset: float | None,
+    name: str,
+) -> LinearEncoding:
+    """Build the linear encoding of a greyscale frame, checking its unit.
+
+    Without a calibration the values are the stored numbers themselves, which
+    is a temperature only for float pixels.
+    """
+    if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        raise FrameError(
+            f"{name} contains {dtype} pixels; expected integer or float values"
+        )
+
+    calibrated = scale_per_level is not None or offset is not None
+    if calibrated and unit == "level":
+        raise FrameError(
+            f"a calibration (scale_per_level, offset) gives values in C or K; "
+            f"set unit='C' or unit='K' for {name}"
+        )
+    if not calibrated and unit != "level" and np.issubdtype(dtype, np.integer):
+        raise FrameError(
+            f"{name} contains {dtype} levels, which need scale_per_level and offset to "
+            f"be read in {unit}; give the calibration or use unit='level'"
+        )
+
+    return LinearEncoding(
+        dtype,
+        scale_per_level=1.0 if scale_per_level is None else scale_per_level,
+        offset=0.0 if offset is None else offset,
+    )
+
+
+def _build_frame(
+    raw: np.ndarray,
+    values: np.ndarray,
+    decodable: np.ndarray,
+    *,
+    encoding: LinearEncoding | PaletteEncoding,
+    unit: Unit,
+    region: np.ndarray,
+    source: str,
+) -> Frame:
+    """Assemble a Frame, marking non-finite pixels invalid.
+
+    Non-finite values are replaced by the median of the finite ones, so that
+    filters downstream stay finite; those pixels are invalid and never
+    blended.
+    """
+    finite = np.isfinite(values)
+    valid = region & decodable & finite
+    if not valid.any():
+        raise FrameError(
+            f"{source} has no valid pixel (inside the region of interest, outside "
+            "ignored areas, decodable and finite); check the masks and the file"
+        )
+
+    if not finite.all():
+        values = np.where(finite, values, np.median(values[finite]))
+
+    sigma = estimate_noise(values, valid, quantum=encoding.quantum)
+    return Frame(raw, values, unit, valid, encoding, sigma, source)
+
+
+def _list_files(folder: Path, pattern: str) -> list[Path]:
+    if not folder.is_dir():
+        raise FrameError(f"frame folder not found: {folder}")
+
+    files = sorted(path for path in folder.glob(pattern) if path.is_file())
+    if not files:
+        raise FrameError(
+            f"no files match {pattern!r} in {folder}; check the folder and the pattern"
+        )
+    return files
+
+
+def _keep_only(
+    files: list[Path], only: Collection[str] | None, folder: Path
+) -> list[Path]:
+    if only is None:
+        return files
+    wanted = {Path(name).as_posix() for name in only}
+    kept = [path for path in files if path.relative_to(folder).as_posix() in wanted]
+    if not kept:
+        raise FrameError(
+            f"none of the {len(files)} files in {folder} is among the {len(wanted)} "
+            "selected names; check frames.select"
+        )
+    return kept
+
+
+class ImageFolderSource:
+    """Frames stored as image files in one folder, sorted by file name.
+
+    Parameters
+    ----------
+    path : str or Path
+        Folder of images.
+    pattern : str, optional
+        Glob pattern of the frame files.
+    mode : {"greyscale", "palette", "colorbar"}, optional
+        How pixels become values. ``greyscale``: one channel, linear
+        calibration. ``palette``: RGB through the named ``palette``.
+        ``colorbar``: RGB through the colour bar drawn in each frame.
+    unit : {"level", "C", "K"}, optional
+        Unit of the decoded values.
+    scale_per_level : float, optional
+        Greyscale calibration, value step of one stored level [unit per level].
+        Needs unit C or K.
+    offset : float, optional
+        Greyscale calibration, value of stored level 0 [unit].
+    palette : str, optional
+        Palette name for mode ``palette`` (see ``palette_lut``).
+    value_range : tuple of float, optional
+        (low, high) values of the palette's first and last colour [unit].
+        None means (0, N - 1) levels and needs unit ``"level"``.
+    colorbar : dict, optional
+        For mode ``colorbar``: ``x_px`` and ``y_px`` (first, last) columns and
+        rows of the bar, inclusive [px], and ``top`` and ``bottom``, the values
+        of the bar's ends [unit]. The bar itself is excluded from ``valid``.
+    valid_mask, ignore_mask : str, Path or mapping, optional
+        Region-of-interest mask and mask of pixels to protect (non-zero =
+        True). A mapping from a file-name substring to a mask path selects a
+        mask per frame, e.g. ``{"CAM1": "mask1.png", "CAM2": "mask2.png"}``.
+    ignore_rects : sequence of (x0, y0, x1, y1), optional
+        Half-open pixel boxes to protect, such as overlay text and logos.
+    max_colour_distance : float, optional
+        Pixels whose RGB distance to every palette colour exceeds this are
+        invalid (palette and colorbar modes) [0..255 levels].
+    only : collection of str, optional
+        File names (relative to ``path``) to keep among those matching
+        ``pattern``, e.g. the normal frames of a labelled data set.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        pattern: str = "*.png",
+        mode: str = "greyscale",
+        unit: str = "level",
+        scale_per_level: float | None = None,
+        offset: float | None = None,
+        palette: str | None = None,
+        value_range: tuple[float, float] | None = None,
+        colorbar: Mapping[str, Any] | None = None,
+        valid_mask: MaskSpec = None,
+        ignore_mask: MaskSpec = None,
+        ignore_rects: Sequence[Rect] = (),
+        max_colour_distance: float = 40.0,
+        only: Collection[str] | None = None,
+    ) -> None:
+        if mode not in _MODES:
+            raise FrameError(f"mode must be one of {_MODES}, got {mode!r}")
+
+        self.path = Path(path)
+        self.mode = mode
+        self.unit = _check_unit(unit)
+        self.scale_per_level = scale_per_level
+        self.offset = offset
+        self.max_colour_distance = float(max_colour_distance)
+        self._files = _keep_only(_list_files(self.path, pattern), only, self.path)
+        self._region = _Region(valid_mask, ignore_mask, ignore_rects)
+        self._palette = self._palette_encoding(palette, value_range)
+        self._colorbar = self._check_colorbar(colorbar)
+        self._warned_colour = False
+
+    def _palette_encoding(
+        self, palette: str | None, value_range: tuple[float, float] | None
+    ) -> PaletteEncoding | None:
+        if self.mode != "palette":
+            return None
+        if palette is None:
+            raise FrameError(
+                "mode 'palette' needs a palette name, e.g. palette='inferno'"
+            )
+
+        lut = palette_lut(palette)
+        if value_range is None:
+            if self.unit != "level":
+                raise FrameError(
+                    f"unit {self.unit!r} needs value_range=(low, high) for the palette"
+                )
+            value_range = (0.0, float(lut.shape[0] - 1))
+        low, high = value_range
+        return PaletteEncoding(lut, low=low, high=high)
+
+    def _check_colorbar(
+        self, colorbar: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        if self.mode != "colorbar":
+            return None
+        missing = [
+            key for key in _COLORBAR_KEYS if colorbar is None or key not in colorbar
+        ]
+        if missing:
+            raise FrameError(
+                f"mode 'colorbar' needs colorbar={{x_px, y_px, top, bottom}}; "
+                f"missing {missing}"
+            )
+
+        bar = dict(colorbar)  # type: ignore[arg-type]
+        x0, x1 = bar["x_px"]
+        y0, y1 = bar["y_px"]
+        self._region.ignore_rects.append((int(x0), int(y0), int(x1) + 1, int(y1) + 1))
+        return bar
+
+    @property
+    def sources(self) -> list[str]:
+        """File path of each frame."""
+        return [str(path) for path in self._files]
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def read(self, index: int) -> Frame:
+        """Read and decode frame ``index``."""
+        path = self._files[_check_index(index, len(self))]
+        name = str(path)
+        raw = read_image(path)
+
+        if self.mode == "greyscale":
+            raw = self._to_greyscale(raw, name)
+            encoding: LinearEncoding | PaletteEncoding = _linear_encoding(
+                raw.dtype, self.unit, self.scale_per_level, self.offset, name
+            )
+            values = encoding.decode(raw)
+            decodable = np.ones(raw.shape, dtype=bool)
+        else:
+            raw = _require_rgb8(raw, name, self.mode)
+            encoding = self._palette or self._colorbar_encoding(raw)
+            values, distance = encoding.decode(raw, return_distance=True)
+            # NOTE: overlays drawn in a palette's end colours pass this test,
+            # such as white text where the bar ends in white. List them in
+            # ignore_rects or ignore_mask.
+            decodable = distance <= self.max_colour_distance
+
+        region = self._region.mask(name, raw.shape[:2])
+        return _build_frame(
+            raw,
+            values,
+            decodable,
+            encoding=encoding,
+            unit=self.unit,
+            region=region,
+            source=name,
+        )
+
+    def _colorbar_encoding(self, raw: np.ndarray) -> PaletteEncoding:
+        bar = self._colorbar
+        assert bar is not None
+        lut = read_colorbar(raw, x_px=tuple(bar["x_px"]), y_px=tuple(bar["y_px"]))
+        return PaletteEncoding(lut, low=float(bar["bottom"]), high=float(bar["top"]))
+
+    def _to_greyscale(self, raw: np.ndarray, name: str) -> np.ndarray:
+        """Reduce an RGB image to one channel for greyscale decoding."""
+        if raw.ndim == 2:
+            return raw
+        if np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(
+            raw[..., 0], raw[..., 2]
+        ):
+            return np.ascontiguousarray(raw[..., 0])
+
+        if not self._warned_colour:
+            logger.warning(
+                "%s has colour pixels; converting to luma for greyscale mode. Use "
+                "mode='palette' or 'colorbar' for pseudo-colour frames",
+                name,
+            )
+            self._warned_colour = True
+        return cv2.cvtColor(raw, cv2.COLOR_RGB2GRAY)
+
+
+def _require_rgb8(raw: np.ndarray, name: str, mode: str) -> np.ndarray:
+    if raw.ndim != 3 or raw.dtype != np.uint8:
+        raise FrameError(
+            f"mode {mode!r} needs 8-bit RGB images, but {name} is {raw.dtype} with "
+            f"shape {raw.shape}; use mode='greyscale'"
+        )
+    return raw
+
+
+class _ArrayFrames:
+    """Shared decoding of float or integer arrays into frames."""
+
+    def __init__(
+        self,
+        *,
+        unit: str,
+        scale_per_level: float | None,
+        offset: float | None,
+        valid_mask: MaskSpec,
+        ignore_mask: MaskSpec,
+        ignore_rects: Sequence[Rect],
+    ) -> None:
+        self.unit = _check_unit(unit)
+        self.scale_per_level = scale_per_level
+        self.offset = offset
+        self._region = _Region(valid_mask, ignore_mask, ignore_rects)
+
+    def _frame_from_array(self, raw: np.ndarray, name: str) -> Frame:
+        if raw.ndim != 2:
+            raise FrameError(
+                f"{name} has shape {raw.shape}; expected a 2D frame (H, W)"
+            )
+
+        encoding = _linear_encoding(
+            raw.dtype, self.unit, self.scale_per_level, self.offset, name
+        )
+        values = encoding.decode(raw)
+        region = self._region.mask(name, raw.shape)
+        return _build_frame(
+            raw,
+            values,
+            np.ones(raw.shape, dtype=bool),
+            encoding=encoding,
+            unit=self.unit,
+            region=region,
+            source=name,
+        )
+
+
+class ArraySource(_ArrayFrames):
+    """Frames from ``.npy`` files: one 2D frame, an (N, H, W) stack or a folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npy`` file holding (H, W) or (N, H, W), or a folder of ``.npy``
+        files of (H, W) each, sorted by name.
+    unit : {"C", "K", "level"}, optional
+        Unit of the values. Float arrays are read as values in ``unit``;
+        integer arrays need ``scale_per_level`` and ``offset`` unless the unit
+        is ``"level"``.
+    pattern : str, optional
+        Glob pattern of the files when ``path`` is a folder.
+    scale_per_level, offset : float, optional
+        Linear calibration ``value = raw * scale_per_level + offset`` [unit].
+    valid_mask, ignore_mask, ignore_rects
+        As for ``ImageFolderSource``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        unit: str = "C",
+        pattern: str = "*.npy",
+        scale_per_level: float | None = None,
+        offset: float | None = None,
+        valid_mask: MaskSpec = None,
+        ignore_mask: MaskSpec = None,
+        ignore_rects: Sequence[Rect] = (),
+    ) -> None:
+        super().__init__(
+            unit=unit,
+            scale_per_level=scale_per_level,
+            offset=offset,
+            valid_mask=valid_mask,
+            ignore_mask=ignore_mask,
+            ignore_rects=ignore_rects,
+        )
+        self.path = Path(path)
+        if self.path.is_dir():
+            self._files = _list_files(self.path, pattern)
+            self._stack_length: int | None = None
+        else:
+            self._files = [self.path]
+            self._stack_length = _stack_length(_load_npy(self.path).shape, self.path)
+
+    @property
+    def sources(self) -> list[str]:
+        """File path of each frame, with ``[index]`` for frames of a stack."""
+        if self._stack_length is None:
+            return [str(path) for path in self._files]
+        return [f"{self.path}[{i}]" for i in range(self._stack_length)]
+
+    def __len__(self) -> int:
+        return len(self._files) if self._stack_length is None else self._stack_length
+
+    def read(self, index: int) -> Frame:
+        """Read and decode frame ``index``."""
+        index = _check_index(index, len(self))
+        if self._stack_length is None:
+            path = self._files[index]
+            return self._frame_from_array(np.asarray(_load_npy(path)), str(path))
+
+        array = _load_npy(self.path)
+        raw = np.array(array if array.ndim == 2 else array[index])
+        return self._frame_from_array(raw, self.sources[index])
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file, raising FrameError for unreadable files."""
+    if not path.is_file():
+        raise FrameError(f"array file not found: {path}")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise FrameError(
+            f"could not decode {path} as a .npy array ({error}); check the file or "
+            "remove it"
+        ) from error
+
+
+def _stack_length(shape: tuple[int, ...], name: str | Path) -> int:
+    if len(shape) == 2:
+        return 1
+    if len(shape) == 3 and shape[0] > 0:
+        return int(shape[0])
+    raise FrameError(f"{name} has shape {shape}; expected (H, W) or (N, H, W), N > 0")
+
+
+class HDF5Source(_ArrayFrames):
+    """Frames from a 2D (H, W) or 3D (N, H, W) dataset of an HDF5 file.
+
+    The file is opened read-only for each ``read``, so the source can be
+    pickled and shared with worker processes.
+
+    Parameters
+    ----------
+    path : str or Path
+        HDF5 file.
+    dataset : str
+        Path of the dataset inside the file, e.g. ``"/frames"``.
+    unit, scale_per_level, offset, valid_mask, ignore_mask, ignore_rects
+        As for ``ArraySource``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        dataset: str,
+        unit: str = "C",
+        scale_per_level: float | None = None,
+        offset: float | None = None,
+        valid_mask: MaskSpec = None,
+        ignore_mask: MaskSpec = None,
+        ignore_rects: Sequence[Rect] = (),
+    ) -> None:
+        super().__init__(
+            unit=unit,
+            scale_per_level=scale_per_level,
+            offset=offset,
+            valid_mask=valid_mask,
+            ignore_mask=ignore_mask,
+            ignore_rects=ignore_rects,
+        )
+        self.path = Path(path)
+        self.dataset = dataset
+        with self._open() as data:
+            self._ndim = len(data.shape)
+            self._length = _stack_length(data.shape, f"{self.path}:{dataset}")
+
+    def _open(self) -> Any:
+        """Open the dataset; the caller closes its file with ``with``."""
+        if not self.path.is_file():
+            raise FrameError(f"HDF5 file not found: {self.path}")
+        try:
+            handle = h5py.File(self.path, "r")
+        except OSError as error:
+            raise FrameError(
+                f"could not open {self.path} as HDF5 ({error}); check the file"
+            ) from error
+
+        if self.dataset not in handle or not isinstance(
+            handle[self.dataset], h5py.Dataset
+        ):
+            handle.close()
+            raise FrameError(
+                f"dataset {self.dataset!r} not found in {self.path}; check the "
+                "dataset path (h5ls lists them)"
+            )
+        return _DatasetContext(handle, self.dataset)
+
+    @property
+    def sources(self) -> list[str]:
+        """``file:dataset[index]`` of each frame."""
+        if self._ndim == 2:
+            return [f"{self.path}:{self.dataset}"]
+        return [f"{self.path}:{self.dataset}[{i}]" for i in range(self._length)]
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, index: int) -> Frame:
+        """Read and decode frame ``index``."""
+        index = _check_index(index, len(self))
+        with self._open() as data:
+            raw = data[()] if self._ndim == 2 else data[index]
+        return self._frame_from_array(np.asarray(raw), self.sources[index])
+
+
+class _DatasetContext:
+    """Context manager that yields an h5py dataset and closes its file."""
+
+    def __init__(self, handle: h5py.File, dataset: str) -> None:
+        self._handle = handle
+        self._dataset = dataset
+
+    def __enter__(self) -> h5py.Dataset:
+        return self._handle[self._dataset]
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()

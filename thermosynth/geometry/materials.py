@@ -1,0 +1,213 @@
+"""Default materials with literature values, and materials built from recipes.
+
+Each entry of `DEFAULT_MATERIALS` names its source in a comment. Values of
+composite parts (cells, PV laminates) are effective properties of the whole
+stack: in-plane conductivity is the thickness-weighted mean of the layers'
+conductivities (layers in parallel), through-thickness conductivity the
+thickness-weighted harmonic mean (layers in series).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from thermosynth.errors import RecipeError
+from thermosynth.geometry.layout import Material
+
+__all__ = ["DEFAULT_MATERIALS", "material_from_spec", "laminate"]
+
+
+def laminate(name: str, layers: list[tuple[float, float, float]]) -> Material:
+    """Build the effective material of a stack of isotropic layers.
+
+    Parameters
+    ----------
+    name : str
+        Name of the resulting material.
+    layers : list of (thickness_mm, k_W_mK, rho_cp_J_m3K)
+        Thickness [mm], conductivity [W m-1 K-1] and volumetric heat capacity
+        [J m-3 K-1] of each layer.
+
+    Returns
+    -------
+    Material
+        In-plane conductivity from layers in parallel, through-thickness
+        conductivity from layers in series, heat capacity averaged by
+        thickness.
+    """
+    total_mm = sum(t for t, _, _ in layers)
+    k_in_plane = sum(t * k for t, k, _ in layers) / total_mm
+    k_through = total_mm / sum(t / k for t, k, _ in layers)
+    rho_cp = sum(t * c for t, _, c in layers) / total_mm
+
+    return Material(name, k_in_plane, k_in_plane, k_through, rho_cp)
+
+
+# Layers of a crystalline-silicon PV module (thickness [mm], k [W m-1 K-1],
+# rho*cp [J m-3 K-1]). Properties per layer from Armstrong and Hurley, "A
+# thermal model for photovoltaic panels under varying atmospheric
+# conditions", Applied Thermal Engineering 30 (2010) 1488-1495, Table 1.
+# NOTE: the layer values were not rechecked against that table, and the
+# thicknesses are typical of a glass-backsheet module rather than taken from
+# it. The aluminium frame is not part of the stack.
+_PV_GLASS = (3.2, 1.8, 3000.0 * 500.0)
+_PV_EVA = (0.45, 0.35, 960.0 * 2090.0)
+_PV_SILICON = (0.2, 148.0, 2330.0 * 677.0)
+_PV_BACKSHEET = (0.3, 0.2, 1200.0 * 1250.0)
+
+DEFAULT_MATERIALS: dict[str, Material] = {
+    # Large-format 20 Ah LFP pouch cell fitted by inverse modelling of IR
+    # thermography: in-plane 26.6, through-plane 0.52 W m-1 K-1, heat capacity
+    # 541 J/K for a 224 mL cell (2.42e6 J m-3 K-1). Source: "Anisotropic
+    # thermal characterisation of large-format lithium-ion pouch cells",
+    # Batteries & Supercaps (2022), doi:10.1002/batt.202100401.
+    "pouch_cell": Material("pouch_cell", 26.6, 26.6, 0.52, 541.0 / 224e-6),
+    # NOTE: assumed equal to the pouch cell, because a prismatic cell's
+    # electrode stack has the same layered structure. No measurement on a
+    # prismatic cell is used here.
+    "prismatic_cell": Material("prismatic_cell", 26.6, 26.6, 0.52, 541.0 / 224e-6),
+    # Cylindrical LFP cells (26650, 18650): radial 0.20, axial 30.4 W m-1 K-1.
+    # Source: Drake et al., "Measurement of anisotropic thermophysical
+    # properties of cylindrical Li-ion cells", J. Power Sources 252 (2014)
+    # 298-304. In a top view the face is radial in both x and y, and z is the
+    # cell axis. NOTE: rho*cp is an estimate (45 g in 16.5 mL, about
+    # 1000 J kg-1 K-1), not from that paper.
+    "cylindrical_cell": Material("cylindrical_cell", 0.20, 0.20, 30.4, 2.7e6),
+    # Pure aluminium and copper at 300 K: Incropera, DeWitt, Bergman and
+    # Lavine, Fundamentals of Heat and Mass Transfer, 6th ed., Table A.1.
+    "aluminium": Material("aluminium", 237.0, 237.0, 237.0, 2702.0 * 903.0),
+    "copper": Material("copper", 401.0, 401.0, 401.0, 8933.0 * 385.0),
+    # Air at 300 K and 1 atm: Incropera et al., 6th ed., Table A.4.
+    "air": Material("air", 0.0263, 0.0263, 0.0263, 1.1614 * 1007.0),
+    # NOTE: typical datasheet values of a ceramic-filled silicone gap pad
+    # (3 W m-1 K-1, about 3000 kg m-3 and 1000 J kg-1 K-1), not one product.
+    "thermal_pad": Material("thermal_pad", 3.0, 3.0, 3.0, 3.0e6),
+    # AISI 304 stainless steel at 300 K: Incropera et al., 6th ed., Table A.1.
+    "casing_steel": Material("casing_steel", 14.9, 14.9, 14.9, 7900.0 * 477.0),
+    # Glass / EVA / silicon / EVA / backsheet stack, layer values above.
+    "pv_laminate": laminate(
+        "pv_laminate", [_PV_GLASS, _PV_EVA, _PV_SILICON, _PV_EVA, _PV_BACKSHEET]
+    ),
+    # The same stack between PV cells, where the silicon layer is EVA.
+    "pv_laminate_gap": laminate(
+        "pv_laminate_gap", [_PV_GLASS, _PV_EVA, _PV_EVA, _PV_EVA, _PV_BACKSHEET]
+    ),
+    # NOTE: typical values of a polyurethane potting compound (0.5 W m-1 K-1,
+    # about 1500 kg m-3 and 1200 J kg-1 K-1), not one product.
+    "potting": Material("potting", 0.5, 0.5, 0.5, 1.8e6),
+}
+
+_K_KEYS = ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK")
+_SPEC_KEYS = {"base", "k_in_plane_W_mK", "k_through_W_mK", "rho_cp_J_m3K", *_K_KEYS}
+
+
+def material_from_spec(
+    name: str,
+    spec: Mapping[str, Any] | None,
+    *,
+    defaults: Mapping[str, Material] = DEFAULT_MATERIALS,
+) -> Material:
+    """Build a material from a recipe entry.
+
+    Parameters
+    ----------
+    name : str
+        Name of the material. Without ``"base"`` in ``spec``, a default of
+        this name supplies the properties that ``spec`` leaves out.
+    spec : mapping or None
+        Recipe entry with any of ``"base"`` (name of a default material to
+        start from), ``"k_in_plane_W_mK"`` (sets x and y), ``"k_through_W_mK"``
+        (sets z), ``"k_x_W_mK"``, ``"k_y_W_mK"``, ``"k_z_W_mK"``
+        [W m-1 K-1] and ``"rho_cp_J_m3K"`` [J m-3 K-1]. None or an empty
+        mapping returns the default named ``name``.
+    defaults : mapping of str to Material
+        Materials that ``name`` and ``"base"`` refer to.
+
+    Returns
+    -------
+    Material
+        Named ``name``.
+
+    Raises
+    ------
+    RecipeError
+        On an unknown key, a value that is not a positive number, a base that
+        is not in ``defaults``, a conflict between ``k_in_plane_W_mK`` and
+        ``k_x_W_mK``/``k_y_W_mK``, or a missing property with no default.
+    """
+    spec = dict(spec or {})
+    _check_keys(name, spec)
+    values = _base_values(name, spec, defaults)
+
+    for key, value in spec.items():
+        if key != "base":
+            _check_number(name, key, value)
+    _apply_shorthands(name, spec, values)
+
+    missing = [k for k in (*_K_KEYS, "rho_cp_J_m3K") if k not in values]
+    if missing:
+        raise RecipeError(
+            f"material {name!r}: missing {', '.join(missing)}; give them, or "
+            f"'base' with one of {sorted(defaults)}"
+        )
+    return Material(name, **{k: float(v) for k, v in values.items()})
+
+
+def _check_keys(name: str, spec: dict[str, Any]) -> None:
+    unknown = sorted(set(spec) - _SPEC_KEYS)
+    if unknown:
+        raise RecipeError(
+            f"material {name!r}: unknown key(s) {unknown}; valid keys are "
+            f"{sorted(_SPEC_KEYS)}"
+        )
+
+
+def _base_values(
+    name: str, spec: dict[str, Any], defaults: Mapping[str, Material]
+) -> dict[str, float]:
+    base = spec.get("base", name)
+    if "base" in spec and base not in defaults:
+        raise RecipeError(
+            f"material {name!r}: base = {base!r} is not a known material; "
+            f"use one of {sorted(defaults)}"
+        )
+    if base not in defaults:
+        return {}
+
+    material = defaults[base]
+    return {k: getattr(material, k) for k in (*_K_KEYS, "rho_cp_J_m3K")}
+
+
+def _check_number(name: str, key: str, value: Any) -> None:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or not value > 0 or value == float("inf"):
+        raise RecipeError(
+            f"material {name!r}: {key} = {value!r} is invalid; give a positive "
+            "finite number in the unit that the key names"
+        )
+
+
+def _apply_shorthands(
+    name: str, spec: dict[str, Any], values: dict[str, float]
+) -> None:
+    if "k_in_plane_W_mK" in spec:
+        clash = [k for k in ("k_x_W_mK", "k_y_W_mK") if k in spec]
+        if clash:
+            raise RecipeError(
+                f"material {name!r}: k_in_plane_W_mK = {spec['k_in_plane_W_mK']} "
+                f"conflicts with {clash}; give either k_in_plane_W_mK or "
+                "k_x_W_mK and k_y_W_mK"
+            )
+        values["k_x_W_mK"] = values["k_y_W_mK"] = spec["k_in_plane_W_mK"]
+    if "k_through_W_mK" in spec:
+        if "k_z_W_mK" in spec:
+            raise RecipeError(
+                f"material {name!r}: k_through_W_mK = {spec['k_through_W_mK']} "
+                "conflicts with k_z_W_mK; give only one of them"
+            )
+        values["k_z_W_mK"] = spec["k_through_W_mK"]
+
+    for key in (*_K_KEYS, "rho_cp_J_m3K"):
+        if key in spec:
+            values[key] = spec[key]

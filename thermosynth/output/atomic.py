@@ -1,0 +1,85 @@
+"""Atomic output: build in a hidden folder, then move it into place.
+
+A run that fails or is killed leaves the previous output, if any, untouched,
+and never leaves a half-written folder under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from thermosynth.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+
+def check_writable(target: Path, *, overwrite: bool) -> None:
+    """Raise OutputError before any work if ``target`` exists without overwrite."""
+    if target.exists() and not overwrite:
+        raise OutputError(
+            f"output already exists: {target}; pass --overwrite to replace it, "
+            "or choose another output.dir"
+        )
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"output path {target} exists and is not a folder")
+
+
+@contextlib.contextmanager
+def staged_dir(target: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a staging folder that replaces ``target`` when the block succeeds.
+
+    The staging folder sits beside ``target`` so that the final rename stays
+    on one file system. On an exception it is removed and ``target`` is
+    unchanged.
+    """
+    check_writable(target, overwrite=overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent)
+    )
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _replace(staging, target)
+
+
+def _replace(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(staging, target)
+        return
+
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, retired / target.name)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+    logger.info("replaced existing output %s", target)
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write one file through a temporary name and rename it into place."""
+    check_file_writable(path, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def check_file_writable(path: Path, *, overwrite: bool) -> None:
+    """Raise OutputError if ``path`` exists and ``overwrite`` is false."""
+    if path.exists() and not overwrite:
+        raise OutputError(
+            f"output file already exists: {path}; pass --overwrite to replace it"
+        )

@@ -1,0 +1,80 @@
+"""Draw a grid of normal frame, anomalous frame, temperature rise and mask."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # NOTE: the CLI draws to files only; no display is needed.
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from thermosynth.frames.frame import Frame  # noqa: E402
+from thermosynth.output.atomic import check_file_writable, write_bytes_atomic  # noqa: E402
+from thermosynth.output.sample import Sample  # noqa: E402
+from thermosynth.pipeline import Generator  # noqa: E402
+from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
+
+COLUMNS = ("normal", "anomalous", "surface rise [K]", "mask")
+
+
+def write_preview(
+    loaded: LoadedRecipe, *, n: int, path: Path, overwrite: bool = False
+) -> Path:
+    """Generate the first ``n`` anomalous samples and draw them to ``path`` (PNG)."""
+    check_file_writable(path, overwrite=overwrite)
+    generator = Generator(loaded)
+    anomalous = [(i, f) for i, _, label, f in generator.plan.entries() if label]
+    rows = []
+    for index, frame_index in anomalous[:n]:
+        frame = generator.read_frame(frame_index)
+        rows.append((generator.anomalous(index, frame), frame))
+
+    figure = draw_rows(rows)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    write_bytes_atomic(path, buffer.getvalue(), overwrite=overwrite)
+    return path
+
+
+def draw_rows(rows: list[tuple[Sample, Frame]]) -> plt.Figure:
+    """Draw one row per sample with shared value scales per row."""
+    figure, axes = plt.subplots(
+        len(rows), 4, figsize=(11, 2.6 * len(rows)), squeeze=False, layout="constrained"
+    )
+    for ax, title in zip(axes[0], COLUMNS, strict=True):
+        ax.set_title(title)
+    for (sample, frame), row in zip(rows, axes, strict=True):
+        _draw_row(sample, frame, row)
+    return figure
+
+
+def _draw_row(sample: Sample, frame: Frame, row: np.ndarray) -> None:
+    unit = {"C": "[C]", "K": "[K]", "level": "[level]"}[frame.unit]
+    if frame.raw.ndim == 3:
+        row[0].imshow(frame.raw)
+        row[1].imshow(sample.raw)
+    else:
+        low, high = np.percentile(frame.values[frame.valid], [0.5, 99.5])
+        anomalous_values = frame.encoding.decode(sample.raw)
+        high = max(high, float(anomalous_values[frame.valid].max()))
+        row[0].imshow(frame.values, cmap="inferno", vmin=low, vmax=high)
+        image = row[1].imshow(anomalous_values, cmap="inferno", vmin=low, vmax=high)
+        plt.colorbar(image, ax=row[1], label=unit, shrink=0.8)
+
+    rise = row[2].imshow(sample.rise_K, cmap="magma")
+    plt.colorbar(rise, ax=row[2], label="[K]", shrink=0.8)
+    row[3].imshow(sample.mask, cmap="gray", vmin=0, vmax=1)
+
+    meta = sample.metadata
+    row[0].set_ylabel(f"#{sample.index} {sample.kind}", fontsize=8)
+    row[3].set_xlabel(
+        f"{meta['area_px']} px, peak {meta['peak_rise_K']:.2f} K", fontsize=8
+    )
+    for ax in row:
+        ax.set_xticks([])
+        ax.set_yticks([])

@@ -1,0 +1,298 @@
+"""Read a YAML recipe, apply command-line overrides and validate it.
+
+Every problem becomes one ``RecipeError`` whose message names the file, the
+recipe key, the value and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import typing
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from thermosynth.errors import RecipeError
+from thermosynth.recipe.models import Recipe
+
+INPUT_PATH_KEYS = (
+    ("frames", "path"),
+    ("frames", "valid_mask"),
+    ("frames", "ignore_mask"),
+)
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A validated recipe with the text it came from.
+
+    Attributes
+    ----------
+    recipe : Recipe
+        Validated recipe; relative paths are resolved against ``base_dir``.
+    text : str
+        YAML text after overrides, as stored with the output.
+    sha256 : str
+        Hash of ``text``.
+    source : str
+        File name, or ``<demo>`` for the embedded recipe.
+    """
+
+    recipe: Recipe
+    text: str
+    sha256: str
+    source: str
+
+
+def load_recipe(
+    path: str | Path, *, overrides: typing.Sequence[str] = ()
+) -> LoadedRecipe:
+    """Load and validate a recipe file.
+
+    Parameters
+    ----------
+    path : str or Path
+        YAML recipe. Relative paths inside it are relative to its folder.
+    overrides : sequence of str
+        ``key.path=value`` items; the value is parsed as YAML.
+
+    Raises
+    ------
+    RecipeError
+        If the file is missing or invalid, with the key, value and fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file not found: {path}; check the path")
+    text = path.read_text(encoding="utf-8")
+    return parse_recipe(
+        text, source=str(path), base_dir=path.parent, overrides=overrides
+    )
+
+
+def load_demo_recipe(*, overrides: typing.Sequence[str] = ()) -> LoadedRecipe:
+    """Load the embedded demo recipe, which needs no data files."""
+    text = resources.files("thermosynth").joinpath("recipes/demo.yaml").read_text()
+    return parse_recipe(text, source="<demo>", base_dir=Path.cwd(), overrides=overrides)
+
+
+def parse_recipe(
+    text: str,
+    *,
+    source: str,
+    base_dir: Path,
+    overrides: typing.Sequence[str] = (),
+) -> LoadedRecipe:
+    """Validate recipe text; see `load_recipe`."""
+    data = _parse_yaml(text, source)
+    for item in overrides:
+        _apply_override(data, item, source)
+
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(exc, source)) from None
+
+    recipe = _resolve_paths(recipe, base_dir, source)
+    final_text = yaml.safe_dump(data, sort_keys=False) if overrides else text
+    digest = hashlib.sha256(final_text.encode()).hexdigest()
+    return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
+
+
+def _parse_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(
+            f"{source}: a recipe must be a mapping of keys such as frames, layout "
+            f"and scenarios, got {type(data).__name__}"
+        )
+    return data
+
+
+def _apply_override(data: dict[str, Any], item: str, source: str) -> None:
+    key, sep, raw_value = item.partition("=")
+    if not sep or not key:
+        raise RecipeError(f"--set {item!r} is invalid; write it as key.path=value")
+    try:
+        value = yaml.safe_load(raw_value)
+    except yaml.YAMLError as exc:
+        raise RecipeError(
+            f"--set {item!r}: the value is not valid YAML: {exc}"
+        ) from None
+
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        node = _child(node, part, ".".join(parts[: depth + 1]), source)
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, key, source)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise RecipeError(f"--set {key}: {'.'.join(parts[:-1])} is not a mapping")
+
+
+def _child(node: Any, part: str, key: str, source: str) -> Any:
+    if isinstance(node, list):
+        return node[_list_index(node, part, key, source)]
+    if not isinstance(node, dict):
+        raise RecipeError(f"--set {key}: the parent key is not a mapping in {source}")
+    return node.setdefault(part, {})
+
+
+def _list_index(node: list[Any], part: str, key: str, source: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise RecipeError(
+            f"--set {key}: {part!r} is not an index of a list of {len(node)} "
+            f"items in {source}"
+        )
+    return int(part)
+
+
+def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
+    frames = recipe.frames
+    updates: dict[str, Any] = {}
+    for section, name in INPUT_PATH_KEYS:
+        value = getattr(frames, name, None)
+        if value is None:
+            continue
+        key = f"{section}.{name}"
+        if isinstance(value, dict):
+            updates[name] = {
+                part: _existing(path, base_dir, f"{key}.{part}", source)
+                for part, path in value.items()
+            }
+        else:
+            updates[name] = _existing(value, base_dir, key, source)
+
+    select = getattr(frames, "select", None)
+    if select is not None:
+        metadata = _existing(
+            select.metadata, base_dir, "frames.select.metadata", source
+        )
+        updates["select"] = select.model_copy(update={"metadata": metadata})
+
+    layout = recipe.layout
+    mask_path = layout.options().get("path")
+    if layout.kind == "mask" and mask_path is not None:
+        resolved = Path(mask_path)
+        resolved = resolved if resolved.is_absolute() else base_dir / resolved
+        if not resolved.exists():
+            raise RecipeError(
+                f"{source}: key 'layout.path': mask image not found: {resolved}"
+            )
+        layout = layout.model_copy(update={"path": resolved})
+
+    output_dir = recipe.output.dir
+    if not output_dir.is_absolute():
+        output_dir = base_dir / output_dir
+    return recipe.model_copy(
+        update={
+            "frames": frames.model_copy(update=updates),
+            "layout": layout,
+            "output": recipe.output.model_copy(update={"dir": output_dir}),
+        }
+    )
+
+
+def _existing(path: Path, base_dir: Path, key: str, source: str) -> Path:
+    resolved = path if path.is_absolute() else base_dir / path
+    if not resolved.exists():
+        raise RecipeError(
+            f"{source}: key '{key}': file or folder not found: {resolved}; fix "
+            "the path (relative paths start at the recipe's folder)"
+        )
+    return resolved
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """Turn pydantic's error list into one message with key, value and fix."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = tuple(first["loc"])
+    if first["type"] == "union_tag_invalid":
+        loc = (*loc, "kind")
+        first = {**first, "input": first["ctx"]["tag"]}
+    key = ".".join(str(part) for part in _user_loc(loc))
+    value = first.get("input")
+    more = (
+        f" ({len(errors) - 1} more problems after this one)" if len(errors) > 1 else ""
+    )
+
+    if first["type"] == "extra_forbidden":
+        hint = _suggest_key(loc)
+        return f"{source}: unknown key '{key}'{hint}{more}"
+    if first["type"] == "missing":
+        return f"{source}: missing required key '{key}'; add it to the recipe{more}"
+    message = first["msg"].removeprefix("Value error, ")
+    message = message.replace("Input should", "it should")
+    return (
+        f"{source}: key '{key}' = {value!r} is invalid: {message}; fix it in the "
+        f"recipe or with --set {key}=...{more}"
+    )
+
+
+def _user_loc(loc: tuple[Any, ...]) -> list[Any]:
+    """Drop the union tags pydantic inserts (e.g. 'hotspot') from a location."""
+    tags = {"images", "arrays", "hdf5", "synthetic", "hotspot", "joule", "held_patch"}
+    kept = []
+    for i, part in enumerate(loc):
+        previous = loc[i - 1] if i else None
+        is_tag = part in tags and (previous == "frames" or isinstance(previous, int))
+        if not is_tag:
+            kept.append(part)
+    return kept
+
+
+def _suggest_key(loc: tuple[Any, ...]) -> str:
+    """Name the closest valid key to an unknown one, if any is close."""
+    model = _model_at(Recipe, loc[:-1])
+    if model is None:
+        return ""
+    allowed = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    if close:
+        return f"; did you mean '{close[0]}'? Valid keys here: {', '.join(allowed)}"
+    return f"; valid keys here: {', '.join(allowed)}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Follow a pydantic error location through nested models and unions."""
+    candidates = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        owner = next((m for m in candidates if part in m.model_fields), None)
+        if owner is not None:
+            candidates = _models_in(owner.model_fields[part].annotation)
+        else:
+            candidates = [m for m in candidates if _tag(m) == part]
+        if not candidates:
+            return None
+    return candidates[0]
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _tag(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("kind")
+    if field is None:
+        return None
+    args = typing.get_args(field.annotation)
+    return args[0] if len(args) == 1 else None

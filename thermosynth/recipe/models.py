@@ -1,0 +1,315 @@
+"""Typed recipe: what to read, what to simulate, how to blend, where to write.
+
+Every model forbids unknown keys, so a misspelled key stops the run before any
+work. Paths are resolved against the recipe file's folder by the loader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from thermosynth.recipe.distributions import Distribution, Normal, bounds
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Rect = tuple[int, int, int, int]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _positive_distribution(value: Distribution, key: str) -> Distribution:
+    if isinstance(value, Normal):
+        raise ValueError(
+            f"{key} must stay positive; use uniform, loguniform or choice "
+            "instead of normal"
+        )
+    low, _ = bounds(value)
+    if low <= 0:
+        raise ValueError(f"{key} must be positive, but its lowest value is {low}")
+    return value
+
+
+# --- frames -----------------------------------------------------------------
+
+
+MaskPath = Path | dict[str, Path]
+"""A mask image, or a mapping from a file-name part (e.g. CAM1) to a mask."""
+
+
+class _FrameSourceBase(_Model):
+    unit: Literal["C", "K", "level"] = "level"
+    valid_mask: MaskPath | None = None
+    ignore_mask: MaskPath | None = None
+    ignore_rects: list[Rect] = []
+
+
+class ColorbarSpec(_Model):
+    """Where the colour bar sits in the image and the temperatures at its ends."""
+
+    x_px: tuple[int, int]
+    y_px: tuple[int, int]
+    top: float
+    bottom: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ColorbarSpec:
+        if self.top <= self.bottom:
+            raise ValueError(
+                f"colour bar top ({self.top}) must be warmer than its bottom "
+                f"({self.bottom})"
+            )
+        return self
+
+
+class SelectSpec(_Model):
+    """Keep only the files whose record in a metadata file matches."""
+
+    metadata: Path
+    path_key: str
+    where: dict[str, Any]
+
+
+class ImageFrames(_FrameSourceBase):
+    """A folder of images: greyscale, or pseudo-colour through a palette."""
+
+    kind: Literal["images"]
+    path: Path
+    pattern: str = "*.png"
+    mode: Literal["greyscale", "palette", "colorbar"] = "greyscale"
+    scale_per_level: PositiveFloat | None = None
+    offset: float | None = None
+    palette: str | None = None
+    value_range: tuple[float, float] | None = None
+    colorbar: ColorbarSpec | None = None
+    max_colour_distance: PositiveFloat = 40.0
+    select: SelectSpec | None = None
+
+    @model_validator(mode="after")
+    def _mode_options(self) -> ImageFrames:
+        if self.mode == "palette" and self.palette is None:
+            raise ValueError("mode 'palette' needs frames.palette, e.g. inferno")
+        if self.mode == "colorbar" and self.colorbar is None:
+            raise ValueError("mode 'colorbar' needs frames.colorbar")
+        if self.scale_per_level is not None and self.unit == "level":
+            raise ValueError(
+                "a calibration (scale_per_level) converts levels to temperature, "
+                "so frames.unit must be C or K"
+            )
+        return self
+
+
+class ArrayFrames(_FrameSourceBase):
+    """Temperature arrays in .npy files: one file, a stack, or a folder."""
+
+    kind: Literal["arrays"]
+    path: Path
+    pattern: str = "*.npy"
+    unit: Literal["C", "K", "level"] = "C"
+
+
+class HDF5Frames(_FrameSourceBase):
+    """A 2D or 3D dataset of temperatures in an HDF5 file."""
+
+    kind: Literal["hdf5"]
+    path: Path
+    dataset: str
+    unit: Literal["C", "K", "level"] = "C"
+
+
+class SyntheticFrames(_Model):
+    """Synthetic pouch-cell frames, for the demo that needs no data."""
+
+    kind: Literal["synthetic"]
+    n_frames: Annotated[int, Field(ge=1)] = 40
+    shape: tuple[int, int] = (120, 160)
+
+
+FrameSpec = Annotated[
+    ImageFrames | ArrayFrames | HDF5Frames | SyntheticFrames,
+    Field(discriminator="kind"),
+]
+
+
+# --- geometry ---------------------------------------------------------------
+
+
+class LayoutSpec(BaseModel):
+    """A layout builder and its keyword arguments, checked by the builder."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: Literal[
+        "pouch_cell",
+        "prismatic_cell",
+        "cylindrical_array",
+        "module",
+        "cell_grid",
+        "mask",
+    ]
+    resolution_mm: PositiveFloat
+
+    def options(self) -> dict[str, Any]:
+        """Return the builder-specific keys, everything but kind."""
+        return dict(self.model_extra or {})
+
+
+class RegistrationSpec(_Model):
+    """How the layout rectangle is placed on each frame."""
+
+    method: Literal["corners", "full_frame", "valid_mask", "warm_region"] = "full_frame"
+    fit: Literal["cells", "layout"] = "cells"
+    corners_px: list[tuple[float, float]] | None = None
+
+    @model_validator(mode="after")
+    def _corners(self) -> RegistrationSpec:
+        if self.method == "corners" and (
+            self.corners_px is None or len(self.corners_px) != 4
+        ):
+            raise ValueError(
+                "method 'corners' needs corners_px: four [x, y] pixel positions "
+                "in the order top-left, top-right, bottom-right, bottom-left"
+            )
+        return self
+
+
+# --- physics ----------------------------------------------------------------
+
+
+class PhysicsSpec(_Model):
+    """Boundary conditions and discretisation of the heat equation."""
+
+    ambient_C: float = 25.0
+    h_top_W_m2K: NonNegativeFloat = 10.0
+    h_bottom_W_m2K: NonNegativeFloat = 0.0
+    emissivity_top: Annotated[float, Field(ge=0, le=1)] = 0.9
+    emissivity_bottom: Annotated[float, Field(ge=0, le=1)] = 0.0
+    n_layers: Annotated[int, Field(ge=1, le=16)] = 1
+    dt_s: PositiveFloat = 2.0
+
+
+class _ScenarioBase(_Model):
+    name: str | None = None
+    weight: PositiveFloat = 1.0
+    duration_s: Distribution = 60.0
+    profile: Literal["constant", "ramp", "exponential"] = "constant"
+
+    @field_validator("duration_s")
+    @classmethod
+    def _duration(cls, value: Distribution) -> Distribution:
+        return _positive_distribution(value, "duration_s")
+
+
+class HotspotScenario(_ScenarioBase):
+    """A localised internal short or hotspot of given power and radius."""
+
+    kind: Literal["hotspot"]
+    power_W: Distribution
+    radius_mm: Distribution
+    x_mm: Distribution | None = None
+    y_mm: Distribution | None = None
+    where: str = "cells"
+    layer: Literal["top", "middle", "bottom"] = "top"
+
+    @field_validator("power_W", "radius_mm")
+    @classmethod
+    def _positive(cls, value: Distribution, info: Any) -> Distribution:
+        return _positive_distribution(value, info.field_name)
+
+
+class JouleScenario(_ScenarioBase):
+    """Joule heating I^2 R spread over a region, such as tabs or terminals."""
+
+    kind: Literal["joule"]
+    region: str = "tabs"
+    current_A: Distribution
+    resistance_mohm: Distribution
+
+    @field_validator("current_A", "resistance_mohm")
+    @classmethod
+    def _positive(cls, value: Distribution, info: Any) -> Distribution:
+        return _positive_distribution(value, info.field_name)
+
+
+class HeldPatchScenario(_ScenarioBase):
+    """A patch held a given number of kelvin above ambient, like a heater."""
+
+    kind: Literal["held_patch"]
+    rise_K: Distribution
+    radius_mm: Distribution
+    x_mm: Distribution | None = None
+    y_mm: Distribution | None = None
+    where: str = "cells"
+    layer: Literal["top", "middle", "bottom"] = "top"
+
+    @field_validator("rise_K", "radius_mm")
+    @classmethod
+    def _positive(cls, value: Distribution, info: Any) -> Distribution:
+        return _positive_distribution(value, info.field_name)
+
+
+ScenarioSpec = Annotated[
+    HotspotScenario | JouleScenario | HeldPatchScenario,
+    Field(discriminator="kind"),
+]
+
+
+# --- camera, blend, split, output ---------------------------------------------
+
+
+class CameraSpec(_Model):
+    """How the camera turns the surface rise into recorded pixels."""
+
+    blur_sigma_px: NonNegativeFloat = 0.0
+    emissivity_surface: Fraction = 0.95
+    emissivity_setting: Fraction = 0.95
+    reflected_C: float | None = None
+    gain: Literal["fixed", "stretch"] = "fixed"
+    levels_per_kelvin: PositiveFloat | None = None
+
+
+class BlendSpec(_Model):
+    """Which part of the recorded rise counts as anomaly."""
+
+    threshold: PositiveFloat | None = None
+    noise_multiple: PositiveFloat = 3.0
+    edge: Literal["cut", "taper"] = "taper"
+    min_area_px: Annotated[int, Field(ge=1)] = 1
+    max_tries: Annotated[int, Field(ge=1)] = 10
+
+
+class SplitSpec(_Model):
+    """How many samples go where."""
+
+    train_normal: Annotated[int, Field(ge=0)] = 20
+    test_normal: Annotated[int, Field(ge=0)] = 10
+    test_anomalous: Annotated[int, Field(ge=0)] = 10
+
+
+class OutputSpec(_Model):
+    """Where and in which formats the dataset is written."""
+
+    dir: Path = Path("thermosynth-output")
+    hdf5: bool = True
+    folder: bool = True
+
+
+class Recipe(_Model):
+    """A complete, validated recipe."""
+
+    seed: Annotated[int, Field(ge=0)] = 0
+    frames: FrameSpec
+    layout: LayoutSpec
+    materials: dict[str, dict[str, Any]] = {}
+    registration: RegistrationSpec = RegistrationSpec()
+    physics: PhysicsSpec = PhysicsSpec()
+    scenarios: list[ScenarioSpec] = Field(min_length=1)
+    camera: CameraSpec = CameraSpec()
+    blend: BlendSpec = BlendSpec()
+    split: SplitSpec = SplitSpec()
+    output: OutputSpec = OutputSpec()

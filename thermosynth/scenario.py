@@ -1,0 +1,164 @@
+"""Draw an anomaly scenario from the recipe and turn it into heat sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from thermosynth.errors import RecipeError
+from thermosynth.geometry.layout import Layout
+from thermosynth.physics.profiles import Constant, Exponential, Ramp
+from thermosynth.physics.sources import (
+    HeldPatch,
+    VolumeSource,
+    held_patch,
+    hotspot,
+    region_source,
+)
+from thermosynth.recipe.distributions import draw
+from thermosynth.recipe.models import (
+    HeldPatchScenario,
+    HotspotScenario,
+    JouleScenario,
+    PhysicsSpec,
+    ScenarioSpec,
+)
+
+
+@dataclass(frozen=True)
+class DrawnScenario:
+    """One concrete anomaly: its kind, name and every drawn parameter.
+
+    ``params`` keys carry their units, e.g. ``power_W`` or ``x_mm``.
+    """
+
+    kind: str
+    name: str
+    duration_s: float
+    params: dict[str, Any]
+
+
+def choose_scenario(
+    scenarios: list[ScenarioSpec], rng: np.random.Generator
+) -> ScenarioSpec:
+    """Pick one scenario with probability proportional to its weight."""
+    weights = np.array([s.weight for s in scenarios], dtype=float)
+    return scenarios[int(rng.choice(len(scenarios), p=weights / weights.sum()))]
+
+
+def draw_scenario(
+    spec: ScenarioSpec, layout: Layout, rng: np.random.Generator
+) -> DrawnScenario:
+    """Draw every parameter of ``spec``; positions fall inside its region."""
+    params: dict[str, Any] = {"profile": spec.profile}
+    if isinstance(spec, JouleScenario):
+        _region_mask(layout, spec.region)
+        params["region"] = spec.region
+        params["current_A"] = draw(spec.current_A, rng)
+        params["resistance_mohm"] = draw(spec.resistance_mohm, rng)
+        params["power_W"] = params["current_A"] ** 2 * params["resistance_mohm"] * 1e-3
+    else:
+        params["radius_mm"] = draw(spec.radius_mm, rng)
+        params["layer"] = spec.layer
+        params.update(_draw_position(spec, layout, rng))
+        if isinstance(spec, HotspotScenario):
+            params["power_W"] = draw(spec.power_W, rng)
+        else:
+            params["rise_K"] = draw(spec.rise_K, rng)
+
+    return DrawnScenario(
+        kind=spec.kind,
+        name=spec.name or spec.kind,
+        duration_s=draw(spec.duration_s, rng),
+        params=params,
+    )
+
+
+def build_sources(
+    drawn: DrawnScenario, layout: Layout, physics: PhysicsSpec
+) -> list[VolumeSource | HeldPatch]:
+    """Turn a drawn scenario into the heat sources of the solver."""
+    p = drawn.params
+    n_layers = physics.n_layers
+    if drawn.kind == "joule":
+        power = _profile(drawn, p["power_W"])
+        region = _region_mask(layout, p["region"])
+        return [region_source(layout, region, power_W=power, n_layers=n_layers)]
+
+    layer = _layer_index(p["layer"], n_layers)
+    where = {"x_mm": p["x_mm"], "y_mm": p["y_mm"], "radius_mm": p["radius_mm"]}
+    if drawn.kind == "hotspot":
+        power = _profile(drawn, p["power_W"])
+        return [hotspot(layout, **where, power_W=power, layer=layer, n_layers=n_layers)]
+
+    temperature = _profile(drawn, p["rise_K"])
+    held_C = _Shifted(temperature, physics.ambient_C)
+    return [
+        held_patch(
+            layout, **where, temperature_C=held_C, layer=layer, n_layers=n_layers
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class _Shifted:
+    """A profile of a rise [K] turned into a temperature [C]."""
+
+    rise: Any
+    ambient_C: float
+
+    def __call__(self, t_s: float) -> float:
+        return self.ambient_C + float(self.rise(t_s))
+
+
+def _profile(drawn: DrawnScenario, value: float) -> Any:
+    """Shape a constant value in time: ramp over half, or grow with tau a third."""
+    if drawn.params["profile"] == "ramp":
+        return Ramp(value, ramp_s=drawn.duration_s / 2)
+    if drawn.params["profile"] == "exponential":
+        return Exponential(value, tau_s=drawn.duration_s / 3)
+    return Constant(value)
+
+
+def _layer_index(layer: str, n_layers: int) -> int:
+    return {"top": 0, "middle": n_layers // 2, "bottom": n_layers - 1}[layer]
+
+
+def _draw_position(
+    spec: HotspotScenario | HeldPatchScenario, layout: Layout, rng: np.random.Generator
+) -> dict[str, float]:
+    if spec.x_mm is not None and spec.y_mm is not None:
+        return {"x_mm": draw(spec.x_mm, rng), "y_mm": draw(spec.y_mm, rng)}
+
+    rows, cols = np.nonzero(_region_mask(layout, spec.where))
+    pick = int(rng.integers(len(rows)))
+    x_mm = (cols[pick] + rng.uniform()) * layout.dx_mm
+    y_mm = (rows[pick] + rng.uniform()) * layout.dy_mm
+    if spec.x_mm is not None:
+        x_mm = draw(spec.x_mm, rng)
+    if spec.y_mm is not None:
+        y_mm = draw(spec.y_mm, rng)
+    return {"x_mm": float(x_mm), "y_mm": float(y_mm)}
+
+
+def _region_mask(layout: Layout, where: str) -> np.ndarray:
+    if where == "cells":
+        mask = layout.cell_id >= 0
+    elif where == "any":
+        mask = np.ones(layout.shape, dtype=bool)
+    elif where in layout.regions:
+        mask = layout.regions[where]
+    else:
+        names = ", ".join(["cells", "any", *sorted(layout.regions)])
+        raise RecipeError(
+            f"scenario region {where!r} does not exist in layout {layout.name!r}; "
+            f"choose one of: {names}"
+        )
+    if not mask.any():
+        raise RecipeError(
+            f"scenario region {where!r} is empty in layout {layout.name!r}; "
+            "choose another region or change the layout"
+        )
+    return mask

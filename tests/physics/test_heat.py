@@ -231,11 +231,11 @@ def test_held_patch_reaches_and_holds():
         output_times_s=[2.0, 10.0, 20.0],
     )
 
-    held = patch.mask[0]
-    np.testing.assert_allclose(result.rise_K[0][held], 17.5, atol=1e-4)
-    np.testing.assert_allclose(result.rise_K[1][held], 35.0, atol=1e-4)
-    np.testing.assert_allclose(result.rise_K[2][held], 35.0, atol=1e-4)
-    assert result.rise_K[2][~held].max() < 35.0
+    held_cells = patch.mask[0]
+    np.testing.assert_allclose(result.rise_K[0][held_cells], 17.5, atol=1e-4)
+    np.testing.assert_allclose(result.rise_K[1][held_cells], 35.0, atol=1e-4)
+    np.testing.assert_allclose(result.rise_K[2][held_cells], 35.0, atol=1e-4)
+    assert result.rise_K[2][~held_cells].max() < 35.0
     assert result.energy_in_J > 0.0
     balance = result.energy_stored_J + result.energy_lost_J
     assert balance == pytest.approx(result.energy_in_J, rel=1e-6)
@@ -346,3 +346,11 @@ def test_bad_failure_policy_raises():
     layout = make_plate(4, 4, d_mm=1.0)
     with pytest.raises(RecipeError, match="on_failure = 'ignore' is invalid"):
         simulate(layout, [], duration_s=1.0, dt_s=0.1, on_failure="ignore")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import thermosynth.physics.heat as module
+
+    assert doctest.testmod(module).failed == 0

@@ -130,3 +130,11 @@ def test_spec_non_numeric_value():
 def test_spec_wrong_type():
     with pytest.raises(RecipeError, match="profile spec 'fast' is invalid"):
         profile_from_spec("fast")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import thermosynth.physics.profiles as module
+
+    assert doctest.testmod(module).failed == 0

@@ -129,3 +129,11 @@ def test_held_patch_mask_and_profile():
     assert np.count_nonzero(patch.mask[0]) == 8
     assert np.count_nonzero(patch.mask[1]) == 0
     assert patch.temperature_C(5.0) == 60.0
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import thermosynth.physics.sources as module
+
+    assert doctest.testmod(module).failed == 0

@@ -1,0 +1,130 @@
+"""End to end: real frames in, anomalous frames, masks and metadata out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from thermosynth.build import build_source
+from thermosynth.pipeline import generate, plan_split
+from thermosynth.recipe import load_demo_recipe, load_recipe
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+SMALL = ("split.train_normal=2", "split.test_normal=1", "split.test_anomalous=2")
+ONE_FRAME = ("split.train_normal=0", "split.test_normal=1", "split.test_anomalous=2")
+
+
+def run(recipe: str, out: Path, *extra: str):
+    split = SMALL if recipe != "radiometric-cabinet.yaml" else ONE_FRAME
+    overrides = (*split, f"output.dir={out}", *extra)
+    loaded = load_recipe(RECIPES / recipe, overrides=overrides)
+    generate(loaded, progress=False)
+    return loaded
+
+
+def source_frames(loaded, h5):
+    source = build_source(loaded.recipe.frames, seed=loaded.recipe.seed)
+    index = {name: i for i, name in enumerate(source.sources)}
+    for i, raw in enumerate(h5["metadata"]):
+        name = json.loads(raw)["source_frame"]
+        yield i, source.read(index[name])
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    ["flir-pouch-cell.yaml", "pv-module-hotspots.yaml", "radiometric-cabinet.yaml"],
+)
+def test_fixed_gain_changes_only_masked_pixels(recipe, data_dir, tmp_path):
+    loaded = run(recipe, tmp_path / "out")
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        labels = h5["labels"][:]
+        assert labels.sum() == 2
+        for i, frame in source_frames(loaded, h5):
+            raw, mask = h5["frames"][i], h5["masks"][i].astype(bool)
+            outside = ~mask if raw.ndim == 2 else np.repeat(~mask[..., None], 3, axis=2)
+            np.testing.assert_array_equal(raw[outside], frame.raw[outside])
+            assert not (mask & ~frame.valid).any()
+            if labels[i]:
+                assert mask.any()
+                assert (raw != frame.raw).any()
+            recorded = h5["recorded_rise"][i]
+            np.testing.assert_array_equal(mask, recorded > 0)
+
+
+def test_stretch_gain_keeps_pixels_outside_roi(data_dir, tmp_path):
+    loaded = run("battery-station-inferno.yaml", tmp_path / "out")
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        for i, frame in source_frames(loaded, h5):
+            raw = h5["frames"][i]
+            np.testing.assert_array_equal(raw[~frame.valid], frame.raw[~frame.valid])
+            np.testing.assert_array_equal(
+                h5["masks"][i].astype(bool), h5["recorded_rise"][i] > 0
+            )
+
+
+def test_metadata_records_severity_and_parameters(data_dir, tmp_path):
+    run("radiometric-cabinet.yaml", tmp_path / "out")
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        meta = json.loads(h5["metadata"][1])
+        assert h5.attrs["recipe_sha256"]
+        assert "recipe_yaml" in h5.attrs
+        mask_area = int(h5["masks"][1].sum())
+    assert meta["area_px"] == mask_area
+    assert meta["peak_rise_K"] > 0
+    assert meta["kind"] in ("hotspot", "joule")
+    assert meta["params"]["power_W"] > 0
+    assert len(meta["corners_px"]) == 4
+
+
+def test_folder_tree_matches_hdf5(data_dir, tmp_path):
+    run("pv-module-hotspots.yaml", tmp_path / "out")
+    folder = tmp_path / "out" / "folder"
+    assert len(list((folder / "train" / "good").glob("*.png"))) == 2
+    assert len(list((folder / "test" / "good").glob("*.png"))) == 1
+    assert len(list((folder / "test" / "hot_cell").glob("*.png"))) == 2
+    assert len(list((folder / "ground_truth" / "hot_cell").glob("*_mask.png"))) == 2
+
+
+def test_same_seed_same_bytes(tmp_path):
+    out = tmp_path / "out"
+    overrides = (*SMALL, "frames.n_frames=6", f"output.dir={out}")
+    generate(load_demo_recipe(overrides=overrides), progress=False)
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    generate(load_demo_recipe(overrides=overrides), overwrite=True, progress=False)
+    second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert sorted(first) == sorted(second)
+    for name, data in first.items():
+        assert data == second[name], name
+
+
+def test_other_seed_other_anomalies(tmp_path):
+    masks = []
+    for seed in (1, 2):
+        out = tmp_path / str(seed)
+        generate(
+            load_demo_recipe(overrides=(*SMALL, f"seed={seed}", f"output.dir={out}")),
+            progress=False,
+        )
+        with h5py.File(out / "dataset.h5", "r") as h5:
+            masks.append(h5["masks"][-1])
+    assert (masks[0] != masks[1]).any()
+
+
+def test_split_keeps_training_frames_out_of_test():
+    loaded = load_demo_recipe(
+        overrides=(
+            "split.train_normal=5",
+            "split.test_normal=3",
+            "split.test_anomalous=9",
+            "frames.n_frames=10",
+        )
+    )
+    plan = plan_split(loaded.recipe, 10)
+    assert len(set(plan.train_normal)) == 5
+    assert not set(plan.train_normal) & set(plan.test_normal)
+    assert not set(plan.train_normal) & set(plan.test_anomalous)
+    assert len(plan.test_anomalous) == 9

@@ -294,8 +294,8 @@ def calibrate(
     heater_radius_mm: float = 12.0,
     rho_cp_J_m3K: float = 2183.0 * 1083.0,
     cell_mm: float = 5.0,
-    n_layers: int = 4,
-    dt_s: float = 4.0,
+    n_layers: int = 12,
+    dt_s: float = 10.0,
     window_s: tuple[float, float | None] = (30.0, None),
     initial: InitialState = "ambient",
     guess: tuple[float, float, float, float] = DEFAULT_GUESS,
@@ -613,3 +613,74 @@ def _sigma_of_log_params(jac: np.ndarray, residuals: np.ndarray, n: int) -> np.n
     variance = float(residuals @ residuals) / dof
     covariance = variance * np.linalg.pinv(jac.T @ jac)
     return np.sqrt(np.diag(covariance))
+
+
+def plot_calibration(result: CalibrationResult, path: str | Path) -> Path:
+    """Plot measured against simulated surface temperature and save it.
+
+    The figure shows the centre point and the mean over all points against
+    time, and measured, simulated and difference maps at three times.
+
+    Parameters
+    ----------
+    result : CalibrationResult
+        A fit from :func:`calibrate`.
+    path : str or Path
+        Image file to write, such as ``calibration.png``.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(12, 9), layout="constrained")
+    grid = fig.add_gridspec(4, 3)
+    _plot_traces(fig.add_subplot(grid[0, :]), result)
+    _plot_maps(fig, grid, result)
+
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _plot_traces(ax: Any, result: CalibrationResult) -> None:
+    ny, nx = result.measured_C.shape[1:]
+    t = result.times_s
+    centre = (slice(None), ny // 2, nx // 2)
+    ax.plot(t, result.measured_C[centre], "k-", label="centre, measured")
+    ax.plot(t, result.simulated_C[centre], "r--", label="centre, simulated")
+    ax.plot(t, result.measured_C.mean(axis=(1, 2)), "b-", label="mean, measured")
+    ax.plot(t, result.simulated_C.mean(axis=(1, 2)), "c--", label="mean, simulated")
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel("temperature [C]")
+    ax.set_title(
+        f"RMSE {result.rmse_K:.3f} K, max |error| {result.max_abs_error_K:.3f} K"
+    )
+    ax.legend(fontsize=8)
+
+
+def _plot_maps(fig: Any, grid: Any, result: CalibrationResult) -> None:
+    picks = np.linspace(0, result.times_s.size - 1, 3).astype(int)
+    low, high = result.measured_C.min(), result.measured_C.max()
+    for column, index in enumerate(picks):
+        measured = result.measured_C[index]
+        simulated = result.simulated_C[index]
+        panels = (
+            (measured, f"measured, t = {result.times_s[index]:g} s", low, high),
+            (simulated, "simulated", low, high),
+            (simulated - measured, "simulated - measured [K]", -0.5, 0.5),
+        )
+        for row, (image, title, vmin, vmax) in enumerate(panels, start=1):
+            ax = fig.add_subplot(grid[row, column])
+            cmap = "coolwarm" if row == 3 else "inferno"
+            shown = ax.imshow(image, vmin=vmin, vmax=vmax, cmap=cmap)
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.colorbar(shown, ax=ax, shrink=0.8)

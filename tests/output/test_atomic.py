@@ -56,3 +56,12 @@ def test_write_bytes_atomic_refuses_existing_file(tmp_path):
     write_bytes_atomic(path, b"two", overwrite=True)
     assert path.read_bytes() == b"two"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    target = tmp_path / "out"
+    with staged_dir(target, overwrite=False) as stage:
+        (stage / "a.txt").write_text("x")
+    write_bytes_atomic(tmp_path / "p.png", b"x", overwrite=False)
+    assert target.stat().st_mode & 0o755 == 0o755
+    assert (tmp_path / "p.png").stat().st_mode & 0o644 == 0o644

@@ -43,6 +43,7 @@ def staged_dir(target: Path, *, overwrite: bool) -> Iterator[Path]:
     staging = Path(
         tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent)
     )
+    staging.chmod(0o777 & ~_umask())
     try:
         yield staging
     except BaseException:
@@ -71,10 +72,18 @@ def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """Return the process umask; temporary files start private, outputs should not."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def check_file_writable(path: Path, *, overwrite: bool) -> None:

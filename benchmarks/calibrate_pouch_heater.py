@@ -38,7 +38,9 @@ def main() -> None:
         print(f"{name:14s} {value:9.4f} +- {result.sigma[name]:.4f}")
     print(f"rmse_K          {result.rmse_K:.4f}")
     print(f"max_abs_error_K {result.max_abs_error_K:.4f}")
-    print(f"runtime_s       {result.runtime_s:.1f} ({result.n_simulations} simulations)")
+    print(
+        f"runtime_s       {result.runtime_s:.1f} ({result.n_simulations} simulations)"
+    )
 
 
 if __name__ == "__main__":

@@ -136,3 +136,22 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "key 'seed' = -1 is invalid" in result.stderr
+
+
+def test_calibrate_short_window(capsys, tmp_path, data_dir):
+    folder = str(data_dir / "pouch-cell-heater-ir")
+    out = tmp_path / "cal"
+    args = ("--cell-mm", "19", "--n-layers", "3", "--stop-s", "200", "-o", str(out))
+    code, stdout, _ = run_cli(capsys, "calibrate", folder, *args)
+    assert code == 0
+    assert "RMSE" in stdout
+    summary = __import__("json").loads((out / "calibration.json").read_text())
+    assert summary["rmse_K"] < 0.2
+    assert "k_z_W_mK" in (out / "materials.yaml").read_text()
+    assert (out / "calibration.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_calibrate_missing_folder(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "none"))
+    assert code == 2
+    assert str(tmp_path / "none") in err

@@ -17,12 +17,11 @@ model at ``(|x - x_c|, |y - y_c|)``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +37,8 @@ logger = logging.getLogger(__name__)
 
 PARAMETER_NAMES = ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK", "h_top_W_m2K")
 
-# Start of the fit [W m-1 K-1, W m-1 K-1, W m-1 K-1, W m-2 K-1]: typical
-# values for a stacked pouch cell cooled by still air.
+# Start of the fit [W m-1 K-1, W m-1 K-1, W m-1 K-1, W m-2 K-1]. These are a
+# rough starting point, not measured values; the fit moves them.
 DEFAULT_GUESS = (20.0, 20.0, 0.6, 12.0)
 
 # Steps of 1 s resolve the heater's rise to its set point, which takes about
@@ -293,8 +292,8 @@ def calibrate(
     thickness_mm: float = 7.2,
     heater_radius_mm: float = 12.0,
     rho_cp_J_m3K: float = 2183.0 * 1083.0,
-    cell_mm: float = 5.0,
-    n_layers: int = 12,
+    cell_mm: float = 10.0,
+    n_layers: int = 6,
     dt_s: float = 10.0,
     window_s: tuple[float, float | None] = (30.0, None),
     initial: InitialState = "ambient",
@@ -425,7 +424,9 @@ def _build_model(measurement: Measurement, options: dict[str, Any]) -> _Model:
     )
 
 
-def _window_mask(times_s: np.ndarray, window_s: tuple[float, float | None]) -> np.ndarray:
+def _window_mask(
+    times_s: np.ndarray, window_s: tuple[float, float | None]
+) -> np.ndarray:
     start, stop = window_s
     stop = times_s[-1] if stop is None else stop
     mask = (times_s >= start) & (times_s <= stop)

@@ -83,6 +83,35 @@ def _parser() -> argparse.ArgumentParser:
         help="PNG file to write",
     )
     preview.set_defaults(handler=_preview)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit conductivities and the convective coefficient to a heater test",
+    )
+    calibrate.add_argument(
+        "measurement",
+        type=Path,
+        help="folder with Exp_E_T11x11_celsius.npy, Exp.mat, Th.txt, Ta.txt",
+    )
+    calibrate.add_argument(
+        "-o", "--output", type=Path, default=Path("calibration"), help="report folder"
+    )
+    calibrate.add_argument(
+        "--cell-mm", type=float, default=10.0, help="in-plane grid spacing [mm]"
+    )
+    calibrate.add_argument(
+        "--n-layers", type=int, default=6, help="through-thickness layers"
+    )
+    calibrate.add_argument(
+        "--start-s", type=float, default=30.0, help="start of the fitted window [s]"
+    )
+    calibrate.add_argument(
+        "--stop-s", type=float, default=None, help="end of the fitted window [s]"
+    )
+    calibrate.add_argument(
+        "--overwrite", action="store_true", help="replace an existing report"
+    )
+    calibrate.set_defaults(handler=_calibrate)
     return parser
 
 
@@ -151,6 +180,40 @@ def _preview(args: argparse.Namespace) -> int:
     loaded = _load(args)
     path = write_preview(loaded, n=args.n, path=args.output, overwrite=args.overwrite)
     print(f"wrote preview of {args.n} samples to {path}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from thermosynth.calibration import (
+        calibrate,
+        load_heater_experiment,
+        plot_calibration,
+    )
+    from thermosynth.output.atomic import staged_dir
+
+    measurement = load_heater_experiment(args.measurement)
+    result = calibrate(
+        measurement,
+        cell_mm=args.cell_mm,
+        n_layers=args.n_layers,
+        window_s=(args.start_s, args.stop_s),
+    )
+    with staged_dir(args.output, overwrite=args.overwrite) as stage:
+        (stage / "calibration.json").write_text(json.dumps(result.summary(), indent=2))
+        materials = {"materials": result.to_recipe_materials()}
+        (stage / "materials.yaml").write_text(
+            yaml.safe_dump(materials, sort_keys=False)
+        )
+        plot_calibration(result, stage / "calibration.png")
+
+    for name, value in result.values.items():
+        print(f"{name:14s} {value:9.4f} +- {result.sigma[name]:.4f}")
+    print(f"RMSE {result.rmse_K:.4f} K, max abs error {result.max_abs_error_K:.4f} K")
+    print(f"wrote {args.output}/calibration.json, calibration.png and materials.yaml")
     return 0
 
 

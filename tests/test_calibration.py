@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from thermosynth import calibration
 from thermosynth.calibration import (
     Measurement,
     calibrate,
@@ -12,6 +13,26 @@ from thermosynth.calibration import (
     plot_calibration,
 )
 from thermosynth.errors import RecipeError
+
+# Values of a commercial finite-element fit to the same data: k_x, k_y, k_z
+# [W m-1 K-1], h_top [W m-2 K-1] and the heater at the centre of the cell [mm].
+FE_PARAMETERS = np.array([26.4, 25.1, 0.485, 17.0, 95.0, 75.0])
+
+
+def build_model(measurement, *, cell_mm, n_layers, initial="ambient"):
+    options = {
+        "width_mm": 190.0,
+        "height_mm": 150.0,
+        "thickness_mm": 7.2,
+        "heater_radius_mm": 12.0,
+        "rho_cp_J_m3K": 2183.0 * 1083.0,
+        "cell_mm": cell_mm,
+        "n_layers": n_layers,
+        "dt_s": 1.0,
+        "initial": initial,
+        "window_s": (30.0, None),
+    }
+    return calibration._build_model(measurement, options)
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +45,9 @@ def short_fit(measurement):
     return calibrate(
         measurement,
         window_s=(30.0, 300.0),
-        cell_mm=19.0,
-        n_layers=3,
-        dt_s=10.0,
-        max_simulations=25,
+        cell_mm=10.0,
+        n_layers=6,
+        max_simulations=60,
     )
 
 
@@ -72,13 +92,73 @@ def test_calibrate_rejects_two_layers(measurement):
 
 
 def test_calibrate_rejects_empty_window(measurement):
-    with pytest.raises(RecipeError, match="holds no frame"):
+    with pytest.raises(RecipeError, match="contains no frame"):
         calibrate(measurement, window_s=(2000.0, None))
 
 
+def test_calibrate_rejects_bad_guess(measurement):
+    with pytest.raises(RecipeError, match="guess = .* is invalid"):
+        calibrate(measurement, guess=(20.0, 20.0, -0.5, 12.0))
+
+
+def test_heater_coefficient_mean_is_area_fraction(measurement):
+    model = build_model(measurement, cell_mm=5.0, n_layers=3)
+    for centre in [(95.0, 75.0), (60.0, 40.0)]:
+        coefficients = calibration._heater_coefficients(model, centre)
+        assert coefficients[0] == pytest.approx(np.pi * 12.0**2 / (190.0 * 150.0))
+
+
+def test_heater_series_is_one_inside_disc(measurement):
+    # A truncated 2D Fourier series of a disc converges slowly and oscillates
+    # inside it, so the tolerance is loose.
+    model = build_model(measurement, cell_mm=0.5, n_layers=3)
+    coefficients = calibration._heater_coefficients(model, (95.0, 75.0))
+    ax, ay = model.wavenumbers_per_mm
+    x = np.array([95.0, 101.0, 120.0])
+    y = np.array([75.0, 75.0, 75.0])
+    series = coefficients @ calibration._mode_shapes(ax, ay, x, y)
+    assert series[0] == pytest.approx(1.0, abs=0.03)
+    assert series[1] == pytest.approx(1.0, abs=0.03)
+    assert series[2] == pytest.approx(0.0, abs=0.02)
+
+
+def test_first_frame_projection_uniform(measurement):
+    model = build_model(measurement, cell_mm=10.0, n_layers=3, initial="first_frame")
+    plane = calibration._project_first_frame(model)
+    assert plane[0] == pytest.approx(measurement.surface_C[0].mean())
+    assert np.max(np.abs(plane[1:])) < 1e-9
+
+
+def test_simulation_converges_with_grid(measurement):
+    surfaces = []
+    for cell_mm, n_layers in [(5.0, 12), (2.5, 12), (2.5, 24)]:
+        model = build_model(measurement, cell_mm=cell_mm, n_layers=n_layers)
+        surfaces.append(calibration._simulate_points(model, FE_PARAMETERS))
+    in_plane = surfaces[0] - surfaces[1]
+    through = surfaces[1] - surfaces[2]
+    assert np.sqrt(np.mean(in_plane**2)) < 0.07
+    assert np.sqrt(np.mean(through**2)) < 0.02
+
+
+def test_simulation_no_heating_stays_ambient(measurement):
+    flat = Measurement(
+        times_s=measurement.times_s[:100],
+        surface_C=np.full((100, 11, 11), 20.0),
+        x_mm=measurement.x_mm,
+        y_mm=measurement.y_mm,
+        heater_times_s=np.array([0.0, 100.0]),
+        heater_C=np.array([20.0, 20.0]),
+        ambient_times_s=np.array([0.0, 100.0]),
+        ambient_C=np.array([20.0, 20.0]),
+    )
+    model = build_model(flat, cell_mm=10.0, n_layers=4)
+    surface = calibration._simulate_points(model, FE_PARAMETERS)
+    np.testing.assert_allclose(surface, 20.0, atol=1e-9)
+
+
 def test_short_fit_rmse(short_fit):
-    assert short_fit.rmse_K < 0.15
-    assert short_fit.max_abs_error_K < 0.8
+    assert short_fit.rmse_K < 0.08
+    assert short_fit.max_abs_error_K < 0.4
 
 
 def test_short_fit_physical_values(short_fit):
@@ -88,6 +168,23 @@ def test_short_fit_physical_values(short_fit):
     assert 10.0 < values["k_x_W_mK"] < 40.0
     assert 0.1 < values["k_z_W_mK"] < 1.0
     assert all(np.isfinite(s) and s > 0 for s in short_fit.sigma.values())
+    assert abs(values["heater_x_mm"] - 95.0) < 5.0
+    assert abs(values["heater_y_mm"] - 75.0) < 5.0
+
+
+def test_fixed_heater_centre(measurement):
+    result = calibrate(
+        measurement,
+        window_s=(30.0, 200.0),
+        cell_mm=19.0,
+        n_layers=3,
+        heater_centre_mm=(95.0, 73.0),
+        fit_heater_centre=False,
+    )
+    assert result.heater_x_mm == 95.0
+    assert result.heater_y_mm == 73.0
+    assert result.sigma["heater_x_mm"] == 0.0
+    assert result.settings["heater_centre_fitted"] is False
 
 
 def test_short_fit_recipe_materials(short_fit):

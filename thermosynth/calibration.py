@@ -1,18 +1,22 @@
 """Fit a cell's thermal conductivity and surface cooling to an IR measurement.
 
 The experiment this module reads heats a pouch cell lying flat through a
-circular heater fixed to the centre of its lower face. The heater follows a
-measured temperature, the rest of the lower face is insulated, and an infrared
-camera records the upper face on a grid of points. :func:`calibrate` adjusts
-the in-plane conductivities ``k_x``, ``k_y``, the through-thickness
-conductivity ``k_z`` and the heat transfer coefficient ``h`` of the upper face
-until :func:`thermosynth.physics.heat.simulate` reproduces the measured
-surface temperatures in the least-squares sense.
+circular heater fixed near the centre of its lower face. A controller holds
+the heater's thermocouple at a measured temperature, the rest of the lower
+face is insulated, and an infrared camera records the upper face on a grid of
+points. :func:`calibrate` adjusts the in-plane conductivities ``k_x``,
+``k_y``, the through-thickness conductivity ``k_z``, the heat transfer
+coefficient ``h`` of the upper face and the heater centre until the model
+reproduces the measured surface temperatures in the least-squares sense.
 
-The heater sits at the centre of the cell, so the simulation covers one
-quarter of it, with the heater in the corner of the grid and the two symmetry
-edges insulated. A measured point at ``(x, y)`` is compared with the quarter
-model at ``(|x - x_c|, |y - y_c|)``.
+The model is linear with one homogeneous, anisotropic material, so it is
+solved in modes instead of with :mod:`thermosynth.physics.heat`: cosine modes
+in the plane, which make the four edges insulated, and graded finite-volume
+layers through the thickness. Every mode shares the same through-thickness
+eigenvectors, so one small eigenproblem per parameter set lets each time step
+be integrated exactly. The heater is a uniform heat flux over its disc whose
+value, step by step, brings the lower face at the heater centre to the
+measured heater temperature, as the controller does with its thermocouple.
 """
 
 from __future__ import annotations
@@ -22,28 +26,36 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from thermosynth.errors import RecipeError
-from thermosynth.geometry.layout import Layout, Material
-from thermosynth.physics.heat import Boundary, simulate
-from thermosynth.physics.profiles import Tabulated
-from thermosynth.physics.sources import HeldPatch
 
 logger = logging.getLogger(__name__)
 
-PARAMETER_NAMES = ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK", "h_top_W_m2K")
+PARAMETER_NAMES = (
+    "k_x_W_mK",
+    "k_y_W_mK",
+    "k_z_W_mK",
+    "h_top_W_m2K",
+    "heater_x_mm",
+    "heater_y_mm",
+)
 
 # Start of the fit [W m-1 K-1, W m-1 K-1, W m-1 K-1, W m-2 K-1]. These are a
 # rough starting point, not measured values; the fit moves them.
 DEFAULT_GUESS = (20.0, 20.0, 0.6, 12.0)
 
-# Steps of 1 s resolve the heater's rise to its set point, which takes about
-# 10 s in the Oxford data; later steps follow the coarser ``dt_s``.
-_FINE_STEP_S = 1.0
+# Each through-thickness layer is this many times thicker than the one below,
+# so the layers next to the heater, where the gradients are steepest, are the
+# thinnest.
+_LAYER_GROWTH = 1.25
+
+# Gauss-Legendre points for the heater disc's modal coefficients.
+_HEATER_QUADRATURE_POINTS = 256
 
 InitialState = Literal["ambient", "first_frame"]
 
@@ -114,11 +126,14 @@ class CalibrationResult:
     h_top_W_m2K : float
         Fitted heat transfer coefficient of the imaged face [W m-2 K-1],
         convection and radiation together.
+    heater_x_mm, heater_y_mm : float
+        Heater centre in the coordinates of the measured points [mm], fitted
+        or held fixed.
     sigma : dict of str to float
-        One-sigma uncertainty of each fitted value, in its unit, from the
-        Jacobian at the optimum. It assumes independent residuals, so it
-        understates the uncertainty where the misfit is correlated in time
-        and space.
+        One-sigma uncertainty of each value, in its unit, from the Jacobian
+        at the optimum, and 0 for a value held fixed. It assumes independent
+        residuals, so it understates the uncertainty where the misfit is
+        correlated in time and space.
     rho_cp_J_m3K : float
         Volumetric heat capacity used, not fitted [J m-3 K-1].
     rmse_K, max_abs_error_K : float
@@ -141,6 +156,8 @@ class CalibrationResult:
     k_y_W_mK: float
     k_z_W_mK: float
     h_top_W_m2K: float
+    heater_x_mm: float
+    heater_y_mm: float
     sigma: dict[str, float]
     rho_cp_J_m3K: float
     rmse_K: float
@@ -180,48 +197,6 @@ class CalibrationResult:
             "n_simulations": self.n_simulations,
             "settings": self.settings,
         }
-
-
-@dataclass(frozen=True)
-class _Model:
-    """Quarter-cell grid and the data the fit compares against."""
-
-    width_mm: float
-    height_mm: float
-    thickness_mm: float
-    heater_radius_mm: float
-    rho_cp_J_m3K: float
-    cell_mm: float
-    n_layers: int
-    dt_s: float
-    ambient_C: float
-    initial: InitialState
-    times_s: np.ndarray
-    measured_C: np.ndarray
-    x_mm: np.ndarray
-    y_mm: np.ndarray
-    heater: Tabulated
-    first_frame_C: np.ndarray
-
-    @property
-    def quarter_shape(self) -> tuple[int, int]:
-        nx = max(1, round(self.width_mm / 2 / self.cell_mm))
-        ny = max(1, round(self.height_mm / 2 / self.cell_mm))
-        return ny, nx
-
-    def layout(self, k_W_mK: tuple[float, float, float]) -> Layout:
-        ny, nx = self.quarter_shape
-        material = Material("cell", *k_W_mK, self.rho_cp_J_m3K)
-        grid = np.zeros((ny, nx), dtype=int)
-        return Layout(
-            self.width_mm / 2 / nx,
-            self.height_mm / 2 / ny,
-            self.thickness_mm,
-            grid,
-            (material,),
-            grid.copy(),
-            name="pouch quarter",
-        )
 
 
 def load_heater_experiment(folder: str | Path) -> Measurement:
@@ -292,16 +267,18 @@ def calibrate(
     thickness_mm: float = 7.2,
     heater_radius_mm: float = 12.0,
     rho_cp_J_m3K: float = 2183.0 * 1083.0,
-    cell_mm: float = 10.0,
-    n_layers: int = 6,
-    dt_s: float = 10.0,
+    cell_mm: float = 2.5,
+    n_layers: int = 12,
+    dt_s: float = 1.0,
     window_s: tuple[float, float | None] = (30.0, None),
     initial: InitialState = "ambient",
     guess: tuple[float, float, float, float] = DEFAULT_GUESS,
-    max_simulations: int = 60,
+    heater_centre_mm: tuple[float, float] | None = None,
+    fit_heater_centre: bool = True,
+    max_simulations: int = 100,
     progress: Callable[[int, float], None] | None = None,
 ) -> CalibrationResult:
-    """Fit ``k_x``, ``k_y``, ``k_z`` and ``h_top`` to a heater experiment.
+    """Fit ``k_x``, ``k_y``, ``k_z``, ``h_top`` and the heater centre to a test.
 
     Parameters
     ----------
@@ -309,29 +286,38 @@ def calibrate(
         Frames, point positions, heater and ambient temperature, for example
         from :func:`load_heater_experiment`.
     width_mm, height_mm, thickness_mm : float
-        Size of the cell [mm]; the heater sits at the centre of its lower
-        face and the measured positions are taken from the same corner.
+        Size of the cell [mm]. The cell spans ``0..width_mm`` and
+        ``0..height_mm`` in the coordinates of the measured points.
     heater_radius_mm : float
-        Radius of the circular heater [mm].
+        Radius of the circular heater on the lower face [mm].
     rho_cp_J_m3K : float
-        Volumetric heat capacity, held fixed [J m-3 K-1].
+        Volumetric heat capacity, held fixed [J m-3 K-1]. It cannot be fitted
+        together with the conductivities from a held-temperature test, because
+        scaling ``k``, ``h`` and ``rho_cp`` by one factor gives the same
+        temperatures.
     cell_mm : float
-        In-plane grid spacing [mm], rounded so that a whole number of cells
-        spans each half of the cell.
+        In-plane resolution [mm]: the shortest half wavelength of the cosine
+        modes, so the model keeps ``round(width_mm / cell_mm)`` by
+        ``round(height_mm / cell_mm)`` modes.
     n_layers : int
-        Through-thickness layers, 3 or more; the heater is held in the lowest
-        and the camera sees the highest.
+        Through-thickness finite-volume layers, 3 or more, graded so that the
+        layers next to the heater are the thinnest.
     dt_s : float
-        Time step after the first 30 s [s]; the first 30 s take steps of
-        1 s so that the heater's rise is resolved.
+        Time step [s]; the heater power is constant within a step.
     window_s : (float, float or None)
         First and last time [s] compared; None runs to the last frame.
     initial : {"ambient", "first_frame"}
         Initial temperature: the ambient temperature at the first frame, or
-        the first frame interpolated onto the grid for all layers.
+        the first frame, uniform through the thickness.
     guess : tuple of 4 float
         Start of the fit: ``k_x``, ``k_y``, ``k_z`` [W m-1 K-1] and ``h_top``
         [W m-2 K-1].
+    heater_centre_mm : (float, float), optional
+        Heater centre ``(x, y)`` in the coordinates of the measured points
+        [mm]; the start of the fit, or the fixed centre when
+        ``fit_heater_centre`` is False. None takes the centre of the cell.
+    fit_heater_centre : bool
+        Fit the heater centre as two more parameters.
     max_simulations : int
         Upper bound on simulations, including the Jacobian's.
     progress : callable, optional
@@ -344,33 +330,66 @@ def calibrate(
     Raises
     ------
     RecipeError
-        If an option is invalid or the window holds no frame.
+        If an option is invalid or the window contains no frame.
     """
     from scipy.optimize import least_squares
 
     started = time.perf_counter()
     model = _build_model(measurement, locals())
-    p0 = np.asarray(guess, dtype=float)
+    start = _start_parameters(model, guess, heater_centre_mm)
+    n_free = len(start) if fit_heater_centre else 4
     counter = _Counter(progress)
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        misfit = _simulate_surface(model, p0 * np.exp(x)) - model.measured_C
+        params = _parameters_from_vector(x, start, n_free)
+        misfit = _simulate_points(model, params) - model.measured_C
         counter.record(misfit)
         return misfit.ravel()
 
     fit = least_squares(
         residuals,
-        np.zeros(p0.size),
-        diff_step=1e-3,
-        x_scale=np.ones(p0.size),
-        xtol=1e-4,
-        ftol=1e-6,
+        np.zeros(n_free),
+        diff_step=1e-4,
+        xtol=1e-5,
+        ftol=1e-7,
         max_nfev=max_simulations,
     )
     if not fit.success:
         logger.warning("calibrate: %s", fit.message)
 
-    return _pack_result(model, fit, p0, counter.count, time.perf_counter() - started)
+    params = _parameters_from_vector(fit.x, start, n_free)
+    runtime_s = time.perf_counter() - started
+    return _pack_result(model, fit, params, n_free, counter.count, runtime_s)
+
+
+def _start_parameters(
+    model: _Model,
+    guess: tuple[float, float, float, float],
+    heater_centre_mm: tuple[float, float] | None,
+) -> np.ndarray:
+    if len(guess) != 4 or not all(math.isfinite(g) and g > 0 for g in guess):
+        raise RecipeError(
+            f"guess = {guess!r} is invalid; give four values > 0: k_x, k_y, k_z "
+            "[W m-1 K-1] and h_top [W m-2 K-1]"
+        )
+
+    if heater_centre_mm is None:
+        heater_centre_mm = (model.width_mm / 2.0, model.height_mm / 2.0)
+    return np.array([*guess, *heater_centre_mm], dtype=float)
+
+
+def _parameters_from_vector(
+    x: np.ndarray, start: np.ndarray, n_free: int
+) -> np.ndarray:
+    """Map the optimiser's vector to parameters.
+
+    The first four entries are log factors on ``k_x``, ``k_y``, ``k_z`` and
+    ``h_top``, the next two are shifts of the heater centre [mm].
+    """
+    params = start.copy()
+    params[:4] *= np.exp(x[:4])
+    params[4:n_free] += x[4:n_free]
+    return params
 
 
 class _Counter:
@@ -399,28 +418,21 @@ def _build_model(measurement: Measurement, options: dict[str, Any]) -> _Model:
             "'first_frame'"
         )
 
-    for key in ("cell_mm", "dt_s", "heater_radius_mm", "rho_cp_J_m3K"):
+    keys = ("width_mm", "height_mm", "thickness_mm", "heater_radius_mm")
+    for key in (*keys, "cell_mm", "dt_s", "rho_cp_J_m3K"):
         if not (math.isfinite(options[key]) and options[key] > 0):
             raise RecipeError(f"{key} = {options[key]!r} is invalid; give a value > 0")
 
     in_window = _window_mask(measurement.times_s, options["window_s"])
     return _Model(
-        width_mm=float(options["width_mm"]),
-        height_mm=float(options["height_mm"]),
-        thickness_mm=float(options["thickness_mm"]),
-        heater_radius_mm=float(options["heater_radius_mm"]),
+        **{key: float(options[key]) for key in keys},
         rho_cp_J_m3K=float(options["rho_cp_J_m3K"]),
         cell_mm=float(options["cell_mm"]),
         n_layers=options["n_layers"],
         dt_s=float(options["dt_s"]),
-        ambient_C=_mean_ambient_C(measurement, measurement.times_s[in_window]),
         initial=options["initial"],
-        times_s=measurement.times_s[in_window],
-        measured_C=measurement.surface_C[in_window],
-        x_mm=measurement.x_mm,
-        y_mm=measurement.y_mm,
-        heater=Tabulated(measurement.heater_times_s, measurement.heater_C),
-        first_frame_C=measurement.surface_C[0],
+        measurement=measurement,
+        in_window=in_window,
     )
 
 
@@ -432,134 +444,261 @@ def _window_mask(
     mask = (times_s >= start) & (times_s <= stop)
     if not mask.any():
         raise RecipeError(
-            f"window_s = {window_s} holds no frame; the frames span "
+            f"window_s = {window_s} contains no frame; the frames span "
             f"{times_s[0]:g}..{times_s[-1]:g} s"
         )
     return mask
 
 
-def _mean_ambient_C(measurement: Measurement, times_s: np.ndarray) -> float:
-    # NOTE: simulate() takes one ambient temperature, so the fit uses the
-    # mean over the window. The Oxford ambient drifts by 0.06 K in 977 s.
-    return float(
-        np.mean(np.interp(times_s, measurement.ambient_times_s, measurement.ambient_C))
-    )
+@dataclass(frozen=True, eq=False)
+class _Model:
+    """Cell geometry, discretisation and the data the fit compares against."""
+
+    width_mm: float
+    height_mm: float
+    thickness_mm: float
+    heater_radius_mm: float
+    rho_cp_J_m3K: float
+    cell_mm: float
+    n_layers: int
+    dt_s: float
+    initial: InitialState
+    measurement: Measurement
+    in_window: np.ndarray
+
+    @property
+    def times_s(self) -> np.ndarray:
+        return self.measurement.times_s[self.in_window]
+
+    @property
+    def measured_C(self) -> np.ndarray:
+        return self.measurement.surface_C[self.in_window]
+
+    @cached_property
+    def mode_counts(self) -> tuple[int, int]:
+        """Number of cosine modes along x and y."""
+        nx = max(1, round(self.width_mm / self.cell_mm))
+        ny = max(1, round(self.height_mm / self.cell_mm))
+        return nx, ny
+
+    @cached_property
+    def wavenumbers_per_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """Wavenumbers ``pi m / L`` of the x and y modes [mm-1]."""
+        nx, ny = self.mode_counts
+        return np.pi * np.arange(nx) / self.width_mm, np.pi * np.arange(
+            ny
+        ) / self.height_mm
+
+    @cached_property
+    def layers_m(self) -> np.ndarray:
+        """Layer thicknesses from the upper face down [m], graded by _LAYER_GROWTH."""
+        growth = _LAYER_GROWTH ** np.arange(self.n_layers)[::-1]
+        return self.thickness_mm * 1e-3 * growth / growth.sum()
+
+    @cached_property
+    def step_times_s(self) -> np.ndarray:
+        last = float(self.times_s[-1])
+        n_steps = max(1, math.ceil(last / self.dt_s - 1e-9))
+        return np.linspace(0.0, n_steps * self.dt_s, n_steps + 1)
+
+    @cached_property
+    def ambient_C(self) -> np.ndarray:
+        """Ambient temperature at the step times [C], Ta.txt interpolated."""
+        m = self.measurement
+        return np.interp(self.step_times_s, m.ambient_times_s, m.ambient_C)
+
+    @cached_property
+    def heater_C(self) -> np.ndarray:
+        """Heater set temperature at the step times [C], Th.txt interpolated."""
+        m = self.measurement
+        return np.interp(self.step_times_s, m.heater_times_s, m.heater_C)
+
+    @cached_property
+    def point_basis(self) -> np.ndarray:
+        """Mode shapes at the measured points, (n_modes, ny_points * nx_points)."""
+        ax, ay = self.wavenumbers_per_mm
+        yy, xx = np.meshgrid(
+            self.measurement.y_mm, self.measurement.x_mm, indexing="ij"
+        )
+        return _mode_shapes(ax, ay, xx.ravel(), yy.ravel())
 
 
-def _simulate_surface(model: _Model, params: np.ndarray) -> np.ndarray:
-    """Return the simulated upper-face temperature at the measured points [C]."""
-    k_x, k_y, k_z, h_top = (float(p) for p in params)
-    layout = model.layout((k_x, k_y, k_z))
-    patch = _heater_patch(model, layout)
-    initial_C = _initial_field(model, layout)
-    boundary = Boundary(ambient_C=model.ambient_C, h_top_W_m2K=h_top)
-
-    duration_s = float(model.times_s[-1])
-    outputs = _output_times(duration_s, model.dt_s)
-    result = simulate(
-        layout,
-        [patch],
-        boundary=boundary,
-        n_layers=model.n_layers,
-        duration_s=duration_s,
-        dt_s=model.dt_s,
-        output_times_s=outputs,
-        initial_C=initial_C,
-    )
-
-    top_C = initial_C[0] + result.rise_K
-    surface_C = _surface_from_top_layer(top_C, model, layout, k_z, h_top)
-    at_points = _sample_points(surface_C, model, layout)
-    return _interpolate_in_time(outputs, at_points, model.times_s)
-
-
-def _output_times(duration_s: float, dt_s: float) -> np.ndarray:
-    fine = np.arange(0.0, min(30.0, duration_s), _FINE_STEP_S)
-    coarse = np.arange(fine[-1] + _FINE_STEP_S, duration_s, dt_s)
-    return np.unique(np.concatenate([fine, coarse, [duration_s]]))
-
-
-def _heater_patch(model: _Model, layout: Layout) -> HeldPatch:
-    """Hold the cells of the lowest layer whose centres lie on the heater."""
-    x, y = layout.cell_centres_mm()
-    disc = x[None, :] ** 2 + y[:, None] ** 2 <= model.heater_radius_mm**2
-    if not disc.any():
-        disc[0, 0] = True
-
-    mask = np.zeros((model.n_layers, *layout.shape), dtype=bool)
-    mask[-1] = disc
-    return HeldPatch(mask, model.heater, "heater")
-
-
-def _initial_field(model: _Model, layout: Layout) -> np.ndarray:
-    """Return the initial temperature [C], (n_layers, ny, nx)."""
-    shape = (model.n_layers, *layout.shape)
-    if model.initial == "ambient":
-        return np.full(shape, model.ambient_C)
-
-    x, y = layout.cell_centres_mm()
-    frame = _sample_frame(model, x, y)
-    return np.broadcast_to(frame, shape).copy()
-
-
-def _sample_frame(model: _Model, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
-    """Average the first frame over the four mirror images of each cell."""
-    from scipy.interpolate import RegularGridInterpolator
-
-    order_x = np.argsort(model.x_mm)
-    order_y = np.argsort(model.y_mm)
-    frame = model.first_frame_C[np.ix_(order_y, order_x)]
-    interpolate = RegularGridInterpolator(
-        (model.y_mm[order_y], model.x_mm[order_x]),
-        frame,
-        bounds_error=False,
-        fill_value=None,
-    )
-
-    cx, cy = model.width_mm / 2, model.height_mm / 2
-    total = np.zeros((y_mm.size, x_mm.size))
-    for sx in (-1.0, 1.0):
-        for sy in (-1.0, 1.0):
-            yy, xx = np.meshgrid(cy + sy * y_mm, cx + sx * x_mm, indexing="ij")
-            total += interpolate(np.stack([yy, xx], axis=-1))
-    return total / 4.0
-
-
-def _surface_from_top_layer(
-    top_C: np.ndarray, model: _Model, layout: Layout, k_z: float, h_top: float
+def _mode_shapes(
+    ax: np.ndarray, ay: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray
 ) -> np.ndarray:
-    """Extrapolate the top layer's centre temperature to the cooled face [C].
+    """Return ``cos(ax x) cos(ay y)`` with modes flattened y-major, (n_modes, n)."""
+    cx = np.cos(np.outer(ax, x_mm))
+    cy = np.cos(np.outer(ay, y_mm))
+    return (cy[:, None, :] * cx[None, :, :]).reshape(-1, np.size(x_mm))
 
-    The face loses ``h (T_s - T_a)``, and the same flux crosses the half
-    layer above the cell centre, ``k_z (T_0 - T_s) / (dz / 2)``, so
-    ``T_s = (T_0 + B T_a) / (1 + B)`` with ``B = h dz / (2 k_z)``.
+
+def _heater_coefficients(model: _Model, centre_mm: tuple[float, float]) -> np.ndarray:
+    """Project the heater disc's indicator onto the modes, (n_modes,).
+
+    The disc integral of ``cos(ax x) cos(ay y)`` is exact in y and uses
+    Gauss-Legendre points in ``x = x_c + R sin(theta)``, where the integrand
+    is smooth, so the coefficients vary smoothly with the centre.
     """
-    dz_m = layout.thickness_mm * 1e-3 / model.n_layers
-    biot = h_top * dz_m / (2.0 * k_z)
-    return (top_C + biot * model.ambient_C) / (1.0 + biot)
+    ax, ay = model.wavenumbers_per_mm
+    xc, yc = centre_mm
+    radius = model.heater_radius_mm
+    nodes, weights = np.polynomial.legendre.leggauss(_HEATER_QUADRATURE_POINTS)
+    theta = nodes * np.pi / 2
+    half_chord = radius * np.cos(theta)
+
+    along_x = np.cos(np.outer(ax, xc + radius * np.sin(theta)))
+    along_x *= weights * np.pi / 2 * half_chord
+    along_y = 2 * half_chord * np.sinc(np.outer(ay, half_chord) / np.pi)
+    along_y *= np.cos(ay * yc)[:, None]
+
+    norm_x = np.where(np.arange(ax.size) == 0, 1.0, 2.0) / model.width_mm
+    norm_y = np.where(np.arange(ay.size) == 0, 1.0, 2.0) / model.height_mm
+    coefficients = (along_y @ along_x.T) * norm_y[:, None] * norm_x[None, :]
+    return coefficients.ravel()
 
 
-def _sample_points(surface_C: np.ndarray, model: _Model, layout: Layout) -> np.ndarray:
-    """Interpolate quarter-grid fields at the folded measured points.
+@dataclass(frozen=True)
+class _ThroughThickness:
+    """Eigen-decomposition of the through-thickness operator of one mode.
 
-    Returns an array (n_out, ny_points, nx_points) [C].
+    With capacities ``C = rho_cp dz`` and conductances ``K`` per unit area,
+    ``C da/dt = -K a - lambda_m dz a + f`` for mode ``m``. Writing
+    ``a = V b`` with ``V = C^-1/2 Q`` and ``Q`` the eigenvectors of
+    ``C^-1/2 K C^-1/2`` gives ``db/dt = -(Lambda + lambda_m / rho_cp) b + P f``
+    with ``P = Q^T C^-1/2``: every mode shares ``Q`` and only shifts the rates.
     """
+
+    rates_per_s: np.ndarray
+    to_layers: np.ndarray
+    from_forcing: np.ndarray
+    top_conductance_W_m2K: float
+
+
+def _through_thickness(model: _Model, k_z: float, h_top: float) -> _ThroughThickness:
+    dz = model.layers_m
+    capacity = model.rho_cp_J_m3K * dz
+    between = k_z / (0.5 * (dz[:-1] + dz[1:]))
+    top = 1.0 / (1.0 / h_top + dz[0] / (2.0 * k_z))
+
+    stiffness = np.diag(np.r_[between, 0.0] + np.r_[0.0, between])
+    stiffness -= np.diag(between, 1) + np.diag(between, -1)
+    stiffness[0, 0] += top
+
+    scale = 1.0 / np.sqrt(capacity)
+    rates, vectors = np.linalg.eigh(scale[:, None] * stiffness * scale[None, :])
+    return _ThroughThickness(
+        rates_per_s=rates,
+        to_layers=scale[:, None] * vectors,
+        from_forcing=vectors.T * scale[None, :],
+        top_conductance_W_m2K=top,
+    )
+
+
+def _simulate_points(model: _Model, params: np.ndarray) -> np.ndarray:
+    """Return the simulated upper-face temperature at the measured points [C].
+
+    The shape is (n_frames_in_window, ny_points, nx_points).
+    """
+    k_x, k_y, k_z, h_top, x_c, y_c = (float(p) for p in params)
+    top_C, _ = _run_modes(model, (k_x, k_y, k_z, h_top), (x_c, y_c))
+
+    dz_top = model.layers_m[0]
+    biot = h_top * dz_top / (2.0 * k_z)
+    surface_C = (top_C + biot * model.ambient_C[:, None]) / (1.0 + biot)
+    at_frames = _interpolate_in_time(model.step_times_s, surface_C, model.times_s)
+    return at_frames.reshape(model.measured_C.shape)
+
+
+def _run_modes(
+    model: _Model,
+    k_h: tuple[float, float, float, float],
+    centre_mm: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step the modal amplitudes through time with a controlled heater.
+
+    The heater is a uniform heat flux over its disc. In each step its flux
+    is held constant and set so that the lower face at the heater centre
+    reaches the heater temperature at the end of the step; a negative flux
+    is clipped to zero because the heater cannot cool. Each step integrates
+    the modal equations exactly for inputs held over the step.
+
+    Returns the top layer's temperature at the measured points [C],
+    (n_steps + 1, n_points), and the heater flux [W m-2], (n_steps + 1,).
+    """
+    k_x, k_y, k_z, h_top = k_h
+    z = _through_thickness(model, k_z, h_top)
+    rates = _mode_rates(model, k_x, k_y)[:, None] + z.rates_per_s[None, :]
+    decay = np.exp(-rates * model.dt_s)
+    gain = -np.expm1(-rates * model.dt_s) / rates
+
+    ambient_gain = gain[0] * z.from_forcing[:, 0] * z.top_conductance_W_m2K
+    heater = _heater_coefficients(model, centre_mm)
+    unit_flux = gain * np.outer(heater, z.from_forcing[:, -1])
+
+    ax, ay = model.wavenumbers_per_mm
+    at_centre = _mode_shapes(ax, ay, np.array([centre_mm[0]]), np.array([centre_mm[1]]))
+    probe = np.outer(at_centre[:, 0], z.to_layers[-1])
+    face_K_per_W_m2 = model.layers_m[-1] / (2.0 * k_z)
+    flux_response = float(np.sum(probe * unit_flux)) + face_K_per_W_m2
+
+    amplitudes = _initial_amplitudes(model, z)
+    top = np.empty((model.step_times_s.size, amplitudes.shape[0]))
+    flux = np.zeros(model.step_times_s.size)
+    top[0] = amplitudes @ z.to_layers[0]
+    ambient_mid = 0.5 * (model.ambient_C[1:] + model.ambient_C[:-1])
+    for step in range(1, model.step_times_s.size):
+        amplitudes *= decay
+        amplitudes[0] += ambient_mid[step - 1] * ambient_gain
+        free = float(np.sum(probe * amplitudes))
+        flux[step] = max(0.0, (model.heater_C[step] - free) / flux_response)
+        amplitudes += flux[step] * unit_flux
+        top[step] = amplitudes @ z.to_layers[0]
+
+    return top @ model.point_basis, flux
+
+
+def _mode_rates(model: _Model, k_x: float, k_y: float) -> np.ndarray:
+    """Return the in-plane decay rate ``(k_x ax^2 + k_y ay^2) / rho_cp`` [s-1]."""
+    ax, ay = model.wavenumbers_per_mm
+    in_plane = k_y * (ay[:, None] * 1e3) ** 2 + k_x * (ax[None, :] * 1e3) ** 2
+    return in_plane.ravel() / model.rho_cp_J_m3K
+
+
+def _initial_amplitudes(model: _Model, z: _ThroughThickness) -> np.ndarray:
+    """Return the modal amplitudes of the initial state, (n_modes, n_layers)."""
+    nx, ny = model.mode_counts
+    plane = np.zeros(nx * ny)
+    if model.initial == "ambient":
+        plane[0] = model.ambient_C[0]
+    else:
+        plane = _project_first_frame(model)
+
+    # Each layer has the same in-plane field; P maps it to the eigenbasis.
+    capacity_weighted = z.from_forcing @ (model.rho_cp_J_m3K * model.layers_m)
+    return np.outer(plane, capacity_weighted)
+
+
+def _project_first_frame(model: _Model) -> np.ndarray:
+    """Project the first frame, interpolated over the cell, onto the modes."""
+    from scipy.fft import dctn
     from scipy.interpolate import RegularGridInterpolator
 
-    x, y = layout.cell_centres_mm()
-    padded = np.pad(surface_C, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    x_axis = np.concatenate([[-x[0]], x, [2 * layout.width_mm - x[-1]]])
-    y_axis = np.concatenate([[-y[0]], y, [2 * layout.height_mm - y[-1]]])
+    m = model.measurement
+    order_x, order_y = np.argsort(m.x_mm), np.argsort(m.y_mm)
+    frame = m.surface_C[0][np.ix_(order_y, order_x)]
+    interpolate = RegularGridInterpolator(
+        (m.y_mm[order_y], m.x_mm[order_x]), frame, bounds_error=False, fill_value=None
+    )
 
-    px = np.abs(model.x_mm - model.width_mm / 2)
-    py = np.abs(model.y_mm - model.height_mm / 2)
-    yy, xx = np.meshgrid(py, px, indexing="ij")
-    points = np.stack([yy.ravel(), xx.ravel()], axis=-1)
-
-    fields = np.moveaxis(padded, 0, -1)
-    interpolate = RegularGridInterpolator((y_axis, x_axis), fields)
-    values = interpolate(points)
-    return values.T.reshape(surface_C.shape[0], py.size, px.size)
+    nx, ny = model.mode_counts
+    x = (np.arange(nx) + 0.5) * model.width_mm / nx
+    y = (np.arange(ny) + 0.5) * model.height_mm / ny
+    yy, xx = np.meshgrid(y, x, indexing="ij")
+    samples = interpolate(np.stack([yy, xx], axis=-1))
+    coefficients = dctn(samples, type=2, norm="forward")
+    coefficients[:, 1:] *= 2.0
+    coefficients[1:, :] *= 2.0
+    return coefficients.ravel()
 
 
 def _interpolate_in_time(
@@ -574,23 +713,38 @@ def _interpolate_in_time(
 
 
 def _pack_result(
-    model: _Model, fit: Any, p0: np.ndarray, n_simulations: int, runtime_s: float
+    model: _Model,
+    fit: Any,
+    params: np.ndarray,
+    n_free: int,
+    n_simulations: int,
+    runtime_s: float,
 ) -> CalibrationResult:
-    params = p0 * np.exp(fit.x)
     misfit = fit.fun.reshape(model.measured_C.shape)
-    sigma = params * _sigma_of_log_params(fit.jac, fit.fun, params.size)
+    sigma = np.zeros(params.size)
+    sigma[:n_free] = _sigma_of_fit_vector(fit.jac, fit.fun, n_free)
+    sigma[:4] *= params[:4]
+
+    _, flux = _run_modes(model, tuple(params[:4]), tuple(params[4:]))
+    heater_area_m2 = math.pi * (model.heater_radius_mm * 1e-3) ** 2
+    nx, ny = model.mode_counts
     settings = {
         "width_mm": model.width_mm,
         "height_mm": model.height_mm,
         "thickness_mm": model.thickness_mm,
         "heater_radius_mm": model.heater_radius_mm,
-        "quarter_grid_ny_nx": list(model.quarter_shape),
+        "heater_model": "uniform flux, controlled to hold the lower face at "
+        "the heater centre at Th",
+        "modes_x_y": [nx, ny],
         "cell_mm": model.cell_mm,
         "n_layers": model.n_layers,
+        "layer_growth": _LAYER_GROWTH,
         "dt_s": model.dt_s,
         "window_s": [float(model.times_s[0]), float(model.times_s[-1])],
-        "ambient_C": model.ambient_C,
+        "ambient": "Ta interpolated in time",
         "initial": model.initial,
+        "heater_centre_fitted": n_free == 6,
+        "final_heater_power_W": float(flux[-1] * heater_area_m2),
         "optimizer_status": str(fit.message),
     }
     return CalibrationResult(
@@ -608,8 +762,8 @@ def _pack_result(
     )
 
 
-def _sigma_of_log_params(jac: np.ndarray, residuals: np.ndarray, n: int) -> np.ndarray:
-    """Return one-sigma errors of the log parameters, ``s^2 (J^T J)^-1``."""
+def _sigma_of_fit_vector(jac: np.ndarray, residuals: np.ndarray, n: int) -> np.ndarray:
+    """Return one-sigma errors of the optimiser's vector, ``s^2 (J^T J)^-1``."""
     dof = max(residuals.size - n, 1)
     variance = float(residuals @ residuals) / dof
     covariance = variance * np.linalg.pinv(jac.T @ jac)

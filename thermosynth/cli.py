@@ -1,4 +1,4 @@
-"""Command line: ``thermosynth generate`` and ``thermosynth preview``.
+"""Command line: ``thermosynth generate``, ``preview``, ``calibrate``, ``validate``.
 
 Expected errors (bad recipe, missing file, existing output) print one line and
 exit with code 2; anything else is a bug and keeps its traceback.
@@ -63,6 +63,25 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--no-progress", action="store_true", help="hide the progress bar"
     )
+    cluster = generate.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes (default: this "
+        "process only)",
+    )
+    cluster.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+        "tcp://10.0.0.5:8786; its workers must see the output folder",
+    )
+    generate.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the complete shards of an interrupted run of the same recipe",
+    )
     generate.set_defaults(handler=_generate)
 
     preview = commands.add_parser(
@@ -80,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         type=Path,
         default=Path("preview.png"),
-        help="PNG file to write",
+        help="PNG file to write; .gif or .mp4 (default preview.gif) for a "
+        "sequence recipe",
     )
     preview.set_defaults(handler=_preview)
 
@@ -97,10 +117,13 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, default=Path("calibration"), help="report folder"
     )
     calibrate.add_argument(
-        "--cell-mm", type=float, default=10.0, help="in-plane grid spacing [mm]"
+        "--cell-mm",
+        type=float,
+        default=2.5,
+        help="shortest in-plane wavelength resolved [mm]",
     )
     calibrate.add_argument(
-        "--n-layers", type=int, default=6, help="through-thickness layers"
+        "--n-layers", type=int, default=12, help="through-thickness layers"
     )
     calibrate.add_argument(
         "--start-s", type=float, default=30.0, help="start of the fitted window [s]"
@@ -112,6 +135,17 @@ def _parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an existing report"
     )
     calibrate.set_defaults(handler=_calibrate)
+
+    validate = commands.add_parser(
+        "validate", help="judge pseudo-anomalies against normal and real frames"
+    )
+    checks = validate.add_subparsers(dest="check", required=True)
+    closeness = checks.add_parser(
+        "closeness", help="measure how close pseudo-anomalies sit to normal data"
+    )
+    _add_closeness_arguments(closeness)
+    closeness.set_defaults(handler=_validate_closeness)
+    # `validate transfer` goes here, as a second parser of `checks`.
     return parser
 
 
@@ -163,7 +197,16 @@ def _generate(args: argparse.Namespace) -> int:
     from thermosynth.pipeline import generate
 
     loaded = _load(args)
-    summary = generate(loaded, overwrite=args.overwrite, progress=not args.no_progress)
+    if loaded.recipe.sequence is not None:
+        return _generate_sequences(loaded, args)
+    summary = generate(
+        loaded,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+    )
     print(
         f"wrote {summary.n_samples} samples ({summary.n_anomalous} anomalous, mean "
         f"area {summary.mean_area_px:.1f} px, mean peak rise "
@@ -178,8 +221,42 @@ def _preview(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ThermosynthError(f"-n {args.n} is invalid; draw at least one sample")
     loaded = _load(args)
+    if loaded.recipe.sequence is not None:
+        return _preview_sequences(loaded, args)
     path = write_preview(loaded, n=args.n, path=args.output, overwrite=args.overwrite)
     print(f"wrote preview of {args.n} samples to {path}")
+    return 0
+
+
+def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
+    from thermosynth.sequences import generate_sequences
+
+    if args.workers is not None or args.scheduler is not None or args.resume:
+        raise ThermosynthError(
+            "--workers, --scheduler and --resume do not apply to sequence recipes "
+            "yet; run without them"
+        )
+    summary = generate_sequences(
+        loaded, overwrite=args.overwrite, progress=not args.no_progress
+    )
+    print(
+        f"wrote {summary.n_sequences} sequences of {summary.n_times} frames "
+        f"({summary.n_anomalous} anomalous, mean final area "
+        f"{summary.mean_final_area_px:.1f} px, mean final peak rise "
+        f"{summary.mean_final_peak_rise_K:.2f} K) to {summary.output_dir}"
+    )
+    return 0
+
+
+def _preview_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
+    from thermosynth.preview_animation import write_animated_preview
+
+    # A sequence preview is animated; the still default preview.png becomes .gif.
+    path = args.output
+    if path.suffix.lower() not in (".gif", ".mp4"):
+        path = path.with_suffix(".gif")
+    write_animated_preview(loaded, n=args.n, path=path, overwrite=args.overwrite)
+    print(f"wrote animated preview of {args.n} sequences to {path}")
     return 0
 
 
@@ -215,6 +292,108 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(f"RMSE {result.rmse_K:.4f} K, max abs error {result.max_abs_error_K:.4f} K")
     print(f"wrote {args.output}/calibration.json, calibration.png and materials.yaml")
     return 0
+
+
+def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--normal", type=Path, required=True, help="normal frames (any source below)"
+    )
+    parser.add_argument(
+        "--pseudo",
+        type=Path,
+        required=True,
+        help="pseudo-anomalies: a thermosynth output, dataset.h5, MVTec tree or folder",
+    )
+    parser.add_argument("--real", type=Path, help="real anomalous frames, if any")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=Path("closeness"), help="report folder"
+    )
+    parser.add_argument(
+        "--metadata",
+        type=Path,
+        help="JSON records describing a plain image folder (for the --*-where filters)",
+    )
+    for role in ("normal", "pseudo", "real"):
+        parser.add_argument(
+            f"--{role}-where",
+            metavar="KEY=V1,V2",
+            help=f"keep {role} files whose metadata KEY is one of the values",
+        )
+    parser.add_argument(
+        "--max-frames", type=int, default=1000, help="frames drawn per set at most"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of every draw")
+    parser.add_argument(
+        "--permutations", type=int, default=500, help="MMD permutations"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=30, help="autoencoder training epochs"
+    )
+    hdf5 = parser.add_mutually_exclusive_group()
+    hdf5.add_argument(
+        "--write-back",
+        action="store_true",
+        help="add the closeness dataset to the pseudo HDF5 file itself",
+    )
+    hdf5.add_argument(
+        "--no-write-back",
+        action="store_true",
+        help="write neither closeness.csv nor an HDF5 copy beside the input",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing report and outputs"
+    )
+
+
+def _validate_closeness(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from thermosynth.validation import AutoencoderFeatures, closeness_report
+    from thermosynth.validation.closeness import load_for_role
+
+    rng = np.random.default_rng(args.seed)
+    sets = {}
+    for role in ("normal", "pseudo", "real"):
+        path = getattr(args, role)
+        where = _parse_where(getattr(args, f"{role}_where"))
+        if path is None:
+            sets[role] = None
+            continue
+        sets[role] = load_for_role(
+            path,
+            role,
+            metadata=args.metadata if where else None,
+            where=where,
+            max_frames=args.max_frames,
+            rng=rng,
+        )
+    hdf5 = "write-back" if args.write_back else "none" if args.no_write_back else "copy"
+    report = closeness_report(
+        sets["normal"],
+        sets["pseudo"],
+        sets["real"],
+        out_dir=args.output,
+        rng=rng,
+        n_permutations=args.permutations,
+        autoencoder=AutoencoderFeatures(epochs=args.epochs),
+        hdf5=hdf5,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote closeness report to {report.out_dir}/report.md")
+    for path in report.written_back:
+        print(f"wrote per-sample closeness to {path}")
+    return 0
+
+
+def _parse_where(text: str | None) -> dict[str, list[str]] | None:
+    if text is None:
+        return None
+    key, sep, values = text.partition("=")
+    if not sep or not key or not values:
+        raise ThermosynthError(
+            f"filter {text!r} is invalid; write KEY=VALUE or KEY=V1,V2"
+        )
+    return {key: values.split(",")}
 
 
 if __name__ == "__main__":

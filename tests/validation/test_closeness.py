@@ -1,0 +1,220 @@
+"""Tests of thermosynth.validation.closeness on small drawn frames."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from thermosynth.errors import FrameError, OutputError
+from thermosynth.validation.closeness import (
+    closeness_report,
+    contrast_against_normal,
+    elongation,
+    estimate_region,
+    region_contrast,
+)
+from thermosynth.validation.features import AutoencoderFeatures
+from thermosynth.validation.io import load_frame_set
+
+SHAPE = (16, 12)
+HOT = (slice(6, 9), slice(4, 7))
+
+
+def test_region_contrast_hand_computed():
+    frame = np.full(SHAPE, 10.0)
+    mask = np.zeros(SHAPE, bool)
+    mask[HOT] = True
+    frame[mask] = 15.0
+    ring = np.zeros(SHAPE, bool)
+    ring[5:10, 3:8] = True
+    ring &= ~mask
+    frame[ring] = 12.0
+
+    # The 1 px ring is exactly the 16 pixels set to 12.
+    assert region_contrast(frame, mask, ring_px=1) == 3.0
+    # A 2 px ring adds 24 pixels at 10: mean (16 * 12 + 24 * 10) / 40 = 10.8.
+    assert region_contrast(frame, mask, ring_px=2) == pytest.approx(15.0 - 10.8)
+
+
+def test_region_contrast_empty_mask_is_nan():
+    assert np.isnan(region_contrast(np.zeros(SHAPE), np.zeros(SHAPE, bool)))
+
+
+def test_contrast_against_normal_hand_computed():
+    mask = np.zeros(SHAPE, bool)
+    mask[HOT] = True
+    normal = np.zeros((3, *SHAPE))
+    for i, offset in enumerate((-1.0, 0.0, 1.0)):
+        normal[i][mask] = offset
+
+    # Normal contrasts -1, 0, 1 have mean 0 and deviation sqrt(2 / 3).
+    value = contrast_against_normal(5.0, mask, normal, ring_px=1)
+    assert value == pytest.approx(5.0 / np.sqrt(2.0 / 3.0))
+
+
+def test_estimate_region_keeps_peak_component():
+    z = np.zeros(SHAPE)
+    z[1:3, 1:3] = 4.0
+    z[10:13, 8:10] = 5.0
+    z[11, 9] = 9.0
+
+    region = estimate_region(z, threshold_sigma=3.0)
+
+    assert region.sum() == 6
+    assert region[11, 9]
+    assert not region[1, 1]
+    assert not estimate_region(np.zeros(SHAPE)).any()
+
+
+def test_elongation_of_pixel_and_line():
+    pixel = np.zeros(SHAPE, bool)
+    pixel[4, 4] = True
+    line = np.zeros(SHAPE, bool)
+    line[4, 2:7] = True
+
+    assert elongation(pixel) == pytest.approx(1.0)
+    # Column variance of 0..4 is 2.5 (n - 1); each pixel adds 1/12 per axis.
+    assert elongation(line) == pytest.approx(np.sqrt((2.5 + 1 / 12) / (1 / 12)))
+
+
+def _normal_frames(n: int, rng: np.random.Generator) -> np.ndarray:
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    base = 20.0 + 0.2 * x
+    offsets = rng.normal(scale=0.5, size=(n, 1, 1))
+    return base + offsets + rng.normal(scale=0.3, size=(n, *SHAPE))
+
+
+def _write_dataset(path: Path, rng: np.random.Generator) -> np.ndarray:
+    """Write a thermosynth-like HDF5 file: 40 normal then 12 hot samples."""
+    normal = _normal_frames(40, rng)
+    hot = _normal_frames(12, rng)
+    masks = np.zeros((52, *SHAPE), np.uint8)
+    masks[40:, HOT[0], HOT[1]] = 1
+    hot[:, HOT[0], HOT[1]] += 8.0
+    with h5py.File(path, "w") as file:
+        file.create_dataset("frames", data=np.concatenate([normal, hot]))
+        file.create_dataset("masks", data=masks)
+        file.create_dataset("labels", data=(masks.reshape(52, -1).max(axis=1)))
+        file.attrs["frame_unit"] = "K"
+    return hot
+
+
+def _report(folder: Path, out_dir: Path, **options):
+    dataset = folder / "dataset.h5"
+    return closeness_report(
+        dataset,
+        dataset,
+        out_dir=out_dir,
+        rng=np.random.default_rng(0),
+        n_permutations=50,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=2, bottleneck=4),
+        **options,
+    )
+
+
+def _dataset_folder(root: Path) -> Path:
+    folder = root / "out"
+    folder.mkdir()
+    _write_dataset(folder / "dataset.h5", np.random.default_rng(9))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def copied(tmp_path_factory):
+    """Report in the default mode, with the input's hash before the run."""
+    folder = _dataset_folder(tmp_path_factory.mktemp("copy"))
+    before = hashlib.sha256((folder / "dataset.h5").read_bytes()).hexdigest()
+    report = _report(folder, folder.parent / "report")
+    return folder, before, report
+
+
+def test_report_per_sample_figures(copied):
+    _, _, report = copied
+
+    pseudo = [r for r in report.per_sample if r["set"] == "pseudo"]
+    normal = [r for r in report.per_sample if r["set"] == "normal"]
+    assert [r["sample_index"] for r in pseudo] == list(range(40, 52))
+    assert len(normal) == 20
+    assert all(r["mask_source"] == "given" for r in pseudo)
+    assert all(r["area_px"] == 9.0 for r in pseudo)
+    # +8 K on 9 pixels over noise of 0.3 K: the contrast is 8 +- 0.3.
+    assert np.median([r["contrast"] for r in pseudo]) == pytest.approx(8.0, abs=0.3)
+    assert np.median([r["contrast_normal_sigma"] for r in pseudo]) > 10.0
+    assert np.median([r["contrast_noise"] for r in pseudo]) > 10.0
+    assert 0.7 < np.median([r["nn_ratio_thermal"] for r in normal]) < 1.4
+    assert np.median([r["nn_ratio_thermal"] for r in pseudo]) > 2.0
+
+
+def test_report_writes_files_and_copy(copied):
+    folder, before, report = copied
+    dataset = folder / "dataset.h5"
+
+    for name in ("report.md", "per_sample.csv", "set_distances.csv", "examples.png"):
+        assert (report.out_dir / name).is_file()
+    assert hashlib.sha256(dataset.read_bytes()).hexdigest() == before
+    with (folder / "closeness.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r["sample_index"]) for r in rows] == list(range(40, 52))
+    with h5py.File(folder / "dataset_closeness.h5", "r") as file:
+        closeness = file["closeness"][()]
+    assert np.all(np.isnan(closeness["area_px"][:40]))
+    np.testing.assert_array_equal(closeness["area_px"][40:], 9.0)
+
+    baseline = [r for r in report.set_distances if r["set_b"] == "normal"]
+    assert all(r["c2st_accuracy"] < 0.8 for r in baseline)
+
+
+def test_existing_outputs_need_overwrite(copied):
+    folder, _, report = copied
+
+    with pytest.raises(OutputError, match="report folder exists"):
+        _report(folder, report.out_dir)
+    with pytest.raises(OutputError, match="closeness.csv"):
+        _report(folder, folder.parent / "second")
+
+
+def test_write_back_adds_dataset_once(tmp_path):
+    folder = _dataset_folder(tmp_path)
+    _report(folder, tmp_path / "report", hdf5="write-back")
+    with h5py.File(folder / "dataset.h5", "r") as file:
+        assert file["closeness"].shape == (52,)
+    assert not (folder / "dataset_closeness.h5").exists()
+
+    (folder / "closeness.csv").unlink()
+    with pytest.raises(OutputError, match="already has a closeness dataset"):
+        _report(folder, tmp_path / "again", hdf5="write-back")
+
+
+def test_real_set_compared_and_mismatched_size_rejected(tmp_path):
+    dataset = _dataset_folder(tmp_path) / "dataset.h5"
+    rng = np.random.default_rng(3)
+    normal = load_frame_set(dataset, label="normal")
+    pseudo = load_frame_set(dataset, label="anomalous")
+    real = pseudo.subset(np.arange(6))
+
+    report = closeness_report(
+        normal,
+        pseudo,
+        real,
+        out_dir=tmp_path / "with_real",
+        rng=rng,
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+        hdf5="none",
+    )
+
+    assert {r["property"] for r in report.property_comparison} >= {"est_area_px"}
+    assert (tmp_path / "with_real" / "property_comparison.csv").is_file()
+    assert not (dataset.parent / "closeness.csv").exists()
+
+    small = load_frame_set(dataset, label="anomalous")
+    small = type(small)(
+        small.values[:, :8], None, small.indices, small.names, "K", small.origin, "hdf5"
+    )
+    with pytest.raises(FrameError, match="region statistics need one size"):
+        closeness_report(normal, small, out_dir=tmp_path / "bad", rng=rng)

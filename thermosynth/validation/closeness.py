@@ -1,0 +1,680 @@
+"""How close pseudo-anomalies sit to normal data, per sample and per set.
+
+``closeness_report`` compares normal frames, pseudo-anomalous frames and,
+where a user has them, real anomalous frames, and writes a report folder:
+
+- ``per_sample.csv``: contrast, area, shape and nearest-neighbour ratios of
+  every held-out normal, pseudo and real sample;
+- ``set_distances.csv``: MMD, classifier two-sample test and Fréchet
+  distance between the sets, in two feature spaces;
+- ``property_comparison.csv``: pseudo against real contrast, size and shape;
+- ``report.md`` with the tables and the PNG figures.
+
+The normal set is split in two halves drawn with ``rng``: the reference half
+fits the feature scaling, the autoencoder and the per-pixel normal model, and
+the held-out half gives the normal-against-normal baseline.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+from scipy import ndimage, stats
+
+from thermosynth.errors import FrameError, OutputError
+from thermosynth.frames.noise import estimate_noise
+from thermosynth.output.atomic import check_file_writable, staged_dir
+from thermosynth.validation.distances import (
+    c2st,
+    frechet_distance,
+    mmd,
+    nearest_neighbour_ratio,
+)
+from thermosynth.validation.features import AutoencoderFeatures, thermal_features
+from thermosynth.validation.io import FrameSet, Label, load_frame_set
+
+logger = logging.getLogger(__name__)
+
+HDF5Mode = Literal["copy", "write-back", "none"]
+
+CLOSENESS_COLUMNS = (
+    "area_px",
+    "contrast",
+    "contrast_noise",
+    "contrast_normal_sigma",
+    "est_area_px",
+    "est_contrast",
+    "est_contrast_noise",
+    "est_elongation",
+    "peak_z",
+    "nn_ratio_thermal",
+    "nn_ratio_autoencoder",
+    "reconstruction_error",
+)
+"""Per-sample figures written back to a dataset, in this order."""
+
+COMPARED_PROPERTIES = (
+    "est_area_px",
+    "est_contrast",
+    "est_contrast_noise",
+    "est_elongation",
+    "peak_z",
+)
+"""Properties whose pseudo and real distributions are compared. They come from
+the estimated region for both sets, since real frames often have no mask."""
+
+
+@dataclass(frozen=True)
+class NormalModel:
+    """Per-pixel statistics of normal frames, after removing each frame's median.
+
+    Attributes
+    ----------
+    mean, std : ndarray
+        float64 (H, W) mean and standard deviation of ``frame - median(frame)``
+        over the reference normal frames, in the frames' unit. ``std`` is
+        floored at the median frame noise so that flat pixels do not divide
+        by zero.
+    frames : ndarray
+        The reference normal frames (N, H, W), for region statistics.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    frames: np.ndarray
+
+    @classmethod
+    def fit(cls, frames: np.ndarray, *, noise_floor: float) -> NormalModel:
+        """Fit the per-pixel model to normal frames (N, H, W)."""
+        residual = frames - np.median(frames, axis=(1, 2), keepdims=True)
+        std = np.maximum(residual.std(axis=0), max(noise_floor, 1e-12))
+        return cls(residual.mean(axis=0), std, frames)
+
+    def z_score(self, values: np.ndarray) -> np.ndarray:
+        """Return each pixel's deviation from normal in normal deviations."""
+        return (values - np.median(values) - self.mean) / self.std
+
+
+@dataclass
+class ClosenessReport:
+    """Tables of a closeness report, as written to ``out_dir``.
+
+    Attributes
+    ----------
+    per_sample : list of dict
+        One row per held-out normal, pseudo and real sample.
+    set_distances : list of dict
+        One row per pair of sets and feature space.
+    property_comparison : list of dict
+        One row per compared property; empty without real anomalies.
+    out_dir : Path
+        Report folder.
+    written_back : list of Path
+        Sidecar CSV and HDF5 files that received the per-sample closeness.
+    """
+
+    per_sample: list[dict[str, Any]]
+    set_distances: list[dict[str, Any]]
+    property_comparison: list[dict[str, Any]]
+    out_dir: Path
+    written_back: list[Path] = field(default_factory=list)
+
+
+def region_contrast(values: np.ndarray, mask: np.ndarray, *, ring_px: int = 2) -> float:
+    """Return the mean inside ``mask`` minus the mean of a ring around it.
+
+    Parameters
+    ----------
+    values : ndarray
+        float (H, W) frame.
+    mask : ndarray
+        Boolean (H, W) anomaly region.
+    ring_px : int, optional
+        Width of the ring of surrounding pixels [px].
+
+    Returns
+    -------
+    float
+        Contrast in the frame's unit; NaN for an empty mask or a mask that
+        leaves no ring (it covers the frame).
+    """
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return float("nan")
+    ring = _ring(mask, ring_px)
+    if not ring.any():
+        return float("nan")
+    return float(values[mask].mean() - values[ring].mean())
+
+
+def _ring(mask: np.ndarray, ring_px: int) -> np.ndarray:
+    grown = ndimage.binary_dilation(mask, np.ones((3, 3), bool), iterations=ring_px)
+    return grown & ~mask
+
+
+def estimate_region(z: np.ndarray, *, threshold_sigma: float = 3.0) -> np.ndarray:
+    """Estimate an anomaly region from a per-pixel z-score map.
+
+    The region is the 8-connected component of pixels with ``z >
+    threshold_sigma`` that holds the maximum z. It is empty where no pixel
+    passes the threshold.
+    """
+    above = z > threshold_sigma
+    if not above.any():
+        return np.zeros_like(above)
+    labels, _ = ndimage.label(above, structure=np.ones((3, 3), bool))
+    peak = np.unravel_index(np.argmax(np.where(above, z, -np.inf)), z.shape)
+    return labels == labels[peak]
+
+
+def elongation(mask: np.ndarray) -> float:
+    """Return sqrt(largest / smallest eigenvalue) of the region's pixel spread.
+
+    Each pixel counts as a unit square (variance 1/12 along each axis), so a
+    single pixel and a square are 1 and a line of n pixels is about n.
+    """
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return float("nan")
+    covariance = np.cov(np.vstack([rows, cols])) if rows.size > 1 else np.zeros((2, 2))
+    eigen = np.linalg.eigvalsh(covariance + np.eye(2) / 12.0)
+    return float(np.sqrt(eigen[-1] / eigen[0]))
+
+
+def closeness_report(
+    normal: FrameSet | str | Path,
+    pseudo: FrameSet | str | Path,
+    real: FrameSet | str | Path | None = None,
+    *,
+    out_dir: str | Path,
+    rng: np.random.Generator,
+    n_permutations: int = 500,
+    autoencoder: AutoencoderFeatures | None = None,
+    threshold_sigma: float = 3.0,
+    ring_px: int = 2,
+    hdf5: HDF5Mode = "copy",
+    overwrite: bool = False,
+) -> ClosenessReport:
+    """Measure how close pseudo-anomalies sit to normal (and real) frames.
+
+    Parameters
+    ----------
+    normal : FrameSet, str or Path
+        Normal frames; a path is loaded with ``label="normal"``. At least 8.
+    pseudo : FrameSet, str or Path
+        Pseudo-anomalous frames, e.g. a thermosynth output (its anomalous
+        samples are used).
+    real : FrameSet, str or Path, optional
+        Real anomalous frames.
+    out_dir : str or Path
+        Report folder to create.
+    rng : numpy.random.Generator
+        Draws the normal split, the autoencoder's weights and batches, the
+        permutations and the classifier folds.
+    n_permutations : int, optional
+        Permutations of the MMD test.
+    autoencoder : AutoencoderFeatures, optional
+        Unfitted autoencoder with the wanted settings; default settings if None.
+    threshold_sigma : float, optional
+        Per-pixel z-score above which a pixel joins the estimated region.
+    ring_px : int, optional
+        Width of the ring that region contrast is measured against [px].
+    hdf5 : {"copy", "write-back", "none"}, optional
+        Where the per-sample closeness goes when ``pseudo`` is a thermosynth
+        HDF5 file: a copy ``dataset_closeness.h5`` beside it, the file itself
+        (opened in append mode), or nowhere. A sidecar ``closeness.csv`` is
+        written into a thermosynth output folder in every mode but "none".
+    overwrite : bool, optional
+        Replace an existing report folder, sidecar, copy or ``closeness``
+        dataset.
+
+    Returns
+    -------
+    ClosenessReport
+    """
+    normal = _as_frame_set(normal, "normal")
+    pseudo = _as_frame_set(pseudo, "anomalous")
+    real = None if real is None else _as_frame_set(real, "anomalous")
+    out_dir = Path(out_dir)
+    targets = _write_back_targets(pseudo, hdf5)
+    _check_inputs(normal, pseudo, real, out_dir, targets, overwrite)
+
+    sets = _split_normal(normal, rng)
+    sets["pseudo"] = pseudo
+    if real is not None:
+        sets["real"] = real
+    measured = _measure(sets, rng, autoencoder, threshold_sigma, ring_px)
+    report = ClosenessReport(
+        per_sample=measured.rows,
+        set_distances=_set_distances(measured.features, rng, n_permutations),
+        property_comparison=_compare_properties(measured.rows) if real else [],
+        out_dir=out_dir,
+    )
+
+    with staged_dir(out_dir, overwrite=overwrite) as stage:
+        _write_report(stage, report, sets, measured)
+    report.written_back = _write_back(report.per_sample, targets, overwrite)
+    return report
+
+
+def _as_frame_set(frames: FrameSet | str | Path, label: Label) -> FrameSet:
+    if isinstance(frames, FrameSet):
+        return frames
+    return load_frame_set(frames, label=label)
+
+
+def _check_inputs(
+    normal: FrameSet,
+    pseudo: FrameSet,
+    real: FrameSet | None,
+    out_dir: Path,
+    targets: dict[str, Path],
+    overwrite: bool,
+) -> None:
+    if len(normal) < 8:
+        raise FrameError(
+            f"only {len(normal)} normal frames in {normal.origin}; give at least 8 "
+            "so that half can fit the normal model and half serve as baseline"
+        )
+    for name, frames in (("pseudo", pseudo), ("real", real)):
+        if frames is not None and frames.shape != normal.shape:
+            raise FrameError(
+                f"{name} frames from {frames.origin} are {frames.shape} px but normal "
+                f"frames are {normal.shape} px; region statistics need one size"
+            )
+        if frames is not None and len(frames) < 5:
+            raise FrameError(
+                f"only {len(frames)} {name} frames in {frames.origin}; give at least 5"
+            )
+
+    if out_dir.exists() and not overwrite:
+        raise OutputError(f"report folder exists: {out_dir}; pass overwrite")
+    if "csv" in targets:
+        check_file_writable(targets["csv"], overwrite=overwrite)
+    if "hdf5" in targets and targets["hdf5"] != targets["hdf5_source"]:
+        check_file_writable(targets["hdf5"], overwrite=overwrite)
+    elif "hdf5" in targets and not overwrite:
+        with h5py.File(targets["hdf5"], "r") as file:
+            if "closeness" in file:
+                raise OutputError(
+                    f"{targets['hdf5']} already has a closeness dataset; pass "
+                    "overwrite to replace it"
+                )
+
+
+def _split_normal(normal: FrameSet, rng: np.random.Generator) -> dict[str, FrameSet]:
+    order = rng.permutation(len(normal))
+    half = len(normal) // 2
+    return {
+        "normal_reference": normal.subset(np.sort(order[:half])),
+        "normal": normal.subset(np.sort(order[half:])),
+    }
+
+
+@dataclass
+class _Measured:
+    rows: list[dict[str, Any]]
+    features: dict[str, dict[str, np.ndarray]]
+    regions: dict[str, np.ndarray]
+
+
+def _measure(
+    sets: dict[str, FrameSet],
+    rng: np.random.Generator,
+    autoencoder: AutoencoderFeatures | None,
+    threshold_sigma: float,
+    ring_px: int,
+) -> _Measured:
+    reference = sets["normal_reference"]
+    quantum = 1.0 if reference.unit == "level" else 0.0
+    noise = _noise(reference.values, quantum)
+    model = NormalModel.fit(reference.values, noise_floor=float(np.median(noise)))
+
+    autoencoder = autoencoder or AutoencoderFeatures()
+    autoencoder.fit(reference.values, rng=rng)
+    features = _features(sets, autoencoder)
+
+    rows: list[dict[str, Any]] = []
+    regions: dict[str, np.ndarray] = {}
+    for name, frames in sets.items():
+        if name == "normal_reference":
+            continue
+        set_rows, regions[name] = _sample_rows(
+            name, frames, model, quantum, threshold_sigma, ring_px
+        )
+        _add_feature_columns(set_rows, features, name, autoencoder, frames)
+        rows.extend(set_rows)
+    return _Measured(rows, features, regions)
+
+
+def _noise(values: np.ndarray, quantum: float) -> np.ndarray:
+    valid = np.ones(values.shape[1:], bool)
+    return np.array([estimate_noise(v, valid, quantum=quantum) for v in values])
+
+
+def _features(
+    sets: dict[str, FrameSet], autoencoder: AutoencoderFeatures
+) -> dict[str, dict[str, np.ndarray]]:
+    thermal = {name: thermal_features(frames.values) for name, frames in sets.items()}
+    mean = thermal["normal_reference"].mean(axis=0)
+    std = thermal["normal_reference"].std(axis=0)
+    std[std == 0] = 1.0
+
+    scaled_ae = {name: autoencoder.transform(f.values) for name, f in sets.items()}
+    ae_mean = scaled_ae["normal_reference"].mean(axis=0)
+    ae_std = scaled_ae["normal_reference"].std(axis=0)
+    ae_std[ae_std == 0] = 1.0
+    return {
+        "thermal": {name: (x - mean) / std for name, x in thermal.items()},
+        "autoencoder": {name: (x - ae_mean) / ae_std for name, x in scaled_ae.items()},
+    }
+
+
+def _sample_rows(
+    name: str,
+    frames: FrameSet,
+    model: NormalModel,
+    quantum: float,
+    threshold_sigma: float,
+    ring_px: int,
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    noise = _noise(frames.values, quantum)
+    rows = []
+    estimated = np.zeros(frames.values.shape, bool)
+    for i, values in enumerate(frames.values):
+        z = model.z_score(values)
+        estimated[i] = estimate_region(z, threshold_sigma=threshold_sigma)
+        given = None if frames.masks is None else frames.masks[i]
+        region = given if given is not None and given.any() else estimated[i]
+        row = {
+            "set": name,
+            "sample_index": int(frames.indices[i]),
+            "source": frames.names[i],
+            "mask_source": "given" if region is given else "estimated",
+            "noise_sigma": noise[i],
+        }
+        row.update(_region_figures("", values, region, noise[i], model, ring_px))
+        row.update(
+            _region_figures("est_", values, estimated[i], noise[i], None, ring_px)
+        )
+        row["est_elongation"] = elongation(estimated[i])
+        row["peak_z"] = float(z.max())
+        rows.append(row)
+    return rows, estimated
+
+
+def _region_figures(
+    prefix: str,
+    values: np.ndarray,
+    region: np.ndarray,
+    noise: float,
+    model: NormalModel | None,
+    ring_px: int,
+) -> dict[str, float]:
+    contrast = region_contrast(values, region, ring_px=ring_px)
+    figures = {
+        f"{prefix}area_px": float(np.count_nonzero(region)),
+        f"{prefix}contrast": contrast,
+        f"{prefix}contrast_noise": contrast / noise if noise > 0 else float("nan"),
+    }
+    if model is not None:
+        figures["contrast_normal_sigma"] = contrast_against_normal(
+            contrast, region, model.frames, ring_px=ring_px
+        )
+    return figures
+
+
+def contrast_against_normal(
+    contrast: float, region: np.ndarray, normal: np.ndarray, *, ring_px: int = 2
+) -> float:
+    """Express a region's contrast in deviations of normal frames' contrast there.
+
+    Parameters
+    ----------
+    contrast : float
+        Contrast of the anomaly, from ``region_contrast`` [unit].
+    region : ndarray
+        Boolean (H, W) region the contrast was measured on.
+    normal : ndarray
+        float (N, H, W) normal frames.
+    ring_px : int, optional
+        Ring width used for ``contrast`` [px].
+
+    Returns
+    -------
+    float
+        ``(contrast - mean_n c_n) / std_n c_n`` where ``c_n`` is the same
+        region's contrast in normal frame n; NaN where it cannot be measured
+        or normal frames show no variation there.
+    """
+    if not np.isfinite(contrast):
+        return float("nan")
+    ring = _ring(region, ring_px)
+    if not ring.any():
+        return float("nan")
+    normal_contrast = normal[:, region].mean(axis=1) - normal[:, ring].mean(axis=1)
+    spread = normal_contrast.std()
+    if spread == 0:
+        return float("nan")
+    return float((contrast - normal_contrast.mean()) / spread)
+
+
+def _add_feature_columns(
+    rows: list[dict[str, Any]],
+    features: dict[str, dict[str, np.ndarray]],
+    name: str,
+    autoencoder: AutoencoderFeatures,
+    frames: FrameSet,
+) -> None:
+    for space in ("thermal", "autoencoder"):
+        ratio, _ = nearest_neighbour_ratio(
+            features[space]["normal_reference"], features[space][name]
+        )
+        for row, value in zip(rows, ratio, strict=True):
+            row[f"nn_ratio_{space}"] = float(value)
+    errors = autoencoder.reconstruction_error(frames.values)
+    for row, value in zip(rows, errors, strict=True):
+        row["reconstruction_error"] = float(value)
+
+
+_PAIRS = (
+    ("normal_reference", "normal"),
+    ("normal_reference", "pseudo"),
+    ("normal_reference", "real"),
+    ("pseudo", "real"),
+)
+
+
+def _set_distances(
+    features: dict[str, dict[str, np.ndarray]],
+    rng: np.random.Generator,
+    n_permutations: int,
+) -> list[dict[str, Any]]:
+    rows = []
+    for space, by_set in features.items():
+        for a, b in _PAIRS:
+            if a not in by_set or b not in by_set:
+                continue
+            x, y = by_set[a], by_set[b]
+            test = mmd(x, y, rng=rng, n_permutations=n_permutations)
+            classifier = c2st(x, y, rng=rng)
+            rows.append(
+                {
+                    "space": space,
+                    "set_a": a,
+                    "set_b": b,
+                    "n_a": len(x),
+                    "n_b": len(y),
+                    "mmd2": test.mmd2,
+                    "mmd_p_value": test.p_value,
+                    "c2st_accuracy": classifier.accuracy,
+                    "c2st_p_value": classifier.p_value,
+                    "frechet": frechet_distance(x, y),
+                }
+            )
+    return rows
+
+
+def _compare_properties(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    comparison = []
+    for prop in COMPARED_PROPERTIES:
+        pseudo = _finite([r[prop] for r in rows if r["set"] == "pseudo"])
+        real = _finite([r[prop] for r in rows if r["set"] == "real"])
+        entry: dict[str, Any] = {
+            "property": prop,
+            "n_pseudo": pseudo.size,
+            "n_real": real.size,
+        }
+        for name, data in (("pseudo", pseudo), ("real", real)):
+            quartiles = np.percentile(data, [25, 50, 75]) if data.size else [np.nan] * 3
+            entry.update(
+                {
+                    f"{name}_q{q}": v
+                    for q, v in zip((25, 50, 75), quartiles, strict=True)
+                }
+            )
+        if pseudo.size >= 2 and real.size >= 2:
+            ks = stats.ks_2samp(pseudo, real)
+            entry["ks_statistic"] = float(ks.statistic)
+            entry["ks_p_value"] = float(ks.pvalue)
+            entry["wasserstein"] = float(stats.wasserstein_distance(pseudo, real))
+        comparison.append(entry)
+    return comparison
+
+
+def _finite(values: Sequence[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    return array[np.isfinite(array)]
+
+
+# Writing ---------------------------------------------------------------------
+
+
+def _write_report(
+    stage: Path,
+    report: ClosenessReport,
+    sets: dict[str, FrameSet],
+    measured: _Measured,
+) -> None:
+    from thermosynth.validation import closeness_figures
+
+    _write_csv(stage / "per_sample.csv", report.per_sample)
+    _write_csv(stage / "set_distances.csv", report.set_distances)
+    if report.property_comparison:
+        _write_csv(stage / "property_comparison.csv", report.property_comparison)
+
+    figures = closeness_figures.draw_all(
+        stage, report.per_sample, sets, measured.features, measured.regions
+    )
+    markdown = closeness_figures.markdown(report, sets, figures)
+    (stage / "report.md").write_text(markdown)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    with path.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _format(v) for k, v in row.items()})
+
+
+def _format(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    return value
+
+
+def _write_back_targets(pseudo: FrameSet, mode: HDF5Mode) -> dict[str, Path]:
+    """Return the sidecar CSV and HDF5 file that will receive closeness."""
+    if mode == "none":
+        return {}
+    output = _thermosynth_output_dir(pseudo)
+    targets = {} if output is None else {"csv": output / "closeness.csv"}
+    if pseudo.kind == "hdf5":
+        copy = pseudo.origin.with_name(f"{pseudo.origin.stem}_closeness.h5")
+        targets["hdf5"] = pseudo.origin if mode == "write-back" else copy
+        targets["hdf5_source"] = pseudo.origin
+    return targets
+
+
+def _thermosynth_output_dir(frames: FrameSet) -> Path | None:
+    if frames.kind == "hdf5":
+        return frames.origin.parent
+    if frames.kind == "mvtec" and (frames.origin.parent / "dataset.h5").is_file():
+        return frames.origin.parent
+    return None
+
+
+def _write_back(
+    rows: list[dict[str, Any]], targets: dict[str, Path], overwrite: bool
+) -> list[Path]:
+    pseudo_rows = [r for r in rows if r["set"] == "pseudo"]
+    written = []
+    if "csv" in targets:
+        sidecar = [
+            {"sample_index": r["sample_index"], **{c: r[c] for c in CLOSENESS_COLUMNS}}
+            for r in pseudo_rows
+        ]
+        _write_csv(targets["csv"], sidecar)
+        written.append(targets["csv"])
+    if "hdf5" in targets:
+        written.append(targets["hdf5"])
+        _write_hdf5(targets, pseudo_rows, overwrite)
+    for path in written:
+        logger.info("wrote per-sample closeness to %s", path)
+    return written
+
+
+def _write_hdf5(
+    targets: dict[str, Path], rows: list[dict[str, Any]], overwrite: bool
+) -> None:
+    target, source = targets["hdf5"], targets["hdf5_source"]
+    if target != source:
+        # A copy beside the source keeps the relative paths of a sharded file's
+        # virtual datasets valid.
+        shutil.copy2(source, target)
+
+    dtype = np.dtype([(name, np.float32) for name in CLOSENESS_COLUMNS])
+    with h5py.File(target, "a") as file:
+        table = np.full(file["labels"].shape[0], np.nan, dtype=np.float64)
+        data = np.zeros(table.shape, dtype=dtype)
+        for name in CLOSENESS_COLUMNS:
+            data[name] = table
+        for row in rows:
+            data[row["sample_index"]] = tuple(row[c] for c in CLOSENESS_COLUMNS)
+        if "closeness" in file:
+            if not overwrite:
+                raise OutputError(
+                    f"{target} already has a closeness dataset; pass overwrite "
+                    "to replace it"
+                )
+            del file["closeness"]
+        written = file.create_dataset("closeness", data=data)
+        written.attrs["description"] = (
+            "per-sample closeness of anomalous samples to normal data, NaN for "
+            "samples not measured; see thermosynth.validation.closeness"
+        )
+
+
+def load_for_role(
+    path: str | Path,
+    role: Literal["normal", "pseudo", "real"],
+    **options: Any,
+) -> FrameSet:
+    """Load a set for one role: normal samples, or anomalous ones of a dataset."""
+    label: Label = "normal" if role == "normal" else "anomalous"
+    try:
+        return load_frame_set(path, label=label, **options)
+    except FrameError as exc:
+        raise FrameError(f"cannot load the {role} set: {exc}") from exc

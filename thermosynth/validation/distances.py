@@ -1,0 +1,287 @@
+"""Distances between two sets of feature vectors.
+
+- ``mmd``: squared maximum mean discrepancy with a Gaussian kernel and a
+  permutation p-value.
+- ``c2st``: classifier two-sample test, the cross-validated accuracy of a
+  k-nearest-neighbour classifier that tells the sets apart.
+- ``frechet_distance``: Fréchet distance between Gaussians fitted to the sets.
+- ``nearest_neighbour_ratio``: each query's distance to its nearest reference
+  point, relative to the reference set's own nearest-neighbour distances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, spatial, stats
+
+from thermosynth.errors import ThermosynthError
+
+
+@dataclass(frozen=True)
+class MMDResult:
+    """Squared maximum mean discrepancy and its permutation test.
+
+    Attributes
+    ----------
+    mmd2 : float
+        Biased (V-statistic) estimate of MMD squared; 0 for identical sets.
+    p_value : float
+        Share of label permutations with an MMD squared at least as large,
+        counting the observed labels, so never below 1 / (n_permutations + 1).
+    bandwidth : float
+        Gaussian kernel width, in feature units.
+    """
+
+    mmd2: float
+    p_value: float
+    bandwidth: float
+
+
+@dataclass(frozen=True)
+class C2STResult:
+    """Classifier two-sample test.
+
+    Attributes
+    ----------
+    accuracy : float
+        Cross-validated accuracy on balanced sets; 0.5 means the sets cannot
+        be told apart, 1 means they are separated.
+    p_value : float
+        One-sided binomial p-value of the accuracy against chance (0.5).
+    n_per_set : int
+        Samples drawn from each set.
+    """
+
+    accuracy: float
+    p_value: float
+    n_per_set: int
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ThermosynthError(
+            f"feature sets of shapes {x.shape} and {y.shape} cannot be compared; "
+            "give two (N, F) arrays with the same F"
+        )
+    if len(x) < 2 or len(y) < 2:
+        raise ThermosynthError(
+            f"sets of {len(x)} and {len(y)} samples are too small; give at least 2 each"
+        )
+    return x, y
+
+
+def mmd(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_permutations: int = 500,
+    bandwidth: float | None = None,
+) -> MMDResult:
+    """Estimate MMD squared between two sets with a Gaussian kernel.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        (N, F) and (M, F) feature vectors.
+    rng : numpy.random.Generator
+        Draws the label permutations.
+    n_permutations : int, optional
+        Permutations for the p-value.
+    bandwidth : float, optional
+        Kernel width sigma in ``k(a, b) = exp(-|a - b|^2 / (2 sigma^2))``.
+        Default: the median distance between all pooled points.
+
+    Returns
+    -------
+    MMDResult
+    """
+    x, y = _check_pair(x, y)
+    pooled = np.vstack([x, y])
+    sq = spatial.distance.squareform(spatial.distance.pdist(pooled, "sqeuclidean"))
+    if bandwidth is None:
+        bandwidth = _median_distance(sq)
+    kernel = np.exp(-sq / (2.0 * bandwidth**2))
+
+    observed = _mmd2_from_kernel(kernel, len(x))
+    permuted = _permuted_mmd2(kernel, len(x), n_permutations, rng)
+    p_value = (1 + np.count_nonzero(permuted >= observed)) / (1 + n_permutations)
+    return MMDResult(float(observed), float(p_value), float(bandwidth))
+
+
+def _median_distance(sq: np.ndarray) -> float:
+    upper = sq[np.triu_indices_from(sq, k=1)]
+    median = float(np.sqrt(np.median(upper)))
+    return median if median > 0 else 1.0
+
+
+def _mmd2_from_kernel(kernel: np.ndarray, n: int) -> float:
+    kxx = kernel[:n, :n].mean()
+    kyy = kernel[n:, n:].mean()
+    kxy = kernel[:n, n:].mean()
+    # The biased estimate is a squared norm, so it is >= 0 up to rounding.
+    return max(float(kxx + kyy - 2.0 * kxy), 0.0)
+
+
+def _permuted_mmd2(
+    kernel: np.ndarray, n: int, n_permutations: int, rng: np.random.Generator
+) -> np.ndarray:
+    total = kernel.shape[0]
+    weights = np.empty((total, n_permutations))
+    for j in range(n_permutations):
+        is_x = np.zeros(total, bool)
+        is_x[rng.permutation(total)[:n]] = True
+        weights[:, j] = np.where(is_x, 1.0 / n, -1.0 / (total - n))
+    values = np.einsum("ip,ip->p", weights, kernel @ weights)
+    return np.maximum(values, 0.0)
+
+
+def c2st(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_neighbours: int = 5,
+    n_folds: int = 5,
+) -> C2STResult:
+    """Classifier two-sample test with a k-nearest-neighbour classifier.
+
+    The larger set is subsampled to the size of the smaller one, features are
+    standardised with the training fold's mean and deviation, and each fold is
+    classified by majority vote of its ``n_neighbours`` nearest training
+    points (Euclidean).
+
+    Parameters
+    ----------
+    x, y : ndarray
+        (N, F) and (M, F) feature vectors.
+    rng : numpy.random.Generator
+        Draws the subsample and the folds.
+    n_neighbours : int, optional
+        Neighbours that vote; odd, so that votes never tie.
+    n_folds : int, optional
+        Cross-validation folds.
+
+    Returns
+    -------
+    C2STResult
+    """
+    x, y = _check_pair(x, y)
+    if n_neighbours < 1 or n_neighbours % 2 == 0:
+        raise ThermosynthError(f"n_neighbours={n_neighbours} is invalid; use an odd k")
+    n = min(len(x), len(y))
+    if n < n_folds:
+        raise ThermosynthError(
+            f"c2st needs at least n_folds={n_folds} samples per set, got {n}"
+        )
+    features = np.vstack([_draw(x, n, rng), _draw(y, n, rng)])
+    labels = np.repeat([0, 1], n)
+
+    folds = np.array_split(rng.permutation(2 * n), n_folds)
+    correct = sum(_fold_correct(features, labels, fold, n_neighbours) for fold in folds)
+    accuracy = correct / (2 * n)
+    test = stats.binomtest(int(correct), 2 * n, 0.5, alternative="greater")
+    return C2STResult(float(accuracy), float(test.pvalue), n)
+
+
+def _draw(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return x if len(x) == n else x[rng.choice(len(x), size=n, replace=False)]
+
+
+def _fold_correct(
+    features: np.ndarray, labels: np.ndarray, fold: np.ndarray, k: int
+) -> int:
+    train = np.ones(len(features), bool)
+    train[fold] = False
+    mean = features[train].mean(axis=0)
+    std = features[train].std(axis=0)
+    std[std == 0] = 1.0
+
+    tree = spatial.cKDTree((features[train] - mean) / std)
+    k = min(k, int(train.sum()))
+    _, nearest = tree.query((features[fold] - mean) / std, k=k)
+    votes = labels[train][np.reshape(nearest, (len(fold), k))].mean(axis=1)
+    return int(np.count_nonzero((votes > 0.5) == labels[fold].astype(bool)))
+
+
+def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Return the Fréchet distance between Gaussians fitted to two sets.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        (N, F) and (M, F) feature vectors.
+
+    Returns
+    -------
+    float
+        ``|mu_x - mu_y|^2 + tr(S_x + S_y - 2 (S_x S_y)^(1/2))``, in squared
+        feature units. This is the measure behind FID, here on other features.
+    """
+    x, y = _check_pair(x, y)
+    return frechet_distance_gaussian(
+        x.mean(axis=0),
+        np.atleast_2d(np.cov(x, rowvar=False)),
+        y.mean(axis=0),
+        np.atleast_2d(np.cov(y, rowvar=False)),
+    )
+
+
+def frechet_distance_gaussian(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
+) -> float:
+    """Return the Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
+    product = sigma1 @ sigma2
+    root = linalg.sqrtm(product)
+    if not np.all(np.isfinite(root)):
+        # A singular product (fewer samples than features) has no stable root;
+        # a small ridge on both covariances gives one.
+        ridge = 1e-6 * np.eye(len(sigma1))
+        root = linalg.sqrtm((sigma1 + ridge) @ (sigma2 + ridge))
+    root = np.real(root)
+    diff = np.asarray(mu1, dtype=np.float64) - np.asarray(mu2, dtype=np.float64)
+    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(root)
+    return max(float(value), 0.0)
+
+
+def nearest_neighbour_ratio(
+    reference: np.ndarray, query: np.ndarray, *, query_in_reference: bool = False
+) -> tuple[np.ndarray, float]:
+    """Relate each query's nearest-neighbour distance to the reference's own.
+
+    Parameters
+    ----------
+    reference : ndarray
+        (N, F) normal feature vectors, already scaled.
+    query : ndarray
+        (M, F) feature vectors to rate.
+    query_in_reference : bool, optional
+        True when each query row is also a reference row, so that its zero
+        distance to itself is skipped.
+
+    Returns
+    -------
+    ratio : ndarray
+        float64 (M,), distance to the nearest reference point divided by the
+        median leave-one-out nearest-neighbour distance within the reference.
+        About 1 for a new normal sample, larger for samples off the normal set.
+    scale : float
+        That median distance, in feature units.
+    """
+    reference, query = _check_pair(reference, query)
+    tree = spatial.cKDTree(reference)
+    own, _ = tree.query(reference, k=2)
+    scale = float(np.median(own[:, 1]))
+    if scale == 0:
+        raise ThermosynthError(
+            "the reference set holds duplicate points only; nearest-neighbour "
+            "ratios need distinct normal samples"
+        )
+
+    column = 1 if query_in_reference else 0
+    distance, _ = tree.query(query, k=column + 1)
+    return np.reshape(distance, (len(query), -1))[:, column] / scale, scale

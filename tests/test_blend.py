@@ -102,7 +102,9 @@ def test_blend_fixed_properties(case):
     frame, rise, threshold = case
     out = blend(frame, rise, threshold=threshold)
 
-    assert np.array_equal(out.mask, frame.valid & (rise > threshold))
+    assert np.array_equal(
+        out.mask, frame.valid & (rise > threshold) & (rise.astype(np.float32) > 0)
+    )
     assert np.array_equal(out.raw[~out.mask], frame.raw[~out.mask])
     assert np.array_equal(out.raw[~frame.valid], frame.raw[~frame.valid])
     assert out.raw.dtype == frame.raw.dtype
@@ -136,7 +138,9 @@ def test_blend_stretch_formula(case):
     out = blend(frame, rise, threshold=threshold, gain="stretch")
 
     valid = frame.valid
-    assert np.array_equal(out.mask, valid & (rise > threshold))
+    assert np.array_equal(
+        out.mask, valid & (rise > threshold) & (rise.astype(np.float32) > 0)
+    )
     assert np.array_equal(out.raw[~valid], frame.raw[~valid])
     assert out.raw.dtype == frame.raw.dtype
     if not valid.any():

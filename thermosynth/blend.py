@@ -91,8 +91,9 @@ def blend(
 ) -> Blended:
     """Blend a recorded rise into a normal frame.
 
-    The mask is ``frame.valid & (recorded_rise > threshold)``, and the rise is
-    added to ``frame.values`` only inside it. A pixel's stored bytes are
+    The mask is ``frame.valid & (recorded_rise > threshold)``, less pixels
+    whose applied rise rounds to zero in float32, and the rise is added to
+    ``frame.values`` only inside it. A pixel's stored bytes are
     replaced only where the encoded level changes (in any channel), so pixels
     whose level stays the same keep their original bytes, even off-palette
     bytes such as JPEG artefacts. Under ``gain="fixed"`` every pixel outside
@@ -139,9 +140,15 @@ def blend(
     _check_inputs(frame, recorded_rise, threshold=threshold, gain=gain)
     if edge not in ("cut", "taper"):
         raise RecipeError(f"blend.edge = {edge!r} is invalid; use 'cut' or 'taper'")
-    mask = frame.valid & (recorded_rise > threshold)
     offset = threshold if edge == "taper" else 0.0
-    applied = np.where(mask, recorded_rise - offset, 0.0).astype(np.float64)
+    above = frame.valid & (recorded_rise > threshold)
+    exact = np.where(above, recorded_rise - offset, 0.0)
+    recorded = exact.astype(np.float32)
+
+    # The mask follows the float32 rise that is stored, so a rise too small
+    # for float32 (below about 1e-45) is neither masked nor applied.
+    mask = above & (recorded > 0)
+    applied = np.where(mask, exact, 0.0)
 
     values = _finite_values(frame)
     if gain == "stretch":
@@ -150,7 +157,6 @@ def blend(
         new_values, scope = values + applied, mask
     raw = _replace_changed(frame, values, new_values, scope)
 
-    recorded = applied.astype(np.float32)
     return Blended(
         raw=raw,
         values=frame.encoding.decode(raw),

@@ -14,6 +14,7 @@ from thermosynth.frames.frame import Frame
 from thermosynth.frames.selection import select_files
 from thermosynth.frames.sources import ArraySource, HDF5Source, ImageFolderSource
 from thermosynth.frames.synthetic import SyntheticPouchSource
+from thermosynth.frames.video import VideoSource
 from thermosynth.geometry import layouts
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.materials import material_from_spec
@@ -32,6 +33,7 @@ from thermosynth.recipe.models import (
     ImageFrames,
     LayoutSpec,
     RegistrationSpec,
+    VideoFrames,
 )
 
 LAYOUT_BUILDERS: dict[str, Callable[..., Layout]] = {
@@ -47,6 +49,8 @@ LAYOUT_BUILDERS: dict[str, Callable[..., Layout]] = {
 def build_source(spec: FrameSpec, *, seed: int) -> Any:
     """Open the recipe's frame source; files are read on demand."""
     common: dict[str, Any] = {}
+    if isinstance(spec, VideoFrames):
+        return _video_source(spec)
     if not isinstance(spec, ImageFrames | ArrayFrames | HDF5Frames):
         return SyntheticPouchSource(spec.n_frames, shape=spec.shape, seed=seed)
 
@@ -73,6 +77,22 @@ def build_source(spec: FrameSpec, *, seed: int) -> Any:
         max_colour_distance=spec.max_colour_distance,
         only=_selected(spec),
         **common,
+    )
+
+
+def _video_source(spec: VideoFrames) -> VideoSource:
+    return VideoSource(
+        spec.path,
+        mode=spec.mode,
+        unit=spec.unit,
+        scale_per_level=spec.scale_per_level,
+        offset=spec.offset,
+        palette=spec.palette,
+        value_range=spec.value_range,
+        valid_mask=spec.valid_mask,
+        ignore_mask=spec.ignore_mask,
+        ignore_rects=[(r[0], r[1], r[2], r[3]) for r in spec.ignore_rects],
+        max_colour_distance=spec.max_colour_distance,
     )
 
 

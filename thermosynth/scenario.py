@@ -23,6 +23,7 @@ from thermosynth.recipe.models import (
     HotspotScenario,
     JouleScenario,
     PhysicsSpec,
+    RunawayScenario,
     ScenarioSpec,
 )
 
@@ -63,9 +64,11 @@ def draw_scenario(
         params["radius_mm"] = draw(spec.radius_mm, rng)
         params["layer"] = spec.layer
         params.update(_draw_position(spec, layout, rng))
-        if isinstance(spec, HotspotScenario):
+        if isinstance(spec, HotspotScenario | RunawayScenario):
             params["power_W"] = draw(spec.power_W, rng)
-        else:
+        if isinstance(spec, RunawayScenario):
+            params.update(_runaway_options(spec))
+        elif isinstance(spec, HeldPatchScenario):
             params["rise_K"] = draw(spec.rise_K, rng)
 
     return DrawnScenario(
@@ -89,7 +92,7 @@ def build_sources(
 
     layer = _layer_index(p["layer"], n_layers)
     where = {"x_mm": p["x_mm"], "y_mm": p["y_mm"], "radius_mm": p["radius_mm"]}
-    if drawn.kind == "hotspot":
+    if drawn.kind in ("hotspot", "runaway"):
         power = _profile(drawn, p["power_W"])
         return [hotspot(layout, **where, power_W=power, layer=layer, n_layers=n_layers)]
 
@@ -122,12 +125,26 @@ def _profile(drawn: DrawnScenario, value: float) -> Any:
     return Constant(value)
 
 
+def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
+    """Return the venting and step options of a runaway scenario."""
+    venting = None
+    if spec.venting:
+        venting = {
+            "sei_conversion": spec.vent_sei_conversion,
+            "energy_J": spec.vent_energy_J,
+            "heat_capacity_fraction": spec.vent_heat_capacity_fraction,
+        }
+    return {"venting": venting, "max_dT_per_step_K": spec.max_dT_per_step_K}
+
+
 def _layer_index(layer: str, n_layers: int) -> int:
     return {"top": 0, "middle": n_layers // 2, "bottom": n_layers - 1}[layer]
 
 
 def _draw_position(
-    spec: HotspotScenario | HeldPatchScenario, layout: Layout, rng: np.random.Generator
+    spec: HotspotScenario | HeldPatchScenario | RunawayScenario,
+    layout: Layout,
+    rng: np.random.Generator,
 ) -> dict[str, float]:
     if spec.x_mm is not None and spec.y_mm is not None:
         return {"x_mm": draw(spec.x_mm, rng), "y_mm": draw(spec.y_mm, rng)}

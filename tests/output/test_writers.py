@@ -121,3 +121,35 @@ def test_folder_float_frames_use_recorded_scale(tmp_path):
     assert scale["value_per_level"] == FLOAT_SCALE_PER_LEVEL
     assert scale["offset"] == FLOAT_OFFSET
     np.testing.assert_allclose(value, 27.34, atol=FLOAT_SCALE_PER_LEVEL / 2)
+
+
+def test_folder_maps_16bit_to_8bit_scale(tmp_path):
+    raw = np.array([[1000, 1500], [2000, 1200]], dtype=np.uint16)
+    from thermosynth.frames.encodings import LinearEncoding
+    from thermosynth.frames.frame import Frame
+    from thermosynth.output.folder import EightBitScale
+
+    frame = Frame(
+        raw,
+        raw * 0.01,
+        "C",
+        np.ones((2, 2), bool),
+        LinearEncoding(np.uint16, scale_per_level=0.01),
+        0.01,
+        "x",
+    )
+    scale = EightBitScale.from_frame(frame)
+    assert scale.raw_offset == 1000
+    assert scale.raw_per_level == pytest.approx(2000 / 255)
+
+    FolderWriter(tmp_path, frame_unit="C", eight_bit=scale).write(
+        make_sample(0, 0, raw)
+    )
+    level = cv2.imread(
+        str(tmp_path / "train" / "good" / "000000.png"), cv2.IMREAD_UNCHANGED
+    )
+    assert level.dtype == np.uint8
+    assert level.tolist() == [[0, 64], [128, 26]]
+    stored = json.loads((tmp_path / "scale.json").read_text())
+    back = level * stored["raw_per_level"] + stored["raw_offset"]
+    np.testing.assert_allclose(back, raw, atol=stored["raw_per_level"] / 2)

@@ -84,13 +84,12 @@ def test_fast_matches_fipy_reference():
     reference = simulate(layout, sources, **options)
     result = simulate_fast(layout, sources, **options)
 
-    # The reference measures its residual against a right-hand side that the
-    # held cells' penalty rows dominate. When radiation changes its matrix it
-    # stops refining a reused LU early, here about 0.04 % of the peak away.
+    # Both solvers refine to a residual scaled row by row, so they agree far
+    # inside the 1 % required of a fast solver.
     peak_K = np.abs(reference.rise_all_K).max()
     error_K = np.abs(result.rise_all_K - reference.rise_all_K).max()
     assert peak_K > 30.0
-    assert error_K <= 0.01 * peak_K
+    assert error_K <= 1e-8 * peak_K
     assert result.energy_in_J == pytest.approx(reference.energy_in_J, rel=1e-2)
     assert result.energy_lost_J == pytest.approx(reference.energy_lost_J, rel=1e-2)
     np.testing.assert_array_equal(result.rise_K, result.rise_all_K[:, 0])
@@ -132,7 +131,7 @@ def test_fast_matches_fipy_with_short_steps():
 
     peak_K = np.abs(reference.rise_all_K).max()
     error_K = np.abs(result.rise_all_K - reference.rise_all_K).max()
-    assert error_K <= 0.01 * peak_K
+    assert error_K <= 1e-8 * peak_K
 
 
 def test_energy_conserved_when_insulated():

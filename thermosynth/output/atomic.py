@@ -1,7 +1,9 @@
 """Atomic output: build in a hidden folder, then move it into place.
 
 A run that fails or is killed leaves the previous output, if any, untouched,
-and never leaves a half-written folder under the final name.
+and never leaves a half-written folder under the final name. `staged_dir`
+removes its staging folder on failure; `open_staging` names it after the
+recipe so that a resumed run can reuse what a killed one completed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,48 @@ def staged_dir(target: Path, *, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _replace(staging, target)
+
+
+def staging_path(target: Path, key: str) -> Path:
+    """Return the hidden staging folder of ``target`` for a run named ``key``.
+
+    The name depends only on the target and the key (the recipe hash), so a
+    run that was killed can find its staging folder again.
+    """
+    return target.parent / f".{target.name}.partial-{key}"
+
+
+def open_staging(target: Path, key: str, *, resume: bool) -> Path:
+    """Create or reuse the staging folder of ``target``; see `staging_path`.
+
+    With ``resume`` an existing staging folder is kept, so that its complete
+    parts can be reused. Without it, a leftover staging folder of the same
+    name is removed first. The caller finishes with `commit_staging` or
+    `discard_staging`; a killed process leaves the folder for a later resume.
+    """
+    staging = staging_path(target, key)
+    # NOTE: no lock guards the folder, so two runs of the same recipe into the
+    # same target at once would clash; staging folders of other recipes are
+    # left in place.
+    if staging.exists() and not resume:
+        logger.info("removing staging folder %s of an earlier run", staging)
+        shutil.rmtree(staging)
+    elif staging.exists():
+        logger.info("resuming from staging folder %s", staging)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(exist_ok=True)
+    return staging
+
+
+def commit_staging(staging: Path, target: Path, *, overwrite: bool) -> None:
+    """Move a finished staging folder to ``target``, replacing it if allowed."""
+    check_writable(target, overwrite=overwrite)
+    _replace(staging, target)
+
+
+def discard_staging(staging: Path) -> None:
+    """Remove a staging folder and everything in it."""
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _replace(staging: Path, target: Path) -> None:

@@ -8,37 +8,110 @@
     ground_truth/<kind>/<stem>_mask.png   (values 0 and 255)
 
 Stems are zero-padded sample indices of one width, so no stem is a prefix of
-another and images pair with masks by sort order. Images keep the frames' own
-format where PNG can store it (8-bit or 16-bit greyscale, 8-bit RGB). Float
-frames are written as 16-bit PNG through a fixed linear scale, recorded in
-``scale.json``.
+another and images pair with masks by sort order.
+
+anomalib 2.x reads every image with PIL and converts it to 8-bit RGB, which
+saturates 16-bit PNGs. So by default (``output.folder_8bit: true``) 16-bit
+and float frames are mapped to 8 bits through one linear scale for the whole
+dataset, recorded in ``scale.json``; 8-bit and RGB frames are written as they
+are. With ``folder_8bit: false`` images keep the frames' own format: 8- or
+16-bit greyscale, 8-bit RGB, and float frames as 16-bit PNG through a fixed
+scale. The HDF5 file always keeps full precision.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from thermosynth.errors import OutputError
+from thermosynth.frames.frame import Frame
 from thermosynth.output.sample import Sample
 
 FLOAT_SCALE_PER_LEVEL = 0.01
-"""Kelvin per level for float frames written as 16-bit PNG."""
+"""Value step of one level for float frames written as 16-bit PNG."""
 
 FLOAT_OFFSET = -100.0
-"""Value of level 0 for float frames, in the frames' unit."""
+"""Value of level 0 for float frames written as 16-bit PNG."""
+
+HEADROOM = 1.0
+"""Room above the first frame's range for hotspots, in units of that range."""
+
+
+@dataclass(frozen=True)
+class EightBitScale:
+    """One linear map from stored pixels to 8-bit levels for a whole dataset.
+
+    ``level = clip(rint((raw - raw_offset) / raw_per_level), 0, 255)``.
+    """
+
+    raw_offset: float
+    raw_per_level: float
+    source_dtype: str
+
+    @classmethod
+    def from_frame(cls, frame: Frame) -> EightBitScale | None:
+        """Fit the map to a frame's valid pixels; None for 8-bit frames.
+
+        The range runs from the frame's minimum to its maximum plus
+        ``HEADROOM`` times its span, so that hotspots up to that height stay
+        below 255; hotter pixels clip.
+        """
+        raw = frame.raw
+        if raw.dtype == np.uint8:
+            return None
+        pixels = raw[frame.valid] if frame.valid.any() else raw.ravel()
+        low, high = float(pixels.min()), float(pixels.max())
+        span = max(high - low, 1.0 if np.issubdtype(raw.dtype, np.integer) else 1e-3)
+        per_level = span * (1.0 + HEADROOM) / 255.0
+        return cls(raw_offset=low, raw_per_level=per_level, source_dtype=str(raw.dtype))
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """Map stored pixels to uint8 levels."""
+        levels = np.rint(
+            (raw.astype(np.float64) - self.raw_offset) / self.raw_per_level
+        )
+        return np.clip(levels, 0, 255).astype(np.uint8)
+
+    def describe(self, frame_unit: str) -> dict[str, Any]:
+        """Return the scale as written to ``scale.json``."""
+        return {
+            "unit": frame_unit,
+            "source_dtype": self.source_dtype,
+            "raw_per_level": self.raw_per_level,
+            "raw_offset": self.raw_offset,
+            "note": "raw = level * raw_per_level + raw_offset; values above the "
+            "top level are clipped; dataset.h5 keeps full precision",
+        }
 
 
 class FolderWriter:
-    """Write each sample as a PNG (and mask) under ``root``."""
+    """Write each sample as a PNG (and mask) under ``root``.
 
-    def __init__(self, root: Path, *, frame_unit: str):
+    Parameters
+    ----------
+    root : Path
+        Folder of the tree.
+    frame_unit : str
+        Unit of the frames' values, recorded in ``scale.json``.
+    eight_bit : EightBitScale, optional
+        Map for 16-bit and float frames; None keeps the frames' own format.
+    """
+
+    def __init__(
+        self, root: Path, *, frame_unit: str, eight_bit: EightBitScale | None = None
+    ):
         self.root = root
         self._frame_unit = frame_unit
-        self._float_scale_written = False
+        self._eight_bit = eight_bit
+        self._scale_written = False
 
     def write(self, sample: Sample) -> None:
         """Write one sample's image and, for anomalies, its mask."""
@@ -53,29 +126,43 @@ class FolderWriter:
             _write_png(mask_dir / f"{sample.stem}_mask.png", mask)
 
     def _to_png(self, raw: np.ndarray) -> np.ndarray:
-        if raw.dtype in (np.uint8, np.uint16):
+        if raw.dtype == np.uint8:
+            return raw
+        if self._eight_bit is not None:
+            self._record_scale(self._eight_bit.describe(self._frame_unit))
+            return self._eight_bit.apply(raw)
+        if raw.dtype == np.uint16:
             return raw
         if not np.issubdtype(raw.dtype, np.floating):
             raise OutputError(
                 f"cannot write frames of dtype {raw.dtype} as PNG; convert them "
                 "to uint8, uint16 or float first"
             )
-        self._record_float_scale()
+        self._record_scale(
+            {
+                "unit": self._frame_unit,
+                "value_per_level": FLOAT_SCALE_PER_LEVEL,
+                "offset": FLOAT_OFFSET,
+                "note": "value = level * value_per_level + offset",
+            }
+        )
         levels = np.rint((raw - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
         return np.clip(levels, 0, np.iinfo(np.uint16).max).astype(np.uint16)
 
-    def _record_float_scale(self) -> None:
-        if self._float_scale_written:
+    def _record_scale(self, scale: dict[str, Any]) -> None:
+        if self._scale_written:
             return
-        scale = {
-            "unit": self._frame_unit,
-            "value_per_level": FLOAT_SCALE_PER_LEVEL,
-            "offset": FLOAT_OFFSET,
-            "note": "value = level * value_per_level + offset",
-        }
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "scale.json").write_text(json.dumps(scale, indent=2) + "\n")
-        self._float_scale_written = True
+        text = json.dumps(scale, indent=2) + "\n"
+
+        # Shards written by several workers write the same text; the rename
+        # keeps the file whole whichever finishes last.
+        handle, temporary = tempfile.mkstemp(prefix=".scale.", dir=self.root)
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, self.root / "scale.json")
+        self._scale_written = True
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:

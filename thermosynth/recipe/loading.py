@@ -243,7 +243,10 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 def _user_loc(loc: tuple[Any, ...]) -> list[Any]:
     """Drop the union tags pydantic inserts (e.g. 'hotspot') from a location."""
-    tags = {"images", "arrays", "hdf5", "synthetic", "hotspot", "joule", "held_patch"}
+    tags = {
+        *("images", "arrays", "hdf5", "synthetic"),
+        *("hotspot", "joule", "held_patch", "runaway"),
+    }
     kept = []
     for i, part in enumerate(loc):
         previous = loc[i - 1] if i else None

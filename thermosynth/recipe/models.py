@@ -42,8 +42,13 @@ MaskPath = Path | dict[str, Path]
 """A mask image, or a mapping from a file-name part (e.g. CAM1) to a mask."""
 
 
+OnError = Literal["raise", "skip"]
+"""Policy for a frame that cannot be used: stop the run, or log and skip it."""
+
+
 class _FrameSourceBase(_Model):
     unit: Literal["C", "K", "level"] = "level"
+    on_error: OnError = "raise"
     valid_mask: MaskPath | None = None
     ignore_mask: MaskPath | None = None
     ignore_rects: list[Rect] = []
@@ -126,12 +131,26 @@ class SyntheticFrames(_Model):
     """Synthetic pouch-cell frames, for the demo that needs no data."""
 
     kind: Literal["synthetic"]
+    on_error: OnError = "raise"
     n_frames: Annotated[int, Field(ge=1)] = 40
     shape: tuple[int, int] = (120, 160)
 
 
+class VideoFrames(_FrameSourceBase):
+    """A video file read with OpenCV, frame by frame; sequence recipes only."""
+
+    kind: Literal["video"]
+    path: Path
+    mode: Literal["greyscale", "palette"] = "greyscale"
+    scale_per_level: PositiveFloat | None = None
+    offset: float | None = None
+    palette: str | None = None
+    value_range: tuple[float, float] | None = None
+    max_colour_distance: PositiveFloat = 40.0
+
+
 FrameSpec = Annotated[
-    ImageFrames | ArrayFrames | HDF5Frames | SyntheticFrames,
+    ImageFrames | ArrayFrames | HDF5Frames | SyntheticFrames | VideoFrames,
     Field(discriminator="kind"),
 ]
 
@@ -191,6 +210,9 @@ class PhysicsSpec(_Model):
     emissivity_bottom: Annotated[float, Field(ge=0, le=1)] = 0.0
     n_layers: Annotated[int, Field(ge=1, le=16)] = 1
     dt_s: PositiveFloat = 2.0
+    # "fast" factorises the implicit operator once (thermosynth.physics.fast);
+    # "fipy" is the FiPy reference, 7 to 50 times slower per step.
+    solver: Literal["fast", "fipy"] = "fast"
 
 
 class _ScenarioBase(_Model):
@@ -253,8 +275,34 @@ class HeldPatchScenario(_ScenarioBase):
         return _positive_distribution(value, info.field_name)
 
 
+class RunawayScenario(_ScenarioBase):
+    """Thermal runaway started by an internal short, spreading between cells.
+
+    The trigger is a hotspot of ``power_W`` in a disc of ``radius_mm``; the
+    decomposition chemistry of every cell then runs coupled to conduction.
+    """
+
+    kind: Literal["runaway"]
+    power_W: Distribution
+    radius_mm: Distribution
+    x_mm: Distribution | None = None
+    y_mm: Distribution | None = None
+    where: str = "cells"
+    layer: Literal["top", "middle", "bottom"] = "middle"
+    venting: bool = False
+    vent_sei_conversion: Fraction = 0.9
+    vent_energy_J: NonNegativeFloat = 0.0
+    vent_heat_capacity_fraction: Fraction = 1.0
+    max_dT_per_step_K: PositiveFloat = 20.0
+
+    @field_validator("power_W", "radius_mm")
+    @classmethod
+    def _positive(cls, value: Distribution, info: Any) -> Distribution:
+        return _positive_distribution(value, info.field_name)
+
+
 ScenarioSpec = Annotated[
-    HotspotScenario | JouleScenario | HeldPatchScenario,
+    HotspotScenario | JouleScenario | HeldPatchScenario | RunawayScenario,
     Field(discriminator="kind"),
 ]
 
@@ -297,6 +345,47 @@ class OutputSpec(_Model):
     dir: Path = Path("thermosynth-output")
     hdf5: bool = True
     folder: bool = True
+    folder_8bit: bool = True
+    """Map 16-bit and float frames to 8 bits in the folder tree, as anomalib
+    reads images as 8-bit RGB; HDF5 keeps full precision."""
+    shard_size: Annotated[int, Field(ge=1)] = 256
+    """Samples per shard file; fixed by the recipe so output is the same for any
+    number of workers."""
+
+
+class BankSpec(_Model):
+    """A bank of simulated rises, reused across anomalous samples.
+
+    ``off`` simulates every sample. ``reuse`` reads the bank at ``path``,
+    creating the file when it is missing, and raises when it lacks entries for
+    this layout, physics and solver. ``build`` simulates the entries and
+    rewrites the file atomically, keeping entries of other recipes. ``size``
+    is the number of entries; without it, ``test_anomalous /
+    reuse_per_entry`` rounded up.
+    """
+
+    path: Path = Path("thermosynth-bank.h5")
+    mode: Literal["off", "build", "reuse"] = "off"
+    size: Annotated[int, Field(ge=1)] | None = None
+    reuse_per_entry: Annotated[int, Field(ge=1)] = 8
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # YAML 1.1, which PyYAML reads, parses an unquoted `off` as false.
+        return "off" if value is False else value
+
+
+class SequenceSpec(_Model):
+    """Frames at the camera's rate over a window after the anomaly's onset.
+
+    ``base: still`` repeats one normal frame; ``base: video`` blends into
+    consecutive source frames, in file or video order.
+    """
+
+    fps: PositiveFloat
+    window_s: PositiveFloat
+    base: Literal["still", "video"] = "still"
 
 
 class Recipe(_Model):
@@ -313,3 +402,14 @@ class Recipe(_Model):
     blend: BlendSpec = BlendSpec()
     split: SplitSpec = SplitSpec()
     output: OutputSpec = OutputSpec()
+    bank: BankSpec = BankSpec()
+    sequence: SequenceSpec | None = None
+
+    @model_validator(mode="after")
+    def _video_needs_sequence(self) -> Recipe:
+        if self.frames.kind == "video" and self.sequence is None:
+            raise ValueError(
+                "frames.kind 'video' is read only by sequence recipes; add a "
+                "sequence section (fps, window_s), or extract the frames to a folder"
+            )
+        return self

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from thermosynth.errors import OutputError
+from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
+from thermosynth.output.sequence_writers import (
+    SequenceFolderWriter,
+    SequenceHDF5Writer,
+    SequenceSample,
+)
+
+TIMES_S = np.array([0.5, 1.0, 1.5])
+
+
+def sequence(index, *, label=1, raw=None, n_times=3, split="test"):
+    rng = np.random.default_rng(index)
+    if raw is None:
+        raw = rng.integers(0, 65535, size=(n_times, 6, 8), dtype=np.uint16)
+    mask = np.zeros((n_times, 6, 8), dtype=bool)
+    if label:
+        mask[:, 2:4, 3 : 3 + n_times] = True
+    rise = rng.random((n_times, 6, 8)).astype(np.float32)
+    return SequenceSample(
+        index=index,
+        split=split,
+        label=label,
+        kind="hotspot" if label else "good",
+        raw=raw,
+        mask=mask,
+        rise_K=rise,
+        recorded_rise=np.where(mask, rise, 0).astype(np.float32),
+        frame_unit="C",
+        metadata={"area_px": mask.sum(axis=(1, 2)).tolist()},
+    )
+
+
+def write_hdf5(path, samples):
+    attributes = {"recipe_sha256": "abc"}
+    with SequenceHDF5Writer(
+        path, times_s=TIMES_S, attributes=attributes, frame_unit="C"
+    ) as writer:
+        for sample in samples:
+            writer.write(sample)
+
+
+def test_hdf5_round_trip(tmp_path):
+    samples = [sequence(0, label=0, split="train"), sequence(1)]
+    write_hdf5(tmp_path / "s.h5", samples)
+    with h5py.File(tmp_path / "s.h5", "r") as h5:
+        assert h5["frames"].shape == (2, 3, 6, 8)
+        assert h5["times_s"][:].tolist() == TIMES_S.tolist()
+        for i, sample in enumerate(samples):
+            np.testing.assert_array_equal(h5["frames"][i], sample.raw)
+            np.testing.assert_array_equal(h5["masks"][i], sample.mask)
+            np.testing.assert_array_equal(h5["rise_K"][i], sample.rise_K)
+            np.testing.assert_array_equal(h5["recorded_rise"][i], sample.recorded_rise)
+        assert h5["labels"][:].tolist() == [0, 1]
+        assert [s.decode() for s in h5["splits"][:]] == ["train", "test"]
+        assert [k.decode() for k in h5["kinds"][:]] == ["good", "hotspot"]
+        assert json.loads(h5["metadata"][1]) == samples[1].metadata
+        assert h5.attrs["recipe_sha256"] == "abc"
+        assert h5.attrs["frame_unit"] == "C"
+        assert h5["rise_K"].attrs["unit"] == "K"
+
+
+def test_hdf5_chunks_one_frame(tmp_path):
+    rgb = np.zeros((3, 6, 8, 3), dtype=np.uint8)
+    write_hdf5(tmp_path / "s.h5", [sequence(0, raw=rgb)])
+    with h5py.File(tmp_path / "s.h5", "r") as h5:
+        assert h5["frames"].shape == (1, 3, 6, 8, 3)
+        assert h5["frames"].chunks == (1, 1, 6, 8, 3)
+        assert h5["masks"].chunks == (1, 1, 6, 8)
+        assert h5["masks"].compression == "gzip"
+
+
+def test_hdf5_rejects_wrong_length(tmp_path):
+    with pytest.raises(OutputError, match="has 2 frames and 2 masks but the writer"):
+        write_hdf5(tmp_path / "s.h5", [sequence(0, n_times=2)])
+
+
+def test_folder_tree(tmp_path):
+    writer = SequenceFolderWriter(tmp_path, times_s=TIMES_S, frame_unit="C")
+    samples = [sequence(0, label=0, split="train"), sequence(7)]
+    for sample in samples:
+        writer.write(sample)
+
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")}
+    assert written == {
+        "times.json",
+        "train/good/000000/0000.png",
+        "train/good/000000/0001.png",
+        "train/good/000000/0002.png",
+        "test/hotspot/000007/0000.png",
+        "test/hotspot/000007/0001.png",
+        "test/hotspot/000007/0002.png",
+        "ground_truth/hotspot/000007/0000_mask.png",
+        "ground_truth/hotspot/000007/0001_mask.png",
+        "ground_truth/hotspot/000007/0002_mask.png",
+    }
+    image = cv2.imread(str(tmp_path / "test/hotspot/000007/0002.png"), -1)
+    np.testing.assert_array_equal(image, samples[1].raw[2])
+    mask = cv2.imread(str(tmp_path / "ground_truth/hotspot/000007/0001_mask.png"), -1)
+    np.testing.assert_array_equal(mask, np.where(samples[1].mask[1], 255, 0))
+    times = json.loads((tmp_path / "times.json").read_text())
+    assert times["times_s"] == TIMES_S.tolist()
+
+
+def test_folder_float_frames_use_scale(tmp_path):
+    raw = np.full((3, 6, 8), 25.0)
+    writer = SequenceFolderWriter(tmp_path, times_s=TIMES_S, frame_unit="C")
+    writer.write(sequence(0, raw=raw))
+    image = cv2.imread(str(tmp_path / "test/hotspot/000000/0001.png"), -1)
+    assert image.dtype == np.uint16
+    assert image[0, 0] == round((25.0 - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
+    scale = json.loads((tmp_path / "scale.json").read_text())
+    assert scale["value_per_level"] == FLOAT_SCALE_PER_LEVEL

@@ -1,0 +1,126 @@
+"""Tests of runaway chemistry coupled to heat conduction on a layout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from thermosynth.errors import LayoutError, RecipeError, SimulationError
+from thermosynth.geometry.layout import Layout, Material
+from thermosynth.geometry.layouts import module
+from thermosynth.physics.heat import Boundary
+from thermosynth.physics.profiles import Pulse
+from thermosynth.physics.runaway import Venting, simulate_runaway
+from thermosynth.physics.sources import hotspot
+
+
+@pytest.fixture(scope="module")
+def row():
+    """Three 10 x 10 mm prismatic cells with 2 mm thermal pads between them."""
+    return module(
+        n_cells=3,
+        cell_width_mm=10.0,
+        cell_height_mm=10.0,
+        thickness_mm=10.0,
+        gap_mm=2.0,
+        gap_material="thermal_pad",
+        resolution_mm=2.0,
+        cell_material="prismatic_cell",
+    )
+
+
+@pytest.fixture(scope="module")
+def spread(row):
+    trigger = hotspot(
+        row, x_mm=5.0, y_mm=5.0, radius_mm=3.0, power_W=Pulse(10.0, start_s=0, stop_s=120)
+    )
+    return simulate_runaway(
+        row,
+        boundary=Boundary(h_top_W_m2K=10.0),
+        duration_s=150.0,
+        dt_s=2.0,
+        triggers=[trigger],
+        venting=Venting(sei_conversion=0.9, energy_J=20.0, heat_capacity_fraction=0.8),
+        output_times_s=[0.0, 60.0, 150.0],
+    )
+
+
+def test_runaway_spreads_along_row(spread):
+    onset = spread.onset_s
+
+    assert np.all(np.isfinite(onset))
+    assert onset[0] < onset[1] < onset[2]
+
+
+def test_runaway_energy_balance(spread):
+    balance = spread.energy_released_J + spread.energy_in_J
+    books = spread.energy_stored_J + spread.energy_lost_J
+
+    assert spread.energy_released_J > 1000.0
+    assert spread.energy_vented_J > 60.0
+    assert books == pytest.approx(balance, rel=1e-3)
+
+
+def test_runaway_result_shapes(spread, row):
+    assert spread.rise_K.shape == (3, *row.shape)
+    assert np.all(spread.rise_K[0] == 0.0)
+    assert spread.max_temperature_C >= spread.cell_max_C.max()
+    assert np.all(np.isfinite(spread.vent_s))
+
+
+def test_cold_cell_does_not_run_away(row):
+    result = simulate_runaway(row, boundary=Boundary(), duration_s=600.0, dt_s=60.0)
+
+    assert np.all(np.isnan(result.onset_s))
+    assert np.abs(result.rise_K).max() < 1e-3
+
+
+def test_hot_neighbour_triggers_runaway(row):
+    initial = np.full(row.shape, 25.0)
+    initial[row.cell_id == 0] = 250.0
+
+    result = simulate_runaway(
+        row, initial_C=initial, duration_s=40.0, dt_s=2.0, output_times_s=[40.0]
+    )
+
+    assert result.onset_s[0] < 1.0
+    assert result.onset_s[0] < result.onset_s[1] < result.onset_s[2]
+
+
+def test_runaway_rejects_layout_without_cells():
+    steel = Material("steel", 15.0, 15.0, 15.0, 3.6e6)
+    grid = np.zeros((4, 4), dtype=int)
+    layout = Layout(1.0, 1.0, 1.0, grid, (steel,), grid - 1)
+
+    with pytest.raises(LayoutError, match="no battery cell"):
+        simulate_runaway(layout, duration_s=1.0, dt_s=0.1)
+
+
+def test_runaway_rejects_bad_step_limit(row):
+    with pytest.raises(RecipeError, match="max_dT_per_step_K"):
+        simulate_runaway(row, duration_s=1.0, dt_s=0.1, max_dT_per_step_K=0.0)
+
+
+def _nan_trigger(row):
+    return hotspot(row, x_mm=5.0, y_mm=5.0, radius_mm=3.0, power_W=lambda t: math.nan)
+
+
+def test_runaway_raises_on_non_finite_temperature(row):
+    with pytest.raises(SimulationError, match="non-finite"):
+        simulate_runaway(row, duration_s=10.0, dt_s=1.0, triggers=[_nan_trigger(row)])
+
+
+def test_runaway_warns_on_non_finite_temperature(row):
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        result = simulate_runaway(
+            row,
+            duration_s=10.0,
+            dt_s=1.0,
+            triggers=[_nan_trigger(row)],
+            output_times_s=[5.0, 10.0],
+            on_failure="warn",
+        )
+
+    assert np.all(np.isnan(result.rise_K))

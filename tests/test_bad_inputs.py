@@ -1,0 +1,251 @@
+"""Bad input from real data: one clear line, exit code 2, no output; or a skip.
+
+Each case runs the command line on a small folder of frames written by the
+test, breaks one thing, and checks the message that the user reads.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from thermosynth.cli import main
+from thermosynth.frames.synthetic import SyntheticPouchSource
+from thermosynth.output.hdf5 import HDF5Writer
+from thermosynth.recipe import load_demo_recipe
+
+SHAPE = (60, 80)
+N_FRAMES = 4
+# Every frame is used: the two test normal frames also receive the anomalies.
+SPLIT = {"train_normal": 2, "test_normal": 2, "test_anomalous": 2}
+
+
+def write_frames(folder: Path, n: int = N_FRAMES) -> list[Path]:
+    """Write synthetic 16-bit pouch-cell frames as PNG, 0.01 K per level."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = SyntheticPouchSource(n, shape=SHAPE, seed=3)
+    paths = []
+    for i in range(n):
+        path = folder / f"frame_{i:02d}.png"
+        assert cv2.imwrite(str(path), source.read(i).raw)
+        paths.append(path)
+    return paths
+
+
+def write_recipe(tmp_path: Path, frames: dict, **sections: dict) -> Path:
+    """Write the demo recipe with other frames and a small split."""
+    data = yaml.safe_load(load_demo_recipe().text)
+    data["frames"] = frames
+    data["split"] = dict(SPLIT)
+    data["output"] = {"dir": str(tmp_path / "out"), "shard_size": 2}
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def png_frames(folder: Path, **extra) -> dict:
+    return {
+        "kind": "images",
+        "path": str(folder),
+        "unit": "C",
+        "scale_per_level": 0.01,
+        "offset": -40.0,
+        **extra,
+    }
+
+
+def run_cli(capsys, recipe: Path, *args: str) -> tuple[int, str]:
+    code = main(["generate", str(recipe), "--no-progress", *args])
+    return code, capsys.readouterr().err
+
+
+def assert_rejected(code: int, err: str, pattern: str, tmp_path: Path) -> None:
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("thermosynth: error: ")
+    assert re.search(pattern, err), err
+    assert not (tmp_path / "out").exists()
+    staging = list(tmp_path.glob(".out.*"))
+    if staging:
+        assert re.search(f"complete shards? (is|are) kept in {staging[0]}", err)
+        assert "--resume" in err
+
+
+def test_corrupt_image(capsys, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    paths[2].write_bytes(b"not a png at all")
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code, err, r"could not decode .*frame_02\.png.*frames\.on_error: skip", tmp_path
+    )
+
+
+def test_truncated_image(capsys, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    data = paths[3].read_bytes()
+    paths[3].write_bytes(data[: len(data) // 2])
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(code, err, r"could not decode .*frame_03\.png: truncated", tmp_path)
+
+
+def test_corrupt_image_skipped_when_allowed(capsys, caplog, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    paths[2].write_bytes(b"not a png at all")
+    paths[3].write_bytes(b"")
+    frames = png_frames(tmp_path / "frames", on_error="skip")
+    recipe = write_recipe(tmp_path, frames)
+    with caplog.at_level(logging.WARNING, logger="thermosynth.pipeline"):
+        code = main(["generate", str(recipe), "--no-progress"])
+    out = capsys.readouterr().out
+    skipped = [r.getMessage() for r in caplog.records if "skipped sample" in r.message]
+    n_broken = sum(1 for m in skipped if re.search(r"frame_0[23]\.png", m))
+    assert code == 0
+    assert n_broken == len(skipped) >= 1
+    assert f"wrote {6 - len(skipped)} samples" in out
+    assert (tmp_path / "out" / "dataset.h5").is_file()
+
+
+def test_mixed_frame_sizes(capsys, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    big = cv2.resize(cv2.imread(str(paths[3]), cv2.IMREAD_UNCHANGED), (100, 75))
+    for path in paths:
+        cv2.imwrite(str(path), big if path != paths[0] else big[:60, :80])
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        r"frames of mixed sizes: .*frame_\d\d\.png is .* keep one size",
+        tmp_path,
+    )
+
+
+def test_nan_temperatures(capsys, tmp_path):
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    for i in range(N_FRAMES):
+        values = np.full(SHAPE, 25.0 + 0.1 * i, dtype=np.float32)
+        values[0, 0] = np.nan if i != 1 else 25.0
+        if i == 1:
+            values[:] = np.inf
+        np.save(folder / f"t{i}.npy", values)
+    recipe = write_recipe(tmp_path, {"kind": "arrays", "path": str(folder)})
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code, err, r"t1\.npy has no valid pixel .*check the masks", tmp_path
+    )
+
+
+def test_empty_folder(capsys, tmp_path):
+    (tmp_path / "frames").mkdir()
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code, err, r"no files match '\*\.png' in .*frames; check the folder", tmp_path
+    )
+
+
+def test_ignore_mask_wrong_size(capsys, tmp_path):
+    write_frames(tmp_path / "frames")
+    mask = tmp_path / "ignore.png"
+    cv2.imwrite(str(mask), np.zeros((30, 40), dtype=np.uint8))
+    frames = png_frames(tmp_path / "frames", ignore_mask=str(mask))
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code, err, r"mask .*ignore\.png is 40 x 30 px .* frame is 80 x 60 px", tmp_path
+    )
+
+
+def test_palette_does_not_match_image(capsys, tmp_path):
+    write_frames(tmp_path / "frames")
+    frames = {
+        "kind": "images",
+        "path": str(tmp_path / "frames"),
+        "mode": "palette",
+        "palette": "inferno",
+    }
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code, err, r"needs 8-bit RGB images, but .*frame_\d\d\.png is uint16", tmp_path
+    )
+
+
+def test_layout_does_not_fit_frame(capsys, tmp_path):
+    write_frames(tmp_path / "frames")
+    corners = [[10, 10], [5000, 10], [5000, 4000], [10, 4000]]
+    registration = {"method": "corners", "corners_px": corners}
+    recipe = write_recipe(
+        tmp_path, png_frames(tmp_path / "frames"), registration=registration
+    )
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        r"frame_\d\d\.png: .*lies inside the 60 x 80 frame.*move the corners",
+        tmp_path,
+    )
+
+
+def test_no_anomalous_pixels_after_threshold(capsys, tmp_path):
+    write_frames(tmp_path / "frames")
+    recipe = write_recipe(
+        tmp_path,
+        png_frames(tmp_path / "frames"),
+        blend={"threshold": 1000.0, "max_tries": 2},
+    )
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        r"sample \d+ \(.*frame_\d\d\.png\): in 2 draws no anomaly .* lower "
+        r"blend\.threshold",
+        tmp_path,
+    )
+
+
+def test_disk_full_keeps_previous_output(capsys, monkeypatch, tmp_path):
+    write_frames(tmp_path / "frames")
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
+    previous = tmp_path / "out"
+    previous.mkdir()
+    (previous / "keep.txt").write_text("previous run")
+
+    def no_space(self, sample):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(HDF5Writer, "write", no_space)
+    code, err = run_cli(capsys, recipe, "--overwrite")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert re.search(r"disk full while writing .*No space left on device", err), err
+    assert "free space" in err
+    assert [p.name for p in previous.iterdir()] == ["keep.txt"]
+    assert (previous / "keep.txt").read_text() == "previous run"
+    assert not list(tmp_path.glob(".out.*"))
+
+
+def test_inputs_opened_read_only(capsys, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    for path in paths:
+        path.chmod(0o444)
+    (tmp_path / "frames").chmod(0o555)
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
+    before = {p: p.read_bytes() for p in paths}
+    try:
+        code, _ = run_cli(capsys, recipe)
+    finally:
+        (tmp_path / "frames").chmod(0o755)
+    assert code == 0
+    assert {p: p.read_bytes() for p in paths} == before

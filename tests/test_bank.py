@@ -1,0 +1,264 @@
+"""Tests for thermosynth.bank: exact reuse, keys, atomic files, the pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from thermosynth.bank import (
+    ScenarioBank,
+    apply_symmetry,
+    bank_size,
+    is_linear,
+    layout_symmetries,
+    superpose,
+)
+from thermosynth.build import build_layout
+from thermosynth.errors import RecipeError
+from thermosynth.geometry.layout import Layout, Material
+from thermosynth.physics.fast import simulate_fast
+from thermosynth.physics.heat import Boundary
+from thermosynth.physics.profiles import Ramp
+from thermosynth.physics.sources import hotspot
+from thermosynth.pipeline import Generator, simulate_rise
+from thermosynth.recipe.loading import load_demo_recipe
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+CONVECTIVE = Boundary(h_top_W_m2K=10.0, h_bottom_W_m2K=5.0)
+RADIATING = Boundary(h_top_W_m2K=10.0, h_bottom_W_m2K=5.0, emissivity_top=0.9)
+CELL = Material("cell", 1.0, 30.0, 0.5, 2.0e6)
+BUSBAR = Material("busbar", 200.0, 150.0, 50.0, 2.4e6)
+
+
+def striped_layout(*, symmetric=True):
+    """Return a 24 x 32 grid of 0.5 mm cells crossed by a busbar."""
+    grid = np.zeros((24, 32), dtype=int)
+    grid[:, 12:20] = 1
+    if not symmetric:
+        grid[:, 2:5] = 1
+    return Layout(0.5, 0.5, 2.0, grid, (CELL, BUSBAR), grid - 1)
+
+
+def rise_of(layout, spots, boundary=CONVECTIVE):
+    """Simulate ramped hotspots given as (x_mm, y_mm, power_W) on two layers."""
+    sources = [
+        hotspot(
+            layout,
+            x_mm=x,
+            y_mm=y,
+            radius_mm=1.5,
+            power_W=Ramp(p, ramp_s=1.0),
+            layer=1,
+            n_layers=2,
+        )
+        for x, y, p in spots
+    ]
+    result = simulate_fast(
+        layout, sources, boundary=boundary, n_layers=2, duration_s=3.0, dt_s=0.25
+    )
+    return result.rise_K[-1]
+
+
+def test_scaled_rise_matches_simulation():
+    layout = striped_layout()
+    once = rise_of(layout, [(5.0, 6.0, 0.5)])
+    direct = rise_of(layout, [(5.0, 6.0, 3.5)])
+
+    assert direct.max() > 1.0
+    np.testing.assert_allclose(7.0 * once, direct, rtol=0, atol=1e-12 * direct.max())
+
+
+def test_superposed_rises_match_simulation():
+    layout = striped_layout()
+    first = rise_of(layout, [(5.0, 6.0, 1.0)])
+    second = rise_of(layout, [(11.0, 4.0, 1.0)])
+    direct = rise_of(layout, [(5.0, 6.0, 2.0), (11.0, 4.0, 0.5)])
+
+    combined = superpose([first, second], [2.0, 0.5])
+    np.testing.assert_allclose(combined, direct, rtol=0, atol=1e-12 * direct.max())
+
+
+def test_scaling_with_radiation_is_approximate():
+    layout = striped_layout()
+    once = rise_of(layout, [(5.0, 6.0, 0.5)], RADIATING)
+    direct = rise_of(layout, [(5.0, 6.0, 3.5)], RADIATING)
+
+    # Radiative loss grows with temperature, so the scaled rise runs high.
+    error = np.abs(7.0 * once - direct).max() / direct.max()
+    assert direct.max() > 5.0
+    assert 1e-6 < error < 1e-2
+
+
+def test_mirrored_rise_matches_simulation():
+    layout = striped_layout()
+    rise = rise_of(layout, [(5.0, 6.0, 1.0)])
+    mirrored = rise_of(layout, [(layout.width_mm - 5.0, 6.0, 1.0)])
+
+    assert "flip_x" in layout_symmetries(layout)
+    np.testing.assert_allclose(
+        apply_symmetry(rise, "flip_x"), mirrored, rtol=0, atol=1e-12 * rise.max()
+    )
+
+
+def test_symmetries_of_asymmetric_layout():
+    assert layout_symmetries(striped_layout(symmetric=False)) == [
+        "identity",
+        "flip_y",
+    ]
+
+
+def test_superpose_rejects_mismatched_lengths():
+    with pytest.raises(RecipeError, match="2 rises and 1 scales"):
+        superpose([np.zeros(2), np.zeros(2)], [1.0])
+
+
+def demo(tmp_path, *overrides):
+    """Return the demo recipe with a bank in ``tmp_path`` and its layout."""
+    loaded = load_demo_recipe(
+        overrides=[
+            f"bank.path={tmp_path / 'bank.h5'}",
+            "bank.mode=reuse",
+            "bank.size=3",
+            f"output.dir={tmp_path / 'out'}",
+            *overrides,
+        ]
+    )
+    layout = build_layout(loaded.recipe.layout, loaded.recipe.materials)
+    return loaded, layout
+
+
+class CountingSimulator:
+    def __init__(self, recipe, layout):
+        self.recipe = recipe
+        self.layout = layout
+        self.calls = 0
+
+    def __call__(self, drawn):
+        self.calls += 1
+        return simulate_rise(drawn, self.layout, self.recipe)
+
+
+def open_bank(loaded, layout, tmp_path):
+    simulator = CountingSimulator(loaded.recipe, layout)
+    bank = ScenarioBank.open(
+        loaded.recipe, layout, simulator, path=tmp_path / "bank.h5"
+    )
+    return bank, simulator
+
+
+def test_bank_reuse_simulates_once(tmp_path):
+    loaded, layout = demo(tmp_path)
+    first, simulator = open_bank(loaded, layout, tmp_path)
+    again, repeat = open_bank(loaded, layout, tmp_path)
+
+    assert simulator.calls == 3
+    assert repeat.calls == 0
+    for a, b in zip(first.entries, again.entries, strict=True):
+        assert a.key == b.key
+        np.testing.assert_array_equal(a.rise_K, b.rise_K)
+
+
+def test_bank_entry_equals_direct_simulation(tmp_path):
+    loaded, layout = demo(tmp_path)
+    bank, _ = open_bank(loaded, layout, tmp_path)
+
+    entry = bank.entries[0]
+    direct = simulate_rise(entry.drawn, layout, loaded.recipe)
+    np.testing.assert_array_equal(entry.rise_K, direct)
+
+
+def test_bank_draw_is_deterministic(tmp_path):
+    loaded, layout = demo(tmp_path)
+    bank, _ = open_bank(loaded, layout, tmp_path)
+
+    draws = [bank.draw(np.random.default_rng(5)) for _ in range(2)]
+    (drawn_a, rise_a, info_a), (drawn_b, rise_b, info_b) = draws
+    assert info_a == info_b
+    assert drawn_a == drawn_b
+    np.testing.assert_array_equal(rise_a, rise_b)
+
+
+def test_bank_draw_scales_entry(tmp_path):
+    loaded, layout = demo(tmp_path)
+    bank, _ = open_bank(loaded, layout, tmp_path)
+
+    drawn, rise, info = bank.draw(np.random.default_rng(1))
+    entry = next(e for e in bank.entries if e.key == info["bank_entry"])
+    ratio = drawn.params["power_W"] / entry.drawn.params["power_W"]
+    assert info["bank_symmetry"] == "identity"  # the demo pouch cell has no mirror
+    assert info["bank_scale"] == pytest.approx(ratio, rel=1e-15)
+    assert info["bank_exact"] is False  # the demo radiates
+    expected = np.maximum(ratio * entry.rise_K, 0.0)
+    np.testing.assert_allclose(rise, expected, rtol=1e-15)
+
+
+def test_bank_exact_without_radiation(tmp_path):
+    loaded, _ = demo(
+        tmp_path, "physics.emissivity_top=0.0", "physics.emissivity_bottom=0.0"
+    )
+    assert is_linear(loaded.recipe, "hotspot")
+    assert not is_linear(loaded.recipe, "runaway")
+
+
+def test_bank_reuse_rejects_other_physics(tmp_path):
+    loaded, layout = demo(tmp_path)
+    open_bank(loaded, layout, tmp_path)
+    other, _ = demo(tmp_path, "physics.h_top_W_m2K=12.0")
+
+    with pytest.raises(RecipeError, match="lacks 3 of 3 entries"):
+        open_bank(other, layout, tmp_path)
+
+
+def test_bank_build_keeps_other_entries(tmp_path):
+    loaded, layout = demo(tmp_path)
+    open_bank(loaded, layout, tmp_path)
+    other, _ = demo(tmp_path, "physics.h_top_W_m2K=12.0", "bank.mode=build")
+    _, simulator = open_bank(other, layout, tmp_path)
+
+    with h5py.File(tmp_path / "bank.h5", "r") as bank:
+        assert len(bank["entries"]) == 6
+        scenario = json.loads(
+            bank["entries"][next(iter(bank["entries"]))].attrs["scenario"]
+        )
+    assert simulator.calls == 3
+    assert "params" in scenario
+
+
+def test_bank_file_unchanged_when_build_fails(tmp_path):
+    loaded, layout = demo(tmp_path)
+    open_bank(loaded, layout, tmp_path)
+    before = (tmp_path / "bank.h5").read_bytes()
+    other, _ = demo(tmp_path, "physics.h_top_W_m2K=12.0", "bank.mode=build")
+
+    def failing(drawn):
+        raise RuntimeError("simulation failed")
+
+    with pytest.raises(RuntimeError, match="simulation failed"):
+        ScenarioBank.open(other.recipe, layout, failing, path=tmp_path / "bank.h5")
+    assert (tmp_path / "bank.h5").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bank.h5"]
+
+
+def test_bank_size_from_reuse_per_entry(tmp_path):
+    loaded, _ = demo(tmp_path, "bank.size=null", "bank.reuse_per_entry=3")
+    assert bank_size(loaded.recipe) == 3  # ceil(8 anomalous / 3)
+
+
+def test_generator_with_bank_is_reproducible(tmp_path):
+    loaded, _ = demo(tmp_path, "split.train_normal=1", "split.test_normal=0")
+    runs = []
+    for _ in range(2):
+        generator = Generator(loaded)
+        runs.append([sample for sample, _ in generator.samples()])
+
+    first, second = runs
+    assert len(first) == 9
+    for a, b in zip(first, second, strict=True):
+        assert a.metadata == b.metadata
+        np.testing.assert_array_equal(a.raw, b.raw)
+    assert all("bank_entry" in s.metadata for s in first if s.label)

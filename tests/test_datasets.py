@@ -1,0 +1,289 @@
+"""Tests for thermosynth.datasets: HDF5 reading, workers, on-the-fly anomalies."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset, item_rng
+from thermosynth.errors import FrameError, RecipeError
+from thermosynth.output.hdf5 import HDF5Writer
+from thermosynth.output.sample import Sample
+from thermosynth.recipe import load_demo_recipe
+from thermosynth.transforms import ThermalHotspot
+
+# A coarse grid and long steps keep each FiPy simulation near 0.1-0.5 s.
+FAST_DEMO = (
+    "layout.resolution_mm=5.0",
+    "physics.dt_s=30.0",
+    "split.train_normal=3",
+    "split.test_normal=0",
+    "split.test_anomalous=0",
+)
+
+
+def make_sample(index: int, raw: np.ndarray) -> Sample:
+    shape = raw.shape[:2]
+    label = index % 2
+    mask = np.zeros(shape, dtype=bool)
+    mask[1 : 2 + index, 2:5] = bool(label)
+    rise = np.full(shape, 0.25 * index, dtype=np.float32)
+    return Sample(
+        index=index,
+        split="test" if label else "train",
+        label=label,
+        kind="hotspot" if label else "good",
+        raw=raw,
+        mask=mask,
+        rise_K=rise,
+        recorded_rise=np.where(mask, rise, 0).astype(np.float32),
+        metadata={"params": {"power_W": 1.5 * index}},
+    )
+
+
+def write_hdf5(path, frames: list[np.ndarray]) -> list[Sample]:
+    samples = [make_sample(i, raw) for i, raw in enumerate(frames)]
+    with HDF5Writer(path, attributes={}, frame_unit="C") as writer:
+        for sample in samples:
+            writer.write(sample)
+    return samples
+
+
+@pytest.fixture
+def uint16_file(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 65535, (6, 8), endpoint=True, dtype=np.uint16)]
+    frames += [np.full((6, 8), 65535, dtype=np.uint16)]
+    frames += [rng.integers(0, 65535, (6, 8), dtype=np.uint16) for _ in range(4)]
+    frames[0][0, :3] = [0, 1, 65535]
+    path = tmp_path / "dataset.h5"
+    return path, write_hdf5(path, frames)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int32, torch.float64])
+def test_hdf5_uint16_exact(uint16_file, dtype):
+    path, samples = uint16_file
+    dataset = HDF5Dataset(path, dtype=dtype)
+
+    assert len(dataset) == len(samples)
+    for i, sample in enumerate(samples):
+        item = dataset[i]
+        assert item["image"].dtype == dtype
+        assert item["image"].shape == (1, 6, 8)
+        exact = item["image"][0].to(torch.int64).numpy()
+        np.testing.assert_array_equal(exact, sample.raw.astype(np.int64))
+        assert torch.equal(
+            item["image"][0], torch.from_numpy(sample.raw.astype(np.int64)).to(dtype)
+        )
+
+
+def test_hdf5_item_fields(uint16_file):
+    path, samples = uint16_file
+    item = HDF5Dataset(path, with_rise=True)[3]
+
+    assert item["mask"].dtype == torch.bool
+    assert torch.equal(item["mask"], torch.from_numpy(samples[3].mask))
+    assert item["label"].dtype == torch.int64
+    assert int(item["label"]) == 1
+    assert item["index"] == 3
+    assert item["split"] == "test"
+    assert item["kind"] == "hotspot"
+    assert json.loads(item["metadata"]) == {"params": {"power_W": 4.5}}
+    assert torch.equal(item["rise_K"], torch.full((6, 8), 0.75))
+
+
+def test_hdf5_split_filter(uint16_file):
+    path, _ = uint16_file
+    train = HDF5Dataset(path, split="train")
+    test = HDF5Dataset(path, split="test")
+
+    assert train.rows == [0, 2, 4]
+    assert test.rows == [1, 3, 5]
+    assert [train[i]["index"] for i in range(len(train))] == [0, 2, 4]
+    with pytest.raises(ValueError, match="split = 'val' is invalid"):
+        HDF5Dataset(path, split="val")
+
+
+def test_hdf5_rgb_frames_channels_first(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (5, 7, 3), dtype=np.uint8) for _ in range(2)]
+    write_hdf5(tmp_path / "rgb.h5", frames)
+    item = HDF5Dataset(tmp_path / "rgb.h5")[1]
+
+    assert item["image"].shape == (3, 5, 7)
+    assert torch.equal(
+        item["image"], torch.from_numpy(frames[1]).permute(2, 0, 1).float()
+    )
+
+
+def test_hdf5_rejects_lossy_integer_dtype(uint16_file):
+    path, _ = uint16_file
+    dataset = HDF5Dataset(path, dtype=torch.int16)
+    with pytest.raises(FrameError, match="uint16 do not fit exactly in torch.int16"):
+        dataset[0]
+
+
+def test_hdf5_rejects_bad_files(tmp_path):
+    with pytest.raises(FrameError, match="HDF5 dataset not found"):
+        HDF5Dataset(tmp_path / "missing.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as file:
+        file["frames"] = np.zeros((1, 2, 2))
+    with pytest.raises(FrameError, match=r"lacks the datasets \['masks'"):
+        HDF5Dataset(tmp_path / "other.h5")
+
+
+def test_hdf5_transform_applied(uint16_file):
+    path, samples = uint16_file
+    hotspot = ThermalHotspot(peak_K=(3.0, 3.0), levels_per_kelvin=100.0)
+    params = hotspot.make_params(6, 8, torch.Generator().manual_seed(0))
+
+    def transform(image, mask):
+        return hotspot.apply_image(image, params), hotspot.apply_mask(mask, params)
+
+    item = HDF5Dataset(path, transform=transform)[0]
+    spot = params["rise"] > 0
+    assert torch.equal(item["mask"], spot)
+    unchanged = torch.from_numpy(samples[0].raw.astype(np.float32))[~spot]
+    assert torch.equal(item["image"][0][~spot], unchanged)
+
+
+def test_hdf5_pickle_drops_handle(uint16_file):
+    path, _ = uint16_file
+    dataset = HDF5Dataset(path)
+    first = dataset[0]
+    copy = pickle.loads(pickle.dumps(dataset))
+
+    assert dataset._file is not None
+    assert copy._file is None
+    assert torch.equal(copy[0]["image"], first["image"])
+    dataset.close()
+    assert dataset._file is None
+
+
+def test_hdf5_workers_read_own_handles(uint16_file):
+    path, samples = uint16_file
+    dataset = HDF5Dataset(path)
+    dataset[0]  # the parent has an open handle when workers fork
+    loader = DataLoader(dataset, batch_size=2, num_workers=2)
+    batches = list(loader)
+
+    images = torch.cat([batch["image"] for batch in batches])
+    expected = np.stack([s.raw for s in samples])[:, None].astype(np.float32)
+    assert torch.equal(images, torch.from_numpy(expected))
+    assert [m for batch in batches for m in batch["metadata"]][1] == json.dumps(
+        {"params": {"power_W": 1.5}}
+    )
+    assert dataset._pid == os.getpid()
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_demo_recipe(overrides=FAST_DEMO)
+
+
+@pytest.fixture(scope="module")
+def banked(loaded):
+    dataset = OnTheFlyDataset(loaded, length=6, anomaly_fraction=0.5, bank_size=2)
+    dataset.fill_bank()
+    return dataset
+
+
+def stack(items):
+    return torch.stack([item["image"] for item in items])
+
+
+def test_on_the_fly_items_reproducible(loaded, banked):
+    again = OnTheFlyDataset(loaded, length=6, anomaly_fraction=0.5, bank_size=2)
+    first = [banked[i] for i in range(6)]
+    second = [again[i] for i in range(6)]
+
+    assert torch.equal(stack(first), stack(second))
+    assert [json.loads(item["metadata"]) for item in first] == [
+        json.loads(item["metadata"]) for item in second
+    ]
+    labels = [int(item["label"]) for item in first]
+    assert 0 < sum(labels) < 6
+
+
+def test_on_the_fly_anomalies_change_only_mask(loaded, banked):
+    generator = banked._worker_generator()
+    for i in range(len(banked)):
+        item = banked[i]
+        frame = generator.read_frame(banked.frame_indices[i % 3])
+        raw = torch.from_numpy(frame.raw.astype(np.float32))[None]
+        outside = ~item["mask"]
+        assert torch.equal(item["image"][:, outside], raw[:, outside])
+        assert bool(item["mask"].any()) == bool(item["label"])
+        if item["label"]:
+            meta = json.loads(item["metadata"])
+            assert meta["area_px"] == int(item["mask"].sum())
+            assert meta["bank_slot"] in (0, 1)
+            assert meta["epoch"] == 0
+
+
+def test_on_the_fly_set_epoch_redraws(loaded):
+    dataset = OnTheFlyDataset(loaded, length=6, anomaly_fraction=0.5, bank_size=2)
+    epoch0 = [json.loads(dataset[i]["metadata"]) for i in range(6)]
+    dataset.set_epoch(1)
+    epoch1 = [json.loads(dataset[i]["metadata"]) for i in range(6)]
+    dataset.set_epoch(0)
+    again = [json.loads(dataset[i]["metadata"]) for i in range(6)]
+
+    assert epoch0 == again
+    assert epoch0 != epoch1
+    assert {m["epoch"] for m in epoch1} == {1}
+
+
+def test_item_streams_never_repeat():
+    draws = {
+        (epoch, index): item_rng(7, epoch, index).random()
+        for epoch in range(3)
+        for index in range(200)
+    }
+    assert len(set(draws.values())) == len(draws)
+
+
+def test_on_the_fly_workers_match_single_process(banked):
+    single = list(DataLoader(banked, batch_size=2, num_workers=0))
+    workers = list(DataLoader(banked, batch_size=2, num_workers=2))
+
+    for one, many in zip(single, workers, strict=True):
+        assert torch.equal(one["image"], many["image"])
+        assert torch.equal(one["mask"], many["mask"])
+        assert torch.equal(one["label"], many["label"])
+        assert one["metadata"] == many["metadata"]
+
+
+def test_on_the_fly_without_bank_simulates(loaded):
+    dataset = OnTheFlyDataset(loaded, length=1, anomaly_fraction=1.0, bank_size=0)
+    item = dataset[0]
+    meta = json.loads(item["metadata"])
+
+    assert int(item["label"]) == 1
+    assert meta["bank_slot"] is None
+    assert meta["area_px"] == int(item["mask"].sum())
+    assert meta["peak_rise_K"] > 0
+
+
+def test_on_the_fly_rejects_bad_options(loaded):
+    with pytest.raises(RecipeError, match="anomaly_fraction = 1.5 is invalid"):
+        OnTheFlyDataset(loaded, anomaly_fraction=1.5)
+    with pytest.raises(RecipeError, match="bank_size = -1 is invalid"):
+        OnTheFlyDataset(loaded, bank_size=-1)
+    with pytest.raises(RecipeError, match="length = 0 is invalid"):
+        OnTheFlyDataset(loaded, length=0)
+    no_train = load_demo_recipe(overrides=(*FAST_DEMO, "split.train_normal=0"))
+    with pytest.raises(RecipeError, match="split.train_normal = 0 leaves no"):
+        OnTheFlyDataset(no_train)
+    dataset = OnTheFlyDataset(loaded, bank_size=1)
+    with pytest.raises(ValueError, match="epoch = -1 is invalid"):
+        dataset.set_epoch(-1)
+    with pytest.raises(IndexError, match="index 3 out of range for 3 items"):
+        dataset[3]

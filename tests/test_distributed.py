@@ -1,0 +1,111 @@
+"""Sharded output on a local Dask cluster: the same bytes for any worker count."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from thermosynth.cli import main
+from thermosynth.output.shards import plan_shards
+
+SMALL = (
+    "--set",
+    "split.train_normal=4",
+    "--set",
+    "split.test_normal=2",
+    "--set",
+    "split.test_anomalous=3",
+    "--set",
+    "frames.n_frames=8",
+    "--set",
+    "output.shard_size=2",
+)
+
+
+def read_tree(folder):
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_plan_shards_covers_every_index():
+    shards = plan_shards(7, 3)
+    assert [(s.start, s.stop) for s in shards] == [(0, 3), (3, 6), (6, 7)]
+    assert [s.name for s in shards] == [
+        "shard-000000",
+        "shard-000001",
+        "shard-000002",
+    ]
+    assert plan_shards(0, 3) == []
+
+
+def test_two_workers_write_same_bytes_as_one_process(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["generate", "--demo", "-o", str(out), "--no-progress", *SMALL]
+    assert main(args) == 0
+    single = read_tree(out)
+    out.rename(tmp_path / "single")
+
+    assert main([*args, "--workers", "2"]) == 0
+    assert "wrote 9 samples (3 anomalous" in capsys.readouterr().out
+    parallel = read_tree(out)
+    assert sorted(parallel) == sorted(single)
+    for name, data in single.items():
+        assert parallel[name] == data, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "single"]
+
+
+def test_master_joins_shards(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["generate", "--demo", "-o", str(out), "--no-progress", *SMALL]) == 0
+    capsys.readouterr()
+    shard_files = sorted((out / "shards").glob("shard-*.h5"))
+    assert len(shard_files) == 5
+
+    with h5py.File(out / "dataset.h5", "r") as master:
+        assert master["frames"].is_virtual
+        assert master["frames"].shape == (9, 120, 160)
+        assert master["frames"].attrs["unit"] == "C"
+        assert master["rise_K"].attrs["unit"] == "K"
+        assert master.attrs["frame_unit"] == "C"
+        assert "recipe_yaml" in master.attrs
+        for name in ("frames", "masks", "rise_K", "labels", "metadata"):
+            parts = []
+            for path in shard_files:
+                with h5py.File(path, "r") as shard:
+                    parts.append(shard[name][()])
+            np.testing.assert_array_equal(master[name][()], np.concatenate(parts))
+        assert list(master["labels"][:]) == [0] * 6 + [1] * 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--workers", "0"), r"--workers 0 is invalid; use 1 or more"),
+        (
+            ("--scheduler", "tcp://127.0.0.1:1"),
+            r"could not connect to the Dask scheduler at tcp://127\.0\.0\.1:1",
+        ),
+    ],
+)
+def test_bad_cluster_options(options, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("thermosynth.distributed.SCHEDULER_TIMEOUT_S", 1)
+    out = tmp_path / "out"
+    code = main(
+        ["generate", "--demo", "-o", str(out), "--no-progress", *SMALL, *options]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert __import__("re").search(message, err), err
+    assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_and_scheduler_exclusive(capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["generate", "--demo", "--workers", "2", "--scheduler", "tcp://x:1"])
+    assert excinfo.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

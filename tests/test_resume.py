@@ -1,0 +1,144 @@
+"""Resume: a run killed at any moment finishes with the bytes of an unbroken one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from thermosynth import pipeline
+from thermosynth.cli import main
+from thermosynth.output.shards import SHARD_DIR
+
+SPLIT = (
+    "--set",
+    "split.train_normal=6",
+    "--set",
+    "split.test_normal=4",
+    "--set",
+    "split.test_anomalous=10",
+    "--set",
+    "frames.n_frames=12",
+    "--set",
+    "output.shard_size=2",
+)
+
+
+def generate_args(out: Path, *extra: str) -> list[str]:
+    return ["generate", "--demo", "-o", str(out), "--no-progress", *SPLIT, *extra]
+
+
+def read_tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
+    """An uninterrupted run, moved aside so that later runs can use its name."""
+    root = tmp_path_factory.mktemp("reference")
+    assert main(generate_args(root / "out")) == 0
+    tree = read_tree(root / "out")
+    (root / "out").rename(root / "uninterrupted")
+    return root / "out", tree
+
+
+@pytest.fixture
+def out(reference):
+    """The output path of the reference run, cleared after each test."""
+    path, _ = reference
+    yield path
+    for leftover in [path, *path.parent.glob(f".{path.name}.*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def assert_same_tree(out: Path, expected: dict[str, bytes]) -> None:
+    tree = read_tree(out)
+    assert sorted(tree) == sorted(expected)
+    for name, data in expected.items():
+        assert tree[name] == data, name
+
+
+def test_kill_9_then_resume_same_bytes(reference, out, capsys):
+    _, expected = reference
+    command = [sys.executable, "-m", "thermosynth.cli", *generate_args(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    pattern = f".{out.name}.partial-*/{SHARD_DIR}/shard-*.h5"
+    deadline = time.monotonic() + 60
+    while not list(out.parent.glob(pattern)) and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    assert process.returncode == -signal.SIGKILL
+    assert not out.exists()
+    staging = list(out.parent.glob(f".{out.name}.partial-*"))
+    assert len(staging) == 1
+    shards_left = len(list((staging[0] / SHARD_DIR).glob("shard-*.json")))
+    assert shards_left < 10, "the run finished before it was killed"
+
+    assert main([*generate_args(out), "--resume"]) == 0
+    assert_same_tree(out, expected)
+    assert not list(out.parent.glob(f".{out.name}.partial-*"))
+    capsys.readouterr()
+
+
+def test_resume_redoes_only_incomplete_shards(reference, out, monkeypatch, capsys):
+    _, expected = reference
+    real_write_shard = pipeline.write_shard
+    calls: list[int] = []
+    crashed: list[int] = []
+
+    def fail_on_fourth(generator, shard, stage, reference_size, **options):
+        calls.append(shard.number)
+        if shard.number == 3 and not crashed:
+            crashed.append(shard.number)
+            (stage / SHARD_DIR / f".{shard.name}.h5.x1.tmp").write_bytes(b"half")
+            raise OSError("simulated crash while writing")
+        return real_write_shard(generator, shard, stage, reference_size, **options)
+
+    monkeypatch.setattr(pipeline, "write_shard", fail_on_fourth)
+    with pytest.raises(OSError, match="simulated crash"):
+        main(generate_args(out))
+    assert calls == [0, 1, 2, 3]
+    assert not out.exists()
+
+    calls.clear()
+    assert main([*generate_args(out), "--resume"]) == 0
+    assert calls == [3, 4, 5, 6, 7, 8, 9]
+    assert_same_tree(out, expected)
+    capsys.readouterr()
+
+
+def test_without_resume_starts_over(reference, out, monkeypatch, capsys):
+    _, expected = reference
+    calls: list[int] = []
+    crashed: list[int] = []
+    real_write_shard = pipeline.write_shard
+
+    def count(generator, shard, *args, **options):
+        calls.append(shard.number)
+        if shard.number == 5 and not crashed:
+            crashed.append(shard.number)
+            raise OSError("simulated crash")
+        return real_write_shard(generator, shard, *args, **options)
+
+    monkeypatch.setattr(pipeline, "write_shard", count)
+    with pytest.raises(OSError, match="simulated crash"):
+        main(generate_args(out))
+    calls.clear()
+    assert main(generate_args(out)) == 0
+    assert calls == list(range(10))
+    assert_same_tree(out, expected)
+    capsys.readouterr()

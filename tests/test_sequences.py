@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from thermosynth.cli import main
+from thermosynth.errors import FrameError, RecipeError, ThermosynthError
+from thermosynth.preview_animation import write_animated_preview
+from thermosynth.recipe import load_demo_recipe, load_recipe
+from thermosynth.recipe.models import SequenceSpec
+from thermosynth.sequences import (
+    SequenceGenerator,
+    frame_times_s,
+    generate_sequences,
+)
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+TIMES_S = [5.0, 10.0, 15.0, 20.0]
+SMALL = (
+    "split.train_normal=1",
+    "split.test_normal=1",
+    "split.test_anomalous=2",
+    "frames.n_frames=4",
+    "frames.shape=[48, 64]",
+    "sequence={fps: 0.2, window_s: 20}",
+    "scenarios=[{kind: hotspot, power_W: 2.0, radius_mm: 4.0, duration_s: 20, "
+    "layer: middle}]",
+)
+
+
+def small_recipe(out: Path | None = None, *extra: str):
+    overrides = [*SMALL, *extra]
+    if out is not None:
+        overrides.append(f"output.dir={out}")
+    return load_demo_recipe(overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sequences") / "out"
+    generate_sequences(small_recipe(out), progress=False)
+    return out
+
+
+def test_frame_times_cover_window():
+    times = frame_times_s(SequenceSpec(fps=0.5, window_s=9.0))
+    assert times.tolist() == [2.0, 4.0, 6.0, 8.0]
+    assert frame_times_s(SequenceSpec(fps=2.0, window_s=0.1)).tolist() == [0.5]
+
+
+def test_hdf5_shape_and_times(dataset):
+    with h5py.File(dataset / "dataset.h5", "r") as h5:
+        assert h5["frames"].shape == (4, 4, 48, 64)
+        for name in ("masks", "rise_K", "recorded_rise"):
+            assert h5[name].shape == (4, 4, 48, 64), name
+        assert h5["times_s"][:].tolist() == TIMES_S
+        assert h5["times_s"].attrs["unit"] == "s"
+        assert h5["labels"][:].tolist() == [0, 0, 1, 1]
+        assert h5["frames"].chunks == (1, 1, 48, 64)
+        assert h5["frames"].compression == "gzip"
+
+
+def test_mask_is_thresholded_recorded_rise(dataset):
+    with h5py.File(dataset / "dataset.h5", "r") as h5:
+        for i in (2, 3):
+            for t in range(len(TIMES_S)):
+                mask = h5["masks"][i, t].astype(bool)
+                recorded = h5["recorded_rise"][i, t]
+                np.testing.assert_array_equal(mask, recorded > 0)
+            assert h5["masks"][i, -1].any()
+
+
+def test_pixels_outside_mask_unchanged(dataset):
+    generator = SequenceGenerator(small_recipe())
+    with h5py.File(dataset / "dataset.h5", "r") as h5:
+        for entry in generator.entries:
+            base = generator.source.read(entry.frame_indices[0]).raw
+            for t in range(len(TIMES_S)):
+                outside = ~h5["masks"][entry.index, t].astype(bool)
+                frame = h5["frames"][entry.index, t]
+                np.testing.assert_array_equal(frame[outside], base[outside])
+
+
+def test_constant_hotspot_rise_grows(dataset):
+    with h5py.File(dataset / "dataset.h5", "r") as h5:
+        for i in (2, 3):
+            peaks = h5["rise_K"][i].max(axis=(1, 2))
+            assert np.all(np.diff(peaks) >= 0), peaks
+            assert peaks[-1] > 1.5 * peaks[0]
+            areas = h5["masks"][i].sum(axis=(1, 2))
+            assert np.all(np.diff(areas) >= 0), areas
+
+
+def test_normal_still_sequence_repeats_frame(dataset):
+    with h5py.File(dataset / "dataset.h5", "r") as h5:
+        frames = h5["frames"][0]
+        assert not h5["masks"][0].any()
+    for t in range(1, len(TIMES_S)):
+        np.testing.assert_array_equal(frames[t], frames[0])
+
+
+def test_same_seed_same_bytes(tmp_path):
+    out = tmp_path / "out"
+    generate_sequences(small_recipe(out), progress=False)
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    generate_sequences(small_recipe(out), overwrite=True, progress=False)
+    second = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert sorted(first) == sorted(second)
+    for name, data in first.items():
+        assert data == second[name], name
+
+
+def test_folder_tree_layout(dataset):
+    folder = dataset / "folder"
+    names = ["0000", "0001", "0002", "0003"]
+    expected = {f"train/good/000000/{t}.png" for t in names}
+    expected |= {f"test/good/000001/{t}.png" for t in names}
+    for stem in ("000002", "000003"):
+        expected |= {f"test/hotspot/{stem}/{t}.png" for t in names}
+        expected |= {f"ground_truth/hotspot/{stem}/{t}_mask.png" for t in names}
+    expected.add("times.json")
+    written = {p.relative_to(folder).as_posix() for p in folder.rglob("*.*")}
+    assert written == expected
+
+
+def test_video_base_uses_consecutive_frames(tmp_path):
+    out = tmp_path / "out"
+    loaded = small_recipe(
+        out,
+        "frames.n_frames=12",
+        "sequence.base=video",
+        "split.train_normal=1",
+        "split.test_normal=1",
+        "split.test_anomalous=1",
+    )
+    generator = SequenceGenerator(loaded)
+    windows = {(0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11)}
+    train, test_normal, anomalous = generator.entries
+    assert {train.frame_indices, test_normal.frame_indices} <= windows
+    assert train.frame_indices != test_normal.frame_indices
+    assert anomalous.frame_indices != train.frame_indices
+
+    generate_sequences(loaded, progress=False)
+    with h5py.File(out / "dataset.h5", "r") as h5:
+        normal = h5["frames"][0]
+    first = generator.entries[0].frame_indices
+    for t, index in enumerate(first):
+        np.testing.assert_array_equal(normal[t], generator.source.read(index).raw)
+    assert not np.array_equal(normal[0], normal[1])
+
+
+def test_video_window_longer_than_source():
+    loaded = small_recipe(None, "sequence.base=video", "sequence.window_s=100")
+    with pytest.raises(FrameError, match="fewer than one sequence of 20"):
+        SequenceGenerator(loaded)
+
+
+def test_bank_is_rejected():
+    with pytest.raises(RecipeError, match="bank.mode = 'reuse' does not work"):
+        SequenceGenerator(small_recipe(None, "bank.mode=reuse"))
+
+
+def test_video_frames_need_sequence_section():
+    with pytest.raises(RecipeError, match="add a sequence section"):
+        load_demo_recipe(overrides=["frames={kind: video, path: clip.avi}"])
+
+
+def test_animated_gif_has_one_frame_per_time(tmp_path):
+    path = write_animated_preview(small_recipe(), n=1, path=tmp_path / "p.gif")
+    with Image.open(path) as image:
+        assert image.n_frames == len(TIMES_S)
+
+
+def test_animated_preview_rejects_png(tmp_path):
+    with pytest.raises(ThermosynthError, match="must end in .gif or .mp4"):
+        write_animated_preview(small_recipe(), n=1, path=tmp_path / "p.png")
+
+
+def test_animated_preview_needs_anomalies(tmp_path):
+    loaded = small_recipe(None, "split.test_anomalous=0")
+    with pytest.raises(ThermosynthError, match="raise split.test_anomalous"):
+        write_animated_preview(loaded, n=1, path=tmp_path / "p.gif")
+
+
+def test_cli_routes_sequence_recipes(tmp_path, capsys):
+    sets = [arg for item in SMALL for arg in ("--set", item)]
+    out = tmp_path / "out"
+    code = main(["generate", "--demo", *sets, "-o", str(out), "--no-progress"])
+    assert code == 0
+    assert "wrote 4 sequences of 4 frames" in capsys.readouterr().out
+    with h5py.File(out / "dataset.h5", "r") as h5:
+        assert h5["frames"].ndim == 4
+
+    preview = tmp_path / "preview.png"
+    assert main(["preview", "--demo", *sets, "-n", "1", "-o", str(preview)]) == 0
+    assert (tmp_path / "preview.gif").is_file()
+
+
+def test_shipped_sequence_recipe(data_dir, tmp_path):
+    overrides = (
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=1",
+        "sequence.window_s=10",
+        f"output.dir={tmp_path / 'out'}",
+    )
+    loaded = load_recipe(
+        RECIPES / "module-growing-hotspot-sequence.yaml", overrides=overrides
+    )
+    summary = generate_sequences(loaded, progress=False)
+    assert summary.n_times == 5
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        assert h5["frames"].shape == (2, 5, 60, 80, 3)
+        assert h5["masks"][1, -1].sum() >= 3

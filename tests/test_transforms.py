@@ -1,0 +1,226 @@
+"""Tests for thermosynth.transforms: the core hotspot and its two adapters."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from thermosynth.transforms import ThermalHotspot, to_albumentations, to_torchvision
+
+DTYPES = [torch.uint8, torch.uint16, torch.int16, torch.float32, torch.float64]
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def random_image(dtype: torch.dtype, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    if dtype.is_floating_point:
+        return torch.from_numpy(rng.uniform(20.0, 40.0, shape)).to(dtype)
+    info = torch.iinfo(dtype)
+    values = rng.integers(info.min, info.max, shape, endpoint=True)
+    return torch.from_numpy(values).to(dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dtype=st.sampled_from(DTYPES),
+    channels=st.sampled_from([None, 1, 3]),
+    height=st.integers(1, 24),
+    width=st.integers(1, 24),
+    seed=st.integers(0, 2**32 - 1),
+    threshold=st.floats(0.0, 3.0),
+    edge=st.sampled_from(["cut", "taper"]),
+)
+def test_hotspot_properties(dtype, channels, height, width, seed, threshold, edge):
+    shape = (height, width) if channels is None else (channels, height, width)
+    image = random_image(dtype, shape, seed)
+    mask = torch.from_numpy(np.random.default_rng(seed).random((height, width)) < 0.1)
+    hotspot = ThermalHotspot(peak_K=(0.0, 6.0), threshold=threshold, edge=edge)
+
+    params = hotspot.make_params(height, width, seeded(seed))
+    out = hotspot.apply_image(image, params)
+    out_mask = hotspot.apply_mask(mask, params)
+    spot = params["rise"] > threshold
+
+    assert out.dtype == image.dtype
+    assert out.shape == image.shape
+    assert torch.equal(out[..., ~spot], image[..., ~spot])
+    assert torch.equal(out_mask, mask | spot)
+    offset = threshold if edge == "taper" else 0.0
+    expected = image.to(torch.float64) + (params["rise"] - offset)
+    if dtype.is_floating_point:
+        assert torch.equal(out[..., spot], expected.to(dtype)[..., spot])
+    else:
+        info = torch.iinfo(dtype)
+        clipped = expected.round().clamp(info.min, info.max).to(dtype)
+        assert torch.equal(out[..., spot], clipped[..., spot])
+    assert bool((out[..., spot].to(torch.float64) >= image[..., spot]).all())
+
+
+def test_hotspot_reproducible_from_generator():
+    image = random_image(torch.uint16, (1, 16, 20), seed=1)
+    mask = torch.zeros(16, 20, dtype=torch.bool)
+    hotspot = ThermalHotspot(levels_per_kelvin=100.0)
+
+    first = hotspot(image, mask, seeded(5))
+    second = hotspot(image, mask, seeded(5))
+    other = hotspot(image, mask, seeded(6))
+
+    assert torch.equal(first[0], second[0])
+    assert torch.equal(first[1], second[1])
+    assert not torch.equal(first[0], other[0])
+
+
+def test_hotspot_gaussian_peak_value():
+    hotspot = ThermalHotspot(
+        peak_K=(2.0, 2.0), sigma_px=(3.0, 3.0), levels_per_kelvin=10
+    )
+    params = hotspot.make_params(30, 40, seeded(0))
+    rise = params["rise"]
+
+    cy, cx = params["centre_y_px"], params["centre_x_px"]
+    assert float(rise.max()) <= 20.0
+    y, x = round(cy), round(cx)
+    r2 = (y - cy) ** 2 + (x - cx) ** 2
+    assert float(rise[y, x]) == pytest.approx(20.0 * np.exp(-r2 / 18.0), rel=1e-12)
+
+
+def test_hotspot_probability_zero_keeps_inputs():
+    image = random_image(torch.float32, (1, 8, 9), seed=2)
+    mask = torch.zeros(8, 9, dtype=torch.uint8)
+    generator = seeded(3)
+    out, out_mask = ThermalHotspot(p=0.0)(image, mask, generator)
+
+    assert out is image
+    assert out_mask is mask
+    # Five draws are taken even without a spot, so later draws stay aligned.
+    reference = seeded(3)
+    torch.rand(5, generator=reference, dtype=torch.float64)
+    assert torch.equal(
+        torch.rand(3, generator=generator), torch.rand(3, generator=reference)
+    )
+
+
+def test_hotspot_numeric_mask_value():
+    mask = torch.zeros(6, 6, dtype=torch.uint8)
+    hotspot = ThermalHotspot(peak_K=(5.0, 5.0), sigma_px=(2.0, 2.0), mask_value=255)
+    params = hotspot.make_params(6, 6, seeded(0))
+    out = hotspot.apply_mask(mask, params)
+
+    assert out.dtype == torch.uint8
+    assert set(torch.unique(out).tolist()) <= {0, 255}
+    assert torch.equal(out == 255, params["rise"] > 0.0)
+
+
+def test_hotspot_bank_places_peak_at_centre():
+    bank = torch.zeros(2, 5, 7)
+    bank[0, 1, 2] = 4.0
+    bank[0, 2, 2] = 2.0
+    bank[1, 3, 3] = 1.0
+    hotspot = ThermalHotspot(peak_K=(3.0, 3.0), bank_K=bank, levels_per_kelvin=2.0)
+    params = hotspot.make_params(20, 30, seeded(4))
+    rise = params["rise"]
+
+    cy, cx = round(params["centre_y_px"]), round(params["centre_x_px"])
+    assert float(rise.max()) == pytest.approx(6.0)
+    assert float(rise[cy, cx]) == pytest.approx(6.0)
+    if params["bank_index"] == 0 and cy + 1 < 20:
+        assert float(rise[cy + 1, cx]) == pytest.approx(3.0)
+    assert int((rise > 0).sum()) <= int((bank[params["bank_index"]] > 0).sum())
+
+
+def test_hotspot_bank_cut_at_image_edge():
+    bank = torch.ones(1, 9, 9)
+    bank[0, 4, 4] = 2.0
+    hotspot = ThermalHotspot(peak_K=(1.0, 1.0), bank_K=bank)
+    params = {"apply": True, "centre_y_px": 0.0, "centre_x_px": 0.0}
+    params |= {"peak_K": 1.0, "sigma_px": 1.0, "bank_index": 0}
+    rise = hotspot._rise(params, 3, 3)
+
+    assert rise.tolist() == [[1.0, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
+
+
+def test_hotspot_rejects_bad_options():
+    with pytest.raises(ValueError, match=r"peak_K = \(3.0, 1.0\) is invalid"):
+        ThermalHotspot(peak_K=(3.0, 1.0))
+    with pytest.raises(ValueError, match=r"sigma_px = \(0.0, 1.0\) is invalid"):
+        ThermalHotspot(sigma_px=(0.0, 1.0))
+    with pytest.raises(ValueError, match="levels_per_kelvin = 0 is invalid"):
+        ThermalHotspot(levels_per_kelvin=0)
+    with pytest.raises(ValueError, match="threshold = -1 is invalid"):
+        ThermalHotspot(threshold=-1)
+    with pytest.raises(ValueError, match="edge = 'soft' is invalid"):
+        ThermalHotspot(edge="soft")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"p = 1.5 is invalid"):
+        ThermalHotspot(p=1.5)
+    with pytest.raises(ValueError, match=r"bank_K has shape \(4, 4\)"):
+        ThermalHotspot(bank_K=torch.ones(4, 4))
+    with pytest.raises(ValueError, match=r"bank_K rises \[1\] have no positive"):
+        ThermalHotspot(bank_K=torch.stack([torch.ones(3, 3), torch.zeros(3, 3)]))
+
+
+def test_hotspot_rejects_mismatched_shapes():
+    hotspot = ThermalHotspot(peak_K=(5.0, 5.0))
+    params = hotspot.make_params(4, 5, seeded(0))
+    with pytest.raises(ValueError, match=r"image has shape \(1, 5, 4\)"):
+        hotspot.apply_image(torch.zeros(1, 5, 4), params)
+    with pytest.raises(ValueError, match=r"mask has shape \(4, 6\)"):
+        hotspot.apply_mask(torch.zeros(4, 6, dtype=torch.bool), params)
+
+
+def test_torchvision_adapter_composes():
+    pytest.importorskip(
+        "torchvision",
+        minversion="0.21",
+        reason="torchvision >= 0.21 is not installed; the CPU torch here has no "
+        "matching torchvision wheel",
+    )
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    hotspot = ThermalHotspot(peak_K=(4.0, 4.0), sigma_px=(3.0, 3.0))
+    image = tv_tensors.Image(random_image(torch.float32, (1, 16, 20), seed=0))
+    mask = tv_tensors.Mask(torch.zeros(16, 20, dtype=torch.bool))
+    pipeline = v2.Compose(
+        [v2.RandomHorizontalFlip(p=1.0), to_torchvision(hotspot, generator=seeded(1))]
+    )
+    out, out_mask = pipeline(image, mask)
+
+    params = hotspot.make_params(16, 20, seeded(1))
+    expected = hotspot.apply_image(image.flip(-1).as_subclass(torch.Tensor), params)
+    assert isinstance(out, tv_tensors.Image)
+    assert isinstance(out_mask, tv_tensors.Mask)
+    assert torch.equal(out.as_subclass(torch.Tensor), expected)
+    assert torch.equal(out_mask.as_subclass(torch.Tensor), params["rise"] > 0.0)
+    assert type(pickle.loads(pickle.dumps(pipeline.transforms[1]))).__name__ == (
+        "ThermalHotspotV2"
+    )
+
+
+def test_albumentations_adapter():
+    pytest.importorskip(
+        "albumentations",
+        minversion="2.0",
+        reason="albumentations >= 2.0 is not installed; it is an optional extra",
+    )
+    import albumentations as A
+
+    hotspot = ThermalHotspot(peak_K=(4.0, 4.0), sigma_px=(3.0, 3.0), threshold=0.5)
+    image = random_image(torch.uint8, (16, 20, 3), seed=0).numpy()
+    mask = np.zeros((16, 20), dtype=np.uint8)
+    pipeline = A.Compose([to_albumentations(hotspot, p=1.0)], seed=3)
+    out = pipeline(image=image, mask=mask)
+
+    spot = out["mask"] > 0
+    assert out["image"].dtype == np.uint8
+    assert out["image"].shape == image.shape
+    assert spot.any()
+    np.testing.assert_array_equal(out["image"][~spot], image[~spot])
+    assert (out["image"][spot].astype(int) >= image[spot]).all()

@@ -1,0 +1,441 @@
+"""PyTorch datasets: a written HDF5 file, or anomalies blended as items are drawn.
+
+Both datasets return one dict per item, which ``torch.utils.data.default_collate``
+batches:
+
+- ``image``: (C, H, W) tensor, C = 1 for greyscale and 3 for RGB frames, in
+  the dataset's ``dtype`` (float32 by default). Integer frames keep their exact
+  levels: float32 represents every integer up to 2**24, so uint8 and uint16
+  frames come out without rounding.
+- ``mask``: (H, W) bool tensor, True where anomalous.
+- ``label``: int64 scalar tensor, 0 normal and 1 anomalous.
+- ``index``: int, the row in the HDF5 file or the item's index.
+- ``split`` and ``kind``: str.
+- ``metadata``: the sample's metadata as a JSON string. Its keys differ between
+  samples, which ``default_collate`` cannot batch as a dict.
+
+Neither dataset shares an open file between processes: the HDF5 file is opened
+on first read in each process, and the on-the-fly dataset rebuilds its frame
+reader in each process. Both work with any number of DataLoader workers,
+under the fork and the spawn start methods.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from thermosynth.blend import blend, default_threshold
+from thermosynth.build import register
+from thermosynth.camera.model import record_rise
+from thermosynth.errors import FrameError, RecipeError, ThermosynthError
+from thermosynth.frames.frame import Frame
+from thermosynth.geometry.registration import warp_to_frame
+from thermosynth.output.sample import Sample
+from thermosynth.pipeline import Generator, normal_sample, simulate_rise
+from thermosynth.recipe.loading import LoadedRecipe
+from thermosynth.scenario import DrawnScenario, choose_scenario, draw_scenario
+
+logger = logging.getLogger(__name__)
+
+Item = dict[str, Any]
+PairTransform = Callable[
+    [torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
+]
+"""Called as ``transform(image, mask)``; returns the new ``(image, mask)``."""
+
+REQUIRED_DATASETS = ("frames", "masks", "labels", "splits", "kinds", "metadata")
+
+# Spawn keys of the random streams. The pipeline uses 0 (split) and 1
+# (written samples), so items drawn here never repeat a written test sample.
+_ITEM_STREAM = 2
+_BANK_STREAM = 3
+
+
+def to_image_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """Convert frame pixels (H, W) or (H, W, 3) to a (C, H, W) tensor.
+
+    Raises
+    ------
+    FrameError
+        If ``dtype`` is an integer type that cannot hold every value of
+        ``raw``'s dtype, such as uint16 frames as int16.
+    """
+    target = torch.empty((), dtype=dtype).numpy().dtype
+    lossy_float = raw.dtype.kind == "f" and target.kind == "f"
+    if not (np.can_cast(raw.dtype, target, "safe") or lossy_float):
+        raise FrameError(
+            f"frames of dtype {raw.dtype} do not fit exactly in {dtype}; use "
+            "dtype=torch.float32, or an integer type that holds every level, "
+            "such as torch.int32 for uint16 frames"
+        )
+
+    channels = raw[None] if raw.ndim == 2 else np.moveaxis(raw, -1, 0)
+    return torch.from_numpy(np.ascontiguousarray(channels, dtype=target))
+
+
+def sample_item(sample: Sample, dtype: torch.dtype) -> Item:
+    """Turn a sample into the item dict described in the module docstring."""
+    return {
+        "image": to_image_tensor(sample.raw, dtype),
+        "mask": torch.from_numpy(np.asarray(sample.mask, dtype=bool).copy()),
+        "label": torch.tensor(sample.label, dtype=torch.int64),
+        "index": sample.index,
+        "split": sample.split,
+        "kind": sample.kind,
+        "metadata": json.dumps(sample.metadata, sort_keys=True),
+    }
+
+
+def _apply_transform(item: Item, transform: PairTransform | None) -> Item:
+    if transform is not None:
+        item["image"], item["mask"] = transform(item["image"], item["mask"])
+    return item
+
+
+class HDF5Dataset(Dataset[Item]):
+    """Map-style dataset over a thermosynth HDF5 file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``dataset.h5`` written by ``thermosynth generate``.
+    split : {"train", "test"}, optional
+        Keep only this split's rows; all rows by default.
+    transform : callable, optional
+        Called as ``transform(image, mask)`` on each item; returns the new
+        ``(image, mask)``.
+    dtype : torch.dtype
+        Dtype of ``image``. float32 keeps uint8 and uint16 levels exact;
+        an integer type must hold every level (int32 for uint16 frames).
+    with_rise : bool
+        Also return ``rise_K``, the simulated surface rise [K], float32 (H, W).
+
+    Raises
+    ------
+    FrameError
+        If the file is missing or lacks a dataset that thermosynth writes.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        split: str | None = None,
+        transform: PairTransform | None = None,
+        dtype: torch.dtype = torch.float32,
+        with_rise: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.transform = transform
+        self.dtype = dtype
+        self.with_rise = with_rise
+        self.rows, self.frame_unit = _read_index(self.path, split)
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Item:
+        row = self.rows[index]
+        file = self._open()
+        sample = Sample(
+            index=row,
+            split=_text(file["splits"][row]),  # type: ignore[arg-type]
+            label=int(file["labels"][row]),
+            kind=_text(file["kinds"][row]),
+            raw=file["frames"][row],
+            mask=file["masks"][row].astype(bool),
+            rise_K=np.empty(0, dtype=np.float32),
+            recorded_rise=np.empty(0, dtype=np.float32),
+            metadata=json.loads(file["metadata"][row]),
+        )
+        item = sample_item(sample, self.dtype)
+        if self.with_rise:
+            item["rise_K"] = torch.from_numpy(file["rise_K"][row])
+        return _apply_transform(item, self.transform)
+
+    def _open(self) -> h5py.File:
+        """Return this process's handle, opening the file on first use.
+
+        A handle inherited through fork shares HDF5's state with the parent,
+        so a process that did not open the file opens its own.
+        """
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def close(self) -> None:
+        """Close this process's handle; the next item opens the file again."""
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_file"] = None
+        state["_pid"] = None
+        return state
+
+
+def _read_index(path: Path, split: str | None) -> tuple[list[int], str]:
+    """Return the rows of ``split`` (all rows for None) and the frame unit."""
+    if not path.is_file():
+        raise FrameError(f"HDF5 dataset not found: {path}; check the path")
+
+    with h5py.File(path, "r") as file:
+        missing = [name for name in REQUIRED_DATASETS if name not in file]
+        if missing:
+            raise FrameError(
+                f"{path} lacks the datasets {missing}; open a dataset.h5 written "
+                "by thermosynth generate"
+            )
+        splits = [_text(value) for value in file["splits"][:]]
+        unit = _text(file.attrs.get("frame_unit", "level"))
+
+    if split is not None and split not in ("train", "test"):
+        raise ValueError(f"split = {split!r} is invalid; use 'train', 'test' or None")
+    rows = [i for i, name in enumerate(splits) if split is None or name == split]
+    return rows, unit
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """Return the random generator of item ``index`` in ``epoch``.
+
+    It depends on the recipe seed, the epoch and the index alone, so an item
+    does not depend on which worker draws it or on how many workers there are.
+    """
+    sequence = np.random.SeedSequence(seed, spawn_key=(_ITEM_STREAM, epoch, index))
+    return np.random.default_rng(sequence)
+
+
+class OnTheFlyDataset(Dataset[Item]):
+    """Training frames with pseudo-anomalies blended in as items are drawn.
+
+    Item ``i`` reads training frame ``i % n_frames`` of the recipe's split
+    (``split.train_normal`` frames, chosen as ``thermosynth generate`` chooses
+    them) and, with probability ``anomaly_fraction``, blends a simulated rise
+    into it as the pipeline does: registration, camera, blend and the
+    ``blend.min_area_px`` retries. Its randomness comes from
+    ``(recipe seed, epoch, i)``; call :meth:`set_epoch` at the start of each
+    epoch to draw new anomalies. Workers hold copies of the dataset, so
+    ``set_epoch`` reaches them only when the DataLoader starts new workers
+    each epoch, which is its default (``persistent_workers=False``).
+
+    Parameters
+    ----------
+    loaded : LoadedRecipe
+        Recipe from ``thermosynth.recipe.load_recipe``; its ``split`` and
+        ``output`` sections other than ``split.train_normal`` are unused.
+    length : int, optional
+        Number of items per epoch; ``split.train_normal`` by default.
+    anomaly_fraction : float
+        Probability, 0..1, that an item is anomalous.
+    bank_size : int
+        Number of simulated rises to keep, 0 to simulate every anomaly.
+        Simulation is the slow step (about 1 s per rise for the demo recipe
+        at ``layout.resolution_mm=5`` on one CPU core; finer grids cost more).
+        With a bank, an anomaly draws one of ``bank_size`` scenario draws,
+        each simulated once per process and then reused. Items that share a
+        slot share the anomaly's position and shape on the layout, and only
+        the frame it is blended into differs. Call :meth:`fill_bank`
+        before building the DataLoader so that workers inherit the bank
+        instead of each simulating it again.
+    transform : callable, optional
+        Called as ``transform(image, mask)`` on each item.
+    dtype : torch.dtype
+        Dtype of ``image``; see :class:`HDF5Dataset`.
+
+    Raises
+    ------
+    RecipeError
+        If the recipe has no training frames or an option is out of range.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedRecipe,
+        *,
+        length: int | None = None,
+        anomaly_fraction: float = 0.5,
+        bank_size: int = 16,
+        transform: PairTransform | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        _check_options(anomaly_fraction, bank_size, length)
+        self.loaded = loaded
+        self.seed = loaded.recipe.seed
+        self.anomaly_fraction = float(anomaly_fraction)
+        self.bank_size = int(bank_size)
+        self.transform = transform
+        self.dtype = dtype
+        self.epoch = 0
+        self._bank: dict[int, tuple[DrawnScenario, np.ndarray]] = {}
+        self._generator: Generator | None = None
+        self._pid: int | None = None
+
+        self.frame_indices = list(self._worker_generator().plan.train_normal)
+        if not self.frame_indices:
+            raise RecipeError(
+                f"{loaded.source}: split.train_normal = 0 leaves no training "
+                "frames to blend into; set split.train_normal >= 1"
+            )
+        self.length = len(self.frame_indices) if length is None else int(length)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose anomalies the next items draw, >= 0."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer):
+            raise TypeError(f"epoch = {epoch!r} is invalid; give an int >= 0")
+        if epoch < 0:
+            raise ValueError(f"epoch = {epoch} is invalid; give an int >= 0")
+        self.epoch = int(epoch)
+
+    def fill_bank(self) -> None:
+        """Simulate every bank slot now, in this process."""
+        for slot in range(self.bank_size):
+            self._rise_from_bank(slot)
+
+    def __getitem__(self, index: int) -> Item:
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} items")
+        index %= self.length
+        generator = self._worker_generator()
+        rng = item_rng(self.seed, self.epoch, index)
+        frame_index = self.frame_indices[index % len(self.frame_indices)]
+        frame = generator.read_frame(frame_index)
+
+        if rng.random() < self.anomaly_fraction:
+            sample = self._anomalous(index, frame, rng)
+        else:
+            sample = normal_sample(index, "train", frame)
+        sample.metadata["epoch"] = self.epoch
+        item = sample_item(sample, self.dtype)
+        return _apply_transform(item, self.transform)
+
+    def _worker_generator(self) -> Generator:
+        """Return this process's pipeline generator, built on first use."""
+        if self._generator is None or self._pid != os.getpid():
+            self._generator = Generator(self.loaded)
+            self._pid = os.getpid()
+        return self._generator
+
+    def _anomalous(self, index: int, frame: Frame, rng: np.random.Generator) -> Sample:
+        generator = self._worker_generator()
+        recipe = generator.recipe
+        homography, corners = register(recipe.registration, generator.layout, frame)
+        threshold = recipe.blend.threshold
+        if threshold is None:
+            threshold = default_threshold(
+                frame, noise_multiple=recipe.blend.noise_multiple
+            )
+
+        for attempt in range(1, recipe.blend.max_tries + 1):
+            drawn, rise_grid, slot = self._draw_rise(rng)
+            rise_px = warp_to_frame(rise_grid, homography, frame.shape)
+            recorded = record_rise(
+                generator.camera, rise_px, frame, ambient_C=recipe.physics.ambient_C
+            )
+            result = blend(
+                frame,
+                recorded,
+                threshold=float(threshold),
+                gain=recipe.camera.gain,
+                edge=recipe.blend.edge,
+            )
+            if result.area_px >= recipe.blend.min_area_px:
+                metadata = {
+                    "source_frame": frame.source,
+                    "scenario": drawn.name,
+                    "kind": drawn.kind,
+                    "duration_s": drawn.duration_s,
+                    "params": drawn.params,
+                    "bank_slot": slot,
+                    "peak_rise_K": float(rise_grid.max()),
+                    "peak_recorded_rise": result.peak_rise,
+                    "area_px": result.area_px,
+                    "threshold": float(threshold),
+                    "attempts": attempt,
+                    "corners_px": corners,
+                }
+                return Sample(
+                    index=index,
+                    split="train",
+                    label=1,
+                    kind=drawn.name,
+                    raw=result.raw,
+                    mask=result.mask,
+                    rise_K=rise_px.astype(np.float32),
+                    recorded_rise=result.recorded_rise,
+                    metadata=metadata,
+                )
+
+        raise ThermosynthError(
+            f"item {index} ({frame.source}): in {recipe.blend.max_tries} draws no "
+            f"anomaly covered blend.min_area_px = {recipe.blend.min_area_px} "
+            f"pixels above the threshold {threshold:.4g} {frame.unit}; raise the "
+            "scenario power or size, lower blend.noise_multiple, or enlarge "
+            "bank_size"
+        )
+
+    def _draw_rise(
+        self, rng: np.random.Generator
+    ) -> tuple[DrawnScenario, np.ndarray, int | None]:
+        """Draw a scenario and its rise on the layout grid [K], with its slot."""
+        if self.bank_size == 0:
+            drawn, rise = self._simulate(rng)
+            return drawn, rise, None
+        slot = int(rng.integers(self.bank_size))
+        drawn, rise = self._rise_from_bank(slot)
+        return drawn, rise, slot
+
+    def _rise_from_bank(self, slot: int) -> tuple[DrawnScenario, np.ndarray]:
+        if slot not in self._bank:
+            sequence = np.random.SeedSequence(self.seed, spawn_key=(_BANK_STREAM, slot))
+            self._bank[slot] = self._simulate(np.random.default_rng(sequence))
+            logger.debug("bank slot %d simulated in process %d", slot, os.getpid())
+        return self._bank[slot]
+
+    def _simulate(self, rng: np.random.Generator) -> tuple[DrawnScenario, np.ndarray]:
+        generator = self._worker_generator()
+        spec = choose_scenario(generator.recipe.scenarios, rng)
+        drawn = draw_scenario(spec, generator.layout, rng)
+        return drawn, simulate_rise(drawn, generator.layout, generator.recipe)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_generator"] = None
+        state["_pid"] = None
+        return state
+
+
+def _check_options(anomaly_fraction: float, bank_size: int, length: int | None) -> None:
+    if not 0.0 <= anomaly_fraction <= 1.0:
+        raise RecipeError(
+            f"anomaly_fraction = {anomaly_fraction} is invalid; give a "
+            "probability in 0..1"
+        )
+    if isinstance(bank_size, bool) or not isinstance(bank_size, int) or bank_size < 0:
+        raise RecipeError(
+            f"bank_size = {bank_size!r} is invalid; give an int >= 0 (0 simulates "
+            "every anomaly)"
+        )
+    if length is not None and length < 1:
+        raise RecipeError(f"length = {length} is invalid; give an int >= 1")

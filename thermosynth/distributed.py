@@ -1,0 +1,140 @@
+"""Run the shards of a dataset on a Dask cluster.
+
+Each shard is one task; a worker builds the recipe's `Generator` once per
+process and writes the shard's files into the staging folder itself, so only
+small results travel back. The workers must see the staging folder and the
+input files at the same paths as the client: a local cluster always does, a
+multi-node cluster needs a shared file system (see docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from thermosynth.errors import ThermosynthError
+from thermosynth.output.shards import Shard, ShardResult
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
+    from thermosynth.pipeline import FrameSize, Generator
+    from thermosynth.recipe.loading import LoadedRecipe
+
+logger = logging.getLogger(__name__)
+
+SCHEDULER_TIMEOUT_S = 30
+"""Time to wait for a scheduler given by address before giving up [s]."""
+
+_GENERATORS: dict[str, Generator] = {}
+"""Generators built in this worker process, by recipe hash."""
+
+
+def run_shards(
+    generator: Generator,
+    shards: list[Shard],
+    stage: Path,
+    reference: FrameSize,
+    advance: Callable[[int], object],
+    *,
+    workers: int | None,
+    scheduler: str | None,
+) -> Iterator[ShardResult]:
+    """Write ``shards`` on a Dask cluster; yield results as shards complete.
+
+    Parameters
+    ----------
+    generator : Generator
+        The recipe's generator; workers rebuild it from its recipe.
+    shards : list of Shard
+        Shards to write.
+    stage : Path
+        Staging folder, seen by every worker at this path.
+    reference : FrameSize
+        Size that every frame must have.
+    advance : callable
+        Called with the number of samples of each completed shard, e.g. a
+        progress bar's ``update``.
+    workers : int, optional
+        Start a local cluster of this many processes, one thread each.
+    scheduler : str, optional
+        Address of a running scheduler to use instead.
+
+    Raises
+    ------
+    ThermosynthError
+        If the scheduler cannot be reached. A task's exception is raised as is,
+        and the remaining tasks are cancelled.
+    """
+    from dask.distributed import as_completed
+
+    if not shards:
+        return
+    loaded = generator.loaded
+    with _connect(workers=workers, scheduler=scheduler) as client:
+        futures = [
+            client.submit(_write_shard_task, loaded, shard, str(stage), reference)
+            for shard in shards
+        ]
+        sizes = {
+            future.key: shard.size
+            for future, shard in zip(futures, shards, strict=True)
+        }
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                advance(sizes[future.key])
+                yield result
+        finally:
+            client.cancel(futures)
+
+
+@contextlib.contextmanager
+def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
+    """Start a loopback-only local cluster, or connect to ``scheduler``."""
+    from dask.distributed import Client, LocalCluster
+
+    if not logger.isEnabledFor(logging.INFO):
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    if scheduler is None:
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            logger.info("started a local Dask cluster of %s workers", workers)
+            yield client
+        return
+
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError) as error:
+        raise ThermosynthError(
+            f"could not connect to the Dask scheduler at {scheduler} ({error}); "
+            "check the address and that the scheduler is running"
+        ) from None
+    with client:
+        yield client
+
+
+def _write_shard_task(
+    loaded: LoadedRecipe, shard: Shard, stage: str, reference: FrameSize
+) -> ShardResult:
+    """Write one shard in a worker process."""
+    from thermosynth.pipeline import Generator, write_shard
+
+    # NOTE: one Generator per process is safe only with one thread per worker,
+    # as local clusters start them; frame sources keep small unlocked caches.
+    generator = _GENERATORS.get(loaded.sha256)
+    if generator is None:
+        generator = Generator(loaded)
+        _GENERATORS[loaded.sha256] = generator
+    return write_shard(generator, shard, Path(stage), reference)

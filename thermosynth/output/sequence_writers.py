@@ -1,0 +1,270 @@
+"""Write sequences of frames: one HDF5 file and an image folder per sequence.
+
+HDF5 layout (N sequences of T frames of H x W pixels):
+
+- ``frames``: (N, T, H, W) or (N, T, H, W, 3), the frames' own dtype.
+- ``masks``: (N, T, H, W) uint8, 1 where anomalous in that frame.
+- ``rise_K``: (N, T, H, W) float32, simulated surface rise at frame pixels [K].
+- ``recorded_rise``: (N, T, H, W) float32, rise the camera recorded, in the
+  frames' unit (attribute ``unit``).
+- ``times_s``: (T,) float64, time of each frame after the anomaly's onset [s].
+- ``labels``: (N,) uint8; ``splits``: (N,) strings; ``kinds``: (N,) strings.
+- ``metadata``: (N,) JSON strings, one per sequence.
+- File attributes: ``recipe_yaml``, ``recipe_sha256``, ``thermosynth_version``,
+  ``frame_unit``.
+
+Images are chunked one frame at a time and gzip-compressed, so a reader can
+take one frame of one sequence without decompressing the rest.
+
+Folder layout, one subfolder per sequence::
+
+    train/good/<stem>/<t>.png
+    test/good/<stem>/<t>.png
+    test/<kind>/<stem>/<t>.png
+    ground_truth/<kind>/<stem>/<t>_mask.png   (values 0 and 255)
+    times.json                                (times_s of the frames)
+
+``<stem>`` is the zero-padded sequence index and ``<t>`` the zero-padded
+frame index, both of one width, so files sort in time order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import cv2
+import h5py
+import numpy as np
+
+from thermosynth import __version__
+from thermosynth.errors import OutputError
+from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
+
+_STRING = h5py.string_dtype(encoding="utf-8")
+_PER_FRAME = ("frames", "masks", "rise_K", "recorded_rise")
+
+
+@dataclass(frozen=True)
+class SequenceSample:
+    """A normal or anomalous sequence of frames with its masks and rises.
+
+    Attributes
+    ----------
+    index : int
+        Position in the dataset, 0-based; fixes the sequence's random stream.
+    split : {"train", "test"}
+        Dataset split.
+    label : int
+        0 for normal, 1 for anomalous.
+    kind : str
+        ``"good"`` for normal sequences, else the scenario name.
+    raw : ndarray
+        (T, H, W) or (T, H, W, 3) frame pixels in the source's own dtype.
+    mask : ndarray
+        Boolean (T, H, W) anomaly mask per frame; all False when normal.
+    rise_K : ndarray
+        float32 (T, H, W) simulated surface rise warped to the frames [K].
+    recorded_rise : ndarray
+        float32 (T, H, W) rise the camera recorded, in the frames' unit, zero
+        outside the mask.
+    frame_unit : str
+        Unit of the frames' values: ``"C"``, ``"K"`` or ``"level"``.
+    metadata : dict
+        JSON-serialisable description: source frames, drawn parameters with
+        units, per-frame severity figures.
+    """
+
+    index: int
+    split: str
+    label: int
+    kind: str
+    raw: np.ndarray
+    mask: np.ndarray
+    rise_K: np.ndarray
+    recorded_rise: np.ndarray
+    frame_unit: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        """Name of the sequence's subfolder, fixed width."""
+        return f"{self.index:06d}"
+
+
+class SequenceHDF5Writer:
+    """Append sequences to a new HDF5 file; use as a context manager.
+
+    Parameters
+    ----------
+    path : Path
+        File to create; it must not exist (the caller stages output).
+    times_s : ndarray
+        (T,) time of each frame after the anomaly's onset [s].
+    attributes : dict
+        File attributes, such as the recipe text and hash.
+    frame_unit : str
+        Unit of the frames' values, ``"C"``, ``"K"`` or ``"level"``.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        times_s: np.ndarray,
+        attributes: dict[str, Any],
+        frame_unit: str,
+    ):
+        self._file = h5py.File(path, "w-", track_order=False)
+        self._file.attrs["thermosynth_version"] = __version__
+        self._file.attrs["frame_unit"] = frame_unit
+        for key, value in attributes.items():
+            self._file.attrs[key] = value
+
+        times = self._file.create_dataset(
+            "times_s", data=np.asarray(times_s, dtype=np.float64)
+        )
+        times.attrs["unit"] = "s"
+        self._n_times = int(times.shape[0])
+        self._frame_unit = frame_unit
+        self._count = 0
+
+    def __enter__(self) -> SequenceHDF5Writer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._file.close()
+
+    def write(self, sample: SequenceSample) -> None:
+        """Append one sequence."""
+        _check_length(sample, self._n_times)
+        if self._count == 0:
+            self._create(sample)
+        n = self._count + 1
+        for name in (*_PER_FRAME, "labels", "splits", "kinds", "metadata"):
+            self._file[name].resize(n, axis=0)
+
+        i = self._count
+        self._file["frames"][i] = sample.raw
+        self._file["masks"][i] = sample.mask.astype(np.uint8)
+        self._file["rise_K"][i] = sample.rise_K.astype(np.float32)
+        self._file["recorded_rise"][i] = sample.recorded_rise.astype(np.float32)
+        self._file["labels"][i] = sample.label
+        self._file["splits"][i] = sample.split
+        self._file["kinds"][i] = sample.kind
+        self._file["metadata"][i] = json.dumps(sample.metadata, sort_keys=True)
+        self._count = n
+
+    def _create(self, sample: SequenceSample) -> None:
+        frame_shape = sample.mask.shape  # (T, H, W)
+        self._grow("frames", sample.raw.shape, sample.raw.dtype)
+        self._grow("masks", frame_shape, np.uint8)
+        self._grow("rise_K", frame_shape, np.float32).attrs["unit"] = "K"
+        recorded = self._grow("recorded_rise", frame_shape, np.float32)
+        recorded.attrs["unit"] = self._frame_unit
+        self._file["frames"].attrs["unit"] = self._frame_unit
+
+        self._file.create_dataset(
+            "labels", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.uint8
+        )
+        for name in ("splits", "kinds", "metadata"):
+            self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=_STRING)
+
+    def _grow(self, name: str, shape: tuple[int, ...], dtype: Any) -> h5py.Dataset:
+        """Create an extendable (0, T, H, W[, 3]) dataset chunked per frame."""
+        return self._file.create_dataset(
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            chunks=(1, 1, *shape[1:]),
+            dtype=dtype,
+            compression="gzip",
+            compression_opts=4,
+        )
+
+
+class SequenceFolderWriter:
+    """Write each sequence's frames (and masks) as PNGs in its own subfolder.
+
+    Float frames are written as 16-bit PNG through the fixed linear scale of
+    `thermosynth.output.folder`, recorded in ``scale.json``.
+    """
+
+    def __init__(self, root: Path, *, times_s: np.ndarray, frame_unit: str):
+        self.root = root
+        self._frame_unit = frame_unit
+        self._n_times = len(times_s)
+        self._width = max(4, len(str(self._n_times - 1)))
+        self._float_scale_written = False
+
+        root.mkdir(parents=True, exist_ok=True)
+        times = {"times_s": [float(t) for t in times_s], "unit": "s"}
+        (root / "times.json").write_text(json.dumps(times, indent=2) + "\n")
+
+    def write(self, sample: SequenceSample) -> None:
+        """Write one sequence's frames and, for anomalies, its masks."""
+        _check_length(sample, self._n_times)
+        folder = self.root / sample.split / sample.kind / sample.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        for t, raw in enumerate(sample.raw):
+            _write_png(folder / f"{self.frame_name(t)}.png", self._to_png(raw))
+        if not sample.label:
+            return
+
+        mask_dir = self.root / "ground_truth" / sample.kind / sample.stem
+        mask_dir.mkdir(parents=True, exist_ok=True)
+        for t, mask in enumerate(sample.mask):
+            image = np.where(mask, 255, 0).astype(np.uint8)
+            _write_png(mask_dir / f"{self.frame_name(t)}_mask.png", image)
+
+    def frame_name(self, t: int) -> str:
+        """Return the file stem of frame ``t``: its index, zero-padded."""
+        return f"{t:0{self._width}d}"
+
+    def _to_png(self, raw: np.ndarray) -> np.ndarray:
+        if raw.dtype in (np.uint8, np.uint16):
+            return raw
+        if not np.issubdtype(raw.dtype, np.floating):
+            raise OutputError(
+                f"cannot write frames of dtype {raw.dtype} as PNG; convert them "
+                "to uint8, uint16 or float first"
+            )
+        self._record_float_scale()
+        levels = np.rint((raw - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
+        return np.clip(levels, 0, np.iinfo(np.uint16).max).astype(np.uint16)
+
+    def _record_float_scale(self) -> None:
+        if self._float_scale_written:
+            return
+        scale = {
+            "unit": self._frame_unit,
+            "value_per_level": FLOAT_SCALE_PER_LEVEL,
+            "offset": FLOAT_OFFSET,
+            "note": "value = level * value_per_level + offset",
+        }
+        (self.root / "scale.json").write_text(json.dumps(scale, indent=2) + "\n")
+        self._float_scale_written = True
+
+
+def _check_length(sample: SequenceSample, n_times: int) -> None:
+    if sample.raw.shape[0] != n_times or sample.mask.shape[0] != n_times:
+        raise OutputError(
+            f"sequence {sample.index} has {sample.raw.shape[0]} frames and "
+            f"{sample.mask.shape[0]} masks but the writer expects {n_times}, one "
+            "per entry of times_s"
+        )
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), image):
+        raise OutputError(f"could not write {path}; check free disk space and rights")

@@ -1,0 +1,178 @@
+"""Shards: fixed runs of samples, each written to its own files.
+
+A dataset of N samples is cut into shards of ``shard_size`` consecutive
+sample indices. The shard size comes from the recipe, never from the number
+of workers, so one worker and many write the same files. Inside the staging
+folder a shard is complete once its marker ``shards/shard-NNNNNN.json``
+exists. The marker is written last, through a temporary name, so a run
+killed at any moment leaves each shard complete or visibly incomplete::
+
+    manifest.json               recipe hash, sample count and shard size
+    shards/shard-000000.h5      the shard's samples (HDF5 layout of hdf5.py)
+    shards/shard-000000.json    marker: sample count, severity figures, skips
+    folder/...                  the anomalib tree, written shard by shard
+    dataset.h5                  master file joining the shards (written last)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from thermosynth.errors import OutputError
+
+SHARD_DIR = "shards"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Samples ``start <= index < stop`` of the dataset."""
+
+    number: int
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        """File stem of the shard, fixed width."""
+        return f"shard-{self.number:06d}"
+
+    @property
+    def size(self) -> int:
+        """Number of sample indices in the shard."""
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one complete shard holds, as stored in its marker.
+
+    Attributes
+    ----------
+    number : int
+        Shard number.
+    n_written : int
+        Samples written; the shard's size minus the skipped ones.
+    frame_unit : str or None
+        Unit of the frames, None when every sample was skipped.
+    areas_px : list of int
+        Anomaly area of each anomalous sample [px].
+    peak_rises_K : list of float
+        Peak simulated rise of each anomalous sample [K].
+    skipped : list of str
+        One message per skipped sample, naming its file and the reason.
+    """
+
+    number: int
+    n_written: int
+    frame_unit: str | None
+    areas_px: list[int] = field(default_factory=list)
+    peak_rises_K: list[float] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def plan_shards(n_samples: int, shard_size: int) -> list[Shard]:
+    """Cut sample indices ``0 .. n_samples - 1`` into shards of ``shard_size``."""
+    starts = range(0, n_samples, shard_size)
+    return [
+        Shard(number, start, min(start + shard_size, n_samples))
+        for number, start in enumerate(starts)
+    ]
+
+
+def shard_file(stage: Path, shard: Shard) -> Path:
+    """Return the HDF5 file of a complete shard."""
+    return stage / SHARD_DIR / f"{shard.name}.h5"
+
+
+def temporary_shard_file(stage: Path, shard: Shard) -> Path:
+    """Return a hidden, unused name to write a shard's HDF5 file under.
+
+    The name is unique to this call, because Dask may run a task twice (after
+    a worker is lost, say), and two writers must never share a file.
+    """
+    folder = stage / SHARD_DIR
+    folder.mkdir(exist_ok=True)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{shard.name}.h5.", suffix=".tmp", dir=folder
+    )
+    os.close(handle)
+    path = Path(name)
+    path.unlink()
+    return path
+
+
+def commit_shard(
+    stage: Path, shard: Shard, result: ShardResult, written: Path | None
+) -> None:
+    """Rename a shard's HDF5 file into place, then write its marker.
+
+    ``written`` is the temporary HDF5 file, or None when HDF5 is off or every
+    sample was skipped. The file is flushed to disk before the rename.
+    """
+    if written is not None:
+        _fsync(written)
+        os.replace(written, shard_file(stage, shard))
+    text = json.dumps(asdict(result), sort_keys=True, indent=1) + "\n"
+    _write_text_atomic(_marker(stage, shard), text)
+
+
+def load_result(stage: Path, shard: Shard, *, hdf5: bool) -> ShardResult | None:
+    """Return a complete shard's result, or None if the shard must be redone."""
+    marker = _marker(stage, shard)
+    if not marker.is_file():
+        return None
+    result = ShardResult(**json.loads(marker.read_text()))
+    if hdf5 and result.n_written and not shard_file(stage, shard).is_file():
+        return None
+    return result
+
+
+def write_manifest(stage: Path, manifest: dict[str, Any]) -> None:
+    """Write the run's manifest, or check that a resumed stage has the same one.
+
+    Raises
+    ------
+    OutputError
+        If the staging folder contains a manifest of another run.
+    """
+    path = stage / MANIFEST
+    text = json.dumps(manifest, sort_keys=True, indent=1) + "\n"
+    if path.is_file() and path.read_text() != text:
+        raise OutputError(
+            f"staging folder {stage} belongs to another run ({path} differs); "
+            "remove that folder, or run without --resume to start over"
+        )
+    _write_text_atomic(path, text)
+
+
+def remove_temporaries(stage: Path) -> None:
+    """Delete the hidden ``.*.tmp`` files that killed runs left in ``stage``."""
+    for folder in (stage, stage / SHARD_DIR):
+        for path in folder.glob(".*.tmp"):
+            path.unlink()
+
+
+def _marker(stage: Path, shard: Shard) -> Path:
+    return stage / SHARD_DIR / f"{shard.name}.json"
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    _fsync(temporary)
+    os.replace(temporary, path)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

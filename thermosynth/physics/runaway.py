@@ -1,0 +1,621 @@
+"""Thermal runaway of the cells of a layout, and its spread from cell to cell.
+
+Every grid cell that belongs to a battery cell (``layout.cell_id >= 0``)
+carries the decomposition chemistry of :mod:`thermosynth.physics.chemistry`.
+Gaps, pads, busbars and casing only conduct. Each step is split in two
+(Lie operator splitting):
+
+1. chemistry: each grid cell's reactions advance adiabatically over the step
+   with a stiff integrator, and release their heat into that grid cell;
+2. heat: one implicit Euler step of
+
+       rho_cp dT/dt = div(k grad T) + q_trigger - g (T - T_a) - p (T - T_held)
+
+   on cell-centred finite volumes, with the face conductivity the harmonic
+   mean of the two cells' conductivity along the face normal, and the
+   convective plus linearised radiative loss ``g`` of the top and bottom
+   faces, as in :mod:`thermosynth.physics.heat`. Lateral edges are
+   insulated.
+
+A step whose chemistry heats any grid cell by more than ``max_dT_per_step_K``
+is rejected and retried at half the length, because the splitting error grows
+with that rise; steps grow back to ``dt_s`` once the chemistry calms down.
+The limit is waived for steps shorter than 1 % of the time heat takes to
+cross the most conductive grid cell: there the chemistry (a cathode reaction
+can heat a cell by 1e5 K/s) is adiabatic in fact, and the split is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from thermosynth.errors import LayoutError, RecipeError, SimulationError
+from thermosynth.geometry.layout import Layout
+from thermosynth.physics.chemistry import (
+    C_SEI,
+    DEFAULT_ONSET_RATE_K_s,
+    KIM_2007,
+    AbuseChemistry,
+    advance_adiabatic,
+    check_policy,
+)
+from thermosynth.physics.heat import (
+    STEFAN_BOLTZMANN_W_m2K4,
+    ZERO_C_IN_K,
+    Boundary,
+    _check_sources,
+    _check_times,
+    _initial_state,
+    _output_times,
+)
+from thermosynth.physics.sources import HeldPatch, VolumeSource, cell_volume_m3
+
+logger = logging.getLogger(__name__)
+
+FailurePolicy = Literal["raise", "warn"]
+
+# Held cells get a penalty coefficient this many times the largest diagonal
+# entry of the step matrix, as in the reference heat solver.
+_PENALTY_FACTOR = 1e8
+
+# Halving a rejected step more often than this is a failure.
+_MAX_HALVINGS = 24
+
+# LU factorisations kept, keyed by step length and heat-capacity version.
+_MAX_FACTORISATIONS = 16
+
+
+@dataclass(frozen=True)
+class Venting:
+    """Opening of a cell's vent: a sudden loss of mass and heat.
+
+    A battery cell vents once, when the mean SEI conversion of its grid cells
+    reaches ``sei_conversion``. Its grid cells then lose ``energy_J`` of heat
+    (spread in proportion to their heat capacity), and their volumetric heat
+    capacity is multiplied by ``heat_capacity_fraction``, which stands for
+    the ejected electrolyte and gas. The enthalpy that mass carries away
+    counts as vented energy.
+
+    Attributes
+    ----------
+    sei_conversion : float
+        Converted fraction of the initial metastable SEI that opens the vent,
+        in 0..1.
+    energy_J : float
+        Heat carried away by the vented gas [J], >= 0.
+    heat_capacity_fraction : float
+        Fraction of the heat capacity left after venting, in 0..1.
+    """
+
+    sei_conversion: float = 0.9
+    energy_J: float = 0.0
+    heat_capacity_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.sei_conversion <= 1.0:
+            raise RecipeError(
+                f"venting: sei_conversion = {self.sei_conversion} is invalid; "
+                "give a fraction in (0, 1]"
+            )
+        if not (math.isfinite(self.energy_J) and self.energy_J >= 0):
+            raise RecipeError(
+                f"venting: energy_J = {self.energy_J} is invalid; it must be >= 0"
+            )
+        if not 0.0 < self.heat_capacity_fraction <= 1.0:
+            raise RecipeError(
+                "venting: heat_capacity_fraction = "
+                f"{self.heat_capacity_fraction} is invalid; give a fraction in (0, 1]"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class RunawayResult:
+    """Temperatures, onset times and energy balance of a runaway simulation.
+
+    Attributes
+    ----------
+    times_s : ndarray
+        Output times [s], shape (n_out,).
+    rise_K : ndarray
+        Rise of the imaged face (layer 0) over the initial state [K],
+        shape (n_out, ny, nx).
+    rise_all_K : ndarray
+        Rise of every layer [K], shape (n_out, n_layers, ny, nx).
+    onset_s : ndarray
+        Runaway onset of each battery cell, indexed by cell id [s]: the
+        first time the chemistry heats one of its grid cells faster than
+        ``onset_rate_K_s``. NaN for cells that did not run away.
+    vent_s : ndarray
+        Time each battery cell vented [s], NaN if it did not.
+    cell_max_C : ndarray
+        Highest temperature of each battery cell over the run [C].
+    max_temperature_C : float
+        Highest temperature anywhere over the run [C].
+    energy_released_J : float
+        Heat released by the decomposition reactions [J].
+    energy_in_J : float
+        Heat delivered by the triggers: sources and held patches [J].
+    energy_stored_J : float
+        ``sum(rho_cp * V * (T_end - T_0))`` with the heat capacity at the
+        end [J].
+    energy_lost_J : float
+        Heat lost through the top and bottom faces, plus vented heat [J].
+    energy_vented_J : float
+        Part of ``energy_lost_J`` carried away by venting [J].
+    n_steps, n_rejected : int
+        Accepted and rejected steps.
+    """
+
+    times_s: np.ndarray
+    rise_K: np.ndarray
+    rise_all_K: np.ndarray
+    onset_s: np.ndarray
+    vent_s: np.ndarray
+    cell_max_C: np.ndarray
+    max_temperature_C: float
+    energy_released_J: float
+    energy_in_J: float
+    energy_stored_J: float
+    energy_lost_J: float
+    energy_vented_J: float
+    n_steps: int
+    n_rejected: int
+
+
+def simulate_runaway(
+    layout: Layout,
+    *,
+    boundary: Boundary = Boundary(),
+    n_layers: int = 1,
+    duration_s: float,
+    dt_s: float,
+    triggers: Sequence[VolumeSource | HeldPatch] = (),
+    initial_C: float | np.ndarray | None = None,
+    chemistry: AbuseChemistry = KIM_2007,
+    venting: Venting | None = None,
+    max_dT_per_step_K: float = 20.0,
+    onset_rate_K_s: float = DEFAULT_ONSET_RATE_K_s,
+    output_times_s: Sequence[float] | None = None,
+    on_failure: FailurePolicy = "raise",
+) -> RunawayResult:
+    """Simulate runaway chemistry coupled to heat conduction on a layout.
+
+    Parameters
+    ----------
+    layout : Layout
+        Grid, materials and cell ids. Grid cells with ``cell_id >= 0`` react.
+    boundary : Boundary
+        Convection and radiation of the top and bottom faces.
+    n_layers : int
+        Number of through-thickness layers, 1 or more.
+    duration_s : float
+        Simulated time [s].
+    dt_s : float
+        Longest step [s]. Steps are halved while the chemistry heats a grid
+        cell by more than ``max_dT_per_step_K`` per step, and end exactly on
+        the output times.
+    triggers : sequence of VolumeSource or HeldPatch
+        What starts the runaway: an internal short (a
+        :func:`~thermosynth.physics.sources.hotspot`), a heater held at a
+        temperature, built for the same ``n_layers``.
+    initial_C : float or ndarray, optional
+        Initial temperature [C]: a number, (ny, nx) or (n_layers, ny, nx).
+        Ambient by default. A hot neighbour can be set up here.
+    chemistry : AbuseChemistry
+        Reaction table; :data:`~thermosynth.physics.chemistry.KIM_2007` by
+        default.
+    venting : Venting, optional
+        Vent opening of each battery cell; none by default.
+    max_dT_per_step_K : float
+        Largest chemical rise of a grid cell in one step [K], waived for
+        steps shorter than 1 % of the shortest grid diffusion time.
+    onset_rate_K_s : float
+        Chemical heating rate that marks a cell's runaway onset [K s-1].
+    output_times_s : sequence of float, optional
+        Times to record in 0..``duration_s`` [s]; ``[duration_s]`` by
+        default.
+    on_failure : {"raise", "warn"}
+        What to do when a step fails even at ``dt_s / 2**24``, or the
+        temperature becomes non-finite: raise :class:`SimulationError`, or
+        warn, stop stepping and fill the remaining outputs with NaN.
+
+    Returns
+    -------
+    RunawayResult
+
+    Raises
+    ------
+    RecipeError
+        If a time, ``max_dT_per_step_K``, ``initial_C`` or ``on_failure`` is
+        invalid.
+    LayoutError
+        If the layout has no battery cell, or a trigger's shape differs from
+        (n_layers, ny, nx).
+    SimulationError
+        If the solution fails and ``on_failure == "raise"``.
+    """
+    _check_times(duration_s, dt_s)
+    check_policy(on_failure)
+    _check_positive(max_dT_per_step_K=max_dT_per_step_K, onset_rate_K_s=onset_rate_K_s)
+    outputs = _output_times(output_times_s, duration_s)
+    _check_sources(triggers, (n_layers, *layout.shape))
+    if not np.any(layout.cell_id >= 0):
+        raise LayoutError(
+            f"layout {layout.name!r} has no battery cell (cell_id >= 0), so "
+            "nothing can run away; use a layout with cells"
+        )
+
+    initial = _initial_state(initial_C, boundary.ambient_C, layout, n_layers)
+    model = _RunawayModel(layout, boundary, initial, triggers, chemistry)
+    model.venting = venting
+    model.onset_rate_K_s = onset_rate_K_s
+    stepper = _Stepper(model, dt_s, max_dT_per_step_K, on_failure)
+    return stepper.run(outputs, duration_s)
+
+
+class _RunawayModel:
+    """Temperature, chemistry, matrices and energy books of one run."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        boundary: Boundary,
+        initial_C: np.ndarray,
+        triggers: Sequence[VolumeSource | HeldPatch],
+        chemistry: AbuseChemistry,
+    ) -> None:
+        self.shape = initial_C.shape
+        self.boundary = boundary
+        self.chemistry = chemistry
+        self.T0 = initial_C.ravel().copy()
+        self.T = self.T0.copy()
+        self.volume_m3 = cell_volume_m3(layout, self.shape[0])
+        dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
+        self.dz_m = dz_m
+
+        rho_cp = layout.property_map("rho_cp_J_m3K")
+        self.rho_cp = np.broadcast_to(rho_cp, self.shape).ravel().astype(float)
+        spacing_m = (layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, dz_m)
+        self.conduction = _conduction_matrix(layout, self.shape, spacing_m)
+        self.diagonal_max = float(self.conduction.diagonal().max())
+        # Time for heat to cross the fastest grid cell [s]. A step much
+        # shorter than it moves almost no heat between cells, so splitting
+        # chemistry from conduction costs nothing there however fast the
+        # chemistry heats.
+        self.shortest_diffusion_s = float(self.rho_cp.min()) / max(
+            self.diagonal_max, 1e-300
+        )
+
+        cell_id = np.broadcast_to(layout.cell_id, self.shape).ravel()
+        self.reacting = np.flatnonzero(cell_id >= 0)
+        self.cell_of = cell_id[self.reacting]
+        self.n_cells = int(layout.cell_id.max()) + 1
+        self.state = chemistry.initial_state(self.reacting.size)
+        self.remaining0 = chemistry.remaining_heat_J_m3(self.state).sum()
+
+        self.sources = [s for s in triggers if isinstance(s, VolumeSource)]
+        self.held = [s for s in triggers if isinstance(s, HeldPatch)]
+        self.top = np.zeros(self.T.size, bool)
+        self.bottom = np.zeros(self.T.size, bool)
+        per_layer = self.T.size // self.shape[0]
+        self.top[:per_layer] = True
+        self.bottom[-per_layer:] = True
+
+        self.onset_s = np.full(self.n_cells, np.nan)
+        self.vent_s = np.full(self.n_cells, np.nan)
+        self.cell_max_C = np.full(self.n_cells, -np.inf)
+        np.maximum.at(self.cell_max_C, self.cell_of, self.T[self.reacting])
+        self.energy_in_J = 0.0
+        self.energy_lost_J = 0.0
+        self.energy_vented_J = 0.0
+        self.venting: Venting | None = None
+        self.onset_rate_K_s = DEFAULT_ONSET_RATE_K_s
+        self.capacity_version = 0
+        self.cache: dict[tuple[float, int, bytes], object] = {}
+
+    def chemistry_step(self, dt: float) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """Return the new chemical state and temperatures of the reacting cells."""
+        return advance_adiabatic(
+            self.chemistry,
+            self.state,
+            self.T[self.reacting],
+            self.rho_cp[self.reacting],
+            dt,
+        )
+
+    def heat_step(self, t_end: float, dt: float) -> None:
+        """Take one implicit Euler conduction step from the current T."""
+        g = self._loss_coefficient()
+        source = self._source_W_m3(t_end)
+        held_T = self._held_temperatures(t_end)
+        held = np.isfinite(held_T)
+        penalty = _PENALTY_FACTOR * (self.rho_cp.max() / dt + self.diagonal_max)
+
+        rhs = self.rho_cp / dt * self.T + g * self.boundary.ambient_C + source
+        rhs[held] += penalty * held_T[held]
+        lu = self._factor(dt, g, held, penalty)
+        old = self.T
+        self.T = lu.solve(rhs)
+
+        lost_W_m3 = g * (self.T - self.boundary.ambient_C)
+        held_W_m3 = self._held_power(old, dt, lost_W_m3, source, held)
+        self.energy_lost_J += dt * self.volume_m3 * lost_W_m3.sum()
+        self.energy_in_J += dt * self.volume_m3 * (source.sum() + held_W_m3)
+
+    def _held_power(
+        self,
+        old: np.ndarray,
+        dt: float,
+        lost_W_m3: np.ndarray,
+        source: np.ndarray,
+        held: np.ndarray,
+    ) -> float:
+        """Return the power held cells deliver [W m-3 summed over cells].
+
+        The penalty term p (T_held - T) loses its digits, so the power comes
+        from the rest of the held cells' equation, as in the fast solver.
+        """
+        if not held.any():
+            return 0.0
+
+        balance = self.rho_cp / dt * (self.T - old) + self.conduction @ self.T
+        balance += lost_W_m3 - source
+        return float(balance[held].sum())
+
+    def _factor(
+        self, dt: float, g: np.ndarray, held: np.ndarray, penalty: float
+    ) -> object:
+        radiative = self.boundary.emissivity_top > 0 or self.boundary.emissivity_bottom > 0
+        key = (float(f"{dt:.12g}"), self.capacity_version, np.packbits(held).tobytes())
+        if not radiative and key in self.cache:
+            return self.cache[key]
+
+        diagonal = self.rho_cp / dt + g + penalty * held
+        lu = splu((self.conduction + sp.diags(diagonal)).tocsc())
+        if len(self.cache) >= _MAX_FACTORISATIONS:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[key] = lu
+        return lu
+
+    def _loss_coefficient(self) -> np.ndarray:
+        """Return g = (h + h_rad) / dz [W m-3 K-1], radiation lagged in T."""
+        b = self.boundary
+        T_K = self.T + ZERO_C_IN_K
+        Ta_K = b.ambient_C + ZERO_C_IN_K
+        radiative = STEFAN_BOLTZMANN_W_m2K4 * (T_K**2 + Ta_K**2) * (T_K + Ta_K)
+        top = b.h_top_W_m2K + b.emissivity_top * radiative
+        bottom = b.h_bottom_W_m2K + b.emissivity_bottom * radiative
+        return (self.top * top + self.bottom * bottom) / self.dz_m
+
+    def _source_W_m3(self, t: float) -> np.ndarray:
+        q = np.zeros(self.T.size)
+        for source in self.sources:
+            q += float(source.power_W(t)) * source.weights_m3.ravel()
+        return q
+
+    def _held_temperatures(self, t: float) -> np.ndarray:
+        held_T = np.full(self.T.size, np.nan)
+        for patch in self.held:
+            held_T[patch.mask.ravel()] = float(patch.temperature_C(t))
+        return held_T
+
+    def accept_chemistry(
+        self, t_end: float, dt: float, state: np.ndarray, T_new: np.ndarray
+    ) -> None:
+        """Store a chemistry step and mark the onset of cells that passed it."""
+        rate = (T_new - self.T[self.reacting]) / dt
+        self.state = state
+        self.T[self.reacting] = T_new
+
+        fast = rate > self.onset_rate_K_s
+        cells = np.unique(self.cell_of[fast])
+        fresh = cells[np.isnan(self.onset_s[cells])]
+        self.onset_s[fresh] = t_end
+        if fresh.size:
+            logger.debug("runaway: cells %s ran away at t = %g s", fresh, t_end)
+
+    def after_step(self, t_end: float) -> None:
+        """Vent cells past their threshold and track the peak temperatures."""
+        if self.venting is not None:
+            self._vent(t_end, self.venting)
+        np.maximum.at(self.cell_max_C, self.cell_of, self.T[self.reacting])
+
+    def _vent(self, t_end: float, venting: Venting) -> None:
+        c0 = self.chemistry.c_sei0
+        conversion = 1.0 - self.state[:, C_SEI] / c0
+        total = np.bincount(self.cell_of, conversion, minlength=self.n_cells)
+        count = np.bincount(self.cell_of, minlength=self.n_cells)
+        mean = total / np.maximum(count, 1)
+        ready = (mean >= venting.sei_conversion) & np.isnan(self.vent_s)
+        for cell in np.flatnonzero(ready):
+            self._vent_cell(int(cell), venting)
+            self.vent_s[cell] = t_end
+
+    def _vent_cell(self, cell: int, venting: Venting) -> None:
+        where = self.reacting[self.cell_of == cell]
+        capacity_J_K = float(self.rho_cp[where].sum()) * self.volume_m3
+        self.T[where] -= venting.energy_J / capacity_J_K
+
+        lost_capacity = self.rho_cp[where] * (1.0 - venting.heat_capacity_fraction)
+        carried = float((lost_capacity * (self.T[where] - self.T0[where])).sum())
+        self.rho_cp[where] -= lost_capacity
+        self.energy_vented_J += venting.energy_J + carried * self.volume_m3
+        self.capacity_version += 1
+        self.cache.clear()
+        logger.debug("runaway: cell %d vented", cell)
+
+    def stored_J(self) -> float:
+        """Return sum(rho_cp V (T - T0)) [J]."""
+        return float((self.rho_cp * (self.T - self.T0)).sum()) * self.volume_m3
+
+    def released_J(self) -> float:
+        """Return the heat the reactions have released so far [J]."""
+        remaining = self.chemistry.remaining_heat_J_m3(self.state).sum()
+        return float(self.remaining0 - remaining) * self.volume_m3
+
+
+class _Stepper:
+    """Adaptive step control, output recording and the failure policy."""
+
+    def __init__(
+        self,
+        model: _RunawayModel,
+        dt_s: float,
+        max_dT_K: float,
+        on_failure: FailurePolicy,
+    ) -> None:
+        self.model = model
+        self.dt_s = dt_s
+        self.max_dT_K = max_dT_K
+        self.on_failure = on_failure
+        self.level = 0
+        self.calm_steps = 0
+        self.n_steps = 0
+        self.n_rejected = 0
+        self.max_C = float(model.T.max())
+
+    def run(self, outputs: np.ndarray, duration_s: float) -> RunawayResult:
+        model = self.model
+        recorded = np.full((outputs.size, model.T.size), np.nan)
+        recorded[outputs == 0] = 0.0
+        targets = np.unique(np.append(outputs[outputs > 0], duration_s))
+
+        t = 0.0
+        for target in targets:
+            t = self._advance_to(t, float(target))
+            if t < target:
+                break
+            hit = np.isclose(outputs, target, rtol=0, atol=1e-9 * target)
+            recorded[hit] = model.T - model.T0
+        return self._result(outputs, recorded)
+
+    def _advance_to(self, t: float, target: float) -> float:
+        """Step from ``t`` to ``target`` [s]; return the time reached."""
+        while target - t > 1e-9 * target:
+            dt = min(self.dt_s / 2**self.level, target - t)
+            if self._try_step(t, dt):
+                t += dt
+                continue
+
+            self.n_rejected += 1
+            self.level += 1
+            if self.level > _MAX_HALVINGS:
+                self._fail(
+                    "runaway solver: the chemistry failed for every step down to "
+                    f"{self.dt_s / 2**_MAX_HALVINGS:.3g} s at t = {t:g} s; check "
+                    "the reaction table and the initial temperature"
+                )
+                return t
+        return t
+
+    def _try_step(self, t: float, dt: float) -> bool:
+        model = self.model
+        state, T_new, failure = model.chemistry_step(dt)
+        if failure is not None:
+            logger.debug("runaway: chemistry failed at t = %g s: %s", t, failure)
+            return False
+
+        rise = float((T_new - model.T[model.reacting]).max(initial=0.0))
+        if rise > self.max_dT_K and dt > model.shortest_diffusion_s * 1e-2:
+            return False
+
+        model.accept_chemistry(t + dt, dt, state, T_new)
+        model.heat_step(t + dt, dt)
+        if not np.all(np.isfinite(model.T)):
+            self._fail(
+                f"runaway solver: temperature became non-finite at t = {t + dt:g} s; "
+                "check trigger powers and material properties"
+            )
+            self.level = _MAX_HALVINGS + 1
+            return False
+
+        model.after_step(t + dt)
+        self.max_C = max(self.max_C, float(model.T.max()))
+        self.n_steps += 1
+        self._relax(rise)
+        return True
+
+    def _relax(self, rise: float) -> None:
+        """Double the step after a few calm steps, up to ``dt_s``."""
+        self.calm_steps = self.calm_steps + 1 if rise < self.max_dT_K / 4 else 0
+        if self.calm_steps >= 2 and self.level > 0:
+            self.level -= 1
+            self.calm_steps = 0
+
+    def _fail(self, message: str) -> None:
+        if self.on_failure == "raise":
+            raise SimulationError(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=5)
+
+    def _result(self, outputs: np.ndarray, recorded: np.ndarray) -> RunawayResult:
+        model = self.model
+        rise_all = recorded.reshape(outputs.size, *model.shape)
+        lost = model.energy_lost_J + model.energy_vented_J
+        logger.debug(
+            "runaway: %d steps, %d rejected", self.n_steps, self.n_rejected
+        )
+        return RunawayResult(
+            times_s=outputs,
+            rise_K=rise_all[:, 0].copy(),
+            rise_all_K=rise_all,
+            onset_s=model.onset_s.copy(),
+            vent_s=model.vent_s.copy(),
+            cell_max_C=model.cell_max_C.copy(),
+            max_temperature_C=self.max_C,
+            energy_released_J=model.released_J(),
+            energy_in_J=model.energy_in_J,
+            energy_stored_J=model.stored_J(),
+            energy_lost_J=lost,
+            energy_vented_J=model.energy_vented_J,
+            n_steps=self.n_steps,
+            n_rejected=self.n_rejected,
+        )
+
+
+def _conduction_matrix(
+    layout: Layout, shape: tuple[int, ...], spacing_m: tuple[float, float, float]
+) -> sp.csr_matrix:
+    """Return K [W m-3 K-1]: ``(K @ T)[i]`` is the heat conducted out of cell i.
+
+    Face conductivity is the harmonic mean of the two cells' conductivity
+    along the face normal; outer faces carry no conduction.
+    """
+    index = np.arange(int(np.prod(shape))).reshape(shape)
+    keys = ("k_z_W_mK", "k_y_W_mK", "k_x_W_mK")
+    rows, cols, values = [], [], []
+    for axis in range(3):
+        if shape[axis] < 2:
+            continue
+        k = np.broadcast_to(layout.property_map(keys[axis]), shape)
+        first = np.take(k, range(shape[axis] - 1), axis=axis)
+        second = np.take(k, range(1, shape[axis]), axis=axis)
+        c = (2.0 * first * second / (first + second) / spacing_m[2 - axis] ** 2).ravel()
+        i = np.take(index, range(shape[axis] - 1), axis=axis).ravel()
+        j = np.take(index, range(1, shape[axis]), axis=axis).ravel()
+        rows += [i, j, i, j]
+        cols += [i, j, j, i]
+        values += [c, c, -c, -c]
+
+    n = index.size
+    if not values:
+        return sp.csr_matrix((n, n))
+    matrix = sp.coo_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n, n),
+    )
+    return matrix.tocsr()
+
+
+def _check_positive(**values: float) -> None:
+    for key, value in values.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise RecipeError(f"{key} = {value!r} is invalid; it must be positive")

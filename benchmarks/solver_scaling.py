@@ -6,7 +6,10 @@ convection (a linear problem, one layer):
 - FiPy's default solver on a plain TransientTerm == DiffusionTerm model, which
   factorises the matrix at every step;
 - thermosynth.physics.heat.simulate, FiPy with a reused LU;
-- thermosynth.physics.fast.simulate_batch, batch sizes 1 to 64.
+- thermosynth.physics.fast.simulate_batch, batch sizes 1 to 64;
+- thermosynth.physics.stencil.simulate_stencil_batch, explicit sub-steps in
+  torch (``--stencil-device``), whose difference is taken against the fast
+  solver at dt / 50 (the implicit step's own O(dt) error is printed beside it).
 
 Prints cell-steps per second, the speed-up over FiPy's default solver, the
 largest difference from the fast solver's field as a fraction of the peak
@@ -34,6 +37,10 @@ from thermosynth.geometry.layout import Layout, Material  # noqa: E402
 from thermosynth.physics.fast import simulate_batch  # noqa: E402
 from thermosynth.physics.heat import Boundary, simulate  # noqa: E402
 from thermosynth.physics.sources import hotspot  # noqa: E402
+from thermosynth.physics.stencil import (  # noqa: E402
+    simulate_stencil_batch,
+    stable_substeps,
+)
 
 BOUNDARY = Boundary(h_top_W_m2K=10.0)
 CELL = Material("cell", 1.0, 30.0, 0.5, 2.0e6)
@@ -117,6 +124,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--fipy-steps", type=int, default=4)
     parser.add_argument("--bandwidth-GBps", type=float, default=26.0)
+    parser.add_argument("--stencil-device", default="cpu")
     parser.add_argument(
         "--plot", type=Path, default=Path("docs/images/solver_throughput.png")
     )
@@ -158,7 +166,46 @@ def main() -> None:
             rate = row(n, "fast", batch, step_s, cells * batch, base_s, 0.0, bound)
             curves.setdefault(n, []).append((batch, rate))
 
+        stencil_rows(layout, args, base_s, bound)
+
     plot(curves, args.plot)
+
+
+def stencil_rows(layout: Layout, args: argparse.Namespace, base_s, bound) -> None:
+    """Print the stencil's rows: per recipe step, and per explicit sub-step."""
+    n = layout.shape[0]
+    fine = simulate_batch(
+        layout,
+        [scenario(layout, 0)],
+        boundary=BOUNDARY,
+        duration_s=args.steps * DT_S,
+        dt_s=DT_S / 50,
+    )[0].rise_K[-1]
+    implicit_s, implicit = fast_batch(layout, 1, args.steps)
+    peak = float(np.abs(fine).max())
+    implicit_diff = float(np.abs(implicit - fine).max()) / peak
+    n_sub = stable_substeps(layout, boundary=BOUNDARY, dt_s=DT_S)
+    for batch in args.batches:
+        scenarios = [scenario(layout, i) for i in range(batch)]
+        started = time.perf_counter()
+        result = simulate_stencil_batch(
+            layout,
+            scenarios,
+            boundary=BOUNDARY,
+            duration_s=args.steps * DT_S,
+            dt_s=DT_S,
+            device=args.stencil_device,
+        )
+        step_s = (time.perf_counter() - started) / args.steps
+        diff = float(np.abs(result[0].rise_K[-1] - fine).max()) / peak
+        row(n, "stencil", batch, step_s, n * n * batch, base_s, diff, bound)
+        sub_rate = n * n * batch * n_sub / step_s
+        print(
+            f"|  | stencil sub-steps: {n_sub} per {DT_S} s step | {batch} | | "
+            f"{sub_rate:.2e} cell-updates / s | | implicit dt={DT_S} s: "
+            f"{implicit_diff:.1e} | {100 * sub_rate / bound:.2f} % |",
+            flush=True,
+        )
 
 
 def row(n, name, batch, step_s, cell_updates, base_s, diff, bound) -> float:

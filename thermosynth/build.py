@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -180,3 +182,44 @@ def register(
     box = cells_box(layout) if spec.fit == "cells" else None
     homography = corners_homography(layout, corners, box=box)
     return homography, corners.round(3).tolist()
+
+
+class CachedRegistration:
+    """Register frames with :func:`register`, once per distinct frame.
+
+    A generator places the layout on the same source frame for every sample
+    drawn from it; the result depends only on the frame's stored values and
+    valid mask, so it is kept under a digest of those and reused. At most
+    ``max_entries`` results are kept; when full, new frames are registered
+    without being kept.
+    """
+
+    def __init__(
+        self, spec: RegistrationSpec, layout: Layout, *, max_entries: int = 4096
+    ) -> None:
+        self.spec = spec
+        self.layout = layout
+        self.max_entries = max_entries
+        self._results: dict[tuple[str, bytes], tuple[np.ndarray, list[list[float]]]]
+        self._results = {}
+
+    def __call__(self, frame: Frame) -> tuple[np.ndarray, list[list[float]]]:
+        """Return the homography and its corners [px], as :func:`register`."""
+        key = (frame.source, _frame_digest(frame))
+        result = self._results.get(key)
+        if result is None:
+            result = register(self.spec, self.layout, frame)
+            if len(self._results) < self.max_entries:
+                self._results[key] = result
+
+        homography, corners = result
+        return homography.copy(), copy.deepcopy(corners)
+
+
+def _frame_digest(frame: Frame) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (frame.raw, frame.valid):
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.dtype, array.shape)).encode())
+        digest.update(array.data)
+    return digest.digest()

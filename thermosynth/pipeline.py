@@ -19,7 +19,12 @@ from tqdm import tqdm
 
 from thermosynth.bank import ScenarioBank, resolve_bank_path
 from thermosynth.blend import blend, default_threshold
-from thermosynth.build import build_camera, build_layout, build_source, register
+from thermosynth.build import (
+    CachedRegistration,
+    build_camera,
+    build_layout,
+    build_source,
+)
 from thermosynth.camera.model import record_rise
 from thermosynth.errors import (
     FrameError,
@@ -138,6 +143,7 @@ class Generator:
         self.plan = plan_split(self.recipe, len(self.source))
         self._shape: tuple[int, int] | None = None
         self._bank: ScenarioBank | None = None
+        self._register = CachedRegistration(self.recipe.registration, self.layout)
 
     def __len__(self) -> int:
         split = self.recipe.split
@@ -168,7 +174,7 @@ class Generator:
     def anomalous(self, index: int, frame: Frame) -> Sample:
         """Make anomalous sample ``index`` from ``frame``, retrying weak draws."""
         rng = sample_rng(self.recipe.seed, index)
-        homography, corners = register(self.recipe.registration, self.layout, frame)
+        homography, corners = self._register(frame)
         threshold = self._threshold(frame)
         blend_spec = self.recipe.blend
         best_peak = 0.0

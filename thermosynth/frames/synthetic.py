@@ -18,6 +18,8 @@ _DRIFT_K_PER_FRAME = 0.01
 _EDGE_BLUR_PX = 1.5
 # Temperature drawn in the overlay box, like a spot-reading label [C].
 _OVERLAY_C = 60.0
+# Memory for rendered frames kept for later reads of the same index [bytes].
+_CACHE_BYTES = 64 * 2**20
 
 
 class SyntheticPouchSource:
@@ -105,6 +107,8 @@ class SyntheticPouchSource:
         self.ignore_rects: list[Rect] = [
             (2, 2, max(width // 5, 8), max(height // 12, 6))
         ]
+        self._frames: dict[int, Frame] = {}
+        self._static: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -115,13 +119,39 @@ class SyntheticPouchSource:
         return self.n_frames
 
     def read(self, index: int) -> Frame:
-        """Render frame ``index`` with its own noise."""
+        """Render frame ``index`` with its own noise.
+
+        Rendered frames are kept (up to about 64 MiB) and returned again on a
+        later read of the same index; their arrays are read-only.
+        """
         if not -self.n_frames <= index < self.n_frames:
             raise IndexError(
                 f"frame index {index} out of range for {self.n_frames} frames"
             )
         index %= self.n_frames
 
+        cached = self._frames.get(index)
+        if cached is not None:
+            return cached
+        frame = self._render(index)
+        if len(self._frames) < self._cache_capacity():
+            self._frames[index] = frame
+        return frame
+
+    def clean_temperature(self, index: int) -> np.ndarray:
+        """Render frame ``index`` without noise or overlay [C], float64 (H, W)."""
+        background, inside, cell = self._static_fields()
+        cell = cell + _DRIFT_K_PER_FRAME * index
+        return background + inside * (cell - background)
+
+    def __getstate__(self) -> dict[str, object]:
+        # Worker processes render their own frames; the cache stays here.
+        state = self.__dict__.copy()
+        state["_frames"] = {}
+        state["_static"] = None
+        return state
+
+    def _render(self, index: int) -> Frame:
         rng = np.random.default_rng([self.seed, index])
         temperature = self.clean_temperature(index)
         temperature = temperature + rng.normal(0.0, self.noise_sigma_K, self.shape)
@@ -132,13 +162,24 @@ class SyntheticPouchSource:
         values = self.encoding.decode(raw)
         valid = self._valid_mask()
         sigma = estimate_noise(values, valid, quantum=self.encoding.quantum)
+        for array in (raw, values, valid):
+            array.flags.writeable = False
         return Frame(raw, values, "C", valid, self.encoding, sigma, self.sources[index])
 
-    def clean_temperature(self, index: int) -> np.ndarray:
-        """Render frame ``index`` without noise or overlay [C], float64 (H, W)."""
+    def _cache_capacity(self) -> int:
+        # raw uint16 + decoded float64 + valid bool, per pixel [bytes].
+        frame_bytes = self.shape[0] * self.shape[1] * (2 + 8 + 1)
+        return max(_CACHE_BYTES // frame_bytes, 1)
+
+    def _static_fields(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the background, blurred cell mask and frame-0 cell [C]."""
+        if self._static is not None:
+            return self._static
         height, width = self.shape
-        rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+        rows = np.arange(height, dtype=np.float64)[:, None]
+        cols = np.arange(width, dtype=np.float64)[None, :]
         background = self.ambient_temperature_C + (cols / (width - 1) - 0.5)
+        background = np.broadcast_to(background, self.shape)
 
         x0, y0, x1, y1 = self.cell_rect_px
         inside = np.zeros(self.shape)
@@ -148,8 +189,8 @@ class SyntheticPouchSource:
         centre_row = 0.5 * (y0 + y1 - 1)
         slope = self.cell_gradient_K / max(y1 - y0 - 1, 1)
         cell = self.cell_temperature_C + (centre_row - rows) * slope
-        cell = cell + _DRIFT_K_PER_FRAME * index
-        return background + inside * (cell - background)
+        self._static = (background, inside, np.broadcast_to(cell, self.shape))
+        return self._static
 
     def _valid_mask(self) -> np.ndarray:
         valid = np.ones(self.shape, dtype=bool)

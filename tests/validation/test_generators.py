@@ -1,0 +1,120 @@
+"""Tests of the pseudo-anomaly generators in thermosynth.validation.generators."""
+
+import numpy as np
+import pytest
+
+from thermosynth.camera.model import Camera
+from thermosynth.validation import generators as gen
+
+SHAPE = (40, 24)
+
+
+def _frames(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(60, 120, SHAPE[0])[:, None] + np.zeros(SHAPE)
+    return np.clip(ramp + rng.normal(0, 3, (n, *SHAPE)), 0, 255).astype(np.uint8)
+
+
+def _bump_bank() -> np.ndarray:
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    bumps = [np.exp(-((y - cy) ** 2 + (x - 12) ** 2) / 8.0) * 10.0 for cy in (10, 30)]
+    return np.stack(bumps).astype(np.float32)
+
+
+def _all_generators() -> dict[str, gen.PseudoGenerator]:
+    pool = _frames(8, seed=1)
+    return {
+        "gaussian_noise": gen.GaussianNoise(),
+        "cutpaste": gen.CutPaste(pool),
+        "normal_blend": gen.NormalBlend(pool),
+        "self_blend": gen.SelfBlend(),
+        "perlin": gen.PerlinBlend(pool),
+        "thermal": gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_all_generators()))
+def test_generator_changes_only_masked_pixels(name):
+    generator = _all_generators()[name]
+    rng = np.random.default_rng(0)
+    for image in _frames(20):
+        anomalous, mask = generator(image, rng)
+        assert anomalous.dtype == np.uint8
+        assert mask.dtype == bool
+        assert mask.any()
+        np.testing.assert_array_equal(anomalous[~mask], image[~mask])
+
+
+@pytest.mark.parametrize("name", list(_all_generators()))
+def test_generator_changes_some_masked_pixel(name):
+    generator = _all_generators()[name]
+    rng = np.random.default_rng(0)
+    changed = [(generator(image, rng)[0] != image).any() for image in _frames(20)]
+    assert sum(changed) >= 15
+
+
+@pytest.mark.parametrize("name", list(_all_generators()))
+def test_generator_same_seed_same_output(name):
+    image = _frames(1)[0]
+    first = _all_generators()[name](image, np.random.default_rng(7))
+    second = _all_generators()[name](image, np.random.default_rng(7))
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_generator_rejects_float_image():
+    with pytest.raises(ValueError, match="uint8"):
+        gen.GaussianNoise()(np.zeros(SHAPE), np.random.default_rng(0))
+
+
+def test_pool_rejects_wrong_dtype():
+    with pytest.raises(ValueError, match="pool"):
+        gen.CutPaste(np.zeros((2, *SHAPE)))
+
+
+def test_thermal_rise_adds_heat_only():
+    generator = gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0))
+    image = _frames(1)[0]
+    anomalous, mask = generator(image, np.random.default_rng(0))
+    assert np.all(anomalous.astype(int) >= image.astype(int))
+    assert int(anomalous.astype(int).sum()) > int(image.astype(int).sum())
+
+
+def test_thermal_scale_grows_rise():
+    image = _frames(1)[0]
+    bank = _bump_bank()
+    camera = Camera(levels_per_kelvin=3.0)
+    small = gen.ThermalHotspots(bank, camera, scale=0.5)(
+        image, np.random.default_rng(3)
+    )
+    large = gen.ThermalHotspots(bank, camera, scale=2.0)(
+        image, np.random.default_rng(3)
+    )
+    assert large[1].sum() > small[1].sum()
+    assert large[0].max() > small[0].max()
+
+
+def test_thermal_shape_mismatch_rejected():
+    generator = gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0))
+    with pytest.raises(ValueError, match="simulate the bank"):
+        generator(np.zeros((10, 10), dtype=np.uint8), np.random.default_rng(0))
+
+
+def test_perlin_noise_range_and_seed():
+    a = gen.perlin_noise(SHAPE, (4, 2), np.random.default_rng(0))
+    b = gen.perlin_noise(SHAPE, (4, 2), np.random.default_rng(0))
+    assert a.shape == SHAPE
+    assert np.abs(a).max() <= 1.0 + 1e-9
+    assert a.std() > 0.05
+    np.testing.assert_array_equal(a, b)
+
+
+def test_perlin_noise_changes_sign():
+    # Gradient noise is 0 at every lattice point, so it takes both signs.
+    a = gen.perlin_noise((40, 40), (4, 4), np.random.default_rng(1))
+    assert a.min() < 0.0 < a.max()
+
+
+def test_perlin_noise_bad_res_rejected():
+    with pytest.raises(ValueError, match="periods"):
+        gen.perlin_noise(SHAPE, (0, 2), np.random.default_rng(0))

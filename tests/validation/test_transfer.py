@@ -1,0 +1,154 @@
+"""End-to-end test of thermosynth.validation.transfer on tiny synthetic frames."""
+
+import numpy as np
+import pytest
+import torch
+
+from thermosynth.camera.model import Camera
+from thermosynth.validation import generators as gen
+from thermosynth.validation.detectors import (
+    Autoencoder,
+    Classifier,
+    KNearest,
+    max_minus_median,
+)
+from thermosynth.validation.transfer import ALL, TransferData, transfer_report
+
+SHAPE = (40, 24)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # Small networks train faster on one thread than on two contended ones.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _normals(n: int, rng: np.random.Generator) -> np.ndarray:
+    ramp = np.linspace(60, 100, SHAPE[0])[:, None] + np.zeros(SHAPE)
+    return np.clip(ramp + rng.normal(0, 2, (n, *SHAPE)), 0, 255).astype(np.uint8)
+
+
+def _hot(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    out = images.astype(float)
+    for image in out:
+        cy, cx = rng.uniform(5, 35), rng.uniform(4, 20)
+        image += 40 * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 6.0)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _data() -> TransferData:
+    rng = np.random.default_rng(0)
+    test_normal = _normals(40, rng)
+    real = _hot(_normals(40, rng), rng)
+    groups = np.array(["No-Anomaly"] * 40 + ["Hot"] * 20 + ["Cell"] * 20)
+    return TransferData(
+        train_normal=_normals(120, rng),
+        test_images=np.concatenate([test_normal, real]),
+        test_labels=groups != "No-Anomaly",
+        test_groups=groups,
+        reserve_anomalies=_hot(_normals(30, rng), rng),
+    )
+
+
+def _bank() -> np.ndarray:
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    return np.stack(
+        [np.exp(-((y - c) ** 2 + (x - 12) ** 2) / 6.0) * 8.0 for c in (8, 20, 32)]
+    ).astype(np.float32)
+
+
+def _thermal(pool: np.ndarray, scale: float = 1.0) -> gen.ThermalHotspots:
+    return gen.ThermalHotspots(_bank(), Camera(levels_per_kelvin=3.0), scale=scale)
+
+
+def test_transfer_report_end_to_end(tmp_path):
+    generators = {"thermal": _thermal, "noise": lambda pool: gen.GaussianNoise()}
+    detectors = {
+        "classifier": Classifier(steps=20),
+        "autoencoder": Autoencoder(steps=20),
+        "knn": KNearest(k=3),
+    }
+    result = transfer_report(
+        _data(),
+        generators,
+        detectors,
+        out_dir=tmp_path,
+        seed=0,
+        scorers={"max_minus_median": max_minus_median},
+        supervised=Classifier(steps=20),
+        contamination=0.1,
+        contamination_generators=["thermal"],
+        severity_levels=[0.5, 1.0],
+        severity_generator=_thermal,
+        severity_detector="classifier",
+        n_boot=20,
+        n_pixel=10,
+    )
+
+    cells = {(r["generator"], r["detector"], r["group"]) for r in result.image}
+    assert ("thermal", "classifier", ALL) in cells
+    assert ("noise", "classifier", "Hot") in cells
+    assert ("none", "knn", ALL) in cells
+    assert ("real (supervised)", "classifier", ALL) in cells
+    assert all(0.0 <= r["low"] <= r["high"] <= 1.0 for r in result.image)
+    heuristic = [r for r in result.image if r["detector"] == "max_minus_median"]
+    assert heuristic[0]["auroc"] > 0.95
+
+    assert {r["trained_on"] for r in result.pixel} >= {"thermal", "noise"}
+    assert {r["severity"] for r in result.severity} == {0.5, 1.0}
+    assert {r["detector"] for r in result.contamination} == set(detectors)
+    for name in (
+        "report.md",
+        "image_auroc.csv",
+        "pixel_metrics.csv",
+        "contamination.csv",
+        "severity.csv",
+        "severity.png",
+        "examples.png",
+    ):
+        assert (tmp_path / name).is_file(), name
+    assert "| thermal |" in (tmp_path / "report.md").read_text()
+
+
+def test_transfer_report_same_seed_same_scores():
+    kwargs = dict(out_dir=None, seed=3, n_boot=5, n_pixel=5)
+    detectors = {"knn": KNearest(k=3), "classifier": Classifier(steps=5)}
+    first = transfer_report(_data(), {"thermal": _thermal}, detectors, **kwargs)
+    second = transfer_report(_data(), {"thermal": _thermal}, detectors, **kwargs)
+    assert [r["auroc"] for r in first.image] == [r["auroc"] for r in second.image]
+
+
+def test_contamination_needs_reserve():
+    data = _data()
+    data = TransferData(
+        data.train_normal,
+        data.test_images,
+        data.test_labels,
+        data.test_groups,
+        reserve_anomalies=None,
+    )
+    with pytest.raises(ValueError, match="reserve anomalies"):
+        transfer_report(
+            data,
+            {"thermal": _thermal},
+            {"knn": KNearest()},
+            out_dir=None,
+            contamination=0.1,
+            n_boot=5,
+        )
+
+
+def test_test_set_needs_both_classes():
+    data = _data()
+    data = TransferData(
+        data.train_normal,
+        data.test_images,
+        np.zeros(len(data.test_labels), dtype=bool),
+        data.test_groups,
+    )
+    with pytest.raises(ValueError, match="both normal and anomalous"):
+        transfer_report(data, {}, {"knn": KNearest()}, out_dir=None)

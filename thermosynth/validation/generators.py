@@ -1,0 +1,441 @@
+"""Pseudo-anomaly generators to compare: thermosynth's physics and the usual ones.
+
+Every generator is a callable ``generator(image, rng) -> (anomalous, mask)``
+on 8-bit greyscale images: ``image`` is uint8 (H, W), ``anomalous`` is uint8
+(H, W) and ``mask`` is boolean (H, W). Pixels outside ``mask`` are returned
+bit for bit unchanged, and all output stays on the 8-bit grid, so that a
+detector cannot tell pseudo-anomalies by fractional levels. Pixels inside the
+mask may keep their level where the change rounds to zero.
+
+The baselines follow the published schemes in spirit, scaled to small frames:
+additive Gaussian noise in a region, CutPaste (a patch from another normal
+frame), a blend of two normal frames, a self-blend with a shifted and
+re-scaled copy, and DRAEM's Perlin-noise mask with texture blending. DRAEM
+blends textures from the DTD texture set; here the texture is another normal
+frame with a random flip and intensity change, because nothing may be
+downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from thermosynth.blend import blend, default_threshold
+from thermosynth.build import register
+from thermosynth.camera.model import Camera, record_rise
+from thermosynth.frames.encodings import LinearEncoding
+from thermosynth.frames.frame import Frame
+from thermosynth.frames.noise import estimate_noise
+from thermosynth.geometry.registration import warp_to_frame
+from thermosynth.physics.fast import simulate_batch
+from thermosynth.physics.heat import Boundary
+from thermosynth.pipeline import Generator
+from thermosynth.recipe.loading import LoadedRecipe
+from thermosynth.scenario import build_sources, choose_scenario, draw_scenario
+
+logger = logging.getLogger(__name__)
+
+PseudoGenerator = Callable[
+    [np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]
+]
+
+_MAX_TRIES = 20
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim != 2:
+        raise ValueError(
+            f"image is {image.dtype} with shape {image.shape}; the generators take "
+            "8-bit greyscale frames, uint8 (H, W)"
+        )
+    return image
+
+
+def _check_pool(pool: np.ndarray) -> np.ndarray:
+    pool = np.asarray(pool)
+    if pool.dtype != np.uint8 or pool.ndim != 3 or len(pool) == 0:
+        raise ValueError(
+            f"pool is {pool.dtype} with shape {pool.shape}; give normal frames as "
+            "uint8 (N, H, W) with N >= 1"
+        )
+    return pool
+
+
+def _apply(image: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Round ``values`` to 8 bits and write them into ``image`` under ``mask``."""
+    quantised = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return np.where(mask, quantised, image)
+
+
+def ellipse_mask(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    axes_px: tuple[float, float] = (1.5, 6.0),
+) -> np.ndarray:
+    """Draw a filled ellipse at a random centre, with semi-axes in ``axes_px`` [px]."""
+    h, w = shape
+    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    ay, ax = rng.uniform(*axes_px, size=2)
+    angle = rng.uniform(0, np.pi)
+    y, x = np.mgrid[0:h, 0:w] + 0.5
+    dy, dx = y - cy, x - cx
+    u = dx * np.cos(angle) + dy * np.sin(angle)
+    v = -dx * np.sin(angle) + dy * np.cos(angle)
+    mask = (u / ax) ** 2 + (v / ay) ** 2 <= 1.0
+    if not mask.any():
+        mask[min(int(cy), h - 1), min(int(cx), w - 1)] = True
+    return mask
+
+
+@dataclass
+class GaussianNoise:
+    """Add Gaussian noise of a random standard deviation inside an ellipse.
+
+    Parameters
+    ----------
+    sigma_levels : tuple of float
+        Range of the noise's standard deviation [level], drawn uniformly.
+    """
+
+    sigma_levels: tuple[float, float] = (5.0, 25.0)
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        image = _check_image(image)
+        mask = ellipse_mask(image.shape, rng)
+        sigma = rng.uniform(*self.sigma_levels)
+        noisy = image + rng.normal(0.0, sigma, image.shape)
+        return _apply(image, noisy, mask), mask
+
+
+@dataclass
+class CutPaste:
+    """Paste a rectangle cut from another normal frame (CutPaste, Li et al. 2021).
+
+    Parameters
+    ----------
+    pool : ndarray
+        Normal frames to cut from, uint8 (N, H, W).
+    size_px : tuple of int
+        Range of the patch's height and width [px].
+    """
+
+    pool: np.ndarray
+    size_px: tuple[int, int] = (3, 12)
+
+    def __post_init__(self) -> None:
+        self.pool = _check_pool(self.pool)
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        image = _check_image(image)
+        h, w = image.shape
+        ph = int(rng.integers(self.size_px[0], min(self.size_px[1], h) + 1))
+        pw = int(rng.integers(self.size_px[0], min(self.size_px[1], w) + 1))
+        source = self.pool[rng.integers(len(self.pool))]
+        sy, sx = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
+        ty, tx = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
+
+        pasted = image.astype(np.float64)
+        pasted[ty : ty + ph, tx : tx + pw] = source[sy : sy + ph, sx : sx + pw]
+        mask = np.zeros(image.shape, dtype=bool)
+        mask[ty : ty + ph, tx : tx + pw] = True
+        return _apply(image, pasted, mask), mask
+
+
+@dataclass
+class NormalBlend:
+    """Blend another normal frame into an ellipse with a random opacity.
+
+    Parameters
+    ----------
+    pool : ndarray
+        Normal frames to blend in, uint8 (N, H, W).
+    alpha : tuple of float
+        Range of the other frame's weight inside the mask, in (0, 1].
+    """
+
+    pool: np.ndarray
+    alpha: tuple[float, float] = (0.5, 1.0)
+
+    def __post_init__(self) -> None:
+        self.pool = _check_pool(self.pool)
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        image = _check_image(image)
+        mask = ellipse_mask(image.shape, rng, axes_px=(2.0, 10.0))
+        other = self.pool[rng.integers(len(self.pool))].astype(np.float64)
+        a = rng.uniform(*self.alpha)
+        mixed = (1.0 - a) * image + a * other
+        return _apply(image, mixed, mask), mask
+
+
+@dataclass
+class SelfBlend:
+    """Blend a shifted, re-scaled copy of the frame into itself (after SBI, 2022).
+
+    Parameters
+    ----------
+    shift_px : int
+        Maximum shift of the copy along each axis [px].
+    gain : tuple of float
+        Range of the copy's contrast gain about its mean.
+    offset_levels : tuple of float
+        Range of the copy's brightness offset [level].
+    """
+
+    shift_px: int = 3
+    gain: tuple[float, float] = (0.7, 1.5)
+    offset_levels: tuple[float, float] = (-20.0, 20.0)
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        image = _check_image(image)
+        mask = ellipse_mask(image.shape, rng, axes_px=(2.0, 8.0))
+        dy, dx = rng.integers(-self.shift_px, self.shift_px + 1, size=2)
+        copy = np.roll(image.astype(np.float64), (int(dy), int(dx)), axis=(0, 1))
+        mean = copy.mean()
+        copy = mean + (copy - mean) * rng.uniform(*self.gain)
+        copy += rng.uniform(*self.offset_levels)
+        a = rng.uniform(0.5, 1.0)
+        return _apply(image, (1.0 - a) * image + a * copy, mask), mask
+
+
+def perlin_noise(
+    shape: tuple[int, int], res: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
+    """Return 2D Perlin gradient noise, roughly in [-1, 1].
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Output (H, W) [px].
+    res : tuple of int
+        Number of noise periods along each axis, >= 1.
+    rng : numpy.random.Generator
+        Source of the random gradient directions.
+    """
+    ry, rx = res
+    if ry < 1 or rx < 1:
+        raise ValueError(f"res = {res} is invalid; give periods >= 1 along each axis")
+    cy, cx = -(-shape[0] // ry), -(-shape[1] // rx)
+    h, w = cy * ry, cx * rx
+
+    angles = rng.uniform(0.0, 2.0 * np.pi, (ry + 1, rx + 1))
+    gy, gx = np.sin(angles), np.cos(angles)
+    y = (np.arange(h) + 0.5) / cy
+    x = (np.arange(w) + 0.5) / cx
+    iy, ix = np.floor(y).astype(int), np.floor(x).astype(int)
+    fy, fx = (y - iy)[:, None], (x - ix)[None, :]
+
+    def corner(oy: int, ox: int) -> np.ndarray:
+        g_y = gy[iy + oy][:, ix + ox]
+        g_x = gx[iy + oy][:, ix + ox]
+        return g_y * (fy - oy) + g_x * (fx - ox)
+
+    sy, sx = _fade(fy), _fade(fx)
+    top = corner(0, 0) * (1 - sx) + corner(0, 1) * sx
+    bottom = corner(1, 0) * (1 - sx) + corner(1, 1) * sx
+    noise = (top * (1 - sy) + bottom * sy) * np.sqrt(2.0)
+    return noise[: shape[0], : shape[1]]
+
+
+def _fade(t: np.ndarray) -> np.ndarray:
+    return 6 * t**5 - 15 * t**4 + 10 * t**3
+
+
+@dataclass
+class PerlinBlend:
+    """DRAEM's scheme: a thresholded Perlin-noise mask filled with a texture.
+
+    Inside the mask the frame becomes ``beta * image + (1 - beta) * texture``
+    (Zavrtanik et al. 2021), with ``beta`` drawn from ``beta`` and the texture
+    a flipped, re-scaled normal frame from ``pool``.
+
+    Parameters
+    ----------
+    pool : ndarray
+        Normal frames to take textures from, uint8 (N, H, W).
+    threshold : float
+        Perlin value above which a pixel is in the mask.
+    beta : tuple of float
+        Range of the frame's own weight inside the mask.
+    max_period_log2 : int
+        Noise periods per axis are ``2**k`` with k in [0, max_period_log2].
+    """
+
+    pool: np.ndarray
+    threshold: float = 0.5
+    beta: tuple[float, float] = (0.0, 0.8)
+    max_period_log2: int = 3
+
+    def __post_init__(self) -> None:
+        self.pool = _check_pool(self.pool)
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        image = _check_image(image)
+        mask = self._mask(image.shape, rng)
+        texture = self.pool[rng.integers(len(self.pool))].astype(np.float64)
+        texture = texture[:: rng.choice([-1, 1]), :: rng.choice([-1, 1])]
+        mean = texture.mean()
+        texture = mean + (texture - mean) * rng.uniform(0.5, 3.0)
+        texture += rng.uniform(-30.0, 30.0)
+
+        beta = rng.uniform(*self.beta)
+        return _apply(image, beta * image + (1.0 - beta) * texture, mask), mask
+
+    def _mask(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        for _ in range(_MAX_TRIES):
+            ry, rx = 2 ** rng.integers(0, self.max_period_log2 + 1, size=2)
+            mask = perlin_noise(shape, (int(ry), int(rx)), rng) > self.threshold
+            if mask.any():
+                return mask
+        return ellipse_mask(shape, rng)
+
+
+@dataclass
+class ThermalHotspots:
+    """thermosynth's pseudo-anomalies: simulated rises blended through the camera.
+
+    Each call picks one rise from a bank simulated once (see
+    :func:`simulate_rise_bank`), flips it at random (a PV module's cell grid is
+    symmetric under both flips), multiplies it by ``scale``, records it with
+    :func:`thermosynth.camera.record_rise` and blends it with
+    :func:`thermosynth.blend.blend` (fixed gain). The mask is the blend's mask.
+    The frame is read as 8-bit levels (unit "level"), so ``camera`` needs
+    ``levels_per_kelvin``.
+
+    Parameters
+    ----------
+    rises_K : ndarray
+        True surface rises warped to frame pixels [K], float (M, H, W).
+    camera : Camera
+        The camera that recorded the frames.
+    ambient_C : float
+        Ambient temperature [C].
+    scale : float
+        Factor on every rise, > 0; the severity knob.
+    noise_multiple : float
+        Blend threshold as a multiple of the frame's estimated noise.
+    """
+
+    rises_K: np.ndarray
+    camera: Camera
+    ambient_C: float = 30.0
+    scale: float = 1.0
+    noise_multiple: float = 3.0
+    _encoding: LinearEncoding = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.rises_K.ndim != 3 or len(self.rises_K) == 0:
+            raise ValueError(
+                f"rises_K has shape {self.rises_K.shape}; expected (M, H, W), M >= 1"
+            )
+        if not self.scale > 0.0:
+            raise ValueError(f"scale = {self.scale} is invalid; use a factor > 0")
+        self._encoding = LinearEncoding(np.uint8)
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        frame = self._frame(_check_image(image))
+        threshold = default_threshold(frame, noise_multiple=self.noise_multiple)
+        for _ in range(_MAX_TRIES):
+            rise = self.rises_K[rng.integers(len(self.rises_K))]
+            rise = rise[:: rng.choice([-1, 1]), :: rng.choice([-1, 1])] * self.scale
+            recorded = record_rise(self.camera, rise, frame, ambient_C=self.ambient_C)
+            result = blend(frame, recorded, threshold=threshold)
+            if result.area_px > 0:
+                return result.raw, result.mask
+        return image.copy(), np.zeros(image.shape, dtype=bool)
+
+    def _frame(self, image: np.ndarray) -> Frame:
+        if image.shape != self.rises_K.shape[1:]:
+            raise ValueError(
+                f"image has shape {image.shape} but the rises are "
+                f"{self.rises_K.shape[1:]}; simulate the bank for this frame size"
+            )
+        values = self._encoding.decode(image)
+        valid = np.ones(image.shape, dtype=bool)
+        sigma = estimate_noise(values, valid, quantum=self._encoding.quantum)
+        return Frame(image, values, "level", valid, self._encoding, sigma, "array")
+
+
+def simulate_rise_bank(
+    loaded: LoadedRecipe,
+    frame: Frame,
+    *,
+    n_scenarios: int,
+    seed: int,
+    n_times: int = 3,
+) -> np.ndarray:
+    """Simulate the recipe's scenarios once and warp the rises to frame pixels.
+
+    All scenarios run together with :func:`thermosynth.physics.fast.simulate_batch`
+    (one factorisation). Each rise is kept at ``n_times`` moments, the
+    quantiles 10 % to 90 % of the drawn durations, so the bank holds
+    ``n_scenarios * n_times`` rises.
+
+    Parameters
+    ----------
+    loaded : LoadedRecipe
+        Recipe with the layout, physics, camera registration and scenarios.
+    frame : Frame
+        A frame of the target size, used for the registration.
+    n_scenarios : int
+        Number of scenarios to draw, >= 1.
+    seed : int
+        Seed of the scenario draws.
+    n_times : int
+        Moments kept per scenario, >= 1.
+
+    Returns
+    -------
+    ndarray
+        Rises [K], float32 (n_scenarios * n_times, H, W).
+    """
+    generator = Generator(loaded)
+    recipe = generator.recipe
+    physics = recipe.physics
+    rng = np.random.default_rng(seed)
+    drawn = [
+        draw_scenario(choose_scenario(recipe.scenarios, rng), generator.layout, rng)
+        for _ in range(n_scenarios)
+    ]
+    batch = [build_sources(d, generator.layout, physics) for d in drawn]
+    durations = [d.duration_s for d in drawn]
+    times = np.unique(np.quantile(durations, np.linspace(0.1, 0.9, n_times)))
+
+    boundary = Boundary(
+        ambient_C=physics.ambient_C,
+        h_top_W_m2K=physics.h_top_W_m2K,
+        h_bottom_W_m2K=physics.h_bottom_W_m2K,
+        emissivity_top=physics.emissivity_top,
+        emissivity_bottom=physics.emissivity_bottom,
+    )
+    results = simulate_batch(
+        generator.layout,
+        batch,
+        boundary=boundary,
+        n_layers=physics.n_layers,
+        duration_s=float(times[-1]),
+        dt_s=min(physics.dt_s, float(times[0]) / 5),
+        output_times_s=[float(t) for t in times],
+    )
+
+    homography, _ = register(recipe.registration, generator.layout, frame)
+    fields = np.concatenate([r.rise_K for r in results])
+    logger.info("simulated a bank of %d rises", len(fields))
+    return warp_to_frame(fields, homography, frame.shape).astype(np.float32)

@@ -1,0 +1,213 @@
+"""Detection metrics: image AUROC, pixel AUROC, AUPRO and bootstrap intervals.
+
+Every score is "higher means more anomalous". Labels and masks are boolean or
+0/1, True for anomalous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import ndimage, stats
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Return the area under the ROC curve, ties counted as one half.
+
+    Computed as the Mann-Whitney U statistic over midranks: the probability
+    that a random anomalous sample scores above a random normal one.
+
+    Parameters
+    ----------
+    labels : ndarray
+        True (or 1) for anomalous samples, any shape.
+    scores : ndarray
+        Anomaly scores, same shape as ``labels``.
+
+    Returns
+    -------
+    float
+        AUROC in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, a score is not finite, or one class is empty.
+    """
+    y, s = _check_pair(labels, scores)
+    y, s = y.ravel(), s.ravel()
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(
+            f"AUROC needs both classes but got {n_pos} anomalous and {n_neg} "
+            "normal samples; add samples of the missing class"
+        )
+
+    ranks = stats.rankdata(s)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def pixel_auroc(masks: np.ndarray, maps: np.ndarray) -> float:
+    """Return the AUROC over all pixels of all images.
+
+    Parameters
+    ----------
+    masks : ndarray
+        Ground-truth masks, (N, H, W), True where anomalous.
+    maps : ndarray
+        Anomaly maps, (N, H, W).
+    """
+    return auroc(np.ravel(masks), np.ravel(maps))
+
+
+def aupro(
+    masks: np.ndarray,
+    maps: np.ndarray,
+    *,
+    fpr_limit: float = 0.3,
+    n_thresholds: int = 200,
+) -> float:
+    """Return the normalised area under the per-region-overlap curve.
+
+    For a threshold ``t`` the per-region overlap (PRO) is the mean, over the
+    connected components of every mask (8-connectivity), of the fraction of
+    the component's pixels with ``map >= t``. The false positive rate is the
+    fraction of normal pixels with ``map >= t``. The PRO curve is integrated
+    over FPR in [0, ``fpr_limit``] by the trapezoid rule, with linear
+    interpolation at ``fpr_limit``, and divided by ``fpr_limit``, so a perfect
+    map scores 1.
+
+    Parameters
+    ----------
+    masks : ndarray
+        Ground-truth masks, (N, H, W) or (H, W).
+    maps : ndarray
+        Anomaly maps, same shape.
+    fpr_limit : float
+        Upper FPR of the integration, in (0, 1].
+    n_thresholds : int
+        Maximum number of thresholds. With at most this many distinct map
+        values every value is a threshold and the curve is exact; otherwise
+        the thresholds are quantiles of the map values.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, no pixel is anomalous or none is normal, or
+        ``fpr_limit`` is outside (0, 1].
+    """
+    if not 0.0 < fpr_limit <= 1.0:
+        raise ValueError(f"fpr_limit = {fpr_limit} is invalid; use a value in (0, 1]")
+    y, s = _check_pair(masks, maps)
+    if y.ndim == 2:
+        y, s = y[None], s[None]
+    if y.all() or not y.any():
+        raise ValueError("AUPRO needs both anomalous and normal pixels in the masks")
+
+    regions = _regions(y)
+    thresholds = _thresholds(s, n_thresholds)
+    normal = s[~y]
+    fpr = np.array([np.mean(normal >= t) for t in thresholds])
+    pro = np.array([np.mean([np.mean(s[r] >= t) for r in regions]) for t in thresholds])
+    return _integrate(np.r_[0.0, fpr], np.r_[0.0, pro], fpr_limit) / fpr_limit
+
+
+def _regions(masks: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """Return the pixel indices of every connected component of every mask."""
+    structure = np.ones((3, 3), dtype=bool)
+    regions: list[tuple[np.ndarray, ...]] = []
+    for i, mask in enumerate(masks):
+        labelled, n = ndimage.label(mask, structure=structure)
+        for k in range(1, n + 1):
+            rows, cols = np.nonzero(labelled == k)
+            regions.append((np.full(rows.size, i), rows, cols))
+    return regions
+
+
+def _thresholds(scores: np.ndarray, n_thresholds: int) -> np.ndarray:
+    values = np.unique(scores)
+    if values.size > n_thresholds:
+        values = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, n_thresholds)))
+    return values[::-1]
+
+
+def _integrate(fpr: np.ndarray, pro: np.ndarray, limit: float) -> float:
+    """Integrate ``pro`` over ``fpr`` (ascending) from 0 to ``limit``."""
+    keep = fpr <= limit
+    x, y = fpr[keep], pro[keep]
+    if x[-1] < limit and keep.size > x.size:
+        x1, y1 = fpr[x.size], pro[x.size]
+        y_end = y[-1] + (y1 - y[-1]) * (limit - x[-1]) / (x1 - x[-1])
+        x, y = np.r_[x, limit], np.r_[y, y_end]
+    return float(np.trapezoid(y, x))
+
+
+def bootstrap_ci(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    metric: Callable[[np.ndarray, np.ndarray], float] = auroc,
+    n_resamples: int = 500,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """Return a metric and its percentile bootstrap confidence interval.
+
+    Normal and anomalous samples are resampled separately (stratified), so
+    each resample keeps the class sizes.
+
+    Parameters
+    ----------
+    labels, scores : ndarray
+        Per-sample labels and scores, shape (N,).
+    rng : numpy.random.Generator
+        Source of the resampling.
+    metric : callable
+        ``metric(labels, scores) -> float``; AUROC by default.
+    n_resamples : int
+        Number of bootstrap resamples, >= 1.
+    confidence : float
+        Two-sided confidence level, in (0, 1).
+
+    Returns
+    -------
+    tuple of float
+        (point estimate on all samples, lower bound, upper bound).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence = {confidence} is invalid; use a value in (0, 1)")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples = {n_resamples} is invalid; use 1 or more")
+    y, s = _check_pair(labels, scores)
+    point = metric(y, s)
+
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    values = np.empty(n_resamples)
+    for i in range(n_resamples):
+        index = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        values[i] = metric(y[index], s[index])
+
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return point, float(low), float(high)
+
+
+def _check_pair(
+    labels: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.shape != s.shape:
+        raise ValueError(
+            f"labels have shape {y.shape} but scores have shape {s.shape}; "
+            "give one score per label"
+        )
+    if not np.all(np.isfinite(s)):
+        raise ValueError(
+            f"scores contain {int(np.sum(~np.isfinite(s)))} NaN or infinite "
+            "values; check the detector's output"
+        )
+    return y, s

@@ -26,7 +26,9 @@ _EMISSIVITY = 0.8
 
 
 def test_adiabatic_rise_values_of_kim_2007():
-    rises = {n: KIM_2007.adiabatic_rise_K(n, RHO_CP_18650_J_m3K) for n in REACTION_NAMES}
+    rises = {
+        n: KIM_2007.adiabatic_rise_K(n, RHO_CP_18650_J_m3K) for n in REACTION_NAMES
+    }
 
     assert rises["sei"] == pytest.approx(11.0, abs=0.1)
     assert rises["anode"] == pytest.approx(367.0, abs=0.5)
@@ -39,7 +41,9 @@ def test_each_reaction_alone_releases_its_heat(name):
     chemistry = KIM_2007.only(name)
     expected = (
         KIM_2007.reactions[REACTION_NAMES.index(name)].heat_J_m3
-        * KIM_2007.reactant_left(KIM_2007.initial_state())[0, REACTION_NAMES.index(name)]
+        * KIM_2007.reactant_left(KIM_2007.initial_state())[
+            0, REACTION_NAMES.index(name)
+        ]
         / RHO_CP_18650_J_m3K
     )
 
@@ -108,4 +112,3 @@ def test_advance_adiabatic_conserves_energy():
     # Both sides are differences of about 1.3e9 J m-3, so atol is round-off.
     np.testing.assert_allclose(rho_cp * (new_T - T_C), released, rtol=1e-9, atol=1.0)
     assert new_T[2] > new_T[1] > new_T[0]
-

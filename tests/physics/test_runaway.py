@@ -34,7 +34,11 @@ def row():
 @pytest.fixture(scope="module")
 def spread(row):
     trigger = hotspot(
-        row, x_mm=5.0, y_mm=5.0, radius_mm=3.0, power_W=Pulse(10.0, start_s=0, stop_s=120)
+        row,
+        x_mm=5.0,
+        y_mm=5.0,
+        radius_mm=3.0,
+        power_W=Pulse(10.0, start_s=0, stop_s=120),
     )
     return simulate_runaway(
         row,

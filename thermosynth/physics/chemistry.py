@@ -32,9 +32,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -231,8 +231,8 @@ KIM_2007 = AbuseChemistry(
 )
 
 # Volumetric heat capacity of the 18650 LiCoO2 cell the 2007 table describes
-# [J m-3 K-1], as the issue of this model quotes it and as public copies of
-# the model use it. NOTE: not checked against the paper's own table.
+# [J m-3 K-1], as public copies of the model use it. NOTE: not checked
+# against the paper's own table.
 RHO_CP_18650_J_m3K = 2.14e6
 
 
@@ -535,7 +535,9 @@ def advance_adiabatic(
     return new_state, T_C + released / rho_cp_J_m3K, None
 
 
-def _explicit_step(state: np.ndarray, derivative: np.ndarray, dt_s: float) -> np.ndarray:
+def _explicit_step(
+    state: np.ndarray, derivative: np.ndarray, dt_s: float
+) -> np.ndarray:
     """Take one explicit Euler step, clipped so that every fraction stays in 0..1.
 
     The SEI thickness grows by exactly the lithium the anode reaction used.
@@ -560,8 +562,6 @@ def _integrate_hot(
     The cells do not interact, so the Jacobian is block diagonal with 6 x 6
     blocks, and its finite differences cost six evaluations in all.
     """
-    from scipy.sparse import block_diag
-
     n = state.shape[0]
 
     heat = chemistry.heat_weights_J_m3()
@@ -580,17 +580,17 @@ def _integrate_hot(
     dilution = math.sqrt(n)
     y0 = np.column_stack([state, T_K]).ravel()
     atol = np.tile([1e-10] * 5 + [1e-4], n) / dilution
-    sparsity = block_diag([np.ones((6, 6))] * n, format="csr")
-    solution = solve_ivp(
-        rhs,
-        (0.0, dt_s),
-        y0,
-        method=method,
-        rtol=rtol / dilution,
-        atol=atol,
-        jac_sparsity=sparsity,
-        t_eval=[dt_s],
-    )
+    # Overflow inside a trial step that the solver then rejects is routine
+    # here. A failed or unphysical result is reported below instead, and the
+    # caller retries with a shorter step.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            solution = _solve_block_diagonal(
+                rhs, y0, dt_s, method, rtol / dilution, atol, n
+            )
+        except RuntimeError as error:
+            # SuperLU raises RuntimeError for a singular iteration matrix.
+            return None, f"the stiff solver failed: {error}"
     if solution.status != 0:
         return None, str(solution.message)
 
@@ -604,3 +604,27 @@ def _integrate_hot(
         return None, "a reactant fraction left 0..1"
     result[:, :4] = np.clip(fractions, 0.0, 1.0)
     return result, None
+
+
+def _solve_block_diagonal(
+    rhs: Callable[[float, np.ndarray], np.ndarray],
+    y0: np.ndarray,
+    dt_s: float,
+    method: str,
+    rtol: float,
+    atol: np.ndarray,
+    n: int,
+) -> Any:
+    """Call solve_ivp with the sparsity of n independent 6 x 6 blocks."""
+    from scipy.sparse import block_diag
+
+    return solve_ivp(
+        rhs,
+        (0.0, dt_s),
+        y0,
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        jac_sparsity=block_diag([np.ones((6, 6))] * n, format="csr"),
+        t_eval=[dt_s],
+    )

@@ -32,7 +32,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,16 +42,16 @@ from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout
 from thermosynth.physics.chemistry import (
     C_SEI,
-    DEFAULT_ONSET_RATE_K_s,
     KIM_2007,
     AbuseChemistry,
+    DEFAULT_ONSET_RATE_K_s,
     advance_adiabatic,
     check_policy,
 )
 from thermosynth.physics.heat import (
-    STEFAN_BOLTZMANN_W_m2K4,
     ZERO_C_IN_K,
     Boundary,
+    STEFAN_BOLTZMANN_W_m2K4,
     _check_sources,
     _check_times,
     _initial_state,
@@ -72,6 +72,9 @@ _MAX_HALVINGS = 24
 
 # LU factorisations kept, keyed by step length and heat-capacity version.
 _MAX_FACTORISATIONS = 16
+
+# Frozen, so one instance can serve as the default of every call.
+_DEFAULT_BOUNDARY = Boundary()
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ class RunawayResult:
 def simulate_runaway(
     layout: Layout,
     *,
-    boundary: Boundary = Boundary(),
+    boundary: Boundary = _DEFAULT_BOUNDARY,
     n_layers: int = 1,
     duration_s: float,
     dt_s: float,
@@ -200,7 +203,7 @@ def simulate_runaway(
     duration_s : float
         Simulated time [s].
     dt_s : float
-        Longest step [s]. Steps are halved while the chemistry heats a grid
+        Maximum step [s]. Steps are halved while the chemistry heats a grid
         cell by more than ``max_dT_per_step_K`` per step, and end exactly on
         the output times.
     triggers : sequence of VolumeSource or HeldPatch
@@ -320,7 +323,7 @@ class _RunawayModel:
         self.venting: Venting | None = None
         self.onset_rate_K_s = DEFAULT_ONSET_RATE_K_s
         self.capacity_version = 0
-        self.cache: dict[tuple[float, int, bytes], object] = {}
+        self.cache: dict[tuple[float, int, bytes], Any] = {}
 
     def chemistry_step(self, dt: float) -> tuple[np.ndarray, np.ndarray, str | None]:
         """Return the new chemical state and temperatures of the reacting cells."""
@@ -373,8 +376,10 @@ class _RunawayModel:
 
     def _factor(
         self, dt: float, g: np.ndarray, held: np.ndarray, penalty: float
-    ) -> object:
-        radiative = self.boundary.emissivity_top > 0 or self.boundary.emissivity_bottom > 0
+    ) -> Any:
+        radiative = (
+            self.boundary.emissivity_top > 0 or self.boundary.emissivity_bottom > 0
+        )
         key = (float(f"{dt:.12g}"), self.capacity_version, np.packbits(held).tobytes())
         if not radiative and key in self.cache:
             return self.cache[key]
@@ -479,6 +484,7 @@ class _Stepper:
         self.on_failure = on_failure
         self.level = 0
         self.calm_steps = 0
+        self.stopped = False
         self.n_steps = 0
         self.n_rejected = 0
         self.max_C = float(model.T.max())
@@ -505,6 +511,8 @@ class _Stepper:
             if self._try_step(t, dt):
                 t += dt
                 continue
+            if self.stopped:
+                return t
 
             self.n_rejected += 1
             self.level += 1
@@ -514,6 +522,7 @@ class _Stepper:
                     f"{self.dt_s / 2**_MAX_HALVINGS:.3g} s at t = {t:g} s; check "
                     "the reaction table and the initial temperature"
                 )
+                self.stopped = True
                 return t
         return t
 
@@ -535,7 +544,7 @@ class _Stepper:
                 f"runaway solver: temperature became non-finite at t = {t + dt:g} s; "
                 "check trigger powers and material properties"
             )
-            self.level = _MAX_HALVINGS + 1
+            self.stopped = True
             return False
 
         model.after_step(t + dt)
@@ -560,9 +569,7 @@ class _Stepper:
         model = self.model
         rise_all = recorded.reshape(outputs.size, *model.shape)
         lost = model.energy_lost_J + model.energy_vented_J
-        logger.debug(
-            "runaway: %d steps, %d rejected", self.n_steps, self.n_rejected
-        )
+        logger.debug("runaway: %d steps, %d rejected", self.n_steps, self.n_rejected)
         return RunawayResult(
             times_s=outputs,
             rise_K=rise_all[:, 0].copy(),

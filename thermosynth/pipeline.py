@@ -56,17 +56,14 @@ from thermosynth.output.shards import (
     temporary_shard_file,
     write_manifest,
 )
-from thermosynth.physics.fast import simulate_fast
-from thermosynth.physics.heat import Boundary, simulate
-from thermosynth.physics.runaway import Venting, simulate_runaway
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import (
     DrawnScenario,
-    build_sources,
     choose_scenario,
     draw_scenario,
 )
+from thermosynth.simulation import simulate_scenario
 
 logger = logging.getLogger(__name__)
 
@@ -285,56 +282,7 @@ def normal_sample(index: int, split: str, frame: Frame) -> Sample:
 
 def simulate_rise(drawn: Any, layout: Layout, recipe: Recipe) -> np.ndarray:
     """Simulate a drawn scenario; return the imaged face's final rise [K]."""
-    physics = recipe.physics
-    boundary = Boundary(
-        ambient_C=physics.ambient_C,
-        h_top_W_m2K=physics.h_top_W_m2K,
-        h_bottom_W_m2K=physics.h_bottom_W_m2K,
-        emissivity_top=physics.emissivity_top,
-        emissivity_bottom=physics.emissivity_bottom,
-    )
-    sources = build_sources(drawn, layout, physics)
-    dt_s = min(physics.dt_s, drawn.duration_s / 5)
-    if drawn.kind == "runaway":
-        return _runaway_rise(drawn, layout, recipe, boundary, sources, dt_s)
-
-    solve = simulate_fast if physics.solver == "fast" else simulate
-    result = solve(
-        layout,
-        sources,
-        boundary=boundary,
-        n_layers=physics.n_layers,
-        duration_s=drawn.duration_s,
-        dt_s=dt_s,
-    )
-    # Round-off leaves rises of about -1e-14 K far from a source; blending
-    # accepts only non-negative rises.
-    return np.maximum(np.asarray(result.rise_K[-1], dtype=float), 0.0)
-
-
-def _runaway_rise(
-    drawn: Any,
-    layout: Layout,
-    recipe: Recipe,
-    boundary: Boundary,
-    sources: list[Any],
-    dt_s: float,
-) -> np.ndarray:
-    """Simulate a runaway scenario; return the imaged face's final rise [K]."""
-    venting = drawn.params["venting"]
-    result = simulate_runaway(
-        layout,
-        boundary=boundary,
-        n_layers=recipe.physics.n_layers,
-        duration_s=drawn.duration_s,
-        dt_s=dt_s,
-        triggers=sources,
-        venting=None if venting is None else Venting(**venting),
-        max_dT_per_step_K=drawn.params["max_dT_per_step_K"],
-    )
-    # Venting can cool a cell below its initial state; blending accepts only
-    # non-negative rises.
-    return np.maximum(np.asarray(result.rise_K[-1], dtype=float), 0.0)
+    return simulate_scenario(drawn, layout, recipe)[-1]
 
 
 @dataclass(frozen=True)

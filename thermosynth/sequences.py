@@ -34,17 +34,15 @@ from thermosynth.output.sequence_writers import (
     SequenceHDF5Writer,
     SequenceSample,
 )
-from thermosynth.physics.fast import simulate_fast
-from thermosynth.physics.heat import Boundary, simulate
 from thermosynth.pipeline import plan_split, sample_rng
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe, SequenceSpec
 from thermosynth.scenario import (
     DrawnScenario,
-    build_sources,
     choose_scenario,
     draw_scenario,
 )
+from thermosynth.simulation import simulate_scenario
 
 logger = logging.getLogger(__name__)
 
@@ -124,38 +122,7 @@ def simulate_sequence_rise(
     ndarray
         float64 (T, ny, nx) rise on the layout grid [K].
     """
-    physics = recipe.physics
-    boundary = Boundary(
-        ambient_C=physics.ambient_C,
-        h_top_W_m2K=physics.h_top_W_m2K,
-        h_bottom_W_m2K=physics.h_bottom_W_m2K,
-        emissivity_top=physics.emissivity_top,
-        emissivity_bottom=physics.emissivity_bottom,
-    )
-    # NOTE: this mirrors thermosynth.pipeline.simulate_rise for the heat
-    # sources of scenario.build_sources only; a scenario kind that the still
-    # pipeline simulates another way (such as runaway chemistry) needs its own
-    # branch here.
-    sources = build_sources(drawn, layout, physics)
-    duration_s = float(times_s[-1])
-
-    # Steps also end on every output time, so dt_s only bounds the step.
-    solve = simulate_fast if physics.solver == "fast" else simulate
-    result = solve(
-        layout,
-        sources,
-        boundary=boundary,
-        n_layers=physics.n_layers,
-        duration_s=duration_s,
-        dt_s=min(physics.dt_s, duration_s / 5),
-        output_times_s=times_s.tolist(),
-    )
-    rise = np.asarray(result.rise_K, dtype=float)
-
-    # Sparse solves leave round-off of about 1e-12 K below zero far from the
-    # source, which blend rejects; larger negative values still reach it.
-    round_off = (rise < 0.0) & (rise > -_ROUND_OFF_K)
-    return np.where(round_off, 0.0, rise)
+    return simulate_scenario(drawn, layout, recipe, output_times_s=times_s.tolist())
 
 
 class SequenceGenerator:

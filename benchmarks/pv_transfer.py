@@ -15,12 +15,10 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -36,25 +34,13 @@ from thermosynth.validation.detectors import (
     max_minus_median,
 )
 from thermosynth.validation.transfer import ALL, TransferData, transfer_report
+from thermosynth.validation.transfer_data import load_classes, split_transfer_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "pv-modules-raptormaps"
 RECIPE = ROOT / "recipes" / "pv-module-hotspots.yaml"
 OUT = ROOT / "benchmarks" / "results" / "pv_transfer"
 HOTSPOT_CLASSES = ("Cell", "Cell-Multi", "Hot-Spot", "Hot-Spot-Multi")
-
-
-def load_classes(data_dir: Path) -> dict[str, np.ndarray]:
-    """Read every module image, grouped by anomaly class, as uint8 (N, 40, 24)."""
-    meta = json.loads((data_dir / "module_metadata.json").read_text())
-    groups: dict[str, list[np.ndarray]] = {}
-    for key in sorted(meta, key=int):
-        entry = meta[key]
-        image = cv2.imread(
-            str(data_dir / entry["image_filepath"]), cv2.IMREAD_GRAYSCALE
-        )
-        groups.setdefault(entry["anomaly_class"], []).append(image)
-    return {name: np.stack(images) for name, images in groups.items()}
 
 
 def build_data(
@@ -64,23 +50,14 @@ def build_data(
     n_train: int,
     n_test: int,
 ) -> TransferData:
-    """Split normals into train and test and hotspots into reserve and test halves."""
-    normal = classes["No-Anomaly"][rng.permutation(len(classes["No-Anomaly"]))]
-    test_parts, groups, reserve = [normal[n_train : n_train + n_test]], [], []
-    groups.append(np.full(n_test, "No-Anomaly"))
-    for name in HOTSPOT_CLASSES:
-        images = classes[name][rng.permutation(len(classes[name]))]
-        half = len(images) // 2
-        reserve.append(images[:half])
-        test_parts.append(images[half:])
-        groups.append(np.full(len(images) - half, name))
-    test_groups = np.concatenate(groups)
-    return TransferData(
-        train_normal=normal[:n_train],
-        test_images=np.concatenate(test_parts),
-        test_labels=test_groups != "No-Anomaly",
-        test_groups=test_groups,
-        reserve_anomalies=np.concatenate(reserve),
+    """Split No-Anomaly modules into train and test, hotspots into two halves."""
+    return split_transfer_data(
+        classes["No-Anomaly"],
+        {name: classes[name] for name in HOTSPOT_CLASSES},
+        rng,
+        n_train=n_train,
+        n_test=n_test,
+        normal_group="No-Anomaly",
     )
 
 

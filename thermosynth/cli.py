@@ -145,7 +145,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_closeness_arguments(closeness)
     closeness.set_defaults(handler=_validate_closeness)
-    # `validate transfer` goes here, as a second parser of `checks`.
+    transfer = checks.add_parser(
+        "transfer",
+        help="train detectors on pseudo-anomalies and score them on real anomalies",
+    )
+    _add_transfer_arguments(transfer)
+    transfer.set_defaults(handler=_validate_transfer)
     return parser
 
 
@@ -394,6 +399,190 @@ def _parse_where(text: str | None) -> dict[str, list[str]] | None:
             f"filter {text!r} is invalid; write KEY=VALUE or KEY=V1,V2"
         )
     return {key: values.split(",")}
+
+
+def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    # Spelled out here because importing transfer_setup loads torch.
+    generators = (
+        "thermosynth,gaussian_noise,cutpaste,normal_blend,self_blend,perlin_draem"
+    )
+    parser.add_argument(
+        "--normal",
+        type=Path,
+        required=True,
+        help="normal frames: an MVTec tree (train/good, test/good), a folder "
+        "(with --metadata and --normal-where) or a thermosynth dataset.h5",
+    )
+    parser.add_argument(
+        "--real",
+        type=Path,
+        required=True,
+        help="real anomalous frames: an MVTec tree (test/<kind>) or a folder",
+    )
+    parser.add_argument(
+        "--metadata",
+        type=Path,
+        help="JSON records describing a plain image folder (for the --*-where filters)",
+    )
+    parser.add_argument(
+        "--normal-where",
+        metavar="KEY=V1,V2",
+        help="keep normal files whose metadata KEY is one of the values",
+    )
+    parser.add_argument(
+        "--real-where",
+        metavar="KEY=V1,V2",
+        help="keep real files whose metadata KEY is one of the values; each "
+        "value is reported as one anomaly class",
+    )
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        required=True,
+        help="recipe whose layout, physics, scenarios and camera make the "
+        "thermosynth pseudo-anomalies",
+    )
+    parser.add_argument(
+        "--generators",
+        default=generators,
+        help=f"comma-separated pseudo-anomaly generators (default all: {generators})",
+    )
+    parser.add_argument(
+        "--detectors",
+        default="classifier,draem,knn",
+        help="comma-separated detectors, from classifier,draem,autoencoder,"
+        "deep_svdd,knn (default classifier,draem,knn)",
+    )
+    parser.add_argument(
+        "--contamination",
+        type=float,
+        default=0.1,
+        help="fraction of training normals replaced by reserve real anomalies "
+        "in a second run, in [0, 1); 0 skips it (default 0.1)",
+    )
+    parser.add_argument(
+        "--severity",
+        default="0.25,0.5,1,2",
+        help="factors on the simulated rise for the severity sweep, or none "
+        "(default 0.25,0.5,1,2)",
+    )
+    parser.add_argument(
+        "--max-train", type=int, default=2500, help="training normals at most"
+    )
+    parser.add_argument(
+        "--max-test", type=int, default=1500, help="test normals at most"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=600, help="training steps per network"
+    )
+    parser.add_argument(
+        "--bank-scenarios",
+        type=int,
+        default=64,
+        help="recipe scenarios simulated for the thermosynth generator",
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=200, help="bootstrap resamples per interval"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of every draw")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=Path("transfer"), help="report folder"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing report"
+    )
+
+
+def _validate_transfer(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from thermosynth.output.atomic import check_writable, staged_dir
+    from thermosynth.validation import transfer_setup as setup
+    from thermosynth.validation.detectors import Classifier, max_minus_median
+    from thermosynth.validation.transfer import transfer_report
+    from thermosynth.validation.transfer_data import load_transfer_data
+
+    check_writable(args.output, overwrite=args.overwrite)
+    detectors = setup.build_detectors(_names(args.detectors), steps=args.steps)
+    generator_names = _names(args.generators)
+    setup.check_names(generator_names, setup.GENERATOR_NAMES, "--generators")
+    levels = _severity_levels(args.severity)
+    sweep_detector = setup.severity_detector(detectors) if levels else None
+    loaded = load_recipe(args.recipe)
+
+    data = load_transfer_data(
+        args.normal,
+        args.real,
+        np.random.default_rng(args.seed),
+        metadata=args.metadata,
+        normal_where=_parse_where(args.normal_where),
+        real_where=_parse_where(args.real_where),
+        max_train=args.max_train,
+        max_test=args.max_test,
+    )
+    n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
+    setup.check_contamination(args.contamination, len(data.train_normal), n_reserve)
+    thermal = None
+    if "thermosynth" in generator_names or levels:
+        thermal = setup.thermal_factory(
+            loaded,
+            data.train_normal[0],
+            n_scenarios=args.bank_scenarios,
+            seed=args.seed,
+        )
+    generators = setup.build_generators(generator_names, thermal)
+
+    with staged_dir(args.output, overwrite=args.overwrite) as stage:
+        result = transfer_report(
+            data,
+            generators,
+            detectors,
+            out_dir=stage,
+            seed=args.seed,
+            scorers={"max_minus_median": max_minus_median},
+            supervised=Classifier(steps=args.steps) if n_reserve else None,
+            contamination=args.contamination,
+            contamination_generators=[g for g in generators if g == "thermosynth"],
+            severity_levels=levels,
+            severity_generator=thermal,
+            severity_detector=sweep_detector,
+            n_boot=args.bootstrap,
+            notes=_transfer_notes(args),
+        )
+    print(f"wrote transfer report to {args.output}/report.md")
+    for row in result.image:
+        if row["group"] == "all" and row["generator"] in generators:
+            print(
+                f"{row['generator']:>14s} + {row['detector']:<10s} image AUROC "
+                f"{row['auroc']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+            )
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _severity_levels(text: str) -> list[float]:
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        levels = [float(value) for value in _names(text)]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) <= 0:
+        raise ThermosynthError(
+            f"--severity {text!r} is invalid; give factors > 0 such as 0.5,1,2, or none"
+        )
+    return levels
+
+
+def _transfer_notes(args: argparse.Namespace) -> str:
+    return (
+        f"Normal frames: `{args.normal}`; real anomalies: `{args.real}`; recipe: "
+        f"`{args.recipe}`; seed {args.seed}; {args.steps} training steps per network; "
+        f"{args.bank_scenarios} simulated scenarios in the thermosynth bank."
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,160 @@
+"""Command-line test of ``thermosynth validate transfer`` on a tiny MVTec tree."""
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from thermosynth.cli import main
+
+SHAPE = (40, 24)
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _normal(rng: np.random.Generator) -> np.ndarray:
+    ramp = np.linspace(60, 100, SHAPE[0])[:, None] + np.zeros(SHAPE)
+    return np.clip(ramp + rng.normal(0, 2, SHAPE), 0, 255).astype(np.uint8)
+
+
+def _hot(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    cy, cx = rng.uniform(5, 35), rng.uniform(4, 20)
+    bump = 40 * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 6.0)
+    image = np.clip(_normal(rng) + bump, 0, 255).astype(np.uint8)
+    return image, bump > 4
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+
+
+@pytest.fixture
+def mvtec_tree(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "modules"
+    for split, count in (("train", 30), ("test", 10)):
+        for i in range(count):
+            _write(root / split / "good" / f"{i:03d}.png", _normal(rng))
+    for i in range(8):
+        image, mask = _hot(rng)
+        _write(root / "test" / "hot" / f"{i:03d}.png", image)
+        _write(root / "ground_truth" / "hot" / f"{i:03d}_mask.png", mask * 255)
+    return root
+
+
+@pytest.fixture
+def recipe(tmp_path: Path, mvtec_tree: Path) -> Path:
+    data = yaml.safe_load((RECIPES / "pv-module-hotspots.yaml").read_text())
+    data["frames"] = {
+        "kind": "images",
+        "path": str(mvtec_tree / "train" / "good"),
+        "pattern": "*.png",
+        "mode": "greyscale",
+        "unit": "level",
+    }
+    data["split"] = {"train_normal": 2, "test_normal": 1, "test_anomalous": 1}
+    data["output"] = {"dir": str(tmp_path / "unused")}
+    data.pop("bank", None)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _args(tree: Path, recipe: Path, out: Path) -> list[str]:
+    return [
+        "validate",
+        "transfer",
+        "--normal",
+        str(tree),
+        "--real",
+        str(tree),
+        "--recipe",
+        str(recipe),
+        "--generators",
+        "thermosynth,cutpaste",
+        "--detectors",
+        "classifier,knn",
+        "--steps",
+        "20",
+        "--bank-scenarios",
+        "2",
+        "--severity",
+        "0.5,1",
+        "--contamination",
+        "0.1",
+        "--bootstrap",
+        "20",
+        "-o",
+        str(out),
+    ]
+
+
+def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
+    out = tmp_path / "report"
+
+    assert main(_args(mvtec_tree, recipe, out)) == 0
+
+    for name in ("report.md", "image_auroc.csv", "severity.csv", "examples.png"):
+        assert (out / name).is_file(), name
+    assert (out / "severity.png").is_file()
+    assert (out / "contamination.csv").is_file()
+    with (out / "image_auroc.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    pairs = {(r["generator"], r["detector"]) for r in rows}
+    assert ("thermosynth", "classifier") in pairs
+    assert ("cutpaste", "classifier") in pairs
+    assert ("none", "knn") in pairs
+    assert ("none", "max_minus_median") in pairs
+    assert {r["group"] for r in rows} == {"all", "hot"}
+    for row in rows:
+        assert 0.0 <= float(row["auroc"]) <= 1.0, row
+    assert "report.md" in capsys.readouterr().out
+
+
+def test_transfer_cli_keeps_existing_report(mvtec_tree, recipe, tmp_path, capsys):
+    out = tmp_path / "report"
+    out.mkdir()
+
+    assert main(_args(mvtec_tree, recipe, out)) == 2
+
+    err = capsys.readouterr().err
+    assert "already exists" in err
+    assert "--overwrite" in err
+    assert not any(out.iterdir())
+
+
+def test_transfer_cli_missing_folder(recipe, tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+
+    code = main(_args(missing, recipe, tmp_path / "report"))
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith("thermosynth: error: frame set not found")
+    assert str(missing) in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_transfer_cli_unknown_detector(mvtec_tree, recipe, tmp_path, capsys):
+    args = _args(mvtec_tree, recipe, tmp_path / "report")
+    args[args.index("classifier,knn")] = "classifier,svm"
+
+    assert main(args) == 2
+
+    err = capsys.readouterr().err
+    assert "--detectors 'svm' is unknown" in err
+    assert err.count("\n") == 1

@@ -1,0 +1,279 @@
+"""Load and split labelled frames into a :class:`TransferData`.
+
+Normal frames are split into training and test normals. Real anomalies are
+grouped by class, and each class is halved into a reserve (for the supervised
+ceiling and the contamination run) and a test half. Sources are the ones that
+:func:`thermosynth.validation.io.load_frame_set` reads: an anomalib / MVTec
+folder tree (normal = ``train/good``, with ``test/good`` as the test normals
+where present; real = ``test/<kind>``, grouped by kind), a thermosynth HDF5
+file, or a plain image folder filtered through a metadata JSON file (grouped
+by the filter's values).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from thermosynth.errors import FrameError
+from thermosynth.validation.io import FrameSet, load_frame_set
+from thermosynth.validation.transfer import TransferData
+
+logger = logging.getLogger(__name__)
+
+
+def load_classes(
+    data_dir: str | Path,
+    *,
+    metadata_name: str = "module_metadata.json",
+    class_key: str = "anomaly_class",
+    path_key: str = "image_filepath",
+) -> dict[str, np.ndarray]:
+    """Read every image listed in a metadata JSON file, grouped by class.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Folder that contains the metadata file; image paths are relative to it.
+    metadata_name : str
+        Name of the metadata file, a mapping of numeric keys to records (the
+        Raptor Maps ``module_metadata.json`` layout).
+    class_key, path_key : str
+        Record fields that hold the class name and the image path.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Class name to greyscale frames, uint8 (N, H, W), in key order.
+    """
+    data_dir = Path(data_dir)
+    meta = json.loads((data_dir / metadata_name).read_text())
+    groups: dict[str, list[np.ndarray]] = {}
+    for key in sorted(meta, key=int):
+        entry = meta[key]
+        image = cv2.imread(str(data_dir / entry[path_key]), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise FrameError(
+                f"failed to read {data_dir / entry[path_key]}, listed in "
+                f"{data_dir / metadata_name}; check that the file exists"
+            )
+        groups.setdefault(entry[class_key], []).append(image)
+    return {name: np.stack(images) for name, images in groups.items()}
+
+
+def split_transfer_data(
+    normal: np.ndarray,
+    anomalies: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    n_train: int,
+    n_test: int,
+    normal_group: str = "normal",
+    test_normal: np.ndarray | None = None,
+) -> TransferData:
+    """Split normals into train and test and each anomaly class into two halves.
+
+    Parameters
+    ----------
+    normal : ndarray
+        Normal frames, uint8 (N, H, W).
+    anomalies : mapping of str to ndarray
+        Class name to real anomalous frames, uint8 (M, H, W). The first half
+        of each shuffled class is the reserve, the rest is tested.
+    rng : numpy.random.Generator
+        Source of the shuffles.
+    n_train, n_test : int
+        Training and test normals to keep.
+    normal_group : str
+        Group name of the test normals.
+    test_normal : ndarray, optional
+        Separate test normals (an MVTec ``test/good``); without them the test
+        normals are taken from ``normal`` after the training ones.
+
+    Returns
+    -------
+    TransferData
+
+    Raises
+    ------
+    FrameError
+        If there are fewer normals than ``n_train + n_test`` (or ``n_train``
+        and ``n_test`` with separate test normals), or no anomalies.
+    """
+    normal = normal[rng.permutation(len(normal))]
+    if test_normal is None:
+        _check_count(len(normal), n_train + n_test, "normal frames")
+        train, test = normal[:n_train], normal[n_train : n_train + n_test]
+    else:
+        _check_count(len(normal), n_train, "training normal frames")
+        _check_count(len(test_normal), n_test, "test normal frames")
+        train = normal[:n_train]
+        test = test_normal[rng.permutation(len(test_normal))][:n_test]
+    if not anomalies:
+        raise FrameError("no real anomaly classes were given; give at least one")
+
+    test_parts, groups, reserve = [test], [np.full(len(test), normal_group)], []
+    for name, images in anomalies.items():
+        images = images[rng.permutation(len(images))]
+        half = len(images) // 2
+        reserve.append(images[:half])
+        test_parts.append(images[half:])
+        groups.append(np.full(len(images) - half, name))
+    test_groups = np.concatenate(groups)
+    return TransferData(
+        train_normal=train,
+        test_images=np.concatenate(test_parts),
+        test_labels=test_groups != normal_group,
+        test_groups=test_groups,
+        reserve_anomalies=np.concatenate(reserve),
+    )
+
+
+def _check_count(available: int, needed: int, what: str) -> None:
+    if needed < 1 or available < needed:
+        raise FrameError(
+            f"{needed} {what} are needed but {available} are available; lower "
+            "the number requested (--max-train, --max-test) or add frames"
+        )
+
+
+def load_transfer_data(
+    normal_path: str | Path,
+    real_path: str | Path,
+    rng: np.random.Generator,
+    *,
+    metadata: str | Path | None = None,
+    normal_where: Mapping[str, Sequence[str]] | None = None,
+    real_where: Mapping[str, Sequence[str]] | None = None,
+    max_train: int = 2500,
+    max_test: int = 1500,
+) -> TransferData:
+    """Load normal and real anomalous frames and split them for a transfer run.
+
+    Without separate test normals (an MVTec ``test/good``), 40 % of the
+    normal frames, at most ``max_test``, are held out for testing and up to
+    ``max_train`` of the rest train the detectors.
+
+    Parameters
+    ----------
+    normal_path, real_path : str or Path
+        Normal and real anomalous frames, in any source that
+        :func:`~thermosynth.validation.io.load_frame_set` reads.
+    rng : numpy.random.Generator
+        Source of every shuffle.
+    metadata : str or Path, optional
+        Metadata JSON for plain folders, used with the ``where`` filters.
+    normal_where, real_where : mapping of str to sequence of str, optional
+        Metadata filters. Each value of a one-key ``real_where`` becomes one
+        anomaly class, e.g. ``{"anomaly_class": ["Cell", "Hot-Spot"]}``.
+    max_train, max_test : int
+        Most training and test normals kept.
+
+    Returns
+    -------
+    TransferData
+        uint8 frames; test normals are in group "normal".
+
+    Raises
+    ------
+    FrameError
+        If a source is missing or empty, its frames are not 8-bit levels, or
+        the normal and real frames differ in size.
+    """
+    normals = load_frame_set(
+        normal_path,
+        label="normal",
+        metadata=metadata if normal_where else None,
+        where=normal_where,
+    )
+    train_set, test_set = _mvtec_split(normals)
+    anomalies = _load_real_classes(real_path, metadata, real_where)
+    _check_shapes(normals, anomalies)
+
+    train = to_uint8(train_set)
+    test = None if test_set is None else to_uint8(test_set)
+    if test is None:
+        n_test = min(max_test, int(0.4 * len(train)))
+        n_train = min(max_train, len(train) - n_test)
+    else:
+        n_train, n_test = min(max_train, len(train)), min(max_test, len(test))
+    # NOTE: real masks (MVTec ground_truth) are dropped here because
+    # TransferData has no field for them, so no pixel metric uses real masks.
+    classes = {name: to_uint8(frames) for name, frames in anomalies.items()}
+    logger.info("transfer data: %d training normals, %d test normals", n_train, n_test)
+    return split_transfer_data(
+        train, classes, rng, n_train=n_train, n_test=n_test, test_normal=test
+    )
+
+
+def _mvtec_split(normals: FrameSet) -> tuple[FrameSet, FrameSet | None]:
+    """Separate ``test/good`` from ``train/good`` in an MVTec tree."""
+    if normals.kind != "mvtec":
+        return normals, None
+    in_test = np.array([Path(n).parent.parent.name == "test" for n in normals.names])
+    if in_test.all() or not in_test.any():
+        return normals, None
+    return (
+        normals.subset(np.flatnonzero(~in_test)),
+        normals.subset(np.flatnonzero(in_test)),
+    )
+
+
+def _load_real_classes(
+    path: str | Path,
+    metadata: str | Path | None,
+    where: Mapping[str, Sequence[str]] | None,
+) -> dict[str, FrameSet]:
+    """Load real anomalies as one set per class."""
+    if where and len(where) == 1:
+        ((key, values),) = where.items()
+        return {
+            value: load_frame_set(path, metadata=metadata, where={key: [value]})
+            for value in dict.fromkeys(values)
+        }
+
+    frames = load_frame_set(
+        path, label="anomalous", metadata=metadata if where else None, where=where
+    )
+    if frames.kind != "mvtec":
+        return {"anomalous": frames}
+    kinds = np.array([Path(name).parent.name for name in frames.names])
+    return {
+        str(kind): frames.subset(np.flatnonzero(kinds == kind))
+        for kind in dict.fromkeys(kinds.tolist())
+    }
+
+
+def _check_shapes(normals: FrameSet, anomalies: Mapping[str, FrameSet]) -> None:
+    for name, frames in anomalies.items():
+        if frames.shape != normals.shape:
+            raise FrameError(
+                f"real anomalies of class {name!r} in {frames.origin} are "
+                f"{frames.shape[1]} x {frames.shape[0]} px but the normal frames in "
+                f"{normals.origin} are {normals.shape[1]} x {normals.shape[0]} px; "
+                "give frames of one size"
+            )
+
+
+def to_uint8(frames: FrameSet) -> np.ndarray:
+    """Return a set's frames as uint8 (N, H, W), the detectors' input.
+
+    Raises
+    ------
+    FrameError
+        If a value is not a whole level in 0..255, e.g. 16-bit or float frames.
+    """
+    values = frames.values
+    whole = np.all(values == np.rint(values))
+    if not whole or values.min() < 0 or values.max() > 255:
+        raise FrameError(
+            f"frames in {frames.origin} range {values.min():.6g}..{values.max():.6g} "
+            f"{frames.unit}, not whole 8-bit levels; the transfer detectors take "
+            "8-bit greyscale frames, so convert them to uint8 images first"
+        )
+    return values.astype(np.uint8)

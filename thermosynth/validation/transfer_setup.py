@@ -1,0 +1,182 @@
+"""Build the generators and detectors of a transfer run from their names.
+
+``thermosynth validate transfer`` names generators and detectors on the
+command line. This module turns those names into the factories and objects
+that :func:`thermosynth.validation.transfer.transfer_report` takes. It also
+simulates the bank of rises behind the ``thermosynth`` generator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from thermosynth.build import build_camera
+from thermosynth.errors import RecipeError, ThermosynthError
+from thermosynth.frames.encodings import LinearEncoding
+from thermosynth.frames.frame import Frame
+from thermosynth.frames.noise import estimate_noise
+from thermosynth.recipe.loading import LoadedRecipe
+from thermosynth.validation import generators as gen
+from thermosynth.validation.detectors import (
+    Autoencoder,
+    Classifier,
+    DeepSVDD,
+    Detector,
+    Draem,
+    KNearest,
+)
+from thermosynth.validation.transfer import GeneratorFactory
+
+logger = logging.getLogger(__name__)
+
+ThermalFactory = Callable[[np.ndarray, float], gen.ThermalHotspots]
+"""``make(pool, scale) -> ThermalHotspots``; the pool is ignored."""
+
+BASELINE_GENERATORS: dict[str, GeneratorFactory] = {
+    "gaussian_noise": lambda pool: gen.GaussianNoise(),
+    "cutpaste": gen.CutPaste,
+    "normal_blend": gen.NormalBlend,
+    "self_blend": lambda pool: gen.SelfBlend(),
+    "perlin_draem": gen.PerlinBlend,
+}
+GENERATOR_NAMES = ("thermosynth", *BASELINE_GENERATORS)
+DETECTOR_NAMES = ("classifier", "draem", "autoencoder", "deep_svdd", "knn")
+
+
+def check_names(names: Sequence[str], known: Sequence[str], option: str) -> None:
+    """Raise ThermosynthError naming the first unknown or repeated name."""
+    if not names:
+        raise ThermosynthError(f"{option} is empty; choose from {', '.join(known)}")
+    for name in names:
+        if name not in known:
+            raise ThermosynthError(
+                f"{option} {name!r} is unknown; choose from {', '.join(known)}"
+            )
+    if len(set(names)) != len(names):
+        raise ThermosynthError(f"{option} {','.join(names)} repeats a name")
+
+
+def build_detectors(names: Sequence[str], *, steps: int) -> dict[str, Detector]:
+    """Return a fresh detector per name; networks train for ``steps`` steps."""
+    check_names(names, DETECTOR_NAMES, "--detectors")
+    if steps < 1:
+        raise ThermosynthError(f"--steps {steps} is invalid; use 1 or more")
+    constructors: dict[str, Callable[[], Detector]] = {
+        "classifier": lambda: Classifier(steps=steps),
+        "draem": lambda: Draem(steps=steps),
+        "autoencoder": lambda: Autoencoder(steps=steps),
+        "deep_svdd": lambda: DeepSVDD(steps=steps),
+        "knn": KNearest,
+    }
+    return {name: constructors[name]() for name in names}
+
+
+def build_generators(
+    names: Sequence[str], thermal: ThermalFactory | None
+) -> dict[str, GeneratorFactory]:
+    """Return a factory per generator name; ``thermal`` backs "thermosynth"."""
+    check_names(names, GENERATOR_NAMES, "--generators")
+    factories: dict[str, GeneratorFactory] = {}
+    for name in names:
+        if name != "thermosynth":
+            factories[name] = BASELINE_GENERATORS[name]
+        elif thermal is None:
+            raise ThermosynthError("the thermosynth generator needs a recipe")
+        else:
+            factories[name] = _scaled(thermal, 1.0)
+    return factories
+
+
+def _scaled(thermal: ThermalFactory, scale: float) -> GeneratorFactory:
+    return lambda pool: thermal(pool, scale)
+
+
+def thermal_factory(
+    loaded: LoadedRecipe,
+    image: np.ndarray,
+    *,
+    n_scenarios: int,
+    seed: int,
+) -> ThermalFactory:
+    """Simulate the recipe's bank of rises once, registered to ``image``'s size.
+
+    Parameters
+    ----------
+    loaded : LoadedRecipe
+        Recipe whose layout, physics, scenarios and camera make the rises; its
+        camera needs ``levels_per_kelvin`` because the frames are 8-bit levels.
+    image : ndarray
+        One training normal frame, uint8 (H, W), for the registration.
+    n_scenarios : int
+        Scenarios simulated, >= 1; the bank keeps three moments of each.
+    seed : int
+        Seed of the scenario draws.
+
+    Returns
+    -------
+    callable
+        ``make(pool, scale) -> ThermalHotspots`` with the rises times ``scale``.
+    """
+    recipe = loaded.recipe
+    if recipe.camera.levels_per_kelvin is None:
+        raise RecipeError(
+            f"{loaded.source}: camera.levels_per_kelvin is not set; the transfer "
+            "frames are 8-bit levels, so set it [level K-1] in the recipe"
+        )
+    if n_scenarios < 1:
+        raise ThermosynthError(f"--bank-scenarios {n_scenarios} is invalid; use >= 1")
+    bank = gen.simulate_rise_bank(
+        loaded, _level_frame(image), n_scenarios=n_scenarios, seed=seed
+    )
+    camera = build_camera(recipe.camera)
+    ambient_C = recipe.physics.ambient_C
+    noise_multiple = recipe.blend.noise_multiple
+
+    def make(pool: np.ndarray, scale: float) -> gen.ThermalHotspots:
+        return gen.ThermalHotspots(
+            bank,
+            camera,
+            ambient_C=ambient_C,
+            scale=scale,
+            noise_multiple=noise_multiple,
+        )
+
+    return make
+
+
+def _level_frame(image: np.ndarray) -> Frame:
+    encoding = LinearEncoding(np.uint8)
+    values = encoding.decode(image)
+    valid = np.ones(image.shape, dtype=bool)
+    sigma = estimate_noise(values, valid, quantum=encoding.quantum)
+    return Frame(image, values, "level", valid, encoding, sigma, "training normal")
+
+
+def severity_detector(detectors: dict[str, Detector]) -> str:
+    """Return the first detector that trains on pseudo-anomalies, for the sweep."""
+    for name, detector in detectors.items():
+        if detector.uses_pseudo:
+            return name
+    raise ThermosynthError(
+        f"a severity sweep needs a detector that trains on pseudo-anomalies "
+        f"(classifier or draem) but --detectors is {','.join(detectors)}; add one "
+        "or pass --severity none"
+    )
+
+
+def check_contamination(fraction: float, n_train: int, n_reserve: int) -> None:
+    """Raise ThermosynthError if the reserve cannot supply ``fraction`` of training."""
+    if not 0.0 <= fraction < 1.0:
+        raise ThermosynthError(
+            f"--contamination {fraction} is invalid; use a fraction in [0, 1)"
+        )
+    needed = int(round(fraction * n_train))
+    if needed > n_reserve:
+        raise ThermosynthError(
+            f"--contamination {fraction} replaces {needed} of {n_train} training "
+            f"normals but only {n_reserve} real anomalies are in reserve; lower "
+            "--contamination or --max-train, or pass --contamination 0"
+        )

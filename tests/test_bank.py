@@ -205,13 +205,27 @@ def test_bank_exact_without_radiation(tmp_path):
     assert not is_linear(loaded.recipe, "runaway")
 
 
-def test_bank_reuse_rejects_other_physics(tmp_path):
+def test_bank_reuse_adds_missing_entries(tmp_path):
     loaded, layout = demo(tmp_path)
     open_bank(loaded, layout, tmp_path)
-    other, _ = demo(tmp_path, "physics.h_top_W_m2K=12.0")
+    _, again = open_bank(loaded, layout, tmp_path)
+    assert again.calls == 0
 
-    with pytest.raises(RecipeError, match="lacks 3 of 3 entries"):
-        open_bank(other, layout, tmp_path)
+    other, _ = demo(tmp_path, "physics.h_top_W_m2K=12.0")
+    _, simulator = open_bank(other, layout, tmp_path)
+    assert simulator.calls == 3
+    with h5py.File(tmp_path / "bank.h5", "r") as bank:
+        assert len(bank["entries"]) == 6
+
+
+def test_bank_build_simulates_again(tmp_path):
+    loaded, layout = demo(tmp_path)
+    open_bank(loaded, layout, tmp_path)
+    rebuilt, _ = demo(tmp_path, "bank.mode=build")
+    _, simulator = open_bank(rebuilt, layout, tmp_path)
+    assert simulator.calls == 3
+    with h5py.File(tmp_path / "bank.h5", "r") as bank:
+        assert len(bank["entries"]) == 3
 
 
 def test_bank_build_keeps_other_entries(tmp_path):

@@ -20,7 +20,7 @@ ONE_FRAME = ("split.train_normal=0", "split.test_normal=1", "split.test_anomalou
 
 def run(recipe: str, out: Path, *extra: str):
     split = SMALL if recipe != "radiometric-cabinet.yaml" else ONE_FRAME
-    overrides = (*split, f"output.dir={out}", *extra)
+    overrides = (*split, f"output.dir={out}", f"bank.path={out}.bank.h5", *extra)
     loaded = load_recipe(RECIPES / recipe, overrides=overrides)
     generate(loaded, progress=False)
     return loaded

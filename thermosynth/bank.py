@@ -245,9 +245,10 @@ class ScenarioBank:
         Parameters
         ----------
         recipe : Recipe
-            Its ``bank.mode`` decides: ``reuse`` reads the file and creates it
-            when missing; ``build`` simulates the missing entries and rewrites
-            the file atomically.
+            Its ``bank.mode`` decides: ``reuse`` reads the stored entries and
+            simulates only the missing ones; ``build`` simulates every entry
+            again. Either rewrites the file atomically when it adds entries,
+            keeping the entries of other recipes.
         layout : Layout
             The recipe's layout.
         simulate : callable
@@ -255,23 +256,15 @@ class ScenarioBank:
         path : Path
             The bank file, already resolved.
 
-        Raises
-        ------
-        RecipeError
-            If the mode is ``reuse`` and an existing file lacks entries.
         """
         group = group_key(layout, recipe)
         planned = [
             _plan_entry(recipe, layout, group, i) for i in range(bank_size(recipe))
         ]
         stored = _read_entries(path, [key for key, _, _ in planned])
+        if recipe.bank.mode == "build":
+            stored = {}
         missing = [p for p in planned if p[0] not in stored]
-        if missing and recipe.bank.mode == "reuse" and path.exists():
-            raise RecipeError(
-                f"scenario bank {path} lacks {len(missing)} of {len(planned)} "
-                "entries for this layout, physics and solver; set bank.mode: "
-                "build to simulate them, or give another bank.path"
-            )
 
         if missing:
             logger.info("scenario bank: simulating %d entries", len(missing))
@@ -418,11 +411,12 @@ def _write_entries(
             _copy_old_entries(path, entries)
             for key, _, drawn in planned:
                 if key in entries:
-                    continue
+                    del entries[key]
                 dataset = entries.create_dataset(key, data=rises[key])
                 dataset.attrs["unit"] = "K"
                 dataset.attrs["group"] = group
                 dataset.attrs["scenario"] = json.dumps(_drawn_to_json(drawn))
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

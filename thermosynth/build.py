@@ -152,6 +152,15 @@ def _check_options(
         )
 
 
+def check_camera(spec: CameraSpec, frame: Frame) -> None:
+    """Raise RecipeError before any work if the camera cannot record on ``frame``."""
+    if frame.unit == "level" and spec.levels_per_kelvin is None:
+        raise RecipeError(
+            f"frames of {frame.source} are in camera levels, so the rise [K] needs "
+            "a scale: set camera.levels_per_kelvin [level K-1] in the recipe"
+        )
+
+
 def build_camera(spec: CameraSpec) -> Camera:
     """Turn the recipe's camera section into a Camera."""
     return Camera(**spec.model_dump())

@@ -24,6 +24,7 @@ from thermosynth.build import (
     build_camera,
     build_layout,
     build_source,
+    check_camera,
 )
 from thermosynth.camera.model import record_rise
 from thermosynth.errors import (
@@ -398,6 +399,7 @@ def first_frame_size(generator: Generator) -> FrameSize:
             if on_error == "raise":
                 raise _with_skip_hint(error) from None
             continue
+        check_camera(generator.recipe.camera, frame)
         scale = None
         if generator.recipe.output.folder_8bit:
             scale = EightBitScale.from_frame(frame)

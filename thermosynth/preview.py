@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # NOTE: the CLI draws to files only; no display is needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from thermosynth.build import check_camera  # noqa: E402
 from thermosynth.frames.frame import Frame  # noqa: E402
 from thermosynth.output.atomic import check_file_writable, write_bytes_atomic  # noqa: E402
 from thermosynth.output.sample import Sample  # noqa: E402
@@ -31,6 +32,7 @@ def write_preview(
     rows = []
     for index, frame_index in anomalous[:n]:
         frame = generator.read_frame(frame_index)
+        check_camera(loaded.recipe.camera, frame)
         rows.append((generator.anomalous(index, frame), frame))
 
     figure = draw_rows(rows)

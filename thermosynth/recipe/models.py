@@ -356,12 +356,11 @@ class OutputSpec(_Model):
 class BankSpec(_Model):
     """A bank of simulated rises, reused across anomalous samples.
 
-    ``off`` simulates every sample. ``reuse`` reads the bank at ``path``,
-    creating the file when it is missing, and raises when it lacks entries for
-    this layout, physics and solver. ``build`` simulates the entries and
-    rewrites the file atomically, keeping entries of other recipes. ``size``
-    is the number of entries; without it, ``test_anomalous /
-    reuse_per_entry`` rounded up.
+    ``off`` simulates every sample. ``reuse`` reads the entries stored at
+    ``path`` for this layout, physics and solver and simulates only the
+    missing ones. ``build`` simulates every entry again. Both write the file
+    atomically and keep the entries of other recipes. ``size`` is the number
+    of entries; without it, ``test_anomalous / reuse_per_entry`` rounded up.
     """
 
     path: Path = Path("thermosynth-bank.h5")

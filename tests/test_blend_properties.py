@@ -8,7 +8,6 @@ stretch gain's preserved range and a zero rise that changes nothing.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

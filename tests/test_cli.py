@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,8 @@ BAD_INPUTS = [
     (
         (
             "--set",
-            "materials={cell: {k_in_plane_W_mK: -26, k_through_W_mK: 0.5, rho_cp_J_m3K: 2.4e6}}",
+            "materials={cell: {k_in_plane_W_mK: -26, k_through_W_mK: 0.5,"
+            " rho_cp_J_m3K: 2.4e6}}",
         ),
         r"-26",
     ),
@@ -148,6 +150,7 @@ def test_calibrate_short_window(capsys, tmp_path, data_dir):
     summary = __import__("json").loads((out / "calibration.json").read_text())
     assert summary["rmse_K"] < 0.2
     assert "k_z_W_mK" in (out / "materials.yaml").read_text()
+    assert "h_top_W_m2K" in (out / "materials.yaml").read_text()
     assert (out / "calibration.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -155,3 +158,147 @@ def test_calibrate_missing_folder(capsys, tmp_path):
     code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "none"))
     assert code == 2
     assert str(tmp_path / "none") in err
+
+
+def test_level_frames_need_scale_before_work(capsys, tmp_path, data_dir):
+    recipe = str(RECIPES / "pv-module-hotspots.yaml")
+    out = tmp_path / "out"
+    args = ("--set", "camera.levels_per_kelvin=null", "-o", str(out), "--no-progress")
+    code, _, err = run_cli(capsys, "generate", recipe, *args)
+    assert code == 2
+    assert "set camera.levels_per_kelvin [level K-1]" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def assert_one_line_error(code: int, err: str, message: str) -> None:
+    assert code == 2
+    assert err == f"thermosynth: error: {message}\n"
+    assert "Traceback" not in err
+
+
+def test_verbose_counts_before_and_after_command(capsys, monkeypatch, tmp_path):
+    counts = []
+    monkeypatch.setattr("thermosynth.cli._configure_logging", counts.append)
+    args = ("-v", "generate", "--demo", "-vv", "--set", "seed=-1")
+    code, _, _ = run_cli(capsys, *args, "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert counts == [3]
+
+
+def test_verbose_after_validate_check(capsys, monkeypatch, tmp_path):
+    counts = []
+    monkeypatch.setattr("thermosynth.cli._configure_logging", counts.append)
+    folder = str(tmp_path)
+    args = ("validate", "-v", "closeness", "-v", "--normal", folder)
+    code, _, _ = run_cli(capsys, *args, "--pseudo", folder, "-o", folder)
+    assert code == 2
+    assert counts == [2]
+
+
+def test_debug_keeps_third_party_at_warning():
+    from thermosynth.cli import THIRD_PARTY_LOGGERS, _configure_logging
+
+    loggers = [logging.getLogger(name) for name in THIRD_PARTY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    try:
+        _configure_logging(2)
+        for logger in loggers:
+            assert logger.level == logging.WARNING, logger.name
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def test_layout_unknown_key_names_recipe(capsys, tmp_path):
+    args = ("--set", "layout.widht_mm=10", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", "--demo", *args)
+    message = (
+        "<demo>: unknown key 'layout.widht_mm' for layout kind 'pouch_cell'; did "
+        "you mean 'width_mm'? Valid keys: kind, resolution_mm, width_mm, "
+        "height_mm, thickness_mm, tab_width_mm, tab_length_mm, tab_centres_mm"
+    )
+    assert_one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layout_bad_value_names_recipe(capsys, tmp_path):
+    layout = (
+        "layout={kind: cell_grid, rows: 0, cols: 3, resolution_mm: 2, "
+        "cell_width_mm: 10, cell_height_mm: 20, gap_mm: 1, thickness_mm: 3}"
+    )
+    args = ("--set", layout, "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", "--demo", *args)
+    message = "<demo>: key 'layout': rows = 0 is invalid; it must be a positive integer"
+    assert_one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_calibrate_existing_output_names_flag(capsys, tmp_path):
+    out = tmp_path / "calibration"
+    out.mkdir()
+    code, _, err = run_cli(capsys, "calibrate", str(tmp_path), "-o", str(out))
+    message = (
+        f"output already exists: {out}; pass --overwrite to replace it, or choose "
+        "another output folder"
+    )
+    assert_one_line_error(code, err, message)
+
+
+def test_closeness_existing_output_names_flag(capsys, tmp_path):
+    report = tmp_path / "report"
+    report.mkdir()
+    folder = str(tmp_path)
+    args = ("--normal", folder, "--pseudo", folder, "-o", str(report))
+    code, _, err = run_cli(capsys, "validate", "closeness", *args)
+    message = (
+        f"output already exists: {report}; pass --overwrite to replace it, or "
+        "choose another output folder"
+    )
+    assert_one_line_error(code, err, message)
+
+
+def test_where_without_metadata_names_flag(capsys, tmp_path):
+    folder = str(tmp_path)
+    args = ("--normal", folder, "--pseudo", folder, "--normal-where", "a=b")
+    code, _, err = run_cli(
+        capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
+    )
+    message = (
+        f"cannot load the normal set: a filter {{'a': ['b']}} was given for "
+        f"{folder} without a metadata JSON file; pass --metadata as well"
+    )
+    assert_one_line_error(code, err, message)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "scenarios.0.kind=hotpsot",
+            "<demo>: unknown kind 'hotpsot' at key 'scenarios.0.kind'; did you mean "
+            "'hotspot'? Valid kinds: hotspot, joule, held_patch, runaway",
+        ),
+        (
+            "scenarios.0.power_W={loguniform: [-5, 3]}",
+            "<demo>: key 'scenarios.0.power_W' = {'loguniform': [-5, 3]} is invalid: "
+            "loguniform bounds must satisfy 0 < low <= high, got -5.0, 3.0; write a "
+            "number or one of {uniform: [low, high]}, {loguniform: [low, high]}, "
+            "{normal: [mean, std]}, {choice: [a, b, ...]}",
+        ),
+    ],
+)
+def test_recipe_errors_one_line(override, message, capsys, tmp_path):
+    args = ("--set", override, "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", "--demo", *args)
+    assert_one_line_error(code, err, message)
+
+
+def test_glob_override_reaches_frames(capsys, tmp_path):
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    args = ("--set", f"frames.path={tmp_path}", "--set", "frames.pattern=*.bmp")
+    code, _, err = run_cli(
+        capsys, "generate", str(recipe), *args, "-o", str(tmp_path / "out")
+    )
+    assert code == 2
+    assert "'*.bmp'" in err
+    assert "alias" not in err

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
@@ -109,3 +113,15 @@ def test_workers_and_scheduler_exclusive(capsys):
         main(["generate", "--demo", "--workers", "2", "--scheduler", "tcp://x:1"])
     assert excinfo.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_worker_processes_ignore_sigint():
+    from thermosynth.distributed import _sigint_ignored
+
+    code = "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"
+    with _sigint_ignored():
+        child = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+    assert child.stdout.strip() == "True"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

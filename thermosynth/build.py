@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import inspect
 from collections.abc import Callable
@@ -133,8 +134,10 @@ def _check_options(
     accepted = [p for p in parameters if p not in ("resolution_mm", "materials")]
     for key in options:
         if key not in parameters:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"did you mean '{close[0]}'? Valid" if close else "valid"
             raise RecipeError(
-                f"unknown key 'layout.{key}' for layout kind {kind!r}; valid keys: "
+                f"unknown key 'layout.{key}' for layout kind {kind!r}; {hint} keys: "
                 f"kind, resolution_mm, {', '.join(accepted)}"
             )
     missing = [

@@ -7,26 +7,38 @@ exit with code 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 from thermosynth import __version__
-from thermosynth.errors import ThermosynthError
+from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_recipe
 
 logger = logging.getLogger(__name__)
 
 USAGE_ERROR = 2
 
+VERBOSE_DESTS = ("verbose", "verbose_group", "verbose_command")
+"""Counts of -v before the command, after ``validate`` and after the command.
+
+Each level has its own name because a subcommand's defaults overwrite the
+values that the parser before it set.
+"""
+
+THIRD_PARTY_LOGGERS = ("h5py", "matplotlib", "PIL", "distributed", "fipy", "numba")
+"""Loggers kept at WARNING with -vv, so that debug output is thermosynth's own."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    _configure_logging(sum(getattr(args, d, 0) for d in VERBOSE_DESTS))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         return int(args.handler(args))
@@ -46,17 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="more log output (-vv for debug)",
-    )
+    _add_verbose(parser, "verbose")
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="generate a dataset from a recipe")
     _add_recipe_arguments(generate)
+    _add_verbose(generate, "verbose_command")
     generate.add_argument(
         "-o", "--output", type=Path, help="output folder; overrides output.dir"
     )
@@ -88,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         "preview", help="draw normal, anomalous, rise and mask side by side"
     )
     _add_recipe_arguments(preview)
+    _add_verbose(preview, "verbose_command")
     preview.add_argument(
         "-n",
         type=int,
@@ -134,24 +142,39 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--overwrite", action="store_true", help="replace an existing report"
     )
+    _add_verbose(calibrate, "verbose_command")
     calibrate.set_defaults(handler=_calibrate)
 
     validate = commands.add_parser(
         "validate", help="judge pseudo-anomalies against normal and real frames"
     )
+    _add_verbose(validate, "verbose_group")
     checks = validate.add_subparsers(dest="check", required=True)
     closeness = checks.add_parser(
         "closeness", help="measure how close pseudo-anomalies sit to normal data"
     )
     _add_closeness_arguments(closeness)
+    _add_verbose(closeness, "verbose_command")
     closeness.set_defaults(handler=_validate_closeness)
     transfer = checks.add_parser(
         "transfer",
         help="train detectors on pseudo-anomalies and score them on real anomalies",
     )
     _add_transfer_arguments(transfer)
+    _add_verbose(transfer, "verbose_command")
     transfer.set_defaults(handler=_validate_transfer)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, dest: str) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest=dest,
+        action="count",
+        default=0,
+        help="more log output (-vv for debug); counts before and after the command",
+    )
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +206,21 @@ def _configure_logging(verbose: int) -> None:
         else logging.DEBUG
     )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if level == logging.DEBUG:
+        for name in THIRD_PARTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
+    """Prefix recipe errors raised after loading (e.g. by a layout) with the file."""
+    try:
+        yield
+    except RecipeError as exc:
+        message = str(exc)
+        if message.startswith(f"{loaded.source}: "):
+            raise
+        raise RecipeError(f"{loaded.source}: {message}") from None
 
 
 def _load(args: argparse.Namespace) -> LoadedRecipe:
@@ -203,15 +241,17 @@ def _generate(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     if loaded.recipe.sequence is not None:
-        return _generate_sequences(loaded, args)
-    summary = generate(
-        loaded,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        resume=args.resume,
-    )
+        with _named_recipe(loaded):
+            return _generate_sequences(loaded, args)
+    with _named_recipe(loaded):
+        summary = generate(
+            loaded,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+        )
     print(
         f"wrote {summary.n_samples} samples ({summary.n_anomalous} anomalous, mean "
         f"area {summary.mean_area_px:.1f} px, mean peak rise "
@@ -226,9 +266,12 @@ def _preview(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ThermosynthError(f"-n {args.n} is invalid; draw at least one sample")
     loaded = _load(args)
-    if loaded.recipe.sequence is not None:
-        return _preview_sequences(loaded, args)
-    path = write_preview(loaded, n=args.n, path=args.output, overwrite=args.overwrite)
+    with _named_recipe(loaded):
+        if loaded.recipe.sequence is not None:
+            return _preview_sequences(loaded, args)
+        path = write_preview(
+            loaded, n=args.n, path=args.output, overwrite=args.overwrite
+        )
     print(f"wrote preview of {args.n} samples to {path}")
     return 0
 
@@ -275,8 +318,9 @@ def _calibrate(args: argparse.Namespace) -> int:
         load_heater_experiment,
         plot_calibration,
     )
-    from thermosynth.output.atomic import staged_dir
+    from thermosynth.output.atomic import check_writable, staged_dir
 
+    check_writable(args.output, overwrite=args.overwrite)
     measurement = load_heater_experiment(args.measurement)
     result = calibrate(
         measurement,
@@ -286,7 +330,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     )
     with staged_dir(args.output, overwrite=args.overwrite) as stage:
         (stage / "calibration.json").write_text(json.dumps(result.summary(), indent=2))
-        materials = {"materials": result.to_recipe_materials()}
+        materials = {
+            "materials": result.to_recipe_materials(),
+            "physics": {"h_top_W_m2K": result.h_top_W_m2K},
+        }
         (stage / "materials.yaml").write_text(
             yaml.safe_dump(materials, sort_keys=False)
         )
@@ -353,11 +400,13 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
 def _validate_closeness(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from thermosynth.output.atomic import check_writable
     from thermosynth.validation import AutoencoderFeatures, closeness_report
     from thermosynth.validation.closeness import load_for_role
 
+    check_writable(args.output, overwrite=args.overwrite)
     rng = np.random.default_rng(args.seed)
-    sets = {}
+    sets: dict[str, Any] = {}
     for role in ("normal", "pseudo", "real"):
         path = getattr(args, role)
         where = _parse_where(getattr(args, f"{role}_where"))
@@ -372,7 +421,11 @@ def _validate_closeness(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             rng=rng,
         )
-    hdf5 = "write-back" if args.write_back else "none" if args.no_write_back else "copy"
+    hdf5: Literal["copy", "write-back", "none"] = "copy"
+    if args.write_back:
+        hdf5 = "write-back"
+    elif args.no_write_back:
+        hdf5 = "none"
     report = closeness_report(
         sets["normal"],
         sets["pseudo"],
@@ -524,12 +577,13 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     setup.check_contamination(args.contamination, len(data.train_normal), n_reserve)
     thermal = None
     if "thermosynth" in generator_names or levels:
-        thermal = setup.thermal_factory(
-            loaded,
-            data.train_normal[0],
-            n_scenarios=args.bank_scenarios,
-            seed=args.seed,
-        )
+        with _named_recipe(loaded):
+            thermal = setup.thermal_factory(
+                loaded,
+                data.train_normal[0],
+                n_scenarios=args.bank_scenarios,
+                seed=args.seed,
+            )
     generators = setup.build_generators(generator_names, thermal)
 
     with staged_dir(args.output, overwrite=args.overwrite) as stage:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,7 +91,10 @@ def run_shards(
                 advance(sizes[future.key])
                 yield result
         finally:
-            client.cancel(futures)
+            # A local cluster closes right after this, which stops its tasks
+            # without the cancellation warnings of its worker processes.
+            if scheduler is not None:
+                client.cancel(futures)
 
 
 @contextlib.contextmanager
@@ -97,21 +102,30 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
     """Start a loopback-only local cluster, or connect to ``scheduler``."""
     from dask.distributed import Client, LocalCluster
 
+    # Without -v, worker processes log errors only: their warnings are about
+    # unresponsive event loops during long FiPy steps, or tasks cancelled by
+    # Ctrl-C, and a task's exception reaches the client anyway.
+    worker_level = logging.WARNING
     if not logger.isEnabledFor(logging.INFO):
         logging.getLogger("distributed").setLevel(logging.WARNING)
+        worker_level = logging.ERROR
     if scheduler is None:
-        with (
-            LocalCluster(
+        with _sigint_ignored():
+            cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            logger.info("started a local Dask cluster of %s workers", workers)
-            yield client
+                silence_logs=worker_level,
+            )
+        level = logging.getLogger("distributed").level
+        try:
+            with cluster, Client(cluster) as client, _quiet_on_error():
+                logger.info("started a local Dask cluster of %s workers", workers)
+                yield client
+        finally:
+            logging.getLogger("distributed").setLevel(level)
         return
 
     try:
@@ -123,6 +137,40 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
         ) from None
     with client:
         yield client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes start, so that they inherit it.
+
+    Ctrl-C in a terminal reaches the whole process group. Worker processes that
+    ignore it leave the shutdown to this process instead of printing their own
+    KeyboardInterrupt tracebacks. A Ctrl-C during the start itself is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _quiet_on_error() -> Iterator[None]:
+    """Silence distributed's logs while a cluster shuts down after an error.
+
+    After Ctrl-C or a failed task, the cancelled tasks and the killed worker
+    processes are expected; the exception itself tells the user what happened.
+    Enter it after the cluster and the client, so that their shutdown is
+    silent too; the caller restores the level.
+    """
+    try:
+        yield
+    except BaseException:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        raise
 
 
 def _write_shard_task(

@@ -7,6 +7,7 @@ The still pipeline, sequences, the bank and the torch datasets all call
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def simulate_scenario(
     physics = recipe.physics
     times = [drawn.duration_s] if output_times_s is None else list(output_times_s)
     duration_s = float(times[-1])
-    options = {
+    options: dict[str, Any] = {
         "boundary": boundary_from(physics),
         "n_layers": physics.n_layers,
         "duration_s": duration_s,
@@ -67,6 +68,7 @@ def simulate_scenario(
     }
     sources = build_sources(drawn, layout, physics)
 
+    result: Any
     if drawn.kind == "runaway":
         venting = drawn.params["venting"]
         result = simulate_runaway(

@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from thermosynth.errors import SimulationError
 from thermosynth.geometry.layout import Layout, Material
 from thermosynth.physics.heat import Boundary, simulate
 from thermosynth.physics.sources import held_patch, hotspot, region_source

@@ -80,11 +80,118 @@ def test_normal_distribution_rejected_for_positive_quantity():
         parse(overrides=("scenarios.0.radius_mm={normal: [3, 1]}",))
 
 
-def test_unknown_scenario_kind_names_tags():
-    with pytest.raises(
-        RecipeError, match=r"key 'scenarios\.0\.kind' = 'hotsp'.*'hotspot', 'joule'"
-    ):
-        parse(overrides=("scenarios.0.kind=hotsp",))
+KINDS = [
+    (
+        "scenarios.0.kind=hotpsot",
+        "r.yaml: unknown kind 'hotpsot' at key 'scenarios.0.kind'; did you mean "
+        "'hotspot'? Valid kinds: hotspot, joule, held_patch, runaway",
+    ),
+    (
+        "frames.kind=imgs",
+        "r.yaml: unknown kind 'imgs' at key 'frames.kind'; did you mean 'images'? "
+        "Valid kinds: images, arrays, hdf5, synthetic, video",
+    ),
+    (
+        "layout.kind=pouch",
+        "r.yaml: unknown kind 'pouch' at key 'layout.kind'; did you mean "
+        "'pouch_cell'? Valid kinds: pouch_cell, prismatic_cell, cylindrical_array, "
+        "module, cell_grid, mask",
+    ),
+    (
+        "scenarios.0.kind=zzz",
+        "r.yaml: unknown kind 'zzz' at key 'scenarios.0.kind'; valid kinds: "
+        "hotspot, joule, held_patch, runaway",
+    ),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), KINDS)
+def test_unknown_kind_suggests_fix(override, message):
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=(override,))
+    assert str(excinfo.value) == message
+
+
+DISTRIBUTION_FORMS = (
+    "write a number or one of {uniform: [low, high]}, {loguniform: [low, high]}, "
+    "{normal: [mean, std]}, {choice: [a, b, ...]}"
+)
+BAD_DISTRIBUTIONS = [
+    (
+        "{loguniform: [-5, 3]}",
+        "{'loguniform': [-5, 3]} is invalid: loguniform bounds must satisfy "
+        "0 < low <= high, got -5.0, 3.0",
+    ),
+    (
+        "{loguniform: [1]}",
+        "{'loguniform': [1]} is invalid: loguniform takes [low, high], got [1]",
+    ),
+    (
+        "{loguniformm: [1, 3]}",
+        "{'loguniformm': [1, 3]} is invalid: unknown distribution 'loguniformm' "
+        "(did you mean 'loguniform'?)",
+    ),
+    (
+        "{uniform: [3, 1]}",
+        "{'uniform': [3, 1]} is invalid: uniform bounds must satisfy low <= high, "
+        "got 3.0, 1.0",
+    ),
+    (
+        "fast",
+        "'fast' is invalid: it is neither a number nor a one-key distribution mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), BAD_DISTRIBUTIONS)
+def test_bad_distribution_one_problem(value, reason):
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=(f"scenarios.0.power_W={value}",))
+    expected = f"r.yaml: key 'scenarios.0.power_W' = {reason}; {DISTRIBUTION_FORMS}"
+    assert str(excinfo.value) == expected
+
+
+def test_bad_distribution_counts_other_problems():
+    overrides = ("scenarios.0.power_W={loguniform: [1]}", "physics.dt_s=fast")
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=overrides)
+    message = str(excinfo.value)
+    assert "(1 more problems after this one)" in message
+    assert "[_" not in message
+    assert "Uniform" not in message
+
+
+def test_override_glob_stays_string():
+    loaded = parse(overrides=("output.dir=*.bmp",))
+    assert loaded.recipe.output.dir == Path("/tmp/*.bmp")
+
+
+def test_override_anchor_stays_string():
+    loaded = parse(overrides=("output.dir=&out",))
+    assert loaded.recipe.output.dir == Path("/tmp/&out")
+
+
+def test_override_invalid_yaml_stays_string():
+    loaded = parse(overrides=("output.dir=a: b: c",))
+    assert loaded.recipe.output.dir == Path("/tmp/a: b: c")
+
+
+def test_override_still_parses_yaml():
+    corners = "registration.corners_px=[[0, 0], [9, 0], [9, 9], [0, 9]]"
+    overrides = ("physics.dt_s=2", "registration.method=corners", corners)
+    recipe = parse(overrides=overrides).recipe
+    assert recipe.physics.dt_s == 2.0
+    assert recipe.registration.corners_px == [(0, 0), (9, 0), (9, 9), (0, 9)]
+
+
+def test_override_broken_mapping_one_line():
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=("scenarios.0.power_W={uniform: [1, 2]",))
+    assert str(excinfo.value) == (
+        "--set 'scenarios.0.power_W={uniform: [1, 2]': the value is not valid YAML "
+        "(expected ',' or '}', but got '<stream end>' at line 1, column 17); check "
+        "the brackets and commas, or quote the value to keep it a string"
+    )
 
 
 def test_missing_frame_folder_names_key(tmp_path):
@@ -106,8 +213,12 @@ def test_missing_recipe_file():
 
 
 def test_invalid_yaml():
-    with pytest.raises(RecipeError, match="not valid YAML"):
+    with pytest.raises(RecipeError) as excinfo:
         parse("frames: [unclosed")
+    assert str(excinfo.value) == (
+        "r.yaml: not valid YAML: expected ',' or ']', but got '<stream end>' at "
+        "line 1, column 18"
+    )
 
 
 def test_recipe_must_be_mapping():

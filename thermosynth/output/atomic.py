@@ -26,7 +26,7 @@ def check_writable(target: Path, *, overwrite: bool) -> None:
     if target.exists() and not overwrite:
         raise OutputError(
             f"output already exists: {target}; pass --overwrite to replace it, "
-            "or choose another output.dir"
+            "or choose another output folder"
         )
     if target.exists() and not target.is_dir():
         raise OutputError(f"output path {target} exists and is not a folder")

@@ -552,8 +552,8 @@ def _make_solver() -> Any:
             x = self.lu.solve(b)
             for _ in range(_MAX_REFINEMENTS):
                 r = b - L @ x
-                size = np.linalg.norm((abs_L @ np.abs(x) + np.abs(b)) * scale)
-                size = max(float(size), np.finfo(float).tiny)
+                size = float(np.linalg.norm((abs_L @ np.abs(x) + np.abs(b)) * scale))
+                size = max(size, float(np.finfo(float).tiny))
                 self.relative_residual = float(np.linalg.norm(r * scale)) / size
                 if not self.relative_residual > _SOLVER_TOLERANCE:
                     break

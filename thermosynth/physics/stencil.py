@@ -302,7 +302,13 @@ class _State:
         self.stencil = stencil
         self.n_scenarios = len(batch)
         self.sources = [list(sources) for sources in batch]
-        weights = [s.weights_m3 for sources in batch for s in sources]
+        # Held patches were rejected before this point.
+        weights = [
+            s.weights_m3
+            for sources in batch
+            for s in sources
+            if isinstance(s, VolumeSource)
+        ]
         shape = stencil.shape
         stacked = np.stack(weights) if weights else np.zeros((0, *shape))
         n_cells = int(np.prod(shape))
@@ -320,8 +326,9 @@ class _State:
         index = 0
         for scenario, sources in enumerate(self.sources):
             for source in sources:
-                powers[scenario, index] = source.power_W(t)
-                index += 1
+                if isinstance(source, VolumeSource):
+                    powers[scenario, index] = source.power_W(t)
+                    index += 1
         density = self.stencil._tensor(powers) @ self.weights
         return density.reshape(self.rise.shape)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 import typing
 from dataclasses import dataclass
 from importlib import resources
@@ -108,7 +109,7 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{source}: not valid YAML: {exc}") from None
+        raise RecipeError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise RecipeError(
             f"{source}: a recipe must be a mapping of keys such as frames, layout "
@@ -121,12 +122,7 @@ def _apply_override(data: dict[str, Any], item: str, source: str) -> None:
     key, sep, raw_value = item.partition("=")
     if not sep or not key:
         raise RecipeError(f"--set {item!r} is invalid; write it as key.path=value")
-    try:
-        value = yaml.safe_load(raw_value)
-    except yaml.YAMLError as exc:
-        raise RecipeError(
-            f"--set {item!r}: the value is not valid YAML: {exc}"
-        ) from None
+    value = _override_value(raw_value, item)
 
     parts = key.split(".")
     node: Any = data
@@ -139,6 +135,35 @@ def _apply_override(data: dict[str, Any], item: str, source: str) -> None:
         node[last] = value
     else:
         raise RecipeError(f"--set {key}: {'.'.join(parts[:-1])} is not a mapping")
+
+
+def _override_value(raw_value: str, item: str) -> Any:
+    """Parse an override value as YAML, or keep it as a plain string.
+
+    A value that is not valid YAML, or that starts with a YAML anchor or alias
+    (``*.bmp``), stays a string. Only a broken flow list or mapping, which
+    starts with ``[`` or ``{``, is an error.
+    """
+    if raw_value.lstrip().startswith(("&", "*")):
+        return raw_value
+    try:
+        return yaml.safe_load(raw_value)
+    except yaml.YAMLError as exc:
+        if not raw_value.lstrip().startswith(("[", "{")):
+            return raw_value
+        raise RecipeError(
+            f"--set {item!r}: the value is not valid YAML ({_yaml_problem(exc)}); "
+            "check the brackets and commas, or quote the value to keep it a string"
+        ) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Describe a YAML error on one line, with its line and column."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return str(problem)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
 def _child(node: Any, part: str, key: str, source: str) -> Any:
@@ -214,9 +239,22 @@ def _existing(path: Path, base_dir: Path, key: str, source: str) -> Path:
     return resolved
 
 
+DISTRIBUTION_FORMS = {
+    "uniform": "[low, high]",
+    "loguniform": "[low, high]",
+    "normal": "[mean, std]",
+    "choice": "[a, b, ...]",
+}
+"""Distribution names of `thermosynth.recipe.distributions` and their arguments."""
+
+_DISTRIBUTION_MEMBERS = ("float", "Uniform", "LogUniform", "Normal", "Choice")
+"""Union members that pydantic names in the location of a distribution error."""
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """Turn pydantic's error list into one message with key, value and fix."""
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    errors = _collapse_distributions(exc.errors())
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     loc = tuple(first["loc"])
     if first["type"] == "union_tag_invalid":
@@ -233,6 +271,16 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         return f"{source}: unknown key '{key}'{hint}{more}"
     if first["type"] == "missing":
         return f"{source}: missing required key '{key}'; add it to the recipe{more}"
+    if first["type"] == "distribution":
+        reason = _distribution_reason(value, first["members"])
+        forms = ", ".join(f"{{{n}: {f}}}" for n, f in DISTRIBUTION_FORMS.items())
+        return (
+            f"{source}: key '{key}' = {value!r} is invalid: {reason}; write a "
+            f"number or one of {forms}{more}"
+        )
+    kinds = _expected_kinds(first, loc)
+    if kinds:
+        return f"{source}: {_unknown_kind(value, key, kinds)}{more}"
     message = first["msg"].removeprefix("Value error, ")
     message = message.replace("Input should", "it should")
     return (
@@ -241,17 +289,97 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     )
 
 
+def _is_union_member(part: Any) -> bool:
+    """Tell whether a location part names a union member, not a recipe key."""
+    if not isinstance(part, str):
+        return False
+    return "[" in part or part.startswith("function-") or part in _DISTRIBUTION_MEMBERS
+
+
+def _collapse_distributions(errors: list[Any]) -> list[Any]:
+    """Replace the errors of each distribution union by one error.
+
+    pydantic reports one error per union member (a number, each distribution
+    mapping); the collapsed error has type ``distribution``, the location of
+    the recipe key, the value as written and the member errors in ``members``.
+    """
+    collapsed: list[Any] = []
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for error in errors:
+        loc = tuple(error["loc"])
+        split = next((i for i, p in enumerate(loc) if _is_union_member(p)), None)
+        if split is None or not _names_distribution(loc[split]):
+            collapsed.append(error)
+            continue
+
+        prefix = loc[:split]
+        if prefix not in groups:
+            groups[prefix] = []
+            collapsed.append(
+                {"type": "distribution", "loc": prefix, "members": groups[prefix]}
+            )
+        groups[prefix].append(error)
+
+    for error in collapsed:
+        if error["type"] == "distribution":
+            size = len(error["loc"]) + 1
+            whole = [e for e in error["members"] if len(e["loc"]) == size]
+            error["input"] = (whole or error["members"])[0].get("input")
+    return collapsed
+
+
+def _names_distribution(part: str) -> bool:
+    names = _DISTRIBUTION_MEMBERS
+    return part in names or any(part.endswith(f", {n}]") for n in names)
+
+
+def _distribution_reason(value: Any, members: list[Any]) -> str:
+    """Say why ``value`` fits no member of a distribution union."""
+    for error in members:
+        if error["type"] == "value_error":
+            return str(error["msg"]).removeprefix("Value error, ")
+
+    if not isinstance(value, dict) or len(value) != 1:
+        return "it is neither a number nor a one-key distribution mapping"
+    name, arguments = next(iter(value.items()))
+    if name in DISTRIBUTION_FORMS:
+        return f"{name} takes {DISTRIBUTION_FORMS[name]}, got {arguments!r}"
+    close = difflib.get_close_matches(str(name), list(DISTRIBUTION_FORMS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown distribution {name!r}{hint}"
+
+
+def _unknown_kind(value: Any, key: str, kinds: list[str]) -> str:
+    listed = ", ".join(kinds)
+    close = difflib.get_close_matches(str(value), kinds, n=1)
+    if close:
+        return (
+            f"unknown kind {value!r} at key '{key}'; did you mean '{close[0]}'? "
+            f"Valid kinds: {listed}"
+        )
+    return f"unknown kind {value!r} at key '{key}'; valid kinds: {listed}"
+
+
+def _expected_kinds(error: Any, loc: tuple[Any, ...]) -> list[str]:
+    """Return the valid kinds when ``error`` is a misspelled ``kind``, else []."""
+    if error["type"] == "union_tag_invalid":
+        return re.findall(r"'([^']*)'", error["ctx"]["expected_tags"])
+    if error["type"] == "literal_error" and loc and loc[-1] == "kind":
+        return re.findall(r"'([^']*)'", error["ctx"]["expected"])
+    return []
+
+
 def _user_loc(loc: tuple[Any, ...]) -> list[Any]:
-    """Drop the union tags pydantic inserts (e.g. 'hotspot') from a location."""
+    """Drop union tags (e.g. 'hotspot') and union members from a location."""
     tags = {
-        *("images", "arrays", "hdf5", "synthetic"),
+        *("images", "arrays", "hdf5", "synthetic", "video"),
         *("hotspot", "joule", "held_patch", "runaway"),
     }
     kept = []
     for i, part in enumerate(loc):
         previous = loc[i - 1] if i else None
         is_tag = part in tags and (previous == "frames" or isinstance(previous, int))
-        if not is_tag:
+        if not is_tag and not _is_union_member(part):
             kept.append(part)
     return kept
 

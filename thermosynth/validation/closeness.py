@@ -296,7 +296,10 @@ def _check_inputs(
             )
 
     if out_dir.exists() and not overwrite:
-        raise OutputError(f"report folder exists: {out_dir}; pass overwrite")
+        raise OutputError(
+            f"report folder exists: {out_dir}; pass --overwrite to replace it, or "
+            "choose another output folder"
+        )
     if "csv" in targets:
         check_file_writable(targets["csv"], overwrite=overwrite)
     if "hdf5" in targets and targets["hdf5"] != targets["hdf5_source"]:
@@ -306,7 +309,7 @@ def _check_inputs(
             if "closeness" in file:
                 raise OutputError(
                     f"{targets['hdf5']} already has a closeness dataset; pass "
-                    "overwrite to replace it"
+                    "--overwrite to replace it"
                 )
 
 
@@ -656,7 +659,7 @@ def _write_hdf5(
         if "closeness" in file:
             if not overwrite:
                 raise OutputError(
-                    f"{target} already has a closeness dataset; pass overwrite "
+                    f"{target} already has a closeness dataset; pass --overwrite "
                     "to replace it"
                 )
             del file["closeness"]

@@ -176,7 +176,8 @@ def c2st(
     n = min(len(x), len(y))
     if n < n_folds:
         raise ThermosynthError(
-            f"c2st needs at least n_folds={n_folds} samples per set, got {n}"
+            f"c2st needs at least {n_folds} samples per set, one per "
+            f"cross-validation fold, got {n}; give more frames"
         )
     features = np.vstack([_draw(x, n, rng), _draw(y, n, rng)])
     labels = np.repeat([0, 1], n)

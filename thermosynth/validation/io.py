@@ -275,7 +275,7 @@ def _select_files(
         if where:
             raise FrameError(
                 f"a filter {dict(where)} was given for {folder} without a "
-                "metadata JSON file; pass metadata as well"
+                "metadata JSON file; pass --metadata as well"
             )
         return _image_files(folder)
 
@@ -288,7 +288,7 @@ def _select_files(
     if missing:
         raise FrameError(
             f"{len(missing)} records in {metadata} lack the path key {path_key!r}; "
-            "set path_key to the field that holds the file path"
+            f"give every record a {path_key!r} field with the file path"
         )
     files = sorted(metadata.parent / str(r[path_key]) for r in kept)
     return [f for f in files if f.is_file() and _is_under(f, folder)]

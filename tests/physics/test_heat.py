@@ -12,6 +12,7 @@ from scipy.special import j0
 
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout, Material
+from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
 from thermosynth.physics.profiles import Ramp, Tabulated
 from thermosynth.physics.sources import (
@@ -63,14 +64,21 @@ def final_temperature(result, initial):
     return result.rise_all_K[-1] + initial
 
 
-def test_gaussian_matches_analytic():
+# The analytic cases hold both the FiPy reference and the default fast solver.
+SOLVERS = pytest.mark.parametrize(
+    "solve", [simulate, simulate_fast], ids=["fipy", "fast"]
+)
+
+
+@SOLVERS
+def test_gaussian_matches_analytic(solve):
     t0, t = 2.0, 4.0
     energy_J = 0.25
     rho_cp, d, alpha = 1e6, 1e-3, 1e-6
     peak_K = energy_J / (rho_cp * d * 4 * math.pi * alpha * t0)
     layout, r2, initial = gaussian_plate(128, peak_K=peak_K, variance_mm2=2 * t0)
 
-    result = simulate(
+    result = solve(
         layout, [], boundary=INSULATED, duration_s=t, dt_s=0.2, initial_C=initial
     )
 
@@ -82,12 +90,13 @@ def test_gaussian_matches_analytic():
     assert rise.sum() * 0.25**2 * 1e-9 * rho_cp == pytest.approx(energy_J, rel=1e-9)
 
 
-def test_gaussian_second_order_in_space():
+@SOLVERS
+def test_gaussian_second_order_in_space(solve):
     t0, dt, n_steps = 2.0, 0.2, 20
     errors = []
     for n in (64, 128):
         layout, r2, initial = gaussian_plate(n, variance_mm2=2 * t0)
-        result = simulate(
+        result = solve(
             layout,
             [],
             boundary=INSULATED,

@@ -55,7 +55,7 @@ class _FrameSourceBase(_Model):
 
 
 class ColorbarSpec(_Model):
-    """Where the colour bar sits in the image and the temperatures at its ends."""
+    """Position of the colour bar in the image and the temperatures at its ends."""
 
     x_px: tuple[int, int]
     y_px: tuple[int, int]
@@ -179,7 +179,7 @@ class LayoutSpec(BaseModel):
 
 
 class RegistrationSpec(_Model):
-    """How the layout rectangle is placed on each frame."""
+    """Placement of the layout rectangle on each frame."""
 
     method: Literal["corners", "full_frame", "valid_mask", "warm_region"] = "full_frame"
     fit: Literal["cells", "layout"] = "cells"
@@ -311,7 +311,7 @@ ScenarioSpec = Annotated[
 
 
 class CameraSpec(_Model):
-    """How the camera turns the surface rise into recorded pixels."""
+    """Camera model that turns the surface rise into recorded pixels."""
 
     blur_sigma_px: NonNegativeFloat = 0.0
     emissivity_surface: Fraction = 0.95
@@ -322,7 +322,7 @@ class CameraSpec(_Model):
 
 
 class BlendSpec(_Model):
-    """Which part of the recorded rise counts as anomaly."""
+    """Threshold and edge rule that decide which part of the rise is anomalous."""
 
     threshold: PositiveFloat | None = None
     noise_multiple: PositiveFloat = 3.0
@@ -340,7 +340,7 @@ class SplitSpec(_Model):
 
 
 class OutputSpec(_Model):
-    """Where and in which formats the dataset is written."""
+    """Output folder, formats and shard size of the dataset."""
 
     dir: Path = Path("thermosynth-output")
     hdf5: bool = True

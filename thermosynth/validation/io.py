@@ -119,7 +119,7 @@ def load_frame_set(
         Keep records whose field equals one of the listed values, e.g.
         ``{"anomaly_class": ["Cell", "Hot-Spot"]}``. Needs ``metadata``.
     path_key : str, optional
-        Record field that holds the file path.
+        Record field that contains the file path.
     max_frames : int, optional
         Keep at most this many frames, drawn without replacement with ``rng``.
     rng : numpy.random.Generator, optional
@@ -171,7 +171,7 @@ def _limit(
         return frames
     if rng is None:
         raise FrameError(
-            f"{frames.origin} holds {len(frames)} frames, more than max_frames="
+            f"{frames.origin} contains {len(frames)} frames, more than max_frames="
             f"{max_frames}; pass rng so that a subset can be drawn"
         )
     keep = np.sort(rng.choice(len(frames), size=max_frames, replace=False))
@@ -349,7 +349,7 @@ def _read_any(file: Path) -> np.ndarray:
         array = np.load(file)
         if array.ndim not in (2, 3):
             raise FrameError(
-                f"{file} holds an array of shape {array.shape}, not a frame"
+                f"{file} contains an array of shape {array.shape}, not a frame"
             )
         return array
     return read_image(file)
@@ -358,6 +358,6 @@ def _read_any(file: Path) -> np.ndarray:
 def _to_values(raw: np.ndarray, source: Path, *, rgb: bool) -> np.ndarray:
     """Return float64 values; RGB is reduced to luminance in levels."""
     if rgb:
-        logger.info("%s holds RGB frames; using their luminance as levels", source)
+        logger.info("%s contains RGB frames; using their luminance as levels", source)
         return raw.astype(np.float64) @ _LUMA
     return raw.astype(np.float64)

@@ -1,4 +1,4 @@
-"""Generate a dataset: read frames, simulate, record, blend, write.
+"""Generate a dataset: shard the samples, write them, join and move into place.
 
 Every sample's randomness comes from ``(seed, index)`` alone, so a sample does
 not depend on which samples were made before it.
@@ -17,16 +17,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from thermosynth.bank import ScenarioBank, resolve_bank_path
-from thermosynth.blend import blend, default_threshold
 from thermosynth.build import (
-    CachedRegistration,
-    build_camera,
-    build_layout,
-    build_source,
     check_camera,
 )
-from thermosynth.camera.model import record_rise
 from thermosynth.errors import (
     FrameError,
     OutputError,
@@ -34,8 +27,6 @@ from thermosynth.errors import (
     ThermosynthError,
 )
 from thermosynth.frames.frame import Frame
-from thermosynth.geometry.layout import Layout
-from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.atomic import (
     check_writable,
     commit_staging,
@@ -58,232 +49,32 @@ from thermosynth.output.shards import (
     write_manifest,
 )
 from thermosynth.recipe.loading import LoadedRecipe
-from thermosynth.recipe.models import Recipe
-from thermosynth.scenario import (
-    DrawnScenario,
-    choose_scenario,
-    draw_scenario,
+from thermosynth.samples import (
+    Generator,
+    Plan,
+    normal_sample,
+    plan_split,
+    sample_rng,
+    simulate_rise,
 )
-from thermosynth.simulation import simulate_scenario
 
 logger = logging.getLogger(__name__)
 
-_SPLIT_STREAM = 0
-_SAMPLE_STREAM = 1
-
-
-def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """Return the random generator of sample ``index``, from the seed alone."""
-    return np.random.default_rng(
-        np.random.SeedSequence(seed, spawn_key=(_SAMPLE_STREAM, index))
-    )
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Which source frame each sample uses, in output order."""
-
-    train_normal: list[int]
-    test_normal: list[int]
-    test_anomalous: list[int]
-
-    def entries(self) -> Iterator[tuple[int, str, int, int]]:
-        """Yield (sample index, split, label, frame index) in output order."""
-        rows = [("train", 0, i) for i in self.train_normal]
-        rows += [("test", 0, i) for i in self.test_normal]
-        rows += [("test", 1, i) for i in self.test_anomalous]
-        for index, (split, label, frame_index) in enumerate(rows):
-            yield index, split, label, frame_index
-
-
-def plan_split(recipe: Recipe, n_frames: int) -> Plan:
-    """Assign frames to splits; anomalies never reuse a training frame.
-
-    Training and test normal frames are disjoint. Anomalous samples cycle
-    through the frames not used for training, so a detector never saw the
-    normal version of an anomalous test frame.
-    """
-    split = recipe.split
-    if split.train_normal + split.test_normal > n_frames:
-        raise FrameError(
-            f"split asks for {split.train_normal} training and {split.test_normal} "
-            f"test normal frames but the source has only {n_frames}; lower "
-            "split.train_normal or split.test_normal"
-        )
-    if split.test_anomalous and split.train_normal >= n_frames:
-        raise FrameError(
-            f"all {n_frames} frames go to training, none are left for anomalies; "
-            "lower split.train_normal"
-        )
-
-    rng = np.random.default_rng(
-        np.random.SeedSequence(recipe.seed, spawn_key=(_SPLIT_STREAM,))
-    )
-    order = [int(i) for i in rng.permutation(n_frames)]
-    train = order[: split.train_normal]
-    rest = order[split.train_normal :]
-    test_normal = rest[: split.test_normal]
-    anomalous = (
-        [rest[i % len(rest)] for i in range(split.test_anomalous)] if rest else []
-    )
-    return Plan(train, test_normal, anomalous)
-
-
-class Generator:
-    """Make the samples of one recipe; the writers and preview share it."""
-
-    def __init__(self, loaded: LoadedRecipe):
-        self.loaded = loaded
-        self.recipe = loaded.recipe
-        self.source = build_source(self.recipe.frames, seed=self.recipe.seed)
-        self.layout: Layout = build_layout(self.recipe.layout, self.recipe.materials)
-        self.camera = build_camera(self.recipe.camera)
-        self.plan = plan_split(self.recipe, len(self.source))
-        self._shape: tuple[int, int] | None = None
-        self._bank: ScenarioBank | None = None
-        self._register = CachedRegistration(self.recipe.registration, self.layout)
-
-    def __len__(self) -> int:
-        split = self.recipe.split
-        return split.train_normal + split.test_normal + split.test_anomalous
-
-    def read_frame(self, frame_index: int) -> Frame:
-        """Read one source frame and check it matches the first one's size."""
-        frame = self.source.read(frame_index)
-        if self._shape is None:
-            self._shape = frame.shape
-        elif frame.shape != self._shape:
-            raise FrameError(
-                f"frames of mixed sizes: {frame.source} is {frame.shape[1]} x "
-                f"{frame.shape[0]} px but earlier frames are {self._shape[1]} x "
-                f"{self._shape[0]} px; keep one size per recipe"
-            )
-        return frame
-
-    def samples(self) -> Iterator[tuple[Sample, Frame]]:
-        """Yield every sample with the normal frame it came from."""
-        for index, split, label, frame_index in self.plan.entries():
-            frame = self.read_frame(frame_index)
-            if label:
-                yield self.anomalous(index, frame), frame
-            else:
-                yield normal_sample(index, split, frame), frame
-
-    def anomalous(self, index: int, frame: Frame) -> Sample:
-        """Make anomalous sample ``index`` from ``frame``, retrying weak draws."""
-        rng = sample_rng(self.recipe.seed, index)
-        homography, corners = self._register(frame)
-        threshold = self._threshold(frame)
-        blend_spec = self.recipe.blend
-        best_peak = 0.0
-        for attempt in range(1, blend_spec.max_tries + 1):
-            sample = self._attempt(index, frame, rng, homography, threshold)
-            best_peak = max(best_peak, sample.metadata["peak_recorded_rise"])
-            if sample.metadata["area_px"] >= blend_spec.min_area_px:
-                sample.metadata.update(attempts=attempt, corners_px=corners)
-                return sample
-            logger.debug(
-                "sample %d attempt %d: anomaly below threshold", index, attempt
-            )
-        raise ThermosynthError(
-            f"sample {index} ({frame.source}): in {blend_spec.max_tries} draws no "
-            f"anomaly covered blend.min_area_px = {blend_spec.min_area_px} pixels "
-            f"above the threshold {threshold:.4g} {frame.unit} (largest recorded "
-            f"rise {best_peak:.4g}); raise the scenario power or size, or lower "
-            "blend.threshold or blend.noise_multiple"
-        )
-
-    def _threshold(self, frame: Frame) -> float:
-        spec = self.recipe.blend
-        if spec.threshold is not None:
-            return float(spec.threshold)
-        return default_threshold(frame, noise_multiple=spec.noise_multiple)
-
-    def _draw_rise(
-        self, rng: np.random.Generator
-    ) -> tuple[DrawnScenario, np.ndarray, dict[str, Any]]:
-        """Draw a scenario and its rise [K]: simulated, or from the bank."""
-        recipe = self.recipe
-        if recipe.bank.mode == "off":
-            spec = choose_scenario(recipe.scenarios, rng)
-            drawn = draw_scenario(spec, self.layout, rng)
-            return drawn, simulate_rise(drawn, self.layout, recipe), {}
-
-        if self._bank is None:
-            self._bank = ScenarioBank.open(
-                recipe,
-                self.layout,
-                lambda drawn: simulate_rise(drawn, self.layout, recipe),
-                path=resolve_bank_path(recipe.bank.path, self.loaded.source),
-            )
-        return self._bank.draw(rng)
-
-    def _attempt(
-        self,
-        index: int,
-        frame: Frame,
-        rng: np.random.Generator,
-        homography: np.ndarray,
-        threshold: float,
-    ) -> Sample:
-        recipe = self.recipe
-        drawn, rise_grid, bank_info = self._draw_rise(rng)
-        rise_px = warp_to_frame(rise_grid, homography, frame.shape)
-        recorded = record_rise(
-            self.camera, rise_px, frame, ambient_C=recipe.physics.ambient_C
-        )
-        result = blend(
-            frame,
-            recorded,
-            threshold=threshold,
-            gain=recipe.camera.gain,
-            edge=recipe.blend.edge,
-        )
-        metadata = {
-            "source_frame": frame.source,
-            "scenario": drawn.name,
-            "kind": drawn.kind,
-            "duration_s": drawn.duration_s,
-            "params": drawn.params,
-            "peak_rise_K": float(rise_grid.max()),
-            "peak_recorded_rise": float(result.peak_rise),
-            "recorded_unit": frame.unit if frame.unit != "C" else "K",
-            "area_px": int(result.area_px),
-            "threshold": float(threshold),
-            **bank_info,
-        }
-        return Sample(
-            index=index,
-            split="test",
-            label=1,
-            kind=drawn.name,
-            raw=result.raw,
-            mask=result.mask,
-            rise_K=rise_px.astype(np.float32),
-            recorded_rise=result.recorded_rise.astype(np.float32),
-            metadata=metadata,
-        )
-
-
-def normal_sample(index: int, split: str, frame: Frame) -> Sample:
-    """Wrap an unchanged normal frame as a sample."""
-    zeros = np.zeros(frame.shape, dtype=np.float32)
-    return Sample(
-        index=index,
-        split=split,  # type: ignore[arg-type]
-        label=0,
-        kind="good",
-        raw=frame.raw,
-        mask=np.zeros(frame.shape, dtype=bool),
-        rise_K=zeros,
-        recorded_rise=zeros,
-        metadata={"source_frame": frame.source},
-    )
-
-
-def simulate_rise(drawn: Any, layout: Layout, recipe: Recipe) -> np.ndarray:
-    """Simulate a drawn scenario; return the imaged face's final rise [K]."""
-    return simulate_scenario(drawn, layout, recipe)[-1]
+# Sample making lives in thermosynth.samples; these names stay importable
+# from here, where the README and earlier code import them.
+__all__ = [
+    "FrameSize",
+    "Generator",
+    "Plan",
+    "Summary",
+    "first_frame_size",
+    "generate",
+    "normal_sample",
+    "plan_split",
+    "sample_rng",
+    "simulate_rise",
+    "write_shard",
+]
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,18 @@ def test_generator_with_bank_is_reproducible(tmp_path):
         assert a.metadata == b.metadata
         np.testing.assert_array_equal(a.raw, b.raw)
     assert all("bank_entry" in s.metadata for s in first if s.label)
+
+
+def test_mirrored_sample_names_mirrored_cell():
+    from thermosynth.bank import _mirror_params, apply_symmetry
+    from thermosynth.geometry.layouts import cell_grid
+
+    layout = cell_grid(
+        rows=3, cols=2, cell_width_mm=10, cell_height_mm=10, gap_mm=2,
+        thickness_mm=4, resolution_mm=2,
+    )  # fmt: skip
+    for symmetry in ("flip_x", "flip_y", "rotate_180"):
+        params = _mirror_params({"cell_id": 0}, symmetry, layout)
+        heated = apply_symmetry(layout.cell_id == 0, symmetry)
+        assert np.array_equal(heated, layout.cell_id == params["cell_id"])
+        assert params["cell_id"] != 0

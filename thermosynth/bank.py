@@ -352,6 +352,11 @@ def _mirror_params(
         params["x_mm"] = layout.width_mm - params["x_mm"]
     if "y_mm" in params and symmetry in ("flip_y", "rotate_180"):
         params["y_mm"] = layout.height_mm - params["y_mm"]
+    if "cell_id" in params:
+        # The heated cell moves with the rise. On a symmetric grid of equal
+        # cells, such as cell_grid, the mirror image of a cell is one cell.
+        mirrored = apply_symmetry(layout.cell_id == params["cell_id"], symmetry)
+        params["cell_id"] = int(layout.cell_id[mirrored][0])
     return params
 
 

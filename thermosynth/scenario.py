@@ -27,6 +27,10 @@ from thermosynth.recipe.models import (
     ScenarioSpec,
 )
 
+# Joule region that heats one whole cell, drawn per sample, such as a PV cell
+# driven into reverse bias.
+ONE_CELL = "one_cell"
+
 
 @dataclass(frozen=True)
 class DrawnScenario:
@@ -55,8 +59,8 @@ def draw_scenario(
     """Draw every parameter of ``spec``; positions fall inside its region."""
     params: dict[str, Any] = {"profile": spec.profile}
     if isinstance(spec, JouleScenario):
-        _region_mask(layout, spec.region)
         params["region"] = spec.region
+        params.update(_draw_joule_cell(spec.region, layout, rng))
         params["current_A"] = draw(spec.current_A, rng)
         params["resistance_mohm"] = draw(spec.resistance_mohm, rng)
         params["power_W"] = params["current_A"] ** 2 * params["resistance_mohm"] * 1e-3
@@ -87,7 +91,7 @@ def build_sources(
     n_layers = physics.n_layers
     if drawn.kind == "joule":
         power = _profile(drawn, p["power_W"])
-        region = _region_mask(layout, p["region"])
+        region = _joule_mask(layout, p)
         return [region_source(layout, region, power_W=power, n_layers=n_layers)]
 
     layer = _layer_index(p["layer"], n_layers)
@@ -135,6 +139,30 @@ def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
             "heat_capacity_fraction": spec.vent_heat_capacity_fraction,
         }
     return {"venting": venting, "max_dT_per_step_K": spec.max_dT_per_step_K}
+
+
+def _draw_joule_cell(
+    region: str, layout: Layout, rng: np.random.Generator
+) -> dict[str, int]:
+    """Draw the cell that region ``one_cell`` heats, or check another region."""
+    if region != ONE_CELL:
+        _region_mask(layout, region)
+        return {}
+
+    cell_ids = np.unique(layout.cell_id[layout.cell_id >= 0])
+    if cell_ids.size == 0:
+        raise RecipeError(
+            f"scenario region {ONE_CELL!r} needs cells, but layout "
+            f"{layout.name!r} has none; choose a layout with cells or a region"
+        )
+    return {"cell_id": int(cell_ids[rng.integers(cell_ids.size)])}
+
+
+def _joule_mask(layout: Layout, params: dict[str, Any]) -> np.ndarray:
+    """Return the heated mask of a joule scenario: a region or one cell."""
+    if params["region"] == ONE_CELL:
+        return layout.cell_id == params["cell_id"]
+    return _region_mask(layout, params["region"])
 
 
 def _layer_index(layer: str, n_layers: int) -> int:

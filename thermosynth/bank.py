@@ -1,6 +1,6 @@
 """A bank of simulated rises: simulate a scenario once, blend it many times.
 
-Each entry holds the final rise of the imaged face [K] of one drawn scenario.
+Each entry contains the final rise of the imaged face [K] of one drawn scenario.
 An entry is keyed by a SHA-256 of the layout (its property maps, regions and
 spacing), the physics section of the recipe, the solver and its version, and
 the drawn scenario. A key that matches therefore never serves a rise computed
@@ -98,7 +98,7 @@ def solver_version(solver: str) -> str:
 
 
 def layout_key(layout: Layout) -> str:
-    """Return a SHA-256 of everything in a layout that the simulation sees."""
+    """Return a SHA-256 of everything in a layout that the simulation reads."""
     digest = hashlib.sha256()
     spacing = (layout.dx_mm, layout.dy_mm, layout.thickness_mm)
     digest.update(np.asarray(spacing, dtype=float).tobytes())
@@ -214,7 +214,7 @@ def resolve_bank_path(path: Path, recipe_source: str) -> Path:
 class ScenarioBank:
     """Entries of one recipe, in memory, and the draw of a sample from them.
 
-    Use :meth:`open` to read or build the bank that a recipe asks for.
+    Use :meth:`open` to read or build the bank that a recipe requests.
     """
 
     def __init__(
@@ -441,6 +441,6 @@ def read_bank_entry(path: Path, key: str) -> tuple[DrawnScenario, np.ndarray]:
     """Return the scenario and rise [K] stored under ``key`` in a bank file."""
     with h5py.File(path, "r") as bank:
         if key not in bank.get("entries", {}):
-            raise RecipeError(f"scenario bank {path} holds no entry {key}")
+            raise RecipeError(f"scenario bank {path} contains no entry {key}")
         dataset = bank["entries"][key]
         return _drawn_from_json(dataset.attrs["scenario"]), np.asarray(dataset[()])

@@ -1,7 +1,7 @@
 """Fit a cell's thermal conductivity and surface cooling to an IR measurement.
 
 The experiment this module reads heats a pouch cell lying flat through a
-circular heater fixed near the centre of its lower face. A controller holds
+circular heater fixed near the centre of its lower face. A controller keeps
 the heater's thermocouple at a measured temperature, the rest of the lower
 face is insulated, and an infrared camera records the upper face on a grid of
 points. :func:`calibrate` adjusts the in-plane conductivities ``k_x``,

@@ -34,15 +34,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from thermosynth.blend import blend, default_threshold
 from thermosynth.build import register
-from thermosynth.camera.model import record_rise
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import Generator, normal_sample, simulate_rise
 from thermosynth.recipe.loading import LoadedRecipe
+from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import DrawnScenario, choose_scenario, draw_scenario
 
 logger = logging.getLogger(__name__)
@@ -341,24 +340,13 @@ class OnTheFlyDataset(Dataset[Item]):
         generator = self._worker_generator()
         recipe = generator.recipe
         homography, corners = register(recipe.registration, generator.layout, frame)
-        threshold = recipe.blend.threshold
-        if threshold is None:
-            threshold = default_threshold(
-                frame, noise_multiple=recipe.blend.noise_multiple
-            )
+        threshold = blend_threshold(frame, recipe)
 
         for attempt in range(1, recipe.blend.max_tries + 1):
             drawn, rise_grid, slot = self._draw_rise(rng)
             rise_px = warp_to_frame(rise_grid, homography, frame.shape)
-            recorded = record_rise(
-                generator.camera, rise_px, frame, ambient_C=recipe.physics.ambient_C
-            )
-            result = blend(
-                frame,
-                recorded,
-                threshold=float(threshold),
-                gain=recipe.camera.gain,
-                edge=recipe.blend.edge,
+            result = record_and_blend(
+                rise_px, frame, recipe, generator.camera, threshold=threshold
             )
             if result.area_px >= recipe.blend.min_area_px:
                 metadata = {

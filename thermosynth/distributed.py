@@ -162,7 +162,7 @@ def _quiet_on_error() -> Iterator[None]:
     """Silence distributed's logs while a cluster shuts down after an error.
 
     After Ctrl-C or a failed task, the cancelled tasks and the killed worker
-    processes are expected; the exception itself tells the user what happened.
+    processes are expected; the exception itself shows the user what happened.
     Enter it after the cluster and the client, so that their shutdown is
     silent too; the caller restores the level.
     """

@@ -79,7 +79,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Summary:
-    """What a run wrote."""
+    """Counts and severity figures of a finished run."""
 
     output_dir: Path
     n_samples: int

@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from thermosynth.bank import ScenarioBank, resolve_bank_path
-from thermosynth.blend import blend, default_threshold
+from thermosynth.blend import Blended, blend, default_threshold
 from thermosynth.build import (
     CachedRegistration,
     build_camera,
     build_layout,
     build_source,
 )
-from thermosynth.camera.model import record_rise
+from thermosynth.camera.model import Camera, record_rise
 from thermosynth.errors import (
     FrameError,
     ThermosynthError,
@@ -146,7 +146,7 @@ class Generator:
         """Make anomalous sample ``index`` from ``frame``, retrying weak draws."""
         rng = sample_rng(self.recipe.seed, index)
         homography, corners = self._register(frame)
-        threshold = self._threshold(frame)
+        threshold = blend_threshold(frame, self.recipe)
         blend_spec = self.recipe.blend
         best_peak = 0.0
         for attempt in range(1, blend_spec.max_tries + 1):
@@ -165,12 +165,6 @@ class Generator:
             f"rise {best_peak:.4g}); raise the scenario power or size, or lower "
             "blend.threshold or blend.noise_multiple"
         )
-
-    def _threshold(self, frame: Frame) -> float:
-        spec = self.recipe.blend
-        if spec.threshold is not None:
-            return float(spec.threshold)
-        return default_threshold(frame, noise_multiple=spec.noise_multiple)
 
     def _draw_rise(
         self, rng: np.random.Generator
@@ -202,15 +196,8 @@ class Generator:
         recipe = self.recipe
         drawn, rise_grid, bank_info = self._draw_rise(rng)
         rise_px = warp_to_frame(rise_grid, homography, frame.shape)
-        recorded = record_rise(
-            self.camera, rise_px, frame, ambient_C=recipe.physics.ambient_C
-        )
-        result = blend(
-            frame,
-            recorded,
-            threshold=threshold,
-            gain=recipe.camera.gain,
-            edge=recipe.blend.edge,
+        result = record_and_blend(
+            rise_px, frame, recipe, self.camera, threshold=threshold
         )
         metadata = {
             "source_frame": frame.source,
@@ -236,6 +223,33 @@ class Generator:
             recorded_rise=result.recorded_rise.astype(np.float32),
             metadata=metadata,
         )
+
+
+def blend_threshold(frame: Frame, recipe: Recipe) -> float:
+    """Return the rise below which ``frame`` is left unchanged, in its unit."""
+    spec = recipe.blend
+    if spec.threshold is not None:
+        return float(spec.threshold)
+    return default_threshold(frame, noise_multiple=spec.noise_multiple)
+
+
+def record_and_blend(
+    rise_px_K: np.ndarray,
+    frame: Frame,
+    recipe: Recipe,
+    camera: Camera,
+    *,
+    threshold: float,
+) -> Blended:
+    """Record a surface rise at frame pixels [K] and blend it into ``frame``."""
+    recorded = record_rise(camera, rise_px_K, frame, ambient_C=recipe.physics.ambient_C)
+    return blend(
+        frame,
+        recorded,
+        threshold=threshold,
+        gain=recipe.camera.gain,
+        edge=recipe.blend.edge,
+    )
 
 
 def normal_sample(index: int, split: str, frame: Frame) -> Sample:

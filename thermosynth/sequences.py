@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from thermosynth.blend import Blended, blend, default_threshold
+from thermosynth.blend import Blended
 from thermosynth.build import build_camera, build_layout, build_source, register
-from thermosynth.camera.model import record_rise
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.layout import Layout
@@ -37,6 +36,7 @@ from thermosynth.output.sequence_writers import (
 from thermosynth.pipeline import plan_split, sample_rng
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe, SequenceSpec
+from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
     DrawnScenario,
     choose_scenario,
@@ -213,12 +213,6 @@ class SequenceGenerator:
             "blend.threshold or blend.noise_multiple"
         )
 
-    def _threshold(self, frame: Frame) -> float:
-        spec = self.recipe.blend
-        if spec.threshold is not None:
-            return float(spec.threshold)
-        return default_threshold(frame, noise_multiple=spec.noise_multiple)
-
     def _attempt(
         self,
         index: int,
@@ -246,7 +240,7 @@ class SequenceGenerator:
             "peak_recorded_rise": [r.peak_rise for r in results],
             "recorded_unit": frames[0].unit if frames[0].unit != "C" else "K",
             "area_px": [r.area_px for r in results],
-            "threshold": [self._threshold(frame) for frame in frames],
+            "threshold": [blend_threshold(frame, recipe) for frame in frames],
         }
         return SequenceSample(
             index=index,
@@ -262,15 +256,9 @@ class SequenceGenerator:
         )
 
     def _blend_frame(self, frame: Frame, rise_K: np.ndarray) -> Blended:
-        recorded = record_rise(
-            self.camera, rise_K, frame, ambient_C=self.recipe.physics.ambient_C
-        )
-        return blend(
-            frame,
-            recorded,
-            threshold=self._threshold(frame),
-            gain=self.recipe.camera.gain,
-            edge=self.recipe.blend.edge,
+        threshold = blend_threshold(frame, self.recipe)
+        return record_and_blend(
+            rise_K, frame, self.recipe, self.camera, threshold=threshold
         )
 
 

@@ -19,7 +19,10 @@ from thermosynth.recipe.models import PhysicsSpec, Recipe
 from thermosynth.scenario import DrawnScenario, build_sources
 
 MIN_STEPS = 5
-"""Fewest time steps per scenario; ``physics.dt_s`` is shortened to reach it."""
+"""Minimum number of time steps per scenario.
+
+``physics.dt_s`` is shortened where needed to reach it.
+"""
 
 
 def boundary_from(physics: PhysicsSpec) -> Boundary:

@@ -1,4 +1,4 @@
-"""How close pseudo-anomalies sit to normal data, per sample and per set.
+"""Closeness of pseudo-anomalies to normal data, per sample and per set.
 
 ``closeness_report`` compares normal frames, pseudo-anomalous frames and,
 where a user has them, real anomalous frames, and writes a report folder:
@@ -164,7 +164,7 @@ def estimate_region(z: np.ndarray, *, threshold_sigma: float = 3.0) -> np.ndarra
     """Estimate an anomaly region from a per-pixel z-score map.
 
     The region is the 8-connected component of pixels with ``z >
-    threshold_sigma`` that holds the maximum z. It is empty where no pixel
+    threshold_sigma`` that contains the maximum z. It is empty where no pixel
     passes the threshold.
     """
     above = z > threshold_sigma

@@ -7,7 +7,7 @@ for a supervised ceiling, real anomalies with ``masks=None``); one-class
 detectors ignore them. A scorer maps uint8 (N, H, W) frames to image scores
 (N,) and anomaly maps (N, H, W), or None where the detector gives no map.
 
-Every network sees ``(image - median(image)) / 32`` so that the overall
+Every network receives ``(image - median(image)) / 32`` so that the overall
 brightness of a module, which varies with the survey, does not matter. Model
 selection uses a validation split carved from the training arrays alone.
 """
@@ -36,7 +36,7 @@ _LEVEL_SCALE = 32.0
 
 
 class Detector(Protocol):
-    """What :func:`thermosynth.validation.transfer.transfer_report` trains."""
+    """Detector interface that ``transfer.transfer_report`` trains and scores."""
 
     uses_pseudo: bool
 
@@ -238,7 +238,7 @@ class Draem:
     """DRAEM's scheme, small: restore normal content, then segment the difference.
 
     A reconstructive net learns to return the normal frame from a
-    pseudo-anomalous one (L2 loss). A discriminative net sees the input and its
+    pseudo-anomalous one (L2 loss). A discriminative net receives the input and its
     reconstruction and segments the pseudo-anomaly mask (binary cross-entropy
     in place of DRAEM's focal loss). The image score is the max of the 3 x 3
     mean-pooled mask probability.

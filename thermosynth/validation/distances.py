@@ -3,7 +3,7 @@
 - ``mmd``: squared maximum mean discrepancy with a Gaussian kernel and a
   permutation p-value.
 - ``c2st``: classifier two-sample test, the cross-validated accuracy of a
-  k-nearest-neighbour classifier that tells the sets apart.
+  k-nearest-neighbour classifier that separates the sets.
 - ``frechet_distance``: Fréchet distance between Gaussians fitted to the sets.
 - ``nearest_neighbour_ratio``: each query's distance to its nearest reference
   point, relative to the reference set's own nearest-neighbour distances.
@@ -46,8 +46,8 @@ class C2STResult:
     Attributes
     ----------
     accuracy : float
-        Cross-validated accuracy on balanced sets; 0.5 means the sets cannot
-        be told apart, 1 means they are separated.
+        Cross-validated accuracy on balanced sets. 0.5 means the classifier
+        cannot separate the sets, and 1 means it separates them fully.
     p_value : float
         One-sided binomial p-value of the accuracy against chance (0.5).
     n_per_set : int
@@ -279,7 +279,7 @@ def nearest_neighbour_ratio(
     scale = float(np.median(own[:, 1]))
     if scale == 0:
         raise ThermosynthError(
-            "the reference set holds duplicate points only; nearest-neighbour "
+            "the reference set contains only duplicate points; nearest-neighbour "
             "ratios need distinct normal samples"
         )
 

@@ -132,7 +132,7 @@ def load_frame_set(
     Raises
     ------
     FrameError
-        If the path is missing, holds no frames after filtering, or the
+        If the path is missing, contains no frames after filtering, or the
         frames differ in size.
     """
     path = Path(path)

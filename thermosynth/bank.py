@@ -53,6 +53,10 @@ logger = logging.getLogger(__name__)
 # entries stop matching.
 FAST_SOLVER_VERSION = "1"
 
+# The same for thermosynth.physics.adi. An "adi" bank key names both
+# versions, because scenarios with held patches fall back to the fast solver.
+ADI_SOLVER_VERSION = "1"
+
 # Spawn key of the entries' random streams; samples use 1 and splits 0.
 _BANK_STREAM = 2
 
@@ -90,6 +94,8 @@ def solver_version(solver: str) -> str:
     """Return the name and version of a solver, as stored in bank keys."""
     if solver == "fast":
         return f"fast-{FAST_SOLVER_VERSION}"
+    if solver == "adi":
+        return f"adi-{ADI_SOLVER_VERSION}-fast-{FAST_SOLVER_VERSION}"
 
     try:
         return f"fipy-{version('fipy')}"

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from thermosynth.geometry.layout import Layout
+from thermosynth.physics.adi import simulate_adi, suits
 from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
 from thermosynth.physics.runaway import Venting, simulate_runaway
@@ -82,6 +83,24 @@ def simulate_scenario(
             **options,
         )
     else:
-        solve = simulate_fast if physics.solver == "fast" else simulate
+        solve = _solver(physics.solver, layout, sources, options)
         result = solve(layout, sources, **options)
     return np.maximum(np.asarray(result.rise_K, dtype=float), 0.0)
+
+
+def _solver(
+    name: str, layout: Layout, sources: Sequence[Any], options: dict[str, Any]
+) -> Any:
+    """Return the solve function for a recipe's solver name and these sources.
+
+    ``adi`` takes no held patches and slows down on layouts whose layers are
+    coupled stiffly (see :func:`thermosynth.physics.adi.suits`); such
+    scenarios go to the sparse LU solver, which solves the same implicit
+    Euler step without splitting.
+    """
+    if name == "fipy":
+        return simulate
+    geometry = {key: options[key] for key in ("boundary", "n_layers", "dt_s")}
+    if name == "adi" and suits(layout, sources, **geometry):
+        return simulate_adi
+    return simulate_fast

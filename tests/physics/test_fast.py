@@ -12,6 +12,7 @@ import pytest
 import thermosynth.physics.fast as fast
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout, Material
+from thermosynth.physics.adi import simulate_adi
 from thermosynth.physics.fast import simulate_batch, simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
 from thermosynth.physics.profiles import Ramp
@@ -179,12 +180,20 @@ def test_source_energy_is_power_at_step_ends():
     assert result.energy_in_J == pytest.approx(expected_J, rel=1e-12)
 
 
-def test_newton_cooling_matches_discrete_steps():
+# A uniform field feels no conduction, so ADI's split step equals implicit
+# Euler's exactly there, and both solvers must match the same recursion.
+UNIFORM_SOLVERS = pytest.mark.parametrize(
+    "solve", [simulate_fast, simulate_adi], ids=["fast", "adi"]
+)
+
+
+@UNIFORM_SOLVERS
+def test_newton_cooling_matches_discrete_steps(solve):
     layout = uniform_plate()
     h, dt, ambient, initial = 50.0, 2.0, 20.0, 80.0
     times = np.array([10.0, 20.0, 40.0])
 
-    result = simulate_fast(
+    result = solve(
         layout,
         [],
         boundary=Boundary(ambient_C=ambient, h_top_W_m2K=h),
@@ -203,12 +212,13 @@ def test_newton_cooling_matches_discrete_steps():
     )
 
 
-def test_radiative_cooling_matches_lagged_steps():
+@UNIFORM_SOLVERS
+def test_radiative_cooling_matches_lagged_steps(solve):
     layout = uniform_plate(thickness_mm=0.5)
     ambient, initial, dt, n_steps = 20.0, 300.0, 1.0, 30
     boundary = Boundary(ambient_C=ambient, h_top_W_m2K=5.0, emissivity_top=1.0)
 
-    result = simulate_fast(
+    result = solve(
         layout,
         [],
         boundary=boundary,

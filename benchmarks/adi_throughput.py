@@ -1,0 +1,187 @@
+"""Heat solver throughput at matched accuracy: FiPy, sparse LU and ADI, in one run.
+
+The plate of ``solver_scaling.py`` (60 mm square, one layer, a busbar stripe
+with k from 1 to 200 W m-1 K-1, convection 10 W m-2 K-1, one 1 W hotspot of
+3 mm radius per scenario), stepped with dt = 0.5 s by:
+
+- FiPy's default solver (it factorises the matrix at every step);
+- FiPy with its scipy PCG solver, the best of its iterative solvers here;
+- thermosynth.physics.fast.simulate_batch, one sparse LU reused for all steps;
+- thermosynth.physics.adi.simulate_adi_batch, Douglas ADI compiled with numba,
+  on ``--threads`` threads.
+
+Accuracy: every solver's final field is compared with the LU solver at
+dt / 50 (close to the exact time integral); "error / peak" is the largest
+difference over the peak rise. Throughput is cell-steps per second, the
+speed-up is against FiPy's default solver on the same grid, and the last
+column is the fraction of a memory-bandwidth bound of ``--bandwidth-GBps`` at
+8 bytes per cell update. Saves a plot of throughput against batch size.
+
+    OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from solver_scaling import BOUNDARY, DT_S, fipy_default, plate, scenario  # noqa: E402
+
+from thermosynth.physics.adi import simulate_adi_batch  # noqa: E402
+from thermosynth.physics.fast import simulate_batch  # noqa: E402
+
+
+def fipy_pcg(layout, sources, n_steps: int) -> tuple[float, np.ndarray]:
+    """Step the plain FiPy model with its scipy PCG solver; return s/step, rise."""
+    from fipy.solvers.scipy import LinearPCGSolver
+
+    solver = LinearPCGSolver(tolerance=1e-10, iterations=2000)
+    return fipy_default(layout, sources, n_steps, solver=solver)
+
+
+def timed(solve, layout, batch: int, n_steps: int) -> tuple[float, np.ndarray]:
+    """Run ``solve`` on ``batch`` scenarios; return s per step and scenario 0's rise."""
+    scenarios = [scenario(layout, i) for i in range(batch)]
+    started = time.perf_counter()
+    results = solve(
+        layout,
+        scenarios,
+        boundary=BOUNDARY,
+        duration_s=n_steps * DT_S,
+        dt_s=DT_S,
+        output_times_s=[n_steps * DT_S],
+    )
+    return (time.perf_counter() - started) / n_steps, results[0].rise_K[-1]
+
+
+def fine_reference(layout, n_steps: int) -> np.ndarray:
+    """Return scenario 0's rise from the LU solver at dt / 50."""
+    return simulate_batch(
+        layout,
+        [scenario(layout, 0)],
+        boundary=BOUNDARY,
+        duration_s=n_steps * DT_S,
+        dt_s=DT_S / 50,
+        output_times_s=[n_steps * DT_S],
+    )[0].rise_K[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grids", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--bandwidth-GBps", type=float, default=26.0)
+    parser.add_argument(
+        "--plot", type=Path, default=Path("docs/images/adi_throughput.png")
+    )
+    args = parser.parse_args()
+    bound = args.bandwidth_GBps * 1e9 / 8
+
+    import numba
+
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    header(args, bound, numba.get_num_threads())
+    warm = plate(16)
+    simulate_adi_batch(
+        warm, [scenario(warm, 0)], boundary=BOUNDARY, duration_s=1.0, dt_s=0.5
+    )
+
+    curves: dict[tuple[str, int], list[tuple[int, float]]] = {}
+    for n in args.grids:
+        grid_rows(n, args, bound, curves)
+    plot(curves, args.plot)
+
+
+def header(args: argparse.Namespace, bound: float, threads: int) -> None:
+    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
+    print(
+        "machine:",
+        platform.platform(),
+        os.cpu_count(),
+        "CPUs;",
+        threads,
+        "numba threads",
+    )
+    print("date:", datetime.datetime.now().isoformat(timespec="seconds"))
+    print(f"bandwidth bound: {bound:.2e} cell-updates/s at 8 bytes per cell")
+    print(
+        "| grid | solver | batch | ms / step | cell-steps / s | vs FiPy default "
+        "| error / peak | of bandwidth bound |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+
+
+def grid_rows(n: int, args, bound: float, curves: dict) -> None:
+    layout = plate(n)
+    cells = n * n
+    fine = fine_reference(layout, args.steps)
+    peak = float(np.abs(fine).max())
+
+    def error(rise: np.ndarray) -> float:
+        return float(np.abs(rise - fine).max()) / peak
+
+    fipy_steps = args.steps if n <= 128 else max(args.steps // 4, 1)
+    base_s, rise = fipy_default(layout, scenario(layout, 0), fipy_steps)
+    base_error = error(rise) if fipy_steps == args.steps else float("nan")
+    row(n, "FiPy default", 1, base_s, cells, base_s, base_error, bound)
+    pcg_s, rise = fipy_pcg(layout, scenario(layout, 0), fipy_steps)
+    pcg_error = error(rise) if fipy_steps == args.steps else float("nan")
+    row(n, "FiPy PCG", 1, pcg_s, cells, base_s, pcg_error, bound)
+
+    for name, solve in (("LU (fast)", simulate_batch), ("ADI", simulate_adi_batch)):
+        for batch in args.batches:
+            step_s, rise = timed(solve, layout, batch, args.steps)
+            rate = row(
+                n, name, batch, step_s, cells * batch, base_s, error(rise), bound
+            )
+            curves.setdefault((name, n), []).append((batch, rate))
+
+
+def row(n, name, batch, step_s, cell_updates, base_s, err, bound) -> float:
+    rate = cell_updates / step_s
+    base_rate = n * n / base_s
+    print(
+        f"| {n}x{n} | {name} | {batch} | {1e3 * step_s:.2f} | {rate:.2e} | "
+        f"{rate / base_rate:.0f}x | {err:.1e} | {100 * rate / bound:.2f} % |",
+        flush=True,
+    )
+    return rate
+
+
+def plot(curves: dict[tuple[str, int], list[tuple[int, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.5, 4.2))
+    for (name, n), points in curves.items():
+        batches, rates = zip(*points, strict=True)
+        style = "o-" if name == "ADI" else "s--"
+        axes.loglog(batches, rates, style, label=f"{name}, {n} x {n}")
+    axes.set_xlabel("batch size (scenarios per call)")
+    axes.set_ylabel("cell-steps per second")
+    axes.set_title("Heat solver throughput, dt = 0.5 s, one layer")
+    axes.legend(fontsize=8)
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    print("plot:", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+"""Tests of the Douglas ADI solver against FiPy, the LU solver and exact solutions."""
+
+from __future__ import annotations
+
+import doctest
+import math
+import os
+
+import numpy as np
+import pytest
+
+import thermosynth.physics.adi as adi
+from thermosynth.errors import RecipeError, SimulationError
+from thermosynth.geometry.layout import Layout, Material
+from thermosynth.physics.adi import simulate_adi, simulate_adi_batch
+from thermosynth.physics.fast import simulate_batch, simulate_fast
+from thermosynth.physics.heat import Boundary, simulate
+from thermosynth.physics.profiles import Ramp
+from thermosynth.physics.sources import VolumeSource, held_patch, hotspot
+from thermosynth.simulation import _solver
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+INSULATED = Boundary(h_top_W_m2K=0.0)
+RADIATING = Boundary(
+    ambient_C=25.0,
+    h_top_W_m2K=10.0,
+    h_bottom_W_m2K=5.0,
+    emissivity_top=0.9,
+    emissivity_bottom=0.5,
+)
+BUSBAR = Material("busbar", 200.0, 150.0, 50.0, 2.4e6)
+CELL = Material("cell", 1.0, 30.0, 0.5, 2.0e6)
+# alpha = 1 mm2 s-1, so times in s and lengths in mm give readable numbers.
+UNIT = Material("unit", 1.0, 1.0, 1.0, 1e6)
+
+
+def two_material_layout():
+    """Return a 32 x 24 grid of 0.5 mm cells: a cell stack crossed by busbars."""
+    grid = np.zeros((24, 32), dtype=int)
+    grid[:, 10:20] = 1
+    grid[5:8, :] = 1
+    return Layout(0.5, 0.5, 2.0, grid, (BUSBAR, CELL), grid - 1)
+
+
+def ramped_hotspot(layout, *, x_mm=6.0, power_W=2.0, n_layers=2):
+    return hotspot(
+        layout,
+        x_mm=x_mm,
+        y_mm=6.0,
+        radius_mm=1.5,
+        power_W=Ramp(power_W, ramp_s=2.0),
+        layer=n_layers - 1,
+        n_layers=n_layers,
+    )
+
+
+def plate(n, *, d_mm, thickness_mm=1.0):
+    grid = np.zeros((n, n), dtype=int)
+    return Layout(d_mm, d_mm, thickness_mm, grid, (UNIT,), grid - 1)
+
+
+def douglas_gaussian(x_mm, y_mm, *, peak_K, alpha_t0_mm2, alpha_dt_mm2, n_steps):
+    """Return n Douglas steps of the continuous 2D heat equation from a Gaussian.
+
+    Per step a Fourier mode decays by ``(1 + a b) / ((1 + a)(1 + b))`` with
+    ``a = alpha dt kx**2`` and ``b = alpha dt ky**2``; the even inverse
+    transform is a double cosine integral, taken with the trapezoid rule.
+    """
+    k = np.linspace(0.0, 6.0, 1501)
+    weight = np.full(k.size, k[1])
+    weight[[0, -1]] /= 2
+    a = alpha_dt_mm2 * k**2
+    factor = (1 + a[:, None] * a[None, :]) / ((1 + a[:, None]) * (1 + a[None, :]))
+    spectrum = np.exp(-alpha_t0_mm2 * (k[:, None] ** 2 + k[None, :] ** 2))
+    spectrum *= factor**n_steps * weight[:, None] * weight[None, :]
+    cos_y, cos_x = np.cos(np.outer(y_mm, k)), np.cos(np.outer(x_mm, k))
+    scale = 4.0 * peak_K * alpha_t0_mm2 / math.pi
+    return scale * cos_y @ spectrum @ cos_x.T
+
+
+def test_adi_matches_fipy_reference():
+    layout = two_material_layout()
+    options = dict(boundary=RADIATING, n_layers=2, duration_s=5.0, dt_s=0.25)
+    sources = [ramped_hotspot(layout)]
+
+    reference = simulate(layout, sources, **options)
+    result = simulate_adi(layout, sources, **options)
+
+    # Splitting differs from implicit Euler by O(dt**2) per step; the issue
+    # asks for 1 % of the peak rise on the same grid.
+    peak_K = np.abs(reference.rise_all_K).max()
+    error_K = np.abs(result.rise_all_K - reference.rise_all_K).max()
+    assert peak_K > 30.0
+    assert error_K <= 0.01 * peak_K
+    assert error_K > 1e-6 * peak_K  # a different scheme, not the same solve
+    assert result.energy_in_J == pytest.approx(reference.energy_in_J, rel=1e-12)
+    assert result.energy_stored_J == pytest.approx(reference.energy_stored_J, rel=1e-3)
+    np.testing.assert_array_equal(result.rise_K, result.rise_all_K[:, 0])
+
+
+def test_adi_reaches_the_steady_state_of_implicit_euler():
+    layout = two_material_layout()
+    source = hotspot(layout, x_mm=6.0, y_mm=6.0, radius_mm=1.5, power_W=0.5)
+    options = dict(boundary=RADIATING, duration_s=20000.0, dt_s=100.0)
+
+    steady = simulate_adi(layout, [source], **options).rise_K[-1]
+    reference = simulate_fast(layout, [source], **options).rise_K[-1]
+
+    # Douglas's scheme leaves a steady state unchanged, so both converge to
+    # the steady state of the same discrete operator, except for modes that
+    # are stiff along both x and y (here dt k / (rho_cp dx**2) reaches 3e4 in
+    # the busbar), which the scheme damps by only about 1 / a per step. They
+    # keep about 0.2 % of the peak from the first steps.
+    assert steady.max() > 5.0
+    np.testing.assert_allclose(steady, reference, rtol=0, atol=5e-3 * steady.max())
+
+
+def test_gaussian_matches_analytic():
+    t0, t, energy_J = 2.0, 4.0, 0.25
+    rho_cp, d_m, alpha = 1e6, 1e-3, 1e-6
+    peak_K = energy_J / (rho_cp * d_m * 4 * math.pi * alpha * t0)
+    layout = plate(128, d_mm=0.25)
+    x, y = layout.cell_centres_mm()
+    r2 = (x[None, :] - 16.0) ** 2 + (y[:, None] - 16.0) ** 2
+    initial = 25.0 + peak_K * np.exp(-r2 / (4.0 * t0))
+
+    result = simulate_adi(
+        layout, [], boundary=INSULATED, duration_s=t, dt_s=0.2, initial_C=initial
+    )
+
+    rise = result.rise_K[-1] + initial - 25.0
+    exact = energy_J / (rho_cp * d_m * 4 * math.pi * alpha * (t0 + t))
+    exact = exact * np.exp(-r2 * 1e-6 / (4 * alpha * (t0 + t)))
+    assert np.abs(rise - exact).max() < 0.03 * exact.max()
+    assert rise.sum() * 0.25**2 * 1e-9 * rho_cp == pytest.approx(energy_J, rel=1e-9)
+
+
+def test_gaussian_second_order_in_space():
+    t0, dt, n_steps = 2.0, 0.2, 20
+    errors = []
+    for n in (64, 128):
+        layout = plate(n, d_mm=32.0 / n)
+        x, y = layout.cell_centres_mm()
+        r2 = (x[None, :] - 16.0) ** 2 + (y[:, None] - 16.0) ** 2
+        initial = 25.0 + 10.0 * np.exp(-r2 / (4.0 * t0))
+        result = simulate_adi(
+            layout,
+            [],
+            boundary=INSULATED,
+            duration_s=dt * n_steps,
+            dt_s=dt,
+            initial_C=initial,
+        )
+        exact = douglas_gaussian(
+            x - 16.0,
+            y - 16.0,
+            peak_K=10.0,
+            alpha_t0_mm2=t0,
+            alpha_dt_mm2=dt,
+            n_steps=n_steps,
+        )
+        errors.append(np.abs(result.rise_K[-1] + initial - 25.0 - exact).max())
+
+    order = math.log2(errors[0] / errors[1])
+    assert errors[1] < 1e-3 * 10.0
+    assert 1.9 < order < 2.1
+
+
+def test_energy_conserved_when_insulated():
+    layout = two_material_layout()
+    result = simulate_adi(
+        layout,
+        [ramped_hotspot(layout)],
+        boundary=INSULATED,
+        n_layers=2,
+        duration_s=5.0,
+        dt_s=0.25,
+        output_times_s=[1.0, 2.6],
+    )
+
+    assert result.energy_lost_J == 0.0
+    assert result.energy_in_J > 1.0
+    assert result.energy_stored_J == pytest.approx(result.energy_in_J, rel=1e-12)
+
+
+@pytest.mark.parametrize("n_layers", [1, 3])
+def test_energy_balance_with_radiation(n_layers):
+    layout = two_material_layout()
+    result = simulate_adi(
+        layout,
+        [ramped_hotspot(layout, n_layers=n_layers)],
+        boundary=RADIATING,
+        n_layers=n_layers,
+        duration_s=20.0,
+        dt_s=0.5,
+    )
+
+    balance = result.energy_stored_J + result.energy_lost_J
+    assert result.energy_lost_J > 0.01 * result.energy_in_J
+    assert balance == pytest.approx(result.energy_in_J, rel=1e-10)
+
+
+def test_batch_equals_one_at_a_time():
+    layout = two_material_layout()
+    batch = [
+        [ramped_hotspot(layout, x_mm=x, power_W=p)]
+        for x, p in [(4.0, 1.0), (9.0, 3.0), (13.0, 0.5)]
+    ]
+    batch.append([])
+    batch.append(batch[0] + batch[1])
+    options = dict(boundary=RADIATING, n_layers=2, duration_s=3.0, dt_s=0.5)
+
+    together = simulate_adi_batch(layout, batch, **options)
+
+    for sources, result in zip(batch, together, strict=True):
+        alone = simulate_adi(layout, sources, **options)
+        np.testing.assert_array_equal(result.rise_all_K, alone.rise_all_K)
+        assert result.energy_lost_J == alone.energy_lost_J
+    assert np.all(together[3].rise_all_K == 0.0)
+
+
+def test_batch_agrees_with_lu_batch():
+    layout = two_material_layout()
+    batch = [[ramped_hotspot(layout, x_mm=x)] for x in (4.0, 9.0, 13.0)]
+    options = dict(boundary=RADIATING, n_layers=2, duration_s=5.0, dt_s=0.25)
+
+    for ours, theirs in zip(
+        simulate_adi_batch(layout, batch, **options),
+        simulate_batch(layout, batch, **options),
+        strict=True,
+    ):
+        peak_K = theirs.rise_all_K.max()
+        assert np.abs(ours.rise_all_K - theirs.rise_all_K).max() <= 0.01 * peak_K
+
+
+def test_held_patch_rejected_and_routed_to_lu():
+    layout = two_material_layout()
+    patch = held_patch(layout, x_mm=4.0, y_mm=4.0, radius_mm=1.0, temperature_C=60.0)
+
+    with pytest.raises(RecipeError, match="held patches"):
+        simulate_adi(layout, [patch], duration_s=1.0, dt_s=0.5)
+    options = dict(boundary=RADIATING, n_layers=1, dt_s=0.5)
+    hot = [ramped_hotspot(layout, n_layers=1)]
+    assert _solver("adi", layout, [patch], options) is simulate_fast
+    assert _solver("adi", layout, hot, options) is simulate_adi
+    assert _solver("fast", layout, hot, options) is simulate_fast
+    assert _solver("fipy", layout, hot, options) is simulate
+
+
+def test_stiff_layers_take_substeps_or_go_to_lu():
+    layout = two_material_layout()
+    initial = np.full((2, 24, 32), 25.0)
+    grid = adi.AdiGrid(layout, RADIATING, initial)
+    # busbar: k_z 50 W m-1 K-1 over dz = 1 mm, rho_cp 2.4e6 J m-3 K-1.
+    rate_per_s = 50.0 / 1e-6 / 2.4e6  # one z face per cell on two layers
+    assert grid.z_rate_per_s == pytest.approx(rate_per_s, rel=1e-12)
+    assert grid.substeps(0.05) == 1
+    assert grid.substeps(0.25) == math.ceil(0.25 * rate_per_s / adi.MAX_Z_STIFFNESS)
+    hot = [ramped_hotspot(layout)]
+    options = dict(boundary=RADIATING, n_layers=2)
+    assert _solver("adi", layout, hot, {**options, "dt_s": 0.05}) is simulate_adi
+    assert _solver("adi", layout, hot, {**options, "dt_s": 5.0}) is simulate_fast
+
+
+def test_empty_batch_raises():
+    with pytest.raises(RecipeError, match="batch is empty"):
+        simulate_adi_batch(two_material_layout(), [], duration_s=1.0, dt_s=0.5)
+
+
+def test_non_finite_power_raises_or_stops_one_scenario():
+    layout = two_material_layout()
+    weights = ramped_hotspot(layout, n_layers=1).weights_m3
+    bad = VolumeSource(weights, lambda t: math.inf, "broken")
+    good = ramped_hotspot(layout, n_layers=1)
+
+    with pytest.raises(SimulationError, match="non-finite"):
+        simulate_adi(layout, [bad], duration_s=1.0, dt_s=0.5)
+
+    with pytest.warns(RuntimeWarning, match="scenario 0"):
+        results = simulate_adi_batch(
+            layout, [[bad], [good]], duration_s=1.0, dt_s=0.5, on_failure="warn"
+        )
+    assert np.isnan(results[0].rise_K[-1]).all()
+    assert np.isfinite(results[1].rise_K).all()
+
+
+def test_progress_called_per_step():
+    calls = []
+    simulate_adi(
+        two_material_layout(),
+        [],
+        duration_s=2.0,
+        dt_s=0.5,
+        progress=lambda step, total: calls.append((step, total)),
+    )
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(adi, raise_on_error=True).attempted > 0

@@ -1,0 +1,511 @@
+"""Heat equation of :mod:`thermosynth.physics.heat` with Douglas ADI steps.
+
+Same grid, face conductances, loss and sources as
+:mod:`thermosynth.physics.fast` (cell-centred finite volumes, harmonic mean
+conductivity per face, convection and secant-linearised radiation on the top
+and bottom layers). Instead of one sparse solve of the whole implicit Euler
+system per step, each step is split by direction (Douglas's scheme with
+theta = 1, also called the stabilising correction): with ``D = rho_cp / dt``,
+the conduction operator ``A = A_x + A_y + A_z``, the source ``q`` and the
+loss ``G u = g (T - T_a)``, whose coefficient ``g`` is taken at the previous
+step's temperature (radiation as a secant, as in the other solvers),
+
+    (D + A_x) y1 = D u - (A_y + A_z) u - G u + q
+    (D + A_y + g) y2 = D y1 + (A_y + g) u
+    (D + A_z) u_new = D y2 + A_z u
+
+Each stage solves independent tridiagonal lines. The x and z lines depend
+only on the layout and the step length, so they are factorised once; the y
+lines carry the loss and are eliminated per scenario. Like implicit Euler
+the scheme is first order in time, unconditionally stable for two
+directions, leaves the steady state unchanged, and conserves energy exactly;
+a uniform field takes exactly the implicit Euler step. It differs from
+implicit Euler by a splitting term of order ``dt**2``. Modes that are stiff
+along z and across the plate at once would be left almost undamped, so a
+step is cut into sub-steps that keep ``dt (c_down + c_up) / rho_cp`` at or
+below ``MAX_Z_STIFFNESS``; a single layer never needs them.
+
+The loops are compiled with numba and run over all scenarios of a batch at
+once (scenarios on the innermost axis). Held patches (penalty rows) are not
+supported: :func:`simulate_adi_batch` rejects them, and
+:func:`thermosynth.simulation.simulate_scenario` sends such scenarios to the
+sparse LU solver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numba
+import numpy as np
+
+from thermosynth.errors import RecipeError
+from thermosynth.geometry.layout import Layout
+from thermosynth.physics import adi_kernels as kernels
+from thermosynth.physics.fast import _conduction_matrix
+from thermosynth.physics.heat import (
+    ZERO_C_IN_K,
+    Boundary,
+    FailurePolicy,
+    HeatResult,
+    _check_policy,
+    _check_sources,
+    _check_times,
+    _FailureLog,
+    _initial_state,
+    _output_times,
+    _step_ends,
+)
+from thermosynth.physics.sources import (
+    HeldPatch,
+    VolumeSource,
+    cell_volume_m3,
+    check_n_layers,
+)
+from thermosynth.physics.stencil import _face_conductances
+
+logger = logging.getLogger(__name__)
+
+Source = VolumeSource | HeldPatch
+
+_DEFAULT_BOUNDARY = Boundary()
+
+# numba's default threading layer accepts one parallel launch at a time per
+# process; threads of one process (a threaded Dask scheduler) take turns.
+_LAUNCH = threading.Lock()
+
+# Column blocks per layer in the y sweep. Fixed, not set from the thread
+# count, so that the loss sums, and so the bytes of a result, do not depend on
+# the machine.
+_Y_TASKS = 16
+
+# Below this many cell-scenarios a step runs on one thread: waking the other
+# threads costs more than it saves, and far more on a loaded machine.
+PARALLEL_MIN_CELLS = 1 << 18
+
+# Largest dt * (c_down + c_up) / rho_cp of a step; see AdiGrid.substeps. At 4
+# the top-layer error against a fine reference stayed at or below implicit
+# Euler's on the demo, pouch and cabinet layouts; at 64 it grew to 1.4 times
+# (docs/benchmarks.md).
+MAX_Z_STIFFNESS = 4.0
+
+# Sub-steps per step above which the LU solver is the cheaper choice.
+MAX_SUBSTEPS = 4
+
+
+def simulate_adi(
+    layout: Layout,
+    sources: Sequence[Source],
+    *,
+    boundary: Boundary = _DEFAULT_BOUNDARY,
+    n_layers: int = 1,
+    duration_s: float,
+    dt_s: float,
+    output_times_s: Sequence[float] | None = None,
+    initial_C: float | np.ndarray | None = None,
+    on_failure: FailurePolicy = "raise",
+    progress: Callable[[int, int], None] | None = None,
+) -> HeatResult:
+    """Simulate one scenario with Douglas ADI steps.
+
+    Takes the arguments of :func:`thermosynth.physics.fast.simulate_fast`
+    and returns the same result. Held patches are not accepted.
+
+    Raises
+    ------
+    RecipeError
+        If a source is a HeldPatch, or as in ``simulate_fast``.
+    SimulationError
+        If the temperature becomes non-finite or falls below absolute zero
+        and ``on_failure == "raise"``.
+
+    Examples
+    --------
+    >>> from thermosynth.geometry.layout import Layout, Material
+    >>> from thermosynth.physics.sources import hotspot
+    >>> steel = Material("steel", 15.0, 15.0, 15.0, 3.6e6)
+    >>> grid = np.zeros((8, 8), dtype=int)
+    >>> layout = Layout(1.0, 1.0, 1.0, grid, (steel,), grid - 1)
+    >>> source = hotspot(layout, x_mm=4, y_mm=4, radius_mm=1, power_W=0.1)
+    >>> result = simulate_adi(layout, [source], duration_s=1.0, dt_s=0.1)
+    >>> result.rise_K.shape
+    (1, 8, 8)
+    """
+    return simulate_adi_batch(
+        layout,
+        [sources],
+        boundary=boundary,
+        n_layers=n_layers,
+        duration_s=duration_s,
+        dt_s=dt_s,
+        output_times_s=output_times_s,
+        initial_C=initial_C,
+        on_failure=on_failure,
+        progress=progress,
+    )[0]
+
+
+def simulate_adi_batch(
+    layout: Layout,
+    batch: Sequence[Sequence[Source]],
+    *,
+    boundary: Boundary = _DEFAULT_BOUNDARY,
+    n_layers: int = 1,
+    duration_s: float,
+    dt_s: float,
+    output_times_s: Sequence[float] | None = None,
+    initial_C: float | np.ndarray | None = None,
+    on_failure: FailurePolicy = "raise",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[HeatResult]:
+    """Simulate several scenarios on one layout together.
+
+    Arguments as in :func:`simulate_adi`; ``batch`` holds one list of sources
+    per scenario, as in :func:`thermosynth.physics.fast.simulate_batch`.
+    Result ``i`` equals ``simulate_adi(layout, batch[i], ...)`` exactly: each
+    scenario's arithmetic does not depend on the others.
+    """
+    _check_times(duration_s, dt_s)
+    check_n_layers(n_layers)
+    outputs = _output_times(output_times_s, duration_s)
+    _check_policy(on_failure)
+    _check_batch(batch, (n_layers, *layout.shape))
+    initial = _initial_state(initial_C, boundary.ambient_C, layout, n_layers)
+
+    grid = AdiGrid(layout, boundary, initial)
+    state = _State(grid, batch)
+    step_ends = _step_ends(duration_s, dt_s, outputs)
+    return _run(state, step_ends, outputs, _FailureLog(on_failure), progress)
+
+
+def supports(sources: Sequence[Source]) -> bool:
+    """Return whether the ADI solver takes these sources (no held patches)."""
+    return not any(isinstance(s, HeldPatch) for s in sources)
+
+
+def suits(
+    layout: Layout,
+    sources: Sequence[Source],
+    *,
+    boundary: Boundary,
+    n_layers: int,
+    dt_s: float,
+) -> bool:
+    """Return whether ADI takes these sources in at most ``MAX_SUBSTEPS`` per step.
+
+    Layouts with metal that is thin against its layer spacing (tabs, casings)
+    couple the layers so stiffly that the sub-steps would cost more than the
+    LU solver's step; :func:`thermosynth.simulation.simulate_scenario` then
+    uses the LU solver.
+    """
+    if not supports(sources):
+        return False
+    initial = _initial_state(None, boundary.ambient_C, layout, n_layers)
+    return AdiGrid(layout, boundary, initial).substeps(dt_s) <= MAX_SUBSTEPS
+
+
+def _check_batch(batch: Sequence[Sequence[Source]], shape: tuple[int, ...]) -> None:
+    if len(batch) == 0:
+        raise RecipeError(
+            "simulate_adi_batch: batch is empty; give one list of sources per scenario"
+        )
+
+    for sources in batch:
+        _check_sources(sources, shape)
+        if not supports(sources):
+            raise RecipeError(
+                "the ADI solver takes no held patches (HeldPatch); use "
+                "physics.solver: fast for such scenarios"
+            )
+
+
+class AdiGrid:
+    """Coefficients of one layout, boundary and initial state, per direction.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        (n_layers, ny, nx).
+    capacity_J_m3K : ndarray
+        rho_cp per cell [J m-3 K-1].
+    faces_W_m3K : ndarray
+        Conductance to the -x, +x, -y, +y, -z, +z neighbour [W m-3 K-1],
+        shape (6, n_layers, ny, nx).
+    loss : ndarray
+        ``h / dz`` [W m-3 K-1] and ``emissivity / dz`` [m-1] per cell,
+        shape (2, n_layers, ny, nx).
+    """
+
+    def __init__(self, layout: Layout, boundary: Boundary, initial_C: np.ndarray):
+        self.shape = initial_C.shape
+        self.volume_m3 = cell_volume_m3(layout, self.shape[0])
+        dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
+        spacing_m = (layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, dz_m)
+
+        rho_cp = np.broadcast_to(layout.property_map("rho_cp_J_m3K"), self.shape)
+        self.capacity_J_m3K = np.ascontiguousarray(rho_cp, dtype=float)
+        conduction, _ = _conduction_matrix(layout, self.shape, spacing_m)
+        self.faces_W_m3K = _faces(layout, self.shape, dz_m)
+        self.loss = _loss_terms(boundary, self.shape, dz_m)
+        self.ambient_K = boundary.ambient_C + ZERO_C_IN_K
+        self.initial_K = np.ascontiguousarray(initial_C + ZERO_C_IN_K, dtype=float)
+        # K removes constants; taking the mean out first makes the flow of a
+        # uniform state exactly 0 rather than round-off.
+        flow = -(conduction @ (initial_C - initial_C.mean()).ravel())
+        self.initial_flow_W_m3 = flow.reshape(self.shape)
+        self._factors: dict[float, tuple[np.ndarray, ...]] = {}
+        z_rate = (self.faces_W_m3K[4] + self.faces_W_m3K[5]) / self.capacity_J_m3K
+        self.z_rate_per_s = float(z_rate.max())
+
+    def substeps(self, dt_s: float) -> int:
+        """Return the number of equal sub-steps that keep z mildly stiff.
+
+        The splitting leaves modes that are stiff both along z and across the
+        plate almost undamped, where implicit Euler removes them. Sub-steps
+        keep ``dt * (c_down + c_up) / rho_cp`` at or below
+        ``MAX_Z_STIFFNESS`` in every cell.
+        """
+        return max(1, math.ceil(dt_s * self.z_rate_per_s / MAX_Z_STIFFNESS - 1e-9))
+
+    def factors(self, dt_s: float) -> tuple[np.ndarray, ...]:
+        """Return D and the Thomas factors of the x and y lines for a step [s]."""
+        key = float(f"{dt_s:.12g}")
+        if key not in self._factors:
+            self._factors[key] = self._factorise(dt_s)
+        return self._factors[key]
+
+    def _factorise(self, dt_s: float) -> tuple[np.ndarray, ...]:
+        n_layers, ny, nx = self.shape
+        d = self.capacity_J_m3K / dt_s
+        f = self.faces_W_m3K
+        x_lines = [a.reshape(-1, nx) for a in (d + f[0] + f[1], f[0], f[1])]
+        x = kernels.thomas_factors(*x_lines)
+        z_lines = [
+            np.ascontiguousarray(a.transpose(1, 2, 0)).reshape(-1, n_layers)
+            for a in (d + f[4] + f[5], f[4], f[5])
+        ]
+        z = [
+            np.ascontiguousarray(a.reshape(ny, nx, n_layers).transpose(2, 0, 1))
+            for a in kernels.thomas_factors(*z_lines)
+        ]
+        return (d, *x, *z)
+
+
+def _faces(layout: Layout, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
+    """Return the six neighbour conductances per cell [W m-3 K-1].
+
+    Order -x, +x, -y, +y, -z, +z; 0 where the neighbour is outside the grid.
+    """
+    spacing_m = (dz_m, layout.dy_mm * 1e-3, layout.dx_mm * 1e-3)
+    faces = np.zeros((6, *shape))
+    for axis, conductance in _face_conductances(layout, shape, spacing_m):
+        n = shape[axis]
+        low, high = [slice(None)] * 3, [slice(None)] * 3
+        low[axis], high[axis] = slice(0, n - 1), slice(1, n)
+        side = 2 * (2 - axis)
+        faces[side + 1][tuple(low)] = conductance
+        faces[side][tuple(high)] = conductance
+    return faces
+
+
+def _loss_terms(boundary: Boundary, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
+    """Return h / dz and emissivity / dz per cell on the top and bottom layers."""
+    loss = np.zeros((2, *shape))
+    loss[0, 0] += boundary.h_top_W_m2K / dz_m
+    loss[0, -1] += boundary.h_bottom_W_m2K / dz_m
+    loss[1, 0] += boundary.emissivity_top / dz_m
+    loss[1, -1] += boundary.emissivity_bottom / dz_m
+    return loss
+
+
+class _State:
+    """Rise, sources and energy books of a batch, scenarios on the last axis."""
+
+    def __init__(self, grid: AdiGrid, batch: Sequence[Sequence[Source]]) -> None:
+        self.grid = grid
+        self.n_scenarios = len(batch)
+        self.sources = [list(sources) for sources in batch]
+        self.weights = _slot_weights(self.sources, grid.shape)
+        self.totals_m3 = np.zeros((self.weights.shape[0], self.n_scenarios))
+        for scenario, scenario_sources in enumerate(self.sources):
+            for slot, source in enumerate(scenario_sources):
+                self.totals_m3[slot, scenario] = source.weights_m3.sum()
+        self.rise = np.zeros((*grid.shape, self.n_scenarios))
+        self.stage = np.zeros_like(self.rise)
+        self.alive = np.ones(self.n_scenarios, dtype=bool)
+        self.energy_in_J = np.zeros(self.n_scenarios)
+        self.energy_lost_J = np.zeros(self.n_scenarios)
+        self.block = max(1, -(-grid.shape[2] // _Y_TASKS))
+
+    def powers_W(self, t_s: float) -> np.ndarray:
+        """Return the power of each source slot at ``t_s`` [W], (n_slots, B)."""
+        powers = np.zeros((self.weights.shape[0], self.n_scenarios))
+        for scenario, sources in enumerate(self.sources):
+            for slot, source in enumerate(sources):
+                powers[slot, scenario] = source.power_W(t_s)
+        return powers
+
+    def advance(self, dt_s: float, powers_W: np.ndarray) -> None:
+        """Take one Douglas step of ``dt_s`` [s] for every scenario."""
+        g = self.grid
+        d, x_inverse, x_ratio, z_inverse, z_ratio = g.factors(dt_s)
+        n_layers, ny, nx = g.shape
+        lost = np.zeros((n_layers * -(-nx // self.block), self.n_scenarios))
+        threads = numba.get_num_threads() if self.rise.size >= PARALLEL_MIN_CELLS else 1
+        with _LAUNCH, _threads(threads):
+            kernels.predict_and_sweep_x(
+                self.rise,
+                self.stage,
+                self.weights,
+                powers_W,
+                g.initial_flow_W_m3,
+                d,
+                g.faces_W_m3K,
+                x_inverse,
+                x_ratio,
+                g.loss,
+                g.initial_K,
+                g.ambient_K,
+            )
+            kernels.sweep_y(
+                self.rise,
+                self.stage,
+                d,
+                g.faces_W_m3K,
+                g.loss,
+                g.initial_K,
+                g.ambient_K,
+                lost,
+                self.block,
+            )
+            if n_layers > 1:
+                kernels.sweep_z(
+                    self.rise, self.stage, d, g.faces_W_m3K, z_inverse, z_ratio
+                )
+            else:
+                self.rise, self.stage = self.stage, self.rise
+
+        # Sums run in a fixed order, so that a scenario's books do not depend
+        # on the batch it was simulated in.
+        volume = g.volume_m3
+        self.energy_in_J += dt_s * volume * _sum_rows(powers_W * self.totals_m3)
+        self.energy_lost_J += dt_s * volume * _sum_rows(lost)
+
+    def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:
+        """Pack the recorded rises and energy balance of each scenario."""
+        capacity = self.grid.capacity_J_m3K
+        stored = np.array(
+            [np.sum(capacity * self.rise[..., b]) for b in range(self.n_scenarios)]
+        )
+        stored = stored * self.grid.volume_m3
+        stored[~self.alive] = np.nan
+        return [
+            HeatResult(
+                times_s=outputs.copy(),
+                rise_K=recorded[scenario][:, 0].copy(),
+                rise_all_K=recorded[scenario],
+                energy_in_J=float(self.energy_in_J[scenario]),
+                energy_stored_J=float(stored[scenario]),
+                energy_lost_J=float(self.energy_lost_J[scenario]),
+            )
+            for scenario in range(self.n_scenarios)
+        ]
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Run numba's parallel loops of this thread on ``n`` threads."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _sum_rows(values: np.ndarray) -> np.ndarray:
+    """Return the sum over the first axis, adding rows one after another."""
+    total = np.zeros(values.shape[1])
+    for row in values:
+        total += row
+    return total
+
+
+def _slot_weights(
+    sources: list[list[VolumeSource]], shape: tuple[int, ...]
+) -> np.ndarray:
+    """Return the weights of source slot k of each scenario [m-3].
+
+    Shape (n_slots, n_layers, ny, nx, n_scenarios); slot k of scenario b is
+    ``batch[b][k].weights_m3``, or zeros where a scenario has fewer sources.
+    """
+    n_slots = max((len(s) for s in sources), default=0)
+    weights = np.zeros((max(n_slots, 1), *shape, len(sources)))
+    for scenario, scenario_sources in enumerate(sources):
+        for slot, source in enumerate(scenario_sources):
+            weights[slot, ..., scenario] = source.weights_m3
+    return weights
+
+
+def _run(
+    state: _State,
+    step_ends: np.ndarray,
+    outputs: np.ndarray,
+    failures: _FailureLog,
+    progress: Callable[[int, int], None] | None,
+) -> list[HeatResult]:
+    shape = state.grid.shape
+    recorded = np.full((state.n_scenarios, outputs.size, *shape), np.nan)
+    recorded[:, outputs == 0] = 0.0
+
+    started = time.perf_counter()
+    t_prev = 0.0
+    for step, t_end in enumerate(step_ends):
+        t_end = float(t_end)
+        # As in the implicit Euler step, the source power at the step's end
+        # stays constant over all its sub-steps.
+        n_sub = state.grid.substeps(t_end - t_prev)
+        powers_W = state.powers_W(t_end)
+        for _ in range(n_sub):
+            state.advance((t_end - t_prev) / n_sub, powers_W)
+        hit = np.flatnonzero(np.isclose(outputs, t_end, rtol=0, atol=1e-9 * t_end))
+        if hit.size or step == step_ends.size - 1:
+            _check_state(state, t_end, failures)
+            rise = np.moveaxis(state.rise, -1, 0)
+            for index in hit:
+                recorded[state.alive, index] = rise[state.alive]
+        t_prev = t_end
+        if progress is not None:
+            progress(step + 1, step_ends.size)
+
+    logger.debug(
+        "simulate_adi_batch: grid %s, %d scenarios, %.3f ms per step, "
+        "%d sub-steps per step of %g s",
+        shape,
+        state.n_scenarios,
+        1e3 * (time.perf_counter() - started) / max(step_ends.size, 1),
+        state.grid.substeps(float(step_ends[0])),
+        float(step_ends[0]),
+    )
+    failures.summarise()
+    return state.results(outputs, recorded)
+
+
+def _check_state(state: _State, t_s: float, failures: _FailureLog) -> None:
+    """Stop scenarios whose temperature is non-finite or below absolute zero."""
+    T = state.grid.initial_K[..., None] + state.rise
+    finite = np.isfinite(T).all(axis=(0, 1, 2))
+    above_zero = np.where(np.isfinite(T), T, 1.0).min(axis=(0, 1, 2)) >= 0.0
+    for scenario in np.flatnonzero(state.alive & ~(finite & above_zero)):
+        problem = "non-finite" if not finite[scenario] else "below absolute zero"
+        failures.report(
+            f"ADI heat solver: scenario {scenario}: temperature became {problem} "
+            f"at t = {t_s:g} s; check source powers and material properties",
+            fatal=True,
+        )
+        state.alive[scenario] = False

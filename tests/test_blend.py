@@ -358,3 +358,45 @@ def test_default_threshold():
     assert default_threshold(frame, noise_multiple=2.0) == pytest.approx(0.1)
     with pytest.raises(RecipeError, match=r"noise_multiple = -1\.0 is invalid"):
         default_threshold(frame, noise_multiple=-1.0)
+
+
+@st.composite
+def encoded_cases(draw):
+    """Draw a frame with a library encoding, a sparse rise and blend options."""
+    from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
+
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12))
+    if draw(st.booleans()):
+        encoding = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+        raw = draw(hnp.arrays(np.uint16, shape, elements=st.integers(5000, 9000)))
+    else:
+        encoding = PaletteEncoding(_palette(), low=20.0, high=45.5)
+        raw = _palette()[draw(hnp.arrays(np.uint8, shape))]
+    valid = draw(hnp.arrays(np.bool_, shape))
+    rise = draw(
+        hnp.arrays(np.float64, shape, elements=st.floats(0.0, 10.0, allow_nan=False))
+    )
+    rise[draw(hnp.arrays(np.bool_, shape))] = 0.0
+    options = {
+        "threshold": draw(st.floats(0.0, 5.0)),
+        "gain": draw(st.sampled_from(["fixed", "stretch"])),
+        "edge": draw(st.sampled_from(["cut", "taper"])),
+    }
+    return _frame(raw, encoding, valid), rise, options
+
+
+@settings(max_examples=150, deadline=None)
+@given(encoded_cases())
+def test_blend_base_same_bytes(case):
+    from thermosynth.blend import blend_base
+
+    frame, rise, options = case
+    plain = blend(frame, rise, **options)
+    based = blend(frame, rise, base=blend_base(frame), **options)
+
+    assert np.array_equal(based.raw, plain.raw)
+    assert np.array_equal(based.values, plain.values, equal_nan=True)
+    assert np.array_equal(based.mask, plain.mask)
+    assert np.array_equal(based.recorded_rise, plain.recorded_rise)
+    assert based.area_px == plain.area_px
+    assert based.peak_rise == plain.peak_rise

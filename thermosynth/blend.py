@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from thermosynth.errors import FrameError, RecipeError
+from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
 from thermosynth.frames.frame import Frame
 
 GAINS = ("fixed", "stretch")
@@ -51,6 +52,36 @@ class Blended:
     recorded_rise: np.ndarray
     peak_rise: float
     area_px: int
+
+
+@dataclass(frozen=True)
+class BlendBase:
+    """The parts of `blend` that depend on the frame but not on the rise.
+
+    Make it with `blend_base` and pass it to `blend` for every rise blended
+    into the same, unchanged frame.
+
+    Attributes
+    ----------
+    values : ndarray
+        ``frame.values`` with invalid pixels set to a finite filler, float64.
+    levels : ndarray
+        ``frame.encoding.encode(values)``, shaped like ``frame.raw``.
+    decoded : ndarray
+        ``frame.encoding.decode(frame.raw)``, float64 (H, W).
+    """
+
+    values: np.ndarray
+    levels: np.ndarray
+    decoded: np.ndarray
+
+
+def blend_base(frame: Frame) -> BlendBase:
+    """Compute the per-frame part of `blend` once."""
+    values = _finite_values(frame)
+    levels = frame.encoding.encode(values)
+    _check_encoded_shape(frame, levels)
+    return BlendBase(values, levels, frame.encoding.decode(frame.raw))
 
 
 def default_threshold(frame: Frame, *, noise_multiple: float = 3.0) -> float:
@@ -88,6 +119,7 @@ def blend(
     threshold: float,
     gain: Literal["fixed", "stretch"] = "fixed",
     edge: Literal["cut", "taper"] = "cut",
+    base: BlendBase | None = None,
 ) -> Blended:
     """Blend a recorded rise into a normal frame.
 
@@ -124,6 +156,11 @@ def blend(
         applies ``recorded_rise - threshold``, which is continuous at the edge
         and lowers the peak by ``threshold``; a detector cannot learn the
         step instead of the heat.
+    base : BlendBase, optional
+        ``blend_base(frame)``, computed once for many rises on this frame.
+        The result is the same, bit for bit. With the fixed gain and a linear
+        or palette encoding, whose levels depend on each pixel alone, only
+        the box around the mask is encoded and decoded again.
 
     Returns
     -------
@@ -148,18 +185,23 @@ def blend(
     # The mask follows the float32 rise that is stored, so a rise too small
     # for float32 (below about 1e-45) is neither masked nor applied.
     mask = above & (recorded > 0)
-    applied = np.where(mask, exact, 0.0)
 
-    values = _finite_values(frame)
-    if gain == "stretch":
-        new_values, scope = _restretch(values, applied, frame.valid), frame.valid
+    if base is not None and gain == "fixed" and _per_pixel(frame):
+        raw, decoded = _replace_in_box(frame, base, exact, mask)
     else:
-        new_values, scope = values + applied, mask
-    raw = _replace_changed(frame, values, new_values, scope)
+        applied = np.where(mask, exact, 0.0)
+        values = _finite_values(frame) if base is None else base.values
+        if gain == "stretch":
+            new_values, scope = _restretch(values, applied, frame.valid), frame.valid
+        else:
+            new_values, scope = values + applied, mask
+        old = None if base is None else base.levels
+        raw = _replace_changed(frame, values, new_values, scope, old_levels=old)
+        decoded = frame.encoding.decode(raw)
 
     return Blended(
         raw=raw,
-        values=frame.encoding.decode(raw),
+        values=decoded,
         mask=mask,
         recorded_rise=recorded,
         peak_rise=float(recorded.max()) if recorded.size else 0.0,
@@ -227,16 +269,17 @@ def _restretch(
 
 
 def _replace_changed(
-    frame: Frame, values: np.ndarray, new_values: np.ndarray, scope: np.ndarray
+    frame: Frame,
+    values: np.ndarray,
+    new_values: np.ndarray,
+    scope: np.ndarray,
+    *,
+    old_levels: np.ndarray | None = None,
 ) -> np.ndarray:
     """Copy ``frame.raw`` and write new bytes where the level changes in scope."""
     new = frame.encoding.encode(new_values)
-    old = frame.encoding.encode(values)
-    if new.shape != frame.raw.shape:
-        raise FrameError(
-            f"the encoding of frame {frame.source} returned shape {new.shape}, "
-            f"expected {frame.raw.shape} like frame.raw"
-        )
+    _check_encoded_shape(frame, new)
+    old = frame.encoding.encode(values) if old_levels is None else old_levels
 
     differs = new != old
     if differs.ndim == 3:
@@ -245,3 +288,47 @@ def _replace_changed(
     raw = frame.raw.copy()
     raw[changed] = new[changed]
     return raw
+
+
+def _check_encoded_shape(frame: Frame, encoded: np.ndarray) -> None:
+    if encoded.shape != frame.raw.shape:
+        raise FrameError(
+            f"the encoding of frame {frame.source} returned shape {encoded.shape}, "
+            f"expected {frame.raw.shape} like frame.raw"
+        )
+
+
+def _per_pixel(frame: Frame) -> bool:
+    """Return True if the frame's encoding maps each pixel on its own."""
+    return isinstance(frame.encoding, LinearEncoding | PaletteEncoding)
+
+
+def _replace_in_box(
+    frame: Frame, base: BlendBase, exact: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Do `_replace_changed` under the fixed gain inside the mask's box only.
+
+    Outside the mask the fixed gain adds nothing, so only pixels in the box
+    around the mask can change; every step is per pixel, so the bytes equal
+    those of the whole-frame computation. Return the new raw and its values.
+    """
+    raw = frame.raw.copy()
+    decoded = base.decoded.copy()
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return raw, decoded
+    cols = np.flatnonzero(mask.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+
+    inside = mask[box]
+    new_values = base.values[box] + np.where(inside, exact[box], 0.0)
+    new = frame.encoding.encode(new_values)
+    differs = new != base.levels[box]
+    if differs.ndim == 3:
+        differs = differs.any(axis=-1)
+    changed = inside & differs
+
+    patch = raw[box]
+    patch[changed] = new[changed]
+    decoded[box] = frame.encoding.decode(patch)
+    return raw, decoded

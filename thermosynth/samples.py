@@ -7,28 +7,35 @@ not depend on which samples were made before it or on which worker made it.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from thermosynth.bank import ScenarioBank, resolve_bank_path
-from thermosynth.blend import Blended, blend, default_threshold
+from thermosynth.blend import BlendBase, Blended, blend, blend_base, default_threshold
 from thermosynth.build import (
     CachedRegistration,
     build_camera,
     build_layout,
     build_source,
 )
-from thermosynth.camera.model import Camera, record_rise
+from thermosynth.camera.model import (
+    Camera,
+    RecordingBase,
+    record_rise,
+    recording_base,
+)
 from thermosynth.errors import (
     FrameError,
     ThermosynthError,
 )
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.layout import Layout
-from thermosynth.geometry.registration import warp_to_frame
+from thermosynth.geometry.registration import footprint, warp_to_frame
 from thermosynth.output.sample import Sample
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe
@@ -102,6 +109,35 @@ def plan_split(recipe: Recipe, n_frames: int) -> Plan:
     return Plan(train, test_normal, anomalous)
 
 
+@dataclass(frozen=True)
+class PreparedFrame:
+    """What every anomalous sample made from one frame shares.
+
+    Attributes
+    ----------
+    homography : ndarray
+        (3, 3) map from layout indices to frame pixels.
+    corners : list
+        The layout's corners on the frame [px], as stored in the sample metadata.
+    threshold : float
+        Blend threshold, in the frame's unit.
+    covered : ndarray
+        Boolean (H, W), the layout's footprint on the frame.
+    recording : RecordingBase or None
+        Per-frame part of the camera model; None where the frame is not kept,
+        because computing it for one sample costs more than it saves.
+    blending : BlendBase or None
+        Per-frame part of the blend; None where the frame is not kept.
+    """
+
+    homography: np.ndarray
+    corners: list[list[float]]
+    threshold: float
+    covered: np.ndarray
+    recording: RecordingBase | None
+    blending: BlendBase | None
+
+
 class Generator:
     """Make the samples of one recipe; the writers and preview share it."""
 
@@ -115,6 +151,7 @@ class Generator:
         self._shape: tuple[int, int] | None = None
         self._bank: ScenarioBank | None = None
         self._register = CachedRegistration(self.recipe.registration, self.layout)
+        self._prepared: dict[int, tuple[weakref.ref[Frame], PreparedFrame]] = {}
 
     def __len__(self) -> int:
         split = self.recipe.split
@@ -145,14 +182,15 @@ class Generator:
     def anomalous(self, index: int, frame: Frame) -> Sample:
         """Make anomalous sample ``index`` from ``frame``, retrying weak draws."""
         rng = sample_rng(self.recipe.seed, index)
-        homography, corners = self._register(frame)
-        threshold = blend_threshold(frame, self.recipe)
+        prepared = self.prepare(frame)
+        threshold = prepared.threshold
         blend_spec = self.recipe.blend
         best_peak = 0.0
         for attempt in range(1, blend_spec.max_tries + 1):
-            sample = self._attempt(index, frame, rng, homography, threshold)
+            sample = self._attempt(index, frame, rng, prepared)
             best_peak = max(best_peak, sample.metadata["peak_recorded_rise"])
             if sample.metadata["area_px"] >= blend_spec.min_area_px:
+                corners = [list(corner) for corner in prepared.corners]
                 sample.metadata.update(attempts=attempt, corners_px=corners)
                 return sample
             logger.debug(
@@ -165,6 +203,45 @@ class Generator:
             f"rise {best_peak:.4g}); raise the scenario power or size, or lower "
             "blend.threshold or blend.noise_multiple"
         )
+
+    def prepare(self, frame: Frame) -> PreparedFrame:
+        """Register ``frame`` and compute what its samples share.
+
+        The result is kept while ``frame`` lives, if its arrays are read-only
+        (the synthetic source returns such frames and keeps them), so samples
+        drawn from the same frame object reuse it. Writable frames could
+        change between samples and are prepared afresh every time, without
+        the camera and blend bases.
+        """
+        key = id(frame)
+        entry = self._prepared.get(key)
+        if entry is not None and entry[0]() is frame:
+            return entry[1]
+
+        homography, corners = self._register(frame)
+        recipe = self.recipe
+        keep = _read_only(frame)
+        # NOTE: the folder, array and HDF5 sources return new, writable frames
+        # on every read, so they reuse only the registration (by digest).
+        recording, blending = None, None
+        if keep:
+            ambient_C = recipe.physics.ambient_C
+            recording = recording_base(self.camera, frame, ambient_C=ambient_C)
+            blending = blend_base(frame)
+
+        prepared = PreparedFrame(
+            homography=homography,
+            corners=corners,
+            threshold=blend_threshold(frame, recipe),
+            covered=footprint(self.layout, homography, frame.shape),
+            recording=recording,
+            blending=blending,
+        )
+        if keep:
+            forget = self._prepared.pop
+            reference = weakref.ref(frame, lambda _: forget(key, None))
+            self._prepared[key] = (reference, prepared)
+        return prepared
 
     def _draw_rise(
         self, rng: np.random.Generator
@@ -190,14 +267,17 @@ class Generator:
         index: int,
         frame: Frame,
         rng: np.random.Generator,
-        homography: np.ndarray,
-        threshold: float,
+        prepared: PreparedFrame,
     ) -> Sample:
         recipe = self.recipe
+        threshold = prepared.threshold
         drawn, rise_grid, bank_info = self._draw_rise(rng)
-        rise_px = warp_to_frame(rise_grid, homography, frame.shape)
+        if rise_grid.shape == self.layout.shape and rise_grid.dtype == np.float64:
+            rise_px = _warp_rise(rise_grid, prepared, frame.shape)
+        else:
+            rise_px = warp_to_frame(rise_grid, prepared.homography, frame.shape)
         result = record_and_blend(
-            rise_px, frame, recipe, self.camera, threshold=threshold
+            rise_px, frame, recipe, self.camera, threshold=threshold, prepared=prepared
         )
         metadata = {
             "source_frame": frame.source,
@@ -220,7 +300,7 @@ class Generator:
             raw=result.raw,
             mask=result.mask,
             rise_K=rise_px.astype(np.float32),
-            recorded_rise=result.recorded_rise.astype(np.float32),
+            recorded_rise=result.recorded_rise.astype(np.float32, copy=False),
             metadata=metadata,
         )
 
@@ -240,15 +320,27 @@ def record_and_blend(
     camera: Camera,
     *,
     threshold: float,
+    prepared: PreparedFrame | None = None,
 ) -> Blended:
-    """Record a surface rise at frame pixels [K] and blend it into ``frame``."""
-    recorded = record_rise(camera, rise_px_K, frame, ambient_C=recipe.physics.ambient_C)
+    """Record a surface rise at frame pixels [K] and blend it into ``frame``.
+
+    ``prepared``, from `Generator.prepare` for this frame, saves the per-frame
+    work; the result is the same, bit for bit.
+    """
+    recorded = record_rise(
+        camera,
+        rise_px_K,
+        frame,
+        ambient_C=recipe.physics.ambient_C,
+        base=None if prepared is None else prepared.recording,
+    )
     return blend(
         frame,
         recorded,
         threshold=threshold,
         gain=recipe.camera.gain,
         edge=recipe.blend.edge,
+        base=None if prepared is None else prepared.blending,
     )
 
 
@@ -271,3 +363,30 @@ def normal_sample(index: int, split: str, frame: Frame) -> Sample:
 def simulate_rise(drawn: Any, layout: Layout, recipe: Recipe) -> np.ndarray:
     """Simulate a drawn scenario; return the imaged face's final rise [K]."""
     return simulate_scenario(drawn, layout, recipe)[-1]
+
+
+def _warp_rise(
+    rise_grid_K: np.ndarray, prepared: PreparedFrame, frame_shape: tuple[int, int]
+) -> np.ndarray:
+    """Warp a rise [K] on the layout grid to frame pixels, as `warp_to_frame`.
+
+    It does the same as ``warp_to_frame(rise_grid_K, prepared.homography,
+    frame_shape)`` for one float64 plane of the layout's shape, but reuses the
+    frame's footprint instead of mapping every pixel through the homography
+    again.
+    """
+    height, width = frame_shape
+    rise_px = cv2.warpPerspective(
+        rise_grid_K,
+        prepared.homography,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    rise_px[~prepared.covered] = 0
+    return rise_px
+
+
+def _read_only(frame: Frame) -> bool:
+    arrays = (frame.raw, frame.values, frame.valid)
+    return not any(array.flags.writeable for array in arrays)

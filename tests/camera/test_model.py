@@ -162,3 +162,45 @@ def test_record_rise_rejects_bad_rise():
 def test_camera_rejects_bad_settings(key, value, message):
     with pytest.raises(RecipeError, match=message):
         Camera(**{key: value})
+
+
+@pytest.mark.parametrize("unit", ["C", "K", "level"])
+@pytest.mark.parametrize("sigma_px", [0.0, 0.8, 2.5])
+def test_record_rise_base_same_bits(unit, sigma_px):
+    from thermosynth.camera.model import recording_base
+
+    camera = Camera(
+        blur_sigma_px=sigma_px,
+        emissivity_surface=0.8,
+        emissivity_setting=0.95,
+        levels_per_kelvin=12.5 if unit == "level" else None,
+    )
+    frame = _frame(unit, offset=273.15 if unit == "K" else 0.0)
+    base = recording_base(camera, frame, ambient_C=22.0)
+    rises = [_rise(), np.zeros((16, 20)), np.full((16, 20), 0.5)]
+    corner = np.zeros((16, 20))
+    corner[0, 19] = 3.0
+    rises.append(corner)
+
+    for rise in rises:
+        plain = record_rise(camera, rise, frame, ambient_C=22.0)
+        based = record_rise(camera, rise, frame, ambient_C=22.0, base=base)
+        assert np.array_equal(based, plain)
+
+
+def test_record_rise_base_rejects_other_shape():
+    from thermosynth.camera.model import recording_base
+
+    camera = Camera(blur_sigma_px=1.0)
+    base = recording_base(camera, _frame("C"), ambient_C=22.0)
+    other = Frame(
+        raw=np.zeros((8, 8), np.uint16),
+        values=np.full((8, 8), 25.0),
+        unit="C",
+        valid=np.ones((8, 8), bool),
+        encoding=LinearQuantiser(offset=0.0, step=0.01),
+        noise_sigma=0.05,
+        source="small.npy",
+    )
+    with pytest.raises(ValueError, match="made for a frame of shape"):
+        record_rise(camera, np.zeros((8, 8)), other, ambient_C=22.0, base=base)

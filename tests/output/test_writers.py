@@ -153,3 +153,44 @@ def test_folder_maps_16bit_to_8bit_scale(tmp_path):
     stored = json.loads((tmp_path / "scale.json").read_text())
     back = level * stored["raw_per_level"] + stored["raw_offset"]
     np.testing.assert_allclose(back, raw, atol=stored["raw_per_level"] / 2)
+
+
+def test_hdf5_filters_and_block_trim(tmp_path, samples):
+    from thermosynth.output import hdf5
+
+    rng = np.random.default_rng(1)
+    many = [
+        make_sample(i, i % 2, rng.integers(0, 65535, (8, 10), dtype=np.uint16))
+        for i in range(hdf5._BLOCK + 3)
+    ]
+    path = tmp_path / "d.h5"
+    write_hdf5(path, many)
+
+    with h5py.File(path, "r") as f:
+        for name in ("frames", "masks", "rise_K", "recorded_rise"):
+            assert f[name].shape[0] == len(many)
+            assert f[name].shuffle
+            assert f[name].compression_opts == 1
+        for name in ("labels", "splits", "kinds", "metadata"):
+            assert f[name].shape == (len(many),)
+        last = many[-1]
+        np.testing.assert_array_equal(f["frames"][-1], last.raw)
+        np.testing.assert_array_equal(f["recorded_rise"][-1], last.recorded_rise)
+        assert f["splits"][-1].decode() == last.split
+        assert json.loads(f["metadata"][-1]) == last.metadata
+
+
+def test_hdf5_rejects_other_frame_size(tmp_path, samples):
+    other = make_sample(9, 1, np.zeros((4, 4), np.uint16))
+    with pytest.raises(ValueError, match="keep one frame size"):
+        write_hdf5(tmp_path / "d.h5", [samples[0], other])
+
+
+def test_hdf5_copies_before_compressing(tmp_path, samples):
+    path = tmp_path / "d.h5"
+    expected = samples[0].raw.copy()
+    with HDF5Writer(path, attributes={}, frame_unit="C") as writer:
+        writer.write(samples[0])
+        samples[0].raw[:] = 0
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["frames"][0], expected)

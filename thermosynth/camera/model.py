@@ -11,9 +11,12 @@ import numpy as np
 from thermosynth.camera.optics import (
     ZERO_C_IN_K,
     apparent_rise_K,
+    base_temperatures_K,
     blur,
+    blur_radius_px,
     check_emissivity,
     check_sigma,
+    rise_from_base_K,
 )
 from thermosynth.errors import FrameError, RecipeError
 from thermosynth.frames.frame import Frame
@@ -71,8 +74,64 @@ class Camera:
             )
 
 
+@dataclass(frozen=True)
+class RecordingBase:
+    """The parts of `record_rise` that depend on the frame but not on the rise.
+
+    Make it with `recording_base` and pass it to `record_rise` for every rise
+    recorded on the same frame with the same camera and ambient temperature.
+
+    Attributes
+    ----------
+    apparent_K, true_K : ndarray
+        Apparent and true base temperature [K], float64 (H, W).
+    zero_apparent : ndarray
+        Apparent rise for a true rise of exactly 0, in the frame's unit,
+        float64 (H, W). It is round-off of about 1e-13 K, kept so that the
+        result does not depend on whether a base is passed.
+    zero_recorded : ndarray
+        ``zero_apparent`` after the optics blur.
+    levels_per_kelvin : float or None
+        Scale [level K-1] for frames in camera levels; None for "C" or "K".
+    shape : tuple of int
+        (H, W) of the frame [px].
+    """
+
+    apparent_K: np.ndarray
+    true_K: np.ndarray
+    zero_apparent: np.ndarray
+    zero_recorded: np.ndarray
+    levels_per_kelvin: float | None
+    shape: tuple[int, int]
+
+
+def recording_base(camera: Camera, frame: Frame, *, ambient_C: float) -> RecordingBase:
+    """Compute the per-frame part of `record_rise` once.
+
+    Parameters and errors are those of `record_rise`.
+    """
+    _check_level_scale(camera, frame)
+    apparent_K, true_K = base_temperatures_K(
+        _base_apparent_C(frame, ambient_C=ambient_C),
+        **_radiance_options(camera, ambient_C),
+    )
+    apparent_K = np.broadcast_to(apparent_K, frame.shape)
+    true_K = np.broadcast_to(true_K, frame.shape)
+    scale = camera.levels_per_kelvin if frame.unit == "level" else None
+    zero = _apparent_rise(
+        camera, np.zeros(frame.shape), apparent_K, true_K, ambient_C, scale
+    )
+    zero_recorded = blur(zero, sigma_px=camera.blur_sigma_px)
+    return RecordingBase(apparent_K, true_K, zero, zero_recorded, scale, frame.shape)
+
+
 def record_rise(
-    camera: Camera, rise_K: np.ndarray, frame: Frame, *, ambient_C: float
+    camera: Camera,
+    rise_K: np.ndarray,
+    frame: Frame,
+    *,
+    ambient_C: float,
+    base: RecordingBase | None = None,
 ) -> np.ndarray:
     """Turn a true surface rise into the rise that the camera would record.
 
@@ -93,6 +152,11 @@ def record_rise(
     ambient_C : float
         Ambient temperature [C], also the reflected temperature when
         ``camera.reflected_C`` is None.
+    base : RecordingBase, optional
+        ``recording_base(camera, frame, ambient_C=ambient_C)``, computed once
+        for many rises on this frame. The result is the same, bit for bit;
+        only the work is less, because pixels farther than the blur radius
+        from every non-zero rise take the stored result for a zero rise.
 
     Returns
     -------
@@ -108,25 +172,119 @@ def record_rise(
         If ``rise_K`` does not match the frame's shape or is not finite.
     """
     _check_rise(rise_K, frame)
+    _check_level_scale(camera, frame)
+    if base is not None:
+        return _record_on_base(camera, rise_K, base, ambient_C)
+
+    apparent = apparent_rise_K(
+        rise_K,
+        _base_apparent_C(frame, ambient_C=ambient_C),
+        **_radiance_options(camera, ambient_C),
+    )
+    if frame.unit == "level":
+        assert camera.levels_per_kelvin is not None  # checked above
+        apparent = apparent * camera.levels_per_kelvin
+    return blur(apparent, sigma_px=camera.blur_sigma_px)
+
+
+def _record_on_base(
+    camera: Camera, rise_K: np.ndarray, base: RecordingBase, ambient_C: float
+) -> np.ndarray:
+    """Record a rise on a precomputed base, working only near non-zero rise.
+
+    Every step is per pixel except the blur, whose output at a pixel depends
+    only on inputs within ``radius`` rows and columns (a border reflects
+    pixels that are inside that box too). So pixels farther than ``radius``
+    from the box of non-zero rise equal ``base.zero_recorded``, and pixels
+    near it need inputs within ``2 * radius`` of the box.
+    """
+    if rise_K.shape != base.shape:
+        raise ValueError(
+            f"rise_K has shape {rise_K.shape} but the recording base was made "
+            f"for a frame of shape {base.shape}; make the base from this frame"
+        )
+    box = _nonzero_box(rise_K)
+    if box is None:
+        return base.zero_recorded.copy()
+
+    radius = blur_radius_px(camera.blur_sigma_px)
+    outer = _grow_box(box, 2 * radius, base.shape)
+    apparent = base.zero_apparent[outer].copy()
+    inner = tuple(
+        slice(b.start - o.start, b.stop - o.start)
+        for b, o in zip(box, outer, strict=True)
+    )
+    apparent[inner] = _apparent_rise(
+        camera,
+        rise_K[box],
+        base.apparent_K[box],
+        base.true_K[box],
+        ambient_C,
+        base.levels_per_kelvin,
+    )
+    blurred = blur(apparent, sigma_px=camera.blur_sigma_px)
+
+    near = _grow_box(box, radius, base.shape)
+    recorded = base.zero_recorded.copy()
+    recorded[near] = blurred[
+        tuple(
+            slice(n.start - o.start, n.stop - o.start)
+            for n, o in zip(near, outer, strict=True)
+        )
+    ]
+    return recorded
+
+
+def _apparent_rise(
+    camera: Camera,
+    rise_K: np.ndarray,
+    apparent_K: np.ndarray,
+    true_K: np.ndarray,
+    ambient_C: float,
+    levels_per_kelvin: float | None,
+) -> np.ndarray:
+    """Apparent rise in the frame's unit, per pixel, before the blur."""
+    apparent = rise_from_base_K(
+        rise_K, apparent_K, true_K, **_radiance_options(camera, ambient_C)
+    )
+    if levels_per_kelvin is not None:
+        apparent = apparent * levels_per_kelvin
+    return apparent
+
+
+def _nonzero_box(field: np.ndarray) -> tuple[slice, slice] | None:
+    rows = np.flatnonzero(field.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(field.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _grow_box(
+    box: tuple[slice, slice], margin: int, shape: tuple[int, int]
+) -> tuple[slice, slice]:
+    rows, cols = box
+    return (
+        slice(max(rows.start - margin, 0), min(rows.stop + margin, shape[0])),
+        slice(max(cols.start - margin, 0), min(cols.stop + margin, shape[1])),
+    )
+
+
+def _radiance_options(camera: Camera, ambient_C: float) -> dict[str, float]:
+    reflected_C = ambient_C if camera.reflected_C is None else camera.reflected_C
+    return {
+        "emissivity_surface": camera.emissivity_surface,
+        "emissivity_setting": camera.emissivity_setting,
+        "reflected_C": reflected_C,
+    }
+
+
+def _check_level_scale(camera: Camera, frame: Frame) -> None:
     if frame.unit == "level" and camera.levels_per_kelvin is None:
         raise RecipeError(
             f"frame {frame.source} is in camera levels, so the rise needs a "
             "scale; set camera.levels_per_kelvin [level K-1] in the recipe"
         )
-
-    reflected_C = ambient_C if camera.reflected_C is None else camera.reflected_C
-    apparent = apparent_rise_K(
-        rise_K,
-        _base_apparent_C(frame, ambient_C=ambient_C),
-        emissivity_surface=camera.emissivity_surface,
-        emissivity_setting=camera.emissivity_setting,
-        reflected_C=reflected_C,
-    )
-
-    if frame.unit == "level":
-        assert camera.levels_per_kelvin is not None  # checked above
-        apparent = apparent * camera.levels_per_kelvin
-    return blur(apparent, sigma_px=camera.blur_sigma_px)
 
 
 def _check_rise(rise_K: np.ndarray, frame: Frame) -> None:

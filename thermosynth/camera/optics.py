@@ -10,6 +10,8 @@ from scipy import ndimage
 from thermosynth.errors import RecipeError
 
 ZERO_C_IN_K = 273.15
+# Kernel half-width of the blur in standard deviations (scipy's default).
+_TRUNCATE = 4.0
 
 
 def check_emissivity(value: float, *, key: str) -> None:
@@ -84,6 +86,46 @@ def apparent_rise_K(
     # integrates Planck's law over its spectral band (about 7.5-14 um for a
     # microbolometer), where radiance grows more slowly than T^4, so the
     # emissivity correction here is an approximation of the camera's own.
+    options = {
+        "emissivity_surface": emissivity_surface,
+        "emissivity_setting": emissivity_setting,
+        "reflected_C": reflected_C,
+    }
+    apparent_base_K, true_base_K = base_temperatures_K(base_C, **options)
+    return rise_from_base_K(rise_K, apparent_base_K, true_base_K, **options)
+
+
+def base_temperatures_K(
+    base_C: np.ndarray | float,
+    *,
+    emissivity_surface: float,
+    emissivity_setting: float,
+    reflected_C: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the apparent and the true base temperature [K] of a frame.
+
+    This is the part of `apparent_rise_K` that does not depend on the rise,
+    so a caller that records many rises on one frame computes it once.
+
+    Parameters
+    ----------
+    base_C : ndarray or float
+        Apparent temperature that the camera reports without the rise [C].
+    emissivity_surface, emissivity_setting : float
+        Emissivities of the surface and of the camera setting, in (0, 1].
+    reflected_C : float
+        Reflected apparent temperature [C].
+
+    Returns
+    -------
+    apparent_base_K, true_base_K : ndarray
+        float64, shape of ``base_C``.
+
+    Raises
+    ------
+    RecipeError
+        As `apparent_rise_K`.
+    """
     check_emissivity(emissivity_surface, key="emissivity_surface")
     check_emissivity(emissivity_setting, key="emissivity_setting")
     eps_s, eps_c = emissivity_surface, emissivity_setting
@@ -98,10 +140,39 @@ def apparent_rise_K(
             f"{eps_s} vs setting {eps_c}; lower the reflected temperature or "
             "check the emissivities"
         )
-    true_K = true_base4**0.25 + np.asarray(rise_K, dtype=np.float64)
+    return apparent_base_K, true_base4**0.25
+
+
+def rise_from_base_K(
+    rise_K: np.ndarray,
+    apparent_base_K: np.ndarray,
+    true_base_K: np.ndarray,
+    *,
+    emissivity_surface: float,
+    emissivity_setting: float,
+    reflected_C: float,
+) -> np.ndarray:
+    """Return the apparent rise [K] for bases from `base_temperatures_K`.
+
+    The arrays may be any matching slices of the frame: each pixel's result
+    depends on that pixel alone, and equals `apparent_rise_K` bit for bit.
+    """
+    eps_s, eps_c = emissivity_surface, emissivity_setting
+    reflected4 = (reflected_C + ZERO_C_IN_K) ** 4
+    true_K = true_base_K + np.asarray(rise_K, dtype=np.float64)
 
     apparent_new4 = (eps_s * true_K**4 + (eps_c - eps_s) * reflected4) / eps_c
     return apparent_new4**0.25 - apparent_base_K
+
+
+def blur_radius_px(sigma_px: float) -> int:
+    """Return the radius [px] of `blur`'s kernel: 4 sigma, rounded.
+
+    An output pixel of `blur` depends only on inputs within this many rows and
+    columns of it, as scipy.ndimage truncates the kernel (scipy 1.x).
+    """
+    check_sigma(sigma_px, key="sigma_px")
+    return int(_TRUNCATE * sigma_px + 0.5)
 
 
 def blur(field: np.ndarray, *, sigma_px: float) -> np.ndarray:
@@ -128,4 +199,6 @@ def blur(field: np.ndarray, *, sigma_px: float) -> np.ndarray:
     field64 = np.asarray(field, dtype=np.float64)
     if sigma_px == 0.0:
         return field64.copy()
-    return ndimage.gaussian_filter(field64, sigma=sigma_px, mode="reflect")
+    return ndimage.gaussian_filter(
+        field64, sigma=sigma_px, mode="reflect", truncate=_TRUNCATE
+    )

@@ -1,0 +1,88 @@
+"""Sample making: per-frame preparation and the warp it reuses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from thermosynth.geometry.registration import warp_to_frame
+from thermosynth.recipe import load_demo_recipe
+from thermosynth.samples import Generator, _warp_rise, record_and_blend
+
+
+def _generator() -> Generator:
+    return Generator(load_demo_recipe(overrides=["split.test_anomalous=2"]))
+
+
+def _first_anomalous_frame(generator: Generator):
+    entry = next(e for e in generator.plan.entries() if e[2] == 1)
+    return generator.read_frame(entry[3])
+
+
+def test_prepare_reuses_read_only_frame():
+    generator = _generator()
+    frame = _first_anomalous_frame(generator)
+    assert not frame.raw.flags.writeable
+
+    assert generator.prepare(frame) is generator.prepare(frame)
+
+
+def test_prepare_redoes_writable_frame():
+    generator = _generator()
+    frame = _first_anomalous_frame(generator)
+    writable = replace(frame, raw=frame.raw.copy())
+
+    assert generator.prepare(writable) is not generator.prepare(writable)
+
+
+def test_prepare_forgets_dead_frame():
+    generator = _generator()
+    frame = replace(_first_anomalous_frame(generator))
+    generator.prepare(frame)
+    assert len(generator._prepared) == 1
+
+    del frame
+    assert len(generator._prepared) == 0
+
+
+def test_warp_rise_equals_warp_to_frame():
+    generator = _generator()
+    frame = _first_anomalous_frame(generator)
+    prepared = generator.prepare(frame)
+    rise = np.random.default_rng(0).random(generator.layout.shape)
+
+    expected = warp_to_frame(rise, prepared.homography, frame.shape)
+    assert np.array_equal(_warp_rise(rise, prepared, frame.shape), expected)
+
+
+def test_prepared_blend_same_bytes():
+    generator = _generator()
+    frame = _first_anomalous_frame(generator)
+    prepared = generator.prepare(frame)
+    rise = np.zeros(generator.layout.shape)
+    rise[10:20, 15:30] = np.linspace(0.0, 3.0, 15)
+    rise_px = warp_to_frame(rise, prepared.homography, frame.shape)
+    options = {"threshold": prepared.threshold}
+
+    plain = record_and_blend(
+        rise_px, frame, generator.recipe, generator.camera, **options
+    )
+    fast = record_and_blend(
+        rise_px, frame, generator.recipe, generator.camera, prepared=prepared, **options
+    )
+    assert plain.area_px > 0
+    assert np.array_equal(fast.raw, plain.raw)
+    assert np.array_equal(fast.mask, plain.mask)
+    assert np.array_equal(fast.recorded_rise, plain.recorded_rise)
+
+
+def test_prepare_skips_bases_for_writable_frame():
+    generator = _generator()
+    frame = _first_anomalous_frame(generator)
+    writable = replace(frame, raw=frame.raw.copy())
+    prepared = generator.prepare(writable)
+
+    assert prepared.recording is None
+    assert prepared.blending is None
+    assert generator.prepare(frame).recording is not None

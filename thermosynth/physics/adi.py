@@ -421,6 +421,9 @@ class _State:
 def _threads(n: int) -> Iterator[None]:
     """Run numba's parallel loops of this thread on ``n`` threads."""
     previous = numba.get_num_threads()
+    if n == previous:
+        yield
+        return
     numba.set_num_threads(n)
     try:
         yield
@@ -429,11 +432,8 @@ def _threads(n: int) -> Iterator[None]:
 
 
 def _sum_rows(values: np.ndarray) -> np.ndarray:
-    """Return the sum over the first axis, adding rows one after another."""
-    total = np.zeros(values.shape[1])
-    for row in values:
-        total += row
-    return total
+    """Return the sum over the first axis, each column summed as its own array."""
+    return np.ascontiguousarray(values.T).sum(axis=1)
 
 
 def _slot_weights(
@@ -463,6 +463,10 @@ def _run(
     recorded = np.full((state.n_scenarios, outputs.size, *shape), np.nan)
     recorded[:, outputs == 0] = 0.0
 
+    hits = [
+        np.flatnonzero(np.isclose(outputs, t, rtol=0, atol=1e-9 * t))
+        for t in step_ends
+    ]
     started = time.perf_counter()
     t_prev = 0.0
     for step, t_end in enumerate(step_ends):
@@ -473,7 +477,7 @@ def _run(
         powers_W = state.powers_W(t_end)
         for _ in range(n_sub):
             state.advance((t_end - t_prev) / n_sub, powers_W)
-        hit = np.flatnonzero(np.isclose(outputs, t_end, rtol=0, atol=1e-9 * t_end))
+        hit = hits[step]
         if hit.size or step == step_ends.size - 1:
             _check_state(state, t_end, failures)
             rise = np.moveaxis(state.rise, -1, 0)

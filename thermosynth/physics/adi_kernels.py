@@ -19,6 +19,9 @@ from numba import njit, prange
 
 STEFAN_BOLTZMANN_W_m2K4 = 5.670374419e-8
 
+# x lines stepped together by one task of predict_and_sweep_x.
+ROWS_PER_TASK = 8
+
 
 @njit(cache=True, inline="always")
 def _loss_W_m3K(h_dz: float, e_dz: float, T_K: float, ambient_K: float) -> float:
@@ -70,39 +73,77 @@ def predict_and_sweep_x(
     heat density is ``q = sum_k weights[k] * powers[k] + steady`` [W m-3].
     """
     n_layers, ny, nx, nb = u.shape
-    for line in prange(n_layers * ny):
-        layer, j = line // ny, line % ny
-        below, above = max(layer - 1, 0), min(layer + 1, n_layers - 1)
-        south, north = max(j - 1, 0), min(j + 1, ny - 1)
+    n_groups = (ny + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    for task in prange(n_layers * n_groups):
+        layer, first = task // n_groups, (task % n_groups) * ROWS_PER_TASK
+        last = min(first + ROWS_PER_TASK, ny)
         rhs = np.empty(nb)
+        # The rows of a task are independent lines; stepping them together
+        # lets the processor overlap their chains of dependent operations.
         for i in range(nx):
-            _source_row(weights, powers, layer, j, i, rhs)
-            c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
-            c_d, c_u = faces[4, layer, j, i], faces[5, layer, j, i]
-            h_dz, e_dz = loss[0, layer, j, i], loss[1, layer, j, i]
-            d, c_w, pivot = (
-                capacity[layer, j, i],
-                faces[0, layer, j, i],
-                inverse[line, i],
-            )
-            base, T0_K = steady[layer, j, i], initial_K[layer, j, i]
-            west = max(i - 1, 0)
-            for b in range(nb):
-                centre = u[layer, j, i, b]
-                T_K = T0_K + centre
-                g = _loss_W_m3K(h_dz, e_dz, T_K, ambient_K)
-                value = rhs[b] + d * centre + base - g * (T_K - ambient_K)
-                value -= c_s * (centre - u[layer, south, i, b])
-                value -= c_n * (centre - u[layer, north, i, b])
-                value -= c_d * (centre - u[below, j, i, b])
-                value -= c_u * (centre - u[above, j, i, b])
-                carried = out[layer, j, west, b] if i > 0 else 0.0
-                out[layer, j, i, b] = (value + c_w * carried) * pivot
+            for j in range(first, last):
+                _source_row(weights, powers, layer, j, i, rhs)
+                _forward_x_cell(
+                    u,
+                    out,
+                    rhs,
+                    steady,
+                    capacity,
+                    faces,
+                    inverse,
+                    loss,
+                    initial_K,
+                    ambient_K,
+                    layer,
+                    j,
+                    i,
+                )
 
         for i in range(nx - 2, -1, -1):
-            r = ratio[line, i]
-            for b in range(nb):
-                out[layer, j, i, b] += r * out[layer, j, i + 1, b]
+            for j in range(first, last):
+                r = ratio[layer * ny + j, i]
+                for b in range(nb):
+                    out[layer, j, i, b] += r * out[layer, j, i + 1, b]
+
+
+@njit(cache=True, inline="always")
+def _forward_x_cell(
+    u,
+    out,
+    rhs,
+    steady,
+    capacity,
+    faces,
+    inverse,
+    loss,
+    initial_K,
+    ambient_K,
+    layer,
+    j,
+    i,
+) -> None:
+    """Eliminate cell (layer, j, i) of its x line, for every scenario."""
+    n_layers, ny, nx, nb = u.shape
+    below, above = max(layer - 1, 0), min(layer + 1, n_layers - 1)
+    south, north = max(j - 1, 0), min(j + 1, ny - 1)
+    c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
+    c_d, c_u = faces[4, layer, j, i], faces[5, layer, j, i]
+    h_dz, e_dz = loss[0, layer, j, i], loss[1, layer, j, i]
+    d, c_w = capacity[layer, j, i], faces[0, layer, j, i]
+    pivot = inverse[layer * ny + j, i]
+    base, T0_K = steady[layer, j, i], initial_K[layer, j, i]
+    west = max(i - 1, 0)
+    for b in range(nb):
+        centre = u[layer, j, i, b]
+        T_K = T0_K + centre
+        g = _loss_W_m3K(h_dz, e_dz, T_K, ambient_K)
+        value = rhs[b] + d * centre + base - g * (T_K - ambient_K)
+        value -= c_s * (centre - u[layer, south, i, b])
+        value -= c_n * (centre - u[layer, north, i, b])
+        value -= c_d * (centre - u[below, j, i, b])
+        value -= c_u * (centre - u[above, j, i, b])
+        carried = out[layer, j, west, b] if i > 0 else 0.0
+        out[layer, j, i, b] = (value + c_w * carried) * pivot
 
 
 @njit(cache=True, inline="always")
@@ -140,7 +181,7 @@ def sweep_y(
     for task in prange(n_layers * n_blocks):
         layer, first = task // n_blocks, (task % n_blocks) * block
         last = min(first + block, nx)
-        ratio = np.zeros((ny, last - first, nb))
+        ratio = np.empty((ny, last - first, nb))
         for j in range(ny):
             _forward_y_row(
                 u,

@@ -1,12 +1,13 @@
-"""Peak memory (max RSS) of `thermosynth generate --demo` against sample count.
+"""Peak memory (max RSS) of `thermosynth generate` against sample count.
 
-Each size runs in its own subprocess with the scenario bank on. A fixed
-``bank.size`` keeps the bank itself from growing with the run. A fresh parent
-process reads the child's max RSS with
-``resource.getrusage(RUSAGE_CHILDREN)``, which covers only that child. Goal: the same
-peak within 10 % for all sizes.
+It runs the demo recipe, or the recipe given with ``--recipe``. Each size
+runs in its own subprocess with the scenario bank on. A fixed ``bank.size``
+keeps the bank itself from growing with the run. A fresh parent process reads
+the child's max RSS with ``resource.getrusage(RUSAGE_CHILDREN)``, which covers
+only that child. Goal: the same peak within 10 % for all sizes.
 
     python benchmarks/generation_memory.py --sizes 1000 5000
+    python benchmarks/generation_memory.py --recipe recipes/pv-module-hotspots.yaml
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ print(json.dumps({"max_rss_MiB": usage.ru_maxrss / 1024,
 """
 
 
-def measure(n_samples: int, work: str, bank_size: int) -> dict:
+def measure(n_samples: int, work: str, bank_size: int, recipe: str | None) -> dict:
     """Run one generation of ``n_samples`` anomalous samples; return its figures."""
     command = [
-        sys.executable, "-m", "thermosynth.cli", "generate", "--demo",
+        sys.executable, "-m", "thermosynth.cli", "generate",
+        "--demo" if recipe is None else recipe,
         "-o", os.path.join(work, f"out-{n_samples}"), "--overwrite", "--no-progress",
         "--set", f"split.test_anomalous={n_samples}",
         "--set", "bank.mode=reuse",
@@ -54,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 20000])
     parser.add_argument("--bank-size", type=int, default=32)
+    parser.add_argument("--recipe", help="recipe file (default: the demo recipe)")
     args = parser.parse_args()
 
     print("command:", " ".join([os.path.basename(sys.executable), *sys.argv]))
@@ -62,11 +65,12 @@ def main() -> None:
     print("| anomalous samples | max RSS [MiB] | wall [s] | samples / s |")
     print("|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as work:
-        measure(8, work, args.bank_size)  # build the bank outside the timings
+        # Build the bank outside the timings.
+        measure(8, work, args.bank_size, args.recipe)
         peaks = []
         for n in args.sizes:
             started = time.perf_counter()
-            figures = measure(n, work, args.bank_size)
+            figures = measure(n, work, args.bank_size, args.recipe)
             wall = time.perf_counter() - started
             peaks.append(figures["max_rss_MiB"])
             print(

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from thermosynth.frames.sources import ArraySource
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.samples import Generator, _warp_rise, record_and_blend
@@ -86,3 +87,54 @@ def test_prepare_skips_bases_for_writable_frame():
     assert prepared.recording is None
     assert prepared.blending is None
     assert generator.prepare(frame).recording is not None
+
+
+def _array_generator(tmp_path, *, cache_bytes: int) -> Generator:
+    """Return a demo generator reading its 2 frames from a .npy stack instead."""
+    generator = Generator(
+        load_demo_recipe(
+            overrides=[
+                "frames.n_frames=2",
+                "split.train_normal=0",
+                "split.test_normal=0",
+                "split.test_anomalous=4",
+            ]
+        )
+    )
+    synthetic = generator.source
+    path = tmp_path / "frames.npy"
+    if not path.exists():
+        np.save(path, np.stack([synthetic.read(i).raw for i in range(2)]))
+    encoding = synthetic.encoding
+    generator.source = ArraySource(
+        path,
+        unit="C",
+        scale_per_level=encoding.scale_per_level,
+        offset=encoding.offset,
+        ignore_rects=synthetic.ignore_rects,
+        cache_bytes=cache_bytes,
+    )
+    return generator
+
+
+def test_array_source_frames_prepared_once(tmp_path):
+    generator = _array_generator(tmp_path, cache_bytes=2**20)
+    frame = generator.read_frame(1)
+
+    assert generator.read_frame(1) is frame
+    prepared = generator.prepare(frame)
+    assert prepared.recording is not None
+    assert generator.prepare(generator.read_frame(1)) is prepared
+
+
+def test_samples_same_bytes_with_and_without_cache(tmp_path):
+    cached = list(_array_generator(tmp_path, cache_bytes=2**20).samples())
+    uncached = list(_array_generator(tmp_path, cache_bytes=0).samples())
+
+    assert len(cached) == len(uncached) == 4
+    for (a, _), (b, _) in zip(cached, uncached, strict=True):
+        assert a.raw.tobytes() == b.raw.tobytes()
+        assert np.array_equal(a.mask, b.mask)
+        assert a.rise_K.tobytes() == b.rise_K.tobytes()
+        assert a.recorded_rise.tobytes() == b.recorded_rise.tobytes()
+        assert a.metadata == b.metadata

@@ -208,10 +208,10 @@ class Generator:
         """Register ``frame`` and compute what its samples share.
 
         The result is kept while ``frame`` lives, if its arrays are read-only
-        (the synthetic source returns such frames and keeps them), so samples
-        drawn from the same frame object reuse it. Writable frames could
-        change between samples and are prepared afresh every time, without
-        the camera and blend bases.
+        (the synthetic, image folder, array and HDF5 sources return such
+        frames and keep the ones read last), so samples drawn from the same
+        frame object reuse it. Writable frames could change between samples
+        and are prepared afresh every time, without the camera and blend bases.
         """
         key = id(frame)
         entry = self._prepared.get(key)
@@ -221,8 +221,8 @@ class Generator:
         homography, corners = self._register(frame)
         recipe = self.recipe
         keep = _read_only(frame)
-        # NOTE: the folder, array and HDF5 sources return new, writable frames
-        # on every read, so they reuse only the registration (by digest).
+        # NOTE: the video source returns new, writable frames on every read,
+        # so it reuses only the registration (by digest).
         recording, blending = None, None
         if keep:
             ambient_C = recipe.physics.ambient_C

@@ -5,12 +5,16 @@ Every source has ``len(source)``, ``source.read(index) -> Frame`` and
 inside the file for stacks). A frame's ``valid`` mask is the region of
 interest, minus the ignore mask and rectangles, minus pixels that cannot be
 decoded (non-finite values, colours far from every palette colour).
+
+Frames are returned with read-only arrays, and each source keeps the frames it
+read last in a `FrameCache`, so that a later read of the same index returns the
+same object and work done per frame object (``Generator.prepare``) is reused.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +39,12 @@ _COLORBAR_KEYS = ("x_px", "y_px", "top", "bottom")
 MaskSpec = str | Path | Mapping[str, str | Path] | None
 Rect = tuple[int, int, int, int]
 
+# Memory for decoded frames kept for later reads of the same index [bytes].
+# While a frame is kept, Generator.prepare keeps its camera and blend bases
+# too, about 4 to 5 times the frame's bytes (counted from the array sizes), so
+# generation holds up to about 5 times this bound.
+DEFAULT_CACHE_BYTES = 16 * 2**20
+
 
 class FrameSource(Protocol):
     """A sequence of normal frames."""
@@ -45,6 +55,89 @@ class FrameSource(Protocol):
     def __len__(self) -> int: ...
 
     def read(self, index: int) -> Frame: ...
+
+
+class FrameCache:
+    """Decoded frames by index, the first ones read up to a total size.
+
+    A frame's size is the sum of ``nbytes`` of its ``raw``, ``values`` and
+    ``valid`` arrays; its encoding is not counted. `put` makes those arrays
+    read-only, so a cached frame cannot change between reads. Once the bound is
+    reached, later frames are returned but not kept, and nothing is evicted:
+    reads that cycle through more frames than fit, as the anomalous samples of
+    a split do, still find the kept share of them, and memory stops growing
+    as soon as the cache is full. A pickled cache (for a worker process)
+    carries its bound but no frames.
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Maximum memory of the kept frames [bytes]. 0 keeps none.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if max_bytes < 0:
+            raise FrameError(
+                f"frame cache size must be >= 0 bytes, got {max_bytes}; use 0 to "
+                "keep no frames"
+            )
+        self.max_bytes = int(max_bytes)
+        self.nbytes = 0
+        self._frames: dict[int, Frame] = {}
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.max_bytes = state["max_bytes"]
+        self.nbytes = 0
+        self._frames = {}
+
+    @property
+    def indices(self) -> list[int]:
+        """Indices of the kept frames, in the order they were kept."""
+        return list(self._frames)
+
+    def get(self, index: int) -> Frame | None:
+        """Return the kept frame ``index``, or None."""
+        return self._frames.get(index)
+
+    def put(self, index: int, frame: Frame) -> Frame:
+        """Make ``frame``'s arrays read-only, keep it if it fits, and return it.
+
+        A frame is kept while the total stays within ``max_bytes``; putting an
+        index again replaces its frame if the new total fits.
+        """
+        for array in (frame.raw, frame.values, frame.valid):
+            array.flags.writeable = False
+
+        old = self._frames.get(index)
+        kept = self.nbytes - (0 if old is None else frame_nbytes(old))
+        size = frame_nbytes(frame)
+        if kept + size > self.max_bytes:
+            return frame
+        self._frames[index] = frame
+        self.nbytes = kept + size
+        return frame
+
+
+def _read_cached(
+    cache: FrameCache, index: int, length: int, decode: Callable[[int], Frame]
+) -> Frame:
+    """Return frame ``index`` from ``cache``, or decode and offer it to the cache."""
+    index = _check_index(index, length)
+    cached = cache.get(index)
+    if cached is not None:
+        return cached
+    return cache.put(index, decode(index))
+
+
+def frame_nbytes(frame: Frame) -> int:
+    """Return the memory of a frame's ``raw``, ``values`` and ``valid`` [bytes]."""
+    return int(frame.raw.nbytes + frame.values.nbytes + frame.valid.nbytes)
 
 
 class _Region:
@@ -259,6 +352,9 @@ class ImageFolderSource:
     only : collection of str, optional
         File names (relative to ``path``) to keep among those matching
         ``pattern``, e.g. the normal frames of a labelled data set.
+    cache_bytes : int, optional
+        Memory for decoded frames kept for later reads of the same index
+        [bytes]; see `FrameCache`.
     """
 
     def __init__(
@@ -278,6 +374,7 @@ class ImageFolderSource:
         ignore_rects: Sequence[Rect] = (),
         max_colour_distance: float = 40.0,
         only: Collection[str] | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         if mode not in _MODES:
             raise FrameError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -293,6 +390,7 @@ class ImageFolderSource:
         self._palette = self._palette_encoding(palette, value_range)
         self._colorbar = self._check_colorbar(colorbar)
         self._warned_colour = False
+        self._cache = FrameCache(cache_bytes)
 
     def _palette_encoding(
         self, palette: str | None, value_range: tuple[float, float] | None
@@ -343,8 +441,14 @@ class ImageFolderSource:
         return len(self._files)
 
     def read(self, index: int) -> Frame:
-        """Read and decode frame ``index``."""
-        path = self._files[_check_index(index, len(self))]
+        """Read and decode frame ``index``; its arrays are read-only.
+
+        A frame still in the cache is returned again, as the same object.
+        """
+        return _read_cached(self._cache, index, len(self), self._decode)
+
+    def _decode(self, index: int) -> Frame:
+        path = self._files[index]
         name = str(path)
         raw = read_image(path)
 
@@ -421,11 +525,13 @@ class _ArrayFrames:
         valid_mask: MaskSpec,
         ignore_mask: MaskSpec,
         ignore_rects: Sequence[Rect],
+        cache_bytes: int,
     ) -> None:
         self.unit = _check_unit(unit)
         self.scale_per_level = scale_per_level
         self.offset = offset
         self._region = _Region(valid_mask, ignore_mask, ignore_rects)
+        self._cache = FrameCache(cache_bytes)
 
     def _frame_from_array(self, raw: np.ndarray, name: str) -> Frame:
         if raw.ndim != 2:
@@ -465,7 +571,7 @@ class ArraySource(_ArrayFrames):
         Glob pattern of the files when ``path`` is a folder.
     scale_per_level, offset : float, optional
         Linear calibration ``value = raw * scale_per_level + offset`` [unit].
-    valid_mask, ignore_mask, ignore_rects
+    valid_mask, ignore_mask, ignore_rects, cache_bytes
         As for ``ImageFolderSource``.
     """
 
@@ -480,6 +586,7 @@ class ArraySource(_ArrayFrames):
         valid_mask: MaskSpec = None,
         ignore_mask: MaskSpec = None,
         ignore_rects: Sequence[Rect] = (),
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         super().__init__(
             unit=unit,
@@ -488,6 +595,7 @@ class ArraySource(_ArrayFrames):
             valid_mask=valid_mask,
             ignore_mask=ignore_mask,
             ignore_rects=ignore_rects,
+            cache_bytes=cache_bytes,
         )
         self.path = Path(path)
         if self.path.is_dir():
@@ -508,11 +616,17 @@ class ArraySource(_ArrayFrames):
         return len(self._files) if self._stack_length is None else self._stack_length
 
     def read(self, index: int) -> Frame:
-        """Read and decode frame ``index``."""
-        index = _check_index(index, len(self))
+        """Read and decode frame ``index``; its arrays are read-only.
+
+        A frame still in the cache is returned again, as the same object.
+        """
+        return _read_cached(self._cache, index, len(self), self._decode)
+
+    def _decode(self, index: int) -> Frame:
         if self._stack_length is None:
             path = self._files[index]
-            return self._frame_from_array(np.asarray(_load_npy(path)), str(path))
+            # A copy in memory, so that a cached frame does not hold the file open.
+            return self._frame_from_array(np.array(_load_npy(path)), str(path))
 
         array = _load_npy(self.path)
         raw = np.array(array if array.ndim == 2 else array[index])
@@ -552,7 +666,7 @@ class HDF5Source(_ArrayFrames):
         HDF5 file.
     dataset : str
         Path of the dataset inside the file, e.g. ``"/frames"``.
-    unit, scale_per_level, offset, valid_mask, ignore_mask, ignore_rects
+    unit, scale_per_level, offset, valid_mask, ignore_mask, ignore_rects, cache_bytes
         As for ``ArraySource``.
     """
 
@@ -567,6 +681,7 @@ class HDF5Source(_ArrayFrames):
         valid_mask: MaskSpec = None,
         ignore_mask: MaskSpec = None,
         ignore_rects: Sequence[Rect] = (),
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         super().__init__(
             unit=unit,
@@ -575,6 +690,7 @@ class HDF5Source(_ArrayFrames):
             valid_mask=valid_mask,
             ignore_mask=ignore_mask,
             ignore_rects=ignore_rects,
+            cache_bytes=cache_bytes,
         )
         self.path = Path(path)
         self.dataset = dataset
@@ -614,8 +730,13 @@ class HDF5Source(_ArrayFrames):
         return self._length
 
     def read(self, index: int) -> Frame:
-        """Read and decode frame ``index``."""
-        index = _check_index(index, len(self))
+        """Read and decode frame ``index``; its arrays are read-only.
+
+        A frame still in the cache is returned again, as the same object.
+        """
+        return _read_cached(self._cache, index, len(self), self._decode)
+
+    def _decode(self, index: int) -> Frame:
         with self._open() as data:
             raw = data[()] if self._ndim == 2 else data[index]
         return self._frame_from_array(np.asarray(raw), self.sources[index])

@@ -342,7 +342,10 @@ class _State:
     def __init__(self, grid: AdiGrid, batch: Sequence[Sequence[Source]]) -> None:
         self.grid = grid
         self.n_scenarios = len(batch)
-        self.sources = [list(sources) for sources in batch]
+        # Held patches were rejected before this point.
+        self.sources = [
+            [s for s in sources if isinstance(s, VolumeSource)] for sources in batch
+        ]
         self.weights = _slot_weights(self.sources, grid.shape)
         self.totals_m3 = np.zeros((self.weights.shape[0], self.n_scenarios))
         for scenario, scenario_sources in enumerate(self.sources):

@@ -514,6 +514,14 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         "in a second run, in [0, 1); 0 skips it (default 0.1)",
     )
     parser.add_argument(
+        "--trim-fraction",
+        type=float,
+        default=0.1,
+        help="fraction of training normals that the classifier, DRAEM and the "
+        "supervised ceiling drop (those ranked most anomalous out of fold) "
+        "before their final training, in [0, 1); 0 trains on all (default 0.1)",
+    )
+    parser.add_argument(
         "--severity",
         default="0.25,0.5,1,2",
         help="factors on the simulated rise for the severity sweep, or none "
@@ -556,7 +564,9 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     from thermosynth.validation.transfer_data import load_transfer_data
 
     check_writable(args.output, overwrite=args.overwrite)
-    detectors = setup.build_detectors(_names(args.detectors), steps=args.steps)
+    detectors = setup.build_detectors(
+        _names(args.detectors), steps=args.steps, trim_fraction=args.trim_fraction
+    )
     generator_names = _names(args.generators)
     setup.check_names(generator_names, setup.GENERATOR_NAMES, "--generators")
     levels = _severity_levels(args.severity)
@@ -594,7 +604,9 @@ def _validate_transfer(args: argparse.Namespace) -> int:
             out_dir=stage,
             seed=args.seed,
             scorers={"max_minus_median": max_minus_median},
-            supervised=Classifier(steps=args.steps) if n_reserve else None,
+            supervised=setup.trimmed(Classifier, args.steps, args.trim_fraction)
+            if n_reserve
+            else None,
             contamination=args.contamination,
             contamination_generators=[g for g in generators if g == "thermosynth"],
             severity_levels=levels,
@@ -635,7 +647,8 @@ def _transfer_notes(args: argparse.Namespace) -> str:
     return (
         f"Normal frames: `{args.normal}`; real anomalies: `{args.real}`; recipe: "
         f"`{args.recipe}`; seed {args.seed}; {args.steps} training steps per network; "
-        f"{args.bank_scenarios} simulated scenarios in the thermosynth bank."
+        f"{args.bank_scenarios} simulated scenarios in the thermosynth bank; "
+        f"trim fraction {args.trim_fraction:g}."
     )
 
 

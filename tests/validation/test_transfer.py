@@ -10,9 +10,15 @@ from thermosynth.validation.detectors import (
     Autoencoder,
     Classifier,
     KNearest,
+    Trimmed,
     max_minus_median,
 )
-from thermosynth.validation.transfer import ALL, TransferData, transfer_report
+from thermosynth.validation.transfer import (
+    ALL,
+    REAL_MASKS,
+    TransferData,
+    transfer_report,
+)
 
 SHAPE = (40, 24)
 
@@ -152,3 +158,92 @@ def test_test_set_needs_both_classes():
     )
     with pytest.raises(ValueError, match="both normal and anomalous"):
         transfer_report(data, {}, {"knn": KNearest()}, out_dir=None)
+
+
+def _with_masks(data: TransferData) -> TransferData:
+    """Mark the hottest pixels of every real anomaly as its ground truth."""
+    test = data.test_images.astype(float)
+    masks = test - np.median(test, axis=(1, 2), keepdims=True) > 25
+    masks[~data.test_labels] = False
+    return TransferData(
+        data.train_normal,
+        data.test_images,
+        data.test_labels,
+        data.test_groups,
+        reserve_anomalies=data.reserve_anomalies,
+        test_masks=masks,
+    )
+
+
+def test_real_masks_scored(tmp_path):
+    result = transfer_report(
+        _with_masks(_data()),
+        {"thermal": _thermal},
+        {"classifier": Classifier(steps=20), "knn": KNearest(k=3)},
+        out_dir=tmp_path,
+        n_boot=5,
+        n_pixel=5,
+    )
+    real = [r for r in result.pixel if r["pseudo_test"] == REAL_MASKS]
+    assert [r["detector"] for r in real] == ["classifier"]
+    assert 0.0 <= real[0]["pixel_auroc"] <= 1.0
+    assert 0.0 <= real[0]["aupro"] <= 1.0
+    report = (tmp_path / "report.md").read_text()
+    assert f"| thermal | classifier | {REAL_MASKS} |" in report
+
+
+def test_no_real_masks_says_so(tmp_path):
+    transfer_report(
+        _data(),
+        {"thermal": _thermal},
+        {"classifier": Classifier(steps=5)},
+        out_dir=tmp_path,
+        n_boot=5,
+        n_pixel=5,
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "The real test anomalies have no pixel masks." in report
+    assert REAL_MASKS not in report
+
+
+def test_test_masks_shape_checked():
+    data = _data()
+    data = TransferData(
+        data.train_normal,
+        data.test_images,
+        data.test_labels,
+        data.test_groups,
+        test_masks=np.zeros((3, *SHAPE), dtype=bool),
+    )
+    with pytest.raises(ValueError, match="one mask per test frame"):
+        transfer_report(data, {}, {"knn": KNearest()}, out_dir=None)
+
+
+def test_contamination_reports_dropped_share():
+    detectors = {"knn": Trimmed(KNearest(k=3), drop_fraction=0.2), "plain": KNearest()}
+    result = transfer_report(
+        _data(),
+        {},
+        detectors,
+        out_dir=None,
+        contamination=0.1,
+        n_boot=5,
+    )
+    rows = {r["detector"]: r for r in result.contamination if r["group"] == ALL}
+    # 12 hot frames planted among 120; the 24 highest-ranked are dropped.
+    assert rows["knn"]["contaminants_dropped"] == 1.0
+    assert np.isnan(rows["plain"]["contaminants_dropped"])
+
+
+def test_supervised_trimmed_keeps_inner_name():
+    result = transfer_report(
+        _data(),
+        {},
+        {"knn": KNearest()},
+        out_dir=None,
+        supervised=Trimmed(Classifier(steps=5), scout=Classifier(steps=2)),
+        n_boot=5,
+    )
+    assert ("real (supervised)", "classifier") in {
+        (r["generator"], r["detector"]) for r in result.image
+    }

@@ -121,6 +121,13 @@ def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
     assert {r["group"] for r in rows} == {"all", "hot"}
     for row in rows:
         assert 0.0 <= float(row["auroc"]) <= 1.0, row
+    with (out / "pixel_metrics.csv").open() as handle:
+        pixel = list(csv.DictReader(handle))
+    real = [r for r in pixel if r["pseudo_test"] == "real (test set)"]
+    assert {(r["trained_on"], r["detector"]) for r in real} == {
+        ("thermosynth", "classifier"),
+        ("cutpaste", "classifier"),
+    }
     assert "report.md" in capsys.readouterr().out
 
 

@@ -10,6 +10,9 @@ detectors ignore them. A scorer maps uint8 (N, H, W) frames to image scores
 Every network receives ``(image - median(image)) / 32`` so that the overall
 brightness of a module, which varies with the survey, does not matter. Model
 selection uses a validation split carved from the training arrays alone.
+:class:`Classifier` and :class:`Draem` average their anomaly maps over the
+four flips of a frame at prediction time. :class:`Trimmed` wraps any detector
+to drop suspected anomalies from its training normals before it trains.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -150,17 +153,40 @@ def _image_logit(logit_map: torch.Tensor) -> torch.Tensor:
     return logit_map.flatten(1).amax(dim=1)
 
 
+_FLIP_DIMS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+
+def flip_mean(
+    map_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
+    """Average a per-pixel map over the four flips of the input frames.
+
+    Test-time augmentation: ``map_fn`` maps (N, C, H, W) frames to (N, H, W)
+    maps. Each flipped input's map is flipped back before averaging, so the
+    result stays registered to ``x``.
+    """
+    total = torch.zeros(())
+    for dims in _FLIP_DIMS:
+        if dims:
+            total = total + torch.flip(map_fn(torch.flip(x, dims)), dims)
+        else:
+            total = total + map_fn(x)
+    return total / len(_FLIP_DIMS)
+
+
 @dataclass
 class Classifier:
     """Binary CNN, normal against anomalous; the image logit is the max of a logit map.
 
     Trained on image labels only. The logit map, upsampled to the frame,
     serves as the anomaly map, so pixel metrics apply even without pixel
-    supervision.
+    supervision. With ``flip_tta`` the predicted map is the mean over the
+    four flips of the frame (model selection scores without flips).
     """
 
     steps: int = 600
     width: int = 8
+    flip_tta: bool = True
     uses_pseudo: bool = True
 
     def fit(self, normal, anomalous, masks, rng) -> Scorer:  # noqa: ANN001
@@ -188,9 +214,14 @@ class Classifier:
             m = model(x)
             return _image_logit(m), m
 
+        def score_flips(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            m = flip_mean(model, x)
+            return _image_logit(m), m
+
         val = _val_auroc(score, normal[va_n], anomalous[va_a])
         _select_best(model, step, val, spec)
-        return lambda images: _predict(score, images)
+        final = score_flips if self.flip_tta else score
+        return lambda images: _predict(final, images)
 
 
 def _val_auroc(score, normal: np.ndarray, anomalous: np.ndarray) -> Callable[[], float]:  # noqa: ANN001
@@ -241,10 +272,15 @@ class Draem:
     pseudo-anomalous one (L2 loss). A discriminative net receives the input and its
     reconstruction and segments the pseudo-anomaly mask (binary cross-entropy
     in place of DRAEM's focal loss). The image score is the max of the 3 x 3
-    mean-pooled mask probability.
+    mean-pooled mask probability. With ``flip_tta`` the predicted probability
+    map is the mean over the four flips of the frame (model selection scores
+    without flips). The Adam learning rate ``lr`` defaults to 5e-3 because
+    the two nets reach a given validation AUROC in fewer steps than at 2e-3.
     """
 
     steps: int = 600
+    flip_tta: bool = True
+    lr: float = 5e-3
     uses_pseudo: bool = True
 
     def fit(self, normal, anomalous, masks, rng) -> Scorer:  # noqa: ANN001
@@ -254,7 +290,7 @@ class Draem:
                 "Draem trains on pixel masks; give masks with the anomalies"
             )
         _seed_torch(rng)
-        spec = _TrainSpec(steps=self.steps)
+        spec = _TrainSpec(steps=self.steps, lr=self.lr)
         tr, va = _split(len(anomalous), spec.val_fraction, rng)
         tr_n, va_n = _split(len(normal), spec.val_fraction, rng)
         # Pseudo-anomalies are made from the normal frames in the same order.
@@ -280,13 +316,21 @@ class Draem:
             opt.step()
             return float(loss.detach())
 
+        def probability(x: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(seg(torch.cat([x, recon(x)], dim=1)))
+
         def score(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            p = torch.sigmoid(seg(torch.cat([x, recon(x)], dim=1)))
+            p = probability(x)
+            return _pooled_max(p), p
+
+        def score_flips(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            p = flip_mean(probability, x)
             return _pooled_max(p), p
 
         val = _val_auroc(score, normal[va_n], anomalous[va])
         _select_best(both, step, val, spec)
-        return lambda images: _predict(score, images)
+        final = score_flips if self.flip_tta else score
+        return lambda images: _predict(final, images)
 
 
 @dataclass
@@ -410,3 +454,131 @@ class KNearest:
             return d.topk(self.k, dim=1, largest=False).values.mean(dim=1), None
 
         return lambda images: _predict(score, images, batch=256)
+
+
+def split_lowest(
+    scores: np.ndarray, drop_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into the lowest-scoring frames and the dropped rest.
+
+    Returns ``(keep, dropped)``, both sorted int64 arrays;
+    ``round(drop_fraction * len(scores))`` frames with the highest scores are
+    dropped, ties broken by position.
+    """
+    n_drop = int(round(drop_fraction * len(scores)))
+    order = np.argsort(scores, kind="stable")
+    keep = np.sort(order[: len(scores) - n_drop])
+    return keep, np.sort(order[len(scores) - n_drop :])
+
+
+def _rows(
+    index: np.ndarray,
+    normal: np.ndarray,
+    anomalous: np.ndarray | None,
+    masks: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Select normal frames and, where made from them, their pseudo-anomalies."""
+    if anomalous is None or len(anomalous) != len(normal):
+        return normal[index], anomalous, masks
+    return normal[index], anomalous[index], None if masks is None else masks[index]
+
+
+@dataclass
+class Trimmed:
+    """Train, drop the training normals scored most anomalous, train again.
+
+    A guard against real anomalies hidden among the training normals
+    (contamination). Every training normal is scored out of fold: the frames
+    are dealt into ``folds`` folds, and a ``scout`` trained on the other folds
+    scores each fold. Scores become ranks within their fold, so that models of
+    different scale can be compared. The ``drop_fraction`` of frames with the
+    highest ranks is dropped, and ``detector`` trains on the rest. Where
+    ``anomalous`` has one pseudo-anomaly per normal frame (made from it, as
+    :func:`thermosynth.validation.transfer.make_pseudo` does), the
+    pseudo-anomalies of dropped frames are dropped too; otherwise (real
+    anomalies for a supervised detector) they are all kept.
+
+    Parameters
+    ----------
+    detector : Detector
+        Detector trained on the kept frames.
+    drop_fraction : float
+        Fraction of training normals dropped, in [0, 1). Set it to an upper
+        estimate of the contamination; 0 trains ``detector`` once on all
+        frames. The default 0.1 drops one frame in ten.
+    folds : int
+        Number of folds for the out-of-fold scores, >= 2.
+    scout : Detector, optional
+        Detector that scores the folds; ``detector`` itself when None. A copy
+        with fewer training steps saves time.
+
+    Attributes
+    ----------
+    dropped : ndarray
+        Indices into ``normal`` of the frames that the last ``fit`` dropped.
+
+    Notes
+    -----
+    NOTE: on the PV benchmark (10 % real hotspots planted, scouts of a
+    quarter of the steps) the scouts dropped only 46 % (classifier) and 57 %
+    (DRAEM) of the planted frames, so trimming reduces contamination but does
+    not remove it.
+    """
+
+    detector: Detector
+    drop_fraction: float = 0.1
+    folds: int = 2
+    scout: Detector | None = None
+    uses_pseudo: bool = field(init=False)
+    dropped: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.drop_fraction < 1.0:
+            raise ValueError(
+                f"drop_fraction = {self.drop_fraction} is invalid; use a fraction "
+                "in [0, 1)"
+            )
+        if self.folds < 2:
+            raise ValueError(f"folds = {self.folds} is invalid; use 2 or more")
+        self.uses_pseudo = self.detector.uses_pseudo
+        self.dropped = np.empty(0, dtype=np.int64)
+
+    def fit(self, normal, anomalous, masks, rng) -> Scorer:  # noqa: ANN001
+        if self.drop_fraction == 0.0:
+            self.dropped = np.empty(0, dtype=np.int64)
+            return self.detector.fit(normal, anomalous, masks, rng)
+        if len(normal) < 2 * self.folds:
+            raise ValueError(
+                f"Trimmed needs at least {2 * self.folds} training normals for "
+                f"{self.folds} folds but got {len(normal)}; give more frames"
+            )
+
+        ranks = self.out_of_fold_ranks(normal, anomalous, masks, rng)
+        keep, self.dropped = split_lowest(ranks, self.drop_fraction)
+        logger.info("trimmed %d of %d training normals", len(self.dropped), len(normal))
+
+        return self.detector.fit(*_rows(keep, normal, anomalous, masks), rng)
+
+    def out_of_fold_ranks(
+        self,
+        normal: np.ndarray,
+        anomalous: np.ndarray | None,
+        masks: np.ndarray | None,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Score each normal frame with a scout that did not train on it.
+
+        Returns ranks in (0, 1] within each fold, float64 (N,); higher is more
+        anomalous.
+        """
+        scout = self.detector if self.scout is None else self.scout
+        fold = rng.permutation(len(normal)) % self.folds
+        ranks = np.empty(len(normal))
+        for k in range(self.folds):
+            inside = np.flatnonzero(fold == k)
+            outside = np.flatnonzero(fold != k)
+            scorer = scout.fit(*_rows(outside, normal, anomalous, masks), rng)
+            scores = scorer(normal[inside])[0]
+            order = np.argsort(np.argsort(scores, kind="stable"), kind="stable")
+            ranks[inside] = (order + 1) / len(inside)
+        return ranks

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from thermosynth.validation.detectors import Detector, Scorer, ScoreResult
+from thermosynth.validation.detectors import Detector, Scorer, ScoreResult, Trimmed
 from thermosynth.validation.generators import PseudoGenerator
 from thermosynth.validation.metrics import aupro, bootstrap_ci, pixel_auroc
 
@@ -30,6 +30,8 @@ GeneratorFactory = Callable[[np.ndarray], PseudoGenerator]
 """Builds a generator from the training normal frames (its pool), uint8 (N, H, W)."""
 
 ALL = "all"
+REAL_MASKS = "real (test set)"
+"""Value of ``pseudo_test`` in the pixel rows scored on the real masks."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class TransferData:
     reserve_anomalies : ndarray or None
         Real anomalies disjoint from the test set, for the supervised ceiling
         and the contamination run.
+    test_masks : ndarray or None
+        Boolean (N, H, W) ground-truth masks of the test frames (all False
+        for normal frames), or None where the real anomalies have no masks.
+        With masks, pixel AUROC and AUPRO are scored on the real test set.
     """
 
     train_normal: np.ndarray
@@ -57,6 +63,7 @@ class TransferData:
     test_labels: np.ndarray
     test_groups: np.ndarray
     reserve_anomalies: np.ndarray | None = None
+    test_masks: np.ndarray | None = None
 
 
 @dataclass
@@ -132,6 +139,14 @@ def _pixel_row(
     _, maps = _scores(scorer, images)
     if maps is None or not masks.any():
         return {}
+    return {"pixel_auroc": pixel_auroc(masks, maps), "aupro": aupro(masks, maps)}
+
+
+def _real_pixel_row(maps: np.ndarray | None, data: TransferData) -> dict[str, float]:
+    """Pixel AUROC and AUPRO on the real test set, where it has masks."""
+    if maps is None or data.test_masks is None or not data.test_masks.any():
+        return {}
+    masks = data.test_masks.astype(bool)
     return {"pixel_auroc": pixel_auroc(masks, maps), "aupro": aupro(masks, maps)}
 
 
@@ -251,6 +266,12 @@ def _check_data(data: TransferData) -> None:
             f"test_images ({len(data.test_images)}), test_labels ({len(labels)}) and "
             f"test_groups ({len(data.test_groups)}) must have one entry per frame"
         )
+    masks = data.test_masks
+    if masks is not None and np.shape(masks) != np.shape(data.test_images):
+        raise ValueError(
+            f"test_masks has shape {np.shape(masks)} but test_images has "
+            f"{np.shape(data.test_images)}; give one mask per test frame"
+        )
 
 
 def _record(
@@ -294,7 +315,7 @@ def _run_main(
         names = list(generators) if detector.uses_pseudo else ["none"]
         for gen_name in names:
             factory = generators.get(gen_name)
-            scorer, (scores, _), seconds = _train_and_score(
+            scorer, (scores, maps), seconds = _train_and_score(
                 detector, data.train_normal, factory, data, rng
             )
             logger.info("%s on %s: %.1f s", det_name, gen_name, seconds)
@@ -308,17 +329,14 @@ def _run_main(
                 detector=det_name,
                 seconds=round(seconds, 2),
             )
+            keys = {"trained_on": gen_name, "detector": det_name}
+            real = _real_pixel_row(maps, data)
+            if real:
+                result.pixel.append({**keys, "pseudo_test": REAL_MASKS, **real})
             for pix_gen in [gen_name] if factory else list(generators):
                 row = _pixel_row(scorer, generators[pix_gen], data, n_pixel, rng)
                 if row:
-                    result.pixel.append(
-                        {
-                            "trained_on": gen_name,
-                            "detector": det_name,
-                            "pseudo_test": pix_gen,
-                            **row,
-                        }
-                    )
+                    result.pixel.append({**keys, "pseudo_test": pix_gen, **row})
 
     if supervised is not None and data.reserve_anomalies is not None:
         _run_supervised(data, supervised, rng, result, n_boot)
@@ -342,15 +360,24 @@ def _run_supervised(
         rng,
         n_boot,
         generator="real (supervised)",
-        detector=type(detector).__name__.lower(),
+        detector=_class_name(detector),
         seconds=round(time.perf_counter() - start, 2),
     )
 
 
+def _class_name(detector: Detector) -> str:
+    """Return the detector's class name in lower case, the wrapped one for Trimmed."""
+    inner = detector.detector if isinstance(detector, Trimmed) else detector
+    return type(inner).__name__.lower()
+
+
 def _contaminate(
     data: TransferData, fraction: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Replace ``fraction`` of the training normals by real reserve anomalies."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replace ``fraction`` of the training normals by real reserve anomalies.
+
+    Returns the contaminated frames and the indices of the replaced ones.
+    """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(
             f"contamination = {fraction} is invalid; use a value in [0, 1)"
@@ -365,7 +392,7 @@ def _contaminate(
     normal = data.train_normal.copy()
     slots = rng.choice(len(normal), size=n, replace=False)
     normal[slots] = reserve[rng.choice(len(reserve), size=n, replace=False)]
-    return normal
+    return normal, slots
 
 
 def _run_contamination(
@@ -377,7 +404,7 @@ def _run_contamination(
     result: TransferResult,
     n_boot: int,
 ) -> None:
-    dirty = _contaminate(data, fraction, rng)
+    dirty, slots = _contaminate(data, fraction, rng)
     for det_name, detector in detectors.items():
         names = list(generators) if detector.uses_pseudo else ["none"]
         for gen_name in names:
@@ -393,7 +420,18 @@ def _run_contamination(
                 generator=gen_name,
                 detector=det_name,
                 contamination=fraction,
+                contaminants_dropped=_dropped_share(detector, slots),
             )
+
+
+def _dropped_share(detector: Detector, slots: np.ndarray) -> float:
+    """Return the share of planted anomalies that a Trimmed detector dropped.
+
+    NaN for a detector that drops nothing by design.
+    """
+    if not isinstance(detector, Trimmed) or detector.drop_fraction == 0.0:
+        return float("nan")
+    return float(np.isin(slots, detector.dropped).mean()) if len(slots) else 0.0
 
 
 def _run_severity(
@@ -452,6 +490,16 @@ def _ci_cell(row: dict[str, Any]) -> str:
     return f"{row['auroc']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
 
 
+def _pixel_note(data: TransferData) -> str:
+    pseudo = (
+        "Rows with a generator as the test set score pseudo-anomalies made from "
+        "unseen test normals."
+    )
+    if data.test_masks is None:
+        return f"The real test anomalies have no pixel masks. {pseudo}"
+    return f"Rows marked {REAL_MASKS!r} score the real test set's masks. {pseudo}"
+
+
 def _pixel_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| trained on | detector | pseudo test set | pixel AUROC | AUPRO (FPR 0.3) |",
@@ -470,15 +518,18 @@ def _contamination_table(result: TransferResult) -> str:
         (r["generator"], r["detector"], r["group"]): r["auroc"] for r in result.image
     }
     lines = [
-        "| generator | detector | group | clean AUROC | contaminated AUROC | change |",
-        "|---|---|---|---|---|---|",
+        "| generator | detector | group | clean AUROC | contaminated AUROC | change "
+        "| planted anomalies dropped |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result.contamination:
         base = clean.get((r["generator"], r["detector"], r["group"]))
         change = f"{r['auroc'] - base:+.3f}" if base is not None else ""
+        share = r.get("contaminants_dropped", float("nan"))
+        dropped = "" if np.isnan(share) else f"{share:.0%}"
         lines.append(
             f"| {r['generator']} | {r['detector']} | {r['group']} | "
-            f"{base:.3f} | {r['auroc']:.3f} | {change} |"
+            f"{base:.3f} | {r['auroc']:.3f} | {change} | {dropped} |"
         )
     return "\n".join(lines)
 
@@ -572,10 +623,7 @@ def write_report(
     for group in sorted(set(data.test_groups[labels].tolist())):
         parts += [f"## Image AUROC, {group}", auroc_table(result.image, group)]
     if result.pixel:
-        parts += [
-            "## Pixel metrics on pseudo-anomalies (no real masks exist)",
-            _pixel_table(result.pixel),
-        ]
+        parts += ["## Pixel metrics", _pixel_note(data), _pixel_table(result.pixel)]
     if result.contamination:
         parts += ["## Contamination", _contamination_table(result)]
     if result.severity:

@@ -75,6 +75,7 @@ def split_transfer_data(
     n_test: int,
     normal_group: str = "normal",
     test_normal: np.ndarray | None = None,
+    anomaly_masks: Mapping[str, np.ndarray] | None = None,
 ) -> TransferData:
     """Split normals into train and test and each anomaly class into two halves.
 
@@ -94,6 +95,10 @@ def split_transfer_data(
     test_normal : ndarray, optional
         Separate test normals (an MVTec ``test/good``); without them the test
         normals are taken from ``normal`` after the training ones.
+    anomaly_masks : mapping of str to ndarray, optional
+        Class name to boolean (M, H, W) ground-truth masks of ``anomalies``,
+        for every class; shuffled with their frames. They become
+        ``TransferData.test_masks`` (test normals get empty masks).
 
     Returns
     -------
@@ -118,12 +123,16 @@ def split_transfer_data(
         raise FrameError("no real anomaly classes were given; give at least one")
 
     test_parts, groups, reserve = [test], [np.full(len(test), normal_group)], []
+    mask_parts = [np.zeros(test.shape, dtype=bool)]
     for name, images in anomalies.items():
-        images = images[rng.permutation(len(images))]
+        order = rng.permutation(len(images))
+        images = images[order]
         half = len(images) // 2
         reserve.append(images[:half])
         test_parts.append(images[half:])
         groups.append(np.full(len(images) - half, name))
+        if anomaly_masks is not None:
+            mask_parts.append(_class_masks(anomaly_masks, name, images)[order][half:])
     test_groups = np.concatenate(groups)
     return TransferData(
         train_normal=train,
@@ -131,7 +140,20 @@ def split_transfer_data(
         test_labels=test_groups != normal_group,
         test_groups=test_groups,
         reserve_anomalies=np.concatenate(reserve),
+        test_masks=None if anomaly_masks is None else np.concatenate(mask_parts),
     )
+
+
+def _class_masks(
+    masks: Mapping[str, np.ndarray], name: str, images: np.ndarray
+) -> np.ndarray:
+    if name not in masks or np.shape(masks[name]) != images.shape:
+        shape = np.shape(masks[name]) if name in masks else "missing"
+        raise FrameError(
+            f"masks of anomaly class {name!r} are {shape} but its frames are "
+            f"{images.shape}; give one mask per frame for every class"
+        )
+    return np.asarray(masks[name], dtype=bool)
 
 
 def _check_count(available: int, needed: int, what: str) -> None:
@@ -202,13 +224,27 @@ def load_transfer_data(
         n_train = min(max_train, len(train) - n_test)
     else:
         n_train, n_test = min(max_train, len(train)), min(max_test, len(test))
-    # NOTE: real masks (MVTec ground_truth) are dropped here because
-    # TransferData has no field for them, so no pixel metric uses real masks.
     classes = {name: to_uint8(frames) for name, frames in anomalies.items()}
     logger.info("transfer data: %d training normals, %d test normals", n_train, n_test)
     return split_transfer_data(
-        train, classes, rng, n_train=n_train, n_test=n_test, test_normal=test
+        train,
+        classes,
+        rng,
+        n_train=n_train,
+        n_test=n_test,
+        test_normal=test,
+        anomaly_masks=_real_masks(anomalies),
     )
+
+
+def _real_masks(anomalies: Mapping[str, FrameSet]) -> dict[str, np.ndarray] | None:
+    """Return every class's ground-truth masks, or None unless all have some.
+
+    An MVTec tree gives a mask per anomalous image; a plain folder gives none.
+    """
+    if any(frames.masks is None for frames in anomalies.values()):
+        return None
+    return {name: np.asarray(f.masks, dtype=bool) for name, f in anomalies.items()}
 
 
 def _mvtec_split(normals: FrameSet) -> tuple[FrameSet, FrameSet | None]:

@@ -27,6 +27,7 @@ from thermosynth.validation.detectors import (
     Detector,
     Draem,
     KNearest,
+    Trimmed,
 )
 from thermosynth.validation.transfer import GeneratorFactory
 
@@ -59,19 +60,56 @@ def check_names(names: Sequence[str], known: Sequence[str], option: str) -> None
         raise ThermosynthError(f"{option} {','.join(names)} repeats a name")
 
 
-def build_detectors(names: Sequence[str], *, steps: int) -> dict[str, Detector]:
-    """Return a fresh detector per name; networks train for ``steps`` steps."""
+DEFAULT_TRIM_FRACTION = 0.1
+"""Share of training normals that the pseudo-anomaly detectors drop by default."""
+
+
+def build_detectors(
+    names: Sequence[str], *, steps: int, trim_fraction: float = DEFAULT_TRIM_FRACTION
+) -> dict[str, Detector]:
+    """Return a fresh detector per name; networks train for ``steps`` steps.
+
+    The detectors that train on pseudo-anomalies (classifier, draem) are
+    wrapped in :class:`~thermosynth.validation.detectors.Trimmed`, which
+    drops ``trim_fraction`` of the training normals before the final
+    training (0 disables it). The one-class baselines train on every frame.
+    """
     check_names(names, DETECTOR_NAMES, "--detectors")
-    if steps < 1:
-        raise ThermosynthError(f"--steps {steps} is invalid; use 1 or more")
+    check_steps_and_trim(steps, trim_fraction)
     constructors: dict[str, Callable[[], Detector]] = {
-        "classifier": lambda: Classifier(steps=steps),
-        "draem": lambda: Draem(steps=steps),
+        "classifier": lambda: trimmed(Classifier, steps, trim_fraction),
+        "draem": lambda: trimmed(Draem, steps, trim_fraction),
         "autoencoder": lambda: Autoencoder(steps=steps),
         "deep_svdd": lambda: DeepSVDD(steps=steps),
         "knn": KNearest,
     }
     return {name: constructors[name]() for name in names}
+
+
+def check_steps_and_trim(steps: int, trim_fraction: float) -> None:
+    """Raise ThermosynthError for ``steps`` < 1 or a fraction outside [0, 1)."""
+    if steps < 1:
+        raise ThermosynthError(f"--steps {steps} is invalid; use 1 or more")
+    if not 0.0 <= trim_fraction < 1.0:
+        raise ThermosynthError(
+            f"--trim-fraction {trim_fraction} is invalid; use a fraction in [0, 1)"
+        )
+
+
+def trimmed(
+    kind: Callable[..., Detector], steps: int, trim_fraction: float
+) -> Detector:
+    """Wrap ``kind(steps=steps)`` in Trimmed with two scouts of ``steps // 4`` steps.
+
+    The scouts only rank the training normals, so a quarter of the steps keeps
+    the wrapper's extra cost at half a training; ``trim_fraction`` 0 returns
+    the plain detector.
+    """
+    detector = kind(steps=steps)
+    if trim_fraction == 0.0:
+        return detector
+    scout = kind(steps=max(1, steps // 4))
+    return Trimmed(detector, drop_fraction=trim_fraction, folds=2, scout=scout)
 
 
 def build_generators(

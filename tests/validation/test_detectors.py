@@ -1,0 +1,201 @@
+"""Tests of thermosynth.validation.detectors: flips, trimming, small fits."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+from thermosynth.validation.detectors import (
+    Classifier,
+    Draem,
+    KNearest,
+    Trimmed,
+    flip_mean,
+    split_lowest,
+)
+
+SHAPE = (40, 24)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _normals(n: int, rng: np.random.Generator) -> np.ndarray:
+    ramp = np.linspace(60, 100, SHAPE[0])[:, None] + np.zeros(SHAPE)
+    return np.clip(ramp + rng.normal(0, 2, (n, *SHAPE)), 0, 255).astype(np.uint8)
+
+
+def _with_hot_spot(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    out = images.astype(float)
+    for image in out:
+        cy, cx = rng.uniform(5, 35), rng.uniform(4, 20)
+        image += 60 * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 6.0)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _contaminated(
+    n_normal: int, n_planted: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return normal frames with ``n_planted`` hot frames at random positions."""
+    rng = np.random.default_rng(seed)
+    frames = _normals(n_normal, rng)
+    planted = rng.choice(n_normal, size=n_planted, replace=False)
+    frames[planted] = _with_hot_spot(frames[planted], rng)
+    return frames, np.sort(planted)
+
+
+@dataclass
+class _Recorder:
+    """Detector that records what it was trained on and scores by max level."""
+
+    uses_pseudo: bool = True
+    calls: list[tuple[int, int | None]] = field(default_factory=list)
+    last_normal: np.ndarray | None = None
+    last_anomalous: np.ndarray | None = None
+
+    def fit(self, normal, anomalous, masks, rng):  # noqa: ANN001
+        self.calls.append((len(normal), None if anomalous is None else len(anomalous)))
+        self.last_normal, self.last_anomalous = normal, anomalous
+        return lambda images: (images.reshape(len(images), -1).max(axis=1), None)
+
+
+def test_flip_mean_of_fixed_map_is_symmetric():
+    # A map that ignores its input is flipped back three times, so the mean
+    # is symmetric under both flips and keeps the map's mean.
+    ramp = torch.arange(4 * 3, dtype=torch.float32).reshape(1, 4, 3) ** 2
+    x = torch.zeros(2, 1, 4, 3)
+    mean = flip_mean(lambda t: ramp.expand(len(t), 4, 3), x)
+    assert mean.shape == (2, 4, 3)
+    torch.testing.assert_close(mean, torch.flip(mean, (-1,)))
+    torch.testing.assert_close(mean, torch.flip(mean, (-2,)))
+    torch.testing.assert_close(mean.mean(), ramp.mean())
+
+
+def test_flip_mean_keeps_a_flip_equivariant_map():
+    # A pointwise map commutes with flips, so the mean equals the map itself.
+    x = torch.randn(3, 1, 5, 4, generator=torch.Generator().manual_seed(0))
+    mean = flip_mean(lambda t: t[:, 0] ** 2, x)
+    torch.testing.assert_close(mean, x[:, 0] ** 2)
+
+
+def test_split_lowest_drops_highest_scores():
+    scores = np.array([0.1, 5.0, 0.3, 4.0, 0.2, 0.0])
+    keep, dropped = split_lowest(scores, 1 / 3)
+    np.testing.assert_array_equal(keep, [0, 2, 4, 5])
+    np.testing.assert_array_equal(dropped, [1, 3])
+
+
+def test_split_lowest_zero_fraction_keeps_all():
+    keep, dropped = split_lowest(np.ones(5), 0.0)
+    np.testing.assert_array_equal(keep, np.arange(5))
+    assert dropped.size == 0
+
+
+def test_trimmed_removes_planted_outliers_knn():
+    frames, planted = _contaminated(200, 20, seed=1)
+    trimmed = Trimmed(KNearest(k=3), drop_fraction=0.1)
+    scorer = trimmed.fit(frames, None, None, np.random.default_rng(0))
+    np.testing.assert_array_equal(trimmed.dropped, planted)
+    scores, _ = scorer(frames)
+    assert scores[planted].min() > np.median(scores)
+
+
+def test_trimmed_removes_planted_outliers_classifier():
+    # The scouts train on pseudo-anomalies (hot spots) and rank the planted
+    # hot frames highest although they are labelled normal in training.
+    rng = np.random.default_rng(2)
+    frames, planted = _contaminated(160, 16, seed=2)
+    pseudo = _with_hot_spot(frames, rng)
+    masks = np.zeros(frames.shape, dtype=bool)
+    trimmed = Trimmed(
+        Classifier(steps=40), drop_fraction=0.1, scout=Classifier(steps=40)
+    )
+    trimmed.fit(frames, pseudo, masks, rng)
+    caught = np.isin(planted, trimmed.dropped).mean()
+    assert caught >= 0.8
+
+
+def test_trimmed_drops_paired_pseudo_anomalies():
+    frames, planted = _contaminated(40, 4, seed=3)
+    pseudo = frames + np.uint8(1)
+    masks = np.ones(frames.shape, dtype=bool)
+    inner = _Recorder()
+    Trimmed(inner, drop_fraction=0.1).fit(
+        frames, pseudo, masks, np.random.default_rng(0)
+    )
+    assert inner.calls == [(20, 20), (20, 20), (36, 36)]
+    kept = np.setdiff1d(np.arange(40), planted)
+    np.testing.assert_array_equal(inner.last_normal, frames[kept])
+    np.testing.assert_array_equal(inner.last_anomalous, pseudo[kept])
+
+
+def test_trimmed_keeps_unpaired_anomalies():
+    frames, _ = _contaminated(40, 4, seed=4)
+    real = _with_hot_spot(
+        _normals(7, np.random.default_rng(5)), np.random.default_rng(6)
+    )
+    inner = _Recorder()
+    Trimmed(inner, drop_fraction=0.25).fit(frames, real, None, np.random.default_rng(0))
+    assert inner.calls == [(20, 7), (20, 7), (30, 7)]
+
+
+def test_trimmed_zero_fraction_trains_once():
+    inner = _Recorder()
+    frames, _ = _contaminated(10, 1, seed=7)
+    trimmed = Trimmed(inner, drop_fraction=0.0)
+    trimmed.fit(frames, None, None, np.random.default_rng(0))
+    assert inner.calls == [(10, None)]
+    assert trimmed.dropped.size == 0
+
+
+def test_trimmed_uses_scout_for_ranking():
+    inner, scout = _Recorder(), _Recorder()
+    frames, _ = _contaminated(30, 3, seed=8)
+    Trimmed(inner, drop_fraction=0.1, folds=3, scout=scout).fit(
+        frames, None, None, np.random.default_rng(0)
+    )
+    assert scout.calls == [(20, None)] * 3
+    assert inner.calls == [(27, None)]
+
+
+def test_trimmed_copies_uses_pseudo():
+    assert Trimmed(KNearest()).uses_pseudo is False
+    assert Trimmed(Classifier()).uses_pseudo is True
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_trimmed_rejects_bad_fraction(fraction):
+    with pytest.raises(ValueError, match=r"drop_fraction = .* is invalid"):
+        Trimmed(KNearest(), drop_fraction=fraction)
+
+
+def test_trimmed_rejects_one_fold():
+    with pytest.raises(ValueError, match="folds = 1 is invalid"):
+        Trimmed(KNearest(), folds=1)
+
+
+def test_trimmed_needs_frames_per_fold():
+    frames, _ = _contaminated(3, 1, seed=9)
+    with pytest.raises(ValueError, match="at least 4 training normals"):
+        Trimmed(KNearest()).fit(frames, None, None, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("flip_tta", [False, True])
+def test_draem_flip_maps_shape(flip_tta):
+    rng = np.random.default_rng(10)
+    frames = _normals(60, rng)
+    pseudo = _with_hot_spot(frames, rng)
+    masks = np.abs(pseudo.astype(int) - frames) > 4
+    scorer = Draem(steps=10, flip_tta=flip_tta).fit(frames, pseudo, masks, rng)
+    scores, maps = scorer(frames[:5])
+    assert scores.shape == (5,)
+    assert maps is not None
+    assert maps.shape == (5, *SHAPE)
+    assert np.all((maps >= 0) & (maps <= 1))

@@ -88,13 +88,15 @@ _Y_TASKS = 16
 PARALLEL_MIN_CELLS = 1 << 18
 
 # Largest dt * (c_down + c_up) / rho_cp of a step; see AdiGrid.substeps. At 4
-# the top-layer error against a fine reference stayed at or below implicit
-# Euler's on the demo, pouch and cabinet layouts; at 64 it grew to 1.4 times
-# (docs/benchmarks.md).
+# the top-layer error against a fine reference stayed within 1.1 times
+# implicit Euler's on the demo, pouch and cabinet layouts; at 16 it reached
+# 1.5 times, at 64 over 500 times (docs/benchmarks.md).
 MAX_Z_STIFFNESS = 4.0
 
-# Sub-steps per step above which the LU solver is the cheaper choice.
-MAX_SUBSTEPS = 4
+# Sub-steps per step above which the LU solver is the cheaper choice. On the
+# demo layout (40 x 50 x 2) ADI with 17 sub-steps per step ran 3 times faster
+# than the LU solver.
+MAX_SUBSTEPS = 32
 
 
 def simulate_adi(

@@ -74,8 +74,9 @@ Source = VolumeSource | HeldPatch
 
 _DEFAULT_BOUNDARY = Boundary()
 
-# numba's default threading layer accepts one parallel launch at a time per
-# process; threads of one process (a threaded Dask scheduler) take turns.
+# numba's "The Threading Layers" documentation calls its built-in workqueue
+# layer unsafe for parallel launches from several threads at once, so threads
+# of one process (a threaded Dask scheduler) take turns.
 _LAUNCH = threading.Lock()
 
 # Column blocks per layer in the y sweep. Fixed, not set from the thread

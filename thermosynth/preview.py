@@ -75,7 +75,8 @@ def _draw_row(sample: Sample, frame: Frame, row: np.ndarray) -> None:
     meta = sample.metadata
     row[0].set_ylabel(f"#{sample.index} {sample.kind}", fontsize=8)
     row[3].set_xlabel(
-        f"{meta['area_px']} px, peak {meta['peak_rise_K']:.2f} K", fontsize=8
+        f"{meta['area_px']} px, simulated peak {meta['peak_rise_K']:.2f} K",
+        fontsize=8,
     )
     for ax in row:
         ax.set_xticks([])

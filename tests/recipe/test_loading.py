@@ -212,6 +212,11 @@ def test_missing_recipe_file():
         load_recipe("/no/such.yaml")
 
 
+def test_folder_as_recipe_names_the_folder(tmp_path):
+    with pytest.raises(RecipeError, match="is a folder, not a recipe file"):
+        load_recipe(tmp_path)
+
+
 def test_invalid_yaml():
     with pytest.raises(RecipeError) as excinfo:
         parse("frames: [unclosed")

@@ -68,6 +68,11 @@ def load_recipe(
         If the file is missing or invalid, with the key, value and fix.
     """
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(
+            f"recipe path {path} is a folder, not a recipe file; give a YAML "
+            "file such as recipes/flir-pouch-cell.yaml"
+        )
     if not path.is_file():
         raise RecipeError(f"recipe file not found: {path}; check the path")
     text = path.read_text(encoding="utf-8")

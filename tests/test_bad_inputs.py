@@ -210,7 +210,22 @@ def test_no_anomalous_pixels_after_threshold(capsys, tmp_path):
         code,
         err,
         r"sample \d+ \(.*frame_\d\d\.png\): in 2 draws no anomaly .* lower "
-        r"blend\.threshold",
+        r"blend\.min_area_px, blend\.threshold",
+        tmp_path,
+    )
+
+
+def test_min_area_larger_than_frame(capsys, tmp_path):
+    write_frames(tmp_path / "frames")
+    recipe = write_recipe(
+        tmp_path, png_frames(tmp_path / "frames"), blend={"min_area_px": 10**7}
+    )
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        r"blend\.min_area_px = 10000000 exceeds the \d+ pixels that blending may "
+        r"change in .*frame_\d\d\.png; lower blend\.min_area_px",
         tmp_path,
     )
 

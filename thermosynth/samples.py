@@ -31,6 +31,7 @@ from thermosynth.camera.model import (
 )
 from thermosynth.errors import (
     FrameError,
+    RecipeError,
     ThermosynthError,
 )
 from thermosynth.frames.frame import Frame
@@ -181,10 +182,11 @@ class Generator:
 
     def anomalous(self, index: int, frame: Frame) -> Sample:
         """Make anomalous sample ``index`` from ``frame``, retrying weak draws."""
+        blend_spec = self.recipe.blend
+        _check_min_area(blend_spec.min_area_px, frame)
         rng = sample_rng(self.recipe.seed, index)
         prepared = self.prepare(frame)
         threshold = prepared.threshold
-        blend_spec = self.recipe.blend
         best_peak = 0.0
         for attempt in range(1, blend_spec.max_tries + 1):
             sample = self._attempt(index, frame, rng, prepared)
@@ -200,8 +202,9 @@ class Generator:
             f"sample {index} ({frame.source}): in {blend_spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {blend_spec.min_area_px} pixels "
             f"above the threshold {threshold:.4g} {frame.unit} (largest recorded "
-            f"rise {best_peak:.4g}); raise the scenario power or size, or lower "
-            "blend.threshold or blend.noise_multiple"
+            f"rise {best_peak:.4g} {frame.unit}); raise the scenario power or "
+            "size, or lower blend.min_area_px, blend.threshold or "
+            "blend.noise_multiple"
         )
 
     def prepare(self, frame: Frame) -> PreparedFrame:
@@ -390,3 +393,13 @@ def _warp_rise(
 def _read_only(frame: Frame) -> bool:
     arrays = (frame.raw, frame.values, frame.valid)
     return not any(array.flags.writeable for array in arrays)
+
+
+def _check_min_area(min_area_px: int, frame: Frame) -> None:
+    """Raise before any simulation if no anomaly can cover ``min_area_px``."""
+    blendable_px = int(np.count_nonzero(frame.valid))
+    if min_area_px > blendable_px:
+        raise RecipeError(
+            f"blend.min_area_px = {min_area_px} exceeds the {blendable_px} pixels "
+            f"that blending may change in {frame.source}; lower blend.min_area_px"
+        )

@@ -208,7 +208,8 @@ class SequenceGenerator:
         raise ThermosynthError(
             f"sequence {index} ({frames[0].source}): in {spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {spec.min_area_px} pixels in the "
-            f"last frame (largest recorded rise {best_peak:.4g}); raise the "
+            f"last frame (largest recorded rise {best_peak:.4g} "
+            f"{frames[0].unit}); raise the "
             "scenario power or size, lengthen sequence.window_s, or lower "
             "blend.threshold or blend.noise_multiple"
         )

@@ -47,6 +47,7 @@ import numpy as np
 from thermosynth.errors import RecipeError
 from thermosynth.geometry.layout import Layout
 from thermosynth.physics import adi_kernels as kernels
+from thermosynth.physics.grid import face_conductances
 from thermosynth.physics.heat import (
     ZERO_C_IN_K,
     Boundary,
@@ -66,7 +67,6 @@ from thermosynth.physics.sources import (
     cell_volume_m3,
     check_n_layers,
 )
-from thermosynth.physics.stencil import _face_conductances
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ def _faces(layout: Layout, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
     """
     spacing_m = (dz_m, layout.dy_mm * 1e-3, layout.dx_mm * 1e-3)
     faces = np.zeros((6, *shape))
-    for axis, conductance in _face_conductances(layout, shape, spacing_m):
+    for axis, conductance in face_conductances(layout, shape, spacing_m):
         n = shape[axis]
         low, high = [slice(None)] * 3, [slice(None)] * 3
         low[axis], high[axis] = slice(0, n - 1), slice(1, n)

@@ -37,6 +37,7 @@ import torch
 
 from thermosynth.errors import RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout
+from thermosynth.physics.grid import face_conductances
 from thermosynth.physics.heat import (
     Boundary,
     FailurePolicy,
@@ -220,7 +221,7 @@ class _Stencil:
         spacing_m = (dz_m, layout.dy_mm * 1e-3, layout.dx_mm * 1e-3)
 
         rho_cp = np.broadcast_to(layout.property_map("rho_cp_J_m3K"), self.shape)
-        self.conductances = _face_conductances(layout, self.shape, spacing_m)
+        self.conductances = face_conductances(layout, self.shape, spacing_m)
         loss = _loss_coefficient(boundary, self.shape, dz_m)
         self.stable_dt_s = _stable_dt(rho_cp, self.conductances, loss)
 
@@ -247,23 +248,6 @@ class _Stencil:
             net.narrow(dim, 0, n - 1).add_(flux)
             net.narrow(dim, 1, n - 1).sub_(flux)
         return net
-
-
-def _face_conductances(
-    layout: Layout, shape: tuple[int, ...], spacing_m: tuple[float, float, float]
-) -> list[tuple[int, np.ndarray]]:
-    """Return (axis, k_face / spacing**2 [W m-3 K-1]) for each conducting axis."""
-    keys = ("k_z_W_mK", "k_y_W_mK", "k_x_W_mK")
-    faces = []
-    for axis in range(3):
-        if shape[axis] < 2:
-            continue
-        k = np.broadcast_to(layout.property_map(keys[axis]), shape)
-        first = np.take(k, range(shape[axis] - 1), axis=axis)
-        second = np.take(k, range(1, shape[axis]), axis=axis)
-        harmonic = 2.0 * first * second / (first + second)
-        faces.append((axis, harmonic / spacing_m[axis] ** 2))
-    return faces
 
 
 def _loss_coefficient(

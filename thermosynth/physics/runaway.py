@@ -48,6 +48,7 @@ from thermosynth.physics.chemistry import (
     advance_adiabatic,
     check_policy,
 )
+from thermosynth.physics.grid import face_conductances
 from thermosynth.physics.heat import (
     ZERO_C_IN_K,
     Boundary,
@@ -597,15 +598,10 @@ def _conduction_matrix(
     along the face normal; outer faces carry no conduction.
     """
     index = np.arange(int(np.prod(shape))).reshape(shape)
-    keys = ("k_z_W_mK", "k_y_W_mK", "k_x_W_mK")
     rows, cols, values = [], [], []
-    for axis in range(3):
-        if shape[axis] < 2:
-            continue
-        k = np.broadcast_to(layout.property_map(keys[axis]), shape)
-        first = np.take(k, range(shape[axis] - 1), axis=axis)
-        second = np.take(k, range(1, shape[axis]), axis=axis)
-        c = (2.0 * first * second / (first + second) / spacing_m[2 - axis] ** 2).ravel()
+    spacing_zyx_m = (spacing_m[2], spacing_m[1], spacing_m[0])
+    for axis, conductance in face_conductances(layout, shape, spacing_zyx_m):
+        c = conductance.ravel()
         i = np.take(index, range(shape[axis] - 1), axis=axis).ravel()
         j = np.take(index, range(1, shape[axis]), axis=axis).ravel()
         rows += [i, j, i, j]

@@ -11,12 +11,13 @@ with k from 1 to 200 W m-1 K-1, convection 10 W m-2 K-1, one 1 W hotspot of
   on ``--threads`` threads.
 
 Each figure is the best of ``--repeats`` runs, for every solver alike, because
-other jobs share the machine. Accuracy: every solver's final field is compared with the LU solver at
-dt / 50 (close to the exact time integral); "error / peak" is the largest
-difference over the peak rise. Throughput is cell-steps per second, the
-speed-up is against FiPy's default solver on the same grid, and the last
-column is the fraction of a memory-bandwidth bound of ``--bandwidth-GBps`` at
-8 bytes per cell update. Saves a plot of throughput against batch size.
+other jobs share the machine. Accuracy: every solver's final field is
+compared with the LU solver at dt / 50, which is close to the exact time
+integral. "error / peak" is the largest difference over the peak rise.
+Throughput is cell-steps per second, the speed-up is against FiPy's default
+solver on the same grid, and the last column is the fraction of a
+memory-bandwidth bound of ``--bandwidth-GBps`` at 8 bytes per cell update.
+Saves a plot of throughput against batch size.
 
     OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py
 """

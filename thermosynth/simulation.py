@@ -93,9 +93,9 @@ def _solver(
 ) -> Any:
     """Return the solve function for a recipe's solver name and these sources.
 
-    ``adi`` takes no held patches and slows down on layouts whose layers are
-    coupled stiffly (see :func:`thermosynth.physics.adi.suits`); such
-    scenarios go to the sparse LU solver, which solves the same implicit
+    ``adi`` does not support held patches, and it slows down on layouts whose
+    layers are coupled stiffly (see :func:`thermosynth.physics.adi.suits`).
+    Such scenarios go to the sparse LU solver, which solves the same implicit
     Euler step without splitting.
     """
     if name == "fipy":

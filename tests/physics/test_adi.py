@@ -64,8 +64,9 @@ def douglas_gaussian(x_mm, y_mm, *, peak_K, alpha_t0_mm2, alpha_dt_mm2, n_steps)
     """Return n Douglas steps of the continuous 2D heat equation from a Gaussian.
 
     Per step a Fourier mode decays by ``(1 + a b) / ((1 + a)(1 + b))`` with
-    ``a = alpha dt kx**2`` and ``b = alpha dt ky**2``; the even inverse
-    transform is a double cosine integral, taken with the trapezoid rule.
+    ``a = alpha dt kx**2`` and ``b = alpha dt ky**2``. The inverse transform
+    of this even spectrum is a double cosine integral, taken with the
+    trapezoid rule.
     """
     k = np.linspace(0.0, 6.0, 1501)
     weight = np.full(k.size, k[1])
@@ -87,8 +88,8 @@ def test_adi_matches_fipy_reference():
     reference = simulate(layout, sources, **options)
     result = simulate_adi(layout, sources, **options)
 
-    # Splitting differs from implicit Euler by O(dt**2) per step; the issue
-    # asks for 1 % of the peak rise on the same grid.
+    # Splitting differs from implicit Euler by O(dt**2) per step, so the two
+    # agree within 1 % of the peak rise on the same grid.
     peak_K = np.abs(reference.rise_all_K).max()
     error_K = np.abs(result.rise_all_K - reference.rise_all_K).max()
     assert peak_K > 30.0
@@ -99,7 +100,7 @@ def test_adi_matches_fipy_reference():
     np.testing.assert_array_equal(result.rise_K, result.rise_all_K[:, 0])
 
 
-def test_adi_reaches_the_steady_state_of_implicit_euler():
+def test_adi_keeps_implicit_euler_steady_state():
     layout = two_material_layout()
     source = hotspot(layout, x_mm=6.0, y_mm=6.0, radius_mm=1.5, power_W=0.5)
     options = dict(boundary=RADIATING, duration_s=20000.0, dt_s=100.0)
@@ -108,10 +109,10 @@ def test_adi_reaches_the_steady_state_of_implicit_euler():
     reference = simulate_fast(layout, [source], **options).rise_K[-1]
 
     # Douglas's scheme leaves a steady state unchanged, so both converge to
-    # the steady state of the same discrete operator, except for modes that
-    # are stiff along both x and y (here dt k / (rho_cp dx**2) reaches 3e4 in
-    # the busbar), which the scheme damps by only about 1 / a per step. They
-    # keep about 0.2 % of the peak from the first steps.
+    # the steady state of the same discrete operator. Modes stiff along both
+    # x and y are the exception: the scheme damps them by only about 1 / a
+    # per step, and here a = dt k / (rho_cp dx**2) reaches 3e4 in the busbar.
+    # They keep about 0.2 % of the peak from the first steps.
     assert steady.max() > 5.0
     np.testing.assert_allclose(steady, reference, rtol=0, atol=5e-3 * steady.max())
 
@@ -248,7 +249,7 @@ def test_held_patch_rejected_and_routed_to_lu():
     assert _solver("fipy", layout, hot, options) is simulate
 
 
-def test_stiff_layers_take_substeps_or_go_to_lu():
+def test_stiff_layers_substep_or_use_lu():
     layout = two_material_layout()
     initial = np.full((2, 24, 32), 25.0)
     grid = adi.AdiGrid(layout, RADIATING, initial)
@@ -269,7 +270,7 @@ def test_empty_batch_raises():
         simulate_adi_batch(two_material_layout(), [], duration_s=1.0, dt_s=0.5)
 
 
-def test_non_finite_power_raises_or_stops_one_scenario():
+def test_non_finite_power_fails_one_scenario():
     layout = two_material_layout()
     weights = ramped_hotspot(layout, n_layers=1).weights_m3
     bad = VolumeSource(weights, lambda t: math.inf, "broken")

@@ -63,11 +63,11 @@ class FrameCache:
     A frame's size is the sum of ``nbytes`` of its ``raw``, ``values`` and
     ``valid`` arrays; its encoding is not counted. `put` makes those arrays
     read-only, so a cached frame cannot change between reads. Once the bound is
-    reached, later frames are returned but not kept, and nothing is evicted:
-    reads that cycle through more frames than fit, as the anomalous samples of
-    a split do, still find the kept share of them, and memory stops growing
-    as soon as the cache is full. A pickled cache (for a worker process)
-    carries its bound but no frames.
+    reached, later frames are returned but not cached, and nothing is evicted.
+    Reads that cycle through more frames than fit, as the anomalous samples of
+    a split do, still find the cached share of them. Memory stops growing as
+    soon as the cache is full. A pickled cache (for a worker process) carries
+    its bound but no frames.
 
     Parameters
     ----------

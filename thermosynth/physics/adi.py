@@ -15,8 +15,9 @@ step's temperature (radiation as a secant, as in the other solvers),
     (D + A_z) u_new = D y2 + A_z u
 
 Each stage solves independent tridiagonal lines. The x and z lines depend
-only on the layout and the step length, so they are factorised once; the y
-lines carry the loss and are eliminated per scenario. Like implicit Euler
+only on the layout and the step length, so they are factorised once. The y
+lines carry the loss, which depends on each scenario's temperature, so they
+are eliminated per scenario. Like implicit Euler
 the scheme is first order in time, unconditionally stable for two
 directions, leaves the steady state unchanged, and conserves energy exactly;
 a uniform field takes exactly the implicit Euler step. It differs from
@@ -88,10 +89,10 @@ _Y_TASKS = 16
 # threads costs more than it saves, and far more on a loaded machine.
 PARALLEL_MIN_CELLS = 1 << 18
 
-# Largest dt * (c_down + c_up) / rho_cp of a step; see AdiGrid.substeps. At 4
+# Largest dt * (c_down + c_up) / rho_cp of a step (see AdiGrid.substeps). At 4
 # the top-layer error against a fine reference stayed within 1.1 times
-# implicit Euler's on the demo, pouch and cabinet layouts; at 16 it reached
-# 1.5 times, at 64 over 500 times (docs/benchmarks.md).
+# implicit Euler's on the demo, pouch and cabinet layouts. At 16 it reached
+# 1.5 times, and at 64 over 500 times (docs/benchmarks.md).
 MAX_Z_STIFFNESS = 4.0
 
 # Sub-steps per step above which the LU solver is the cheaper choice. On the
@@ -167,7 +168,7 @@ def simulate_adi_batch(
 ) -> list[HeatResult]:
     """Simulate several scenarios on one layout together.
 
-    Arguments as in :func:`simulate_adi`; ``batch`` holds one list of sources
+    Arguments as in :func:`simulate_adi`; ``batch`` contains one list of sources
     per scenario, as in :func:`thermosynth.physics.fast.simulate_batch`.
     Result ``i`` equals ``simulate_adi(layout, batch[i], ...)`` exactly: each
     scenario's arithmetic does not depend on the others.
@@ -221,7 +222,7 @@ def _check_batch(batch: Sequence[Sequence[Source]], shape: tuple[int, ...]) -> N
         _check_sources(sources, shape)
         if not supports(sources):
             raise RecipeError(
-                "the ADI solver takes no held patches (HeldPatch); use "
+                "the ADI solver does not support held patches (HeldPatch); use "
                 "physics.solver: fast for such scenarios"
             )
 
@@ -270,7 +271,7 @@ class AdiGrid:
         return max(1, math.ceil(dt_s * self.z_rate_per_s / MAX_Z_STIFFNESS - 1e-9))
 
     def factors(self, dt_s: float) -> tuple[np.ndarray, ...]:
-        """Return D and the Thomas factors of the x and y lines for a step [s]."""
+        """Return D and the Thomas factors of the x and z lines for a step [s]."""
         key = float(f"{dt_s:.12g}")
         if key not in self._factors:
             self._factors[key] = self._factorise(dt_s)

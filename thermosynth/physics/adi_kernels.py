@@ -1,9 +1,9 @@
 """Compiled loops of the Douglas ADI step in :mod:`thermosynth.physics.adi`.
 
-Every array of state has the shape (n_layers, ny, nx, n_scenarios): the
-scenarios are the innermost, contiguous axis, so each loop over them runs on
-the CPU's vector units and all scenarios of a batch share one pass over the
-layout's coefficients.
+Every array of state has the shape (n_layers, ny, nx, n_scenarios), with the
+scenarios on the innermost, contiguous axis. Each loop over them can then run
+on the CPU's vector units, and all scenarios of a batch share one pass over
+the layout's coefficients.
 
 ``faces`` holds the conductances [W m-3 K-1] of each cell to its six
 neighbours, in the order -x, +x, -y, +y, -z, +z, and is 0 where the neighbour

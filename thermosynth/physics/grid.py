@@ -18,8 +18,8 @@ def face_conductances(
 
     ``shape`` is (n_layers, ny, nx) and ``spacing_m`` the cell size along the
     same axes [m]. The face conductivity is the harmonic mean of the two
-    cells' conductivity along the face normal; an axis with one cell has no
-    faces and is left out. Along ``axis`` the array has one entry fewer than
+    cells' conductivity along the face normal. An axis with one cell has no
+    faces, so it is left out. Along ``axis`` the array has one entry fewer than
     the grid: entry i joins cells i and i + 1.
     """
     keys = ("k_z_W_mK", "k_y_W_mK", "k_x_W_mK")

@@ -210,10 +210,10 @@ class PhysicsSpec(_Model):
     emissivity_bottom: Annotated[float, Field(ge=0, le=1)] = 0.0
     n_layers: Annotated[int, Field(ge=1, le=16)] = 1
     dt_s: PositiveFloat = 2.0
-    # "adi" splits each implicit step by direction (thermosynth.physics.adi);
-    # scenarios with held patches go to "fast", which factorises the whole
-    # implicit operator once (thermosynth.physics.fast) and solves implicit
-    # Euler exactly; "fipy" is the FiPy reference.
+    # "adi" splits each implicit step by direction (thermosynth.physics.adi).
+    # Scenarios with held patches or stiffly coupled layers go to "fast",
+    # which factorises the whole implicit operator once and solves implicit
+    # Euler exactly (thermosynth.physics.fast). "fipy" is the FiPy reference.
     solver: Literal["adi", "fast", "fipy"] = "adi"
 
 

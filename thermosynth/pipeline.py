@@ -463,9 +463,14 @@ class _Writers:
             self._peaks.append(float(sample.metadata["peak_rise_K"]))
 
     def close(self) -> None:
-        if self._hdf5 is not None:
-            self._hdf5.__exit__(None, None, None)
-            self._hdf5 = None
+        try:
+            if self._folder is not None:
+                self._folder.close()
+                self._folder = None
+        finally:
+            if self._hdf5 is not None:
+                self._hdf5.__exit__(None, None, None)
+                self._hdf5 = None
 
     def commit(self) -> ShardResult:
         """Close the files and mark the shard complete; return its result."""

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from thermosynth.errors import OutputError
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL, FolderWriter
 from thermosynth.output.hdf5 import HDF5Writer
 from thermosynth.output.sample import Sample
@@ -78,9 +79,9 @@ def test_hdf5_same_samples_same_bytes(tmp_path, samples):
 
 
 def test_folder_follows_anomalib_layout(tmp_path, samples):
-    writer = FolderWriter(tmp_path, frame_unit="C")
-    for sample in samples:
-        writer.write(sample)
+    with FolderWriter(tmp_path, frame_unit="C") as writer:
+        for sample in samples:
+            writer.write(sample)
     assert sorted(p.name for p in (tmp_path / "train" / "good").iterdir()) == [
         "000000.png",
         "000002.png",
@@ -104,14 +105,16 @@ def test_folder_follows_anomalib_layout(tmp_path, samples):
 def test_folder_keeps_rgb_order(tmp_path):
     raw = np.zeros((4, 5, 3), dtype=np.uint8)
     raw[..., 0] = 200  # red
-    FolderWriter(tmp_path, frame_unit="level").write(make_sample(0, 0, raw))
+    with FolderWriter(tmp_path, frame_unit="level") as writer:
+        writer.write(make_sample(0, 0, raw))
     stored = cv2.imread(str(tmp_path / "train" / "good" / "000000.png"))
     assert stored[0, 0].tolist() == [0, 0, 200]  # OpenCV reads BGR
 
 
 def test_folder_float_frames_use_recorded_scale(tmp_path):
     raw = np.full((4, 5), 27.34, dtype=np.float32)
-    FolderWriter(tmp_path, frame_unit="C").write(make_sample(0, 0, raw))
+    with FolderWriter(tmp_path, frame_unit="C") as writer:
+        writer.write(make_sample(0, 0, raw))
     scale = json.loads((tmp_path / "scale.json").read_text())
     level = cv2.imread(
         str(tmp_path / "train" / "good" / "000000.png"), cv2.IMREAD_UNCHANGED
@@ -142,9 +145,8 @@ def test_folder_maps_16bit_to_8bit_scale(tmp_path):
     assert scale.raw_offset == 1000
     assert scale.raw_per_level == pytest.approx(2000 / 255)
 
-    FolderWriter(tmp_path, frame_unit="C", eight_bit=scale).write(
-        make_sample(0, 0, raw)
-    )
+    with FolderWriter(tmp_path, frame_unit="C", eight_bit=scale) as writer:
+        writer.write(make_sample(0, 0, raw))
     level = cv2.imread(
         str(tmp_path / "train" / "good" / "000000.png"), cv2.IMREAD_UNCHANGED
     )
@@ -153,6 +155,14 @@ def test_folder_maps_16bit_to_8bit_scale(tmp_path):
     stored = json.loads((tmp_path / "scale.json").read_text())
     back = level * stored["raw_per_level"] + stored["raw_offset"]
     np.testing.assert_allclose(back, raw, atol=stored["raw_per_level"] / 2)
+
+
+def test_folder_failed_png_raises_output_error(tmp_path, samples, monkeypatch):
+    monkeypatch.setattr(cv2, "imwrite", lambda *args: False)
+    writer = FolderWriter(tmp_path, frame_unit="C")
+    writer.write(samples[1])
+    with pytest.raises(OutputError, match="could not write"):
+        writer.close()
 
 
 def test_hdf5_filters_and_block_trim(tmp_path, samples):

@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +95,10 @@ class EightBitScale:
 
 
 class FolderWriter:
-    """Write each sample as a PNG (and mask) under ``root``.
+    """Write each sample as a PNG (and mask) under ``root``; close when done.
+
+    Use it as a context manager, or call `close`: the files of the last
+    samples are complete only after it.
 
     Parameters
     ----------
@@ -112,18 +117,46 @@ class FolderWriter:
         self._frame_unit = frame_unit
         self._eight_bit = eight_bit
         self._scale_written = False
+        # OpenCV encodes without the GIL, so one thread writes a sample's
+        # PNGs while the caller makes the next sample.
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="png-write")
+        self._writing: deque[Future[None]] = deque()
+
+    def __enter__(self) -> FolderWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def write(self, sample: Sample) -> None:
-        """Write one sample's image and, for anomalies, its mask."""
+        """Write one sample's image and, for anomalies, its mask.
+
+        The files are written in the background; errors surface at a later
+        `write` or at `close`, which also waits for the last files.
+        """
         folder = self.root / sample.split / sample.kind
         folder.mkdir(parents=True, exist_ok=True)
-        _write_png(folder / f"{sample.stem}.png", self._to_png(sample.raw))
+        image = np.array(self._to_png(sample.raw), copy=True)
+        jobs = [(folder / f"{sample.stem}.png", image)]
 
         if sample.label:
             mask_dir = self.root / "ground_truth" / sample.kind
             mask_dir.mkdir(parents=True, exist_ok=True)
             mask = np.where(sample.mask, 255, 0).astype(np.uint8)
-            _write_png(mask_dir / f"{sample.stem}_mask.png", mask)
+            jobs.append((mask_dir / f"{sample.stem}_mask.png", mask))
+
+        self._writing.append(self._encoder.submit(_write_pngs, jobs))
+        while len(self._writing) > _IN_FLIGHT:
+            self._writing.popleft().result()
+
+    def close(self) -> None:
+        """Wait for the files still being written; raise the first error."""
+        try:
+            while self._writing:
+                self._writing.popleft().result()
+        finally:
+            self._writing.clear()
+            self._encoder.shutdown(cancel_futures=True)
 
     def _to_png(self, raw: np.ndarray) -> np.ndarray:
         if raw.dtype == np.uint8:
@@ -163,6 +196,15 @@ class FolderWriter:
         os.chmod(temporary, 0o644)
         os.replace(temporary, self.root / "scale.json")
         self._scale_written = True
+
+
+# Samples whose PNGs may be pending at once; bounds the memory they hold.
+_IN_FLIGHT = 2
+
+
+def _write_pngs(jobs: list[tuple[Path, np.ndarray]]) -> None:
+    for path, image in jobs:
+        _write_png(path, image)
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:

@@ -17,15 +17,19 @@ integral. "error / peak" is the largest difference over the peak rise.
 Throughput is cell-steps per second, the speed-up is against FiPy's default
 solver on the same grid, and the last column is the fraction of a
 memory-bandwidth bound of ``--bandwidth-GBps`` at 8 bytes per cell update.
-Saves a plot of throughput against batch size.
+Saves a plot of throughput against batch size. ``--solvers adi`` with
+``--no-error`` times only the ADI rows, for float64 and float32 steps as
+``--precisions`` lists, and skips the fine reference.
 
     OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py
+    OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py --solvers adi --no-error
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import sys
@@ -87,6 +91,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bandwidth-GBps", type=float, default=26.0)
     parser.add_argument(
+        "--solvers",
+        nargs="+",
+        choices=["fipy", "lu", "adi"],
+        default=["fipy", "lu", "adi"],
+        help="solvers to time; without fipy the speed-up column is nan",
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["float64", "float32"],
+        default=["float64"],
+        help="arithmetic of the ADI rows",
+    )
+    parser.add_argument(
+        "--no-error",
+        action="store_true",
+        help="skip the LU reference at dt / 50; the error column is then nan",
+    )
+    parser.add_argument(
         "--plot", type=Path, default=Path("docs/images/adi_throughput.png")
     )
     args = parser.parse_args()
@@ -98,9 +121,15 @@ def main() -> None:
         numba.set_num_threads(args.threads)
     header(args, bound, numba.get_num_threads())
     warm = plate(16)
-    simulate_adi_batch(
-        warm, [scenario(warm, 0)], boundary=BOUNDARY, duration_s=1.0, dt_s=0.5
-    )
+    for precision in args.precisions:
+        simulate_adi_batch(
+            warm,
+            [scenario(warm, 0)],
+            boundary=BOUNDARY,
+            duration_s=1.0,
+            dt_s=0.5,
+            precision=precision,
+        )
 
     curves: dict[tuple[str, int], list[tuple[int, float]]] = {}
     for n in args.grids:
@@ -130,28 +159,50 @@ def header(args: argparse.Namespace, bound: float, threads: int) -> None:
 def grid_rows(n: int, args, bound: float, curves: dict) -> None:
     layout = plate(n)
     cells = n * n
-    fine = fine_reference(layout, args.steps)
-    peak = float(np.abs(fine).max())
+    fine = None if args.no_error else fine_reference(layout, args.steps)
 
     def error(rise: np.ndarray) -> float:
-        return float(np.abs(rise - fine).max()) / peak
+        if fine is None:
+            return float("nan")
+        return float(np.abs(rise - fine).max()) / float(np.abs(fine).max())
 
-    fipy_steps = args.steps if n <= 128 else max(args.steps // 4, 1)
-    sources = scenario(layout, 0)
-    base_s, rise = best(args.repeats, fipy_default, layout, sources, fipy_steps)
-    base_error = error(rise) if fipy_steps == args.steps else float("nan")
-    row(n, "FiPy default", 1, base_s, cells, base_s, base_error, bound)
-    pcg_s, rise = best(args.repeats, fipy_pcg, layout, sources, fipy_steps)
-    pcg_error = error(rise) if fipy_steps == args.steps else float("nan")
-    row(n, "FiPy PCG", 1, pcg_s, cells, base_s, pcg_error, bound)
+    base_s = float("nan")
+    if "fipy" in args.solvers:
+        base_s = fipy_rows(n, layout, args, bound, error)
 
-    for name, solve in (("LU (fast)", simulate_batch), ("ADI", simulate_adi_batch)):
+    for name, solve in solvers(args):
         for batch in args.batches:
             step_s, rise = best(args.repeats, timed, solve, layout, batch, args.steps)
             rate = row(
                 n, name, batch, step_s, cells * batch, base_s, error(rise), bound
             )
             curves.setdefault((name, n), []).append((batch, rate))
+
+
+def fipy_rows(n: int, layout, args, bound: float, error) -> float:
+    """Print the two FiPy rows; return the default solver's seconds per step."""
+    fipy_steps = args.steps if n <= 128 else max(args.steps // 4, 1)
+    sources = scenario(layout, 0)
+    base_s, rise = best(args.repeats, fipy_default, layout, sources, fipy_steps)
+    base_error = error(rise) if fipy_steps == args.steps else float("nan")
+    row(n, "FiPy default", 1, base_s, n * n, base_s, base_error, bound)
+    pcg_s, rise = best(args.repeats, fipy_pcg, layout, sources, fipy_steps)
+    pcg_error = error(rise) if fipy_steps == args.steps else float("nan")
+    row(n, "FiPy PCG", 1, pcg_s, n * n, base_s, pcg_error, bound)
+    return base_s
+
+
+def solvers(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """Return the (row name, batch solve function) pairs to time."""
+    chosen: list[tuple[str, object]] = []
+    if "lu" in args.solvers:
+        chosen.append(("LU (fast)", simulate_batch))
+    if "adi" in args.solvers:
+        for precision in args.precisions:
+            name = "ADI" if precision == "float64" else f"ADI {precision}"
+            solve = functools.partial(simulate_adi_batch, precision=precision)
+            chosen.append((name, solve))
+    return chosen
 
 
 def best(repeats: int, run, *args) -> tuple[float, np.ndarray]:
@@ -162,7 +213,7 @@ def best(repeats: int, run, *args) -> tuple[float, np.ndarray]:
 
 def row(n, name, batch, step_s, cell_updates, base_s, err, bound) -> float:
     rate = cell_updates / step_s
-    base_rate = n * n / base_s
+    base_rate = n * n / base_s if base_s > 0 else float("nan")
     print(
         f"| {n}x{n} | {name} | {batch} | {1e3 * step_s:.2f} | {rate:.2e} | "
         f"{rate / base_rate:.0f}x | {err:.1e} | {100 * rate / bound:.2f} % |",
@@ -180,7 +231,7 @@ def plot(curves: dict[tuple[str, int], list[tuple[int, float]]], path: Path) -> 
     figure, axes = plt.subplots(figsize=(6.5, 4.2))
     for (name, n), points in curves.items():
         batches, rates = zip(*points, strict=True)
-        style = "o-" if name == "ADI" else "s--"
+        style = "o-" if name.startswith("ADI") else "s--"
         axes.loglog(batches, rates, style, label=f"{name}, {n} x {n}")
     axes.set_xlabel("batch size (scenarios per call)")
     axes.set_ylabel("cell-steps per second")

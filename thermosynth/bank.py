@@ -55,7 +55,7 @@ FAST_SOLVER_VERSION = "1"
 
 # The same for thermosynth.physics.adi. An "adi" bank key names both
 # versions, because scenarios with held patches fall back to the fast solver.
-ADI_SOLVER_VERSION = "1"
+ADI_SOLVER_VERSION = "2"
 
 # Spawn key of the entries' random streams; samples use 1 and splits 0.
 _BANK_STREAM = 2
@@ -90,12 +90,17 @@ class BankEntry:
     rise_K: np.ndarray
 
 
-def solver_version(solver: str) -> str:
-    """Return the name and version of a solver, as stored in bank keys."""
+def solver_version(solver: str, *, precision: str = "float64") -> str:
+    """Return the name and version of a solver, as stored in bank keys.
+
+    ``precision`` is named only for ``adi`` in float32, the one solver and
+    setting that it changes.
+    """
     if solver == "fast":
         return f"fast-{FAST_SOLVER_VERSION}"
     if solver == "adi":
-        return f"adi-{ADI_SOLVER_VERSION}-fast-{FAST_SOLVER_VERSION}"
+        single = "-float32" if precision == "float32" else ""
+        return f"adi-{ADI_SOLVER_VERSION}{single}-fast-{FAST_SOLVER_VERSION}"
 
     try:
         return f"fipy-{version('fipy')}"
@@ -120,11 +125,13 @@ def layout_key(layout: Layout) -> str:
 
 def group_key(layout: Layout, recipe: Recipe) -> str:
     """Return the key shared by all entries of one layout, physics and solver."""
-    physics = recipe.physics.model_dump(mode="json")
-    text = json.dumps(
-        [layout_key(layout), physics, solver_version(recipe.physics.solver)],
-        sort_keys=True,
+    # precision enters through the solver's name, so that keys of solvers
+    # that ignore it stay as they were before the key existed.
+    physics = recipe.physics.model_dump(mode="json", exclude={"precision"})
+    solver = solver_version(
+        recipe.physics.solver, precision=recipe.physics.precision
     )
+    text = json.dumps([layout_key(layout), physics, solver], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

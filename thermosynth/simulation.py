@@ -84,6 +84,8 @@ def simulate_scenario(
         )
     else:
         solve = _solver(physics.solver, layout, sources, options)
+        if solve is simulate_adi:
+            options["precision"] = physics.precision
         result = solve(layout, sources, **options)
     return np.maximum(np.asarray(result.rise_K, dtype=float), 0.0)
 

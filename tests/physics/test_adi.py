@@ -221,6 +221,84 @@ def test_batch_equals_one_at_a_time():
     assert np.all(together[3].rise_all_K == 0.0)
 
 
+def test_batch_bitwise_for_every_batch_size():
+    # Vector loops over the scenarios take a scalar tail for the remainder,
+    # and fused multiply-adds must give the same bits in both.
+    layout = two_material_layout()
+    batch = [
+        [ramped_hotspot(layout, x_mm=3.0 + 0.7 * i, power_W=1.0 + i % 3, n_layers=3)]
+        for i in range(9)
+    ]
+    options = dict(boundary=RADIATING, n_layers=3, duration_s=1.0, dt_s=0.25)
+
+    together = simulate_adi_batch(layout, batch, **options)
+
+    for size in (1, 2, 4, 5):
+        ours_all = simulate_adi_batch(layout, batch[:size], **options)
+        for ours, theirs in zip(ours_all, together[:size], strict=True):
+            np.testing.assert_array_equal(ours.rise_all_K, theirs.rise_all_K)
+            assert ours.energy_lost_J == theirs.energy_lost_J
+            assert ours.energy_stored_J == theirs.energy_stored_J
+
+
+@pytest.mark.parametrize("boundary", [RADIATING, INSULATED], ids=["rad", "insulated"])
+def test_float32_agrees_with_float64(boundary):
+    layout = two_material_layout()
+    options = dict(boundary=boundary, n_layers=2, duration_s=5.0, dt_s=0.25)
+    sources = [ramped_hotspot(layout)]
+
+    double = simulate_adi(layout, sources, **options)
+    single = simulate_adi(layout, sources, precision="float32", **options)
+
+    peak_K = np.abs(double.rise_all_K).max()
+    error_K = np.abs(single.rise_all_K - double.rise_all_K).max()
+    balance = single.energy_stored_J + single.energy_lost_J
+    assert single.rise_all_K.dtype == np.float64
+    assert error_K <= 1e-5 * peak_K
+    assert error_K > 0.0  # the steps did run in float32
+    assert balance == pytest.approx(single.energy_in_J, rel=1e-5)
+    assert single.energy_in_J == double.energy_in_J
+
+
+def test_float32_batch_equals_one_at_a_time():
+    layout = two_material_layout()
+    batch = [[ramped_hotspot(layout, x_mm=x)] for x in (4.0, 9.0, 13.0)]
+    options = dict(
+        boundary=RADIATING,
+        n_layers=2,
+        duration_s=2.0,
+        dt_s=0.5,
+        precision="float32",
+    )
+
+    together = simulate_adi_batch(layout, batch, **options)
+
+    for sources, result in zip(batch, together, strict=True):
+        alone = simulate_adi(layout, sources, **options)
+        np.testing.assert_array_equal(result.rise_all_K, alone.rise_all_K)
+        assert result.energy_lost_J == alone.energy_lost_J
+
+
+def test_unknown_precision_raises():
+    with pytest.raises(RecipeError, match="precision = 'float16' is invalid"):
+        simulate_adi(
+            two_material_layout(), [], duration_s=1.0, dt_s=0.5, precision="float16"
+        )
+
+
+def test_linear_loss_uses_shared_y_factors():
+    layout = two_material_layout()
+    initial = np.full((2, 24, 32), 25.0)
+
+    linear = adi.AdiGrid(layout, Boundary(h_bottom_W_m2K=3.0), initial)
+    radiating = adi.AdiGrid(layout, RADIATING, initial)
+
+    assert linear.linear
+    assert linear.factors(0.5).y_inverse is not None
+    assert not radiating.linear
+    assert radiating.factors(0.5).y_inverse is None
+
+
 def test_batch_agrees_with_lu_batch():
     layout = two_material_layout()
     batch = [[ramped_hotspot(layout, x_mm=x)] for x in (4.0, 9.0, 13.0)]

@@ -16,8 +16,9 @@ step's temperature (radiation as a secant, as in the other solvers),
 
 Each stage solves independent tridiagonal lines. The x and z lines depend
 only on the layout and the step length, so they are factorised once. The y
-lines carry the loss, which depends on each scenario's temperature, so they
-are eliminated per scenario. Like implicit Euler
+lines carry the loss, which depends on each scenario's temperature where a
+face radiates, so they are then eliminated per scenario. Without radiation
+they are factorised once too. Like implicit Euler
 the scheme is first order in time, unconditionally stable for two
 directions, leaves the steady state unchanged, and conserves energy exactly;
 a uniform field takes exactly the implicit Euler step. It differs from
@@ -27,7 +28,8 @@ step is cut into sub-steps that keep ``dt (c_down + c_up) / rho_cp`` at or
 below ``MAX_Z_STIFFNESS``; a single layer never needs them.
 
 The loops are compiled with numba and run over all scenarios of a batch at
-once (scenarios on the innermost axis). Held patches (penalty rows) are not
+once (scenarios on the innermost axis), in float64 or, where asked, float32
+(``precision``). Held patches (penalty rows) are not
 supported: :func:`simulate_adi_batch` rejects them, and
 :func:`thermosynth.simulation.simulate_scenario` sends such scenarios to the
 sparse LU solver.
@@ -41,6 +43,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Literal, NamedTuple
 
 import numba
 import numpy as np
@@ -75,15 +78,18 @@ Source = VolumeSource | HeldPatch
 
 _DEFAULT_BOUNDARY = Boundary()
 
+Precision = Literal["float32", "float64"]
+
 # numba's "The Threading Layers" documentation calls its built-in workqueue
 # layer unsafe for parallel launches from several threads at once, so threads
 # of one process (a threaded Dask scheduler) take turns.
 _LAUNCH = threading.Lock()
 
-# Column blocks per layer in the y sweep. Fixed, not set from the thread
-# count, so that the loss sums, and so the bytes of a result, do not depend on
-# the machine.
+# Column blocks per layer in the y sweep, and x lines stepped together by one
+# task of the x sweep. Neither changes the arithmetic. 64 blocks or 2 rows
+# ran no faster on 64 x 64 to 256 x 256 grids with 1 to 64 scenarios.
 _Y_TASKS = 16
+_X_ROWS = 8
 
 # Below this many cell-scenarios a step runs on one thread: waking the other
 # threads costs more than it saves, and far more on a loaded machine.
@@ -113,16 +119,26 @@ def simulate_adi(
     initial_C: float | np.ndarray | None = None,
     on_failure: FailurePolicy = "raise",
     progress: Callable[[int, int], None] | None = None,
+    precision: Precision = "float64",
 ) -> HeatResult:
     """Simulate one scenario with Douglas ADI steps.
 
     Takes the arguments of :func:`thermosynth.physics.fast.simulate_fast`
     and returns the same result. Held patches are not accepted.
 
+    Parameters
+    ----------
+    precision : {"float64", "float32"}
+        Type of the state and of the arithmetic of the steps. float32 halves
+        the bytes of the state. On the tests' two-layer case it stayed within
+        about 1e-6 of the peak rise of float64. The energy books sum in
+        float64 either way, and results are float64 arrays.
+
     Raises
     ------
     RecipeError
-        If a source is a HeldPatch, or as in ``simulate_fast``.
+        If a source is a HeldPatch, ``precision`` is unknown, or as in
+        ``simulate_fast``.
     SimulationError
         If the temperature becomes non-finite or falls below absolute zero
         and ``on_failure == "raise"``.
@@ -150,6 +166,7 @@ def simulate_adi(
         initial_C=initial_C,
         on_failure=on_failure,
         progress=progress,
+        precision=precision,
     )[0]
 
 
@@ -165,6 +182,7 @@ def simulate_adi_batch(
     initial_C: float | np.ndarray | None = None,
     on_failure: FailurePolicy = "raise",
     progress: Callable[[int, int], None] | None = None,
+    precision: Precision = "float64",
 ) -> list[HeatResult]:
     """Simulate several scenarios on one layout together.
 
@@ -177,10 +195,11 @@ def simulate_adi_batch(
     check_n_layers(n_layers)
     outputs = _output_times(output_times_s, duration_s)
     _check_policy(on_failure)
+    dtype = _dtype(precision)
     _check_batch(batch, (n_layers, *layout.shape))
     initial = _initial_state(initial_C, boundary.ambient_C, layout, n_layers)
 
-    grid = AdiGrid(layout, boundary, initial)
+    grid = AdiGrid(layout, boundary, initial, dtype=dtype)
     state = _State(grid, batch)
     step_ends = _step_ends(duration_s, dt_s, outputs)
     return _run(state, step_ends, outputs, _FailureLog(on_failure), progress)
@@ -212,6 +231,17 @@ def suits(
     return AdiGrid(layout, boundary, initial).substeps(dt_s) <= MAX_SUBSTEPS
 
 
+def _dtype(precision: str) -> type[np.floating]:
+    if precision == "float64":
+        return np.float64
+    if precision == "float32":
+        return np.float32
+    raise RecipeError(
+        f"ADI heat solver: precision = {precision!r} is invalid; use 'float64' "
+        "or 'float32'"
+    )
+
+
 def _check_batch(batch: Sequence[Sequence[Source]], shape: tuple[int, ...]) -> None:
     if len(batch) == 0:
         raise RecipeError(
@@ -227,6 +257,21 @@ def _check_batch(batch: Sequence[Sequence[Source]], shape: tuple[int, ...]) -> N
             )
 
 
+class Factors(NamedTuple):
+    """D = rho_cp / dt [W m-3 K-1] and the Thomas factors of one step length.
+
+    The y factors are None unless the loss is linear.
+    """
+
+    d: np.ndarray
+    x_inverse: np.ndarray
+    x_ratio: np.ndarray
+    z_inverse: np.ndarray
+    z_ratio: np.ndarray
+    y_inverse: np.ndarray | None
+    y_ratio: np.ndarray | None
+
+
 class AdiGrid:
     """Coefficients of one layout, boundary and initial state, per direction.
 
@@ -240,12 +285,26 @@ class AdiGrid:
         Conductance to the -x, +x, -y, +y, -z, +z neighbour [W m-3 K-1],
         shape (6, n_layers, ny, nx).
     loss : ndarray
-        ``h / dz`` [W m-3 K-1] and ``emissivity / dz`` [m-1] per cell,
-        shape (2, n_layers, ny, nx).
+        ``h / dz`` [W m-3 K-1] and ``sigma emissivity / dz`` [W m-3 K-4] per
+        cell, with sigma the Stefan-Boltzmann constant, shape (2, n_layers,
+        ny, nx).
+    linear : bool
+        True where no face radiates, so that the loss does not depend on the
+        temperature.
+    dtype : type
+        numpy float type of the state and of the arrays the kernels read.
     """
 
-    def __init__(self, layout: Layout, boundary: Boundary, initial_C: np.ndarray):
+    def __init__(
+        self,
+        layout: Layout,
+        boundary: Boundary,
+        initial_C: np.ndarray,
+        *,
+        dtype: type[np.floating] = np.float64,
+    ):
         self.shape = initial_C.shape
+        self.dtype = dtype
         self.volume_m3 = cell_volume_m3(layout, self.shape[0])
         dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
 
@@ -253,12 +312,24 @@ class AdiGrid:
         self.capacity_J_m3K = np.ascontiguousarray(rho_cp, dtype=float)
         self.faces_W_m3K = _faces(layout, self.shape, dz_m)
         self.loss = _loss_terms(boundary, self.shape, dz_m)
+        self.linear = not self.loss[1].any()
         self.ambient_K = boundary.ambient_C + ZERO_C_IN_K
         self.initial_K = np.ascontiguousarray(initial_C + ZERO_C_IN_K, dtype=float)
         self.initial_flow_W_m3 = _flow_W_m3(self.faces_W_m3K, initial_C)
-        self._factors: dict[float, tuple[np.ndarray, ...]] = {}
         z_rate = (self.faces_W_m3K[4] + self.faces_W_m3K[5]) / self.capacity_J_m3K
         self.z_rate_per_s = float(z_rate.max())
+
+        # The kernels read these in the state's type.
+        self.excess0_K = self.cast(initial_C - boundary.ambient_C)
+        self.kernel_faces = self.cast(self.faces_W_m3K)
+        self.kernel_loss = self.cast(self.loss)
+        self.kernel_steady = self.cast(self.initial_flow_W_m3)
+        self.kernel_ambient_K = dtype(self.ambient_K)
+        self._factors: dict[float, Factors] = {}
+
+    def cast(self, values: np.ndarray) -> np.ndarray:
+        """Return ``values`` as a C-contiguous array of the state's type."""
+        return np.ascontiguousarray(values, dtype=self.dtype)
 
     def substeps(self, dt_s: float) -> int:
         """Return the number of equal sub-steps that keep z mildly stiff.
@@ -270,28 +341,54 @@ class AdiGrid:
         """
         return max(1, math.ceil(dt_s * self.z_rate_per_s / MAX_Z_STIFFNESS - 1e-9))
 
-    def factors(self, dt_s: float) -> tuple[np.ndarray, ...]:
-        """Return D and the Thomas factors of the x and z lines for a step [s]."""
+    def factors(self, dt_s: float) -> Factors:
+        """Return D and the Thomas factors of the x, z and y lines for a step [s].
+
+        Factorised in float64 and cast to the state's type. The y factors are
+        None unless the loss is linear.
+        """
         key = float(f"{dt_s:.12g}")
         if key not in self._factors:
-            self._factors[key] = self._factorise(dt_s)
+            factors = self._factorise(dt_s)
+            cast = {
+                name: self.cast(a)
+                for name, a in factors._asdict().items()
+                if a is not None
+            }
+            self._factors[key] = factors._replace(**cast)
         return self._factors[key]
 
-    def _factorise(self, dt_s: float) -> tuple[np.ndarray, ...]:
+    def _factorise(self, dt_s: float) -> Factors:
         n_layers, ny, nx = self.shape
         d = self.capacity_J_m3K / dt_s
         f = self.faces_W_m3K
         x_lines = [a.reshape(-1, nx) for a in (d + f[0] + f[1], f[0], f[1])]
-        x = kernels.thomas_factors(*x_lines)
-        z_lines = [
-            np.ascontiguousarray(a.transpose(1, 2, 0)).reshape(-1, n_layers)
-            for a in (d + f[4] + f[5], f[4], f[5])
-        ]
-        z = [
-            np.ascontiguousarray(a.reshape(ny, nx, n_layers).transpose(2, 0, 1))
-            for a in kernels.thomas_factors(*z_lines)
-        ]
-        return (d, *x, *z)
+        x_inverse, x_ratio = kernels.thomas_factors(*x_lines)
+        z_inverse, z_ratio = _factorise_lines(d + f[4] + f[5], f[4], f[5], axis=0)
+        factors = Factors(d, x_inverse, x_ratio, z_inverse, z_ratio, None, None)
+        if not self.linear:
+            return factors
+
+        # Same operations as the per-scenario elimination in kernels.sweep_y.
+        y_diagonal = d + f[2] + f[3] + self.loss[0]
+        y_inverse, y_ratio = _factorise_lines(y_diagonal, f[2], f[3], axis=1)
+        return factors._replace(y_inverse=y_inverse, y_ratio=y_ratio)
+
+
+def _factorise_lines(
+    diagonal: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, axis: int
+) -> list[np.ndarray]:
+    """Return the Thomas factors of the lines along ``axis`` of (n_layers, ny, nx).
+
+    The factors come back in the layout of the coefficients.
+    """
+    moved = [np.moveaxis(a, axis, -1) for a in (diagonal, lower, upper)]
+    shape = moved[0].shape
+    lines = [np.ascontiguousarray(a).reshape(-1, shape[-1]) for a in moved]
+    return [
+        np.ascontiguousarray(np.moveaxis(a.reshape(shape), -1, axis))
+        for a in kernels.thomas_factors(*lines)
+    ]
 
 
 def _faces(layout: Layout, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
@@ -331,12 +428,13 @@ def _flow_W_m3(faces: np.ndarray, T_C: np.ndarray) -> np.ndarray:
 
 
 def _loss_terms(boundary: Boundary, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
-    """Return h / dz and emissivity / dz per cell on the top and bottom layers."""
+    """Return h / dz and sigma emissivity / dz per cell on the top and bottom layers."""
     loss = np.zeros((2, *shape))
     loss[0, 0] += boundary.h_top_W_m2K / dz_m
     loss[0, -1] += boundary.h_bottom_W_m2K / dz_m
     loss[1, 0] += boundary.emissivity_top / dz_m
     loss[1, -1] += boundary.emissivity_bottom / dz_m
+    loss[1] *= kernels.STEFAN_BOLTZMANN_W_m2K4
     return loss
 
 
@@ -350,21 +448,25 @@ class _State:
         self.sources = [
             [s for s in sources if isinstance(s, VolumeSource)] for sources in batch
         ]
-        self.weights = _slot_weights(self.sources, grid.shape)
-        self.totals_m3 = np.zeros((self.weights.shape[0], self.n_scenarios))
+        self.n_slots = max(1, max(len(s) for s in self.sources))
+        self.entries = _source_entries(self.sources)
+        self.sourced = np.zeros(grid.shape, dtype=bool)
+        self.sourced.ravel()[self.entries[0]] = True
+        self.totals_m3 = np.zeros((self.n_slots, self.n_scenarios))
         for scenario, scenario_sources in enumerate(self.sources):
             for slot, source in enumerate(scenario_sources):
                 self.totals_m3[slot, scenario] = source.weights_m3.sum()
-        self.rise = np.zeros((*grid.shape, self.n_scenarios))
+        self.rise = np.zeros((*grid.shape, self.n_scenarios), dtype=grid.dtype)
         self.stage = np.zeros_like(self.rise)
         self.alive = np.ones(self.n_scenarios, dtype=bool)
         self.energy_in_J = np.zeros(self.n_scenarios)
         self.energy_lost_J = np.zeros(self.n_scenarios)
         self.block = max(1, -(-grid.shape[2] // _Y_TASKS))
+        self.rows = _X_ROWS
 
     def powers_W(self, t_s: float) -> np.ndarray:
         """Return the power of each source slot at ``t_s`` [W], (n_slots, B)."""
-        powers = np.zeros((self.weights.shape[0], self.n_scenarios))
+        powers = np.zeros((self.n_slots, self.n_scenarios))
         for scenario, sources in enumerate(self.sources):
             for slot, source in enumerate(sources):
                 powers[slot, scenario] = source.power_W(t_s)
@@ -373,39 +475,36 @@ class _State:
     def advance(self, dt_s: float, powers_W: np.ndarray) -> None:
         """Take one Douglas step of ``dt_s`` [s] for every scenario."""
         g = self.grid
-        d, x_inverse, x_ratio, z_inverse, z_ratio = g.factors(dt_s)
+        factors = g.factors(dt_s)
+        d = factors.d
         n_layers, ny, nx = g.shape
-        lost = np.zeros((n_layers * -(-nx // self.block), self.n_scenarios))
+        lost = np.zeros((n_layers * nx, self.n_scenarios))
         threads = numba.get_num_threads() if self.rise.size >= PARALLEL_MIN_CELLS else 1
         with _LAUNCH, _threads(threads):
+            kernels.scatter_sources(self.stage, *self.entries, powers_W)
             kernels.predict_and_sweep_x(
                 self.rise,
                 self.stage,
-                self.weights,
-                powers_W,
-                g.initial_flow_W_m3,
+                self.sourced,
+                g.kernel_steady,
                 d,
-                g.faces_W_m3K,
-                x_inverse,
-                x_ratio,
-                g.loss,
-                g.initial_K,
-                g.ambient_K,
+                g.kernel_faces,
+                factors.x_inverse,
+                factors.x_ratio,
+                g.kernel_loss,
+                g.excess0_K,
+                g.kernel_ambient_K,
+                self.rows,
             )
-            kernels.sweep_y(
-                self.rise,
-                self.stage,
-                d,
-                g.faces_W_m3K,
-                g.loss,
-                g.initial_K,
-                g.ambient_K,
-                lost,
-                self.block,
-            )
+            self._sweep_y(factors, lost)
             if n_layers > 1:
                 kernels.sweep_z(
-                    self.rise, self.stage, d, g.faces_W_m3K, z_inverse, z_ratio
+                    self.rise,
+                    self.stage,
+                    d,
+                    g.kernel_faces,
+                    factors.z_inverse,
+                    factors.z_ratio,
                 )
             else:
                 self.rise, self.stage = self.stage, self.rise
@@ -416,12 +515,38 @@ class _State:
         self.energy_in_J += dt_s * volume * _sum_rows(powers_W * self.totals_m3)
         self.energy_lost_J += dt_s * volume * _sum_rows(lost)
 
+    def _sweep_y(self, factors: Factors, lost: np.ndarray) -> None:
+        g, d = self.grid, factors.d
+        if factors.y_inverse is None or factors.y_ratio is None:
+            kernels.sweep_y(
+                self.rise,
+                self.stage,
+                d,
+                g.kernel_faces,
+                g.kernel_loss,
+                g.excess0_K,
+                g.kernel_ambient_K,
+                lost,
+                self.block,
+            )
+            return
+
+        kernels.sweep_y_linear(
+            self.rise,
+            self.stage,
+            d,
+            g.kernel_faces,
+            g.kernel_loss[0],
+            g.excess0_K,
+            factors.y_inverse,
+            factors.y_ratio,
+            lost,
+            self.block,
+        )
+
     def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:
         """Pack the recorded rises and energy balance of each scenario."""
-        capacity = self.grid.capacity_J_m3K
-        stored = np.array(
-            [np.sum(capacity * self.rise[..., b]) for b in range(self.n_scenarios)]
-        )
+        stored = kernels.stored_energy(self.rise, self.grid.capacity_J_m3K)
         stored = stored * self.grid.volume_m3
         stored[~self.alive] = np.nan
         return [
@@ -435,6 +560,33 @@ class _State:
             )
             for scenario in range(self.n_scenarios)
         ]
+
+
+def _source_entries(
+    sources: list[list[VolumeSource]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the non-zero source weights as (cells, scenarios, slots, weights).
+
+    ``cells`` are flat indices into (n_layers, ny, nx) and ``weights`` are in
+    [m-3], ordered by scenario, then slot, as :func:`kernels.scatter_sources`
+    requires.
+    """
+    parts: list[tuple[np.ndarray, ...]] = []
+    for scenario, scenario_sources in enumerate(sources):
+        for slot, source in enumerate(scenario_sources):
+            weights = source.weights_m3.ravel()
+            cells = np.flatnonzero(weights)
+            scenarios = np.full(cells.size, scenario)
+            slots = np.full(cells.size, slot)
+            parts.append((cells, scenarios, slots, weights[cells]))
+
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, np.zeros(0)
+    cells, scenarios, slots, weights = (
+        np.concatenate(p) for p in zip(*parts, strict=True)
+    )
+    return cells, scenarios, slots, weights
 
 
 @contextlib.contextmanager
@@ -454,22 +606,6 @@ def _threads(n: int) -> Iterator[None]:
 def _sum_rows(values: np.ndarray) -> np.ndarray:
     """Return the sum over the first axis, each column summed as its own array."""
     return np.ascontiguousarray(values.T).sum(axis=1)
-
-
-def _slot_weights(
-    sources: list[list[VolumeSource]], shape: tuple[int, ...]
-) -> np.ndarray:
-    """Return the weights of source slot k of each scenario [m-3].
-
-    Shape (n_slots, n_layers, ny, nx, n_scenarios); slot k of scenario b is
-    ``batch[b][k].weights_m3``, or zeros where a scenario has fewer sources.
-    """
-    n_slots = max((len(s) for s in sources), default=0)
-    weights = np.zeros((max(n_slots, 1), *shape, len(sources)))
-    for scenario, scenario_sources in enumerate(sources):
-        for slot, source in enumerate(scenario_sources):
-            weights[slot, ..., scenario] = source.weights_m3
-    return weights
 
 
 def _run(
@@ -499,9 +635,8 @@ def _run(
         hit = hits[step]
         if hit.size or step == step_ends.size - 1:
             _check_state(state, t_end, failures)
-            rise = np.moveaxis(state.rise, -1, 0)
-            for index in hit:
-                recorded[state.alive, index] = rise[state.alive]
+        for index in hit:
+            kernels.copy_scenarios(state.rise, recorded, int(index), state.alive)
         t_prev = t_end
         if progress is not None:
             progress(step + 1, step_ends.size)
@@ -521,11 +656,9 @@ def _run(
 
 def _check_state(state: _State, t_s: float, failures: _FailureLog) -> None:
     """Stop scenarios whose temperature is non-finite or below absolute zero."""
-    T = state.grid.initial_K[..., None] + state.rise
-    finite = np.isfinite(T).all(axis=(0, 1, 2))
-    above_zero = np.where(np.isfinite(T), T, 1.0).min(axis=(0, 1, 2)) >= 0.0
-    for scenario in np.flatnonzero(state.alive & ~(finite & above_zero)):
-        problem = "non-finite" if not finite[scenario] else "below absolute zero"
+    status = kernels.check_scenarios(state.rise, state.grid.initial_K)
+    for scenario in np.flatnonzero(state.alive & (status != 0)):
+        problem = "non-finite" if status[scenario] == 1 else "below absolute zero"
         failures.report(
             f"ADI heat solver: scenario {scenario}: temperature became {problem} "
             f"at t = {t_s:g} s; check source powers and material properties",

@@ -522,6 +522,14 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         "before their final training, in [0, 1); 0 trains on all (default 0.1)",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that train detectors side by side; the tables do not "
+        "depend on N (default 1)",
+    )
+    parser.add_argument(
         "--severity",
         default="0.25,0.5,1,2",
         help="factors on the simulated rise for the severity sweep, or none "
@@ -564,6 +572,10 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     from thermosynth.validation.transfer_data import load_transfer_data
 
     check_writable(args.output, overwrite=args.overwrite)
+    if args.jobs < 1:
+        raise ThermosynthError(
+            f"--jobs {args.jobs} is invalid; give 1 or more processes"
+        )
     detectors = setup.build_detectors(
         _names(args.detectors), steps=args.steps, trim_fraction=args.trim_fraction
     )
@@ -614,6 +626,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
             severity_detector=sweep_detector,
             n_boot=args.bootstrap,
             notes=_transfer_notes(args),
+            jobs=args.jobs,
         )
     print(f"wrote transfer report to {args.output}/report.md")
     for row in result.image:

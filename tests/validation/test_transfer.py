@@ -128,6 +128,38 @@ def test_transfer_report_same_seed_same_scores():
     assert [r["auroc"] for r in first.image] == [r["auroc"] for r in second.image]
 
 
+def test_two_jobs_give_the_same_tables():
+    kwargs = dict(out_dir=None, seed=4, n_boot=5, n_pixel=5, contamination=0.1)
+    detectors = {
+        "knn": KNearest(k=3),
+        "classifier": Trimmed(Classifier(steps=5), drop_fraction=0.1),
+    }
+    generators = {"thermal": _thermal, "noise": lambda pool: gen.GaussianNoise()}
+    runs = [
+        transfer_report(
+            _data(),
+            generators,
+            detectors,
+            contamination_generators=["thermal"],
+            jobs=jobs,
+            **kwargs,
+        )
+        for jobs in (1, 2)
+    ]
+    for table in ("image", "pixel", "contamination"):
+        one, two = (_without_seconds(getattr(run, table)) for run in runs)
+        assert one == two, table
+    assert len(runs[0].contamination) == 2 * 3  # classifier + knn, 3 groups
+
+
+def _without_seconds(rows):
+    # NaN marks "nothing dropped by design"; compare it as text.
+    return [
+        {k: "nan" if v != v else v for k, v in row.items() if k != "seconds"}
+        for row in rows
+    ]
+
+
 def test_contamination_needs_reserve():
     data = _data()
     data = TransferData(

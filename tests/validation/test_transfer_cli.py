@@ -105,7 +105,8 @@ def _args(tree: Path, recipe: Path, out: Path) -> list[str]:
 def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
     out = tmp_path / "report"
 
-    assert main(_args(mvtec_tree, recipe, out)) == 0
+    # Two processes, so that forking beside the thermosynth bank is exercised.
+    assert main([*_args(mvtec_tree, recipe, out), "--jobs", "2"]) == 0
 
     for name in ("report.md", "image_auroc.csv", "severity.csv", "examples.png"):
         assert (out / name).is_file(), name
@@ -165,3 +166,13 @@ def test_transfer_cli_unknown_detector(mvtec_tree, recipe, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--detectors 'svm' is unknown" in err
     assert err.count("\n") == 1
+
+
+def test_transfer_cli_rejects_zero_jobs(mvtec_tree, recipe, tmp_path, capsys):
+    args = [*_args(mvtec_tree, recipe, tmp_path / "report"), "--jobs", "0"]
+
+    assert main(args) == 2
+
+    err = capsys.readouterr().err
+    assert "--jobs 0 is invalid" in err
+    assert not (tmp_path / "report").exists()

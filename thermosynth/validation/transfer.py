@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from thermosynth.validation.detectors import Detector, Scorer, ScoreResult, Trimmed
 from thermosynth.validation.generators import PseudoGenerator
@@ -167,6 +169,7 @@ def transfer_report(
     n_boot: int = 200,
     n_pixel: int = 200,
     notes: str = "",
+    jobs: int = 1,
 ) -> TransferResult:
     """Train every detector on every generator's pseudo-anomalies and score real data.
 
@@ -203,9 +206,16 @@ def transfer_report(
     n_boot : int
         Bootstrap resamples per confidence interval.
     n_pixel : int
-        Test normals turned into pseudo-anomalies for the pixel metrics.
+        Test normals turned into pseudo-anomalies for the pixel metrics; 0
+        skips those metrics (pixel metrics on real masks are still scored).
     notes : str
         Markdown placed under the report's title (setup, goals).
+    jobs : int
+        Processes that train detectors side by side (forked, so the
+        generator factories need not be picklable); each gets an equal share
+        of torch's threads, at least one. Each training run draws
+        from its own generator, seeded with ``seed`` and the run's position
+        in the table, so every ``jobs`` gives the same tables.
 
     Returns
     -------
@@ -213,43 +223,41 @@ def transfer_report(
         Rows of the image, pixel, contamination and severity tables.
     """
     _check_data(data)
-    rng = np.random.default_rng(seed)
-    result = TransferResult()
-    _run_main(
-        data,
-        generators,
-        detectors,
-        scorers or {},
-        supervised,
-        rng,
-        result,
-        n_boot=n_boot,
-        n_pixel=n_pixel,
-    )
-
-    if contamination > 0.0:
-        subset = {k: generators[k] for k in contamination_generators}
-        _run_contamination(data, subset, detectors, contamination, rng, result, n_boot)
-    if severity_levels:
-        if severity_generator is None or severity_detector is None:
-            severity_detector = ""
-        if severity_generator is None or severity_detector not in detectors:
-            raise ValueError(
-                "a severity sweep needs severity_generator and a severity_detector "
-                f"among {sorted(detectors)}; got {severity_detector!r}"
-            )
-        _run_severity(
-            data,
-            severity_generator,
-            detectors[severity_detector],
-            severity_levels,
-            rng,
-            result,
-            n_boot,
+    if jobs < 1:
+        raise ValueError(f"jobs = {jobs} is invalid; use 1 or more processes")
+    if severity_levels and (
+        severity_generator is None or severity_detector not in detectors
+    ):
+        raise ValueError(
+            "a severity sweep needs severity_generator and a severity_detector "
+            f"among {sorted(detectors)}; got {severity_detector!r}"
         )
 
+    plan = _Plan(data, generators, n_boot=n_boot, n_pixel=n_pixel)
+    _plan_main(plan, detectors, scorers or {}, supervised)
+    if contamination > 0.0:
+        subset = {k: generators[k] for k in contamination_generators}
+        dirty, slots = _contaminate(
+            data, contamination, np.random.default_rng([seed, _CONTAMINATION_DRAW])
+        )
+        _plan_contamination(plan, subset, detectors, dirty, slots, contamination)
+    if severity_levels:
+        assert severity_generator is not None and severity_detector is not None
+        for level in severity_levels:
+            plan.add(
+                "severity",
+                {"severity": level},
+                detector=detectors[severity_detector],
+                factory=_level_factory(severity_generator, level),
+            )
+
+    result = TransferResult()
+    for table, image_rows_, pixel_rows in _run_plan(plan, seed, jobs):
+        getattr(result, table).extend(image_rows_)
+        result.pixel.extend(pixel_rows)
     if out_dir is not None:
         result.out_dir = Path(out_dir)
+        rng = np.random.default_rng(seed)
         write_report(result, data, generators, rng, notes=notes)
     return result
 
@@ -274,95 +282,171 @@ def _check_data(data: TransferData) -> None:
         )
 
 
-def _record(
-    rows: list[dict[str, Any]],
-    scores: np.ndarray,
-    data: TransferData,
-    rng: np.random.Generator,
-    n_boot: int,
-    **keys: Any,
-) -> None:
-    for row in image_rows(scores, data, rng, n_boot=n_boot):
-        rows.append({**keys, **row})
+@dataclass
+class _Task:
+    """One training run (or one fixed scorer) and the keys of its rows."""
+
+    table: str
+    keys: dict[str, Any]
+    detector: Detector | None = None
+    scorer: Callable[[np.ndarray], Any] | None = None
+    normal: np.ndarray | None = None
+    factory: GeneratorFactory | None = None
+    real_anomalies: np.ndarray | None = None
+    pixel_generators: tuple[str, ...] = ()
+    planted: np.ndarray | None = None
 
 
-def _run_main(
-    data: TransferData,
-    generators: Mapping[str, GeneratorFactory],
+@dataclass
+class _Plan:
+    """Every run of a report, in table order, and what they share."""
+
+    data: TransferData
+    generators: Mapping[str, GeneratorFactory]
+    n_boot: int
+    n_pixel: int
+    tasks: list[_Task] = field(default_factory=list)
+
+    def add(self, table: str, keys: dict[str, Any], **options: Any) -> None:
+        options.setdefault("normal", self.data.train_normal)
+        self.tasks.append(_Task(table, keys, **options))
+
+
+TaskRows = tuple[str, list[dict[str, Any]], list[dict[str, Any]]]
+"""A run's table name, its image-AUROC rows and its pixel-metric rows."""
+
+# Seed offset of the contamination draw, apart from the runs' positions.
+_CONTAMINATION_DRAW = 1_000_003
+
+
+def _plan_main(
+    plan: _Plan,
     detectors: Mapping[str, Detector],
     scorers: Mapping[str, Callable[[np.ndarray], Any]],
     supervised: Detector | None,
-    rng: np.random.Generator,
-    result: TransferResult,
-    *,
-    n_boot: int,
-    n_pixel: int,
 ) -> None:
     for name, scorer in scorers.items():
-        scores, _ = _scores(scorer, data.test_images)
-        _record(
-            result.image,
-            scores,
-            data,
-            rng,
-            n_boot,
-            generator="none",
-            detector=name,
-            seconds=0.0,
-        )
+        keys = {"generator": "none", "detector": name}
+        plan.add("image", keys, scorer=scorer)
 
+    for det_name, detector in detectors.items():
+        names = list(plan.generators) if detector.uses_pseudo else ["none"]
+        for gen_name in names:
+            factory = plan.generators.get(gen_name)
+            pixel = (gen_name,) if factory else tuple(plan.generators)
+            keys = {"generator": gen_name, "detector": det_name}
+            options = {"factory": factory, "pixel_generators": pixel}
+            plan.add("image", keys, detector=detector, **options)
+
+    reserve = plan.data.reserve_anomalies
+    if supervised is not None and reserve is not None:
+        keys = {"generator": "real (supervised)", "detector": _class_name(supervised)}
+        plan.add("image", keys, detector=supervised, real_anomalies=reserve)
+
+
+def _plan_contamination(
+    plan: _Plan,
+    generators: Mapping[str, GeneratorFactory],
+    detectors: Mapping[str, Detector],
+    dirty: np.ndarray,
+    slots: np.ndarray,
+    fraction: float,
+) -> None:
     for det_name, detector in detectors.items():
         names = list(generators) if detector.uses_pseudo else ["none"]
         for gen_name in names:
+            keys: dict[str, Any] = {"generator": gen_name, "detector": det_name}
+            keys["contamination"] = fraction
             factory = generators.get(gen_name)
-            scorer, (scores, maps), seconds = _train_and_score(
-                detector, data.train_normal, factory, data, rng
-            )
-            logger.info("%s on %s: %.1f s", det_name, gen_name, seconds)
-            _record(
-                result.image,
-                scores,
-                data,
-                rng,
-                n_boot,
-                generator=gen_name,
-                detector=det_name,
-                seconds=round(seconds, 2),
-            )
-            keys = {"trained_on": gen_name, "detector": det_name}
-            real = _real_pixel_row(maps, data)
-            if real:
-                result.pixel.append({**keys, "pseudo_test": REAL_MASKS, **real})
-            for pix_gen in [gen_name] if factory else list(generators):
-                row = _pixel_row(scorer, generators[pix_gen], data, n_pixel, rng)
-                if row:
-                    result.pixel.append({**keys, "pseudo_test": pix_gen, **row})
-
-    if supervised is not None and data.reserve_anomalies is not None:
-        _run_supervised(data, supervised, rng, result, n_boot)
+            options = {"normal": dirty, "factory": factory, "planted": slots}
+            plan.add("contamination", keys, detector=detector, **options)
 
 
-def _run_supervised(
-    data: TransferData,
-    detector: Detector,
-    rng: np.random.Generator,
-    result: TransferResult,
-    n_boot: int,
-) -> None:
-    assert data.reserve_anomalies is not None
+def _run_plan(plan: _Plan, seed: int, jobs: int) -> list[TaskRows]:
+    """Run every task, on ``jobs`` forked processes; results in plan order."""
+    global _FORKED_PLAN
+    indices = range(len(plan.tasks))
+    if jobs == 1 or len(plan.tasks) < 2:
+        return [_run_task(plan, i, seed) for i in indices]
+
+    _FORKED_PLAN = (plan, seed)
+    jobs = min(jobs, len(plan.tasks))
+    threads = max(1, torch.get_num_threads() // jobs)
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(jobs, torch.set_num_threads, (threads,)) as pool:
+            return pool.map(_run_forked, indices, chunksize=1)
+    finally:
+        _FORKED_PLAN = None
+
+
+# The plan that forked workers read; set only while a pool runs.
+_FORKED_PLAN: tuple[_Plan, int] | None = None
+
+
+def _run_forked(index: int) -> TaskRows:
+    assert _FORKED_PLAN is not None
+    plan, seed = _FORKED_PLAN
+    return _run_task(plan, index, seed)
+
+
+def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
+    """Train and score task ``index`` with its own generator; return its rows."""
+    task, data = plan.tasks[index], plan.data
+    rng = np.random.default_rng([seed, index])
     start = time.perf_counter()
-    scorer = detector.fit(data.train_normal, data.reserve_anomalies, None, rng)
-    scores, _ = _scores(scorer, data.test_images)
-    _record(
-        result.image,
-        scores,
-        data,
-        rng,
-        n_boot,
-        generator="real (supervised)",
-        detector=_class_name(detector),
-        seconds=round(time.perf_counter() - start, 2),
+    scorer, (scores, maps) = _fit_and_score(task, data, rng)
+    seconds = time.perf_counter() - start
+    if task.detector is not None:
+        logger.info("%s: %.1f s", ", ".join(map(str, task.keys.values())), seconds)
+
+    keys = dict(task.keys)
+    if task.table == "image":
+        keys["seconds"] = round(seconds, 2) if task.detector is not None else 0.0
+    if task.planted is not None:
+        keys["contaminants_dropped"] = _dropped_share(task.detector, task.planted)
+    rows = [
+        {**keys, **row} for row in image_rows(scores, data, rng, n_boot=plan.n_boot)
+    ]
+    return task.table, rows, _task_pixel_rows(plan, task, scorer, maps, rng)
+
+
+def _fit_and_score(
+    task: _Task, data: TransferData, rng: np.random.Generator
+) -> tuple[Callable[[np.ndarray], Any], ScoreResult]:
+    if task.scorer is not None:
+        return task.scorer, _scores(task.scorer, data.test_images)
+    assert task.detector is not None and task.normal is not None
+    if task.real_anomalies is not None:
+        scorer = task.detector.fit(task.normal, task.real_anomalies, None, rng)
+        return scorer, _scores(scorer, data.test_images)
+    scorer, result, _ = _train_and_score(
+        task.detector, task.normal, task.factory, data, rng
     )
+    return scorer, result
+
+
+def _task_pixel_rows(
+    plan: _Plan,
+    task: _Task,
+    scorer: Callable[[np.ndarray], Any],
+    maps: np.ndarray | None,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """Pixel rows of a main-table training run: real masks, then pseudo tests."""
+    if task.table != "image" or not task.pixel_generators or plan.n_pixel == 0:
+        return []
+    keys = {"trained_on": task.keys["generator"], "detector": task.keys["detector"]}
+    rows = []
+    real = _real_pixel_row(maps, plan.data)
+    if real:
+        rows.append({**keys, "pseudo_test": REAL_MASKS, **real})
+    for name in task.pixel_generators:
+        factory = plan.generators[name]
+        row = _pixel_row(scorer, factory, plan.data, plan.n_pixel, rng)
+        if row:
+            rows.append({**keys, "pseudo_test": name, **row})
+    return rows
 
 
 def _class_name(detector: Detector) -> str:
@@ -395,36 +479,7 @@ def _contaminate(
     return normal, slots
 
 
-def _run_contamination(
-    data: TransferData,
-    generators: Mapping[str, GeneratorFactory],
-    detectors: Mapping[str, Detector],
-    fraction: float,
-    rng: np.random.Generator,
-    result: TransferResult,
-    n_boot: int,
-) -> None:
-    dirty, slots = _contaminate(data, fraction, rng)
-    for det_name, detector in detectors.items():
-        names = list(generators) if detector.uses_pseudo else ["none"]
-        for gen_name in names:
-            _, (scores, _), seconds = _train_and_score(
-                detector, dirty, generators.get(gen_name), data, rng
-            )
-            _record(
-                result.contamination,
-                scores,
-                data,
-                rng,
-                n_boot,
-                generator=gen_name,
-                detector=det_name,
-                contamination=fraction,
-                contaminants_dropped=_dropped_share(detector, slots),
-            )
-
-
-def _dropped_share(detector: Detector, slots: np.ndarray) -> float:
+def _dropped_share(detector: Detector | None, slots: np.ndarray) -> float:
     """Return the share of planted anomalies that a Trimmed detector dropped.
 
     NaN for a detector that drops nothing by design.
@@ -432,24 +487,6 @@ def _dropped_share(detector: Detector, slots: np.ndarray) -> float:
     if not isinstance(detector, Trimmed) or detector.drop_fraction == 0.0:
         return float("nan")
     return float(np.isin(slots, detector.dropped).mean()) if len(slots) else 0.0
-
-
-def _run_severity(
-    data: TransferData,
-    make: Callable[[np.ndarray, float], PseudoGenerator],
-    detector: Detector,
-    levels: Sequence[float],
-    rng: np.random.Generator,
-    result: TransferResult,
-    n_boot: int,
-) -> None:
-    for level in levels:
-        factory = _level_factory(make, level)
-        _, (scores, _), seconds = _train_and_score(
-            detector, data.train_normal, factory, data, rng
-        )
-        logger.info("severity %g: %.1f s", level, seconds)
-        _record(result.severity, scores, data, rng, n_boot, severity=level)
 
 
 def _level_factory(

@@ -6,6 +6,7 @@ import doctest
 import math
 import os
 
+import numba
 import numpy as np
 import pytest
 
@@ -239,6 +240,35 @@ def test_batch_bitwise_for_every_batch_size():
             np.testing.assert_array_equal(ours.rise_all_K, theirs.rise_all_K)
             assert ours.energy_lost_J == theirs.energy_lost_J
             assert ours.energy_stored_J == theirs.energy_stored_J
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("boundary", [RADIATING, INSULATED], ids=["rad", "insulated"])
+def test_two_threads_bitwise(monkeypatch, boundary, precision):
+    # Two threads step the two layers at once. 21 scenarios leave a scalar
+    # tail after the vector loops.
+    layout = two_material_layout()
+    batch = [
+        [ramped_hotspot(layout, x_mm=3.0 + 0.5 * i, power_W=1.0 + i % 4)]
+        for i in range(21)
+    ]
+    options = dict(
+        boundary=boundary, n_layers=2, duration_s=1.0, dt_s=0.25, precision=precision
+    )
+    previous = numba.get_num_threads()
+    monkeypatch.setattr(adi, "PARALLEL_MIN_CELLS", 0)
+
+    numba.set_num_threads(1)
+    alone = simulate_adi_batch(layout, batch, **options)
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        parallel = simulate_adi_batch(layout, batch, **options)
+    finally:
+        numba.set_num_threads(previous)
+
+    for ours, theirs in zip(parallel, alone, strict=True):
+        np.testing.assert_array_equal(ours.rise_all_K, theirs.rise_all_K)
+        assert ours.energy_lost_J == theirs.energy_lost_J
 
 
 @pytest.mark.parametrize("boundary", [RADIATING, INSULATED], ids=["rad", "insulated"])

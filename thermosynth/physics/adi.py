@@ -85,12 +85,6 @@ Precision = Literal["float32", "float64"]
 # of one process (a threaded Dask scheduler) take turns.
 _LAUNCH = threading.Lock()
 
-# Column blocks per layer in the y sweep, and x lines stepped together by one
-# task of the x sweep. Neither changes the arithmetic. 64 blocks or 2 rows
-# ran no faster on 64 x 64 to 256 x 256 grids with 1 to 64 scenarios.
-_Y_TASKS = 16
-_X_ROWS = 8
-
 # Below this many cell-scenarios a step runs on one thread: waking the other
 # threads costs more than it saves, and far more on a loaded machine.
 PARALLEL_MIN_CELLS = 1 << 18
@@ -369,7 +363,7 @@ class AdiGrid:
         if not self.linear:
             return factors
 
-        # Same operations as the per-scenario elimination in kernels.sweep_y.
+        # Same operations as the per-scenario elimination in kernels.step_xy.
         y_diagonal = d + f[2] + f[3] + self.loss[0]
         y_inverse, y_ratio = _factorise_lines(y_diagonal, f[2], f[3], axis=1)
         return factors._replace(y_inverse=y_inverse, y_ratio=y_ratio)
@@ -461,8 +455,7 @@ class _State:
         self.alive = np.ones(self.n_scenarios, dtype=bool)
         self.energy_in_J = np.zeros(self.n_scenarios)
         self.energy_lost_J = np.zeros(self.n_scenarios)
-        self.block = max(1, -(-grid.shape[2] // _Y_TASKS))
-        self.rows = _X_ROWS
+        self.y_scratch: np.ndarray | None = None
 
     def powers_W(self, t_s: float) -> np.ndarray:
         """Return the power of each source slot at ``t_s`` [W], (n_slots, B)."""
@@ -482,21 +475,7 @@ class _State:
         threads = numba.get_num_threads() if self.rise.size >= PARALLEL_MIN_CELLS else 1
         with _LAUNCH, _threads(threads):
             kernels.scatter_sources(self.stage, *self.entries, powers_W)
-            kernels.predict_and_sweep_x(
-                self.rise,
-                self.stage,
-                self.sourced,
-                g.kernel_steady,
-                d,
-                g.kernel_faces,
-                factors.x_inverse,
-                factors.x_ratio,
-                g.kernel_loss,
-                g.excess0_K,
-                g.kernel_ambient_K,
-                self.rows,
-            )
-            self._sweep_y(factors, lost)
+            self._step_xy(factors, lost)
             if n_layers > 1:
                 kernels.sweep_z(
                     self.rise,
@@ -515,33 +494,33 @@ class _State:
         self.energy_in_J += dt_s * volume * _sum_rows(powers_W * self.totals_m3)
         self.energy_lost_J += dt_s * volume * _sum_rows(lost)
 
-    def _sweep_y(self, factors: Factors, lost: np.ndarray) -> None:
-        g, d = self.grid, factors.d
+    def _step_xy(self, factors: Factors, lost: np.ndarray) -> None:
+        """Take the x and y stages of a step from ``rise`` into ``stage``."""
+        g = self.grid
         if factors.y_inverse is None or factors.y_ratio is None:
-            kernels.sweep_y(
-                self.rise,
-                self.stage,
-                d,
-                g.kernel_faces,
-                g.kernel_loss,
-                g.excess0_K,
-                g.kernel_ambient_K,
-                lost,
-                self.block,
-            )
-            return
+            empty = np.zeros((0, 0, 0), dtype=g.dtype)
+            y_factors = (empty, empty)
+            if self.y_scratch is None:
+                self.y_scratch = np.empty_like(self.rise)
+            scratch = self.y_scratch
+        else:
+            y_factors = (factors.y_inverse, factors.y_ratio)
+            scratch = np.zeros((0, 0, 0, 0), dtype=g.dtype)
 
-        kernels.sweep_y_linear(
+        kernels.step_xy(
             self.rise,
             self.stage,
-            d,
+            self.sourced,
+            g.kernel_steady,
+            factors.d,
             g.kernel_faces,
-            g.kernel_loss[0],
+            (factors.x_inverse, factors.x_ratio),
+            y_factors,
+            scratch,
+            g.kernel_loss,
             g.excess0_K,
-            factors.y_inverse,
-            factors.y_ratio,
+            g.kernel_ambient_K,
             lost,
-            self.block,
         )
 
     def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:

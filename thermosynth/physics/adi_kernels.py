@@ -5,9 +5,9 @@ scenarios on the innermost, contiguous axis. Each loop over them can then run
 on the CPU's vector units, and all scenarios of a batch share one pass over
 the layout's coefficients. The loops take float64 or float32 state, and
 numba compiles one version per type. Coefficients must come in the state's
-type, so that the steps do not widen to float64.
-NOTE: the float32 versions were timed but their machine code was not checked
-for float64 operations that numba's typing may still insert.
+type, so that the steps do not widen to float64. With numba 0.68 on an
+AVX-512 CPU, the float32 loops compile to packed single-precision zmm
+operations; only the energy books (``lost``) add in float64.
 
 ``faces`` holds the conductances [W m-3 K-1] of each cell to its six
 neighbours, in the order -x, +x, -y, +y, -z, +z, and is 0 where the neighbour
@@ -95,66 +95,102 @@ def scatter_sources(
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def predict_and_sweep_x(
+def step_xy(
     u: np.ndarray,
     out: np.ndarray,
     sourced: np.ndarray,
     steady: np.ndarray,
     capacity: np.ndarray,
     faces: np.ndarray,
-    inverse: np.ndarray,
-    ratio: np.ndarray,
+    x_factors: tuple[np.ndarray, np.ndarray],
+    y_factors: tuple[np.ndarray, np.ndarray],
+    y_scratch: np.ndarray,
     loss: np.ndarray,
     excess0: np.ndarray,
     ambient_K,
-    rows: int,
+    lost: np.ndarray,
 ) -> None:
-    """Write into ``out`` the x stage of one step from the state ``u``.
+    """Write into ``out`` the x and y stages of one step from the state ``u``.
 
-    Right-hand side: ``D u - (A_y + A_z + G) u + q`` (the explicit predictor
-    plus the x correction), then the implicit x lines ``(D + A_x)``. The
-    heat density is ``q + steady`` [W m-3], where ``q`` is read from ``out``
-    in the cells where ``sourced`` is true (see :func:`scatter_sources`) and
-    is 0 elsewhere. One task steps ``rows`` x lines together.
+    x stage: ``(D + A_x) y1 = D u - (A_y + A_z + G) u + q``, the explicit
+    predictor plus the x correction. The heat density is ``q + steady``
+    [W m-3], where ``q`` is read from ``out`` in the cells where ``sourced``
+    is true (see :func:`scatter_sources`) and is 0 elsewhere. y stage:
+    ``(D + A_y + g) y2 = D y1 + (A_y + g) u``, with ``g`` each scenario's
+    loss coefficient at the old state.
+
+    The first pass goes row by row: the x elimination and back-substitution
+    of row j, then the y elimination of row j, while the row is still in
+    cache. The second pass is the y back-substitution, which adds the loss
+    that the step books, ``g (excess0 + y2)`` [W m-3], to ``lost``, shape
+    (n_layers * nx, nb), one row per y line.
+
+    ``x_factors`` are (inverse, ratio) of the x lines. ``y_factors`` are the
+    y lines' factors, shape (n_layers, ny, nx), where the loss is linear, and
+    empty otherwise. The y lines are then eliminated per scenario, with
+    their ratios kept in ``y_scratch``, an array of the state's shape. One
+    task steps one layer.
+
+    NOTE: a single layer therefore runs on one thread. Splitting its
+    scenarios between two threads ran at most 1.2 times faster (float64, 256
+    x 256, 64 scenarios) and slower in float32, on a 2-core AMD EPYC VM.
     """
     n_layers, ny, nx, nb = u.shape
-    n_groups = (ny + rows - 1) // rows
-    for task in prange(n_layers * n_groups):
-        layer, first = task // n_groups, (task % n_groups) * rows
-        last = min(first + rows, ny)
-        g = np.empty(nb, dtype=u.dtype)
-        # The rows of a task are independent lines; stepping them together
-        # lets the processor overlap their chains of dependent operations.
-        for i in range(nx):
-            for j in range(first, last):
-                _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i)
-                _forward_x_cell(
-                    u, out, g, sourced, steady, capacity, faces, inverse,
-                    excess0, layer, j, i,
+    linear = y_factors[0].size > 0
+    for layer in prange(n_layers):
+        # Loss coefficients of a row, the x line's last cell, and a row of
+        # the y lines (and of their ratios) as last eliminated or solved.
+        g = np.empty((nx, nb), dtype=u.dtype)
+        carried = np.empty(nb, dtype=u.dtype)
+        row = np.empty((nx, nb), dtype=u.dtype)
+        ratios = np.empty((nx, nb), dtype=u.dtype)
+        for j in range(ny):
+            for i in range(nx):
+                _fill_loss(g[i], u, loss, excess0, ambient_K, layer, j, i)
+                _rhs_x_cell(
+                    u, out, g[i], sourced, steady, capacity, faces, excess0,
+                    layer, j, i,
+                )  # fmt: skip
+            _forward_row_x(out, carried, faces, x_factors[0], layer, j)
+            _back_row_x(out, carried, x_factors[1], layer, j)
+            if linear:
+                _forward_row_y_linear(
+                    u, out, row, capacity, faces, loss, y_factors[0], layer, j
+                )
+            else:
+                _forward_row_y(
+                    u, out, g, row, ratios, capacity, faces, y_scratch, layer, j
+                )
+
+        for j in range(ny - 1, -1, -1):
+            if linear:
+                _back_row_y_linear(
+                    out, row, loss, excess0, y_factors[1], lost, layer, j
+                )
+            else:
+                _back_row_y(
+                    u, out, g[0], row, loss, excess0, ambient_K, y_scratch, lost,
+                    layer, j,
                 )  # fmt: skip
 
-        for i in range(nx - 2, -1, -1):
-            for j in range(first, last):
-                r = ratio[layer * ny + j, i]
-                for b in range(nb):
-                    out[layer, j, i, b] += r * out[layer, j, i + 1, b]
+
+# The loops over scenarios below take the previous cell of a line from
+# ``carried``, ``row`` or ``ratios``, not from the array they write. Reading it
+# from ``out`` made them up to twice slower (numba 0.68, AVX-512), because
+# LLVM cannot see how far apart the two accesses are and keeps them scalar.
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_x_cell(
-    u, out, g, sourced, steady, capacity, faces, inverse, excess0, layer, j, i
-) -> None:
-    """Eliminate cell (layer, j, i) of its x line, for every scenario."""
-    n_layers, ny, nx, nb = u.shape
+def _rhs_x_cell(u, out, g, sourced, steady, capacity, faces, excess0, layer, j, i):
+    """Write the x stage's right-hand side of cell (layer, j, i) into ``out``."""
+    n_layers, ny, nb = u.shape[0], u.shape[1], u.shape[3]
     below, above = max(layer - 1, 0), min(layer + 1, n_layers - 1)
     south, north = max(j - 1, 0), min(j + 1, ny - 1)
     c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
     c_d, c_u = faces[4, layer, j, i], faces[5, layer, j, i]
-    d, c_w = capacity[layer, j, i], faces[0, layer, j, i]
-    pivot = inverse[layer * ny + j, i]
+    d = capacity[layer, j, i]
     base, e0 = steady[layer, j, i], excess0[layer, j, i]
     has_source = sourced[layer, j, i]
-    west = max(i - 1, 0)
     for b in range(nb):
         centre = u[layer, j, i, b]
         value = d * centre + base - g[b] * (e0 + centre)
@@ -164,134 +200,135 @@ def _forward_x_cell(
         value -= c_n * (centre - u[layer, north, i, b])
         value -= c_d * (centre - u[below, j, i, b])
         value -= c_u * (centre - u[above, j, i, b])
-        if i > 0:
-            value += c_w * out[layer, j, west, b]
-        out[layer, j, i, b] = value * pivot
-
-
-@njit(parallel=True, cache=True, fastmath={"contract"})
-def sweep_y(
-    u: np.ndarray,
-    out: np.ndarray,
-    capacity: np.ndarray,
-    faces: np.ndarray,
-    loss: np.ndarray,
-    excess0: np.ndarray,
-    ambient_K,
-    lost: np.ndarray,
-    block: int,
-) -> None:
-    """Solve ``(D + A_y + g) y2 = D y1 + (A_y + g) u`` in place in ``out``.
-
-    ``g`` is each scenario's loss coefficient at the old state, so the lines
-    are eliminated per scenario. They advance row by row, ``block`` columns
-    per task, so that each row is read as one contiguous run. Adds the loss
-    that the step books, ``g (excess0 + y2)`` [W m-3], to ``lost``, shape
-    (n_layers * nx, nb), one row per y line, so that the sums do not depend
-    on ``block``.
-    """
-    n_layers, ny, nx, nb = u.shape
-    n_blocks = (nx + block - 1) // block
-    for task in prange(n_layers * n_blocks):
-        layer, first = task // n_blocks, (task % n_blocks) * block
-        last = min(first + block, nx)
-        ratio = np.empty((ny, last - first, nb), dtype=u.dtype)
-        g = np.empty(nb, dtype=u.dtype)
-        # A literal 1.0 is float64 in numba, and would widen float32 steps.
-        one = np.ones(1, dtype=u.dtype)[0]
-        for j in range(ny):
-            for i in range(first, last):
-                _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i)
-                _forward_y_cell(
-                    u, out, g, capacity, faces, layer, j, i, first, ratio, one
-                )
-
-        for j in range(ny - 1, -1, -1):
-            for i in range(first, last):
-                if j < ny - 1:
-                    for b in range(nb):
-                        out[layer, j, i, b] += (
-                            ratio[j, i - first, b] * out[layer, j + 1, i, b]
-                        )
-                if loss[0, layer, j, i] == 0.0 and loss[1, layer, j, i] == 0.0:
-                    continue
-                _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i)
-                e0 = excess0[layer, j, i]
-                for b in range(nb):
-                    lost[layer * nx + i, b] += g[b] * (e0 + out[layer, j, i, b])
+        out[layer, j, i, b] = value
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_y_cell(u, out, g, capacity, faces, layer, j, i, first, ratio, one) -> None:
-    """Eliminate cell (layer, j, i) of its y line, for every scenario."""
-    ny, nb = u.shape[1], u.shape[3]
-    south, north = max(j - 1, 0), min(j + 1, ny - 1)
-    c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
-    d = capacity[layer, j, i]
-    column = i - first
+def _forward_row_x(out, carried, faces, inverse, layer, j) -> None:
+    """Eliminate x line (layer, j) in place, leaving its last cell in ``carried``."""
+    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    pivot = inverse[layer * ny + j, 0]
     for b in range(nb):
-        centre = u[layer, j, i, b]
-        rhs = d * out[layer, j, i, b] + g[b] * centre
-        rhs += c_s * (centre - u[layer, south, i, b])
-        rhs += c_n * (centre - u[layer, north, i, b])
-        diagonal = d + c_s + c_n + g[b]
-        if j > 0:
-            diagonal -= c_s * ratio[j - 1, column, b]
-            rhs += c_s * out[layer, south, i, b]
-        inverse = one / diagonal
-        ratio[j, column, b] = c_n * inverse
-        out[layer, j, i, b] = rhs * inverse
+        value = out[layer, j, 0, b] * pivot
+        carried[b] = value
+        out[layer, j, 0, b] = value
+    for i in range(1, nx):
+        c_w, pivot = faces[0, layer, j, i], inverse[layer * ny + j, i]
+        for b in range(nb):
+            value = out[layer, j, i, b] + c_w * carried[b]
+            value = value * pivot
+            carried[b] = value
+            out[layer, j, i, b] = value
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"})
-def sweep_y_linear(
-    u: np.ndarray,
-    out: np.ndarray,
-    capacity: np.ndarray,
-    faces: np.ndarray,
-    h_dz: np.ndarray,
-    excess0: np.ndarray,
-    inverse: np.ndarray,
-    ratio: np.ndarray,
-    lost: np.ndarray,
-    block: int,
-) -> None:
-    """Solve the y stage of :func:`sweep_y` where the loss is linear, ``g = h_dz``.
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _back_row_x(out, carried, ratio, layer, j) -> None:
+    """Back-substitute x line (layer, j), whose last cell is in ``carried``."""
+    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    for i in range(nx - 2, -1, -1):
+        r = ratio[layer * ny + j, i]
+        for b in range(nb):
+            value = out[layer, j, i, b] + r * carried[b]
+            carried[b] = value
+            out[layer, j, i, b] = value
 
-    The y lines then have the same coefficients in every scenario, and
-    ``inverse`` and ``ratio`` are their Thomas factors, shape (n_layers, ny,
-    nx), computed once per step length.
+
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _forward_row_y_linear(u, out, row, capacity, faces, loss, inverse, layer, j):
+    """Eliminate row j of the y lines of ``layer``, with shared y factors.
+
+    ``row`` contains row j - 1 as eliminated, and receives row j.
     """
-    n_layers, ny, nx, nb = u.shape
-    n_blocks = (nx + block - 1) // block
-    for task in prange(n_layers * n_blocks):
-        layer, first = task // n_blocks, (task % n_blocks) * block
-        last = min(first + block, nx)
-        for j in range(ny):
-            south, north = max(j - 1, 0), min(j + 1, ny - 1)
-            for i in range(first, last):
-                c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
-                d, h = capacity[layer, j, i], h_dz[layer, j, i]
-                pivot = inverse[layer, j, i]
-                for b in range(nb):
-                    centre = u[layer, j, i, b]
-                    rhs = d * out[layer, j, i, b] + h * centre
-                    rhs += c_s * (centre - u[layer, south, i, b])
-                    rhs += c_n * (centre - u[layer, north, i, b])
-                    if j > 0:
-                        rhs += c_s * out[layer, south, i, b]
-                    out[layer, j, i, b] = rhs * pivot
+    ny, nx, nb = u.shape[1], u.shape[2], u.shape[3]
+    south, north = max(j - 1, 0), min(j + 1, ny - 1)
+    for i in range(nx):
+        c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
+        d, h = capacity[layer, j, i], loss[0, layer, j, i]
+        pivot = inverse[layer, j, i]
+        for b in range(nb):
+            centre = u[layer, j, i, b]
+            rhs = d * out[layer, j, i, b] + h * centre
+            rhs += c_s * (centre - u[layer, south, i, b])
+            rhs += c_n * (centre - u[layer, north, i, b])
+            if j > 0:
+                rhs += c_s * row[i, b]
+            value = rhs * pivot
+            row[i, b] = value
+            out[layer, j, i, b] = value
 
-        for j in range(ny - 1, -1, -1):
-            for i in range(first, last):
-                if j < ny - 1:
-                    r = ratio[layer, j, i]
-                    for b in range(nb):
-                        out[layer, j, i, b] += r * out[layer, j + 1, i, b]
-                h, e0 = h_dz[layer, j, i], excess0[layer, j, i]
-                if h != 0.0:
-                    for b in range(nb):
-                        lost[layer * nx + i, b] += h * (e0 + out[layer, j, i, b])
+
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _forward_row_y(u, out, g, row, ratios, capacity, faces, ratio, layer, j):
+    """Eliminate row j of the y lines of ``layer`` per scenario.
+
+    ``g`` contains the row's loss coefficients, shape (nx, nb). ``row`` and
+    ``ratios`` contain row j - 1 as eliminated and its elimination ratios, and
+    receive those of row j. ``ratio`` keeps every row's ratios, shape of the
+    state.
+    """
+    ny, nx, nb = u.shape[1], u.shape[2], u.shape[3]
+    south, north = max(j - 1, 0), min(j + 1, ny - 1)
+    one = u.dtype.type(1.0)
+    for i in range(nx):
+        c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
+        d = capacity[layer, j, i]
+        for b in range(nb):
+            centre = u[layer, j, i, b]
+            rhs = d * out[layer, j, i, b] + g[i, b] * centre
+            rhs += c_s * (centre - u[layer, south, i, b])
+            rhs += c_n * (centre - u[layer, north, i, b])
+            diagonal = d + c_s + c_n + g[i, b]
+            if j > 0:
+                diagonal -= c_s * ratios[i, b]
+                rhs += c_s * row[i, b]
+            inverse = one / diagonal
+            ratios[i, b] = c_n * inverse
+            ratio[layer, j, i, b] = ratios[i, b]
+            value = rhs * inverse
+            row[i, b] = value
+            out[layer, j, i, b] = value
+
+
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _back_row_y_linear(out, row, loss, excess0, ratio, lost, layer, j) -> None:
+    """Back-substitute row j of the y lines and book its linear loss.
+
+    ``row`` contains row j + 1 as solved, and receives row j.
+    """
+    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    for i in range(nx):
+        if j < ny - 1:
+            r = ratio[layer, j, i]
+            for b in range(nb):
+                value = out[layer, j, i, b] + r * row[i, b]
+                row[i, b] = value
+                out[layer, j, i, b] = value
+        h, e0 = loss[0, layer, j, i], excess0[layer, j, i]
+        if h != 0.0:
+            for b in range(nb):
+                lost[layer * nx + i, b] += h * (e0 + row[i, b])
+
+
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _back_row_y(u, out, g, row, loss, excess0, ambient_K, ratio, lost, layer, j):
+    """Back-substitute row j of the per-scenario y lines and book its loss.
+
+    ``g`` is a buffer of nb values. ``row`` contains row j + 1 as solved,
+    and receives row j.
+    """
+    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    for i in range(nx):
+        if j < ny - 1:
+            for b in range(nb):
+                value = out[layer, j, i, b] + ratio[layer, j, i, b] * row[i, b]
+                row[i, b] = value
+                out[layer, j, i, b] = value
+        if loss[0, layer, j, i] == 0.0 and loss[1, layer, j, i] == 0.0:
+            continue
+        _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i)
+        e0 = excess0[layer, j, i]
+        for b in range(nb):
+            lost[layer * nx + i, b] += g[b] * (e0 + row[i, b])
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})

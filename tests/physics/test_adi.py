@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import thermosynth.physics.adi as adi
-from thermosynth.errors import RecipeError, SimulationError
+from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout, Material
 from thermosynth.physics.adi import simulate_adi, simulate_adi_batch
 from thermosynth.physics.fast import simulate_batch, simulate_fast
@@ -255,9 +255,32 @@ def test_two_threads_bitwise(monkeypatch, boundary, precision):
     options = dict(
         boundary=boundary, n_layers=2, duration_s=1.0, dt_s=0.25, precision=precision
     )
-    previous = numba.get_num_threads()
     monkeypatch.setattr(adi, "PARALLEL_MIN_CELLS", 0)
 
+    _assert_two_threads_equal_one(layout, batch, options)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("boundary", [RADIATING, INSULATED], ids=["rad", "insulated"])
+def test_one_layer_two_threads_bitwise(monkeypatch, boundary, precision):
+    # Two threads share the one layer in blocks of scenarios. 37 scenarios
+    # make two blocks in either precision, the second with a scalar tail.
+    layout = two_material_layout()
+    batch = [
+        [ramped_hotspot(layout, x_mm=3.0 + 0.3 * i, power_W=1.0 + i % 4, n_layers=1)]
+        for i in range(37)
+    ]
+    options = dict(
+        boundary=boundary, n_layers=1, duration_s=1.0, dt_s=0.25, precision=precision
+    )
+    monkeypatch.setattr(adi, "PARALLEL_MIN_CELLS", 0)
+    monkeypatch.setattr(adi, "SPLIT_LAYERS", True)
+
+    _assert_two_threads_equal_one(layout, batch, options)
+
+
+def _assert_two_threads_equal_one(layout, batch, options):
+    previous = numba.get_num_threads()
     numba.set_num_threads(1)
     alone = simulate_adi_batch(layout, batch, **options)
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
@@ -269,6 +292,52 @@ def test_two_threads_bitwise(monkeypatch, boundary, precision):
     for ours, theirs in zip(parallel, alone, strict=True):
         np.testing.assert_array_equal(ours.rise_all_K, theirs.rise_all_K)
         assert ours.energy_lost_J == theirs.energy_lost_J
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("boundary", [RADIATING, INSULATED], ids=["rad", "insulated"])
+def test_scenario_blocks_bitwise(monkeypatch, boundary, precision):
+    # Blocks of odd sizes, stepped one after another on one thread, give the
+    # same bits as one block of all scenarios.
+    layout = two_material_layout()
+    batch = [
+        [ramped_hotspot(layout, x_mm=3.0 + 0.3 * i, power_W=1.0 + i % 4)]
+        for i in range(23)
+    ]
+    options = dict(
+        boundary=boundary, n_layers=2, duration_s=1.0, dt_s=0.25, precision=precision
+    )
+    whole = simulate_adi_batch(layout, batch, **options)
+    uneven = np.array([0, 3, 4, 13, 23], dtype=np.uint64)
+    monkeypatch.setattr(adi, "_scenario_blocks", lambda *args: uneven)
+
+    split = simulate_adi_batch(layout, batch, **options)
+
+    for ours, theirs in zip(split, whole, strict=True):
+        np.testing.assert_array_equal(ours.rise_all_K, theirs.rise_all_K)
+        assert ours.energy_lost_J == theirs.energy_lost_J
+
+
+@pytest.mark.parametrize(
+    ("n_scenarios", "n_layers", "threads", "dtype", "expected"),
+    [
+        (64, 1, 2, np.float64, [0, 32, 64]),
+        (64, 1, 2, np.float32, [0, 32, 64]),
+        (21, 1, 2, np.float64, [0, 8, 21]),
+        (21, 1, 2, np.float32, [0, 21]),
+        (21, 2, 2, np.float64, [0, 21]),
+        (64, 1, 1, np.float64, [0, 64]),
+        (100, 1, 4, np.float32, [0, 32, 48, 80, 100]),
+    ],
+)
+def test_scenario_blocks_whole_cache_lines(
+    n_scenarios, n_layers, threads, dtype, expected
+):
+    itemsize = np.dtype(dtype).itemsize
+    blocks = adi._scenario_blocks(n_scenarios, n_layers, threads, itemsize)
+
+    assert blocks.tolist() == expected
+    assert np.all(blocks[1:-1] * itemsize % 64 == 0)
 
 
 @pytest.mark.parametrize("boundary", [RADIATING, INSULATED], ids=["rad", "insulated"])
@@ -393,6 +462,72 @@ def test_non_finite_power_fails_one_scenario():
         )
     assert np.isnan(results[0].rise_K[-1]).all()
     assert np.isfinite(results[1].rise_K).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_aligned_zeros_start_on_cache_line(dtype):
+    arrays = [adi._aligned_zeros((2, 33, 17, n), dtype) for n in (1, 5, 64)]
+
+    for array in arrays:
+        assert array.ctypes.data % 64 == 0
+        assert array.dtype == dtype
+        assert array.flags.c_contiguous
+        assert np.all(array == 0)
+
+
+def test_failed_scenario_keeps_earlier_outputs():
+    layout = two_material_layout()
+    weights = ramped_hotspot(layout).weights_m3
+    late = VolumeSource(weights, lambda t: math.inf if t > 0.6 else 1.0, "late")
+    good = ramped_hotspot(layout)
+
+    with pytest.warns(RuntimeWarning, match="scenario 0"):
+        failed, unaffected = simulate_adi_batch(
+            layout,
+            [[late], [good]],
+            n_layers=2,
+            duration_s=1.5,
+            dt_s=0.5,
+            output_times_s=[0.0, 0.5, 1.0, 1.5],
+            on_failure="warn",
+        )
+
+    assert np.all(failed.rise_all_K[0] == 0.0)
+    assert np.isfinite(failed.rise_all_K[1]).all()
+    assert failed.rise_all_K[1].max() > 0.0
+    assert np.isnan(failed.rise_all_K[2:]).all()
+    assert np.isfinite(unaffected.rise_all_K).all()
+    np.testing.assert_array_equal(failed.rise_K, failed.rise_all_K[:, 0])
+    np.testing.assert_array_equal(unaffected.rise_K, unaffected.rise_all_K[:, 0])
+    assert not np.shares_memory(unaffected.rise_K, unaffected.rise_all_K)
+
+
+def test_invalid_weights_raise_as_other_solvers():
+    layout = two_material_layout()
+    weights = ramped_hotspot(layout).weights_m3.copy()
+    weights[0, 0, 0] = np.nan
+    broken = VolumeSource(weights, lambda t: 1.0, "broken")
+    options = dict(n_layers=2, duration_s=1.0, dt_s=0.5)
+
+    with pytest.raises(LayoutError, match="weights_m3 must be finite and >= 0"):
+        simulate_adi_batch(layout, [[ramped_hotspot(layout)], [broken]], **options)
+    with pytest.raises(LayoutError, match=r"weights_m3 shape \(1, 24, 32\) differs"):
+        simulate_adi(layout, [ramped_hotspot(layout, n_layers=1)], **options)
+
+
+def test_cached_grid_follows_changed_layout():
+    layout = two_material_layout()
+    options = dict(boundary=RADIATING, n_layers=2, duration_s=1.0, dt_s=0.5)
+    simulate_adi(layout, [ramped_hotspot(layout)], **options)
+
+    layout.material_id[:, :4] = 1
+    changed = simulate_adi(layout, [ramped_hotspot(layout)], **options)
+    fresh_layout = Layout(
+        0.5, 0.5, 2.0, layout.material_id.copy(), (BUSBAR, CELL), layout.cell_id
+    )
+    fresh = simulate_adi(fresh_layout, [ramped_hotspot(fresh_layout)], **options)
+
+    np.testing.assert_array_equal(changed.rise_all_K, fresh.rise_all_K)
 
 
 def test_progress_called_per_step():

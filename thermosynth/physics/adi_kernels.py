@@ -35,17 +35,17 @@ def _loss_W_m3K(h_dz, e_dz, excess_K, ambient_K):
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i) -> None:
-    """Write the loss coefficient of cell (layer, j, i) per scenario into ``g``.
+def _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i, b0, b1) -> None:
+    """Write the loss coefficient of cell (layer, j, i) into ``g[b0:b1]``.
 
     The cubic is evaluated only where the cell radiates.
     """
     h_dz, e_dz = loss[0, layer, j, i], loss[1, layer, j, i]
     if e_dz == 0.0:
-        g[:] = h_dz
+        g[b0:b1] = h_dz
         return
     e0 = excess0[layer, j, i]
-    for b in range(g.size):
+    for b in range(b0, b1):
         g[b] = _loss_W_m3K(h_dz, e_dz, e0 + u[layer, j, i, b], ambient_K)
 
 
@@ -109,6 +109,7 @@ def step_xy(
     excess0: np.ndarray,
     ambient_K,
     lost: np.ndarray,
+    blocks: np.ndarray,
 ) -> None:
     """Write into ``out`` the x and y stages of one step from the state ``u``.
 
@@ -128,49 +129,58 @@ def step_xy(
     ``x_factors`` are (inverse, ratio) of the x lines. ``y_factors`` are the
     y lines' factors, shape (n_layers, ny, nx), where the loss is linear, and
     empty otherwise. The y lines are then eliminated per scenario, with
-    their ratios kept in ``y_scratch``, an array of the state's shape. One
-    task steps one layer.
+    their ratios kept in ``y_scratch``, an array of the state's shape.
 
-    NOTE: a single layer therefore runs on one thread. Splitting its
-    scenarios between two threads ran at most 1.2 times faster (float64, 256
-    x 256, 64 scenarios) and slower in float32, on a 2-core AMD EPYC VM.
+    ``blocks`` contains increasing scenario indices from 0 to nb, as uint64.
+    With signed bounds numba checks every index for wraparound, which made
+    the loops 3 to 4.6 times slower (numba 0.68, AVX-512), probably because
+    they no longer vectorise. One task steps the scenarios ``blocks[k]`` to
+    ``blocks[k + 1] - 1`` of one layer, so that threads can share a layer.
+    Each scenario's arithmetic is the same in every block, so the result
+    does not depend on ``blocks``.
     """
     n_layers, ny, nx, nb = u.shape
+    n_blocks = blocks.size - 1
     linear = y_factors[0].size > 0
-    for layer in prange(n_layers):
+    for task in prange(n_layers * n_blocks):
+        layer = task // n_blocks
+        b0, b1 = blocks[task % n_blocks], blocks[task % n_blocks + 1]
         # Loss coefficients of a row, the x line's last cell, and a row of
-        # the y lines (and of their ratios) as last eliminated or solved.
+        # the y lines (and of their ratios) as last eliminated or solved. The
+        # task uses columns b0 to b1 - 1 of each.
         g = np.empty((nx, nb), dtype=u.dtype)
         carried = np.empty(nb, dtype=u.dtype)
         row = np.empty((nx, nb), dtype=u.dtype)
         ratios = np.empty((nx, nb), dtype=u.dtype)
         for j in range(ny):
             for i in range(nx):
-                _fill_loss(g[i], u, loss, excess0, ambient_K, layer, j, i)
+                _fill_loss(g[i], u, loss, excess0, ambient_K, layer, j, i, b0, b1)
                 _rhs_x_cell(
                     u, out, g[i], sourced, steady, capacity, faces, excess0,
-                    layer, j, i,
+                    layer, j, i, b0, b1,
                 )  # fmt: skip
-            _forward_row_x(out, carried, faces, x_factors[0], layer, j)
-            _back_row_x(out, carried, x_factors[1], layer, j)
+            _forward_row_x(out, carried, faces, x_factors[0], layer, j, b0, b1)
+            _back_row_x(out, carried, x_factors[1], layer, j, b0, b1)
             if linear:
                 _forward_row_y_linear(
-                    u, out, row, capacity, faces, loss, y_factors[0], layer, j
-                )
+                    u, out, row, capacity, faces, loss, y_factors[0],
+                    layer, j, b0, b1,
+                )  # fmt: skip
             else:
                 _forward_row_y(
-                    u, out, g, row, ratios, capacity, faces, y_scratch, layer, j
-                )
+                    u, out, g, row, ratios, capacity, faces, y_scratch,
+                    layer, j, b0, b1,
+                )  # fmt: skip
 
         for j in range(ny - 1, -1, -1):
             if linear:
                 _back_row_y_linear(
-                    out, row, loss, excess0, y_factors[1], lost, layer, j
+                    out, row, loss, excess0, y_factors[1], lost, layer, j, b0, b1
                 )
             else:
                 _back_row_y(
                     u, out, g[0], row, loss, excess0, ambient_K, y_scratch, lost,
-                    layer, j,
+                    layer, j, b0, b1,
                 )  # fmt: skip
 
 
@@ -178,12 +188,15 @@ def step_xy(
 # ``carried``, ``row`` or ``ratios``, not from the array they write. Reading it
 # from ``out`` made them up to twice slower (numba 0.68, AVX-512), because
 # LLVM cannot see how far apart the two accesses are and keeps them scalar.
+# Each loop covers the scenarios b0 to b1 - 1 of a block.
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _rhs_x_cell(u, out, g, sourced, steady, capacity, faces, excess0, layer, j, i):
+def _rhs_x_cell(
+    u, out, g, sourced, steady, capacity, faces, excess0, layer, j, i, b0, b1
+):
     """Write the x stage's right-hand side of cell (layer, j, i) into ``out``."""
-    n_layers, ny, nb = u.shape[0], u.shape[1], u.shape[3]
+    n_layers, ny = u.shape[0], u.shape[1]
     below, above = max(layer - 1, 0), min(layer + 1, n_layers - 1)
     south, north = max(j - 1, 0), min(j + 1, ny - 1)
     c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
@@ -191,7 +204,7 @@ def _rhs_x_cell(u, out, g, sourced, steady, capacity, faces, excess0, layer, j, 
     d = capacity[layer, j, i]
     base, e0 = steady[layer, j, i], excess0[layer, j, i]
     has_source = sourced[layer, j, i]
-    for b in range(nb):
+    for b in range(b0, b1):
         centre = u[layer, j, i, b]
         value = d * centre + base - g[b] * (e0 + centre)
         if has_source:
@@ -204,17 +217,17 @@ def _rhs_x_cell(u, out, g, sourced, steady, capacity, faces, excess0, layer, j, 
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_row_x(out, carried, faces, inverse, layer, j) -> None:
+def _forward_row_x(out, carried, faces, inverse, layer, j, b0, b1) -> None:
     """Eliminate x line (layer, j) in place, leaving its last cell in ``carried``."""
-    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    ny, nx = out.shape[1], out.shape[2]
     pivot = inverse[layer * ny + j, 0]
-    for b in range(nb):
+    for b in range(b0, b1):
         value = out[layer, j, 0, b] * pivot
         carried[b] = value
         out[layer, j, 0, b] = value
     for i in range(1, nx):
         c_w, pivot = faces[0, layer, j, i], inverse[layer * ny + j, i]
-        for b in range(nb):
+        for b in range(b0, b1):
             value = out[layer, j, i, b] + c_w * carried[b]
             value = value * pivot
             carried[b] = value
@@ -222,30 +235,32 @@ def _forward_row_x(out, carried, faces, inverse, layer, j) -> None:
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _back_row_x(out, carried, ratio, layer, j) -> None:
+def _back_row_x(out, carried, ratio, layer, j, b0, b1) -> None:
     """Back-substitute x line (layer, j), whose last cell is in ``carried``."""
-    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    ny, nx = out.shape[1], out.shape[2]
     for i in range(nx - 2, -1, -1):
         r = ratio[layer * ny + j, i]
-        for b in range(nb):
+        for b in range(b0, b1):
             value = out[layer, j, i, b] + r * carried[b]
             carried[b] = value
             out[layer, j, i, b] = value
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_row_y_linear(u, out, row, capacity, faces, loss, inverse, layer, j):
+def _forward_row_y_linear(
+    u, out, row, capacity, faces, loss, inverse, layer, j, b0, b1
+):
     """Eliminate row j of the y lines of ``layer``, with shared y factors.
 
     ``row`` contains row j - 1 as eliminated, and receives row j.
     """
-    ny, nx, nb = u.shape[1], u.shape[2], u.shape[3]
+    ny, nx = u.shape[1], u.shape[2]
     south, north = max(j - 1, 0), min(j + 1, ny - 1)
     for i in range(nx):
         c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
         d, h = capacity[layer, j, i], loss[0, layer, j, i]
         pivot = inverse[layer, j, i]
-        for b in range(nb):
+        for b in range(b0, b1):
             centre = u[layer, j, i, b]
             rhs = d * out[layer, j, i, b] + h * centre
             rhs += c_s * (centre - u[layer, south, i, b])
@@ -258,7 +273,7 @@ def _forward_row_y_linear(u, out, row, capacity, faces, loss, inverse, layer, j)
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_row_y(u, out, g, row, ratios, capacity, faces, ratio, layer, j):
+def _forward_row_y(u, out, g, row, ratios, capacity, faces, ratio, layer, j, b0, b1):
     """Eliminate row j of the y lines of ``layer`` per scenario.
 
     ``g`` contains the row's loss coefficients, shape (nx, nb). ``row`` and
@@ -266,13 +281,13 @@ def _forward_row_y(u, out, g, row, ratios, capacity, faces, ratio, layer, j):
     receive those of row j. ``ratio`` keeps every row's ratios, shape of the
     state.
     """
-    ny, nx, nb = u.shape[1], u.shape[2], u.shape[3]
+    ny, nx = u.shape[1], u.shape[2]
     south, north = max(j - 1, 0), min(j + 1, ny - 1)
     one = u.dtype.type(1.0)
     for i in range(nx):
         c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
         d = capacity[layer, j, i]
-        for b in range(nb):
+        for b in range(b0, b1):
             centre = u[layer, j, i, b]
             rhs = d * out[layer, j, i, b] + g[i, b] * centre
             rhs += c_s * (centre - u[layer, south, i, b])
@@ -290,44 +305,46 @@ def _forward_row_y(u, out, g, row, ratios, capacity, faces, ratio, layer, j):
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _back_row_y_linear(out, row, loss, excess0, ratio, lost, layer, j) -> None:
+def _back_row_y_linear(out, row, loss, excess0, ratio, lost, layer, j, b0, b1):
     """Back-substitute row j of the y lines and book its linear loss.
 
     ``row`` contains row j + 1 as solved, and receives row j.
     """
-    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    ny, nx = out.shape[1], out.shape[2]
     for i in range(nx):
         if j < ny - 1:
             r = ratio[layer, j, i]
-            for b in range(nb):
+            for b in range(b0, b1):
                 value = out[layer, j, i, b] + r * row[i, b]
                 row[i, b] = value
                 out[layer, j, i, b] = value
         h, e0 = loss[0, layer, j, i], excess0[layer, j, i]
         if h != 0.0:
-            for b in range(nb):
+            for b in range(b0, b1):
                 lost[layer * nx + i, b] += h * (e0 + row[i, b])
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _back_row_y(u, out, g, row, loss, excess0, ambient_K, ratio, lost, layer, j):
+def _back_row_y(
+    u, out, g, row, loss, excess0, ambient_K, ratio, lost, layer, j, b0, b1
+):
     """Back-substitute row j of the per-scenario y lines and book its loss.
 
     ``g`` is a buffer of nb values. ``row`` contains row j + 1 as solved,
     and receives row j.
     """
-    ny, nx, nb = out.shape[1], out.shape[2], out.shape[3]
+    ny, nx = out.shape[1], out.shape[2]
     for i in range(nx):
         if j < ny - 1:
-            for b in range(nb):
+            for b in range(b0, b1):
                 value = out[layer, j, i, b] + ratio[layer, j, i, b] * row[i, b]
                 row[i, b] = value
                 out[layer, j, i, b] = value
         if loss[0, layer, j, i] == 0.0 and loss[1, layer, j, i] == 0.0:
             continue
-        _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i)
+        _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i, b0, b1)
         e0 = excess0[layer, j, i]
-        for b in range(nb):
+        for b in range(b0, b1):
             lost[layer * nx + i, b] += g[b] * (e0 + row[i, b])
 
 
@@ -375,7 +392,7 @@ def sweep_z(
 def copy_scenarios(
     u: np.ndarray, recorded: np.ndarray, index: int, alive: np.ndarray
 ) -> None:
-    """Copy the state of each live scenario b into ``recorded[b, index]``.
+    """Copy the state of scenario b into ``recorded[b, index]``, NaN unless alive.
 
     ``recorded`` has the shape (n_scenarios, n_outputs, n_layers, ny, nx).
     Cells go in blocks, so that reads and writes both stay in cache.
@@ -387,9 +404,37 @@ def copy_scenarios(
     for start in range(0, n_cells, 256):
         stop = min(start + 256, n_cells)
         for b in range(nb):
-            if alive[b]:
-                for cell in range(start, stop):
-                    target[b, index, cell] = flat[cell, b]
+            if not alive[b]:
+                target[b, index, start:stop] = np.nan
+                continue
+            for cell in range(start, stop):
+                target[b, index, cell] = flat[cell, b]
+
+
+@njit(cache=True)
+def nonzero_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Return the flat indices and values of the non-zero entries of 1D ``weights``.
+
+    The third value is whether every weight is finite and >= 0.
+    """
+    # Branch-free, so that the pass vectorises. NaN fails both comparisons.
+    count = 0
+    n_valid = 0
+    for k in range(weights.size):
+        w = weights[k]
+        n_valid += (w >= 0.0) & (w < np.inf)
+        count += w != 0.0
+    valid = n_valid == weights.size
+
+    cells = np.empty(count, dtype=np.int64)
+    values = np.empty(count, dtype=weights.dtype)
+    count = 0
+    for k in range(weights.size):
+        if weights[k] != 0.0:
+            cells[count] = k
+            values[count] = weights[k]
+            count += 1
+    return cells, values, valid
 
 
 @njit(cache=True)

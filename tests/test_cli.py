@@ -118,6 +118,30 @@ def test_generate_and_preview_demo(capsys, tmp_path):
     assert "already exists" in err
 
 
+@pytest.mark.parametrize(
+    "command", [["generate", "--demo", "--no-progress"], ["preview", "--demo"]]
+)
+def test_output_under_a_file_rejected(capsys, tmp_path, command):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where a folder would go")
+    target = blocker / "sub" / ("p.png" if command[0] == "preview" else "out")
+
+    code, _, err = run_cli(capsys, *command, "-o", str(target))
+
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{blocker} is a file, not a folder" in err
+    assert blocker.read_text() == "a file where a folder would go"
+
+
+def test_preview_rejects_other_suffix(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "preview", "--demo", "-o", str(tmp_path / "p.jpg"))
+
+    assert code == 2
+    assert "does not end in .png" in err
+    assert not (tmp_path / "p.jpg").exists()
+
+
 def test_console_script_runs_without_traceback(tmp_path):
     result = subprocess.run(
         [

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from thermosynth.build import check_camera  # noqa: E402
+from thermosynth.errors import OutputError  # noqa: E402
 from thermosynth.frames.frame import Frame  # noqa: E402
 from thermosynth.output.atomic import check_file_writable, write_bytes_atomic  # noqa: E402
 from thermosynth.output.sample import Sample  # noqa: E402
@@ -26,6 +27,11 @@ def write_preview(
     loaded: LoadedRecipe, *, n: int, path: Path, overwrite: bool = False
 ) -> Path:
     """Generate the first ``n`` anomalous samples and draw them to ``path`` (PNG)."""
+    if path.suffix.lower() != ".png":
+        raise OutputError(
+            f"preview path {path} does not end in .png; the preview is a PNG "
+            "image, so name it like preview.png"
+        )
     check_file_writable(path, overwrite=overwrite)
     generator = Generator(loaded)
     anomalous = [(i, f) for i, _, label, f in generator.plan.entries() if label]

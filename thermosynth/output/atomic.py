@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 def check_writable(target: Path, *, overwrite: bool) -> None:
     """Raise OutputError before any work if ``target`` exists without overwrite."""
+    _check_parents(target)
     if target.exists() and not overwrite:
         raise OutputError(
             f"output already exists: {target}; pass --overwrite to replace it, "
@@ -132,7 +133,18 @@ def _umask() -> int:
 
 def check_file_writable(path: Path, *, overwrite: bool) -> None:
     """Raise OutputError if ``path`` exists and ``overwrite`` is false."""
+    _check_parents(path)
     if path.exists() and not overwrite:
         raise OutputError(
             f"output file already exists: {path}; pass --overwrite to replace it"
         )
+
+
+def _check_parents(path: Path) -> None:
+    """Raise OutputError if a folder above ``path`` exists as a file."""
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(
+                f"cannot write {path}: {parent} is a file, not a folder; "
+                "choose an output path inside a folder"
+            )

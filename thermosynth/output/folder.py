@@ -89,8 +89,10 @@ class EightBitScale:
             "source_dtype": self.source_dtype,
             "raw_per_level": self.raw_per_level,
             "raw_offset": self.raw_offset,
-            "note": "raw = level * raw_per_level + raw_offset; values outside "
-            "levels 0 to 255 are clipped; dataset.h5 keeps full precision",
+            "note": "raw = level * raw_per_level + raw_offset, where raw is "
+            "the stored pixel value of the source frames (source_dtype), not a "
+            "value in unit; values outside levels 0 to 255 are clipped; "
+            "dataset.h5 keeps the stored pixels at full precision",
         }
 
 

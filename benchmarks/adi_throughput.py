@@ -214,9 +214,11 @@ def best(repeats: int, run, *args) -> tuple[float, np.ndarray]:
 def row(n, name, batch, step_s, cell_updates, base_s, err, bound) -> float:
     rate = cell_updates / step_s
     base_rate = n * n / base_s if base_s > 0 else float("nan")
+    speedup = f"{rate / base_rate:.0f}x" if np.isfinite(base_rate) else "n/a"
+    error = f"{err:.1e}" if np.isfinite(err) else "n/a"
     print(
         f"| {n}x{n} | {name} | {batch} | {1e3 * step_s:.2f} | {rate:.2e} | "
-        f"{rate / base_rate:.0f}x | {err:.1e} | {100 * rate / bound:.2f} % |",
+        f"{speedup} | {error} | {100 * rate / bound:.2f} % |",
         flush=True,
     )
     return rate

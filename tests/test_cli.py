@@ -326,3 +326,15 @@ def test_glob_override_reaches_frames(capsys, tmp_path):
     assert code == 2
     assert "'*.bmp'" in err
     assert "alias" not in err
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(["validate", "transfer", "--help"])
+
+    assert excinfo.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "training normals at most (default: 2500)" in text
+    assert "seed of every draw (default: 0)" in text
+    assert "(default: [])" not in text
+    assert "(default: None)" not in text

@@ -50,6 +50,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Append an option's default to its help, unless the help names one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        hidden = default is None or default is False or default in ([], "==SUPPRESS==")
+        if "default" in text or hidden or isinstance(action, argparse._CountAction):
+            return action.help
+        if not action.option_strings:
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Use `_DefaultsFormatter` in ``parser`` and every subcommand below it."""
+    parser.formatter_class = _DefaultsFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _show_defaults(child)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="thermosynth",
@@ -163,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_transfer_arguments(transfer)
     _add_verbose(transfer, "verbose_command")
     transfer.set_defaults(handler=_validate_transfer)
+    _show_defaults(parser)
     return parser
 
 

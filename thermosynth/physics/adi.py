@@ -712,8 +712,8 @@ def _scenario_blocks(
     cache lines of a row wherever the array starts on a line.
     """
     lanes = 64 // itemsize
-    wanted = -(-threads // n_layers)
-    n_blocks = max(1, min(wanted, n_scenarios // lanes))
+    per_layer = -(-threads // n_layers)
+    n_blocks = max(1, min(per_layer, n_scenarios // lanes))
     half = n_blocks * lanes
     inner = [
         lanes * ((2 * k * n_scenarios + half) // (2 * half)) for k in range(n_blocks)

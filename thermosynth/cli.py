@@ -56,7 +56,9 @@ class _DefaultsFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         default = action.default
-        hidden = default is None or default is False or default in ([], "==SUPPRESS==")
+        hidden = (
+            default is None or default is False or default in ([], argparse.SUPPRESS)
+        )
         if "default" in text or hidden or isinstance(action, argparse._CountAction):
             return action.help
         if not action.option_strings:

@@ -18,14 +18,6 @@ from thermosynth.validation.detectors import (
 SHAPE = (40, 24)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _normals(n: int, rng: np.random.Generator) -> np.ndarray:
     ramp = np.linspace(60, 100, SHAPE[0])[:, None] + np.zeros(SHAPE)
     return np.clip(ramp + rng.normal(0, 2, (n, *SHAPE)), 0, 255).astype(np.uint8)

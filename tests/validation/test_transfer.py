@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from thermosynth.camera.model import Camera
 from thermosynth.validation import generators as gen
@@ -21,15 +20,6 @@ from thermosynth.validation.transfer import (
 )
 
 SHAPE = (40, 24)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # Small networks train faster on one thread than on two contended ones.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _normals(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -147,8 +137,8 @@ def test_two_jobs_give_the_same_tables():
         for jobs in (1, 2)
     ]
     for table in ("image", "pixel", "contamination"):
-        one, two = (_without_seconds(getattr(run, table)) for run in runs)
-        assert one == two, table
+        single, parallel = (_without_seconds(getattr(run, table)) for run in runs)
+        assert single == parallel, table
     assert len(runs[0].contamination) == 2 * 3  # classifier + knn, 3 groups
 
 

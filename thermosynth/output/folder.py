@@ -138,7 +138,10 @@ class FolderWriter:
         """
         folder = self.root / sample.split / sample.kind
         folder.mkdir(parents=True, exist_ok=True)
-        image = np.array(self._to_png(sample.raw), copy=True)
+        image = self._to_png(sample.raw)
+        if image is sample.raw:
+            # The caller may reuse its frame while the PNG is still pending.
+            image = image.copy()
         jobs = [(folder / f"{sample.stem}.png", image)]
 
         if sample.label:

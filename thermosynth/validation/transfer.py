@@ -252,8 +252,8 @@ def transfer_report(
             )
 
     result = TransferResult()
-    for table, image_rows_, pixel_rows in _run_plan(plan, seed, jobs):
-        getattr(result, table).extend(image_rows_)
+    for table, auroc_rows, pixel_rows in _run_plan(plan, seed, jobs):
+        getattr(result, table).extend(auroc_rows)
         result.pixel.extend(pixel_rows)
     if out_dir is not None:
         result.out_dir = Path(out_dir)

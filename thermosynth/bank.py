@@ -128,9 +128,7 @@ def group_key(layout: Layout, recipe: Recipe) -> str:
     # precision enters through the solver's name, so that keys of solvers
     # that ignore it stay as they were before the key existed.
     physics = recipe.physics.model_dump(mode="json", exclude={"precision"})
-    solver = solver_version(
-        recipe.physics.solver, precision=recipe.physics.precision
-    )
+    solver = solver_version(recipe.physics.solver, precision=recipe.physics.precision)
     text = json.dumps([layout_key(layout), physics, solver], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -464,17 +464,6 @@ def test_non_finite_power_fails_one_scenario():
     assert np.isfinite(results[1].rise_K).all()
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_aligned_zeros_start_on_cache_line(dtype):
-    arrays = [adi._aligned_zeros((2, 33, 17, n), dtype) for n in (1, 5, 64)]
-
-    for array in arrays:
-        assert array.ctypes.data % 64 == 0
-        assert array.dtype == dtype
-        assert array.flags.c_contiguous
-        assert np.all(array == 0)
-
-
 def test_failed_scenario_keeps_earlier_outputs():
     layout = two_material_layout()
     weights = ramped_hotspot(layout).weights_m3

@@ -53,6 +53,7 @@ import numpy as np
 from thermosynth.errors import RecipeError
 from thermosynth.geometry.layout import Layout
 from thermosynth.physics import adi_kernels as kernels
+from thermosynth.physics import buffers
 from thermosynth.physics.grid import face_conductances
 from thermosynth.physics.heat import (
     ZERO_C_IN_K,
@@ -67,6 +68,7 @@ from thermosynth.physics.heat import (
     _output_times,
     _step_ends,
 )
+from thermosynth.physics.profiles import Constant
 from thermosynth.physics.sources import (
     HeldPatch,
     VolumeSource,
@@ -205,7 +207,10 @@ def simulate_adi_batch(
     grid = _cached_grid(layout, boundary, initial, dtype=dtype)
     state = _State(grid, batch, nonzero)
     step_ends = _step_ends(duration_s, dt_s, outputs)
-    return _run(state, step_ends, outputs, _FailureLog(on_failure), progress)
+    try:
+        return _run(state, step_ends, outputs, _FailureLog(on_failure), progress)
+    finally:
+        state.release()
 
 
 def supports(sources: Sequence[Source]) -> bool:
@@ -556,48 +561,77 @@ class _State:
             [s for s in sources if isinstance(s, VolumeSource)] for sources in batch
         ]
         self.n_slots = max(1, max(len(s) for s in self.sources))
-        self.entries = _source_entries(nonzero)
-        self.sourced = np.zeros(grid.shape, dtype=bool)
-        self.sourced.ravel()[self.entries[0]] = True
+        self._init_powers()
+        cells, *entries = _source_entries(nonzero)
+        # Row k of q holds the k-th sourced cell in flat order.
+        sourced = np.zeros(math.prod(grid.shape), dtype=bool)
+        sourced[cells] = True
+        self.source_row = np.cumsum(sourced).reshape(grid.shape) - 1
+        self.source_row[~sourced.reshape(grid.shape)] = -1
+        self.entries = (self.source_row.ravel()[cells], *entries)
+        self.q = np.zeros((int(sourced.sum()), self.n_scenarios), dtype=grid.dtype)
+        self.scattered: np.ndarray | None = None
         self.totals_m3 = np.zeros((self.n_slots, self.n_scenarios))
-        for scenario, scenario_sources in enumerate(self.sources):
-            for slot, source in enumerate(scenario_sources):
-                self.totals_m3[slot, scenario] = source.weights_m3.sum()
+        for scenario, scenario_entries in enumerate(nonzero):
+            for slot, (_, weights_m3) in enumerate(scenario_entries):
+                self.totals_m3[slot, scenario] = weights_m3.sum()
+        self.power_in_W = np.zeros(self.n_scenarios)
+
         shape = (*grid.shape, self.n_scenarios)
-        self.rise = _aligned_zeros(shape, grid.dtype)
-        self.stage = _aligned_zeros(shape, grid.dtype)
+        self.rise = buffers.take(shape, grid.dtype, zero=True)
+        self.stage = buffers.take(shape, grid.dtype, zero=False)
+        n_layers, ny, _ = grid.shape
+        self.lost = buffers.take(
+            (n_layers * ny, self.n_scenarios), grid.dtype, zero=False
+        )
         self.alive = np.ones(self.n_scenarios, dtype=bool)
         self.energy_in_J = np.zeros(self.n_scenarios)
         self.energy_lost_J = np.zeros(self.n_scenarios)
         self.y_scratch: np.ndarray | None = None
 
-    def powers_W(self, t_s: float) -> np.ndarray:
-        """Return the power of each source slot at ``t_s`` [W], (n_slots, B)."""
-        powers = np.zeros((self.n_slots, self.n_scenarios))
+        threads = 1
+        if self.rise.size >= PARALLEL_MIN_CELLS:
+            threads = numba.get_num_threads()
+        splits = threads if SPLIT_LAYERS else 1
+        itemsize = np.dtype(grid.dtype).itemsize
+        self.blocks = _scenario_blocks(self.n_scenarios, n_layers, splits, itemsize)
+        # A thread without a task of step_xy still costs its wake-up.
+        self.threads = min(threads, n_layers * (self.blocks.size - 1))
+
+    def _init_powers(self) -> None:
+        """Fill the constant source powers; list the sources whose power varies."""
+        self.constant_powers_W = np.zeros((self.n_slots, self.n_scenarios))
+        self.varying: list[tuple[int, int, Callable[[float], float]]] = []
         for scenario, sources in enumerate(self.sources):
             for slot, source in enumerate(sources):
-                powers[slot, scenario] = source.power_W(t_s)
+                if isinstance(source.power_W, Constant):
+                    self.constant_powers_W[slot, scenario] = source.power_W.value
+                else:
+                    self.varying.append((slot, scenario, source.power_W))
+
+    def powers_W(self, t_s: float) -> np.ndarray:
+        """Return the power of each source slot at ``t_s`` [W], (n_slots, B)."""
+        powers = self.constant_powers_W.copy()
+        for slot, scenario, power_W in self.varying:
+            powers[slot, scenario] = power_W(t_s)
         return powers
 
     def advance(self, dt_s: float, powers_W: np.ndarray) -> None:
         """Take one Douglas step of ``dt_s`` [s] for every scenario."""
         g = self.grid
         factors = g.factors(dt_s)
-        d = factors.d
-        n_layers, ny, nx = g.shape
-        lost = _aligned_zeros((n_layers * nx, self.n_scenarios), np.float64)
-        threads = numba.get_num_threads() if self.rise.size >= PARALLEL_MIN_CELLS else 1
-        splits = threads if SPLIT_LAYERS else 1
-        itemsize = np.dtype(g.dtype).itemsize
-        blocks = _scenario_blocks(self.n_scenarios, n_layers, splits, itemsize)
-        with _LAUNCH, _threads(threads):
-            kernels.scatter_sources(self.stage, *self.entries, powers_W)
-            self._step_xy(factors, lost, blocks)
-            if n_layers > 1:
+        if self.scattered is None or not np.array_equal(powers_W, self.scattered):
+            kernels.scatter_sources(self.q, *self.entries, powers_W)
+            self.scattered = powers_W
+            self.power_in_W = g.volume_m3 * _sum_rows(powers_W * self.totals_m3)
+
+        with _LAUNCH, _threads(self.threads):
+            self._step_xy(factors)
+            if g.shape[0] > 1:
                 kernels.sweep_z(
                     self.rise,
                     self.stage,
-                    d,
+                    factors.d,
                     g.kernel_faces,
                     factors.z_inverse,
                     factors.z_ratio,
@@ -607,18 +641,17 @@ class _State:
 
         # Sums run in a fixed order, so that a scenario's books do not depend
         # on the batch it was simulated in.
-        volume = g.volume_m3
-        self.energy_in_J += dt_s * volume * _sum_rows(powers_W * self.totals_m3)
-        self.energy_lost_J += dt_s * volume * _sum_rows(lost)
+        self.energy_in_J += dt_s * self.power_in_W
+        self.energy_lost_J += dt_s * g.volume_m3 * _sum_rows(self.lost)
 
-    def _step_xy(self, factors: Factors, lost: np.ndarray, blocks: np.ndarray) -> None:
+    def _step_xy(self, factors: Factors) -> None:
         """Take the x and y stages of a step from ``rise`` into ``stage``."""
         g = self.grid
         if factors.y_inverse is None or factors.y_ratio is None:
             empty = np.zeros((0, 0, 0), dtype=g.dtype)
             y_factors = (empty, empty)
             if self.y_scratch is None:
-                self.y_scratch = _aligned_zeros(self.rise.shape, g.dtype)
+                self.y_scratch = buffers.take(self.rise.shape, g.dtype, zero=False)
             scratch = self.y_scratch
         else:
             y_factors = (factors.y_inverse, factors.y_ratio)
@@ -627,7 +660,7 @@ class _State:
         kernels.step_xy(
             self.rise,
             self.stage,
-            self.sourced,
+            (self.source_row, self.q),
             g.kernel_steady,
             factors.d,
             g.kernel_faces,
@@ -637,16 +670,23 @@ class _State:
             g.kernel_loss,
             g.excess0_K,
             g.kernel_ambient_K,
-            lost,
-            blocks,
+            self.lost,
+            self.blocks,
         )
+
+    def release(self) -> None:
+        """Return the work arrays to the pool; the state is unusable after."""
+        buffers.give(self.rise, self.stage, self.lost, self.y_scratch)
+        self.rise = self.stage = self.lost = self.y_scratch = None
 
     def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:
         """Pack the recorded rises and energy balance of each scenario."""
         stored = kernels.stored_energy(self.rise, self.grid.capacity_J_m3K)
         stored = stored * self.grid.volume_m3
         stored[~self.alive] = np.nan
-        surface = recorded[:, :, 0].copy()
+        surface = recorded[:, :, 0]
+        if self.grid.shape[0] > 1:
+            surface = surface.copy()
         return [
             HeatResult(
                 times_s=outputs.copy(),
@@ -688,18 +728,6 @@ def _source_entries(
     return cells, scenarios, slots, weights
 
 
-def _aligned_zeros(shape: tuple[int, ...], dtype: type[np.floating]) -> np.ndarray:
-    """Return a C-contiguous array of zeros that starts on a 64-byte cache line.
-
-    numpy starts large arrays 16 bytes past a page boundary, so the scenario
-    blocks of two threads would share a cache line in every cell.
-    """
-    n_bytes = math.prod(shape) * np.dtype(dtype).itemsize
-    raw = np.zeros(n_bytes + 64, dtype=np.uint8)
-    start = -raw.ctypes.data % 64
-    return raw[start : start + n_bytes].view(dtype).reshape(shape)
-
-
 @functools.cache
 def _scenario_blocks(
     n_scenarios: int, n_layers: int, threads: int, itemsize: int
@@ -738,8 +766,9 @@ def _threads(n: int) -> Iterator[None]:
 
 
 def _sum_rows(values: np.ndarray) -> np.ndarray:
-    """Return the sum over the first axis, each column summed as its own array."""
-    return np.ascontiguousarray(values.T).sum(axis=1)
+    """Return the float64 sum over the first axis, each column summed as its own
+    array."""
+    return np.ascontiguousarray(values.T, dtype=np.float64).sum(axis=1)
 
 
 def _run(

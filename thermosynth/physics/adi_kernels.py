@@ -72,33 +72,31 @@ def thomas_factors(
 
 @njit(cache=True)
 def scatter_sources(
-    out: np.ndarray,
-    cells: np.ndarray,
+    q: np.ndarray,
+    rows: np.ndarray,
     scenarios: np.ndarray,
     slots: np.ndarray,
     weights: np.ndarray,
     powers: np.ndarray,
 ) -> None:
-    """Write the source density [W m-3] of the sourced cells into ``out``.
+    """Write the source density [W m-3] of the sourced cells into ``q``.
 
-    Entry e adds ``weights[e] * powers[slots[e], scenarios[e]]`` to flat cell
-    ``cells[e]`` of scenario ``scenarios[e]``. Every scenario of a listed cell
-    is set, to 0 where it has no source there. Entries are added in their
-    order, which must be by slot within a scenario.
+    ``q`` has one row per sourced cell and one column per scenario. Entry e
+    adds ``weights[e] * powers[slots[e], scenarios[e]]`` to row ``rows[e]``
+    of scenario ``scenarios[e]``, in the order of the entries, which must be
+    by slot within a scenario. Every other value is 0.
     """
-    flat = out.reshape((-1, out.shape[-1]))
-    for e in range(cells.size):
-        flat[cells[e], :] = 0.0
-    for e in range(cells.size):
+    q[:] = 0.0
+    for e in range(rows.size):
         b = scenarios[e]
-        flat[cells[e], b] += weights[e] * powers[slots[e], b]
+        q[rows[e], b] += weights[e] * powers[slots[e], b]
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def step_xy(
     u: np.ndarray,
     out: np.ndarray,
-    sourced: np.ndarray,
+    sources: tuple[np.ndarray, np.ndarray],
     steady: np.ndarray,
     capacity: np.ndarray,
     faces: np.ndarray,
@@ -115,8 +113,8 @@ def step_xy(
 
     x stage: ``(D + A_x) y1 = D u - (A_y + A_z + G) u + q``, the explicit
     predictor plus the x correction. The heat density is ``q + steady``
-    [W m-3], where ``q`` is read from ``out`` in the cells where ``sourced``
-    is true (see :func:`scatter_sources`) and is 0 elsewhere. y stage:
+    [W m-3]. ``sources`` is (row, q): ``row`` gives, per cell, its row of
+    ``q`` (see :func:`scatter_sources`), or -1 where ``q`` is 0. y stage:
     ``(D + A_y + g) y2 = D y1 + (A_y + g) u``, with ``g`` each scenario's
     loss coefficient at the old state.
 
@@ -124,7 +122,8 @@ def step_xy(
     of row j, then the y elimination of row j, while the row is still in
     cache. The second pass is the y back-substitution, which adds the loss
     that the step books, ``g (excess0 + y2)`` [W m-3], to ``lost``, shape
-    (n_layers * nx, nb), one row per y line.
+    (n_layers * ny, nb), one row per x line, in the state's type. Each task
+    first sets its part of ``lost`` to 0.
 
     ``x_factors`` are (inverse, ratio) of the x lines. ``y_factors`` are the
     y lines' factors, shape (n_layers, ny, nx), where the loss is linear, and
@@ -145,32 +144,38 @@ def step_xy(
     for task in prange(n_layers * n_blocks):
         layer = task // n_blocks
         b0, b1 = blocks[task % n_blocks], blocks[task % n_blocks + 1]
+        lost[layer * ny : (layer + 1) * ny, b0:b1] = 0.0
         # Loss coefficients of a row, the x line's last cell, and a row of
         # the y lines (and of their ratios) as last eliminated or solved. The
         # task uses columns b0 to b1 - 1 of each.
         g = np.empty((nx, nb), dtype=u.dtype)
-        carried = np.empty(nb, dtype=u.dtype)
+        carried = np.zeros(nb, dtype=u.dtype)
         row = np.empty((nx, nb), dtype=u.dtype)
         ratios = np.empty((nx, nb), dtype=u.dtype)
         for j in range(ny):
-            for i in range(nx):
-                _fill_loss(g[i], u, loss, excess0, ambient_K, layer, j, i, b0, b1)
-                _rhs_x_cell(
-                    u, out, g[i], sourced, steady, capacity, faces, excess0,
-                    layer, j, i, b0, b1,
-                )  # fmt: skip
-            _forward_row_x(out, carried, faces, x_factors[0], layer, j, b0, b1)
-            _back_row_x(out, carried, x_factors[1], layer, j, b0, b1)
-            if linear:
-                _forward_row_y_linear(
-                    u, out, row, capacity, faces, loss, y_factors[0],
-                    layer, j, b0, b1,
+            if linear and n_layers == 1:
+                _forward_row_x_plate(
+                    u, out, carried, sources, steady, capacity, faces, loss,
+                    excess0, x_factors[0], layer, j, b0, b1,
                 )  # fmt: skip
             else:
-                _forward_row_y(
-                    u, out, g, row, ratios, capacity, faces, y_scratch,
-                    layer, j, b0, b1,
+                _forward_row_x(
+                    u, out, g, carried, linear, sources, steady, capacity, faces,
+                    loss, excess0, ambient_K, x_factors[0], layer, j, b0, b1,
                 )  # fmt: skip
+            for i in range(nx - 2, -1, -1):
+                _back_x_cell(out, carried, x_factors[1], layer, j, i, b0, b1)
+            for i in range(nx):
+                if linear:
+                    _forward_y_cell_linear(
+                        u, out, row, capacity, faces, loss, y_factors[0],
+                        layer, j, i, b0, b1,
+                    )  # fmt: skip
+                else:
+                    _forward_y_cell(
+                        u, out, g, row, ratios, capacity, faces, y_scratch,
+                        layer, j, i, b0, b1,
+                    )  # fmt: skip
 
         for j in range(ny - 1, -1, -1):
             if linear:
@@ -188,44 +193,93 @@ def step_xy(
 # ``carried``, ``row`` or ``ratios``, not from the array they write. Reading it
 # from ``out`` made them up to twice slower (numba 0.68, AVX-512), because
 # LLVM cannot see how far apart the two accesses are and keeps them scalar.
-# Each loop covers the scenarios b0 to b1 - 1 of a block.
+# Joining the x back-substitution and the y elimination of a cell into one
+# loop over four arrays made the step about twice slower, probably for the
+# same reason. Each loop covers the scenarios b0 to b1 - 1 of a block.
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _rhs_x_cell(
-    u, out, g, sourced, steady, capacity, faces, excess0, layer, j, i, b0, b1
-):
-    """Write the x stage's right-hand side of cell (layer, j, i) into ``out``."""
-    n_layers, ny = u.shape[0], u.shape[1]
-    below, above = max(layer - 1, 0), min(layer + 1, n_layers - 1)
+def _forward_row_x_plate(
+    u, out, carried, sources, steady, capacity, faces, loss, excess0, inverse,
+    layer, j, b0, b1,
+):  # fmt: skip
+    """Write the x stage's right-hand side of x line (0, j) and eliminate it.
+
+    For one layer with a linear loss, in one loop per cell. ``carried``
+    contains the line's cell i - 1 as eliminated, and 0 before cell 0, whose
+    -x conductance is 0.
+    """
+    ny, nx = u.shape[1], u.shape[2]
     south, north = max(j - 1, 0), min(j + 1, ny - 1)
-    c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
-    c_d, c_u = faces[4, layer, j, i], faces[5, layer, j, i]
-    d = capacity[layer, j, i]
-    base, e0 = steady[layer, j, i], excess0[layer, j, i]
-    has_source = sourced[layer, j, i]
-    for b in range(b0, b1):
-        centre = u[layer, j, i, b]
-        value = d * centre + base - g[b] * (e0 + centre)
-        if has_source:
-            value += out[layer, j, i, b]
-        value -= c_s * (centre - u[layer, south, i, b])
-        value -= c_n * (centre - u[layer, north, i, b])
-        value -= c_d * (centre - u[below, j, i, b])
-        value -= c_u * (centre - u[above, j, i, b])
-        out[layer, j, i, b] = value
+    for i in range(nx):
+        c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
+        d, h = capacity[layer, j, i], loss[0, layer, j, i]
+        base, e0 = steady[layer, j, i], excess0[layer, j, i]
+        c_w, pivot = faces[0, layer, j, i], inverse[layer * ny + j, i]
+        source = sources[0][layer, j, i]
+        for b in range(b0, b1):
+            value = _rhs_x_value(
+                u, sources[1], layer, j, i, b, south, north, c_s, c_n, d, base,
+                e0, h, source,
+            )  # fmt: skip
+            value = value + c_w * carried[b]
+            value = value * pivot
+            carried[b] = value
+            out[layer, j, i, b] = value
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_row_x(out, carried, faces, inverse, layer, j, b0, b1) -> None:
-    """Eliminate x line (layer, j) in place, leaving its last cell in ``carried``."""
-    ny, nx = out.shape[1], out.shape[2]
-    pivot = inverse[layer * ny + j, 0]
-    for b in range(b0, b1):
-        value = out[layer, j, 0, b] * pivot
-        carried[b] = value
-        out[layer, j, 0, b] = value
-    for i in range(1, nx):
+def _forward_row_x(
+    u, out, g, carried, linear, sources, steady, capacity, faces, loss, excess0,
+    ambient_K, inverse, layer, j, b0, b1,
+):  # fmt: skip
+    """Write the x stage's right-hand side of x line (layer, j) and eliminate it.
+
+    Leaves the line's last cell in ``carried`` and the row's loss
+    coefficients in ``g``, shape (nx, nb), unless the loss is ``linear``.
+    """
+    n_layers, ny, nx = u.shape[0], u.shape[1], u.shape[2]
+    south, north = max(j - 1, 0), min(j + 1, ny - 1)
+    below, above = max(layer - 1, 0), min(layer + 1, n_layers - 1)
+    for i in range(nx):
+        c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
+        d, h = capacity[layer, j, i], loss[0, layer, j, i]
+        base, e0 = steady[layer, j, i], excess0[layer, j, i]
+        if not linear:
+            _fill_loss(g[i], u, loss, excess0, ambient_K, layer, j, i, b0, b1)
+        # A loop that may read q ran about five times slower (numba 0.68,
+        # AVX-512), so cells without a source get loops in which the literal
+        # -1 removes that branch.
+        source = sources[0][layer, j, i]
+        if linear and source < 0:
+            for b in range(b0, b1):
+                out[layer, j, i, b] = _rhs_x_value(
+                    u, sources[1], layer, j, i, b, south, north, c_s, c_n, d,
+                    base, e0, h, -1,
+                )  # fmt: skip
+        elif source < 0:
+            for b in range(b0, b1):
+                out[layer, j, i, b] = _rhs_x_value(
+                    u, sources[1], layer, j, i, b, south, north, c_s, c_n, d,
+                    base, e0, g[i, b], -1,
+                )  # fmt: skip
+        else:
+            for b in range(b0, b1):
+                g_b = h if linear else g[i, b]
+                out[layer, j, i, b] = _rhs_x_value(
+                    u, sources[1], layer, j, i, b, south, north, c_s, c_n, d,
+                    base, e0, g_b, source,
+                )  # fmt: skip
+
+        if n_layers > 1:
+            c_d, c_u = faces[4, layer, j, i], faces[5, layer, j, i]
+            for b in range(b0, b1):
+                centre = u[layer, j, i, b]
+                value = out[layer, j, i, b]
+                value -= c_d * (centre - u[below, j, i, b])
+                value -= c_u * (centre - u[above, j, i, b])
+                out[layer, j, i, b] = value
+
         c_w, pivot = faces[0, layer, j, i], inverse[layer * ny + j, i]
         for b in range(b0, b1):
             value = out[layer, j, i, b] + c_w * carried[b]
@@ -235,73 +289,91 @@ def _forward_row_x(out, carried, faces, inverse, layer, j, b0, b1) -> None:
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _back_row_x(out, carried, ratio, layer, j, b0, b1) -> None:
-    """Back-substitute x line (layer, j), whose last cell is in ``carried``."""
-    ny, nx = out.shape[1], out.shape[2]
-    for i in range(nx - 2, -1, -1):
-        r = ratio[layer * ny + j, i]
-        for b in range(b0, b1):
-            value = out[layer, j, i, b] + r * carried[b]
-            carried[b] = value
-            out[layer, j, i, b] = value
-
-
-@njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_row_y_linear(
-    u, out, row, capacity, faces, loss, inverse, layer, j, b0, b1
+def _rhs_x_value(
+    u, q, layer, j, i, b, south, north, c_s, c_n, d, base, e0, g_b, source
 ):
-    """Eliminate row j of the y lines of ``layer``, with shared y factors.
+    """Return the in-layer part of the x stage's right-hand side of one value.
 
-    ``row`` contains row j - 1 as eliminated, and receives row j.
+    ``source`` is the cell's row of ``q``, or -1 where it has no source.
     """
-    ny, nx = u.shape[1], u.shape[2]
-    south, north = max(j - 1, 0), min(j + 1, ny - 1)
-    for i in range(nx):
-        c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
-        d, h = capacity[layer, j, i], loss[0, layer, j, i]
-        pivot = inverse[layer, j, i]
-        for b in range(b0, b1):
-            centre = u[layer, j, i, b]
-            rhs = d * out[layer, j, i, b] + h * centre
-            rhs += c_s * (centre - u[layer, south, i, b])
-            rhs += c_n * (centre - u[layer, north, i, b])
-            if j > 0:
-                rhs += c_s * row[i, b]
-            value = rhs * pivot
-            row[i, b] = value
-            out[layer, j, i, b] = value
+    centre = u[layer, j, i, b]
+    value = d * centre + base - g_b * (e0 + centre)
+    if source >= 0:
+        value += q[source, b]
+    value -= c_s * (centre - u[layer, south, i, b])
+    value -= c_n * (centre - u[layer, north, i, b])
+    return value
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
-def _forward_row_y(u, out, g, row, ratios, capacity, faces, ratio, layer, j, b0, b1):
-    """Eliminate row j of the y lines of ``layer`` per scenario.
+def _back_x_cell(out, carried, ratio, layer, j, i, b0, b1) -> None:
+    """Back-substitute cell i of x line (layer, j), whose cell i + 1 is in
+    ``carried``."""
+    ny = out.shape[1]
+    r = ratio[layer * ny + j, i]
+    for b in range(b0, b1):
+        value = out[layer, j, i, b] + r * carried[b]
+        carried[b] = value
+        out[layer, j, i, b] = value
+
+
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _forward_y_cell_linear(
+    u, out, row, capacity, faces, loss, inverse, layer, j, i, b0, b1
+):
+    """Eliminate cell (layer, j, i) along its y line, with shared y factors.
+
+    ``row`` contains row j - 1 of the y lines as eliminated, and receives
+    cell i of row j.
+    """
+    ny = u.shape[1]
+    south, north = max(j - 1, 0), min(j + 1, ny - 1)
+    c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
+    d, h = capacity[layer, j, i], loss[0, layer, j, i]
+    pivot = inverse[layer, j, i]
+    for b in range(b0, b1):
+        centre = u[layer, j, i, b]
+        rhs = d * out[layer, j, i, b] + h * centre
+        rhs += c_s * (centre - u[layer, south, i, b])
+        rhs += c_n * (centre - u[layer, north, i, b])
+        if j > 0:
+            rhs += c_s * row[i, b]
+        value = rhs * pivot
+        row[i, b] = value
+        out[layer, j, i, b] = value
+
+
+@njit(cache=True, inline="always", fastmath={"contract"})
+def _forward_y_cell(
+    u, out, g, row, ratios, capacity, faces, ratio, layer, j, i, b0, b1
+):  # fmt: skip
+    """Eliminate cell (layer, j, i) along its y line per scenario.
 
     ``g`` contains the row's loss coefficients, shape (nx, nb). ``row`` and
-    ``ratios`` contain row j - 1 as eliminated and its elimination ratios, and
-    receive those of row j. ``ratio`` keeps every row's ratios, shape of the
-    state.
+    ``ratios`` contain row j - 1 as eliminated and its elimination ratios,
+    and receive those of cell i of row j. ``ratio`` keeps every row's
+    ratios, shape of the state.
     """
-    ny, nx = u.shape[1], u.shape[2]
+    ny = u.shape[1]
     south, north = max(j - 1, 0), min(j + 1, ny - 1)
     one = u.dtype.type(1.0)
-    for i in range(nx):
-        c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
-        d = capacity[layer, j, i]
-        for b in range(b0, b1):
-            centre = u[layer, j, i, b]
-            rhs = d * out[layer, j, i, b] + g[i, b] * centre
-            rhs += c_s * (centre - u[layer, south, i, b])
-            rhs += c_n * (centre - u[layer, north, i, b])
-            diagonal = d + c_s + c_n + g[i, b]
-            if j > 0:
-                diagonal -= c_s * ratios[i, b]
-                rhs += c_s * row[i, b]
-            inverse = one / diagonal
-            ratios[i, b] = c_n * inverse
-            ratio[layer, j, i, b] = ratios[i, b]
-            value = rhs * inverse
-            row[i, b] = value
-            out[layer, j, i, b] = value
+    c_s, c_n = faces[2, layer, j, i], faces[3, layer, j, i]
+    d = capacity[layer, j, i]
+    for b in range(b0, b1):
+        centre = u[layer, j, i, b]
+        rhs = d * out[layer, j, i, b] + g[i, b] * centre
+        rhs += c_s * (centre - u[layer, south, i, b])
+        rhs += c_n * (centre - u[layer, north, i, b])
+        diagonal = d + c_s + c_n + g[i, b]
+        if j > 0:
+            diagonal -= c_s * ratios[i, b]
+            rhs += c_s * row[i, b]
+        inverse = one / diagonal
+        ratios[i, b] = c_n * inverse
+        ratio[layer, j, i, b] = ratios[i, b]
+        value = rhs * inverse
+        row[i, b] = value
+        out[layer, j, i, b] = value
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
@@ -311,17 +383,19 @@ def _back_row_y_linear(out, row, loss, excess0, ratio, lost, layer, j, b0, b1):
     ``row`` contains row j + 1 as solved, and receives row j.
     """
     ny, nx = out.shape[1], out.shape[2]
+    books = lost[layer * ny + j]
     for i in range(nx):
-        if j < ny - 1:
-            r = ratio[layer, j, i]
-            for b in range(b0, b1):
-                value = out[layer, j, i, b] + r * row[i, b]
-                row[i, b] = value
-                out[layer, j, i, b] = value
         h, e0 = loss[0, layer, j, i], excess0[layer, j, i]
-        if h != 0.0:
+        if j == ny - 1:
             for b in range(b0, b1):
-                lost[layer * nx + i, b] += h * (e0 + row[i, b])
+                books[b] += h * (e0 + row[i, b])
+            continue
+        r = ratio[layer, j, i]
+        for b in range(b0, b1):
+            value = out[layer, j, i, b] + r * row[i, b]
+            row[i, b] = value
+            out[layer, j, i, b] = value
+            books[b] += h * (e0 + value)
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
@@ -334,6 +408,7 @@ def _back_row_y(
     and receives row j.
     """
     ny, nx = out.shape[1], out.shape[2]
+    books = lost[layer * ny + j]
     for i in range(nx):
         if j < ny - 1:
             for b in range(b0, b1):
@@ -345,7 +420,7 @@ def _back_row_y(
         _fill_loss(g, u, loss, excess0, ambient_K, layer, j, i, b0, b1)
         e0 = excess0[layer, j, i]
         for b in range(b0, b1):
-            lost[layer * nx + i, b] += g[b] * (e0 + row[i, b])
+            books[b] += g[b] * (e0 + row[i, b])
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
@@ -401,8 +476,8 @@ def copy_scenarios(
     flat = u.reshape((-1, nb))
     n_cells = flat.shape[0]
     target = recorded.reshape((nb, recorded.shape[1], n_cells))
-    for start in range(0, n_cells, 256):
-        stop = min(start + 256, n_cells)
+    for start in range(0, n_cells, 64):
+        stop = min(start + 64, n_cells)
         for b in range(nb):
             if not alive[b]:
                 target[b, index, start:stop] = np.nan

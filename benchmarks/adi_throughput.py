@@ -19,10 +19,14 @@ solver on the same grid, and the last column is the fraction of a
 memory-bandwidth bound of ``--bandwidth-GBps`` at 8 bytes per cell update.
 Saves a plot of throughput against batch size. ``--solvers adi`` with
 ``--no-error`` times only the ADI rows, for float64 and float32 steps as
-``--precisions`` lists, and skips the fine reference.
+``--precisions`` lists, and skips the fine reference. ``--emissivity 0.9``
+makes the top face radiate as the recipes' default does; the ADI solver then
+eliminates its y lines per scenario, and FiPy's rows cannot be run.
 
     OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py
     OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py --solvers adi --no-error
+    OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py --solvers lu adi \
+        --emissivity 0.9
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from solver_scaling import BOUNDARY, DT_S, fipy_default, plate, scenario  # noqa
 
 from thermosynth.physics.adi import simulate_adi_batch  # noqa: E402
 from thermosynth.physics.fast import simulate_batch  # noqa: E402
+from thermosynth.physics.heat import Boundary  # noqa: E402
 
 
 def fipy_pcg(layout, sources, n_steps: int) -> tuple[float, np.ndarray]:
@@ -55,7 +60,9 @@ def fipy_pcg(layout, sources, n_steps: int) -> tuple[float, np.ndarray]:
     return fipy_default(layout, sources, n_steps, solver=solver)
 
 
-def timed(solve, layout, batch: int, n_steps: int) -> tuple[float, np.ndarray]:
+def timed(
+    solve, layout, batch: int, n_steps: int, boundary: Boundary = BOUNDARY
+) -> tuple[float, np.ndarray]:
     """Run ``solve`` on ``batch`` scenarios; return s per step and scenario 0's rise.
 
     The results are dropped before the next run, as a generator drops a batch
@@ -67,7 +74,7 @@ def timed(solve, layout, batch: int, n_steps: int) -> tuple[float, np.ndarray]:
     results = solve(
         layout,
         scenarios,
-        boundary=BOUNDARY,
+        boundary=boundary,
         duration_s=n_steps * DT_S,
         dt_s=DT_S,
         output_times_s=[n_steps * DT_S],
@@ -76,12 +83,12 @@ def timed(solve, layout, batch: int, n_steps: int) -> tuple[float, np.ndarray]:
     return seconds / n_steps, results[0].rise_K[-1].copy()
 
 
-def fine_reference(layout, n_steps: int) -> np.ndarray:
+def fine_reference(layout, n_steps: int, boundary: Boundary) -> np.ndarray:
     """Return scenario 0's rise from the LU solver at dt / 50."""
     return simulate_batch(
         layout,
         [scenario(layout, 0)],
-        boundary=BOUNDARY,
+        boundary=boundary,
         duration_s=n_steps * DT_S,
         dt_s=DT_S / 50,
         output_times_s=[n_steps * DT_S],
@@ -116,9 +123,19 @@ def main() -> None:
         help="skip the LU reference at dt / 50; the error column is then nan",
     )
     parser.add_argument(
+        "--emissivity",
+        type=float,
+        default=0.0,
+        help="top-face emissivity of the LU and ADI rows; above 0 the loss "
+        "radiates, as in the recipes, and the FiPy rows cannot be run",
+    )
+    parser.add_argument(
         "--plot", type=Path, default=Path("docs/images/adi_throughput.png")
     )
     args = parser.parse_args()
+    if args.emissivity > 0 and "fipy" in args.solvers:
+        parser.error("--emissivity above 0 needs --solvers without fipy")
+    args.boundary = Boundary(h_top_W_m2K=10.0, emissivity_top=args.emissivity)
     bound = args.bandwidth_GBps * 1e9 / 8
 
     import numba
@@ -131,7 +148,7 @@ def main() -> None:
         simulate_adi_batch(
             warm,
             [scenario(warm, 0)],
-            boundary=BOUNDARY,
+            boundary=args.boundary,
             duration_s=1.0,
             dt_s=0.5,
             precision=precision,
@@ -165,7 +182,7 @@ def header(args: argparse.Namespace, bound: float, threads: int) -> None:
 def grid_rows(n: int, args, bound: float, curves: dict) -> None:
     layout = plate(n)
     cells = n * n
-    fine = None if args.no_error else fine_reference(layout, args.steps)
+    fine = None if args.no_error else fine_reference(layout, args.steps, args.boundary)
 
     def error(rise: np.ndarray) -> float:
         if fine is None:
@@ -178,7 +195,9 @@ def grid_rows(n: int, args, bound: float, curves: dict) -> None:
 
     for name, solve in solvers(args):
         for batch in args.batches:
-            step_s, rise = best(args.repeats, timed, solve, layout, batch, args.steps)
+            step_s, rise = best(
+                args.repeats, timed, solve, layout, batch, args.steps, args.boundary
+            )
             rate = row(
                 n, name, batch, step_s, cells * batch, base_s, error(rise), bound
             )

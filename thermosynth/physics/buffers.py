@@ -17,7 +17,7 @@ import threading
 import numpy as np
 
 # Most bytes the pool holds; the oldest arrays go first beyond it.
-POOL_BYTES = 256 << 20
+POOL_BYTES = 128 << 20
 
 _POOL: list[np.ndarray] = []
 _LOCK = threading.Lock()

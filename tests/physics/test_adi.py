@@ -533,3 +533,29 @@ def test_progress_called_per_step():
 
 def test_docstring_examples_run():
     assert doctest.testmod(adi, raise_on_error=True).attempted > 0
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_one_layer_linear_batch_books_energy(precision):
+    # One layer with convection only takes the fused x pass and shares the
+    # y factors; constant powers are scattered once, ramped ones each step.
+    layout = two_material_layout()
+    convective = Boundary(h_top_W_m2K=25.0, h_bottom_W_m2K=5.0)
+    constant = hotspot(layout, x_mm=5.0, y_mm=5.0, radius_mm=1.5, power_W=0.8)
+    batch = [
+        [constant],
+        [ramped_hotspot(layout, x_mm=9.0, power_W=1.5, n_layers=1)],
+        [constant, ramped_hotspot(layout, x_mm=12.0, power_W=0.5, n_layers=1)],
+    ]
+    options = dict(boundary=convective, duration_s=6.0, dt_s=0.5, precision=precision)
+
+    together = simulate_adi_batch(layout, batch, **options)
+
+    assert together[0].energy_in_J == pytest.approx(0.8 * 6.0, rel=1e-12)
+    tolerance = 1e-10 if precision == "float64" else 1e-6
+    for sources, result in zip(batch, together, strict=True):
+        alone = simulate_adi(layout, sources, **options)
+        np.testing.assert_array_equal(result.rise_all_K, alone.rise_all_K)
+        assert result.energy_lost_J > 0.01 * result.energy_in_J
+        balance = result.energy_stored_J + result.energy_lost_J
+        assert balance == pytest.approx(result.energy_in_J, rel=tolerance)

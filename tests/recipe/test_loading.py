@@ -207,6 +207,38 @@ def test_missing_frame_folder_names_key(tmp_path):
         load_recipe(recipe)
 
 
+def test_frame_path_loses_dot_dot_parts(tmp_path):
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "recipes").mkdir()
+    recipe = tmp_path / "recipes" / "r.yaml"
+    recipe.write_text(
+        MINIMAL.replace(
+            "{kind: synthetic, n_frames: 4}", "{kind: images, path: ../frames}"
+        )
+    )
+
+    assert load_recipe(recipe).recipe.frames.path == tmp_path / "frames"
+
+
+def test_frame_path_keeps_dot_dot_through_a_link(tmp_path):
+    # recipes/ links to deep/down/, so recipes/../frames is deep/frames,
+    # not the frames/ that dropping "recipes/.." would name.
+    (tmp_path / "deep" / "down").mkdir(parents=True)
+    (tmp_path / "deep" / "frames").mkdir()
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "recipes").symlink_to(tmp_path / "deep" / "down")
+    recipe = tmp_path / "recipes" / "r.yaml"
+    recipe.write_text(
+        MINIMAL.replace(
+            "{kind: synthetic, n_frames: 4}", "{kind: images, path: ../frames}"
+        )
+    )
+
+    path = load_recipe(recipe).recipe.frames.path
+
+    assert path.resolve() == (tmp_path / "deep" / "frames").resolve()
+
+
 def test_missing_recipe_file():
     with pytest.raises(RecipeError, match="recipe file not found: /no/such.yaml"):
         load_recipe("/no/such.yaml")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import typing
 from dataclasses import dataclass
@@ -241,7 +242,20 @@ def _existing(path: Path, base_dir: Path, key: str, source: str) -> Path:
             f"{source}: key '{key}': file or folder not found: {resolved}; fix "
             "the path (relative paths start at the recipe's folder)"
         )
-    return resolved
+    return _tidy(resolved)
+
+
+def _tidy(path: Path) -> Path:
+    """Return ``path`` without ``.`` and ``..`` parts where that names the same file.
+
+    A recipe in ``recipes/`` that reads ``../frames`` would otherwise put
+    ``recipes/../frames`` into every sample's metadata. Where a symbolic link
+    makes the shorter path point elsewhere, ``path`` is kept.
+    """
+    tidy = Path(os.path.normpath(path))
+    if tidy != path and tidy.exists() and os.path.samefile(tidy, path):
+        return tidy
+    return path
 
 
 DISTRIBUTION_FORMS = {

@@ -562,20 +562,7 @@ class _State:
         ]
         self.n_slots = max(1, max(len(s) for s in self.sources))
         self._init_powers()
-        cells, *entries = _source_entries(nonzero)
-        # Row k of q holds the k-th sourced cell in flat order.
-        sourced = np.zeros(math.prod(grid.shape), dtype=bool)
-        sourced[cells] = True
-        self.source_row = np.cumsum(sourced).reshape(grid.shape) - 1
-        self.source_row[~sourced.reshape(grid.shape)] = -1
-        self.entries = (self.source_row.ravel()[cells], *entries)
-        self.q = np.zeros((int(sourced.sum()), self.n_scenarios), dtype=grid.dtype)
-        self.scattered: np.ndarray | None = None
-        self.totals_m3 = np.zeros((self.n_slots, self.n_scenarios))
-        for scenario, scenario_entries in enumerate(nonzero):
-            for slot, (_, weights_m3) in enumerate(scenario_entries):
-                self.totals_m3[slot, scenario] = weights_m3.sum()
-        self.power_in_W = np.zeros(self.n_scenarios)
+        self._init_sources(nonzero)
 
         shape = (*grid.shape, self.n_scenarios)
         self.rise = buffers.take(shape, grid.dtype, zero=True)
@@ -584,10 +571,10 @@ class _State:
         self.lost = buffers.take(
             (n_layers * ny, self.n_scenarios), grid.dtype, zero=False
         )
+        self.y_scratch: np.ndarray | None = None
         self.alive = np.ones(self.n_scenarios, dtype=bool)
         self.energy_in_J = np.zeros(self.n_scenarios)
         self.energy_lost_J = np.zeros(self.n_scenarios)
-        self.y_scratch: np.ndarray | None = None
 
         threads = 1
         if self.rise.size >= PARALLEL_MIN_CELLS:
@@ -597,6 +584,24 @@ class _State:
         self.blocks = _scenario_blocks(self.n_scenarios, n_layers, splits, itemsize)
         # A thread without a task of step_xy still costs its wake-up.
         self.threads = min(threads, n_layers * (self.blocks.size - 1))
+
+    def _init_sources(self, nonzero: list[_Entries]) -> None:
+        """Number the sourced cells; row k of ``q`` holds the k-th in flat order."""
+        shape = self.grid.shape
+        cells, scenarios, slots, weights_m3 = _source_entries(nonzero)
+        sourced = np.zeros(math.prod(shape), dtype=bool)
+        sourced[cells] = True
+        self.source_row = np.cumsum(sourced).reshape(shape) - 1
+        self.source_row[~sourced.reshape(shape)] = -1
+        rows = self.source_row.ravel()[cells]
+        self.entries = (rows, scenarios, slots, weights_m3)
+        self.q = np.zeros((int(sourced.sum()), self.n_scenarios), self.grid.dtype)
+        self.scattered: np.ndarray | None = None
+        self.power_in_W = np.zeros(self.n_scenarios)
+        self.totals_m3 = np.zeros((self.n_slots, self.n_scenarios))
+        for scenario, scenario_entries in enumerate(nonzero):
+            for slot, (_, weights_m3) in enumerate(scenario_entries):
+                self.totals_m3[slot, scenario] = weights_m3.sum()
 
     def _init_powers(self) -> None:
         """Fill the constant source powers; list the sources whose power varies."""
@@ -675,9 +680,9 @@ class _State:
         )
 
     def release(self) -> None:
-        """Return the work arrays to the pool; the state is unusable after."""
+        """Return the work arrays to the pool; the state must not step after."""
         buffers.give(self.rise, self.stage, self.lost, self.y_scratch)
-        self.rise = self.stage = self.lost = self.y_scratch = None
+        self.y_scratch = None
 
     def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:
         """Pack the recorded rises and energy balance of each scenario."""

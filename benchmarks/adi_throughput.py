@@ -16,14 +16,16 @@ compared with the LU solver at dt / 50, which is close to the exact time
 integral. "error / peak" is the largest difference over the peak rise.
 Throughput is cell-steps per second, the speed-up is against FiPy's default
 solver on the same grid, and the last column is the fraction of a
-memory-bandwidth bound of ``--bandwidth-GBps`` at 8 bytes per cell update.
-Saves a plot of throughput against batch size. ``--solvers adi`` with
+memory-bandwidth bound of ``--bandwidth-GBps`` at 8 bytes per cell update,
+for float32 rows too (at their 4 bytes the bound would be twice as high).
+``--plot FILE`` saves a plot of throughput against batch size. ``--solvers adi`` with
 ``--no-error`` times only the ADI rows, for float64 and float32 steps as
 ``--precisions`` lists, and skips the fine reference. ``--emissivity 0.9``
 makes the top face radiate as the recipes' default does; the ADI solver then
 eliminates its y lines per scenario, and FiPy's rows cannot be run.
 
-    OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py
+    OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py --threads 1 \
+        --plot docs/images/adi_throughput.png
     OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py --solvers adi --no-error
     OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py --solvers lu adi \
         --emissivity 0.9
@@ -108,19 +110,19 @@ def main() -> None:
         nargs="+",
         choices=["fipy", "lu", "adi"],
         default=["fipy", "lu", "adi"],
-        help="solvers to time; without fipy the speed-up column is nan",
+        help="solvers to time; without fipy the speed-up column is n/a",
     )
     parser.add_argument(
         "--precisions",
         nargs="+",
         choices=["float64", "float32"],
-        default=["float64"],
-        help="arithmetic of the ADI rows",
+        default=["float32", "float64"],
+        help="arithmetic of the ADI rows; the recipes use float32",
     )
     parser.add_argument(
         "--no-error",
         action="store_true",
-        help="skip the LU reference at dt / 50; the error column is then nan",
+        help="skip the LU reference at dt / 50; the error column is then n/a",
     )
     parser.add_argument(
         "--emissivity",
@@ -130,11 +132,18 @@ def main() -> None:
         "radiates, as in the recipes, and the FiPy rows cannot be run",
     )
     parser.add_argument(
-        "--plot", type=Path, default=Path("docs/images/adi_throughput.png")
+        "--plot",
+        type=Path,
+        help="save a plot of throughput against batch size here "
+        "(docs/images/adi_throughput.png for the published one)",
     )
     args = parser.parse_args()
+    if not 0.0 <= args.emissivity <= 1.0:
+        parser.error(f"--emissivity {args.emissivity} must be in 0..1")
     if args.emissivity > 0 and "fipy" in args.solvers:
         parser.error("--emissivity above 0 needs --solvers without fipy")
+    if min(args.grids + args.batches + [args.steps, args.repeats]) < 1:
+        parser.error("--grids, --batches, --steps and --repeats must be >= 1")
     args.boundary = Boundary(h_top_W_m2K=10.0, emissivity_top=args.emissivity)
     bound = args.bandwidth_GBps * 1e9 / 8
 
@@ -157,7 +166,8 @@ def main() -> None:
     curves: dict[tuple[str, int], list[tuple[int, float]]] = {}
     for n in args.grids:
         grid_rows(n, args, bound, curves)
-    plot(curves, args.plot)
+    if args.plot is not None:
+        plot(curves, args.plot)
 
 
 def header(args: argparse.Namespace, bound: float, threads: int) -> None:

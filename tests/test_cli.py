@@ -37,6 +37,7 @@ BAD_INPUTS = [
     ),
     (("--set", "scenarios.0.power_W=-2"), r"power_W must be positive"),
     (("--set", "layout.widht_mm=10"), r"unknown key 'layout\.widht_mm'"),
+    (("-s", "physics.precision=float16"), r"key 'physics\.precision' = 'float16'"),
 ]
 
 

@@ -211,6 +211,7 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         help="use the embedded demo recipe, which needs no data",
     )
     parser.add_argument(
+        "-s",
         "--set",
         dest="overrides",
         action="append",

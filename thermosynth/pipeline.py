@@ -49,6 +49,7 @@ from thermosynth.output.shards import (
     write_manifest,
 )
 from thermosynth.recipe.loading import LoadedRecipe
+from thermosynth.recipe.runnable import runnable_text
 from thermosynth.samples import (
     Generator,
     Plan,
@@ -317,7 +318,7 @@ def _write_shards(
     }
     write_manifest(stage, manifest)
     remove_temporaries(stage)
-    (stage / "recipe.yaml").write_text(loaded.text)
+    (stage / "recipe.yaml").write_text(runnable_text(loaded))
 
     hdf5 = loaded.recipe.output.hdf5
     done = {s.number: load_result(stage, s, hdf5=hdf5) for s in shards}

@@ -36,6 +36,7 @@ from thermosynth.output.sequence_writers import (
 from thermosynth.pipeline import plan_split, sample_rng
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe, SequenceSpec
+from thermosynth.recipe.runnable import runnable_text
 from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
     DrawnScenario,
@@ -330,7 +331,7 @@ def generate_sequences(
 
     finals: list[tuple[int, float]] = []
     with staged_dir(target, overwrite=overwrite) as stage:
-        (stage / "recipe.yaml").write_text(loaded.text)
+        (stage / "recipe.yaml").write_text(runnable_text(loaded))
         with _Writers(stage, loaded, generator.times_s) as writers:
             bar = tqdm(
                 generator.sequences(),

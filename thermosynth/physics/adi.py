@@ -811,10 +811,11 @@ def _run(
             progress(step + 1, step_ends.size)
 
     logger.debug(
-        "simulate_adi_batch: grid %s, %d scenarios, %.3f ms per step, "
+        "simulate_adi_batch: grid %s, %d scenarios in %s, %.3f ms per step, "
         "%d sub-steps per step of %g s",
         shape,
         state.n_scenarios,
+        np.dtype(state.grid.dtype).name,
         1e3 * (time.perf_counter() - started) / max(step_ends.size, 1),
         state.grid.substeps(float(step_ends[0])),
         float(step_ends[0]),

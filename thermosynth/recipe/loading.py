@@ -221,11 +221,11 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
             raise RecipeError(
                 f"{source}: key 'layout.path': mask image not found: {resolved}"
             )
-        layout = layout.model_copy(update={"path": resolved})
+        layout = layout.model_copy(update={"path": _tidy(resolved.absolute())})
 
     output_dir = recipe.output.dir
     if not output_dir.is_absolute():
-        output_dir = base_dir / output_dir
+        output_dir = (base_dir / output_dir).absolute()
     return recipe.model_copy(
         update={
             "frames": frames.model_copy(update=updates),
@@ -236,7 +236,7 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
 
 
 def _existing(path: Path, base_dir: Path, key: str, source: str) -> Path:
-    resolved = path if path.is_absolute() else base_dir / path
+    resolved = (path if path.is_absolute() else base_dir / path).absolute()
     if not resolved.exists():
         raise RecipeError(
             f"{source}: key '{key}': file or folder not found: {resolved}; fix "
@@ -249,8 +249,8 @@ def _tidy(path: Path) -> Path:
     """Return ``path`` without ``.`` and ``..`` parts where that names the same file.
 
     A recipe in ``recipes/`` that reads ``../frames`` would otherwise put
-    ``recipes/../frames`` into every sample's metadata. Where a symbolic link
-    makes the shorter path point elsewhere, ``path`` is kept.
+    ``.../recipes/../frames`` into every sample's metadata. Where a symbolic
+    link makes the shorter path point elsewhere, ``path`` is kept.
     """
     tidy = Path(os.path.normpath(path))
     if tidy != path and tidy.exists() and os.path.samefile(tidy, path):

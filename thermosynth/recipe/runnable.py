@@ -1,0 +1,61 @@
+"""The recipe text that a run writes beside its outputs.
+
+A recipe names its inputs relative to its own folder. Written unchanged into
+an output folder, it would look for them there. So the copy gets absolute
+input paths, as the run resolved them, and ``thermosynth generate
+OUT/recipe.yaml`` runs it again from any folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from thermosynth.recipe.loading import INPUT_PATH_KEYS, LoadedRecipe
+
+
+def runnable_text(loaded: LoadedRecipe) -> str:
+    """Return the recipe's text with every input path absolute.
+
+    The bank file's path is written too wherever the bank is used, as the
+    default one lies beside the recipe. A recipe that needs no change keeps
+    its text, comments included.
+    """
+    data = yaml.safe_load(loaded.text)
+    changed = False
+    for keys, value in _absolute_paths(loaded):
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        if node.get(keys[-1]) != value:
+            node[keys[-1]] = value
+            changed = True
+    return yaml.safe_dump(data, sort_keys=False) if changed else loaded.text
+
+
+def _absolute_paths(loaded: LoadedRecipe) -> list[tuple[tuple[str, ...], Any]]:
+    """Return (keys, value) of each input path as the run resolved it."""
+    # Imported here: thermosynth.bank imports the recipe package.
+    from thermosynth.bank import resolve_bank_path
+
+    recipe = loaded.recipe
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for section, key in INPUT_PATH_KEYS:
+        value = getattr(recipe.frames, key, None)
+        if isinstance(value, dict):
+            found.append(((section, key), {k: str(p) for k, p in value.items()}))
+        elif value is not None:
+            found.append(((section, key), str(value)))
+    select = getattr(recipe.frames, "select", None)
+    if select is not None:
+        found.append((("frames", "select", "metadata"), str(select.metadata)))
+
+    layout_path = recipe.layout.options().get("path")
+    if recipe.layout.kind == "mask" and layout_path is not None:
+        found.append((("layout", "path"), str(layout_path)))
+    if recipe.bank.mode != "off":
+        bank = resolve_bank_path(recipe.bank.path, loaded.source)
+        found.append((("bank", "path"), str(Path(bank).absolute())))
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import thermosynth.physics.adi as adi
 from thermosynth.build import build_layout
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.scenario import draw_scenario
@@ -44,3 +45,22 @@ def test_runaway_scenario_routes_to_chemistry():
     assert rise.shape == (2, *layout.shape)
     assert rise.min() >= 0.0
     assert rise[1].max() > rise[0].max() > 0.0
+
+
+def test_recipe_precision_reaches_the_adi_solver(monkeypatch):
+    seen = []
+    original = adi.simulate_adi_batch
+
+    def spy(*args, precision="float64", **kwargs):
+        seen.append(precision)
+        return original(*args, precision=precision, **kwargs)
+
+    monkeypatch.setattr(adi, "simulate_adi_batch", spy)
+    for overrides, expected in [
+        ((), "float32"),
+        (("physics.precision=float64",), "float64"),
+    ]:
+        loaded = load_demo_recipe(overrides=overrides)
+        drawn, layout = drawn_for(loaded)
+        simulate_scenario(drawn, layout, loaded.recipe)
+        assert seen[-1] == expected

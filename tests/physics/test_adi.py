@@ -81,13 +81,14 @@ def douglas_gaussian(x_mm, y_mm, *, peak_K, alpha_t0_mm2, alpha_dt_mm2, n_steps)
     return scale * cos_y @ spectrum @ cos_x.T
 
 
-def test_adi_matches_fipy_reference():
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_adi_matches_fipy_reference(precision):
     layout = two_material_layout()
     options = dict(boundary=RADIATING, n_layers=2, duration_s=5.0, dt_s=0.25)
     sources = [ramped_hotspot(layout)]
 
     reference = simulate(layout, sources, **options)
-    result = simulate_adi(layout, sources, **options)
+    result = simulate_adi(layout, sources, precision=precision, **options)
 
     # Splitting differs from implicit Euler by O(dt**2) per step, so the two
     # agree within 1 % of the peak rise on the same grid.

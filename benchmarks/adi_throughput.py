@@ -21,8 +21,9 @@ for float32 rows too (at their 4 bytes the bound would be twice as high).
 ``--plot FILE`` saves a plot of throughput against batch size. ``--solvers adi`` with
 ``--no-error`` times only the ADI rows, for float64 and float32 steps as
 ``--precisions`` lists, and skips the fine reference. ``--emissivity 0.9``
-makes the top face radiate as the recipes' default does; the ADI solver then
-eliminates its y lines per scenario, and FiPy's rows cannot be run.
+makes the top face radiate as the recipes' default does. The ADI solver then
+eliminates its y lines per scenario, and FiPy's rows cannot be run because
+its model here has no radiation.
 
     OMP_NUM_THREADS=1 python benchmarks/adi_throughput.py --threads 1 \
         --plot docs/images/adi_throughput.png

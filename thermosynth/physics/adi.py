@@ -586,7 +586,7 @@ class _State:
         self.threads = min(threads, n_layers * (self.blocks.size - 1))
 
     def _init_sources(self, nonzero: list[_Entries]) -> None:
-        """Number the sourced cells; row k of ``q`` holds the k-th in flat order."""
+        """Number the sourced cells: row k of ``q`` is the k-th in flat order."""
         shape = self.grid.shape
         cells, scenarios, slots, weights_m3 = _source_entries(nonzero)
         sourced = np.zeros(math.prod(shape), dtype=bool)

@@ -207,8 +207,9 @@ def _forward_row_x_plate(
     """Write the x stage's right-hand side of x line (0, j) and eliminate it.
 
     For one layer with a linear loss, in one loop per cell. ``carried``
-    contains the line's cell i - 1 as eliminated, and 0 before cell 0, whose
-    -x conductance is 0.
+    contains the line's cell i - 1 as eliminated. Before cell 0 it contains
+    any finite value (0, or the last row's cell 0), which the -x conductance
+    of 0 multiplies away.
     """
     ny, nx = u.shape[1], u.shape[2]
     south, north = max(j - 1, 0), min(j + 1, ny - 1)

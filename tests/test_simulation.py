@@ -47,7 +47,7 @@ def test_runaway_scenario_routes_to_chemistry():
     assert rise[1].max() > rise[0].max() > 0.0
 
 
-def test_recipe_precision_reaches_the_adi_solver(monkeypatch):
+def test_recipe_precision_reaches_adi(monkeypatch):
     seen = []
     original = adi.simulate_adi_batch
 

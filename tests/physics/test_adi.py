@@ -539,7 +539,7 @@ def test_docstring_examples_run():
 @pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_one_layer_linear_batch_books_energy(precision):
     # One layer with convection only takes the fused x pass and shares the
-    # y factors; constant powers are scattered once, ramped ones each step.
+    # y factors. Constant powers are scattered once, ramped ones each step.
     layout = two_material_layout()
     convective = Boundary(h_top_W_m2K=25.0, h_bottom_W_m2K=5.0)
     constant = hotspot(layout, x_mm=5.0, y_mm=5.0, radius_mm=1.5, power_W=0.8)

@@ -20,7 +20,7 @@ def test_take_starts_on_cache_line(dtype):
         assert np.all(array == 0)
 
 
-def test_given_array_is_reused_and_zeroed_on_request():
+def test_given_array_reused_and_zeroed():
     first = buffers.take((3, 7, 11), np.float32, zero=False)
     first[:] = 5.0
     address = first.ctypes.data
@@ -32,7 +32,7 @@ def test_given_array_is_reused_and_zeroed_on_request():
     assert np.all(again == 0)
 
 
-def test_pool_drops_oldest_beyond_its_size(monkeypatch):
+def test_pool_drops_oldest_beyond_size(monkeypatch):
     monkeypatch.setattr(buffers, "_POOL", [])
     monkeypatch.setattr(buffers, "POOL_BYTES", 3000)
     arrays = [buffers.take((125,), np.float64, zero=True) for _ in range(4)]

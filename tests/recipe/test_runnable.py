@@ -26,7 +26,7 @@ def write_recipe(tmp_path: Path) -> Path:
     return path
 
 
-def test_written_recipe_finds_the_inputs_from_another_folder(tmp_path):
+def test_written_recipe_runs_from_elsewhere(tmp_path):
     loaded = load_recipe(write_recipe(tmp_path))
     elsewhere = tmp_path / "out" / "recipe.yaml"
     elsewhere.parent.mkdir()
@@ -39,7 +39,7 @@ def test_written_recipe_finds_the_inputs_from_another_folder(tmp_path):
     assert bank == str(tmp_path / "recipes" / "thermosynth-bank.h5")
 
 
-def test_recipe_without_relative_inputs_keeps_its_text():
+def test_recipe_without_paths_keeps_text():
     loaded = load_demo_recipe()
 
     assert runnable_text(loaded) == loaded.text

@@ -604,7 +604,7 @@ class _State:
                 self.totals_m3[slot, scenario] = weights_m3.sum()
 
     def _init_powers(self) -> None:
-        """Fill the constant source powers; list the sources whose power varies."""
+        """Fill the constant source powers and list the sources whose power varies."""
         self.constant_powers_W = np.zeros((self.n_slots, self.n_scenarios))
         self.varying: list[tuple[int, int, Callable[[float], float]]] = []
         for scenario, sources in enumerate(self.sources):
@@ -680,7 +680,7 @@ class _State:
         )
 
     def release(self) -> None:
-        """Return the work arrays to the pool; the state must not step after."""
+        """Return the work arrays to the pool, after which the state must not step."""
         buffers.give(self.rise, self.stage, self.lost, self.y_scratch)
         self.y_scratch = None
 

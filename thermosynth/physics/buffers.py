@@ -3,10 +3,10 @@
 A generator calls the solver again and again on batches of one shape. On a
 fresh array, each first write to a 4 KiB page costs a page fault. On a
 2-core AMD EPYC VM without transparent huge pages, writing 4 MiB for the
-first time took 1.0 ms, against 0.12 ms the second time, and a 20-step call
-at 128 x 128 cells and 64 scenarios wrote two such arrays for the first
-time. So the arrays of a call go back to a small pool when it ends, and the
-next call of the same size takes them from there.
+first time took 1.0 ms, against 0.12 ms the second time. A 20-step call at
+128 x 128 cells and 64 scenarios wrote two such fresh arrays. So the arrays
+of a call go back to a small pool when it ends, and the next call of the
+same size takes them from there.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-# Most bytes the pool holds; the oldest arrays go first beyond it.
+# Maximum number of bytes in the pool. Beyond it, the oldest arrays are dropped.
 POOL_BYTES = 128 << 20
 
 _POOL: list[np.ndarray] = []
@@ -41,7 +41,10 @@ def take(shape: tuple[int, ...], dtype: type[np.floating], *, zero: bool) -> np.
 
 
 def give(*arrays: np.ndarray | None) -> None:
-    """Return arrays from :func:`take` to the pool; the caller drops them."""
+    """Return arrays from :func:`take` to the pool.
+
+    The caller must not use them afterwards.
+    """
     with _LOCK:
         for array in arrays:
             if array is None:

@@ -37,7 +37,7 @@ def runnable_text(loaded: LoadedRecipe) -> str:
 
 def _absolute_paths(loaded: LoadedRecipe) -> list[tuple[tuple[str, ...], Any]]:
     """Return (keys, value) of each input path as the run resolved it."""
-    # Imported here: thermosynth.bank imports the recipe package.
+    # Imported here because thermosynth.bank imports the recipe package.
     from thermosynth.bank import resolve_bank_path
 
     recipe = loaded.recipe

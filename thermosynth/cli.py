@@ -578,6 +578,13 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         help="recipe scenarios simulated for the thermosynth generator",
     )
     parser.add_argument(
+        "--contrast-spread",
+        type=float,
+        default=2.0,
+        help="each thermosynth pseudo-anomaly's rise is multiplied by a factor "
+        "drawn log-uniformly in [1/F, F]; 1 turns it off (default 2)",
+    )
+    parser.add_argument(
         "--bootstrap", type=int, default=200, help="bootstrap resamples per interval"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every draw")
@@ -602,6 +609,11 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ThermosynthError(
             f"--jobs {args.jobs} is invalid; give 1 or more processes"
+        )
+    if not args.contrast_spread >= 1.0:
+        raise ThermosynthError(
+            f"--contrast-spread {args.contrast_spread} is invalid; give a factor "
+            ">= 1 (1 = none)"
         )
     detectors = setup.build_detectors(
         _names(args.detectors), steps=args.steps, trim_fraction=args.trim_fraction
@@ -632,6 +644,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
                 data.train_normal[0],
                 n_scenarios=args.bank_scenarios,
                 seed=args.seed,
+                spread=args.contrast_spread,
             )
     generators = setup.build_generators(generator_names, thermal)
 
@@ -687,7 +700,8 @@ def _transfer_notes(args: argparse.Namespace) -> str:
     return (
         f"Normal frames: `{args.normal}`; real anomalies: `{args.real}`; recipe: "
         f"`{args.recipe}`; seed {args.seed}; {args.steps} training steps per network; "
-        f"{args.bank_scenarios} simulated scenarios in the thermosynth bank; "
+        f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
+        f"contrast spread {args.contrast_spread:g}; "
         f"trim fraction {args.trim_fraction:g}."
     )
 

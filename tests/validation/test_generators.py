@@ -30,6 +30,9 @@ def _all_generators() -> dict[str, gen.PseudoGenerator]:
         "self_blend": gen.SelfBlend(),
         "perlin": gen.PerlinBlend(pool),
         "thermal": gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0)),
+        "thermal_spread": gen.ThermalHotspots(
+            _bump_bank(), Camera(levels_per_kelvin=3.0), spread=2.0
+        ),
     }
 
 
@@ -94,6 +97,33 @@ def test_thermal_scale_grows_rise():
     assert large[0].max() > small[0].max()
 
 
+def _peak_rise(generator: gen.ThermalHotspots, seed: int) -> int:
+    image = np.full(SHAPE, 60, dtype=np.uint8)
+    anomalous, _ = generator(image, np.random.default_rng(seed))
+    return int(anomalous.astype(int).max()) - 60
+
+
+def test_thermal_spread_bounds_sample_contrast():
+    # Both bumps of the bank peak at 10 K, so the plain rise peaks at one
+    # level p. A spread of 2 keeps each sample in [p / 2, 2 p], give or take
+    # one level of rounding, and reaches near both ends in 200 draws.
+    camera = Camera(levels_per_kelvin=3.0)
+    plain = _peak_rise(gen.ThermalHotspots(_bump_bank(), camera), 0)
+    spread = gen.ThermalHotspots(_bump_bank(), camera, spread=2.0)
+    peaks = np.array([_peak_rise(spread, seed) for seed in range(200)])
+
+    assert plain > 10
+    assert peaks.min() >= plain / 2 - 1
+    assert peaks.max() <= 2 * plain + 1
+    assert peaks.min() < 0.7 * plain
+    assert peaks.max() > 1.4 * plain
+
+
+def test_thermal_spread_below_one_rejected():
+    with pytest.raises(ValueError, match="spread = 0.5"):
+        gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0), spread=0.5)
+
+
 def test_thermal_shape_mismatch_rejected():
     generator = gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0))
     with pytest.raises(ValueError, match="simulate the bank"):
@@ -118,3 +148,12 @@ def test_perlin_noise_changes_sign():
 def test_perlin_noise_bad_res_rejected():
     with pytest.raises(ValueError, match="periods"):
         gen.perlin_noise(SHAPE, (0, 2), np.random.default_rng(0))
+
+
+def test_drop_round_off_zeroes_tiny_negatives_only():
+    rises = np.array([[[10.0, -1e-14, 0.0], [-0.5, 3.0, 2e-15]]])
+
+    cleaned = gen.drop_round_off(rises)
+
+    np.testing.assert_array_equal(cleaned, [[[10.0, 0.0, 0.0], [-0.5, 3.0, 2e-15]]])
+    assert rises[0, 0, 1] == -1e-14

@@ -167,3 +167,30 @@ def test_transfer_cli_rejects_zero_jobs(mvtec_tree, recipe, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--jobs 0 is invalid" in err
     assert not (tmp_path / "report").exists()
+
+
+def test_transfer_cli_rejects_contrast_spread_below_one(
+    mvtec_tree, recipe, tmp_path, capsys
+):
+    args = [*_args(mvtec_tree, recipe, tmp_path / "report"), "--contrast-spread", "0.5"]
+
+    assert main(args) == 2
+
+    err = capsys.readouterr().err
+    assert "--contrast-spread 0.5 is invalid" in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_thermal_factory_passes_contrast_spread(recipe):
+    from thermosynth.errors import ThermosynthError
+    from thermosynth.recipe import load_recipe
+    from thermosynth.validation.transfer_setup import thermal_factory
+
+    loaded = load_recipe(recipe)
+    image = _normal(np.random.default_rng(1))
+    make = thermal_factory(loaded, image, n_scenarios=2, seed=0, spread=3.0)
+
+    assert make(image[None], 0.5).spread == 3.0
+    assert make(image[None], 0.5).scale == 0.5
+    with pytest.raises(ThermosynthError, match="--contrast-spread 0.9"):
+        thermal_factory(loaded, image, n_scenarios=2, seed=0, spread=0.9)

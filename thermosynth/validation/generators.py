@@ -311,7 +311,8 @@ class ThermalHotspots:
 
     Each call picks one rise from a bank simulated once (see
     :func:`simulate_rise_bank`), flips it at random (a PV module's cell grid is
-    symmetric under both flips), multiplies it by ``scale``, records it with
+    symmetric under both flips), multiplies it by ``scale`` times a factor
+    drawn log-uniformly in [1 / ``spread``, ``spread``], records it with
     :func:`thermosynth.camera.record_rise` and blends it with
     :func:`thermosynth.blend.blend` (fixed gain). The mask is the blend's mask.
     The frame is read as 8-bit levels (unit "level"), so ``camera`` needs
@@ -327,6 +328,11 @@ class ThermalHotspots:
         Ambient temperature [C].
     scale : float
         Factor on every rise, > 0; the severity knob.
+    spread : float
+        Per-sample contrast spread, >= 1: each rise is also multiplied by a
+        factor drawn log-uniformly in [1 / spread, spread], so that one bank
+        gives fainter and stronger copies of each simulated fault. 1 keeps
+        every rise at ``scale``.
     noise_multiple : float
         Blend threshold as a multiple of the frame's estimated noise.
     """
@@ -336,6 +342,7 @@ class ThermalHotspots:
     ambient_C: float = 30.0
     scale: float = 1.0
     noise_multiple: float = 3.0
+    spread: float = 1.0
     _encoding: LinearEncoding = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -345,6 +352,10 @@ class ThermalHotspots:
             )
         if not self.scale > 0.0:
             raise ValueError(f"scale = {self.scale} is invalid; use a factor > 0")
+        if not self.spread >= 1.0:
+            raise ValueError(
+                f"spread = {self.spread} is invalid; use a factor >= 1 (1 = none)"
+            )
         self._encoding = LinearEncoding(np.uint8)
 
     def __call__(
@@ -354,7 +365,10 @@ class ThermalHotspots:
         threshold = default_threshold(frame, noise_multiple=self.noise_multiple)
         for _ in range(_MAX_TRIES):
             rise = self.rises_K[rng.integers(len(self.rises_K))]
-            rise = rise[:: rng.choice([-1, 1]), :: rng.choice([-1, 1])] * self.scale
+            factor = self.scale
+            if self.spread > 1.0:
+                factor *= self.spread ** rng.uniform(-1.0, 1.0)
+            rise = rise[:: rng.choice([-1, 1]), :: rng.choice([-1, 1])] * factor
             recorded = record_rise(self.camera, rise, frame, ambient_C=self.ambient_C)
             result = blend(frame, recorded, threshold=threshold)
             if result.area_px > 0:
@@ -436,6 +450,18 @@ def simulate_rise_bank(
     )
 
     homography, _ = register(recipe.registration, generator.layout, frame)
-    fields = np.concatenate([r.rise_K for r in results])
+    fields = drop_round_off(np.concatenate([r.rise_K for r in results]))
     logger.info("simulated a bank of %d rises", len(fields))
     return warp_to_frame(fields, homography, frame.shape).astype(np.float32)
+
+
+def drop_round_off(rises_K: np.ndarray, *, relative: float = 1e-9) -> np.ndarray:
+    """Set the solver's round-off below zero to zero in rises of heat sources.
+
+    The solvers leave values of about -1e-14 K far from a source, and
+    :func:`thermosynth.blend.blend` rejects a negative recorded rise. Values
+    below ``-relative`` times the largest magnitude are kept, so that a real
+    error still reaches the blend's check. Returns a new array.
+    """
+    tolerance = relative * float(np.max(np.abs(rises_K), initial=0.0))
+    return np.where((rises_K < 0.0) & (rises_K >= -tolerance), 0.0, rises_K)

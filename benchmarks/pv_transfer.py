@@ -42,7 +42,11 @@ from thermosynth.validation.transfer import (
     write_report,
 )
 from thermosynth.validation.transfer_data import load_classes, split_transfer_data
-from thermosynth.validation.transfer_setup import DEFAULT_TRIM_FRACTION, trimmed
+from thermosynth.validation.transfer_setup import (
+    DEFAULT_CONTRAST_SPREAD,
+    DEFAULT_TRIM_FRACTION,
+    trimmed,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "pv-modules-raptormaps"
@@ -113,7 +117,11 @@ def main() -> None:
 
     def thermal(pool: np.ndarray, scale: float = 1.0) -> gen.ThermalHotspots:
         return gen.ThermalHotspots(
-            bank, pipeline.camera, ambient_C=ambient_C, scale=scale
+            bank,
+            pipeline.camera,
+            ambient_C=ambient_C,
+            scale=scale,
+            spread=DEFAULT_CONTRAST_SPREAD,
         )
 
     generators = {

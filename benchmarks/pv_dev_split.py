@@ -9,8 +9,9 @@ contamination) on the pseudo-anomalies of each variant of the thermosynth
 generator, over several training seeds, and writes the mean AUROC per
 variant to benchmarks/results/pv_dev_split.md.
 
-The variants cross the recipe's scenarios (with or without ``hot_region``)
-with the generator's per-sample contrast spread (1 or 2).
+The variants cross the recipe's scenarios (without ``hot_region``, with it,
+or with its radius range narrowed to the first one tried, 40-120 mm) with
+the generator's per-sample contrast spread (1 or 2).
 
     OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py [--seeds 3] [--jobs 2]
 """
@@ -70,13 +71,20 @@ def dev_split(seed: int, n_train: int, n_test: int) -> dict:
     }
 
 
-def rise_bank(with_region: bool, n_scenarios: int, seed: int):
-    """Simulate the PV recipe's bank, with or without its hot_region scenario."""
-    overrides = []
-    if not with_region:
-        scenarios = yaml.safe_load(RECIPE.read_text())["scenarios"]
-        kept = [s for s in scenarios if s.get("name") != NEW_SCENARIO]
-        overrides.append("scenarios=" + json.dumps(kept))
+def rise_bank(region: str, n_scenarios: int, seed: int):
+    """Simulate the PV recipe's bank with the hot_region variant ``region``.
+
+    ``region`` is "none" (scenario dropped), "narrow" (radius 40-120 mm) or
+    "recipe" (as the recipe has it).
+    """
+    scenarios = yaml.safe_load(RECIPE.read_text())["scenarios"]
+    if region == "none":
+        scenarios = [s for s in scenarios if s.get("name") != NEW_SCENARIO]
+    elif region == "narrow":
+        for spec in scenarios:
+            if spec.get("name") == NEW_SCENARIO:
+                spec["radius_mm"] = {"uniform": [40.0, 120.0]}
+    overrides = ["scenarios=" + json.dumps(scenarios)]
     loaded = load_recipe(RECIPE, overrides=overrides)
     pipeline = Generator(loaded)
     bank = gen.simulate_rise_bank(
@@ -85,12 +93,12 @@ def rise_bank(with_region: bool, n_scenarios: int, seed: int):
     return bank, pipeline.camera, loaded.recipe.physics.ambient_C
 
 
-def run_one(task: tuple[str, bool, float, int]) -> dict:
+def run_one(task: tuple[str, str, float, int]) -> dict:
     """Train DRAEM on one variant and seed, and return its development AUROC."""
-    name, with_region, spread, seed = task
+    name, region, spread, seed = task
     torch.set_num_threads(1)
     split, banks, steps = _STATE["split"], _STATE["banks"], _STATE["steps"]
-    bank, camera, ambient_C = banks[with_region]
+    bank, camera, ambient_C = banks[region]
     generator = gen.ThermalHotspots(bank, camera, ambient_C=ambient_C, spread=spread)
     rng = np.random.default_rng([seed, 7])
     anomalous, masks = make_pseudo(split["train"], generator, rng)
@@ -148,16 +156,19 @@ def main() -> None:
     start = time.perf_counter()
 
     _STATE["split"] = dev_split(args.seed, n_train=2500, n_test=1500)
+    variants = [
+        ("two kinds, fixed contrast", "none", 1.0),
+        ("two kinds, spread 2", "none", 2.0),
+        ("three kinds, hot_region 40-120 mm, fixed contrast", "narrow", 1.0),
+        ("three kinds, hot_region 40-120 mm, spread 2", "narrow", 2.0),
+        ("three kinds, hot_region 40-200 mm (recipe), fixed contrast", "recipe", 1.0),
+        ("three kinds, hot_region 40-200 mm (recipe), spread 2", "recipe", 2.0),
+    ]
+    regions = dict.fromkeys(region for _, region, _ in variants)
     _STATE["banks"] = {
-        flag: rise_bank(flag, n_scenarios=64, seed=args.seed) for flag in (False, True)
+        region: rise_bank(region, n_scenarios=64, seed=args.seed) for region in regions
     }
     _STATE["steps"] = args.steps
-    variants = [
-        ("two kinds, fixed contrast", False, 1.0),
-        ("two kinds, spread 2", False, 2.0),
-        ("three kinds (hot_region), fixed contrast", True, 1.0),
-        ("three kinds (hot_region), spread 2", True, 2.0),
-    ]
     tasks = [(*v, seed) for v in variants for seed in range(args.seeds)]
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         rows = pool.map(run_one, tasks, chunksize=1)

@@ -520,7 +520,7 @@ class Trimmed:
     Notes
     -----
     NOTE: on the PV benchmark (10 % real hotspots planted, scouts of a
-    quarter of the steps) the scouts dropped only 46 % (classifier) and 57 %
+    quarter of the steps) the scouts dropped only 54 % (classifier) and 64 %
     (DRAEM) of the planted frames, so trimming reduces contamination but does
     not remove it.
     """

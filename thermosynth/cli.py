@@ -610,10 +610,10 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         raise ThermosynthError(
             f"--jobs {args.jobs} is invalid; give 1 or more processes"
         )
-    if not args.contrast_spread >= 1.0:
+    if not 1.0 <= args.contrast_spread < float("inf"):
         raise ThermosynthError(
-            f"--contrast-spread {args.contrast_spread} is invalid; give a factor "
-            ">= 1 (1 = none)"
+            f"--contrast-spread {args.contrast_spread} is invalid; give a finite "
+            "factor >= 1 (1 = none)"
         )
     detectors = setup.build_detectors(
         _names(args.detectors), steps=args.steps, trim_fraction=args.trim_fraction

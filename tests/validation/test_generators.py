@@ -119,9 +119,10 @@ def test_thermal_spread_bounds_sample_contrast():
     assert peaks.max() > 1.4 * plain
 
 
-def test_thermal_spread_below_one_rejected():
-    with pytest.raises(ValueError, match="spread = 0.5"):
-        gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0), spread=0.5)
+@pytest.mark.parametrize("spread", [0.5, float("inf"), float("nan")])
+def test_thermal_spread_invalid_rejected(spread):
+    with pytest.raises(ValueError, match=f"spread = {spread}"):
+        gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0), spread=spread)
 
 
 def test_thermal_shape_mismatch_rejected():

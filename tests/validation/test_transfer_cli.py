@@ -169,15 +169,20 @@ def test_transfer_cli_rejects_zero_jobs(mvtec_tree, recipe, tmp_path, capsys):
     assert not (tmp_path / "report").exists()
 
 
-def test_transfer_cli_rejects_contrast_spread_below_one(
-    mvtec_tree, recipe, tmp_path, capsys
+@pytest.mark.parametrize("spread", ["0.5", "inf"])
+def test_transfer_cli_rejects_bad_contrast_spread(
+    mvtec_tree, recipe, tmp_path, capsys, spread
 ):
-    args = [*_args(mvtec_tree, recipe, tmp_path / "report"), "--contrast-spread", "0.5"]
+    args = [
+        *_args(mvtec_tree, recipe, tmp_path / "report"),
+        "--contrast-spread",
+        spread,
+    ]
 
     assert main(args) == 2
 
     err = capsys.readouterr().err
-    assert "--contrast-spread 0.5 is invalid" in err
+    assert f"--contrast-spread {float(spread)} is invalid" in err
     assert not (tmp_path / "report").exists()
 
 

@@ -352,9 +352,10 @@ class ThermalHotspots:
             )
         if not self.scale > 0.0:
             raise ValueError(f"scale = {self.scale} is invalid; use a factor > 0")
-        if not self.spread >= 1.0:
+        if not 1.0 <= self.spread < float("inf"):
             raise ValueError(
-                f"spread = {self.spread} is invalid; use a factor >= 1 (1 = none)"
+                f"spread = {self.spread} is invalid; use a finite factor >= 1 "
+                "(1 = none)"
             )
         self._encoding = LinearEncoding(np.uint8)
 

@@ -179,9 +179,10 @@ def thermal_factory(
         )
     if n_scenarios < 1:
         raise ThermosynthError(f"--bank-scenarios {n_scenarios} is invalid; use >= 1")
-    if not spread >= 1.0:
+    if not 1.0 <= spread < float("inf"):
         raise ThermosynthError(
-            f"--contrast-spread {spread} is invalid; use a factor >= 1 (1 = none)"
+            f"--contrast-spread {spread} is invalid; use a finite factor >= 1 "
+            "(1 = none)"
         )
     bank = gen.simulate_rise_bank(
         loaded, _level_frame(image), n_scenarios=n_scenarios, seed=seed

@@ -171,6 +171,7 @@ def main() -> None:
         trim_fraction=trim,
         jobs=args.jobs,
     )
+    notes += "\n" + mean_goal_rows(repeats)
     notes += "\n\n" + repeats_markdown(repeats)
     write_report(result, data, generators, rng, notes=notes)
     _write_rows(args.out / "draem_seeds.csv", repeats)
@@ -230,6 +231,38 @@ def seed_rows(result, seed: int) -> list[dict]:
         for r in result.image
         if r["detector"] == "draem"
     ]
+
+
+def mean_goal_rows(rows: list[dict]) -> str:
+    """Judge DRAEM's goals on the means over training seeds, as goal-table rows.
+
+    The contamination row gives the standard error of the mean loss beside
+    it, because with few seeds that error can be as large as the 0.01 limit.
+    """
+    seeds = len({r["seed"] for r in rows})
+    label = f"mean of {seeds} seeds"
+    clean_all = _values(rows, "thermosynth", ALL, "clean")
+    clean_hot = _values(rows, "thermosynth", "Hot-Spot", "clean")
+    others = [
+        _values(rows, g, ALL, "clean").mean()
+        for g in dict.fromkeys(r["generator"] for r in rows)
+        if g != "thermosynth"
+    ]
+    lead = clean_all.mean() - max(others)
+    lost = clean_all - _values(rows, "thermosynth", ALL, "contaminated")
+    error = lost.std(ddof=1) / np.sqrt(len(lost)) if len(lost) > 1 else np.nan
+
+    lines = [
+        f"| thermosynth + draem, all hotspot classes >= 0.95, {label} | "
+        f"{clean_all.mean():.3f} | {clean_all.mean() >= 0.95} |",
+        f"| thermosynth + draem, Hot-Spot >= 0.90, {label} | "
+        f"{clean_hot.mean():.3f} | {clean_hot.mean() >= 0.90} |",
+        f"| thermosynth + draem ahead of every other generator by >= 0.03, {label} "
+        f"| {lead:+.3f} | {lead >= 0.03} |",
+        f"| thermosynth + draem, <= 0.01 lost at 10 % contamination, {label} | "
+        f"{lost.mean():+.3f} (standard error {error:.3f}) | {lost.mean() <= 0.01} |",
+    ]
+    return "\n".join(lines)
 
 
 def repeats_markdown(rows: list[dict]) -> str:
@@ -366,18 +399,19 @@ def goals_markdown(
         ]
         margin = a - max(others) if others else np.nan
         lines += [
-            f"| thermosynth + {det}, all hotspot classes >= 0.95 | {a:.3f} "
-            f"| {a >= 0.95} |",
-            f"| thermosynth + {det}, Hot-Spot >= 0.90 | {h:.3f} | {h >= 0.90} |",
-            f"| thermosynth + {det} ahead of every other generator by >= 0.03 | "
-            f"{margin:+.3f} | {margin >= 0.03} |",
+            f"| thermosynth + {det}, all hotspot classes >= 0.95, main run | "
+            f"{a:.3f} | {a >= 0.95} |",
+            f"| thermosynth + {det}, Hot-Spot >= 0.90, main run | {h:.3f} "
+            f"| {h >= 0.90} |",
+            f"| thermosynth + {det} ahead of every other generator by >= 0.03, "
+            f"main run | {margin:+.3f} | {margin >= 0.03} |",
         ]
         for row in contamination:
             if row["detector"] == det and row["group"] == ALL:
                 loss = a - row["auroc"]
                 lines.append(
-                    f"| thermosynth + {det}, <= 0.01 lost at 10 % contamination | "
-                    f"{loss:+.3f} | {loss <= 0.01} |"
+                    f"| thermosynth + {det}, <= 0.01 lost at 10 % contamination, "
+                    f"main run | {loss:+.3f} | {loss <= 0.01} |"
                 )
     lines.append(
         f"| whole run <= 20 min | {elapsed / 60:.1f} min | {elapsed <= 1200} |"

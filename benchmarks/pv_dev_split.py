@@ -30,7 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from pv_transfer import DATA, HOTSPOT_CLASSES, RECIPE, ROOT, build_data
+from pv_transfer import (
+    DATA,
+    HOTSPOT_CLASSES,
+    RECIPE,
+    ROOT,
+    build_data,
+    format_values,
+)
 
 from thermosynth.pipeline import Generator
 from thermosynth.recipe import load_recipe
@@ -42,7 +49,7 @@ from thermosynth.validation.transfer_data import load_classes
 
 OUT = ROOT / "benchmarks" / "results" / "pv_dev_split.md"
 N_DEV_NORMAL = 1500
-NEW_SCENARIO = "hot_region"
+REGION_SCENARIO = "hot_region"
 
 _STATE: dict = {}
 
@@ -60,6 +67,10 @@ def dev_split(seed: int, n_train: int, n_test: int) -> dict:
     )
     normal = classes["No-Anomaly"]
     order = np.random.default_rng(seed).permutation(len(normal))
+    # The split's first draw is this permutation; check it, so that a change
+    # there cannot put training or test normals into the development set.
+    if not np.array_equal(normal[order][:n_train], data.train_normal):
+        raise RuntimeError("the development normals no longer follow the split")
     dev_normal = normal[order][n_train + n_test :][:N_DEV_NORMAL]
     groups = np.concatenate(
         [np.full(len(classes[name]) // 2, name) for name in HOTSPOT_CLASSES]
@@ -79,10 +90,10 @@ def rise_bank(region: str, n_scenarios: int, seed: int):
     """
     scenarios = yaml.safe_load(RECIPE.read_text())["scenarios"]
     if region == "none":
-        scenarios = [s for s in scenarios if s.get("name") != NEW_SCENARIO]
+        scenarios = [s for s in scenarios if s.get("name") != REGION_SCENARIO]
     elif region == "narrow":
         for spec in scenarios:
-            if spec.get("name") == NEW_SCENARIO:
+            if spec.get("name") == REGION_SCENARIO:
                 spec["radius_mm"] = {"uniform": [40.0, 120.0]}
     overrides = ["scenarios=" + json.dumps(scenarios)]
     loaded = load_recipe(RECIPE, overrides=overrides)
@@ -134,8 +145,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
         cells = []
         for key in ("all", "Hot-Spot"):
             values = np.array([r[key] for r in rows if r["variant"] == variant])
-            listed = ", ".join(f"{v:.3f}" for v in values)
-            cells.append(f"{values.mean():.3f} ({listed})")
+            cells.append(f"{values.mean():.3f} ({format_values(values)})")
         lines.append(f"| {variant} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 

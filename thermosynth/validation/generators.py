@@ -457,7 +457,7 @@ def simulate_rise_bank(
 
 
 def drop_round_off(rises_K: np.ndarray, *, relative: float = 1e-9) -> np.ndarray:
-    """Set the solver's round-off below zero to zero in rises of heat sources.
+    """Zero the small negative round-off that the solvers leave in rises.
 
     The solvers leave values of about -1e-14 K far from a source, and
     :func:`thermosynth.blend.blend` rejects a negative recorded rise. Values

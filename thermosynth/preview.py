@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import matplotlib
@@ -21,12 +22,19 @@ from thermosynth.pipeline import Generator  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
 
 COLUMNS = ("normal", "anomalous", "surface rise [K]", "mask")
+SCAN_PER_ROW = 10  # max anomalous samples read per preview row
 
 
 def write_preview(
     loaded: LoadedRecipe, *, n: int, path: Path, overwrite: bool = False
 ) -> Path:
-    """Generate the first ``n`` anomalous samples and draw them to ``path`` (PNG)."""
+    """Generate ``n`` anomalous samples and draw them to ``path`` (PNG).
+
+    Every fault kind of the recipe gets a row before any kind gets a second,
+    within the first ``SCAN_PER_ROW * n`` anomalous samples. So a short
+    preview shows each kind the recipe makes, not only the kind that its
+    first samples drew.
+    """
     if path.suffix.lower() != ".png":
         raise OutputError(
             f"preview path {path} does not end in .png; the preview is a PNG "
@@ -35,18 +43,43 @@ def write_preview(
     check_file_writable(path, overwrite=overwrite)
     generator = Generator(loaded)
     anomalous = [(i, f) for i, _, label, f in generator.plan.entries() if label]
-    rows = []
-    for index, frame_index in anomalous[:n]:
-        frame = generator.read_frame(frame_index)
-        check_camera(loaded.recipe.camera, frame)
-        rows.append((generator.anomalous(index, frame), frame))
+    n_kinds = len(loaded.recipe.scenarios)
 
+    def samples() -> Iterator[tuple[Sample, Frame]]:
+        for index, frame_index in anomalous[: SCAN_PER_ROW * n]:
+            frame = generator.read_frame(frame_index)
+            check_camera(loaded.recipe.camera, frame)
+            yield generator.anomalous(index, frame), frame
+
+    rows = pick_varied(samples(), n=n, n_kinds=n_kinds)
     figure = draw_rows(rows)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     write_bytes_atomic(path, buffer.getvalue(), overwrite=overwrite)
     return path
+
+
+def pick_varied(
+    samples: Iterable[tuple[Sample, Frame]], *, n: int, n_kinds: int
+) -> list[tuple[Sample, Frame]]:
+    """Pick ``n`` rows, each kind once before any kind twice, in sample order.
+
+    Stops reading ``samples`` once ``n`` rows are chosen and they cover
+    ``min(n, n_kinds)`` kinds.
+    """
+    first: list[tuple[Sample, Frame]] = []
+    repeats: list[tuple[Sample, Frame]] = []
+    for sample, frame in samples:
+        if sample.kind not in {s.kind for s, _ in first}:
+            first.append((sample, frame))
+        elif len(repeats) < n:
+            repeats.append((sample, frame))
+        if len(first) >= min(n, n_kinds) and len(first) + len(repeats) >= n:
+            break
+
+    rows = first[:n] + repeats[: max(0, n - len(first))]
+    return sorted(rows, key=lambda row: row[0].index)
 
 
 def draw_rows(rows: list[tuple[Sample, Frame]]) -> plt.Figure:

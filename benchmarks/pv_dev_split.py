@@ -11,7 +11,9 @@ variant to benchmarks/results/pv_dev_split.md.
 
 The variants cross the recipe's scenarios (without ``hot_region``, with it,
 or with its radius range narrowed to the first one tried, 40-120 mm) with
-the generator's per-sample contrast spread (1 or 2).
+the generator's per-sample contrast spread (1 or 2). Two more rows train
+the binary classifier on the recipe's pseudo-anomalies, with its logit map
+pooled by the max or by the mean.
 
     OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py [--seeds 3] [--jobs 2]
 """
@@ -42,7 +44,7 @@ from pv_transfer import (
 from thermosynth.pipeline import Generator
 from thermosynth.recipe import load_recipe
 from thermosynth.validation import generators as gen
-from thermosynth.validation.detectors import Draem
+from thermosynth.validation.detectors import Classifier, Draem
 from thermosynth.validation.metrics import auroc
 from thermosynth.validation.transfer import make_pseudo
 from thermosynth.validation.transfer_data import load_classes
@@ -104,21 +106,32 @@ def rise_bank(region: str, n_scenarios: int, seed: int):
     return bank, pipeline.camera, loaded.recipe.physics.ambient_C
 
 
-def run_one(task: tuple[str, str, float, int]) -> dict:
-    """Train DRAEM on one variant and seed, and return its development AUROC."""
-    name, region, spread, seed = task
+def detector(name: str, steps: int) -> Draem | Classifier:
+    """Return DRAEM, or the classifier for "classifier, <pooling> pooling"."""
+    if name.startswith("classifier"):
+        return Classifier(steps=steps, pooling=name.split(", ")[1].split()[0])
+    return Draem(steps=steps)
+
+
+def run_one(task: tuple[str, str, float, str, int]) -> dict:
+    """Train one detector on one variant and seed, and return its development AUROC."""
+    name, region, spread, detector_name, seed = task
     torch.set_num_threads(1)
     split, banks, steps = _STATE["split"], _STATE["banks"], _STATE["steps"]
     bank, camera, ambient_C = banks[region]
     generator = gen.ThermalHotspots(bank, camera, ambient_C=ambient_C, spread=spread)
     rng = np.random.default_rng([seed, 7])
     anomalous, masks = make_pseudo(split["train"], generator, rng)
-    scorer = Draem(steps=steps).fit(split["train"], anomalous, masks, rng)
+    scorer = detector(detector_name, steps).fit(split["train"], anomalous, masks, rng)
     scores = scorer(split["images"])[0]
 
     groups = split["groups"]
     normal = groups == "normal"
-    row = {"variant": name, "seed": seed, "all": auroc(~normal, scores)}
+    row = {
+        "variant": f"{name}, {detector_name}",
+        "seed": seed,
+        "all": auroc(~normal, scores),
+    }
     for group in HOTSPOT_CLASSES:
         keep = normal | (groups == group)
         row[group] = auroc(~normal[keep], scores[keep])
@@ -133,7 +146,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
         "",
         f"`OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py --seeds {args.seeds} "
         f"--jobs {args.jobs}`, {stamp}, {platform.processor() or platform.machine()}, "
-        f"{elapsed:.0f} s. DRAEM, {args.steps} steps, no trimming; "
+        f"{elapsed:.0f} s. {args.steps} training steps, no trimming; "
         f"{len(rows) // max(1, args.seeds)} variants x {args.seeds} seeds. Scored "
         "on the reserve hotspots against unused No-Anomaly modules; the "
         "benchmark's test frames are not read.",
@@ -166,15 +179,18 @@ def main() -> None:
     start = time.perf_counter()
 
     _STATE["split"] = dev_split(args.seed, n_train=2500, n_test=1500)
+    recipe = "three kinds, hot_region 40-200 mm (recipe)"
     variants = [
-        ("two kinds, fixed contrast", "none", 1.0),
-        ("two kinds, spread 2", "none", 2.0),
-        ("three kinds, hot_region 40-120 mm, fixed contrast", "narrow", 1.0),
-        ("three kinds, hot_region 40-120 mm, spread 2", "narrow", 2.0),
-        ("three kinds, hot_region 40-200 mm (recipe), fixed contrast", "recipe", 1.0),
-        ("three kinds, hot_region 40-200 mm (recipe), spread 2", "recipe", 2.0),
+        ("two kinds, fixed contrast", "none", 1.0, "draem"),
+        ("two kinds, spread 2", "none", 2.0, "draem"),
+        ("three kinds, hot_region 40-120 mm, fixed contrast", "narrow", 1.0, "draem"),
+        ("three kinds, hot_region 40-120 mm, spread 2", "narrow", 2.0, "draem"),
+        (f"{recipe}, fixed contrast", "recipe", 1.0, "draem"),
+        (f"{recipe}, spread 2", "recipe", 2.0, "draem"),
+        (f"{recipe}, spread 2", "recipe", 2.0, "classifier, max pooling"),
+        (f"{recipe}, spread 2", "recipe", 2.0, "classifier, mean pooling"),
     ]
-    regions = dict.fromkeys(region for _, region, _ in variants)
+    regions = dict.fromkeys(region for _, region, _, _ in variants)
     _STATE["banks"] = {
         region: rise_bank(region, n_scenarios=64, seed=args.seed) for region in regions
     }

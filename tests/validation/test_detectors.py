@@ -191,3 +191,22 @@ def test_draem_flip_maps_shape(flip_tta):
     assert maps is not None
     assert maps.shape == (5, *SHAPE)
     assert np.all((maps >= 0) & (maps <= 1))
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max"])
+def test_classifier_pooling_mean_or_max(pooling):
+    rng = np.random.default_rng(0)
+    normal = _normals(60, rng)
+    hot = _with_hot_spot(_normals(60, rng), rng)
+    scorer = Classifier(steps=30, pooling=pooling, flip_tta=False).fit(
+        normal, hot, None, rng
+    )
+    scores, maps = scorer(np.concatenate([normal[:5], hot[:5]]))
+    pooled = maps.reshape(len(maps), -1)
+    expected = pooled.mean(axis=1) if pooling == "mean" else pooled.max(axis=1)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_classifier_rejects_unknown_pooling():
+    with pytest.raises(ValueError, match="'median' is invalid"):
+        Classifier(pooling="median")

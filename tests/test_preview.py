@@ -34,3 +34,8 @@ def test_reading_stops_once_picks_settle():
 
     pick_varied(samples(), n=2, n_kinds=2)
     assert consumed == [0, 1]
+
+
+def test_kinds_take_turns_for_repeats():
+    kinds = ["spot"] * 5 + ["cell", "region", "cell", "region"]
+    assert picked(kinds, n=5, n_kinds=3) == [0, 1, 5, 6, 7]

@@ -63,23 +63,26 @@ def write_preview(
 def pick_varied(
     samples: Iterable[tuple[Sample, Frame]], *, n: int, n_kinds: int
 ) -> list[tuple[Sample, Frame]]:
-    """Pick ``n`` rows, each kind once before any kind twice, in sample order.
+    """Pick ``n`` rows, taking the kinds in turn, and return them in sample order.
 
-    Stops reading ``samples`` once ``n`` rows are chosen and they cover
-    ``min(n, n_kinds)`` kinds.
+    Each kind gets its first sample before any kind gets a second, and so
+    on. Stops reading ``samples`` once ``min(n, n_kinds)`` kinds are found
+    and each has its share of the ``n`` rows.
     """
-    first: list[tuple[Sample, Frame]] = []
-    repeats: list[tuple[Sample, Frame]] = []
+    by_kind: dict[str, list[tuple[Sample, Frame]]] = {}
     for sample, frame in samples:
-        if sample.kind not in {s.kind for s, _ in first}:
-            first.append((sample, frame))
-        elif len(repeats) < n:
-            repeats.append((sample, frame))
-        if len(first) >= min(n, n_kinds) and len(first) + len(repeats) >= n:
+        by_kind.setdefault(sample.kind, []).append((sample, frame))
+        share = -(-n // len(by_kind))
+        found_all = len(by_kind) >= min(n, n_kinds)
+        if found_all and all(len(rows) >= share for rows in by_kind.values()):
             break
 
-    rows = first[:n] + repeats[: max(0, n - len(first))]
-    return sorted(rows, key=lambda row: row[0].index)
+    rows: list[tuple[Sample, Frame]] = []
+    for turn in range(n):
+        rows += [
+            kind_rows[turn] for kind_rows in by_kind.values() if turn < len(kind_rows)
+        ]
+    return sorted(rows[:n], key=lambda row: row[0].index)
 
 
 def draw_rows(rows: list[tuple[Sample, Frame]]) -> plt.Figure:

@@ -15,7 +15,13 @@ the generator's per-sample contrast spread (1 or 2). Two more rows train
 the binary classifier on the recipe's pseudo-anomalies, with its logit map
 pooled by the max or by the mean.
 
-    OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py [--seeds 3] [--jobs 2]
+With ``--baselines`` it trains DRAEM on the other generators instead, each
+at its default setting and at one or two other settings of its main
+parameter. It writes benchmarks/results/pv_dev_baselines.md, which shows
+whether a baseline would gain from tuning as thermosynth's generator did.
+
+    OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py [--baselines] \\
+        [--seeds 3] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from thermosynth.validation.transfer import make_pseudo
 from thermosynth.validation.transfer_data import load_classes
 
 OUT = ROOT / "benchmarks" / "results" / "pv_dev_split.md"
+OUT_BASELINES = ROOT / "benchmarks" / "results" / "pv_dev_baselines.md"
 N_DEV_NORMAL = 1500
 REGION_SCENARIO = "hot_region"
 
@@ -106,6 +113,48 @@ def rise_bank(region: str, n_scenarios: int, seed: int):
     return bank, pipeline.camera, loaded.recipe.physics.ambient_C
 
 
+_RECIPE = "three kinds, hot_region 40-200 mm (recipe)"
+THERMOSYNTH_VARIANTS = [
+    ("two kinds, fixed contrast", ("thermosynth", "none", 1.0), "draem"),
+    ("two kinds, spread 2", ("thermosynth", "none", 2.0), "draem"),
+    (
+        "three kinds, hot_region 40-120 mm, fixed contrast",
+        ("thermosynth", "narrow", 1.0),
+        "draem",
+    ),
+    (
+        "three kinds, hot_region 40-120 mm, spread 2",
+        ("thermosynth", "narrow", 2.0),
+        "draem",
+    ),
+    (f"{_RECIPE}, fixed contrast", ("thermosynth", "recipe", 1.0), "draem"),
+    (f"{_RECIPE}, spread 2", ("thermosynth", "recipe", 2.0), "draem"),
+    (
+        f"{_RECIPE}, spread 2",
+        ("thermosynth", "recipe", 2.0),
+        "classifier, max pooling",
+    ),
+    (
+        f"{_RECIPE}, spread 2",
+        ("thermosynth", "recipe", 2.0),
+        "classifier, mean pooling",
+    ),
+]
+BASELINE_VARIANTS = [
+    ("cutpaste, patch 3-12 px (default)", ("CutPaste", {}), "draem"),
+    ("cutpaste, patch 2-6 px", ("CutPaste", {"size_px": (2, 6)}), "draem"),
+    ("cutpaste, patch 6-20 px", ("CutPaste", {"size_px": (6, 20)}), "draem"),
+    ("perlin_draem, threshold 0.5 (default)", ("PerlinBlend", {}), "draem"),
+    ("perlin_draem, threshold 0.7", ("PerlinBlend", {"threshold": 0.7}), "draem"),
+    ("normal_blend, opacity 0.5-1 (default)", ("NormalBlend", {}), "draem"),
+    (
+        "normal_blend, opacity 0.2-0.5",
+        ("NormalBlend", {"alpha": (0.2, 0.5)}),
+        "draem",
+    ),
+]
+
+
 def detector(name: str, steps: int) -> Draem | Classifier:
     """Return DRAEM, or the classifier for "classifier, <pooling> pooling"."""
     if name.startswith("classifier"):
@@ -113,13 +162,20 @@ def detector(name: str, steps: int) -> Draem | Classifier:
     return Draem(steps=steps)
 
 
-def run_one(task: tuple[str, str, float, str, int]) -> dict:
+def make_generator(spec: tuple, train: np.ndarray):  # noqa: ANN201
+    """Build a generator from ("thermosynth", region, spread) or (class, kwargs)."""
+    if spec[0] == "thermosynth":
+        bank, camera, ambient_C = _STATE["banks"][spec[1]]
+        return gen.ThermalHotspots(bank, camera, ambient_C=ambient_C, spread=spec[2])
+    return getattr(gen, spec[0])(train, **spec[1])
+
+
+def run_one(task: tuple[str, tuple, str, int]) -> dict:
     """Train one detector on one variant and seed, and return its development AUROC."""
-    name, region, spread, detector_name, seed = task
+    name, spec, detector_name, seed = task
     torch.set_num_threads(1)
-    split, banks, steps = _STATE["split"], _STATE["banks"], _STATE["steps"]
-    bank, camera, ambient_C = banks[region]
-    generator = gen.ThermalHotspots(bank, camera, ambient_C=ambient_C, spread=spread)
+    split, steps = _STATE["split"], _STATE["steps"]
+    generator = make_generator(spec, split["train"])
     rng = np.random.default_rng([seed, 7])
     anomalous, masks = make_pseudo(split["train"], generator, rng)
     scorer = detector(detector_name, steps).fit(split["train"], anomalous, masks, rng)
@@ -141,11 +197,14 @@ def run_one(task: tuple[str, str, float, str, int]) -> dict:
 def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
     """Tabulate the mean and per-seed AUROC of each variant."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    title = "baseline generators" if args.baselines else "PV pseudo-anomaly settings"
+    flag = "--baselines " if args.baselines else ""
+    machine = platform.processor() or platform.machine()
     lines = [
-        "# Development split for the PV pseudo-anomaly settings",
+        f"# Development split for the {title}",
         "",
-        f"`OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py --seeds {args.seeds} "
-        f"--jobs {args.jobs}`, {stamp}, {platform.processor() or platform.machine()}, "
+        f"`OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py {flag}--seeds "
+        f"{args.seeds} --jobs {args.jobs}`, {stamp}, {machine}, "
         f"{elapsed:.0f} s. {args.steps} training steps, no trimming; "
         f"{len(rows) // max(1, args.seeds)} variants x {args.seeds} seeds. Scored "
         "on the reserve hotspots against unused No-Anomaly modules; the "
@@ -171,26 +230,33 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, default=3, help="training seeds per variant (default 3)"
     )
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("-o", "--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=800,
+        help="training steps per network (default 800)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="training processes (default 2)"
+    )
+    parser.add_argument(
+        "--baselines", action="store_true", help="vary the other generators instead"
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="Markdown file to write (default benchmarks/results/pv_dev_split.md, "
+        "or pv_dev_baselines.md with --baselines)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     start = time.perf_counter()
 
     _STATE["split"] = dev_split(args.seed, n_train=2500, n_test=1500)
-    recipe = "three kinds, hot_region 40-200 mm (recipe)"
-    variants = [
-        ("two kinds, fixed contrast", "none", 1.0, "draem"),
-        ("two kinds, spread 2", "none", 2.0, "draem"),
-        ("three kinds, hot_region 40-120 mm, fixed contrast", "narrow", 1.0, "draem"),
-        ("three kinds, hot_region 40-120 mm, spread 2", "narrow", 2.0, "draem"),
-        (f"{recipe}, fixed contrast", "recipe", 1.0, "draem"),
-        (f"{recipe}, spread 2", "recipe", 2.0, "draem"),
-        (f"{recipe}, spread 2", "recipe", 2.0, "classifier, max pooling"),
-        (f"{recipe}, spread 2", "recipe", 2.0, "classifier, mean pooling"),
-    ]
-    regions = dict.fromkeys(region for _, region, _, _ in variants)
+    variants = BASELINE_VARIANTS if args.baselines else THERMOSYNTH_VARIANTS
+    regions = dict.fromkeys(s[1] for _, s, _ in variants if s[0] == "thermosynth")
     _STATE["banks"] = {
         region: rise_bank(region, n_scenarios=64, seed=args.seed) for region in regions
     }
@@ -200,7 +266,8 @@ def main() -> None:
         rows = pool.map(run_one, tasks, chunksize=1)
 
     text = markdown(rows, args, time.perf_counter() - start)
-    args.out.write_text(text)
+    out = args.out or (OUT_BASELINES if args.baselines else OUT)
+    out.write_text(text)
     print(text)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 from thermosynth.pipeline import Generator
 from thermosynth.recipe import load_recipe
@@ -236,8 +237,10 @@ def seed_rows(result, seed: int) -> list[dict]:
 def mean_goal_rows(rows: list[dict]) -> str:
     """Judge DRAEM's goals on the means over training seeds, as goal-table rows.
 
-    The contamination row gives the standard error of the mean loss beside
-    it, because with few seeds that error can be as large as the 0.01 limit.
+    The contamination row gives the standard error of the mean loss and a
+    one-sided 95 % upper bound (Student's t), because with few seeds that
+    error can be as large as the 0.01 limit. It is met only when the bound
+    is within the limit, and "not shown" when only the mean is.
     """
     seeds = len({r["seed"] for r in rows})
     label = f"mean of {seeds} seeds"
@@ -246,6 +249,7 @@ def mean_goal_rows(rows: list[dict]) -> str:
     lead = seed_mean_lead(rows)
     lost = clean_all - _values(rows, "thermosynth", ALL, "contaminated")
     error = lost.std(ddof=1) / np.sqrt(len(lost)) if len(lost) > 1 else np.nan
+    bound = lost.mean() + upper_quantile(len(lost)) * error
 
     lines = [
         f"| thermosynth + draem, all hotspot classes >= 0.95, {label} | "
@@ -255,9 +259,22 @@ def mean_goal_rows(rows: list[dict]) -> str:
         f"| thermosynth + draem ahead of every other generator by >= 0.03, {label} "
         f"| {lead:+.3f} | {lead >= 0.03} |",
         f"| thermosynth + draem, <= 0.01 lost at 10 % contamination, {label} | "
-        f"{lost.mean():+.3f} (standard error {error:.3f}) | {lost.mean() <= 0.01} |",
+        f"{lost.mean():+.3f} (standard error {error:.3f}, 95 % upper bound "
+        f"{bound:+.3f}) | {bounded_verdict(lost.mean(), bound, 0.01)} |",
     ]
     return "\n".join(lines)
+
+
+def upper_quantile(n: int) -> float:
+    """Return Student's t quantile for a one-sided 95 % bound from ``n`` values."""
+    return float(stats.t.ppf(0.95, max(1, n - 1)))
+
+
+def bounded_verdict(mean: float, bound: float, limit: float) -> str:
+    """Return "True" if ``bound`` <= ``limit``, "not shown" if only ``mean`` is."""
+    if bound <= limit:
+        return "True"
+    return "not shown" if mean <= limit else "False"
 
 
 def repeats_markdown(rows: list[dict]) -> str:
@@ -296,20 +313,24 @@ def _contamination_lines(rows: list[dict]) -> list[str]:
         "Lost is clean minus contaminated AUROC of thermosynth + DRAEM at 10 % "
         "contamination, so a negative value is a gain. sd is the spread of one "
         "seed's loss; the mean's standard error is sd over the square root of "
-        "the seed count.",
+        "the seed count. The goal counts as met when the one-sided 95 % upper "
+        "bound on the mean loss (Student's t) is within 0.01, and as not shown "
+        "when only the mean is.",
         "",
         "| group | clean, mean | contaminated, mean | lost, mean +- sd "
-        "| <= 0.01 lost |",
-        "|---|---|---|---|---|",
+        "| 95 % upper bound | <= 0.01 lost |",
+        "|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys(r["group"] for r in rows if r["generator"] == "thermosynth")
     for group in groups:
         clean = _values(rows, "thermosynth", group, "clean")
         lost = clean - _values(rows, "thermosynth", group, "contaminated")
         sd = lost.std(ddof=1) if len(lost) > 1 else np.nan
+        bound = lost.mean() + upper_quantile(len(lost)) * sd / np.sqrt(len(lost))
         lines.append(
             f"| {group} | {clean.mean():.3f} | {(clean - lost).mean():.3f} | "
-            f"{lost.mean():+.3f} +- {sd:.3f} | {lost.mean() <= 0.01} |"
+            f"{lost.mean():+.3f} +- {sd:.3f} | {bound:+.3f} | "
+            f"{bounded_verdict(lost.mean(), bound, 0.01)} |"
         )
     return lines
 

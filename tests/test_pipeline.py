@@ -85,8 +85,12 @@ def test_folder_tree_matches_hdf5(data_dir, tmp_path):
     folder = tmp_path / "out" / "folder"
     assert len(list((folder / "train" / "good").glob("*.png"))) == 2
     assert len(list((folder / "test" / "good").glob("*.png"))) == 1
-    assert len(list((folder / "test" / "hot_cell").glob("*.png"))) == 2
-    assert len(list((folder / "ground_truth" / "hot_cell").glob("*_mask.png"))) == 2
+    kinds = [d for d in (folder / "test").iterdir() if d.name != "good"]
+    assert {d.name for d in kinds} <= {"hot_cell", "hot_spot", "hot_region"}
+    assert sum(len(list(d.glob("*.png"))) for d in kinds) == 2
+    for kind in kinds:
+        masks = list((folder / "ground_truth" / kind.name).glob("*_mask.png"))
+        assert len(masks) == len(list(kind.glob("*.png")))
 
 
 def test_same_seed_same_bytes(tmp_path):

@@ -71,7 +71,9 @@ def pick_varied(
     """
     by_kind: dict[str, list[tuple[Sample, Frame]]] = {}
     for sample, frame in samples:
-        by_kind.setdefault(sample.kind, []).append((sample, frame))
+        kind_rows = by_kind.setdefault(sample.kind, [])
+        if len(kind_rows) < n:  # more of one kind could never be drawn
+            kind_rows.append((sample, frame))
         share = -(-n // len(by_kind))
         found_all = len(by_kind) >= min(n, n_kinds)
         if found_all and all(len(rows) >= share for rows in by_kind.values()):

@@ -20,8 +20,13 @@ at its default setting and at one or two other settings of its main
 parameter. It writes benchmarks/results/pv_dev_baselines.md, which shows
 whether a baseline would gain from tuning as thermosynth's generator did.
 
-    OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py [--baselines] \\
-        [--seeds 3] [--jobs 2]
+With ``--supervised`` it trains the classifier on real hotspots, the
+benchmark's supervised reference, on half of the reserve, and scores the
+other half against the unused normals, with the logit map pooled by the
+max or by the mean. It writes benchmarks/results/pv_dev_supervised.md.
+
+    OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py \\
+        [--baselines | --supervised] [--seeds 3] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from thermosynth.validation.transfer_data import load_classes
 
 OUT = ROOT / "benchmarks" / "results" / "pv_dev_split.md"
 OUT_BASELINES = ROOT / "benchmarks" / "results" / "pv_dev_baselines.md"
+OUT_SUPERVISED = ROOT / "benchmarks" / "results" / "pv_dev_supervised.md"
 N_DEV_NORMAL = 1500
 REGION_SCENARIO = "hot_region"
 
@@ -155,6 +161,38 @@ BASELINE_VARIANTS = [
 ]
 
 
+SUPERVISED_VARIANTS = [
+    ("real hotspots, half of the reserve", ("real",), "classifier, max pooling"),
+    ("real hotspots, half of the reserve", ("real",), "classifier, mean pooling"),
+]
+MODES = {
+    "thermosynth": ("PV pseudo-anomaly settings", THERMOSYNTH_VARIANTS, OUT),
+    "baselines": ("baseline generators", BASELINE_VARIANTS, OUT_BASELINES),
+    "supervised": ("supervised reference", SUPERVISED_VARIANTS, OUT_SUPERVISED),
+}
+
+
+SCORED = (
+    "Trained on half of the reserve hotspots and scored on the other half",
+    "Scored on the reserve hotspots",
+)
+
+
+def nested_reserve(
+    images: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the reserve in two halves: frames to fit, and frames and groups to score.
+
+    The scored set is every development normal plus the second half.
+    """
+    normal = np.flatnonzero(groups == "normal")
+    reserve = np.flatnonzero(groups != "normal")
+    order = np.random.default_rng(123).permutation(len(reserve))
+    fit, scored = reserve[order[: len(order) // 2]], reserve[order[len(order) // 2 :]]
+    keep = np.concatenate([normal, scored])
+    return images[fit], images[keep], groups[keep]
+
+
 def detector(name: str, steps: int) -> Draem | Classifier:
     """Return DRAEM, or the classifier for "classifier, <pooling> pooling"."""
     if name.startswith("classifier"):
@@ -175,13 +213,17 @@ def run_one(task: tuple[str, tuple, str, int]) -> dict:
     name, spec, detector_name, seed = task
     torch.set_num_threads(1)
     split, steps = _STATE["split"], _STATE["steps"]
-    generator = make_generator(spec, split["train"])
+    images, groups = split["images"], split["groups"]
     rng = np.random.default_rng([seed, 7])
-    anomalous, masks = make_pseudo(split["train"], generator, rng)
+    if spec[0] == "real":
+        anomalous, images, groups = nested_reserve(images, groups)
+        masks = None
+    else:
+        generator = make_generator(spec, split["train"])
+        anomalous, masks = make_pseudo(split["train"], generator, rng)
     scorer = detector(detector_name, steps).fit(split["train"], anomalous, masks, rng)
-    scores = scorer(split["images"])[0]
+    scores = scorer(images)[0]
 
-    groups = split["groups"]
     normal = groups == "normal"
     row = {
         "variant": f"{name}, {detector_name}",
@@ -197,8 +239,8 @@ def run_one(task: tuple[str, tuple, str, int]) -> dict:
 def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
     """Tabulate the mean and per-seed AUROC of each variant."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    title = "baseline generators" if args.baselines else "PV pseudo-anomaly settings"
-    flag = "--baselines " if args.baselines else ""
+    title = MODES[args.mode][0]
+    flag = "" if args.mode == "thermosynth" else f"--{args.mode} "
     machine = platform.processor() or platform.machine()
     lines = [
         f"# Development split for the {title}",
@@ -206,9 +248,9 @@ def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
         f"`OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py {flag}--seeds "
         f"{args.seeds} --jobs {args.jobs}`, {stamp}, {machine}, "
         f"{elapsed:.0f} s. {args.steps} training steps, no trimming; "
-        f"{len(rows) // max(1, args.seeds)} variants x {args.seeds} seeds. Scored "
-        "on the reserve hotspots against unused No-Anomaly modules; the "
-        "benchmark's test frames are not read.",
+        f"{len(rows) // max(1, args.seeds)} variants x {args.seeds} seeds. "
+        f"{SCORED[args.mode != 'supervised']} against unused No-Anomaly "
+        "modules; the benchmark's test frames are not read.",
         "",
         "| variant | all, mean (per seed) | Hot-Spot, mean (per seed) |",
         "|---|---|---|",
@@ -239,8 +281,20 @@ def main() -> None:
     parser.add_argument(
         "--jobs", type=int, default=2, help="training processes (default 2)"
     )
-    parser.add_argument(
-        "--baselines", action="store_true", help="vary the other generators instead"
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument(
+        "--baselines",
+        dest="mode",
+        action="store_const",
+        const="baselines",
+        help="vary the other generators instead",
+    )
+    modes.add_argument(
+        "--supervised",
+        dest="mode",
+        action="store_const",
+        const="supervised",
+        help="compare poolings of the classifier trained on real hotspots",
     )
     parser.add_argument(
         "-o",
@@ -248,14 +302,15 @@ def main() -> None:
         type=Path,
         default=None,
         help="Markdown file to write (default benchmarks/results/pv_dev_split.md, "
-        "or pv_dev_baselines.md with --baselines)",
+        "pv_dev_baselines.md or pv_dev_supervised.md)",
     )
+    parser.set_defaults(mode="thermosynth")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     start = time.perf_counter()
 
     _STATE["split"] = dev_split(args.seed, n_train=2500, n_test=1500)
-    variants = BASELINE_VARIANTS if args.baselines else THERMOSYNTH_VARIANTS
+    _, variants, default_out = MODES[args.mode]
     regions = dict.fromkeys(s[1] for _, s, _ in variants if s[0] == "thermosynth")
     _STATE["banks"] = {
         region: rise_bank(region, n_scenarios=64, seed=args.seed) for region in regions
@@ -266,7 +321,7 @@ def main() -> None:
         rows = pool.map(run_one, tasks, chunksize=1)
 
     text = markdown(rows, args, time.perf_counter() - start)
-    out = args.out or (OUT_BASELINES if args.baselines else OUT)
+    out = args.out or default_out
     out.write_text(text)
     print(text)
 

@@ -68,6 +68,15 @@ def test_negative_coefficient_rejected():
         parse(overrides=("physics.h_top_W_m2K=-3",))
 
 
+@pytest.mark.parametrize("value", [".inf", ".nan"])
+def test_infinite_weight_rejected(value):
+    with pytest.raises(
+        RecipeError,
+        match=r"key .scenarios\.0\.weight. = (inf|nan) is invalid: it should be a fin",
+    ):
+        parse(overrides=(f"scenarios.0.weight={value}",))
+
+
 def test_negative_power_distribution_rejected():
     with pytest.raises(
         RecipeError, match=r"power_W must be positive, but its lowest value is -1"

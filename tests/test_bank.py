@@ -15,7 +15,7 @@ from thermosynth.bank import (
     bank_size,
     is_linear,
     layout_symmetries,
-    stratified_scenario,
+    stratified_scenarios,
     superpose,
 )
 from thermosynth.build import build_layout
@@ -294,24 +294,26 @@ def test_mirrored_sample_names_mirrored_cell():
         assert params["cell_id"] != 0
 
 
-@pytest.mark.parametrize("weights", [[1, 1, 1], [1, 2], [3, 1, 1, 5], [1]])
-@pytest.mark.parametrize("n_entries", [1, 2, 5, 20, 64])
+@pytest.mark.parametrize("weights", [[1, 1, 1], [1, 2], [3, 1, 1, 5], [3, 1, 1], [1]])
+@pytest.mark.parametrize("n_entries", [1, 2, 5, 6, 10, 20, 64])
 def test_bank_kinds_follow_weights(weights, n_entries):
-    picks = [stratified_scenario(weights, i) for i in range(n_entries)]
-    shares = np.asarray(weights) / sum(weights) * n_entries
-    counts = np.bincount(picks, minlength=len(weights))
-    assert len(counts) == len(weights)
-    # Independent random draws of 64 entries miss a share of 1/3 by more
-    # than 2 in most banks; the stratified points stay within 2.
-    assert np.all(np.abs(counts - shares) <= 2)
+    kinds = stratified_scenarios(weights, n_entries)
+    assert len(kinds) == n_entries
+    shares = np.asarray(weights) / sum(weights)
+    counts = np.zeros(len(weights))
+    for n, kind in enumerate(kinds, start=1):
+        counts[kind] += 1
+        # Every prefix stays within one entry of each share.
+        assert np.all(np.abs(counts - shares * n) <= 1 + 1e-9)
 
 
 def test_small_bank_has_every_kind():
-    assert sorted(stratified_scenario([1, 1, 1], i) for i in range(3)) == [0, 1, 2]
-    assert sorted(stratified_scenario([1, 1], i) for i in range(2)) == [0, 1]
+    assert sorted(stratified_scenarios([1, 1, 1], 3)) == [0, 1, 2]
+    assert sorted(stratified_scenarios([3, 1, 1], 5)) == [0, 0, 0, 1, 2]
+    assert sorted(stratified_scenarios([1] * 5, 5)) == [0, 1, 2, 3, 4]
 
 
 def test_growing_bank_keeps_first_entries():
-    first = [stratified_scenario([2, 1, 1], i) for i in range(8)]
-    grown = [stratified_scenario([2, 1, 1], i) for i in range(32)]
+    first = stratified_scenarios([2, 1, 1], 8)
+    grown = stratified_scenarios([2, 1, 1], 32)
     assert grown[:8] == first

@@ -269,8 +269,10 @@ class ScenarioBank:
 
         """
         group = group_key(layout, recipe)
+        weights = [spec.weight for spec in recipe.scenarios]
+        kinds = stratified_scenarios(weights, bank_size(recipe))
         planned = [
-            _plan_entry(recipe, layout, group, i) for i in range(bank_size(recipe))
+            _plan_entry(recipe, layout, group, i, kind) for i, kind in enumerate(kinds)
         ]
         stored = _read_entries(path, [key for key, _, _ in planned])
         if recipe.bank.mode == "build":
@@ -278,7 +280,7 @@ class ScenarioBank:
         missing = [p for p in planned if p[0] not in stored]
 
         if missing:
-            logger.info("scenario bank: simulating %d entries", len(missing))
+            logger.info("scenario bank: %d entries to simulate", len(missing))
             new = {key: simulate(drawn) for key, _, drawn in missing}
             _write_entries(path, group, missing, new)
             stored.update(new)
@@ -326,40 +328,39 @@ class ScenarioBank:
 
 
 def _plan_entry(
-    recipe: Recipe, layout: Layout, group: str, index: int
+    recipe: Recipe, layout: Layout, group: str, index: int, scenario_index: int
 ) -> tuple[str, int, DrawnScenario]:
-    """Draw entry ``index`` from its own stream of the recipe's seed.
+    """Draw entry ``index`` of scenario ``scenario_index`` from its own stream.
 
-    The scenario is stratified by weight, not drawn at random (see
-    :func:`stratified_scenario`), so a small bank contains every kind in
-    about its share. The stream still spends one number where the random
-    choice was, so a recipe with one scenario plans the same entries.
+    The stream is the recipe seed's, spawned for the entry. It still spends
+    one number where the scenario was once drawn at random, so a recipe with
+    one scenario plans the same entries as before.
     """
     rng = np.random.default_rng(
         np.random.SeedSequence(recipe.seed, spawn_key=(_BANK_STREAM, index))
     )
     rng.random()
-    scenario_index = stratified_scenario([s.weight for s in recipe.scenarios], index)
     drawn = draw_scenario(recipe.scenarios[scenario_index], layout, rng)
     return entry_key(group, drawn), scenario_index, drawn
 
 
-def stratified_scenario(weights: Sequence[float], index: int) -> int:
-    """Return the scenario of bank entry ``index``, stratified by ``weights``.
+def stratified_scenarios(weights: Sequence[float], n_entries: int) -> list[int]:
+    """Return the scenario of each bank entry, in shares that follow ``weights``.
 
-    Entry ``index`` takes the van der Corput point of ``index + 1`` in base
-    2 (0.5, 0.25, 0.75, 0.125, ...) and the scenario whose interval of the
-    cumulative weight contains that point. So the first ``n`` entries give a
-    scenario of weight share ``w`` about ``w * n`` entries (within 2 in the
-    tests), and a bank that grows keeps its first entries.
+    Each entry goes to the scenario furthest below its share of the entries
+    so far (the lowest index on a tie). So after any first ``n`` entries a
+    scenario of weight share ``w`` has within one of ``w * n`` entries, a
+    small bank contains every kind whose share is at least one entry, and a
+    bank that grows keeps its first entries.
     """
-    point, base, k = 0.0, 0.5, index + 1
-    while k:
-        point += base * (k & 1)
-        k >>= 1
-        base /= 2
-    cumulative = np.cumsum(np.asarray(weights, dtype=float))
-    return int(np.searchsorted(cumulative / cumulative[-1], point, side="right"))
+    shares = np.asarray(weights, dtype=float) / float(np.sum(weights))
+    counts = np.zeros(len(shares))
+    kinds = []
+    for n in range(1, n_entries + 1):
+        kind = int(np.argmax(shares * n - counts))
+        counts[kind] += 1
+        kinds.append(kind)
+    return kinds
 
 
 def _redraw_amplitude(

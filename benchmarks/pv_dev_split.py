@@ -265,9 +265,14 @@ def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the data split (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the data split, not of training (default 0)",
     )
     parser.add_argument(
         "--seeds", type=int, default=3, help="training seeds per variant (default 3)"
@@ -287,7 +292,7 @@ def main() -> None:
         dest="mode",
         action="store_const",
         const="baselines",
-        help="vary the other generators instead",
+        help="train DRAEM on the other generators at several settings",
     )
     modes.add_argument(
         "--supervised",

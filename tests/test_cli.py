@@ -109,8 +109,11 @@ def test_generate_and_preview_demo(capsys, tmp_path):
     assert (tmp_path / "d" / "recipe.yaml").is_file()
 
     png = tmp_path / "p.png"
-    code, _, _ = run_cli(capsys, "preview", "--demo", "-n", "2", "-o", str(png), *small)
+    code, out, _ = run_cli(
+        capsys, "preview", "--demo", "-n", "5", "-o", str(png), *small
+    )
     assert code == 0
+    assert "wrote preview of 2 samples" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, _, err = run_cli(
         capsys, "preview", "--demo", "-n", "2", "-o", str(png), *small
@@ -133,6 +136,18 @@ def test_output_under_a_file_rejected(capsys, tmp_path, command):
     assert len(err.strip().splitlines()) == 1, err
     assert f"{blocker} is a file, not a folder" in err
     assert blocker.read_text() == "a file where a folder would go"
+
+
+def test_preview_without_anomalies_rejected(capsys, tmp_path):
+    png = tmp_path / "p.png"
+    code, _, err = run_cli(
+        capsys, "preview", "--demo", "-o", str(png), "--set", "split.test_anomalous=0"
+    )
+
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "no anomalous sample to preview" in err
+    assert not png.exists()
 
 
 def test_preview_rejects_other_suffix(capsys, tmp_path):

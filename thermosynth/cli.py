@@ -296,10 +296,10 @@ def _preview(args: argparse.Namespace) -> int:
     with _named_recipe(loaded):
         if loaded.recipe.sequence is not None:
             return _preview_sequences(loaded, args)
-        path = write_preview(
+        path, n_drawn = write_preview(
             loaded, n=args.n, path=args.output, overwrite=args.overwrite
         )
-    print(f"wrote preview of {args.n} samples to {path}")
+    print(f"wrote preview of {n_drawn} samples to {path}")
     return 0
 
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from thermosynth.build import check_camera  # noqa: E402
-from thermosynth.errors import OutputError  # noqa: E402
+from thermosynth.errors import OutputError, RecipeError  # noqa: E402
 from thermosynth.frames.frame import Frame  # noqa: E402
 from thermosynth.output.atomic import check_file_writable, write_bytes_atomic  # noqa: E402
 from thermosynth.output.sample import Sample  # noqa: E402
@@ -27,8 +27,11 @@ SCAN_PER_ROW = 10  # max anomalous samples read per preview row
 
 def write_preview(
     loaded: LoadedRecipe, *, n: int, path: Path, overwrite: bool = False
-) -> Path:
-    """Generate ``n`` anomalous samples and draw them to ``path`` (PNG).
+) -> tuple[Path, int]:
+    """Generate up to ``n`` anomalous samples, draw them to ``path`` (PNG).
+
+    Returns the path and the number of samples drawn, fewer than ``n`` when
+    the recipe plans fewer anomalous samples.
 
     Every fault kind of the recipe gets a row before any kind gets a second,
     within the first ``SCAN_PER_ROW * n`` anomalous samples. So a short
@@ -43,6 +46,11 @@ def write_preview(
     check_file_writable(path, overwrite=overwrite)
     generator = Generator(loaded)
     anomalous = [(i, f) for i, _, label, f in generator.plan.entries() if label]
+    if not anomalous:
+        raise RecipeError(
+            "the recipe plans no anomalous sample to preview; raise "
+            "split.test_anomalous to 1 or more"
+        )
     n_kinds = len(loaded.recipe.scenarios)
 
     def samples() -> Iterator[tuple[Sample, Frame]]:
@@ -57,7 +65,7 @@ def write_preview(
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     write_bytes_atomic(path, buffer.getvalue(), overwrite=overwrite)
-    return path
+    return path, len(rows)
 
 
 def pick_varied(

@@ -170,9 +170,16 @@ def test_video_frames_need_sequence_section():
 
 
 def test_animated_gif_has_one_frame_per_time(tmp_path):
-    path = write_animated_preview(small_recipe(), n=1, path=tmp_path / "p.gif")
+    path, n_drawn = write_animated_preview(small_recipe(), n=1, path=tmp_path / "p.gif")
+    assert n_drawn == 1
     with Image.open(path) as image:
         assert image.n_frames == len(TIMES_S)
+
+
+def test_animated_preview_counts_planned_sequences(tmp_path):
+    # The small recipe plans two anomalous sequences, fewer than asked.
+    _, n_drawn = write_animated_preview(small_recipe(), n=5, path=tmp_path / "p.gif")
+    assert n_drawn == 2
 
 
 def test_animated_preview_rejects_png(tmp_path):

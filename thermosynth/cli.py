@@ -330,8 +330,10 @@ def _preview_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
     path = args.output
     if path.suffix.lower() not in (".gif", ".mp4"):
         path = path.with_suffix(".gif")
-    write_animated_preview(loaded, n=args.n, path=path, overwrite=args.overwrite)
-    print(f"wrote animated preview of {args.n} sequences to {path}")
+    path, n_drawn = write_animated_preview(
+        loaded, n=args.n, path=path, overwrite=args.overwrite
+    )
+    print(f"wrote animated preview of {n_drawn} sequences to {path}")
     return 0
 
 

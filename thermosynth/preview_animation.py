@@ -41,7 +41,7 @@ def write_animated_preview(
     path: Path,
     overwrite: bool = False,
     playback_fps: float = 5.0,
-) -> Path:
+) -> tuple[Path, int]:
     """Generate the first ``n`` anomalous sequences and animate them to ``path``.
 
     Parameters
@@ -60,8 +60,11 @@ def write_animated_preview(
 
     Returns
     -------
-    Path
-        ``path``, holding one animation frame per time step.
+    path : Path
+        ``path``, with one animation frame per time step.
+    n_drawn : int
+        Sequences drawn, fewer than ``n`` when the recipe plans fewer
+        anomalous sequences.
 
     Raises
     ------
@@ -90,7 +93,7 @@ def write_animated_preview(
         write_bytes_atomic(path, _gif_bytes(images, playback_fps), overwrite=overwrite)
     else:
         _write_mp4(path, images, playback_fps)
-    return path
+    return path, len(rows)
 
 
 def _check_arguments(path: Path, n: int, playback_fps: float) -> None:

@@ -49,7 +49,7 @@ from pv_transfer import (
     RECIPE,
     ROOT,
     build_data,
-    format_values,
+    mean_and_values,
 )
 
 from thermosynth.pipeline import Generator
@@ -259,7 +259,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
         cells = []
         for key in ("all", "Hot-Spot"):
             values = np.array([r[key] for r in rows if r["variant"] == variant])
-            cells.append(f"{values.mean():.3f} ({format_values(values)})")
+            cells.append(mean_and_values(values))
         lines.append(f"| {variant} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 

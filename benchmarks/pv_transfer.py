@@ -293,8 +293,7 @@ def repeats_markdown(rows: list[dict]) -> str:
     for generator in dict.fromkeys(r["generator"] for r in rows):
         cells = []
         for group in (ALL, "Hot-Spot"):
-            values = _values(rows, generator, group, "clean")
-            cells.append(f"{values.mean():.3f} ({format_values(values)})")
+            cells.append(mean_and_values(_values(rows, generator, group, "clean")))
         lines.append(f"| {generator} | {' | '.join(cells)} |")
 
     lead = seed_mean_lead(rows)
@@ -349,6 +348,11 @@ def seed_mean_lead(rows: list[dict]) -> float:
     }
     others = [value for name, value in means.items() if name != "thermosynth"]
     return float(means["thermosynth"] - max(others))
+
+
+def mean_and_values(values: np.ndarray) -> str:
+    """Format the mean AUROC, then the values it averages in brackets."""
+    return f"{values.mean():.3f} ({format_values(values)})"
 
 
 def format_values(values: np.ndarray) -> str:

@@ -332,9 +332,9 @@ def _plan_entry(
 ) -> tuple[str, int, DrawnScenario]:
     """Draw entry ``index`` of scenario ``scenario_index`` from its own stream.
 
-    The stream is the recipe seed's, spawned for the entry. It still spends
-    one number where the scenario was once drawn at random, so a recipe with
-    one scenario plans the same entries as before.
+    The stream is spawned from the recipe's seed for the entry. Its first
+    number is skipped because it used to pick the scenario, so the entries
+    of a one-scenario recipe, and the bank files that store them, stay valid.
     """
     rng = np.random.default_rng(
         np.random.SeedSequence(recipe.seed, spawn_key=(_BANK_STREAM, index))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,15 +29,20 @@ SCAN_PER_ROW = 10  # max anomalous samples read per preview row
 def write_preview(
     loaded: LoadedRecipe, *, n: int, path: Path, overwrite: bool = False
 ) -> tuple[Path, int]:
-    """Generate up to ``n`` anomalous samples, draw them to ``path`` (PNG).
-
-    Returns the path and the number of samples drawn, fewer than ``n`` when
-    the recipe plans fewer anomalous samples.
+    """Generate up to ``n`` anomalous samples and draw them to ``path`` (PNG).
 
     Every fault kind of the recipe gets a row before any kind gets a second,
     within the first ``SCAN_PER_ROW * n`` anomalous samples. So a short
     preview shows each kind the recipe makes, not only the kind that its
     first samples drew.
+
+    Returns
+    -------
+    path : Path
+        ``path``.
+    n_drawn : int
+        Samples drawn, fewer than ``n`` when the recipe plans fewer
+        anomalous samples.
     """
     if path.suffix.lower() != ".png":
         raise OutputError(
@@ -82,7 +88,7 @@ def pick_varied(
         kind_rows = by_kind.setdefault(sample.kind, [])
         if len(kind_rows) < n:  # more of one kind could never be drawn
             kind_rows.append((sample, frame))
-        share = -(-n // len(by_kind))
+        share = math.ceil(n / len(by_kind))
         found_all = len(by_kind) >= min(n, n_kinds)
         if found_all and all(len(rows) >= share for rows in by_kind.values()):
             break

@@ -9,8 +9,17 @@ def rows(kinds):
     return [(SimpleNamespace(index=i, kind=k), None) for i, k in enumerate(kinds)]
 
 
+def sample_kind(row):
+    return row[0].kind
+
+
 def picked(kinds, n, n_kinds):
-    return [s.index for s, _ in pick_varied(iter(rows(kinds)), n=n, n_kinds=n_kinds)]
+    return [
+        s.index
+        for s, _ in pick_varied(
+            iter(rows(kinds)), n=n, n_kinds=n_kinds, kind=sample_kind
+        )
+    ]
 
 
 def test_each_kind_before_a_repeat():
@@ -32,7 +41,7 @@ def test_reading_stops_once_picks_settle():
             consumed.append(row[0].index)
             yield row
 
-    pick_varied(samples(), n=2, n_kinds=2)
+    pick_varied(samples(), n=2, n_kinds=2, kind=sample_kind)
     assert consumed == [0, 1]
 
 

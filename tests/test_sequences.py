@@ -9,7 +9,7 @@ from PIL import Image
 
 from thermosynth.cli import main
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
-from thermosynth.preview_animation import write_animated_preview
+from thermosynth.preview_animation import choose_sequences, write_animated_preview
 from thermosynth.recipe import load_demo_recipe, load_recipe
 from thermosynth.recipe.models import SequenceSpec
 from thermosynth.sequences import (
@@ -180,6 +180,28 @@ def test_animated_preview_counts_planned_sequences(tmp_path):
     # The small recipe plans two anomalous sequences, fewer than asked.
     _, n_drawn = write_animated_preview(small_recipe(), n=5, path=tmp_path / "p.gif")
     assert n_drawn == 2
+
+
+TWO_KINDS = (
+    "split.test_anomalous=6",
+    "frames.n_frames=8",
+    "seed=8",
+    "scenarios=[{kind: hotspot, name: small, power_W: 2.0, radius_mm: 4.0, "
+    "duration_s: 20, layer: middle}, {kind: hotspot, name: large, power_W: 4.0, "
+    "radius_mm: 8.0, duration_s: 20, layer: middle}]",
+)
+
+
+def test_animated_preview_takes_scenarios_in_turn():
+    generator = SequenceGenerator(small_recipe(None, *TWO_KINDS))
+    anomalous = [entry for entry in generator.entries if entry.label]
+    planned = [generator.planned_scenario(entry.index) for entry in anomalous]
+    assert planned[:4] == ["small", "small", "small", "large"]
+
+    chosen = choose_sequences(generator, 2)
+    assert [entry.index for entry in chosen] == [anomalous[0].index, anomalous[3].index]
+    assert [generator.make(entry).kind for entry in chosen] == ["small", "large"]
+    assert len(choose_sequences(generator, 3)) == 3
 
 
 def test_animated_preview_rejects_png(tmp_path):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import matplotlib
 
@@ -24,6 +25,7 @@ from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
 
 COLUMNS = ("normal", "anomalous", "surface rise [K]", "mask")
 SCAN_PER_ROW = 10  # max anomalous samples read per preview row
+T = TypeVar("T")
 
 
 def write_preview(
@@ -65,7 +67,7 @@ def write_preview(
             check_camera(loaded.recipe.camera, frame)
             yield generator.anomalous(index, frame), frame
 
-    rows = pick_varied(samples(), n=n, n_kinds=n_kinds)
+    rows = pick_varied(samples(), n=n, n_kinds=n_kinds, kind=lambda row: row[0].kind)
     figure = draw_rows(rows)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
@@ -75,30 +77,37 @@ def write_preview(
 
 
 def pick_varied(
-    samples: Iterable[tuple[Sample, Frame]], *, n: int, n_kinds: int
-) -> list[tuple[Sample, Frame]]:
-    """Pick ``n`` rows, taking the kinds in turn, and return them in sample order.
+    items: Iterable[T],
+    *,
+    n: int,
+    n_kinds: int,
+    kind: Callable[[T], str],
+) -> list[T]:
+    """Pick ``n`` of ``items``, taking the kinds in turn, and keep their order.
 
-    Each kind gets its first sample before any kind gets a second, and so
-    on. Stops reading ``samples`` once ``min(n, n_kinds)`` kinds are found
-    and each has its share of the ``n`` rows.
+    Each kind gets its first item before any kind gets a second, and so
+    on. Stops reading ``items`` once ``min(n, n_kinds)`` kinds are found
+    and each has its share of the ``n`` picks. ``kind`` names an item's
+    kind.
     """
-    by_kind: dict[str, list[tuple[Sample, Frame]]] = {}
-    for sample, frame in samples:
-        kind_rows = by_kind.setdefault(sample.kind, [])
-        if len(kind_rows) < n:  # more of one kind could never be drawn
-            kind_rows.append((sample, frame))
+    by_kind: dict[str, list[tuple[int, T]]] = {}
+    for position, item in enumerate(items):
+        kind_items = by_kind.setdefault(kind(item), [])
+        if len(kind_items) < n:  # more of one kind could never be picked
+            kind_items.append((position, item))
         share = math.ceil(n / len(by_kind))
         found_all = len(by_kind) >= min(n, n_kinds)
-        if found_all and all(len(rows) >= share for rows in by_kind.values()):
+        if found_all and all(len(picks) >= share for picks in by_kind.values()):
             break
 
-    rows: list[tuple[Sample, Frame]] = []
+    picks: list[tuple[int, T]] = []
     for turn in range(n):
-        rows += [
-            kind_rows[turn] for kind_rows in by_kind.values() if turn < len(kind_rows)
+        picks += [
+            kind_items[turn]
+            for kind_items in by_kind.values()
+            if turn < len(kind_items)
         ]
-    return sorted(rows[:n], key=lambda row: row[0].index)
+    return [item for _, item in sorted(picks[:n], key=lambda pick: pick[0])]
 
 
 def draw_rows(rows: list[tuple[Sample, Frame]]) -> plt.Figure:

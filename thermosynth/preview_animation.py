@@ -27,8 +27,9 @@ from thermosynth.errors import OutputError, ThermosynthError  # noqa: E402
 from thermosynth.frames.frame import Frame  # noqa: E402
 from thermosynth.output.atomic import check_file_writable, write_bytes_atomic  # noqa: E402
 from thermosynth.output.sequence_writers import SequenceSample  # noqa: E402
+from thermosynth.preview import pick_varied  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
-from thermosynth.sequences import SequenceGenerator  # noqa: E402
+from thermosynth.sequences import SequenceEntry, SequenceGenerator  # noqa: E402
 
 COLUMNS = ("normal", "anomalous", "surface rise [K]", "mask")
 FORMATS = (".gif", ".mp4")
@@ -42,7 +43,9 @@ def write_animated_preview(
     overwrite: bool = False,
     playback_fps: float = 5.0,
 ) -> tuple[Path, int]:
-    """Generate the first ``n`` anomalous sequences and animate them to ``path``.
+    """Generate ``n`` anomalous sequences and animate them to ``path``.
+
+    The scenarios take turns, as in `choose_sequences`.
 
     Parameters
     ----------
@@ -77,14 +80,8 @@ def write_animated_preview(
     _check_arguments(path, n, playback_fps)
     check_file_writable(path, overwrite=overwrite)
     generator = SequenceGenerator(loaded)
-    anomalous = [entry for entry in generator.entries if entry.label][:n]
-    if not anomalous:
-        raise ThermosynthError(
-            "the recipe plans no anomalous sequence to preview; raise "
-            "split.test_anomalous"
-        )
     rows = []
-    for entry in anomalous:
+    for entry in choose_sequences(generator, n):
         frames = generator.read_frames(entry.frame_indices)
         rows.append((generator.anomalous(entry.index, frames), frames))
 
@@ -94,6 +91,33 @@ def write_animated_preview(
     else:
         _write_mp4(path, images, playback_fps)
     return path, len(rows)
+
+
+def choose_sequences(generator: SequenceGenerator, n: int) -> list[SequenceEntry]:
+    """Choose ``n`` anomalous sequences, taking the scenarios in turn.
+
+    Each scenario gets a row before any gets a second, so a short preview
+    shows every kind the recipe makes. A sequence counts as the scenario of
+    its first draw (a retry may draw another). Sequences keep their dataset
+    order.
+
+    Raises
+    ------
+    ThermosynthError
+        If the recipe plans no anomalous sequence.
+    """
+    anomalous = [entry for entry in generator.entries if entry.label]
+    if not anomalous:
+        raise ThermosynthError(
+            "the recipe plans no anomalous sequence to preview; raise "
+            "split.test_anomalous"
+        )
+    return pick_varied(
+        anomalous,
+        n=n,
+        n_kinds=len(generator.recipe.scenarios),
+        kind=lambda entry: generator.planned_scenario(entry.index),
+    )
 
 
 def _check_arguments(path: Path, n: int, playback_fps: float) -> None:

@@ -188,6 +188,16 @@ class SequenceGenerator:
             cache[index] = frame
         return [cache[index] for index in indices]
 
+    def planned_scenario(self, index: int) -> str:
+        """Name the scenario that sequence ``index``'s first draw takes.
+
+        A retry after a weak draw draws again, so the sequence made may
+        show another scenario; this costs no simulation.
+        """
+        rng = sample_rng(self.recipe.seed, index)
+        spec = choose_scenario(self.recipe.scenarios, rng)
+        return spec.name or spec.kind
+
     def anomalous(self, index: int, frames: list[Frame]) -> SequenceSample:
         """Make anomalous sequence ``index`` over ``frames``, retrying weak draws.
 

@@ -1,5 +1,7 @@
 """End-to-end test of thermosynth.validation.transfer on tiny synthetic frames."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -255,6 +257,41 @@ def test_contamination_reports_dropped_share():
     # 12 hot frames planted among 120; the 24 highest-ranked are dropped.
     assert rows["knn"]["contaminants_dropped"] == 1.0
     assert np.isnan(rows["plain"]["contaminants_dropped"])
+
+
+@dataclass
+class _RandomScores:
+    """Detector whose scores come from its generator alone, not from the data."""
+
+    uses_pseudo: bool = True
+
+    def fit(self, normal, anomalous, masks, rng):
+        seed = int(rng.integers(2**31))
+        return lambda images: (np.random.default_rng(seed).random(len(images)), None)
+
+
+def test_contamination_run_reuses_clean_seed():
+    generators = {"thermal": _thermal, "noise": lambda pool: gen.GaussianNoise()}
+    result = transfer_report(
+        _data(),
+        generators,
+        {"random": _RandomScores()},
+        out_dir=None,
+        contamination=0.1,
+        contamination_generators=["noise"],
+        n_boot=5,
+        n_pixel=0,
+    )
+    clean = {r["generator"]: r for r in result.image if r["group"] == ALL}
+    dirty = [r for r in result.contamination if r["group"] == ALL]
+
+    assert len(dirty) == 1
+    assert dirty[0]["auroc"] == clean["noise"]["auroc"]
+    assert (dirty[0]["low"], dirty[0]["high"]) == (
+        clean["noise"]["low"],
+        clean["noise"]["high"],
+    )
+    assert dirty[0]["auroc"] != clean["thermal"]["auroc"]
 
 
 def test_supervised_trimmed_keeps_inner_name():

@@ -215,7 +215,10 @@ def transfer_report(
         generator factories need not be picklable); each gets an equal share
         of torch's threads, at least one. Each training run draws
         from its own generator, seeded with ``seed`` and the run's position
-        in the table, so every ``jobs`` gives the same tables.
+        in the table, so every ``jobs`` gives the same tables. A
+        contamination run takes the seed of the same detector's clean run
+        on the same generator, so the two differ only by the contaminated
+        training frames.
 
     Returns
     -------
@@ -295,6 +298,7 @@ class _Task:
     real_anomalies: np.ndarray | None = None
     pixel_generators: tuple[str, ...] = ()
     planted: np.ndarray | None = None
+    stream: int | None = None  # seed key, the task's position when None
 
 
 @dataclass
@@ -310,6 +314,13 @@ class _Plan:
     def add(self, table: str, keys: dict[str, Any], **options: Any) -> None:
         options.setdefault("normal", self.data.train_normal)
         self.tasks.append(_Task(table, keys, **options))
+
+    def position(self, table: str, keys: dict[str, Any]) -> int:
+        """Return the position of the task of ``table`` with ``keys``."""
+        for index, task in enumerate(self.tasks):
+            if task.table == table and task.keys == keys:
+                return index
+        raise KeyError(f"no {table} task with keys {keys}")
 
 
 TaskRows = tuple[str, list[dict[str, Any]], list[dict[str, Any]]]
@@ -356,10 +367,13 @@ def _plan_contamination(
         names = list(generators) if detector.uses_pseudo else ["none"]
         for gen_name in names:
             keys: dict[str, Any] = {"generator": gen_name, "detector": det_name}
+            # Common random numbers: the clean run's seed, so the two runs
+            # differ only by the planted anomalies, not by training noise.
+            stream = plan.position("image", keys)
             keys["contamination"] = fraction
             factory = generators.get(gen_name)
             options = {"normal": dirty, "factory": factory, "planted": slots}
-            plan.add("contamination", keys, detector=detector, **options)
+            plan.add("contamination", keys, detector=detector, stream=stream, **options)
 
 
 def _run_plan(plan: _Plan, seed: int, jobs: int) -> list[TaskRows]:
@@ -393,7 +407,7 @@ def _run_forked(index: int) -> TaskRows:
 def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
     """Train and score task ``index`` with its own generator; return its rows."""
     task, data = plan.tasks[index], plan.data
-    rng = np.random.default_rng([seed, index])
+    rng = np.random.default_rng([seed, index if task.stream is None else task.stream])
     start = time.perf_counter()
     scorer, (scores, maps) = _fit_and_score(task, data, rng)
     seconds = time.perf_counter() - start

@@ -57,6 +57,11 @@ FAST_SOLVER_VERSION = "1"
 # versions, because scenarios with held patches fall back to the fast solver.
 ADI_SOLVER_VERSION = "2"
 
+# Version of how thermosynth.scenario.build_sources turns a drawn scenario
+# into heat sources. Raise it when that changes the sources of a drawn
+# scenario (version 2 keeps a hotspot's disc inside the battery cells).
+SOURCES_VERSION = "2"
+
 # Spawn key of the entries' random streams; samples use 1 and splits 0.
 _BANK_STREAM = 2
 
@@ -124,12 +129,13 @@ def layout_key(layout: Layout) -> str:
 
 
 def group_key(layout: Layout, recipe: Recipe) -> str:
-    """Return the key shared by all entries of one layout, physics and solver."""
+    """Return the key shared by the entries of one layout, physics, solver, sources."""
     # precision enters through the solver's name, so that keys of solvers
     # that ignore it stay as they were before the key existed.
     physics = recipe.physics.model_dump(mode="json", exclude={"precision"})
     solver = solver_version(recipe.physics.solver, precision=recipe.physics.precision)
-    text = json.dumps([layout_key(layout), physics, solver], sort_keys=True)
+    sources = f"sources-{SOURCES_VERSION}"
+    text = json.dumps([layout_key(layout), physics, solver, sources], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

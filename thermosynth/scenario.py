@@ -13,6 +13,7 @@ from thermosynth.physics.profiles import Constant, Exponential, Ramp
 from thermosynth.physics.sources import (
     HeldPatch,
     VolumeSource,
+    cell_volume_m3,
     held_patch,
     hotspot,
     region_source,
@@ -98,7 +99,8 @@ def build_sources(
     where = {"x_mm": p["x_mm"], "y_mm": p["y_mm"], "radius_mm": p["radius_mm"]}
     if drawn.kind in ("hotspot", "runaway"):
         power = _profile(drawn, p["power_W"])
-        return [hotspot(layout, **where, power_W=power, layer=layer, n_layers=n_layers)]
+        disc = hotspot(layout, **where, power_W=power, layer=layer, n_layers=n_layers)
+        return [_inside_cells(disc, layout, p["x_mm"], p["y_mm"])]
 
     temperature = _profile(drawn, p["rise_K"])
     held_C = _Shifted(temperature, physics.ambient_C)
@@ -107,6 +109,29 @@ def build_sources(
             layout, **where, temperature_C=held_C, layer=layer, n_layers=n_layers
         )
     ]
+
+
+def _inside_cells(
+    source: VolumeSource, layout: Layout, x_mm: float, y_mm: float
+) -> VolumeSource:
+    """Drop the grid cells of a hotspot that lie outside every battery cell.
+
+    A disc centred near a cell's edge would otherwise release part of an
+    internal short's power in casing, terminals, gaps or air, and air's small
+    heat capacity then heats its grid cells by hundreds of kelvin. The full
+    power goes to the grid cells left. A disc centred outside every cell,
+    such as a hotspot placed on a terminal, is kept whole.
+    """
+    row = min(int(y_mm / layout.dy_mm), layout.shape[0] - 1)
+    col = min(int(x_mm / layout.dx_mm), layout.shape[1] - 1)
+    heated = source.weights_m3 > 0
+    inside = heated & (layout.cell_id >= 0)
+    if layout.cell_id[row, col] < 0 or inside.sum() == heated.sum():
+        return source
+
+    weights = np.where(inside, source.weights_m3, 0.0)
+    weights /= weights.sum() * cell_volume_m3(layout, weights.shape[0])
+    return VolumeSource(weights, source.power_W, source.name)
 
 
 @dataclass(frozen=True)

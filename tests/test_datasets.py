@@ -10,8 +10,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from torch.utils.data import DataLoader
 
+from thermosynth.build import register
+from thermosynth.camera import emissivity_map
+from thermosynth.camera.optics import blur_radius_px
 from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset, item_rng
 from thermosynth.errors import FrameError, RecipeError
 from thermosynth.output.hdf5 import HDF5Writer
@@ -287,3 +291,35 @@ def test_on_the_fly_rejects_bad_options(loaded):
         dataset.set_epoch(-1)
     with pytest.raises(IndexError, match="index 3 out of range for 3 items"):
         dataset[3]
+
+
+def _tab_item(*extra: str):
+    joule = (
+        "scenarios=[{kind: joule, region: tabs, current_A: 40, "
+        "resistance_mohm: 2.0, duration_s: 60}]"
+    )
+    loaded = load_demo_recipe(overrides=(*FAST_DEMO, joule, *extra))
+    dataset = OnTheFlyDataset(loaded, length=1, anomaly_fraction=1.0, bank_size=1)
+    return dataset, dataset[0]
+
+
+def test_on_the_fly_emissivity_regions_lower_peak():
+    _, plain = _tab_item()
+    dataset, bare = _tab_item("camera.emissivity_regions={tabs: 0.1}")
+    generator = dataset._worker_generator()
+    frame = generator.read_frame(dataset.frame_indices[0])
+    homography, _ = register(generator.recipe.registration, generator.layout, frame)
+    emissivity = emissivity_map(
+        generator.camera, generator.layout, homography, frame.shape
+    )
+    radius = blur_radius_px(generator.camera.blur_sigma_px)
+    near = ndimage.binary_dilation(
+        emissivity == 0.1, np.ones((2 * radius + 1,) * 2, bool)
+    )
+    plain_meta, bare_meta = json.loads(plain["metadata"]), json.loads(bare["metadata"])
+
+    assert bare_meta["peak_rise_K"] == plain_meta["peak_rise_K"]
+    assert bare_meta["peak_recorded_rise"] < plain_meta["peak_recorded_rise"]
+    assert not torch.equal(bare["image"], plain["image"])
+    far = torch.from_numpy(~near)
+    assert torch.equal(bare["image"][..., far], plain["image"][..., far])

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+import pytest
+from scipy import ndimage
 
+from thermosynth.camera.optics import blur_radius_px
+from thermosynth.errors import RecipeError
 from thermosynth.frames.sources import ArraySource
 from thermosynth.geometry.registration import warp_to_frame
-from thermosynth.recipe import load_demo_recipe
-from thermosynth.samples import Generator, _warp_rise, record_and_blend
+from thermosynth.recipe import load_demo_recipe, load_recipe
+from thermosynth.samples import Generator, _warp_rise, record_and_blend, simulate_rise
+from thermosynth.scenario import draw_scenario
 
 
 def _generator() -> Generator:
@@ -138,3 +144,103 @@ def test_samples_same_bytes_with_and_without_cache(tmp_path):
         assert a.rise_K.tobytes() == b.rise_K.tobytes()
         assert a.recorded_rise.tobytes() == b.recorded_rise.tobytes()
         assert a.metadata == b.metadata
+
+
+CABINET = Path(__file__).resolve().parents[1] / "recipes" / "radiometric-cabinet.yaml"
+CABINET_FRAME = "radiometric-samples/decoded_celsius/FLIR_T640_celsius.npy"
+
+
+def _cabinet(data_dir: Path, *extra: str) -> Generator:
+    overrides = ["bank.mode=off", f"frames.path={data_dir / CABINET_FRAME}", *extra]
+    return Generator(load_recipe(CABINET, overrides=overrides))
+
+
+def _terminal_rise(generator: Generator, frame, prepared) -> np.ndarray:
+    recipe = generator.recipe
+    spec = next(s for s in recipe.scenarios if s.name == "terminal_overheating")
+    drawn = draw_scenario(spec, generator.layout, np.random.default_rng(0))
+    rise = simulate_rise(drawn, generator.layout, recipe)
+    return warp_to_frame(rise, prepared.homography, frame.shape)
+
+
+def test_terminal_emissivity_lowers_recorded_peak(data_dir):
+    plain_generator = _cabinet(data_dir)
+    bare_generator = _cabinet(data_dir, "camera.emissivity_regions={terminals: 0.1}")
+    frame = plain_generator.read_frame(0)
+    plain_prepared = plain_generator.prepare(frame)
+    bare_prepared = bare_generator.prepare(frame)
+    rise_px = _terminal_rise(plain_generator, frame, plain_prepared)
+    threshold = plain_prepared.threshold
+
+    plain = record_and_blend(
+        rise_px,
+        frame,
+        plain_generator.recipe,
+        plain_generator.camera,
+        threshold=threshold,
+        prepared=plain_prepared,
+    )
+    bare = record_and_blend(
+        rise_px,
+        frame,
+        bare_generator.recipe,
+        bare_generator.camera,
+        threshold=threshold,
+        prepared=bare_prepared,
+    )
+
+    assert plain_prepared.emissivity is None
+    terminals = bare_prepared.emissivity == 0.1
+    radius = blur_radius_px(bare_generator.camera.blur_sigma_px)
+    box = np.ones((2 * radius + 1,) * 2, bool)
+    inside = ndimage.binary_erosion(terminals, box)
+    assert inside.sum() > 100
+    ratio = bare.recorded_rise[inside].max() / plain.recorded_rise[inside].max()
+    # To first order the ratio is 0.1 / 0.95 times (T_true / T_apparent)^3.
+    # The terminals appear at about 32 C against 25 C reflected, so at
+    # emissivity 0.1 they are truly near 80 C and the ratio is about 0.17.
+    assert 0.1 < ratio < 0.25
+    assert np.array_equal(bare.raw[~bare.mask], frame.raw[~bare.mask])
+
+    near = ndimage.binary_dilation(terminals, box)
+    assert np.array_equal(bare.recorded_rise[~near], plain.recorded_rise[~near])
+    assert np.array_equal(bare.raw[~near], plain.raw[~near])
+
+
+def test_terminal_emissivity_same_bytes_without_prepare(data_dir):
+    generator = _cabinet(data_dir, "camera.emissivity_regions={terminals: 0.1}")
+    frame = generator.read_frame(0)
+    prepared = generator.prepare(frame)
+    rise_px = _terminal_rise(generator, frame, prepared)
+    options = {"threshold": prepared.threshold}
+    recipe, camera = generator.recipe, generator.camera
+
+    fast = record_and_blend(
+        rise_px, frame, recipe, camera, prepared=prepared, **options
+    )
+    plain = record_and_blend(
+        rise_px, frame, recipe, camera, emissivity=prepared.emissivity, **options
+    )
+    assert np.array_equal(fast.recorded_rise, plain.recorded_rise)
+    assert np.array_equal(fast.raw, plain.raw)
+
+    writable = replace(frame, raw=frame.raw.copy())
+    unkept = generator.prepare(writable)
+    assert unkept.recording is None
+    slow = record_and_blend(
+        rise_px, writable, recipe, camera, prepared=unkept, **options
+    )
+    assert np.array_equal(slow.recorded_rise, fast.recorded_rise)
+    with pytest.raises(RecipeError, match="recorded without an emissivity map"):
+        record_and_blend(rise_px, frame, recipe, camera, **options)
+
+
+def test_unknown_emissivity_region_rejected():
+    message = (
+        r"camera\.emissivity_regions names region 'terminals'.*'pouch_cell'.*"
+        r"background, tab_negative, tab_positive, tabs"
+    )
+    with pytest.raises(RecipeError, match=message):
+        Generator(
+            load_demo_recipe(overrides=["camera.emissivity_regions={terminals: 0.1}"])
+        )

@@ -6,7 +6,11 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
+from thermosynth.build import register
+from thermosynth.camera import emissivity_map
+from thermosynth.camera.optics import blur_radius_px
 from thermosynth.cli import main
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
 from thermosynth.preview_animation import choose_sequences, write_animated_preview
@@ -245,3 +249,41 @@ def test_shipped_sequence_recipe(data_dir, tmp_path):
     with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
         assert h5["frames"].shape == (2, 5, 60, 80, 3)
         assert h5["masks"][1, -1].sum() >= 3
+
+
+TAB_JOULE = (
+    "scenarios=[{kind: joule, region: tabs, current_A: 40, resistance_mohm: 2.0, "
+    "duration_s: 20}]"
+)
+
+
+def _tab_sequence(*extra: str):
+    generator = SequenceGenerator(small_recipe(None, TAB_JOULE, *extra))
+    entry = next(e for e in generator.entries if e.label)
+    frames = generator.read_frames(entry.frame_indices)
+    return generator, frames, generator.anomalous(entry.index, frames)
+
+
+def test_emissivity_regions_lower_tab_rise():
+    _, _, plain = _tab_sequence()
+    generator, frames, bare = _tab_sequence("camera.emissivity_regions={tabs: 0.1}")
+    homography, _ = register(generator.recipe.registration, generator.layout, frames[0])
+    emissivity = emissivity_map(
+        generator.camera, generator.layout, homography, frames[0].shape
+    )
+    tabs = emissivity == 0.1
+    radius = blur_radius_px(generator.camera.blur_sigma_px)
+    near = ndimage.binary_dilation(tabs, np.ones((2 * radius + 1,) * 2, bool))
+
+    assert tabs.sum() > 20
+    assert bare.rise_K.tobytes() == plain.rise_K.tobytes()
+    last_bare, last_plain = bare.recorded_rise[-1], plain.recorded_rise[-1]
+    assert last_bare[tabs].max() < 0.5 * last_plain[tabs].max()
+    assert np.array_equal(bare.recorded_rise[:, ~near], plain.recorded_rise[:, ~near])
+
+
+def test_unknown_emissivity_region_rejected_for_sequences():
+    with pytest.raises(RecipeError, match="names region 'busbars'"):
+        SequenceGenerator(
+            small_recipe(None, "camera.emissivity_regions={busbars: 0.1}")
+        )

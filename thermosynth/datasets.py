@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from thermosynth.build import register
+from thermosynth.camera.emissivity import emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.registration import warp_to_frame
@@ -340,13 +341,21 @@ class OnTheFlyDataset(Dataset[Item]):
         generator = self._worker_generator()
         recipe = generator.recipe
         homography, corners = register(recipe.registration, generator.layout, frame)
+        emissivity = emissivity_map(
+            generator.camera, generator.layout, homography, frame.shape
+        )
         threshold = blend_threshold(frame, recipe)
 
         for attempt in range(1, recipe.blend.max_tries + 1):
             drawn, rise_grid, slot = self._draw_rise(rng)
             rise_px = warp_to_frame(rise_grid, homography, frame.shape)
             result = record_and_blend(
-                rise_px, frame, recipe, generator.camera, threshold=threshold
+                rise_px,
+                frame,
+                recipe,
+                generator.camera,
+                threshold=threshold,
+                emissivity=emissivity,
             )
             if result.area_px >= recipe.blend.min_area_px:
                 metadata = {

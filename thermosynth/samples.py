@@ -23,6 +23,7 @@ from thermosynth.build import (
     build_layout,
     build_source,
 )
+from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
 from thermosynth.camera.model import (
     Camera,
     RecordingBase,
@@ -129,6 +130,9 @@ class PreparedFrame:
         because computing it for one sample costs more than it saves.
     blending : BlendBase or None
         Per-frame part of the blend; None where the frame is not kept.
+    emissivity : ndarray or None
+        Surface emissivity per pixel, float64 (H, W), from the recipe's
+        ``camera.emissivity_regions``; None where it is not set.
     """
 
     homography: np.ndarray
@@ -137,6 +141,7 @@ class PreparedFrame:
     covered: np.ndarray
     recording: RecordingBase | None
     blending: BlendBase | None
+    emissivity: np.ndarray | None = None
 
 
 class Generator:
@@ -148,6 +153,7 @@ class Generator:
         self.source = build_source(self.recipe.frames, seed=self.recipe.seed)
         self.layout: Layout = build_layout(self.recipe.layout, self.recipe.materials)
         self.camera = build_camera(self.recipe.camera)
+        check_emissivity_regions(self.camera, self.layout)
         self.plan = plan_split(self.recipe, len(self.source))
         self._shape: tuple[int, int] | None = None
         self._bank: ScenarioBank | None = None
@@ -224,12 +230,17 @@ class Generator:
         homography, corners = self._register(frame)
         recipe = self.recipe
         keep = _read_only(frame)
+        emissivity = emissivity_map(self.camera, self.layout, homography, frame.shape)
         # NOTE: the video source returns new, writable frames on every read,
         # so it reuses only the registration (by digest).
         recording, blending = None, None
         if keep:
-            ambient_C = recipe.physics.ambient_C
-            recording = recording_base(self.camera, frame, ambient_C=ambient_C)
+            recording = recording_base(
+                self.camera,
+                frame,
+                ambient_C=recipe.physics.ambient_C,
+                emissivity_map=emissivity,
+            )
             blending = blend_base(frame)
 
         prepared = PreparedFrame(
@@ -239,6 +250,7 @@ class Generator:
             covered=footprint(self.layout, homography, frame.shape),
             recording=recording,
             blending=blending,
+            emissivity=emissivity,
         )
         if keep:
             forget = self._prepared.pop
@@ -324,18 +336,31 @@ def record_and_blend(
     *,
     threshold: float,
     prepared: PreparedFrame | None = None,
+    emissivity: np.ndarray | None = None,
 ) -> Blended:
     """Record a surface rise at frame pixels [K] and blend it into ``frame``.
 
     ``prepared``, from `Generator.prepare` for this frame, saves the per-frame
-    work; the result is the same, bit for bit.
+    work; the result is the same, bit for bit. It contains the frame's surface
+    emissivity per pixel too. Without it, pass that map as ``emissivity``
+    (from `thermosynth.camera.emissivity_map`, required when
+    ``camera.emissivity_regions`` is set).
     """
+    if prepared is not None and emissivity is not None:
+        raise ValueError(
+            "record_and_blend got both prepared and emissivity; prepared contains "
+            "the frame's emissivity map, so pass only prepared"
+        )
+    base = None if prepared is None else prepared.recording
+    if prepared is not None and base is None:
+        emissivity = prepared.emissivity
     recorded = record_rise(
         camera,
         rise_px_K,
         frame,
         ambient_C=recipe.physics.ambient_C,
-        base=None if prepared is None else prepared.recording,
+        base=base,
+        emissivity_map=emissivity,
     )
     return blend(
         frame,

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from thermosynth.blend import Blended
 from thermosynth.build import build_camera, build_layout, build_source, register
+from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.layout import Layout
@@ -154,6 +155,7 @@ class SequenceGenerator:
         self.source = build_source(recipe.frames, seed=recipe.seed)
         self.layout = build_layout(recipe.layout, recipe.materials)
         self.camera = build_camera(recipe.camera)
+        check_emissivity_regions(self.camera, self.layout)
         self.entries = plan_sequences(recipe, len(self.source), len(self.times_s))
         self._shape: tuple[int, int] | None = None
 
@@ -206,10 +208,13 @@ class SequenceGenerator:
         """
         rng = sample_rng(self.recipe.seed, index)
         homography, corners = register(self.recipe.registration, self.layout, frames[0])
+        emissivity = emissivity_map(
+            self.camera, self.layout, homography, frames[0].shape
+        )
         spec = self.recipe.blend
         best_peak = 0.0
         for attempt in range(1, spec.max_tries + 1):
-            sample = self._attempt(index, frames, rng, homography)
+            sample = self._attempt(index, frames, rng, homography, emissivity)
             best_peak = max(best_peak, *sample.metadata["peak_recorded_rise"])
             if sample.metadata["area_px"][-1] >= spec.min_area_px:
                 sample.metadata.update(attempts=attempt, corners_px=corners)
@@ -231,13 +236,14 @@ class SequenceGenerator:
         frames: list[Frame],
         rng: np.random.Generator,
         homography: np.ndarray,
+        emissivity: np.ndarray | None,
     ) -> SequenceSample:
         recipe = self.recipe
         drawn = draw_scenario(choose_scenario(recipe.scenarios, rng), self.layout, rng)
         rise_grid = simulate_sequence_rise(drawn, self.layout, recipe, self.times_s)
         rise_px = warp_to_frame(rise_grid, homography, frames[0].shape)
         results = [
-            self._blend_frame(frame, rise)
+            self._blend_frame(frame, rise, emissivity)
             for frame, rise in zip(frames, rise_px, strict=True)
         ]
 
@@ -267,10 +273,17 @@ class SequenceGenerator:
             metadata=metadata,
         )
 
-    def _blend_frame(self, frame: Frame, rise_K: np.ndarray) -> Blended:
+    def _blend_frame(
+        self, frame: Frame, rise_K: np.ndarray, emissivity: np.ndarray | None
+    ) -> Blended:
         threshold = blend_threshold(frame, self.recipe)
         return record_and_blend(
-            rise_K, frame, self.recipe, self.camera, threshold=threshold
+            rise_K,
+            frame,
+            self.recipe,
+            self.camera,
+            threshold=threshold,
+            emissivity=emissivity,
         )
 
 

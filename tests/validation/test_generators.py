@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from thermosynth.camera.model import Camera
+from thermosynth.errors import RecipeError
 from thermosynth.validation import generators as gen
 
 SHAPE = (40, 24)
@@ -129,6 +130,12 @@ def test_thermal_shape_mismatch_rejected():
     generator = gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0))
     with pytest.raises(ValueError, match="simulate the bank"):
         generator(np.zeros((10, 10), dtype=np.uint8), np.random.default_rng(0))
+
+
+def test_thermal_emissivity_regions_rejected():
+    camera = Camera(levels_per_kelvin=3.0, emissivity_regions={"terminals": 0.1})
+    with pytest.raises(RecipeError, match="does not support camera.emissivity_regions"):
+        gen.ThermalHotspots(_bump_bank(), camera)
 
 
 def test_perlin_noise_range_and_seed():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,7 +34,8 @@ class Camera:
     blur_sigma_px : float
         Standard deviation of the Gaussian point spread function [px], >= 0.
     emissivity_surface : float
-        Emissivity of the imaged battery surface, in (0, 1].
+        Emissivity of the imaged battery surface, in (0, 1], at every pixel
+        that ``emissivity_regions`` does not set.
     emissivity_setting : float
         Emissivity set in the camera, in (0, 1].
     reflected_C : float or None
@@ -44,6 +46,12 @@ class Camera:
         passes it on to ``thermosynth.blend.blend``.
     levels_per_kelvin : float or None
         Scale [level K-1] for frames whose unit is "level"; required for them.
+    emissivity_regions : mapping of str to float
+        Emissivity, in (0, 1], of the pixels of named layout regions (such as
+        ``"terminals"``), in place of ``emissivity_surface``. Where regions
+        overlap, the later entry wins. `emissivity_map` turns it into one
+        emissivity per frame pixel; empty (the default) means
+        ``emissivity_surface`` everywhere. Stored as a dict.
     """
 
     blur_sigma_px: float = 0.0
@@ -52,6 +60,7 @@ class Camera:
     reflected_C: float | None = None
     gain: Literal["fixed", "stretch"] = "fixed"
     levels_per_kelvin: float | None = None
+    emissivity_regions: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_sigma(self.blur_sigma_px, key="camera.blur_sigma_px")
@@ -72,6 +81,10 @@ class Camera:
                 f"camera.levels_per_kelvin = {scale} is invalid; it must be a "
                 "finite number > 0 [level K-1]"
             )
+        regions = dict(self.emissivity_regions)
+        for name, value in regions.items():
+            check_emissivity(value, key=f"camera.emissivity_regions.{name}")
+        object.__setattr__(self, "emissivity_regions", regions)
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,9 @@ class RecordingBase:
         Scale [level K-1] for frames in camera levels; None for "C" or "K".
     shape : tuple of int
         (H, W) of the frame [px].
+    emissivity_map : ndarray or None
+        Surface emissivity per pixel, float64 (H, W), that the base was made
+        with; None where ``camera.emissivity_surface`` applies everywhere.
     """
 
     apparent_K: np.ndarray
@@ -103,26 +119,37 @@ class RecordingBase:
     zero_recorded: np.ndarray
     levels_per_kelvin: float | None
     shape: tuple[int, int]
+    emissivity_map: np.ndarray | None = None
 
 
-def recording_base(camera: Camera, frame: Frame, *, ambient_C: float) -> RecordingBase:
+def recording_base(
+    camera: Camera,
+    frame: Frame,
+    *,
+    ambient_C: float,
+    emissivity_map: np.ndarray | None = None,
+) -> RecordingBase:
     """Compute the per-frame part of `record_rise` once.
 
-    Parameters and errors are those of `record_rise`.
+    Parameters and errors are those of `record_rise`; the base keeps
+    ``emissivity_map`` for every rise recorded on it.
     """
     _check_level_scale(camera, frame)
+    emissivity = _surface_emissivity(camera, emissivity_map, frame.shape)
+    options = _radiance_options(camera, ambient_C, emissivity)
     apparent_K, true_K = base_temperatures_K(
-        _base_apparent_C(frame, ambient_C=ambient_C),
-        **_radiance_options(camera, ambient_C),
+        _base_apparent_C(frame, ambient_C=ambient_C), **options
     )
     apparent_K = np.broadcast_to(apparent_K, frame.shape)
     true_K = np.broadcast_to(true_K, frame.shape)
+
     scale = camera.levels_per_kelvin if frame.unit == "level" else None
-    zero = _apparent_rise(
-        camera, np.zeros(frame.shape), apparent_K, true_K, ambient_C, scale
-    )
+    zero = _apparent_rise(np.zeros(frame.shape), apparent_K, true_K, options, scale)
     zero_recorded = blur(zero, sigma_px=camera.blur_sigma_px)
-    return RecordingBase(apparent_K, true_K, zero, zero_recorded, scale, frame.shape)
+    stored_map = None if emissivity_map is None else np.asarray(emissivity, float)
+    return RecordingBase(
+        apparent_K, true_K, zero, zero_recorded, scale, frame.shape, stored_map
+    )
 
 
 def record_rise(
@@ -132,6 +159,7 @@ def record_rise(
     *,
     ambient_C: float,
     base: RecordingBase | None = None,
+    emissivity_map: np.ndarray | None = None,
 ) -> np.ndarray:
     """Turn a true surface rise into the rise that the camera would record.
 
@@ -157,6 +185,11 @@ def record_rise(
         for many rises on this frame. The result is the same, bit for bit;
         only the work is less, because pixels farther than the blur radius
         from every non-zero rise take the stored result for a zero rise.
+    emissivity_map : ndarray, optional
+        Surface emissivity per pixel, float (H, W) in (0, 1], in place of
+        ``camera.emissivity_surface``; from `emissivity_map`. Required when
+        ``camera.emissivity_regions`` is set. With ``base``, pass it to
+        `recording_base` instead.
 
     Returns
     -------
@@ -167,19 +200,29 @@ def record_rise(
     Raises
     ------
     RecipeError
-        If the frame's unit is "level" and ``camera.levels_per_kelvin`` is None.
+        If the frame's unit is "level" and ``camera.levels_per_kelvin`` is
+        None, or if ``camera.emissivity_regions`` is set and no emissivity
+        map was given (here or to `recording_base`).
     ValueError
-        If ``rise_K`` does not match the frame's shape or is not finite.
+        If ``rise_K`` does not match the frame's shape or is not finite, if
+        ``emissivity_map`` does not match it, or if both ``base`` and
+        ``emissivity_map`` are given.
     """
     _check_rise(rise_K, frame)
     _check_level_scale(camera, frame)
     if base is not None:
+        if emissivity_map is not None:
+            raise ValueError(
+                "record_rise got both base and emissivity_map; pass the map to "
+                "recording_base, which keeps it in the base"
+            )
         return _record_on_base(camera, rise_K, base, ambient_C)
 
+    emissivity = _surface_emissivity(camera, emissivity_map, frame.shape)
     apparent = apparent_rise_K(
         rise_K,
         _base_apparent_C(frame, ambient_C=ambient_C),
-        **_radiance_options(camera, ambient_C),
+        **_radiance_options(camera, ambient_C, emissivity),
     )
     if frame.unit == "level":
         assert camera.levels_per_kelvin is not None  # checked above
@@ -203,6 +246,7 @@ def _record_on_base(
             f"rise_K has shape {rise_K.shape} but the recording base was made "
             f"for a frame of shape {base.shape}; make the base from this frame"
         )
+    emissivity = _surface_emissivity(camera, base.emissivity_map, base.shape)
     box = _nonzero_box(rise_K)
     if box is None:
         return base.zero_recorded.copy()
@@ -214,12 +258,13 @@ def _record_on_base(
         slice(b.start - o.start, b.stop - o.start)
         for b, o in zip(box, outer, strict=True)
     )
+    if isinstance(emissivity, np.ndarray):
+        emissivity = emissivity[box]
     apparent[inner] = _apparent_rise(
-        camera,
         rise_K[box],
         base.apparent_K[box],
         base.true_K[box],
-        ambient_C,
+        _radiance_options(camera, ambient_C, emissivity),
         base.levels_per_kelvin,
     )
     blurred = blur(apparent, sigma_px=camera.blur_sigma_px)
@@ -236,17 +281,14 @@ def _record_on_base(
 
 
 def _apparent_rise(
-    camera: Camera,
     rise_K: np.ndarray,
     apparent_K: np.ndarray,
     true_K: np.ndarray,
-    ambient_C: float,
+    options: dict[str, Any],
     levels_per_kelvin: float | None,
 ) -> np.ndarray:
     """Apparent rise in the frame's unit, per pixel, before the blur."""
-    apparent = rise_from_base_K(
-        rise_K, apparent_K, true_K, **_radiance_options(camera, ambient_C)
-    )
+    apparent = rise_from_base_K(rise_K, apparent_K, true_K, **options)
     if levels_per_kelvin is not None:
         apparent = apparent * levels_per_kelvin
     return apparent
@@ -270,13 +312,38 @@ def _grow_box(
     )
 
 
-def _radiance_options(camera: Camera, ambient_C: float) -> dict[str, float]:
+def _radiance_options(
+    camera: Camera, ambient_C: float, emissivity_surface: float | np.ndarray
+) -> dict[str, Any]:
     reflected_C = ambient_C if camera.reflected_C is None else camera.reflected_C
     return {
-        "emissivity_surface": camera.emissivity_surface,
+        "emissivity_surface": emissivity_surface,
         "emissivity_setting": camera.emissivity_setting,
         "reflected_C": reflected_C,
     }
+
+
+def _surface_emissivity(
+    camera: Camera, emissivity_map: np.ndarray | None, shape: tuple[int, int]
+) -> float | np.ndarray:
+    """Return the surface emissivity to record with: the map, or the camera's."""
+    if emissivity_map is None:
+        if camera.emissivity_regions:
+            raise RecipeError(
+                f"camera.emissivity_regions = {dict(camera.emissivity_regions)} "
+                "is set, but the rise was recorded without an emissivity map; "
+                "make one with thermosynth.camera.emissivity_map(camera, layout, "
+                "homography, frame_shape) and pass it as emissivity_map"
+            )
+        return camera.emissivity_surface
+
+    emissivity = np.asarray(emissivity_map, dtype=np.float64)
+    if emissivity.shape != shape:
+        raise ValueError(
+            f"emissivity_map has shape {emissivity.shape} but the frame has "
+            f"shape {shape}; make the map for this frame's size"
+        )
+    return emissivity
 
 
 def _check_level_scale(camera: Camera, frame: Frame) -> None:

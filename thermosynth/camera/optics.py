@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -14,18 +15,29 @@ ZERO_C_IN_K = 273.15
 _TRUNCATE = 4.0
 
 
-def check_emissivity(value: float, *, key: str) -> None:
-    """Raise RecipeError unless ``value`` lies in (0, 1].
+def check_emissivity(value: float | np.ndarray, *, key: str) -> None:
+    """Raise RecipeError unless ``value``, or every element of it, lies in (0, 1].
 
     Parameters
     ----------
-    value : float
-        Emissivity [-].
+    value : float or ndarray
+        Emissivity [-], one value or one per pixel.
     key : str
         Recipe key or parameter name shown in the message.
     """
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise RecipeError(f"{key} = {value} is invalid; it must lie in (0, 1]")
+    if np.ndim(value) == 0:
+        scalar = float(value)
+        if not (math.isfinite(scalar) and 0.0 < scalar <= 1.0):
+            raise RecipeError(f"{key} = {value} is invalid; it must lie in (0, 1]")
+        return
+
+    values = np.asarray(value, dtype=np.float64)
+    bad = values[~(np.isfinite(values) & (values > 0.0) & (values <= 1.0))]
+    if bad.size:
+        raise RecipeError(
+            f"{key} has {bad.size} invalid values, such as {bad[0]}; every "
+            "emissivity must lie in (0, 1]"
+        )
 
 
 def check_sigma(value: float, *, key: str) -> None:
@@ -40,7 +52,7 @@ def apparent_rise_K(
     rise_K: np.ndarray,
     base_C: np.ndarray | float,
     *,
-    emissivity_surface: float,
+    emissivity_surface: float | np.ndarray,
     emissivity_setting: float,
     reflected_C: float,
 ) -> np.ndarray:
@@ -62,8 +74,10 @@ def apparent_rise_K(
     base_C : ndarray or float
         Apparent temperature that the camera reports without the rise [C],
         broadcastable to ``rise_K``.
-    emissivity_surface : float
-        Emissivity of the imaged surface, in (0, 1].
+    emissivity_surface : float or ndarray
+        Emissivity of the imaged surface, in (0, 1]: one value, or one per
+        pixel, broadcastable to ``rise_K``. Each pixel's result equals the
+        result for its own emissivity given as one value.
     emissivity_setting : float
         Emissivity set in the camera, in (0, 1].
     reflected_C : float
@@ -86,7 +100,7 @@ def apparent_rise_K(
     # integrates Planck's law over its spectral band (about 7.5-14 um for a
     # microbolometer), where radiance grows more slowly than T^4, so the
     # emissivity correction here is an approximation of the camera's own.
-    options = {
+    options: dict[str, Any] = {
         "emissivity_surface": emissivity_surface,
         "emissivity_setting": emissivity_setting,
         "reflected_C": reflected_C,
@@ -98,7 +112,7 @@ def apparent_rise_K(
 def base_temperatures_K(
     base_C: np.ndarray | float,
     *,
-    emissivity_surface: float,
+    emissivity_surface: float | np.ndarray,
     emissivity_setting: float,
     reflected_C: float,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -111,8 +125,11 @@ def base_temperatures_K(
     ----------
     base_C : ndarray or float
         Apparent temperature that the camera reports without the rise [C].
-    emissivity_surface, emissivity_setting : float
-        Emissivities of the surface and of the camera setting, in (0, 1].
+    emissivity_surface : float or ndarray
+        Emissivity of the surface, in (0, 1], one value or one per pixel of
+        ``base_C``.
+    emissivity_setting : float
+        Emissivity of the camera setting, in (0, 1].
     reflected_C : float
         Reflected apparent temperature [C].
 
@@ -137,10 +154,16 @@ def base_temperatures_K(
         raise RecipeError(
             f"reflected_C = {reflected_C} is too hot for the frame's apparent "
             f"temperature (min {float(np.min(base_C)):.2f} C) at emissivity "
-            f"{eps_s} vs setting {eps_c}; lower the reflected temperature or "
-            "check the emissivities"
+            f"{_describe(eps_s)} vs setting {eps_c}; lower the reflected "
+            "temperature or check the emissivities"
         )
     return apparent_base_K, true_base4**0.25
+
+
+def _describe(emissivity: float | np.ndarray) -> str:
+    if np.ndim(emissivity) == 0:
+        return str(emissivity)
+    return f"{np.min(emissivity)}..{np.max(emissivity)} (per pixel)"
 
 
 def rise_from_base_K(
@@ -148,14 +171,15 @@ def rise_from_base_K(
     apparent_base_K: np.ndarray,
     true_base_K: np.ndarray,
     *,
-    emissivity_surface: float,
+    emissivity_surface: float | np.ndarray,
     emissivity_setting: float,
     reflected_C: float,
 ) -> np.ndarray:
     """Return the apparent rise [K] for bases from `base_temperatures_K`.
 
-    The arrays may be any matching slices of the frame: each pixel's result
-    depends on that pixel alone, and equals `apparent_rise_K` bit for bit.
+    The arrays, and ``emissivity_surface`` where it is one value per pixel,
+    may be any matching slices of the frame: each pixel's result depends on
+    that pixel alone, and equals `apparent_rise_K` bit for bit.
     """
     eps_s, eps_c = emissivity_surface, emissivity_setting
     reflected4 = (reflected_C + ZERO_C_IN_K) ** 4

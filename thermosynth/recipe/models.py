@@ -325,6 +325,9 @@ class CameraSpec(_Model):
     reflected_C: float | None = None
     gain: Literal["fixed", "stretch"] = "fixed"
     levels_per_kelvin: PositiveFloat | None = None
+    emissivity_regions: dict[str, Fraction] = {}
+    """Emissivity, in (0, 1], of named layout regions (e.g. ``terminals``) in
+    place of ``emissivity_surface``; where regions overlap, the later key wins."""
 
 
 class BlendSpec(_Model):

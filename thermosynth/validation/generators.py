@@ -27,6 +27,7 @@ import numpy as np
 from thermosynth.blend import blend, default_threshold
 from thermosynth.build import register
 from thermosynth.camera.model import Camera, record_rise
+from thermosynth.errors import RecipeError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
 from thermosynth.frames.noise import estimate_noise
@@ -335,6 +336,14 @@ class ThermalHotspots:
         every rise at ``scale``.
     noise_multiple : float
         Blend threshold as a multiple of the frame's estimated noise.
+
+    Raises
+    ------
+    RecipeError
+        If ``camera.emissivity_regions`` is set. The bank holds rises already
+        warped to frame pixels, without the layout's regions, and the random
+        flips move a rise away from the pixels of the region that made it, so
+        per-region emissivity is not supported here.
     """
 
     rises_K: np.ndarray
@@ -346,6 +355,14 @@ class ThermalHotspots:
     _encoding: LinearEncoding = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.camera.emissivity_regions:
+            raise RecipeError(
+                "ThermalHotspots does not support camera.emissivity_regions = "
+                f"{dict(self.camera.emissivity_regions)}, because its rises "
+                "carry no layout regions and are flipped at random; remove "
+                "camera.emissivity_regions, or make the anomalies with "
+                "'thermosynth generate'"
+            )
         if self.rises_K.ndim != 3 or len(self.rises_K) == 0:
             raise ValueError(
                 f"rises_K has shape {self.rises_K.shape}; expected (M, H, W), M >= 1"

@@ -228,9 +228,21 @@ def test_cli_routes_sequence_recipes(tmp_path, capsys):
     with h5py.File(out / "dataset.h5", "r") as h5:
         assert h5["frames"].ndim == 4
 
-    preview = tmp_path / "preview.png"
+    preview = tmp_path / "preview.gif"
     assert main(["preview", "--demo", *sets, "-n", "1", "-o", str(preview)]) == 0
-    assert (tmp_path / "preview.gif").is_file()
+    assert preview.is_file()
+
+
+def test_cli_sequence_preview_rejects_png(tmp_path, capsys):
+    sets = [arg for item in SMALL for arg in ("--set", item)]
+    still = tmp_path / "preview.png"
+
+    code = main(["preview", "--demo", *sets, "-n", "1", "-o", str(still)])
+
+    assert code == 2
+    assert "must end in .gif or .mp4" in capsys.readouterr().err
+    assert not still.exists()
+    assert not still.with_suffix(".gif").exists()
 
 
 def test_shipped_sequence_recipe(data_dir, tmp_path):

@@ -131,9 +131,9 @@ def _parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         type=Path,
-        default=Path("preview.png"),
-        help="PNG file to write; .gif or .mp4 (default preview.gif) for a "
-        "sequence recipe",
+        default=None,
+        help="PNG file to write (default preview.png); for a sequence recipe "
+        "a .gif or .mp4 file (default preview.gif)",
     )
     preview.set_defaults(handler=_preview)
 
@@ -297,7 +297,10 @@ def _preview(args: argparse.Namespace) -> int:
         if loaded.recipe.sequence is not None:
             return _preview_sequences(loaded, args)
         path, n_drawn = write_preview(
-            loaded, n=args.n, path=args.output, overwrite=args.overwrite
+            loaded,
+            n=args.n,
+            path=args.output or Path("preview.png"),
+            overwrite=args.overwrite,
         )
     print(f"wrote preview of {n_drawn} samples to {path}")
     return 0
@@ -326,10 +329,7 @@ def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
 def _preview_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
     from thermosynth.preview_animation import write_animated_preview
 
-    # A sequence preview is animated; the still default preview.png becomes .gif.
-    path = args.output
-    if path.suffix.lower() not in (".gif", ".mp4"):
-        path = path.with_suffix(".gif")
+    path = args.output or Path("preview.gif")
     path, n_drawn = write_animated_preview(
         loaded, n=args.n, path=path, overwrite=args.overwrite
     )

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from thermosynth.bank import (
+    BankEntry,
     ScenarioBank,
     apply_symmetry,
     bank_size,
+    group_key,
     is_linear,
     layout_symmetries,
     stratified_scenarios,
@@ -317,3 +319,85 @@ def test_growing_bank_keeps_first_entries():
     first = stratified_scenarios([2, 1, 1], 8)
     grown = stratified_scenarios([2, 1, 1], 32)
     assert grown[:8] == first
+
+
+# The physics fields that group keys hashed before emissivity_top_regions
+# existed; a default recipe must dump exactly these, so its keys stay valid.
+KEYED_PHYSICS = {
+    "ambient_C",
+    "h_top_W_m2K",
+    "h_bottom_W_m2K",
+    "emissivity_top",
+    "emissivity_bottom",
+    "n_layers",
+    "dt_s",
+    "solver",
+}
+
+
+def demo_group_key(*overrides):
+    loaded = load_demo_recipe(overrides=overrides)
+    layout = build_layout(loaded.recipe.layout, loaded.recipe.materials)
+    return group_key(layout, loaded.recipe)
+
+
+def test_group_key_unchanged_without_emissivity_regions():
+    loaded = load_demo_recipe()
+    dumped = loaded.recipe.physics.model_dump(mode="json", exclude={"precision"})
+
+    assert set(dumped) == KEYED_PHYSICS
+    assert demo_group_key("physics.emissivity_top_regions={}") == demo_group_key()
+
+
+def test_group_key_follows_emissivity_regions():
+    default = demo_group_key()
+    bare_tabs = demo_group_key("physics.emissivity_top_regions={tabs: 0.1}")
+    # tab_positive lies inside tabs, so the order decides its emissivity.
+    positive_last = demo_group_key(
+        "physics.emissivity_top_regions={tabs: 0.1, tab_positive: 0.5}"
+    )
+    positive_first = demo_group_key(
+        "physics.emissivity_top_regions={tab_positive: 0.5, tabs: 0.1}"
+    )
+
+    assert bare_tabs != default
+    assert bare_tabs != demo_group_key("physics.emissivity_top_regions={tabs: 0.2}")
+    assert positive_last != positive_first
+
+
+def test_is_linear_with_emissivity_regions():
+    no_radiation = ("physics.emissivity_top=0.0", "physics.emissivity_bottom=0.0")
+    dark = load_demo_recipe(
+        overrides=(*no_radiation, "physics.emissivity_top_regions={tabs: 0.0}")
+    )
+    radiating_tabs = load_demo_recipe(
+        overrides=(*no_radiation, "physics.emissivity_top_regions={tabs: 0.1}")
+    )
+
+    assert is_linear(dark.recipe, "hotspot")
+    assert not is_linear(radiating_tabs.recipe, "hotspot")
+
+
+def test_emissivity_region_limits_mirror_images():
+    layout = striped_layout()
+    corner = np.zeros(layout.shape, dtype=bool)
+    corner[:4, :4] = True
+    layout = Layout(
+        layout.dx_mm,
+        layout.dy_mm,
+        layout.thickness_mm,
+        layout.material_id,
+        layout.materials,
+        layout.cell_id,
+        regions={"corner": corner},
+    )
+    plain = load_demo_recipe().recipe
+    bare = load_demo_recipe(
+        overrides=["physics.emissivity_top_regions={corner: 0.1}"]
+    ).recipe
+    entry = BankEntry("key", 0, None, np.zeros(layout.shape))
+
+    # The demo's scenarios name "cells" and "tabs", which this layout lacks,
+    # so only the corner region can break the grid's four symmetries.
+    assert len(ScenarioBank([entry], plain, layout).symmetries) == 4
+    assert ScenarioBank([entry], bare, layout).symmetries == ["identity"]

@@ -15,7 +15,7 @@ mirror images that the layout allows. What stays exact:
   A translation is not offered. On a heterogeneous layout (cells, gaps, tabs)
   a shifted source sees other materials, so its rise differs.
 - Scaling by the amplitude is exact to round-off when the problem is linear:
-  no radiation (both emissivities 0), temperature-independent properties and
+  no radiation (every emissivity 0), temperature-independent properties and
   no runaway chemistry. With radiation the loss coefficient grows with
   temperature, so a scaled rise is an approximation. Measured on the shipped
   recipes with a 4x power scale, the error was 3e-5 to 2e-4 of the peak rise
@@ -148,7 +148,12 @@ def entry_key(group: str, drawn: DrawnScenario) -> str:
 def is_linear(recipe: Recipe, kind: str) -> bool:
     """Return whether a rise of ``kind`` scales exactly with its amplitude."""
     physics = recipe.physics
-    no_radiation = physics.emissivity_top == 0 and physics.emissivity_bottom == 0
+    emissivities = [
+        physics.emissivity_top,
+        physics.emissivity_bottom,
+        *physics.emissivity_top_regions.values(),
+    ]
+    no_radiation = all(value == 0 for value in emissivities)
     return no_radiation and kind in LINEAR_AMPLITUDE
 
 
@@ -244,6 +249,7 @@ class ScenarioBank:
         self.layout = layout
         used = {getattr(s, "where", None) for s in recipe.scenarios}
         used |= {getattr(s, "region", None) for s in recipe.scenarios}
+        used |= set(recipe.physics.emissivity_top_regions)
         self.symmetries = layout_symmetries(
             layout, regions=[name for name in used if name is not None]
         )

@@ -46,7 +46,7 @@ from thermosynth.scenario import (
     choose_scenario,
     draw_scenario,
 )
-from thermosynth.simulation import simulate_scenario
+from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +154,7 @@ class Generator:
         self.layout: Layout = build_layout(self.recipe.layout, self.recipe.materials)
         self.camera = build_camera(self.recipe.camera)
         check_emissivity_regions(self.camera, self.layout)
+        check_emissivity_top_regions(self.recipe.physics, self.layout)
         self.plan = plan_split(self.recipe, len(self.source))
         self._shape: tuple[int, int] | None = None
         self._bank: ScenarioBank | None = None

@@ -44,7 +44,7 @@ from thermosynth.scenario import (
     choose_scenario,
     draw_scenario,
 )
-from thermosynth.simulation import simulate_scenario
+from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +156,7 @@ class SequenceGenerator:
         self.layout = build_layout(recipe.layout, recipe.materials)
         self.camera = build_camera(recipe.camera)
         check_emissivity_regions(self.camera, self.layout)
+        check_emissivity_top_regions(recipe.physics, self.layout)
         self.entries = plan_sequences(recipe, len(self.source), len(self.times_s))
         self._shape: tuple[int, int] | None = None
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from thermosynth.geometry.layout import Layout
+from thermosynth.errors import RecipeError
+from thermosynth.geometry.layout import Layout, require_regions
 from thermosynth.physics.adi import simulate_adi, suits
 from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
@@ -26,15 +27,78 @@ MIN_STEPS = 5
 """
 
 
-def boundary_from(physics: PhysicsSpec) -> Boundary:
-    """Return the solver's boundary conditions from the recipe's physics."""
+def boundary_from(physics: PhysicsSpec, *, layout: Layout | None = None) -> Boundary:
+    """Return the solver's boundary conditions from the recipe's physics.
+
+    Parameters
+    ----------
+    physics : PhysicsSpec
+        The recipe's ``physics`` section.
+    layout : Layout, optional
+        Layout whose regions ``physics.emissivity_top_regions`` names;
+        required when that mapping is not empty.
+
+    Raises
+    ------
+    RecipeError
+        If ``physics.emissivity_top_regions`` is set and ``layout`` is None,
+        or names a region the layout lacks.
+    """
+    emissivity_map = None
+    if physics.emissivity_top_regions:
+        if layout is None:
+            raise RecipeError(
+                "physics.emissivity_top_regions is set, but no layout was given "
+                "to place it; call boundary_from(physics, layout=layout)"
+            )
+        emissivity_map = top_emissivity_map(physics, layout)
+
     return Boundary(
         ambient_C=physics.ambient_C,
         h_top_W_m2K=physics.h_top_W_m2K,
         h_bottom_W_m2K=physics.h_bottom_W_m2K,
         emissivity_top=physics.emissivity_top,
         emissivity_bottom=physics.emissivity_bottom,
+        emissivity_top_map=emissivity_map,
     )
+
+
+def check_emissivity_top_regions(physics: PhysicsSpec, layout: Layout) -> None:
+    """Raise RecipeError if ``physics.emissivity_top_regions`` names a missing region.
+
+    Parameters
+    ----------
+    physics : PhysicsSpec
+        The recipe's ``physics`` section.
+    layout : Layout
+        Layout whose ``regions`` the names must come from.
+    """
+    require_regions(
+        layout, physics.emissivity_top_regions, key="physics.emissivity_top_regions"
+    )
+
+
+def top_emissivity_map(physics: PhysicsSpec, layout: Layout) -> np.ndarray:
+    """Place the emissivities of ``physics.emissivity_top_regions`` on the grid.
+
+    Regions are painted in the mapping's order, so where regions overlap the
+    later entry wins. Cells of no listed region keep ``physics.emissivity_top``.
+
+    Returns
+    -------
+    ndarray
+        Emissivity of each top-face cell, float64 (ny, nx) in 0..1.
+
+    Raises
+    ------
+    RecipeError
+        If a region name is not among the layout's regions.
+    """
+    check_emissivity_top_regions(physics, layout)
+    emissivity = np.full(layout.shape, physics.emissivity_top, dtype=np.float64)
+    for name, value in physics.emissivity_top_regions.items():
+        emissivity[np.asarray(layout.regions[name], dtype=bool)] = value
+    return emissivity
 
 
 def simulate_scenario(
@@ -64,7 +128,7 @@ def simulate_scenario(
     times = [drawn.duration_s] if output_times_s is None else list(output_times_s)
     duration_s = float(times[-1])
     options: dict[str, Any] = {
-        "boundary": boundary_from(physics),
+        "boundary": boundary_from(physics, layout=layout),
         "n_layers": physics.n_layers,
         "duration_s": duration_s,
         "dt_s": min(physics.dt_s, duration_s / MIN_STEPS),

@@ -152,12 +152,14 @@ def test_energy_conserved_when_insulated():
     assert result.energy_stored_J == pytest.approx(result.energy_in_J, rel=1e-9)
 
 
-def test_energy_balance_with_radiation():
+@pytest.mark.parametrize("mapped", [False, True])
+def test_energy_balance_with_radiation(mapped):
     layout = two_material_layout()
+    boundary = mapped_boundary(layout) if mapped else RADIATING
     result = simulate_fast(
         layout,
         shared_case(layout),
-        boundary=RADIATING,
+        boundary=boundary,
         n_layers=2,
         duration_s=20.0,
         dt_s=0.5,
@@ -391,3 +393,50 @@ def test_released_patch_matches_fipy():
     assert peak_K > 1.0
     assert error_K <= 1e-6 * peak_K
     assert result.energy_stored_J == pytest.approx(result.energy_in_J, rel=1e-9)
+
+
+def mapped_boundary(layout, emissivity_top_map=None):
+    """Return RADIATING with 0.1 on the busbar cells (bare metal), or the map given."""
+    if emissivity_top_map is None:
+        emissivity_top_map = np.where(layout.material_id == 0, 0.1, 0.9)
+    return Boundary(
+        ambient_C=25.0,
+        h_top_W_m2K=10.0,
+        h_bottom_W_m2K=5.0,
+        emissivity_top_map=emissivity_top_map,
+        emissivity_bottom=0.5,
+    )
+
+
+def test_uniform_emissivity_map_equals_scalar():
+    layout = two_material_layout()
+    mapped = mapped_boundary(layout, np.full(layout.shape, 0.9))
+    options = dict(n_layers=2, duration_s=5.0, dt_s=0.25, output_times_s=[1.0, 5.0])
+    sources = shared_case(layout)
+
+    expected = simulate_fast(layout, sources, boundary=RADIATING, **options)
+    result = simulate_fast(layout, sources, boundary=mapped, **options)
+
+    np.testing.assert_array_equal(result.rise_all_K, expected.rise_all_K)
+    assert result.energy_in_J == expected.energy_in_J
+    assert result.energy_lost_J == expected.energy_lost_J
+
+
+def test_fast_matches_fipy_with_emissivity_map():
+    layout = two_material_layout()
+    boundary = mapped_boundary(layout)
+    options = dict(n_layers=2, duration_s=5.0, dt_s=0.25)
+    sources = shared_case(layout)[:1]
+
+    reference = simulate(layout, sources, boundary=boundary, **options)
+    result = simulate_fast(layout, sources, boundary=boundary, **options)
+    uniform = simulate_fast(layout, sources, boundary=RADIATING, **options)
+
+    # Same tolerance as without a map; the map itself moves the rise by far
+    # more than that.
+    peak_K = np.abs(reference.rise_all_K).max()
+    error_K = np.abs(result.rise_all_K - reference.rise_all_K).max()
+    assert error_K <= 1e-9 * peak_K
+    assert np.abs(uniform.rise_all_K - result.rise_all_K).max() > 1e-4 * peak_K
+    assert result.energy_lost_J == pytest.approx(reference.energy_lost_J, rel=1e-9)
+    assert result.energy_lost_J < uniform.energy_lost_J

@@ -12,6 +12,7 @@ from scipy.special import j0
 
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout, Material
+from thermosynth.physics.adi import simulate_adi
 from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
 from thermosynth.physics.profiles import Ramp, Tabulated
@@ -398,3 +399,151 @@ def test_held_patch_refines_after_matrix_changes():
     error_K = np.abs(result.rise_all_K - reference.rise_all_K).max()
     assert peak_K > 30.0
     assert error_K <= 1e-9 * peak_K
+
+
+# --- per-cell top emissivity ------------------------------------------------
+
+
+# Left half bare metal (0.1), top quarter of the rows black (1.0), the rest 0.9.
+def emissivity_map(shape, *, value=0.9):
+    emissivity = np.full(shape, value)
+    emissivity[:, : shape[1] // 2] = 0.1
+    emissivity[: shape[0] // 4] = 1.0
+    return emissivity
+
+
+def steady_rise_K(q_W_m2, *, h_W_m2K, emissivity, ambient_C):
+    """Return the rise that balances q = h dT + e sigma (T**4 - Ta**4) [K]."""
+    Ta_K = ambient_C + 273.15
+
+    def residual(rise):
+        radiated = 5.670374419e-8 * ((Ta_K + rise) ** 4 - Ta_K**4)
+        return h_W_m2K * rise + emissivity * radiated - q_W_m2
+
+    from scipy.optimize import brentq
+
+    return brentq(residual, 0.0, q_W_m2 / h_W_m2K, xtol=1e-14, rtol=1e-15)
+
+
+def test_uniform_emissivity_map_equals_scalar():
+    layout = make_plate(12, 16, d_mm=1.0, thickness_mm=2.0)
+    source = hotspot(
+        layout, x_mm=6.0, y_mm=5.0, radius_mm=2.0, power_W=2.0, layer=1, n_layers=2
+    )
+    scalar = Boundary(h_top_W_m2K=10.0, emissivity_top=0.9, emissivity_bottom=0.5)
+    mapped = Boundary(
+        h_top_W_m2K=10.0,
+        emissivity_top=0.3,  # replaced by the map on the top face
+        emissivity_bottom=0.5,
+        emissivity_top_map=np.full(layout.shape, 0.9),
+    )
+    options = dict(n_layers=2, duration_s=6.0, dt_s=1.0, output_times_s=[2.0, 6.0])
+
+    expected = simulate(layout, [source], boundary=scalar, **options)
+    result = simulate(layout, [source], boundary=mapped, **options)
+
+    np.testing.assert_array_equal(result.rise_all_K, expected.rise_all_K)
+    assert result.energy_lost_J == expected.energy_lost_J
+    assert result.energy_stored_J == expected.energy_stored_J
+
+
+SOLVERS = pytest.mark.parametrize(
+    "solve", [simulate, simulate_fast, simulate_adi], ids=["fipy", "fast", "adi"]
+)
+
+
+@SOLVERS
+def test_emissivity_map_steady_state_per_cell(solve):
+    # Lateral conduction is negligible (k = 1e-14), so every column of cells
+    # settles on its own 0D balance of source, convection and its emissivity's
+    # radiation. The secant of the lagged radiation is exact at the fixed
+    # point, so implicit Euler converges to the nonlinear balance itself.
+    insulator = Material("insulator", 1e-14, 1e-14, 1.0, 1e6)
+    layout = make_plate(8, 10, d_mm=1.0, thickness_mm=1.0, material=insulator)
+    emissivity = emissivity_map(layout.shape)
+    q_W_m2 = 400.0
+    power_W = q_W_m2 * layout.width_mm * layout.height_mm * 1e-6
+    source = region_source(layout, np.ones(layout.shape, bool), power_W=power_W)
+    boundary = Boundary(ambient_C=25.0, h_top_W_m2K=10.0, emissivity_top_map=emissivity)
+
+    result = solve(layout, [source], boundary=boundary, duration_s=4000.0, dt_s=50.0)
+
+    for value in (0.1, 0.9, 1.0):
+        cells = emissivity == value
+        expected = steady_rise_K(q_W_m2, h_W_m2K=10.0, emissivity=value, ambient_C=25.0)
+        np.testing.assert_allclose(result.rise_K[-1][cells], expected, rtol=1e-9)
+    # Bare metal sheds less heat by radiation, so it settles hotter.
+    bare = result.rise_K[-1][emissivity == 0.1].mean()
+    painted = result.rise_K[-1][emissivity == 0.9].mean()
+    assert bare > painted + 10.0
+
+
+def test_energy_balance_with_emissivity_map():
+    layout = make_plate(24, 32, d_mm=1.0, thickness_mm=2.0)
+    source = hotspot(
+        layout, x_mm=16.0, y_mm=12.0, radius_mm=3.0, power_W=2.0, layer=1, n_layers=2
+    )
+    boundary = Boundary(
+        h_top_W_m2K=10.0,
+        emissivity_bottom=0.5,
+        emissivity_top_map=emissivity_map(layout.shape),
+    )
+    result = simulate(
+        layout, [source], boundary=boundary, n_layers=2, duration_s=20.0, dt_s=1.0
+    )
+
+    balance = result.energy_stored_J + result.energy_lost_J
+    assert result.energy_lost_J > 0.01 * result.energy_in_J
+    assert balance == pytest.approx(result.energy_in_J, rel=1e-9)
+
+
+def test_emissivity_map_is_read_only_copy():
+    values = np.full((3, 4), 0.5)
+    boundary = Boundary(emissivity_top_map=values)
+    values[0, 0] = 0.9
+
+    assert boundary.emissivity_top_map is not None
+    assert boundary.emissivity_top_map[0, 0] == 0.5
+    assert not boundary.emissivity_top_map.flags.writeable
+    assert boundary.radiates
+
+
+def test_boundary_equality_follows_map_contents():
+    first = Boundary(emissivity_top_map=np.full((3, 4), 0.5))
+    same = Boundary(emissivity_top_map=np.full((3, 4), 0.5))
+    other = Boundary(emissivity_top_map=np.full((3, 4), 0.4))
+
+    assert first == same
+    assert hash(first) == hash(same)
+    assert first != other
+    assert first != Boundary(emissivity_top=0.5)
+    assert Boundary(emissivity_top=0.5) == Boundary(emissivity_top=0.5)
+
+
+def test_zero_emissivity_map_does_not_radiate():
+    assert not Boundary(
+        emissivity_top=0.9, emissivity_top_map=np.zeros((2, 2))
+    ).radiates
+    assert Boundary(emissivity_top=0.0, emissivity_bottom=0.1).radiates
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (np.full(4, 0.5), r"shape \(4,\).*\(ny, nx\) array"),
+        (np.full((2, 2), 1.5), r"contains \[1.5, 1.5, 1.5, 1.5\].*0\.\.1"),
+        (np.array([[0.5, np.nan]]), r"contains \[nan\].*0\.\.1"),
+        (np.array([[-0.1, 0.5]]), r"contains \[-0.1\].*0\.\.1"),
+    ],
+)
+def test_invalid_emissivity_map_raises(values, message):
+    with pytest.raises(RecipeError, match=message):
+        Boundary(emissivity_top_map=values)
+
+
+def test_emissivity_map_shape_mismatch_raises():
+    layout = make_plate(4, 5, d_mm=1.0)
+    boundary = Boundary(emissivity_top_map=np.full((5, 4), 0.5))
+
+    with pytest.raises(LayoutError, match=r"shape \(5, 4\).*grid is \(4, 5\)"):
+        simulate(layout, [], boundary=boundary, duration_s=1.0, dt_s=0.5)

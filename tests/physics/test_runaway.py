@@ -128,3 +128,49 @@ def test_runaway_warns_on_non_finite_temperature(row):
         )
 
     assert np.all(np.isnan(result.rise_K))
+
+
+def cold_run(row, boundary, *, solver=simulate_runaway):
+    """Heat the first cell by 2 W for 60 s, far too little to start the reactions."""
+    trigger = hotspot(row, x_mm=5.0, y_mm=5.0, radius_mm=3.0, power_W=2.0)
+    if solver is simulate_runaway:
+        return simulate_runaway(
+            row, boundary=boundary, duration_s=60.0, dt_s=2.0, triggers=[trigger]
+        )
+    return solver(row, [trigger], boundary=boundary, duration_s=60.0, dt_s=2.0)
+
+
+def test_runaway_uniform_map_equals_scalar(row):
+    scalar = Boundary(h_top_W_m2K=10.0, emissivity_top=0.9)
+    mapped = Boundary(h_top_W_m2K=10.0, emissivity_top_map=np.full(row.shape, 0.9))
+
+    expected = cold_run(row, scalar)
+    result = cold_run(row, mapped)
+
+    np.testing.assert_array_equal(result.rise_all_K, expected.rise_all_K)
+    assert result.energy_lost_J == expected.energy_lost_J
+
+
+def test_runaway_matches_fast_with_map(row):
+    # Bare cells (0.05) between painted pads (0.9). At these temperatures the
+    # reactions release about 1e-4 J against 120 J in, so the runaway solver's
+    # heat steps must match the LU solver's to that share.
+    from thermosynth.physics.fast import simulate_fast
+
+    emissivity = np.where(row.cell_id >= 0, 0.05, 0.9)
+    boundary = Boundary(h_top_W_m2K=10.0, emissivity_top_map=emissivity)
+    uniform = Boundary(h_top_W_m2K=10.0, emissivity_top=0.9)
+
+    result = cold_run(row, boundary)
+    reference = cold_run(row, boundary, solver=simulate_fast)
+    painted = cold_run(row, uniform)
+
+    peak_K = reference.rise_K.max()
+    error_K = np.abs(result.rise_K[-1] - reference.rise_K[-1]).max()
+    effect_K = np.abs(result.rise_K[-1] - painted.rise_K[-1]).max()
+    assert error_K <= 1e-5 * peak_K
+    assert effect_K > 100 * error_K
+    assert result.energy_lost_J < painted.energy_lost_J
+    books = result.energy_stored_J + result.energy_lost_J
+    balance = result.energy_released_J + result.energy_in_J
+    assert books == pytest.approx(balance, rel=1e-9)

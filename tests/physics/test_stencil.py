@@ -129,3 +129,12 @@ def test_stencil_rejects_held_patch():
     patch = HeldPatch(mask, lambda t: 80.0, "held")
     with pytest.raises(RecipeError, match="held patches"):
         simulate_stencil(layout, [patch], duration_s=1.0, dt_s=0.5)
+
+
+def test_stencil_rejects_radiating_emissivity_map():
+    layout = plate(8)
+    emissivity = np.zeros(layout.shape)
+    emissivity[2, 3] = 0.1
+    boundary = Boundary(emissivity_top=0.0, emissivity_top_map=emissivity)
+    with pytest.raises(RecipeError, match=r"emissivity is up to 0.1 \(top\)"):
+        simulate_stencil(layout, [], boundary=boundary, duration_s=1.0, dt_s=0.5)

@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 
 from thermosynth.camera.model import Camera
-from thermosynth.errors import RecipeError
-from thermosynth.geometry.layout import Layout
+from thermosynth.geometry.layout import Layout, require_regions
 from thermosynth.geometry.registration import footprint
 
 
@@ -21,13 +20,7 @@ def check_emissivity_regions(camera: Camera, layout: Layout) -> None:
     layout : Layout
         Layout whose ``regions`` the names must come from.
     """
-    for name in camera.emissivity_regions:
-        if name not in layout.regions:
-            raise RecipeError(
-                f"camera.emissivity_regions names region {name!r}, which layout "
-                f"{layout.name!r} does not have; use one of its regions: "
-                f"{', '.join(sorted(layout.regions)) or '(none)'}"
-            )
+    require_regions(layout, camera.emissivity_regions, key="camera.emissivity_regions")
 
 
 def emissivity_map(

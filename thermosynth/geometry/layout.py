@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from thermosynth.errors import LayoutError
+from thermosynth.errors import LayoutError, RecipeError
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,17 @@ class Layout:
         x = (np.arange(self.shape[1]) + 0.5) * self.dx_mm
         y = (np.arange(self.shape[0]) + 0.5) * self.dy_mm
         return x, y
+
+
+def require_regions(layout: Layout, names: Iterable[str], *, key: str) -> None:
+    """Raise RecipeError if a name in ``names`` is not a region of ``layout``.
+
+    ``key`` is the recipe key that lists the names, for the message.
+    """
+    for name in names:
+        if name not in layout.regions:
+            raise RecipeError(
+                f"{key} names region {name!r}, which layout {layout.name!r} does "
+                f"not have; use one of its regions: "
+                f"{', '.join(sorted(layout.regions)) or '(none)'}"
+            )

@@ -535,11 +535,14 @@ def _flow_W_m3(faces: np.ndarray, T_C: np.ndarray) -> np.ndarray:
 
 
 def _loss_terms(boundary: Boundary, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
-    """Return h / dz and sigma emissivity / dz per cell on the top and bottom layers."""
+    """Return h / dz and sigma emissivity / dz per cell on the top and bottom layers.
+
+    The top layer's emissivity is ``boundary.emissivity_top_map`` where given.
+    """
     loss = np.zeros((2, *shape))
     loss[0, 0] += boundary.h_top_W_m2K / dz_m
     loss[0, -1] += boundary.h_bottom_W_m2K / dz_m
-    loss[1, 0] += boundary.emissivity_top / dz_m
+    loss[1, 0] += boundary.top_emissivity((shape[1], shape[2])) / dz_m
     loss[1, -1] += boundary.emissivity_bottom / dz_m
     loss[1] *= kernels.STEFAN_BOLTZMANN_W_m2K4
     return loss

@@ -59,6 +59,7 @@ from thermosynth.physics.heat import (
     _initial_state,
     _output_times,
     _step_ends,
+    _top_emissivity_cells,
 )
 from thermosynth.physics.sources import (
     HeldPatch,
@@ -304,7 +305,12 @@ class _System:
         layer = np.repeat(np.arange(self.shape[0]), self.n_cells // self.shape[0])
         self.top = layer == 0
         self.bottom = layer == self.shape[0] - 1
-        self.radiative = boundary.emissivity_top > 0 or boundary.emissivity_bottom > 0
+        self.radiative = boundary.radiates
+        # One number, or one value per cell as a column against T's (N, B).
+        emissivity = _top_emissivity_cells(boundary, self.shape)
+        if isinstance(emissivity, np.ndarray):
+            emissivity = emissivity[:, None]
+        self.emissivity_top = emissivity
 
         self.cache: dict[tuple[float, bytes], _Factor] = {}
         self.factorisations = 0
@@ -316,7 +322,7 @@ class _System:
         Ta_K = b.ambient_C + ZERO_C_IN_K
         radiative = STEFAN_BOLTZMANN_W_m2K4 * (T_K**2 + Ta_K**2) * (T_K + Ta_K)
 
-        top = b.h_top_W_m2K + b.emissivity_top * radiative
+        top = b.h_top_W_m2K + self.emissivity_top * radiative
         bottom = b.h_bottom_W_m2K + b.emissivity_bottom * radiative
         return (self.top[:, None] * top + self.bottom[:, None] * bottom) / self.dz_m
 

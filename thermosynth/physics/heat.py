@@ -19,12 +19,13 @@ their precision on top of a large absolute temperature.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -57,7 +58,7 @@ _SOLVER_TOLERANCE = 1e-12
 _MAX_REFINEMENTS = 6
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Boundary:
     """Heat exchange of the top and bottom faces with the surroundings.
 
@@ -71,6 +72,11 @@ class Boundary:
     emissivity_top, emissivity_bottom : float
         Emissivity of each face for radiation to ambient, 0..1. Radiation is
         linearised with the temperature of the previous step.
+    emissivity_top_map : ndarray, optional
+        Emissivity of each top-face cell, float (ny, nx) in 0..1, on the
+        layout's grid. Where given, it replaces ``emissivity_top`` on the
+        top face. Stored as a read-only float64 copy. Boundaries compare
+        equal when all values and the map's contents are equal.
     """
 
     ambient_C: float = 25.0
@@ -78,6 +84,8 @@ class Boundary:
     h_bottom_W_m2K: float = 0.0
     emissivity_top: float = 0.0
     emissivity_bottom: float = 0.0
+    emissivity_top_map: np.ndarray | None = None
+    _map_digest: bytes = field(default=b"", init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.ambient_C) and self.ambient_C > -ZERO_C_IN_K):
@@ -99,6 +107,85 @@ class Boundary:
                 raise RecipeError(
                     f"boundary: {key} = {value} is invalid; it must be in 0..1"
                 )
+
+        if self.emissivity_top_map is not None:
+            emissivity = _checked_emissivity_map(self.emissivity_top_map)
+            object.__setattr__(self, "emissivity_top_map", emissivity)
+            digest = hashlib.blake2b(emissivity.tobytes(), digest_size=16).digest()
+            object.__setattr__(self, "_map_digest", digest)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Boundary):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[Any, ...]:
+        shape = (
+            None if self.emissivity_top_map is None else self.emissivity_top_map.shape
+        )
+        return (
+            self.ambient_C,
+            self.h_top_W_m2K,
+            self.h_bottom_W_m2K,
+            self.emissivity_top,
+            self.emissivity_bottom,
+            shape,
+            self._map_digest,
+        )
+
+    @property
+    def radiates(self) -> bool:
+        """Whether any cell of the top or bottom face has an emissivity above 0."""
+        if self.emissivity_top_map is None:
+            top = self.emissivity_top > 0
+        else:
+            top = bool(self.emissivity_top_map.any())
+        return top or self.emissivity_bottom > 0
+
+    def top_emissivity(self, shape: tuple[int, int]) -> float | np.ndarray:
+        """Return the emissivity of the top-face cells of an (ny, nx) grid.
+
+        Returns ``emissivity_top`` without a map, else the map.
+
+        Raises
+        ------
+        LayoutError
+            If ``emissivity_top_map`` has a shape other than ``shape``.
+        """
+        if self.emissivity_top_map is None:
+            return self.emissivity_top
+
+        if self.emissivity_top_map.shape != tuple(shape):
+            raise LayoutError(
+                f"boundary: emissivity_top_map has shape "
+                f"{self.emissivity_top_map.shape}, but the layout grid is "
+                f"{tuple(shape)}; build the map on the layout's grid"
+            )
+        return self.emissivity_top_map
+
+
+def _checked_emissivity_map(values: Any) -> np.ndarray:
+    """Return a read-only float64 copy of an (ny, nx) map of emissivities in 0..1."""
+    emissivity = np.array(values, dtype=np.float64)
+    if emissivity.ndim != 2:
+        raise RecipeError(
+            f"boundary: emissivity_top_map has shape {emissivity.shape}; give "
+            "one emissivity per top-face cell, an (ny, nx) array"
+        )
+
+    inside = np.isfinite(emissivity) & (emissivity >= 0.0) & (emissivity <= 1.0)
+    if not inside.all():
+        bad = emissivity[~inside][:5].tolist()
+        raise RecipeError(
+            f"boundary: emissivity_top_map contains {bad}, which is invalid; "
+            "every emissivity must be in 0..1"
+        )
+
+    emissivity.flags.writeable = False
+    return emissivity
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,6 +393,7 @@ class _HeatModel:
         self.weights = np.array([s.weights_m3.ravel() for s in self.volume_sources])
         self.penalty = self._penalty_coefficient(layout, k_face, dt_s)
         self.top, self.bottom = _face_layer_masks(self.shape)
+        self.emissivity_top = _top_emissivity_cells(boundary, self.shape)
 
         self.rise_var = fipy.CellVariable(mesh=self.mesh, value=0.0)
         self.implicit = fipy.CellVariable(mesh=self.mesh, value=0.0)
@@ -393,7 +481,7 @@ class _HeatModel:
         Ta_K = b.ambient_C + ZERO_C_IN_K
         radiative = STEFAN_BOLTZMANN_W_m2K4 * (T_K**2 + Ta_K**2) * (T_K + Ta_K)
 
-        top = b.h_top_W_m2K + b.emissivity_top * radiative
+        top = b.h_top_W_m2K + self.emissivity_top * radiative
         bottom = b.h_bottom_W_m2K + b.emissivity_bottom * radiative
         return (self.top * top + self.bottom * bottom) / self.dz_m
 
@@ -504,6 +592,20 @@ def _conduction_W_m3(
     np.add.at(flow, first, flux)
     np.add.at(flow, second, -flux)
     return flow
+
+
+def _top_emissivity_cells(
+    boundary: Boundary, shape: tuple[int, ...]
+) -> float | np.ndarray:
+    """Return the top emissivity as one number, or per cell of (n_layers, ny, nx).
+
+    A map is repeated over the layers and flattened in C order, FiPy's cell
+    order. Only its top-layer values are read, through the top-layer mask.
+    """
+    emissivity = boundary.top_emissivity((shape[1], shape[2]))
+    if isinstance(emissivity, np.ndarray):
+        return _tile_layers(emissivity, shape)
+    return emissivity
 
 
 def _face_layer_masks(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

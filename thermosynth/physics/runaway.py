@@ -57,6 +57,7 @@ from thermosynth.physics.heat import (
     _check_times,
     _initial_state,
     _output_times,
+    _top_emissivity_cells,
 )
 from thermosynth.physics.sources import HeldPatch, VolumeSource, cell_volume_m3
 
@@ -313,6 +314,7 @@ class _RunawayModel:
         per_layer = self.T.size // self.shape[0]
         self.top[:per_layer] = True
         self.bottom[-per_layer:] = True
+        self.emissivity_top = _top_emissivity_cells(boundary, self.shape)
 
         self.onset_s = np.full(self.n_cells, np.nan)
         self.vent_s = np.full(self.n_cells, np.nan)
@@ -378,9 +380,7 @@ class _RunawayModel:
     def _factor(
         self, dt: float, g: np.ndarray, held: np.ndarray, penalty: float
     ) -> Any:
-        radiative = (
-            self.boundary.emissivity_top > 0 or self.boundary.emissivity_bottom > 0
-        )
+        radiative = self.boundary.radiates
         key = (float(f"{dt:.12g}"), self.capacity_version, np.packbits(held).tobytes())
         if not radiative and key in self.cache:
             return self.cache[key]
@@ -398,7 +398,7 @@ class _RunawayModel:
         T_K = self.T + ZERO_C_IN_K
         Ta_K = b.ambient_C + ZERO_C_IN_K
         radiative = STEFAN_BOLTZMANN_W_m2K4 * (T_K**2 + Ta_K**2) * (T_K + Ta_K)
-        top = b.h_top_W_m2K + b.emissivity_top * radiative
+        top = b.h_top_W_m2K + self.emissivity_top * radiative
         bottom = b.h_bottom_W_m2K + b.emissivity_bottom * radiative
         return (self.top * top + self.bottom * bottom) / self.dz_m
 

@@ -188,11 +188,12 @@ def _check_linear(
         )
     if not 0.0 < safety <= 1.0:
         raise RecipeError(f"safety = {safety} is invalid; use a value in (0, 1]")
-    if boundary.emissivity_top > 0 or boundary.emissivity_bottom > 0:
+    if boundary.radiates:
+        top = float(np.max(boundary.top_emissivity((shape[1], shape[2]))))
         raise RecipeError(
             "the stencil solver is linear and takes no radiation, but emissivity "
-            f"is {boundary.emissivity_top} (top) / {boundary.emissivity_bottom} "
-            "(bottom); set both to 0 or use the fast solver"
+            f"is up to {top} (top) / {boundary.emissivity_bottom} (bottom); set "
+            "both to 0 or use the fast solver"
         )
 
     for sources in batch:

@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from thermosynth.recipe.distributions import Distribution, Normal, bounds
 
@@ -208,6 +216,9 @@ class PhysicsSpec(_Model):
     h_bottom_W_m2K: NonNegativeFloat = 0.0
     emissivity_top: Annotated[float, Field(ge=0, le=1)] = 0.9
     emissivity_bottom: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # Layout region name -> emissivity of that region's top-face cells, in
+    # place of emissivity_top. Where regions overlap, the later key wins.
+    emissivity_top_regions: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
     n_layers: Annotated[int, Field(ge=1, le=16)] = 1
     dt_s: PositiveFloat = 2.0
     # "adi" splits each implicit step by direction (thermosynth.physics.adi).
@@ -219,6 +230,30 @@ class PhysicsSpec(_Model):
     # traffic and stays within 1e-5 of float64's peak rise, far below the
     # time-stepping error; the other solvers always run in float64.
     precision: Literal["float64", "float32"] = "float32"
+
+    @field_validator("emissivity_top_regions", mode="before")
+    @classmethod
+    def _regions_from_pairs(cls, value: Any) -> Any:
+        # Dumps write the mapping as [name, emissivity] pairs (see below).
+        if isinstance(value, list | tuple) and all(
+            isinstance(pair, list | tuple) and len(pair) == 2 for pair in value
+        ):
+            return dict(value)
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump_regions(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # The scenario bank's keys hash the dumped physics with sorted keys.
+        # An empty mapping stays out of dumps, which keeps the keys of recipes
+        # without it, and a set one is dumped as ordered pairs, because the
+        # order decides which of two overlapping regions wins.
+        data = handler(self)
+        if isinstance(data, dict) and not self.emissivity_top_regions:
+            data.pop("emissivity_top_regions", None)
+        elif isinstance(data, dict):
+            regions = self.emissivity_top_regions.items()
+            data["emissivity_top_regions"] = [[name, e] for name, e in regions]
+        return data
 
 
 class _ScenarioBase(_Model):

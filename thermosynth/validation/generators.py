@@ -33,10 +33,10 @@ from thermosynth.frames.frame import Frame
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.physics.fast import simulate_batch
-from thermosynth.physics.heat import Boundary
 from thermosynth.pipeline import Generator
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.scenario import build_sources, choose_scenario, draw_scenario
+from thermosynth.simulation import boundary_from
 
 logger = logging.getLogger(__name__)
 
@@ -450,13 +450,7 @@ def simulate_rise_bank(
     durations = [d.duration_s for d in drawn]
     times = np.unique(np.quantile(durations, np.linspace(0.1, 0.9, n_times)))
 
-    boundary = Boundary(
-        ambient_C=physics.ambient_C,
-        h_top_W_m2K=physics.h_top_W_m2K,
-        h_bottom_W_m2K=physics.h_bottom_W_m2K,
-        emissivity_top=physics.emissivity_top,
-        emissivity_bottom=physics.emissivity_bottom,
-    )
+    boundary = boundary_from(physics, layout=generator.layout)
     results = simulate_batch(
         generator.layout,
         batch,

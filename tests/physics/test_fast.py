@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import os
 import warnings
@@ -399,13 +400,7 @@ def mapped_boundary(layout, emissivity_top_map=None):
     """Return RADIATING with 0.1 on the busbar cells (bare metal), or the map given."""
     if emissivity_top_map is None:
         emissivity_top_map = np.where(layout.material_id == 0, 0.1, 0.9)
-    return Boundary(
-        ambient_C=25.0,
-        h_top_W_m2K=10.0,
-        h_bottom_W_m2K=5.0,
-        emissivity_top_map=emissivity_top_map,
-        emissivity_bottom=0.5,
-    )
+    return dataclasses.replace(RADIATING, emissivity_top_map=emissivity_top_map)
 
 
 def test_uniform_emissivity_map_equals_scalar():

@@ -340,7 +340,7 @@ class ThermalHotspots:
     Raises
     ------
     RecipeError
-        If ``camera.emissivity_regions`` is set. The bank holds rises already
+        If ``camera.emissivity_regions`` is set. The bank contains rises already
         warped to frame pixels, without the layout's regions, and the random
         flips move a rise away from the pixels of the region that made it, so
         per-region emissivity is not supported here.

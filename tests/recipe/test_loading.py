@@ -185,6 +185,15 @@ def test_override_invalid_yaml_stays_string():
     assert loaded.recipe.output.dir == Path("/tmp/a: b: c")
 
 
+def test_override_yaml11_boolean_words_stay_strings():
+    loaded = parse(overrides=("bank.mode=off", "output.hdf5=no"))
+
+    assert loaded.recipe.bank.mode == "off"
+    assert loaded.recipe.output.hdf5 is False
+    assert "mode: 'off'" in loaded.text
+    assert "hdf5: 'no'" in loaded.text
+
+
 def test_override_still_parses_yaml():
     corners = "registration.corners_px=[[0, 0], [9, 0], [9, 9], [0, 9]]"
     overrides = ("physics.dt_s=2", "registration.method=corners", corners)

@@ -43,3 +43,13 @@ def test_recipe_without_paths_keeps_text():
     loaded = load_demo_recipe()
 
     assert runnable_text(loaded) == loaded.text
+
+
+def test_named_bank_path_absolute_while_bank_off(tmp_path):
+    path = write_recipe(tmp_path)
+    path.write_text(RECIPE.replace("{mode: build, size: 2}", "{path: b.h5}"))
+    loaded = load_recipe(path)
+
+    data = yaml.safe_load(runnable_text(loaded))
+
+    assert data["bank"] == {"path": str(tmp_path / "recipes" / "b.h5")}

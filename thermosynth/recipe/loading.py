@@ -143,15 +143,23 @@ def _apply_override(data: dict[str, Any], item: str, source: str) -> None:
         raise RecipeError(f"--set {key}: {'.'.join(parts[:-1])} is not a mapping")
 
 
+_YAML11_BOOLEANS = frozenset({"on", "off", "yes", "no"})
+
+
 def _override_value(raw_value: str, item: str) -> Any:
     """Parse an override value as YAML, or keep it as a plain string.
 
     A value that is not valid YAML, or that starts with a YAML anchor or alias
     (``*.bmp``), stays a string. Only a broken flow list or mapping, which
-    starts with ``[`` or ``{``, is an error.
+    starts with ``[`` or ``{``, is an error. The YAML 1.1 words that PyYAML
+    reads as booleans (``on``, ``off``, ``yes``, ``no``) stay strings, as in
+    YAML 1.2, so ``--set bank.mode=off`` is saved as ``off``; a boolean key
+    still accepts them.
     """
     if raw_value.lstrip().startswith(("&", "*")):
         return raw_value
+    if raw_value.strip().lower() in _YAML11_BOOLEANS:
+        return raw_value.strip()
     try:
         return yaml.safe_load(raw_value)
     except yaml.YAMLError as exc:

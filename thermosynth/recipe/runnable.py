@@ -19,9 +19,9 @@ from thermosynth.recipe.loading import INPUT_PATH_KEYS, LoadedRecipe
 def runnable_text(loaded: LoadedRecipe) -> str:
     """Return the recipe's text with every input path absolute.
 
-    The bank file's path is written too wherever the bank is used, as the
-    default one lies beside the recipe. A recipe that needs no change keeps
-    its text, comments included.
+    The bank file's path is written too wherever the bank is used or the
+    recipe names it, because a relative one is read from the recipe's
+    folder. A recipe that needs no change keeps its text, comments included.
     """
     data = yaml.safe_load(loaded.text)
     changed = False
@@ -55,7 +55,7 @@ def _absolute_paths(loaded: LoadedRecipe) -> list[tuple[tuple[str, ...], Any]]:
     layout_path = recipe.layout.options().get("path")
     if recipe.layout.kind == "mask" and layout_path is not None:
         found.append((("layout", "path"), str(layout_path)))
-    if recipe.bank.mode != "off":
+    if recipe.bank.mode != "off" or "path" in recipe.bank.model_fields_set:
         bank = resolve_bank_path(recipe.bank.path, loaded.source)
         found.append((("bank", "path"), str(Path(bank).absolute())))
     return found

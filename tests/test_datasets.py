@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 
 import h5py
 import numpy as np
@@ -18,7 +19,7 @@ from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
 from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset, item_rng
 from thermosynth.errors import FrameError, RecipeError
-from thermosynth.output.hdf5 import HDF5Writer
+from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.transforms import ThermalHotspot
@@ -143,6 +144,39 @@ def test_hdf5_rejects_bad_files(tmp_path):
         HDF5Dataset(tmp_path / "other.h5")
 
 
+def test_hdf5_rejects_folder_and_non_hdf5(tmp_path):
+    with pytest.raises(FrameError, match="is a folder; give the dataset.h5"):
+        HDF5Dataset(tmp_path)
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(FrameError, match="text.h5 is not an HDF5 file"):
+        HDF5Dataset(tmp_path / "text.h5")
+
+
+def test_hdf5_index_out_of_range(uint16_file):
+    path, samples = uint16_file
+    dataset = HDF5Dataset(path, split="test")
+
+    assert dataset[-1]["index"] == samples[-1].index
+    with pytest.raises(IndexError, match="index 3 out of range for 3 items"):
+        dataset[3]
+
+
+def test_hdf5_missing_shards_rejected(tmp_path):
+    shards = tmp_path / "out" / "shards"
+    shards.mkdir(parents=True)
+    write_hdf5(shards / "shard-000000.h5", [np.zeros((2, 3), np.uint8)] * 2)
+    shard_list = [("shards/shard-000000.h5", 2)]
+    master = tmp_path / "out" / "dataset.h5"
+    write_master(master, shard_list, attributes={}, frame_unit="C")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(master, copy / "dataset.h5")
+
+    assert len(HDF5Dataset(master)) == 2
+    with pytest.raises(FrameError, match=r"missing: \['shards/shard-000000.h5'\]"):
+        HDF5Dataset(copy / "dataset.h5")
+
+
 def test_hdf5_transform_applied(uint16_file):
     path, samples = uint16_file
     hotspot = ThermalHotspot(peak_K=(3.0, 3.0), levels_per_kelvin=100.0)
@@ -265,6 +299,32 @@ def test_on_the_fly_workers_match_single_process(banked):
         assert one["metadata"] == many["metadata"]
 
 
+def test_on_the_fly_normal_is_frame_before_blend(loaded):
+    dataset = OnTheFlyDataset(loaded, length=4, bank_size=1, with_normal=True)
+    generator = dataset._worker_generator()
+    items = [dataset[i] for i in range(4)]
+    labels = [int(item["label"]) for item in items]
+    assert 0 < sum(labels) < 4
+
+    for i, item in enumerate(items):
+        raw = generator.read_frame(dataset.frame_indices[i % 3]).raw
+        normal = torch.from_numpy(raw.astype(np.float32))[None]
+        assert torch.equal(item["normal"], normal)
+        changed = (item["image"] != item["normal"])[0]
+        assert not bool(changed[~item["mask"]].any())
+        assert bool(changed.any()) == bool(item["label"])
+
+
+def test_on_the_fly_takes_recipe_path(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(load_demo_recipe(overrides=FAST_DEMO).text)
+
+    dataset = OnTheFlyDataset(str(path), bank_size=1)
+
+    assert len(dataset) == 3
+    assert dataset.loaded.source == str(path)
+
+
 def test_on_the_fly_without_bank_simulates(loaded):
     dataset = OnTheFlyDataset(loaded, length=1, anomaly_fraction=1.0, bank_size=0)
     item = dataset[0]
@@ -286,6 +346,12 @@ def test_on_the_fly_rejects_bad_options(loaded):
     no_train = load_demo_recipe(overrides=(*FAST_DEMO, "split.train_normal=0"))
     with pytest.raises(RecipeError, match="split.train_normal = 0 leaves no"):
         OnTheFlyDataset(no_train)
+
+    def keep(image, mask):
+        return image, mask
+
+    with pytest.raises(RecipeError, match="with_normal=True with a transform"):
+        OnTheFlyDataset(loaded, transform=keep, with_normal=True)
     dataset = OnTheFlyDataset(loaded, bank_size=1)
     with pytest.raises(ValueError, match="epoch = -1 is invalid"):
         dataset.set_epoch(-1)

@@ -55,6 +55,27 @@ def test_fixed_gain_changes_only_masked_pixels(recipe, data_dir, tmp_path):
             np.testing.assert_array_equal(mask, recorded > 0)
 
 
+@pytest.mark.parametrize(
+    ("recipe", "kind"),
+    [("flir-pouch-cell.yaml", "palette"), ("radiometric-cabinet.yaml", "linear")],
+)
+def test_metadata_encoding_decodes_frames(recipe, kind, data_dir, tmp_path):
+    loaded = run(recipe, tmp_path / "out")
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        for i, frame in source_frames(loaded, h5):
+            encoding = json.loads(h5["metadata"][i])["encoding"]
+            assert encoding["kind"] == kind
+            if kind == "linear":
+                raw = h5["frames"][i].astype(np.float64)
+                values = raw * encoding["scale_per_level"] + encoding["offset"]
+            else:
+                levels = frame.encoding.decode_levels(frame.raw)[0]
+                span = encoding["high"] - encoding["low"]
+                values = encoding["low"] + levels / (encoding["n_levels"] - 1) * span
+            valid = frame.valid & ~h5["masks"][i].astype(bool)
+            np.testing.assert_allclose(values[valid], frame.values[valid], atol=1e-9)
+
+
 def test_stretch_gain_keeps_pixels_outside_roi(data_dir, tmp_path):
     loaded = run("battery-station-inferno.yaml", tmp_path / "out")
     with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
@@ -72,6 +93,9 @@ def test_metadata_records_severity_and_parameters(data_dir, tmp_path):
         meta = json.loads(h5["metadata"][1])
         assert h5.attrs["recipe_sha256"]
         assert "recipe_yaml" in h5.attrs
+        assert h5["frames"].attrs["unit"] == "C"
+        assert h5["recorded_rise"].attrs["unit"] == "K"
+        assert meta["recorded_unit"] == "K"
         mask_area = int(h5["masks"][1].sum())
     assert meta["area_px"] == mask_area
     assert meta["peak_rise_K"] > 0

@@ -63,6 +63,7 @@ def test_hdf5_shape_and_times(dataset):
             assert h5[name].shape == (4, 4, 48, 64), name
         assert h5["times_s"][:].tolist() == TIMES_S
         assert h5["times_s"].attrs["unit"] == "s"
+        assert h5["recorded_rise"].attrs["unit"] == "K"
         assert h5["labels"][:].tolist() == [0, 0, 1, 1]
         assert h5["frames"].chunks == (1, 1, 48, 64)
         assert h5["frames"].compression == "gzip"

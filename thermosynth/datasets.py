@@ -37,11 +37,12 @@ from torch.utils.data import Dataset
 from thermosynth.build import register
 from thermosynth.camera.emissivity import emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
+from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import Generator, normal_sample, simulate_rise
-from thermosynth.recipe.loading import LoadedRecipe
+from thermosynth.recipe.loading import LoadedRecipe, load_recipe
 from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import DrawnScenario, choose_scenario, draw_scenario
 
@@ -147,7 +148,7 @@ class HDF5Dataset(Dataset[Item]):
         return len(self.rows)
 
     def __getitem__(self, index: int) -> Item:
-        row = self.rows[index]
+        row = self.rows[_check_index(index, len(self.rows))]
         file = self._open()
         sample = Sample(
             index=row,
@@ -191,8 +192,18 @@ class HDF5Dataset(Dataset[Item]):
 
 def _read_index(path: Path, split: str | None) -> tuple[list[int], str]:
     """Return the rows of ``split`` (all rows for None) and the frame unit."""
+    if path.is_dir():
+        raise FrameError(
+            f"{path} is a folder; give the dataset.h5 inside it, e.g. "
+            f"{path / 'dataset.h5'}"
+        )
     if not path.is_file():
         raise FrameError(f"HDF5 dataset not found: {path}; check the path")
+    if not h5py.is_hdf5(path):
+        raise FrameError(
+            f"{path} is not an HDF5 file; give a dataset.h5 written by "
+            "thermosynth generate"
+        )
 
     with h5py.File(path, "r") as file:
         missing = [name for name in REQUIRED_DATASETS if name not in file]
@@ -201,6 +212,7 @@ def _read_index(path: Path, split: str | None) -> tuple[list[int], str]:
                 f"{path} lacks the datasets {missing}; open a dataset.h5 written "
                 "by thermosynth generate"
             )
+        _check_shards(file, path)
         splits = [_text(value) for value in file["splits"][:]]
         unit = _text(file.attrs.get("frame_unit", "level"))
 
@@ -208,6 +220,32 @@ def _read_index(path: Path, split: str | None) -> tuple[list[int], str]:
         raise ValueError(f"split = {split!r} is invalid; use 'train', 'test' or None")
     rows = [i for i, name in enumerate(splits) if split is None or name == split]
     return rows, unit
+
+
+def _check_shards(file: h5py.File, path: Path) -> None:
+    """Raise FrameError if a shard file that ``path`` joins is missing.
+
+    HDF5 reads a missing source of a virtual dataset as fill values, so
+    without this check a copied ``dataset.h5`` alone reads as zeros.
+    """
+    dataset = file["metadata"]
+    if not dataset.is_virtual:
+        return
+    sources = dict.fromkeys(source.file_name for source in dataset.virtual_sources())
+    missing = [name for name in sources if not (path.parent / name).is_file()]
+    if missing:
+        raise FrameError(
+            f"{path} joins shard files that are missing: {missing[:3]} "
+            f"({len(missing)} of {len(sources)}); copy the whole output folder, "
+            "shards/ included, not dataset.h5 alone"
+        )
+
+
+def _check_index(index: int, length: int) -> int:
+    """Return ``index`` as a position in 0..length-1; negative counts from the end."""
+    if not -length <= index < length:
+        raise IndexError(f"index {index} out of range for {length} items")
+    return index % length
 
 
 def _text(value: Any) -> str:
@@ -239,17 +277,20 @@ class OnTheFlyDataset(Dataset[Item]):
 
     Parameters
     ----------
-    loaded : LoadedRecipe
-        Recipe from ``thermosynth.recipe.load_recipe``; its ``split`` and
-        ``output`` sections other than ``split.train_normal`` are unused.
+    loaded : LoadedRecipe, str or Path
+        Recipe from ``thermosynth.recipe.load_recipe``, or the path of a
+        recipe file to load; its ``split`` and ``output`` sections other
+        than ``split.train_normal`` are unused.
     length : int, optional
         Number of items per epoch; ``split.train_normal`` by default.
     anomaly_fraction : float
         Probability, 0..1, that an item is anomalous.
     bank_size : int
         Number of simulated rises to keep, 0 to simulate every anomaly.
-        Simulation is the slow step (about 1 s per rise for the demo recipe
-        at ``layout.resolution_mm=5`` on one CPU core; finer grids cost more).
+        Simulation is the slow step: with the default ADI solver an
+        anomalous item of the demo recipe took about 0.05 s on one shared CPU
+        core (0.02 s at ``layout.resolution_mm=5``); finer grids, longer
+        durations and the ``fipy`` solver cost more.
         With a bank, an anomaly draws one of ``bank_size`` scenario draws,
         each simulated once per process and then reused. Items that share a
         slot share the anomaly's position and shape on the layout, and only
@@ -260,25 +301,41 @@ class OnTheFlyDataset(Dataset[Item]):
         Called as ``transform(image, mask)`` on each item.
     dtype : torch.dtype
         Dtype of ``image``; see :class:`HDF5Dataset`.
+    with_normal : bool
+        Also return ``normal``, the frame before blending, (C, H, W) in
+        ``dtype``, as DRAEM-style models need to learn the restoration. It
+        equals ``image`` outside ``mask`` and in normal items.
 
     Raises
     ------
     RecipeError
-        If the recipe has no training frames or an option is out of range.
+        If the recipe has no training frames, an option is out of range, or
+        ``with_normal`` is combined with ``transform`` (which would change
+        ``image`` but not ``normal``).
     """
 
     def __init__(
         self,
-        loaded: LoadedRecipe,
+        loaded: LoadedRecipe | str | Path,
         *,
         length: int | None = None,
         anomaly_fraction: float = 0.5,
         bank_size: int = 16,
         transform: PairTransform | None = None,
         dtype: torch.dtype = torch.float32,
+        with_normal: bool = False,
     ) -> None:
         _check_options(anomaly_fraction, bank_size, length)
+        if with_normal and transform is not None:
+            raise RecipeError(
+                "with_normal=True with a transform is not supported, as the "
+                "transform would change image but not normal; apply it to both "
+                "in the training loop"
+            )
+        if isinstance(loaded, str | Path):
+            loaded = load_recipe(loaded)
         self.loaded = loaded
+        self.with_normal = with_normal
         self.seed = loaded.recipe.seed
         self.anomaly_fraction = float(anomaly_fraction)
         self.bank_size = int(bank_size)
@@ -314,9 +371,7 @@ class OnTheFlyDataset(Dataset[Item]):
             self._rise_from_bank(slot)
 
     def __getitem__(self, index: int) -> Item:
-        if not -self.length <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} items")
-        index %= self.length
+        index = _check_index(index, self.length)
         generator = self._worker_generator()
         rng = item_rng(self.seed, self.epoch, index)
         frame_index = self.frame_indices[index % len(self.frame_indices)]
@@ -328,6 +383,8 @@ class OnTheFlyDataset(Dataset[Item]):
             sample = normal_sample(index, "train", frame)
         sample.metadata["epoch"] = self.epoch
         item = sample_item(sample, self.dtype)
+        if self.with_normal:
+            item["normal"] = to_image_tensor(frame.raw, self.dtype)
         return _apply_transform(item, self.transform)
 
     def _worker_generator(self) -> Generator:
@@ -360,6 +417,7 @@ class OnTheFlyDataset(Dataset[Item]):
             if result.area_px >= recipe.blend.min_area_px:
                 metadata = {
                     "source_frame": frame.source,
+                    "encoding": describe_encoding(frame.encoding),
                     "scenario": drawn.name,
                     "kind": drawn.kind,
                     "duration_s": drawn.duration_s,

@@ -35,7 +35,8 @@ from thermosynth.errors import (
     RecipeError,
     ThermosynthError,
 )
-from thermosynth.frames.frame import Frame
+from thermosynth.frames.encodings import describe_encoding
+from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import footprint, warp_to_frame
 from thermosynth.output.sample import Sample
@@ -297,13 +298,14 @@ class Generator:
         )
         metadata = {
             "source_frame": frame.source,
+            "encoding": describe_encoding(frame.encoding),
             "scenario": drawn.name,
             "kind": drawn.kind,
             "duration_s": drawn.duration_s,
             "params": drawn.params,
             "peak_rise_K": float(rise_grid.max()),
             "peak_recorded_rise": float(result.peak_rise),
-            "recorded_unit": frame.unit if frame.unit != "C" else "K",
+            "recorded_unit": rise_unit(frame.unit),
             "area_px": int(result.area_px),
             "threshold": float(threshold),
             **bank_info,
@@ -385,7 +387,10 @@ def normal_sample(index: int, split: str, frame: Frame) -> Sample:
         mask=np.zeros(frame.shape, dtype=bool),
         rise_K=zeros,
         recorded_rise=zeros,
-        metadata={"source_frame": frame.source},
+        metadata={
+            "source_frame": frame.source,
+            "encoding": describe_encoding(frame.encoding),
+        },
     )
 
 

@@ -25,7 +25,8 @@ from thermosynth.blend import Blended
 from thermosynth.build import build_camera, build_layout, build_source, register
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
-from thermosynth.frames.frame import Frame
+from thermosynth.frames.encodings import describe_encoding
+from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.atomic import check_writable, staged_dir
@@ -250,6 +251,7 @@ class SequenceGenerator:
 
         metadata = {
             "source_frames": [frame.source for frame in frames],
+            "encoding": describe_encoding(frames[0].encoding),
             "scenario": drawn.name,
             "kind": drawn.kind,
             "duration_s": drawn.duration_s,
@@ -257,7 +259,7 @@ class SequenceGenerator:
             "times_s": self.times_s.tolist(),
             "peak_rise_K": [float(r.max()) for r in rise_grid],
             "peak_recorded_rise": [r.peak_rise for r in results],
-            "recorded_unit": frames[0].unit if frames[0].unit != "C" else "K",
+            "recorded_unit": rise_unit(frames[0].unit),
             "area_px": [r.area_px for r in results],
             "threshold": [blend_threshold(frame, recipe) for frame in frames],
         }
@@ -302,7 +304,10 @@ def normal_sequence(index: int, split: str, frames: list[Frame]) -> SequenceSamp
         rise_K=zeros,
         recorded_rise=zeros,
         frame_unit=frames[0].unit,
-        metadata={"source_frames": [frame.source for frame in frames]},
+        metadata={
+            "source_frames": [frame.source for frame in frames],
+            "encoding": describe_encoding(frames[0].encoding),
+        },
     )
 
 

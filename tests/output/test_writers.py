@@ -67,7 +67,8 @@ def test_hdf5_round_trip(tmp_path, samples):
         assert json.loads(f["metadata"][3])["params"]["power_W"] == 4.5
         assert f.attrs["recipe_sha256"] == "abc"
         assert f["rise_K"].attrs["unit"] == "K"
-        assert f["recorded_rise"].attrs["unit"] == "C"
+        assert f["recorded_rise"].attrs["unit"] == "K"
+        assert f["frames"].attrs["unit"] == "C"
         assert f["frames"].compression == "gzip"
         assert f["frames"].chunks == (1, 8, 10)
 

@@ -8,6 +8,8 @@ that the encoding can represent.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -205,3 +207,27 @@ def _pack_rgb(raw: np.ndarray) -> np.ndarray:
         raise FrameError(f"palette decoding needs uint8 pixels, got {raw.dtype}")
     rgb = raw.reshape(-1, 3).astype(np.int64)
     return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+
+
+def describe_encoding(encoding: Any) -> dict[str, Any]:
+    """Return the parameters that turn stored pixels into values, for metadata.
+
+    ``linear``: value = level * ``scale_per_level`` + ``offset``. ``palette``:
+    the nearest palette colour's index i stands for
+    ``low + i / (n_levels - 1) * (high - low)``. Other encodings give only
+    their class name.
+    """
+    if isinstance(encoding, LinearEncoding):
+        return {
+            "kind": "linear",
+            "scale_per_level": encoding.scale_per_level,
+            "offset": encoding.offset,
+        }
+    if isinstance(encoding, PaletteEncoding):
+        return {
+            "kind": "palette",
+            "low": encoding.low,
+            "high": encoding.high,
+            "n_levels": encoding.n_levels,
+        }
+    return {"kind": type(encoding).__name__}

@@ -60,3 +60,8 @@ class Frame:
     def shape(self) -> tuple[int, int]:
         """Height and width of the frame [px]."""
         return (int(self.values.shape[0]), int(self.values.shape[1]))
+
+
+def rise_unit(unit: str) -> str:
+    """Return the unit of a difference of values in ``unit``: K for C and K."""
+    return "K" if unit == "C" else unit

@@ -5,8 +5,10 @@ Layout (N samples of H x W pixels):
 - ``frames``: (N, H, W) or (N, H, W, 3), the frames' own dtype.
 - ``masks``: (N, H, W) uint8, 1 where anomalous.
 - ``rise_K``: (N, H, W) float32, simulated surface rise at frame pixels [K].
-- ``recorded_rise``: (N, H, W) float32, rise the camera recorded, in the
-  frames' unit (attribute ``unit``).
+- ``recorded_rise``: (N, H, W) float32, rise applied to the frame before
+  quantisation: the camera's recorded rise, less the threshold with
+  ``blend.edge: taper``; zero outside the mask. In the frames' unit, K for
+  Celsius frames (attribute ``unit``).
 - ``labels``: (N,) uint8; ``splits``: (N,) strings; ``kinds``: (N,) strings.
 - ``metadata``: (N,) JSON strings, one per sample.
 - File attributes: ``recipe_yaml``, ``recipe_sha256``, ``thermosynth_version``,
@@ -38,6 +40,7 @@ import numpy as np
 from isal import isal_zlib
 
 from thermosynth import __version__
+from thermosynth.frames.frame import rise_unit
 from thermosynth.output.sample import Sample
 
 _STRING = h5py.string_dtype(encoding="utf-8")
@@ -182,7 +185,7 @@ class HDF5Writer:
         recorded = self._grow(
             "recorded_rise", (height, width), np.float32, image_options
         )
-        recorded.attrs["unit"] = self._frame_unit
+        recorded.attrs["unit"] = rise_unit(self._frame_unit)
         self._grow("labels", (), np.uint8, {})
         for name in ("splits", "kinds", "metadata"):
             self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=_STRING)
@@ -269,8 +272,8 @@ def write_master(
             master.attrs[key] = value
         for name in (*_PER_SAMPLE, *_STRINGS):
             _join_dataset(master, name, shards, path.parent)
-        for name in ("frames", "recorded_rise"):
-            master[name].attrs["unit"] = frame_unit
+        master["frames"].attrs["unit"] = frame_unit
+        master["recorded_rise"].attrs["unit"] = rise_unit(frame_unit)
         master["rise_K"].attrs["unit"] = "K"
     os.replace(temporary, path)
 

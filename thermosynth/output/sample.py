@@ -30,8 +30,9 @@ class Sample:
         float32 (H, W) simulated surface temperature rise warped to the frame,
         before the camera [K].
     recorded_rise : ndarray
-        float32 (H, W) rise the camera recorded, in the frame's unit, zero
-        outside the mask.
+        float32 (H, W) rise applied to the frame before quantisation: the
+        camera's recorded rise, less the threshold with ``blend.edge:
+        taper``. In the frame's unit, zero outside the mask.
     metadata : dict
         JSON-serialisable description: source frame, drawn parameters with
         units, severity figures.

@@ -5,8 +5,9 @@ HDF5 layout (N sequences of T frames of H x W pixels):
 - ``frames``: (N, T, H, W) or (N, T, H, W, 3), the frames' own dtype.
 - ``masks``: (N, T, H, W) uint8, 1 where anomalous in that frame.
 - ``rise_K``: (N, T, H, W) float32, simulated surface rise at frame pixels [K].
-- ``recorded_rise``: (N, T, H, W) float32, rise the camera recorded, in the
-  frames' unit (attribute ``unit``).
+- ``recorded_rise``: (N, T, H, W) float32, rise applied to the frames before
+  quantisation (see thermosynth.output.hdf5), in the frames' unit, K for
+  Celsius frames (attribute ``unit``).
 - ``times_s``: (T,) float64, time of each frame after the anomaly's onset [s].
 - ``labels``: (N,) uint8; ``splits``: (N,) strings; ``kinds``: (N,) strings.
 - ``metadata``: (N,) JSON strings, one per sequence.
@@ -42,6 +43,7 @@ import numpy as np
 
 from thermosynth import __version__
 from thermosynth.errors import OutputError
+from thermosynth.frames.frame import rise_unit
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
 
 _STRING = h5py.string_dtype(encoding="utf-8")
@@ -69,8 +71,8 @@ class SequenceSample:
     rise_K : ndarray
         float32 (T, H, W) simulated surface rise warped to the frames [K].
     recorded_rise : ndarray
-        float32 (T, H, W) rise the camera recorded, in the frames' unit, zero
-        outside the mask.
+        float32 (T, H, W) rise applied to the frames before quantisation, in
+        the frames' unit, zero outside the mask.
     frame_unit : str
         Unit of the frames' values: ``"C"``, ``"K"`` or ``"level"``.
     metadata : dict
@@ -169,7 +171,7 @@ class SequenceHDF5Writer:
         self._grow("masks", frame_shape, np.uint8)
         self._grow("rise_K", frame_shape, np.float32).attrs["unit"] = "K"
         recorded = self._grow("recorded_rise", frame_shape, np.float32)
-        recorded.attrs["unit"] = self._frame_unit
+        recorded.attrs["unit"] = rise_unit(self._frame_unit)
         self._file["frames"].attrs["unit"] = self._frame_unit
 
         self._file.create_dataset(

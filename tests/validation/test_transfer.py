@@ -14,6 +14,7 @@ from thermosynth.validation.detectors import (
     Trimmed,
     max_minus_median,
 )
+from thermosynth.validation.metrics import auroc
 from thermosynth.validation.transfer import (
     ALL,
     REAL_MASKS,
@@ -118,6 +119,26 @@ def test_transfer_report_same_seed_same_scores():
     first = transfer_report(_data(), {"thermal": _thermal}, detectors, **kwargs)
     second = transfer_report(_data(), {"thermal": _thermal}, detectors, **kwargs)
     assert [r["auroc"] for r in first.image] == [r["auroc"] for r in second.image]
+
+
+def test_scores_kept_per_run_match_auroc():
+    data = _data()
+    detectors = {"knn": KNearest(k=3), "classifier": Classifier(steps=5)}
+    result = transfer_report(
+        data, {"thermal": _thermal}, detectors, out_dir=None, n_boot=5, n_pixel=0
+    )
+    overall = {
+        (r["generator"], r["detector"]): r["auroc"]
+        for r in result.image
+        if r["group"] == ALL
+    }
+
+    assert len(result.scores) == len(overall) == 2
+    for entry in result.scores:
+        assert entry["table"] == "image"
+        assert entry["scores"].shape == (len(data.test_images),)
+        key = (entry["generator"], entry["detector"])
+        assert auroc(data.test_labels, entry["scores"]) == overall[key]
 
 
 def test_two_jobs_give_the_same_tables():

@@ -70,12 +70,18 @@ class TransferData:
 
 @dataclass
 class TransferResult:
-    """Rows of every table that :func:`transfer_report` wrote."""
+    """Rows of every table that :func:`transfer_report` wrote.
+
+    ``scores`` has one entry per training run or fixed scorer: its table, its
+    keys and ``scores``, the image scores of ``data.test_images`` in order,
+    so that runs of several seeds can be averaged into an ensemble.
+    """
 
     image: list[dict[str, Any]] = field(default_factory=list)
     pixel: list[dict[str, Any]] = field(default_factory=list)
     contamination: list[dict[str, Any]] = field(default_factory=list)
     severity: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
 
 
@@ -255,9 +261,12 @@ def transfer_report(
             )
 
     result = TransferResult()
-    for table, auroc_rows, pixel_rows in _run_plan(plan, seed, jobs):
-        getattr(result, table).extend(auroc_rows)
+    for task, (auroc_rows, pixel_rows, scores) in zip(
+        plan.tasks, _run_plan(plan, seed, jobs), strict=True
+    ):
+        getattr(result, task.table).extend(auroc_rows)
         result.pixel.extend(pixel_rows)
+        result.scores.append({"table": task.table, **task.keys, "scores": scores})
     if out_dir is not None:
         result.out_dir = Path(out_dir)
         rng = np.random.default_rng(seed)
@@ -323,8 +332,8 @@ class _Plan:
         raise KeyError(f"no {table} task with keys {keys}")
 
 
-TaskRows = tuple[str, list[dict[str, Any]], list[dict[str, Any]]]
-"""A run's table name, its image-AUROC rows and its pixel-metric rows."""
+TaskRows = tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]
+"""A run's image-AUROC rows, its pixel-metric rows and its image scores."""
 
 # Seed offset of the contamination draw, apart from the runs' positions.
 _CONTAMINATION_DRAW = 1_000_003
@@ -422,7 +431,8 @@ def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
     rows = [
         {**keys, **row} for row in image_rows(scores, data, rng, n_boot=plan.n_boot)
     ]
-    return task.table, rows, _task_pixel_rows(plan, task, scorer, maps, rng)
+    pixel_rows = _task_pixel_rows(plan, task, scorer, maps, rng)
+    return rows, pixel_rows, scores
 
 
 def _fit_and_score(

@@ -156,3 +156,16 @@ def test_split_keeps_training_frames_out_of_test():
     assert not set(plan.train_normal) & set(plan.test_normal)
     assert not set(plan.train_normal) & set(plan.test_anomalous)
     assert len(plan.test_anomalous) == 9
+
+
+@pytest.mark.parametrize(("n_anomalous", "shared"), [(2, 0), (5, 3), (9, 3)])
+def test_anomalies_prefer_frames_of_no_test_normal(n_anomalous, shared):
+    overrides = (
+        "split.train_normal=5",
+        "split.test_normal=3",
+        f"split.test_anomalous={n_anomalous}",
+    )
+    plan = plan_split(load_demo_recipe(overrides=overrides).recipe, 10)
+
+    assert len(set(plan.test_anomalous)) == min(n_anomalous, 5)
+    assert len(set(plan.test_anomalous) & set(plan.test_normal)) == shared

@@ -84,7 +84,9 @@ def plan_split(recipe: Recipe, n_frames: int) -> Plan:
 
     Training and test normal frames are disjoint. Anomalous samples cycle
     through the frames not used for training, so a detector never saw the
-    normal version of an anomalous test frame.
+    normal version of an anomalous test frame. They take the frames that no
+    test normal uses first, so a test normal frame returns with an anomaly
+    only when the anomalous samples outnumber the unused frames.
     """
     split = recipe.split
     if split.train_normal + split.test_normal > n_frames:
@@ -106,8 +108,9 @@ def plan_split(recipe: Recipe, n_frames: int) -> Plan:
     train = order[: split.train_normal]
     rest = order[split.train_normal :]
     test_normal = rest[: split.test_normal]
+    cycle = rest[split.test_normal :] + test_normal
     anomalous = (
-        [rest[i % len(rest)] for i in range(split.test_anomalous)] if rest else []
+        [cycle[i % len(cycle)] for i in range(split.test_anomalous)] if cycle else []
     )
     return Plan(train, test_normal, anomalous)
 

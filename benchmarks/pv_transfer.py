@@ -210,7 +210,7 @@ def main() -> None:
     )
     notes += "\n" + mean_goal_rows(repeats)
     notes += "\n\n" + repeats_markdown(repeats)
-    notes += "\n" + ensemble_markdown(scores, data)
+    notes += "\n\n" + ensemble_markdown(scores, data)
     if args.quick:
         notes = QUICK_WARNING + notes
     write_report(result, data, generators, rng, notes=notes)

@@ -551,6 +551,15 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         "before their final training, in [0, 1); 0 trains on all (default 0.1)",
     )
     parser.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train the classifier and DRAEM N times with their own seeds and "
+        "average their scores and maps, an ensemble that takes N times as long "
+        "(default 1)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -618,7 +627,10 @@ def _validate_transfer(args: argparse.Namespace) -> int:
             "factor >= 1 (1 = none)"
         )
     detectors = setup.build_detectors(
-        _names(args.detectors), steps=args.steps, trim_fraction=args.trim_fraction
+        _names(args.detectors),
+        steps=args.steps,
+        trim_fraction=args.trim_fraction,
+        members=args.members,
     )
     generator_names = _names(args.generators)
     setup.check_names(generator_names, setup.GENERATOR_NAMES, "--generators")

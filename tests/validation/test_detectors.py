@@ -9,6 +9,7 @@ import torch
 from thermosynth.validation.detectors import (
     Classifier,
     Draem,
+    Ensemble,
     KNearest,
     Trimmed,
     flip_mean,
@@ -210,3 +211,59 @@ def test_classifier_pooling_mean_or_max(pooling):
 def test_classifier_rejects_unknown_pooling():
     with pytest.raises(ValueError, match="'median' is invalid"):
         Classifier(pooling="median")
+
+
+@dataclass
+class _RandomMember:
+    """Detector whose scores and maps are one random draw from its stream."""
+
+    uses_pseudo: bool = True
+    draws: list[float] = field(default_factory=list)
+
+    def fit(self, normal, anomalous, masks, rng):  # noqa: ANN001
+        value = float(rng.random())
+        self.draws.append(value)
+
+        def score(images):  # noqa: ANN001, ANN202
+            scores = np.full(len(images), value)
+            return scores, np.full(images.shape, value)
+
+        return score
+
+
+def test_ensemble_averages_members():
+    member = _RandomMember()
+    scorer = Ensemble(member, members=3).fit(
+        np.zeros((4, *SHAPE)), None, None, np.random.default_rng(5)
+    )
+    scores, maps = scorer(np.zeros((2, *SHAPE), np.uint8))
+
+    assert len(set(member.draws)) == 3
+    assert scores.tolist() == [np.mean(member.draws)] * 2
+    assert maps.shape == (2, *SHAPE)
+    assert np.all(maps == np.mean(member.draws))
+
+
+def test_ensemble_map_none_when_a_member_has_none():
+    scorer = Ensemble(_Recorder(), members=2).fit(
+        np.zeros((4, *SHAPE)), None, None, np.random.default_rng(0)
+    )
+    scores, maps = scorer(np.full((2, *SHAPE), 7, np.uint8))
+
+    assert scores.tolist() == [7.0, 7.0]
+    assert maps is None
+
+
+def test_ensemble_same_seed_same_scores():
+    draws = []
+    for _ in range(2):
+        member = _RandomMember()
+        Ensemble(member, members=2).fit(None, None, None, np.random.default_rng(9))
+        draws.append(member.draws)
+    assert draws[0] == draws[1]
+
+
+def test_ensemble_rejects_one_member():
+    with pytest.raises(ValueError, match="members = 1 is invalid"):
+        Ensemble(KNearest(), members=1)
+    assert Ensemble(KNearest()).uses_pseudo is False

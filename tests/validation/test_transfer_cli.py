@@ -199,3 +199,27 @@ def test_thermal_factory_passes_contrast_spread(recipe):
     assert make(image[None], 0.5).scale == 0.5
     with pytest.raises(ThermosynthError, match="--contrast-spread 0.9"):
         thermal_factory(loaded, image, n_scenarios=2, seed=0, spread=0.9)
+
+
+def test_transfer_cli_rejects_zero_members(mvtec_tree, recipe, tmp_path, capsys):
+    args = [*_args(mvtec_tree, recipe, tmp_path / "report"), "--members", "0"]
+
+    assert main(args) == 2
+
+    err = capsys.readouterr().err
+    assert "--members 0 is invalid" in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_members_wrap_trained_detector_not_scout():
+    from thermosynth.validation.detectors import Draem, Ensemble, Trimmed
+    from thermosynth.validation.transfer_setup import build_detectors
+
+    detectors = build_detectors(["draem", "knn"], steps=8, members=3)
+    draem = detectors["draem"]
+
+    assert isinstance(draem, Trimmed)
+    assert isinstance(draem.detector, Ensemble)
+    assert draem.detector.members == 3
+    assert isinstance(draem.scout, Draem)
+    assert not isinstance(detectors["knn"], Ensemble)

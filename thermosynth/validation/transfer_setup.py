@@ -26,6 +26,7 @@ from thermosynth.validation.detectors import (
     DeepSVDD,
     Detector,
     Draem,
+    Ensemble,
     KNearest,
     Trimmed,
 )
@@ -75,20 +76,28 @@ DEFAULT_TRIM_FRACTION = 0.1
 
 
 def build_detectors(
-    names: Sequence[str], *, steps: int, trim_fraction: float = DEFAULT_TRIM_FRACTION
+    names: Sequence[str],
+    *,
+    steps: int,
+    trim_fraction: float = DEFAULT_TRIM_FRACTION,
+    members: int = 1,
 ) -> dict[str, Detector]:
     """Return a fresh detector per name; networks train for ``steps`` steps.
 
     The detectors that train on pseudo-anomalies (classifier, draem) are
     wrapped in :class:`~thermosynth.validation.detectors.Trimmed`, which
     drops ``trim_fraction`` of the training normals before the final
-    training (0 disables it). The one-class baselines train on every frame.
+    training (0 disables it). With ``members`` > 1 that final training is an
+    :class:`~thermosynth.validation.detectors.Ensemble` of ``members``
+    networks. The one-class baselines train on every frame.
     """
     check_names(names, DETECTOR_NAMES, "--detectors")
     check_steps_and_trim(steps, trim_fraction)
+    if members < 1:
+        raise ThermosynthError(f"--members {members} is invalid; use 1 or more")
     constructors: dict[str, Callable[[], Detector]] = {
-        "classifier": lambda: trimmed(Classifier, steps, trim_fraction),
-        "draem": lambda: trimmed(Draem, steps, trim_fraction),
+        "classifier": lambda: trimmed(Classifier, steps, trim_fraction, members),
+        "draem": lambda: trimmed(Draem, steps, trim_fraction, members),
         "autoencoder": lambda: Autoencoder(steps=steps),
         "deep_svdd": lambda: DeepSVDD(steps=steps),
         "knn": KNearest,
@@ -107,15 +116,18 @@ def check_steps_and_trim(steps: int, trim_fraction: float) -> None:
 
 
 def trimmed(
-    kind: Callable[..., Detector], steps: int, trim_fraction: float
+    kind: Callable[..., Detector], steps: int, trim_fraction: float, members: int = 1
 ) -> Detector:
     """Wrap ``kind(steps=steps)`` in Trimmed with two scouts of ``steps // 4`` steps.
 
     The scouts only rank the training normals, so a quarter of the steps keeps
     the wrapper's extra cost at half a training; ``trim_fraction`` 0 returns
-    the plain detector.
+    the plain detector. ``members`` > 1 makes the trained detector an
+    ensemble of that many networks; the scouts stay single networks.
     """
     detector = kind(steps=steps)
+    if members > 1:
+        detector = Ensemble(detector, members=members)
     if trim_fraction == 0.0:
         return detector
     scout = kind(steps=max(1, steps // 4))

@@ -159,13 +159,14 @@ def test_transfer_cli_unknown_detector(mvtec_tree, recipe, tmp_path, capsys):
     assert err.count("\n") == 1
 
 
-def test_transfer_cli_rejects_zero_jobs(mvtec_tree, recipe, tmp_path, capsys):
-    args = [*_args(mvtec_tree, recipe, tmp_path / "report"), "--jobs", "0"]
+@pytest.mark.parametrize("option", ["--jobs", "--members"])
+def test_transfer_cli_rejects_zero_count(mvtec_tree, recipe, tmp_path, capsys, option):
+    args = [*_args(mvtec_tree, recipe, tmp_path / "report"), option, "0"]
 
     assert main(args) == 2
 
     err = capsys.readouterr().err
-    assert "--jobs 0 is invalid" in err
+    assert f"{option} 0 is invalid" in err
     assert not (tmp_path / "report").exists()
 
 
@@ -199,16 +200,6 @@ def test_thermal_factory_passes_contrast_spread(recipe):
     assert make(image[None], 0.5).scale == 0.5
     with pytest.raises(ThermosynthError, match="--contrast-spread 0.9"):
         thermal_factory(loaded, image, n_scenarios=2, seed=0, spread=0.9)
-
-
-def test_transfer_cli_rejects_zero_members(mvtec_tree, recipe, tmp_path, capsys):
-    args = [*_args(mvtec_tree, recipe, tmp_path / "report"), "--members", "0"]
-
-    assert main(args) == 2
-
-    err = capsys.readouterr().err
-    assert "--members 0 is invalid" in err
-    assert not (tmp_path / "report").exists()
 
 
 def test_members_wrap_trained_detector_not_scout():

@@ -354,3 +354,22 @@ def test_help_shows_defaults(capsys):
     assert "seed of every draw (default: 0)" in text
     assert "(default: [])" not in text
     assert "(default: None)" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["generate", "--demo", "--workers", "x"], "thermosynth generate"),
+        (["validate", "transfer", "--members", "1.5"], "thermosynth validate transfer"),
+        (["frobnicate"], "thermosynth"),
+    ],
+)
+def test_argparse_error_is_one_line(capsys, argv, prog):
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+
+    err = capsys.readouterr().err
+    assert excinfo.value.code == 2
+    assert err.count("\n") == 1
+    assert err.startswith(f"{prog}: error: ")
+    assert err.endswith(f"see '{prog} --help'\n")

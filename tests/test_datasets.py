@@ -159,6 +159,8 @@ def test_hdf5_index_out_of_range(uint16_file):
     assert dataset[-1]["index"] == samples[-1].index
     with pytest.raises(IndexError, match="index 3 out of range for 3 items"):
         dataset[3]
+    with pytest.raises(TypeError, match="index 1.0 is invalid; give an int"):
+        dataset[1.0]
 
 
 def test_hdf5_missing_shards_rejected(tmp_path):

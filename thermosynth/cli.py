@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from thermosynth import __version__
 from thermosynth.errors import RecipeError, ThermosynthError
@@ -75,8 +75,18 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
                 _show_defaults(child)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument parser that reports a usage error on one line, without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            USAGE_ERROR,
+            f"{self.prog}: error: {message}; see '{self.prog} --help'\n",
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="thermosynth",
         description="Blend physically simulated thermal anomalies into real frames.",
     )
@@ -199,7 +209,8 @@ def _add_verbose(parser: argparse.ArgumentParser, dest: str) -> None:
         dest=dest,
         action="count",
         default=0,
-        help="more log output (-vv for debug); counts before and after the command",
+        help="more log output, -vv for debug; allowed before or after the "
+        "command name, and the counts add up",
     )
 
 
@@ -556,8 +567,8 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="train the classifier and DRAEM N times with their own seeds and "
-        "average their scores and maps, an ensemble that takes N times as long "
-        "(default 1)",
+        "average their scores and maps, an ensemble that takes N times as long; "
+        "the supervised ceiling stays one network (default 1)",
     )
     parser.add_argument(
         "--jobs",
@@ -716,7 +727,17 @@ def _transfer_notes(args: argparse.Namespace) -> str:
         f"`{args.recipe}`; seed {args.seed}; {args.steps} training steps per network; "
         f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
         f"contrast spread {args.contrast_spread:g}; "
-        f"trim fraction {args.trim_fraction:g}."
+        f"trim fraction {args.trim_fraction:g}; classifier and DRAEM "
+        f"{_members_text(args.members)}."
+    )
+
+
+def _members_text(members: int) -> str:
+    if members == 1:
+        return "one network each"
+    return (
+        f"each an ensemble of {members} networks whose scores are averaged "
+        "(the supervised ceiling is one network)"
     )
 
 

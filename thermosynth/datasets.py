@@ -124,7 +124,13 @@ class HDF5Dataset(Dataset[Item]):
     Raises
     ------
     FrameError
-        If the file is missing or lacks a dataset that thermosynth writes.
+        If the path is a folder, is missing, is not HDF5, lacks a dataset
+        that thermosynth writes, or joins shard files that are missing.
+    ValueError
+        If ``split`` is not "train", "test" or None.
+
+    Items raise IndexError for an index outside ``-len..len-1`` and
+    TypeError for an index that is not an int.
     """
 
     def __init__(
@@ -243,6 +249,8 @@ def _check_shards(file: h5py.File, path: Path) -> None:
 
 def _check_index(index: int, length: int) -> int:
     """Return ``index`` as a position in 0..length-1; negative counts from the end."""
+    if isinstance(index, bool) or not isinstance(index, int | np.integer):
+        raise TypeError(f"index {index!r} is invalid; give an int")
     if not -length <= index < length:
         raise IndexError(f"index {index} out of range for {length} items")
     return index % length

@@ -121,6 +121,7 @@ def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
         ("cutpaste", "classifier"),
     }
     assert "report.md" in capsys.readouterr().out
+    assert "classifier and DRAEM one network each" in (out / "report.md").read_text()
 
 
 def test_transfer_cli_keeps_existing_report(mvtec_tree, recipe, tmp_path, capsys):
@@ -200,6 +201,26 @@ def test_thermal_factory_passes_contrast_spread(recipe):
     assert make(image[None], 0.5).scale == 0.5
     with pytest.raises(ThermosynthError, match="--contrast-spread 0.9"):
         thermal_factory(loaded, image, n_scenarios=2, seed=0, spread=0.9)
+
+
+def test_transfer_notes_name_the_ensemble():
+    from argparse import Namespace
+
+    from thermosynth.cli import _transfer_notes
+
+    args = Namespace(
+        normal="n",
+        real="r",
+        recipe="x.yaml",
+        seed=0,
+        steps=5,
+        bank_scenarios=4,
+        contrast_spread=2.0,
+        trim_fraction=0.1,
+        members=3,
+    )
+
+    assert "each an ensemble of 3 networks" in _transfer_notes(args)
 
 
 def test_members_wrap_trained_detector_not_scout():

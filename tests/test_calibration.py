@@ -72,6 +72,17 @@ def test_loader_missing_folder(tmp_path):
         load_heater_experiment(tmp_path)
 
 
+@pytest.mark.parametrize("damaged", ["Exp.mat", "Exp_E_T11x11_celsius.npy"])
+def test_loader_damaged_file(data_dir, tmp_path, damaged):
+    source = data_dir / "pouch-cell-heater-ir"
+    for name in ("Exp_E_T11x11_celsius.npy", "Exp.mat", "Th.txt", "Ta.txt"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    (tmp_path / damaged).write_bytes((source / damaged).read_bytes()[:200])
+
+    with pytest.raises(RecipeError, match="a file could not be read"):
+        load_heater_experiment(tmp_path)
+
+
 def test_measurement_shape_mismatch():
     with pytest.raises(RecipeError, match="x_mm has shape"):
         Measurement(

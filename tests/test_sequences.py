@@ -53,7 +53,9 @@ def dataset(tmp_path_factory):
 def test_frame_times_cover_window():
     times = frame_times_s(SequenceSpec(fps=0.5, window_s=9.0))
     assert times.tolist() == [2.0, 4.0, 6.0, 8.0]
-    assert frame_times_s(SequenceSpec(fps=2.0, window_s=0.1)).tolist() == [0.5]
+    assert frame_times_s(SequenceSpec(fps=2.0, window_s=0.5)).tolist() == [0.5]
+    with pytest.raises(ValueError, match="shorter than one frame interval"):
+        SequenceSpec(fps=2.0, window_s=0.1)
 
 
 def test_hdf5_shape_and_times(dataset):

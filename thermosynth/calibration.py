@@ -218,9 +218,11 @@ def load_heater_experiment(folder: str | Path) -> Measurement:
     Raises
     ------
     RecipeError
-        If a file is missing or its shape does not match the others.
+        If a file is missing, cannot be read, or its shape does not match the
+        others.
     """
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     folder = Path(folder)
     names = ("Exp_E_T11x11_celsius.npy", "Exp.mat", "Th.txt", "Ta.txt")
@@ -231,10 +233,21 @@ def load_heater_experiment(folder: str | Path) -> Measurement:
             "folder that contains the IR frames, Exp.mat, Th.txt and Ta.txt"
         )
 
-    surface = np.load(folder / "Exp_E_T11x11_celsius.npy").astype(float)
-    positions = loadmat(folder / "Exp.mat", variable_names=["xe", "ye"])
-    heater = _read_two_columns(folder / "Th.txt")
-    ambient = _read_two_columns(folder / "Ta.txt")
+    try:
+        surface = np.load(folder / "Exp_E_T11x11_celsius.npy").astype(float)
+        positions = loadmat(folder / "Exp.mat", variable_names=["xe", "ye"])
+        heater = _read_two_columns(folder / "Th.txt")
+        ambient = _read_two_columns(folder / "Ta.txt")
+    except (OSError, ValueError, MatReadError) as exc:
+        raise RecipeError(
+            f"heater experiment in {folder}: a file could not be read ({exc}); "
+            "replace the damaged file with the original"
+        ) from None
+    if "xe" not in positions or "ye" not in positions:
+        raise RecipeError(
+            f"{folder / 'Exp.mat'} lacks the point positions xe and ye; give "
+            "the experiment's original Exp.mat"
+        )
 
     return Measurement(
         times_s=np.arange(surface.shape[0], dtype=float),

@@ -56,7 +56,8 @@ _ROUND_OFF_K = 1e-6
 def frame_times_s(spec: SequenceSpec) -> np.ndarray:
     """Return the time of each frame after the anomaly's onset [s].
 
-    The window holds ``round(window_s * fps)`` frames (at least one), at
+    The window holds ``round(window_s * fps)`` frames (the recipe checks that
+    this is at least one), at
     ``1 / fps, 2 / fps, ...``, so the last frame falls at about ``window_s``
     and no frame shows the onset itself, where the rise is zero.
     """

@@ -165,7 +165,7 @@ def test_bad_distribution_counts_other_problems():
     with pytest.raises(RecipeError) as excinfo:
         parse(overrides=overrides)
     message = str(excinfo.value)
-    assert "(1 more problems after this one)" in message
+    assert "(1 more problem after this one)" in message
     assert "[_" not in message
     assert "Uniform" not in message
 
@@ -319,3 +319,37 @@ def test_palette_mode_needs_palette(tmp_path):
 def test_corners_method_needs_four_corners():
     with pytest.raises(RecipeError, match="method 'corners' needs corners_px"):
         parse(overrides=("registration.method=corners",))
+
+
+def test_duplicate_top_level_key_rejected():
+    text = MINIMAL + "physics: {dt_s: 2.0}\nphysics: {h_top_W_m2K: 9.0}\n"
+
+    with pytest.raises(RecipeError) as excinfo:
+        parse(text)
+
+    message = str(excinfo.value)
+    assert "key 'physics' appears twice in one mapping" in message
+    assert "line 9" in message
+
+
+@pytest.mark.parametrize(
+    ("fps", "window_s", "problem"),
+    [
+        (0.01, 50.0, "shorter than one frame interval (1 / fps = 100 s)"),
+        (1000.0, 90.0, "90000 frames per sequence, more than 10000"),
+    ],
+)
+def test_sequence_frame_count_checked(fps, window_s, problem):
+    overrides = (f"sequence={{fps: {fps}, window_s: {window_s}}}",)
+
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=overrides)
+
+    assert problem in str(excinfo.value)
+
+
+def test_sequence_one_frame_accepted():
+    sequence = parse(overrides=("sequence={fps: 0.5, window_s: 2.0}",)).recipe.sequence
+
+    assert sequence is not None
+    assert sequence.window_s * sequence.fps == 1.0

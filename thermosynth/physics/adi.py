@@ -791,9 +791,6 @@ def _run(
     recorded = np.empty((state.n_scenarios, outputs.size, *shape))
     recorded[:, outputs == 0] = 0.0
 
-    # Output k is recorded after every step whose end is within 1e-9 t of it.
-    close = np.abs(outputs - step_ends[:, None]) <= 1e-9 * step_ends[:, None]
-    hits = [np.flatnonzero(row) for row in close]
     started = time.perf_counter()
     t_prev = 0.0
     for step, t_end in enumerate(step_ends):
@@ -804,7 +801,8 @@ def _run(
         powers_W = state.powers_W(t_end)
         for _ in range(n_sub):
             state.advance((t_end - t_prev) / n_sub, powers_W)
-        hit = hits[step]
+        # Output k is recorded after every step whose end is within 1e-9 t of it.
+        hit = np.flatnonzero(np.abs(outputs - t_end) <= 1e-9 * t_end)
         if hit.size or step == step_ends.size - 1:
             _check_state(state, t_end, failures)
         for index in hit:

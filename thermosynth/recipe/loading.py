@@ -111,9 +111,31 @@ def parse_recipe(
     return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML loader that rejects a key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys, so a second ``physics:`` section
+    pasted below a recipe would drop the first one without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice in one mapping; merge the two",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise RecipeError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
@@ -290,7 +312,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     key = ".".join(str(part) for part in _user_loc(loc))
     value = first.get("input")
     more = (
-        f" ({len(errors) - 1} more problems after this one)" if len(errors) > 1 else ""
+        f" ({_more_problems(len(errors) - 1)} after this one)"
+        if len(errors) > 1
+        else ""
     )
 
     if first["type"] == "extra_forbidden":
@@ -454,3 +478,7 @@ def _tag(model: type[BaseModel]) -> str | None:
         return None
     args = typing.get_args(field.annotation)
     return args[0] if len(args) == 1 else None
+
+
+def _more_problems(count: int) -> str:
+    return "1 more problem" if count == 1 else f"{count} more problems"

@@ -419,6 +419,11 @@ class BankSpec(_Model):
         return "off" if value is False else value
 
 
+# Frames per sequence at most. Each sequence keeps every frame's rise and
+# pixels in memory, so 10,000 frames of 240 x 320 pixels take several GB.
+MAX_SEQUENCE_FRAMES = 10_000
+
+
 class SequenceSpec(_Model):
     """Frames at the camera's rate over a window after the anomaly's onset.
 
@@ -429,6 +434,22 @@ class SequenceSpec(_Model):
     fps: PositiveFloat
     window_s: PositiveFloat
     base: Literal["still", "video"] = "still"
+
+    @model_validator(mode="after")
+    def _frame_count(self) -> SequenceSpec:
+        frames = self.window_s * self.fps
+        if frames < 1.0:
+            raise ValueError(
+                f"window_s = {self.window_s:g} s is shorter than one frame "
+                f"interval (1 / fps = {1 / self.fps:g} s); lengthen the window or "
+                "raise fps"
+            )
+        if frames > MAX_SEQUENCE_FRAMES:
+            raise ValueError(
+                f"window_s * fps = {frames:g} frames per sequence, more than "
+                f"{MAX_SEQUENCE_FRAMES}; shorten the window or lower fps"
+            )
+        return self
 
 
 class Recipe(_Model):

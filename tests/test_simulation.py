@@ -51,6 +51,30 @@ def test_runaway_scenario_routes_to_chemistry():
     assert rise[1].max() > rise[0].max() > 0.0
 
 
+@pytest.mark.parametrize(
+    ("trigger", "low_J", "high_J"),
+    [("", 6000, 6000), (", trigger_s: 17.5", 4500, 5250)],
+)
+def test_runaway_trigger_stops_at_trigger_s(monkeypatch, trigger, low_J, high_J):
+    scenario = RUNAWAY[0].replace("duration_s: 40", f"duration_s: 40{trigger}")
+    loaded = load_demo_recipe(overrides=(scenario, *RUNAWAY[1:], "physics.dt_s=5"))
+    drawn, layout = drawn_for(loaded)
+    results = []
+    original = simulation.simulate_runaway
+
+    def spy(*args, **kwargs):
+        results.append(original(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(simulation, "simulate_runaway", spy)
+    simulate_scenario(drawn, layout, loaded.recipe, output_times_s=[20.0])
+
+    # 300 W; power is taken at each step's end, so the last step before
+    # 17.5 s ends at 15 s or, if the step was split, between 15 and 17.5 s.
+    assert low_J - 1e-6 <= results[0].energy_in_J <= high_J + 1e-6
+    assert ("trigger_s" in drawn.params) == bool(trigger)
+
+
 def test_recipe_precision_reaches_adi(monkeypatch):
     seen = []
     original = adi.simulate_adi_batch

@@ -73,6 +73,8 @@ def draw_scenario(
             params["power_W"] = draw(spec.power_W, rng)
         if isinstance(spec, RunawayScenario):
             params.update(_runaway_options(spec))
+            if spec.trigger_s is not None:
+                params["trigger_s"] = draw(spec.trigger_s, rng)
         elif isinstance(spec, HeldPatchScenario):
             params["rise_K"] = draw(spec.rise_K, rng)
 
@@ -99,6 +101,8 @@ def build_sources(
     where = {"x_mm": p["x_mm"], "y_mm": p["y_mm"], "radius_mm": p["radius_mm"]}
     if drawn.kind in ("hotspot", "runaway"):
         power = _profile(drawn, p["power_W"])
+        if "trigger_s" in p:
+            power = _Stopped(power, stop_s=p["trigger_s"])
         disc = hotspot(layout, **where, power_W=power, layer=layer, n_layers=n_layers)
         return [_inside_cells(disc, layout, p["x_mm"], p["y_mm"])]
 
@@ -143,6 +147,17 @@ class _Shifted:
 
     def __call__(self, t_s: float) -> float:
         return self.ambient_C + float(self.rise(t_s))
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """A power profile [W] cut to zero from ``stop_s`` [s] on."""
+
+    power: Any
+    stop_s: float
+
+    def __call__(self, t_s: float) -> float:
+        return float(self.power(t_s)) if t_s < self.stop_s else 0.0
 
 
 def _profile(drawn: DrawnScenario, value: float) -> Any:

@@ -321,6 +321,8 @@ class RunawayScenario(_ScenarioBase):
 
     The trigger is a hotspot of ``power_W`` in a disc of ``radius_mm``; the
     decomposition chemistry of every cell then runs coupled to conduction.
+    ``trigger_s`` ends the trigger that many seconds after the onset; without
+    it the trigger heats until the end of the simulation.
     """
 
     kind: Literal["runaway"]
@@ -335,10 +337,13 @@ class RunawayScenario(_ScenarioBase):
     vent_energy_J: NonNegativeFloat = 0.0
     vent_heat_capacity_fraction: Fraction = 1.0
     max_dT_per_step_K: PositiveFloat = 20.0
+    trigger_s: Distribution | None = None
 
-    @field_validator("power_W", "radius_mm")
+    @field_validator("power_W", "radius_mm", "trigger_s")
     @classmethod
-    def _positive(cls, value: Distribution, info: Any) -> Distribution:
+    def _positive(cls, value: Distribution | None, info: Any) -> Distribution | None:
+        if value is None:
+            return None
         return _positive_distribution(value, info.field_name)
 
 

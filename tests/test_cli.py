@@ -235,13 +235,14 @@ def test_verbose_after_validate_check(capsys, monkeypatch, tmp_path):
     assert counts == [2]
 
 
-def test_debug_keeps_third_party_at_warning():
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_verbose_keeps_third_party_at_warning(verbose):
     from thermosynth.cli import THIRD_PARTY_LOGGERS, _configure_logging
 
     loggers = [logging.getLogger(name) for name in THIRD_PARTY_LOGGERS]
     levels = [logger.level for logger in loggers]
     try:
-        _configure_logging(2)
+        _configure_logging(verbose)
         for logger in loggers:
             assert logger.level == logging.WARNING, logger.name
     finally:
@@ -278,8 +279,8 @@ def test_calibrate_existing_output_names_flag(capsys, tmp_path):
     out.mkdir()
     code, _, err = run_cli(capsys, "calibrate", str(tmp_path), "-o", str(out))
     message = (
-        f"output already exists: {out}; pass --overwrite to replace it, or choose "
-        "another output folder"
+        f"output already exists: {out}; pass --overwrite (overwrite=True in "
+        "Python) to replace it, or choose another output folder"
     )
     assert_one_line_error(code, err, message)
 
@@ -291,8 +292,8 @@ def test_closeness_existing_output_names_flag(capsys, tmp_path):
     args = ("--normal", folder, "--pseudo", folder, "-o", str(report))
     code, _, err = run_cli(capsys, "validate", "closeness", *args)
     message = (
-        f"output already exists: {report}; pass --overwrite to replace it, or "
-        "choose another output folder"
+        f"output already exists: {report}; pass --overwrite (overwrite=True in "
+        "Python) to replace it, or choose another output folder"
     )
     assert_one_line_error(code, err, message)
 

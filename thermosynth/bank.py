@@ -43,6 +43,7 @@ import numpy as np
 from thermosynth.errors import RecipeError
 from thermosynth.geometry.layout import Layout
 from thermosynth.recipe.distributions import draw
+from thermosynth.recipe.loading import tidy_path
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import DrawnScenario, draw_scenario
 
@@ -230,7 +231,7 @@ def resolve_bank_path(path: Path, recipe_source: str) -> Path:
     if path.is_absolute():
         return path
     base = Path.cwd() if recipe_source.startswith("<") else Path(recipe_source).parent
-    return base / path
+    return tidy_path((base / path).absolute())
 
 
 class ScenarioBank:

@@ -31,7 +31,7 @@ values that the parser before it set.
 """
 
 THIRD_PARTY_LOGGERS = ("h5py", "matplotlib", "PIL", "distributed", "fipy", "numba")
-"""Loggers kept at WARNING with -vv, so that debug output is thermosynth's own."""
+"""Loggers kept at WARNING with -v and -vv, so that the log is thermosynth's own."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,7 +244,7 @@ def _configure_logging(verbose: int) -> None:
         else logging.DEBUG
     )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if level == logging.DEBUG:
+    if level < logging.WARNING:
         for name in THIRD_PARTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
 

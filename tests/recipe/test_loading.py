@@ -353,3 +353,14 @@ def test_sequence_one_frame_accepted():
 
     assert sequence is not None
     assert sequence.window_s * sequence.fps == 1.0
+
+
+def test_output_dir_tidied_before_it_exists(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    path = tmp_path / "recipes" / "r.yaml"
+    path.write_text(MINIMAL + "output: {dir: ../out/new/run}\n")
+
+    recipe = load_recipe(path).recipe
+
+    assert recipe.output.dir == tmp_path / "out" / "new" / "run"
+    assert ".." not in recipe.output.dir.parts

@@ -26,8 +26,8 @@ def check_writable(target: Path, *, overwrite: bool) -> None:
     _check_parents(target)
     if target.exists() and not overwrite:
         raise OutputError(
-            f"output already exists: {target}; pass --overwrite to replace it, "
-            "or choose another output folder"
+            f"output already exists: {target}; pass --overwrite (overwrite=True "
+            "in Python) to replace it, or choose another output folder"
         )
     if target.exists() and not target.is_dir():
         raise OutputError(f"output path {target} exists and is not a folder")
@@ -136,7 +136,8 @@ def check_file_writable(path: Path, *, overwrite: bool) -> None:
     _check_parents(path)
     if path.exists() and not overwrite:
         raise OutputError(
-            f"output file already exists: {path}; pass --overwrite to replace it"
+            f"output file already exists: {path}; pass --overwrite "
+            "(overwrite=True in Python) to replace it"
         )
 
 

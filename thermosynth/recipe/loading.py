@@ -255,7 +255,7 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
 
     output_dir = recipe.output.dir
     if not output_dir.is_absolute():
-        output_dir = (base_dir / output_dir).absolute()
+        output_dir = tidy_path((base_dir / output_dir).absolute())
     return recipe.model_copy(
         update={
             "frames": frames.model_copy(update=updates),
@@ -273,6 +273,18 @@ def _existing(path: Path, base_dir: Path, key: str, source: str) -> Path:
             "the path (relative paths start at the recipe's folder)"
         )
     return _tidy(resolved)
+
+
+def tidy_path(path: Path) -> Path:
+    """Return ``path`` without ``..`` parts, also where it does not exist yet.
+
+    The deepest folder of ``path`` that exists is tidied as ``_tidy`` does,
+    and the parts below it are kept as written.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return _tidy(existing) / path.relative_to(existing)
 
 
 def _tidy(path: Path) -> Path:

@@ -297,8 +297,8 @@ def _check_inputs(
 
     if out_dir.exists() and not overwrite:
         raise OutputError(
-            f"report folder exists: {out_dir}; pass --overwrite to replace it, or "
-            "choose another output folder"
+            f"report folder exists: {out_dir}; pass --overwrite (overwrite=True "
+            "in Python) to replace it, or choose another output folder"
         )
     if "csv" in targets:
         check_file_writable(targets["csv"], overwrite=overwrite)

@@ -202,8 +202,11 @@ class HeatResult:
     rise_all_K : ndarray
         Rise of every layer [K], shape (n_out, n_layers, ny, nx).
     energy_in_J : float
-        Time integral of the source power, including the power that held
-        patches deliver (negative where they draw heat) [J].
+        Heat the sources delivered, including the power that held patches
+        deliver (negative where they draw heat) [J]: the sum over steps of
+        the power at each step's end times the step. This is the heat the
+        solver applied, and it equals the time integral of the power only
+        where the power does not change within a step.
     energy_stored_J : float
         ``sum(rho_cp * V * (T_end - T_0))`` [J].
     energy_lost_J : float
@@ -234,7 +237,10 @@ def simulate(
     on_failure: FailurePolicy = "raise",
     progress: Callable[[int, int], None] | None = None,
 ) -> HeatResult:
-    """Simulate the temperature rise caused by sources on a layout.
+    """Simulate the temperature rise caused by sources on a layout with FiPy.
+
+    This is the reference solver that the faster ``simulate_adi`` and
+    ``simulate_fast`` are tested against; recipes use ADI by default.
 
     Parameters
     ----------

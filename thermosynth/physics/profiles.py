@@ -79,6 +79,12 @@ class Ramp:
 class Pulse:
     """``value`` for ``start_s <= t < stop_s``, zero outside.
 
+    NOTE: the solvers take each step's power at its end and do not end steps
+    at ``start_s`` or ``stop_s``. A pulse therefore delivers about ``value``
+    times its length less one step, and nothing when it is no longer than
+    one step. Use ``dt_s`` well below the pulse length and check
+    ``energy_in_J``.
+
     Examples
     --------
     >>> Pulse(3.0, start_s=1.0, stop_s=2.0)(1.5)

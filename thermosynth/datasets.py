@@ -297,7 +297,8 @@ class OnTheFlyDataset(Dataset[Item]):
         Number of simulated rises to keep, 0 to simulate every anomaly.
         Simulation is the slow step: with the default ADI solver an
         anomalous item of the demo recipe took about 0.05 s on one shared CPU
-        core (0.02 s at ``layout.resolution_mm=5``); finer grids, longer
+        core (0.02 s at ``layout.resolution_mm=5``), as
+        benchmarks/on_the_fly_item_time.py measures. Finer grids, longer
         durations and the ``fipy`` solver cost more.
         With a bank, an anomaly draws one of ``bank_size`` scenario draws,
         each simulated once per process and then reused. Items that share a

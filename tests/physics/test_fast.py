@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 import thermosynth.physics.fast as fast
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
@@ -435,3 +436,34 @@ def test_fast_matches_fipy_with_emissivity_map():
     assert np.abs(uniform.rise_all_K - result.rise_all_K).max() > 1e-4 * peak_K
     assert result.energy_lost_J == pytest.approx(reference.energy_lost_J, rel=1e-9)
     assert result.energy_lost_J < uniform.energy_lost_J
+
+
+def test_radiative_cooling_first_order_in_dt():
+    material = Material("plate", 10.0, 10.0, 10.0, 2e6)
+    grid = np.zeros((3, 3), dtype=int)
+    layout = Layout(1.0, 1.0, 2.0, grid, (material,), grid - 1)
+    boundary = Boundary(ambient_C=25.0, h_top_W_m2K=0.0, emissivity_top=0.9)
+    sigma, Ta_K, duration_s = 5.670374419e-8, 25.0 + 273.15, 600.0
+
+    def rate(_t, T_K):
+        return -0.9 * sigma * (T_K**4 - Ta_K**4) / (2e6 * 2e-3)
+
+    exact = solve_ivp(rate, (0, duration_s), [398.15], rtol=1e-12, atol=1e-12)
+    exact_cooling_K = 398.15 - exact.y[0, -1]
+    errors = []
+    for dt_s in (10.0, 5.0):
+        result = simulate_fast(
+            layout,
+            [],
+            boundary=boundary,
+            duration_s=duration_s,
+            dt_s=dt_s,
+            initial_C=125.0,
+        )
+        cooling_K = -result.rise_K[-1].mean()
+        errors.append(abs(cooling_K - exact_cooling_K) / exact_cooling_K)
+
+    # The README quotes this case: 0.3 % off at dt 10 s, halving with dt.
+    assert exact_cooling_K == pytest.approx(66.39, abs=0.01)
+    assert errors[0] < 0.0035
+    assert 1.8 < errors[0] / errors[1] < 2.2

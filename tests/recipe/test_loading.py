@@ -364,3 +364,8 @@ def test_output_dir_tidied_before_it_exists(tmp_path):
 
     assert recipe.output.dir == tmp_path / "out" / "new" / "run"
     assert ".." not in recipe.output.dir.parts
+
+
+def test_unhashable_key_is_yaml_error():
+    with pytest.raises(RecipeError, match="found unhashable key at line 2"):
+        parse("a: 1\n? [1, 2]\n: 3\n")

@@ -26,10 +26,10 @@ implicit Euler by a splitting term of order ``dt**2``. Modes that are stiff
 along z and across the plate at once would be left almost undamped, so a
 step is cut into sub-steps that keep ``dt (c_down + c_up) / rho_cp`` at or
 below ``MAX_Z_STIFFNESS``; a single layer never needs them. A direct call
-takes as many sub-steps as the layers need; ``suits`` returns whether they
+takes as many sub-steps as the layers need. ``suits`` returns whether they
 stay within ``MAX_SUBSTEPS``, the limit above which recipes use the LU
-solver. With many sub-steps ADI's z error is much smaller than implicit
-Euler's, so the two solvers differ by about the LU step's own error.
+solver. Many sub-steps make ADI's z error much smaller than implicit
+Euler's, so the two solvers then differ by about the LU step's own error.
 
 The loops are compiled with numba and run over all scenarios of a batch at
 once (scenarios on the innermost axis), in float64 or, where asked, float32
@@ -141,9 +141,9 @@ def simulate_adi(
         Type of the state and of the arithmetic of the steps. float32 halves
         the bytes of the state. On the tests' two-layer case it stayed within
         about 1e-6 of the peak rise of float64. The gap grows with the number
-        of steps and sub-steps: a user measured 4e-5 (two layers) and 1.8e-4
-        (three layers) after 600 steps of about 28 sub-steps each. The energy
-        books sum in float64 either way, and results are float64 arrays.
+        of steps and sub-steps, so long runs on stiff layered plates can
+        drift further. The energy books sum in float64 either way, and
+        results are float64 arrays.
 
     Raises
     ------

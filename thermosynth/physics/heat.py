@@ -205,8 +205,8 @@ class HeatResult:
         Heat the sources delivered, including the power that held patches
         deliver (negative where they draw heat) [J]: the sum over steps of
         the power at each step's end times the step. This is the heat the
-        solver applied, and it equals the time integral of the power only
-        where the power does not change within a step.
+        solver applied. It equals the time integral of the power only where
+        the power is constant over each step, the step's end included.
     energy_stored_J : float
         ``sum(rho_cp * V * (T_end - T_0))`` [J].
     energy_lost_J : float

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import typing
+from collections.abc import Hashable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -122,6 +123,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                break  # The base class raises its own error for this key.
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None,

@@ -9,7 +9,7 @@ import numpy as np
 
 from thermosynth.errors import RecipeError
 from thermosynth.geometry.layout import Layout
-from thermosynth.physics.profiles import Constant, Exponential, Ramp
+from thermosynth.physics.profiles import Constant, Exponential, Ramp, mean_over
 from thermosynth.physics.sources import (
     HeldPatch,
     VolumeSource,
@@ -158,6 +158,13 @@ class _Stopped:
 
     def __call__(self, t_s: float) -> float:
         return float(self.power(t_s)) if t_s < self.stop_s else 0.0
+
+    def integral(self, start_s: float, end_s: float) -> float:
+        """Return the energy delivered from ``start_s`` to ``end_s`` [J]."""
+        end_s = min(end_s, self.stop_s)
+        if not end_s > start_s:
+            return 0.0
+        return mean_over(self.power, start_s, end_s) * (end_s - start_s)
 
 
 def _profile(drawn: DrawnScenario, value: float) -> Any:

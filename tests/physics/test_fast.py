@@ -172,15 +172,15 @@ def test_energy_balance_with_radiation(mapped):
     assert balance == pytest.approx(result.energy_in_J, rel=1e-9)
 
 
-def test_source_energy_is_power_at_step_ends():
+def test_source_energy_is_the_power_integral():
     layout = two_material_layout()
     source = shared_case(layout)[0]
     result = simulate_fast(
-        layout, [source], boundary=INSULATED, n_layers=2, duration_s=3.0, dt_s=0.5
+        layout, [source], boundary=INSULATED, n_layers=2, duration_s=3.0, dt_s=0.75
     )
 
-    # A 2 W ramp over 2 s, taken at the end of each 0.5 s step.
-    expected_J = 0.5 * (0.5 + 1.0 + 1.5 + 2.0 + 2.0 + 2.0)
+    # A 2 W ramp over 2 s, then 2 W for 1 s; the corner falls mid-step.
+    expected_J = 2.0 * 2.0 / 2 + 2.0 * 1.0
     assert result.energy_in_J == pytest.approx(expected_J, rel=1e-12)
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.integrate import quad
 
 from thermosynth.errors import RecipeError
 from thermosynth.physics.profiles import (
@@ -14,6 +15,7 @@ from thermosynth.physics.profiles import (
     Pulse,
     Ramp,
     Tabulated,
+    mean_over,
     profile_from_spec,
 )
 
@@ -84,6 +86,40 @@ def test_exponential_rejects_zero_tau():
 def test_ramp_rejects_negative_duration():
     with pytest.raises(RecipeError, match="ramp_s = -1"):
         Ramp(1.0, ramp_s=-1)
+
+
+PROFILES = {
+    "constant": Constant(2.5),
+    "ramp": Ramp(4.0, ramp_s=10.0, start_s=5.0),
+    "step": Ramp(3.0, ramp_s=0.0, start_s=1.0),
+    "pulse": Pulse(3.0, start_s=1.0, stop_s=2.0),
+    "exponential": Exponential(2.0, tau_s=3.0),
+    "tabulated": Tabulated([1.0, 4.0, 6.0], [5.0, -1.0, 2.0]),
+}
+
+# Intervals inside one piece, across corners and starts, and before time 0.
+INTERVALS = [(-2.0, 0.5), (0.0, 1.5), (1.2, 1.7), (0.5, 7.0), (4.5, 12.0), (3.0, 20.0)]
+
+
+@pytest.mark.parametrize("name", PROFILES)
+@pytest.mark.parametrize(("start_s", "end_s"), INTERVALS)
+def test_integral_matches_quadrature(name, start_s, end_s):
+    profile = PROFILES[name]
+    corners = [0.0, 1.0, 2.0, 4.0, 5.0, 6.0, 15.0]
+    inside = [t for t in corners if start_s < t < end_s]
+    expected, _ = quad(profile, start_s, end_s, points=inside or None, limit=200)
+    assert profile.integral(start_s, end_s) == pytest.approx(expected, abs=1e-9)
+
+
+def test_mean_over_a_pulse_inside_a_step_is_its_share():
+    pulse = Pulse(3.0, start_s=1.2, stop_s=1.45)
+    assert pulse(1.0) == pulse(1.5) == 0.0
+    assert mean_over(pulse, 1.0, 1.5) == pytest.approx(3.0 * 0.25 / 0.5)
+
+
+def test_mean_over_takes_a_plain_callable_at_the_end():
+    assert mean_over(lambda t_s: t_s**2, 1.0, 3.0) == 9.0
+    assert mean_over(Ramp(4.0, ramp_s=2.0), 1.0, 1.0) == 2.0
 
 
 def test_spec_number_is_constant():

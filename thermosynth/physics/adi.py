@@ -72,7 +72,7 @@ from thermosynth.physics.heat import (
     _output_times,
     _step_ends,
 )
-from thermosynth.physics.profiles import Constant
+from thermosynth.physics.profiles import Constant, mean_over
 from thermosynth.physics.sources import (
     HeldPatch,
     VolumeSource,
@@ -623,11 +623,11 @@ class _State:
                 else:
                     self.varying.append((slot, scenario, source.power_W))
 
-    def powers_W(self, t_s: float) -> np.ndarray:
-        """Return the power of each source slot at ``t_s`` [W], (n_slots, B)."""
+    def powers_W(self, start_s: float, end_s: float) -> np.ndarray:
+        """Return each source slot's mean power over a step [W], (n_slots, B)."""
         powers = self.constant_powers_W.copy()
         for slot, scenario, power_W in self.varying:
-            powers[slot, scenario] = power_W(t_s)
+            powers[slot, scenario] = mean_over(power_W, start_s, end_s)
         return powers
 
     def advance(self, dt_s: float, powers_W: np.ndarray) -> None:
@@ -801,10 +801,10 @@ def _run(
     t_prev = 0.0
     for step, t_end in enumerate(step_ends):
         t_end = float(t_end)
-        # As in the implicit Euler step, the source power at the step's end
-        # stays constant over all its sub-steps.
+        # As in the implicit Euler step, the step's mean source power stays
+        # constant over all its sub-steps.
         n_sub = state.grid.substeps(t_end - t_prev)
-        powers_W = state.powers_W(t_end)
+        powers_W = state.powers_W(t_prev, t_end)
         for _ in range(n_sub):
             state.advance((t_end - t_prev) / n_sub, powers_W)
         # Output k is recorded after every step whose end is within 1e-9 t of it.

@@ -61,6 +61,7 @@ from thermosynth.physics.heat import (
     _step_ends,
     _top_emissivity_cells,
 )
+from thermosynth.physics.profiles import mean_over
 from thermosynth.physics.sources import (
     HeldPatch,
     VolumeSource,
@@ -441,7 +442,7 @@ class _BatchState:
     def advance(self, t_start: float, t_end: float, failures: _FailureLog) -> None:
         """Take one implicit Euler step of every live scenario [s]."""
         dt = t_end - t_start
-        source_W_m3 = self._source_density(t_end)
+        source_W_m3 = self._source_density(t_start, t_end)
         held_set = self._held_temperatures(t_end)
 
         for key, columns in self._groups(held_set).items():
@@ -487,13 +488,13 @@ class _BatchState:
         self._check(t_end, columns, residual, failures)
         self._book_energy(dt, columns, loss, held, old, source_W_m3)
 
-    def _source_density(self, t: float) -> np.ndarray:
-        """Return the heat density of every scenario [W m-3], (N, B)."""
+    def _source_density(self, t_start: float, t_end: float) -> np.ndarray:
+        """Return each scenario's mean heat density over a step [W m-3], (N, B)."""
         powers = np.zeros((self.weights.shape[1], self.n_scenarios))
         index = 0
         for scenario, sources in enumerate(self.volume_sources):
             for source in sources:
-                powers[index, scenario] = source.power_W(t)
+                powers[index, scenario] = mean_over(source.power_W, t_start, t_end)
                 index += 1
         return np.asarray(self.weights @ powers)
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout
+from thermosynth.physics.profiles import mean_over
 from thermosynth.physics.sources import (
     HeldPatch,
     VolumeSource,
@@ -204,9 +205,9 @@ class HeatResult:
     energy_in_J : float
         Heat the sources delivered, including the power that held patches
         deliver (negative where they draw heat) [J]: the sum over steps of
-        the power at each step's end times the step. This is the heat the
-        solver applied. It equals the time integral of the power only where
-        the power is constant over each step, the step's end included.
+        each step's mean power times the step. For the built-in profiles
+        this is the time integral of the power; a plain callable is taken at
+        each step's end (see :func:`~thermosynth.physics.profiles.mean_over`).
     energy_stored_J : float
         ``sum(rho_cp * V * (T_end - T_0))`` [J].
     energy_lost_J : float
@@ -438,7 +439,7 @@ class _HeatModel:
     def advance(self, t_start: float, t_end: float, failures: _FailureLog) -> None:
         """Take one implicit Euler step from ``t_start`` to ``t_end`` [s]."""
         dt = t_end - t_start
-        loss, held_set = self._set_coefficients(t_end)
+        loss, held_set = self._set_coefficients(t_start, t_end)
         self.equation.solve(var=self.rise_var, dt=dt, solver=self.solver)
 
         residual = self.solver.relative_residual
@@ -453,7 +454,9 @@ class _HeatModel:
         self._check_state(t_end, failures)
         self._book_energy(dt, loss, held_set)
 
-    def _set_coefficients(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def _set_coefficients(
+        self, t_start: float, t: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         T = self.initial_C + np.asarray(self.rise_var.value)
         loss = self._loss_coefficient(T)
         implicit = loss.copy()
@@ -461,7 +464,9 @@ class _HeatModel:
         explicit += self.initial_flow
 
         if self.volume_sources:
-            powers = np.array([s.power_W(t) for s in self.volume_sources])
+            powers = np.array(
+                [mean_over(s.power_W, t_start, t) for s in self.volume_sources]
+            )
             heat_W_m3 = powers @ self.weights
             explicit += heat_W_m3
             self.source_W = float(heat_W_m3.sum()) * self.volume_m3

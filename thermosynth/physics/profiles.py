@@ -4,6 +4,12 @@ A profile is a frozen dataclass that maps a time [s] to a value. The unit of
 the value depends on where the profile is used: a power [W] for a
 :class:`~thermosynth.physics.sources.VolumeSource`, a temperature [C] for a
 :class:`~thermosynth.physics.sources.HeldPatch`.
+
+Each built-in profile also integrates itself exactly over an interval
+(``integral``), and the solvers apply a source's mean power over each step
+(:func:`mean_over`). A pulse or a ramp's corner that falls inside a step
+therefore delivers its whole energy whatever the step. A held temperature is
+taken at each step's end, as implicit Euler needs.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ class Constant:
 
     def __call__(self, t_s: float) -> float:
         return float(self.value)
+
+    def integral(self, start_s: float, end_s: float) -> float:
+        """Return the integral from ``start_s`` to ``end_s`` [value s]."""
+        return float(self.value) * (end_s - start_s)
 
 
 @dataclass(frozen=True)
@@ -74,16 +84,26 @@ class Ramp:
             return float(self.value)
         return float(self.value) * (t_s - self.start_s) / self.ramp_s
 
+    def integral(self, start_s: float, end_s: float) -> float:
+        """Return the integral from ``start_s`` to ``end_s`` [value s]."""
+        return self._antiderivative(end_s) - self._antiderivative(start_s)
+
+    def _antiderivative(self, t_s: float) -> float:
+        """Return the integral from ``start_s`` to ``t_s`` [value s], 0 before."""
+        elapsed = max(t_s - self.start_s, 0.0)
+        rising = min(elapsed, self.ramp_s)
+        area = rising**2 / (2 * self.ramp_s) if self.ramp_s else 0.0
+        return float(self.value) * (area + elapsed - rising)
+
 
 @dataclass(frozen=True)
 class Pulse:
     """``value`` for ``start_s <= t < stop_s``, zero outside.
 
-    NOTE: the solvers take each step's power at its end and do not end steps
-    at ``start_s`` or ``stop_s``. A pulse therefore delivers about ``value``
-    times its length less one step, and nothing when it is no longer than
-    one step. Use ``dt_s`` well below the pulse length and check
-    ``energy_in_J``.
+    As a source's power, a pulse delivers ``value * (stop_s - start_s)``
+    whatever the step: the solvers apply each step's mean power. The steps
+    still do not end at ``start_s`` or ``stop_s``, so a pulse shorter than
+    a step spreads its heat over that step.
 
     Examples
     --------
@@ -107,6 +127,14 @@ class Pulse:
         if self.start_s <= t_s < self.stop_s:
             return float(self.value)
         return 0.0
+
+    def integral(self, start_s: float, end_s: float) -> float:
+        """Return the integral from ``start_s`` to ``end_s`` [value s]."""
+
+        def inside(t_s: float) -> float:
+            return min(max(t_s, self.start_s), self.stop_s)
+
+        return float(self.value) * (inside(end_s) - inside(start_s))
 
 
 @dataclass(frozen=True)
@@ -136,6 +164,16 @@ class Exponential:
         if t_s <= 0:
             return 0.0
         return float(self.value) * -math.expm1(-t_s / self.tau_s)
+
+    def integral(self, start_s: float, end_s: float) -> float:
+        """Return the integral from ``start_s`` to ``end_s`` [value s]."""
+        return self._antiderivative(end_s) - self._antiderivative(start_s)
+
+    def _antiderivative(self, t_s: float) -> float:
+        """Return the integral from 0 to ``t_s`` [value s], 0 before 0."""
+        if t_s <= 0:
+            return 0.0
+        return float(self.value) * (t_s + self.tau_s * math.expm1(-t_s / self.tau_s))
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,6 +207,31 @@ class Tabulated:
 
     def __call__(self, t_s: float) -> float:
         return float(np.interp(t_s, self.times_s, self.values))
+
+    def integral(self, start_s: float, end_s: float) -> float:
+        """Return the integral from ``start_s`` to ``end_s`` [value s]."""
+        inner = (self.times_s > start_s) & (self.times_s < end_s)
+        times = np.concatenate([[start_s], self.times_s[inner], [end_s]])
+        values = np.interp(times, self.times_s, self.values)
+        return float(np.sum(np.diff(times) * (values[1:] + values[:-1]) / 2))
+
+
+def mean_over(profile: Profile, start_s: float, end_s: float) -> float:
+    """Return a profile's mean value from ``start_s`` to ``end_s`` [s].
+
+    A profile with an ``integral`` method (every built-in one) is averaged
+    exactly. Any other callable is taken at ``end_s``, the value that an
+    implicit Euler step ending there would use.
+
+    Examples
+    --------
+    >>> mean_over(Pulse(6.0, start_s=1.0, stop_s=1.5), 0.0, 2.0)
+    1.5
+    """
+    integral = getattr(profile, "integral", None)
+    if integral is None or not end_s > start_s:
+        return float(profile(end_s))
+    return float(integral(start_s, end_s)) / (end_s - start_s)
 
 
 def _check_value(kind: str, value: Any) -> None:

@@ -59,6 +59,7 @@ from thermosynth.physics.heat import (
     _output_times,
     _top_emissivity_cells,
 )
+from thermosynth.physics.profiles import mean_over
 from thermosynth.physics.sources import HeldPatch, VolumeSource, cell_volume_m3
 
 logger = logging.getLogger(__name__)
@@ -341,7 +342,7 @@ class _RunawayModel:
     def heat_step(self, t_end: float, dt: float) -> None:
         """Take one implicit Euler conduction step from the current T."""
         g = self._loss_coefficient()
-        source = self._source_W_m3(t_end)
+        source = self._source_W_m3(t_end - dt, t_end)
         held_T = self._held_temperatures(t_end)
         held = np.isfinite(held_T)
         penalty = _PENALTY_FACTOR * (self.rho_cp.max() / dt + self.diagonal_max)
@@ -402,10 +403,11 @@ class _RunawayModel:
         bottom = b.h_bottom_W_m2K + b.emissivity_bottom * radiative
         return (self.top * top + self.bottom * bottom) / self.dz_m
 
-    def _source_W_m3(self, t: float) -> np.ndarray:
+    def _source_W_m3(self, t_start: float, t_end: float) -> np.ndarray:
         q = np.zeros(self.T.size)
         for source in self.sources:
-            q += float(source.power_W(t)) * source.weights_m3.ravel()
+            power_W = mean_over(source.power_W, t_start, t_end)
+            q += power_W * source.weights_m3.ravel()
         return q
 
     def _held_temperatures(self, t: float) -> np.ndarray:

@@ -67,8 +67,10 @@ def test_hdf5_shape_and_times(dataset):
         assert h5["times_s"].attrs["unit"] == "s"
         assert h5["recorded_rise"].attrs["unit"] == "K"
         assert h5["labels"][:].tolist() == [0, 0, 1, 1]
-        assert h5["frames"].chunks == (1, 1, 48, 64)
-        assert h5["frames"].compression == "gzip"
+        assert h5["frames"].is_virtual
+    with h5py.File(dataset / "shards" / "shard-000000.h5", "r") as shard:
+        assert shard["frames"].chunks == (1, 1, 48, 64)
+        assert shard["frames"].compression == "gzip"
 
 
 def test_mask_is_thresholded_recorded_rise(dataset):

@@ -320,13 +320,13 @@ def _preview(args: argparse.Namespace) -> int:
 def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
     from thermosynth.sequences import generate_sequences
 
-    if args.workers is not None or args.scheduler is not None or args.resume:
-        raise ThermosynthError(
-            "--workers, --scheduler and --resume do not apply to sequence recipes "
-            "yet; run without them"
-        )
     summary = generate_sequences(
-        loaded, overwrite=args.overwrite, progress=not args.no_progress
+        loaded,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
     )
     print(
         f"wrote {summary.n_sequences} sequences of {summary.n_times} frames "

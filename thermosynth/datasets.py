@@ -6,7 +6,8 @@ batches:
 - ``image``: (C, H, W) tensor, C = 1 for greyscale and 3 for RGB frames, in
   the dataset's ``dtype`` (float32 by default). Integer frames keep their exact
   levels: float32 represents every integer up to 2**24, so uint8 and uint16
-  frames come out without rounding.
+  frames come out without rounding. Items of a sequence file (one with
+  ``times_s``) have ``image`` (C, T, H, W).
 - ``mask``: (H, W) bool tensor, True where anomalous.
 - ``label``: int64 scalar tensor, 0 normal and 1 anomalous.
 - ``index``: int, the row in the HDF5 file or the item's index.
@@ -84,6 +85,11 @@ def to_image_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(channels, dtype=target))
 
 
+def to_sequence_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """Convert a sequence's pixels (T, H, W) or (T, H, W, 3) to (C, T, H, W)."""
+    return torch.stack([to_image_tensor(frame, dtype) for frame in raw], dim=1)
+
+
 def sample_item(sample: Sample, dtype: torch.dtype) -> Item:
     """Turn a sample into the item dict described in the module docstring."""
     return {
@@ -147,6 +153,8 @@ class HDF5Dataset(Dataset[Item]):
         self.dtype = dtype
         self.with_rise = with_rise
         self.rows, self.frame_unit = _read_index(self.path, split)
+        with h5py.File(self.path, "r") as file:
+            self._sequences = "times_s" in file
         self._file: h5py.File | None = None
         self._pid: int | None = None
 
@@ -168,6 +176,8 @@ class HDF5Dataset(Dataset[Item]):
             metadata=json.loads(file["metadata"][row]),
         )
         item = sample_item(sample, self.dtype)
+        if self._sequences:
+            item["image"] = to_sequence_tensor(sample.raw, self.dtype)
         if self.with_rise:
             item["rise_K"] = torch.from_numpy(file["rise_K"][row])
         return _apply_transform(item, self.transform)

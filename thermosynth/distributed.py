@@ -15,7 +15,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from thermosynth.errors import ThermosynthError
 from thermosynth.output.shards import Shard, ShardResult
@@ -36,7 +36,7 @@ _GENERATORS: dict[str, Generator] = {}
 
 
 def run_shards(
-    generator: Generator,
+    generator: Any,
     shards: list[Shard],
     stage: Path,
     reference: FrameSize,
@@ -44,12 +44,13 @@ def run_shards(
     *,
     workers: int | None,
     scheduler: str | None,
+    task: Callable[[LoadedRecipe, Shard, str, FrameSize], ShardResult] | None = None,
 ) -> Iterator[ShardResult]:
     """Write ``shards`` on a Dask cluster; yield results as shards complete.
 
     Parameters
     ----------
-    generator : Generator
+    generator : Generator or SequenceGenerator
         The recipe's generator; workers rebuild it from its recipe.
     shards : list of Shard
         Shards to write.
@@ -64,6 +65,10 @@ def run_shards(
         Start a local cluster of this many processes, one thread each.
     scheduler : str, optional
         Address of a running scheduler to use instead.
+    task : callable, optional
+        Module-level function that writes one shard in a worker, called as
+        ``task(loaded, shard, stage, reference)``; the default writes single
+        frames, and sequence datasets pass their own.
 
     Raises
     ------
@@ -76,9 +81,10 @@ def run_shards(
     if not shards:
         return
     loaded = generator.loaded
+    task = task or _write_shard_task
     with _connect(workers=workers, scheduler=scheduler) as client:
         futures = [
-            client.submit(_write_shard_task, loaded, shard, str(stage), reference)
+            client.submit(task, loaded, shard, str(stage), reference)
             for shard in shards
         ]
         sizes = {

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -67,14 +67,19 @@ __all__ = [
     "FrameSize",
     "Generator",
     "Plan",
+    "ShardSource",
     "Summary",
+    "check_cluster_options",
     "first_frame_size",
     "generate",
     "normal_sample",
     "plan_split",
     "sample_rng",
     "simulate_rise",
+    "summarise",
+    "with_skip_hint",
     "write_shard",
+    "write_sharded",
 ]
 
 
@@ -153,25 +158,100 @@ def generate(
     """
     target = loaded.recipe.output.dir
     check_writable(target, overwrite=overwrite)
-    _check_cluster_options(workers, scheduler)
+    check_cluster_options(workers, scheduler)
     generator = Generator(loaded)
     reference = first_frame_size(generator)
-    shards = plan_shards(len(generator), loaded.recipe.output.shard_size)
+    runner = _shard_runner(workers, scheduler)
+    results = write_sharded(
+        generator,
+        reference,
+        runner,
+        overwrite=overwrite,
+        resume=resume,
+        progress=progress,
+    )
 
+    logger.info("wrote %d samples to %s", len(generator), target)
+    return summarise(target, results)
+
+
+class ShardSource(Protocol):
+    """A generator that `write_sharded` can cut into shards."""
+
+    @property
+    def loaded(self) -> LoadedRecipe:
+        """Validated recipe, which sets the output folder and the shard size."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+SourceT = TypeVar("SourceT", bound=ShardSource)
+
+ShardRunner = Callable[
+    [SourceT, list[Shard], Path, FrameSize, Callable[[int], object]],
+    Iterator[ShardResult],
+]
+"""Function that writes the given shards and yields each result as it completes."""
+
+
+def write_sharded(
+    generator: SourceT,
+    reference: FrameSize,
+    runner: ShardRunner[SourceT],
+    *,
+    overwrite: bool,
+    resume: bool,
+    progress: bool,
+    copied: Sequence[str] = (),
+    unit: str = "sample",
+) -> list[ShardResult]:
+    """Write every shard in a staging folder, join them and move it into place.
+
+    The steps behind `generate`, shared with sequence datasets: shards of
+    ``output.shard_size`` items, a manifest and markers for ``resume``, a
+    master ``dataset.h5`` over the shard files, and an error that names the
+    complete shards kept for ``--resume`` when the run fails.
+
+    Parameters
+    ----------
+    generator : ShardSource
+        Items to write, with their recipe, whose ``output.dir`` is the output
+        folder.
+    reference : FrameSize
+        Size that every frame must have.
+    runner : callable
+        Function that writes shards in this process or on a cluster
+        (`ShardRunner`).
+    overwrite, resume, progress : bool
+        As for `generate`.
+    copied : sequence of str, optional
+        Datasets copied from the first shard file into ``dataset.h5``, as
+        `thermosynth.output.hdf5.write_master` describes.
+    unit : str, optional
+        Name of one item on the progress bar.
+
+    Returns
+    -------
+    list of ShardResult
+        Every shard's result, in shard order.
+    """
+    loaded = generator.loaded
+    target = loaded.recipe.output.dir
+    shards = plan_shards(len(generator), loaded.recipe.output.shard_size)
     stage = open_staging(target, loaded.sha256[:16], resume=resume)
     try:
-        runner = _shard_runner(workers, scheduler)
-        results = _write_shards(stage, generator, shards, reference, runner, progress)
-        _join_shards(stage, loaded, shards, results)
+        results = _write_shards(
+            stage, generator, shards, reference, runner, progress, unit=unit
+        )
+        _join_shards(stage, loaded, shards, results, copied=copied)
         commit_staging(stage, target, overwrite=overwrite)
     except BaseException as error:
         explained = _explain_failure(error, stage, target)
         if explained is error:
             raise
         raise explained from error
-
-    logger.info("wrote %d samples to %s", len(generator), target)
-    return _summarise(target, results)
+    return results
 
 
 def first_frame_size(generator: Generator) -> FrameSize:
@@ -189,7 +269,7 @@ def first_frame_size(generator: Generator) -> FrameSize:
             frame = generator.source.read(frame_index)
         except FrameError as error:
             if on_error == "raise":
-                raise _with_skip_hint(error) from None
+                raise with_skip_hint(error) from None
             continue
         check_camera(generator.recipe.camera, frame)
         scale = None
@@ -250,19 +330,19 @@ def _sample_or_skip(
         if frame is not None and frame.source not in str(error):
             error = type(error)(f"{frame.source}: {error}")
         if generator.recipe.frames.on_error == "raise":
-            raise _with_skip_hint(error) from None
+            raise with_skip_hint(error) from None
         skipped.append(f"skipped sample {index}: {error}")
         return None
 
 
-def _with_skip_hint(error: ThermosynthError) -> ThermosynthError:
+def with_skip_hint(error: ThermosynthError) -> ThermosynthError:
     return type(error)(
         f"{error}; to skip such frames with a warning instead, set "
         "frames.on_error: skip"
     )
 
 
-def _check_cluster_options(workers: int | None, scheduler: str | None) -> None:
+def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
     if workers is not None and scheduler is not None:
         raise ThermosynthError(
             "give either --workers (a local cluster) or --scheduler (an existing "
@@ -272,13 +352,7 @@ def _check_cluster_options(workers: int | None, scheduler: str | None) -> None:
         raise ThermosynthError(f"--workers {workers} is invalid; use 1 or more")
 
 
-ShardRunner = Callable[
-    [Generator, list[Shard], Path, FrameSize, Callable[[int], object]],
-    Iterator[ShardResult],
-]
-
-
-def _shard_runner(workers: int | None, scheduler: str | None) -> ShardRunner:
+def _shard_runner(workers: int | None, scheduler: str | None) -> ShardRunner[Generator]:
     """Choose where shards run: in this process, or on a Dask cluster."""
     if workers is None and scheduler is None:
         return _run_in_process
@@ -303,11 +377,13 @@ def _run_in_process(
 
 def _write_shards(
     stage: Path,
-    generator: Generator,
+    generator: SourceT,
     shards: list[Shard],
     reference: FrameSize,
-    runner: ShardRunner,
+    runner: ShardRunner[SourceT],
     progress: bool,
+    *,
+    unit: str = "sample",
 ) -> list[ShardResult]:
     """Write every incomplete shard; return the results of all, in order."""
     loaded = generator.loaded
@@ -329,7 +405,7 @@ def _write_shards(
 
     initial = sum(shards[number].size for number in results)
     with tqdm(
-        total=len(generator), initial=initial, disable=not progress, unit="sample"
+        total=len(generator), initial=initial, disable=not progress, unit=unit
     ) as bar:
         for result in runner(generator, todo, stage, reference, bar.update):
             for message in result.skipped:
@@ -339,7 +415,12 @@ def _write_shards(
 
 
 def _join_shards(
-    stage: Path, loaded: LoadedRecipe, shards: list[Shard], results: list[ShardResult]
+    stage: Path,
+    loaded: LoadedRecipe,
+    shards: list[Shard],
+    results: list[ShardResult],
+    *,
+    copied: Sequence[str] = (),
 ) -> None:
     """Write the master HDF5 file over the shard files."""
     written = [result for result in results if result.n_written]
@@ -362,6 +443,7 @@ def _join_shards(
         files,
         attributes=_file_attributes(loaded),
         frame_unit=str(written[0].frame_unit),
+        copied=copied,
     )
 
 
@@ -394,7 +476,7 @@ def _disk_full(error: BaseException) -> bool:
     )
 
 
-def _summarise(target: Path, results: list[ShardResult]) -> Summary:
+def summarise(target: Path, results: list[ShardResult]) -> Summary:
     areas = [area for result in results for area in result.areas_px]
     peaks = [peak for result in results for peak in result.peak_rises_K]
     return Summary(

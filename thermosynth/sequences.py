@@ -8,37 +8,53 @@ the same frame repeated (``base: still``) or consecutive source frames
 (``base: video``). Normal sequences are the base frames unchanged.
 
 Every sequence's randomness comes from ``(seed, index)`` alone, as for single
-frames (`thermosynth.pipeline.sample_rng`).
+frames (`thermosynth.pipeline.sample_rng`). So `generate_sequences` cuts the
+sequences into shards and writes, resumes and joins them with the machinery of
+`thermosynth.pipeline.write_sharded`, in one process or on a Dask cluster.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from thermosynth.blend import Blended
 from thermosynth.build import build_camera, build_layout, build_source, register
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
-from thermosynth.errors import FrameError, RecipeError, ThermosynthError
+from thermosynth.errors import FrameError, OutputError, RecipeError, ThermosynthError
 from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import warp_to_frame
-from thermosynth.output.atomic import check_writable, staged_dir
+from thermosynth.output.atomic import check_writable
 from thermosynth.output.sequence_writers import (
     SequenceFolderWriter,
     SequenceHDF5Writer,
     SequenceSample,
 )
-from thermosynth.pipeline import plan_split, sample_rng
+from thermosynth.output.shards import (
+    Shard,
+    ShardResult,
+    commit_shard,
+    temporary_shard_file,
+)
+from thermosynth.pipeline import (
+    FrameSize,
+    ShardRunner,
+    check_cluster_options,
+    plan_split,
+    sample_rng,
+    summarise,
+    with_skip_hint,
+    write_sharded,
+)
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe, SequenceSpec
-from thermosynth.recipe.runnable import runnable_text
 from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
     DrawnScenario,
@@ -160,7 +176,9 @@ class SequenceGenerator:
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(recipe.physics, self.layout)
         self.entries = plan_sequences(recipe, len(self.source), len(self.times_s))
-        self._shape: tuple[int, int] | None = None
+        # Size that every frame must have. It is the first frame read's unless
+        # a caller sets it first, as every shard does.
+        self.frame_size: FrameSize | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -178,18 +196,13 @@ class SequenceGenerator:
         return normal_sequence(entry.index, entry.split, frames)
 
     def read_frames(self, indices: tuple[int, ...]) -> list[Frame]:
-        """Read base frames, once each, and check that all have one size."""
+        """Read base frames, once each, and check them against `frame_size`."""
         cache: dict[int, Frame] = {}
         for index in dict.fromkeys(indices):
             frame = self.source.read(index)
-            if self._shape is None:
-                self._shape = frame.shape
-            if frame.shape != self._shape:
-                raise FrameError(
-                    f"frames of mixed sizes: {frame.source} is {frame.shape[1]} x "
-                    f"{frame.shape[0]} px but earlier frames are {self._shape[1]} "
-                    f"x {self._shape[0]} px; keep one size per recipe"
-                )
+            if self.frame_size is None:
+                self.frame_size = FrameSize(frame.shape, frame.source)
+            self.frame_size.check(frame)
             cache[index] = frame
         return [cache[index] for index in indices]
 
@@ -322,16 +335,28 @@ class SequenceSummary:
     n_times: int
     mean_final_area_px: float
     mean_final_peak_rise_K: float
+    n_skipped: int = 0
 
 
 def generate_sequences(
-    loaded: LoadedRecipe, *, overwrite: bool = False, progress: bool = True
+    loaded: LoadedRecipe,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
 ) -> SequenceSummary:
-    """Generate a sequence recipe's dataset and move it into place atomically.
+    """Generate a sequence recipe's dataset shard by shard and move it into place.
 
-    Writes ``dataset.h5`` and ``folder/`` as `thermosynth.output.sequence_writers`
-    describes, as the recipe's ``output`` section selects, plus the recipe as
-    run in ``recipe.yaml``.
+    Shards of ``output.shard_size`` sequences are written, joined and moved
+    into place as `thermosynth.pipeline.generate` does for single frames.
+    Each shard file ``shards/shard-NNNNNN.h5`` has the layout of
+    `thermosynth.output.sequence_writers`. ``dataset.h5`` joins the shard
+    files through virtual datasets and contains a copy of ``times_s``, and
+    ``folder/`` holds every sequence. The output is the same, byte for byte,
+    for any number of workers and after a resume, because every sequence
+    depends on ``(seed, index)`` alone.
 
     Parameters
     ----------
@@ -342,88 +367,248 @@ def generate_sequences(
         Replace an existing output folder.
     progress : bool, optional
         Show a progress bar over the sequences.
+    workers : int, optional
+        Run on a local Dask cluster of this many worker processes with one
+        thread each. None runs in this process.
+    scheduler : str, optional
+        Address of a running Dask scheduler, e.g. ``tcp://10.0.0.5:8786``.
+        Its workers must see the output folder's parent and the input files
+        at the same paths.
+    resume : bool, optional
+        Reuse the complete shards that an earlier, killed or failed run of
+        the same recipe into the same folder left behind.
 
     Raises
     ------
     OutputError
         If the output folder exists and ``overwrite`` is false (checked before
-        any work).
+        any work), or the disk fills up.
     RecipeError
         If the recipe has no ``sequence`` section or uses a scenario bank.
     FrameError
-        If a base frame cannot be used.
+        If a base frame cannot be used and ``frames.on_error`` is ``raise``,
+        or every sequence was skipped.
     """
-    # NOTE: frames.on_error: skip is not honoured here; a bad frame stops the
-    # run, and output.shard_size, --workers and --resume do not apply.
     target = loaded.recipe.output.dir
     check_writable(target, overwrite=overwrite)
+    check_cluster_options(workers, scheduler)
     generator = SequenceGenerator(loaded)
+    reference = first_sequence_frame_size(generator)
+    results = write_sharded(
+        generator,
+        reference,
+        _sequence_runner(workers, scheduler),
+        overwrite=overwrite,
+        resume=resume,
+        progress=progress,
+        copied=("times_s",),
+        unit="sequence",
+    )
 
-    finals: list[tuple[int, float]] = []
-    with staged_dir(target, overwrite=overwrite) as stage:
-        (stage / "recipe.yaml").write_text(runnable_text(loaded))
-        with _Writers(stage, loaded, generator.times_s) as writers:
-            bar = tqdm(
-                generator.sequences(),
-                total=len(generator),
-                disable=not progress,
-                unit="sequence",
-            )
-            for sample in bar:
-                writers.write(sample)
-                if sample.label:
-                    meta = sample.metadata
-                    finals.append((meta["area_px"][-1], meta["peak_rise_K"][-1]))
-
-    logger.info("wrote %d sequences to %s", len(generator), target)
+    totals = summarise(target, results)
+    logger.info("wrote %d sequences to %s", totals.n_samples, target)
     return SequenceSummary(
         output_dir=target,
-        n_sequences=len(generator),
-        n_anomalous=len(finals),
+        n_sequences=totals.n_samples,
+        n_anomalous=totals.n_anomalous,
         n_times=len(generator.times_s),
-        mean_final_area_px=float(np.mean([a for a, _ in finals])) if finals else 0.0,
-        mean_final_peak_rise_K=float(np.mean([p for _, p in finals]))
-        if finals
-        else 0.0,
+        mean_final_area_px=totals.mean_area_px,
+        mean_final_peak_rise_K=totals.mean_peak_rise_K,
+        n_skipped=totals.n_skipped,
     )
 
 
-class _Writers:
-    """The HDF5 and folder writers that the recipe's output section selects."""
+def first_sequence_frame_size(generator: SequenceGenerator) -> FrameSize:
+    """Read base frames in output order until one is usable; return its size.
 
-    def __init__(self, stage: Path, loaded: LoadedRecipe, times_s: np.ndarray):
+    Every shard checks its frames against this size, whichever shard a worker
+    starts with.
+
+    Raises
+    ------
+    FrameError
+        If a frame cannot be read and ``frames.on_error`` is ``raise``, or no
+        base frame can be read.
+    """
+    indices = dict.fromkeys(
+        index for entry in generator.entries for index in entry.frame_indices
+    )
+    for index in indices:
+        try:
+            frame = generator.source.read(index)
+        except FrameError as error:
+            if generator.recipe.frames.on_error == "raise":
+                raise with_skip_hint(error) from None
+            continue
+        return FrameSize(frame.shape, frame.source)
+
+    raise FrameError(
+        f"none of the {len(indices)} base frames of the sequences can be read; "
+        "check frames.path and the split sizes"
+    )
+
+
+def write_sequence_shard(
+    generator: SequenceGenerator,
+    shard: Shard,
+    stage: Path,
+    reference: FrameSize,
+    *,
+    on_sequence: Callable[[], object] | None = None,
+) -> ShardResult:
+    """Make and write the sequences of one shard into ``stage``, then mark it complete.
+
+    ``on_sequence`` is called after each sequence, written or skipped.
+    """
+    generator.frame_size = reference
+    writers = _ShardWriters(stage, generator, shard)
+    try:
+        for entry in generator.entries[shard.start : shard.stop]:
+            sample = _sequence_or_skip(generator, entry, writers.skipped)
+            if sample is not None:
+                writers.write(sample)
+            if on_sequence is not None:
+                on_sequence()
+    finally:
+        writers.close()
+    return writers.commit()
+
+
+def _sequence_or_skip(
+    generator: SequenceGenerator, entry: SequenceEntry, skipped: list[str]
+) -> SequenceSample | None:
+    """Make one sequence, or raise or record a skip as ``frames.on_error`` selects."""
+    frames: list[Frame] = []
+    try:
+        frames = generator.read_frames(entry.frame_indices)
+        if entry.label:
+            return generator.anomalous(entry.index, frames)
+        return normal_sequence(entry.index, entry.split, frames)
+    except (OutputError, RecipeError):
+        raise
+    except ThermosynthError as error:
+        if frames and frames[0].source not in str(error):
+            error = type(error)(f"{frames[0].source}: {error}")
+        if generator.recipe.frames.on_error == "raise":
+            raise with_skip_hint(error) from None
+        skipped.append(f"skipped sequence {entry.index}: {error}")
+        return None
+
+
+def _sequence_runner(
+    workers: int | None, scheduler: str | None
+) -> ShardRunner[SequenceGenerator]:
+    """Choose where shards run: in this process, or on a Dask cluster."""
+    from thermosynth.distributed import run_shards
+
+    if workers is None and scheduler is None:
+        return _run_in_process
+    return partial(
+        run_shards, workers=workers, scheduler=scheduler, task=_write_shard_task
+    )
+
+
+def _run_in_process(
+    generator: SequenceGenerator,
+    shards: list[Shard],
+    stage: Path,
+    reference: FrameSize,
+    advance: Callable[[int], object],
+) -> Iterator[ShardResult]:
+    for shard in shards:
+        yield write_sequence_shard(
+            generator, shard, stage, reference, on_sequence=lambda: advance(1)
+        )
+
+
+_GENERATORS: dict[str, SequenceGenerator] = {}
+"""Sequence generators built in this worker process, by recipe hash."""
+
+
+def _write_shard_task(
+    loaded: LoadedRecipe, shard: Shard, stage: str, reference: FrameSize
+) -> ShardResult:
+    """Write one shard in a worker process, building its generator once.
+
+    The cached generator is safe only with one thread per worker, as local
+    clusters start them, because frame sources keep small unlocked caches.
+    """
+    generator = _GENERATORS.get(loaded.sha256)
+    if generator is None:
+        generator = SequenceGenerator(loaded)
+        _GENERATORS[loaded.sha256] = generator
+    return write_sequence_shard(generator, shard, Path(stage), reference)
+
+
+class _ShardWriters:
+    """One shard's HDF5 and folder writers, opened on its first sequence.
+
+    The HDF5 file is written under a hidden name and renamed by `commit`.
+    """
+
+    def __init__(self, stage: Path, generator: SequenceGenerator, shard: Shard):
         self._stage = stage
-        self._loaded = loaded
-        self._times_s = times_s
+        self._loaded = generator.loaded
+        self._times_s = generator.times_s
+        self._shard = shard
         self._hdf5: SequenceHDF5Writer | None = None
+        self._hdf5_path: Path | None = None
         self._folder: SequenceFolderWriter | None = None
-
-    def __enter__(self) -> _Writers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._hdf5 is not None:
-            self._hdf5.__exit__(None, None, None)
+        self._frame_unit: str | None = None
+        self._n_written = 0
+        self._areas: list[int] = []
+        self._peaks: list[float] = []
+        self.skipped: list[str] = []
 
     def write(self, sample: SequenceSample) -> None:
-        """Write one sequence, opening the writers on the first one."""
+        """Write one sequence and keep its final area and peak rise."""
+        if self._frame_unit is None:
+            self._open(sample.frame_unit)
+        if self._hdf5 is not None:
+            self._hdf5.write(sample)
+        if self._folder is not None:
+            self._folder.write(sample)
+
+        self._n_written += 1
+        if sample.label:
+            self._areas.append(int(sample.metadata["area_px"][-1]))
+            self._peaks.append(float(sample.metadata["peak_rise_K"][-1]))
+
+    def _open(self, frame_unit: str) -> None:
         output = self._loaded.recipe.output
-        unit = sample.frame_unit
-        if output.hdf5 and self._hdf5 is None:
+        self._frame_unit = frame_unit
+        if output.hdf5:
+            self._hdf5_path = temporary_shard_file(self._stage, self._shard)
             self._hdf5 = SequenceHDF5Writer(
-                self._stage / "dataset.h5",
+                self._hdf5_path,
                 times_s=self._times_s,
                 attributes={
                     "recipe_yaml": self._loaded.text,
                     "recipe_sha256": self._loaded.sha256,
                 },
-                frame_unit=unit,
+                frame_unit=frame_unit,
             )
-        if output.folder and self._folder is None:
+        if output.folder:
             self._folder = SequenceFolderWriter(
-                self._stage / "folder", times_s=self._times_s, frame_unit=unit
+                self._stage / "folder", times_s=self._times_s, frame_unit=frame_unit
             )
+
+    def close(self) -> None:
+        """Close the HDF5 file; the folder writer keeps no file open."""
         if self._hdf5 is not None:
-            self._hdf5.write(sample)
-        if self._folder is not None:
-            self._folder.write(sample)
+            self._hdf5.__exit__(None, None, None)
+            self._hdf5 = None
+
+    def commit(self) -> ShardResult:
+        """Close the files, mark the shard complete and return its result."""
+        self.close()
+        result = ShardResult(
+            number=self._shard.number,
+            n_written=self._n_written,
+            frame_unit=self._frame_unit,
+            areas_px=self._areas,
+            peak_rises_K=self._peaks,
+            skipped=self.skipped,
+        )
+        commit_shard(self._stage, self._shard, result, self._hdf5_path)
+        return result

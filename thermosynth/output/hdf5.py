@@ -244,6 +244,7 @@ def write_master(
     *,
     attributes: dict[str, Any],
     frame_unit: str,
+    copied: Sequence[str] = (),
 ) -> None:
     """Write a master file that joins shard files with virtual datasets.
 
@@ -261,6 +262,9 @@ def write_master(
         File attributes, as for `HDF5Writer`.
     frame_unit : str
         Unit of the frames' values.
+    copied : sequence of str, optional
+        Datasets that are alike in every shard file, such as a sequence file's
+        ``times_s``; they are copied from the first shard with their attributes.
     """
     shards = [(name, count) for name, count in shards if count > 0]
     temporary = path.with_name(f".{path.name}.tmp")
@@ -272,6 +276,8 @@ def write_master(
             master.attrs[key] = value
         for name in (*_PER_SAMPLE, *_STRINGS):
             _join_dataset(master, name, shards, path.parent)
+        for name in copied:
+            _copy_dataset(master, name, path.parent / shards[0][0])
         master["frames"].attrs["unit"] = frame_unit
         master["recorded_rise"].attrs["unit"] = rise_unit(frame_unit)
         master["rise_K"].attrs["unit"] = "K"
@@ -296,3 +302,10 @@ def _join_dataset(
     # datasets it creates with create_dataset; two runs' masters would differ.
     layout.dcpl.set_obj_track_times(False)
     master.create_virtual_dataset(name, layout, fillvalue=None)
+
+
+def _copy_dataset(master: h5py.File, name: str, shard: Path) -> None:
+    with h5py.File(shard, "r") as source:
+        dataset = master.create_dataset(name, data=source[name][()])
+        for key, value in source[name].attrs.items():
+            dataset.attrs[key] = value

@@ -17,6 +17,10 @@ HDF5 layout (N sequences of T frames of H x W pixels):
 Images are chunked one frame at a time and gzip-compressed, so a reader can
 take one frame of one sequence without decompressing the rest.
 
+A generated dataset keeps each shard of sequences in its own file of this
+layout, and its ``dataset.h5`` joins them through virtual datasets, as
+`thermosynth.output.hdf5.write_master` describes.
+
 Folder layout, one subfolder per sequence::
 
     train/good/<stem>/<t>.png
@@ -32,6 +36,8 @@ frame index, both of one width, so files sort in time order.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -209,7 +215,7 @@ class SequenceFolderWriter:
 
         root.mkdir(parents=True, exist_ok=True)
         times = {"times_s": [float(t) for t in times_s], "unit": "s"}
-        (root / "times.json").write_text(json.dumps(times, indent=2) + "\n")
+        _write_json(root / "times.json", times)
 
     def write(self, sample: SequenceSample) -> None:
         """Write one sequence's frames and, for anomalies, its masks."""
@@ -252,7 +258,7 @@ class SequenceFolderWriter:
             "offset": FLOAT_OFFSET,
             "note": "value = level * value_per_level + offset",
         }
-        (self.root / "scale.json").write_text(json.dumps(scale, indent=2) + "\n")
+        _write_json(self.root / "scale.json", scale)
         self._float_scale_written = True
 
 
@@ -263,6 +269,21 @@ def _check_length(sample: SequenceSample, n_times: int) -> None:
             f"{sample.mask.shape[0]} masks but the writer expects {n_times}, one "
             "per entry of times_s"
         )
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    """Write a JSON file through a unique temporary name and rename it.
+
+    Every shard's writer writes the same ``times.json`` and ``scale.json``,
+    possibly from several processes at once. The rename keeps the file whole.
+    """
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    with os.fdopen(handle, "w") as stream:
+        stream.write(json.dumps(content, indent=2) + "\n")
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:

@@ -152,8 +152,12 @@ def write_manifest(stage: Path, manifest: dict[str, Any]) -> None:
 
 
 def remove_temporaries(stage: Path) -> None:
-    """Delete the hidden ``.*.tmp`` files that killed runs left in ``stage``."""
-    for folder in (stage, stage / SHARD_DIR):
+    """Delete the hidden ``.*.tmp`` files that killed runs left in ``stage``.
+
+    The folder tree's root is searched too, for the JSON files that every
+    shard of a sequence dataset writes there.
+    """
+    for folder in (stage, stage / SHARD_DIR, stage / "folder"):
         for path in folder.glob(".*.tmp"):
             path.unlink()
 

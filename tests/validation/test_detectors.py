@@ -85,6 +85,21 @@ def test_split_lowest_drops_highest_scores():
     np.testing.assert_array_equal(dropped, [1, 3])
 
 
+def test_knearest_scores_feature_distance():
+    rng = np.random.default_rng(3)
+    frames = _normals(30, rng)
+    hot = _with_hot_spot(frames[:5], rng)
+    scorer = KNearest(k=1).fit(frames[5:], None, None, rng)
+
+    own, _ = scorer(frames[5:])
+    unseen, _ = scorer(frames[:5])
+    planted, maps = scorer(hot)
+
+    np.testing.assert_allclose(own, 0.0, atol=1e-6)
+    assert planted.min() > 3 * unseen.max()
+    assert maps is None
+
+
 def test_split_lowest_zero_fraction_keeps_all():
     keep, dropped = split_lowest(np.ones(5), 0.0)
     np.testing.assert_array_equal(keep, np.arange(5))
@@ -92,8 +107,10 @@ def test_split_lowest_zero_fraction_keeps_all():
 
 
 def test_trimmed_removes_planted_outliers_knn():
+    # The planted frames look alike in feature space, and each fold's scout
+    # sees about 10 of them, so k must exceed that for them to stand out.
     frames, planted = _contaminated(200, 20, seed=1)
-    trimmed = Trimmed(KNearest(k=3), drop_fraction=0.1)
+    trimmed = Trimmed(KNearest(k=15), drop_fraction=0.1)
     scorer = trimmed.fit(frames, None, None, np.random.default_rng(0))
     np.testing.assert_array_equal(trimmed.dropped, planted)
     scores, _ = scorer(frames)

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from thermosynth.validation.features import thermal_features
 from thermosynth.validation.metrics import auroc
 
 logger = logging.getLogger(__name__)
@@ -453,22 +454,42 @@ class DeepSVDD:
 class KNearest:
     """One-class baseline: mean distance to the k nearest training frames.
 
-    Features are the median-centred pixels themselves.
-    NOTE: the shared feature extractors of thermosynth.validation.features were
-    not available when this was written; pixels are a weak feature space.
+    Frames are compared in the hand-made feature space of
+    `thermosynth.validation.features.thermal_features`, computed on each
+    frame centred on its median. Each feature is standardised by the
+    training frames' mean and standard deviation, so that no one statistic
+    dominates the Euclidean distance. A frame's score is its mean distance
+    to its ``k`` nearest training frames.
     """
 
     k: int = 5
     uses_pseudo: bool = False
 
     def fit(self, normal, anomalous, masks, rng) -> Scorer:  # noqa: ANN001
-        bank = to_tensor(normal).flatten(1)
+        features = _centred_features(normal)
+        mean = features.mean(axis=0)
+        scale = features.std(axis=0)
+        scale[scale < _MIN_FEATURE_SCALE] = 1.0
+        bank = torch.from_numpy((features - mean) / scale)
+        k = min(self.k, len(bank))
 
-        def score(x: torch.Tensor) -> tuple[torch.Tensor, None]:
-            d = torch.cdist(x.flatten(1), bank)
-            return d.topk(self.k, dim=1, largest=False).values.mean(dim=1), None
+        def score(images: np.ndarray) -> ScoreResult:
+            query = torch.from_numpy((_centred_features(images) - mean) / scale)
+            distances = torch.cdist(query, bank)
+            nearest = distances.topk(k, dim=1, largest=False).values
+            return nearest.mean(dim=1).numpy().astype(np.float64), None
 
-        return lambda images: _predict(score, images, batch=256)
+        return score
+
+
+_MIN_FEATURE_SCALE = 1e-12
+"""Standard deviation below which a feature is left unscaled (a constant)."""
+
+
+def _centred_features(images: np.ndarray) -> np.ndarray:
+    """Return the thermal features of uint8 frames centred on their median."""
+    x = np.asarray(images, dtype=np.float64)
+    return thermal_features(x - np.median(x, axis=(1, 2), keepdims=True))
 
 
 def split_lowest(

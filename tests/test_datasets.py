@@ -23,6 +23,7 @@ from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.transforms import ThermalHotspot
+from thermosynth.validation.closeness import CLOSENESS_COLUMNS
 
 # A coarse grid and long steps keep each FiPy simulation near 0.1-0.5 s.
 FAST_DEMO = (
@@ -391,3 +392,25 @@ def test_on_the_fly_emissivity_regions_lower_peak():
     assert not torch.equal(bare["image"], plain["image"])
     far = torch.from_numpy(~near)
     assert torch.equal(bare["image"][..., far], plain["image"][..., far])
+
+
+def test_hdf5_closeness_follows_split_rows(uint16_file):
+    path, samples = uint16_file
+    dtype = np.dtype([(name, np.float32) for name in CLOSENESS_COLUMNS])
+    table = np.zeros(len(samples), dtype=dtype)
+    table["contrast_noise"] = np.arange(len(samples)) + 0.5
+    with h5py.File(path, "a") as file:
+        file.create_dataset("closeness", data=table)
+
+    test = HDF5Dataset(path, split="test")
+    closeness = test.closeness()
+
+    assert sorted(closeness) == sorted(CLOSENESS_COLUMNS)
+    np.testing.assert_array_equal(closeness["contrast_noise"], [1.5, 3.5, 5.5])
+    assert [test[i]["index"] for i in range(len(test))] == [1, 3, 5]
+
+
+def test_hdf5_closeness_missing_names_command(uint16_file):
+    path, _ = uint16_file
+    with pytest.raises(FrameError, match="validate closeness --pseudo"):
+        HDF5Dataset(path).closeness()

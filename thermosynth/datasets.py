@@ -193,6 +193,31 @@ class HDF5Dataset(Dataset[Item]):
             self._pid = os.getpid()
         return self._file
 
+    def closeness(self) -> dict[str, np.ndarray]:
+        """Return the per-sample closeness of this dataset's rows, by field.
+
+        ``thermosynth validate closeness`` writes a ``closeness`` dataset
+        into ``dataset_closeness.h5`` (or, with ``--write-back``, into the
+        input file); open that file with this class to read it. Each array
+        is float32 (len(self),), NaN for samples that were not measured
+        (the normal ones), in the units of docs/validation.md. Use it to
+        filter samples or to weight a sampler.
+
+        Raises
+        ------
+        FrameError
+            If the file has no ``closeness`` dataset.
+        """
+        with h5py.File(self.path, "r") as file:
+            if "closeness" not in file:
+                raise FrameError(
+                    f"{self.path} has no closeness dataset; run `thermosynth "
+                    f"validate closeness --pseudo {self.path}` and open the "
+                    f"{self.path.stem}_closeness.h5 it writes beside it"
+                )
+            table = file["closeness"][self.rows]
+        return {name: table[name] for name in table.dtype.names or ()}
+
     def close(self) -> None:
         """Close this process's handle; the next item opens the file again."""
         if self._file is not None and self._pid == os.getpid():

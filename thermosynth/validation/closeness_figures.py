@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from thermosynth.frames.frame import rise_unit
 from thermosynth.validation.io import FrameSet
 
 if TYPE_CHECKING:
@@ -17,12 +18,41 @@ if TYPE_CHECKING:
 _COLOURS = {"normal": "tab:blue", "pseudo": "tab:orange", "real": "tab:red"}
 
 _HISTOGRAMS = (
-    ("contrast_normal_sigma", "contrast / normal spread of that region"),
-    ("contrast_noise", "contrast / frame noise"),
+    ("contrast", "contrast [{unit}]"),
+    ("contrast_noise", "contrast / frame noise [-]"),
+    ("contrast_normal_sigma", "contrast / normal spread of that region [-]"),
     ("area_px", "area [px]"),
-    ("est_elongation", "elongation of estimated region"),
-    ("nn_ratio_thermal", "NN ratio, thermal features"),
-    ("nn_ratio_autoencoder", "NN ratio, autoencoder features"),
+    ("est_elongation", "elongation of the estimated region [-]"),
+    ("peak_z", "peak per-pixel z-score [-]"),
+    ("nn_ratio_thermal", "nearest-neighbour ratio, thermal features [-]"),
+    ("nn_ratio_autoencoder", "nearest-neighbour ratio, autoencoder features [-]"),
+)
+
+_UNITS = {
+    "noise_sigma": "{unit}",
+    "area_px": "px",
+    "contrast": "{unit}",
+    "est_area_px": "px",
+    "est_contrast": "{unit}",
+    "reconstruction_error": "scaled units squared",
+}
+"""Units of the per-sample figures; the others are ratios without a unit."""
+
+_READING = (
+    "How to read the tables: `mmd2` is the squared maximum mean discrepancy "
+    "between the two sets' features (0 for identical distributions) and "
+    "`mmd_p_value` its permutation p-value. `c2st_accuracy` is the "
+    "cross-validated accuracy of a classifier told to separate the sets "
+    "(0.5: it cannot; 1: it always can), with its binomial p-value. "
+    "`frechet` is the Frechet distance between Gaussians fitted to the two "
+    "sets. Per sample, `contrast` is the region's mean minus a ring around "
+    "it, `contrast_noise` that contrast over the frame's noise, "
+    "`contrast_normal_sigma` its deviation from what normal frames show in "
+    "the same region, `nn_ratio_*` the distance to the nearest normal frame "
+    "over the normal frames' own nearest-neighbour distance (about 1 for a "
+    "normal frame), and `est_*` the same figures on the region estimated "
+    "from per-pixel normal statistics. docs/validation.md in the thermosynth "
+    "repository defines each column in full."
 )
 
 
@@ -37,31 +67,47 @@ def draw_all(
     import matplotlib
 
     matplotlib.use("Agg")
+    unit = _unit_of(sets)
     return [
-        _draw_histograms(folder / "distributions.png", rows),
+        _draw_histograms(folder / "distributions.png", rows, unit),
         _draw_projection(folder / "feature_pca.png", features),
         _draw_examples(folder / "examples.png", sets, regions),
     ]
 
 
-def _draw_histograms(path: Path, rows: list[dict[str, Any]]) -> str:
+def _draw_histograms(path: Path, rows: list[dict[str, Any]], unit: str) -> str:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
-    for ax, (column, title) in zip(axes.ravel(), _HISTOGRAMS, strict=True):
-        for name, colour in _COLOURS.items():
-            data = np.array([r[column] for r in rows if r["set"] == name], float)
-            data = data[np.isfinite(data)]
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
+    for ax, (column, label) in zip(axes.ravel(), _HISTOGRAMS, strict=True):
+        by_set = {name: _finite_column(rows, column, name) for name in _COLOURS}
+        pooled = np.concatenate(list(by_set.values()))
+        # One set of bins per panel, so that the sets' bars can be compared.
+        bins = np.histogram_bin_edges(pooled, bins=30) if pooled.size else 30
+        for name, data in by_set.items():
             if data.size:
                 ax.hist(
-                    data, bins=30, density=True, alpha=0.5, color=colour, label=name
+                    data,
+                    bins=bins,
+                    density=True,
+                    alpha=0.5,
+                    color=_COLOURS[name],
+                    label=name,
                 )
-        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(label.format(unit=unit), fontsize=9)
+        ax.set_ylabel("density [1 / x unit]", fontsize=9)
     axes[0, 0].legend()
+    fig.suptitle("per-sample closeness, by set")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path.name
+
+
+def _finite_column(rows: list[dict[str, Any]], column: str, name: str) -> np.ndarray:
+    """Return the finite values of one column for the rows of one set."""
+    data = np.array([r[column] for r in rows if r["set"] == name], float)
+    return data[np.isfinite(data)]
 
 
 def _draw_projection(path: Path, features: dict[str, dict[str, np.ndarray]]) -> str:
@@ -79,6 +125,8 @@ def _draw_projection(path: Path, features: dict[str, dict[str, np.ndarray]]) -> 
             colour = _COLOURS.get(name, "lightgrey")
             ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.6, color=colour, label=name)
         ax.set_title(f"{space} features, first two principal axes of normal")
+        ax.set_xlabel("first principal axis [standardised feature units]")
+        ax.set_ylabel("second principal axis [standardised feature units]")
         ax.legend(markerscale=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -148,11 +196,13 @@ def markdown(
         "same normal set. A C2ST accuracy of 0.5 means a classifier cannot tell "
         "the sets apart; 1 means it always can.",
         "",
+        _READING,
+        "",
         _table(report.set_distances),
         "",
         "## Per-sample figures (medians per set)",
         "",
-        _table(_medians(report.per_sample)),
+        _table(_medians(report.per_sample, _unit_of(sets))),
         "",
     ]
     if report.property_comparison:
@@ -169,14 +219,22 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
-def _medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return one row per numeric column with the median of each set."""
+def _unit_of(sets: dict[str, FrameSet]) -> str:
+    """Return the unit of a difference of the frames' values (K for C frames)."""
+    return rise_unit(next(iter(sets.values())).unit) if sets else ""
+
+
+def _medians(rows: list[dict[str, Any]], unit: str) -> list[dict[str, Any]]:
+    """Return one row per numeric column with its unit and the median of each set."""
     numeric = (float, int, np.floating, np.integer)
     columns = [k for k, v in rows[0].items() if isinstance(v, numeric)] if rows else []
     names = list(dict.fromkeys(r["set"] for r in rows))
     table = []
     for column in (c for c in columns if c != "sample_index"):
-        entry: dict[str, Any] = {"figure": column}
+        entry: dict[str, Any] = {
+            "figure": column,
+            "unit": _UNITS.get(column, "-").format(unit=unit),
+        }
         for name in names:
             data = np.array([r[column] for r in rows if r["set"] == name], float)
             finite = data[np.isfinite(data)]

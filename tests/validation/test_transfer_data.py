@@ -1,10 +1,18 @@
-"""Tests of thermosynth.validation.transfer_data: splitting frames and masks."""
+"""Tests of thermosynth.validation.transfer_data: loading, 8-bit levels, splits."""
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
 from thermosynth.errors import FrameError
-from thermosynth.validation.transfer_data import split_transfer_data
+from thermosynth.validation.io import load_frame_set
+from thermosynth.validation.transfer_data import (
+    load_transfer_data,
+    split_transfer_data,
+    to_uint8,
+)
 
 SHAPE = (6, 4)
 
@@ -65,3 +73,72 @@ def test_split_rejects_missing_class_masks():
             n_test=5,
             anomaly_masks={"Hot": np.zeros((6, *SHAPE), dtype=bool)},
         )
+
+
+def _write_tree(root: Path, frames: list[np.ndarray]) -> None:
+    """Write an MVTec tree without masks: 4 train/good, 2 test/good, rest test/hot."""
+    folders = ["train/good"] * 4 + ["test/good"] * 2
+    folders += ["test/hot"] * (len(frames) - 6)
+    for i, (frame, folder) in enumerate(zip(frames, folders, strict=True)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        # OpenCV writes BGR, so tests compute colour levels from the file read back.
+        assert cv2.imwrite(str(root / folder / f"{i:03d}.png"), frame)
+
+
+def _pv_grey(data_dir: Path, n: int) -> list[np.ndarray]:
+    folder = data_dir / "pv-modules-raptormaps" / "images"
+    files = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem))[:n]
+    return [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]
+
+
+def test_rgb_grey_tree_gives_source_levels(data_dir, tmp_path):
+    grey = _pv_grey(data_dir, 10)
+    _write_tree(tmp_path, [np.repeat(g[:, :, None], 3, axis=2) for g in grey])
+
+    data = load_transfer_data(
+        tmp_path, tmp_path, np.random.default_rng(0), max_train=4, max_test=2
+    )
+    source = {g.tobytes() for g in grey}
+
+    assert data.train_normal.dtype == np.uint8
+    assert len(data.train_normal) == 4
+    assert {f.tobytes() for f in data.train_normal} == {g.tobytes() for g in grey[:4]}
+    assert all(f.tobytes() in source for f in data.test_images)
+    assert data.test_masks is None
+
+
+def test_colour_frames_give_rounded_luminance(data_dir, tmp_path):
+    grey = _pv_grey(data_dir, 6)
+    # Distinct channels, so the luminance is not a whole level for most pixels.
+    colour = [np.stack([g, 255 - g, g // 2], axis=-1) for g in grey]
+    _write_tree(tmp_path, colour)
+    rgb = [
+        cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+        for p in sorted(tmp_path.glob("t*/good/*.png"))
+    ]
+
+    levels = to_uint8(load_frame_set(tmp_path, label="normal"))
+    expected = np.rint(np.stack(rgb).astype(np.float64) @ [0.299, 0.587, 0.114])
+
+    assert levels.dtype == np.uint8
+    assert np.array_equal(levels, expected)
+
+
+def test_to_uint8_rejects_16_bit_levels(tmp_path):
+    frames = np.full((3, 6, 4), 300, np.uint16)
+    frames[0, 0, 0] = 2
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), frame)
+
+    with pytest.raises(FrameError, match=r"levels 2\.\.300, outside the 8-bit range"):
+        to_uint8(load_frame_set(tmp_path))
+
+
+def test_to_uint8_rejects_fractional_floats(tmp_path):
+    np.save(tmp_path / "a.npy", np.full((6, 4), 20.5))
+
+    with pytest.raises(
+        FrameError,
+        match=r"float values 20\.5\.\.20\.5 \(unit value\) that are not whole",
+    ):
+        to_uint8(load_frame_set(tmp_path))

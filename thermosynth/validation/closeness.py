@@ -294,6 +294,15 @@ def _check_inputs(
             raise FrameError(
                 f"only {len(frames)} {name} frames in {frames.origin}; give at least 5"
             )
+        if frames is not None and frames.unit != normal.unit:
+            logger.warning(
+                "%s frames from %s are in %s but normal frames in %s; contrasts "
+                "and distances compare numbers on different scales",
+                name,
+                frames.origin,
+                frames.unit,
+                normal.unit,
+            )
 
     if out_dir.exists() and not overwrite:
         raise OutputError(
@@ -337,7 +346,7 @@ def _measure(
     ring_px: int,
 ) -> _Measured:
     reference = sets["normal_reference"]
-    quantum = 1.0 if reference.unit == "level" else 0.0
+    quantum = _quantum(reference)
     noise = _noise(reference.values, quantum)
     model = NormalModel.fit(reference.values, noise_floor=float(np.median(noise)))
 
@@ -356,6 +365,13 @@ def _measure(
         _add_feature_columns(set_rows, features, name, autoencoder, frames)
         rows.extend(set_rows)
     return _Measured(rows, features, regions)
+
+
+def _quantum(frames: FrameSet) -> float:
+    """Return the value step of one stored level [unit]; 0 for float frames."""
+    if frames.encoding is not None:
+        return frames.encoding.quantum
+    return 1.0 if frames.unit == "level" else 0.0
 
 
 def _noise(values: np.ndarray, quantum: float) -> np.ndarray:

@@ -5,13 +5,18 @@ Three sources are read:
 - a thermosynth HDF5 file (``dataset.h5``, or a thermosynth output folder that
   contains one): datasets ``frames``, ``masks``, ``labels``;
 - an anomalib / MVTec AD folder tree: ``train/good``, ``test/good``,
-  ``test/<kind>`` and ``ground_truth/<kind>/<stem>_mask.png``;
+  ``test/<kind>`` and, optionally, masks ``ground_truth/<kind>/<stem>_mask.*``
+  or ``ground_truth/<kind>/<stem>.*``;
 - a plain folder of images (PNG, JPEG, TIFF) or ``.npy`` arrays, optionally
   filtered through a JSON metadata file such as the Raptor Maps
   ``module_metadata.json``.
 
-Values are the stored pixels as float64. Greyscale and float frames keep
-their unit; RGB frames are reduced to their luminance in levels.
+Values are float64. Integer frames with one linear encoding (every sample
+of a thermosynth HDF5 file, or a thermosynth folder tree next to its
+``dataset.h5``) are decoded to values in the frame unit; other integer frames
+keep their stored levels (unit ``"level"``), and float frames keep their
+values. RGB frames whose channels are equal give that grey level; other RGB
+frames are reduced to their luminance in levels.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import h5py
 import numpy as np
 
 from thermosynth.errors import FrameError
+from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.readers import read_image, read_mask
 
 logger = logging.getLogger(__name__)
@@ -53,12 +59,17 @@ class FrameSet:
     names : list of str
         Source of each frame (file path, or ``file.h5[row]``).
     unit : str
-        ``"C"``, ``"K"`` or ``"level"`` (from HDF5 attributes and integer
-        images), or ``"value"`` for float arrays of unknown unit.
+        ``"C"`` or ``"K"`` for decoded frames and float frames of a
+        thermosynth HDF5 file, ``"level"`` for stored integer levels, or
+        ``"value"`` for float arrays of unknown unit.
     origin : str
         Where the set came from: the HDF5 file or the folder.
     kind : {"hdf5", "mvtec", "folder"}
         Type of the source.
+    encoding : LinearEncoding or None
+        Map from the stored integer levels to ``values``
+        (value = level * ``scale_per_level`` + ``offset``); scale 1 and
+        offset 0 for frames kept in levels, None for float sources.
     """
 
     values: np.ndarray
@@ -68,6 +79,7 @@ class FrameSet:
     unit: str
     origin: Path
     kind: Literal["hdf5", "mvtec", "folder"]
+    encoding: LinearEncoding | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -88,6 +100,7 @@ class FrameSet:
             unit=self.unit,
             origin=self.origin,
             kind=self.kind,
+            encoding=self.encoding,
         )
 
 
@@ -190,16 +203,77 @@ def _load_hdf5(path: Path, *, label: Label) -> FrameSet:
         raw = file["frames"][rows] if rows.size else file["frames"][:0]
         masks = file["masks"][rows].astype(bool) if "masks" in file else None
         unit = str(file.attrs.get("frame_unit", "level"))
+        encodings = _sample_encodings(file, rows)
 
+    values = _to_values(raw, path, rgb=raw.ndim == 4)
+    encoding, unit = _decoding(raw, unit, encodings, path)
     return FrameSet(
-        values=_to_values(raw, path, rgb=raw.ndim == 4),
+        values=values if encoding is None else encoding.decode(values),
         masks=masks,
         indices=rows.astype(np.int64),
         names=[f"{path}[{row}]" for row in rows],
         unit=unit,
         origin=path,
         kind="hdf5",
+        encoding=encoding,
     )
+
+
+def _sample_encodings(file: h5py.File, rows: np.ndarray | None = None) -> set[str]:
+    """Return the distinct ``encoding`` records of the samples' metadata as JSON.
+
+    ``rows`` selects samples; None reads every sample.
+    """
+    if "metadata" not in file or (rows is not None and rows.size == 0):
+        return set()
+    records = file["metadata"][()] if rows is None else file["metadata"][rows]
+    return {
+        json.dumps(json.loads(record).get("encoding"), sort_keys=True)
+        for record in records
+    }
+
+
+def _shared_linear(
+    encodings: set[str], raw: np.dtype, ndim: int
+) -> LinearEncoding | None:
+    """Return the one linear encoding of greyscale (N, H, W) frames, or None."""
+    if len(encodings) != 1 or ndim != 3:
+        return None
+    record = json.loads(next(iter(encodings)))
+    if not isinstance(record, dict) or record.get("kind") != "linear":
+        return None
+    return LinearEncoding(
+        raw,
+        scale_per_level=float(record["scale_per_level"]),
+        offset=float(record["offset"]),
+    )
+
+
+def _decoding(
+    raw: np.ndarray, unit: str, encodings: set[str], source: Path
+) -> tuple[LinearEncoding | None, str]:
+    """Choose how a thermosynth file's frames become values, and their unit.
+
+    Frames whose samples all share one linear encoding are decoded with it.
+    Float frames without one keep their values in ``unit``. Integer frames
+    without one (palettes, RGB, samples that disagree, no metadata) keep
+    their stored levels, so their unit is ``"level"``.
+    """
+    encoding = _shared_linear(encodings, raw.dtype, raw.ndim)
+    if encoding is not None:
+        return encoding, unit
+    if np.issubdtype(raw.dtype, np.floating):
+        return None, unit
+
+    if unit != "level" and raw.size:
+        logger.info(
+            "%s: frames keep their stored levels (unit 'level', not %s) because "
+            "their samples share no linear encoding: %s",
+            source,
+            unit,
+            ", ".join(sorted(encodings)) or "no per-sample metadata",
+        )
+    return LinearEncoding(raw.dtype), "level"
 
 
 def _rows_for_label(labels: np.ndarray, label: Label) -> np.ndarray:
@@ -211,7 +285,7 @@ def _rows_for_label(labels: np.ndarray, label: Label) -> np.ndarray:
 
 
 def _load_mvtec(root: Path, *, label: Label) -> FrameSet:
-    entries = []
+    entries: list[tuple[Path, str | None]] = []
     for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
         split, kind = folder.parent.name, folder.name
         if split not in ("train", "test"):
@@ -221,36 +295,147 @@ def _load_mvtec(root: Path, *, label: Label) -> FrameSet:
             label == "anomalous" and is_normal
         ):
             continue
-        for file in _image_files(folder):
-            mask = root / "ground_truth" / kind / f"{file.stem}_mask.png"
-            entries.append((file, None if is_normal else mask))
+        entries.extend(
+            (file, None if is_normal else kind) for file in _image_files(folder)
+        )
 
     if not entries:
         raise FrameError(f"no {label} images in the MVTec tree {root}")
     frames = _load_files([file for file, _ in entries], origin=root, kind="mvtec")
-    # Normal frames get an empty mask.
-    masks = np.stack([_read_mvtec_mask(m, frames.shape) for _, m in entries])
     indices = np.array([_stem_index(file, i) for i, (file, _) in enumerate(entries)])
+    encoding, unit = _folder_decoding(root, frames)
     return FrameSet(
-        frames.values,
-        masks,
-        indices.astype(np.int64),
-        frames.names,
-        frames.unit,
-        root,
-        "mvtec",
+        values=frames.values if encoding is None else encoding.decode(frames.values),
+        masks=_mvtec_masks(root, entries, frames.shape),
+        indices=indices.astype(np.int64),
+        names=frames.names,
+        unit=unit,
+        origin=root,
+        kind="mvtec",
+        encoding=encoding or frames.encoding,
     )
 
 
-def _read_mvtec_mask(path: Path | None, shape: tuple[int, int]) -> np.ndarray:
-    if path is None:
-        return np.zeros(shape, bool)
-    if not path.is_file():
-        raise FrameError(
-            f"mask not found: {path}; an MVTec tree needs a mask for every "
-            "anomalous image"
+def _mvtec_masks(
+    root: Path, entries: list[tuple[Path, str | None]], shape: tuple[int, int]
+) -> np.ndarray | None:
+    """Read the mask of every anomalous entry; normal entries get empty masks.
+
+    An entry is (image, anomaly kind), with kind None for normal images.
+    Returns None when anomalous images come without a ``ground_truth`` folder.
+    """
+    anomalous = [file for file, kind in entries if kind is not None]
+    if anomalous and not (root / "ground_truth").is_dir():
+        logger.info(
+            "%s has no ground_truth folder, so its %d anomalous images are loaded "
+            "without masks; pixel metrics need masks",
+            root,
+            len(anomalous),
         )
-    return read_mask(path, shape)
+        return None
+
+    masks = np.zeros((len(entries), *shape), bool)
+    by_kind: dict[str, dict[str, list[Path]]] = {}
+    for i, (file, kind) in enumerate(entries):
+        if kind is None:
+            continue
+        folder = root / "ground_truth" / kind
+        if kind not in by_kind:
+            by_kind[kind] = _files_by_stem(folder)
+        masks[i] = _read_mvtec_mask(_find_mask(file, folder, by_kind[kind]), shape)
+    return masks
+
+
+def _files_by_stem(folder: Path) -> dict[str, list[Path]]:
+    files: dict[str, list[Path]] = {}
+    for file in _image_files(folder) if folder.is_dir() else []:
+        files.setdefault(file.stem, []).append(file)
+    return files
+
+
+def _find_mask(image: Path, folder: Path, by_stem: dict[str, list[Path]]) -> Path:
+    """Return the one mask named ``<stem>_mask.*`` or ``<stem>.*`` in ``folder``."""
+    candidates = by_stem.get(f"{image.stem}_mask", []) + by_stem.get(image.stem, [])
+    if len(candidates) > 1:
+        raise FrameError(
+            f"{len(candidates)} masks match {image}: "
+            f"{', '.join(str(c) for c in candidates)}; keep one of them"
+        )
+    if not candidates:
+        suffixes = "/".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
+        raise FrameError(
+            f"mask not found for {image}: expected {folder / image.stem}_mask.* or "
+            f"{folder / image.stem}.* ({suffixes}); an MVTec tree with a "
+            "ground_truth folder needs a mask for every anomalous image"
+        )
+    return candidates[0]
+
+
+def _read_mvtec_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    if path.suffix.lower() != ".npy":
+        return read_mask(path, shape)
+
+    mask = np.load(path) != 0
+    if mask.ndim == 3:
+        mask = mask.any(axis=2)
+    if mask.shape != tuple(shape):
+        raise FrameError(
+            f"mask {path} has shape {mask.shape} but the frame is {shape}; use a "
+            "mask of the frame's size"
+        )
+    return mask
+
+
+def _folder_decoding(root: Path, frames: FrameSet) -> tuple[LinearEncoding | None, str]:
+    """Find how a thermosynth folder tree's images map to values, and the unit.
+
+    The images of a tree written next to a ``dataset.h5`` are the frames'
+    stored pixels, or 8- or 16-bit levels of a linear map of them that
+    ``scale.json`` describes. Where the HDF5 file's samples share one linear
+    encoding, the two maps combine into one. Other trees keep their stored
+    levels or values.
+    """
+    if frames.encoding is None or frames.values.size == 0:
+        return None, frames.unit
+    dtype = frames.encoding.dtype
+    scale_file, dataset = root / "scale.json", root.parent / "dataset.h5"
+    scale = json.loads(scale_file.read_text()) if scale_file.is_file() else {}
+    if "value_per_level" in scale:
+        # Float frames written as 16-bit levels: value = level * step + offset.
+        step, offset = float(scale["value_per_level"]), float(scale["offset"])
+        encoding = LinearEncoding(dtype, scale_per_level=step, offset=offset)
+        return encoding, str(scale["unit"])
+
+    source = _load_hdf5_encoding(dataset) if dataset.is_file() else None
+    if source is None:
+        if dataset.is_file():
+            logger.info(
+                "%s: images keep their stored levels because the samples in %s "
+                "share no linear encoding",
+                root,
+                dataset,
+            )
+        return None, frames.unit
+
+    # raw = level * raw_per_level + raw_offset, then value = raw * scale + offset.
+    encoding, unit = source
+    step = float(scale.get("raw_per_level", 1.0)) * encoding.scale_per_level
+    offset = float(scale.get("raw_offset", 0.0)) * encoding.scale_per_level
+    combined = LinearEncoding(
+        dtype, scale_per_level=step, offset=offset + encoding.offset
+    )
+    return combined, unit
+
+
+def _load_hdf5_encoding(path: Path) -> tuple[LinearEncoding, str] | None:
+    """Return the one linear encoding of a thermosynth file's frames, and their unit."""
+    with h5py.File(path, "r") as file:
+        if "frames" not in file:
+            return None
+        frames = file["frames"]
+        encoding = _shared_linear(_sample_encodings(file), frames.dtype, frames.ndim)
+        unit = str(file.attrs.get("frame_unit", "level"))
+    return None if encoding is None else (encoding, unit)
 
 
 def _stem_index(file: Path, position: int) -> int:
@@ -332,15 +517,27 @@ def _load_files(
         if arrays
         else np.zeros((0, 0, 0))
     )
-    unit = "level" if not arrays or arrays[0].dtype.kind in "ui" else "value"
+    n_rgb = sum(a.ndim == 3 for a in arrays)
+    if n_rgb:
+        logger.info(
+            "%d of %d images in %s are RGB; grey ones (R = G = B) give their grey "
+            "level, colour ones their luminance in levels",
+            n_rgb,
+            len(arrays),
+            origin,
+        )
+    integer = not arrays or arrays[0].dtype.kind in "ui"
     return FrameSet(
         values=values,
         masks=None,
         indices=np.arange(len(files), dtype=np.int64),
         names=[str(f) for f in files],
-        unit=unit,
+        unit="level" if integer else "value",
         origin=origin,
         kind=kind,
+        encoding=LinearEncoding(arrays[0].dtype if arrays else np.uint8)
+        if integer
+        else None,
     )
 
 
@@ -356,8 +553,16 @@ def _read_any(file: Path) -> np.ndarray:
 
 
 def _to_values(raw: np.ndarray, source: Path, *, rgb: bool) -> np.ndarray:
-    """Return float64 values; RGB is reduced to luminance in levels."""
-    if rgb:
-        logger.info("%s contains RGB frames; using their luminance as levels", source)
-        return raw.astype(np.float64) @ _LUMA
-    return raw.astype(np.float64)
+    """Return float64 values of greyscale frames (..., H, W) or RGB (..., H, W, 3).
+
+    RGB frames whose three channels are equal give that channel exactly.
+    Others give the luminance 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601),
+    which is not a whole level for most colours.
+    """
+    if not rgb:
+        return raw.astype(np.float64)
+    red, green, blue = raw[..., 0], raw[..., 1], raw[..., 2]
+    if np.array_equal(red, green) and np.array_equal(red, blue):
+        return red.astype(np.float64)
+    logger.debug("%s contains colour frames; using their luminance as levels", source)
+    return raw.astype(np.float64) @ _LUMA

@@ -297,19 +297,38 @@ def _check_shapes(normals: FrameSet, anomalies: Mapping[str, FrameSet]) -> None:
 
 
 def to_uint8(frames: FrameSet) -> np.ndarray:
-    """Return a set's frames as uint8 (N, H, W), the detectors' input.
+    """Return a set's frames as 8-bit levels, uint8 (N, H, W), the detectors' input.
+
+    Frames read from stored integer levels (``frames.encoding``) give those
+    levels back, even where they were decoded to C or K. Greyscale images
+    saved as RGB (R = G = B) give their grey level exactly; colour RGB
+    images give their luminance 0.299 R + 0.587 G + 0.114 B rounded to the
+    nearest level. Float frames must hold whole values.
 
     Raises
     ------
     FrameError
-        If a value is not a whole level in 0..255, e.g. 16-bit or float frames.
+        If a level is outside 0..255 (e.g. 16-bit frames), or float frames
+        hold values that are not whole.
     """
-    values = frames.values
-    whole = np.all(values == np.rint(values))
-    if not whole or values.min() < 0 or values.max() > 255:
+    if frames.encoding is None:
+        levels = frames.values
+        if not np.all(levels == np.rint(levels)):
+            raise FrameError(
+                f"frames in {frames.origin} hold float values "
+                f"{levels.min():.6g}..{levels.max():.6g} (unit {frames.unit}) that "
+                "are not whole 8-bit levels; the transfer detectors take 8-bit "
+                "greyscale frames, so convert them to uint8 images first"
+            )
+    else:
+        encoding = frames.encoding
+        levels = np.rint((frames.values - encoding.offset) / encoding.scale_per_level)
+
+    if levels.size and (levels.min() < 0 or levels.max() > 255):
         raise FrameError(
-            f"frames in {frames.origin} range {values.min():.6g}..{values.max():.6g} "
-            f"{frames.unit}, not whole 8-bit levels; the transfer detectors take "
-            "8-bit greyscale frames, so convert them to uint8 images first"
+            f"frames in {frames.origin} hold levels {levels.min():.6g}.."
+            f"{levels.max():.6g}, outside the 8-bit range 0..255; the transfer "
+            "detectors take 8-bit greyscale frames, so convert them to uint8 "
+            "images first"
         )
-    return values.astype(np.uint8)
+    return levels.astype(np.uint8)

@@ -1,0 +1,252 @@
+"""Tests of thermosynth.validation.io: MVTec masks and decoding stored levels."""
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from thermosynth.errors import FrameError
+from thermosynth.frames.encodings import LinearEncoding
+from thermosynth.output.folder import EightBitScale, FolderWriter
+from thermosynth.output.hdf5 import HDF5Writer
+from thermosynth.output.sample import Sample
+from thermosynth.validation.io import load_frame_set
+
+PV_STEMS = ("0", "1", "2", "4", "5", "7")
+"""Raptor Maps PV crops, 24 x 40 px (W x H) greyscale JPEGs."""
+
+
+def _pv_frames(data_dir: Path) -> list[np.ndarray]:
+    folder = data_dir / "pv-modules-raptormaps" / "images"
+    frames = [
+        cv2.imread(str(folder / f"{s}.jpg"), cv2.IMREAD_UNCHANGED) for s in PV_STEMS
+    ]
+    assert all(f is not None and f.shape == (40, 24) for f in frames)
+    return frames
+
+
+def _drawn_mask(i: int) -> np.ndarray:
+    """A rectangle that differs per image, so masks cannot be swapped unseen."""
+    mask = np.zeros((40, 24), np.uint8)
+    mask[2 + i : 10 + 2 * i, 3 : 5 + i] = 255
+    return mask
+
+
+def _mvtec_tree(root: Path, frames: list[np.ndarray]) -> None:
+    """Write frames 0-1 to train/good, 2 to test/good and 3-5 to test/hot."""
+    for folder, indices in (
+        ("train/good", (0, 1)),
+        ("test/good", (2,)),
+        ("test/hot", (3, 4, 5)),
+    ):
+        (root / folder).mkdir(parents=True)
+        for i in indices:
+            cv2.imwrite(str(root / folder / f"{i:03d}.png"), frames[i])
+
+
+def test_mvtec_accepts_mask_names(data_dir, tmp_path):
+    frames = _pv_frames(data_dir)
+    _mvtec_tree(tmp_path, frames)
+    masks = tmp_path / "ground_truth" / "hot"
+    masks.mkdir(parents=True)
+    cv2.imwrite(str(masks / "003_mask.bmp"), _drawn_mask(3))
+    cv2.imwrite(str(masks / "004.png"), _drawn_mask(4))
+    np.save(masks / "005_mask.npy", _drawn_mask(5) > 0)
+
+    loaded = load_frame_set(tmp_path, label="anomalous")
+
+    assert loaded.masks is not None
+    for row, i in enumerate((3, 4, 5)):
+        assert np.array_equal(loaded.masks[row], _drawn_mask(i) > 0)
+        assert np.array_equal(loaded.values[row], frames[i])
+
+
+def test_mvtec_normal_masks_are_empty(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    masks = tmp_path / "ground_truth" / "hot"
+    masks.mkdir(parents=True)
+    for i in (3, 4, 5):
+        cv2.imwrite(str(masks / f"{i:03d}.tif"), _drawn_mask(i))
+
+    loaded = load_frame_set(tmp_path, label="any")
+
+    assert loaded.masks is not None
+    assert len(loaded) == 6
+    for name, mask in zip(loaded.names, loaded.masks, strict=True):
+        i = int(Path(name).stem)
+        expected = _drawn_mask(i) > 0 if i >= 3 else np.zeros((40, 24), bool)
+        assert np.array_equal(mask, expected), name
+
+
+def test_mvtec_rejects_two_masks(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    masks = tmp_path / "ground_truth" / "hot"
+    masks.mkdir(parents=True)
+    for i in (3, 4, 5):
+        cv2.imwrite(str(masks / f"{i:03d}_mask.png"), _drawn_mask(i))
+    cv2.imwrite(str(masks / "004.jpg"), _drawn_mask(4))
+
+    with pytest.raises(FrameError, match=r"2 masks match .*004_mask\.png, .*004\.jpg"):
+        load_frame_set(tmp_path, label="anomalous")
+
+
+def test_mvtec_rejects_missing_mask(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    masks = tmp_path / "ground_truth" / "hot"
+    masks.mkdir(parents=True)
+    for i in (3, 5):
+        cv2.imwrite(str(masks / f"{i:03d}_mask.png"), _drawn_mask(i))
+
+    with pytest.raises(
+        FrameError,
+        match=r"mask not found for .*004\.png: expected .*004_mask\.\* or .*004\.\*",
+    ):
+        load_frame_set(tmp_path, label="anomalous")
+
+
+def test_mvtec_without_ground_truth(data_dir, tmp_path, caplog):
+    frames = _pv_frames(data_dir)
+    _mvtec_tree(tmp_path, frames)
+
+    with caplog.at_level(logging.INFO, logger="thermosynth.validation.io"):
+        loaded = load_frame_set(tmp_path, label="anomalous")
+    notes = [r.getMessage() for r in caplog.records if "ground_truth" in r.getMessage()]
+
+    assert loaded.masks is None
+    assert np.array_equal(loaded.values, np.stack(frames[3:]))
+    assert len(notes) == 1
+    assert "pixel metrics need masks" in notes[0]
+    assert load_frame_set(tmp_path, label="normal").masks is not None
+
+
+def _heater_celsius(data_dir: Path, n: int) -> np.ndarray:
+    """Real surface temperatures [C], float64 (n, 11, 11), one frame every 50 s."""
+    path = data_dir / "pouch-cell-heater-ir" / "Exp_E_T11x11_celsius.npy"
+    return np.load(path)[::50][:n].astype(np.float64)
+
+
+def _write_thermosynth(
+    out: Path, raw: np.ndarray, encodings: list[dict], *, eight_bit: bool = True
+) -> None:
+    """Write ``dataset.h5`` and a ``folder/`` tree with the real writers.
+
+    Even samples are normal, odd ones anomalous with a mask on the top row.
+    With ``eight_bit`` the tree's images are 8-bit, 7 stored levels apart.
+    """
+    out.mkdir()
+    mask = np.zeros(raw.shape[1:3], bool)
+    mask[0] = True
+    scale = EightBitScale(
+        raw_offset=float(raw.min()), raw_per_level=7.0, source_dtype=str(raw.dtype)
+    )
+    if not eight_bit:
+        scale = None
+    with (
+        HDF5Writer(out / "dataset.h5", attributes={}, frame_unit="C") as h5,
+        FolderWriter(out / "folder", frame_unit="C", eight_bit=scale) as folder,
+    ):
+        for i, (frame, encoding) in enumerate(zip(raw, encodings, strict=True)):
+            sample = Sample(
+                index=i,
+                split="test" if i % 2 or i >= 6 else "train",
+                label=i % 2,
+                kind="hot" if i % 2 else "good",
+                raw=frame,
+                mask=mask if i % 2 else np.zeros_like(mask),
+                rise_K=np.zeros(mask.shape, np.float32),
+                recorded_rise=np.zeros(mask.shape, np.float32),
+                metadata={"encoding": encoding},
+            )
+            h5.write(sample)
+            folder.write(sample)
+
+
+LINEAR = {"kind": "linear", "scale_per_level": 0.01, "offset": -40.0}
+
+
+def test_hdf5_decodes_linear_levels(data_dir, tmp_path):
+    encoding = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+    raw = encoding.encode(_heater_celsius(data_dir, 8))
+    _write_thermosynth(tmp_path / "out", raw, [LINEAR] * 8)
+
+    loaded = load_frame_set(tmp_path / "out", label="any")
+
+    assert loaded.unit == "C"
+    assert loaded.encoding is not None
+    assert loaded.encoding.quantum == 0.01
+    assert np.array_equal(loaded.values, raw * 0.01 + -40.0)
+    assert np.abs(loaded.values - _heater_celsius(data_dir, 8)).max() <= 0.005 + 1e-9
+
+
+def test_folder_tree_decodes_like_hdf5(data_dir, tmp_path):
+    encoding = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+    raw = encoding.encode(_heater_celsius(data_dir, 8))
+    _write_thermosynth(tmp_path / "out", raw, [LINEAR] * 8)
+    scale = json.loads((tmp_path / "out" / "folder" / "scale.json").read_text())
+    levels = np.stack(
+        [
+            cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            for p in sorted((tmp_path / "out" / "folder").glob("*/*/0*[0-9].png"))
+        ]
+    )
+
+    loaded = load_frame_set(tmp_path / "out" / "folder", label="any")
+    stored = levels * scale["raw_per_level"] + scale["raw_offset"]
+
+    assert levels.dtype == np.uint8
+    assert loaded.unit == "C"
+    assert loaded.encoding is not None
+    assert loaded.encoding.quantum == pytest.approx(0.07)
+    np.testing.assert_allclose(loaded.values, stored * 0.01 - 40.0, rtol=0, atol=1e-9)
+
+
+def test_hdf5_keeps_levels_when_encodings_differ(data_dir, tmp_path):
+    encoding = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+    raw = encoding.encode(_heater_celsius(data_dir, 8))
+    other = {"kind": "linear", "scale_per_level": 0.02, "offset": -40.0}
+    _write_thermosynth(tmp_path / "out", raw, [LINEAR] * 7 + [other])
+
+    loaded = load_frame_set(tmp_path / "out", label="any")
+    folder = load_frame_set(tmp_path / "out" / "folder", label="any")
+
+    assert loaded.unit == "level"
+    assert np.array_equal(loaded.values, raw)
+    assert folder.unit == "level"
+    assert folder.values.max() <= 255
+
+
+def test_hdf5_keeps_palette_levels(data_dir, tmp_path):
+    grey = _pv_frames(data_dir)
+    raw = np.stack([np.stack([g, g, g], axis=-1) for g in grey])
+    palette = {"kind": "palette", "low": 20.0, "high": 40.0, "n_levels": 256}
+    _write_thermosynth(tmp_path / "out", raw, [palette] * len(grey))
+
+    loaded = load_frame_set(tmp_path / "out", label="any")
+
+    assert loaded.unit == "level"
+    assert np.array_equal(loaded.values, np.stack(grey))
+
+
+def test_float_folder_tree_decodes_scale(data_dir, tmp_path):
+    celsius = _heater_celsius(data_dir, 8).astype(np.float32)
+    float_linear = {"kind": "linear", "scale_per_level": 1.0, "offset": 0.0}
+    _write_thermosynth(tmp_path / "out", celsius, [float_linear] * 8, eight_bit=False)
+    levels = np.stack(
+        [
+            cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            for p in sorted((tmp_path / "out" / "folder").glob("*/*/0*[0-9].png"))
+        ]
+    )
+
+    loaded = load_frame_set(tmp_path / "out" / "folder", label="any")
+    from_hdf5 = load_frame_set(tmp_path / "out", label="any")
+
+    assert levels.dtype == np.uint16
+    assert loaded.unit == "C"
+    assert np.array_equal(loaded.values, levels * 0.01 + -100.0)
+    assert from_hdf5.unit == "C"
+    assert from_hdf5.encoding is not None
+    assert from_hdf5.encoding.quantum == 0.0

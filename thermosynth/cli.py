@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -624,7 +625,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     from thermosynth.output.atomic import check_writable, staged_dir
     from thermosynth.validation import transfer_setup as setup
     from thermosynth.validation.detectors import Classifier, max_minus_median
-    from thermosynth.validation.transfer import transfer_report
+    from thermosynth.validation.transfer import MIN_CI_ANOMALIES, transfer_report
     from thermosynth.validation.transfer_data import load_transfer_data
 
     check_writable(args.output, overwrite=args.overwrite)
@@ -696,9 +697,12 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     print(f"wrote transfer report to {args.output}/report.md")
     for row in result.image:
         if row["group"] == "all" and row["generator"] in generators:
+            interval = f"[{row['low']:.3f}, {row['high']:.3f}]"
+            if math.isnan(row["low"]):
+                interval = f"[n/a, n < {MIN_CI_ANOMALIES}]"
             print(
                 f"{row['generator']:>14s} + {row['detector']:<10s} image AUROC "
-                f"{row['auroc']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+                f"{row['auroc']:.3f} {interval}"
             )
     return 0
 

@@ -1,12 +1,15 @@
 """End-to-end test of thermosynth.validation.transfer on tiny synthetic frames."""
 
+import csv
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from thermosynth.camera.model import Camera
+from thermosynth.frames.noise import estimate_noise
 from thermosynth.validation import generators as gen
+from thermosynth.validation.closeness import region_contrast
 from thermosynth.validation.detectors import (
     Autoencoder,
     Classifier,
@@ -14,11 +17,13 @@ from thermosynth.validation.detectors import (
     Trimmed,
     max_minus_median,
 )
-from thermosynth.validation.metrics import auroc
+from thermosynth.validation.metrics import aupro, auroc, pixel_auroc
 from thermosynth.validation.transfer import (
     ALL,
     REAL_MASKS,
+    ScaledGenerator,
     TransferData,
+    contrast_noise,
     transfer_report,
 )
 
@@ -229,7 +234,7 @@ def test_real_masks_scored(tmp_path):
         n_boot=5,
         n_pixel=5,
     )
-    real = [r for r in result.pixel if r["pseudo_test"] == REAL_MASKS]
+    real = [r for r in result.pixel if r["test_set"] == REAL_MASKS]
     assert [r["detector"] for r in real] == ["classifier"]
     assert 0.0 <= real[0]["pixel_auroc"] <= 1.0
     assert 0.0 <= real[0]["aupro"] <= 1.0
@@ -327,3 +332,288 @@ def test_supervised_trimmed_keeps_inner_name():
     assert ("real (supervised)", "classifier") in {
         (r["generator"], r["detector"]) for r in result.image
     }
+
+
+def _sweep(tmp_path, generators, levels=(0.5, 1.0, 2.0)):
+    return transfer_report(
+        _data(),
+        generators,
+        {"classifier": Classifier(steps=5)},
+        out_dir=tmp_path,
+        severity_levels=list(levels),
+        severity_generator=_thermal,
+        severity_detector="classifier",
+        n_boot=5,
+        n_pixel=0,
+    )
+
+
+def _overall(rows):
+    return {r["severity"]: r for r in rows if r["group"] == ALL}
+
+
+def test_severity_closeness_rises_with_factor(tmp_path):
+    result = _sweep(tmp_path, {"thermal": ScaledGenerator(_thermal, 1.0)})
+    rows = _overall(result.severity)
+    medians = [rows[level]["contrast_noise_median"] for level in (0.5, 1.0, 2.0)]
+
+    assert medians[0] < medians[1] < medians[2]
+    for row in rows.values():
+        assert row["contrast_noise_q25"] <= row["contrast_noise_median"]
+        assert row["contrast_noise_median"] <= row["contrast_noise_q75"]
+        assert row["closeness_frames"] == len(_data().train_normal)
+    # The bank's peak is 8 K and the camera 3 levels per K, against noise of
+    # 2 levels: at factor 1 the mean contrast of a mask is several sigma.
+    assert 2.0 < medians[1] < 12.0
+    with (tmp_path / "severity.csv").open() as handle:
+        header = next(csv.reader(handle))
+    assert header[:4] == ["severity", "generator", "detector", "contrast_noise_median"]
+
+
+def test_contrast_noise_matches_region_contrast():
+    rng = np.random.default_rng(1)
+    images = _normals(3, rng)
+    masks = np.zeros(images.shape, dtype=bool)
+    masks[0, 10:14, 8:12] = True
+    masks[1, 20:22, 5:9] = True
+    images[0][masks[0]] = 200
+
+    ratios = contrast_noise(images, masks)
+
+    assert np.isnan(ratios[2])
+    assert ratios[0] > 10 * ratios[1]
+    # Scaling contrast and noise alike leaves the ratio: here both are doubled
+    # exactly by doubling the frame (no clipping, no rounding).
+    doubled = contrast_noise(images[:2].astype(np.uint16) * 2, masks[:2])
+    np.testing.assert_allclose(doubled, ratios[:2], rtol=1e-12)
+    values = images[1].astype(float)
+    noise = estimate_noise(values, np.ones(SHAPE, dtype=bool), quantum=1.0)
+    assert ratios[1] == region_contrast(values, masks[1]) / noise
+
+
+def test_severity_factor_one_reuses_main_run(tmp_path):
+    result = _sweep(tmp_path, {"thermal": ScaledGenerator(_thermal, 1.0)})
+    main = {r["group"]: r for r in result.image}
+    level_one = {r["group"]: r for r in result.severity if r["severity"] == 1.0}
+
+    assert result.severity_reuses_main
+    for group, row in level_one.items():
+        assert row["auroc"] == main[group]["auroc"]
+        assert (row["low"], row["high"]) == (main[group]["low"], main[group]["high"])
+    report = (tmp_path / "report.md").read_text()
+    assert "Factor 1 is that run itself" in report
+
+
+@dataclass
+class _CountingFits(_RandomScores):
+    """_RandomScores that counts its trainings."""
+
+    fits: int = 0
+
+    def fit(self, normal, anomalous, masks, rng):
+        self.fits += 1
+        return super().fit(normal, anomalous, masks, rng)
+
+
+def test_severity_factor_one_trains_once():
+    detector = _CountingFits()
+    result = transfer_report(
+        _data(),
+        {"thermal": ScaledGenerator(_thermal, 1.0)},
+        {"random": detector},
+        out_dir=None,
+        severity_levels=[0.5, 1.0, 2.0],
+        severity_generator=_thermal,
+        severity_detector="random",
+        n_boot=5,
+        n_pixel=0,
+    )
+    # The main run and the levels 0.5 and 2; factor 1 is the main run.
+    assert detector.fits == 3
+    assert len(result.severity) == 3 * 3
+
+
+def test_severity_finds_plain_make_as_base(tmp_path):
+    # The benchmark passes the two-argument factory itself as its generator.
+    result = _sweep(tmp_path, {"thermal": _thermal}, levels=(1.0,))
+    assert result.severity_reuses_main
+    assert _overall(result.severity)[1.0]["auroc"] == _overall_image(result)
+
+
+def _overall_image(result):
+    return next(r["auroc"] for r in result.image if r["group"] == ALL)
+
+
+def test_severity_own_seeds_said_on_page(tmp_path):
+    result = _sweep(tmp_path, {"thermal": lambda pool: _thermal(pool, 1.0)})
+
+    assert not result.severity_reuses_main
+    assert {r["generator"] for r in result.severity} == {"severity_generator"}
+    report = (tmp_path / "report.md").read_text()
+    assert "Each level trains its own network with its own seed" in report
+
+
+def test_severity_section_has_table(tmp_path):
+    result = _sweep(tmp_path, {"thermal": ScaledGenerator(_thermal, 1.0)})
+    report = (tmp_path / "report.md").read_text()
+    section = report.split("## Severity sweep", 1)[1]
+    rows = _overall(result.severity)
+
+    assert "| factor | closeness median (quartiles) [noise sigma] |" in section
+    for level in (0.5, 1.0, 2.0):
+        row = rows[level]
+        cell = (
+            f"| {level:g} | {row['contrast_noise_median']:.2f} "
+            f"({row['contrast_noise_q25']:.2f}-{row['contrast_noise_q75']:.2f}) | "
+            f"{row['auroc']:.3f} ["
+        )
+        assert cell in section, cell
+    assert section.index("| factor |") < section.index("![severity](severity.png)")
+    assert (tmp_path / "severity.png").is_file()
+
+
+def _masked_data() -> tuple[TransferData, np.ndarray]:
+    """Flat noisy frames; three anomalies with a drawn 3 x 3 square at +30 levels."""
+    rng = np.random.default_rng(5)
+    flat = np.clip(80 + rng.normal(0, 2, (14, *SHAPE)), 0, 255).astype(np.uint8)
+    masks = np.zeros(flat.shape, dtype=bool)
+    for i, (row, col) in enumerate([(5, 5), (20, 12), (30, 3)]):
+        masks[4 + i, row : row + 3, col : col + 3] = True
+    images = flat[4:].copy()
+    images[masks[4:]] += 30
+    labels = masks[4:].any(axis=(1, 2))
+    groups = np.where(labels, "Hot", "No-Anomaly")
+    data = TransferData(
+        train_normal=flat[:4],
+        test_images=images,
+        test_labels=labels,
+        test_groups=groups,
+        test_masks=masks[4:],
+    )
+    return data, images
+
+
+def _minus_median(images: np.ndarray):
+    x = np.asarray(images, dtype=np.float64)
+    maps = x - np.median(x, axis=(1, 2), keepdims=True)
+    return maps.max(axis=(1, 2)), maps
+
+
+def test_plugin_scorer_maps_get_pixel_rows(tmp_path):
+    data, images = _masked_data()
+    result = transfer_report(
+        data,
+        {"noise": lambda pool: gen.GaussianNoise()},
+        {},
+        out_dir=tmp_path,
+        scorers={"minus_median": _minus_median},
+        n_boot=5,
+        n_pixel=4,
+    )
+    rows = {r["test_set"]: r for r in result.pixel if r["detector"] == "minus_median"}
+    _, maps = _minus_median(images)
+
+    assert set(rows) == {REAL_MASKS, "noise"}
+    assert rows[REAL_MASKS]["trained_on"] == "none"
+    assert rows[REAL_MASKS]["pixel_auroc"] == pixel_auroc(data.test_masks, maps)
+    assert rows[REAL_MASKS]["aupro"] == aupro(data.test_masks, maps)
+    assert 0.0 <= rows["noise"]["pixel_auroc"] <= 1.0
+    report = (tmp_path / "report.md").read_text()
+    assert f"| none | minus_median | {REAL_MASKS} |" in report
+
+
+def test_plugin_scorer_pixel_auroc_by_hand():
+    # One frame, a single hot pixel inside a 2-pixel mask: the map ranks the
+    # hot pixel first and the cold masked pixel below every normal pixel.
+    image = np.full((1, *SHAPE), 100, dtype=np.uint8)
+    image[0, 10, 10] = 150
+    image[0, 10, 11] = 50
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[0, 10, 10:12] = True
+    data = TransferData(
+        train_normal=np.full((2, *SHAPE), 100, dtype=np.uint8),
+        test_images=np.concatenate([image, np.full((1, *SHAPE), 100, np.uint8)]),
+        test_labels=np.array([True, False]),
+        test_groups=np.array(["Hot", "No-Anomaly"]),
+        test_masks=np.concatenate([mask, np.zeros_like(mask)]),
+    )
+    result = transfer_report(
+        data, {}, {}, out_dir=None, scorers={"m": _minus_median}, n_boot=2, n_pixel=0
+    )
+    # The hot pixel beats all 2 * 960 - 2 normal pixels, the cold one none:
+    # AUROC = (1 + 0) / 2.
+    assert [r["pixel_auroc"] for r in result.pixel] == [pytest.approx(0.5)]
+
+
+def test_plugin_scorer_without_maps_has_no_rows():
+    data, _ = _masked_data()
+    result = transfer_report(
+        data,
+        {},
+        {},
+        out_dir=None,
+        scorers={"peak": lambda images: _minus_median(images)[0]},
+        n_boot=5,
+    )
+    assert result.pixel == []
+
+
+def _small_class_data() -> TransferData:
+    base = _data()
+    groups = base.test_groups.copy()
+    labels = base.test_labels
+    hot = np.flatnonzero(groups == "Hot")
+    groups[hot[3:]] = "Cell"  # Hot keeps 3 anomalous frames, Cell gets 37
+    return TransferData(
+        base.train_normal,
+        base.test_images,
+        labels,
+        groups,
+        reserve_anomalies=base.reserve_anomalies,
+    )
+
+
+def test_small_class_gets_no_interval(tmp_path):
+    result = transfer_report(
+        _small_class_data(),
+        {},
+        {"knn": KNearest(k=3)},
+        out_dir=tmp_path,
+        n_boot=20,
+    )
+    rows = {r["group"]: r for r in result.image}
+
+    assert rows["Hot"]["n_anomalous"] == 3
+    assert np.isnan(rows["Hot"]["low"])
+    assert np.isnan(rows["Hot"]["high"])
+    assert 0.0 <= rows["Hot"]["auroc"] <= 1.0
+    assert rows["Cell"]["low"] <= rows["Cell"]["high"]
+    report = (tmp_path / "report.md").read_text()
+    hot = report.split("## Image AUROC, Hot", 1)[1]
+    assert f"| none | {rows['Hot']['auroc']:.3f} [n/a, n < 5] |" in hot
+    assert "3 Hot test frames against all 40 normal ones." in hot
+    assert "| Hot | 3 |" in report
+    assert "[n/a" not in report.split("## Image AUROC, Hot", 1)[0]
+
+
+def test_page_defines_its_figures(tmp_path):
+    data, _ = _masked_data()
+    transfer_report(
+        data,
+        {"noise": lambda pool: gen.GaussianNoise()},
+        {"knn": KNearest(k=2)},
+        out_dir=tmp_path,
+        scorers={"max_minus_median": _minus_median},
+        n_boot=7,
+        n_pixel=3,
+    )
+    report = (tmp_path / "report.md").read_text()
+
+    assert "over 7 bootstrap resamples" in report
+    assert "`max_minus_median` is such a fixed scorer" in report
+    assert "In the row `none`" in report
+    assert "Pixel AUROC is the probability" in report
+    assert "AUPRO weighs every connected masked region equally" in report
+    assert "means 3 unseen test normals" in report
+    assert "| trained on | detector | test set |" in report
+    assert "pseudo test set" not in report

@@ -115,13 +115,30 @@ def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
         assert 0.0 <= float(row["auroc"]) <= 1.0, row
     with (out / "pixel_metrics.csv").open() as handle:
         pixel = list(csv.DictReader(handle))
-    real = [r for r in pixel if r["pseudo_test"] == "real (test set)"]
+    real = [r for r in pixel if r["test_set"] == "real (test set)"]
     assert {(r["trained_on"], r["detector"]) for r in real} == {
         ("thermosynth", "classifier"),
         ("cutpaste", "classifier"),
     }
     assert "report.md" in capsys.readouterr().out
-    assert "classifier and DRAEM one network each" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "classifier and DRAEM one network each" in report
+    assert "Factor 1 is that run itself" in report
+
+    with (out / "severity.csv").open() as handle:
+        severity = list(csv.DictReader(handle))
+    assert {(r["generator"], r["detector"]) for r in severity} == {
+        ("thermosynth", "classifier")
+    }
+    clean = {
+        r["group"]: r["auroc"]
+        for r in rows
+        if (r["generator"], r["detector"]) == ("thermosynth", "classifier")
+    }
+    for row in severity:
+        assert float(row["contrast_noise_median"]) > 0.0, row
+        if float(row["severity"]) == 1.0:
+            assert row["auroc"] == clean[row["group"]], row
 
 
 def test_transfer_cli_keeps_existing_report(mvtec_tree, recipe, tmp_path, capsys):

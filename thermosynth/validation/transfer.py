@@ -10,7 +10,6 @@ training "normal" frames as an unlabelled contamination.
 
 from __future__ import annotations
 
-import csv
 import logging
 import multiprocessing
 import time
@@ -22,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from thermosynth.frames.noise import estimate_noise
+from thermosynth.validation.closeness import region_contrast
 from thermosynth.validation.detectors import Detector, Scorer, ScoreResult, Trimmed
 from thermosynth.validation.generators import PseudoGenerator
 from thermosynth.validation.metrics import aupro, bootstrap_ci, pixel_auroc
@@ -33,7 +34,30 @@ GeneratorFactory = Callable[[np.ndarray], PseudoGenerator]
 
 ALL = "all"
 REAL_MASKS = "real (test set)"
-"""Value of ``pseudo_test`` in the pixel rows scored on the real masks."""
+"""Value of ``test_set`` in the pixel rows scored on the real masks."""
+MIN_CI_ANOMALIES = 5
+"""Minimum number of anomalous test frames for a group's bootstrap interval.
+
+With one anomaly, every stratified resample contains that same frame, so the
+interval would show only the spread of the normal frames. A group with fewer
+anomalies gets NaN bounds and "n/a, n < 5" on the page.
+"""
+
+
+@dataclass(frozen=True)
+class ScaledGenerator:
+    """Generator factory ``make(pool, scale)`` at one fixed ``scale``.
+
+    A severity sweep recognises the generator of the main table that it
+    scales by this type: ``ScaledGenerator(make, 1.0)`` among the generators,
+    with ``make`` as the severity generator.
+    """
+
+    make: Callable[[np.ndarray, float], PseudoGenerator]
+    scale: float
+
+    def __call__(self, pool: np.ndarray) -> PseudoGenerator:
+        return self.make(pool, self.scale)
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,10 @@ class TransferResult:
     ``scores`` has one entry per training run or fixed scorer: its table, its
     keys and ``scores``, the image scores of ``data.test_images`` in order,
     so that runs of several seeds can be averaged into an ensemble.
+    ``n_boot`` and ``n_pixel`` are the run's bootstrap resamples and pseudo
+    test frames, for the page. ``severity_reuses_main`` is True where the
+    sweep's factor-1 rows are the main table's run and every level shares
+    its seed.
     """
 
     image: list[dict[str, Any]] = field(default_factory=list)
@@ -83,6 +111,9 @@ class TransferResult:
     severity: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
+    n_boot: int = 0
+    n_pixel: int = 0
+    severity_reuses_main: bool = False
 
 
 def make_pseudo(
@@ -104,7 +135,12 @@ def _scores(scorer: Callable[[np.ndarray], Any], images: np.ndarray) -> ScoreRes
 def image_rows(
     scores: np.ndarray, data: TransferData, rng: np.random.Generator, *, n_boot: int
 ) -> list[dict[str, Any]]:
-    """Return image AUROC with its bootstrap CI over all anomalies and per class."""
+    """Return image AUROC with its bootstrap CI over all anomalies and per class.
+
+    A group with fewer than ``MIN_CI_ANOMALIES`` anomalous frames gets NaN
+    bounds. Its bootstrap still runs, so that the random stream, and with it
+    every later draw of the run, does not depend on the class sizes.
+    """
     labels = data.test_labels.astype(bool)
     groups = [ALL] + sorted(set(data.test_groups[labels].tolist()))
     rows = []
@@ -113,7 +149,11 @@ def image_rows(
         point, low, high = bootstrap_ci(
             labels[keep], scores[keep], rng, n_resamples=n_boot
         )
-        rows.append({"group": group, "auroc": point, "low": low, "high": high})
+        n_anomalous = int(labels[keep].sum())
+        if n_anomalous < MIN_CI_ANOMALIES:
+            low = high = float("nan")
+        row = {"group": group, "auroc": point, "low": low, "high": high}
+        rows.append({**row, "n_anomalous": n_anomalous})
     return rows
 
 
@@ -128,10 +168,56 @@ def _train_and_score(
     anomalous = masks = None
     if detector.uses_pseudo:
         assert factory is not None
-        anomalous, masks = make_pseudo(normal, factory(normal), rng)
+        anomalous, masks = _training_pseudo(normal, factory, rng)
     scorer = detector.fit(normal, anomalous, masks, rng)
     result = _scores(scorer, data.test_images)
     return scorer, result, time.perf_counter() - start
+
+
+def _training_pseudo(
+    normal: np.ndarray, factory: GeneratorFactory, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make the pseudo-anomalies of a training run, one per training normal.
+
+    A training run draws them before anything else from its random generator,
+    so a fresh random generator with the run's seed makes the same frames
+    again. The severity sweep's closeness relies on that.
+    """
+    return make_pseudo(normal, factory(normal), rng)
+
+
+def contrast_noise(
+    images: np.ndarray, masks: np.ndarray, *, ring_px: int = 2
+) -> np.ndarray:
+    """Measure each pseudo-anomaly's contrast in units of its frame's noise.
+
+    The figure is ``contrast_noise`` of ``thermosynth validate closeness``:
+    :func:`~thermosynth.validation.closeness.region_contrast` on the mask,
+    divided by the frame's noise sigma from
+    :func:`~thermosynth.frames.noise.estimate_noise` (8-bit levels, so never
+    below the quantisation noise 1 / sqrt(12)).
+
+    Parameters
+    ----------
+    images : ndarray
+        uint8 (N, H, W) pseudo-anomalous frames [level].
+    masks : ndarray
+        Boolean (N, H, W) masks of the pseudo-anomalies.
+    ring_px : int, optional
+        Width of the ring around the mask that is the local background [px].
+
+    Returns
+    -------
+    ndarray
+        float64 (N,) contrast-to-noise ratios; NaN for an empty mask.
+    """
+    valid = np.ones(images.shape[1:], dtype=bool)
+    ratios = np.empty(len(images))
+    for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        values = image.astype(np.float64)
+        contrast = region_contrast(values, mask, ring_px=ring_px)
+        ratios[i] = contrast / estimate_noise(values, valid, quantum=1.0)
+    return ratios
 
 
 def _pixel_row(
@@ -194,7 +280,8 @@ def transfer_report(
         Seed of every random draw (splits, pseudo-anomalies, weights, bootstrap).
     scorers : mapping of str to callable, optional
         Fixed scorers that need no training, ``scorer(images) -> scores`` or
-        ``(scores, maps)``; reported under generator "none".
+        ``(scores, maps)``; reported under generator "none". Maps, float
+        (N, H, W), get pixel rows like a one-class detector's.
     supervised : Detector, optional
         Trained on ``data.reserve_anomalies`` as real labelled anomalies; the
         ceiling, reported under generator "real (supervised)".
@@ -206,9 +293,16 @@ def transfer_report(
     severity_levels : sequence of float
         Severity factors of the sweep; empty skips it.
     severity_generator : callable, optional
-        ``severity_generator(pool, level) -> generator`` for the sweep.
+        ``severity_generator(pool, level) -> generator`` for the sweep. Where
+        ``generators`` holds ``ScaledGenerator(severity_generator, 1.0)``, or
+        ``severity_generator`` itself (which must then default to factor 1),
+        every level trains with the seed of the detector's main run on it,
+        and factor 1 reuses that run. Otherwise each level trains with its
+        own seed.
     severity_detector : str, optional
-        Name in ``detectors`` trained at each severity level.
+        Name in ``detectors`` trained at each severity level. Each level's
+        row also gives the quartiles of :func:`contrast_noise` over the
+        pseudo-anomalies it trained on.
     n_boot : int
         Bootstrap resamples per confidence interval.
     n_pixel : int
@@ -250,26 +344,23 @@ def transfer_report(
             data, contamination, np.random.default_rng([seed, _CONTAMINATION_DRAW])
         )
         _plan_contamination(plan, subset, detectors, dirty, slots, contamination)
+    sweep = None
     if severity_levels:
         assert severity_generator is not None and severity_detector is not None
-        for level in severity_levels:
-            plan.add(
-                "severity",
-                {"severity": level},
-                detector=detectors[severity_detector],
-                factory=_level_factory(severity_generator, level),
-            )
+        sweep = _plan_severity(
+            plan, severity_levels, severity_generator, severity_detector, detectors
+        )
 
-    result = TransferResult()
-    for task, (auroc_rows, pixel_rows, scores) in zip(
-        plan.tasks, _run_plan(plan, seed, jobs), strict=True
-    ):
-        getattr(result, task.table).extend(auroc_rows)
-        result.pixel.extend(pixel_rows)
-        result.scores.append({"table": task.table, **task.keys, "scores": scores})
+    outputs = _run_plan(plan, seed, jobs)
+    result = TransferResult(n_boot=n_boot, n_pixel=n_pixel)
+    _collect(result, plan, outputs)
+    if sweep is not None:
+        _collect_severity(result, sweep, plan, outputs, seed)
     if out_dir is not None:
         result.out_dir = Path(out_dir)
         rng = np.random.default_rng(seed)
+        from thermosynth.validation.transfer_page import write_report
+
         write_report(result, data, generators, rng, notes=notes)
     return result
 
@@ -305,6 +396,7 @@ class _Task:
     normal: np.ndarray | None = None
     factory: GeneratorFactory | None = None
     real_anomalies: np.ndarray | None = None
+    pixel: bool = False  # score pixel metrics: real masks, then pixel_generators
     pixel_generators: tuple[str, ...] = ()
     planted: np.ndarray | None = None
     stream: int | None = None  # seed key, the task's position when None
@@ -331,6 +423,21 @@ class _Plan:
                 return index
         raise KeyError(f"no {table} task with keys {keys}")
 
+    def stream(self, index: int) -> int:
+        """Return the seed key of task ``index``: its own ``stream`` or its position."""
+        stream = self.tasks[index].stream
+        return index if stream is None else stream
+
+
+@dataclass
+class _Sweep:
+    """A planned severity sweep and the run behind each level's rows."""
+
+    generator: str
+    detector: str
+    levels: list[tuple[float, int]]  # (factor, plan position of the run)
+    reuses_main: bool
+
 
 TaskRows = tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]
 """A run's image-AUROC rows, its pixel-metric rows and its image scores."""
@@ -345,17 +452,18 @@ def _plan_main(
     scorers: Mapping[str, Callable[[np.ndarray], Any]],
     supervised: Detector | None,
 ) -> None:
+    every = tuple(plan.generators)
     for name, scorer in scorers.items():
         keys = {"generator": "none", "detector": name}
-        plan.add("image", keys, scorer=scorer)
+        plan.add("image", keys, scorer=scorer, pixel=True, pixel_generators=every)
 
     for det_name, detector in detectors.items():
         names = list(plan.generators) if detector.uses_pseudo else ["none"]
         for gen_name in names:
             factory = plan.generators.get(gen_name)
-            pixel = (gen_name,) if factory else tuple(plan.generators)
+            pixel = (gen_name,) if factory else every
             keys = {"generator": gen_name, "detector": det_name}
-            options = {"factory": factory, "pixel_generators": pixel}
+            options = {"factory": factory, "pixel": True, "pixel_generators": pixel}
             plan.add("image", keys, detector=detector, **options)
 
     reserve = plan.data.reserve_anomalies
@@ -383,6 +491,95 @@ def _plan_contamination(
             factory = generators.get(gen_name)
             options = {"normal": dirty, "factory": factory, "planted": slots}
             plan.add("contamination", keys, detector=detector, stream=stream, **options)
+
+
+def _plan_severity(
+    plan: _Plan,
+    levels: Sequence[float],
+    make: Callable[[np.ndarray, float], PseudoGenerator],
+    det_name: str,
+    detectors: Mapping[str, Detector],
+) -> _Sweep:
+    """Add a run per severity level; factor 1 reuses the main run where one matches."""
+    detector = detectors[det_name]
+    base = _scaled_base(plan.generators, make) if detector.uses_pseudo else None
+    main = None
+    if base is not None:
+        main = plan.position("image", {"generator": base, "detector": det_name})
+
+    runs = []
+    for level in map(float, levels):
+        if main is not None and level == 1.0:
+            runs.append((level, main))
+            continue
+        # Common random numbers: with a main run, every level takes its seed,
+        # so the levels differ only by the factor, not by training noise.
+        factory = ScaledGenerator(make, level)
+        keys = {"severity": level}
+        plan.add("severity", keys, detector=detector, factory=factory, stream=main)
+        runs.append((level, len(plan.tasks) - 1))
+    return _Sweep(base or "severity_generator", det_name, runs, main is not None)
+
+
+def _scaled_base(
+    generators: Mapping[str, GeneratorFactory],
+    make: Callable[[np.ndarray, float], PseudoGenerator],
+) -> str | None:
+    """Return the name of the generator that is ``make`` at factor 1, or None."""
+    for name, factory in generators.items():
+        if factory is make or factory == ScaledGenerator(make, 1.0):
+            return name
+    return None
+
+
+def _collect(result: TransferResult, plan: _Plan, outputs: list[TaskRows]) -> None:
+    """Add the rows of every run but the severity sweep's to ``result``."""
+    for task, (auroc_rows, pixel_rows, scores) in zip(plan.tasks, outputs, strict=True):
+        if task.table == "severity":
+            continue
+        getattr(result, task.table).extend(auroc_rows)
+        result.pixel.extend(pixel_rows)
+        result.scores.append({"table": task.table, **task.keys, "scores": scores})
+
+
+def _collect_severity(
+    result: TransferResult,
+    sweep: _Sweep,
+    plan: _Plan,
+    outputs: list[TaskRows],
+    seed: int,
+) -> None:
+    """Add a severity row per level and group, with its pseudo-anomalies' closeness."""
+    result.severity_reuses_main = sweep.reuses_main
+    fields = ("group", "auroc", "low", "high", "n_anomalous")
+    for level, index in sweep.levels:
+        auroc_rows, _, scores = outputs[index]
+        keys = {
+            "severity": level,
+            "generator": sweep.generator,
+            "detector": sweep.detector,
+            **_level_closeness(plan, index, seed),
+        }
+        for row in auroc_rows:
+            result.severity.append({**keys, **{k: row[k] for k in fields}})
+        result.scores.append({"table": "severity", "severity": level, "scores": scores})
+
+
+def _level_closeness(plan: _Plan, index: int, seed: int) -> dict[str, Any]:
+    """Return the quartiles and count of a run's finite :func:`contrast_noise`."""
+    task = plan.tasks[index]
+    assert task.normal is not None and task.factory is not None
+    rng = np.random.default_rng([seed, plan.stream(index)])
+    images, masks = _training_pseudo(task.normal, task.factory, rng)
+    ratios = contrast_noise(images, masks)
+    ratios = ratios[np.isfinite(ratios)]
+    quartiles = np.percentile(ratios, [25, 50, 75]) if ratios.size else [np.nan] * 3
+    return {
+        "contrast_noise_median": float(quartiles[1]),
+        "contrast_noise_q25": float(quartiles[0]),
+        "contrast_noise_q75": float(quartiles[2]),
+        "closeness_frames": int(ratios.size),
+    }
 
 
 def _run_plan(plan: _Plan, seed: int, jobs: int) -> list[TaskRows]:
@@ -416,7 +613,7 @@ def _run_forked(index: int) -> TaskRows:
 def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
     """Train and score task ``index`` with its own generator; return its rows."""
     task, data = plan.tasks[index], plan.data
-    rng = np.random.default_rng([seed, index if task.stream is None else task.stream])
+    rng = np.random.default_rng([seed, plan.stream(index)])
     start = time.perf_counter()
     scorer, (scores, maps) = _fit_and_score(task, data, rng)
     seconds = time.perf_counter() - start
@@ -457,19 +654,24 @@ def _task_pixel_rows(
     maps: np.ndarray | None,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """Pixel rows of a main-table training run: real masks, then pseudo tests."""
-    if task.table != "image" or not task.pixel_generators or plan.n_pixel == 0:
+    """Pixel rows of a main-table run: real masks, then pseudo-anomaly test sets.
+
+    ``n_pixel`` 0 skips only the pseudo-anomaly test sets.
+    """
+    if task.table != "image" or not task.pixel:
         return []
     keys = {"trained_on": task.keys["generator"], "detector": task.keys["detector"]}
     rows = []
     real = _real_pixel_row(maps, plan.data)
     if real:
-        rows.append({**keys, "pseudo_test": REAL_MASKS, **real})
+        rows.append({**keys, "test_set": REAL_MASKS, **real})
+    if plan.n_pixel == 0:
+        return rows
     for name in task.pixel_generators:
         factory = plan.generators[name]
         row = _pixel_row(scorer, factory, plan.data, plan.n_pixel, rng)
         if row:
-            rows.append({**keys, "pseudo_test": name, **row})
+            rows.append({**keys, "test_set": name, **row})
     return rows
 
 
@@ -511,184 +713,3 @@ def _dropped_share(detector: Detector | None, slots: np.ndarray) -> float:
     if not isinstance(detector, Trimmed) or detector.drop_fraction == 0.0:
         return float("nan")
     return float(np.isin(slots, detector.dropped).mean()) if len(slots) else 0.0
-
-
-def _level_factory(
-    make: Callable[[np.ndarray, float], PseudoGenerator], level: float
-) -> GeneratorFactory:
-    return lambda pool: make(pool, level)
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(v) for k, v in row.items()})
-
-
-def _fmt(value: Any) -> Any:
-    return f"{value:.4f}" if isinstance(value, float) else value
-
-
-def auroc_table(rows: list[dict[str, Any]], group: str) -> str:
-    """Return a Markdown table of AUROC [95 % CI], generators by detectors."""
-    rows = [r for r in rows if r["group"] == group]
-    gens = list(dict.fromkeys(r["generator"] for r in rows))
-    dets = list(dict.fromkeys(r["detector"] for r in rows))
-    cell = {(r["generator"], r["detector"]): r for r in rows}
-    lines = ["| generator | " + " | ".join(dets) + " |", "|---" * (len(dets) + 1) + "|"]
-    for g in gens:
-        values = [_ci_cell(cell[g, d]) if (g, d) in cell else "" for d in dets]
-        lines.append(f"| {g} | " + " | ".join(values) + " |")
-    return "\n".join(lines)
-
-
-def _ci_cell(row: dict[str, Any]) -> str:
-    return f"{row['auroc']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
-
-
-def _pixel_note(data: TransferData) -> str:
-    pseudo = (
-        "Rows with a generator as the test set score pseudo-anomalies made from "
-        "unseen test normals."
-    )
-    if data.test_masks is None:
-        return f"The real test anomalies have no pixel masks. {pseudo}"
-    return f"Rows marked {REAL_MASKS!r} score the real test set's masks. {pseudo}"
-
-
-def _pixel_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| trained on | detector | pseudo test set | pixel AUROC | AUPRO (FPR 0.3) |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['trained_on']} | {r['detector']} | {r['pseudo_test']} | "
-            f"{r['pixel_auroc']:.3f} | {r['aupro']:.3f} |"
-        )
-    return "\n".join(lines)
-
-
-def _contamination_table(result: TransferResult) -> str:
-    clean = {
-        (r["generator"], r["detector"], r["group"]): r["auroc"] for r in result.image
-    }
-    lines = [
-        "| generator | detector | group | clean AUROC | contaminated AUROC | change "
-        "| planted anomalies dropped |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in result.contamination:
-        base = clean.get((r["generator"], r["detector"], r["group"]))
-        change = f"{r['auroc'] - base:+.3f}" if base is not None else ""
-        share = r.get("contaminants_dropped", float("nan"))
-        dropped = "" if np.isnan(share) else f"{share:.0%}"
-        lines.append(
-            f"| {r['generator']} | {r['detector']} | {r['group']} | "
-            f"{base:.3f} | {r['auroc']:.3f} | {change} | {dropped} |"
-        )
-    return "\n".join(lines)
-
-
-def _plot_severity(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for group in dict.fromkeys(r["group"] for r in rows):
-        sel = [r for r in rows if r["group"] == group]
-        x = [r["severity"] for r in sel]
-        ax.plot(x, [r["auroc"] for r in sel], marker="o", label=group)
-        ax.fill_between(
-            x, [r["low"] for r in sel], [r["high"] for r in sel], alpha=0.15
-        )
-    ax.set_xscale("log")
-    levels = sorted({r["severity"] for r in rows})
-    ax.set_xticks(levels, labels=[f"{level:g}" for level in levels])
-    ax.minorticks_off()
-    ax.set_xlabel("severity (factor on the simulated rise)")
-    ax.set_ylabel("image AUROC on real anomalies")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _plot_examples(
-    data: TransferData,
-    generators: Mapping[str, GeneratorFactory],
-    rng: np.random.Generator,
-    path: Path,
-    n: int = 6,
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    normals = data.train_normal[:n]
-    reals = data.test_images[data.test_labels.astype(bool)][:n]
-    rows = [("normal", normals), ("real anomaly", reals)]
-    rows += [
-        (name, make_pseudo(normals, f(data.train_normal), rng)[0])
-        for name, f in generators.items()
-    ]
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 1.25))
-    for (name, images), line in zip(rows, np.atleast_2d(axes), strict=True):
-        for image, ax in zip(images, line, strict=False):
-            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-        for ax in line:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        line[0].set_ylabel(name, fontsize=6, rotation=0, ha="right")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def write_report(
-    result: TransferResult,
-    data: TransferData,
-    generators: Mapping[str, GeneratorFactory],
-    rng: np.random.Generator,
-    *,
-    notes: str = "",
-) -> Path:
-    """Write ``report.md``, the CSV tables and the PNG plots to ``result.out_dir``."""
-    assert result.out_dir is not None
-    out = result.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "image_auroc.csv", result.image)
-    _write_csv(out / "pixel_metrics.csv", result.pixel)
-    _write_csv(out / "contamination.csv", result.contamination)
-    _write_csv(out / "severity.csv", result.severity)
-    _plot_examples(data, generators, rng, out / "examples.png")
-
-    labels = data.test_labels.astype(bool)
-    parts = [
-        "# Transfer from pseudo-anomalies to real anomalies",
-        notes,
-        f"Training normals: {len(data.train_normal)}. Test set: {int((~labels).sum())} "
-        f"unseen normal frames, {int(labels.sum())} real anomalies. Image AUROC with "
-        "a 95 % stratified bootstrap interval.",
-        "![examples](examples.png)",
-        "## Image AUROC, all anomalous classes",
-        auroc_table(result.image, ALL),
-    ]
-    for group in sorted(set(data.test_groups[labels].tolist())):
-        parts += [f"## Image AUROC, {group}", auroc_table(result.image, group)]
-    if result.pixel:
-        parts += ["## Pixel metrics", _pixel_note(data), _pixel_table(result.pixel)]
-    if result.contamination:
-        parts += ["## Contamination", _contamination_table(result)]
-    if result.severity:
-        _plot_severity(result.severity, out / "severity.png")
-        parts += ["## Severity sweep", "![severity](severity.png)"]
-    (out / "report.md").write_text("\n\n".join(p for p in parts if p) + "\n")
-    return out / "report.md"

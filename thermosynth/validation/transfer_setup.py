@@ -30,7 +30,7 @@ from thermosynth.validation.detectors import (
     KNearest,
     Trimmed,
 )
-from thermosynth.validation.transfer import GeneratorFactory
+from thermosynth.validation.transfer import GeneratorFactory, ScaledGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,11 @@ def trimmed(
 def build_generators(
     names: Sequence[str], thermal: ThermalFactory | None
 ) -> dict[str, GeneratorFactory]:
-    """Return a factory per generator name; ``thermal`` backs "thermosynth"."""
+    """Return a factory per generator name; ``thermal`` backs "thermosynth".
+
+    "thermosynth" is ``ScaledGenerator(thermal, 1.0)``, so that a severity
+    sweep on ``thermal`` finds it and reuses its run at factor 1.
+    """
     check_names(names, GENERATOR_NAMES, "--generators")
     factories: dict[str, GeneratorFactory] = {}
     for name in names:
@@ -146,12 +150,8 @@ def build_generators(
         elif thermal is None:
             raise ThermosynthError("the thermosynth generator needs a recipe")
         else:
-            factories[name] = _scaled(thermal, 1.0)
+            factories[name] = ScaledGenerator(thermal, 1.0)
     return factories
-
-
-def _scaled(thermal: ThermalFactory, scale: float) -> GeneratorFactory:
-    return lambda pool: thermal(pool, scale)
 
 
 def thermal_factory(

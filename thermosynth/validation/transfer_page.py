@@ -1,0 +1,353 @@
+"""The report folder of a transfer run: report.md, CSV tables and PNG plots.
+
+:func:`write_report` is called by
+:func:`thermosynth.validation.transfer.transfer_report` once every detector
+has been trained and scored; it reads only the finished result.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thermosynth.validation.transfer import (
+    ALL,
+    MIN_CI_ANOMALIES,
+    REAL_MASKS,
+    GeneratorFactory,
+    TransferData,
+    TransferResult,
+    make_pseudo,
+)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(v) for k, v in row.items()})
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.4f}" if isinstance(value, float) else value
+
+
+def auroc_table(rows: list[dict[str, Any]], group: str) -> str:
+    """Return a Markdown table of AUROC [95 % CI], generators by detectors."""
+    rows = [r for r in rows if r["group"] == group]
+    gens = list(dict.fromkeys(r["generator"] for r in rows))
+    dets = list(dict.fromkeys(r["detector"] for r in rows))
+    cell = {(r["generator"], r["detector"]): r for r in rows}
+    lines = ["| generator | " + " | ".join(dets) + " |", "|---" * (len(dets) + 1) + "|"]
+    for g in gens:
+        values = [_ci_cell(cell[g, d]) if (g, d) in cell else "" for d in dets]
+        lines.append(f"| {g} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def _ci_cell(row: dict[str, Any]) -> str:
+    if np.isnan(row["low"]):
+        return f"{row['auroc']:.3f} [n/a, n < {MIN_CI_ANOMALIES}]"
+    return f"{row['auroc']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def _test_set_part(data: TransferData) -> str:
+    """Return the sentence and table of training and test frames per class."""
+    labels = data.test_labels.astype(bool)
+    lines = [
+        f"Training normals: {len(data.train_normal)}. Test frames per class:",
+        "",
+        "| class | test frames |",
+        "|---|---|",
+        f"| normal | {int((~labels).sum())} |",
+    ]
+    for group in sorted(set(data.test_groups[labels].tolist())):
+        count = int((labels & (data.test_groups == group)).sum())
+        lines.append(f"| {group} | {count} |")
+    return "\n".join(lines)
+
+
+def _image_note(result: TransferResult) -> str:
+    """Define image AUROC, its interval and the rows that are not generators."""
+    resamples = f"{result.n_boot} " if result.n_boot else ""
+    lines = [
+        "Image AUROC is the probability that a real anomalous test frame scores "
+        "higher than a normal test frame, ties counting one half: 0.5 is chance "
+        "and 1 a perfect ranking. The brackets give its 95 % interval, the 2.5th "
+        f"and 97.5th percentiles over {resamples}bootstrap resamples of the test "
+        "frames, with normal and anomalous frames resampled separately. A class "
+        f"with fewer than {MIN_CI_ANOMALIES} anomalous test frames gets no "
+        f"interval (n/a, n < {MIN_CI_ANOMALIES}), because with one anomaly "
+        "every resample contains that same frame and the interval would show only "
+        "the spread of the normal frames.",
+        "",
+        "Each row names the generator whose pseudo-anomalies the detector trained "
+        "on. In the row `none` are the detectors that trained on normal frames "
+        "alone (one-class) and the fixed scorers, which need no training.",
+    ]
+    detectors = {r["detector"] for r in result.image}
+    if "max_minus_median" in detectors:
+        lines.append(
+            "`max_minus_median` is such a fixed scorer: a frame's highest level "
+            "minus its median level."
+        )
+    if any(r["generator"] == "real (supervised)" for r in result.image):
+        lines.append(
+            "`real (supervised)` is a detector trained on the real reserve "
+            "anomalies, which are disjoint from the test set. It is a reference "
+            "that sees labelled real anomalies, which no other row does."
+        )
+    return "\n".join(lines)
+
+
+def _class_note(data: TransferData, group: str) -> str:
+    labels = data.test_labels.astype(bool)
+    count = int((labels & (data.test_groups == group)).sum())
+    return (
+        f"{count} {group} test frames against all {int((~labels).sum())} normal ones."
+    )
+
+
+def _pixel_note(result: TransferResult, data: TransferData) -> str:
+    """Define pixel AUROC, AUPRO and the test sets of the pixel rows."""
+    n_normal = int((~data.test_labels.astype(bool)).sum())
+    lines = [
+        "Pixel AUROC is the probability that a pixel inside a mask has a higher "
+        "anomaly-map value than a pixel outside, over every pixel of the scored "
+        "frames. AUPRO weighs every connected masked region equally, so a small "
+        "hot spot counts as much as a large one. At each threshold it takes the "
+        "mean share of each region's pixels above the threshold, integrates "
+        "that over the false positive rate of the pixels outside the masks from "
+        "0 to 0.3 and divides by 0.3, so 1 is perfect. Detectors and scorers "
+        "without an anomaly map have no row.",
+        "",
+        f"A generator's name as the test set means {min(result.n_pixel, n_normal)} "
+        "unseen test normals, each made into a pseudo-anomaly by that generator "
+        "and scored against its mask. A detector trained on a generator is "
+        "scored on that generator's pseudo-anomalies; a detector trained on "
+        "normal frames alone and a fixed scorer, on every generator's.",
+    ]
+    if data.test_masks is None:
+        lines.append("The real test anomalies have no pixel masks.")
+    else:
+        lines.append(
+            f"`{REAL_MASKS}` is the real test set with its ground-truth masks; "
+            "its normal frames count as all-normal pixels."
+        )
+    return "\n".join(lines)
+
+
+def _pixel_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| trained on | detector | test set | pixel AUROC | AUPRO (FPR 0.3) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['trained_on']} | {r['detector']} | {r['test_set']} | "
+            f"{r['pixel_auroc']:.3f} | {r['aupro']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def _contamination_note(result: TransferResult) -> str:
+    fraction = result.contamination[0]["contamination"]
+    return (
+        f"{fraction:.0%} of the training normals were replaced by real reserve "
+        "anomalies, without labels, and each detector below trained again with "
+        "the seed of its clean run. Clean AUROC is the image AUROC of the main "
+        "tables, contaminated AUROC that of the rerun, and the change is "
+        "contaminated minus clean. Planted anomalies dropped is the share of "
+        "the replaced frames that trimming removed before the final training; "
+        "it is empty for detectors that do not trim."
+    )
+
+
+def _contamination_table(result: TransferResult) -> str:
+    clean = {
+        (r["generator"], r["detector"], r["group"]): r["auroc"] for r in result.image
+    }
+    lines = [
+        "| generator | detector | group | clean AUROC | contaminated AUROC | change "
+        "| planted anomalies dropped |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result.contamination:
+        base = clean.get((r["generator"], r["detector"], r["group"]))
+        change = f"{r['auroc'] - base:+.3f}" if base is not None else ""
+        share = r.get("contaminants_dropped", float("nan"))
+        dropped = "" if np.isnan(share) else f"{share:.0%}"
+        lines.append(
+            f"| {r['generator']} | {r['detector']} | {r['group']} | "
+            f"{base:.3f} | {r['auroc']:.3f} | {change} | {dropped} |"
+        )
+    return "\n".join(lines)
+
+
+def _severity_note(result: TransferResult) -> str:
+    """Say what the sweep varied, how closeness is measured and which seeds it used."""
+    first = result.severity[0]
+    detector, generator = first["detector"], first["generator"]
+    text = (
+        f"The severity sweep trains `{detector}` on the pseudo-anomalies of "
+        f"`{generator}` with the simulated rise multiplied by each factor. "
+        "Closeness is the median, over the pseudo-anomalies that a level trained "
+        "on, of their contrast in units of their frame's noise sigma: the mean "
+        "level inside the mask minus the mean of a 2-pixel ring around it, "
+        "divided by the noise (`contrast_noise` of `thermosynth validate "
+        "closeness`). Lower is closer to normal data; the quartiles are in "
+        "parentheses. Pseudo-anomalies with an empty mask are left out, and "
+        "`closeness_frames` in severity.csv counts the measured ones. "
+    )
+    if result.severity_reuses_main:
+        text += (
+            f"Every level trains with the seed of the main table's `{detector}` "
+            f"run on `{generator}`, so the levels differ only by the factor."
+        )
+        swept_one = any(r["severity"] == 1.0 for r in result.severity)
+        return text + (" Factor 1 is that run itself." if swept_one else "")
+    return text + (
+        "Each level trains its own network with its own seed, so factor 1 can "
+        "differ from the main table's run of the same detector and generator "
+        "by training noise alone."
+    )
+
+
+def _severity_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| factor | closeness median (quartiles) [noise sigma] "
+        "| image AUROC, all classes [95 % CI] |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        if r["group"] != ALL:
+            continue
+        closeness = (
+            f"{r['contrast_noise_median']:.2f} "
+            f"({r['contrast_noise_q25']:.2f}-{r['contrast_noise_q75']:.2f})"
+        )
+        lines.append(f"| {r['severity']:g} | {closeness} | {_ci_cell(r)} |")
+    return "\n".join(lines)
+
+
+def _plot_severity(rows: list[dict[str, Any]], path: Path) -> None:
+    """Plot image AUROC against the median closeness of each level, per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for group in dict.fromkeys(r["group"] for r in rows):
+        sel = [r for r in rows if r["group"] == group]
+        x = [r["contrast_noise_median"] for r in sel]
+        ax.plot(x, [r["auroc"] for r in sel], marker="o", label=group)
+        ax.fill_between(
+            x, [r["low"] for r in sel], [r["high"] for r in sel], alpha=0.15
+        )
+    for r in rows:
+        if r["group"] == ALL:
+            point = (r["contrast_noise_median"], r["auroc"])
+            ax.annotate(
+                f"×{r['severity']:g}",
+                point,
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
+    ax.margins(x=0.12)
+    ax.set_xlabel("median contrast of the pseudo-anomalies [noise σ]")
+    ax.set_ylabel("image AUROC on real anomalies")
+    ax.set_title(
+        f"{rows[0]['detector']} trained on {rows[0]['generator']} pseudo-anomalies, "
+        "× factor on the rise",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_examples(
+    data: TransferData,
+    generators: Mapping[str, GeneratorFactory],
+    rng: np.random.Generator,
+    path: Path,
+    n: int = 6,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    normals = data.train_normal[:n]
+    reals = data.test_images[data.test_labels.astype(bool)][:n]
+    rows = [("normal", normals), ("real anomaly", reals)]
+    rows += [
+        (name, make_pseudo(normals, f(data.train_normal), rng)[0])
+        for name, f in generators.items()
+    ]
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 1.25))
+    for (name, images), line in zip(rows, np.atleast_2d(axes), strict=True):
+        for image, ax in zip(images, line, strict=False):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        for ax in line:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        line[0].set_ylabel(name, fontsize=6, rotation=0, ha="right")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def write_report(
+    result: TransferResult,
+    data: TransferData,
+    generators: Mapping[str, GeneratorFactory],
+    rng: np.random.Generator,
+    *,
+    notes: str = "",
+) -> Path:
+    """Write ``report.md``, the CSV tables and the PNG plots to ``result.out_dir``."""
+    assert result.out_dir is not None
+    out = result.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "image_auroc.csv", result.image)
+    _write_csv(out / "pixel_metrics.csv", result.pixel)
+    _write_csv(out / "contamination.csv", result.contamination)
+    _write_csv(out / "severity.csv", result.severity)
+    _plot_examples(data, generators, rng, out / "examples.png")
+
+    parts = [
+        "# Transfer from pseudo-anomalies to real anomalies",
+        notes,
+        _test_set_part(data),
+        "![examples](examples.png)",
+        "## Image AUROC, all anomalous classes",
+        _image_note(result),
+        auroc_table(result.image, ALL),
+    ]
+    labels = data.test_labels.astype(bool)
+    for group in sorted(set(data.test_groups[labels].tolist())):
+        parts += [f"## Image AUROC, {group}", _class_note(data, group)]
+        parts.append(auroc_table(result.image, group))
+    if result.pixel:
+        parts += ["## Pixel metrics", _pixel_note(result, data)]
+        parts.append(_pixel_table(result.pixel))
+    if result.contamination:
+        parts += ["## Contamination", _contamination_note(result)]
+        parts.append(_contamination_table(result))
+    if result.severity:
+        _plot_severity(result.severity, out / "severity.png")
+        parts += ["## Severity sweep", _severity_note(result)]
+        parts += [_severity_table(result.severity), "![severity](severity.png)"]
+    (out / "report.md").write_text("\n\n".join(p for p in parts if p) + "\n")
+    return out / "report.md"

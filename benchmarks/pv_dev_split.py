@@ -21,18 +21,23 @@ at its default setting and at one or two other settings of its main
 parameter. It writes benchmarks/results/pv_dev_baselines.md, which shows
 whether a baseline would gain from tuning as thermosynth's generator did.
 
+With ``--spots`` it varies the recipe's local hot spots (``hot_spot``),
+the scenario closest to the Hot-Spot class: drawn twice as often, or with
+other power ranges. It writes benchmarks/results/pv_dev_spots.md.
+
 With ``--supervised`` it trains the classifier on real hotspots, the
 benchmark's supervised reference, on half of the reserve, and scores the
 other half against the unused normals, with the logit map pooled by the
 max or by the mean. It writes benchmarks/results/pv_dev_supervised.md.
 
     OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py \\
-        [--baselines | --supervised] [--seeds 3] [--jobs 2]
+        [--baselines | --spots | --supervised] [--seeds 3] [--jobs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import logging
@@ -63,10 +68,12 @@ from thermosynth.validation.transfer_data import load_classes
 
 OUT = ROOT / "benchmarks" / "results" / "pv_dev_split.md"
 OUT_BASELINES = ROOT / "benchmarks" / "results" / "pv_dev_baselines.md"
+OUT_SPOTS = ROOT / "benchmarks" / "results" / "pv_dev_spots.md"
 OUT_SUPERVISED = ROOT / "benchmarks" / "results" / "pv_dev_supervised.md"
 N_DEV_NORMAL = 1500
 KEYS = ("all", "Hot-Spot")
 REGION_SCENARIO = "hot_region"
+SPOT_SCENARIO = "hot_spot"
 
 _STATE: dict = {}
 
@@ -103,9 +110,17 @@ def rise_bank(region: str, n_scenarios: int, seed: int):
     """Simulate the PV recipe's bank with the hot_region variant ``region``.
 
     ``region`` is "none" (scenario dropped), "narrow" (radius 40-120 mm) or
-    "recipe" (as the recipe has it).
+    "recipe" (as the recipe has it). "spots x2" draws the ``hot_spot``
+    scenario twice as often, and the other "spots ..." names set its power range
+    (``SPOT_POWERS_W``).
     """
     scenarios = yaml.safe_load(RECIPE.read_text())["scenarios"]
+    spot = next(spec for spec in scenarios if spec.get("name") == SPOT_SCENARIO)
+    if region == "spots x2":
+        spot["weight"] = 2.0
+    elif region.startswith("spots "):
+        low_W, high_W = SPOT_POWERS_W[region]
+        spot["power_W"] = {"loguniform": [low_W, high_W]}
     if region == "none":
         scenarios = [s for s in scenarios if s.get("name") != REGION_SCENARIO]
     elif region == "narrow":
@@ -160,9 +175,68 @@ BASELINE_VARIANTS = [
         ("NormalBlend", {"alpha": (0.2, 0.5)}),
         "draem",
     ),
+    # A wider search, added after the first seven variants had been run.
+    ("cutpaste, patch 4-10 px", ("CutPaste", {"size_px": (4, 10)}), "draem"),
+    ("perlin_draem, threshold 0.3", ("PerlinBlend", {"threshold": 0.3}), "draem"),
+    ("perlin_draem, threshold 0.4", ("PerlinBlend", {"threshold": 0.4}), "draem"),
+    (
+        "perlin_draem, periods up to 4",
+        ("PerlinBlend", {"max_period_log2": 2}),
+        "draem",
+    ),
+    (
+        "perlin_draem, own weight 0.3-0.9",
+        ("PerlinBlend", {"beta": (0.3, 0.9)}),
+        "draem",
+    ),
+    (
+        "normal_blend, opacity 0.8-1",
+        ("NormalBlend", {"alpha": (0.8, 1.0)}),
+        "draem",
+    ),
+    ("gaussian_noise, sigma 5-25 levels (default)", ("GaussianNoise", {}), "draem"),
+    (
+        "gaussian_noise, sigma 2-10 levels",
+        ("GaussianNoise", {"sigma_levels": (2.0, 10.0)}),
+        "draem",
+    ),
+    (
+        "gaussian_noise, sigma 15-40 levels",
+        ("GaussianNoise", {"sigma_levels": (15.0, 40.0)}),
+        "draem",
+    ),
+    ("self_blend, default", ("SelfBlend", {}), "draem"),
+    (
+        "self_blend, gain 0.9-1.2, offset +-8 levels",
+        ("SelfBlend", {"gain": (0.9, 1.2), "offset_levels": (-8.0, 8.0)}),
+        "draem",
+    ),
+    ("self_blend, shift 1 px", ("SelfBlend", {"shift_px": 1}), "draem"),
 ]
 
 
+SPOT_POWERS_W = {
+    "spots from 1 W": (1.0, 20.0),
+    "spots from 0.5 W": (0.5, 20.0),
+    "spots 1-10 W": (1.0, 10.0),
+}
+"""Power ranges [W] of the ``hot_spot`` variants; the recipe draws 2-20 W."""
+SPOT_VARIANTS = [
+    (f"{_RECIPE}, spread 2", ("thermosynth", "recipe", 2.0), "draem"),
+    (
+        "hot_spot drawn twice as often, spread 2",
+        ("thermosynth", "spots x2", 2.0),
+        "draem",
+    ),
+    ("hot_spot 1-20 W, spread 2", ("thermosynth", "spots from 1 W", 2.0), "draem"),
+    # Added after the three rows above had been run.
+    (
+        "hot_spot 0.5-20 W, spread 2",
+        ("thermosynth", "spots from 0.5 W", 2.0),
+        "draem",
+    ),
+    ("hot_spot 1-10 W, spread 2", ("thermosynth", "spots 1-10 W", 2.0), "draem"),
+]
 SUPERVISED_VARIANTS = [
     ("real hotspots, half of the reserve", ("real",), "classifier, max pooling"),
     ("real hotspots, half of the reserve", ("real",), "classifier, mean pooling"),
@@ -170,6 +244,7 @@ SUPERVISED_VARIANTS = [
 MODES = {
     "thermosynth": ("PV pseudo-anomaly settings", THERMOSYNTH_VARIANTS, OUT),
     "baselines": ("baseline generators", BASELINE_VARIANTS, OUT_BASELINES),
+    "spots": ("local hot spots", SPOT_VARIANTS, OUT_SPOTS),
     "supervised": ("supervised reference", SUPERVISED_VARIANTS, OUT_SUPERVISED),
 }
 
@@ -207,7 +282,10 @@ def make_generator(spec: tuple, train: np.ndarray):  # noqa: ANN201
     if spec[0] == "thermosynth":
         bank, camera, ambient_C = _STATE["banks"][spec[1]]
         return gen.ThermalHotspots(bank, camera, ambient_C=ambient_C, spread=spec[2])
-    return getattr(gen, spec[0])(train, **spec[1])
+    cls = getattr(gen, spec[0])
+    if "pool" in {field.name for field in dataclasses.fields(cls)}:
+        return cls(train, **spec[1])
+    return cls(**spec[1])
 
 
 def run_one(task: tuple[str, tuple, str, int]) -> dict:
@@ -312,6 +390,13 @@ def main() -> None:
         help="train DRAEM on the other generators at several settings",
     )
     modes.add_argument(
+        "--spots",
+        dest="mode",
+        action="store_const",
+        const="spots",
+        help="vary the share and power range of the local hot spots",
+    )
+    modes.add_argument(
         "--supervised",
         dest="mode",
         action="store_const",
@@ -324,7 +409,7 @@ def main() -> None:
         type=Path,
         default=None,
         help="Markdown file to write (default benchmarks/results/pv_dev_split.md, "
-        "pv_dev_baselines.md or pv_dev_supervised.md)",
+        "pv_dev_baselines.md, pv_dev_spots.md or pv_dev_supervised.md)",
     )
     parser.set_defaults(mode="thermosynth")
     args = parser.parse_args()

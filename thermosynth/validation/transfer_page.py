@@ -232,7 +232,7 @@ def _severity_table(rows: list[dict[str, Any]]) -> str:
             continue
         closeness = (
             f"{r['contrast_noise_median']:.2f} "
-            f"({r['contrast_noise_q25']:.2f}-{r['contrast_noise_q75']:.2f})"
+            f"({r['contrast_noise_q25']:.2f} to {r['contrast_noise_q75']:.2f})"
         )
         lines.append(f"| {r['severity']:g} | {closeness} | {_ci_cell(r)} |")
     return "\n".join(lines)

@@ -464,7 +464,7 @@ def test_severity_section_has_table(tmp_path):
         row = rows[level]
         cell = (
             f"| {level:g} | {row['contrast_noise_median']:.2f} "
-            f"({row['contrast_noise_q25']:.2f}-{row['contrast_noise_q75']:.2f}) | "
+            f"({row['contrast_noise_q25']:.2f} to {row['contrast_noise_q75']:.2f}) | "
             f"{row['auroc']:.3f} ["
         )
         assert cell in section, cell

@@ -284,6 +284,7 @@ def _plot_examples(
     path: Path,
     n: int = 6,
 ) -> None:
+    """Draw normal, real and each generator's frames; outline pseudo masks."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,19 +292,22 @@ def _plot_examples(
 
     normals = data.train_normal[:n]
     reals = data.test_images[data.test_labels.astype(bool)][:n]
-    rows = [("normal", normals), ("real anomaly", reals)]
-    rows += [
-        (name, make_pseudo(normals, f(data.train_normal), rng)[0])
-        for name, f in generators.items()
-    ]
+    rows = [("normal", normals, None), ("real anomaly", reals, None)]
+    for name, factory in generators.items():
+        images, masks = make_pseudo(normals, factory(data.train_normal), rng)
+        rows.append((name, images, masks))
+
     fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 1.25))
-    for (name, images), line in zip(rows, np.atleast_2d(axes), strict=True):
-        for image, ax in zip(images, line, strict=False):
+    for (name, images, masks), line in zip(rows, np.atleast_2d(axes), strict=True):
+        for i, (image, ax) in enumerate(zip(images, line, strict=False)):
             ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+            if masks is not None and masks[i].any():
+                ax.contour(masks[i], levels=[0.5], colors="cyan", linewidths=0.5)
         for ax in line:
             ax.set_xticks([])
             ax.set_yticks([])
         line[0].set_ylabel(name, fontsize=6, rotation=0, ha="right")
+    fig.suptitle("cyan: pseudo-anomaly mask", fontsize=6)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 

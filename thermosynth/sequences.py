@@ -459,6 +459,10 @@ def write_sequence_shard(
     """Make and write the sequences of one shard into ``stage``, then mark it complete.
 
     ``on_sequence`` is called after each sequence, written or skipped.
+
+    NOTE: written by Dask workers, a shard's HDF5 file has now and then come
+    out a few bytes shorter than the same shard written in one process, with
+    every value equal (docs/scaling.md); the cause is not known.
     """
     generator.frame_size = reference
     writers = _ShardWriters(stage, generator, shard)

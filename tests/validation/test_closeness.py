@@ -19,7 +19,7 @@ from thermosynth.validation.closeness import (
     region_contrast,
 )
 from thermosynth.validation.features import AutoencoderFeatures
-from thermosynth.validation.io import load_frame_set
+from thermosynth.validation.io import FrameSet, load_frame_set
 
 SHAPE = (16, 12)
 HOT = (slice(6, 9), slice(4, 7))
@@ -218,3 +218,38 @@ def test_real_set_compared_and_mismatched_size_rejected(tmp_path):
     )
     with pytest.raises(FrameError, match="region statistics need one size"):
         closeness_report(normal, small, out_dir=tmp_path / "bad", rng=rng)
+
+
+def test_noise_floor_follows_each_sets_unit(tmp_path):
+    # Normal frames in 8-bit levels, pseudo frames in K with 0.05 K noise:
+    # the pseudo set's noise must not be floored at one level's 1/sqrt(12).
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    levels = np.rint(100 + x + rng.normal(scale=2.0, size=(40, *SHAPE)))
+    kelvin = 20.0 + 0.01 * x + rng.normal(scale=0.05, size=(12, *SHAPE))
+
+    def frame_set(values, unit):
+        n = len(values)
+        return FrameSet(
+            values=values,
+            masks=None,
+            indices=np.arange(n),
+            names=[f"frame {i}" for i in range(n)],
+            unit=unit,
+            origin=tmp_path,
+            kind="folder",
+        )
+
+    report = closeness_report(
+        frame_set(levels, "level"),
+        frame_set(kelvin, "K"),
+        out_dir=tmp_path / "report",
+        rng=np.random.default_rng(0),
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=2, bottleneck=4),
+        hdf5="none",
+    )
+    pseudo = [row["noise_sigma"] for row in report.per_sample if row["set"] == "pseudo"]
+
+    assert np.median(pseudo) == pytest.approx(0.05, rel=0.3)
+    assert "normal: level" in (tmp_path / "report" / "report.md").read_text()

@@ -359,8 +359,9 @@ def _measure(
     for name, frames in sets.items():
         if name == "normal_reference":
             continue
+        # Each set's noise floor is its own level step, in its own unit.
         set_rows, regions[name] = _sample_rows(
-            name, frames, model, quantum, threshold_sigma, ring_px
+            name, frames, model, _quantum(frames), threshold_sigma, ring_px
         )
         _add_feature_columns(set_rows, features, name, autoencoder, frames)
         rows.extend(set_rows)

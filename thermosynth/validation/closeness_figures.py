@@ -220,8 +220,15 @@ def markdown(
 
 
 def _unit_of(sets: dict[str, FrameSet]) -> str:
-    """Return the unit of a difference of the frames' values (K for C frames)."""
-    return rise_unit(next(iter(sets.values())).unit) if sets else ""
+    """Return the unit of a difference of the frames' values (K for C frames).
+
+    Sets in different units give each set's unit, such as "normal: level,
+    pseudo: K".
+    """
+    units = {name: rise_unit(frames.unit) for name, frames in sets.items()}
+    if len(set(units.values())) <= 1:
+        return next(iter(units.values()), "")
+    return ", ".join(f"{name}: {unit}" for name, unit in units.items())
 
 
 def _medians(rows: list[dict[str, Any]], unit: str) -> list[dict[str, Any]]:

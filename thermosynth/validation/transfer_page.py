@@ -246,10 +246,13 @@ def _plot_severity(rows: list[dict[str, Any]], path: Path) -> None:
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for group in dict.fromkeys(r["group"] for r in rows):
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    for order, group in enumerate(groups):
         sel = [r for r in rows if r["group"] == group]
         x = [r["contrast_noise_median"] for r in sel]
-        ax.plot(x, [r["auroc"] for r in sel], marker="o", label=group)
+        # Later groups are drawn thinner, so that coinciding lines stay visible.
+        width = 1.5 + 2.0 * (len(groups) - 1 - order) / max(len(groups) - 1, 1)
+        ax.plot(x, [r["auroc"] for r in sel], marker="o", linewidth=width, label=group)
         ax.fill_between(
             x, [r["low"] for r in sel], [r["high"] for r in sel], alpha=0.15
         )
@@ -264,6 +267,7 @@ def _plot_severity(rows: list[dict[str, Any]], path: Path) -> None:
                 fontsize=7,
             )
     ax.margins(x=0.12)
+    ax.set_ylim(top=min(ax.get_ylim()[1], 1.005))
     ax.set_xlabel("median contrast of the pseudo-anomalies [noise σ]")
     ax.set_ylabel("image AUROC on real anomalies")
     ax.set_title(

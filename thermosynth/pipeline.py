@@ -40,7 +40,7 @@ from thermosynth.output.shards import (
     SHARD_DIR,
     Shard,
     ShardResult,
-    commit_shard,
+    ShardTally,
     load_result,
     plan_shards,
     remove_temporaries,
@@ -513,11 +513,8 @@ class _Writers:
         self._hdf5: HDF5Writer | None = None
         self._hdf5_path: Path | None = None
         self._folder: FolderWriter | None = None
-        self._frame_unit: str | None = None
-        self._n_written = 0
-        self._areas: list[int] = []
-        self._peaks: list[float] = []
-        self.skipped: list[str] = []
+        self._tally = ShardTally(shard.number)
+        self.skipped = self._tally.skipped
 
     def write(self, sample: Sample, frame: Frame) -> None:
         output = self._loaded.recipe.output
@@ -539,11 +536,9 @@ class _Writers:
         if self._folder is not None:
             self._folder.write(sample)
 
-        self._frame_unit = frame.unit
-        self._n_written += 1
-        if sample.label:
-            self._areas.append(int(sample.metadata["area_px"]))
-            self._peaks.append(float(sample.metadata["peak_rise_K"]))
+        meta = sample.metadata
+        anomaly = (meta["area_px"], meta["peak_rise_K"]) if sample.label else None
+        self._tally.add(frame.unit, anomaly)
 
     def close(self) -> None:
         try:
@@ -558,13 +553,4 @@ class _Writers:
     def commit(self) -> ShardResult:
         """Close the files and mark the shard complete; return its result."""
         self.close()
-        result = ShardResult(
-            number=self._shard.number,
-            n_written=self._n_written,
-            frame_unit=self._frame_unit,
-            areas_px=self._areas,
-            peak_rises_K=self._peaks,
-            skipped=self.skipped,
-        )
-        commit_shard(self._stage, self._shard, result, self._hdf5_path)
-        return result
+        return self._tally.commit(self._stage, self._shard, self._hdf5_path)

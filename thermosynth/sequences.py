@@ -40,7 +40,7 @@ from thermosynth.output.sequence_writers import (
 from thermosynth.output.shards import (
     Shard,
     ShardResult,
-    commit_shard,
+    ShardTally,
     temporary_shard_file,
 )
 from thermosynth.pipeline import (
@@ -559,10 +559,8 @@ class _ShardWriters:
         self._hdf5_path: Path | None = None
         self._folder: SequenceFolderWriter | None = None
         self._frame_unit: str | None = None
-        self._n_written = 0
-        self._areas: list[int] = []
-        self._peaks: list[float] = []
-        self.skipped: list[str] = []
+        self._tally = ShardTally(shard.number)
+        self.skipped = self._tally.skipped
 
     def write(self, sample: SequenceSample) -> None:
         """Write one sequence and keep its final area and peak rise."""
@@ -573,10 +571,9 @@ class _ShardWriters:
         if self._folder is not None:
             self._folder.write(sample)
 
-        self._n_written += 1
-        if sample.label:
-            self._areas.append(int(sample.metadata["area_px"][-1]))
-            self._peaks.append(float(sample.metadata["peak_rise_K"][-1]))
+        meta = sample.metadata
+        final = (meta["area_px"][-1], meta["peak_rise_K"][-1]) if sample.label else None
+        self._tally.add(sample.frame_unit, final)
 
     def _open(self, frame_unit: str) -> None:
         output = self._loaded.recipe.output
@@ -606,13 +603,4 @@ class _ShardWriters:
     def commit(self) -> ShardResult:
         """Close the files, mark the shard complete and return its result."""
         self.close()
-        result = ShardResult(
-            number=self._shard.number,
-            n_written=self._n_written,
-            frame_unit=self._frame_unit,
-            areas_px=self._areas,
-            peak_rises_K=self._peaks,
-            skipped=self.skipped,
-        )
-        commit_shard(self._stage, self._shard, result, self._hdf5_path)
-        return result
+        return self._tally.commit(self._stage, self._shard, self._hdf5_path)

@@ -76,6 +76,32 @@ class ShardResult:
     skipped: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ShardTally:
+    """Running counts of one shard's written items, as its `ShardResult` stores."""
+
+    number: int
+    n_written: int = 0
+    frame_unit: str | None = None
+    areas_px: list[int] = field(default_factory=list)
+    peak_rises_K: list[float] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def add(self, frame_unit: str, anomaly: tuple[int, float] | None) -> None:
+        """Count one written item; ``anomaly`` is its (area [px], peak rise [K])."""
+        self.frame_unit = frame_unit
+        self.n_written += 1
+        if anomaly is not None:
+            self.areas_px.append(int(anomaly[0]))
+            self.peak_rises_K.append(float(anomaly[1]))
+
+    def commit(self, stage: Path, shard: Shard, written: Path | None) -> ShardResult:
+        """Move the shard's HDF5 file into place and mark it complete."""
+        result = ShardResult(**asdict(self))
+        commit_shard(stage, shard, result, written)
+        return result
+
+
 def plan_shards(n_samples: int, shard_size: int) -> list[Shard]:
     """Cut sample indices ``0 .. n_samples - 1`` into shards of ``shard_size``."""
     starts = range(0, n_samples, shard_size)

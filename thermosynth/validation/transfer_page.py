@@ -296,10 +296,13 @@ def _plot_examples(
 
     normals = data.train_normal[:n]
     reals = data.test_images[data.test_labels.astype(bool)][:n]
-    rows = [("normal", normals, None), ("real anomaly", reals, None)]
+    rows: list[tuple[str, np.ndarray, np.ndarray | None]] = [
+        ("normal", normals, None),
+        ("real anomaly", reals, None),
+    ]
     for name, factory in generators.items():
-        images, masks = make_pseudo(normals, factory(data.train_normal), rng)
-        rows.append((name, images, masks))
+        pseudo, pseudo_masks = make_pseudo(normals, factory(data.train_normal), rng)
+        rows.append((name, pseudo, pseudo_masks))
 
     fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 1.25))
     for (name, images, masks), line in zip(rows, np.atleast_2d(axes), strict=True):

@@ -14,11 +14,14 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from thermosynth import __version__
 from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_recipe
+
+if TYPE_CHECKING:
+    from thermosynth.validation.transfer import TransferData
 
 logger = logging.getLogger(__name__)
 
@@ -664,6 +667,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     setup.check_contamination(args.contamination, len(data.train_normal), n_reserve)
     thermal = None
     if "thermosynth" in generator_names or levels:
+        loaded = _with_frames_levels_per_kelvin(loaded, args.recipe, data)
         with _named_recipe(loaded):
             thermal = setup.thermal_factory(
                 loaded,
@@ -705,6 +709,29 @@ def _validate_transfer(args: argparse.Namespace) -> int:
                 f"{row['auroc']:.3f} {interval}"
             )
     return 0
+
+
+def _with_frames_levels_per_kelvin(
+    loaded: LoadedRecipe, path: Path, data: TransferData
+) -> LoadedRecipe:
+    """Fill camera.levels_per_kelvin from the frames' own scale, if unset.
+
+    A thermosynth folder tree records its 8-bit step in K, so a recipe
+    without the key can use it. A recipe that sets the key keeps its value.
+    """
+    if loaded.recipe.camera.levels_per_kelvin is not None:
+        return loaded
+    if data.kelvin_per_level is None:
+        return loaded
+
+    value = 1.0 / data.kelvin_per_level
+    logger.info(
+        "camera.levels_per_kelvin = %.6g from the training frames' scale "
+        "(%.6g K per level)",
+        value,
+        data.kelvin_per_level,
+    )
+    return load_recipe(path, overrides=[f"camera.levels_per_kelvin={value:.9g}"])
 
 
 def _names(text: str) -> list[str]:

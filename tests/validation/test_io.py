@@ -14,6 +14,7 @@ from thermosynth.output.folder import EightBitScale, FolderWriter
 from thermosynth.output.hdf5 import HDF5Writer
 from thermosynth.output.sample import Sample
 from thermosynth.validation.io import load_frame_set
+from thermosynth.validation.transfer_data import kelvin_per_level
 
 PV_STEMS = ("0", "1", "2", "4", "5", "7")
 """Raptor Maps PV crops, 24 x 40 px (W x H) greyscale JPEGs."""
@@ -250,3 +251,17 @@ def test_float_folder_tree_decodes_scale(data_dir, tmp_path):
     assert from_hdf5.unit == "C"
     assert from_hdf5.encoding is not None
     assert from_hdf5.encoding.quantum == 0.0
+
+
+def test_folder_tree_gives_kelvin_per_level(data_dir, tmp_path):
+    encoding = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+    raw = encoding.encode(_heater_celsius(data_dir, 8))
+    _write_thermosynth(tmp_path / "out", raw, [LINEAR] * 8)
+
+    _mvtec_tree(tmp_path / "pv", _pv_frames(data_dir))
+
+    tree = load_frame_set(tmp_path / "out" / "folder", label="normal")
+    pv = load_frame_set(tmp_path / "pv", label="normal")
+
+    assert kelvin_per_level(tree) == pytest.approx(0.07)
+    assert kelvin_per_level(pv) is None

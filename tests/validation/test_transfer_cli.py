@@ -2,13 +2,15 @@
 
 import csv
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 import yaml
 
-from thermosynth.cli import main
+from thermosynth.cli import _with_frames_levels_per_kelvin, main
+from thermosynth.recipe import load_recipe
 
 SHAPE = (40, 24)
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -252,3 +254,20 @@ def test_members_wrap_trained_detector_not_scout():
     assert draem.detector.members == 3
     assert isinstance(draem.scout, Draem)
     assert not isinstance(detectors["knn"], Ensemble)
+
+
+def test_recipe_takes_frames_levels_per_kelvin():
+    path = RECIPES / "flir-pouch-cell.yaml"
+    loaded = load_recipe(path)
+    unset = SimpleNamespace(kelvin_per_level=None)
+    scaled = SimpleNamespace(kelvin_per_level=0.07)
+
+    filled = _with_frames_levels_per_kelvin(loaded, path, scaled)
+    kept = _with_frames_levels_per_kelvin(
+        filled, path, SimpleNamespace(kelvin_per_level=1.0)
+    )
+
+    assert loaded.recipe.camera.levels_per_kelvin is None
+    assert _with_frames_levels_per_kelvin(loaded, path, unset) is loaded
+    assert filled.recipe.camera.levels_per_kelvin == pytest.approx(1 / 0.07)
+    assert kept is filled

@@ -82,6 +82,10 @@ class TransferData:
         Boolean (N, H, W) ground-truth masks of the test frames (all False
         for normal frames), or None where the real anomalies have no masks.
         With masks, pixel AUROC and AUPRO are scored on the real test set.
+    kelvin_per_level : float or None
+        Temperature step of one 8-bit level [K level-1], where the training
+        normals record it (a thermosynth folder tree with ``scale.json``);
+        None otherwise.
     """
 
     train_normal: np.ndarray
@@ -90,6 +94,7 @@ class TransferData:
     test_groups: np.ndarray
     reserve_anomalies: np.ndarray | None = None
     test_masks: np.ndarray | None = None
+    kelvin_per_level: float | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ by the filter's values).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -226,7 +227,7 @@ def load_transfer_data(
         n_train, n_test = min(max_train, len(train)), min(max_test, len(test))
     classes = {name: to_uint8(frames) for name, frames in anomalies.items()}
     logger.info("transfer data: %d training normals, %d test normals", n_train, n_test)
-    return split_transfer_data(
+    data = split_transfer_data(
         train,
         classes,
         rng,
@@ -235,6 +236,22 @@ def load_transfer_data(
         test_normal=test,
         anomaly_masks=_real_masks(anomalies),
     )
+    return dataclasses.replace(data, kelvin_per_level=kelvin_per_level(train_set))
+
+
+def kelvin_per_level(frames: FrameSet) -> float | None:
+    """Return the temperature step of one 8-bit level of ``frames`` [K level-1].
+
+    Only 8-bit frames decoded to temperature have one: a thermosynth
+    ``folder/`` tree whose ``scale.json`` and ``dataset.h5`` give the map.
+    Other frames return None.
+    """
+    encoding = frames.encoding
+    if encoding is None or frames.unit not in ("C", "K"):
+        return None
+    if encoding.dtype != np.uint8:
+        return None
+    return encoding.scale_per_level
 
 
 def _real_masks(anomalies: Mapping[str, FrameSet]) -> dict[str, np.ndarray] | None:

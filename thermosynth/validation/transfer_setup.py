@@ -188,7 +188,9 @@ def thermal_factory(
         raise RecipeError(
             f"{loaded.source}: camera.levels_per_kelvin is not set; the transfer "
             "frames are 8-bit levels, so set it [level K-1] in the recipe: 255 "
-            "divided by the temperature span in K that levels 0 to 255 cover"
+            "divided by the temperature span in K that levels 0 to 255 cover "
+            "(the command reads it from a thermosynth folder/ tree's scale.json "
+            "when that tree is --normal)"
         )
     if n_scenarios < 1:
         raise ThermosynthError(f"--bank-scenarios {n_scenarios} is invalid; use >= 1")

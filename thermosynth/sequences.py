@@ -460,9 +460,10 @@ def write_sequence_shard(
 
     ``on_sequence`` is called after each sequence, written or skipped.
 
-    NOTE: written by Dask workers, a shard's HDF5 file has now and then come
-    out a few bytes shorter than the same shard written in one process, with
-    every value equal (docs/scaling.md); the cause is not known.
+    NOTE: written by Dask workers, a shard's HDF5 file has now and then
+    differed in a few bytes from the same shard written in one process, with
+    every value equal: the deflate compressor gave another valid stream for
+    the same chunk (docs/scaling.md).
     """
     generator.frame_size = reference
     writers = _ShardWriters(stage, generator, shard)

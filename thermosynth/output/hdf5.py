@@ -107,7 +107,7 @@ class HDF5Writer:
             self._image_copy(name, i, image)
             for name, image in zip(_IMAGES, images, strict=True)
         ]
-        self._compressing.append((i, self._compressor.submit(_compress, copies)))
+        self._compressing.append((i, self._compressor.submit(compress_chunks, copies)))
         if len(self._compressing) > 1:
             self._write_compressed()
 
@@ -175,7 +175,7 @@ class HDF5Writer:
         height, width = sample.mask.shape
         image_options = {
             "compression": "gzip",
-            "compression_opts": _GZIP_LEVEL,
+            "compression_opts": GZIP_LEVEL,
             "shuffle": True,
         }
         self._grow("frames", sample.raw.shape, sample.raw.dtype, image_options)
@@ -209,7 +209,7 @@ class HDF5Writer:
         )
 
 
-def _compress(images: list[np.ndarray]) -> list[bytes]:
+def compress_chunks(images: list[np.ndarray]) -> list[bytes]:
     """Apply HDF5's shuffle and deflate filters to each image, as one chunk.
 
     The bytes are a standard zlib stream after HDF5's byte shuffle, so any
@@ -222,7 +222,7 @@ def _compress(images: list[np.ndarray]) -> list[bytes]:
         size = image.dtype.itemsize
         shuffled = image.reshape(-1).view(np.uint8).reshape(-1, size).T
         data = np.ascontiguousarray(shuffled).tobytes()
-        chunks.append(isal_zlib.compress(data, _GZIP_LEVEL))
+        chunks.append(isal_zlib.compress(data, GZIP_LEVEL))
     return chunks
 
 
@@ -231,7 +231,7 @@ _IMAGES = ("frames", "masks", "rise_K", "recorded_rise")
 _BLOCK = 256
 # gzip level 1 with the shuffle filter gave 18 % smaller files than level 4
 # without it, at about half the compression time, on 256 x 256 demo samples.
-_GZIP_LEVEL = 1
+GZIP_LEVEL = 1
 
 
 _PER_SAMPLE = ("frames", "masks", "rise_K", "recorded_rise", "labels")

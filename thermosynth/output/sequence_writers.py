@@ -14,8 +14,9 @@ HDF5 layout (N sequences of T frames of H x W pixels):
 - File attributes: ``recipe_yaml``, ``recipe_sha256``, ``thermosynth_version``,
   ``frame_unit``.
 
-Images are chunked one frame at a time and gzip-compressed, so a reader can
-take one frame of one sequence without decompressing the rest.
+Images are chunked one frame at a time, shuffled and gzip-compressed (level
+1, as single frames are), so a reader can take one frame of one sequence
+without decompressing the rest.
 
 A generated dataset keeps each shard of sequences in its own file of this
 layout, and its ``dataset.h5`` joins them through virtual datasets, as
@@ -51,6 +52,7 @@ from thermosynth import __version__
 from thermosynth.errors import OutputError
 from thermosynth.frames.frame import rise_unit
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
+from thermosynth.output.hdf5 import GZIP_LEVEL, compress_chunks
 
 _STRING = h5py.string_dtype(encoding="utf-8")
 _PER_FRAME = ("frames", "masks", "rise_K", "recorded_rise")
@@ -161,15 +163,26 @@ class SequenceHDF5Writer:
             self._file[name].resize(n, axis=0)
 
         i = self._count
-        self._file["frames"][i] = sample.raw
-        self._file["masks"][i] = sample.mask.astype(np.uint8)
-        self._file["rise_K"][i] = sample.rise_K.astype(np.float32)
-        self._file["recorded_rise"][i] = sample.recorded_rise.astype(np.float32)
+        images = (sample.raw, sample.mask, sample.rise_K, sample.recorded_rise)
+        for name, frames in zip(_PER_FRAME, images, strict=True):
+            self._write_frames(name, i, frames)
         self._file["labels"][i] = sample.label
         self._file["splits"][i] = sample.split
         self._file["kinds"][i] = sample.kind
         self._file["metadata"][i] = json.dumps(sample.metadata, sort_keys=True)
         self._count = n
+
+    def _write_frames(self, name: str, index: int, frames: np.ndarray) -> None:
+        """Write one sequence's frames, one pre-compressed chunk per frame.
+
+        The chunks bypass h5py's filter pipeline, as the single-frame writer's
+        do, so that a file's bytes depend only on its content.
+        """
+        dataset = self._file[name]
+        copies = [np.ascontiguousarray(f, dtype=dataset.dtype) for f in frames]
+        tail = (0,) * (dataset.ndim - 2)
+        for time, chunk in enumerate(compress_chunks(copies)):
+            dataset.id.write_direct_chunk((index, time, *tail), chunk)
 
     def _create(self, sample: SequenceSample) -> None:
         frame_shape = sample.mask.shape  # (T, H, W)
@@ -195,7 +208,8 @@ class SequenceHDF5Writer:
             chunks=(1, 1, *shape[1:]),
             dtype=dtype,
             compression="gzip",
-            compression_opts=4,
+            compression_opts=GZIP_LEVEL,
+            shuffle=True,
         )
 
 

@@ -9,6 +9,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from trees import read_tree
 
 from thermosynth.cli import main
 from thermosynth.output.shards import plan_shards
@@ -25,14 +26,6 @@ SMALL = (
     "--set",
     "output.shard_size=2",
 )
-
-
-def read_tree(folder):
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_plan_shards_covers_every_index():

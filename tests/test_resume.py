@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from trees import read_tree
 
 from thermosynth import pipeline
 from thermosynth.cli import main
@@ -32,14 +33,6 @@ SPLIT = (
 
 def generate_args(out: Path, *extra: str) -> list[str]:
     return ["generate", "--demo", "-o", str(out), "--no-progress", *SPLIT, *extra]
-
-
-def read_tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

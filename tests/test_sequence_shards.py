@@ -10,6 +10,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from test_sequences import SMALL
+from trees import read_tree
 
 from thermosynth import sequences
 from thermosynth.cli import main
@@ -19,30 +21,12 @@ from thermosynth.output.shards import SHARD_DIR
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.sequences import generate_sequences
 
-SMALL = (
-    "split.train_normal=1",
-    "split.test_normal=1",
-    "split.test_anomalous=2",
-    "frames.n_frames=4",
-    "frames.shape=[48, 64]",
-    "sequence={fps: 0.2, window_s: 20}",
-    "scenarios=[{kind: hotspot, power_W: 2.0, radius_mm: 4.0, duration_s: 20, "
-    "layer: middle}]",
-)
 SHARD_OF_ONE = "output.shard_size=1"
 
 
 def generate_args(out: Path, *extra: str) -> list[str]:
     sets = [arg for item in (*SMALL, SHARD_OF_ONE) for arg in ("--set", item)]
     return ["generate", "--demo", *sets, "-o", str(out), "--no-progress", *extra]
-
-
-def read_tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def assert_same_tree(tree: dict[str, bytes], expected: dict[str, bytes]) -> None:

@@ -460,10 +460,10 @@ def write_sequence_shard(
 
     ``on_sequence`` is called after each sequence, written or skipped.
 
-    NOTE: written by Dask workers, a shard's HDF5 file has now and then
-    differed in a few bytes from the same shard written in one process, with
-    every value equal: the deflate compressor gave another valid stream for
-    the same chunk (docs/scaling.md).
+    NOTE: a shard written by a Dask worker has now and then differed in a few
+    bytes from the same shard written in one process, with every value equal.
+    The deflate step gave another valid stream for the same chunk there
+    (docs/scaling.md).
     """
     generator.frame_size = reference
     writers = _ShardWriters(stage, generator, shard)

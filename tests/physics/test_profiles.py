@@ -111,13 +111,13 @@ def test_integral_matches_quadrature(name, start_s, end_s):
     assert profile.integral(start_s, end_s) == pytest.approx(expected, abs=1e-9)
 
 
-def test_mean_over_a_pulse_inside_a_step_is_its_share():
+def test_mean_over_pulse_inside_step():
     pulse = Pulse(3.0, start_s=1.2, stop_s=1.45)
     assert pulse(1.0) == pulse(1.5) == 0.0
     assert mean_over(pulse, 1.0, 1.5) == pytest.approx(3.0 * 0.25 / 0.5)
 
 
-def test_mean_over_takes_a_plain_callable_at_the_end():
+def test_mean_over_plain_callable_at_end():
     assert mean_over(lambda t_s: t_s**2, 1.0, 3.0) == 9.0
     assert mean_over(Ramp(4.0, ramp_s=2.0), 1.0, 1.0) == 2.0
 

@@ -108,7 +108,7 @@ def test_split_lowest_zero_fraction_keeps_all():
 
 def test_trimmed_removes_planted_outliers_knn():
     # The planted frames look alike in feature space, and each fold's scout
-    # sees about 10 of them, so k must exceed that for them to stand out.
+    # trains on about 10 of them, so k must exceed that for them to stand out.
     frames, planted = _contaminated(200, 20, seed=1)
     trimmed = Trimmed(KNearest(k=15), drop_fraction=0.1)
     scorer = trimmed.fit(frames, None, None, np.random.default_rng(0))

@@ -263,11 +263,11 @@ def test_recipe_takes_frames_levels_per_kelvin():
     scaled = SimpleNamespace(kelvin_per_level=0.07)
 
     filled = _with_frames_levels_per_kelvin(loaded, path, scaled)
-    kept = _with_frames_levels_per_kelvin(
+    unchanged = _with_frames_levels_per_kelvin(
         filled, path, SimpleNamespace(kelvin_per_level=1.0)
     )
 
     assert loaded.recipe.camera.levels_per_kelvin is None
     assert _with_frames_levels_per_kelvin(loaded, path, unset) is loaded
     assert filled.recipe.camera.levels_per_kelvin == pytest.approx(1 / 0.07)
-    assert kept is filled
+    assert unchanged is filled

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from thermosynth.validation.detectors import (
+    Autoencoder,
     Classifier,
+    DeepSVDD,
     Draem,
     Ensemble,
     KNearest,
@@ -284,3 +286,24 @@ def test_ensemble_rejects_one_member():
     with pytest.raises(ValueError, match="members = 1 is invalid"):
         Ensemble(KNearest(), members=1)
     assert Ensemble(KNearest()).uses_pseudo is False
+
+
+@pytest.mark.parametrize("shape", [(9, 13), (30, 45)])
+@pytest.mark.parametrize("detector", [Classifier, Draem, Autoencoder, DeepSVDD])
+def test_detectors_take_sides_not_multiple_of_four(detector, shape):
+    rng = np.random.default_rng(3)
+    frames = rng.integers(90, 110, (40, *shape), dtype=np.uint8)
+    pseudo = frames.copy()
+    masks = np.zeros(frames.shape, dtype=bool)
+    masks[:, 3:6, 4:7] = True
+    pseudo[masks] = 220
+
+    scorer = detector(steps=60).fit(frames, pseudo, masks, rng)
+    scores, maps = scorer(np.concatenate([frames[:8], pseudo[:8]]))
+
+    assert scores.shape == (16,)
+    assert np.all(np.isfinite(scores))
+    if maps is not None:
+        assert maps.shape == (16, *shape)
+    if detector is not DeepSVDD:
+        assert scores[8:].mean() > scores[:8].mean()

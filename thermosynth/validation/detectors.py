@@ -254,6 +254,12 @@ def _require(anomalous: np.ndarray | None, name: str) -> None:
 
 
 class _Reconstructor(nn.Module):
+    """Encoder-decoder that halves the frame twice and returns it at full size.
+
+    Frames whose sides are not multiples of 4 are padded by repeating their
+    last row and column, and the output is cropped back.
+    """
+
     def __init__(self, width: int = 8) -> None:
         super().__init__()
         self.net = nn.Sequential(
@@ -269,7 +275,11 @@ class _Reconstructor(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        height, width = x.shape[-2:]
+        padding = (0, -width % 4, 0, -height % 4)
+        if any(padding):
+            x = F.pad(x, padding, mode="replicate")
+        return self.net(x)[..., :height, :width]
 
 
 def _pooled_max(maps: torch.Tensor) -> torch.Tensor:

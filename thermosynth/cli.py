@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
     from thermosynth.validation.transfer import TransferData
 
 logger = logging.getLogger(__name__)
+
+# Smallest --resize side [px]; every transfer network is tested at 8 px.
+_MIN_SIZE_PX = 8
+# Pixels per frame above which validate transfer suggests --resize: a
+# 160 x 120 px frame is 20 times the PV modules' 24 x 40 px.
+_LARGE_FRAME_PX = 128 * 128
 
 USAGE_ERROR = 2
 
@@ -595,6 +602,13 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-test", type=int, default=1500, help="test normals at most"
     )
     parser.add_argument(
+        "--resize",
+        metavar="HxW",
+        help="train and score on frames resized to H x W px (height x width), "
+        "such as 64x80; large frames train far faster shrunk (default: the "
+        "frames' own size)",
+    )
+    parser.add_argument(
         "--steps", type=int, default=600, help="training steps per network"
     )
     parser.add_argument(
@@ -662,7 +676,9 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         real_where=_parse_where(args.real_where),
         max_train=args.max_train,
         max_test=args.max_test,
+        size_px=_size_px(args.resize),
     )
+    _warn_if_large(data.train_normal.shape[1:], resized=args.resize is not None)
     n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
     setup.check_contamination(args.contamination, len(data.train_normal), n_reserve)
     thermal = None
@@ -752,6 +768,35 @@ def _severity_levels(text: str) -> list[float]:
     return levels
 
 
+def _warn_if_large(shape: tuple[int, ...], *, resized: bool) -> None:
+    """Log a hint to use --resize when the frames make training slow."""
+    height, width = shape
+    if resized or height * width <= _LARGE_FRAME_PX:
+        return
+    logger.warning(
+        "frames are %d x %d px (height x width); each training step's cost grows "
+        "with the pixel count, so pass --resize HxW (such as %dx%d) to train "
+        "on smaller frames",
+        height,
+        width,
+        round(height / 2),
+        round(width / 2),
+    )
+
+
+def _size_px(text: str | None) -> tuple[int, int] | None:
+    """Parse ``--resize HxW`` into (height, width) [px]; None keeps the size."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if match is None or min(int(match[1]), int(match[2])) < _MIN_SIZE_PX:
+        raise ThermosynthError(
+            f"--resize {text!r} is invalid; give height x width in pixels, each "
+            f"at least {_MIN_SIZE_PX}, such as 64x80"
+        )
+    return int(match[1]), int(match[2])
+
+
 def _transfer_notes(args: argparse.Namespace) -> str:
     return (
         f"Normal frames: `{args.normal}`; real anomalies: `{args.real}`; recipe: "
@@ -759,8 +804,15 @@ def _transfer_notes(args: argparse.Namespace) -> str:
         f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
         f"contrast spread {args.contrast_spread:g}; "
         f"trim fraction {args.trim_fraction:g}; classifier and DRAEM "
-        f"{_members_text(args.members)}."
+        f"{_members_text(args.members)}{_resize_text(args.resize)}."
     )
+
+
+def _resize_text(text: str | None) -> str:
+    if text is None:
+        return ""
+    height, width = _size_px(text) or (0, 0)
+    return f"; frames resized to {height} x {width} px (height x width)"
 
 
 def _members_text(members: int) -> str:

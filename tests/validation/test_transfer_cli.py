@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from thermosynth.cli import _with_frames_levels_per_kelvin, main
+from thermosynth.cli import _warn_if_large, _with_frames_levels_per_kelvin, main
 from thermosynth.recipe import load_recipe
 
 SHAPE = (40, 24)
@@ -271,3 +271,41 @@ def test_recipe_takes_frames_levels_per_kelvin():
     assert _with_frames_levels_per_kelvin(loaded, path, unset) is loaded
     assert filled.recipe.camera.levels_per_kelvin == pytest.approx(1 / 0.07)
     assert unchanged is filled
+
+
+def test_transfer_cli_resizes_frames(mvtec_tree, recipe, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = _args(mvtec_tree, recipe, out)
+    args[args.index("--severity") + 1] = "none"
+    args[args.index("--contamination") + 1] = "0"
+    assert main([*args, "--resize", "18x10", "--steps", "5"]) == 0
+
+    assert (
+        "frames resized to 18 x 10 px (height x width)"
+        in (out / "report.md").read_text()
+    )
+    with (out / "pixel_metrics.csv").open() as handle:
+        real = [r for r in csv.DictReader(handle) if r["test_set"] == "real (test set)"]
+    assert {r["trained_on"] for r in real} == {"thermosynth", "cutpaste"}
+
+
+@pytest.mark.parametrize("size", ["18", "18x", "0x10", "7x10", "18x10x2", "axb"])
+def test_transfer_cli_rejects_bad_resize(mvtec_tree, recipe, tmp_path, capsys, size):
+    out = tmp_path / "report"
+    assert main([*_args(mvtec_tree, recipe, out), "--resize", size]) == 2
+    err = capsys.readouterr().err
+    assert f"--resize {size!r} is invalid; give height x width in pixels" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("shape", "resized", "warned"),
+    [((256, 200), False, True), ((256, 200), True, False), ((40, 24), False, False)],
+)
+def test_transfer_large_frames_suggest_resize(caplog, shape, resized, warned):
+    with caplog.at_level("WARNING", logger="thermosynth.cli"):
+        _warn_if_large(shape, resized=resized)
+    hint = "frames are 256 x 200 px (height x width)"
+    assert (hint in caplog.text) is warned
+    assert ("--resize HxW (such as 128x100)" in caplog.text) is warned

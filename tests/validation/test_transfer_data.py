@@ -8,8 +8,10 @@ import pytest
 
 from thermosynth.errors import FrameError
 from thermosynth.validation.io import load_frame_set
+from thermosynth.validation.transfer import TransferData
 from thermosynth.validation.transfer_data import (
     load_transfer_data,
+    resize_transfer_data,
     split_transfer_data,
     to_uint8,
 )
@@ -142,3 +144,61 @@ def test_to_uint8_rejects_fractional_floats(tmp_path):
         match=r"float values 20\.5\.\.20\.5 \(unit value\) that are not whole",
     ):
         to_uint8(load_frame_set(tmp_path))
+
+
+def _blocks(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (n, 4, 6) frames of 2 x 2 blocks with whole means, and the means."""
+    base = np.arange(n * 6, dtype=np.uint8).reshape(n, 2, 3) * 4 + 20
+    frames = np.kron(base, np.ones((2, 2), dtype=np.uint8))
+    frames[:, 0::2, 0::2] += 3
+    frames[:, 1::2, 1::2] -= 3
+    frames[:, 0::2, 1::2] += 1
+    frames[:, 1::2, 0::2] -= 1
+    return frames, base
+
+
+def test_resize_averages_blocks_and_keeps_labels():
+    train, train_means = _blocks(3)
+    test, test_means = _blocks(4)
+    masks = np.zeros((4, 4, 6), dtype=bool)
+    masks[1, 0, 0:2] = True  # half of the first block: anomalous
+    masks[1, 2, 2] = True  # a quarter of another: not
+    data = TransferData(
+        train_normal=train,
+        test_images=test,
+        test_labels=np.array([False, True, True, False]),
+        test_groups=np.array(["normal", "hot", "hot", "normal"]),
+        reserve_anomalies=test[:2],
+        test_masks=masks,
+        kelvin_per_level=0.05,
+    )
+
+    small = resize_transfer_data(data, 2, 3)
+
+    np.testing.assert_array_equal(small.train_normal, train_means)
+    np.testing.assert_array_equal(small.test_images, test_means)
+    np.testing.assert_array_equal(small.reserve_anomalies, test_means[:2])
+    expected = np.zeros((4, 2, 3), dtype=bool)
+    expected[1, 0, 0] = True
+    np.testing.assert_array_equal(small.test_masks, expected)
+    np.testing.assert_array_equal(small.test_labels, data.test_labels)
+    np.testing.assert_array_equal(small.test_groups, data.test_groups)
+    assert small.kelvin_per_level == 0.05
+    assert small.train_normal.dtype == np.uint8
+
+
+def test_resize_enlarges_flat_frames_unchanged():
+    flat = np.full((2, 3, 5), 77, dtype=np.uint8)
+    data = TransferData(flat, flat, np.array([False, True]), np.array(["normal", "a"]))
+    big = resize_transfer_data(data, 9, 10)
+    assert big.test_images.shape == (2, 9, 10)
+    assert np.all(big.train_normal == 77)
+    assert big.reserve_anomalies is None
+    assert big.test_masks is None
+
+
+def test_resize_rejects_empty_size():
+    flat = np.full((2, 3, 5), 77, dtype=np.uint8)
+    data = TransferData(flat, flat, np.array([False, True]), np.array(["normal", "a"]))
+    with pytest.raises(FrameError, match="cannot resize frames to 0 x 4 px"):
+        resize_transfer_data(data, 0, 4)

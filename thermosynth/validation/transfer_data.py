@@ -175,6 +175,7 @@ def load_transfer_data(
     real_where: Mapping[str, Sequence[str]] | None = None,
     max_train: int = 2500,
     max_test: int = 1500,
+    size_px: tuple[int, int] | None = None,
 ) -> TransferData:
     """Load normal and real anomalous frames and split them for a transfer run.
 
@@ -196,6 +197,9 @@ def load_transfer_data(
         anomaly class, e.g. ``{"anomaly_class": ["Cell", "Hot-Spot"]}``.
     max_train, max_test : int
         Most training and test normals kept.
+    size_px : (int, int), optional
+        (height, width) [px] to resize every frame and mask to, with
+        :func:`resize_transfer_data`; None keeps the frames' own size.
 
     Returns
     -------
@@ -236,7 +240,65 @@ def load_transfer_data(
         test_normal=test,
         anomaly_masks=_real_masks(anomalies),
     )
-    return dataclasses.replace(data, kelvin_per_level=kelvin_per_level(train_set))
+    data = dataclasses.replace(data, kelvin_per_level=kelvin_per_level(train_set))
+    if size_px is None or size_px == train.shape[1:]:
+        return data
+    logger.info(
+        "resizing frames from %d x %d px to %d x %d px (height x width)",
+        *train.shape[1:],
+        *size_px,
+    )
+    return resize_transfer_data(data, *size_px)
+
+
+def resize_transfer_data(
+    data: TransferData, height_px: int, width_px: int
+) -> TransferData:
+    """Return ``data`` with every frame and mask resized to height x width [px].
+
+    The detectors' cost per training step grows with the pixel count, so
+    large frames train far faster shrunk. Frames are averaged over each new
+    pixel's area when shrinking (``cv2.INTER_AREA``) and interpolated
+    linearly when enlarging, then rounded to the nearest 8-bit level, so
+    ``kelvin_per_level`` still holds. A resized mask pixel is anomalous where
+    anomalous pixels covered at least half of it. The image labels stay as
+    they are, even where a small anomaly's mask vanishes.
+    """
+    if height_px < 1 or width_px < 1:
+        raise FrameError(
+            f"cannot resize frames to {height_px} x {width_px} px; give a "
+            "positive height and width"
+        )
+
+    def frames(images: np.ndarray) -> np.ndarray:
+        return _resized(images, height_px, width_px, np.uint8)
+
+    reserve, masks = data.reserve_anomalies, data.test_masks
+    if masks is not None:
+        masks = _resized(masks, height_px, width_px, np.float32) >= 0.5
+    return dataclasses.replace(
+        data,
+        train_normal=frames(data.train_normal),
+        test_images=frames(data.test_images),
+        reserve_anomalies=None if reserve is None else frames(reserve),
+        test_masks=masks,
+    )
+
+
+def _resized(
+    images: np.ndarray, height_px: int, width_px: int, dtype: type
+) -> np.ndarray:
+    """Resize each of (N, H, W) ``images``, computed in float32, cast to ``dtype``."""
+    shrinking = height_px * width_px < images.shape[1] * images.shape[2]
+    method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    out = np.empty((len(images), height_px, width_px), dtype=np.float32)
+    for i, image in enumerate(images):
+        out[i] = cv2.resize(
+            image.astype(np.float32), (width_px, height_px), interpolation=method
+        )
+    if dtype is np.uint8:
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out
 
 
 def kelvin_per_level(frames: FrameSet) -> float | None:

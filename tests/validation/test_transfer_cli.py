@@ -237,6 +237,7 @@ def test_transfer_notes_name_the_ensemble():
         contrast_spread=2.0,
         trim_fraction=0.1,
         members=3,
+        resize=None,
     )
 
     assert "each an ensemble of 3 networks" in _transfer_notes(args)

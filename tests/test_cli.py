@@ -163,7 +163,7 @@ def test_console_script_runs_without_traceback(tmp_path):
         [
             sys.executable,
             "-m",
-            "thermosynth.cli",
+            "thermosynth",
             "generate",
             "--demo",
             "--set",

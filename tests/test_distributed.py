@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from trees import read_tree
 
+from thermosynth import distributed
 from thermosynth.cli import main
 from thermosynth.output.shards import plan_shards
 
@@ -118,3 +119,16 @@ def test_worker_processes_ignore_sigint():
         )
     assert child.stdout.strip() == "True"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _periodic_callbacks(dask_worker) -> list[str]:  # noqa: ANN001
+    return sorted(dask_worker.periodic_callbacks)
+
+
+def test_local_workers_run_without_profiler():
+    with distributed._connect(workers=1, scheduler=None) as client:
+        callbacks = list(client.run(_periodic_callbacks).values())
+
+    assert len(callbacks) == 1
+    assert "heartbeat" in callbacks[0]
+    assert "profile" not in callbacks[0]

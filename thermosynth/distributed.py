@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCHEDULER_TIMEOUT_S = 30
+# Dask configuration of the local cluster's workers: no sampling profiler.
+_NO_PROFILER = {"distributed.worker.profile.enabled": False}
 """Time to wait for a scheduler given by address before giving up [s]."""
 
 _GENERATORS: dict[str, Generator] = {}
@@ -106,6 +108,7 @@ def run_shards(
 @contextlib.contextmanager
 def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
     """Start a loopback-only local cluster, or connect to ``scheduler``."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     # Without -v, worker processes log errors only: their warnings are about
@@ -116,7 +119,10 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
         logging.getLogger("distributed").setLevel(logging.WARNING)
         worker_level = logging.ERROR
     if scheduler is None:
-        with _sigint_ignored():
+        # The workers' sampling profiler keeps task frames, and the h5py
+        # handles in them, alive at random moments; the writers flush in a
+        # fixed order against that, and the local cluster runs without it.
+        with _sigint_ignored(), dask.config.set(_NO_PROFILER):
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,

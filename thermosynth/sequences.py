@@ -459,11 +459,6 @@ def write_sequence_shard(
     """Make and write the sequences of one shard into ``stage``, then mark it complete.
 
     ``on_sequence`` is called after each sequence, written or skipped.
-
-    NOTE: a shard written by a Dask worker has now and then differed in a few
-    bytes from the same shard written in one process, with every value equal.
-    The deflate step gave another valid stream for the same chunk there
-    (docs/scaling.md).
     """
     generator.frame_size = reference
     writers = _ShardWriters(stage, generator, shard)

@@ -6,6 +6,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+from held_frames import frames_held
 
 from thermosynth.errors import OutputError
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
@@ -120,3 +121,13 @@ def test_folder_float_frames_use_scale(tmp_path):
     assert image[0, 0] == round((25.0 - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
     scale = json.loads((tmp_path / "scale.json").read_text())
     assert scale["value_per_level"] == FLOAT_SCALE_PER_LEVEL
+
+
+def test_hdf5_bytes_independent_of_held_frames(tmp_path):
+    samples = [sequence(0, label=0, split="train"), sequence(1), sequence(2)]
+    write_hdf5(tmp_path / "plain.h5", samples)
+    with frames_held() as frames:
+        write_hdf5(tmp_path / "held.h5", samples)
+        assert frames
+
+    assert (tmp_path / "held.h5").read_bytes() == (tmp_path / "plain.h5").read_bytes()

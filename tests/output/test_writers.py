@@ -8,6 +8,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+from held_frames import frames_held
 
 from thermosynth.errors import OutputError
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL, FolderWriter
@@ -205,3 +206,12 @@ def test_hdf5_copies_before_compressing(tmp_path, samples):
         samples[0].raw[:] = 0
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["frames"][0], expected)
+
+
+def test_hdf5_bytes_independent_of_held_frames(tmp_path, samples):
+    write_hdf5(tmp_path / "plain.h5", samples)
+    with frames_held() as frames:
+        write_hdf5(tmp_path / "held.h5", samples)
+        assert frames
+
+    assert (tmp_path / "held.h5").read_bytes() == (tmp_path / "plain.h5").read_bytes()

@@ -92,8 +92,8 @@ class HDF5Writer:
             self._finish()
         finally:
             self._compressor.shutdown(cancel_futures=True)
+            close_in_order(self._file, self._datasets)
             self._datasets.clear()
-            self._file.close()
 
     def write(self, sample: Sample) -> None:
         """Append one sample."""
@@ -188,10 +188,8 @@ class HDF5Writer:
         recorded.attrs["unit"] = rise_unit(self._frame_unit)
         self._grow("labels", (), np.uint8, {})
         for name in ("splits", "kinds", "metadata"):
-            self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=_STRING)
-        self._file["frames"].attrs["unit"] = self._frame_unit
-        names = ("frames", "masks", "rise_K", "recorded_rise", "labels", *_STRINGS)
-        self._datasets = {name: self._file[name] for name in names}
+            self._grow(name, (), _STRING, {})
+        self._datasets["frames"].attrs["unit"] = self._frame_unit
         # h5py reads these from the file on every access; keep them here.
         self._sample_shapes = {name: self._datasets[name].shape[1:] for name in _IMAGES}
         self._dtypes = {name: self._datasets[name].dtype for name in _IMAGES}
@@ -199,7 +197,8 @@ class HDF5Writer:
     def _grow(
         self, name: str, shape: tuple[int, ...], dtype: Any, options: dict[str, Any]
     ) -> h5py.Dataset:
-        return self._file.create_dataset(
+        """Create an extendable dataset and keep its handle for every write."""
+        self._datasets[name] = self._file.create_dataset(
             name,
             shape=(0, *shape),
             maxshape=(None, *shape),
@@ -207,6 +206,24 @@ class HDF5Writer:
             dtype=dtype,
             **options,
         )
+        return self._datasets[name]
+
+
+def close_in_order(file: h5py.File, datasets: dict[str, h5py.Dataset]) -> None:
+    """Flush ``datasets`` one by one in their dict order, then close ``file``.
+
+    HDF5 gives a chunk held in a dataset's cache its place in the file when
+    the dataset is flushed or its last handle closes. Without an explicit
+    flush, that moment depends on when Python drops the last handle. Dask's
+    sampling profiler keeps the frames of running tasks for a while, and with
+    them their handles. Shards written on workers then had chunks at other
+    addresses than the same shards written in one process.
+    """
+    try:
+        for dataset in datasets.values():
+            dataset.flush()
+    finally:
+        file.close()
 
 
 def compress_chunks(images: list[np.ndarray]) -> list[bytes]:

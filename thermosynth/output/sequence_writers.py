@@ -52,7 +52,7 @@ from thermosynth import __version__
 from thermosynth.errors import OutputError
 from thermosynth.frames.frame import rise_unit
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
-from thermosynth.output.hdf5 import GZIP_LEVEL, compress_chunks
+from thermosynth.output.hdf5 import GZIP_LEVEL, close_in_order, compress_chunks
 
 _STRING = h5py.string_dtype(encoding="utf-8")
 _PER_FRAME = ("frames", "masks", "rise_K", "recorded_rise")
@@ -138,6 +138,7 @@ class SequenceHDF5Writer:
             "times_s", data=np.asarray(times_s, dtype=np.float64)
         )
         times.attrs["unit"] = "s"
+        self._datasets: dict[str, h5py.Dataset] = {"times_s": times}
         self._n_times = int(times.shape[0])
         self._frame_unit = frame_unit
         self._count = 0
@@ -151,7 +152,8 @@ class SequenceHDF5Writer:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._file.close()
+        close_in_order(self._file, self._datasets)
+        self._datasets.clear()
 
     def write(self, sample: SequenceSample) -> None:
         """Append one sequence."""
@@ -160,16 +162,16 @@ class SequenceHDF5Writer:
             self._create(sample)
         n = self._count + 1
         for name in (*_PER_FRAME, "labels", "splits", "kinds", "metadata"):
-            self._file[name].resize(n, axis=0)
+            self._datasets[name].resize(n, axis=0)
 
         i = self._count
         images = (sample.raw, sample.mask, sample.rise_K, sample.recorded_rise)
         for name, frames in zip(_PER_FRAME, images, strict=True):
             self._write_frames(name, i, frames)
-        self._file["labels"][i] = sample.label
-        self._file["splits"][i] = sample.split
-        self._file["kinds"][i] = sample.kind
-        self._file["metadata"][i] = json.dumps(sample.metadata, sort_keys=True)
+        self._datasets["labels"][i] = sample.label
+        self._datasets["splits"][i] = sample.split
+        self._datasets["kinds"][i] = sample.kind
+        self._datasets["metadata"][i] = json.dumps(sample.metadata, sort_keys=True)
         self._count = n
 
     def _write_frames(self, name: str, index: int, frames: np.ndarray) -> None:
@@ -178,7 +180,7 @@ class SequenceHDF5Writer:
         The chunks bypass h5py's filter pipeline, as the single-frame writer's
         do, so that a file's bytes depend only on its content.
         """
-        dataset = self._file[name]
+        dataset = self._datasets[name]
         copies = [np.ascontiguousarray(f, dtype=dataset.dtype) for f in frames]
         tail = (0,) * (dataset.ndim - 2)
         for time, chunk in enumerate(compress_chunks(copies)):
@@ -191,17 +193,19 @@ class SequenceHDF5Writer:
         self._grow("rise_K", frame_shape, np.float32).attrs["unit"] = "K"
         recorded = self._grow("recorded_rise", frame_shape, np.float32)
         recorded.attrs["unit"] = rise_unit(self._frame_unit)
-        self._file["frames"].attrs["unit"] = self._frame_unit
+        self._datasets["frames"].attrs["unit"] = self._frame_unit
 
-        self._file.create_dataset(
+        self._datasets["labels"] = self._file.create_dataset(
             "labels", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.uint8
         )
         for name in ("splits", "kinds", "metadata"):
-            self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=_STRING)
+            self._datasets[name] = self._file.create_dataset(
+                name, shape=(0,), maxshape=(None,), dtype=_STRING
+            )
 
     def _grow(self, name: str, shape: tuple[int, ...], dtype: Any) -> h5py.Dataset:
         """Create an extendable (0, T, H, W[, 3]) dataset chunked per frame."""
-        return self._file.create_dataset(
+        self._datasets[name] = self._file.create_dataset(
             name,
             shape=(0, *shape),
             maxshape=(None, *shape),
@@ -211,6 +215,7 @@ class SequenceHDF5Writer:
             compression_opts=GZIP_LEVEL,
             shuffle=True,
         )
+        return self._datasets[name]
 
 
 class SequenceFolderWriter:

@@ -304,7 +304,10 @@ def _plot_examples(
         pseudo, pseudo_masks = make_pseudo(normals, factory(data.train_normal), rng)
         rows.append((name, pseudo, pseudo_masks))
 
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 1.25))
+    # Each frame is drawn 0.8 inch wide, as tall as its aspect ratio makes it.
+    height, width = data.train_normal.shape[1:]
+    row_inch = 0.8 * height / width + 0.15
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * row_inch))
     for (name, images, masks), line in zip(rows, np.atleast_2d(axes), strict=True):
         for i, (image, ax) in enumerate(zip(images, line, strict=False)):
             ax.imshow(image, cmap="gray", vmin=0, vmax=255)

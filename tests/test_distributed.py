@@ -9,7 +9,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from trees import read_tree
+from trees import assert_same_trees, read_tree
 
 from thermosynth import distributed
 from thermosynth.cli import main
@@ -49,10 +49,7 @@ def test_two_workers_write_same_bytes_as_one_process(tmp_path, capsys):
 
     assert main([*args, "--workers", "2"]) == 0
     assert "wrote 9 samples (3 anomalous" in capsys.readouterr().out
-    parallel = read_tree(out)
-    assert sorted(parallel) == sorted(single)
-    for name, data in single.items():
-        assert parallel[name] == data, name
+    assert_same_trees(read_tree(out), single)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "single"]
 
 

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 from test_sequences import SMALL
-from trees import read_tree
+from trees import assert_same_trees, read_tree
 
 from thermosynth import sequences
 from thermosynth.cli import main
@@ -162,7 +162,7 @@ def test_two_workers_same_bytes(reference, out, capsys):
     assert main([*generate_args(out), "--workers", "2"]) == 0
     assert "wrote 4 sequences of 4 frames (2 anomalous" in capsys.readouterr().out
 
-    assert_same_tree(read_tree(out), expected)
+    assert_same_trees(read_tree(out), expected)
     assert not list(out.parent.glob(f".{out.name}.partial-*"))
 
 

@@ -120,8 +120,8 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
         worker_level = logging.ERROR
     if scheduler is None:
         # The workers' sampling profiler keeps task frames, and the h5py
-        # handles in them, alive at random moments; the writers flush in a
-        # fixed order against that, and the local cluster runs without it.
+        # handles in them, alive for random lengths of time. The writers
+        # flush in a fixed order against that, and this cluster runs without it.
         with _sigint_ignored(), dask.config.set(_NO_PROFILER):
             cluster = LocalCluster(
                 n_workers=workers,

@@ -202,3 +202,24 @@ def test_resize_rejects_empty_size():
     data = TransferData(flat, flat, np.array([False, True]), np.array(["normal", "a"]))
     with pytest.raises(FrameError, match="cannot resize frames to 0 x 4 px"):
         resize_transfer_data(data, 0, 4)
+
+
+def test_resize_rejects_growth_past_limit():
+    flat = np.full((2, 3, 5), 77, dtype=np.uint8)
+    data = TransferData(flat, flat, np.array([False, True]), np.array(["normal", "a"]))
+    resize_transfer_data(data, 12, 20)
+    with pytest.raises(FrameError, match="a side would grow more than 4 times"):
+        resize_transfer_data(data, 13, 20)
+
+
+def test_load_resizes_tree(data_dir, tmp_path):
+    grey = _pv_grey(data_dir, 10)
+    _write_tree(tmp_path, grey)
+    rng = np.random.default_rng(0)
+
+    data = load_transfer_data(tmp_path, tmp_path, rng, max_train=4, size_px=(20, 12))
+    assert data.train_normal.shape == (4, 20, 12)
+    assert data.test_images.shape[1:] == (20, 12)
+
+    with pytest.raises(FrameError, match=r"size_px \(20,\) is invalid"):
+        load_transfer_data(tmp_path, tmp_path, rng, max_train=4, size_px=(20,))

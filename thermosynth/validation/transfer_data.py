@@ -27,6 +27,9 @@ from thermosynth.validation.transfer import TransferData
 
 logger = logging.getLogger(__name__)
 
+# Largest factor by which resize_transfer_data lets a side grow.
+MAX_ENLARGE = 4
+
 
 def load_classes(
     data_dir: str | Path,
@@ -199,7 +202,7 @@ def load_transfer_data(
         Most training and test normals kept.
     size_px : (int, int), optional
         (height, width) [px] to resize every frame and mask to, with
-        :func:`resize_transfer_data`; None keeps the frames' own size.
+        :func:`resize_transfer_data`. None keeps the frames' own size.
 
     Returns
     -------
@@ -241,8 +244,12 @@ def load_transfer_data(
         anomaly_masks=_real_masks(anomalies),
     )
     data = dataclasses.replace(data, kelvin_per_level=kelvin_per_level(train_set))
-    if size_px is None or size_px == train.shape[1:]:
+    if size_px is None or tuple(size_px) == train.shape[1:]:
         return data
+    if len(size_px) != 2:
+        raise FrameError(
+            f"size_px {size_px!r} is invalid; give (height, width) in pixels"
+        )
     logger.info(
         "resizing frames from %d x %d px to %d x %d px (height x width)",
         *train.shape[1:],
@@ -259,16 +266,20 @@ def resize_transfer_data(
     The detectors' cost per training step grows with the pixel count, so
     large frames train far faster shrunk. Frames are averaged over each new
     pixel's area when shrinking (``cv2.INTER_AREA``) and interpolated
-    linearly when enlarging, then rounded to the nearest 8-bit level, so
-    ``kelvin_per_level`` still holds. A resized mask pixel is anomalous where
-    anomalous pixels covered at least half of it. The image labels stay as
-    they are, even where a small anomaly's mask vanishes.
+    linearly when enlarging, then rounded to the nearest 8-bit level (halves
+    to even), so ``kelvin_per_level`` still holds. When shrinking, a resized
+    mask pixel is anomalous where anomalous pixels covered at least half of
+    it. When enlarging, it is anomalous where the interpolated mask is at
+    least 0.5.
+    The image labels stay as they are, even where a small anomaly's mask
+    vanishes. Each side may grow at most ``MAX_ENLARGE`` times.
+
+    Raises
+    ------
+    FrameError
+        If a side is not positive or grows more than ``MAX_ENLARGE`` times.
     """
-    if height_px < 1 or width_px < 1:
-        raise FrameError(
-            f"cannot resize frames to {height_px} x {width_px} px; give a "
-            "positive height and width"
-        )
+    _check_size(data.train_normal.shape[1:], height_px, width_px)
 
     def frames(images: np.ndarray) -> np.ndarray:
         return _resized(images, height_px, width_px, np.uint8)
@@ -283,6 +294,21 @@ def resize_transfer_data(
         reserve_anomalies=None if reserve is None else frames(reserve),
         test_masks=masks,
     )
+
+
+def _check_size(shape: tuple[int, ...], height_px: int, width_px: int) -> None:
+    height, width = shape
+    if height_px < 1 or width_px < 1:
+        raise FrameError(
+            f"cannot resize frames to {height_px} x {width_px} px; give a "
+            "positive height and width"
+        )
+    if height_px > MAX_ENLARGE * height or width_px > MAX_ENLARGE * width:
+        raise FrameError(
+            f"cannot resize {height} x {width} px frames to {height_px} x "
+            f"{width_px} px: a side would grow more than {MAX_ENLARGE} times; give "
+            "a smaller size (resizing is meant to shrink large frames)"
+        )
 
 
 def _resized(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from thermosynth.errors import OutputError
+from thermosynth.output import atomic
 from thermosynth.output.atomic import staged_dir, write_bytes_atomic
 
 
@@ -65,3 +70,30 @@ def test_outputs_get_normal_permissions(tmp_path):
     write_bytes_atomic(tmp_path / "p.png", b"x", overwrite=False)
     assert target.stat().st_mode & 0o755 == 0o755
     assert (tmp_path / "p.png").stat().st_mode & 0o644 == 0o644
+
+
+def test_staged_dir_removes_folders_of_killed_runs(tmp_path):
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    host = atomic._host()
+    leftovers = {
+        "killed": f".out.partial-{host}-{ended.stdout.strip()}-abc1_2",
+        "running": f".out.partial-{host}-{os.getpid()}-xyz",
+        "other host": f".out.partial-elsewhere-{ended.stdout.strip()}-abc",
+        "resumable": ".out.partial-0f3a9c",
+        "other output": f".out2.partial-{host}-{ended.stdout.strip()}-abc",
+    }
+    for name in leftovers.values():
+        (tmp_path / name).mkdir()
+
+    with staged_dir(tmp_path / "out", overwrite=False) as stage:
+        (stage / "a.txt").write_text("a")
+
+    assert not (tmp_path / leftovers["killed"]).exists()
+    for case in ("running", "other host", "resumable", "other output"):
+        assert (tmp_path / leftovers[case]).is_dir(), case
+    assert (tmp_path / "out" / "a.txt").read_text() == "a"

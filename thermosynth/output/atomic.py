@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,13 +41,14 @@ def staged_dir(target: Path, *, overwrite: bool) -> Iterator[Path]:
 
     The staging folder sits beside ``target`` so that the final rename stays
     on one file system. On an exception it is removed and ``target`` is
-    unchanged.
+    unchanged. Its name carries this host and process id, so that a later
+    run removes the staging folders of killed runs on this host.
     """
     check_writable(target, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent)
-    )
+    _remove_abandoned(target)
+    prefix = f".{target.name}.partial-{_host()}-{os.getpid()}-"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     staging.chmod(0o777 & ~_umask())
     try:
         yield staging
@@ -53,6 +56,33 @@ def staged_dir(target: Path, *, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _replace(staging, target)
+
+
+def _host() -> str:
+    """Return this host's name with only letters, digits and dots."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _remove_abandoned(target: Path) -> None:
+    """Remove `staged_dir` folders of ``target`` whose process on this host ended."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.partial-(.+)-(\d+)-[^-]+")
+    for path in target.parent.glob(f".{target.name}.partial-*"):
+        match = pattern.fullmatch(path.name)
+        if match is None or match[1] != _host() or _alive(int(match[2])):
+            continue
+        logger.info("removing %s, left by a run that was killed", path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Return whether process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def staging_path(target: Path, key: str) -> Path:

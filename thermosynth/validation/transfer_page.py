@@ -307,7 +307,9 @@ def _plot_examples(
     # Each frame is drawn 0.8 inch wide, as tall as its aspect ratio makes it.
     height, width = data.train_normal.shape[1:]
     row_inch = 0.8 * height / width + 0.15
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * row_inch))
+    fig, axes = plt.subplots(
+        len(rows), n, figsize=(n * 0.8, len(rows) * row_inch), layout="compressed"
+    )
     for (name, images, masks), line in zip(rows, np.atleast_2d(axes), strict=True):
         for i, (image, ax) in enumerate(zip(images, line, strict=False)):
             ax.imshow(image, cmap="gray", vmin=0, vmax=255)

@@ -30,7 +30,7 @@ FRAMES = 256
 
 
 def seconds_per_step(detector: type, size_px: tuple[int, int]) -> float:
-    """Fit ``detector`` for ``STEPS`` steps on random frames; return s per step."""
+    """Return the seconds per step of ``detector`` fitted on random frames."""
     rng = np.random.default_rng(0)
     normal = rng.integers(80, 120, (FRAMES, *size_px), dtype=np.uint8)
     anomalous = normal.copy()

@@ -61,7 +61,7 @@ def differing_shards(reference: Path, out: Path) -> list[str]:
     ]
 
 
-def keep(root: Path, folder: Path, run: int) -> None:
+def keep_run(root: Path, folder: Path, run: int) -> None:
     """Move a differing run, and a copy of the reference once, into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "reference").exists():
@@ -97,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.profiler:
+        # An empty Dask configuration leaves the workers' profiler at its default, on.
         distributed._NO_PROFILER = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +112,7 @@ def main() -> None:
             differing += bool(names)
             print(f"run {run}: {names or 'identical'}", flush=True)
             if names and args.keep:
-                keep(root, args.keep, run)
+                keep_run(root, args.keep, run)
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     report = (

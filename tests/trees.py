@@ -1,4 +1,4 @@
-"""Read an output folder's files, to compare two runs byte for byte."""
+"""Read output folders and compare two runs byte for byte, HDF5 chunk by chunk."""
 
 from __future__ import annotations
 

@@ -36,6 +36,15 @@ def _drawn_mask(i: int) -> np.ndarray:
     return mask
 
 
+def _write_masks(root: Path, names: dict[int, str]) -> Path:
+    """Write the drawn mask of each image index under ground_truth/hot; return it."""
+    masks = root / "ground_truth" / "hot"
+    masks.mkdir(parents=True)
+    for i, name in names.items():
+        cv2.imwrite(str(masks / name), _drawn_mask(i))
+    return masks
+
+
 def _mvtec_tree(root: Path, frames: list[np.ndarray]) -> None:
     """Write frames 0-1 to train/good, 2 to test/good and 3-5 to test/hot."""
     for folder, indices in (
@@ -67,10 +76,7 @@ def test_mvtec_accepts_mask_names(data_dir, tmp_path):
 
 def test_mvtec_normal_masks_are_empty(data_dir, tmp_path):
     _mvtec_tree(tmp_path, _pv_frames(data_dir))
-    masks = tmp_path / "ground_truth" / "hot"
-    masks.mkdir(parents=True)
-    for i in (3, 4, 5):
-        cv2.imwrite(str(masks / f"{i:03d}.tif"), _drawn_mask(i))
+    _write_masks(tmp_path, {i: f"{i:03d}.tif" for i in (3, 4, 5)})
 
     loaded = load_frame_set(tmp_path, label="any")
 
@@ -84,10 +90,7 @@ def test_mvtec_normal_masks_are_empty(data_dir, tmp_path):
 
 def test_mvtec_rejects_two_masks(data_dir, tmp_path):
     _mvtec_tree(tmp_path, _pv_frames(data_dir))
-    masks = tmp_path / "ground_truth" / "hot"
-    masks.mkdir(parents=True)
-    for i in (3, 4, 5):
-        cv2.imwrite(str(masks / f"{i:03d}_mask.png"), _drawn_mask(i))
+    masks = _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 4, 5)})
     cv2.imwrite(str(masks / "004.jpg"), _drawn_mask(4))
 
     with pytest.raises(FrameError, match=r"2 masks match .*004_mask\.png, .*004\.jpg"):
@@ -96,10 +99,7 @@ def test_mvtec_rejects_two_masks(data_dir, tmp_path):
 
 def test_mvtec_rejects_missing_mask(data_dir, tmp_path):
     _mvtec_tree(tmp_path, _pv_frames(data_dir))
-    masks = tmp_path / "ground_truth" / "hot"
-    masks.mkdir(parents=True)
-    for i in (3, 5):
-        cv2.imwrite(str(masks / f"{i:03d}_mask.png"), _drawn_mask(i))
+    _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 5)})
 
     with pytest.raises(
         FrameError,

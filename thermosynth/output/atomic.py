@@ -59,7 +59,7 @@ def staged_dir(target: Path, *, overwrite: bool) -> Iterator[Path]:
 
 
 def _host() -> str:
-    """Return this host's name with only letters, digits and dots."""
+    """Return this host's name, each character but letters, digits and dots as _."""
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 
 
@@ -80,7 +80,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # The process exists but belongs to another user.
         return True
     return True
 

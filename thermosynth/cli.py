@@ -34,6 +34,9 @@ _LARGE_FRAME_PX = 128 * 128
 
 USAGE_ERROR = 2
 
+# Options whose value may look like a negative number, such as --resize -3x4.
+_DASH_VALUE_OPTIONS = ("--resize",)
+
 VERBOSE_DESTS = ("verbose", "verbose_group", "verbose_command")
 """Counts of -v before the command, after ``validate`` and after the command.
 
@@ -48,7 +51,9 @@ THIRD_PARTY_LOGGERS = ("h5py", "matplotlib", "PIL", "distributed", "fipy", "numb
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(
+        _attach_dash_values(sys.argv[1:] if argv is None else argv)
+    )
     _configure_logging(sum(getattr(args, d, 0) for d in VERBOSE_DESTS))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -59,6 +64,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("thermosynth: interrupted; no output was written", file=sys.stderr)
         return 130
+
+
+def _attach_dash_values(argv: Sequence[str]) -> list[str]:
+    """Join ``--resize -3x4`` into ``--resize=-3x4``.
+
+    argparse reads a value that starts with a dash as the next option and
+    stops with "expected one argument"; joined, the value reaches the check
+    that names it.
+    """
+    joined: list[str] = []
+    for token in argv:
+        if joined and joined[-1] in _DASH_VALUE_OPTIONS and token[:1] == "-":
+            if re.match(r"-\s*\d", token):
+                joined[-1] = f"{joined[-1]}={token}"
+                continue
+        joined.append(token)
+    return joined
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):

@@ -290,7 +290,9 @@ def test_transfer_cli_resizes_frames(mvtec_tree, recipe, tmp_path, capsys):
     assert {r["trained_on"] for r in real} == {"thermosynth", "cutpaste"}
 
 
-@pytest.mark.parametrize("size", ["18", "18x", "0x10", "7x10", "18x10x2", "axb"])
+@pytest.mark.parametrize(
+    "size", ["18", "18x", "0x10", "7x10", "18x10x2", "axb", "-3x4", "- 3x4"]
+)
 def test_transfer_cli_rejects_bad_resize(mvtec_tree, recipe, tmp_path, capsys, size):
     out = tmp_path / "report"
     assert main([*_args(mvtec_tree, recipe, out), "--resize", size]) == 2

@@ -28,13 +28,14 @@ PV_GRID = {
 }
 
 
-def joule_spec(region: str) -> ScenarioSpec:
+def joule_spec(region: str, **extra: object) -> ScenarioSpec:
     return TypeAdapter(ScenarioSpec).validate_python(
         {
             "kind": "joule",
             "region": region,
             "current_A": {"uniform": [8.0, 9.0]},
             "resistance_mohm": {"loguniform": [70.0, 550.0]},
+            **extra,
         }
     )
 
@@ -84,6 +85,53 @@ def test_one_cell_rejects_layout_without_cells():
 
     with pytest.raises(RecipeError, match="'one_cell' needs cells"):
         draw_scenario(joule_spec("one_cell"), no_cells, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("width_mm", [20.0, 40.0, 3.0])
+def test_one_strip_heats_a_band_across_every_cell_row(width_mm):
+    layout = cell_grid(**PV_GRID)
+    spec = joule_spec("one_strip", strip_width_mm=width_mm)
+    drawn = draw_scenario(spec, layout, np.random.default_rng(5))
+
+    (source,) = build_sources(drawn, layout, PhysicsSpec())
+    heated = source.weights_m3[0] > 0
+    columns = np.nonzero(heated.any(axis=0))[0]
+    centres_mm = (columns + 0.5) * layout.dx_mm
+    x_mm = drawn.params["x_mm"]
+
+    # A 2 px border, then 10 rows of 19 px cells with 1 px gaps: rows 2 to 200.
+    assert np.array_equal(np.nonzero(heated.any(axis=1))[0], np.arange(2, 201))
+    assert np.all(heated[2:201][:, columns])
+    assert columns.size == max(1, round(width_mm / layout.dx_mm))
+    assert np.all(np.abs(centres_mm - x_mm) <= max(width_mm, layout.dx_mm) / 2)
+    assert np.ptp(source.weights_m3[0][heated]) == 0.0
+
+
+def test_one_strip_stays_on_the_cells_and_repeats():
+    layout = cell_grid(**PV_GRID)
+    spec = joule_spec("one_strip", strip_width_mm={"uniform": [8.0, 2000.0]})
+    draws = [
+        draw_scenario(spec, layout, np.random.default_rng(seed)).params
+        for seed in range(30)
+    ]
+    again = draw_scenario(spec, layout, np.random.default_rng(0)).params
+
+    # Cells span x = 16 to 968 mm; a band wider than that is cut to it.
+    for params in draws:
+        half_mm = params["strip_width_mm"] / 2
+        assert 16.0 - 1e-9 <= params["x_mm"] - half_mm
+        assert params["x_mm"] + half_mm <= 968.0 + 1e-9
+    assert max(p["strip_width_mm"] for p in draws) == pytest.approx(952.0)
+    assert again == draws[0]
+
+
+def test_one_strip_needs_its_width_and_only_it_takes_one():
+    with pytest.raises(ValueError, match="'one_strip' needs strip_width_mm"):
+        joule_spec("one_strip")
+    with pytest.raises(ValueError, match="applies to region 'one_strip' only"):
+        joule_spec("tabs", strip_width_mm=10.0)
+    with pytest.raises(ValueError, match="strip_width_mm"):
+        joule_spec("one_strip", strip_width_mm=-1.0)
 
 
 # The prismatic cell of recipes/radiometric-cabinet.yaml: terminals and air in

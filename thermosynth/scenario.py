@@ -31,6 +31,9 @@ from thermosynth.recipe.models import (
 # Joule region that heats one whole cell, drawn per sample, such as a PV cell
 # driven into reverse bias.
 ONE_CELL = "one_cell"
+# Joule region of a band along y across every cell row, at an x drawn per
+# sample, such as a thin-film PV cell (a long narrow strip) in reverse bias.
+ONE_STRIP = "one_strip"
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def draw_scenario(
     params: dict[str, Any] = {"profile": spec.profile}
     if isinstance(spec, JouleScenario):
         params["region"] = spec.region
-        params.update(_draw_joule_cell(spec.region, layout, rng))
+        params.update(_draw_joule_region(spec, layout, rng))
         params["current_A"] = draw(spec.current_A, rng)
         params["resistance_mohm"] = draw(spec.resistance_mohm, rng)
         params["power_W"] = params["current_A"] ** 2 * params["resistance_mohm"] * 1e-3
@@ -188,27 +191,68 @@ def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
     return {"venting": venting, "max_dT_per_step_K": spec.max_dT_per_step_K}
 
 
-def _draw_joule_cell(
-    region: str, layout: Layout, rng: np.random.Generator
-) -> dict[str, int]:
-    """Draw the cell that region ``one_cell`` heats, or check another region."""
-    if region != ONE_CELL:
-        _region_mask(layout, region)
-        return {}
+def _draw_joule_region(
+    spec: JouleScenario, layout: Layout, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Draw the cell or strip that a joule scenario heats, or check its region."""
+    if spec.region == ONE_CELL:
+        cell_ids = np.unique(layout.cell_id[layout.cell_id >= 0])
+        _require_cells(cell_ids.size, spec.region, layout)
+        return {"cell_id": int(cell_ids[rng.integers(cell_ids.size)])}
+    if spec.region == ONE_STRIP:
+        assert spec.strip_width_mm is not None  # checked by JouleScenario
+        return _draw_strip(draw(spec.strip_width_mm, rng), layout, rng)
 
-    cell_ids = np.unique(layout.cell_id[layout.cell_id >= 0])
-    if cell_ids.size == 0:
+    _region_mask(layout, spec.region)
+    return {}
+
+
+def _require_cells(n_cells: int, region: str, layout: Layout) -> None:
+    if n_cells == 0:
         raise RecipeError(
-            f"scenario region {ONE_CELL!r} needs cells, but layout "
+            f"scenario region {region!r} needs cells, but layout "
             f"{layout.name!r} has none; choose a layout with cells or a region"
         )
-    return {"cell_id": int(cell_ids[rng.integers(cell_ids.size)])}
+
+
+def _draw_strip(
+    width_mm: float, layout: Layout, rng: np.random.Generator
+) -> dict[str, float]:
+    """Place a band ``width_mm`` wide [mm] inside the cells' x extent.
+
+    A band wider than the cells is cut to their extent.
+    """
+    columns = np.nonzero((layout.cell_id >= 0).any(axis=0))[0]
+    _require_cells(columns.size, ONE_STRIP, layout)
+    left_mm = columns[0] * layout.dx_mm
+    right_mm = (columns[-1] + 1) * layout.dx_mm
+    width_mm = min(width_mm, right_mm - left_mm)
+
+    x_mm = rng.uniform(left_mm + width_mm / 2, right_mm - width_mm / 2)
+    return {"strip_width_mm": float(width_mm), "x_mm": float(x_mm)}
+
+
+def _strip_mask(layout: Layout, x_mm: float, width_mm: float) -> np.ndarray:
+    """Grid cells whose centres lie in the band, from the first to the last cell row.
+
+    A band narrower than one grid cell heats the column nearest its centre.
+    """
+    rows = np.nonzero((layout.cell_id >= 0).any(axis=1))[0]
+    in_rows = np.zeros(layout.shape[0], dtype=bool)
+    in_rows[rows[0] : rows[-1] + 1] = True
+
+    offset_mm = np.abs((np.arange(layout.shape[1]) + 0.5) * layout.dx_mm - x_mm)
+    in_band = offset_mm <= width_mm / 2
+    in_band[np.argmin(offset_mm)] = True
+    return in_rows[:, None] & in_band[None, :]
 
 
 def _joule_mask(layout: Layout, params: dict[str, Any]) -> np.ndarray:
-    """Return the heated mask of a joule scenario: a region or one cell."""
+    """Return the heated mask of a joule scenario: a region, one cell or a strip."""
     if params["region"] == ONE_CELL:
         return layout.cell_id == params["cell_id"]
+    if params["region"] == ONE_STRIP:
+        return _strip_mask(layout, params["x_mm"], params["strip_width_mm"])
     return _region_mask(layout, params["region"])
 
 

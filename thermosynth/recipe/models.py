@@ -286,17 +286,39 @@ class HotspotScenario(_ScenarioBase):
 
 
 class JouleScenario(_ScenarioBase):
-    """Joule heating I^2 R spread over a region, such as tabs or terminals."""
+    """Joule heating I^2 R spread over a region, such as tabs or terminals.
+
+    Region ``one_strip`` heats a band ``strip_width_mm`` wide along y, such as
+    a thin-film PV cell; no other region takes ``strip_width_mm``.
+    """
 
     kind: Literal["joule"]
     region: str = "tabs"
     current_A: Distribution
     resistance_mohm: Distribution
+    strip_width_mm: Distribution | None = None
 
-    @field_validator("current_A", "resistance_mohm")
+    @field_validator("current_A", "resistance_mohm", "strip_width_mm")
     @classmethod
-    def _positive(cls, value: Distribution, info: Any) -> Distribution:
+    def _positive(cls, value: Distribution | None, info: Any) -> Distribution | None:
+        if value is None:
+            return None
         return _positive_distribution(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _strip_width(self) -> JouleScenario:
+        strip = self.region == "one_strip"
+        if strip and self.strip_width_mm is None:
+            raise ValueError(
+                "region 'one_strip' needs strip_width_mm, the band's width [mm], "
+                "e.g. strip_width_mm: {uniform: [8, 40]}"
+            )
+        if not strip and self.strip_width_mm is not None:
+            raise ValueError(
+                f"strip_width_mm applies to region 'one_strip' only, but region "
+                f"is {self.region!r}; remove strip_width_mm or set region: one_strip"
+            )
+        return self
 
 
 class HeldPatchScenario(_ScenarioBase):

@@ -135,7 +135,7 @@ def test_one_strip_needs_its_width_and_only_it_takes_one():
 
 
 # The prismatic cell of recipes/radiometric-cabinet.yaml: terminals and air in
-# the top 12 mm, a 3 mm steel rim, the cell body inside it.
+# the top 12 mm, a 3 mm aluminium rim, the cell body inside it.
 PRISMATIC = {
     "width_mm": 150.0,
     "height_mm": 100.0,

@@ -121,14 +121,78 @@ def test_prismatic_terminals_and_casing():
     assert np.array_equal(np.nonzero(terminals[0])[0], [*range(5, 13), *range(37, 45)])
     casing = layout.regions["casing"]
     assert casing.sum() == 50 * 30 - 48 * 28
-    assert np.all(material_names(layout)[casing] == "casing_steel")
+    assert np.all(material_names(layout)[casing] == "casing_aluminium")
     assert (layout.cell_id == 0).sum() == 48 * 28
+
+
+def body_material(layout):
+    """Return the one material of the grid cells of cell 0."""
+    ids = np.unique(layout.material_id[layout.cell_id == 0])
+    assert ids.size == 1
+    return layout.materials[ids[0]]
+
+
+def test_prismatic_body_mixes_can_walls():
+    # 20 mm cell, two 2 mm aluminium walls around 16 mm of stack.
+    body = body_material(prismatic())
+    assert body.name == "prismatic_cell+2x2mm_casing_aluminium"
+    assert body.k_x_W_mK == pytest.approx((26.6 * 16 + 154 * 4) / 20, rel=1e-14)
+    assert body.k_y_W_mK == body.k_x_W_mK
+    assert body.k_z_W_mK == pytest.approx(20 / (16 / 0.52 + 4 / 154), rel=1e-14)
+    stack_rho_cp = DEFAULT_MATERIALS["prismatic_cell"].rho_cp_J_m3K
+    expected_rho_cp = (stack_rho_cp * 16 + 2730 * 893 * 4) / 20
+    assert body.rho_cp_J_m3K == pytest.approx(expected_rho_cp, rel=1e-14)
+
+
+def test_prismatic_cabinet_body_values():
+    # The cell of recipes/radiometric-cabinet.yaml: 27 mm thick, 3 mm can.
+    layout = prismatic(
+        width_mm=150,
+        height_mm=100,
+        thickness_mm=27,
+        terminal_width_mm=20,
+        terminal_height_mm=12,
+        terminal_inset_mm=20,
+        casing_mm=3,
+        resolution_mm=3,
+    )
+    body = body_material(layout)
+    assert body.k_x_W_mK == pytest.approx(1482.6 / 27, rel=1e-12)
+    assert body.k_z_W_mK == pytest.approx(0.6679270, rel=1e-6)
+
+
+def test_prismatic_steel_can_walls():
+    steel = DEFAULT_MATERIALS["casing_steel"]
+    layout = prismatic(materials={"casing": steel})
+    body = body_material(layout)
+    assert body.name == "prismatic_cell+2x2mm_casing_steel"
+    assert body.k_x_W_mK == pytest.approx((26.6 * 16 + 14.9 * 4) / 20, rel=1e-14)
+    casing = layout.regions["casing"]
+    assert np.all(material_names(layout)[casing] == "casing_steel")
+
+
+def test_prismatic_stack_role_is_mixed():
+    stack = material_from_spec("stack", {"base": "prismatic_cell", "k_x_W_mK": 40})
+    body = body_material(prismatic(materials={"cell": stack}))
+    assert body.name == "stack+2x2mm_casing_aluminium"
+    assert body.k_x_W_mK == pytest.approx((40 * 16 + 154 * 4) / 20, rel=1e-14)
+    assert body.k_y_W_mK == pytest.approx((26.6 * 16 + 154 * 4) / 20, rel=1e-14)
+
+
+def test_prismatic_wall_thinner_than_the_rim():
+    body = body_material(prismatic(casing_mm=2, wall_mm=0.8))
+    bare = body_material(prismatic(casing_mm=2, wall_mm=0))
+
+    assert body.name == "prismatic_cell+2x0.8mm_casing_aluminium"
+    assert body.k_x_W_mK == pytest.approx((26.6 * 18.4 + 154 * 1.6) / 20, rel=1e-14)
+    assert bare is DEFAULT_MATERIALS["prismatic_cell"]
 
 
 def test_prismatic_without_casing():
     layout = prismatic(casing_mm=0)
     assert "casing" not in layout.regions or not layout.regions["casing"].any()
     assert (layout.cell_id == 0).sum() == 50 * 30
+    assert body_material(layout) is DEFAULT_MATERIALS["prismatic_cell"]
 
 
 @pytest.mark.parametrize(
@@ -137,6 +201,20 @@ def test_prismatic_without_casing():
         ({"terminal_inset_mm": 40}, r"terminal_inset_mm = 40 .* overlap or leave"),
         ({"casing_mm": 1}, r"casing_mm = 1 mm is narrower than one grid cell"),
         ({"casing_mm": 30}, r"casing_mm = 30 leaves a cell body 0 mm across"),
+        (
+            {"casing_mm": 10},
+            r"casing_mm = 10: the can's two large walls, 20 mm together, fill "
+            r"the cell thickness_mm = 20 .* use casing_mm < thickness_mm / 2 = 10",
+        ),
+        (
+            {"wall_mm": 10},
+            r"wall_mm = 10: the can's .* use wall_mm < thickness_mm / 2 = 10",
+        ),
+        ({"wall_mm": -0.5}, r"wall_mm = -0.5 is invalid"),
+        (
+            {"casing_mm": 6, "thickness_mm": 11},
+            r"casing_mm = 6: .* 12 mm together, fill the cell thickness_mm = 11",
+        ),
         ({"terminal_inset_mm": -1}, r"terminal_inset_mm = -1 is invalid"),
     ],
 )

@@ -13,6 +13,7 @@ from thermosynth.geometry.layouts import (
 from thermosynth.geometry.materials import (
     DEFAULT_MATERIALS,
     laminate,
+    layered_material,
     material_from_spec,
 )
 from thermosynth.geometry.registration import (
@@ -36,6 +37,7 @@ __all__ = [
     "footprint",
     "from_mask",
     "laminate",
+    "layered_material",
     "material_from_spec",
     "module",
     "pouch_cell",

@@ -22,7 +22,7 @@ import numpy as np
 
 from thermosynth.errors import LayoutError
 from thermosynth.geometry.layout import Layout, Material
-from thermosynth.geometry.materials import DEFAULT_MATERIALS
+from thermosynth.geometry.materials import DEFAULT_MATERIALS, layered_material
 
 __all__ = [
     "PV_MODULE_60_CELL",
@@ -244,6 +244,7 @@ def prismatic_cell(
     terminal_height_mm: float,
     terminal_inset_mm: float,
     casing_mm: float = 1.0,
+    wall_mm: float | None = None,
     resolution_mm: float,
     materials: Mapping[str, Material] | None = None,
 ) -> Layout:
@@ -253,6 +254,13 @@ def prismatic_cell(
     high. The top rows hold the terminals, seen edge-on above the cell's top
     face, and air beside them. Below, a casing rim ``casing_mm`` wide
     surrounds the cell body, which has cell id 0.
+
+    The camera sees the can's large wall, not the electrode stack. The body's
+    material is therefore the stack between the two large walls of the can,
+    each ``wall_mm`` thick, mixed through ``thickness_mm`` by
+    :func:`~thermosynth.geometry.materials.layered_material`: in parallel in
+    the plane, in series through the thickness. With ``wall_mm = 0`` the
+    body is the bare stack.
 
     Parameters
     ----------
@@ -265,25 +273,32 @@ def prismatic_cell(
     terminal_inset_mm : float
         Distance from each side edge to the outer edge of its terminal [mm].
     casing_mm : float
-        Wall thickness of the can [mm]; 0 leaves out the rim.
+        Width of the can's rim around the face [mm]; 0 leaves it out.
+    wall_mm : float, optional
+        Thickness of each large wall of the can [mm], mixed into the body;
+        0 leaves the bare stack. Default ``casing_mm``. A real can wall is
+        thinner than a grid cell, so give it here and keep ``casing_mm``
+        one grid cell or more.
     resolution_mm : float
         Grid spacing [mm].
     materials : mapping of str to Material, optional
-        Roles ``"cell"`` (default ``prismatic_cell``), ``"casing"``
-        (``casing_steel``), ``"terminal"`` (``aluminium``) and
-        ``"background"`` (``air``).
+        Roles ``"cell"``, the electrode stack (default ``prismatic_cell``),
+        ``"casing"``, the can's rim and walls (``casing_aluminium``),
+        ``"terminal"`` (``aluminium``) and ``"background"`` (``air``).
 
     Returns
     -------
     Layout
-        Regions ``"terminals"``, ``"casing"`` and ``"background"``.
+        Regions ``"terminals"``, ``"casing"`` and ``"background"``. The
+        body's material is named ``"<cell>+2x<wall_mm>mm_<casing>"``, for
+        example ``"prismatic_cell+2x3mm_casing_aluminium"``.
 
     Raises
     ------
     LayoutError
         On a non-positive size, a feature narrower than one grid cell,
         terminals that overlap or leave the width, or a casing that fills
-        the face.
+        the face or, with its two walls, the thickness.
     """
     _check_positive(
         width_mm=width_mm,
@@ -293,7 +308,11 @@ def prismatic_cell(
         terminal_height_mm=terminal_height_mm,
         resolution_mm=resolution_mm,
     )
-    _check_non_negative(terminal_inset_mm=terminal_inset_mm, casing_mm=casing_mm)
+    walls_key = "casing_mm" if wall_mm is None else "wall_mm"
+    walls_mm = casing_mm if wall_mm is None else wall_mm
+    _check_non_negative(
+        terminal_inset_mm=terminal_inset_mm, casing_mm=casing_mm, wall_mm=walls_mm
+    )
     _check_resolved(
         resolution_mm,
         terminal_width_mm=terminal_width_mm,
@@ -308,10 +327,11 @@ def prismatic_cell(
         casing_mm,
         resolution_mm,
     )
+    _check_walls(walls_key, walls_mm, thickness_mm)
     roles = _roles(
         materials,
         cell="prismatic_cell",
-        casing="casing_steel",
+        casing="casing_aluminium",
         terminal="aluminium",
         background="air",
     )
@@ -327,13 +347,30 @@ def prismatic_cell(
 
     c = casing_mm
     body = canvas.box(c, width_mm - c, top + c, bottom - c)
-    canvas.paint(body, roles["cell"], cell=0)
+    canvas.paint(body, _walled_body(roles, thickness_mm, walls_mm), cell=0)
     right = width_mm - terminal_inset_mm
     for x0 in (terminal_inset_mm, right - terminal_width_mm):
         terminal = canvas.box(x0, x0 + terminal_width_mm, 0, top)
         canvas.paint(terminal, roles["terminal"], regions=("terminals",))
 
     return canvas.layout(thickness_mm, "prismatic_cell", 1)
+
+
+def _walled_body(
+    roles: dict[str, Material], thickness_mm: float, wall_mm: float
+) -> Material:
+    """Mix the electrode stack with the can's two large walls through the cell."""
+    # NOTE: a Layout has one material per (y, x) for all through-thickness
+    # layers, so the walls' lateral spreading is shared by the middle layers
+    # too rather than confined to the two faces. An insulating wrap between
+    # stack and can is not modelled either.
+    stack, wall = roles["cell"], roles["casing"]
+    if wall_mm == 0:
+        return stack
+
+    stack_mm = thickness_mm - 2 * wall_mm
+    name = f"{stack.name}+2x{wall_mm:g}mm_{wall.name}"
+    return layered_material(name, [(wall, wall_mm), (stack, stack_mm), (wall, wall_mm)])
 
 
 def _check_prismatic_fit(
@@ -355,6 +392,17 @@ def _check_prismatic_fit(
         raise LayoutError(
             f"casing_mm = {casing_mm} leaves a cell body {body_mm} mm across, "
             f"less than one grid cell of {resolution_mm} mm; use a thinner casing"
+        )
+
+
+def _check_walls(key: str, wall_mm: float, thickness_mm: float) -> None:
+    """Reject can walls that leave no room for the stack through the thickness."""
+    if 2 * wall_mm >= thickness_mm:
+        raise LayoutError(
+            f"{key} = {wall_mm}: the can's two large walls, "
+            f"{2 * wall_mm:g} mm together, fill the cell thickness_mm = "
+            f"{thickness_mm} and leave no room for the electrode stack; use "
+            f"{key} < thickness_mm / 2 = {thickness_mm / 2:g}"
         )
 
 

@@ -4,18 +4,20 @@ Each entry of `DEFAULT_MATERIALS` names its source in a comment. Values of
 composite parts (cells, PV laminates) are effective properties of the whole
 stack: in-plane conductivity is the thickness-weighted mean of the layers'
 conductivities (layers in parallel), through-thickness conductivity the
-thickness-weighted harmonic mean (layers in series).
+thickness-weighted harmonic mean (layers in series). `layered_material`
+applies the same rule to anisotropic layers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from thermosynth.errors import RecipeError
+from thermosynth.errors import LayoutError, RecipeError
 from thermosynth.geometry.layout import Material
 
-__all__ = ["DEFAULT_MATERIALS", "material_from_spec", "laminate"]
+__all__ = ["DEFAULT_MATERIALS", "laminate", "layered_material", "material_from_spec"]
 
 
 def laminate(name: str, layers: list[tuple[float, float, float]]) -> Material:
@@ -36,12 +38,74 @@ def laminate(name: str, layers: list[tuple[float, float, float]]) -> Material:
         conductivity from layers in series, heat capacity averaged by
         thickness.
     """
-    total_mm = sum(t for t, _, _ in layers)
-    k_in_plane = sum(t * k for t, k, _ in layers) / total_mm
-    k_through = total_mm / sum(t / k for t, k, _ in layers)
-    rho_cp = sum(t * c for t, _, c in layers) / total_mm
+    materials = [
+        (Material(f"{name} layer {i}", k, k, k, rho_cp), t)
+        for i, (t, k, rho_cp) in enumerate(layers)
+    ]
+    return layered_material(name, materials)
 
-    return Material(name, k_in_plane, k_in_plane, k_through, rho_cp)
+
+def layered_material(name: str, layers: list[tuple[Material, float]]) -> Material:
+    """Build the effective material of a stack of layers along z.
+
+    Heat flowing along x or y crosses the layers side by side (in parallel),
+    so each in-plane conductivity is the thickness-weighted mean of the
+    layers' conductivities. Heat flowing along z crosses them one after
+    another (in series), so the through-thickness conductivity is the
+    thickness-weighted harmonic mean. The volumetric heat capacity is the
+    thickness-weighted mean.
+
+    Parameters
+    ----------
+    name : str
+        Name of the resulting material, shown in the layout's material table.
+    layers : list of (Material, float)
+        Each layer's material and thickness [mm], in any order.
+
+    Returns
+    -------
+    Material
+        ``k_x = sum(t k_x) / T``, ``k_y = sum(t k_y) / T``,
+        ``k_z = T / sum(t / k_z)`` [W m-1 K-1] and
+        ``rho_cp = sum(t rho_cp) / T`` [J m-3 K-1], where ``T = sum(t)``.
+
+    Raises
+    ------
+    LayoutError
+        If ``layers`` is empty or a thickness is not a positive finite number.
+
+    Examples
+    --------
+    >>> steel = Material("steel", 15.0, 15.0, 15.0, 3.6e6)
+    >>> stack = Material("stack", 25.0, 25.0, 0.5, 2.4e6)
+    >>> walled = layered_material("walled", [(steel, 1.0), (stack, 8.0), (steel, 1.0)])
+    >>> round(walled.k_x_W_mK, 6), round(walled.k_z_W_mK, 6)
+    (23.0, 0.619835)
+    """
+    _check_layers(name, layers)
+    total_mm = sum(t for _, t in layers)
+
+    k_x = sum(t * m.k_x_W_mK for m, t in layers) / total_mm
+    k_y = sum(t * m.k_y_W_mK for m, t in layers) / total_mm
+    k_z = total_mm / sum(t / m.k_z_W_mK for m, t in layers)
+    rho_cp = sum(t * m.rho_cp_J_m3K for m, t in layers) / total_mm
+
+    return Material(name, k_x, k_y, k_z, rho_cp)
+
+
+def _check_layers(name: str, layers: list[tuple[Material, float]]) -> None:
+    if not layers:
+        raise LayoutError(
+            f"layered material {name!r}: no layers given; give at least one "
+            "(Material, thickness_mm) pair"
+        )
+    for material, thickness_mm in layers:
+        if not math.isfinite(thickness_mm) or thickness_mm <= 0:
+            raise LayoutError(
+                f"layered material {name!r}: layer {material.name!r} has "
+                f"thickness_mm = {thickness_mm}; give a positive finite "
+                "thickness or leave the layer out"
+            )
 
 
 # Layers of a crystalline-silicon PV module (thickness [mm], k [W m-1 K-1],
@@ -85,6 +149,16 @@ DEFAULT_MATERIALS: dict[str, Material] = {
     "thermal_pad": Material("thermal_pad", 3.0, 3.0, 3.0, 3.0e6),
     # AISI 304 stainless steel at 300 K: Incropera et al., 6th ed., Table A.1.
     "casing_steel": Material("casing_steel", 14.9, 14.9, 14.9, 7900.0 * 477.0),
+    # Aluminium-manganese alloy 3003, the usual can of prismatic lithium-ion
+    # cells. Some older or small prismatic cells have nickel-plated steel
+    # cans, for which `casing_steel` is closer. Datasheet values:
+    # 154 W m-1 K-1, 2730 kg m-3, 893 J kg-1 K-1 (Alloys International,
+    # "Aluminum 3003" material data sheet). NOTE: published conductivities of
+    # 3003 range from 154 to 193 W m-1 K-1 with temper, and the temper of a
+    # given cell's can is not known.
+    "casing_aluminium": Material(
+        "casing_aluminium", 154.0, 154.0, 154.0, 2730.0 * 893.0
+    ),
     # Glass / EVA / silicon / EVA / backsheet stack, layer values above.
     "pv_laminate": laminate(
         "pv_laminate", [_PV_GLASS, _PV_EVA, _PV_SILICON, _PV_EVA, _PV_BACKSHEET]

@@ -7,6 +7,7 @@ import os
 import pickle
 import shutil
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -19,9 +20,18 @@ from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
 from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset, item_rng
 from thermosynth.errors import FrameError, RecipeError
+from thermosynth.frames.encodings import (
+    LinearEncoding,
+    PaletteEncoding,
+    describe_encoding,
+)
+from thermosynth.frames.palettes import palette_lut
+from thermosynth.frames.synthetic import SyntheticPouchSource
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
+from thermosynth.pipeline import generate
 from thermosynth.recipe import load_demo_recipe
+from thermosynth.sequences import generate_sequences
 from thermosynth.transforms import ThermalHotspot
 from thermosynth.validation.closeness import CLOSENESS_COLUMNS
 
@@ -414,3 +424,126 @@ def test_hdf5_closeness_missing_names_command(uint16_file):
     path, _ = uint16_file
     with pytest.raises(FrameError, match="validate closeness --pseudo"):
         HDF5Dataset(path).closeness()
+
+
+# Values of the first and the last inferno colour in the palette frames [C].
+PALETTE_RANGE_C = (20.0, 30.0)
+
+
+def write_palette_frames(folder, n_frames: int) -> None:
+    """Render synthetic pouch-cell frames through inferno as RGB PNG files."""
+    folder.mkdir()
+    source = SyntheticPouchSource(n_frames, shape=(48, 64))
+    low, high = PALETTE_RANGE_C
+    lut = palette_lut("inferno")
+    for i in range(n_frames):
+        position = (source.read(i).values - low) / (high - low)
+        levels = np.clip(np.rint(position * 255), 0, 255).astype(np.intp)
+        cv2.imwrite(str(folder / f"frame_{i:02d}.png"), lut[levels][..., ::-1])
+
+
+def palette_overrides(folder) -> list[str]:
+    frames = (
+        f"frames={{kind: images, path: {folder}, mode: palette, "
+        f"palette: inferno, unit: C, value_range: {list(PALETTE_RANGE_C)}}}"
+    )
+    return [frames, "layout.resolution_mm=5.0", "physics.dt_s=30.0", "bank.mode=off"]
+
+
+@pytest.fixture(scope="module")
+def palette_output(tmp_path_factory):
+    root = tmp_path_factory.mktemp("palette")
+    write_palette_frames(root / "frames", 4)
+    split = ["split.train_normal=2", "split.test_normal=1", "split.test_anomalous=2"]
+    overrides = [*palette_overrides(root / "frames"), *split]
+    generate(
+        load_demo_recipe(overrides=[*overrides, f"output.dir={root / 'out'}"]),
+        progress=False,
+    )
+    return root / "out" / "dataset.h5"
+
+
+def test_hdf5_encoding_is_stored_palette(palette_output):
+    dataset = HDF5Dataset(palette_output)
+
+    for index in range(len(dataset)):
+        encoding = dataset.encoding(index)
+        assert isinstance(encoding, PaletteEncoding)
+        np.testing.assert_array_equal(encoding.lut, palette_lut("inferno"))
+        assert (encoding.low, encoding.high) == PALETTE_RANGE_C
+        assert encoding.name == "inferno"
+    with h5py.File(palette_output, "r") as f:
+        assert f["encoding/palette_rgb"].attrs["unit"] == "C"
+        metadata = json.loads(f["metadata"][0])
+    assert metadata["encoding"]["name"] == "inferno"
+
+
+def test_hdf5_palette_round_trip_outside_masks(palette_output):
+    dataset = HDF5Dataset(palette_output)
+    encoding = dataset.encoding()
+    with h5py.File(palette_output, "r") as f:
+        labels = f["labels"][:]
+        for row in range(len(dataset)):
+            stored, mask = f["frames"][row], f["masks"][row].astype(bool)
+            source_path = json.loads(f["metadata"][row])["source_frame"]
+            source = cv2.imread(source_path, cv2.IMREAD_COLOR)[..., ::-1]
+
+            levels, _ = encoding.decode_levels(stored)
+            recoloured = encoding.encode(encoding.decode(stored))
+            np.testing.assert_array_equal(encoding.lut[levels][~mask], source[~mask])
+            np.testing.assert_array_equal(recoloured[~mask], source[~mask])
+            assert mask.any() == bool(labels[row])
+    assert labels.sum() == 2
+
+
+def test_hdf5_sequence_encoding_is_stored_palette(tmp_path):
+    write_palette_frames(tmp_path / "frames", 2)
+    overrides = [
+        *palette_overrides(tmp_path / "frames"),
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=1",
+        "sequence={fps: 0.2, window_s: 10}",
+        f"output.dir={tmp_path / 'out'}",
+    ]
+    generate_sequences(load_demo_recipe(overrides=overrides), progress=False)
+
+    encoding = HDF5Dataset(tmp_path / "out" / "dataset.h5").encoding(1)
+
+    assert isinstance(encoding, PaletteEncoding)
+    np.testing.assert_array_equal(encoding.lut, palette_lut("inferno"))
+    assert (encoding.low, encoding.high, encoding.name) == (20.0, 30.0, "inferno")
+
+
+def test_hdf5_encoding_linear(tmp_path):
+    linear = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+    samples = [make_sample(i, np.zeros((6, 8), np.uint16)) for i in range(2)]
+    for sample in samples:
+        sample.metadata["encoding"] = describe_encoding(linear)
+    with HDF5Writer(tmp_path / "d.h5", attributes={}, frame_unit="C") as writer:
+        for sample in samples:
+            writer.write(sample)
+
+    encoding = HDF5Dataset(tmp_path / "d.h5").encoding(-1)
+
+    assert isinstance(encoding, LinearEncoding)
+    assert encoding.dtype == np.uint16
+    assert (encoding.scale_per_level, encoding.offset) == (0.01, -40.0)
+
+
+def test_hdf5_encoding_unnamed_palette_rejected(tmp_path):
+    unnamed = PaletteEncoding(palette_lut("inferno"), low=20.0, high=30.0)
+    sample = make_sample(0, np.zeros((6, 8, 3), np.uint8))
+    sample.metadata["encoding"] = describe_encoding(unnamed)
+    with HDF5Writer(tmp_path / "d.h5", attributes={}, frame_unit="C") as writer:
+        writer.write(sample)
+
+    with pytest.raises(FrameError, match="stores no palette colours.*colour bar"):
+        HDF5Dataset(tmp_path / "d.h5").encoding()
+
+
+def test_hdf5_encoding_missing_metadata_rejected(uint16_file):
+    path, _ = uint16_file
+
+    with pytest.raises(FrameError, match="row 0 of .* has no encoding"):
+        HDF5Dataset(path).encoding(0)

@@ -38,9 +38,15 @@ from torch.utils.data import Dataset
 from thermosynth.build import register
 from thermosynth.camera.emissivity import emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
-from thermosynth.frames.encodings import describe_encoding
+from thermosynth.frames.encodings import (
+    LinearEncoding,
+    PaletteEncoding,
+    describe_encoding,
+    encoding_from_description,
+)
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.registration import warp_to_frame
+from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import Generator, normal_sample, simulate_rise
 from thermosynth.recipe.loading import LoadedRecipe, load_recipe
@@ -217,6 +223,42 @@ class HDF5Dataset(Dataset[Item]):
                 )
             table = file["closeness"][self.rows]
         return {name: table[name] for name in table.dtype.names or ()}
+
+    def encoding(self, index: int = 0) -> LinearEncoding | PaletteEncoding:
+        """Build the encoding between item ``index``'s frame pixels and values.
+
+        Its ``decode`` converts the item's stored frame pixels to values in
+        ``self.frame_unit``, and ``encode`` converts values back to pixels:
+        RGB colours of the stored palette for palette-coded frames.
+
+        Raises
+        ------
+        FrameError
+            If the item's metadata has no encoding or one other than a linear
+            scale or a palette. Also if the frames were decoded with a palette
+            that the file does not store, such as a colour bar in each frame.
+        """
+        row = self.rows[_check_index(index, len(self.rows))]
+        file = self._open()
+        description = json.loads(file["metadata"][row]).get("encoding")
+        palette = read_palette(file)
+
+        if description is None:
+            raise FrameError(
+                f"row {row} of {self.path} has no encoding in its metadata; open "
+                "a dataset.h5 written by thermosynth generate"
+            )
+        if description.get("kind") == "palette" and palette is None:
+            raise FrameError(
+                f"{self.path} stores no palette colours, because its frames were "
+                "decoded with an unnamed palette, such as a colour bar read from "
+                "each frame (frames.mode: colorbar); read that bar from the "
+                "frame with thermosynth.frames.colorbar.read_colorbar"
+            )
+        lut = None if palette is None else palette.lut
+        return encoding_from_description(
+            description, dtype=file["frames"].dtype, lut=lut
+        )
 
     def close(self) -> None:
         """Close this process's handle; the next item opens the file again."""

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from thermosynth.errors import FrameError
-from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
+from thermosynth.frames.encodings import (
+    LinearEncoding,
+    PaletteEncoding,
+    describe_encoding,
+    encoding_from_description,
+)
 from thermosynth.frames.palettes import palette_lut
 
 
@@ -95,3 +100,50 @@ def test_palette_rejects_16_bit_pixels():
 def test_palette_rejects_bad_lut():
     with pytest.raises(FrameError, match=r"\(N, 3\) array.*\(4,\)"):
         PaletteEncoding(np.zeros(4, np.uint8), low=0.0, high=1.0)
+
+
+def test_description_round_trip_linear():
+    encoding = LinearEncoding(np.uint16, scale_per_level=0.04, offset=-40.0)
+
+    built = encoding_from_description(describe_encoding(encoding), dtype=np.uint16)
+
+    assert isinstance(built, LinearEncoding)
+    assert built.dtype == np.uint16
+    assert built.scale_per_level == 0.04
+    assert built.offset == -40.0
+
+
+def test_description_round_trip_named_palette():
+    lut = palette_lut("cv2:jet")
+    encoding = PaletteEncoding(lut, low=20.0, high=45.5, name="cv2:jet")
+    description = describe_encoding(encoding)
+
+    built = encoding_from_description(description, dtype=np.uint8, lut=lut)
+
+    assert description["name"] == "cv2:jet"
+    assert isinstance(built, PaletteEncoding)
+    np.testing.assert_array_equal(built.lut, lut)
+    assert (built.low, built.high, built.name) == (20.0, 45.5, "cv2:jet")
+    assert repr(built) == "PaletteEncoding('cv2:jet', 256 colours, low=20.0, high=45.5)"
+
+
+def test_description_of_unnamed_palette_has_no_name():
+    encoding = PaletteEncoding(palette_lut("gray"), low=0.0, high=1.0)
+
+    assert "name" not in describe_encoding(encoding)
+
+
+def test_description_palette_needs_matching_lut():
+    description = describe_encoding(
+        PaletteEncoding(palette_lut("inferno"), low=0.0, high=1.0)
+    )
+
+    with pytest.raises(FrameError, match="256 levels needs a lut .*got none"):
+        encoding_from_description(description, dtype=np.uint8)
+    with pytest.raises(FrameError, match="256 levels needs a lut .*got 4"):
+        encoding_from_description(description, dtype=np.uint8, lut=np.zeros((4, 3)))
+
+
+def test_description_unknown_kind_rejected():
+    with pytest.raises(FrameError, match="encoding kind 'Custom' cannot be built"):
+        encoding_from_description({"kind": "Custom"}, dtype=np.uint8)

@@ -9,7 +9,10 @@ import pytest
 from held_frames import frames_held
 
 from thermosynth.errors import OutputError
+from thermosynth.frames.encodings import PaletteEncoding, describe_encoding
+from thermosynth.frames.palettes import palette_lut
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
+from thermosynth.output.palette import read_palette
 from thermosynth.output.sequence_writers import (
     SequenceFolderWriter,
     SequenceHDF5Writer,
@@ -131,3 +134,30 @@ def test_hdf5_bytes_independent_of_held_frames(tmp_path):
         assert frames
 
     assert (tmp_path / "held.h5").read_bytes() == (tmp_path / "plain.h5").read_bytes()
+
+
+def test_hdf5_stores_sequence_palette(tmp_path):
+    encoding = PaletteEncoding(palette_lut("inferno"), low=0, high=255, name="inferno")
+    samples = [sequence(0, label=0, split="train"), sequence(1)]
+    for sample in samples:
+        sample.metadata["encoding"] = describe_encoding(encoding)
+    write_hdf5(tmp_path / "s.h5", samples)
+
+    with h5py.File(tmp_path / "s.h5", "r") as h5:
+        palette = read_palette(h5)
+        assert h5["encoding/palette_rgb"].attrs["unit"] == "C"
+    assert palette is not None
+    np.testing.assert_array_equal(palette.lut, palette_lut("inferno"))
+    assert (palette.low, palette.high, palette.name) == (0.0, 255.0, "inferno")
+
+
+def test_hdf5_rejects_second_sequence_palette(tmp_path):
+    samples = [sequence(0, label=0, split="train"), sequence(1)]
+    for sample, name in zip(samples, ["inferno", "magma"], strict=True):
+        encoding = PaletteEncoding(palette_lut(name), low=0, high=1, name=name)
+        sample.metadata["encoding"] = describe_encoding(encoding)
+
+    with pytest.raises(
+        OutputError, match=r"sample 1 has the palette .* \('magma', 0.0, 1.0\)"
+    ):
+        write_hdf5(tmp_path / "s.h5", samples)

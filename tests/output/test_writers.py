@@ -11,8 +11,11 @@ import pytest
 from held_frames import frames_held
 
 from thermosynth.errors import OutputError
+from thermosynth.frames.encodings import PaletteEncoding, describe_encoding
+from thermosynth.frames.palettes import palette_lut
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL, FolderWriter
-from thermosynth.output.hdf5 import HDF5Writer
+from thermosynth.output.hdf5 import HDF5Writer, write_master
+from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
 
 
@@ -215,3 +218,87 @@ def test_hdf5_bytes_independent_of_held_frames(tmp_path, samples):
         assert frames
 
     assert (tmp_path / "held.h5").read_bytes() == (tmp_path / "plain.h5").read_bytes()
+
+
+def palette_description(name: str, low: float = 20.0, high: float = 40.0) -> dict:
+    return describe_encoding(
+        PaletteEncoding(palette_lut(name), low=low, high=high, name=name)
+    )
+
+
+def test_hdf5_stores_named_palette_once(tmp_path, samples):
+    for sample in samples:
+        sample.metadata["encoding"] = palette_description("cv2:jet")
+    write_hdf5(tmp_path / "d.h5", samples)
+
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        dataset = f["encoding/palette_rgb"]
+        assert dataset.dtype == np.uint8
+        np.testing.assert_array_equal(dataset[()], palette_lut("cv2:jet"))
+        assert dict(dataset.attrs) == {
+            "name": "cv2:jet",
+            "low": 20.0,
+            "high": 40.0,
+            "unit": "C",
+        }
+        assert list(f["encoding"]) == ["palette_rgb"]
+        palette = read_palette(f)
+    assert palette is not None
+    assert palette.name == "cv2:jet"
+
+
+def test_hdf5_palette_same_bytes(tmp_path, samples):
+    for sample in samples:
+        sample.metadata["encoding"] = palette_description("inferno")
+    write_hdf5(tmp_path / "a.h5", samples)
+    write_hdf5(tmp_path / "b.h5", samples)
+
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+
+
+def test_hdf5_without_palette_has_no_group(tmp_path, samples):
+    write_hdf5(tmp_path / "d.h5", samples)
+
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert "encoding" not in f
+        assert read_palette(f) is None
+
+
+def test_hdf5_rejects_second_palette(tmp_path, samples):
+    samples[0].metadata["encoding"] = palette_description("inferno")
+    samples[1].metadata["encoding"] = palette_description("inferno", high=41.0)
+
+    with pytest.raises(
+        OutputError, match=r"sample 1 has the palette .*'inferno', 20.0, 41.0"
+    ):
+        write_hdf5(tmp_path / "d.h5", samples)
+
+
+def test_master_copies_shard_palette(tmp_path, samples):
+    for sample in samples:
+        sample.metadata["encoding"] = palette_description("magma")
+    (tmp_path / "shards").mkdir()
+    write_hdf5(tmp_path / "shards" / "a.h5", samples[:2])
+    write_hdf5(tmp_path / "shards" / "b.h5", samples[2:])
+    shards = [("shards/a.h5", 2), ("shards/b.h5", 2)]
+
+    write_master(tmp_path / "m.h5", shards, attributes={}, frame_unit="C")
+
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        np.testing.assert_array_equal(
+            f["encoding/palette_rgb"][()], palette_lut("magma")
+        )
+        assert f["encoding/palette_rgb"].attrs["name"] == "magma"
+        assert f["encoding/palette_rgb"].attrs["unit"] == "C"
+
+
+def test_master_rejects_shards_of_two_palettes(tmp_path, samples):
+    samples[0].metadata["encoding"] = palette_description("magma")
+    samples[1].metadata["encoding"] = palette_description("inferno")
+    write_hdf5(tmp_path / "a.h5", samples[:1])
+    write_hdf5(tmp_path / "b.h5", samples[1:2])
+    shards = [("a.h5", 1), ("b.h5", 1)]
+
+    with pytest.raises(OutputError, match=r"shard b.h5 stores the palette .*inferno"):
+        write_master(tmp_path / "m.h5", shards, attributes={}, frame_unit="C")
+    assert not (tmp_path / "m.h5").exists()

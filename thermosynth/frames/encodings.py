@@ -101,6 +101,12 @@ class PaletteEncoding:
         uint8 (N, 3) RGB colours, ordered from ``low`` to ``high``; N >= 2.
     low, high : float
         Values of the first and the last colour, in the frame's unit.
+    name : str, optional
+        Name of the palette as `thermosynth.frames.palettes.palette_lut`
+        takes it; give it only when ``lut`` equals ``palette_lut(name)``,
+        because the HDF5 writers store ``palette_lut(name)`` as the colours.
+        None for a palette read from elsewhere, such as a colour bar in the
+        image.
 
     Notes
     -----
@@ -111,7 +117,9 @@ class PaletteEncoding:
     of colours, not of pixels.
     """
 
-    def __init__(self, lut: np.ndarray, *, low: float, high: float) -> None:
+    def __init__(
+        self, lut: np.ndarray, *, low: float, high: float, name: str | None = None
+    ) -> None:
         lut = np.asarray(lut)
         if lut.ndim != 2 or lut.shape[1] != 3 or lut.shape[0] < 2:
             raise FrameError(
@@ -125,6 +133,7 @@ class PaletteEncoding:
         self.lut = lut.astype(np.uint8)
         self.low = float(low)
         self.high = float(high)
+        self.name = name
 
         colours, first_level = np.unique(self.lut, axis=0, return_index=True)
         self._tree = cKDTree(colours.astype(np.float64))
@@ -195,8 +204,9 @@ class PaletteEncoding:
         return self.lut[levels]
 
     def __repr__(self) -> str:
+        named = "" if self.name is None else f"{self.name!r}, "
         return (
-            f"PaletteEncoding({self.n_levels} colours, low={self.low}, "
+            f"PaletteEncoding({named}{self.n_levels} colours, low={self.low}, "
             f"high={self.high})"
         )
 
@@ -214,8 +224,9 @@ def describe_encoding(encoding: Any) -> dict[str, Any]:
 
     ``linear``: value = level * ``scale_per_level`` + ``offset``. ``palette``:
     the nearest palette colour's index i stands for
-    ``low + i / (n_levels - 1) * (high - low)``. Other encodings give only
-    their class name.
+    ``low + i / (n_levels - 1) * (high - low)``, and ``name`` is the palette's
+    name where it has one. Other encodings give only their class name.
+    `encoding_from_description` builds the encoding back.
     """
     if isinstance(encoding, LinearEncoding):
         return {
@@ -224,10 +235,65 @@ def describe_encoding(encoding: Any) -> dict[str, Any]:
             "offset": encoding.offset,
         }
     if isinstance(encoding, PaletteEncoding):
-        return {
+        description: dict[str, Any] = {
             "kind": "palette",
             "low": encoding.low,
             "high": encoding.high,
             "n_levels": encoding.n_levels,
         }
+        if encoding.name is not None:
+            description["name"] = encoding.name
+        return description
     return {"kind": type(encoding).__name__}
+
+
+def encoding_from_description(
+    description: dict[str, Any],
+    *,
+    dtype: np.dtype | type,
+    lut: np.ndarray | None = None,
+) -> LinearEncoding | PaletteEncoding:
+    """Build the encoding that `describe_encoding` described.
+
+    Parameters
+    ----------
+    description : dict
+        Output of `describe_encoding`, for example a sample's
+        ``metadata["encoding"]``.
+    dtype : numpy dtype
+        Dtype of the stored pixels; a linear encoding needs it.
+    lut : ndarray, optional
+        uint8 (N, 3) RGB palette colours; a palette encoding needs them,
+        because ``description`` gives only their number.
+
+    Raises
+    ------
+    FrameError
+        If ``description`` is of another kind, or describes a palette and
+        ``lut`` is None or has not ``n_levels`` colours.
+    """
+    kind = description.get("kind")
+    if kind == "linear":
+        return LinearEncoding(
+            dtype,
+            scale_per_level=description["scale_per_level"],
+            offset=description["offset"],
+        )
+    if kind != "palette":
+        raise FrameError(
+            f"encoding kind {kind!r} cannot be built back; only 'linear' and "
+            "'palette' encodings can"
+        )
+
+    if lut is None or len(lut) != description["n_levels"]:
+        found = "none" if lut is None else f"{len(lut)}"
+        raise FrameError(
+            f"a palette encoding of {description['n_levels']} levels needs a lut "
+            f"of as many colours, got {found}; pass the palette's (N, 3) colours"
+        )
+    return PaletteEncoding(
+        lut,
+        low=description["low"],
+        high=description["high"],
+        name=description.get("name"),
+    )

@@ -410,7 +410,7 @@ class ImageFolderSource:
                 )
             value_range = (0.0, float(lut.shape[0] - 1))
         low, high = value_range
-        return PaletteEncoding(lut, low=low, high=high)
+        return PaletteEncoding(lut, low=low, high=high, name=palette)
 
     def _check_colorbar(
         self, colorbar: Mapping[str, Any] | None

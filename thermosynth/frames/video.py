@@ -106,7 +106,9 @@ class VideoSource:
                     f"unit {self.unit!r} needs value_range=(low, high) for the palette"
                 )
             value_range = (0.0, float(lut.shape[0] - 1))
-        return PaletteEncoding(lut, low=value_range[0], high=value_range[1])
+        return PaletteEncoding(
+            lut, low=value_range[0], high=value_range[1], name=palette
+        )
 
     @property
     def sources(self) -> list[str]:

@@ -11,6 +11,11 @@ Layout (N samples of H x W pixels):
   Celsius frames (attribute ``unit``).
 - ``labels``: (N,) uint8; ``splits``: (N,) strings; ``kinds``: (N,) strings.
 - ``metadata``: (N,) JSON strings, one per sample.
+- ``encoding/palette_rgb``: (n_levels, 3) uint8 RGB colours of the named palette
+  that decoded the frames, from the lowest value to the highest, with
+  attributes ``name``, ``low`` and ``high`` (values of the first and the last
+  colour) and ``unit`` (their unit, the frames' unit). Present only when the
+  samples' metadata name a palette (see `thermosynth.output.palette`).
 - File attributes: ``recipe_yaml``, ``recipe_sha256``, ``thermosynth_version``,
   ``frame_unit``.
 
@@ -41,6 +46,7 @@ from isal import isal_zlib
 
 from thermosynth import __version__
 from thermosynth.frames.frame import rise_unit
+from thermosynth.output.palette import PaletteRecord, copy_palette
 from thermosynth.output.sample import Sample
 
 _STRING = h5py.string_dtype(encoding="utf-8")
@@ -78,6 +84,7 @@ class HDF5Writer:
         self._compressing: deque[tuple[int, Future[list[bytes]]]] = deque()
         self._sample_shapes: dict[str, tuple[int, ...]] = {}
         self._dtypes: dict[str, np.dtype] = {}
+        self._palette = PaletteRecord(self._file, frame_unit=frame_unit)
 
     def __enter__(self) -> HDF5Writer:
         return self
@@ -97,6 +104,7 @@ class HDF5Writer:
 
     def write(self, sample: Sample) -> None:
         """Append one sample."""
+        self._palette.add(sample.metadata, sample.index)
         if self._count == 0:
             self._create(sample)
         i = self._count
@@ -302,6 +310,7 @@ def write_master(
         master["frames"].attrs["unit"] = frame_unit
         master["recorded_rise"].attrs["unit"] = rise_unit(frame_unit)
         master["rise_K"].attrs["unit"] = "K"
+        copy_palette(master, shards, path.parent, frame_unit=frame_unit)
     os.replace(temporary, path)
 
 

@@ -11,6 +11,9 @@ HDF5 layout (N sequences of T frames of H x W pixels):
 - ``times_s``: (T,) float64, time of each frame after the anomaly's onset [s].
 - ``labels``: (N,) uint8; ``splits``: (N,) strings; ``kinds``: (N,) strings.
 - ``metadata``: (N,) JSON strings, one per sequence.
+- ``encoding/palette_rgb``: (n_levels, 3) uint8 RGB colours of the named palette
+  that decoded the frames, with attributes ``name``, ``low``, ``high`` and
+  ``unit``, as in thermosynth.output.hdf5; present only for named palettes.
 - File attributes: ``recipe_yaml``, ``recipe_sha256``, ``thermosynth_version``,
   ``frame_unit``.
 
@@ -53,6 +56,7 @@ from thermosynth.errors import OutputError
 from thermosynth.frames.frame import rise_unit
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
 from thermosynth.output.hdf5 import GZIP_LEVEL, close_in_order, compress_chunks
+from thermosynth.output.palette import PaletteRecord
 
 _STRING = h5py.string_dtype(encoding="utf-8")
 _PER_FRAME = ("frames", "masks", "rise_K", "recorded_rise")
@@ -142,6 +146,7 @@ class SequenceHDF5Writer:
         self._n_times = int(times.shape[0])
         self._frame_unit = frame_unit
         self._count = 0
+        self._palette = PaletteRecord(self._file, frame_unit=frame_unit)
 
     def __enter__(self) -> SequenceHDF5Writer:
         return self
@@ -158,6 +163,7 @@ class SequenceHDF5Writer:
     def write(self, sample: SequenceSample) -> None:
         """Append one sequence."""
         _check_length(sample, self._n_times)
+        self._palette.add(sample.metadata, sample.index)
         if self._count == 0:
             self._create(sample)
         n = self._count + 1

@@ -25,13 +25,18 @@ With ``--spots`` it varies the recipe's local hot spots (``hot_spot``),
 the scenario closest to the Hot-Spot class: drawn twice as often, or with
 other power ranges. It writes benchmarks/results/pv_dev_spots.md.
 
+With ``--strips`` it adds a fourth scenario, ``hot_strip`` (``STRIP``): a
+band along the module's length heated in reverse bias, as a thin-film cell
+is, beside the recipe as it stands. It writes
+benchmarks/results/pv_dev_strips.md.
+
 With ``--supervised`` it trains the classifier on real hotspots, the
 benchmark's supervised reference, on half of the reserve, and scores the
 other half against the unused normals, with the logit map pooled by the
 max or by the mean. It writes benchmarks/results/pv_dev_supervised.md.
 
     OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py \\
-        [--baselines | --spots | --supervised] [--seeds 3] [--jobs 2]
+        [--baselines | --spots | --strips | --supervised] [--seeds 3] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from thermosynth.validation.transfer_data import load_classes
 OUT = ROOT / "benchmarks" / "results" / "pv_dev_split.md"
 OUT_BASELINES = ROOT / "benchmarks" / "results" / "pv_dev_baselines.md"
 OUT_SPOTS = ROOT / "benchmarks" / "results" / "pv_dev_spots.md"
+OUT_STRIPS = ROOT / "benchmarks" / "results" / "pv_dev_strips.md"
 OUT_SUPERVISED = ROOT / "benchmarks" / "results" / "pv_dev_supervised.md"
 N_DEV_NORMAL = 1500
 KEYS = ("all", "Hot-Spot")
@@ -121,6 +127,8 @@ def rise_bank(region: str, n_scenarios: int, seed: int):
     elif region.startswith("spots "):
         low_W, high_W = SPOT_POWERS_W[region]
         spot["power_W"] = {"loguniform": [low_W, high_W]}
+    if region == "strips":
+        scenarios.append(STRIP)
     if region == "none":
         scenarios = [s for s in scenarios if s.get("name") != REGION_SCENARIO]
     elif region == "narrow":
@@ -237,6 +245,23 @@ SPOT_VARIANTS = [
     ),
     ("hot_spot 1-10 W, spread 2", ("thermosynth", "spots 1-10 W", 2.0), "draem"),
 ]
+STRIP = {
+    "kind": "joule",
+    "name": "hot_strip",
+    "region": "one_strip",
+    # One to six thin-film cells of about 8 mm, side by side.
+    "strip_width_mm": {"uniform": [8.0, 48.0]},
+    # Thin-film modules carry 1.5-2.5 A; a shaded or shunted strip in reverse
+    # bias drops 1-6 V, so R = V / I = 0.4-4 ohm and I^2 R = 0.9-25 W.
+    "current_A": {"uniform": [1.5, 2.5]},
+    "resistance_mohm": {"loguniform": [400.0, 4000.0]},
+    "duration_s": {"uniform": [300, 900]},
+}
+"""The thin-film strip scenario that ``--strips`` adds to the recipe."""
+STRIP_VARIANTS = [
+    (f"{_RECIPE}, spread 2", ("thermosynth", "recipe", 2.0), "draem"),
+    ("recipe + hot_strip 8-48 mm, spread 2", ("thermosynth", "strips", 2.0), "draem"),
+]
 SUPERVISED_VARIANTS = [
     ("real hotspots, half of the reserve", ("real",), "classifier, max pooling"),
     ("real hotspots, half of the reserve", ("real",), "classifier, mean pooling"),
@@ -245,6 +270,7 @@ MODES = {
     "thermosynth": ("PV pseudo-anomaly settings", THERMOSYNTH_VARIANTS, OUT),
     "baselines": ("baseline generators", BASELINE_VARIANTS, OUT_BASELINES),
     "spots": ("local hot spots", SPOT_VARIANTS, OUT_SPOTS),
+    "strips": ("thin-film strips", STRIP_VARIANTS, OUT_STRIPS),
     "supervised": ("supervised reference", SUPERVISED_VARIANTS, OUT_SUPERVISED),
 }
 
@@ -397,6 +423,13 @@ def main() -> None:
         help="vary the share and power range of the local hot spots",
     )
     modes.add_argument(
+        "--strips",
+        dest="mode",
+        action="store_const",
+        const="strips",
+        help="add a thin-film strip scenario to the recipe's three",
+    )
+    modes.add_argument(
         "--supervised",
         dest="mode",
         action="store_const",
@@ -409,7 +442,8 @@ def main() -> None:
         type=Path,
         default=None,
         help="Markdown file to write (default benchmarks/results/pv_dev_split.md, "
-        "pv_dev_baselines.md, pv_dev_spots.md or pv_dev_supervised.md)",
+        "pv_dev_baselines.md, pv_dev_spots.md, pv_dev_strips.md or "
+        "pv_dev_supervised.md)",
     )
     parser.set_defaults(mode="thermosynth")
     args = parser.parse_args()

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from thermosynth.build import build_layout
 from thermosynth.cli import main
+from thermosynth.errors import RecipeError
+from thermosynth.recipe import load_demo_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -272,6 +275,32 @@ def test_layout_bad_value_names_recipe(capsys, tmp_path):
     message = "<demo>: key 'layout': rows = 0 is invalid; it must be a positive integer"
     assert_one_line_error(code, err, message)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("thin", "'thin'"), ("{uniform: [1, 2]}", "{'uniform': [1, 2]}")],
+)
+def test_layout_value_of_wrong_type_names_key(capsys, tmp_path, value, shown):
+    args = ("--set", f"layout.thickness_mm={value}", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", "--demo", *args)
+    message = (
+        f"<demo>: key 'layout.thickness_mm' = {shown} is invalid for layout kind "
+        "'pouch_cell'; give a number, such as 0.8 (layout keys take one value, "
+        "not a distribution)"
+    )
+    assert_one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layout_number_that_yaml_reads_as_text_is_a_number():
+    spec = load_demo_recipe().recipe.layout
+    thin = spec.model_copy(update={"thickness_mm": "1e-3"})  # YAML 1.1 text
+    flag = spec.model_copy(update={"thickness_mm": True})
+
+    assert build_layout(thin, {}).thickness_mm == 0.001
+    with pytest.raises(RecipeError, match="'layout.thickness_mm' = True is invalid"):
+        build_layout(flag, {})
 
 
 def test_calibrate_existing_output_names_flag(capsys, tmp_path):

@@ -6,10 +6,12 @@ import copy
 import difflib
 import hashlib
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from thermosynth.camera.model import Camera
 from thermosynth.errors import LayoutError, RecipeError
@@ -113,6 +115,7 @@ def build_layout(spec: LayoutSpec, materials: dict[str, dict[str, Any]]) -> Layo
     if spec.kind == "mask":
         options["mask"] = options.pop("path", None)
     _check_options(builder, options, spec.kind)
+    options = _typed_options(builder, options, spec.kind)
 
     table = {name: material_from_spec(name, entry) for name, entry in materials.items()}
     try:
@@ -153,6 +156,46 @@ def _check_options(
             f"missing key 'layout.{missing[0]}' for layout kind {kind!r}; add it "
             "to the recipe's layout section"
         )
+
+
+# What a layout key of each type takes, for the message on a wrong value.
+_EXPECTED = {
+    float: "a number, such as 0.8",
+    int: "a whole number, such as 6",
+    str: "a name",
+}
+
+
+def _typed_options(
+    builder: Callable[..., Layout], options: dict[str, Any], kind: str
+) -> dict[str, Any]:
+    """Convert layout keys to the builder's types, or name the key that fails.
+
+    YAML reads ``1e-9`` as text; it becomes a number here. A distribution, a
+    boolean or a word where a number belongs is refused.
+    """
+    hints = typing.get_type_hints(builder)
+    typed = {}
+    for key, value in options.items():
+        hint = hints.get(key, Any)
+        try:
+            if isinstance(value, bool) and hint is not bool:
+                raise ValueError(key)
+            typed[key] = TypeAdapter(hint).validate_python(value)
+        except (ValidationError, ValueError):
+            expected = _EXPECTED.get(_without_none(hint), f"a value of type {hint}")
+            raise RecipeError(
+                f"key 'layout.{key}' = {value!r} is invalid for layout kind "
+                f"{kind!r}; give {expected} (layout keys take one value, not "
+                "a distribution)"
+            ) from None
+    return typed
+
+
+def _without_none(hint: Any) -> Any:
+    """Return X for ``X | None``, else the hint itself."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if len(args) == 1 else hint
 
 
 def check_camera(spec: CameraSpec, frame: Frame) -> None:

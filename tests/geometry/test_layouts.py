@@ -204,7 +204,8 @@ def test_prismatic_without_casing():
         (
             {"casing_mm": 10},
             r"casing_mm = 10: the can's two large walls, 20 mm together, fill "
-            r"the cell thickness_mm = 20 .* use casing_mm < thickness_mm / 2 = 10",
+            r"the cell thickness_mm = 20 .* use casing_mm < thickness_mm / 2 = 10, "
+            r"or set wall_mm for thinner walls",
         ),
         (
             {"wall_mm": 10},

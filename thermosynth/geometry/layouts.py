@@ -403,6 +403,7 @@ def _check_walls(key: str, wall_mm: float, thickness_mm: float) -> None:
             f"{2 * wall_mm:g} mm together, fill the cell thickness_mm = "
             f"{thickness_mm} and leave no room for the electrode stack; use "
             f"{key} < thickness_mm / 2 = {thickness_mm / 2:g}"
+            + ("" if key == "wall_mm" else ", or set wall_mm for thinner walls")
         )
 
 

@@ -90,6 +90,28 @@ def test_palette_duplicate_colour_decodes_lowest():
     np.testing.assert_array_equal(levels, [[0, 1, 1, 3]])
 
 
+def test_palette_decodes_sequence_frames_like_stills():
+    lut = palette_lut("inferno")
+    encoding = PaletteEncoding(lut, low=20.0, high=45.5)
+    rng = np.random.default_rng(3)
+    frames = lut[rng.integers(0, 256, size=(4, 5, 6))]  # (T, H, W, 3)
+
+    values = encoding.decode(frames)
+    stills = np.stack([encoding.decode(frame) for frame in frames])
+
+    assert values.shape == (4, 5, 6)
+    np.testing.assert_array_equal(values, stills)
+    np.testing.assert_array_equal(encoding.encode(values), frames)
+
+
+@pytest.mark.parametrize("shape", [(3,), (4, 5, 4)])
+def test_palette_rejects_pixels_without_rgb_axis(shape):
+    encoding = PaletteEncoding(palette_lut("gray"), low=0.0, high=1.0)
+
+    with pytest.raises(FrameError, match=r"shape \(H, W, 3\) or \(\.\.\., 3\)"):
+        encoding.decode(np.zeros(shape, np.uint8))
+
+
 def test_palette_rejects_16_bit_pixels():
     encoding = PaletteEncoding(palette_lut("gray"), low=0.0, high=1.0)
 

@@ -155,34 +155,38 @@ class PaletteEncoding:
         Parameters
         ----------
         raw : ndarray
-            (H, W, 3) RGB pixels.
+            RGB pixels, (H, W, 3) or any shape (..., 3), such as the
+            (T, H, W, 3) frames of a sequence.
 
         Returns
         -------
         levels : ndarray
-            int64 (H, W), palette index of the nearest colour.
+            int64 (...), palette index of the nearest colour.
         distance : ndarray
-            float64 (H, W), RGB distance to that colour [levels of 0..255].
+            float64 (...), RGB distance to that colour [levels of 0..255].
         """
         raw = np.asarray(raw)
-        if raw.ndim != 3 or raw.shape[2] != 3:
+        if raw.ndim < 2 or raw.shape[-1] != 3:
             raise FrameError(
-                f"palette decoding needs (H, W, 3) RGB pixels, got {raw.shape}"
+                f"palette decoding needs RGB pixels of shape (H, W, 3) or "
+                f"(..., 3), got {raw.shape}"
             )
 
         keys, inverse = np.unique(_pack_rgb(raw), return_inverse=True)
         colours = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1)
         distance, index = self._tree.query(colours.astype(np.float64))
 
-        inverse = inverse.reshape(raw.shape[:2])
+        inverse = inverse.reshape(raw.shape[:-1])
         return self._tree_levels[index][inverse], distance[inverse]
 
     def decode(self, raw: np.ndarray, *, return_distance: bool = False):
-        """Convert RGB pixels (H, W, 3) to float64 values (H, W).
+        """Convert RGB pixels (..., 3), such as (H, W, 3), to float64 values (...).
 
-        With ``return_distance=True`` it returns ``(values, distance)``, where
-        ``distance`` is the RGB distance of each pixel to its palette colour.
-        Overlays such as text and logos lie far from every colour.
+        Every pixel takes the value of its nearest palette colour, even a
+        pixel of an overlay (text, a logo, a box) that lies far from every
+        colour. With ``return_distance=True`` it returns ``(values,
+        distance)``, where ``distance`` is the RGB distance of each pixel to
+        its palette colour, so that such pixels can be found and masked.
         """
         levels, distance = self.decode_levels(raw)
         values = self.low + levels / (self.n_levels - 1) * (self.high - self.low)
@@ -191,7 +195,7 @@ class PaletteEncoding:
         return values
 
     def encode(self, values: np.ndarray) -> np.ndarray:
-        """Convert values (H, W) to uint8 RGB pixels (H, W, 3).
+        """Convert values (...), such as (H, W), to uint8 RGB pixels (..., 3).
 
         Values round to the nearest level and clip to the palette's range. NaN
         encodes to the first colour.
@@ -212,7 +216,7 @@ class PaletteEncoding:
 
 
 def _pack_rgb(raw: np.ndarray) -> np.ndarray:
-    """Pack 8-bit RGB pixels (H, W, 3) into one int64 key per pixel."""
+    """Pack 8-bit RGB pixels (..., 3) into one int64 key per pixel."""
     if raw.dtype != np.uint8:
         raise FrameError(f"palette decoding needs uint8 pixels, got {raw.dtype}")
     rgb = raw.reshape(-1, 3).astype(np.int64)

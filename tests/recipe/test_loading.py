@@ -321,6 +321,25 @@ def test_corners_method_needs_four_corners():
         parse(overrides=("registration.method=corners",))
 
 
+def test_section_check_names_section_not_its_contents():
+    with pytest.raises(RecipeError) as excinfo:
+        parse(
+            overrides=(
+                "scenarios.0={kind: joule, name: tabs, current_A: 5, "
+                "resistance_mohm: 2, strip_width_mm: 10}",
+            )
+        )
+
+    message = str(excinfo.value)
+    assert message.endswith(
+        "section 'scenarios.0' (kind 'joule', name 'tabs') is invalid: "
+        "strip_width_mm applies to region 'one_strip' only, but region is "
+        "'tabs'; remove strip_width_mm or set region: one_strip; fix it in the "
+        "recipe or with --set scenarios.0.KEY=VALUE"
+    )
+    assert "current_A" not in message
+
+
 def test_duplicate_top_level_key_rejected():
     text = MINIMAL + "physics: {dt_s: 2.0}\nphysics: {h_top_W_m2K: 9.0}\n"
 

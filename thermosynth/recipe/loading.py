@@ -349,10 +349,23 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         return f"{source}: {_unknown_kind(value, key, kinds)}{more}"
     message = first["msg"].removeprefix("Value error, ")
     message = message.replace("Input should", "it should")
+    if isinstance(value, dict):
+        # A check across a section's keys: the message names them, and the
+        # whole section would bury it.
+        return (
+            f"{source}: section '{key}'{_section_name(value)} is invalid: "
+            f"{message}; fix it in the recipe or with --set {key}.KEY=VALUE{more}"
+        )
     return (
         f"{source}: key '{key}' = {value!r} is invalid: {message}; fix it in the "
         f"recipe or with --set {key}=...{more}"
     )
+
+
+def _section_name(section: dict[str, Any]) -> str:
+    """Return " (kind 'joule', name 'hot_cell')" from the keys a section has."""
+    named = [f"{k} {section[k]!r}" for k in ("kind", "name") if k in section]
+    return f" ({', '.join(named)})" if named else ""
 
 
 def _is_union_member(part: Any) -> bool:

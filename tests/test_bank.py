@@ -13,6 +13,7 @@ from thermosynth.bank import (
     BankEntry,
     ScenarioBank,
     apply_symmetry,
+    bank_scenarios,
     bank_size,
     group_key,
     is_linear,
@@ -29,6 +30,7 @@ from thermosynth.physics.profiles import Ramp
 from thermosynth.physics.sources import hotspot
 from thermosynth.pipeline import Generator, simulate_rise
 from thermosynth.recipe.loading import load_demo_recipe
+from thermosynth.scenario import DrawnScenario
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -401,3 +403,55 @@ def test_emissivity_region_limits_mirror_images():
     # so only the corner region can break the grid's four symmetries.
     assert len(ScenarioBank([entry], plain, layout).symmetries) == 4
     assert ScenarioBank([entry], bare, layout).symmetries == ["identity"]
+
+
+def test_bank_scenarios_add_missing_kinds():
+    assert bank_scenarios([3, 1, 1], 1) == [0, 1, 2]
+    assert bank_scenarios([3, 1, 1], 2) == [*stratified_scenarios([3, 1, 1], 2), 2]
+    assert bank_scenarios([1, 2], 5) == stratified_scenarios([1, 2], 5)
+    assert bank_scenarios([9, 1], 4) == [0, 0, 0, 0, 1]
+
+
+def fake_entries(scenario_indices):
+    """Return entries with a unit rise [K], one per scenario index.
+
+    Their kind, runaway, has no amplitude to redraw, whatever the scenario.
+    """
+    drawn = DrawnScenario("runaway", "fake", 10.0, {"power_W": 1.0})
+    rise = np.ones((4, 4))
+    return [
+        BankEntry(f"key{i}", scenario, drawn, rise)
+        for i, scenario in enumerate(scenario_indices)
+    ]
+
+
+def test_bank_draw_stays_in_scenario():
+    recipe = load_demo_recipe().recipe  # scenarios: hotspot, joule
+    layout = striped_layout(symmetric=False)
+    bank = ScenarioBank(fake_entries([0, 1, 0, 1, 0]), recipe, layout)
+    rng = np.random.default_rng(2)
+
+    for scenario in (0, 1):
+        keys = {
+            bank.draw(rng, scenario_index=scenario)[2]["bank_entry"] for _ in range(40)
+        }
+        expected = {e.key for e in bank.entries if e.scenario_index == scenario}
+        assert keys == expected
+
+
+def test_bank_draw_chooses_scenario_by_weight():
+    recipe = load_demo_recipe().recipe  # weights 1.0 and 0.5
+    bank = ScenarioBank(fake_entries([0, 1, 1, 1]), recipe, striped_layout())
+    rng = np.random.default_rng(3)
+    keys = [bank.draw(rng)[2]["bank_entry"] for _ in range(600)]
+
+    # Binomial share 2/3 of the hotspot's one entry, within four standard deviations.
+    share = np.mean([key == "key0" for key in keys])
+    assert abs(share - 2 / 3) < 4 * np.sqrt(2 / 9 / 600)
+
+
+def test_bank_draw_rejects_scenario_without_entry():
+    recipe = load_demo_recipe().recipe
+    bank = ScenarioBank(fake_entries([0]), recipe, striped_layout())
+    with pytest.raises(RecipeError, match="no entry of scenario 1"):
+        bank.draw(np.random.default_rng(0), scenario_index=1)

@@ -15,10 +15,18 @@ import torch
 from scipy import ndimage
 from torch.utils.data import DataLoader
 
+from thermosynth import datasets as datasets_module
+from thermosynth.blend import Blended
 from thermosynth.build import register
 from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
-from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset, item_rng
+from thermosynth.datasets import (
+    HDF5Dataset,
+    OnTheFlyDataset,
+    item_rng,
+    slot_rng,
+    slot_scenarios,
+)
 from thermosynth.errors import FrameError, RecipeError
 from thermosynth.frames.encodings import (
     LinearEncoding,
@@ -31,6 +39,7 @@ from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import generate
 from thermosynth.recipe import load_demo_recipe
+from thermosynth.scenario import choose_scenario, choose_scenario_index
 from thermosynth.sequences import generate_sequences
 from thermosynth.transforms import ThermalHotspot
 from thermosynth.validation.closeness import CLOSENESS_COLUMNS
@@ -547,3 +556,97 @@ def test_hdf5_encoding_missing_metadata_rejected(uint16_file):
 
     with pytest.raises(FrameError, match="row 0 of .* has no encoding"):
         HDF5Dataset(path).encoding(0)
+
+
+# Two scenarios: draws of "weak" have a power below the cut 60 % of the time
+# and end too weak; "strong" always passes. Weights 1 : 0.5.
+TWO_SCENARIOS = (
+    "scenarios=[{kind: hotspot, name: weak, weight: 1.0, power_W: {uniform: "
+    "[0.1, 1.1]}, radius_mm: 4.0, duration_s: 20, layer: middle}, {kind: "
+    "hotspot, name: strong, weight: 0.5, power_W: 2.0, radius_mm: 4.0, "
+    "duration_s: 20, layer: middle}]"
+)
+CUT_K = 0.7
+N_KIND_ITEMS = 400
+
+
+def fake_rise(drawn, layout, recipe):
+    """Return a uniform rise [K] equal to the drawn power, without simulating."""
+    return np.full(layout.shape, drawn.params["power_W"], dtype=np.float64)
+
+
+def fake_blend(rise_px_K, frame, recipe, camera, **_):
+    """Blend nothing; cover 10 pixels where the peak rise reaches CUT_K."""
+    peak = float(rise_px_K.max())
+    area = 10 if peak >= CUT_K else 0
+    zeros = np.zeros(frame.shape, dtype=np.float32)
+    return Blended(frame.raw, frame.values, zeros > 0, zeros, peak, area)
+
+
+def two_scenario_items(monkeypatch, bank_size):
+    """Return a two-scenario dataset with fake physics, and its items' metadata."""
+    monkeypatch.setattr(datasets_module, "simulate_rise", fake_rise)
+    monkeypatch.setattr(datasets_module, "record_and_blend", fake_blend)
+    overrides = (
+        *FAST_DEMO,
+        TWO_SCENARIOS,
+        "frames.shape=[48, 64]",
+        "blend.max_tries=60",
+        "blend.min_area_px=10",
+    )
+    dataset = OnTheFlyDataset(
+        load_demo_recipe(overrides=overrides),
+        length=N_KIND_ITEMS,
+        anomaly_fraction=1.0,
+        bank_size=bank_size,
+    )
+    return dataset, [json.loads(dataset[i]["metadata"]) for i in range(len(dataset))]
+
+
+def check_kinds_kept(dataset, metadata):
+    """Check each item keeps its first-chosen scenario, in shares of the weights."""
+    scenarios = dataset.loaded.recipe.scenarios
+    for index, meta in enumerate(metadata):
+        rng = item_rng(dataset.seed, 0, index)
+        rng.random()  # the draw that made the item anomalous
+        assert meta["scenario"] == choose_scenario(scenarios, rng).name, index
+    retried = sum(meta["attempts"] > 1 for meta in metadata)
+    assert retried > N_KIND_ITEMS // 5  # the retries ran
+
+    # Binomial share of "weak", 2/3, within four standard deviations.
+    n_weak = sum(meta["scenario"] == "weak" for meta in metadata)
+    share = 1.0 / 1.5
+    sd = np.sqrt(N_KIND_ITEMS * share * (1 - share))
+    assert abs(n_weak - share * N_KIND_ITEMS) < 4 * sd
+
+
+def test_on_the_fly_retry_keeps_scenario(monkeypatch):
+    dataset, metadata = two_scenario_items(monkeypatch, bank_size=0)
+    check_kinds_kept(dataset, metadata)
+
+
+def test_on_the_fly_bank_retry_keeps_scenario(monkeypatch):
+    # A slot keeps its power, so "weak" needs several slots for a retry to
+    # find one above the cut.
+    dataset, metadata = two_scenario_items(monkeypatch, bank_size=16)
+    check_kinds_kept(dataset, metadata)
+
+    names = [scenario.name for scenario in dataset.loaded.recipe.scenarios]
+    slot_names = [names[i] for i in dataset._slot_scenarios]
+    assert set(slot_names) == {"strong", "weak"}
+    for meta in metadata:
+        assert slot_names[meta["bank_slot"]] == meta["scenario"]
+
+
+def test_slot_scenarios_cover_every_scenario(loaded):
+    scenarios = loaded.recipe.scenarios
+    for bank_size in (1, 2, 5):
+        slots = slot_scenarios(3, scenarios, bank_size)
+        first = [
+            choose_scenario_index(scenarios, slot_rng(3, slot))
+            for slot in range(bank_size)
+        ]
+        assert slots[:bank_size] == first
+        assert sorted(set(slots)) == [0, 1]
+        assert len(slots) <= bank_size + 1
+    assert slot_scenarios(3, scenarios, 0) == []

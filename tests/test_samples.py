@@ -9,13 +9,21 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from thermosynth import samples as samples_module
+from thermosynth.blend import Blended
 from thermosynth.camera.optics import blur_radius_px
-from thermosynth.errors import RecipeError
+from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.frames.sources import ArraySource
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.recipe import load_demo_recipe, load_recipe
-from thermosynth.samples import Generator, _warp_rise, record_and_blend, simulate_rise
-from thermosynth.scenario import draw_scenario
+from thermosynth.samples import (
+    Generator,
+    _warp_rise,
+    record_and_blend,
+    sample_rng,
+    simulate_rise,
+)
+from thermosynth.scenario import choose_scenario, draw_scenario
 
 
 def _generator() -> Generator:
@@ -244,3 +252,106 @@ def test_unknown_emissivity_region_rejected():
         Generator(
             load_demo_recipe(overrides=["camera.emissivity_regions={terminals: 0.1}"])
         )
+
+
+# Two scenarios: draws of "weak" have a power below the cut 60 % of the time
+# and end too weak; "strong" always passes. Weights 1 : 0.5.
+TWO_SCENARIOS = (
+    "scenarios=[{kind: hotspot, name: weak, weight: 1.0, power_W: {uniform: "
+    "[0.1, 1.1]}, radius_mm: 4.0, duration_s: 20, layer: middle}, {kind: "
+    "hotspot, name: strong, weight: 0.5, power_W: 2.0, radius_mm: 4.0, "
+    "duration_s: 20, layer: middle}]"
+)
+CUT_K = 0.7
+N_KIND_SAMPLES = 400
+
+
+def fake_rise(drawn, layout, recipe):
+    """Return a uniform rise [K] equal to the drawn power, without simulating."""
+    return np.full(layout.shape, drawn.params["power_W"], dtype=np.float64)
+
+
+def fake_blend(rise_px_K, frame, recipe, camera, **_):
+    """Blend nothing; cover 10 pixels where the peak rise reaches CUT_K."""
+    peak = float(rise_px_K.max())
+    area = 10 if peak >= CUT_K else 0
+    zeros = np.zeros(frame.shape, dtype=np.float32)
+    return Blended(frame.raw, frame.values, zeros > 0, zeros, peak, area)
+
+
+def _two_scenario_generator(tmp_path, monkeypatch, *bank: str) -> Generator:
+    monkeypatch.setattr(samples_module, "simulate_rise", fake_rise)
+    monkeypatch.setattr(samples_module, "record_and_blend", fake_blend)
+    overrides = [
+        TWO_SCENARIOS,
+        "frames.shape=[48, 64]",
+        "blend.max_tries=30",
+        "blend.min_area_px=10",
+        *bank,
+    ]
+    return Generator(load_demo_recipe(overrides=overrides))
+
+
+def _check_kinds_kept(generator: Generator) -> list:
+    """Make N_KIND_SAMPLES samples; check each keeps its first-chosen scenario."""
+    recipe = generator.recipe
+    frame = _first_anomalous_frame(generator)
+    anomalies = [generator.anomalous(i, frame) for i in range(N_KIND_SAMPLES)]
+
+    for sample in anomalies:
+        chosen = choose_scenario(
+            recipe.scenarios, sample_rng(recipe.seed, sample.index)
+        )
+        assert sample.kind == chosen.name, sample.index
+        assert sample.metadata["scenario"] == chosen.name
+    retried = sum(sample.metadata["attempts"] > 1 for sample in anomalies)
+    assert retried > N_KIND_SAMPLES // 5  # the retries ran
+
+    # Binomial share of "weak", 2/3, within four standard deviations.
+    n_weak = sum(sample.kind == "weak" for sample in anomalies)
+    share = 1.0 / 1.5
+    sd = np.sqrt(N_KIND_SAMPLES * share * (1 - share))
+    assert abs(n_weak - share * N_KIND_SAMPLES) < 4 * sd
+    return anomalies
+
+
+def test_retry_keeps_scenario(tmp_path, monkeypatch):
+    _check_kinds_kept(_two_scenario_generator(tmp_path, monkeypatch))
+
+
+def test_retry_keeps_scenario_with_bank(tmp_path, monkeypatch):
+    # bank.size=1 plans one "weak" entry; "strong" gets one more entry.
+    generator = _two_scenario_generator(
+        tmp_path,
+        monkeypatch,
+        "bank.mode=reuse",
+        f"bank.path={tmp_path / 'bank.h5'}",
+        "bank.size=1",
+    )
+    anomalies = _check_kinds_kept(generator)
+
+    entries = {e.key: e.drawn.name for e in generator._bank.entries}
+    assert sorted(entries.values()) == ["strong", "weak"]
+    for sample in anomalies:
+        assert entries[sample.metadata["bank_entry"]] == sample.kind
+
+
+def test_weak_scenario_error_names_it(tmp_path, monkeypatch):
+    generator = _two_scenario_generator(tmp_path, monkeypatch, "blend.max_tries=2")
+    scenarios = generator.recipe.scenarios
+    seed = generator.recipe.seed
+    index = next(
+        i
+        for i in range(100)
+        if choose_scenario(scenarios, sample_rng(seed, i)).name == "weak"
+    )
+
+    def blend_too_weak(rise_px_K, frame, recipe, camera, **_):
+        return fake_blend(np.zeros_like(rise_px_K), frame, recipe, camera)
+
+    monkeypatch.setattr(samples_module, "record_and_blend", blend_too_weak)
+    frame = _first_anomalous_frame(generator)
+    with pytest.raises(
+        ThermosynthError, match="raise the power or size of scenario 'weak'"
+    ):
+        generator.anomalous(index, frame)

@@ -13,7 +13,14 @@ from thermosynth.errors import RecipeError
 from thermosynth.geometry.layouts import cell_grid, prismatic_cell
 from thermosynth.physics.sources import cell_volume_m3
 from thermosynth.recipe.models import PhysicsSpec, ScenarioSpec
-from thermosynth.scenario import DrawnScenario, build_sources, draw_scenario
+from thermosynth.scenario import (
+    DrawnScenario,
+    build_sources,
+    choose_scenario,
+    choose_scenario_index,
+    draw_attempt,
+    draw_scenario,
+)
 
 # A 60-cell PV module, as in recipes/pv-module-hotspots.yaml.
 PV_GRID = {
@@ -182,3 +189,29 @@ def test_hotspot_centred_off_cells_kept_whole():
 
     assert np.any(heated & layout.regions["terminals"])
     assert np.any(heated & (layout.cell_id >= 0))
+
+
+def test_draw_attempt_skips_choice_on_retry():
+    layout = cell_grid(**PV_GRID)
+    scenarios = [joule_spec("one_cell"), joule_spec("one_cell", weight=3.0)]
+    spec = scenarios[0]
+
+    first = draw_attempt(spec, scenarios, layout, np.random.default_rng(4), attempt=1)
+    assert first == draw_scenario(spec, layout, np.random.default_rng(4))
+
+    retry = draw_attempt(spec, scenarios, layout, np.random.default_rng(4), attempt=2)
+    rng = np.random.default_rng(4)
+    choose_scenario_index(scenarios, rng)
+    assert retry == draw_scenario(spec, layout, rng)
+    assert retry != first
+
+
+def test_choose_scenario_index_follows_weights():
+    scenarios = [joule_spec("one_cell"), joule_spec("one_cell", weight=3.0)]
+    rng = np.random.default_rng(0)
+    picks = [choose_scenario_index(scenarios, rng) for _ in range(4000)]
+
+    # Binomial share 3/4 of the second scenario, within four standard deviations.
+    assert abs(np.mean(picks) - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 4000)
+    again = np.random.default_rng(0)
+    assert choose_scenario(scenarios, again) is scenarios[picks[0]]

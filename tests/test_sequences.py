@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from thermosynth import sequences as sequences_module
+from thermosynth.blend import Blended
 from thermosynth.build import register
 from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
@@ -16,6 +18,8 @@ from thermosynth.errors import FrameError, RecipeError, ThermosynthError
 from thermosynth.preview_animation import choose_sequences, write_animated_preview
 from thermosynth.recipe import load_demo_recipe, load_recipe
 from thermosynth.recipe.models import SequenceSpec
+from thermosynth.samples import sample_rng
+from thermosynth.scenario import choose_scenario
 from thermosynth.sequences import (
     SequenceGenerator,
     frame_times_s,
@@ -304,3 +308,53 @@ def test_unknown_emissivity_region_rejected_for_sequences():
         SequenceGenerator(
             small_recipe(None, "camera.emissivity_regions={busbars: 0.1}")
         )
+
+
+# Two scenarios: draws of "weak" have a power below the cut 60 % of the time
+# and end too weak; "strong" always passes. Weights 1 : 0.5.
+WEAK_AND_STRONG = (
+    "scenarios=[{kind: hotspot, name: weak, weight: 1.0, power_W: {uniform: "
+    "[0.1, 1.1]}, radius_mm: 4.0, duration_s: 20, layer: middle}, {kind: "
+    "hotspot, name: strong, weight: 0.5, power_W: 2.0, radius_mm: 4.0, "
+    "duration_s: 20, layer: middle}]"
+)
+CUT_K = 0.7
+N_KIND_SEQUENCES = 400
+
+
+def fake_sequence_rise(drawn, layout, recipe, times_s):
+    """Return a uniform rise [K] equal to the drawn power, without simulating."""
+    shape = (len(times_s), *layout.shape)
+    return np.full(shape, drawn.params["power_W"], dtype=np.float64)
+
+
+def fake_blend(rise_px_K, frame, recipe, camera, **_):
+    """Blend nothing; cover 10 pixels where the peak rise reaches CUT_K."""
+    peak = float(rise_px_K.max())
+    area = 10 if peak >= CUT_K else 0
+    zeros = np.zeros(frame.shape, dtype=np.float32)
+    return Blended(frame.raw, frame.values, zeros > 0, zeros, peak, area)
+
+
+def test_sequence_retry_keeps_scenario(monkeypatch):
+    monkeypatch.setattr(sequences_module, "simulate_sequence_rise", fake_sequence_rise)
+    monkeypatch.setattr(sequences_module, "record_and_blend", fake_blend)
+    overrides = (WEAK_AND_STRONG, "blend.max_tries=30", "blend.min_area_px=10")
+    generator = SequenceGenerator(small_recipe(None, *overrides))
+    entry = next(entry for entry in generator.entries if entry.label)
+    frames = generator.read_frames(entry.frame_indices)
+    sequences = [generator.anomalous(i, frames) for i in range(N_KIND_SEQUENCES)]
+
+    scenarios = generator.recipe.scenarios
+    for sample in sequences:
+        rng = sample_rng(generator.recipe.seed, sample.index)
+        assert sample.kind == choose_scenario(scenarios, rng).name, sample.index
+        assert sample.kind == generator.planned_scenario(sample.index)
+    retried = sum(sample.metadata["attempts"] > 1 for sample in sequences)
+    assert retried > N_KIND_SEQUENCES // 5  # the retries ran
+
+    # Binomial share of "weak", 2/3, within four standard deviations.
+    n_weak = sum(sample.kind == "weak" for sample in sequences)
+    share = 1.0 / 1.5
+    sd = np.sqrt(N_KIND_SEQUENCES * share * (1 - share))
+    assert abs(n_weak - share * N_KIND_SEQUENCES) < 4 * sd

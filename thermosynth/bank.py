@@ -6,9 +6,10 @@ spacing), the physics section of the recipe, the solver and its version, and
 the drawn scenario. A key that matches therefore never serves a rise computed
 for another geometry, boundary or solver.
 
-When an anomalous sample reuses an entry, its own generator picks the entry,
-redraws the scenario's amplitude (power or held rise) and picks one of the
-mirror images that the layout allows. What stays exact:
+When an anomalous sample reuses an entry, its own generator chooses the
+scenario by weight, picks one of that scenario's entries, redraws the
+scenario's amplitude (power or held rise) and picks one of the mirror images
+that the layout allows. What stays exact:
 
 - A mirror image is exact when the layout's property maps and source regions
   are mirror-symmetric, because the boundary and initial state are uniform.
@@ -45,7 +46,7 @@ from thermosynth.geometry.layout import Layout
 from thermosynth.recipe.distributions import draw
 from thermosynth.recipe.loading import tidy_path
 from thermosynth.recipe.models import Recipe
-from thermosynth.scenario import DrawnScenario, draw_scenario
+from thermosynth.scenario import DrawnScenario, choose_scenario_index, draw_scenario
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,11 @@ def superpose(rises_K: Sequence[np.ndarray], scales: Sequence[float]) -> np.ndar
 
 
 def bank_size(recipe: Recipe) -> int:
-    """Return the number of entries: ``bank.size``, or derived from the split."""
+    """Return the number of entries: ``bank.size``, or derived from the split.
+
+    `ScenarioBank.open` adds one entry for each scenario that these leave
+    without an entry (see `bank_scenarios`).
+    """
     spec = recipe.bank
     if spec.size is not None:
         return spec.size
@@ -248,6 +253,9 @@ class ScenarioBank:
         self.entries = list(entries)
         self.recipe = recipe
         self.layout = layout
+        self._by_scenario: dict[int, list[BankEntry]] = {}
+        for entry in self.entries:
+            self._by_scenario.setdefault(entry.scenario_index, []).append(entry)
         used = {getattr(s, "where", None) for s in recipe.scenarios}
         used |= {getattr(s, "region", None) for s in recipe.scenarios}
         used |= set(recipe.physics.emissivity_top_regions)
@@ -283,7 +291,7 @@ class ScenarioBank:
         """
         group = group_key(layout, recipe)
         weights = [spec.weight for spec in recipe.scenarios]
-        kinds = stratified_scenarios(weights, bank_size(recipe))
+        kinds = bank_scenarios(weights, bank_size(recipe))
         planned = [
             _plan_entry(recipe, layout, group, i, kind) for i, kind in enumerate(kinds)
         ]
@@ -303,8 +311,21 @@ class ScenarioBank:
         ]
         return cls(entries, recipe, layout)
 
-    def draw(self, rng: np.random.Generator) -> tuple[DrawnScenario, np.ndarray, dict]:
+    def draw(
+        self, rng: np.random.Generator, *, scenario_index: int | None = None
+    ) -> tuple[DrawnScenario, np.ndarray, dict]:
         """Draw an entry, an amplitude and a mirror image for one sample.
+
+        Parameters
+        ----------
+        rng : Generator
+            The sample's generator.
+        scenario_index : int, optional
+            Index in the recipe's ``scenarios`` of the scenario to draw; the
+            entry is drawn uniformly among that scenario's entries. A sample
+            chooses it once and passes it to every retry, so a retry keeps
+            the scenario. None chooses it here by weight, with
+            `thermosynth.scenario.choose_scenario_index`.
 
         Returns
         -------
@@ -317,8 +338,23 @@ class ScenarioBank:
             ``bank_entry``, ``bank_scale``, ``bank_symmetry`` and
             ``bank_exact`` (false where scaling is an approximation) for the
             sample's metadata.
+
+        Raises
+        ------
+        RecipeError
+            If the bank has no entry of the scenario. `open` plans at least
+            one entry of every scenario.
         """
-        entry = self.entries[int(rng.integers(len(self.entries)))]
+        if scenario_index is None:
+            scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
+        entries = self._by_scenario.get(scenario_index)
+        if not entries:
+            raise RecipeError(
+                f"scenario bank: no entry of scenario {scenario_index} "
+                f"(of {len(self.recipe.scenarios)}); open the bank with "
+                "ScenarioBank.open, which plans at least one entry per scenario"
+            )
+        entry = entries[int(rng.integers(len(entries)))]
         symmetry = self.symmetries[int(rng.integers(len(self.symmetries)))]
         spec = self.recipe.scenarios[entry.scenario_index]
         params, scale = _redraw_amplitude(spec, entry.drawn, rng)
@@ -355,6 +391,18 @@ def _plan_entry(
     rng.random()
     drawn = draw_scenario(recipe.scenarios[scenario_index], layout, rng)
     return entry_key(group, drawn), scenario_index, drawn
+
+
+def bank_scenarios(weights: Sequence[float], n_entries: int) -> list[int]:
+    """Return the scenario of each planned entry: stratified, then one per missing.
+
+    The first ``n_entries`` follow `stratified_scenarios`. Then each scenario
+    that none of them took gets one more entry, in scenario order, because
+    a sample draws only entries of the scenario it chose by weight.
+    """
+    kinds = stratified_scenarios(weights, n_entries)
+    with_entry = set(kinds)
+    return kinds + [i for i in range(len(weights)) if i not in with_entry]
 
 
 def stratified_scenarios(weights: Sequence[float], n_entries: int) -> list[int]:

@@ -50,8 +50,14 @@ from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import Generator, normal_sample, simulate_rise
 from thermosynth.recipe.loading import LoadedRecipe, load_recipe
+from thermosynth.recipe.models import ScenarioSpec
 from thermosynth.samples import blend_threshold, record_and_blend
-from thermosynth.scenario import DrawnScenario, choose_scenario, draw_scenario
+from thermosynth.scenario import (
+    DrawnScenario,
+    choose_scenario_index,
+    draw_attempt,
+    draw_scenario,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -354,11 +360,13 @@ class OnTheFlyDataset(Dataset[Item]):
     (``split.train_normal`` frames, chosen as ``thermosynth generate`` chooses
     them) and, with probability ``anomaly_fraction``, blends a simulated rise
     into it as the pipeline does: registration, camera, blend and the
-    ``blend.min_area_px`` retries. Its randomness comes from
-    ``(recipe seed, epoch, i)``; call :meth:`set_epoch` at the start of each
-    epoch to draw new anomalies. Workers hold copies of the dataset, so
-    ``set_epoch`` reaches them only when the DataLoader starts new workers
-    each epoch, which is its default (``persistent_workers=False``).
+    ``blend.min_area_px`` retries. An anomalous item chooses its scenario
+    by weight once, and a retry draws only within that scenario. Its
+    randomness comes from ``(recipe seed, epoch, i)``; call
+    :meth:`set_epoch` at the start of each epoch to draw new anomalies.
+    Workers hold copies of the dataset, so ``set_epoch`` reaches them only
+    when the DataLoader starts new workers each epoch, which is its default
+    (``persistent_workers=False``).
 
     Parameters
     ----------
@@ -377,12 +385,15 @@ class OnTheFlyDataset(Dataset[Item]):
         core (0.02 s at ``layout.resolution_mm=5``), as
         benchmarks/on_the_fly_item_time.py measures. Finer grids, longer
         durations and the ``fipy`` solver cost more.
-        With a bank, an anomaly draws one of ``bank_size`` scenario draws,
-        each simulated once per process and then reused. Items that share a
-        slot share the anomaly's position and shape on the layout, and only
-        the frame it is blended into differs. Call :meth:`fill_bank`
-        before building the DataLoader so that workers inherit the bank
-        instead of each simulating it again.
+        With a bank, an anomaly draws one of the ``bank_size`` scenario
+        draws (slots) that are of its scenario, each simulated once per
+        process and then reused. A slot's scenario is chosen by weight from
+        the slot's own stream. Each scenario that no slot took gets one more
+        slot, so the bank may hold up to ``len(scenarios) - 1`` more rises.
+        Items that share a slot share the anomaly's position and shape on
+        the layout, and only the frame it is blended into differs. Call
+        :meth:`fill_bank` before building the DataLoader so that workers
+        inherit the bank instead of each simulating it again.
     transform : callable, optional
         Called as ``transform(image, mask)`` on each item.
     dtype : torch.dtype
@@ -429,6 +440,9 @@ class OnTheFlyDataset(Dataset[Item]):
         self.dtype = dtype
         self.epoch = 0
         self._bank: dict[int, tuple[DrawnScenario, np.ndarray]] = {}
+        self._slot_scenarios = slot_scenarios(
+            self.seed, loaded.recipe.scenarios, self.bank_size
+        )
         self._generator: Generator | None = None
         self._pid: int | None = None
 
@@ -453,7 +467,7 @@ class OnTheFlyDataset(Dataset[Item]):
 
     def fill_bank(self) -> None:
         """Simulate every bank slot now, in this process."""
-        for slot in range(self.bank_size):
+        for slot in range(len(self._slot_scenarios)):
             self._rise_from_bank(slot)
 
     def __getitem__(self, index: int) -> Item:
@@ -488,9 +502,13 @@ class OnTheFlyDataset(Dataset[Item]):
             generator.camera, generator.layout, homography, frame.shape
         )
         threshold = blend_threshold(frame, recipe)
+        scenario_index = choose_scenario_index(recipe.scenarios, rng)
+        spec = recipe.scenarios[scenario_index]
 
         for attempt in range(1, recipe.blend.max_tries + 1):
-            drawn, rise_grid, slot = self._draw_rise(rng)
+            drawn, rise_grid, slot = self._draw_rise(
+                rng, scenario_index, attempt=attempt
+            )
             rise_px = warp_to_frame(rise_grid, homography, frame.shape)
             result = record_and_blend(
                 rise_px,
@@ -532,39 +550,85 @@ class OnTheFlyDataset(Dataset[Item]):
             f"item {index} ({frame.source}): in {recipe.blend.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {recipe.blend.min_area_px} "
             f"pixels above the threshold {threshold:.4g} {frame.unit}; raise the "
-            "scenario power or size, lower blend.noise_multiple, or enlarge "
-            "bank_size"
+            f"power or size of scenario {spec.name or spec.kind!r}, lower "
+            "blend.noise_multiple, or enlarge bank_size"
         )
 
     def _draw_rise(
-        self, rng: np.random.Generator
+        self, rng: np.random.Generator, scenario_index: int, *, attempt: int
     ) -> tuple[DrawnScenario, np.ndarray, int | None]:
-        """Draw a scenario and its rise on the layout grid [K], with its slot."""
+        """Draw a rise of scenario ``scenario_index`` [K] on the layout grid.
+
+        Returns the drawn scenario, its rise and its bank slot (None without
+        a bank).
+        """
+        generator = self._worker_generator()
         if self.bank_size == 0:
-            drawn, rise = self._simulate(rng)
-            return drawn, rise, None
-        slot = int(rng.integers(self.bank_size))
+            scenarios = generator.recipe.scenarios
+            spec = scenarios[scenario_index]
+            drawn = draw_attempt(
+                spec, scenarios, generator.layout, rng, attempt=attempt
+            )
+            return drawn, self._simulate(drawn), None
+
+        slots = [
+            slot
+            for slot, scenario in enumerate(self._slot_scenarios)
+            if scenario == scenario_index
+        ]
+        slot = slots[int(rng.integers(len(slots)))]
         drawn, rise = self._rise_from_bank(slot)
         return drawn, rise, slot
 
     def _rise_from_bank(self, slot: int) -> tuple[DrawnScenario, np.ndarray]:
         if slot not in self._bank:
-            sequence = np.random.SeedSequence(self.seed, spawn_key=(_BANK_STREAM, slot))
-            self._bank[slot] = self._simulate(np.random.default_rng(sequence))
+            generator = self._worker_generator()
+            scenarios = generator.recipe.scenarios
+            rng = slot_rng(self.seed, slot)
+            # This first draw chose the scenario of the slots below bank_size.
+            choose_scenario_index(scenarios, rng)
+            spec = scenarios[self._slot_scenarios[slot]]
+            drawn = draw_scenario(spec, generator.layout, rng)
+            self._bank[slot] = drawn, self._simulate(drawn)
             logger.debug("bank slot %d simulated in process %d", slot, os.getpid())
         return self._bank[slot]
 
-    def _simulate(self, rng: np.random.Generator) -> tuple[DrawnScenario, np.ndarray]:
+    def _simulate(self, drawn: DrawnScenario) -> np.ndarray:
         generator = self._worker_generator()
-        spec = choose_scenario(generator.recipe.scenarios, rng)
-        drawn = draw_scenario(spec, generator.layout, rng)
-        return drawn, simulate_rise(drawn, generator.layout, generator.recipe)
+        return simulate_rise(drawn, generator.layout, generator.recipe)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_generator"] = None
         state["_pid"] = None
         return state
+
+
+def slot_rng(seed: int, slot: int) -> np.random.Generator:
+    """Return the random generator of on-the-fly bank slot ``slot``."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(_BANK_STREAM, slot))
+    return np.random.default_rng(sequence)
+
+
+def slot_scenarios(
+    seed: int, scenarios: list[ScenarioSpec], bank_size: int
+) -> list[int]:
+    """Return the scenario index of each on-the-fly bank slot, without simulating.
+
+    Slot ``i < bank_size`` takes the scenario that the first number of its
+    stream chooses by weight. Then each scenario that no slot took gets one
+    more slot, in scenario order, because an item draws only slots of the
+    scenario it chose. ``bank_size = 0`` has no slots.
+    """
+    if bank_size == 0:
+        return []
+
+    chosen = [
+        choose_scenario_index(scenarios, slot_rng(seed, slot))
+        for slot in range(bank_size)
+    ]
+    with_slot = set(chosen)
+    return chosen + [i for i in range(len(scenarios)) if i not in with_slot]
 
 
 def _check_options(anomaly_fraction: float, bank_size: int, length: int | None) -> None:

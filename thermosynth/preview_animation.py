@@ -97,9 +97,8 @@ def choose_sequences(generator: SequenceGenerator, n: int) -> list[SequenceEntry
     """Choose ``n`` anomalous sequences, taking the scenarios in turn.
 
     Each scenario gets a row before any gets a second, so a short preview
-    shows every kind the recipe makes. A sequence counts as the scenario of
-    its first draw (a retry may draw another). Sequences keep their dataset
-    order.
+    shows every kind the recipe makes. A sequence's scenario is chosen once;
+    a retry after a weak draw keeps it. Sequences keep their dataset order.
 
     Raises
     ------

@@ -44,8 +44,8 @@ from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import (
     DrawnScenario,
-    choose_scenario,
-    draw_scenario,
+    choose_scenario_index,
+    draw_attempt,
 )
 from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
 
@@ -192,15 +192,26 @@ class Generator:
                 yield normal_sample(index, split, frame), frame
 
     def anomalous(self, index: int, frame: Frame) -> Sample:
-        """Make anomalous sample ``index`` from ``frame``, retrying weak draws."""
+        """Make anomalous sample ``index`` from ``frame``, retrying weak draws.
+
+        The sample's scenario is chosen by weight once, before the first draw.
+        A retry after a draw whose mask covers fewer than
+        ``blend.min_area_px`` pixels keeps that scenario and draws only its
+        parameters again (with a bank: another entry of the scenario, its
+        amplitude and mirror image).
+        """
         blend_spec = self.recipe.blend
         _check_min_area(blend_spec.min_area_px, frame)
         rng = sample_rng(self.recipe.seed, index)
         prepared = self.prepare(frame)
         threshold = prepared.threshold
+        scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
         best_peak = 0.0
         for attempt in range(1, blend_spec.max_tries + 1):
-            sample = self._attempt(index, frame, rng, prepared)
+            drawn, rise_grid, bank_info = self._draw_rise(
+                rng, scenario_index, attempt=attempt
+            )
+            sample = self._attempt(index, frame, prepared, drawn, rise_grid, bank_info)
             best_peak = max(best_peak, sample.metadata["peak_recorded_rise"])
             if sample.metadata["area_px"] >= blend_spec.min_area_px:
                 corners = [list(corner) for corner in prepared.corners]
@@ -213,10 +224,14 @@ class Generator:
             f"sample {index} ({frame.source}): in {blend_spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {blend_spec.min_area_px} pixels "
             f"above the threshold {threshold:.4g} {frame.unit} (largest recorded "
-            f"rise {best_peak:.4g} {frame.unit}); raise the scenario power or "
-            "size, or lower blend.min_area_px, blend.threshold or "
-            "blend.noise_multiple"
+            f"rise {best_peak:.4g} {frame.unit}); raise the power or size of "
+            f"scenario {self._scenario_name(scenario_index)!r}, or lower "
+            "blend.min_area_px, blend.threshold or blend.noise_multiple"
         )
+
+    def _scenario_name(self, scenario_index: int) -> str:
+        spec = self.recipe.scenarios[scenario_index]
+        return spec.name or spec.kind
 
     def prepare(self, frame: Frame) -> PreparedFrame:
         """Register ``frame`` and compute what its samples share.
@@ -264,13 +279,15 @@ class Generator:
         return prepared
 
     def _draw_rise(
-        self, rng: np.random.Generator
+        self, rng: np.random.Generator, scenario_index: int, *, attempt: int
     ) -> tuple[DrawnScenario, np.ndarray, dict[str, Any]]:
-        """Draw a scenario and its rise [K]: simulated, or from the bank."""
+        """Draw a rise [K] of scenario ``scenario_index``: simulated or from a bank."""
         recipe = self.recipe
         if recipe.bank.mode == "off":
-            spec = choose_scenario(recipe.scenarios, rng)
-            drawn = draw_scenario(spec, self.layout, rng)
+            spec = recipe.scenarios[scenario_index]
+            drawn = draw_attempt(
+                spec, recipe.scenarios, self.layout, rng, attempt=attempt
+            )
             return drawn, simulate_rise(drawn, self.layout, recipe), {}
 
         if self._bank is None:
@@ -280,18 +297,20 @@ class Generator:
                 lambda drawn: simulate_rise(drawn, self.layout, recipe),
                 path=resolve_bank_path(recipe.bank.path, self.loaded.source),
             )
-        return self._bank.draw(rng)
+        return self._bank.draw(rng, scenario_index=scenario_index)
 
     def _attempt(
         self,
         index: int,
         frame: Frame,
-        rng: np.random.Generator,
         prepared: PreparedFrame,
+        drawn: DrawnScenario,
+        rise_grid: np.ndarray,
+        bank_info: dict[str, Any],
     ) -> Sample:
+        """Warp, record and blend one drawn rise [K] into ``frame``."""
         recipe = self.recipe
         threshold = prepared.threshold
-        drawn, rise_grid, bank_info = self._draw_rise(rng)
         if rise_grid.shape == self.layout.shape and rise_grid.dtype == np.float64:
             rise_px = _warp_rise(rise_grid, prepared, frame.shape)
         else:

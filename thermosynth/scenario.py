@@ -53,8 +53,38 @@ def choose_scenario(
     scenarios: list[ScenarioSpec], rng: np.random.Generator
 ) -> ScenarioSpec:
     """Pick one scenario with probability proportional to its weight."""
+    return scenarios[choose_scenario_index(scenarios, rng)]
+
+
+def choose_scenario_index(
+    scenarios: list[ScenarioSpec], rng: np.random.Generator
+) -> int:
+    """Return the index of one scenario, picked as `choose_scenario` picks it."""
     weights = np.array([s.weight for s in scenarios], dtype=float)
-    return scenarios[int(rng.choice(len(scenarios), p=weights / weights.sum()))]
+    return int(rng.choice(len(scenarios), p=weights / weights.sum()))
+
+
+def draw_attempt(
+    spec: ScenarioSpec,
+    scenarios: list[ScenarioSpec],
+    layout: Layout,
+    rng: np.random.Generator,
+    *,
+    attempt: int,
+) -> DrawnScenario:
+    """Draw the parameters of one attempt at an anomalous sample of ``spec``.
+
+    A sample chooses its scenario ``spec`` once, with `choose_scenario`, and
+    every attempt draws that scenario, so a scenario's share of the samples
+    is its weight share even where its draws often end too weak. A retry
+    (``attempt`` > 1) first reads and discards the number that
+    `choose_scenario` reads. So a retry draws the parameters that choosing
+    the same scenario again would draw, and a one-scenario recipe draws as
+    if it chose on every attempt.
+    """
+    if attempt > 1:
+        choose_scenario_index(scenarios, rng)
+    return draw_scenario(spec, layout, rng)
 
 
 def draw_scenario(

@@ -59,7 +59,7 @@ from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
     DrawnScenario,
     choose_scenario,
-    draw_scenario,
+    draw_attempt,
 )
 from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
 
@@ -207,10 +207,9 @@ class SequenceGenerator:
         return [cache[index] for index in indices]
 
     def planned_scenario(self, index: int) -> str:
-        """Name the scenario that sequence ``index``'s first draw takes.
+        """Name the scenario of anomalous sequence ``index``, without simulating.
 
-        A retry after a weak draw draws again, so the sequence made may
-        show another scenario; this costs no simulation.
+        Every draw of the sequence, retries included, is of this scenario.
         """
         rng = sample_rng(self.recipe.seed, index)
         spec = choose_scenario(self.recipe.scenarios, rng)
@@ -221,8 +220,11 @@ class SequenceGenerator:
 
         A draw is kept when its last frame's mask covers at least
         ``blend.min_area_px`` pixels; earlier frames may show less or nothing.
+        The scenario is chosen by weight once (see `planned_scenario`), and a
+        retry draws only that scenario's parameters again.
         """
         rng = sample_rng(self.recipe.seed, index)
+        scenario = choose_scenario(self.recipe.scenarios, rng)
         homography, corners = register(self.recipe.registration, self.layout, frames[0])
         emissivity = emissivity_map(
             self.camera, self.layout, homography, frames[0].shape
@@ -230,7 +232,10 @@ class SequenceGenerator:
         spec = self.recipe.blend
         best_peak = 0.0
         for attempt in range(1, spec.max_tries + 1):
-            sample = self._attempt(index, frames, rng, homography, emissivity)
+            drawn = draw_attempt(
+                scenario, self.recipe.scenarios, self.layout, rng, attempt=attempt
+            )
+            sample = self._attempt(index, frames, drawn, homography, emissivity)
             best_peak = max(best_peak, *sample.metadata["peak_recorded_rise"])
             if sample.metadata["area_px"][-1] >= spec.min_area_px:
                 sample.metadata.update(attempts=attempt, corners_px=corners)
@@ -241,8 +246,8 @@ class SequenceGenerator:
             f"sequence {index} ({frames[0].source}): in {spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {spec.min_area_px} pixels in the "
             f"last frame (largest recorded rise {best_peak:.4g} "
-            f"{frames[0].unit}); raise the "
-            "scenario power or size, lengthen sequence.window_s, or lower "
+            f"{frames[0].unit}); raise the power or size of scenario "
+            f"{scenario.name or scenario.kind!r}, lengthen sequence.window_s, or lower "
             "blend.threshold or blend.noise_multiple"
         )
 
@@ -250,12 +255,12 @@ class SequenceGenerator:
         self,
         index: int,
         frames: list[Frame],
-        rng: np.random.Generator,
+        drawn: DrawnScenario,
         homography: np.ndarray,
         emissivity: np.ndarray | None,
     ) -> SequenceSample:
+        """Simulate ``drawn`` and blend each time step into its base frame."""
         recipe = self.recipe
-        drawn = draw_scenario(choose_scenario(recipe.scenarios, rng), self.layout, rng)
         rise_grid = simulate_sequence_rise(drawn, self.layout, recipe, self.times_s)
         rise_px = warp_to_frame(rise_grid, homography, frames[0].shape)
         results = [

@@ -30,13 +30,19 @@ band along the module's length heated in reverse bias, as a thin-film cell
 is, beside the recipe as it stands. It writes
 benchmarks/results/pv_dev_strips.md.
 
+With ``--draem`` it varies DRAEM itself on the recipe's pseudo-anomalies:
+its training steps (400, 600, 800, 1600), its width (16 channels, not 8),
+and three pseudo-anomalies per training normal instead of one. It writes
+benchmarks/results/pv_dev_draem.md.
+
 With ``--supervised`` it trains the classifier on real hotspots, the
 benchmark's supervised reference, on half of the reserve, and scores the
 other half against the unused normals, with the logit map pooled by the
 max or by the mean. It writes benchmarks/results/pv_dev_supervised.md.
 
     OMP_NUM_THREADS=1 python benchmarks/pv_dev_split.py \\
-        [--baselines | --spots | --strips | --supervised] [--seeds 3] [--jobs 2]
+        [--baselines | --spots | --strips | --draem | --supervised] [--seeds 3]
+        [--jobs 2]
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ from thermosynth.validation.transfer_data import load_classes
 OUT = ROOT / "benchmarks" / "results" / "pv_dev_split.md"
 OUT_BASELINES = ROOT / "benchmarks" / "results" / "pv_dev_baselines.md"
 OUT_SPOTS = ROOT / "benchmarks" / "results" / "pv_dev_spots.md"
+OUT_DRAEM = ROOT / "benchmarks" / "results" / "pv_dev_draem.md"
 OUT_STRIPS = ROOT / "benchmarks" / "results" / "pv_dev_strips.md"
 OUT_SUPERVISED = ROOT / "benchmarks" / "results" / "pv_dev_supervised.md"
 N_DEV_NORMAL = 1500
@@ -262,6 +269,17 @@ STRIP_VARIANTS = [
     (f"{_RECIPE}, spread 2", ("thermosynth", "recipe", 2.0), "draem"),
     ("recipe + hot_strip 8-48 mm, spread 2", ("thermosynth", "strips", 2.0), "draem"),
 ]
+_SPREAD_2 = ("thermosynth", "recipe", 2.0)
+DRAEM_VARIANTS = [
+    (f"{_RECIPE}, spread 2", _SPREAD_2, "draem"),
+    (f"{_RECIPE}, spread 2", _SPREAD_2, "draem, 400 steps"),
+    (f"{_RECIPE}, spread 2", _SPREAD_2, "draem, 600 steps"),
+    (f"{_RECIPE}, spread 2", _SPREAD_2, "draem, 1600 steps"),
+    (f"{_RECIPE}, spread 2", _SPREAD_2, "draem, width 16"),
+    (f"{_RECIPE}, spread 2, 3 per normal", (*_SPREAD_2, 3), "draem"),
+]
+"""DRAEM settings tried on the recipe's pseudo-anomalies; the fourth item of
+a generator spec is the number of pseudo-anomalies per training normal."""
 SUPERVISED_VARIANTS = [
     ("real hotspots, half of the reserve", ("real",), "classifier, max pooling"),
     ("real hotspots, half of the reserve", ("real",), "classifier, mean pooling"),
@@ -271,6 +289,7 @@ MODES = {
     "baselines": ("baseline generators", BASELINE_VARIANTS, OUT_BASELINES),
     "spots": ("local hot spots", SPOT_VARIANTS, OUT_SPOTS),
     "strips": ("thin-film strips", STRIP_VARIANTS, OUT_STRIPS),
+    "draem": ("DRAEM settings", DRAEM_VARIANTS, OUT_DRAEM),
     "supervised": ("supervised reference", SUPERVISED_VARIANTS, OUT_SUPERVISED),
 }
 
@@ -297,9 +316,18 @@ def nested_reserve(
 
 
 def detector(name: str, steps: int) -> Draem | Classifier:
-    """Return DRAEM, or the classifier for "classifier, <pooling> pooling"."""
+    """Return the detector that ``name`` describes.
+
+    "classifier, <pooling> pooling" is the classifier; "draem" is DRAEM,
+    and "draem, <n> steps" or "draem, width <n>" set its steps or width.
+    """
     if name.startswith("classifier"):
         return Classifier(steps=steps, pooling=name.split(", ")[1].split()[0])
+    option = name.removeprefix("draem").removeprefix(", ")
+    if option.endswith(" steps"):
+        return Draem(steps=int(option.split()[0]))
+    if option.startswith("width "):
+        return Draem(steps=steps, width=int(option.split()[1]))
     return Draem(steps=steps)
 
 
@@ -321,13 +349,17 @@ def run_one(task: tuple[str, tuple, str, int]) -> dict:
     split, steps = _STATE["split"], _STATE["steps"]
     images, groups = split["images"], split["groups"]
     rng = np.random.default_rng([seed, 7])
+    normal = split["train"]
     if spec[0] == "real":
         anomalous, images, groups = nested_reserve(images, groups)
         masks = None
     else:
         generator = make_generator(spec, split["train"])
-        anomalous, masks = make_pseudo(split["train"], generator, rng)
-    scorer = detector(detector_name, steps).fit(split["train"], anomalous, masks, rng)
+        # Pseudo-anomaly i is made from normal i, also when each normal
+        # serves several times (a fourth spec item).
+        normal = np.concatenate([split["train"]] * (spec[3] if len(spec) > 3 else 1))
+        anomalous, masks = make_pseudo(normal, generator, rng)
+    scorer = detector(detector_name, steps).fit(normal, anomalous, masks, rng)
     scores = scorer(images)[0]
 
     row = {"variant": f"{name}, {detector_name}", "seed": seed}
@@ -430,6 +462,13 @@ def main() -> None:
         help="add a thin-film strip scenario to the recipe's three",
     )
     modes.add_argument(
+        "--draem",
+        dest="mode",
+        action="store_const",
+        const="draem",
+        help="vary DRAEM's steps and width and the pseudo-anomalies per normal",
+    )
+    modes.add_argument(
         "--supervised",
         dest="mode",
         action="store_const",
@@ -442,8 +481,8 @@ def main() -> None:
         type=Path,
         default=None,
         help="Markdown file to write (default benchmarks/results/pv_dev_split.md, "
-        "pv_dev_baselines.md, pv_dev_spots.md, pv_dev_strips.md or "
-        "pv_dev_supervised.md)",
+        "pv_dev_baselines.md, pv_dev_spots.md, pv_dev_strips.md, "
+        "pv_dev_draem.md or pv_dev_supervised.md)",
     )
     parser.set_defaults(mode="thermosynth")
     args = parser.parse_args()

@@ -199,13 +199,14 @@ def test_trimmed_needs_frames_per_fold():
         Trimmed(KNearest()).fit(frames, None, None, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("flip_tta", [False, True])
-def test_draem_flip_maps_shape(flip_tta):
+@pytest.mark.parametrize(("flip_tta", "width"), [(False, 8), (True, 8), (True, 4)])
+def test_draem_flip_maps_shape(flip_tta, width):
     rng = np.random.default_rng(10)
     frames = _normals(60, rng)
     pseudo = _with_hot_spot(frames, rng)
     masks = np.abs(pseudo.astype(int) - frames) > 4
-    scorer = Draem(steps=10, flip_tta=flip_tta).fit(frames, pseudo, masks, rng)
+    draem = Draem(steps=10, flip_tta=flip_tta, width=width)
+    scorer = draem.fit(frames, pseudo, masks, rng)
     scores, maps = scorer(frames[:5])
     assert scores.shape == (5,)
     assert maps is not None

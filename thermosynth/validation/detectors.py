@@ -302,11 +302,15 @@ class Draem:
     map is the mean over the four flips of the frame (model selection scores
     without flips). The Adam learning rate ``lr`` defaults to 5e-3 because
     the two nets reach a given validation AUROC in fewer steps than at 2e-3.
+    ``width`` is the channel count of both nets' first layer; on the PV
+    development split 16 scored no higher than 8
+    (benchmarks/results/pv_dev_draem.md).
     """
 
     steps: int = 600
     flip_tta: bool = True
     lr: float = 5e-3
+    width: int = 8
     uses_pseudo: bool = True
 
     def fit(self, normal, anomalous, masks, rng) -> Scorer:  # noqa: ANN001
@@ -322,7 +326,7 @@ class Draem:
         # Pseudo-anomalies are made from the normal frames in the same order.
         clean, xa = to_tensor(normal[: len(anomalous)]), to_tensor(anomalous)
         ym = torch.from_numpy(np.asarray(masks, dtype=np.float32))
-        recon, seg = _Reconstructor(), _LogitMap(2)
+        recon, seg = _Reconstructor(self.width), _LogitMap(2, self.width)
         params = list(recon.parameters()) + list(seg.parameters())
         opt = torch.optim.Adam(params, lr=spec.lr)
         both = nn.ModuleList([recon, seg])

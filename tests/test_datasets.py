@@ -14,9 +14,15 @@ import pytest
 import torch
 from scipy import ndimage
 from torch.utils.data import DataLoader
+from weak_draws import (
+    N_SAMPLES,
+    WEAK_AND_STRONG,
+    assert_weak_share,
+    fake_blend,
+    fake_rise,
+)
 
 from thermosynth import datasets as datasets_module
-from thermosynth.blend import Blended
 from thermosynth.build import register
 from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
@@ -558,45 +564,20 @@ def test_hdf5_encoding_missing_metadata_rejected(uint16_file):
         HDF5Dataset(path).encoding(0)
 
 
-# Two scenarios: draws of "weak" have a power below the cut 60 % of the time
-# and end too weak; "strong" always passes. Weights 1 : 0.5.
-TWO_SCENARIOS = (
-    "scenarios=[{kind: hotspot, name: weak, weight: 1.0, power_W: {uniform: "
-    "[0.1, 1.1]}, radius_mm: 4.0, duration_s: 20, layer: middle}, {kind: "
-    "hotspot, name: strong, weight: 0.5, power_W: 2.0, radius_mm: 4.0, "
-    "duration_s: 20, layer: middle}]"
-)
-CUT_K = 0.7
-N_KIND_ITEMS = 400
-
-
-def fake_rise(drawn, layout, recipe):
-    """Return a uniform rise [K] equal to the drawn power, without simulating."""
-    return np.full(layout.shape, drawn.params["power_W"], dtype=np.float64)
-
-
-def fake_blend(rise_px_K, frame, recipe, camera, **_):
-    """Blend nothing; cover 10 pixels where the peak rise reaches CUT_K."""
-    peak = float(rise_px_K.max())
-    area = 10 if peak >= CUT_K else 0
-    zeros = np.zeros(frame.shape, dtype=np.float32)
-    return Blended(frame.raw, frame.values, zeros > 0, zeros, peak, area)
-
-
 def two_scenario_items(monkeypatch, bank_size):
     """Return a two-scenario dataset with fake physics, and its items' metadata."""
     monkeypatch.setattr(datasets_module, "simulate_rise", fake_rise)
     monkeypatch.setattr(datasets_module, "record_and_blend", fake_blend)
     overrides = (
         *FAST_DEMO,
-        TWO_SCENARIOS,
+        WEAK_AND_STRONG,
         "frames.shape=[48, 64]",
         "blend.max_tries=60",
         "blend.min_area_px=10",
     )
     dataset = OnTheFlyDataset(
         load_demo_recipe(overrides=overrides),
-        length=N_KIND_ITEMS,
+        length=N_SAMPLES,
         anomaly_fraction=1.0,
         bank_size=bank_size,
     )
@@ -610,14 +591,8 @@ def check_kinds_kept(dataset, metadata):
         rng = item_rng(dataset.seed, 0, index)
         rng.random()  # the draw that made the item anomalous
         assert meta["scenario"] == choose_scenario(scenarios, rng).name, index
-    retried = sum(meta["attempts"] > 1 for meta in metadata)
-    assert retried > N_KIND_ITEMS // 5  # the retries ran
-
-    # Binomial share of "weak", 2/3, within four standard deviations.
-    n_weak = sum(meta["scenario"] == "weak" for meta in metadata)
-    share = 1.0 / 1.5
-    sd = np.sqrt(N_KIND_ITEMS * share * (1 - share))
-    assert abs(n_weak - share * N_KIND_ITEMS) < 4 * sd
+    kinds = [meta["scenario"] for meta in metadata]
+    assert_weak_share(kinds, [meta["attempts"] for meta in metadata])
 
 
 def test_on_the_fly_retry_keeps_scenario(monkeypatch):

@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
+from weak_draws import (
+    N_SAMPLES,
+    WEAK_AND_STRONG,
+    assert_weak_share,
+    fake_blend,
+)
 
 from thermosynth import sequences as sequences_module
-from thermosynth.blend import Blended
 from thermosynth.build import register
 from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
@@ -310,30 +315,10 @@ def test_unknown_emissivity_region_rejected_for_sequences():
         )
 
 
-# Two scenarios: draws of "weak" have a power below the cut 60 % of the time
-# and end too weak; "strong" always passes. Weights 1 : 0.5.
-WEAK_AND_STRONG = (
-    "scenarios=[{kind: hotspot, name: weak, weight: 1.0, power_W: {uniform: "
-    "[0.1, 1.1]}, radius_mm: 4.0, duration_s: 20, layer: middle}, {kind: "
-    "hotspot, name: strong, weight: 0.5, power_W: 2.0, radius_mm: 4.0, "
-    "duration_s: 20, layer: middle}]"
-)
-CUT_K = 0.7
-N_KIND_SEQUENCES = 400
-
-
 def fake_sequence_rise(drawn, layout, recipe, times_s):
     """Return a uniform rise [K] equal to the drawn power, without simulating."""
     shape = (len(times_s), *layout.shape)
     return np.full(shape, drawn.params["power_W"], dtype=np.float64)
-
-
-def fake_blend(rise_px_K, frame, recipe, camera, **_):
-    """Blend nothing; cover 10 pixels where the peak rise reaches CUT_K."""
-    peak = float(rise_px_K.max())
-    area = 10 if peak >= CUT_K else 0
-    zeros = np.zeros(frame.shape, dtype=np.float32)
-    return Blended(frame.raw, frame.values, zeros > 0, zeros, peak, area)
 
 
 def test_sequence_retry_keeps_scenario(monkeypatch):
@@ -343,18 +328,12 @@ def test_sequence_retry_keeps_scenario(monkeypatch):
     generator = SequenceGenerator(small_recipe(None, *overrides))
     entry = next(entry for entry in generator.entries if entry.label)
     frames = generator.read_frames(entry.frame_indices)
-    sequences = [generator.anomalous(i, frames) for i in range(N_KIND_SEQUENCES)]
+    sequences = [generator.anomalous(i, frames) for i in range(N_SAMPLES)]
 
     scenarios = generator.recipe.scenarios
     for sample in sequences:
         rng = sample_rng(generator.recipe.seed, sample.index)
         assert sample.kind == choose_scenario(scenarios, rng).name, sample.index
         assert sample.kind == generator.planned_scenario(sample.index)
-    retried = sum(sample.metadata["attempts"] > 1 for sample in sequences)
-    assert retried > N_KIND_SEQUENCES // 5  # the retries ran
-
-    # Binomial share of "weak", 2/3, within four standard deviations.
-    n_weak = sum(sample.kind == "weak" for sample in sequences)
-    share = 1.0 / 1.5
-    sd = np.sqrt(N_KIND_SEQUENCES * share * (1 - share))
-    assert abs(n_weak - share * N_KIND_SEQUENCES) < 4 * sd
+    kinds = [sample.kind for sample in sequences]
+    assert_weak_share(kinds, [sample.metadata["attempts"] for sample in sequences])

@@ -136,34 +136,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     n_train, n_test, steps = (500, 300, 100) if args.quick else (2500, 1500, 800)
     data = build_data(load_classes(DATA), rng, n_train=n_train, n_test=n_test)
-
-    loaded = load_recipe(RECIPE)
-    pipeline = Generator(loaded)
-    frame = pipeline.read_frame(0)
-    bank = gen.simulate_rise_bank(
-        loaded, frame, n_scenarios=16 if args.quick else 64, seed=args.seed
-    )
-    ambient_C = loaded.recipe.physics.ambient_C
-
-    def thermal(pool: np.ndarray, scale: float = 1.0) -> gen.ThermalHotspots:
-        return gen.ThermalHotspots(
-            bank,
-            pipeline.camera,
-            ambient_C=ambient_C,
-            scale=scale,
-            spread=DEFAULT_CONTRAST_SPREAD,
-        )
-
-    # Each baseline at the setting that scored highest on the development
-    # split (benchmarks/results/pv_dev_baselines.md), as thermosynth's were.
-    generators = {
-        "thermosynth": thermal,
-        "gaussian_noise": lambda pool: gen.GaussianNoise(sigma_levels=(15.0, 40.0)),
-        "cutpaste": lambda pool: gen.CutPaste(pool, size_px=(4, 10)),
-        "normal_blend": lambda pool: gen.NormalBlend(pool, alpha=(0.8, 1.0)),
-        "self_blend": lambda pool: gen.SelfBlend(shift_px=1),
-        "perlin_draem": gen.PerlinBlend,
-    }
+    generators = pv_generators(args.seed, quick=args.quick)
+    thermal = generators["thermosynth"]
     trim = args.trim_fraction
     detectors = {
         "classifier": trimmed(Classifier, steps, trim),
@@ -218,6 +192,41 @@ def main() -> None:
     write_report(result, data, generators, rng, notes=notes)
     _write_rows(args.out / "draem_seeds.csv", repeats)
     print(f"wrote {args.out / 'report.md'} in {elapsed:.0f} s")
+
+
+def pv_generators(seed: int, *, quick: bool = False) -> dict:
+    """Return the benchmark's pseudo-anomaly generators, by name.
+
+    thermosynth's draws from a bank of the PV recipe's rises simulated with
+    ``seed``. Each baseline is at the setting that scored highest on the
+    development split (benchmarks/results/pv_dev_baselines.md), as
+    thermosynth's settings were.
+    """
+    loaded = load_recipe(RECIPE)
+    pipeline = Generator(loaded)
+    frame = pipeline.read_frame(0)
+    bank = gen.simulate_rise_bank(
+        loaded, frame, n_scenarios=16 if quick else 64, seed=seed
+    )
+    ambient_C = loaded.recipe.physics.ambient_C
+
+    def thermal(pool: np.ndarray, scale: float = 1.0) -> gen.ThermalHotspots:
+        return gen.ThermalHotspots(
+            bank,
+            pipeline.camera,
+            ambient_C=ambient_C,
+            scale=scale,
+            spread=DEFAULT_CONTRAST_SPREAD,
+        )
+
+    return {
+        "thermosynth": thermal,
+        "gaussian_noise": lambda pool: gen.GaussianNoise(sigma_levels=(15.0, 40.0)),
+        "cutpaste": lambda pool: gen.CutPaste(pool, size_px=(4, 10)),
+        "normal_blend": lambda pool: gen.NormalBlend(pool, alpha=(0.8, 1.0)),
+        "self_blend": lambda pool: gen.SelfBlend(shift_px=1),
+        "perlin_draem": gen.PerlinBlend,
+    }
 
 
 def seed_repeats(

@@ -112,6 +112,9 @@ def test_one_strip_heats_a_band_across_every_cell_row(width_mm):
     assert columns.size == max(1, round(width_mm / layout.dx_mm))
     assert np.all(np.abs(centres_mm - x_mm) <= max(width_mm, layout.dx_mm) / 2)
     assert np.ptp(source.weights_m3[0][heated]) == 0.0
+    # The weights spread the drawn power I^2 R over the band exactly once.
+    volume_m3 = cell_volume_m3(layout, 1)
+    assert np.sum(source.weights_m3 * volume_m3) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_one_strip_stays_on_the_cells_and_repeats():

@@ -6,6 +6,8 @@ import dataclasses
 import doctest
 import math
 import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -662,3 +664,58 @@ def test_zero_emissivity_cells_skip_radiation():
         np.full((2, 24, 32), 25.0),
     )
     assert linear.linear
+
+
+FORK_SCRIPT = """
+import multiprocessing, sys
+import numba
+from thermosynth.physics.adi import simulate_adi
+from thermosynth.physics.sources import hotspot
+from thermosynth.pipeline import Generator
+from thermosynth.recipe import load_demo_recipe
+
+layout = Generator(load_demo_recipe()).layout
+
+def run():
+    source = hotspot(layout, x_mm=30.0, y_mm=40.0, radius_mm=5.0, power_W=5.0)
+    simulate_adi(layout, [source], duration_s=20.0, dt_s=10.0)
+
+if __name__ == "__main__":
+    run()
+    if len(sys.argv) > 1:
+        child = multiprocessing.get_context("fork").Process(target=run)
+        child.start()
+        child.join()
+        print(child.exitcode)
+    print(numba.threading_layer())
+"""
+
+
+def _run_fork_script(tmp_path, *args: str, layer: str | None = None):
+    script = tmp_path / "fork_after_adi.py"
+    script.write_text(FORK_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    if layer is not None:
+        env["NUMBA_THREADING_LAYER"] = layer
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    return done.stdout.split()
+
+
+def test_forked_child_runs_adi_after_parent(tmp_path):
+    # GNU OpenMP kills a forked child at its first parallel loop, as a torch
+    # DataLoader worker forked after the parent simulated.
+    exitcode, layer = _run_fork_script(tmp_path, "fork")
+
+    assert exitcode == "0"
+    assert layer != "omp"
+
+
+def test_user_threading_layer_is_kept(tmp_path):
+    (layer,) = _run_fork_script(tmp_path, layer="omp")
+    assert layer == "omp"

@@ -587,7 +587,7 @@ class _State:
 
         threads = 1
         if self.rise.size >= PARALLEL_MIN_CELLS:
-            threads = numba.get_num_threads()
+            threads = _num_threads()
         splits = threads if SPLIT_LAYERS else 1
         itemsize = np.dtype(grid.dtype).itemsize
         self.blocks = _scenario_blocks(self.n_scenarios, n_layers, splits, itemsize)
@@ -765,10 +765,25 @@ def _scenario_blocks(
     return bounds
 
 
+def _num_threads() -> int:
+    """Return numba's thread count, first asking for a fork-safe threading layer.
+
+    numba starts its threading layer at the first thread count it is asked
+    for. On Linux it picks GNU OpenMP where TBB is missing, and a child
+    forked from a process that used GNU OpenMP (a torch DataLoader worker)
+    is killed at its first parallel loop. So unless the user chose a layer
+    (``NUMBA_THREADING_LAYER``), ask for one that survives fork: TBB where
+    installed, else numba's workqueue, whose launches ``_LAUNCH`` serialises.
+    """
+    if numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER = "forksafe"
+    return numba.get_num_threads()
+
+
 @contextlib.contextmanager
 def _threads(n: int) -> Iterator[None]:
     """Run numba's parallel loops of this thread on ``n`` threads."""
-    previous = numba.get_num_threads()
+    previous = _num_threads()
     if n == previous:
         yield
         return

@@ -235,7 +235,7 @@ def test_disk_full_keeps_previous_output(capsys, monkeypatch, tmp_path):
     recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
     previous = tmp_path / "out"
     previous.mkdir()
-    (previous / "keep.txt").write_text("previous run")
+    (previous / "manifest.json").write_text("previous run")
 
     def no_space(self, sample):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -246,8 +246,8 @@ def test_disk_full_keeps_previous_output(capsys, monkeypatch, tmp_path):
     assert len(err.strip().splitlines()) == 1, err
     assert re.search(r"disk full while writing .*No space left on device", err), err
     assert "free space" in err
-    assert [p.name for p in previous.iterdir()] == ["keep.txt"]
-    assert (previous / "keep.txt").read_text() == "previous run"
+    assert [p.name for p in previous.iterdir()] == ["manifest.json"]
+    assert (previous / "manifest.json").read_text() == "previous run"
     assert not list(tmp_path.glob(".out.*"))
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from thermosynth.errors import OutputError
 from thermosynth.output import atomic
-from thermosynth.output.atomic import staged_dir, write_bytes_atomic
+from thermosynth.output.atomic import check_writable, staged_dir, write_bytes_atomic
 
 
 def test_staged_dir_moves_into_place(tmp_path):
@@ -34,23 +35,58 @@ def test_existing_output_rejected_without_overwrite(tmp_path):
 def test_failure_keeps_previous_output(tmp_path):
     target = tmp_path / "out"
     target.mkdir()
-    (target / "old.txt").write_text("old")
+    (target / "report.md").write_text("old")
     with pytest.raises(RuntimeError, match="boom"):
         with staged_dir(target, overwrite=True) as stage:
             (stage / "half.txt").write_text("half")
             raise RuntimeError("boom")
-    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert [p.name for p in target.iterdir()] == ["report.md"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_overwrite_replaces_whole_folder(tmp_path):
     target = tmp_path / "out"
     target.mkdir()
-    (target / "old.txt").write_text("old")
+    (target / "manifest.json").write_text("old")
     with staged_dir(target, overwrite=True) as stage:
         (stage / "new.txt").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("contents", [[], ["manifest.json"], ["report.md", "x.csv"]])
+def test_overwrite_replaces_empty_or_thermosynth_folder(tmp_path, contents):
+    target = tmp_path / "out"
+    target.mkdir()
+    for name in contents:
+        (target / name).write_text("old")
+
+    with staged_dir(target, overwrite=True) as stage:
+        (stage / "new.txt").write_text("new")
+
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+
+
+def test_overwrite_refuses_folder_thermosynth_did_not_write(tmp_path):
+    target = tmp_path / "mydata"
+    target.mkdir()
+    (target / "notes.txt").write_text("precious")
+
+    with pytest.raises(OutputError, match="holds files that thermosynth did not"):
+        check_writable(target, overwrite=True)
+    assert (target / "notes.txt").read_text() == "precious"
+
+
+def test_overwrite_refuses_working_folder_and_its_parents(tmp_path, monkeypatch):
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / "manifest.json").write_text("{}")
+    monkeypatch.chdir(work)
+
+    for target in (Path("."), work, tmp_path):
+        with pytest.raises(OutputError, match="is the working folder or contains"):
+            check_writable(target, overwrite=True)
+    assert (work / "manifest.json").exists()
 
 
 def test_write_bytes_atomic_refuses_existing_file(tmp_path):

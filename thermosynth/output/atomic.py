@@ -23,8 +23,18 @@ from thermosynth.errors import OutputError
 logger = logging.getLogger(__name__)
 
 
+# Files that every output folder of thermosynth contains at least one of:
+# generate writes manifest.json, validate report.md, calibrate calibration.json.
+OUTPUT_MARKERS = ("manifest.json", "report.md", "calibration.json")
+
+
 def check_writable(target: Path, *, overwrite: bool) -> None:
-    """Raise OutputError before any work if ``target`` exists without overwrite."""
+    """Raise OutputError before any work if ``target`` may not be written.
+
+    Without ``overwrite`` an existing ``target`` is an error. With it,
+    ``target`` may be replaced only if it is a folder that thermosynth wrote
+    (or an empty one), and not the working folder or one that contains it.
+    """
     _check_parents(target)
     if target.exists() and not overwrite:
         raise OutputError(
@@ -33,6 +43,25 @@ def check_writable(target: Path, *, overwrite: bool) -> None:
         )
     if target.exists() and not target.is_dir():
         raise OutputError(f"output path {target} exists and is not a folder")
+    if target.exists():
+        _check_replaceable(target)
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace the working folder or a folder thermosynth did not write."""
+    here = Path.cwd().resolve()
+    if target.resolve() in (here, *here.parents):
+        raise OutputError(
+            f"output folder {target} is the working folder or contains it, so "
+            "--overwrite would delete it; choose a new folder for the output"
+        )
+    if any(target.iterdir()) and not any((target / m).exists() for m in OUTPUT_MARKERS):
+        markers = ", ".join(OUTPUT_MARKERS)
+        raise OutputError(
+            f"output folder {target} holds files that thermosynth did not write "
+            f"(it has none of {markers}), and --overwrite replaces only "
+            "thermosynth's outputs; choose a new folder or empty this one"
+        )
 
 
 @contextlib.contextmanager

@@ -135,3 +135,25 @@ def test_without_resume_starts_over(reference, out, monkeypatch, capsys):
     assert calls == list(range(10))
     assert_same_tree(out, expected)
     capsys.readouterr()
+
+
+def test_interrupt_names_kept_shards_then_resume(reference, out, capsys, monkeypatch):
+    _, expected = reference
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_join_shards", interrupted)
+        assert main(generate_args(out)) == 130
+    err = capsys.readouterr().err
+
+    staging = list(out.parent.glob(f".{out.name}.partial-*"))
+    assert len(staging) == 1
+    assert err.startswith("thermosynth: interrupted; 10 complete shards are kept in ")
+    assert str(staging[0]) in err
+    assert err.rstrip().endswith(
+        "run again with --resume to finish the output, or delete that folder"
+    )
+    assert main(generate_args(out, "--resume")) == 0
+    assert_same_tree(out, expected)

@@ -61,8 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ThermosynthError as exc:
         print(f"thermosynth: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    except KeyboardInterrupt:
-        print("thermosynth: interrupted; no output was written", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        # A run that kept complete shards for --resume says where they are.
+        kept = str(interrupt) or "no output was written"
+        print(f"thermosynth: interrupted; {kept}", file=sys.stderr)
         return 130
 
 

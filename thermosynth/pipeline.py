@@ -465,6 +465,12 @@ def _explain_failure(error: BaseException, stage: Path, target: Path) -> BaseExc
         return type(error)(
             f"{error}{resume}; after fixing this, run again with --resume to reuse them"
         )
+    if kept and isinstance(error, KeyboardInterrupt):
+        # The command line prints this text in place of "no output was written".
+        return KeyboardInterrupt(
+            f"{resume.removeprefix('; ')}; run again with --resume to finish the "
+            "output, or delete that folder"
+        )
     return error
 
 

@@ -321,6 +321,27 @@ def test_corners_method_needs_four_corners():
         parse(overrides=("registration.method=corners",))
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("-400", "above absolute zero, -273.15 C"),
+        (".nan", "above absolute zero, -273.15 C"),
+        ("298.15", "in degrees Celsius and at most 200; convert a value in kelvin"),
+    ],
+)
+def test_ambient_checked_at_load(value, reason):
+    with pytest.raises(
+        RecipeError, match=r"key 'physics\.ambient_C' = .* is invalid"
+    ) as info:
+        parse(overrides=(f"physics.ambient_C={value}",))
+    assert reason in str(info.value)
+
+
+def test_ambient_of_an_oven_test_accepted():
+    recipe = parse(overrides=("physics.ambient_C=200",)).recipe
+    assert recipe.physics.ambient_C == 200.0
+
+
 def test_section_check_names_section_not_its_contents():
     with pytest.raises(RecipeError) as excinfo:
         parse(

@@ -6,6 +6,7 @@ work. Paths are resolved against the recipe file's folder by the loader.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -208,6 +209,11 @@ class RegistrationSpec(_Model):
 # --- physics ----------------------------------------------------------------
 
 
+# Hottest ambient a recipe may give [C]: abuse tests heat cells in ovens at
+# up to about 200 C. A larger value is most likely kelvin written as Celsius.
+MAX_AMBIENT_C = 200.0
+
+
 class PhysicsSpec(_Model):
     """Boundary conditions and discretisation of the heat equation."""
 
@@ -230,6 +236,20 @@ class PhysicsSpec(_Model):
     # traffic and stays within 1e-5 of float64's peak rise, far below the
     # time-stepping error; the other solvers always run in float64.
     precision: Literal["float64", "float32"] = "float32"
+
+    @field_validator("ambient_C")
+    @classmethod
+    def _ambient(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= -273.15:
+            raise ValueError(
+                "ambient_C must be a finite temperature above absolute zero, -273.15 C"
+            )
+        if value > MAX_AMBIENT_C:
+            raise ValueError(
+                f"ambient_C is in degrees Celsius and at most {MAX_AMBIENT_C:g}; "
+                "convert a value in kelvin (298.15 K is 25 C)"
+            )
+        return value
 
     @field_validator("emissivity_top_regions", mode="before")
     @classmethod

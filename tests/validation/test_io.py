@@ -265,3 +265,29 @@ def test_folder_tree_gives_kelvin_per_level(data_dir, tmp_path):
 
     assert kelvin_per_level(tree) == pytest.approx(0.07)
     assert kelvin_per_level(pv) is None
+
+
+def test_filter_without_match_lists_present_values(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((4, 6), 100, np.uint8))
+    records = {
+        "1": {"file": "a.png", "cls": "No-Anomaly"},
+        "2": {"file": "b.png", "cls": "Hot-Spot"},
+        "3": {"file": "c.png", "cls": "Cell"},
+    }
+    metadata = tmp_path / "meta.json"
+    metadata.write_text(json.dumps(records))
+
+    kept = load_frame_set(
+        tmp_path, metadata=metadata, where={"cls": ["Cell"]}, path_key="file"
+    )
+    with pytest.raises(FrameError) as info:
+        load_frame_set(
+            tmp_path, metadata=metadata, where={"cls": ["Hotspot"]}, path_key="file"
+        )
+
+    assert len(kept.values) == 1
+    assert str(info.value) == (
+        f"no record of {metadata} matches the filter {{'cls': ['Hotspot']}}; "
+        "cls takes Cell, Hot-Spot, No-Anomaly"
+    )

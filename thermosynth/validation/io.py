@@ -173,7 +173,8 @@ def load_frame_set(
         )
 
     if len(frames) == 0:
-        raise FrameError(f"no {label} frames in {path}; check the path and label")
+        which = "" if label == "any" else f"{label} "
+        raise FrameError(f"no {which}frames in {path}; check the path and label")
     return _limit(frames, max_frames, rng)
 
 
@@ -469,6 +470,11 @@ def _select_files(
         raise FrameError(f"metadata file not found: {metadata}")
     records = _records(json.loads(metadata.read_text()), metadata)
     kept = [r for r in records if _matches(r, where or {})]
+    if where and not kept:
+        raise FrameError(
+            f"no record of {metadata} matches the filter {dict(where)}; "
+            f"{_present_values(records, where)}"
+        )
     missing = [r for r in kept if path_key not in r]
     if missing:
         raise FrameError(
@@ -477,6 +483,18 @@ def _select_files(
         )
     files = sorted(metadata.parent / str(r[path_key]) for r in kept)
     return [f for f in files if f.is_file() and _is_under(f, folder)]
+
+
+def _present_values(
+    records: Sequence[Mapping[str, Any]], where: Mapping[str, Sequence[str]]
+) -> str:
+    """Name the values that the filtered fields take in ``records``."""
+    parts = []
+    for key in where:
+        values = sorted({str(r[key]) for r in records if key in r})
+        shown = ", ".join(values[:20]) + (", ..." if len(values) > 20 else "")
+        parts.append(f"{key} takes {shown}" if values else f"no record has {key}")
+    return "; ".join(parts)
 
 
 def _records(data: Any, metadata: Path) -> list[dict[str, Any]]:

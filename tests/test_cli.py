@@ -116,7 +116,11 @@ def test_generate_and_preview_demo(capsys, tmp_path):
         capsys, "preview", "--demo", "-n", "5", "-o", str(png), *small
     )
     assert code == 0
-    assert "wrote preview of 2 samples" in out
+    assert out.strip().endswith(
+        f"wrote preview of 2 samples to {png} (-n 5 asked for more, but the "
+        "recipe's split has 2 anomalous; raise split.test_anomalous with --set "
+        "for more)"
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, _, err = run_cli(
         capsys, "preview", "--demo", "-n", "2", "-o", str(png), *small

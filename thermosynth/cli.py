@@ -348,8 +348,18 @@ def _preview(args: argparse.Namespace) -> int:
             path=args.output or Path("preview.png"),
             overwrite=args.overwrite,
         )
-    print(f"wrote preview of {n_drawn} samples to {path}")
+    print(f"wrote preview of {n_drawn} samples to {path}{_fewer(n_drawn, args.n)}")
     return 0
+
+
+def _fewer(n_drawn: int, n_asked: int) -> str:
+    """Explain a preview with fewer rows than -n asked for."""
+    if n_drawn >= n_asked:
+        return ""
+    return (
+        f" (-n {n_asked} asked for more, but the recipe's split has {n_drawn} "
+        "anomalous; raise split.test_anomalous with --set for more)"
+    )
 
 
 def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
@@ -379,7 +389,10 @@ def _preview_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
     path, n_drawn = write_animated_preview(
         loaded, n=args.n, path=path, overwrite=args.overwrite
     )
-    print(f"wrote animated preview of {n_drawn} sequences to {path}")
+    print(
+        f"wrote animated preview of {n_drawn} sequences to {path}"
+        f"{_fewer(n_drawn, args.n)}"
+    )
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -328,5 +329,10 @@ def test_weak_scenario_error_names_it(tmp_path, monkeypatch):
     frame = _first_anomalous_frame(generator)
     with pytest.raises(
         ThermosynthError, match="raise the power or size of scenario 'weak'"
-    ):
+    ) as info:
         generator.anomalous(index, frame)
+    # A rise of Celsius frames is in kelvin.
+    assert frame.unit == "C"
+    assert re.search(
+        r"threshold [\d.]+ K \(largest recorded rise 0 K\)", str(info.value)
+    )

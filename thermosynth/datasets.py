@@ -44,7 +44,7 @@ from thermosynth.frames.encodings import (
     describe_encoding,
     encoding_from_description,
 )
-from thermosynth.frames.frame import Frame
+from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
@@ -546,10 +546,11 @@ class OnTheFlyDataset(Dataset[Item]):
                     metadata=metadata,
                 )
 
+        unit = rise_unit(frame.unit)
         raise ThermosynthError(
             f"item {index} ({frame.source}): in {recipe.blend.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {recipe.blend.min_area_px} "
-            f"pixels above the threshold {threshold:.4g} {frame.unit}; raise the "
+            f"pixels above the threshold {threshold:.4g} {unit}; raise the "
             f"power or size of scenario {spec.name or spec.kind!r}, lower "
             "blend.noise_multiple, or enlarge bank_size"
         )

@@ -220,11 +220,12 @@ class Generator:
             logger.debug(
                 "sample %d attempt %d: anomaly below threshold", index, attempt
             )
+        unit = rise_unit(frame.unit)
         raise ThermosynthError(
             f"sample {index} ({frame.source}): in {blend_spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {blend_spec.min_area_px} pixels "
-            f"above the threshold {threshold:.4g} {frame.unit} (largest recorded "
-            f"rise {best_peak:.4g} {frame.unit}); raise the power or size of "
+            f"above the threshold {threshold:.4g} {unit} (largest recorded "
+            f"rise {best_peak:.4g} {unit}); raise the power or size of "
             f"scenario {self._scenario_name(scenario_index)!r}, or lower "
             "blend.min_area_px, blend.threshold or blend.noise_multiple"
         )

@@ -246,7 +246,7 @@ class SequenceGenerator:
             f"sequence {index} ({frames[0].source}): in {spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {spec.min_area_px} pixels in the "
             f"last frame (largest recorded rise {best_peak:.4g} "
-            f"{frames[0].unit}); raise the power or size of scenario "
+            f"{rise_unit(frames[0].unit)}); raise the power or size of scenario "
             f"{scenario.name or scenario.kind!r}, lengthen sequence.window_s, or lower "
             "blend.threshold or blend.noise_multiple"
         )

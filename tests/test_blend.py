@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from thermosynth.blend import Blended, blend, default_threshold
+from thermosynth.blend import Blended, blend, default_threshold, saturated_px
 from thermosynth.errors import FrameError, RecipeError
+from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
 from thermosynth.frames.frame import Frame
+from thermosynth.frames.palettes import palette_lut
 
 
 @dataclass(frozen=True)
@@ -400,3 +402,39 @@ def test_blend_base_same_bytes(case):
     assert np.array_equal(based.recorded_rise, plain.recorded_rise)
     assert based.area_px == plain.area_px
     assert based.peak_rise == plain.peak_rise
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_saturated_px_counts_clipped_mask_pixels(dtype):
+    top = np.iinfo(dtype).max
+    raw = np.full((4, 5), top - 3, dtype=dtype)
+    raw[0, 0] = top  # saturated already, but outside the rise
+    frame = _frame(raw, LinearEncoding(dtype), np.ones((4, 5), bool), unit="level")
+    rise = np.zeros((4, 5))
+    rise[1:3, 1:3] = [[1.0, 2.0], [5.0, 9.0]]  # the last two pass the top
+
+    result = blend(frame, rise, threshold=0.5)
+
+    assert result.area_px == 4
+    assert saturated_px(result, frame) == 2
+    assert int(result.raw.max()) == top
+
+
+def test_saturated_px_zero_for_float_frames():
+    raw = np.full((3, 3), 20.0, dtype=np.float32)
+    frame = _frame(raw, LinearEncoding(np.float32), np.ones((3, 3), bool))
+    result = blend(frame, np.full((3, 3), 1e6), threshold=0.5)
+
+    assert result.area_px == 9
+    assert saturated_px(result, frame) == 0
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "top_index"), [(20.0, 40.0, 255), (40.0, 20.0, 0)]
+)
+def test_palette_at_maximum_follows_value_order(low, high, top_index):
+    lut = palette_lut("inferno")
+    encoding = PaletteEncoding(lut, low=low, high=high)
+    pixels = lut[[[top_index, 128, 255 - top_index]]]
+
+    np.testing.assert_array_equal(encoding.at_maximum(pixels), [[True, False, False]])

@@ -54,6 +54,22 @@ class Blended:
     area_px: int
 
 
+def saturated_px(result: Blended, frame: Frame) -> int:
+    """Count the mask's pixels stored at the largest value the encoding holds.
+
+    There the blended value was clipped, so the recorded rise is cut short
+    (or the normal frame was already saturated). 0 for float frames and for
+    encodings without ``at_maximum``.
+    """
+    at_maximum = getattr(frame.encoding, "at_maximum", None)
+    rows, cols = np.nonzero(result.mask)
+    if at_maximum is None or rows.size == 0:
+        return 0
+
+    box = np.s_[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return int(np.count_nonzero(result.mask[box] & at_maximum(result.raw[box])))
+
+
 @dataclass(frozen=True)
 class BlendBase:
     """The parts of `blend` that depend on the frame but not on the rise.

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from thermosynth.blend import saturated_px
 from thermosynth.build import register
 from thermosynth.camera.emissivity import emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
@@ -530,6 +531,7 @@ class OnTheFlyDataset(Dataset[Item]):
                     "peak_rise_K": float(rise_grid.max()),
                     "peak_recorded_rise": result.peak_rise,
                     "area_px": result.area_px,
+                    "saturated_px": saturated_px(result, frame),
                     "threshold": float(threshold),
                     "attempts": attempt,
                     "corners_px": corners,

@@ -16,7 +16,14 @@ import cv2
 import numpy as np
 
 from thermosynth.bank import ScenarioBank, resolve_bank_path
-from thermosynth.blend import BlendBase, Blended, blend, blend_base, default_threshold
+from thermosynth.blend import (
+    BlendBase,
+    Blended,
+    blend,
+    blend_base,
+    default_threshold,
+    saturated_px,
+)
 from thermosynth.build import (
     CachedRegistration,
     build_camera,
@@ -330,6 +337,7 @@ class Generator:
             "peak_recorded_rise": float(result.peak_rise),
             "recorded_unit": rise_unit(frame.unit),
             "area_px": int(result.area_px),
+            "saturated_px": saturated_px(result, frame),
             "threshold": float(threshold),
             **bank_info,
         }

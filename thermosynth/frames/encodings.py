@@ -83,6 +83,17 @@ class LinearEncoding:
         levels = np.clip(np.rint(levels), info.min, info.max)
         return levels.astype(self.dtype)
 
+    def at_maximum(self, raw: np.ndarray) -> np.ndarray:
+        """Mark stored pixels at the largest value this encoding can store.
+
+        ``encode`` clips a larger value to that level, so a rise there is
+        cut short. Float dtypes have no such level: all False.
+        """
+        raw = np.asarray(raw)
+        if not np.issubdtype(self.dtype, np.integer):
+            return np.zeros(raw.shape, dtype=bool)
+        return raw == np.iinfo(self.dtype).max
+
     def __repr__(self) -> str:
         return (
             f"LinearEncoding({self.dtype.name}, scale_per_level={self.scale_per_level},"
@@ -206,6 +217,15 @@ class PaletteEncoding:
         levels = np.nan_to_num(position * (self.n_levels - 1), nan=0.0)
         levels = np.clip(np.rint(levels), 0, self.n_levels - 1).astype(np.intp)
         return self.lut[levels]
+
+    def at_maximum(self, raw: np.ndarray) -> np.ndarray:
+        """Mark RGB pixels (..., 3) whose nearest colour stands for the largest value.
+
+        ``encode`` clips a larger value to that colour, so a rise there is cut
+        short. The largest value is ``high``, or ``low`` where ``high < low``.
+        """
+        levels, _ = self.decode_levels(raw)
+        return levels == (self.n_levels - 1 if self.high > self.low else 0)
 
     def __repr__(self) -> str:
         named = "" if self.name is None else f"{self.name!r}, "

@@ -558,7 +558,8 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         "--real",
         type=Path,
         required=True,
-        help="real anomalous frames: an MVTec tree (test/<kind>) or a folder",
+        help="real anomalous frames: an MVTec tree (one class per test/<kind>), "
+        "a thermosynth output (one class, 'anomalous') or a folder",
     )
     parser.add_argument(
         "--metadata",

@@ -652,7 +652,7 @@ def _write_back(
         written.append(targets["hdf5"])
         _write_hdf5(targets, pseudo_rows, overwrite)
     for path in written:
-        logger.info("wrote per-sample closeness to %s", path)
+        logger.debug("wrote per-sample closeness to %s", path)
     return written
 
 

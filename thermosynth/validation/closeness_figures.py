@@ -194,13 +194,22 @@ def markdown(
         "",
         "`normal_reference` against `normal` is the baseline: two halves of the "
         "same normal set. A C2ST accuracy of 0.5 means a classifier cannot tell "
-        "the sets apart; 1 means it always can.",
+        "the sets apart; 1 means it always can. Every feature is standardised "
+        "by the mean and standard deviation of `normal_reference`, so `mmd2` "
+        "and `frechet` have no unit. With a hundred or so frames per set the "
+        "p-values are coarse, and the baseline row shows how far apart two "
+        "halves of one normal set already come out.",
         "",
         _READING,
         "",
         _table(report.set_distances),
         "",
         "## Per-sample figures (medians per set)",
+        "",
+        "`area_px` and `contrast` use each pseudo-anomaly's own mask, but the "
+        "region estimated from per-pixel normal statistics for normal and real "
+        "frames, which come without masks; the `est_*` rows use the estimated "
+        "region for every set, so they compare like with like.",
         "",
         _table(_medians(report.per_sample, _unit_of(sets))),
         "",
@@ -210,7 +219,10 @@ def markdown(
             "## Pseudo against real anomalies",
             "",
             "Both sets measured on the region estimated from per-pixel normal "
-            "statistics, since real frames often come without masks.",
+            "statistics, since real frames often come without masks. "
+            "`wasserstein` is the earth mover's distance between the two "
+            "distributions, in the property's own unit (px for areas, the "
+            "frames' unit for contrasts, none for ratios).",
             "",
             _table(report.property_comparison),
             "",

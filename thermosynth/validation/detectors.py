@@ -643,7 +643,7 @@ class Ensemble:
     and validation split. Training takes ``members`` times as long. On the
     PV development split, averaging the image scores of three DRAEM networks
     raised image AUROC by 0.006 to 0.010 over the four hotspot classes
-    (docs/validation_transfer.md). Those networks also drew their own
+    (docs/pv_benchmark.md). Those networks also drew their own
     pseudo-anomalies, which the members of an ensemble share.
 
     Parameters

@@ -163,7 +163,12 @@ def _draw_examples(
                     frames.masks[column], levels=[0.5], colors="lime", linewidths=0.7
                 )
         axes[row, 0].set_title(name, fontsize=9, loc="left")
-    fig.suptitle("first frames of each set; cyan: estimated region, green: given mask")
+    fig.suptitle(
+        "first frames of each set, each frame's colours stretched to its own "
+        "range (inferno: dark cold, bright warm); cyan: estimated region, "
+        "green: given mask",
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -775,8 +775,9 @@ def _num_threads() -> int:
     (``NUMBA_THREADING_LAYER``), ask for one that survives fork: TBB where
     installed, else numba's workqueue, whose launches ``_LAUNCH`` serialises.
     """
-    if numba.config.THREADING_LAYER == "default":
-        numba.config.THREADING_LAYER = "forksafe"
+    # numba.config sets its attributes from the environment at import.
+    if getattr(numba.config, "THREADING_LAYER", "default") == "default":
+        numba.config.THREADING_LAYER = "forksafe"  # type: ignore[attr-defined]
     return numba.get_num_threads()
 
 

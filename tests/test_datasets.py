@@ -307,6 +307,32 @@ def test_on_the_fly_set_epoch_redraws(loaded):
     assert {m["epoch"] for m in epoch1} == {1}
 
 
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_set_epoch_reaches_persistent_workers(loaded, context):
+    dataset = OnTheFlyDataset(loaded, length=4, anomaly_fraction=1.0, bank_size=2)
+    dataset.fill_bank()
+    expected = []
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        expected.append([json.loads(dataset[i]["metadata"]) for i in range(4)])
+    dataset.set_epoch(0)
+
+    loader = DataLoader(
+        dataset,
+        batch_size=2,
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context=context,
+    )
+    seen = []
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        seen.append([json.loads(m) for b in loader for m in b["metadata"]])
+
+    assert seen == expected
+    assert expected[0] != expected[1]
+
+
 def test_item_streams_never_repeat():
     draws = {
         (epoch, index): item_rng(7, epoch, index).random()

@@ -364,10 +364,9 @@ class OnTheFlyDataset(Dataset[Item]):
     ``blend.min_area_px`` retries. An anomalous item chooses its scenario
     by weight once, and a retry draws only within that scenario. Its
     randomness comes from ``(recipe seed, epoch, i)``; call
-    :meth:`set_epoch` at the start of each epoch to draw new anomalies.
-    Workers hold copies of the dataset, so ``set_epoch`` reaches them only
-    when the DataLoader starts new workers each epoch, which is its default
-    (``persistent_workers=False``).
+    :meth:`set_epoch` at the start of each epoch, before iterating the
+    DataLoader, to draw new anomalies. The epoch is kept in shared memory,
+    so it reaches the workers, persistent ones included.
 
     Parameters
     ----------
@@ -439,7 +438,9 @@ class OnTheFlyDataset(Dataset[Item]):
         self.bank_size = int(bank_size)
         self.transform = transform
         self.dtype = dtype
-        self.epoch = 0
+        # Shared memory, so that set_epoch reaches persistent DataLoader
+        # workers too, which hold copies of the dataset.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._bank: dict[int, tuple[DrawnScenario, np.ndarray]] = {}
         self._slot_scenarios = slot_scenarios(
             self.seed, loaded.recipe.scenarios, self.bank_size
@@ -458,13 +459,22 @@ class OnTheFlyDataset(Dataset[Item]):
     def __len__(self) -> int:
         return self.length
 
+    @property
+    def epoch(self) -> int:
+        """Epoch whose anomalies the next items draw; set it with `set_epoch`."""
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose anomalies the next items draw, >= 0."""
+        """Select the epoch whose anomalies the next items draw, >= 0.
+
+        The epoch sits in shared memory, so DataLoader workers see it as
+        well, persistent ones included, from the next iterator on.
+        """
         if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer):
             raise TypeError(f"epoch = {epoch!r} is invalid; give an int >= 0")
         if epoch < 0:
             raise ValueError(f"epoch = {epoch} is invalid; give an int >= 0")
-        self.epoch = int(epoch)
+        self._epoch.fill_(int(epoch))
 
     def fill_bank(self) -> None:
         """Simulate every bank slot now, in this process."""
@@ -474,7 +484,8 @@ class OnTheFlyDataset(Dataset[Item]):
     def __getitem__(self, index: int) -> Item:
         index = _check_index(index, self.length)
         generator = self._worker_generator()
-        rng = item_rng(self.seed, self.epoch, index)
+        epoch = self.epoch
+        rng = item_rng(self.seed, epoch, index)
         frame_index = self.frame_indices[index % len(self.frame_indices)]
         frame = generator.read_frame(frame_index)
 
@@ -482,7 +493,7 @@ class OnTheFlyDataset(Dataset[Item]):
             sample = self._anomalous(index, frame, rng)
         else:
             sample = normal_sample(index, "train", frame)
-        sample.metadata["epoch"] = self.epoch
+        sample.metadata["epoch"] = epoch
         item = sample_item(sample, self.dtype)
         if self.with_normal:
             item["normal"] = to_image_tensor(frame.raw, self.dtype)

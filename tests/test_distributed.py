@@ -84,6 +84,10 @@ def test_master_joins_shards(tmp_path, capsys):
             ("--scheduler", "tcp://127.0.0.1:1"),
             r"could not connect to the Dask scheduler at tcp://127\.0\.0\.1:1",
         ),
+        (
+            ("--scheduler", "notanaddress"),
+            r"--scheduler 'notanaddress' is not a valid address \(missing port",
+        ),
     ],
 )
 def test_bad_cluster_options(options, message, tmp_path, capsys, monkeypatch):

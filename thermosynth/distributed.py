@@ -142,6 +142,11 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
 
     try:
         client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except ValueError as error:
+        raise ThermosynthError(
+            f"--scheduler {scheduler!r} is not a valid address ({error}); give "
+            "one such as tcp://10.0.0.5:8786"
+        ) from None
     except (OSError, TimeoutError) as error:
         raise ThermosynthError(
             f"could not connect to the Dask scheduler at {scheduler} ({error}); "

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -192,6 +194,18 @@ def test_animated_gif_has_one_frame_per_time(tmp_path):
     assert n_drawn == 1
     with Image.open(path) as image:
         assert image.n_frames == len(TIMES_S)
+
+
+@pytest.mark.parametrize("name", ["p.gif", "p.mp4"])
+def test_animated_preview_file_mode_follows_umask(tmp_path, name):
+    previous = os.umask(0o022)
+    try:
+        path, _ = write_animated_preview(small_recipe(), n=1, path=tmp_path / name)
+    finally:
+        os.umask(previous)
+
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert cv2.VideoCapture(str(path)).isOpened()
 
 
 def test_animated_preview_counts_planned_sequences(tmp_path):

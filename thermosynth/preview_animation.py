@@ -25,7 +25,11 @@ from PIL import Image  # noqa: E402
 
 from thermosynth.errors import OutputError, ThermosynthError  # noqa: E402
 from thermosynth.frames.frame import Frame  # noqa: E402
-from thermosynth.output.atomic import check_file_writable, write_bytes_atomic  # noqa: E402
+from thermosynth.output.atomic import (  # noqa: E402
+    check_file_writable,
+    set_new_file_mode,
+    write_bytes_atomic,
+)
 from thermosynth.output.sequence_writers import SequenceSample  # noqa: E402
 from thermosynth.preview import pick_varied  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
@@ -259,6 +263,7 @@ def _write_mp4(path: Path, images: list[np.ndarray], playback_fps: float) -> Non
         for image in images:
             writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         writer.release()
+        set_new_file_mode(Path(temporary))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

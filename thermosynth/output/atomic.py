@@ -176,11 +176,20 @@ def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-        os.chmod(temporary, 0o666 & ~_umask())
+        set_new_file_mode(Path(temporary))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def set_new_file_mode(path: Path) -> None:
+    """Give a temporary file the mode a new file gets under the umask.
+
+    ``tempfile.mkstemp`` creates files readable by their owner alone, which
+    an output renamed from it would keep.
+    """
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def _umask() -> int:

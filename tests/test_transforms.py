@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import numpy as np
@@ -116,7 +117,20 @@ def test_hotspot_numeric_mask_value():
 
     assert out.dtype == torch.uint8
     assert set(torch.unique(out).tolist()) <= {0, 255}
-    assert torch.equal(out == 255, params["rise"] > 0.0)
+    # The default threshold is a tenth of the drawn 5 K peak.
+    assert torch.equal(out == 255, params["rise"] > 0.5)
+    assert 0 < int((out == 255).sum()) < 36
+
+
+def test_hotspot_default_mask_is_the_spot_core():
+    hotspot = ThermalHotspot(peak_K=(4.0, 4.0), sigma_px=(3.0, 3.0))
+    params = hotspot.make_params(64, 64, seeded(2))
+    mask = hotspot.spot_mask(params)
+
+    # A Gaussian is above a tenth of its peak within sqrt(2 ln 10) sigma.
+    radius_px = math.sqrt(2 * math.log(10)) * 3.0
+    assert mask is not None
+    assert abs(int(mask.sum()) - math.pi * radius_px**2) < 0.15 * math.pi * radius_px**2
 
 
 def test_hotspot_bank_places_peak_at_centre():

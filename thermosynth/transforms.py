@@ -45,9 +45,12 @@ class ThermalHotspot:
     levels_per_kelvin : float
         Image levels per kelvin, > 0: 100 for uint16 frames at 0.01 K per
         level, 1 for float frames in C or K.
-    threshold : float
+    threshold : float, optional
         Rise [image levels] at or below which a pixel is left alone, >= 0,
-        as in ``thermosynth.blend.blend``.
+        as in ``thermosynth.blend.blend``. None (the default) takes a tenth
+        of each drawn peak, so that the mask covers the spot's core (a
+        Gaussian's out to about 2.1 sigma) and not the whole image, where a
+        Gaussian is above 0 everywhere.
     edge : {"cut", "taper"}
         ``"taper"`` adds ``rise - threshold`` inside the mask, continuous at
         its edge; ``"cut"`` adds the full rise.
@@ -65,7 +68,7 @@ class ThermalHotspot:
     peak_K: tuple[float, float] = (1.0, 5.0)
     sigma_px: tuple[float, float] = (2.0, 8.0)
     levels_per_kelvin: float = 1.0
-    threshold: float = 0.0
+    threshold: float | None = None
     edge: Literal["cut", "taper"] = "taper"
     bank_K: torch.Tensor | None = field(default=None, repr=False)
     p: float = 1.0
@@ -79,7 +82,9 @@ class ThermalHotspot:
                 f"levels_per_kelvin = {self.levels_per_kelvin} is invalid; give "
                 "a finite number > 0"
             )
-        if not (math.isfinite(self.threshold) and self.threshold >= 0):
+        if self.threshold is not None and not (
+            math.isfinite(self.threshold) and self.threshold >= 0
+        ):
             raise ValueError(
                 f"threshold = {self.threshold} is invalid; give a finite number "
                 ">= 0 in image levels"
@@ -145,11 +150,17 @@ class ThermalHotspot:
             rise[y0:y1, x0:x1] = patch * (peak / float(bank.max()))
         return rise
 
+    def _threshold(self, params: dict[str, Any]) -> float:
+        """Return the threshold [image levels] of one drawn spot."""
+        if self.threshold is not None:
+            return self.threshold
+        return 0.1 * params["peak_K"] * self.levels_per_kelvin
+
     def spot_mask(self, params: dict[str, Any]) -> torch.Tensor | None:
         """Return the spot's pixels, bool (H, W), or None where none was added."""
         if not params["apply"]:
             return None
-        return params["rise"] > self.threshold
+        return params["rise"] > self._threshold(params)
 
     def apply_image(self, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         """Add the spot to ``image`` (..., H, W) in its own dtype.
@@ -162,7 +173,7 @@ class ThermalHotspot:
             return image
         _check_shape("image", image, spot)
 
-        offset = self.threshold if self.edge == "taper" else 0.0
+        offset = self._threshold(params) if self.edge == "taper" else 0.0
         applied = torch.where(spot, params["rise"] - offset, 0.0)
         summed = image.to(torch.float64) + applied
         if image.dtype.is_floating_point:
@@ -185,7 +196,15 @@ class ThermalHotspot:
     def __call__(
         self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw a spot from ``generator``; return the new ``(image, mask)``."""
+        """Draw a spot from ``generator``; return the new ``(image, mask)``.
+
+        One call draws one spot and adds it at the same place to every
+        leading index of ``image`` (a batch (N, C, H, W) gets one spot for
+        all N). Call it per image, as in a Dataset's ``__getitem__``, for a
+        spot of its own in each. It takes a generator, so it is not a
+        ``transform(image, mask)`` for `thermosynth.datasets.HDF5Dataset`;
+        wrap it, for example ``lambda image, mask: hotspot(image, mask, g)``.
+        """
         height, width = image.shape[-2:]
         params = self.make_params(int(height), int(width), generator)
         return self.apply_image(image, params), self.apply_mask(mask, params)

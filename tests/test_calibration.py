@@ -8,6 +8,7 @@ import pytest
 from thermosynth import calibration
 from thermosynth.calibration import (
     Measurement,
+    _sigma_of_fit_vector,
     calibrate,
     load_heater_experiment,
     plot_calibration,
@@ -207,3 +208,29 @@ def test_short_fit_recipe_materials(short_fit):
 def test_plot_calibration_writes_png(short_fit, tmp_path):
     path = plot_calibration(short_fit, tmp_path / "fit.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sigma_of_undetermined_parameter_is_infinite():
+    rng = np.random.default_rng(4)
+    jac = rng.normal(size=(40, 3))
+    residuals = rng.normal(scale=0.1, size=40)
+    full = _sigma_of_fit_vector(jac, residuals, 3)
+
+    zero_column = jac.copy()
+    zero_column[:, 1] = 0.0
+    collinear = jac.copy()
+    collinear[:, 2] = 2.0 * collinear[:, 0]
+
+    variance = residuals @ residuals / 37
+    expected = np.sqrt(np.diag(variance * np.linalg.inv(jac.T @ jac)))
+    np.testing.assert_allclose(full, expected, rtol=1e-10)
+    assert list(np.isinf(_sigma_of_fit_vector(zero_column, residuals, 3))) == [
+        False,
+        True,
+        False,
+    ]
+    assert list(np.isinf(_sigma_of_fit_vector(collinear, residuals, 3))) == [
+        True,
+        False,
+        True,
+    ]

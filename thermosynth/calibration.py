@@ -372,7 +372,9 @@ def calibrate(
 
     params = _parameters_from_vector(fit.x, start, n_free)
     runtime_s = time.perf_counter() - started
-    return _pack_result(model, fit, params, n_free, counter.count, runtime_s)
+    result = _pack_result(model, fit, params, n_free, counter.count, runtime_s)
+    _check_determined(result)
+    return result
 
 
 def _start_parameters(
@@ -725,6 +727,20 @@ def _interpolate_in_time(
     return (1.0 - weight) * values[left] + weight * values[right]
 
 
+def _check_determined(result: CalibrationResult) -> None:
+    """Raise if the data leave a fitted parameter undetermined."""
+    loose = [name for name, value in result.sigma.items() if not math.isfinite(value)]
+    if loose:
+        modes = result.settings["modes_x_y"]
+        window = result.settings["window_s"]
+        raise RecipeError(
+            f"calibration failed: the data do not determine {', '.join(loose)} "
+            f"(modes kept along x and y: {modes}, window {window} s), so any "
+            "value fits as well; lower --cell-mm to keep more modes or widen "
+            "--start-s/--stop-s to take more frames"
+        )
+
+
 def _pack_result(
     model: _Model,
     fit: Any,
@@ -776,11 +792,23 @@ def _pack_result(
 
 
 def _sigma_of_fit_vector(jac: np.ndarray, residuals: np.ndarray, n: int) -> np.ndarray:
-    """Return one-sigma errors of the optimiser's vector, ``s^2 (J^T J)^-1``."""
+    """Return one-sigma errors of the optimiser's vector, ``s^2 (J^T J)^-1``.
+
+    A direction of parameter space that leaves the residuals unchanged (a
+    zero eigenvalue of ``J^T J``) is not determined by the data; every
+    parameter that moves along it gets an infinite error rather than the 0
+    that a pseudo-inverse would give.
+    """
     dof = max(residuals.size - n, 1)
     variance = float(residuals @ residuals) / dof
-    covariance = variance * np.linalg.pinv(jac.T @ jac)
-    return np.sqrt(np.diag(covariance))
+    jtj = jac.T @ jac
+    eigenvalues, eigenvectors = np.linalg.eigh(jtj)
+    null = eigenvalues <= max(eigenvalues.max(), 0.0) * n * np.finfo(float).eps
+
+    sigma = np.sqrt(np.diag(variance * np.linalg.pinv(jtj)))
+    undetermined = (np.abs(eigenvectors[:, null]) > 1e-6).any(axis=1)
+    sigma[undetermined] = np.inf
+    return sigma
 
 
 def plot_calibration(result: CalibrationResult, path: str | Path) -> Path:

@@ -198,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cell-mm",
         type=float,
         default=2.5,
-        help="shortest in-plane wavelength resolved [mm]",
+        help="shortest in-plane half wavelength kept [mm]",
     )
     calibrate.add_argument(
         "--n-layers", type=int, default=12, help="through-thickness layers"

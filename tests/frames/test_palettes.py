@@ -60,6 +60,11 @@ def test_palette_unknown_name_lists_names():
         palette_lut("cv2:ironbow")
     with pytest.raises(FrameError, match="unknown palette 'nosuch'"):
         palette_lut("nosuch")
+    with pytest.raises(
+        FrameError,
+        match=r"unknown palette 'infern' \(frames\.palette\); did you mean 'inferno'\?",
+    ):
+        palette_lut("infern")
 
 
 def test_available_palettes_all_load():

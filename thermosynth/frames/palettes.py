@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import cv2
 import matplotlib
 import numpy as np
@@ -76,4 +78,10 @@ def _cv2_lut(name: str) -> np.ndarray:
 
 
 def _unknown_palette_message(name: str) -> str:
-    return f"unknown palette {name!r}; use one of: {', '.join(available_palettes())}"
+    names = available_palettes()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}? Otherwise " if close else ""
+    return (
+        f"unknown palette {name!r} (frames.palette); {hint}use one of: "
+        f"{', '.join(names)}"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -157,3 +158,25 @@ def test_interrupt_names_kept_shards_then_resume(reference, out, capsys, monkeyp
     )
     assert main(generate_args(out, "--resume")) == 0
     assert_same_tree(out, expected)
+
+
+def test_resume_of_changed_recipe_says_it_starts_afresh(
+    out, capsys, monkeypatch, caplog
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_join_shards", interrupted)
+        assert main(generate_args(out)) == 130
+    (kept,) = out.parent.glob(f".{out.name}.partial-*")
+    capsys.readouterr()
+
+    changed = generate_args(out, "--resume", "--set", "seed=99")
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        assert main(changed) == 0
+    err = caplog.text
+
+    assert "--resume found no staging folder of this recipe" in err
+    assert f"such as {kept}; a changed recipe cannot reuse them" in err
+    assert kept.exists()

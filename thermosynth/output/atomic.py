@@ -140,6 +140,17 @@ def open_staging(target: Path, key: str, *, resume: bool) -> Path:
         shutil.rmtree(staging)
     elif staging.exists():
         logger.info("resuming from staging folder %s", staging)
+    elif resume:
+        others = sorted(target.parent.glob(f".{target.name}.partial-*"))
+        logger.warning(
+            "--resume found no staging folder of this recipe for %s, so the run "
+            "starts afresh; %s",
+            target,
+            f"{len(others)} staging folder(s) of other recipes or runs are left "
+            f"in place, such as {others[0]}; a changed recipe cannot reuse them"
+            if others
+            else "no earlier run into this folder left one",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir(exist_ok=True)
     return staging

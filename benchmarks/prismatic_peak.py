@@ -1,4 +1,4 @@
-"""Where an internal short in the prismatic cell shows on the imaged face.
+"""Place on the prismatic cell's imaged face where an internal short peaks.
 
 Draws internal shorts from recipes/radiometric-cabinet.yaml (a 27 mm
 prismatic cell, short in the middle layer, aluminium can), simulates each on

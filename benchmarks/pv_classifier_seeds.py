@@ -3,11 +3,11 @@
 pv_transfer.py repeats DRAEM over seeds within its 20-minute budget, but
 trains the binary classifier once per generator. This script trains the
 classifier (with the same trimming) on each generator's pseudo-anomalies
-for ``--seeds`` training seeds on pv_transfer.py's data split and bank, and
+for ``--seeds`` training seeds on pv_transfer.py's data split and bank. It
 writes the mean test AUROC over the four hotspot classes and on Hot-Spot,
 and thermosynth's lead over the best other generator, to
 benchmarks/results/pv_classifier_seeds.md. A training task's random stream
-is its seed and its position in the run's plan, and this run plans only
+follows its seed and its position in the run's plan. This run plans only
 the classifier, so even its seed 0 trains on other draws than the
 benchmark's main run.
 

@@ -27,7 +27,7 @@ other power ranges. It writes benchmarks/results/pv_dev_spots.md.
 
 With ``--strips`` it adds a fourth scenario, ``hot_strip`` (``STRIP``): a
 band along the module's length heated in reverse bias, as a thin-film cell
-is, beside the recipe as it stands. It writes
+is, beside the recipe's own three. It writes
 benchmarks/results/pv_dev_strips.md.
 
 With ``--draem`` it varies DRAEM itself on the recipe's pseudo-anomalies:

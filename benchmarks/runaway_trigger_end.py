@@ -44,7 +44,7 @@ def main() -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ended, metadata = last_peak(Path(tmp) / "ended")
-        kept, _ = last_peak(Path(tmp) / "kept", "scenarios.0.trigger_s=null")
+        throughout, _ = last_peak(Path(tmp) / "on", "scenarios.0.trigger_s=null")
     params = metadata["params"]
     window_s = load_recipe(RECIPE).recipe.sequence.window_s
     energy_kJ = params["power_W"] * window_s / 1e3
@@ -54,7 +54,7 @@ def main() -> None:
         f"short {params['power_W']:.1f} W, ends at {params['trigger_s']:.1f} s; "
         f"on for the {window_s:g} s window it would deliver {energy_kJ:.0f} kJ\n"
         f"peak rise of the last frame: {ended:.1f} K with the short ended, "
-        f"{kept:.1f} K with it on throughout"
+        f"{throughout:.1f} K with it on throughout"
     )
 
 

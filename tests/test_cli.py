@@ -117,7 +117,7 @@ def test_generate_and_preview_demo(capsys, tmp_path):
     )
     assert code == 0
     assert out.strip().endswith(
-        f"wrote preview of 2 samples to {png} (-n 5 asked for more, but the "
+        f"wrote preview of 2 samples to {png} (-n 5 requested more, but the "
         "recipe's split has 2 anomalous; raise split.test_anomalous with --set "
         "for more)"
     )
@@ -297,7 +297,7 @@ def test_layout_value_of_wrong_type_names_key(capsys, tmp_path, value, shown):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_layout_number_that_yaml_reads_as_text_is_a_number():
+def test_layout_number_text_becomes_number():
     spec = load_demo_recipe().recipe.layout
     thin = spec.model_copy(update={"thickness_mm": "1e-3"})  # YAML 1.1 text
     flag = spec.model_copy(update={"thickness_mm": True})

@@ -308,7 +308,7 @@ def test_on_the_fly_set_epoch_redraws(loaded):
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_set_epoch_reaches_persistent_workers(loaded, context):
+def test_set_epoch_persistent_workers(loaded, context):
     dataset = OnTheFlyDataset(loaded, length=4, anomaly_fraction=1.0, bank_size=2)
     dataset.fill_bank()
     expected = []

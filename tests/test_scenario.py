@@ -95,7 +95,7 @@ def test_one_cell_rejects_layout_without_cells():
 
 
 @pytest.mark.parametrize("width_mm", [20.0, 40.0, 3.0])
-def test_one_strip_heats_a_band_across_every_cell_row(width_mm):
+def test_one_strip_heats_full_band(width_mm):
     layout = cell_grid(**PV_GRID)
     spec = joule_spec("one_strip", strip_width_mm=width_mm)
     drawn = draw_scenario(spec, layout, np.random.default_rng(5))
@@ -135,7 +135,7 @@ def test_one_strip_stays_on_the_cells_and_repeats():
     assert again == draws[0]
 
 
-def test_one_strip_needs_its_width_and_only_it_takes_one():
+def test_strip_width_required_and_exclusive():
     with pytest.raises(ValueError, match="'one_strip' needs strip_width_mm"):
         joule_spec("one_strip")
     with pytest.raises(ValueError, match="applies to region 'one_strip' only"):

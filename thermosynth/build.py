@@ -158,7 +158,7 @@ def _check_options(
         )
 
 
-# What a layout key of each type takes, for the message on a wrong value.
+# Expected value of a layout key, by type, for the message on a wrong value.
 _EXPECTED = {
     float: "a number, such as 0.8",
     int: "a whole number, such as 6",

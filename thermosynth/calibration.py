@@ -795,9 +795,9 @@ def _sigma_of_fit_vector(jac: np.ndarray, residuals: np.ndarray, n: int) -> np.n
     """Return one-sigma errors of the optimiser's vector, ``s^2 (J^T J)^-1``.
 
     A direction of parameter space that leaves the residuals unchanged (a
-    zero eigenvalue of ``J^T J``) is not determined by the data; every
-    parameter that moves along it gets an infinite error rather than the 0
-    that a pseudo-inverse would give.
+    zero eigenvalue of ``J^T J``) is not determined by the data. So every
+    parameter that moves along it gets an infinite error, where a
+    pseudo-inverse alone would give 0.
     """
     dof = max(residuals.size - n, 1)
     variance = float(residuals @ residuals) / dof

@@ -62,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"thermosynth: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt as interrupt:
-        # A run that kept complete shards for --resume says where they are.
-        kept = str(interrupt) or "no output was written"
-        print(f"thermosynth: interrupted; {kept}", file=sys.stderr)
+        # A run that kept complete shards for --resume names their folder.
+        detail = str(interrupt) or "no output was written"
+        print(f"thermosynth: interrupted; {detail}", file=sys.stderr)
         return 130
 
 
@@ -72,8 +72,8 @@ def _attach_dash_values(argv: Sequence[str]) -> list[str]:
     """Join ``--resize -3x4`` into ``--resize=-3x4``.
 
     argparse reads a value that starts with a dash as the next option and
-    stops with "expected one argument"; joined, the value reaches the check
-    that names it.
+    stops with "expected one argument". Joined to its option, the value
+    reaches the size check, whose message names it.
     """
     joined: list[str] = []
     for token in argv:
@@ -352,12 +352,12 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fewer(n_drawn: int, n_asked: int) -> str:
+def _fewer(n_drawn: int, n_requested: int) -> str:
     """Explain a preview with fewer rows than -n asked for."""
-    if n_drawn >= n_asked:
+    if n_drawn >= n_requested:
         return ""
     return (
-        f" (-n {n_asked} asked for more, but the recipe's split has {n_drawn} "
+        f" (-n {n_requested} requested more, but the recipe's split has {n_drawn} "
         "anomalous; raise split.test_anomalous with --set for more)"
     )
 

@@ -72,7 +72,7 @@ def test_overwrite_refuses_folder_thermosynth_did_not_write(tmp_path):
     target.mkdir()
     (target / "notes.txt").write_text("precious")
 
-    with pytest.raises(OutputError, match="holds files that thermosynth did not"):
+    with pytest.raises(OutputError, match="contains files that thermosynth did not"):
         check_writable(target, overwrite=True)
     assert (target / "notes.txt").read_text() == "precious"
 

@@ -278,7 +278,7 @@ def test_filter_without_match_lists_present_values(tmp_path):
     metadata = tmp_path / "meta.json"
     metadata.write_text(json.dumps(records))
 
-    kept = load_frame_set(
+    cells = load_frame_set(
         tmp_path, metadata=metadata, where={"cls": ["Cell"]}, path_key="file"
     )
     with pytest.raises(FrameError) as info:
@@ -286,7 +286,7 @@ def test_filter_without_match_lists_present_values(tmp_path):
             tmp_path, metadata=metadata, where={"cls": ["Hotspot"]}, path_key="file"
         )
 
-    assert len(kept.values) == 1
+    assert len(cells.values) == 1
     assert str(info.value) == (
         f"no record of {metadata} matches the filter {{'cls': ['Hotspot']}}; "
         "cls takes Cell, Hot-Spot, No-Anomaly"

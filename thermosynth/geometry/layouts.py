@@ -255,7 +255,7 @@ def prismatic_cell(
     face, and air beside them. Below, a casing rim ``casing_mm`` wide
     surrounds the cell body, which has cell id 0.
 
-    The camera sees the can's large wall, not the electrode stack. The body's
+    The camera images the can's large wall, not the electrode stack. The body's
     material is therefore the stack between the two large walls of the can,
     each ``wall_mm`` thick, mixed through ``thickness_mm`` by
     :func:`~thermosynth.geometry.materials.layered_material`: in parallel in

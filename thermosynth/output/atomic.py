@@ -49,8 +49,8 @@ def check_writable(target: Path, *, overwrite: bool) -> None:
 
 def _check_replaceable(target: Path) -> None:
     """Refuse to replace the working folder or a folder thermosynth did not write."""
-    here = Path.cwd().resolve()
-    if target.resolve() in (here, *here.parents):
+    working = Path.cwd().resolve()
+    if target.resolve() in (working, *working.parents):
         raise OutputError(
             f"output folder {target} is the working folder or contains it, so "
             "--overwrite would delete it; choose a new folder for the output"
@@ -58,7 +58,7 @@ def _check_replaceable(target: Path) -> None:
     if any(target.iterdir()) and not any((target / m).exists() for m in OUTPUT_MARKERS):
         markers = ", ".join(OUTPUT_MARKERS)
         raise OutputError(
-            f"output folder {target} holds files that thermosynth did not write "
+            f"output folder {target} contains files that thermosynth did not write "
             f"(it has none of {markers}), and --overwrite replaces only "
             "thermosynth's outputs; choose a new folder or empty this one"
         )

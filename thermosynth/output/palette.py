@@ -1,9 +1,9 @@
 """The named palette of a thermosynth output: one copy per HDF5 file.
 
-``encoding/palette_rgb`` holds the (n_levels, 3) uint8 RGB colours of the
-palette that decoded the frames, from the lowest value to the highest, with
-attributes ``name``, ``low`` and ``high`` (values of the first and the last
-colour) and ``unit`` (the frames' unit).
+``encoding/palette_rgb`` contains the (n_levels, 3) uint8 RGB colours of the
+palette that decoded the frames, from the lowest value to the highest. Its
+attributes are ``name``, ``low`` and ``high`` (the values of the first and
+the last colour) and ``unit`` (the frames' unit).
 """
 
 from __future__ import annotations

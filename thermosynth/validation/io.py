@@ -173,8 +173,8 @@ def load_frame_set(
         )
 
     if len(frames) == 0:
-        which = "" if label == "any" else f"{label} "
-        raise FrameError(f"no {which}frames in {path}; check the path and label")
+        labelled = "" if label == "any" else f"{label} "
+        raise FrameError(f"no {labelled}frames in {path}; check the path and label")
     return _limit(frames, max_frames, rng)
 
 
@@ -492,8 +492,8 @@ def _present_values(
     parts = []
     for key in where:
         values = sorted({str(r[key]) for r in records if key in r})
-        shown = ", ".join(values[:20]) + (", ..." if len(values) > 20 else "")
-        parts.append(f"{key} takes {shown}" if values else f"no record has {key}")
+        listed = ", ".join(values[:20]) + (", ..." if len(values) > 20 else "")
+        parts.append(f"{key} takes {listed}" if values else f"no record has {key}")
     return "; ".join(parts)
 
 

@@ -310,18 +310,18 @@ def _plot_examples(
     fig, axes = plt.subplots(
         len(rows), n, figsize=(n * 0.8, len(rows) * row_inch), layout="compressed"
     )
-    shown = None
+    drawn = None
     for (name, images, masks), line in zip(rows, np.atleast_2d(axes), strict=True):
         for i, (image, ax) in enumerate(zip(images, line, strict=False)):
-            shown = ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+            drawn = ax.imshow(image, cmap="gray", vmin=0, vmax=255)
             if masks is not None and masks[i].any():
                 ax.contour(masks[i], levels=[0.5], colors="cyan", linewidths=0.5)
         for ax in line:
             ax.set_xticks([])
             ax.set_yticks([])
         line[0].set_ylabel(name, fontsize=6, rotation=0, ha="right")
-    if shown is not None:
-        bar = fig.colorbar(shown, ax=axes, shrink=0.4, aspect=30)
+    if drawn is not None:
+        bar = fig.colorbar(drawn, ax=axes, shrink=0.4, aspect=30)
         bar.set_label("stored level", fontsize=6)
         bar.ax.tick_params(labelsize=5)
     fig.suptitle("cyan: pseudo-anomaly mask", fontsize=6)

@@ -295,6 +295,7 @@ def test_blend_empty_mask():
     assert isinstance(out, Blended)
     assert out.area_px == 0
     assert out.peak_rise == 0.0
+    assert out.peak_input_rise == pytest.approx(0.1)
     assert np.array_equal(out.raw, raw)
 
 
@@ -315,6 +316,16 @@ def test_blend_invalid_pixels_with_nan_values():
 
     assert out.raw.tolist() == [[0, 109]]
     assert out.mask.tolist() == [[False, True]]
+
+
+def test_blend_peak_input_skips_invalid_pixels():
+    encoding = LinearQuantiser(dtype=np.uint8, offset=0.0, step=1.0)
+    raw = np.array([[0, 100]], dtype=np.uint8)
+    frame = _frame(raw, encoding, np.array([[False, True]]), unit="level")
+    out = blend(frame, np.array([[50.0, 0.5]]), threshold=1.0)
+
+    assert out.area_px == 0
+    assert out.peak_input_rise == 0.5
 
 
 def _small_frame() -> Frame:

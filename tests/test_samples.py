@@ -334,5 +334,34 @@ def test_weak_scenario_error_names_it(tmp_path, monkeypatch):
     # A rise of Celsius frames is in kelvin.
     assert frame.unit == "C"
     assert re.search(
-        r"threshold [\d.]+ K \(largest recorded rise 0 K\)", str(info.value)
+        r"threshold [\d.]+ K \(the largest rise the camera recorded was 0 K\)",
+        str(info.value),
     )
+
+
+def test_weak_draw_error_reports_rise_below_threshold():
+    # A 1 mW short records a rise far below the noise threshold but above 0.
+    overrides = [
+        "split.test_anomalous=1",
+        "scenarios.0.power_W=0.001",
+        "blend.max_tries=2",
+    ]
+    generator = Generator(load_demo_recipe(overrides=overrides))
+    scenarios, seed = generator.recipe.scenarios, generator.recipe.seed
+    index = next(
+        i
+        for i in range(100)
+        if choose_scenario(scenarios, sample_rng(seed, i)).name == "internal_short"
+    )
+    frame = _first_anomalous_frame(generator)
+    with pytest.raises(ThermosynthError, match="in 2 draws") as info:
+        generator.anomalous(index, frame)
+
+    found = re.search(
+        r"threshold ([\d.e+-]+) K \(the largest rise the camera recorded was "
+        r"([\d.e+-]+) K\)",
+        str(info.value),
+    )
+    assert found is not None
+    threshold, peak = float(found[1]), float(found[2])
+    assert 0 < peak < threshold

@@ -31,7 +31,7 @@ def fake_blend(rise_px_K, frame, recipe, camera, **_):
     peak = float(rise_px_K.max())
     area = 10 if peak >= CUT_K else 0
     zeros = np.zeros(frame.shape, dtype=np.float32)
-    return Blended(frame.raw, frame.values, zeros > 0, zeros, peak, area)
+    return Blended(frame.raw, frame.values, zeros > 0, zeros, peak, area, peak)
 
 
 def assert_weak_share(kinds: list[str], attempts: list[int]) -> None:

@@ -44,6 +44,10 @@ class Blended:
         Maximum of ``recorded_rise``, in the frame's unit; 0 for an empty mask.
     area_px : int
         Number of pixels in ``mask``.
+    peak_input_rise : float
+        Maximum of the rise passed in, over the frame's valid pixels and
+        before the threshold, in the frame's unit; 0 when no pixel is valid.
+        It shows how far a draw that left ``mask`` empty fell short.
     """
 
     raw: np.ndarray
@@ -52,6 +56,7 @@ class Blended:
     recorded_rise: np.ndarray
     peak_rise: float
     area_px: int
+    peak_input_rise: float
 
 
 def saturated_px(result: Blended, frame: Frame) -> int:
@@ -222,7 +227,13 @@ def blend(
         recorded_rise=recorded,
         peak_rise=float(recorded.max()) if recorded.size else 0.0,
         area_px=int(mask.sum()),
+        peak_input_rise=_valid_max(recorded_rise, frame.valid),
     )
+
+
+def _valid_max(values: np.ndarray, valid: np.ndarray) -> float:
+    inside = values[valid]
+    return float(inside.max()) if inside.size else 0.0
 
 
 def _check_inputs(

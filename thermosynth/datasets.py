@@ -517,6 +517,7 @@ class OnTheFlyDataset(Dataset[Item]):
         scenario_index = choose_scenario_index(recipe.scenarios, rng)
         spec = recipe.scenarios[scenario_index]
 
+        max_input_rise = 0.0
         for attempt in range(1, recipe.blend.max_tries + 1):
             drawn, rise_grid, slot = self._draw_rise(
                 rng, scenario_index, attempt=attempt
@@ -530,6 +531,7 @@ class OnTheFlyDataset(Dataset[Item]):
                 threshold=threshold,
                 emissivity=emissivity,
             )
+            max_input_rise = max(max_input_rise, result.peak_input_rise)
             if result.area_px >= recipe.blend.min_area_px:
                 metadata = {
                     "source_frame": frame.source,
@@ -563,7 +565,8 @@ class OnTheFlyDataset(Dataset[Item]):
         raise ThermosynthError(
             f"item {index} ({frame.source}): in {recipe.blend.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {recipe.blend.min_area_px} "
-            f"pixels above the threshold {threshold:.4g} {unit}; raise the "
+            f"pixels above the threshold {threshold:.4g} {unit} (the largest "
+            f"rise the camera recorded was {max_input_rise:.4g} {unit}); raise the "
             f"power or size of scenario {spec.name or spec.kind!r}, lower "
             "blend.noise_multiple, or enlarge bank_size"
         )

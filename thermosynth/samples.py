@@ -213,13 +213,15 @@ class Generator:
         prepared = self.prepare(frame)
         threshold = prepared.threshold
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
-        best_peak = 0.0
+        max_input_rise = 0.0
         for attempt in range(1, blend_spec.max_tries + 1):
             drawn, rise_grid, bank_info = self._draw_rise(
                 rng, scenario_index, attempt=attempt
             )
-            sample = self._attempt(index, frame, prepared, drawn, rise_grid, bank_info)
-            best_peak = max(best_peak, sample.metadata["peak_recorded_rise"])
+            sample, peak_input = self._attempt(
+                index, frame, prepared, drawn, rise_grid, bank_info
+            )
+            max_input_rise = max(max_input_rise, peak_input)
             if sample.metadata["area_px"] >= blend_spec.min_area_px:
                 corners = [list(corner) for corner in prepared.corners]
                 sample.metadata.update(attempts=attempt, corners_px=corners)
@@ -231,9 +233,9 @@ class Generator:
         raise ThermosynthError(
             f"sample {index} ({frame.source}): in {blend_spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {blend_spec.min_area_px} pixels "
-            f"above the threshold {threshold:.4g} {unit} (largest recorded "
-            f"rise {best_peak:.4g} {unit}); raise the power or size of "
-            f"scenario {self._scenario_name(scenario_index)!r}, or lower "
+            f"above the threshold {threshold:.4g} {unit} (the largest rise the "
+            f"camera recorded was {max_input_rise:.4g} {unit}); raise the power or "
+            f"size of scenario {self._scenario_name(scenario_index)!r}, or lower "
             "blend.min_area_px, blend.threshold or blend.noise_multiple"
         )
 
@@ -315,8 +317,12 @@ class Generator:
         drawn: DrawnScenario,
         rise_grid: np.ndarray,
         bank_info: dict[str, Any],
-    ) -> Sample:
-        """Warp, record and blend one drawn rise [K] into ``frame``."""
+    ) -> tuple[Sample, float]:
+        """Warp, record and blend one drawn rise [K] into ``frame``.
+
+        Returns the sample and the largest recorded rise before the threshold,
+        in the frame's unit.
+        """
         recipe = self.recipe
         threshold = prepared.threshold
         if rise_grid.shape == self.layout.shape and rise_grid.dtype == np.float64:
@@ -341,7 +347,7 @@ class Generator:
             "threshold": float(threshold),
             **bank_info,
         }
-        return Sample(
+        sample = Sample(
             index=index,
             split="test",
             label=1,
@@ -352,6 +358,7 @@ class Generator:
             recorded_rise=result.recorded_rise.astype(np.float32, copy=False),
             metadata=metadata,
         )
+        return sample, result.peak_input_rise
 
 
 def blend_threshold(frame: Frame, recipe: Recipe) -> float:

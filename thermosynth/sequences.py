@@ -230,23 +230,26 @@ class SequenceGenerator:
             self.camera, self.layout, homography, frames[0].shape
         )
         spec = self.recipe.blend
-        best_peak = 0.0
+        max_input_rise = 0.0
         for attempt in range(1, spec.max_tries + 1):
             drawn = draw_attempt(
                 scenario, self.recipe.scenarios, self.layout, rng, attempt=attempt
             )
-            sample = self._attempt(index, frames, drawn, homography, emissivity)
-            best_peak = max(best_peak, *sample.metadata["peak_recorded_rise"])
+            sample, peak_input = self._attempt(
+                index, frames, drawn, homography, emissivity
+            )
+            max_input_rise = max(max_input_rise, peak_input)
             if sample.metadata["area_px"][-1] >= spec.min_area_px:
                 sample.metadata.update(attempts=attempt, corners_px=corners)
                 return sample
             logger.debug("sequence %d attempt %d: anomaly too small", index, attempt)
 
+        unit = rise_unit(frames[0].unit)
         raise ThermosynthError(
             f"sequence {index} ({frames[0].source}): in {spec.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {spec.min_area_px} pixels in the "
-            f"last frame (largest recorded rise {best_peak:.4g} "
-            f"{rise_unit(frames[0].unit)}); raise the power or size of scenario "
+            f"last frame (the largest rise the camera recorded there was "
+            f"{max_input_rise:.4g} {unit}); raise the power or size of scenario "
             f"{scenario.name or scenario.kind!r}, lengthen sequence.window_s, or lower "
             "blend.threshold or blend.noise_multiple"
         )
@@ -258,8 +261,12 @@ class SequenceGenerator:
         drawn: DrawnScenario,
         homography: np.ndarray,
         emissivity: np.ndarray | None,
-    ) -> SequenceSample:
-        """Simulate ``drawn`` and blend each time step into its base frame."""
+    ) -> tuple[SequenceSample, float]:
+        """Simulate ``drawn`` and blend each time step into its base frame.
+
+        Returns the sequence and the largest rise recorded in its last frame
+        before the threshold, in the frames' unit.
+        """
         recipe = self.recipe
         rise_grid = simulate_sequence_rise(drawn, self.layout, recipe, self.times_s)
         rise_px = warp_to_frame(rise_grid, homography, frames[0].shape)
@@ -282,7 +289,7 @@ class SequenceGenerator:
             "area_px": [r.area_px for r in results],
             "threshold": [blend_threshold(frame, recipe) for frame in frames],
         }
-        return SequenceSample(
+        sequence = SequenceSample(
             index=index,
             split="test",
             label=1,
@@ -294,6 +301,7 @@ class SequenceGenerator:
             frame_unit=frames[0].unit,
             metadata=metadata,
         )
+        return sequence, results[-1].peak_input_rise
 
     def _blend_frame(
         self, frame: Frame, rise_K: np.ndarray, emissivity: np.ndarray | None

@@ -2,7 +2,9 @@
 
 from types import SimpleNamespace
 
-from thermosynth.preview import pick_varied
+from thermosynth.pipeline import Generator
+from thermosynth.preview import pick_varied, write_preview
+from thermosynth.recipe import load_demo_recipe
 
 
 def rows(kinds):
@@ -48,3 +50,32 @@ def test_reading_stops_once_picks_settle():
 def test_kinds_take_turns_for_repeats():
     kinds = ["spot"] * 5 + ["cell", "region", "cell", "region"]
     assert picked(kinds, n=5, n_kinds=3) == [0, 1, 5, 6, 7]
+
+
+def test_planned_scenario_matches_sample_kind():
+    generator = Generator(load_demo_recipe(overrides=["split.test_anomalous=6"]))
+    anomalous = [(i, f) for i, _, label, f in generator.plan.entries() if label]
+    for index, frame_index in anomalous:
+        frame = generator.read_frame(frame_index)
+        sample = generator.anomalous(index, frame)
+        assert sample.kind == generator.planned_scenario(index)
+
+
+def test_preview_simulates_only_picked_rows(tmp_path, monkeypatch):
+    simulated = []
+    real_anomalous = Generator.anomalous
+
+    def counting(self, index, frame):
+        simulated.append(self.planned_scenario(index))
+        return real_anomalous(self, index, frame)
+
+    monkeypatch.setattr(Generator, "anomalous", counting)
+    # The demo plans short, tab, tab, short, ...: the three rows are samples
+    # 0, 1 and 3. A preview that simulated samples to learn their kinds would
+    # draw sample 2 as well.
+    loaded = load_demo_recipe(overrides=["split.test_anomalous=12"])
+    path, n_drawn = write_preview(loaded, n=3, path=tmp_path / "p.png")
+
+    assert n_drawn == 3
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(simulated) == ["internal_short", "internal_short", "tab_overheating"]

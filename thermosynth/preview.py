@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,7 +24,6 @@ from thermosynth.pipeline import Generator  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
 
 COLUMNS = ("normal", "anomalous", "surface rise [K]", "mask")
-SCAN_PER_ROW = 10  # max anomalous samples read per preview row
 T = TypeVar("T")
 
 
@@ -34,9 +33,9 @@ def write_preview(
     """Generate up to ``n`` anomalous samples and draw them to ``path`` (PNG).
 
     Every fault kind of the recipe gets a row before any kind gets a second,
-    within the first ``SCAN_PER_ROW * n`` anomalous samples. So a short
-    preview shows each kind the recipe makes, not only the kind that its
-    first samples drew.
+    so a short preview shows each kind the recipe plans, not only the kind
+    that its first samples drew. The kinds are read from the plan, so only
+    the ``n`` samples drawn are simulated.
 
     Returns
     -------
@@ -61,13 +60,18 @@ def write_preview(
         )
     n_kinds = len(loaded.recipe.scenarios)
 
-    def samples() -> Iterator[tuple[Sample, Frame]]:
-        for index, frame_index in anomalous[: SCAN_PER_ROW * n]:
-            frame = generator.read_frame(frame_index)
-            check_camera(loaded.recipe.camera, frame)
-            yield generator.anomalous(index, frame), frame
+    picked = pick_varied(
+        anomalous,
+        n=n,
+        n_kinds=n_kinds,
+        kind=lambda entry: generator.planned_scenario(entry[0]),
+    )
+    rows = []
+    for index, frame_index in picked:
+        frame = generator.read_frame(frame_index)
+        check_camera(loaded.recipe.camera, frame)
+        rows.append((generator.anomalous(index, frame), frame))
 
-    rows = pick_varied(samples(), n=n, n_kinds=n_kinds, kind=lambda row: row[0].kind)
     figure = draw_rows(rows)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)

@@ -198,6 +198,15 @@ class Generator:
             else:
                 yield normal_sample(index, split, frame), frame
 
+    def planned_scenario(self, index: int) -> str:
+        """Name the scenario of anomalous sample ``index``, without simulating.
+
+        `anomalous` chooses this scenario with the same first draw of the
+        sample's generator, and its retries keep it.
+        """
+        rng = sample_rng(self.recipe.seed, index)
+        return self._scenario_name(choose_scenario_index(self.recipe.scenarios, rng))
+
     def anomalous(self, index: int, frame: Frame) -> Sample:
         """Make anomalous sample ``index`` from ``frame``, retrying weak draws.
 

@@ -27,6 +27,7 @@ from thermosynth.blend import Blended
 from thermosynth.build import build_camera, build_layout, build_source, register
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
 from thermosynth.errors import FrameError, OutputError, RecipeError, ThermosynthError
+from thermosynth.frames.continuity import find_jump
 from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
@@ -169,6 +170,7 @@ class SequenceGenerator:
             )
         self.loaded = loaded
         self.recipe = recipe
+        self.sequence = recipe.sequence
         self.times_s = frame_times_s(recipe.sequence)
         self.source = build_source(recipe.frames, seed=recipe.seed)
         self.layout = build_layout(recipe.layout, recipe.materials)
@@ -179,6 +181,7 @@ class SequenceGenerator:
         # Size that every frame must have. It is the first frame read's unless
         # a caller sets it first, as every shard does.
         self.frame_size: FrameSize | None = None
+        self._warned_jump = False
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -191,9 +194,25 @@ class SequenceGenerator:
     def make(self, entry: SequenceEntry) -> SequenceSample:
         """Make the sequence of ``entry``: normal or anomalous by its label."""
         frames = self.read_frames(entry.frame_indices)
+        if self.sequence.base == "video":
+            self._warn_jump(frames)
         if entry.label:
             return self.anomalous(entry.index, frames)
         return normal_sequence(entry.index, entry.split, frames)
+
+    def _warn_jump(self, frames: list[Frame]) -> None:
+        """Warn, once per generator, when consecutive base frames jump."""
+        if self._warned_jump:
+            return
+        jump = find_jump(frames)
+        if jump is not None:
+            logger.warning(
+                "sequence.base is 'video', but consecutive frames jump (%s); "
+                "give frames.path one camera's frames of one recording, in order, "
+                "or use sequence.base: still",
+                jump,
+            )
+            self._warned_jump = True
 
     def read_frames(self, indices: tuple[int, ...]) -> list[Frame]:
         """Read base frames, once each, and check them against `frame_size`."""

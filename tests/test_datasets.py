@@ -579,7 +579,7 @@ def test_hdf5_encoding_unnamed_palette_rejected(tmp_path):
     with HDF5Writer(tmp_path / "d.h5", attributes={}, frame_unit="C") as writer:
         writer.write(sample)
 
-    with pytest.raises(FrameError, match="stores no palette colours.*colour bar"):
+    with pytest.raises(FrameError, match="stores no palette colours.*no colour bar"):
         HDF5Dataset(tmp_path / "d.h5").encoding()
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from thermosynth.build import build_source
+from thermosynth.datasets import HDF5Dataset
 from thermosynth.pipeline import generate, plan_split
 from thermosynth.recipe import load_demo_recipe, load_recipe
 
@@ -74,6 +75,22 @@ def test_metadata_encoding_decodes_frames(recipe, kind, data_dir, tmp_path):
                 values = encoding["low"] + levels / (encoding["n_levels"] - 1) * span
             valid = frame.valid & ~h5["masks"][i].astype(bool)
             np.testing.assert_allclose(values[valid], frame.values[valid], atol=1e-9)
+
+
+def test_colorbar_encoding_read_back_from_frame(data_dir, tmp_path):
+    loaded = run("flir-pouch-cell.yaml", tmp_path / "out")
+    dataset = HDF5Dataset(tmp_path / "out" / "dataset.h5")
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        assert "encoding" not in h5  # a colour bar's palette is not stored
+        for i, frame in source_frames(loaded, h5):
+            encoding = dataset.encoding(i)
+            assert encoding.colorbar_px == ((306, 312), (30, 207))
+            np.testing.assert_array_equal(encoding.lut, frame.encoding.lut)
+            assert (encoding.low, encoding.high) == (25.0, 50.0)
+
+            values = encoding.decode(h5["frames"][i])
+            outside = frame.valid & ~h5["masks"][i].astype(bool)
+            np.testing.assert_allclose(values[outside], frame.values[outside])
 
 
 def test_stretch_gain_keeps_pixels_outside_roi(data_dir, tmp_path):

@@ -39,6 +39,7 @@ from thermosynth.blend import saturated_px
 from thermosynth.build import register
 from thermosynth.camera.emissivity import emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
+from thermosynth.frames.colorbar import read_colorbar
 from thermosynth.frames.encodings import (
     LinearEncoding,
     PaletteEncoding,
@@ -238,12 +239,16 @@ class HDF5Dataset(Dataset[Item]):
         ``self.frame_unit``, and ``encode`` converts values back to pixels:
         RGB colours of the stored palette for palette-coded frames.
 
+        Frames that draw their own colour bar (``frames.mode: colorbar``)
+        get the palette read again from the bar in the stored frame, which
+        blending leaves unchanged.
+
         Raises
         ------
         FrameError
             If the item's metadata has no encoding or one other than a linear
             scale or a palette. Also if the frames were decoded with a palette
-            that the file does not store, such as a colour bar in each frame.
+            that the file does not store and that no colour bar gives.
         """
         row = self.rows[_check_index(index, len(self.rows))]
         file = self._open()
@@ -255,14 +260,22 @@ class HDF5Dataset(Dataset[Item]):
                 f"row {row} of {self.path} has no encoding in its metadata; open "
                 "a dataset.h5 written by thermosynth generate"
             )
-        if description.get("kind") == "palette" and palette is None:
-            raise FrameError(
-                f"{self.path} stores no palette colours, because its frames were "
-                "decoded with an unnamed palette, such as a colour bar read from "
-                "each frame (frames.mode: colorbar); read that bar from the "
-                "frame with thermosynth.frames.colorbar.read_colorbar"
+        if palette is not None:
+            lut = palette.lut
+        elif "colorbar_px" in description:
+            bar = description["colorbar_px"]
+            lut = read_colorbar(
+                file["frames"][row], x_px=tuple(bar["x_px"]), y_px=tuple(bar["y_px"])
             )
-        lut = None if palette is None else palette.lut
+        elif description.get("kind") == "palette":
+            raise FrameError(
+                f"{self.path} stores no palette colours and row {row}'s metadata "
+                "names no colour bar, so its palette is unknown; generate the "
+                "dataset again with this version of thermosynth, or build a "
+                "PaletteEncoding from the colours that decoded the frames"
+            )
+        else:
+            lut = None
         return encoding_from_description(
             description, dtype=file["frames"].dtype, lut=lut
         )

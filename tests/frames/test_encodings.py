@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -153,6 +155,19 @@ def test_description_of_unnamed_palette_has_no_name():
     encoding = PaletteEncoding(palette_lut("gray"), low=0.0, high=1.0)
 
     assert "name" not in describe_encoding(encoding)
+
+
+def test_description_round_trip_colorbar_box():
+    lut = palette_lut("gray")
+    box = ((306, 312), (30, 207))
+    encoding = PaletteEncoding(lut, low=25.0, high=50.0, colorbar_px=box)
+    description = json.loads(json.dumps(describe_encoding(encoding)))
+
+    built = encoding_from_description(description, dtype=np.uint8, lut=lut)
+
+    assert description["colorbar_px"] == {"x_px": [306, 312], "y_px": [30, 207]}
+    assert built.colorbar_px == box
+    assert "colorbar_px" not in describe_encoding(PaletteEncoding(lut, low=0, high=1))
 
 
 def test_description_palette_needs_matching_lut():

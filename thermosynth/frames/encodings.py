@@ -118,6 +118,10 @@ class PaletteEncoding:
         because the HDF5 writers store ``palette_lut(name)`` as the colours.
         None for a palette read from elsewhere, such as a colour bar in the
         image.
+    colorbar_px : tuple, optional
+        ``(x_px, y_px)``, the first and last column and row of the colour bar
+        that ``lut`` was read from [px], both inclusive, where each frame
+        draws its own bar (see `thermosynth.frames.colorbar.read_colorbar`).
 
     Notes
     -----
@@ -129,7 +133,13 @@ class PaletteEncoding:
     """
 
     def __init__(
-        self, lut: np.ndarray, *, low: float, high: float, name: str | None = None
+        self,
+        lut: np.ndarray,
+        *,
+        low: float,
+        high: float,
+        name: str | None = None,
+        colorbar_px: tuple[tuple[int, int], tuple[int, int]] | None = None,
     ) -> None:
         lut = np.asarray(lut)
         if lut.ndim != 2 or lut.shape[1] != 3 or lut.shape[0] < 2:
@@ -145,6 +155,7 @@ class PaletteEncoding:
         self.low = float(low)
         self.high = float(high)
         self.name = name
+        self.colorbar_px = colorbar_px
 
         colours, first_level = np.unique(self.lut, axis=0, return_index=True)
         self._tree = cKDTree(colours.astype(np.float64))
@@ -249,7 +260,9 @@ def describe_encoding(encoding: Any) -> dict[str, Any]:
     ``linear``: value = level * ``scale_per_level`` + ``offset``. ``palette``:
     the nearest palette colour's index i stands for
     ``low + i / (n_levels - 1) * (high - low)``, and ``name`` is the palette's
-    name where it has one. Other encodings give only their class name.
+    name where it has one; ``colorbar_px`` gives the columns and rows
+    ``{"x_px": [x0, x1], "y_px": [y0, y1]}`` of the colour bar in each frame
+    that the palette was read from. Other encodings give only their class name.
     `encoding_from_description` builds the encoding back.
     """
     if isinstance(encoding, LinearEncoding):
@@ -267,6 +280,9 @@ def describe_encoding(encoding: Any) -> dict[str, Any]:
         }
         if encoding.name is not None:
             description["name"] = encoding.name
+        if encoding.colorbar_px is not None:
+            x_px, y_px = encoding.colorbar_px
+            description["colorbar_px"] = {"x_px": list(x_px), "y_px": list(y_px)}
         return description
     return {"kind": type(encoding).__name__}
 
@@ -315,9 +331,11 @@ def encoding_from_description(
             f"a palette encoding of {description['n_levels']} levels needs a lut "
             f"of as many colours, got {found}; pass the palette's (N, 3) colours"
         )
+    bar = description.get("colorbar_px")
     return PaletteEncoding(
         lut,
         low=description["low"],
         high=description["high"],
         name=description.get("name"),
+        colorbar_px=None if bar is None else (tuple(bar["x_px"]), tuple(bar["y_px"])),
     )

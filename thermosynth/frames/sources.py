@@ -482,8 +482,14 @@ class ImageFolderSource:
     def _colorbar_encoding(self, raw: np.ndarray) -> PaletteEncoding:
         bar = self._colorbar
         assert bar is not None
-        lut = read_colorbar(raw, x_px=tuple(bar["x_px"]), y_px=tuple(bar["y_px"]))
-        return PaletteEncoding(lut, low=float(bar["bottom"]), high=float(bar["top"]))
+        x_px, y_px = tuple(bar["x_px"]), tuple(bar["y_px"])
+        lut = read_colorbar(raw, x_px=x_px, y_px=y_px)
+        return PaletteEncoding(
+            lut,
+            low=float(bar["bottom"]),
+            high=float(bar["top"]),
+            colorbar_px=(x_px, y_px),
+        )
 
     def _to_greyscale(self, raw: np.ndarray, name: str) -> np.ndarray:
         """Reduce an RGB image to one channel for greyscale decoding."""

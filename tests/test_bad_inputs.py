@@ -17,6 +17,7 @@ import yaml
 
 from thermosynth.cli import main
 from thermosynth.frames.synthetic import SyntheticPouchSource
+from thermosynth.output.atomic import OUTPUT_MARKER
 from thermosynth.output.hdf5 import HDF5Writer
 from thermosynth.recipe import load_demo_recipe
 
@@ -235,6 +236,7 @@ def test_disk_full_keeps_previous_output(capsys, monkeypatch, tmp_path):
     recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
     previous = tmp_path / "out"
     previous.mkdir()
+    (previous / OUTPUT_MARKER).write_text("")
     (previous / "manifest.json").write_text("previous run")
 
     def no_space(self, sample):
@@ -246,7 +248,10 @@ def test_disk_full_keeps_previous_output(capsys, monkeypatch, tmp_path):
     assert len(err.strip().splitlines()) == 1, err
     assert re.search(r"disk full while writing .*No space left on device", err), err
     assert "free space" in err
-    assert [p.name for p in previous.iterdir()] == ["manifest.json"]
+    assert sorted(p.name for p in previous.iterdir()) == [
+        OUTPUT_MARKER,
+        "manifest.json",
+    ]
     assert (previous / "manifest.json").read_text() == "previous run"
     assert not list(tmp_path.glob(".out.*"))
 

@@ -17,6 +17,7 @@ from thermosynth import sequences
 from thermosynth.cli import main
 from thermosynth.datasets import HDF5Dataset
 from thermosynth.errors import SimulationError
+from thermosynth.output.atomic import OUTPUT_MARKER
 from thermosynth.output.shards import SHARD_DIR
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.sequences import generate_sequences
@@ -78,7 +79,8 @@ def test_reference_has_one_shard_per_sequence(reference):
         f"{SHARD_DIR}/shard-00000{n}.{ext}" for n in range(4) for ext in ("h5", "json")
     ]
     assert "folder/times.json" in tree
-    assert not [name for name in tree if name.rsplit("/", 1)[-1].startswith(".")]
+    hidden = [name for name in tree if name.rsplit("/", 1)[-1].startswith(".")]
+    assert hidden == [OUTPUT_MARKER]  # no temporary file is left
 
 
 def test_one_shard_same_content_as_four(reference, tmp_path):

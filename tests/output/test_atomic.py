@@ -11,7 +11,12 @@ import pytest
 
 from thermosynth.errors import OutputError
 from thermosynth.output import atomic
-from thermosynth.output.atomic import check_writable, staged_dir, write_bytes_atomic
+from thermosynth.output.atomic import (
+    OUTPUT_MARKER,
+    check_writable,
+    staged_dir,
+    write_bytes_atomic,
+)
 
 
 def test_staged_dir_moves_into_place(tmp_path):
@@ -32,49 +37,71 @@ def test_existing_output_rejected_without_overwrite(tmp_path):
             pass
 
 
+def _earlier_output(target: Path) -> None:
+    with staged_dir(target, overwrite=False) as stage:
+        (stage / "report.md").write_text("old")
+
+
 def test_failure_keeps_previous_output(tmp_path):
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "report.md").write_text("old")
+    _earlier_output(target)
     with pytest.raises(RuntimeError, match="boom"):
         with staged_dir(target, overwrite=True) as stage:
             (stage / "half.txt").write_text("half")
             raise RuntimeError("boom")
-    assert [p.name for p in target.iterdir()] == ["report.md"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "report.md"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_overwrite_replaces_whole_folder(tmp_path):
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "manifest.json").write_text("old")
+    _earlier_output(target)
     with staged_dir(target, overwrite=True) as stage:
         (stage / "new.txt").write_text("new")
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-@pytest.mark.parametrize("contents", [[], ["manifest.json"], ["report.md", "x.csv"]])
+@pytest.mark.parametrize(
+    "contents",
+    [
+        {},
+        {OUTPUT_MARKER: "x", "x.csv": "old"},
+        {"manifest.json": '{"n_samples": 2, "recipe_sha256": "ab"}', "d.h5": ""},
+    ],
+)
 def test_overwrite_replaces_empty_or_thermosynth_folder(tmp_path, contents):
     target = tmp_path / "out"
     target.mkdir()
-    for name in contents:
-        (target / name).write_text("old")
+    for name, text in contents.items():
+        (target / name).write_text(text)
 
     with staged_dir(target, overwrite=True) as stage:
         (stage / "new.txt").write_text("new")
 
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "new.txt"]
 
 
-def test_overwrite_refuses_folder_thermosynth_did_not_write(tmp_path):
+@pytest.mark.parametrize(
+    "contents",
+    [
+        {"notes.txt": "precious"},
+        {"report.md": "# my thesis", "thesis.tex": "precious"},
+        {"calibration.json": "{}", "notes.txt": "precious"},
+        {"manifest.json": '{"name": "my app"}', "notes.txt": "precious"},
+        {"manifest.json": "not json", "notes.txt": "precious"},
+    ],
+)
+def test_overwrite_refuses_folder_thermosynth_did_not_write(tmp_path, contents):
     target = tmp_path / "mydata"
     target.mkdir()
-    (target / "notes.txt").write_text("precious")
+    for name, text in contents.items():
+        (target / name).write_text(text)
 
     with pytest.raises(OutputError, match="contains files that thermosynth did not"):
         check_writable(target, overwrite=True)
-    assert (target / "notes.txt").read_text() == "precious"
+    for name, text in contents.items():
+        assert (target / name).read_text() == text
 
 
 def test_overwrite_refuses_working_folder_and_its_parents(tmp_path, monkeypatch):

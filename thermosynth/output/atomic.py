@@ -9,6 +9,7 @@ recipe so that a resumed run can reuse what a killed one completed.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -23,9 +24,10 @@ from thermosynth.errors import OutputError
 logger = logging.getLogger(__name__)
 
 
-# Files that every output folder of thermosynth contains at least one of:
-# generate writes manifest.json, validate report.md, calibrate calibration.json.
-OUTPUT_MARKERS = ("manifest.json", "report.md", "calibration.json")
+# Every output folder of thermosynth contains this file, written as the folder
+# moves into place, and --overwrite replaces only folders that contain it.
+OUTPUT_MARKER = ".thermosynth-output"
+MARKER_TEXT = "written by thermosynth; --overwrite may replace this folder\n"
 
 
 def check_writable(target: Path, *, overwrite: bool) -> None:
@@ -55,13 +57,32 @@ def _check_replaceable(target: Path) -> None:
             f"output folder {target} is the working folder or contains it, so "
             "--overwrite would delete it; choose a new folder for the output"
         )
-    if any(target.iterdir()) and not any((target / m).exists() for m in OUTPUT_MARKERS):
-        markers = ", ".join(OUTPUT_MARKERS)
+    if any(target.iterdir()) and not is_thermosynth_output(target):
         raise OutputError(
             f"output folder {target} contains files that thermosynth did not write "
-            f"(it has none of {markers}), and --overwrite replaces only "
-            "thermosynth's outputs; choose a new folder or empty this one"
+            f"(it has no {OUTPUT_MARKER} file), and --overwrite replaces only "
+            "thermosynth's outputs; choose a new folder, or delete this one "
+            "yourself if an older thermosynth wrote it"
         )
+
+
+def is_thermosynth_output(folder: Path) -> bool:
+    """Return whether ``folder`` is an output folder that thermosynth wrote.
+
+    Folders of this version contain `OUTPUT_MARKER`. A ``generate`` output of
+    an earlier version is known by its manifest.json, a JSON object with the
+    recipe's hash and the sample count. Other files of common names, such as
+    a report.md, prove nothing.
+    """
+    if (folder / OUTPUT_MARKER).is_file():
+        return True
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and {"recipe_sha256", "n_samples"} <= set(
+        manifest
+    )
 
 
 @contextlib.contextmanager
@@ -168,6 +189,7 @@ def discard_staging(staging: Path) -> None:
 
 
 def _replace(staging: Path, target: Path) -> None:
+    (staging / OUTPUT_MARKER).write_text(MARKER_TEXT)
     if not target.exists():
         os.replace(staging, target)
         return

@@ -42,6 +42,31 @@ def test_heat_scenario_outputs_each_time():
     assert np.abs(rise[-1] - final[-1]).max() < 0.03 * final.max()
 
 
+def test_background_air_records_no_rise(monkeypatch):
+    # The demo's tab heating warms the air between the tabs in the solve.
+    loaded = load_demo_recipe()
+    drawn, layout = drawn_for(loaded, index=1)
+    background = layout.regions["background"]
+    solved = []
+    real_simulate = simulation.simulate_adi
+
+    def keep_solved(*args, **kwargs):
+        result = real_simulate(*args, **kwargs)
+        solved.append(np.asarray(result.rise_K))
+        return result
+
+    monkeypatch.setattr(simulation, "simulate_adi", keep_solved)
+    rise = simulate_scenario(drawn, layout, loaded.recipe)
+
+    assert drawn.kind == "joule"
+    assert solved[0][..., background].max() > 0.01
+    assert rise[..., background].max() == 0.0
+    np.testing.assert_array_equal(
+        rise[..., ~background], np.maximum(solved[0], 0.0)[..., ~background]
+    )
+    assert rise[..., layout.regions["tabs"]].max() > 0.1
+
+
 def test_runaway_scenario_routes_to_chemistry():
     loaded = load_demo_recipe(overrides=RUNAWAY)
     drawn, layout = drawn_for(loaded)

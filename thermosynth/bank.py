@@ -59,10 +59,12 @@ FAST_SOLVER_VERSION = "1"
 # versions, because scenarios with held patches fall back to the fast solver.
 ADI_SOLVER_VERSION = "2"
 
-# Version of how thermosynth.scenario.build_sources turns a drawn scenario
-# into heat sources. Raise it when that changes the sources of a drawn
-# scenario (version 2 keeps a hotspot's disc inside the battery cells).
-SOURCES_VERSION = "2"
+# Version of how a drawn scenario becomes the imaged rise: the heat sources
+# of thermosynth.scenario.build_sources and the masking in
+# thermosynth.simulation.simulate_scenario. Raise it when either changes
+# (version 2 keeps a hotspot's disc inside the battery cells, version 3
+# zeroes the rise of background air).
+SOURCES_VERSION = "3"
 
 # Spawn key of the entries' random streams; samples use 1 and splits 0.
 _BANK_STREAM = 2

@@ -122,7 +122,9 @@ def simulate_scenario(
         float64 (T, ny, nx) rise on the layout grid [K], never negative:
         round-off of sparse solves (about -1e-13 K far from a source) and
         cooling by venting below the initial state are clipped at zero,
-        because blending accepts only non-negative rises.
+        because blending accepts only non-negative rises. It is zero on the
+        layout's ``background`` region: that air conducts and warms in the
+        solve, but a thermal camera sees through it to what lies behind.
     """
     physics = recipe.physics
     times = [drawn.duration_s] if output_times_s is None else list(output_times_s)
@@ -151,7 +153,12 @@ def simulate_scenario(
         if solve is simulate_adi:
             options["precision"] = physics.precision
         result = solve(layout, sources, **options)
-    return np.maximum(np.asarray(result.rise_K, dtype=float), 0.0)
+
+    rise_K = np.maximum(np.asarray(result.rise_K, dtype=float), 0.0)
+    background = layout.regions.get("background")
+    if background is not None:
+        rise_K[..., background] = 0.0
+    return rise_K
 
 
 def _solver(

@@ -24,6 +24,7 @@ from thermosynth.geometry import layouts
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.materials import material_from_spec
 from thermosynth.geometry.registration import (
+    body_box,
     cells_box,
     check_fits,
     corners_homography,
@@ -234,7 +235,8 @@ def register(
         corners = quad_from_warm_region(frame.values, frame.valid)
 
     check_fits(corners, frame.shape)
-    box = cells_box(layout) if spec.fit == "cells" else None
+    boxes = {"cells": cells_box, "body": body_box}
+    box = boxes[spec.fit](layout) if spec.fit in boxes else None
     homography = corners_homography(layout, corners, box=box)
     return homography, corners.round(3).tolist()
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 import pytest
 
+from thermosynth.build import register
 from thermosynth.errors import LayoutError
-from thermosynth.geometry.layouts import module
+from thermosynth.geometry.layouts import module, prismatic_cell
 from thermosynth.geometry.registration import (
+    body_box,
+    cells_box,
     check_fits,
     corners_homography,
     footprint,
@@ -16,6 +21,7 @@ from thermosynth.geometry.registration import (
     quad_from_warm_region,
     warp_to_frame,
 )
+from thermosynth.recipe.models import RegistrationSpec
 
 PERSPECTIVE_QUAD = np.array([[14.3, 25.1], [70.2, 2.4], [77.8, 51.6], [7.1, 58.9]])
 
@@ -151,6 +157,24 @@ def test_warp_errors(layout):
         warp_to_frame(np.ones((4, 4)), np.eye(3), (10, 0))
 
 
+def test_body_box_takes_in_prismatic_rim(layout):
+    can = prismatic_cell(
+        width_mm=60,
+        height_mm=90,
+        thickness_mm=20,
+        terminal_width_mm=12,
+        terminal_height_mm=6,
+        terminal_inset_mm=8,
+        casing_mm=3,
+        resolution_mm=3,
+    )
+    r0, r1, c0, c1 = cells_box(can)
+
+    assert body_box(can) == (r0 - 1, r1 + 1, c0 - 1, c1 + 1)  # one 3 mm rim cell
+    assert body_box(can)[3] - body_box(can)[2] == 20  # 60 mm across
+    assert body_box(layout) == cells_box(layout)
+
+
 def test_check_fits():
     check_fits(PERSPECTIVE_QUAD, (60, 80))
     shifted = PERSPECTIVE_QUAD + [60, 0]
@@ -233,3 +257,26 @@ def test_quad_from_warm_region_errors():
         quad_from_warm_region(np.ones((10, 10)), np.ones((10, 10), bool))
     with pytest.raises(LayoutError, match=r"must be the same 2D"):
         quad_from_warm_region(np.ones((10, 10)), np.ones((10, 9), bool))
+
+
+@pytest.mark.parametrize("fit", ["cells", "body"])
+def test_register_fit_places_box_on_corners(fit):
+    can = prismatic_cell(
+        width_mm=60,
+        height_mm=90,
+        thickness_mm=20,
+        terminal_width_mm=12,
+        terminal_height_mm=6,
+        terminal_inset_mm=8,
+        casing_mm=3,
+        resolution_mm=3,
+    )
+    corners = [[10.0, 12.0], [70.0, 12.0], [70.0, 102.0], [10.0, 102.0]]
+    spec = RegistrationSpec(method="corners", fit=fit, corners_px=corners)
+    frame = SimpleNamespace(shape=(120, 80))
+
+    homography, _ = register(spec, can, frame)
+
+    r0, r1, c0, c1 = cells_box(can) if fit == "cells" else body_box(can)
+    box = [[c0 - 0.5, r0 - 0.5], [c1 - 0.5, r0 - 0.5], [c1 - 0.5, r1 - 0.5]]
+    np.testing.assert_allclose(apply(homography, box), corners[:3], atol=1e-9)

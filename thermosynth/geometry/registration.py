@@ -87,7 +87,22 @@ def cells_box(layout: Layout) -> tuple[int, int, int, int]:
     Automatic registration finds the battery's warm or masked body in a
     frame, which excludes tabs, terminals and the air beside them.
     """
-    rows, cols = np.nonzero(layout.cell_id >= 0)
+    return _box(layout, layout.cell_id >= 0)
+
+
+def body_box(layout: Layout) -> tuple[int, int, int, int]:
+    """Return the half-open grid block ``(r0, r1, c0, c1)`` of the cells and casing.
+
+    For a ``prismatic_cell`` this is the can's outer edge, rim included; for
+    layouts without a ``casing`` region it equals `cells_box`.
+    """
+    body = layout.cell_id >= 0
+    casing = layout.regions.get("casing")
+    return _box(layout, body if casing is None else body | casing)
+
+
+def _box(layout: Layout, inside: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(inside)
     if rows.size == 0:
         raise LayoutError(f"layout {layout.name!r} has no cells to register")
     return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1

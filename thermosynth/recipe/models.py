@@ -191,7 +191,7 @@ class RegistrationSpec(_Model):
     """Placement of the layout rectangle on each frame."""
 
     method: Literal["corners", "full_frame", "valid_mask", "warm_region"] = "full_frame"
-    fit: Literal["cells", "layout"] = "cells"
+    fit: Literal["cells", "body", "layout"] = "cells"
     corners_px: list[tuple[float, float]] | None = None
 
     @model_validator(mode="after")

@@ -47,6 +47,7 @@ from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import footprint, warp_to_frame
 from thermosynth.output.sample import Sample
+from thermosynth.plausibility import UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import (
@@ -171,6 +172,7 @@ class Generator:
         self._bank: ScenarioBank | None = None
         self._register = CachedRegistration(self.recipe.registration, self.layout)
         self._prepared: dict[int, tuple[weakref.ref[Frame], PreparedFrame]] = {}
+        self._unit_checks = UnitChecks(self.recipe.physics.ambient_C)
 
     def __len__(self) -> int:
         split = self.recipe.split
@@ -219,6 +221,7 @@ class Generator:
         blend_spec = self.recipe.blend
         _check_min_area(blend_spec.min_area_px, frame)
         rng = sample_rng(self.recipe.seed, index)
+        self._unit_checks.check_frame(frame)
         prepared = self.prepare(frame)
         threshold = prepared.threshold
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
@@ -234,6 +237,7 @@ class Generator:
             if sample.metadata["area_px"] >= blend_spec.min_area_px:
                 corners = [list(corner) for corner in prepared.corners]
                 sample.metadata.update(attempts=attempt, corners_px=corners)
+                self._unit_checks.check_sample(index, sample.metadata)
                 return sample
             logger.debug(
                 "sample %d attempt %d: anomaly below threshold", index, attempt

@@ -1,0 +1,90 @@
+"""Warnings for frames and samples that look like a unit mistake."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from thermosynth.frames.encodings import LinearEncoding
+from thermosynth.frames.frame import Frame
+from thermosynth.pipeline import Generator
+from thermosynth.plausibility import UnitChecks
+from thermosynth.recipe import load_demo_recipe
+
+LOGGER = "thermosynth.plausibility"
+
+
+def _frame(value: float, unit: str) -> Frame:
+    values = np.full((8, 10), value)
+    return Frame(
+        raw=values.astype(np.float32),
+        values=values,
+        unit=unit,
+        valid=np.ones(values.shape, bool),
+        encoding=LinearEncoding(np.float32),
+        noise_sigma=0.05,
+        source="f.npy",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "warned"),
+    [
+        (30.0, "C", False),
+        (303.15, "K", False),
+        (500.0, "C", True),  # a kelvin offset on Celsius frames
+        (30.0, "K", True),  # Celsius values labelled kelvin
+        (5000.0, "level", False),  # relative levels carry no temperature
+    ],
+)
+def test_frame_far_from_ambient_warns(caplog, value, unit, warned):
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        UnitChecks(ambient_C=25.0).check_frame(_frame(value, unit))
+
+    assert bool(caplog.records) == warned
+    if warned:
+        assert "from physics.ambient_C = 25 C" in caplog.records[0].getMessage()
+        assert "frames.unit, frames.scale_per_level" in caplog.records[0].getMessage()
+
+
+def test_each_check_warns_once(caplog):
+    checks = UnitChecks(ambient_C=25.0)
+    metadata = {"peak_rise_K": 3000.0, "scenario": "short", "saturated_px": 4}
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        for index in range(3):
+            checks.check_frame(_frame(500.0, "C"))
+            checks.check_sample(index, metadata)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 3
+    assert "sample 0 (short) rises 3000 K above ambient" in messages[1]
+    assert "sample 0 (short) has 4 mask pixels clipped" in messages[2]
+
+
+def test_power_in_milliwatts_warns(caplog):
+    overrides = [
+        "split.test_anomalous=1",
+        "scenarios.0.power_W={loguniform: [2000, 20000]}",
+        "scenarios.1.current_A=2000",
+    ]
+    generator = Generator(load_demo_recipe(overrides=overrides))
+    index, frame_index = next(
+        (i, f) for i, _, label, f in generator.plan.entries() if label
+    )
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        sample = generator.anomalous(index, generator.read_frame(frame_index))
+
+    assert sample.metadata["peak_rise_K"] > 1200.0
+    assert any("is in watts" in r.getMessage() for r in caplog.records)
+
+
+def test_demo_sample_does_not_warn(caplog):
+    generator = Generator(load_demo_recipe(overrides=["split.test_anomalous=2"]))
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        for index, _, label, frame_index in generator.plan.entries():
+            if label:
+                generator.anomalous(index, generator.read_frame(frame_index))
+
+    assert not caplog.records

@@ -1,0 +1,89 @@
+"""Warnings for frames and samples that look like a unit mistake.
+
+A calibration in the wrong unit (kelvin offsets on Celsius frames, a 16-bit
+scale on 8-bit images) or a power in milliwatts where watts are expected
+still yields a dataset, so these checks warn instead of stopping the run.
+Each check warns once per `UnitChecks`, so a run of many samples logs each
+kind of problem once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from thermosynth.frames.frame import Frame
+
+logger = logging.getLogger(__name__)
+
+KELVIN_OFFSET = 273.15
+
+# A scene far hotter or colder than the air around it is rare: a frame whose
+# median differs from physics.ambient_C by more than this is more likely
+# decoded with the wrong scale, offset or unit [K].
+MAX_AMBIENT_GAP_K = 100.0
+
+# An estimate: even in thermal runaway a cell's surface stays below about
+# 1000 C, so a larger simulated rise points to a power in the wrong unit [K].
+MAX_PLAUSIBLE_RISE_K = 1200.0
+
+
+class UnitChecks:
+    """Warn once per check when frames or samples look like a unit mistake.
+
+    Parameters
+    ----------
+    ambient_C : float
+        The recipe's ``physics.ambient_C`` [C].
+    """
+
+    def __init__(self, ambient_C: float) -> None:
+        self.ambient_C = ambient_C
+        self._warned: set[str] = set()
+
+    def check_frame(self, frame: Frame) -> None:
+        """Warn if ``frame``'s median temperature is far from the ambient."""
+        if "frame" in self._warned or frame.unit not in ("C", "K"):
+            return
+        values = frame.values[frame.valid]
+        if values.size == 0:
+            return
+        offset = KELVIN_OFFSET if frame.unit == "K" else 0.0
+        median_C = float(np.median(values)) - offset
+        if abs(median_C - self.ambient_C) > MAX_AMBIENT_GAP_K:
+            self._warn(
+                "frame",
+                f"{frame.source} decodes to a median of {median_C:.1f} C, "
+                f"{abs(median_C - self.ambient_C):.0f} K from physics.ambient_C = "
+                f"{self.ambient_C:g} C; check frames.unit, frames.scale_per_level "
+                "and frames.offset",
+            )
+
+    def check_sample(self, index: int, metadata: dict[str, Any]) -> None:
+        """Warn if anomalous sample ``index`` rises implausibly or saturates."""
+        peak_K = float(np.max(metadata["peak_rise_K"]))
+        if peak_K > MAX_PLAUSIBLE_RISE_K:
+            self._warn(
+                "rise",
+                f"sample {index} ({metadata['scenario']}) rises {peak_K:.0f} K above "
+                f"ambient, more than the {MAX_PLAUSIBLE_RISE_K:g} K of any battery "
+                "surface; check that the scenario's power_W is in watts and its "
+                "sizes in millimetres",
+            )
+        saturated = metadata.get("saturated_px", 0)
+        if saturated:
+            self._warn(
+                "saturated",
+                f"sample {index} ({metadata['scenario']}) has {saturated} mask "
+                "pixels clipped at the largest value the frames' encoding holds, "
+                "so they show less than the simulated rise; lower the scenario's "
+                "power or check the frames' calibration. Each sample's count is "
+                "its metadata's saturated_px",
+            )
+
+    def _warn(self, check: str, message: str) -> None:
+        if check not in self._warned:
+            self._warned.add(check)
+            logger.warning("%s", message)

@@ -180,3 +180,66 @@ def test_resume_of_changed_recipe_says_it_starts_afresh(
     assert "--resume found no staging folder of this recipe" in err
     assert f"such as {kept}; a changed recipe cannot reuse them" in err
     assert kept.exists()
+
+
+def finished_output(reference) -> dict[str, int]:
+    """Copy the reference run to its output path; return each file's mtime [ns]."""
+    path, _ = reference
+    shutil.copytree(path.parent / "uninterrupted", path)
+    return {p.as_posix(): p.stat().st_mtime_ns for p in path.rglob("*")}
+
+
+def test_resume_of_complete_output_writes_nothing(reference, out, monkeypatch, capsys):
+    _, expected = reference
+    mtimes = finished_output(reference)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a complete output was generated again")
+
+    monkeypatch.setattr(pipeline, "Generator", no_work)
+    assert main(generate_args(out, "--resume")) == 0
+    printed = capsys.readouterr().out
+
+    assert printed.startswith(
+        f"{out} is already complete with 20 samples (10 anomalous"
+    )
+    assert "--resume wrote nothing" in printed
+    assert_same_tree(out, expected)
+    assert {p.as_posix(): p.stat().st_mtime_ns for p in out.rglob("*")} == mtimes
+    assert not list(out.parent.glob(f".{out.name}.*"))
+
+
+def test_resume_rejects_complete_output_of_other_recipe(reference, out, capsys):
+    _, expected = reference
+    finished_output(reference)
+
+    assert main(generate_args(out, "--resume", "--set", "seed=99")) == 2
+    err = capsys.readouterr().err
+
+    assert err.startswith(f"thermosynth: error: --resume cannot reuse {out}: its ")
+    assert "so it was written by another recipe" in err
+    assert "pass --overwrite to replace it, or choose another output folder" in err
+    assert_same_tree(out, expected)
+
+
+def test_resume_rejects_output_with_missing_shard(reference, out, capsys):
+    finished_output(reference)
+    (out / SHARD_DIR / "shard-000004.json").unlink()
+
+    assert main(generate_args(out, "--resume")) == 2
+    err = capsys.readouterr().err
+
+    assert "1 of its 10 shards are missing or incomplete" in err
+    assert f"such as {SHARD_DIR}/shard-000004; pass --overwrite" in err
+    assert (out / SHARD_DIR / "shard-000004.h5").is_file()
+
+
+def test_resume_rejects_unreadable_manifest(reference, out, capsys):
+    finished_output(reference)
+    (out / "manifest.json").write_text("{not json")
+
+    assert main(generate_args(out, "--resume")) == 2
+    err = capsys.readouterr().err
+
+    assert f"could not read {out / 'manifest.json'} (" in err
+    assert f"pass --overwrite to replace {out}" in err

@@ -244,3 +244,33 @@ def test_on_error_raise_names_skip_option(tmp_path, capsys):
     assert "no anomaly covered blend.min_area_px = 100000" in err
     assert "set frames.on_error: skip" in err
     assert "2 complete shards are kept" in err
+
+
+def test_resume_of_complete_output_writes_nothing(reference, out, monkeypatch, capsys):
+    _, expected = reference
+    shutil.copytree(out.parent / "uninterrupted", out)
+    mtimes = {p.as_posix(): p.stat().st_mtime_ns for p in out.rglob("*")}
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a complete output was generated again")
+
+    monkeypatch.setattr(sequences, "SequenceGenerator", no_work)
+    assert main([*generate_args(out), "--resume"]) == 0
+    printed = capsys.readouterr().out
+
+    assert printed.startswith(f"{out} is already complete with 4 sequences of 4 frames")
+    assert "--resume wrote nothing" in printed
+    assert_same_tree(read_tree(out), expected)
+    assert {p.as_posix(): p.stat().st_mtime_ns for p in out.rglob("*")} == mtimes
+
+
+def test_resume_rejects_complete_output_of_other_recipe(reference, out, capsys):
+    _, expected = reference
+    shutil.copytree(out.parent / "uninterrupted", out)
+
+    assert main([*generate_args(out), "--resume", "--set", "seed=99"]) == 2
+    err = capsys.readouterr().err
+
+    assert err.startswith(f"thermosynth: error: --resume cannot reuse {out}: its ")
+    assert "so it was written by another recipe" in err
+    assert_same_tree(read_tree(out), expected)

@@ -65,6 +65,8 @@ def build_source(spec: FrameSpec, *, seed: int) -> Any:
         "valid_mask": spec.valid_mask,
         "ignore_mask": spec.ignore_mask,
         "ignore_rects": [tuple(r) for r in spec.ignore_rects],
+        "scale_per_level": spec.scale_per_level,
+        "offset": spec.offset,
     }
     if isinstance(spec, HDF5Frames):
         return HDF5Source(spec.path, dataset=spec.dataset, **common)
@@ -75,8 +77,6 @@ def build_source(spec: FrameSpec, *, seed: int) -> Any:
         spec.path,
         pattern=spec.pattern,
         mode=spec.mode,
-        scale_per_level=spec.scale_per_level,
-        offset=spec.offset,
         palette=spec.palette,
         value_range=spec.value_range,
         colorbar=colorbar,

@@ -157,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--resume",
         action="store_true",
-        help="reuse the complete shards of an interrupted run of the same recipe",
+        help="reuse the complete shards of an interrupted run of the same recipe; "
+        "an output of this recipe that is already complete is kept as it is",
     )
     generate.set_defaults(handler=_generate)
 
@@ -325,12 +326,23 @@ def _generate(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             resume=args.resume,
         )
-    print(
-        f"wrote {summary.n_samples} samples ({summary.n_anomalous} anomalous, mean "
+    counts = (
+        f"{summary.n_samples} samples ({summary.n_anomalous} anomalous, mean "
         f"area {summary.mean_area_px:.1f} px, mean peak rise "
-        f"{summary.mean_peak_rise_K:.2f} K) to {summary.output_dir}"
+        f"{summary.mean_peak_rise_K:.2f} K)"
     )
+    print(_summary_line(counts, summary.output_dir, summary.already_complete))
     return 0
+
+
+def _summary_line(counts: str, output_dir: Path, already_complete: bool) -> str:
+    """Report what generate wrote, or that --resume found the output complete."""
+    if already_complete:
+        return (
+            f"{output_dir} is already complete with {counts}; --resume wrote "
+            "nothing (pass --overwrite to generate it again)"
+        )
+    return f"wrote {counts} to {output_dir}"
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -373,12 +385,13 @@ def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         resume=args.resume,
     )
-    print(
-        f"wrote {summary.n_sequences} sequences of {summary.n_times} frames "
+    counts = (
+        f"{summary.n_sequences} sequences of {summary.n_times} frames "
         f"({summary.n_anomalous} anomalous, mean final area "
         f"{summary.mean_final_area_px:.1f} px, mean final peak rise "
-        f"{summary.mean_final_peak_rise_K:.2f} K) to {summary.output_dir}"
+        f"{summary.mean_final_peak_rise_K:.2f} K)"
     )
+    print(_summary_line(counts, summary.output_dir, summary.already_complete))
     return 0
 
 

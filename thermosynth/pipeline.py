@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -37,12 +37,14 @@ from thermosynth.output.folder import EightBitScale, FolderWriter
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
 from thermosynth.output.shards import (
+    MANIFEST,
     SHARD_DIR,
     Shard,
     ShardResult,
     ShardTally,
     load_result,
     plan_shards,
+    read_manifest,
     remove_temporaries,
     shard_file,
     temporary_shard_file,
@@ -70,6 +72,7 @@ __all__ = [
     "ShardSource",
     "Summary",
     "check_cluster_options",
+    "finished_results",
     "first_frame_size",
     "generate",
     "normal_sample",
@@ -93,6 +96,8 @@ class Summary:
     mean_area_px: float
     mean_peak_rise_K: float
     n_skipped: int = 0
+    # True when --resume found the output complete and wrote nothing.
+    already_complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,19 +151,26 @@ def generate(
         at the same paths.
     resume : bool, optional
         Reuse the complete shards that an earlier, killed or failed run of
-        the same recipe into the same folder left behind.
+        the same recipe into the same folder left behind. Without
+        ``overwrite``, an output folder that already contains the complete
+        output of this recipe is kept as it is (see `finished_results`).
 
     Raises
     ------
     OutputError
         If the output folder exists and ``overwrite`` is false (checked before
-        any work), or the disk fills up.
+        any work) and ``resume`` does not find it complete, or the disk fills
+        up.
     FrameError
         If a frame cannot be used and ``frames.on_error`` is ``raise``.
     """
     target = loaded.recipe.output.dir
-    check_writable(target, overwrite=overwrite)
     check_cluster_options(workers, scheduler)
+    finished = finished_results(loaded, resume=resume, overwrite=overwrite)
+    if finished is not None:
+        return replace(summarise(target, finished), already_complete=True)
+
+    check_writable(target, overwrite=overwrite)
     generator = Generator(loaded)
     reference = first_frame_size(generator)
     runner = _shard_runner(workers, scheduler)
@@ -252,6 +264,54 @@ def write_sharded(
             raise
         raise explained from error
     return results
+
+
+def finished_results(
+    loaded: LoadedRecipe, *, resume: bool, overwrite: bool
+) -> list[ShardResult] | None:
+    """Return the shard results of an output that ``resume`` finds complete.
+
+    A finished run moves its staging folder, manifest and shard markers
+    included, to ``output.dir``. With ``resume`` and without ``overwrite``,
+    an output whose manifest has this recipe's hash and whose shards are all
+    complete is kept as it is, and its results are returned. Otherwise the
+    result is None and the run goes on, with `check_writable` deciding about
+    an existing output folder.
+
+    Raises
+    ------
+    OutputError
+        If ``resume`` without ``overwrite`` finds an output of another recipe,
+        or one of this recipe with missing shards.
+    """
+    target = loaded.recipe.output.dir
+    if not resume or overwrite or not (target / MANIFEST).is_file():
+        return None
+
+    manifest = read_manifest(target)
+    if manifest["recipe_sha256"] != loaded.sha256:
+        raise OutputError(
+            f"--resume cannot reuse {target}: its {MANIFEST} has recipe_sha256 "
+            f"{str(manifest['recipe_sha256'])[:16]}..., but this recipe's is "
+            f"{loaded.sha256[:16]}..., "
+            "so it was written by another recipe (any change to the recipe, its "
+            "--set options or -o changes the hash); pass --overwrite to replace "
+            "it, or choose another output folder"
+        )
+
+    shards = plan_shards(manifest["n_samples"], manifest["shard_size"])
+    hdf5 = loaded.recipe.output.hdf5
+    results = [load_result(target, shard, hdf5=hdf5) for shard in shards]
+    missing = [s.name for s, r in zip(shards, results, strict=True) if r is None]
+    if missing:
+        raise OutputError(
+            f"--resume cannot reuse {target}: {len(missing)} of its {len(shards)} "
+            f"shards are missing or incomplete, such as {SHARD_DIR}/{missing[0]}; "
+            "pass --overwrite to write the output again"
+        )
+
+    logger.info("%s already contains the complete output of this recipe", target)
+    return [result for result in results if result is not None]
 
 
 def first_frame_size(generator: Generator) -> FrameSize:

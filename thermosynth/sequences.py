@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from thermosynth.pipeline import (
     FrameSize,
     ShardRunner,
     check_cluster_options,
+    finished_results,
     plan_split,
     sample_rng,
     summarise,
@@ -368,6 +369,8 @@ class SequenceSummary:
     mean_final_area_px: float
     mean_final_peak_rise_K: float
     n_skipped: int = 0
+    # True when --resume found the output complete and wrote nothing.
+    already_complete: bool = False
 
 
 def generate_sequences(
@@ -408,13 +411,16 @@ def generate_sequences(
         at the same paths.
     resume : bool, optional
         Reuse the complete shards that an earlier, killed or failed run of
-        the same recipe into the same folder left behind.
+        the same recipe into the same folder left behind. Without
+        ``overwrite``, an output folder that already contains the complete
+        output of this recipe is kept as it is.
 
     Raises
     ------
     OutputError
         If the output folder exists and ``overwrite`` is false (checked before
-        any work), or the disk fills up.
+        any work) and ``resume`` does not find it complete, or the disk fills
+        up.
     RecipeError
         If the recipe has no ``sequence`` section or uses a scenario bank.
     FrameError
@@ -422,8 +428,14 @@ def generate_sequences(
         or every sequence was skipped.
     """
     target = loaded.recipe.output.dir
-    check_writable(target, overwrite=overwrite)
     check_cluster_options(workers, scheduler)
+    finished = finished_results(loaded, resume=resume, overwrite=overwrite)
+    if finished is not None and loaded.recipe.sequence is not None:
+        n_times = len(frame_times_s(loaded.recipe.sequence))
+        summary = _sequence_summary(target, finished, n_times)
+        return replace(summary, already_complete=True)
+
+    check_writable(target, overwrite=overwrite)
     generator = SequenceGenerator(loaded)
     reference = first_sequence_frame_size(generator)
     results = write_sharded(
@@ -437,13 +449,20 @@ def generate_sequences(
         unit="sequence",
     )
 
+    summary = _sequence_summary(target, results, len(generator.times_s))
+    logger.info("wrote %d sequences to %s", summary.n_sequences, target)
+    return summary
+
+
+def _sequence_summary(
+    target: Path, results: list[ShardResult], n_times: int
+) -> SequenceSummary:
     totals = summarise(target, results)
-    logger.info("wrote %d sequences to %s", totals.n_samples, target)
     return SequenceSummary(
         output_dir=target,
         n_sequences=totals.n_samples,
         n_anomalous=totals.n_anomalous,
-        n_times=len(generator.times_s),
+        n_times=n_times,
         mean_final_area_px=totals.mean_area_px,
         mean_final_peak_rise_K=totals.mean_peak_rise_K,
         n_skipped=totals.n_skipped,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from thermosynth.output import atomic
 from thermosynth.output.atomic import (
     OUTPUT_MARKER,
     check_writable,
+    open_staging,
     staged_dir,
     write_bytes_atomic,
 )
@@ -160,3 +162,27 @@ def test_staged_dir_removes_folders_of_killed_runs(tmp_path):
     for case in ("running", "other host", "resumable", "other output"):
         assert (tmp_path / leftovers[case]).is_dir(), case
     assert (tmp_path / "out" / "a.txt").read_text() == "a"
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_resume_without_staging_gives_reason(existing, tmp_path, caplog):
+    target = tmp_path / "out"
+    if existing:
+        target.mkdir()
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        staging = open_staging(target, "0f3a9c", resume=True)
+
+    assert staging.is_dir()
+    message = caplog.records[0].getMessage()
+    assert message.startswith(
+        f"--resume found no staging folder of this recipe for {target}"
+    )
+    replacing = "starts afresh and replaces the output there, as --overwrite requests"
+    assert (replacing in message) == existing
+    assert ("no earlier run into this folder left one" in message) != existing
+    if existing:
+        assert message.endswith(
+            "a finished run leaves none, and --resume without --overwrite keeps an "
+            "output of this recipe that is already complete"
+        )

@@ -162,19 +162,37 @@ def open_staging(target: Path, key: str, *, resume: bool) -> Path:
     elif staging.exists():
         logger.info("resuming from staging folder %s", staging)
     elif resume:
-        others = sorted(target.parent.glob(f".{target.name}.partial-*"))
+        replacing = ""
+        if target.exists():
+            replacing = " and replaces the output there, as --overwrite requests"
         logger.warning(
             "--resume found no staging folder of this recipe for %s, so the run "
-            "starts afresh; %s",
+            "starts afresh%s; %s",
             target,
-            f"{len(others)} staging folder(s) of other recipes or runs are left "
-            f"in place, such as {others[0]}; a changed recipe cannot reuse them"
-            if others
-            else "no earlier run into this folder left one",
+            replacing,
+            _missing_staging_reason(target),
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging.mkdir(exist_ok=True)
     return staging
+
+
+def _missing_staging_reason(target: Path) -> str:
+    """Return why --resume found no staging folder of this recipe for ``target``."""
+    others = sorted(target.parent.glob(f".{target.name}.partial-*"))
+    if others:
+        return (
+            f"{len(others)} staging folder(s) of other recipes or runs are left "
+            f"in place, such as {others[0]}; a changed recipe cannot reuse them"
+        )
+    if target.exists():
+        # Only a run with --overwrite gets here, because check_writable
+        # rejects an existing target before any staging folder is opened.
+        return (
+            "a finished run leaves none, and --resume without --overwrite keeps "
+            "an output of this recipe that is already complete"
+        )
+    return "no earlier run into this folder left one"
 
 
 def commit_staging(staging: Path, target: Path, *, overwrite: bool) -> None:

@@ -177,6 +177,34 @@ def write_manifest(stage: Path, manifest: dict[str, Any]) -> None:
     _write_text_atomic(path, text)
 
 
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Return the manifest that `write_manifest` wrote in ``folder``.
+
+    Raises
+    ------
+    OutputError
+        If the manifest is not a JSON object with the recipe hash, the sample
+        count and the shard size.
+    """
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise OutputError(
+            f"could not read {path} ({error}); pass --overwrite to replace "
+            f"{folder}, or choose another output folder"
+        ) from error
+
+    keys = ("recipe_sha256", "n_samples", "shard_size")
+    if not isinstance(manifest, dict) or any(key not in manifest for key in keys):
+        raise OutputError(
+            f"{path} is not a thermosynth manifest (expected the keys "
+            f"{', '.join(keys)}); pass --overwrite to replace {folder}, or choose "
+            "another output folder"
+        )
+    return manifest
+
+
 def remove_temporaries(stage: Path) -> None:
     """Delete the hidden ``.*.tmp`` files that killed runs left in ``stage``.
 

@@ -63,6 +63,16 @@ class _FrameSourceBase(_Model):
     ignore_rects: list[Rect] = []
 
 
+def _check_calibration_unit(frames: ImageFrames | ArrayFrames | HDF5Frames) -> None:
+    """Reject a linear calibration on frames whose unit is ``level``."""
+    calibrated = frames.scale_per_level is not None or frames.offset is not None
+    if calibrated and frames.unit == "level":
+        raise ValueError(
+            "a calibration (scale_per_level, offset) converts levels to "
+            "temperature, so frames.unit must be C or K"
+        )
+
+
 class ColorbarSpec(_Model):
     """Position of the colour bar in the image and the temperatures at its ends."""
 
@@ -110,30 +120,48 @@ class ImageFrames(_FrameSourceBase):
             raise ValueError("mode 'palette' needs frames.palette, e.g. inferno")
         if self.mode == "colorbar" and self.colorbar is None:
             raise ValueError("mode 'colorbar' needs frames.colorbar")
-        if self.scale_per_level is not None and self.unit == "level":
-            raise ValueError(
-                "a calibration (scale_per_level) converts levels to temperature, "
-                "so frames.unit must be C or K"
-            )
+        _check_calibration_unit(self)
         return self
 
 
 class ArrayFrames(_FrameSourceBase):
-    """Temperature arrays in .npy files: one file, a stack, or a folder."""
+    """Temperature arrays in .npy files: one file, a stack, or a folder.
+
+    Values are read as given, in ``unit``, unless ``scale_per_level`` and
+    ``offset`` set the linear calibration value = level * scale_per_level +
+    offset. Integer levels need that calibration to be read in C or K.
+    """
 
     kind: Literal["arrays"]
     path: Path
     pattern: str = "*.npy"
     unit: Literal["C", "K", "level"] = "C"
+    scale_per_level: PositiveFloat | None = None
+    offset: float | None = None
+
+    @model_validator(mode="after")
+    def _calibration(self) -> ArrayFrames:
+        _check_calibration_unit(self)
+        return self
 
 
 class HDF5Frames(_FrameSourceBase):
-    """A 2D or 3D dataset of temperatures in an HDF5 file."""
+    """A 2D or 3D dataset of temperatures or levels in an HDF5 file.
+
+    Values are read as for `ArrayFrames`.
+    """
 
     kind: Literal["hdf5"]
     path: Path
     dataset: str
     unit: Literal["C", "K", "level"] = "C"
+    scale_per_level: PositiveFloat | None = None
+    offset: float | None = None
+
+    @model_validator(mode="after")
+    def _calibration(self) -> HDF5Frames:
+        _check_calibration_unit(self)
+        return self
 
 
 class SyntheticFrames(_Model):

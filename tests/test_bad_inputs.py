@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 import yaml
 
@@ -152,7 +153,61 @@ def test_empty_folder(capsys, tmp_path):
     recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
     code, err = run_cli(capsys, recipe)
     assert_rejected(
-        code, err, r"no files match '\*\.png' in .*frames; check the folder", tmp_path
+        code,
+        err,
+        r"recipe\.yaml: key 'frames\.pattern': no files match '\*\.png' in the "
+        r"frames\.path folder .*frames, which contains no files; set frames\.pattern",
+        tmp_path,
+    )
+
+
+def test_pattern_names_suffixes_present(capsys, tmp_path, data_dir):
+    folder = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c"
+    frames = png_frames(folder, pattern="*.tif")
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        r"recipe\.yaml: key 'frames\.pattern': no files match '\*\.tif' in the "
+        r"frames\.path folder .*id1_cha_1c, which contains 38 '\*\.png' files",
+        tmp_path,
+    )
+
+
+def test_npy_files_as_images_name_kind(capsys, tmp_path, data_dir):
+    folder = data_dir / "radiometric-samples" / "decoded_celsius"
+    frames = png_frames(folder, pattern="*.npy")
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        r"recipe\.yaml: key 'frames\.kind': frames\.pattern '\*\.npy' matches "
+        r"array files in .*decoded_celsius, .* set frames\.kind: arrays$",
+        tmp_path,
+    )
+
+
+def test_hdf5_wrong_dataset_lists_datasets(capsys, tmp_path, data_dir):
+    celsius = np.load(
+        data_dir / "radiometric-samples" / "decoded_celsius" / "FLIR_AX8_celsius.npy"
+    )
+    path = tmp_path / "frames.h5"
+    with h5py.File(path, "w") as file:
+        file["frames"] = np.stack([celsius] * 4)
+        file["meta/times_s"] = np.arange(4.0)
+    frames = {"kind": "hdf5", "path": str(path), "dataset": "frame", "unit": "C"}
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    shape = (4, *celsius.shape)
+    assert_rejected(
+        code,
+        err,
+        r"recipe\.yaml: key 'frames\.dataset': dataset 'frame' not found in "
+        rf".*frames\.h5, which contains datasets 'frames' {re.escape(str(shape))}, "
+        r"'meta/times_s' \(4,\); set frames\.dataset to one of them",
+        tmp_path,
     )
 
 

@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from thermosynth.build import build_layout
 from thermosynth.cli import main
 from thermosynth.errors import RecipeError
 from thermosynth.recipe import load_demo_recipe
+from thermosynth.validation.io import load_frame_set
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -78,8 +81,26 @@ def test_existing_output_needs_overwrite(capsys, tmp_path):
 
 def test_recipe_or_demo_required(capsys):
     code, _, err = run_cli(capsys, "generate")
-    assert code == 2
-    assert "give either a recipe file or --demo" in err
+    assert_one_line_error(code, err, "give a recipe file or --demo")
+
+
+def test_recipe_and_demo_rejected(capsys):
+    code, _, err = run_cli(capsys, "preview", "--demo", "recipe.yaml")
+    assert_one_line_error(code, err, "give a recipe file or --demo, not both")
+
+
+@pytest.mark.parametrize("command", ["generate", "preview"])
+def test_image_as_recipe_one_line(command, capsys, tmp_path, data_dir):
+    image = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"
+    code, _, err = run_cli(capsys, command, str(image), "-o", str(tmp_path / "out"))
+    message = (
+        f"{image} is not a YAML recipe because it is not UTF-8 text (byte 0 is "
+        "invalid), so it may be an image or another binary file. Give a YAML "
+        "recipe file such as recipes/flir-pouch-cell.yaml, whose frames.path key "
+        "names the folder of frame images"
+    )
+    assert_one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_recipe_file(capsys, tmp_path):
@@ -329,6 +350,45 @@ def test_closeness_existing_output_names_flag(capsys, tmp_path):
         "Python) to replace it, or choose another output folder"
     )
     assert_one_line_error(code, err, message)
+
+
+def test_closeness_file_as_set_named(capsys, tmp_path, data_dir):
+    folder = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c"
+    image = folder / "1211.png"
+    args = ("--normal", str(folder), "--pseudo", str(image))
+    code, _, err = run_cli(
+        capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
+    )
+    message = (
+        f"cannot load the pseudo set: {image} is a file, but a frame set is a "
+        "thermosynth dataset.h5 (or the output folder that contains it), an MVTec "
+        "folder tree or a folder of images or .npy files; give one of those"
+    )
+    assert_one_line_error(code, err, message)
+
+
+def test_closeness_mixed_units_one_line(capsys, tmp_path, data_dir):
+    folder = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c"
+    normal = load_frame_set(folder)
+    dataset = tmp_path / "dataset.h5"
+    with h5py.File(dataset, "w") as file:
+        file["frames"] = normal.values[:8] * 0.1 + 20.0
+        file["labels"] = np.ones(8, np.uint8)
+        file.attrs["frame_unit"] = "C"
+    args = ("--normal", str(folder), "--pseudo", str(dataset), "--no-write-back")
+    args += ("--epochs", "1", "--permutations", "20")
+    code, _, err = run_cli(
+        capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
+    )
+    message = (
+        f"pseudo frames from {dataset} are in C but normal frames from {folder} are "
+        "in level, so contrasts and distances between them would mix units. Give "
+        "both sets in one unit. A thermosynth dataset.h5 or output folder is "
+        "decoded to its frame unit, and its normal samples can serve as the normal "
+        "set, while a plain folder of integer images keeps its stored levels"
+    )
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "r").exists()
 
 
 def test_where_without_metadata_names_flag(capsys, tmp_path):

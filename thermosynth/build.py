@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import difflib
 import hashlib
 import inspect
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from thermosynth.camera.model import Camera
 from thermosynth.errors import LayoutError, RecipeError
 from thermosynth.frames.frame import Frame
+from thermosynth.frames.readers import ARRAY_FILE_KEYS
 from thermosynth.frames.selection import select_files
-from thermosynth.frames.sources import ArraySource, HDF5Source, ImageFolderSource
+from thermosynth.frames.sources import (
+    ArraySource,
+    HDF5Source,
+    ImageFolderSource,
+    describe_datasets,
+)
 from thermosynth.frames.synthetic import SyntheticPouchSource
 from thermosynth.frames.video import VideoSource
 from thermosynth.geometry import layouts
@@ -69,7 +78,9 @@ def build_source(spec: FrameSpec, *, seed: int) -> Any:
         "offset": spec.offset,
     }
     if isinstance(spec, HDF5Frames):
+        _check_dataset(spec)
         return HDF5Source(spec.path, dataset=spec.dataset, **common)
+    _check_pattern(spec)
     if isinstance(spec, ArrayFrames):
         return ArraySource(spec.path, pattern=spec.pattern, **common)
     colorbar = spec.colorbar.model_dump() if spec.colorbar is not None else None
@@ -83,6 +94,64 @@ def build_source(spec: FrameSpec, *, seed: int) -> Any:
         max_colour_distance=spec.max_colour_distance,
         only=_selected(spec),
         **common,
+    )
+
+
+def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
+    """Raise RecipeError where frames.pattern matches no file that the kind reads.
+
+    That is no file at all, or for kind images only files of one array suffix
+    (.npy, .h5 or .hdf5).
+    """
+    folder = spec.path
+    if not folder.is_dir():
+        return
+    suffixes = {p.suffix.lower() for p in folder.glob(spec.pattern) if p.is_file()}
+    if not suffixes:
+        raise RecipeError(
+            f"key 'frames.pattern': no files match {spec.pattern!r} in the "
+            f"frames.path folder {folder}, which contains "
+            f"{_suffix_counts(folder)}; set frames.pattern to match the frame "
+            "files, or frames.path to their folder"
+        )
+    if isinstance(spec, ImageFrames) and len(suffixes) == 1:
+        keys = ARRAY_FILE_KEYS.get(suffixes.pop())
+        if keys is not None:
+            raise RecipeError(
+                f"key 'frames.kind': frames.pattern {spec.pattern!r} matches array "
+                f"files in {folder}, which kind 'images' cannot decode; set "
+                f"{keys}"
+            )
+
+
+def _suffix_counts(folder: Path) -> str:
+    """Count a folder's files by suffix, such as "20 '*.png' files"."""
+    counts = collections.Counter(p.suffix for p in folder.iterdir() if p.is_file())
+    if not counts:
+        return "no files"
+    listed = [
+        f"{n} '*{suffix}'" if suffix else f"{n} without a suffix"
+        for suffix, n in counts.most_common(3)
+    ]
+    others = sum(counts.values()) - sum(n for _, n in counts.most_common(3))
+    if others:
+        listed.append(f"{others} other")
+    return f"{', '.join(listed)} files"
+
+
+def _check_dataset(spec: HDF5Frames) -> None:
+    """Raise RecipeError where frames.dataset is not a dataset of the file."""
+    try:
+        with h5py.File(spec.path, "r") as file:
+            if isinstance(file.get(spec.dataset), h5py.Dataset):
+                return
+            contents = describe_datasets(file)
+    except OSError:
+        return  # HDF5Source names a file that it cannot open.
+    raise RecipeError(
+        f"key 'frames.dataset': dataset {spec.dataset!r} not found in "
+        f"{spec.path}, which contains {contents}; set frames.dataset to one of "
+        "them"
     )
 
 

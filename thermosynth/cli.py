@@ -301,10 +301,10 @@ def _load(args: argparse.Namespace) -> LoadedRecipe:
     overrides = list(args.overrides)
     if args.command == "generate" and args.output is not None:
         overrides.append(f"output.dir={args.output.resolve()}")
-    if args.demo == (args.recipe is not None):
-        raise ThermosynthError(
-            "give either a recipe file or --demo, not both and not neither"
-        )
+    if args.demo and args.recipe is not None:
+        raise ThermosynthError("give a recipe file or --demo, not both")
+    if not args.demo and args.recipe is None:
+        raise ThermosynthError("give a recipe file or --demo")
     if args.demo:
         return load_demo_recipe(overrides=overrides)
     return load_recipe(args.recipe, overrides=overrides)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 
@@ -70,6 +71,26 @@ def test_read_image_corrupt(tmp_path, content):
     path.write_bytes(content)
 
     with pytest.raises(FrameError, match="could not decode .*bad.png.*remove it"):
+        read_image(path)
+
+
+def test_read_image_npy_names_arrays_kind(data_dir):
+    path = data_dir / "radiometric-samples" / "decoded_celsius" / "FLIR_AX8_celsius.npy"
+
+    message = r"could not decode .*FLIR_AX8_celsius\.npy: .* frames\.kind: arrays"
+    with pytest.raises(FrameError, match=message):
+        read_image(path)
+
+
+def test_read_image_hdf5_names_hdf5_kind(tmp_path):
+    path = tmp_path / "frames.h5"
+    with h5py.File(path, "w") as file:
+        file["frames"] = np.zeros((2, 4, 4))
+
+    message = (
+        r"could not decode .*frames\.h5: .* frames\.kind: hdf5 and frames\.dataset"
+    )
+    with pytest.raises(FrameError, match=message):
         read_image(path)
 
 

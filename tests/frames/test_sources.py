@@ -199,8 +199,15 @@ def test_hdf5_missing_dataset(tmp_path):
     path = tmp_path / "frames.h5"
     with h5py.File(path, "w") as handle:
         handle["a"] = np.zeros((4, 4))
+        for i in range(11):
+            handle[f"group/c{i:02d}"] = np.zeros(3)
 
-    with pytest.raises(FrameError, match="dataset 'b' not found in .*frames.h5"):
+    message = (
+        r"dataset 'b' not found in .*frames\.h5, which contains datasets 'a' "
+        r"\(4, 4\), 'group/c00' \(3,\), .* 'group/c08' \(3,\) and 2 more; pass "
+        r"one of them as dataset \(the recipe key frames\.dataset\)"
+    )
+    with pytest.raises(FrameError, match=message):
         HDF5Source(path, dataset="b")
 
 

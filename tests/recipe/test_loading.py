@@ -165,9 +165,34 @@ def test_bad_distribution_counts_other_problems():
     with pytest.raises(RecipeError) as excinfo:
         parse(overrides=overrides)
     message = str(excinfo.value)
-    assert "(1 more problem after this one)" in message
+    assert message.endswith(
+        "(1 more problem after this one: invalid key 'scenarios.0.power_W')"
+    )
     assert "[_" not in message
     assert "Uniform" not in message
+
+
+def test_further_problems_named_up_to_five():
+    overrides = [f"extra{i}=1" for i in range(7)]
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=(*overrides, "physics.dt_s=fast"))
+    message = str(excinfo.value)
+
+    assert message.startswith("r.yaml: unknown key 'extra0'")
+    assert message.endswith(
+        "(7 more problems after this one: unknown key 'extra1', unknown key "
+        "'extra2', unknown key 'extra3', unknown key 'extra4', unknown key "
+        "'extra5' and 2 more)"
+    )
+
+
+def test_empty_scenario_list_plain_message():
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=("scenarios=[]",))
+    assert str(excinfo.value) == (
+        "r.yaml: key 'scenarios' = [] is invalid: it has 0 items but needs at "
+        "least 1 item; fix it in the recipe or with --set scenarios=..."
+    )
 
 
 def test_override_glob_stays_string():
@@ -265,6 +290,20 @@ def test_missing_recipe_file():
 def test_folder_as_recipe_names_the_folder(tmp_path):
     with pytest.raises(RecipeError, match="is a folder, not a recipe file"):
         load_recipe(tmp_path)
+
+
+def test_binary_file_as_recipe_rejected(data_dir):
+    image = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"
+
+    with pytest.raises(RecipeError) as excinfo:
+        load_recipe(image)
+
+    assert str(excinfo.value) == (
+        f"{image} is not a YAML recipe because it is not UTF-8 text (byte 0 is "
+        "invalid), so it may be an image or another binary file. Give a YAML "
+        "recipe file such as recipes/flir-pouch-cell.yaml, whose frames.path key "
+        "names the folder of frame images"
+    )
 
 
 def test_invalid_yaml():

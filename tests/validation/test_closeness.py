@@ -221,12 +221,13 @@ def test_real_set_compared_and_mismatched_size_rejected(tmp_path):
 
 
 def test_noise_floor_follows_each_sets_unit(tmp_path):
-    # Normal frames in 8-bit levels, pseudo frames in K with 0.05 K noise:
-    # the pseudo set's noise must not be floored at one level's 1/sqrt(12).
+    # Normal frames in 8-bit levels, pseudo frames as float arrays of unknown
+    # unit with 0.05 noise: the pseudo set's noise must not be floored at one
+    # level's 1/sqrt(12).
     rng = np.random.default_rng(4)
     y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
     levels = np.rint(100 + x + rng.normal(scale=2.0, size=(40, *SHAPE)))
-    kelvin = 20.0 + 0.01 * x + rng.normal(scale=0.05, size=(12, *SHAPE))
+    arrays = 20.0 + 0.01 * x + rng.normal(scale=0.05, size=(12, *SHAPE))
 
     def frame_set(values, unit):
         n = len(values)
@@ -242,7 +243,7 @@ def test_noise_floor_follows_each_sets_unit(tmp_path):
 
     report = closeness_report(
         frame_set(levels, "level"),
-        frame_set(kelvin, "K"),
+        frame_set(arrays, "value"),
         out_dir=tmp_path / "report",
         rng=np.random.default_rng(0),
         n_permutations=20,
@@ -253,3 +254,61 @@ def test_noise_floor_follows_each_sets_unit(tmp_path):
 
     assert np.median(pseudo) == pytest.approx(0.05, rel=0.3)
     assert "normal: level" in (tmp_path / "report" / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def flir_frames(data_dir):
+    """Return 16 FLIR screen exports in levels, whose logo and labels never change."""
+    folder = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c"
+    return load_frame_set(folder, max_frames=16, rng=np.random.default_rng(1))
+
+
+def test_constant_overlay_keeps_baseline_finite(flir_frames, tmp_path):
+    # gradient_max is 180.31 in every frame, up to a round-off deviation of
+    # 1e-13. Scaling by that deviation made the baseline Frechet distance 5e28.
+    report = closeness_report(
+        flir_frames,
+        flir_frames.subset(np.arange(8)),
+        out_dir=tmp_path / "report",
+        rng=np.random.default_rng(0),
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+        hdf5="none",
+    )
+    baseline = next(
+        r
+        for r in report.set_distances
+        if r["space"] == "thermal" and r["set_b"] == "normal"
+    )
+    normal = [r["nn_ratio_thermal"] for r in report.per_sample if r["set"] == "normal"]
+
+    assert baseline["frechet"] < 1e4
+    assert max(normal) < 100.0
+
+
+def test_mixed_units_rejected(flir_frames, tmp_path):
+    celsius = FrameSet(
+        values=flir_frames.values * 0.1 + 20.0,
+        masks=None,
+        indices=flir_frames.indices,
+        names=flir_frames.names,
+        unit="C",
+        origin=tmp_path / "dataset.h5",
+        kind="hdf5",
+    )
+
+    message = (
+        r"pseudo frames from .*dataset\.h5 are in C but normal frames from "
+        r".*id1_cha_1c are in level, so .* Give both sets in one unit"
+    )
+    with pytest.raises(FrameError, match=message):
+        closeness_report(
+            flir_frames,
+            celsius,
+            out_dir=tmp_path / "report",
+            rng=np.random.default_rng(0),
+            n_permutations=20,
+            autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+            hdf5="none",
+        )
+    assert not (tmp_path / "report").exists()

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 import pytest
+from scipy import linalg
 
 from thermosynth.errors import ThermosynthError
+from thermosynth.validation import distances
 from thermosynth.validation.distances import (
     c2st,
     frechet_distance,
     frechet_distance_gaussian,
     mmd,
     nearest_neighbour_ratio,
+    standardisation,
 )
 
 
@@ -140,3 +146,48 @@ def test_nearest_neighbour_ratio_normal_sample_near_one():
 def test_feature_sets_of_unequal_width_rejected():
     with pytest.raises(ThermosynthError, match="same F"):
         mmd(np.zeros((5, 2)), np.zeros((5, 3)), rng=np.random.default_rng(0))
+
+
+def test_standardisation_treats_round_off_as_constant():
+    # 0.16 K exactly, as a difference of levels decoded with 0.01 K per level
+    # and an offset of -40 C (0.1600000000000037), and with 2.8e-15 added.
+    rounded = [0.16, (56 * 0.01 - 40.0) - (40 * 0.01 - 40.0), 0.16 + 2.8e-15]
+    features = np.column_stack(
+        [rounded, [0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [1.0, 1.0 + 1e-6, 1.0]]
+    )
+
+    mean, std = standardisation(features)
+
+    assert np.std(rounded) > 0
+    np.testing.assert_allclose(mean, features.mean(axis=0))
+    assert std[0] == 1.0
+    assert std[1] == 1.0
+    assert std[2] == pytest.approx(np.sqrt(2.0 / 3.0))
+    # A spread of about 5e-7 of the magnitude is data, not round-off.
+    assert std[3] == pytest.approx(np.std([0.0, 1e-6, 0.0]), rel=1e-6)
+
+
+def test_frechet_singular_product_logs_once(caplog, monkeypatch):
+    monkeypatch.setattr(distances, "_logged_singular", False)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(40, 8))
+    y = rng.normal(size=(40, 8)) + 1.0
+    # A constant feature gives x's covariance a zero row, so the product of
+    # the covariances is exactly singular and SciPy's sqrtm warns.
+    x[:, 0] = 3.0
+    sx, sy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        root = np.real(linalg.sqrtm(sx @ sy))
+    unregularised = np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(sx + sy - 2 * root)
+
+    with warnings.catch_warnings(), caplog.at_level(logging.INFO):
+        warnings.simplefilter("error")
+        first = frechet_distance(x, y)
+        second = frechet_distance(y, x)
+
+    singular = [r for r in caplog.records if "singular" in r.getMessage()]
+    assert first == pytest.approx(unregularised, rel=1e-3)
+    assert second == pytest.approx(first, rel=1e-6)
+    assert len(singular) == 1
+    assert singular[0].name == "thermosynth.validation.distances"

@@ -291,3 +291,16 @@ def test_filter_without_match_lists_present_values(tmp_path):
         f"no record of {metadata} matches the filter {{'cls': ['Hotspot']}}; "
         "cls takes Cell, Hot-Spot, No-Anomaly"
     )
+
+
+def test_single_image_file_rejected(data_dir):
+    path = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"
+
+    with pytest.raises(FrameError) as info:
+        load_frame_set(path)
+
+    assert str(info.value) == (
+        f"{path} is a file, but a frame set is a thermosynth dataset.h5 (or the "
+        "output folder that contains it), an MVTec folder tree or a folder of "
+        "images or .npy files; give one of those"
+    )

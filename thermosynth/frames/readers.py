@@ -9,6 +9,13 @@ import numpy as np
 
 from thermosynth.errors import FrameError
 
+ARRAY_FILE_KEYS = {
+    ".npy": "frames.kind: arrays",
+    ".h5": "frames.kind: hdf5 and frames.dataset",
+    ".hdf5": "frames.kind: hdf5 and frames.dataset",
+}
+"""Recipe keys that read array files, which OpenCV cannot decode, by suffix."""
+
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file with its original dtype and channels.
@@ -39,6 +46,12 @@ def read_image(path: str | Path) -> np.ndarray:
     if data.size > 0:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
+        keys = ARRAY_FILE_KEYS.get(path.suffix.lower())
+        if keys is not None:
+            raise FrameError(
+                f"could not decode {path}: {path.suffix} files contain arrays, not "
+                f"images, so read them with {keys} in the recipe"
+            )
         raise FrameError(
             f"could not decode {path}: truncated, corrupt or not an image format "
             "that OpenCV reads; check the file or remove it"

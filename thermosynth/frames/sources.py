@@ -715,13 +715,13 @@ class HDF5Source(_ArrayFrames):
                 f"could not open {self.path} as HDF5 ({error}); check the file"
             ) from error
 
-        if self.dataset not in handle or not isinstance(
-            handle[self.dataset], h5py.Dataset
-        ):
+        if not isinstance(handle.get(self.dataset), h5py.Dataset):
+            contents = describe_datasets(handle)
             handle.close()
             raise FrameError(
-                f"dataset {self.dataset!r} not found in {self.path}; check the "
-                "dataset path (h5ls lists them)"
+                f"dataset {self.dataset!r} not found in {self.path}, which "
+                f"contains {contents}; pass one of them as dataset (the recipe "
+                "key frames.dataset)"
             )
         return _DatasetContext(handle, self.dataset)
 
@@ -746,6 +746,27 @@ class HDF5Source(_ArrayFrames):
         with self._open() as data:
             raw = data[()] if self._ndim == 2 else data[index]
         return self._frame_from_array(np.asarray(raw), self.sources[index])
+
+
+def describe_datasets(file: h5py.File, *, limit: int = 10) -> str:
+    """List the datasets of an open HDF5 file with their shapes, for messages.
+
+    Returns text such as ``datasets 'frames' (20, 128, 192), 'labels' (20,)``,
+    naming at most ``limit`` datasets and counting the rest.
+    """
+    found: list[str] = []
+
+    def visit(name: str, item: Any) -> None:
+        if isinstance(item, h5py.Dataset):
+            found.append(f"'{name}' {item.shape}")
+
+    file.visititems(visit)
+    if not found:
+        return "no datasets"
+    listed = ", ".join(found[:limit])
+    if len(found) > limit:
+        listed += f" and {len(found) - limit} more"
+    return f"datasets {listed}"
 
 
 class _DatasetContext:

@@ -77,7 +77,15 @@ def load_recipe(
         )
     if not path.is_file():
         raise RecipeError(f"recipe file not found: {path}; check the path")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(
+            f"{path} is not a YAML recipe because it is not UTF-8 text (byte "
+            f"{exc.start} is invalid), so it may be an image or another binary "
+            "file. Give a YAML recipe file such as recipes/flir-pouch-cell.yaml, "
+            "whose frames.path key names the folder of frame images"
+        ) from None
     return parse_recipe(
         text, source=str(path), base_dir=path.parent, overrides=overrides
     )
@@ -326,11 +334,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         first = {**first, "input": first["ctx"]["tag"]}
     key = ".".join(str(part) for part in _user_loc(loc))
     value = first.get("input")
-    more = (
-        f" ({_more_problems(len(errors) - 1)} after this one)"
-        if len(errors) > 1
-        else ""
-    )
+    more = _other_problems(errors[1:])
 
     if first["type"] == "extra_forbidden":
         hint = _suggest_key(loc)
@@ -347,8 +351,11 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     kinds = _expected_kinds(first, loc)
     if kinds:
         return f"{source}: {_unknown_kind(value, key, kinds)}{more}"
-    message = first["msg"].removeprefix("Value error, ")
-    message = message.replace("Input should", "it should")
+    if first["type"] in ("too_short", "too_long"):
+        message = _length_problem(first)
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+        message = message.replace("Input should", "it should")
     if isinstance(value, dict):
         # A check across a section's keys: the message names them, and the
         # whole section would bury it.
@@ -510,3 +517,45 @@ def _tag(model: type[BaseModel]) -> str | None:
 
 def _more_problems(count: int) -> str:
     return "1 more problem" if count == 1 else f"{count} more problems"
+
+
+_MAX_LISTED_PROBLEMS = 5
+"""Further problems named after the first one; the rest are only counted."""
+
+
+def _other_problems(errors: list[Any]) -> str:
+    """Return " (N more problems after this one: ...)" naming ``errors``, or ""."""
+    if not errors:
+        return ""
+    listed = ", ".join(_problem_summary(e) for e in errors[:_MAX_LISTED_PROBLEMS])
+    unlisted = len(errors) - _MAX_LISTED_PROBLEMS
+    rest = f" and {unlisted} more" if unlisted > 0 else ""
+    return f" ({_more_problems(len(errors))} after this one: {listed}{rest})"
+
+
+def _problem_summary(error: Any) -> str:
+    """Describe one validation problem by its kind and recipe key."""
+    loc = tuple(error["loc"])
+    if error["type"] == "union_tag_invalid":
+        loc = (*loc, "kind")
+    key = ".".join(str(part) for part in _user_loc(loc))
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{key}'"
+    if error["type"] == "missing":
+        return f"missing key '{key}'"
+    return f"invalid key '{key}'"
+
+
+def _length_problem(error: Any) -> str:
+    """Describe how many items a too short or too long list (or text) has and needs."""
+    context = error.get("ctx", {})
+    noun = "character" if context.get("field_type") == "String" else "item"
+    if error["type"] == "too_short":
+        bound, limit = "at least", context.get("min_length")
+    else:
+        bound, limit = "at most", context.get("max_length")
+    needs = f"{bound} {limit} {noun}{'' if limit == 1 else 's'}"
+    actual = context.get("actual_length")
+    if actual is None:
+        return f"it needs {needs}"
+    return f"it has {actual} {noun}{'' if actual == 1 else 's'} but needs {needs}"

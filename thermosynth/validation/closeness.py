@@ -37,6 +37,7 @@ from thermosynth.validation.distances import (
     frechet_distance,
     mmd,
     nearest_neighbour_ratio,
+    standardisation,
 )
 from thermosynth.validation.features import AutoencoderFeatures, thermal_features
 from thermosynth.validation.io import FrameSet, Label, load_frame_set
@@ -294,15 +295,8 @@ def _check_inputs(
             raise FrameError(
                 f"only {len(frames)} {name} frames in {frames.origin}; give at least 5"
             )
-        if frames is not None and frames.unit != normal.unit:
-            logger.warning(
-                "%s frames from %s are in %s but normal frames in %s; contrasts "
-                "and distances compare numbers on different scales",
-                name,
-                frames.origin,
-                frames.unit,
-                normal.unit,
-            )
+        if frames is not None:
+            _check_units(name, frames, normal)
 
     if out_dir.exists() and not overwrite:
         raise OutputError(
@@ -320,6 +314,32 @@ def _check_inputs(
                     f"{targets['hdf5']} already has a closeness dataset; pass "
                     "--overwrite to replace it"
                 )
+
+
+def _check_units(name: str, frames: FrameSet, normal: FrameSet) -> None:
+    """Reject sets in different known units; warn where one unit is unknown."""
+    if frames.unit == normal.unit:
+        return
+    if "value" in (frames.unit, normal.unit):
+        # Float arrays of unknown unit may well be in the other set's unit.
+        logger.warning(
+            "%s frames from %s are in %s but normal frames in %s; contrasts "
+            "and distances compare numbers on different scales unless both "
+            "are in one unit",
+            name,
+            frames.origin,
+            frames.unit,
+            normal.unit,
+        )
+        return
+    raise FrameError(
+        f"{name} frames from {frames.origin} are in {frames.unit} but normal "
+        f"frames from {normal.origin} are in {normal.unit}, so contrasts and "
+        "distances between them would mix units. Give both sets in one unit. A "
+        "thermosynth dataset.h5 or output folder is decoded to its frame unit, "
+        "and its normal samples can serve as the normal set, while a plain "
+        "folder of integer images keeps its stored levels"
+    )
 
 
 def _split_normal(normal: FrameSet, rng: np.random.Generator) -> dict[str, FrameSet]:
@@ -384,14 +404,10 @@ def _features(
     sets: dict[str, FrameSet], autoencoder: AutoencoderFeatures
 ) -> dict[str, dict[str, np.ndarray]]:
     thermal = {name: thermal_features(frames.values) for name, frames in sets.items()}
-    mean = thermal["normal_reference"].mean(axis=0)
-    std = thermal["normal_reference"].std(axis=0)
-    std[std == 0] = 1.0
+    mean, std = standardisation(thermal["normal_reference"])
 
     scaled_ae = {name: autoencoder.transform(f.values) for name, f in sets.items()}
-    ae_mean = scaled_ae["normal_reference"].mean(axis=0)
-    ae_std = scaled_ae["normal_reference"].std(axis=0)
-    ae_std[ae_std == 0] = 1.0
+    ae_mean, ae_std = standardisation(scaled_ae["normal_reference"])
     return {
         "thermal": {name: (x - mean) / std for name, x in thermal.items()},
         "autoencoder": {name: (x - ae_mean) / ae_std for name, x in scaled_ae.items()},

@@ -11,12 +11,29 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, spatial, stats
 
 from thermosynth.errors import ThermosynthError
+
+logger = logging.getLogger(__name__)
+
+CONSTANT_RELATIVE_STD = 1e-9
+"""Deviation, relative to a feature's largest magnitude, at or below which the
+feature counts as constant. Constant features of real FLIR screen exports and
+of frames decoded at 0.01 K per level showed float64 round-off of 1e-15 to
+2e-14 of their magnitude, far below a 16-bit camera's step (1.5e-5 of its
+range)."""
+
+_FRECHET_RIDGE = 1e-6
+"""Ridge added to both covariances when their product is singular [feature
+units squared]."""
+
+_logged_singular = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,28 @@ def _check_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"sets of {len(x)} and {len(y)} samples are too small; give at least 2 each"
         )
     return x, y
+
+
+def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the column mean and deviation that standardise ``features``.
+
+    Parameters
+    ----------
+    features : ndarray
+        (N, F) feature vectors.
+
+    Returns
+    -------
+    mean, std : ndarray
+        float64 (F,). ``std`` is 1 for a column that is constant up to
+        round-off (see `CONSTANT_RELATIVE_STD`), because dividing by a
+        round-off deviation of 1e-14 would scale that noise up to 1.
+    """
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    magnitude = np.abs(features).max(axis=0)
+    std[std <= CONSTANT_RELATIVE_STD * magnitude] = 1.0
+    return mean, std
 
 
 def mmd(
@@ -198,9 +237,7 @@ def _fold_correct(
 ) -> int:
     train = np.ones(len(features), bool)
     train[fold] = False
-    mean = features[train].mean(axis=0)
-    std = features[train].std(axis=0)
-    std[std == 0] = 1.0
+    mean, std = standardisation(features[train])
 
     tree = spatial.cKDTree((features[train] - mean) / std)
     k = min(k, int(train.sum()))
@@ -235,18 +272,47 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
 def frechet_distance_gaussian(
     mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
 ) -> float:
-    """Return the Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
-    product = sigma1 @ sigma2
-    root = linalg.sqrtm(product)
-    if not np.all(np.isfinite(root)):
-        # A singular product (fewer samples than features) has no stable root;
-        # a small ridge on both covariances gives one.
-        ridge = 1e-6 * np.eye(len(sigma1))
+    """Return the Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    Where SciPy reports the covariance product as singular (a constant
+    feature makes it so) or its square root is not finite, a ridge of 1e-6 is
+    added to both covariances, because such a root is inaccurate.
+    """
+    root = _sqrtm_or_none(sigma1 @ sigma2)
+    if root is None:
+        _log_singular_once(len(sigma1))
+        ridge = _FRECHET_RIDGE * np.eye(len(sigma1))
         root = linalg.sqrtm((sigma1 + ridge) @ (sigma2 + ridge))
     root = np.real(root)
     diff = np.asarray(mu1, dtype=np.float64) - np.asarray(mu2, dtype=np.float64)
     value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(root)
     return max(float(value), 0.0)
+
+
+def _sqrtm_or_none(matrix: np.ndarray) -> np.ndarray | None:
+    """Return the matrix square root, or None where it is singular or not finite."""
+    with warnings.catch_warnings():
+        # SciPy 1.17 warns "Matrix is singular" and may return an inaccurate root.
+        warnings.simplefilter("error", linalg.LinAlgWarning)
+        try:
+            root = linalg.sqrtm(matrix)
+        except linalg.LinAlgWarning:
+            return None
+    return root if np.all(np.isfinite(root)) else None
+
+
+def _log_singular_once(n_features: int) -> None:
+    global _logged_singular
+    if _logged_singular:
+        return
+    _logged_singular = True
+    logger.info(
+        "Fréchet distance: the covariance product of %d features is singular, "
+        "as a constant feature makes it, so a ridge of %g was added to both "
+        "covariances; later cases are not logged",
+        n_features,
+        _FRECHET_RIDGE,
+    )
 
 
 def nearest_neighbour_ratio(

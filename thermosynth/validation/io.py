@@ -166,6 +166,12 @@ def load_frame_set(
     elif path.is_dir():
         files = _select_files(path, metadata, where, path_key)
         frames = _load_files(files, origin=path)
+    elif path.is_file():
+        raise FrameError(
+            f"{path} is a file, but a frame set is a thermosynth dataset.h5 (or "
+            "the output folder that contains it), an MVTec folder tree or a "
+            "folder of images or .npy files; give one of those"
+        )
     else:
         raise FrameError(
             f"frame set not found: {path}; give a dataset.h5, an MVTec folder "

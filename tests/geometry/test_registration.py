@@ -39,6 +39,21 @@ def layout():
     )
 
 
+@pytest.fixture(scope="module")
+def can():
+    """A 60 x 90 mm prismatic cell on a 3 mm grid, with a one-cell rim."""
+    return prismatic_cell(
+        width_mm=60,
+        height_mm=90,
+        thickness_mm=20,
+        terminal_width_mm=12,
+        terminal_height_mm=6,
+        terminal_inset_mm=8,
+        casing_mm=3,
+        resolution_mm=3,
+    )
+
+
 def apply(homography, points):
     points = np.asarray(points, dtype=float)
     mapped = np.c_[points, np.ones(len(points))] @ homography.T
@@ -157,17 +172,7 @@ def test_warp_errors(layout):
         warp_to_frame(np.ones((4, 4)), np.eye(3), (10, 0))
 
 
-def test_body_box_takes_in_prismatic_rim(layout):
-    can = prismatic_cell(
-        width_mm=60,
-        height_mm=90,
-        thickness_mm=20,
-        terminal_width_mm=12,
-        terminal_height_mm=6,
-        terminal_inset_mm=8,
-        casing_mm=3,
-        resolution_mm=3,
-    )
+def test_body_box_takes_in_prismatic_rim(layout, can):
     r0, r1, c0, c1 = cells_box(can)
 
     assert body_box(can) == (r0 - 1, r1 + 1, c0 - 1, c1 + 1)  # one 3 mm rim cell
@@ -260,17 +265,7 @@ def test_quad_from_warm_region_errors():
 
 
 @pytest.mark.parametrize("fit", ["cells", "body"])
-def test_register_fit_places_box_on_corners(fit):
-    can = prismatic_cell(
-        width_mm=60,
-        height_mm=90,
-        thickness_mm=20,
-        terminal_width_mm=12,
-        terminal_height_mm=6,
-        terminal_inset_mm=8,
-        casing_mm=3,
-        resolution_mm=3,
-    )
+def test_register_fit_places_box_on_corners(fit, can):
     corners = [[10.0, 12.0], [70.0, 12.0], [70.0, 102.0], [10.0, 102.0]]
     spec = RegistrationSpec(method="corners", fit=fit, corners_px=corners)
     frame = SimpleNamespace(shape=(120, 80))

@@ -95,9 +95,9 @@ def test_image_as_recipe_one_line(command, capsys, tmp_path, data_dir):
     code, _, err = run_cli(capsys, command, str(image), "-o", str(tmp_path / "out"))
     message = (
         f"{image} is not a YAML recipe because it is not UTF-8 text (byte 0 is "
-        "invalid), so it may be an image or another binary file. Give a YAML "
-        "recipe file such as recipes/flir-pouch-cell.yaml, whose frames.path key "
-        "names the folder of frame images"
+        "invalid), so it may be an image or another binary file; give the path "
+        "of a YAML recipe, such as those in recipes/, and name the frames in its "
+        "frames.path key"
     )
     assert_one_line_error(code, err, message)
     assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,9 @@ scale on 8-bit images) or a power in milliwatts where watts are expected
 still yields a dataset, so these checks warn instead of stopping the run.
 Each check warns once per `UnitChecks`, so a run of many samples logs each
 kind of problem once per process.
+
+NOTE: only `thermosynth.samples.Generator` (generate and preview) runs these
+checks; `OnTheFlyDataset` and sequence recipes do not warn yet.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ logger = logging.getLogger(__name__)
 
 KELVIN_OFFSET = 273.15
 
-# A scene far hotter or colder than the air around it is rare: a frame whose
-# median differs from physics.ambient_C by more than this is more likely
-# decoded with the wrong scale, offset or unit [K].
+# Scenes rarely differ this much from the air around them, so a frame whose
+# median is further than this from physics.ambient_C is more likely decoded
+# with the wrong scale, offset or unit [K].
 MAX_AMBIENT_GAP_K = 100.0
 
 # An estimate: even in thermal runaway a cell's surface stays below about

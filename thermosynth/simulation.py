@@ -123,8 +123,9 @@ def simulate_scenario(
         round-off of sparse solves (about -1e-13 K far from a source) and
         cooling by venting below the initial state are clipped at zero,
         because blending accepts only non-negative rises. It is zero on the
-        layout's ``background`` region: that air conducts and warms in the
-        solve, but a thermal camera sees through it to what lies behind.
+        layout's ``background`` region, because that air warms in the solve
+        but is nearly transparent in the thermal infrared, so a camera records
+        the surface behind it.
     """
     physics = recipe.physics
     times = [drawn.duration_s] if output_times_s is None else list(output_times_s)

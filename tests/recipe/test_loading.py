@@ -300,9 +300,9 @@ def test_binary_file_as_recipe_rejected(data_dir):
 
     assert str(excinfo.value) == (
         f"{image} is not a YAML recipe because it is not UTF-8 text (byte 0 is "
-        "invalid), so it may be an image or another binary file. Give a YAML "
-        "recipe file such as recipes/flir-pouch-cell.yaml, whose frames.path key "
-        "names the folder of frame images"
+        "invalid), so it may be an image or another binary file; give the path "
+        "of a YAML recipe, such as those in recipes/, and name the frames in its "
+        "frames.path key"
     )
 
 

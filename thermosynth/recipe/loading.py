@@ -83,8 +83,8 @@ def load_recipe(
         raise RecipeError(
             f"{path} is not a YAML recipe because it is not UTF-8 text (byte "
             f"{exc.start} is invalid), so it may be an image or another binary "
-            "file. Give a YAML recipe file such as recipes/flir-pouch-cell.yaml, "
-            "whose frames.path key names the folder of frame images"
+            "file; give the path of a YAML recipe, such as those in recipes/, "
+            "and name the frames in its frames.path key"
         ) from None
     return parse_recipe(
         text, source=str(path), base_dir=path.parent, overrides=overrides

@@ -57,6 +57,16 @@ def test_contrast_against_normal_hand_computed():
     assert value == pytest.approx(5.0 / np.sqrt(2.0 / 3.0))
 
 
+def test_contrast_against_round_off_spread_is_nan():
+    mask = np.zeros(SHAPE, bool)
+    mask[HOT] = True
+    normal = np.full((3, *SHAPE), 300.1)
+    normal[1][mask] += 1e-13
+
+    # The spread of 5e-14 K is round-off of 300 K values, not variation.
+    assert np.isnan(contrast_against_normal(5.0, mask, normal, ring_px=1))
+
+
 def test_estimate_region_keeps_peak_component():
     z = np.zeros(SHAPE)
     z[1:3, 1:3] = 4.0
@@ -286,16 +296,56 @@ def test_constant_overlay_keeps_baseline_finite(flir_frames, tmp_path):
     assert max(normal) < 100.0
 
 
-def test_mixed_units_rejected(flir_frames, tmp_path):
-    celsius = FrameSet(
-        values=flir_frames.values * 0.1 + 20.0,
+def _in_celsius(frames: FrameSet, origin: Path) -> FrameSet:
+    return FrameSet(
+        values=frames.values * 0.1 + 20.0,
         masks=None,
-        indices=flir_frames.indices,
-        names=flir_frames.names,
+        indices=frames.indices,
+        names=frames.names,
         unit="C",
-        origin=tmp_path / "dataset.h5",
+        origin=origin,
         kind="hdf5",
     )
+
+
+def test_frame_set_in_unit_round_trip(flir_frames, tmp_path):
+    celsius = _in_celsius(flir_frames, tmp_path / "dataset.h5")
+
+    kelvin = celsius.in_unit("K")
+
+    assert kelvin.unit == "K"
+    np.testing.assert_allclose(kelvin.values, celsius.values + 273.15)
+    np.testing.assert_allclose(kelvin.in_unit("C").values, celsius.values)
+    with pytest.raises(ValueError, match="cannot convert frames in level to K"):
+        flir_frames.in_unit("K")
+
+
+def test_celsius_pseudo_against_kelvin_normal(flir_frames, tmp_path):
+    celsius = _in_celsius(flir_frames, tmp_path / "dataset.h5")
+    kelvin = celsius.in_unit("K")
+    reports = []
+    for pseudo in (kelvin.subset(np.arange(8)), celsius.subset(np.arange(8))):
+        reports.append(
+            closeness_report(
+                kelvin,
+                pseudo,
+                out_dir=tmp_path / f"report_{pseudo.unit}",
+                rng=np.random.default_rng(0),
+                n_permutations=20,
+                autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+                hdf5="none",
+            )
+        )
+
+    rows = [[r for r in rep.per_sample if r["set"] == "pseudo"] for rep in reports]
+    for key in ("contrast", "area_px", "nn_ratio_thermal"):
+        same_unit, converted = ([row[key] for row in set_rows] for set_rows in rows)
+        assert np.isfinite(same_unit).any()
+        np.testing.assert_allclose(converted, same_unit, rtol=1e-6, equal_nan=True)
+
+
+def test_mixed_units_rejected(flir_frames, tmp_path):
+    celsius = _in_celsius(flir_frames, tmp_path / "dataset.h5")
 
     message = (
         r"pseudo frames from .*dataset\.h5 are in C but normal frames from "

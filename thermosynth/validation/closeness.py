@@ -33,6 +33,7 @@ from thermosynth.errors import FrameError, OutputError
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.output.atomic import check_file_writable, staged_dir
 from thermosynth.validation.distances import (
+    CONSTANT_RELATIVE_STD,
     c2st,
     frechet_distance,
     mmd,
@@ -244,6 +245,8 @@ def closeness_report(
     normal = _as_frame_set(normal, "normal")
     pseudo = _as_frame_set(pseudo, "anomalous")
     real = None if real is None else _as_frame_set(real, "anomalous")
+    pseudo = _in_normal_unit("pseudo", pseudo, normal)
+    real = None if real is None else _in_normal_unit("real", real, normal)
     out_dir = Path(out_dir)
     targets = _write_back_targets(pseudo, hdf5)
     _check_inputs(normal, pseudo, real, out_dir, targets, overwrite)
@@ -316,8 +319,25 @@ def _check_inputs(
                 )
 
 
+def _in_normal_unit(name: str, frames: FrameSet, normal: FrameSet) -> FrameSet:
+    """Convert frames in C to K, or K to C, where the normal frames are in the other."""
+    if {frames.unit, normal.unit} != {"C", "K"}:
+        return frames
+    logger.info(
+        "%s frames from %s converted from %s to %s, the unit of the normal frames",
+        name,
+        frames.origin,
+        frames.unit,
+        normal.unit,
+    )
+    return frames.in_unit(normal.unit)
+
+
 def _check_units(name: str, frames: FrameSet, normal: FrameSet) -> None:
-    """Reject sets in different known units; warn where one unit is unknown."""
+    """Reject sets in different known units; warn where one unit is unknown.
+
+    Sets in Celsius and kelvin reach this check already converted to one unit.
+    """
     if frames.unit == normal.unit:
         return
     if "value" in (frames.unit, normal.unit):
@@ -498,7 +518,11 @@ def contrast_against_normal(
         return float("nan")
     normal_contrast = normal[:, region].mean(axis=1) - normal[:, ring].mean(axis=1)
     spread = normal_contrast.std()
-    if spread == 0:
+    # In a constant region the normal contrasts differ by round-off only
+    # (about 1e-16 of the values), and dividing by that spread would scale
+    # the contrast up to 1e13 deviations or more.
+    magnitude = np.abs(normal[:, region | ring]).max()
+    if spread <= CONSTANT_RELATIVE_STD * magnitude:
         return float("nan")
     return float((contrast - normal_contrast.mean()) / spread)
 

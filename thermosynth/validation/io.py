@@ -21,6 +21,7 @@ frames are reduced to their luminance in levels.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ import numpy as np
 from thermosynth.errors import FrameError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.readers import read_image, read_mask
+from thermosynth.physics.heat import ZERO_C_IN_K
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,30 @@ class FrameSet:
     def shape(self) -> tuple[int, int]:
         """Height and width of every frame [px]."""
         return (int(self.values.shape[1]), int(self.values.shape[2]))
+
+    def in_unit(self, unit: str) -> FrameSet:
+        """Return the frames converted between Celsius and kelvin.
+
+        Raises
+        ------
+        ValueError
+            If ``unit`` or the set's own unit is not "C" or "K".
+        """
+        if unit == self.unit:
+            return self
+        if {unit, self.unit} != {"C", "K"}:
+            raise ValueError(f"cannot convert frames in {self.unit} to {unit}")
+        shift = ZERO_C_IN_K if unit == "K" else -ZERO_C_IN_K
+        encoding = self.encoding
+        if encoding is not None:
+            encoding = LinearEncoding(
+                encoding.dtype,
+                scale_per_level=encoding.scale_per_level,
+                offset=encoding.offset + shift,
+            )
+        return dataclasses.replace(
+            self, values=self.values + shift, unit=unit, encoding=encoding
+        )
 
     def subset(self, keep: np.ndarray) -> FrameSet:
         """Return the frames at positions ``keep``, in that order."""

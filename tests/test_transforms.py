@@ -238,3 +238,37 @@ def test_albumentations_adapter():
     assert spot.any()
     np.testing.assert_array_equal(out["image"][~spot], image[~spot])
     assert (out["image"][spot].astype(int) >= image[spot]).all()
+
+
+class _ZeroFrames(torch.utils.data.Dataset):
+    """Four blank 12 x 12 frames, passed through ``transform(image, mask)``."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = torch.zeros((1, 12, 12), dtype=torch.float32)
+        mask = torch.zeros((12, 12), dtype=torch.bool)
+        return self.transform(image, mask)[0]
+
+
+def _epochs_in_workers(seed: int) -> list[torch.Tensor]:
+    hotspot = ThermalHotspot(peak_K=(2.0, 4.0), sigma_px=(1.0, 3.0))
+    loader = torch.utils.data.DataLoader(_ZeroFrames(hotspot), num_workers=2)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return [torch.cat(list(loader)) for _ in range(2)]
+
+
+def test_hotspot_default_generator_in_workers():
+    first, second = _epochs_in_workers(0)
+    repeated = _epochs_in_workers(0)
+
+    # Items 0 and 1 come from different workers.
+    assert not torch.equal(first[0], first[1])
+    assert not torch.equal(first, second)
+    assert torch.equal(first, repeated[0])
+    assert torch.equal(second, repeated[1])

@@ -194,17 +194,30 @@ class ThermalHotspot:
         return torch.where(spot, value, mask)
 
     def __call__(
-        self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw a spot from ``generator``; return the new ``(image, mask)``.
 
         One call draws one spot and adds it at the same place to every
         leading index of ``image`` (a batch (N, C, H, W) gets one spot for
         all N). Call it per image, as in a Dataset's ``__getitem__``, for a
-        spot of its own in each. It takes a generator, so it is not a
-        ``transform(image, mask)`` for `thermosynth.datasets.HDF5Dataset`;
-        wrap it, for example ``lambda image, mask: hotspot(image, mask, g)``.
+        spot of its own in each.
+
+        Without ``generator`` it draws from torch's default generator, as
+        torchvision's transforms do, so it serves as the
+        ``transform(image, mask)`` of `thermosynth.datasets.HDF5Dataset`. A
+        DataLoader seeds that generator in each worker from a base seed it
+        draws anew for every epoch, so workers and epochs get different
+        spots. ``torch.manual_seed`` in the main process repeats a run with
+        the same number of workers. A generator passed to every call
+        is copied into each worker process, so the workers would then draw
+        the same spots in every epoch.
         """
+        if generator is None:
+            generator = torch.default_generator
         height, width = image.shape[-2:]
         params = self.make_params(int(height), int(width), generator)
         return self.apply_image(image, params), self.apply_mask(mask, params)

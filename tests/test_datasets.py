@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import shutil
+from pathlib import Path
 
 import cv2
 import h5py
@@ -44,11 +46,14 @@ from thermosynth.frames.synthetic import SyntheticPouchSource
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import generate
-from thermosynth.recipe import load_demo_recipe
+from thermosynth.recipe import load_demo_recipe, load_recipe
 from thermosynth.scenario import choose_scenario, choose_scenario_index
 from thermosynth.sequences import generate_sequences
 from thermosynth.transforms import ThermalHotspot
 from thermosynth.validation.closeness import CLOSENESS_COLUMNS
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+PLAUSIBILITY = "thermosynth.plausibility"
 
 # A coarse grid and long steps keep each FiPy simulation near 0.1-0.5 s.
 FAST_DEMO = (
@@ -379,6 +384,14 @@ def test_on_the_fly_takes_recipe_path(tmp_path):
     assert dataset.loaded.source == str(path)
 
 
+def test_on_the_fly_rejects_sequence_recipe():
+    loaded = load_demo_recipe(overrides=["sequence={fps: 0.2, window_s: 20}"])
+
+    message = r"<demo> has a sequence section, but OnTheFlyDataset makes still"
+    with pytest.raises(RecipeError, match=message):
+        OnTheFlyDataset(loaded)
+
+
 def test_on_the_fly_without_bank_simulates(loaded):
     dataset = OnTheFlyDataset(loaded, length=1, anomaly_fraction=1.0, bank_size=0)
     item = dataset[0]
@@ -651,3 +664,55 @@ def test_slot_scenarios_cover_every_scenario(loaded):
         assert sorted(set(slots)) == [0, 1]
         assert len(slots) <= bank_size + 1
     assert slot_scenarios(3, scenarios, 0) == []
+
+
+def unit_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == PLAUSIBILITY]
+
+
+def test_on_the_fly_warns_kelvin_label_once(data_dir, caplog):
+    # Celsius temperatures of a real radiometric frame, labelled kelvin.
+    overrides = (
+        "frames.unit=K",
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=0",
+        "bank.mode=off",
+    )
+    loaded = load_recipe(RECIPES / "radiometric-cabinet.yaml", overrides=overrides)
+    dataset = OnTheFlyDataset(loaded, length=3, anomaly_fraction=0.0, bank_size=0)
+    with caplog.at_level(logging.WARNING, logger=PLAUSIBILITY):
+        items = [dataset[i] for i in range(3)]
+
+    messages = unit_warnings(caplog)
+    assert [int(item["label"]) for item in items] == [0, 0, 0]
+    assert len(messages) == 1
+    assert "T640_celsius.npy[0] decodes to a median of -238.6 C" in messages[0]
+    assert "from physics.ambient_C = 25 C" in messages[0]
+
+
+def test_on_the_fly_warns_milliwatts_once(caplog):
+    # 5000 W also saturates the synthetic 16-bit frames.
+    milliwatts = "scenarios=[{kind: hotspot, power_W: 5000, radius_mm: 5.0}]"
+    loaded = load_demo_recipe(overrides=(*FAST_DEMO, milliwatts))
+    dataset = OnTheFlyDataset(loaded, length=2, anomaly_fraction=1.0, bank_size=0)
+    with caplog.at_level(logging.WARNING, logger=PLAUSIBILITY):
+        metadata = [json.loads(dataset[i]["metadata"]) for i in range(2)]
+
+    messages = unit_warnings(caplog)
+    assert min(meta["peak_rise_K"] for meta in metadata) > 1200.0
+    assert min(meta["saturated_px"] for meta in metadata) > 0
+    assert len(messages) == 2
+    assert messages[0].startswith("item 0 (hotspot) rises ")
+    assert "check that the scenario's power_W is in watts" in messages[0]
+    saturated = metadata[0]["saturated_px"]
+    assert messages[1].startswith(f"item 0 (hotspot) has {saturated} mask pixels")
+
+
+def test_on_the_fly_demo_items_do_not_warn(loaded, caplog):
+    dataset = OnTheFlyDataset(loaded, length=3, anomaly_fraction=0.5, bank_size=1)
+    with caplog.at_level(logging.WARNING, logger=PLAUSIBILITY):
+        labels = [int(dataset[i]["label"]) for i in range(3)]
+
+    assert 0 < sum(labels) < 3
+    assert not unit_warnings(caplog)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from thermosynth.sequences import (
 )
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+PLAUSIBILITY = "thermosynth.plausibility"
 TIMES_S = [5.0, 10.0, 15.0, 20.0]
 SMALL = (
     "split.train_normal=1",
@@ -351,3 +353,56 @@ def test_sequence_retry_keeps_scenario(monkeypatch):
         assert sample.kind == generator.planned_scenario(sample.index)
     kinds = [sample.kind for sample in sequences]
     assert_weak_share(kinds, [sample.metadata["attempts"] for sample in sequences])
+
+
+def unit_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == PLAUSIBILITY]
+
+
+def test_sequence_warns_kelvin_label(data_dir, caplog):
+    # Celsius temperatures of a real radiometric frame, labelled kelvin.
+    overrides = (
+        "frames.unit=K",
+        "sequence={fps: 0.2, window_s: 20}",
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=0",
+        "bank.mode=off",
+    )
+    loaded = load_recipe(RECIPES / "radiometric-cabinet.yaml", overrides=overrides)
+    generator = SequenceGenerator(loaded)
+    with caplog.at_level(logging.WARNING, logger=PLAUSIBILITY):
+        sequences = list(generator.sequences())
+
+    messages = unit_warnings(caplog)
+    assert [sequence.label for sequence in sequences] == [0]
+    assert len(messages) == 1
+    assert "T640_celsius.npy[0] decodes to a median of -238.6 C" in messages[0]
+
+
+def test_sequence_warns_peak_rise_once(caplog):
+    milliwatts = (
+        "scenarios=[{kind: hotspot, power_W: 5000, radius_mm: 4.0, duration_s: 20, "
+        "layer: middle}]"
+    )
+    generator = SequenceGenerator(small_recipe(None, milliwatts))
+    with caplog.at_level(logging.WARNING, logger=PLAUSIBILITY):
+        sequences = [s for s in generator.sequences() if s.label]
+
+    messages = unit_warnings(caplog)
+    first_peaks = sequences[0].metadata["peak_rise_K"]
+    assert len(sequences) == 2
+    assert max(first_peaks) > 1200.0
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        f"sequence {sequences[0].index} (hotspot) rises {max(first_peaks):.0f} K"
+    )
+
+
+def test_demo_sequences_do_not_warn(caplog):
+    generator = SequenceGenerator(small_recipe())
+    with caplog.at_level(logging.WARNING, logger=PLAUSIBILITY):
+        labels = [sequence.label for sequence in generator.sequences()]
+
+    assert labels == [0, 0, 1, 1]
+    assert not unit_warnings(caplog)

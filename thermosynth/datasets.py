@@ -381,6 +381,12 @@ class OnTheFlyDataset(Dataset[Item]):
     DataLoader, to draw new anomalies. The epoch is kept in shared memory,
     so it reaches the workers, persistent ones included.
 
+    Items warn as ``thermosynth generate`` does when a frame or an anomaly
+    looks like a unit mistake (`thermosynth.plausibility.UnitChecks`). Each
+    check warns at most once per dataset object in each process, so the main
+    process and every DataLoader worker may each log it once. A process
+    checks each training frame the first time it reads it.
+
     Parameters
     ----------
     loaded : LoadedRecipe, str or Path
@@ -419,7 +425,8 @@ class OnTheFlyDataset(Dataset[Item]):
     Raises
     ------
     RecipeError
-        If the recipe has no training frames, an option is out of range, or
+        If the recipe has no training frames or has a ``sequence`` section,
+        an option is out of range, or
         ``with_normal`` is combined with ``transform`` (which would change
         ``image`` but not ``normal``).
     """
@@ -444,6 +451,13 @@ class OnTheFlyDataset(Dataset[Item]):
             )
         if isinstance(loaded, str | Path):
             loaded = load_recipe(loaded)
+        if loaded.recipe.sequence is not None:
+            raise RecipeError(
+                f"{loaded.source} has a sequence section, but OnTheFlyDataset "
+                "makes still frames only; write the sequences with thermosynth "
+                "generate and read them with HDF5Dataset, or remove the sequence "
+                "section for stills"
+            )
         self.loaded = loaded
         self.with_normal = with_normal
         self.seed = loaded.recipe.seed
@@ -460,6 +474,8 @@ class OnTheFlyDataset(Dataset[Item]):
         )
         self._generator: Generator | None = None
         self._pid: int | None = None
+        # Training frames that this process has run the frame check on.
+        self._checked_frames: set[int] = set()
 
         self.frame_indices = list(self._worker_generator().plan.train_normal)
         if not self.frame_indices:
@@ -501,6 +517,9 @@ class OnTheFlyDataset(Dataset[Item]):
         rng = item_rng(self.seed, epoch, index)
         frame_index = self.frame_indices[index % len(self.frame_indices)]
         frame = generator.read_frame(frame_index)
+        if frame_index not in self._checked_frames:
+            generator.unit_checks.check_frame(frame)
+            self._checked_frames.add(frame_index)
 
         if rng.random() < self.anomaly_fraction:
             sample = self._anomalous(index, frame, rng)
@@ -517,6 +536,7 @@ class OnTheFlyDataset(Dataset[Item]):
         if self._generator is None or self._pid != os.getpid():
             self._generator = Generator(self.loaded)
             self._pid = os.getpid()
+            self._checked_frames = set()
         return self._generator
 
     def _anomalous(self, index: int, frame: Frame, rng: np.random.Generator) -> Sample:
@@ -562,6 +582,7 @@ class OnTheFlyDataset(Dataset[Item]):
                     "attempts": attempt,
                     "corners_px": corners,
                 }
+                generator.unit_checks.check_sample(index, metadata, noun="item")
                 return Sample(
                     index=index,
                     split="train",

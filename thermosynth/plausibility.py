@@ -6,8 +6,9 @@ still yields a dataset, so these checks warn instead of stopping the run.
 Each check warns once per `UnitChecks`, so a run of many samples logs each
 kind of problem once per process.
 
-NOTE: only `thermosynth.samples.Generator` (generate and preview) runs these
-checks; `OnTheFlyDataset` and sequence recipes do not warn yet.
+`thermosynth.samples.Generator` (generate and preview),
+`thermosynth.sequences.SequenceGenerator` (sequence recipes) and
+`thermosynth.datasets.OnTheFlyDataset` each hold one `UnitChecks`.
 """
 
 from __future__ import annotations
@@ -64,13 +65,21 @@ class UnitChecks:
                 "and frames.offset",
             )
 
-    def check_sample(self, index: int, metadata: dict[str, Any]) -> None:
-        """Warn if anomalous sample ``index`` rises implausibly or saturates."""
+    def check_sample(
+        self, index: int, metadata: dict[str, Any], *, noun: str = "sample"
+    ) -> None:
+        """Warn if anomalous sample ``index`` rises implausibly or saturates.
+
+        ``metadata["peak_rise_K"]`` is one peak rise [K] or a sequence's peak
+        at each time step, of which the largest counts. The clipped pixels are
+        checked only where the metadata has ``saturated_px``. ``noun`` names
+        the sample in the message: "sample", "item" or "sequence".
+        """
         peak_K = float(np.max(metadata["peak_rise_K"]))
         if peak_K > MAX_PLAUSIBLE_RISE_K:
             self._warn(
                 "rise",
-                f"sample {index} ({metadata['scenario']}) rises {peak_K:.0f} K above "
+                f"{noun} {index} ({metadata['scenario']}) rises {peak_K:.0f} K above "
                 f"ambient, more than the {MAX_PLAUSIBLE_RISE_K:g} K of any battery "
                 "surface; check that the scenario's power_W is in watts and its "
                 "sizes in millimetres",
@@ -79,10 +88,10 @@ class UnitChecks:
         if saturated:
             self._warn(
                 "saturated",
-                f"sample {index} ({metadata['scenario']}) has {saturated} mask "
+                f"{noun} {index} ({metadata['scenario']}) has {saturated} mask "
                 "pixels clipped at the largest value the frames' encoding holds, "
                 "so they show less than the simulated rise; lower the scenario's "
-                "power or check the frames' calibration. Each sample's count is "
+                f"power or check the frames' calibration. Each {noun}'s count is "
                 "its metadata's saturated_px",
             )
 

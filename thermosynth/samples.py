@@ -172,7 +172,8 @@ class Generator:
         self._bank: ScenarioBank | None = None
         self._register = CachedRegistration(self.recipe.registration, self.layout)
         self._prepared: dict[int, tuple[weakref.ref[Frame], PreparedFrame]] = {}
-        self._unit_checks = UnitChecks(self.recipe.physics.ambient_C)
+        # OnTheFlyDataset runs these checks on its items too.
+        self.unit_checks = UnitChecks(self.recipe.physics.ambient_C)
 
     def __len__(self) -> int:
         split = self.recipe.split
@@ -221,7 +222,7 @@ class Generator:
         blend_spec = self.recipe.blend
         _check_min_area(blend_spec.min_area_px, frame)
         rng = sample_rng(self.recipe.seed, index)
-        self._unit_checks.check_frame(frame)
+        self.unit_checks.check_frame(frame)
         prepared = self.prepare(frame)
         threshold = prepared.threshold
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
@@ -237,7 +238,7 @@ class Generator:
             if sample.metadata["area_px"] >= blend_spec.min_area_px:
                 corners = [list(corner) for corner in prepared.corners]
                 sample.metadata.update(attempts=attempt, corners_px=corners)
-                self._unit_checks.check_sample(index, sample.metadata)
+                self.unit_checks.check_sample(index, sample.metadata)
                 return sample
             logger.debug(
                 "sample %d attempt %d: anomaly below threshold", index, attempt

@@ -55,6 +55,7 @@ from thermosynth.pipeline import (
     with_skip_hint,
     write_sharded,
 )
+from thermosynth.plausibility import UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe, SequenceSpec
 from thermosynth.samples import blend_threshold, record_and_blend
@@ -182,6 +183,7 @@ class SequenceGenerator:
         # Size that every frame must have. It is the first frame read's unless
         # a caller sets it first, as every shard does.
         self.frame_size: FrameSize | None = None
+        self.unit_checks = UnitChecks(recipe.physics.ambient_C)
         self._warned_jump = False
 
     def __len__(self) -> int:
@@ -216,7 +218,12 @@ class SequenceGenerator:
             self._warned_jump = True
 
     def read_frames(self, indices: tuple[int, ...]) -> list[Frame]:
-        """Read base frames, once each, and check them against `frame_size`."""
+        """Read base frames, once each, and check them against `frame_size`.
+
+        The first frame also goes through the unit checks. It stands for the
+        others, because the recipe's one calibration decodes every frame and
+        a still sequence repeats it.
+        """
         cache: dict[int, Frame] = {}
         for index in dict.fromkeys(indices):
             frame = self.source.read(index)
@@ -224,6 +231,8 @@ class SequenceGenerator:
                 self.frame_size = FrameSize(frame.shape, frame.source)
             self.frame_size.check(frame)
             cache[index] = frame
+        if indices:
+            self.unit_checks.check_frame(cache[indices[0]])
         return [cache[index] for index in indices]
 
     def planned_scenario(self, index: int) -> str:
@@ -261,6 +270,9 @@ class SequenceGenerator:
             max_input_rise = max(max_input_rise, peak_input)
             if sample.metadata["area_px"][-1] >= spec.min_area_px:
                 sample.metadata.update(attempts=attempt, corners_px=corners)
+                # NOTE: sequence metadata has no saturated_px, so this checks
+                # the peak rise only and clipped mask pixels go unreported.
+                self.unit_checks.check_sample(index, sample.metadata, noun="sequence")
                 return sample
             logger.debug("sequence %d attempt %d: anomaly too small", index, attempt)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from thermosynth.errors import RecipeError
 from thermosynth.recipe import load_demo_recipe, load_recipe, parse_recipe
 from thermosynth.recipe.distributions import Uniform
+
+LOADING = "thermosynth.recipe.loading"
 
 MINIMAL = """
 frames: {kind: synthetic, n_frames: 4}
@@ -448,3 +451,71 @@ def test_output_dir_tidied_before_it_exists(tmp_path):
 def test_unhashable_key_is_yaml_error():
     with pytest.raises(RecipeError, match="found unhashable key at line 2"):
         parse("a: 1\n? [1, 2]\n: 3\n")
+
+
+def size_warnings(caplog, *overrides: str) -> list[str]:
+    """Parse MINIMAL (grid spacing 2 mm) and return the load's size warnings."""
+    with caplog.at_level(logging.WARNING, logger=LOADING):
+        parse(overrides=overrides)
+    return [r.getMessage() for r in caplog.records if r.name == LOADING]
+
+
+def test_radius_below_half_cell_warns(caplog):
+    messages = size_warnings(caplog, "scenarios.0.radius_mm=0.8")
+
+    assert messages == [
+        "r.yaml: scenarios.0.radius_mm = 0.8 mm is less than half the grid "
+        "spacing (layout.resolution_mm = 2 mm), so the source of scenario "
+        "'hotspot' can be narrower than one grid cell, and the simulation widens "
+        "it to a whole cell; raise scenarios.0.radius_mm or lower "
+        "layout.resolution_mm"
+    ]
+
+
+def test_radius_distribution_below_half_cell_warns(caplog):
+    messages = size_warnings(
+        caplog,
+        "scenarios.0.radius_mm={uniform: [0.5, 4.0]}",
+        "scenarios.0.name=short",
+    )
+
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        "r.yaml: scenarios.0.radius_mm = {'uniform': (0.5, 4.0)} can be 0.5 mm, "
+        "less than half the grid spacing (layout.resolution_mm = 2 mm), so the "
+        "source of scenario 'short' can be narrower"
+    )
+
+
+def test_strip_width_below_half_cell_warns(caplog):
+    scenarios = (
+        "scenarios=[{kind: hotspot, power_W: 1.0, radius_mm: 0.9}, {kind: joule, "
+        "region: one_strip, current_A: 5, resistance_mohm: 2, strip_width_mm: 0.4}]"
+    )
+    messages = size_warnings(caplog, scenarios)
+
+    assert len(messages) == 2
+    assert messages[0].startswith("r.yaml: scenarios.0.radius_mm = 0.9 mm is less")
+    assert messages[1].startswith("r.yaml: scenarios.1.strip_width_mm = 0.4 mm is")
+    assert messages[1].endswith(
+        "raise scenarios.1.strip_width_mm or lower layout.resolution_mm"
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        (),
+        ("scenarios.0.radius_mm=1.0",),  # exactly half a grid cell
+        ("scenarios.0.radius_mm=0.6", "layout.resolution_mm=1.0"),
+    ],
+)
+def test_source_of_half_cell_or_more_does_not_warn(caplog, overrides):
+    assert size_warnings(caplog, *overrides) == []
+
+
+def test_demo_sources_do_not_warn(caplog):
+    with caplog.at_level(logging.WARNING, logger=LOADING):
+        load_demo_recipe()
+
+    assert not [r for r in caplog.records if r.name == LOADING]

@@ -1,13 +1,15 @@
 """Read a YAML recipe, apply command-line overrides and validate it.
 
 Every problem becomes one ``RecipeError`` whose message names the file, the
-recipe key, the value and what to do.
+recipe key, the value and what to do. A scenario whose heat source can be
+smaller than one grid cell gets a warning instead, because it still runs.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 import os
 import re
 import typing
@@ -21,13 +23,26 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from thermosynth.errors import RecipeError
+from thermosynth.recipe.distributions import bounds, describe
 from thermosynth.recipe.models import Recipe
+
+logger = logging.getLogger(__name__)
 
 INPUT_PATH_KEYS = (
     ("frames", "path"),
     ("frames", "valid_mask"),
     ("frames", "ignore_mask"),
 )
+
+SOURCE_SIZE_KEYS = ("radius_mm", "strip_width_mm")
+"""Scenario keys that set the size of a heat source [mm]; x_mm and y_mm are
+positions."""
+
+# A source size counts as far below the grid spacing when it is less than
+# half a grid cell. A disc of smaller radius contains at most one cell centre
+# and a strip of smaller width covers less than half a column, so the
+# simulation heats one whole cell (or column) in their place.
+MIN_SOURCE_SIZE_CELLS = 0.5
 
 
 @dataclass(frozen=True)
@@ -115,9 +130,46 @@ def parse_recipe(
         raise RecipeError(format_validation_error(exc, source)) from None
 
     recipe = _resolve_paths(recipe, base_dir, source)
+    warn_small_sources(recipe, source)
     final_text = yaml.safe_dump(data, sort_keys=False) if overrides else text
     digest = hashlib.sha256(final_text.encode()).hexdigest()
     return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
+
+
+def warn_small_sources(recipe: Recipe, source: str) -> None:
+    """Warn for each scenario size [mm] that can be below half a grid cell.
+
+    The grid spacing is ``layout.resolution_mm``; a layout's actual spacing
+    is close to it (`thermosynth.geometry.layouts`). A distribution warns
+    when its smallest value is below half a cell. Each key warns once per
+    load.
+    """
+    spacing_mm = recipe.layout.resolution_mm
+    for index, spec in enumerate(recipe.scenarios):
+        for name in SOURCE_SIZE_KEYS:
+            value = getattr(spec, name, None)
+            if value is None:
+                continue
+            low_mm, _ = bounds(value)
+            if low_mm >= MIN_SOURCE_SIZE_CELLS * spacing_mm:
+                continue
+
+            key = f"scenarios.{index}.{name}"
+            if isinstance(value, int | float):
+                size = f"{key} = {low_mm:g} mm is"
+            else:
+                size = f"{key} = {describe(value)} can be {low_mm:g} mm,"
+            logger.warning(
+                "%s: %s less than half the grid spacing (layout.resolution_mm = "
+                "%g mm), so the source of scenario %r can be narrower than one "
+                "grid cell, and the simulation widens it to a whole cell; raise "
+                "%s or lower layout.resolution_mm",
+                source,
+                size,
+                spacing_mm,
+                spec.name or spec.kind,
+                key,
+            )
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

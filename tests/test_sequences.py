@@ -380,7 +380,7 @@ def test_sequence_warns_kelvin_label(data_dir, caplog):
     assert "T640_celsius.npy[0] decodes to a median of -238.6 C" in messages[0]
 
 
-def test_sequence_warns_peak_rise_once(caplog):
+def test_sequence_warns_rise_and_clipping_once(caplog):
     milliwatts = (
         "scenarios=[{kind: hotspot, power_W: 5000, radius_mm: 4.0, duration_s: 20, "
         "layer: middle}]"
@@ -391,11 +391,18 @@ def test_sequence_warns_peak_rise_once(caplog):
 
     messages = unit_warnings(caplog)
     first_peaks = sequences[0].metadata["peak_rise_K"]
+    first_clipped = sequences[0].metadata["saturated_px"]
     assert len(sequences) == 2
     assert max(first_peaks) > 1200.0
-    assert len(messages) == 1
+    assert len(first_clipped) == len(first_peaks)
+    assert max(first_clipped) > 0
+    assert len(messages) == 2
     assert messages[0].startswith(
         f"sequence {sequences[0].index} (hotspot) rises {max(first_peaks):.0f} K"
+    )
+    assert messages[1].startswith(
+        f"sequence {sequences[0].index} (hotspot) has {max(first_clipped)} mask "
+        "pixels clipped"
     )
 
 

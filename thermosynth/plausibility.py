@@ -70,10 +70,10 @@ class UnitChecks:
     ) -> None:
         """Warn if anomalous sample ``index`` rises implausibly or saturates.
 
-        ``metadata["peak_rise_K"]`` is one peak rise [K] or a sequence's peak
-        at each time step, of which the largest counts. The clipped pixels are
-        checked only where the metadata has ``saturated_px``. ``noun`` names
-        the sample in the message: "sample", "item" or "sequence".
+        ``metadata["peak_rise_K"]`` and ``metadata["saturated_px"]`` hold
+        one value, or a sequence's value at each time step, of which the
+        largest counts. ``noun`` names the sample in the message: "sample",
+        "item" or "sequence".
         """
         peak_K = float(np.max(metadata["peak_rise_K"]))
         if peak_K > MAX_PLAUSIBLE_RISE_K:
@@ -84,7 +84,7 @@ class UnitChecks:
                 "surface; check that the scenario's power_W is in watts and its "
                 "sizes in millimetres",
             )
-        saturated = metadata.get("saturated_px", 0)
+        saturated = int(np.max(metadata.get("saturated_px", 0)))
         if saturated:
             self._warn(
                 "saturated",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from thermosynth.blend import Blended
+from thermosynth.blend import Blended, saturated_px
 from thermosynth.build import build_camera, build_layout, build_source, register
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
 from thermosynth.errors import FrameError, OutputError, RecipeError, ThermosynthError
@@ -270,8 +270,6 @@ class SequenceGenerator:
             max_input_rise = max(max_input_rise, peak_input)
             if sample.metadata["area_px"][-1] >= spec.min_area_px:
                 sample.metadata.update(attempts=attempt, corners_px=corners)
-                # NOTE: sequence metadata has no saturated_px, so this checks
-                # the peak rise only and clipped mask pixels go unreported.
                 self.unit_checks.check_sample(index, sample.metadata, noun="sequence")
                 return sample
             logger.debug("sequence %d attempt %d: anomaly too small", index, attempt)
@@ -319,6 +317,9 @@ class SequenceGenerator:
             "peak_recorded_rise": [r.peak_rise for r in results],
             "recorded_unit": rise_unit(frames[0].unit),
             "area_px": [r.area_px for r in results],
+            "saturated_px": [
+                saturated_px(r, frame) for r, frame in zip(results, frames, strict=True)
+            ],
             "threshold": [blend_threshold(frame, recipe) for frame in frames],
         }
         sequence = SequenceSample(

@@ -212,14 +212,70 @@ def test_hdf5_wrong_dataset_lists_datasets(capsys, tmp_path, data_dir):
 
 
 def test_ignore_mask_wrong_size(capsys, tmp_path):
-    write_frames(tmp_path / "frames")
+    paths = write_frames(tmp_path / "frames")
     mask = tmp_path / "ignore.png"
     cv2.imwrite(str(mask), np.zeros((30, 40), dtype=np.uint8))
     frames = png_frames(tmp_path / "frames", ignore_mask=str(mask))
     recipe = write_recipe(tmp_path, frames)
     code, err = run_cli(capsys, recipe)
+    # One mask serves every frame, so skipping the frame would skip them all.
     assert_rejected(
-        code, err, r"mask .*ignore\.png is 40 x 30 px .* frame is 80 x 60 px", tmp_path
+        code,
+        err,
+        rf"^thermosynth: error: {re.escape(str(recipe))}: key 'frames\.ignore_mask': "
+        rf"mask {re.escape(str(mask))} is 40 x 30 px \(W x H\) but frame "
+        rf"{re.escape(str(paths[0].parent))}/frame_\d\d\.png is 80 x 60 px; give a "
+        r"mask of the frames' size$",
+        tmp_path,
+    )
+
+
+def test_mask_mapping_names_key(capsys, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    mask = tmp_path / "roi.png"
+    cv2.imwrite(str(mask), np.full((30, 40), 255, dtype=np.uint8))
+    frames = png_frames(tmp_path / "frames", valid_mask={"frame": str(mask)})
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(code, err, r"key 'frames\.valid_mask\.frame': mask ", tmp_path)
+    assert err.startswith(f"thermosynth: error: {recipe}: ")
+    assert re.search(
+        rf"but frame {re.escape(str(paths[0].parent))}/\S+ is 80 x 60", err
+    )
+    assert "on_error" not in err
+
+
+def test_odd_frame_size_with_mask(capsys, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    cv2.imwrite(str(paths[3]), np.zeros((75, 100), dtype=np.uint16))
+    mask = tmp_path / "roi.png"
+    cv2.imwrite(str(mask), np.full((60, 80), 255, dtype=np.uint8))
+    frames = png_frames(tmp_path / "frames", valid_mask=str(mask))
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        rf"mask {re.escape(str(mask))} is 80 x 60 px \(W x H\) but frame "
+        rf"{re.escape(str(paths[3]))} is 100 x 75 px, while the frames read before "
+        r"it have the mask's size; remove this frame or give it their size; to "
+        r"skip such frames with a warning instead, set frames\.on_error: skip",
+        tmp_path,
+    )
+
+
+def test_empty_ignore_rect_names_recipe(capsys, tmp_path):
+    write_frames(tmp_path / "frames")
+    frames = png_frames(tmp_path / "frames", ignore_rects=[[10, 10, 5, 5]])
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        rf"^thermosynth: error: {re.escape(str(recipe))}: key "
+        r"'frames\.ignore_rects\.0' = \[10, 10, 5, 5\] is invalid: ignore "
+        r"rectangle \(10, 10, 5, 5\) is empty",
+        tmp_path,
     )
 
 

@@ -391,6 +391,40 @@ def test_closeness_mixed_units_one_line(capsys, tmp_path, data_dir):
     assert not (tmp_path / "r").exists()
 
 
+def test_closeness_train_folder_not_good(capsys, tmp_path, data_dir):
+    images = data_dir / "pv-modules-raptormaps" / "images"
+    tree = tmp_path / "modules"
+    for folder, stems in (("train/ok", ("0", "1")), ("test/good", ("2",))):
+        (tree / folder).mkdir(parents=True)
+        for stem in stems:
+            (tree / folder / f"{stem}.jpg").write_bytes(
+                (images / f"{stem}.jpg").read_bytes()
+            )
+    args = ("--normal", str(tree), "--pseudo", str(tree), "--no-write-back")
+    code, _, err = run_cli(
+        capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
+    )
+    message = (
+        f"cannot load the normal set: {tree / 'train'} contains the folder 'ok', "
+        "but train/ of an MVTec tree may contain only 'good', the normal training "
+        f"frames; move normal frames to {tree / 'train' / 'good'} and anomalous "
+        f"ones to {tree / 'test'}/<kind>"
+    )
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("option", ["--max-frames", "--permutations", "--epochs"])
+def test_closeness_rejects_count_below_one(capsys, tmp_path, option):
+    folder = str(tmp_path)
+    args = ("--normal", folder, "--pseudo", folder, option, "0")
+    code, _, err = run_cli(
+        capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
+    )
+    assert_one_line_error(code, err, f"{option} 0 is invalid; give 1 or more")
+    assert not (tmp_path / "r").exists()
+
+
 def test_where_without_metadata_names_flag(capsys, tmp_path):
     folder = str(tmp_path)
     args = ("--normal", folder, "--pseudo", folder, "--normal-where", "a=b")

@@ -34,8 +34,12 @@ _LARGE_FRAME_PX = 128 * 128
 
 USAGE_ERROR = 2
 
-# Options whose value may look like a negative number, such as --resize -3x4.
-_DASH_VALUE_OPTIONS = ("--resize",)
+# Factors of the severity sweep when --severity is not given and --recipe is.
+_DEFAULT_SEVERITY = "0.25,0.5,1,2"
+
+# Options whose value may look like a negative number, such as --resize -3x4
+# or --severity -1,1, which argparse would otherwise read as an option.
+_DASH_VALUE_OPTIONS = ("--resize", "--severity")
 
 VERBOSE_DESTS = ("verbose", "verbose_group", "verbose_command")
 """Counts of -v before the command, after ``validate`` and after the command.
@@ -506,6 +510,7 @@ def _validate_closeness(args: argparse.Namespace) -> int:
     from thermosynth.validation.closeness import load_for_role
 
     check_writable(args.output, overwrite=args.overwrite)
+    _check_counts(args, ("max_frames", "permutations", "epochs"))
     rng = np.random.default_rng(args.seed)
     sets: dict[str, Any] = {}
     for role in ("normal", "pseudo", "real"):
@@ -593,9 +598,9 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recipe",
         type=Path,
-        required=True,
         help="recipe whose layout, physics, scenarios and camera make the "
-        "thermosynth pseudo-anomalies",
+        "thermosynth pseudo-anomalies; needed for the thermosynth generator "
+        "and the severity sweep",
     )
     parser.add_argument(
         "--generators",
@@ -642,9 +647,8 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--severity",
-        default="0.25,0.5,1,2",
         help="factors on the simulated rise for the severity sweep, or none "
-        "(default 0.25,0.5,1,2)",
+        f"(default {_DEFAULT_SEVERITY} with --recipe, none without)",
     )
     parser.add_argument(
         "--max-train", type=int, default=2500, help="training normals at most"
@@ -701,6 +705,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         raise ThermosynthError(
             f"--jobs {args.jobs} is invalid; give 1 or more processes"
         )
+    _check_counts(args, ("max_train", "max_test", "bootstrap"))
     if not 1.0 <= args.contrast_spread < float("inf"):
         raise ThermosynthError(
             f"--contrast-spread {args.contrast_spread} is invalid; give a finite "
@@ -714,9 +719,10 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     )
     generator_names = _names(args.generators)
     setup.check_names(generator_names, setup.GENERATOR_NAMES, "--generators")
-    levels = _severity_levels(args.severity)
+    levels = _severity_levels(args.severity, has_recipe=args.recipe is not None)
+    _check_recipe_given(args.recipe, generator_names, levels)
     sweep_detector = setup.severity_detector(detectors) if levels else None
-    loaded = load_recipe(args.recipe)
+    loaded = None if args.recipe is None else load_recipe(args.recipe)
 
     data = load_transfer_data(
         args.normal,
@@ -733,7 +739,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
     setup.check_contamination(args.contamination, len(data.train_normal), n_reserve)
     thermal = None
-    if "thermosynth" in generator_names or levels:
+    if loaded is not None and ("thermosynth" in generator_names or levels):
         loaded = _with_frames_levels_per_kelvin(loaded, args.recipe, data)
         with _named_recipe(loaded):
             thermal = setup.thermal_factory(
@@ -805,7 +811,41 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _severity_levels(text: str) -> list[float]:
+def _check_counts(args: argparse.Namespace, dests: Sequence[str]) -> None:
+    """Raise ThermosynthError for a count option below 1, such as --max-train 0."""
+    for dest in dests:
+        value = getattr(args, dest)
+        if value < 1:
+            option = "--" + dest.replace("_", "-")
+            raise ThermosynthError(f"{option} {value} is invalid; give 1 or more")
+
+
+def _check_recipe_given(
+    recipe: Path | None, generator_names: Sequence[str], levels: Sequence[float]
+) -> None:
+    """Raise ThermosynthError if --recipe is missing but the run simulates rises."""
+    if recipe is not None:
+        return
+    if "thermosynth" in generator_names:
+        raise ThermosynthError(
+            "--recipe is missing, but the thermosynth generator in --generators "
+            "simulates its pseudo-anomalies from a recipe; pass --recipe "
+            "RECIPE.yaml, or leave thermosynth out of --generators"
+        )
+    if levels:
+        raise ThermosynthError(
+            "--recipe is missing, but the severity sweep scales rises simulated "
+            "from a recipe; pass --recipe RECIPE.yaml, or --severity none"
+        )
+
+
+def _severity_levels(text: str | None, *, has_recipe: bool) -> list[float]:
+    """Parse --severity. Without the option, the sweep runs only with a recipe."""
+    if text is None:
+        if not has_recipe:
+            logger.info("no --recipe, so the severity sweep is skipped")
+            return []
+        text = _DEFAULT_SEVERITY
     if text.strip().lower() in ("", "none"):
         return []
     try:
@@ -849,11 +889,18 @@ def _size_px(text: str | None) -> tuple[int, int] | None:
 
 
 def _transfer_notes(args: argparse.Namespace) -> str:
+    """Describe the run's inputs and options, with absolute, resolved paths."""
+    recipe, bank = "none", ""
+    if args.recipe is not None:
+        recipe = f"`{Path(args.recipe).resolve()}`"
+        bank = (
+            f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
+            f"contrast spread {args.contrast_spread:g}; "
+        )
     return (
-        f"Normal frames: `{args.normal}`; real anomalies: `{args.real}`; recipe: "
-        f"`{args.recipe}`; seed {args.seed}; {args.steps} training steps per network; "
-        f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
-        f"contrast spread {args.contrast_spread:g}; "
+        f"Normal frames: `{Path(args.normal).resolve()}`; real anomalies: "
+        f"`{Path(args.real).resolve()}`; recipe: {recipe}; "
+        f"seed {args.seed}; {args.steps} training steps per network; {bank}"
         f"trim fraction {args.trim_fraction:g}; classifier and DRAEM "
         f"{_members_text(args.members)}{_resize_text(args.resize)}."
     )

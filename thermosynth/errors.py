@@ -19,6 +19,14 @@ class FrameError(ThermosynthError, ValueError):
     """A normal frame cannot be read or decoded."""
 
 
+class MaskSizeError(FrameError):
+    """A valid or ignore mask has the size of no frame read so far.
+
+    Then the recipe's mask is wrong rather than one frame, so the fix is a
+    mask of the frames' size, not skipping the frame.
+    """
+
+
 class LayoutError(ThermosynthError, ValueError):
     """A battery layout or its registration to a frame is invalid."""
 

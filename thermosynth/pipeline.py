@@ -22,6 +22,7 @@ from thermosynth.build import (
 )
 from thermosynth.errors import (
     FrameError,
+    MaskSizeError,
     OutputError,
     RecipeError,
     ThermosynthError,
@@ -396,6 +397,14 @@ def _sample_or_skip(
 
 
 def with_skip_hint(error: ThermosynthError) -> ThermosynthError:
+    """Add to a frame's error how frames.on_error: skip would skip such frames.
+
+    A mask that fits no frame gets no hint, because skipping would skip every
+    frame of that size. It becomes a RecipeError, whose message the command
+    line prefixes with the recipe file.
+    """
+    if isinstance(error, MaskSizeError):
+        return RecipeError(str(error))
     return type(error)(
         f"{error}; to skip such frames with a warning instead, set "
         "frames.on_error: skip"

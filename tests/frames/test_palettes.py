@@ -114,3 +114,15 @@ def test_inferno_masks_follow_camera(inferno_source):
     assert frame1.unit == "level"
     assert 0.3 < frame1.valid.mean() < 0.8
     assert not np.array_equal(frame1.valid, frame2.valid)
+
+
+def test_palette_typo_lists_few_close_names():
+    with pytest.raises(FrameError) as raised:
+        palette_lut("infernoo")
+    message = str(raised.value)
+
+    assert "did you mean 'inferno'? Other close names: 'cv2:inferno'." in message
+    assert "from thermosynth.frames import available_palettes" in message
+    # Names far from the typo, such as Accent, are no longer listed.
+    assert "Accent" not in message
+    assert len(message) < 400

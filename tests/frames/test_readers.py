@@ -122,3 +122,18 @@ def test_read_mask_wrong_size(tmp_path):
 
     with pytest.raises(FrameError, match=r"m.png is 8 x 6 px .* frame is 10 x 5 px"):
         read_mask(tmp_path / "m.png", shape=(5, 10))
+
+
+def test_read_image_corrupt_png_only_own_error(tmp_path, capfd):
+    path = tmp_path / "broken.png"
+    # A PNG signature followed by bytes that are no PNG chunk.
+    path.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    level = cv2.utils.logging.getLogLevel()
+
+    with pytest.raises(FrameError, match="could not decode .*broken.png"):
+        read_image(path)
+    captured = capfd.readouterr()
+
+    assert captured.err == ""
+    assert captured.out == ""
+    assert cv2.utils.logging.getLogLevel() == level

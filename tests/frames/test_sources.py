@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from thermosynth.errors import FrameError
+from thermosynth.errors import FrameError, MaskSizeError
 from thermosynth.frames.sources import ArraySource, HDF5Source, ImageFolderSource
 
 
@@ -242,7 +242,9 @@ def test_mask_of_wrong_size(tmp_path):
     source = ImageFolderSource(folder, valid_mask=tmp_path / "roi.png")
 
     with pytest.raises(
-        FrameError, match="roi.png is 30 x 10 px .* frame is 30 x 20 px"
+        MaskSizeError,
+        match=r"key 'frames\.valid_mask': mask .*roi\.png is 30 x 10 px \(W x H\) "
+        r"but frame .*f00\.png is 30 x 20 px; give a mask of the frames' size",
     ):
         source.read(0)
 

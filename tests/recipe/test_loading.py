@@ -519,3 +519,51 @@ def test_demo_sources_do_not_warn(caplog):
         load_demo_recipe()
 
     assert not [r for r in caplog.records if r.name == LOADING]
+
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"seed": 4},
+            "overrides must be a list of 'key.path=value' strings, got a dict "
+            "{'seed': 4}; pass ['seed=4']",
+        ),
+        (
+            "seed=4",
+            "overrides must be a list of 'key.path=value' strings, got a str "
+            "'seed=4'; pass a list such as ['seed=4']",
+        ),
+        (
+            [("seed", 4)],
+            "overrides must be a list of 'key.path=value' strings, but it contains "
+            "the tuple ('seed', 4); write each override as a string such as 'seed=4'",
+        ),
+    ],
+)
+def test_overrides_wrong_type_rejected(overrides, message):
+    with pytest.raises(TypeError) as raised:
+        load_recipe(RECIPES / "flir-pouch-cell.yaml", overrides=overrides)
+
+    assert str(raised.value) == message
+
+
+def test_empty_ignore_rect_names_key():
+    rects = "[[0, 0, 4, 4], [10, 10, 5, 5]]"
+    text = MINIMAL.replace(
+        "frames: {kind: synthetic, n_frames: 4}",
+        f"frames: {{kind: images, path: /tmp, ignore_rects: {rects}}}",
+    )
+    message = (
+        "r.yaml: key 'frames.ignore_rects.1' = [10, 10, 5, 5] is invalid: ignore "
+        "rectangle (10, 10, 5, 5) is empty; it needs x0 < x1 and y0 < y1; fix it in "
+        "the recipe or with --set frames.ignore_rects.1=..."
+    )
+
+    with pytest.raises(RecipeError) as raised:
+        parse(text)
+
+    assert str(raised.value) == message

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import cv2
@@ -121,6 +122,35 @@ def test_mvtec_without_ground_truth(data_dir, tmp_path, caplog):
     assert len(notes) == 1
     assert "pixel metrics need masks" in notes[0]
     assert load_frame_set(tmp_path, label="normal").masks is not None
+
+
+@pytest.mark.parametrize("folder", ["Good", "ok"])
+@pytest.mark.parametrize("label", ["normal", "anomalous", "any"])
+def test_mvtec_rejects_train_folder_not_good(data_dir, tmp_path, folder, label):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    (tmp_path / "train" / "good").rename(tmp_path / "train" / folder)
+    train = tmp_path / "train"
+    message = (
+        f"{train} contains the folder '{folder}', but train/ of an MVTec tree may "
+        "contain only 'good', the normal training frames; move normal frames to "
+        f"{train / 'good'} and anomalous ones to {tmp_path / 'test'}/<kind>"
+    )
+
+    with pytest.raises(FrameError) as raised:
+        load_frame_set(tmp_path, label=label)
+
+    assert str(raised.value) == message
+
+
+def test_mvtec_train_folders_without_test(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    shutil.rmtree(tmp_path / "test")
+    (tmp_path / "train" / "good").rename(tmp_path / "train" / "Good")
+    (tmp_path / "train" / "ok").mkdir()
+    (tmp_path / "train" / "bad").mkdir()
+
+    with pytest.raises(FrameError, match=r"folders 'Good', 'bad', 'ok', but train/"):
+        load_frame_set(tmp_path, label="normal")
 
 
 def _heater_celsius(data_dir: Path, n: int) -> np.ndarray:

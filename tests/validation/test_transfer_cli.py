@@ -312,3 +312,125 @@ def test_transfer_large_frames_suggest_resize(caplog, shape, resized, warned):
     hint = "frames are 256 x 200 px (height x width)"
     assert (hint in caplog.text) is warned
     assert ("--resize HxW (such as 128x100)" in caplog.text) is warned
+
+
+def _without_recipe(args: list[str]) -> list[str]:
+    at = args.index("--recipe")
+    return args[:at] + args[at + 2 :]
+
+
+def _set_option(args: list[str], option: str, value: str) -> list[str]:
+    args = list(args)
+    args[args.index(option) + 1] = value
+    return args
+
+
+def test_transfer_cli_train_folder_not_good(mvtec_tree, recipe, tmp_path, capsys):
+    (mvtec_tree / "train" / "good").rename(mvtec_tree / "train" / "Good")
+    out = tmp_path / "report"
+    args = _set_option(_args(mvtec_tree, recipe, out), "--generators", "cutpaste")
+    args = _without_recipe(_set_option(args, "--severity", "none"))
+
+    code = main(args)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"{mvtec_tree / 'train'} contains the folder 'Good'" in err
+    assert "train/ of an MVTec tree may contain only 'good'" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--max-train", "--max-test", "--bootstrap"])
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_transfer_cli_rejects_count_below_one(
+    mvtec_tree, recipe, tmp_path, capsys, option, value
+):
+    out = tmp_path / "report"
+
+    code = main([*_args(mvtec_tree, recipe, out), option, value])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"thermosynth: error: {option} {value} is invalid; give 1 or more\n"
+    assert not out.exists()
+
+
+def test_transfer_negative_severity_message(mvtec_tree, recipe, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = _set_option(_args(mvtec_tree, recipe, out), "--severity", "-1,1")
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--severity '-1,1' is invalid; give factors > 0" in err
+    assert "expected one argument" not in err
+    assert not out.exists()
+
+
+def test_transfer_cli_without_recipe(mvtec_tree, recipe, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = _set_option(_args(mvtec_tree, recipe, out), "--generators", "cutpaste")
+    args = _set_option(args, "--steps", "5")
+    args = _set_option(args, "--contamination", "0")
+    at = args.index("--severity")
+    args = _without_recipe(args[:at] + args[at + 2 :])
+
+    assert main(args) == 0
+
+    report = (out / "report.md").read_text()
+    assert "recipe: none" in report
+    assert "thermosynth bank" not in report
+    assert not (out / "severity.csv").exists()
+    with (out / "image_auroc.csv").open() as handle:
+        generators = {r["generator"] for r in csv.DictReader(handle)}
+    assert generators == {"cutpaste", "none", "real (supervised)"}
+
+
+@pytest.mark.parametrize(
+    ("generators", "severity", "reason"),
+    [
+        ("thermosynth,cutpaste", "none", "the thermosynth generator in --generators"),
+        ("cutpaste", "0.5,1", "the severity sweep scales rises"),
+    ],
+)
+def test_transfer_cli_needs_recipe(
+    mvtec_tree, recipe, tmp_path, capsys, generators, severity, reason
+):
+    out = tmp_path / "report"
+    args = _set_option(_args(mvtec_tree, recipe, out), "--generators", generators)
+    args = _without_recipe(_set_option(args, "--severity", severity))
+
+    code = main(args)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith(f"thermosynth: error: --recipe is missing, but {reason}")
+    assert "pass --recipe RECIPE.yaml" in err
+    assert not out.exists()
+
+
+def test_transfer_notes_give_absolute_paths(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from thermosynth.cli import _transfer_notes
+
+    monkeypatch.chdir(tmp_path)
+    args = Namespace(
+        normal=Path("normal"),
+        real=Path("../real"),
+        recipe=Path("recipes/x.yaml"),
+        seed=0,
+        steps=5,
+        bank_scenarios=4,
+        contrast_spread=2.0,
+        trim_fraction=0.1,
+        members=1,
+        resize=None,
+    )
+
+    notes = _transfer_notes(args)
+
+    assert f"Normal frames: `{tmp_path.resolve() / 'normal'}`" in notes
+    assert f"real anomalies: `{tmp_path.resolve().parent / 'real'}`" in notes
+    assert f"recipe: `{tmp_path.resolve() / 'recipes' / 'x.yaml'}`" in notes

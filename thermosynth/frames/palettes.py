@@ -78,10 +78,18 @@ def _cv2_lut(name: str) -> np.ndarray:
 
 
 def _unknown_palette_message(name: str) -> str:
+    """Name up to ten close palette names and how to list all of them."""
     names = available_palettes()
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean {close[0]!r}? Otherwise " if close else ""
+    close = difflib.get_close_matches(name, names, n=10)
+    if not close:
+        hint = "no palette name is close to it"
+    else:
+        hint = f"did you mean {close[0]!r}?"
+        if len(close) > 1:
+            hint += f" Other close names: {', '.join(repr(c) for c in close[1:])}"
     return (
-        f"unknown palette {name!r} (frames.palette); {hint}use one of: "
-        f"{', '.join(names)}"
+        f"unknown palette {name!r} (frames.palette); {hint}. Palettes are "
+        "matplotlib colormaps such as 'inferno' and OpenCV colormaps such as "
+        f"'cv2:jet'; list all {len(names)} with python -c \"from thermosynth.frames "
+        'import available_palettes; print(available_palettes())"'
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -15,6 +18,10 @@ ARRAY_FILE_KEYS = {
     ".hdf5": "frames.kind: hdf5 and frames.dataset",
 }
 """Recipe keys that read array files, which OpenCV cannot decode, by suffix."""
+
+_log_lock = threading.Lock()
+_silenced_depth = 0
+_saved_log_level = 0
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -44,7 +51,8 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     image = None
     if data.size > 0:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        with _opencv_log_silenced():
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         keys = ARRAY_FILE_KEYS.get(path.suffix.lower())
         if keys is not None:
@@ -58,6 +66,34 @@ def read_image(path: str | Path) -> np.ndarray:
         )
 
     return _to_rgb(image, path)
+
+
+@contextlib.contextmanager
+def _opencv_log_silenced() -> Iterator[None]:
+    """Silence OpenCV's log, restoring its level when the last thread leaves.
+
+    A corrupt file makes OpenCV's decoders write ``[ERROR:...]`` lines to
+    stderr before `read_image` raises its own message. The log level is
+    global to the process, so a count of the threads inside keeps one thread
+    from restoring it while another still decodes.
+
+    NOTE: libpng writes its own "libpng error: ..." line for a PNG cut short,
+    straight to the stderr file descriptor, which OpenCV's log level does not
+    reach.
+    """
+    global _silenced_depth, _saved_log_level
+    with _log_lock:
+        if _silenced_depth == 0:
+            _saved_log_level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        _silenced_depth += 1
+    try:
+        yield
+    finally:
+        with _log_lock:
+            _silenced_depth -= 1
+            if _silenced_depth == 0:
+                cv2.utils.logging.setLogLevel(_saved_log_level)
 
 
 def _to_rgb(image: np.ndarray, path: Path) -> np.ndarray:

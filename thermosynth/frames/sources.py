@@ -22,7 +22,7 @@ import cv2
 import h5py
 import numpy as np
 
-from thermosynth.errors import FrameError
+from thermosynth.errors import FrameError, MaskSizeError
 from thermosynth.frames.colorbar import read_colorbar
 from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
 from thermosynth.frames.frame import Frame, Unit
@@ -162,36 +162,80 @@ class _Region:
         """Return True where blending may change pixels of frame ``name``."""
         region = np.ones(shape, dtype=bool)
         if self.valid_mask is not None:
-            region &= self._load(self.valid_mask, name, shape)
+            region &= self._load(self.valid_mask, "frames.valid_mask", name, shape)
         if self.ignore_mask is not None:
-            region &= ~self._load(self.ignore_mask, name, shape)
+            region &= ~self._load(self.ignore_mask, "frames.ignore_mask", name, shape)
 
         for x0, y0, x1, y1 in self.ignore_rects:
             region[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = False
         return region
 
-    def _load(self, spec: MaskSpec, name: str, shape: tuple[int, int]) -> np.ndarray:
-        path = str(_pick_mask_path(spec, name))
-        key = (path, shape)
-        if key not in self._cache:
-            self._cache[key] = read_mask(path, shape)
-        return self._cache[key]
+    def _load(
+        self, spec: MaskSpec, key: str, name: str, shape: tuple[int, int]
+    ) -> np.ndarray:
+        """Read the mask of frame ``name`` from ``spec``, the recipe's ``key``.
+
+        Raises
+        ------
+        MaskSizeError
+            If the mask has had the size of no frame read so far.
+        FrameError
+            If the mask had the size of earlier frames but not of this one.
+        """
+        path, key = _pick_mask_path(spec, key, name)
+        cache_key = (str(path), shape)
+        if cache_key in self._cache:
+            return self._cache[cache_key]
+
+        mask = read_mask(path)
+        if mask.shape != shape:
+            raise _mask_size_error(mask.shape, shape, path, key, name, self._cache)
+        self._cache[cache_key] = mask
+        return mask
 
 
-def _pick_mask_path(spec: MaskSpec, name: str) -> str | Path:
-    """Choose the mask path for frame ``name`` from a path or a mapping."""
+def _mask_size_error(
+    mask_shape: tuple[int, ...],
+    frame_shape: tuple[int, int],
+    path: str | Path,
+    key: str,
+    name: str,
+    fitted: Mapping[tuple[str, tuple[int, int]], np.ndarray],
+) -> FrameError:
+    """Describe a mask whose size differs from that of frame ``name``.
+
+    ``fitted`` contains the masks already applied, keyed by path and frame shape.
+    """
+    sizes = (
+        f"mask {path} is {mask_shape[1]} x {mask_shape[0]} px (W x H) but frame "
+        f"{name} is {frame_shape[1]} x {frame_shape[0]} px"
+    )
+    if any(fitted_path == str(path) for fitted_path, _ in fitted):
+        return FrameError(
+            f"{sizes}, while the frames read before it have the mask's size; "
+            "remove this frame or give it their size"
+        )
+    return MaskSizeError(f"key '{key}': {sizes}; give a mask of the frames' size")
+
+
+def _pick_mask_path(spec: MaskSpec, key: str, name: str) -> tuple[str | Path, str]:
+    """Choose the mask path for frame ``name`` from a path or a mapping.
+
+    Returns the path and the recipe key that names it, such as
+    ``frames.valid_mask.CAM1`` for a mapping.
+    """
     if not isinstance(spec, Mapping):
-        return spec  # type: ignore[return-value]
+        return spec, key  # type: ignore[return-value]
 
     file_name = Path(name).name
-    matches = [key for key in spec if key in file_name]
+    matches = [part for part in spec if part in file_name]
     if len(matches) != 1:
         found = "none" if not matches else ", ".join(matches)
         raise FrameError(
             f"frame {name}: exactly one mask key of {sorted(spec)} must occur in "
             f"its file name, found {found}; adjust the mask mapping"
         )
-    return spec[matches[0]]
+    return spec[matches[0]], f"{key}.{matches[0]}"
 
 
 def _check_rect(rect: Sequence[int]) -> Rect:

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import typing
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -83,6 +83,8 @@ def load_recipe(
     ------
     RecipeError
         If the file is missing or invalid, with the key, value and fix.
+    TypeError
+        If ``overrides`` is not a sequence of strings, such as a dict.
     """
     path = Path(path)
     if path.is_dir():
@@ -120,6 +122,7 @@ def parse_recipe(
     overrides: typing.Sequence[str] = (),
 ) -> LoadedRecipe:
     """Validate recipe text; see `load_recipe`."""
+    _check_overrides(overrides)
     data = _parse_yaml(text, source)
     for item in overrides:
         _apply_override(data, item, source)
@@ -169,6 +172,33 @@ def warn_small_sources(recipe: Recipe, source: str) -> None:
                 spacing_mm,
                 spec.name or spec.kind,
                 key,
+            )
+
+
+def _check_overrides(overrides: Any) -> None:
+    """Raise TypeError unless ``overrides`` is a sequence of "key=value" strings.
+
+    A dict or a single string would otherwise be iterated into its keys or
+    characters, and each one reported as a malformed --set option.
+    """
+    if isinstance(overrides, Mapping):
+        example = [f"{key}={value}" for key, value in overrides.items()]
+        raise TypeError(
+            f"overrides must be a list of 'key.path=value' strings, got a "
+            f"{type(overrides).__name__} {overrides!r}; pass {example!r}"
+        )
+    if isinstance(overrides, str | bytes) or not isinstance(overrides, typing.Sequence):
+        raise TypeError(
+            f"overrides must be a list of 'key.path=value' strings, got a "
+            f"{type(overrides).__name__} {overrides!r}; pass a list such as "
+            f"{[overrides] if isinstance(overrides, str) else ['seed=4']!r}"
+        )
+    for item in overrides:
+        if not isinstance(item, str):
+            raise TypeError(
+                f"overrides must be a list of 'key.path=value' strings, but it "
+                f"contains the {type(item).__name__} {item!r}; write each "
+                "override as a string such as 'seed=4'"
             )
 
 

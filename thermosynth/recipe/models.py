@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,7 +26,19 @@ from thermosynth.recipe.distributions import Distribution, Normal, bounds
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
-Rect = tuple[int, int, int, int]
+
+
+def _non_empty_rect(rect: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = rect
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(
+            f"ignore rectangle {rect} is empty; it needs x0 < x1 and y0 < y1"
+        )
+    return rect
+
+
+Rect = Annotated[tuple[int, int, int, int], AfterValidator(_non_empty_rect)]
+"""Half-open pixel box (x0, y0, x1, y1): columns x0 <= x < x1, rows y0 <= y < y1."""
 
 
 class _Model(BaseModel):

@@ -172,13 +172,14 @@ def load_frame_set(
     ------
     FrameError
         If the path is missing, contains no frames after filtering, or the
-        frames differ in size.
+        frames differ in size, or an MVTec tree's ``train/`` contains a folder
+        other than ``good``.
     """
     path = Path(path)
     if path.is_dir() and (path / "dataset.h5").is_file():
         path = path / "dataset.h5"
     is_hdf5 = path.is_file() and path.suffix in (".h5", ".hdf5")
-    is_mvtec = (path / "train" / "good").is_dir() or (path / "test").is_dir()
+    is_mvtec = _is_mvtec_tree(path)
     if (is_hdf5 or is_mvtec) and (metadata is not None or where):
         raise FrameError(
             f"{path} is a labelled dataset; metadata filters apply to plain image "
@@ -317,7 +318,42 @@ def _rows_for_label(labels: np.ndarray, label: Label) -> np.ndarray:
     return np.arange(labels.shape[0])
 
 
+def _is_mvtec_tree(path: Path) -> bool:
+    """Tell whether ``path`` is an MVTec tree rather than a plain image folder.
+
+    A folder with ``train/good`` or ``test/`` is one. So is a folder with a
+    ``train/`` folder and no images of its own, so that a tree with a
+    misnamed ``train/Good`` gets the message of `_check_train_folders`
+    rather than "no frames".
+    """
+    if (path / "train" / "good").is_dir() or (path / "test").is_dir():
+        return True
+    return (path / "train").is_dir() and not _image_files(path)
+
+
+def _check_train_folders(root: Path) -> None:
+    """Raise FrameError if ``train/`` contains a folder other than ``good``.
+
+    The MVTec layout keeps only normal frames, in ``train/good``, for training.
+    A folder such as ``train/Good`` or ``train/ok`` would otherwise be read
+    as an anomaly class, and its normal frames scored as anomalies.
+    """
+    train = root / "train"
+    others = sorted(p.name for p in train.glob("*") if p.is_dir() and p.name != "good")
+    if not others:
+        return
+    listed = ", ".join(repr(name) for name in others)
+    folders = "folder" if len(others) == 1 else "folders"
+    raise FrameError(
+        f"{train} contains the {folders} {listed}, but train/ of an MVTec tree "
+        "may contain only 'good', the normal training frames; move normal "
+        f"frames to {train / 'good'} and anomalous ones to "
+        f"{root / 'test'}/<kind>"
+    )
+
+
 def _load_mvtec(root: Path, *, label: Label) -> FrameSet:
+    _check_train_folders(root)
     entries: list[tuple[Path, str | None]] = []
     for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
         split, kind = folder.parent.name, folder.name

@@ -281,6 +281,38 @@ def _plot_severity(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+_PSEUDO_MASK_COLOUR = "cyan"
+_REAL_MASK_COLOUR = "yellow"
+
+_ExampleRow = tuple[str, np.ndarray, np.ndarray | None, str]
+"""Row name, uint8 (n, H, W) frames, boolean (n, H, W) masks or None, mask colour."""
+
+
+def _example_rows(
+    data: TransferData,
+    generators: Mapping[str, GeneratorFactory],
+    rng: np.random.Generator,
+    n: int = 6,
+) -> list[_ExampleRow]:
+    """Return the rows of ``examples.png``: normal, real and each generator's frames.
+
+    The real anomalies carry their ground-truth masks where ``data`` has
+    them, and each generator's row the masks of its pseudo-anomalies.
+    """
+    normals = data.train_normal[:n]
+    anomalous = data.test_labels.astype(bool)
+    reals = data.test_images[anomalous][:n]
+    real_masks = None if data.test_masks is None else data.test_masks[anomalous][:n]
+    rows: list[_ExampleRow] = [
+        ("normal", normals, None, _PSEUDO_MASK_COLOUR),
+        ("real anomaly", reals, real_masks, _REAL_MASK_COLOUR),
+    ]
+    for name, factory in generators.items():
+        pseudo, pseudo_masks = make_pseudo(normals, factory(data.train_normal), rng)
+        rows.append((name, pseudo, pseudo_masks, _PSEUDO_MASK_COLOUR))
+    return rows
+
+
 def _plot_examples(
     data: TransferData,
     generators: Mapping[str, GeneratorFactory],
@@ -288,21 +320,13 @@ def _plot_examples(
     path: Path,
     n: int = 6,
 ) -> None:
-    """Draw normal, real and each generator's frames; outline pseudo masks."""
+    """Draw normal, real and each generator's frames with their masks outlined."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    normals = data.train_normal[:n]
-    reals = data.test_images[data.test_labels.astype(bool)][:n]
-    rows: list[tuple[str, np.ndarray, np.ndarray | None]] = [
-        ("normal", normals, None),
-        ("real anomaly", reals, None),
-    ]
-    for name, factory in generators.items():
-        pseudo, pseudo_masks = make_pseudo(normals, factory(data.train_normal), rng)
-        rows.append((name, pseudo, pseudo_masks))
+    rows = _example_rows(data, generators, rng, n)
 
     # Each frame is drawn 0.8 inch wide, as tall as its aspect ratio makes it.
     height, width = data.train_normal.shape[1:]
@@ -311,11 +335,13 @@ def _plot_examples(
         len(rows), n, figsize=(n * 0.8, len(rows) * row_inch), layout="compressed"
     )
     drawn = None
-    for (name, images, masks), line in zip(rows, np.atleast_2d(axes), strict=True):
+    for (name, images, masks, colour), line in zip(
+        rows, np.atleast_2d(axes), strict=True
+    ):
         for i, (image, ax) in enumerate(zip(images, line, strict=False)):
             drawn = ax.imshow(image, cmap="gray", vmin=0, vmax=255)
             if masks is not None and masks[i].any():
-                ax.contour(masks[i], levels=[0.5], colors="cyan", linewidths=0.5)
+                ax.contour(masks[i], levels=[0.5], colors=colour, linewidths=0.5)
         for ax in line:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -324,7 +350,10 @@ def _plot_examples(
         bar = fig.colorbar(drawn, ax=axes, shrink=0.4, aspect=30)
         bar.set_label("stored level", fontsize=6)
         bar.ax.tick_params(labelsize=5)
-    fig.suptitle("cyan: pseudo-anomaly mask", fontsize=6)
+    title = f"{_PSEUDO_MASK_COLOUR}: pseudo-anomaly mask"
+    if data.test_masks is not None:
+        title += f"; {_REAL_MASK_COLOUR}: ground-truth mask of the real anomaly"
+    fig.suptitle(title, fontsize=6)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 

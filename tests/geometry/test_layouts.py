@@ -108,6 +108,7 @@ def prismatic(**overrides):
         terminal_height_mm=10,
         terminal_inset_mm=10,
         casing_mm=2,
+        wall_mm=2,
         resolution_mm=2,
     )
     return prismatic_cell(**{**kwargs, **overrides})
@@ -145,8 +146,9 @@ def test_prismatic_body_mixes_can_walls():
 
 
 def test_prismatic_cabinet_body_values():
-    # The cell of recipes/radiometric-cabinet.yaml: 27 mm thick, 3 mm can.
-    layout = prismatic(
+    # The cell of recipes/radiometric-cabinet.yaml: 27 mm thick, a 3 mm rim
+    # and the default 0.8 mm walls around 25.4 mm of stack.
+    layout = prismatic_cell(
         width_mm=150,
         height_mm=100,
         thickness_mm=27,
@@ -157,8 +159,9 @@ def test_prismatic_cabinet_body_values():
         resolution_mm=3,
     )
     body = body_material(layout)
-    assert body.k_x_W_mK == pytest.approx(1482.6 / 27, rel=1e-12)
-    assert body.k_z_W_mK == pytest.approx(0.6679270, rel=1e-6)
+    assert body.name == "prismatic_cell+2x0.8mm_casing_aluminium"
+    assert body.k_x_W_mK == pytest.approx((26.6 * 25.4 + 154 * 1.6) / 27, rel=1e-12)
+    assert body.k_z_W_mK == pytest.approx(27 / (25.4 / 0.52 + 1.6 / 154), rel=1e-12)
 
 
 def test_prismatic_steel_can_walls():
@@ -189,7 +192,7 @@ def test_prismatic_wall_thinner_than_the_rim():
 
 
 def test_prismatic_without_casing():
-    layout = prismatic(casing_mm=0)
+    layout = prismatic(casing_mm=0, wall_mm=0)
     assert "casing" not in layout.regions or not layout.regions["casing"].any()
     assert (layout.cell_id == 0).sum() == 50 * 30
     assert body_material(layout) is DEFAULT_MATERIALS["prismatic_cell"]
@@ -202,19 +205,13 @@ def test_prismatic_without_casing():
         ({"casing_mm": 1}, r"casing_mm = 1 mm is narrower than one grid cell"),
         ({"casing_mm": 30}, r"casing_mm = 30 leaves a cell body 0 mm across"),
         (
-            {"casing_mm": 10},
-            r"casing_mm = 10: the can's two large walls, 20 mm together, fill "
-            r"the cell thickness_mm = 20 .* use casing_mm < thickness_mm / 2 = 10, "
-            r"or set wall_mm for thinner walls",
-        ),
-        (
             {"wall_mm": 10},
             r"wall_mm = 10: the can's .* use wall_mm < thickness_mm / 2 = 10",
         ),
         ({"wall_mm": -0.5}, r"wall_mm = -0.5 is invalid"),
         (
-            {"casing_mm": 6, "thickness_mm": 11},
-            r"casing_mm = 6: .* 12 mm together, fill the cell thickness_mm = 11",
+            {"thickness_mm": 4},
+            r"wall_mm = 2: .* 4 mm together, fill the cell thickness_mm = 4",
         ),
         ({"terminal_inset_mm": -1}, r"terminal_inset_mm = -1 is invalid"),
     ],

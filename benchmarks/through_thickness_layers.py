@@ -6,10 +6,10 @@ that whole layer. Two checks:
 
 1. An 8 mm slab of the pouch-cell stack takes 100 W m-2 into its top layer,
    insulated elsewhere. The top layer's rise is compared with the analytic
-   surface rise of a finite slab under a constant surface flux (Carslaw and
-   Jaeger, Conduction of Heat in Solids, 2nd ed., section 3.9).
+   surface rise of a finite slab under a constant surface flux, the
+   Fourier series that separation of variables gives.
 2. Shorts drawn from the ``layer: top`` scenarios of two shipped recipes are
-   simulated at several ``physics.n_layers``; the table gives the median
+   simulated at several ``physics.n_layers``. The table gives the median
    face peak and its ratio to the finest grid.
 
 The result goes to benchmarks/results/through_thickness_layers.md.
@@ -49,7 +49,11 @@ SLAB_MM = 8.0
 
 
 def analytic_surface_rise_K(time_s: float, k: float, rho_cp: float) -> float:
-    """Surface rise of a slab heated by a constant flux on one face [K]."""
+    """Surface rise of a slab heated by a constant flux on one face [K].
+
+    The series starts at 0 (its sum is pi^2 / 6) and leaves the face
+    ``q L / (3 k)`` above the mean rise once it has decayed.
+    """
     length_m = SLAB_MM * 1e-3
     alpha = k / rho_cp
     n = np.arange(1, 400)

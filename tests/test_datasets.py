@@ -34,6 +34,7 @@ from thermosynth.datasets import (
     item_rng,
     slot_rng,
     slot_scenarios,
+    to_image_tensor,
 )
 from thermosynth.errors import FrameError, RecipeError
 from thermosynth.frames.encodings import (
@@ -716,3 +717,14 @@ def test_on_the_fly_demo_items_do_not_warn(loaded, caplog):
 
     assert 0 < sum(labels) < 3
     assert not unit_warnings(caplog)
+
+
+def test_image_tensor_copies_read_only_frame():
+    frame = np.arange(12, dtype=np.float32).reshape(3, 4)
+    frame.flags.writeable = False
+
+    tensor = to_image_tensor(frame, torch.float32)
+    tensor += 100.0
+
+    assert frame[0, 0] == 0.0
+    assert tensor[0, 0, 0] == 100.0

@@ -96,7 +96,12 @@ def to_image_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         )
 
     channels = raw[None] if raw.ndim == 2 else np.moveaxis(raw, -1, 0)
-    return torch.from_numpy(np.ascontiguousarray(channels, dtype=target))
+    array = np.ascontiguousarray(channels, dtype=target)
+    if not array.flags.writeable:
+        # Sources hand out read-only frames that later items reuse, so an
+        # in-place change of the tensor must not reach them.
+        array = array.copy()
+    return torch.from_numpy(array)
 
 
 def to_sequence_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from planck_quad import band_radiance_quad, temperature_quad
 
 from thermosynth.camera import Camera, apparent_rise_K, blur, record_rise
-from thermosynth.errors import RecipeError
+from thermosynth.camera.radiance import band_radiance, band_temperature
+from thermosynth.errors import FrameError, RecipeError, SimulationError
 from thermosynth.frames.frame import Frame
 
 
@@ -65,6 +67,9 @@ def test_record_rise_kelvin_matches_celsius():
 
 
 def test_record_rise_emissivity_then_blur():
+    # The blur acts on the band radiance that the apparent rise adds. The
+    # frame's pixels differ by up to 20 K, so the result differs from the
+    # blurred apparent rise by up to about 0.3 K.
     camera = Camera(emissivity_surface=0.8, blur_sigma_px=2.0, reflected_C=18.0)
     frame = _frame("C")
     out = record_rise(camera, _rise(), frame, ambient_C=22.0)
@@ -75,8 +80,12 @@ def test_record_rise_emissivity_then_blur():
         emissivity_setting=0.95,
         reflected_C=18.0,
     )
+    base_K = frame.values + 273.15
+    base = band_radiance(base_K)
+    excess = band_radiance(base_K + apparent) - base
+    expected = band_temperature(base + blur(excess, sigma_px=2.0)) - base_K
 
-    np.testing.assert_allclose(out, blur(apparent, sigma_px=2.0), rtol=1e-12)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-9)
     assert out.max() < 4.0
 
 
@@ -157,6 +166,8 @@ def test_record_rise_rejects_bad_rise():
         ("levels_per_kelvin", 0.0, r"camera.levels_per_kelvin = 0\.0 is invalid"),
         ("reflected_C", float("nan"), r"camera.reflected_C = nan is invalid"),
         ("gain", "auto", r"camera.gain = 'auto' is invalid"),
+        ("reflected_C", -200.0, r"camera.reflected_C = -200\.0 is invalid"),
+        ("band_um", (14.0, 7.5), r"camera.band_um = \(14\.0, 7\.5\) is invalid"),
     ],
 )
 def test_camera_rejects_bad_settings(key, value, message):
@@ -204,3 +215,87 @@ def test_record_rise_base_rejects_other_shape():
     )
     with pytest.raises(ValueError, match="made for a frame of shape"):
         record_rise(camera, np.zeros((8, 8)), other, ambient_C=22.0, base=base)
+
+
+def _flat_frame(unit: str, value: float, shape: tuple[int, int]) -> Frame:
+    encoding = LinearQuantiser(offset=0.0, step=0.01)
+    values = np.full(shape, value)
+    return Frame(
+        raw=encoding.encode(values),
+        values=values,
+        unit=unit,
+        valid=np.ones(shape, dtype=bool),
+        encoding=encoding,
+        noise_sigma=0.05,
+        source="flat.npy",
+    )
+
+
+def test_camera_band_default_lwir():
+    assert Camera().band_um == (7.5, 14.0)
+    assert Camera(band_um=[3, 5]).band_um == (3.0, 5.0)
+
+
+@pytest.mark.parametrize("unit", ["C", "level"])
+def test_blur_mixes_radiance_not_temperature(unit):
+    # Alternate columns at 600 C and 25 C, blurred with sigma 3 px, mix half
+    # and half inside the frame. The lens averages band radiance, which
+    # records 379 C there over 8-14 um (383 C over 7.5-14 um), not the
+    # 312.5 C of averaged temperatures. Level frames take the ambient
+    # temperature as their base.
+    shape = (40, 40)
+    band = (8.0, 14.0)
+    rise = np.zeros(shape)
+    rise[:, ::2] = 575.0
+    scale = 2.0 if unit == "level" else None
+    camera = Camera(blur_sigma_px=3.0, levels_per_kelvin=scale, band_um=band)
+    out = record_rise(camera, rise, _flat_frame(unit, 25.0, shape), ambient_C=25.0)
+
+    cold = band_radiance_quad(298.15, band)
+    hot = band_radiance_quad(873.15, band)
+    expected_C = temperature_quad(0.5 * (cold + hot), band) - 273.15
+    recorded_C = 25.0 + out[15:25, 15:25] / (scale or 1.0)
+    np.testing.assert_allclose(recorded_C, expected_C, rtol=0, atol=0.01)
+    assert expected_C == pytest.approx(379.0, abs=1.0)
+
+
+def test_small_rise_blur_matches_temperature_blur():
+    # For a 0.5 K rise on a smooth base, blurring radiance differs from
+    # blurring temperature only to second order in the rise.
+    shape = (48, 64)
+    values = 25.0 + np.linspace(0.0, 10.0, shape[1])[None, :] * np.ones(shape)
+    frame = Frame(
+        raw=np.zeros(shape, np.uint16),
+        values=values,
+        unit="C",
+        valid=np.ones(shape, dtype=bool),
+        encoding=LinearQuantiser(offset=0.0, step=0.01),
+        noise_sigma=0.05,
+        source="gradient.npy",
+    )
+    rise = np.zeros(shape)
+    rise[20:26, 30:36] = 0.5
+    camera = Camera(blur_sigma_px=2.0, emissivity_surface=0.9)
+    out = record_rise(camera, rise, frame, ambient_C=22.0)
+    apparent = apparent_rise_K(
+        rise,
+        values,
+        emissivity_surface=0.9,
+        emissivity_setting=0.95,
+        reflected_C=22.0,
+    )
+
+    np.testing.assert_allclose(out, blur(apparent, sigma_px=2.0), rtol=0, atol=1e-3)
+    assert out.max() > 0.1
+
+
+def test_record_rise_rejects_out_of_range_frame():
+    frame = _flat_frame("C", -150.0, (16, 20))
+    with pytest.raises(FrameError, match=r"flat\.npy has apparent temperatures of "):
+        record_rise(Camera(), _rise(), frame, ambient_C=22.0)
+
+
+def test_record_rise_rejects_too_hot_rise():
+    rise = _rise() * 1e5
+    with pytest.raises(SimulationError, match="above 100000 K"):
+        record_rise(Camera(), rise, _frame("C"), ambient_C=22.0)

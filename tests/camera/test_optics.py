@@ -4,36 +4,82 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from planck_quad import apparent_rise_quad
 
 from thermosynth.camera.optics import apparent_rise_K, blur
-from thermosynth.errors import RecipeError
+from thermosynth.errors import RecipeError, SimulationError
 
 
-def test_apparent_rise_equal_emissivities():
-    rise = np.array([[0.0, 0.5], [3.0, 40.0]])
-    base = np.array([[20.0, 25.0], [-10.0, 60.0]])
+@pytest.mark.parametrize("band_um", [(7.5, 14.0), (3.0, 5.0)])
+def test_apparent_rise_equal_emissivities(band_um):
+    rise = np.array([[0.0, 0.5], [3.0, 40.0], [500.0, 800.0]])
+    base = np.array([[20.0, 25.0], [-10.0, 60.0], [30.0, 25.0]])
     for eps in (0.3, 0.95, 1.0):
         out = apparent_rise_K(
-            rise, base, emissivity_surface=eps, emissivity_setting=eps, reflected_C=22.0
+            rise,
+            base,
+            emissivity_surface=eps,
+            emissivity_setting=eps,
+            reflected_C=22.0,
+            band_um=band_um,
         )
         np.testing.assert_allclose(out, rise, rtol=0, atol=1e-10)
 
 
-def test_apparent_rise_low_surface_emissivity():
-    # Hand computation with T_refl = 293.15 K and apparent base 298.15 K:
-    # true base T = ((0.95 * 298.15^4 - 0.15 * 293.15^4) / 0.8)^(1/4)
-    #             = 299.0600 K; add 10 K -> 309.0600 K;
-    # apparent    = ((0.8 * 309.0600^4 + 0.15 * 293.15^4) / 0.95)^(1/4)
-    #             = 306.7086 K, a rise of 8.5586 K.
-    out = apparent_rise_K(
-        np.array(10.0),
-        25.0,
-        emissivity_surface=0.8,
-        emissivity_setting=0.95,
-        reflected_C=20.0,
-    )
-    assert float(out) == pytest.approx(8.5586, abs=1e-4)
-    assert float(out) < 10.0
+@pytest.mark.parametrize(
+    ("rise_K", "base_C", "eps_s", "eps_c", "reflected_C"),
+    [
+        (12.0, 32.0, 0.1, 0.95, 25.0),  # bare terminal under a painted setting
+        (10.0, 25.0, 0.8, 0.95, 20.0),
+        (5.0, 30.0, 0.9, 1.0, 25.0),
+        (500.0, 30.0, 0.8, 0.95, 25.0),  # runaway
+        (3.0, 30.0, 0.95, 0.6, 25.0),  # surface above the setting
+    ],
+)
+def test_apparent_rise_matches_quad_balance(rise_K, base_C, eps_s, eps_c, reflected_C):
+    options = {
+        "emissivity_surface": eps_s,
+        "emissivity_setting": eps_c,
+        "reflected_C": reflected_C,
+    }
+    expected = apparent_rise_quad(rise_K, base_C, **options)
+    out = apparent_rise_K(np.array(rise_K), base_C, **options)
+
+    # The table's 1e-7 relative interpolation error is about 1e-5 K here.
+    assert float(out) == pytest.approx(expected, abs=2e-5)
+
+
+def test_apparent_rise_bare_terminal():
+    # A bare terminal (0.1) at 32 C under a camera set to 0.95, reflecting
+    # 25 C, heated by 12 K. The balance in total radiance (T^4) gives
+    # 2.006 K; in band radiance over 8-14 um it gives 1.842 K.
+    options = {
+        "emissivity_surface": 0.1,
+        "emissivity_setting": 0.95,
+        "reflected_C": 25.0,
+        "band_um": (8.0, 14.0),
+    }
+    out = apparent_rise_K(np.array(12.0), 32.0, **options)
+    expected = apparent_rise_quad(12.0, 32.0, **options)
+
+    assert float(out) == pytest.approx(expected, abs=2e-5)
+    assert float(out) == pytest.approx(1.842, abs=1e-3)
+
+
+def test_apparent_rise_depends_on_band():
+    # Mid-wave radiance grows far faster with T than long-wave radiance, so
+    # the hot true surface of a low-emissivity terminal shows more.
+    options = {
+        "emissivity_surface": 0.1,
+        "emissivity_setting": 0.95,
+        "reflected_C": 25.0,
+    }
+    lwir = apparent_rise_K(np.array(12.0), 32.0, **options, band_um=(7.5, 14.0))
+    mwir = apparent_rise_K(np.array(12.0), 32.0, **options, band_um=(3.0, 5.0))
+    expected = apparent_rise_quad(12.0, 32.0, **options, band_um=(3.0, 5.0))
+
+    assert float(mwir) == pytest.approx(expected, abs=2e-5)
+    assert float(mwir) > float(lwir) + 1.0
 
 
 def test_apparent_rise_zero_rise():
@@ -72,6 +118,24 @@ def test_apparent_rise_rejects_bad_input():
             emissivity_setting=0.95,
             reflected_C=500.0,
         )
+
+
+def test_apparent_rise_rejects_too_hot():
+    options = {
+        "emissivity_surface": 0.9,
+        "emissivity_setting": 0.95,
+        "reflected_C": 25.0,
+    }
+    with pytest.raises(
+        SimulationError, match=r"true surface temperature above 100000 K \(200303 K\)"
+    ):
+        apparent_rise_K(np.array([200_000.0]), 30.0, **options)
+    with pytest.raises(
+        ValueError, match=r"temperature 100\.00 K is outside 150\.\.100000 K"
+    ):
+        apparent_rise_K(np.array([1.0]), -173.15, **options)
+    with pytest.raises(RecipeError, match=r"band_um = \(5\.0, 3\.0\) is invalid"):
+        apparent_rise_K(np.array([1.0]), 30.0, **options, band_um=(5.0, 3.0))
 
 
 def _gaussian_blob(n: int, sigma: float) -> np.ndarray:

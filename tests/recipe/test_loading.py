@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from thermosynth.build import build_camera
 from thermosynth.errors import RecipeError
 from thermosynth.recipe import load_demo_recipe, load_recipe, parse_recipe
 from thermosynth.recipe.distributions import Uniform
@@ -61,6 +62,25 @@ def test_misspelled_section_suggests_fix():
 def test_wrong_type_names_key_and_value():
     with pytest.raises(RecipeError, match=r"key 'physics\.dt_s' = 'fast' is invalid"):
         parse(overrides=("physics.dt_s=fast",))
+
+
+def test_camera_band_default_and_override():
+    assert parse().recipe.camera.band_um == (7.5, 14.0)
+
+    loaded = parse(overrides=("camera.band_um=[3.0, 5.0]",))
+    assert loaded.recipe.camera.band_um == (3.0, 5.0)
+    assert build_camera(loaded.recipe.camera).band_um == (3.0, 5.0)
+
+
+def test_camera_band_rejected_with_fix():
+    with pytest.raises(
+        RecipeError,
+        match=(
+            r"key 'camera\.band_um' = \[14, 7\.5\] is invalid: its first "
+            r"wavelength must be shorter than its second; give \[low, high\] in um"
+        ),
+    ):
+        parse(overrides=("camera.band_um=[14, 7.5]",))
 
 
 def test_negative_coefficient_rejected():

@@ -11,23 +11,29 @@ import numpy as np
 
 from thermosynth.camera.optics import (
     ZERO_C_IN_K,
-    apparent_rise_K,
-    base_temperatures_K,
+    RadianceBase,
     blur,
     blur_radius_px,
     check_emissivity,
     check_sigma,
-    rise_from_base_K,
+    excess_radiance,
+    radiance_base,
+    radiance_temperature_K,
 )
+from thermosynth.camera.radiance import LWIR_BAND_UM, T_MAX_K, T_MIN_K, check_band
 from thermosynth.errors import FrameError, RecipeError
 from thermosynth.frames.frame import Frame
 
 GAINS = ("fixed", "stretch")
+_C_RANGE = f"{T_MIN_K - ZERO_C_IN_K:.2f}..{T_MAX_K - ZERO_C_IN_K:.2f} C"
 
 
 @dataclass(frozen=True)
 class Camera:
     """Camera settings that turn a true temperature rise into a recorded one.
+
+    The camera measures band radiance (`thermosynth.camera.band_radiance`):
+    the emissivity correction balances it, and the lens blurs it.
 
     Attributes
     ----------
@@ -52,6 +58,10 @@ class Camera:
         overlap, the later entry wins. `emissivity_map` turns it into one
         emissivity per frame pixel; empty (the default) means
         ``emissivity_surface`` everywhere. Stored as a dict.
+    band_um : (float, float)
+        Shortest and longest wavelength of the camera's spectral band [um];
+        default (7.5, 14.0), an uncooled microbolometer. Stored as a tuple of
+        floats.
     """
 
     blur_sigma_px: float = 0.0
@@ -61,15 +71,21 @@ class Camera:
     gain: Literal["fixed", "stretch"] = "fixed"
     levels_per_kelvin: float | None = None
     emissivity_regions: Mapping[str, float] = field(default_factory=dict)
+    band_um: tuple[float, float] = LWIR_BAND_UM
 
     def __post_init__(self) -> None:
         check_sigma(self.blur_sigma_px, key="camera.blur_sigma_px")
         check_emissivity(self.emissivity_surface, key="camera.emissivity_surface")
         check_emissivity(self.emissivity_setting, key="camera.emissivity_setting")
-        if self.reflected_C is not None and not math.isfinite(self.reflected_C):
+        reflected_C = self.reflected_C
+        if reflected_C is not None and not (
+            math.isfinite(reflected_C)
+            and T_MIN_K <= reflected_C + ZERO_C_IN_K <= T_MAX_K
+        ):
             raise RecipeError(
-                f"camera.reflected_C = {self.reflected_C} is invalid; give a "
-                "finite temperature [C] or leave it unset to use the ambient"
+                f"camera.reflected_C = {reflected_C} is invalid; give a "
+                f"temperature [C] within {_C_RANGE}, or leave it unset to use "
+                "the ambient"
             )
         if self.gain not in GAINS:
             raise RecipeError(
@@ -85,6 +101,8 @@ class Camera:
         for name, value in regions.items():
             check_emissivity(value, key=f"camera.emissivity_regions.{name}")
         object.__setattr__(self, "emissivity_regions", regions)
+        band = check_band(self.band_um, key="camera.band_um")
+        object.__setattr__(self, "band_um", band)
 
 
 @dataclass(frozen=True)
@@ -96,14 +114,14 @@ class RecordingBase:
 
     Attributes
     ----------
-    apparent_K, true_K : ndarray
-        Apparent and true base temperature [K], float64 (H, W).
-    zero_apparent : ndarray
-        Apparent rise for a true rise of exactly 0, in the frame's unit,
-        float64 (H, W). It is round-off of about 1e-13 K, kept so that the
-        result does not depend on whether a base is passed.
+    radiance : RadianceBase
+        Apparent and true base temperature [K] and their band radiance
+        [W m-2 sr-1], each float64 (H, W).
     zero_recorded : ndarray
-        ``zero_apparent`` after the optics blur.
+        Recorded rise for a true rise of exactly 0, in the frame's unit,
+        float64 (H, W). A zero rise adds no radiance, so this is the round-off
+        of converting the base's radiance back to temperature, about 1e-13 K,
+        kept so that the result does not depend on whether a base is passed.
     levels_per_kelvin : float or None
         Scale [level K-1] for frames in camera levels; None for "C" or "K".
     shape : tuple of int
@@ -113,9 +131,7 @@ class RecordingBase:
         with; None where ``camera.emissivity_surface`` applies everywhere.
     """
 
-    apparent_K: np.ndarray
-    true_K: np.ndarray
-    zero_apparent: np.ndarray
+    radiance: RadianceBase
     zero_recorded: np.ndarray
     levels_per_kelvin: float | None
     shape: tuple[int, int]
@@ -136,20 +152,16 @@ def recording_base(
     """
     _check_level_scale(camera, frame)
     emissivity = _surface_emissivity(camera, emissivity_map, frame.shape)
-    options = _radiance_options(camera, ambient_C, emissivity)
-    apparent_K, true_K = base_temperatures_K(
-        _base_apparent_C(frame, ambient_C=ambient_C), **options
+    radiance = radiance_base(
+        _base_apparent_C(frame, ambient_C=ambient_C),
+        **_base_options(camera, ambient_C, emissivity),
     )
-    apparent_K = np.broadcast_to(apparent_K, frame.shape)
-    true_K = np.broadcast_to(true_K, frame.shape)
+    radiance = RadianceBase(*(np.broadcast_to(f, frame.shape) for f in radiance))
 
     scale = camera.levels_per_kelvin if frame.unit == "level" else None
-    zero = _apparent_rise(np.zeros(frame.shape), apparent_K, true_K, options, scale)
-    zero_recorded = blur(zero, sigma_px=camera.blur_sigma_px)
+    zero_recorded = _recorded_rise(np.zeros(frame.shape), radiance, camera, scale)
     stored_map = None if emissivity_map is None else np.asarray(emissivity, float)
-    return RecordingBase(
-        apparent_K, true_K, zero, zero_recorded, scale, frame.shape, stored_map
-    )
+    return RecordingBase(radiance, zero_recorded, scale, frame.shape, stored_map)
 
 
 def record_rise(
@@ -164,7 +176,14 @@ def record_rise(
     """Turn a true surface rise into the rise that the camera would record.
 
     The emissivity correction runs first, per pixel, on the frame's own
-    apparent temperature, and the optics blur follows.
+    apparent temperature ``T_base``. It gives the band radiance ``L(T_app)``
+    of the apparent temperature after the rise. The lens blurs radiance, so
+    the optics blur acts on the radiance that the rise adds, and the recorded
+    rise is ``L^-1(L(T_base) + blur(L(T_app) - L(T_base))) - T_base``. On a
+    smooth base this is the blurred apparent rise plus a term that grows with
+    the square of the rise, below 1e-3 K for a rise of 0.5 K. A hot spot
+    blurred with cool pixels records hotter than the mean of their
+    temperatures: half 600 C and half 25 C records about 383 C, not 312 C.
 
     Parameters
     ----------
@@ -176,7 +195,8 @@ def record_rise(
     frame : Frame
         Normal frame to blend into. For unit "C" or "K", ``frame.values`` is
         the base apparent temperature; invalid or non-finite pixels use
-        ``ambient_C``. For unit "level", ``ambient_C`` is the base everywhere.
+        ``ambient_C``. For unit "level", ``ambient_C`` is the base everywhere,
+        for the emissivity correction and for the blur in radiance.
     ambient_C : float
         Ambient temperature [C], also the reflected temperature when
         ``camera.reflected_C`` is None.
@@ -203,6 +223,11 @@ def record_rise(
         If the frame's unit is "level" and ``camera.levels_per_kelvin`` is
         None, or if ``camera.emissivity_regions`` is set and no emissivity
         map was given (here or to `recording_base`).
+    FrameError
+        If a usable pixel of a frame in "C" or "K" lies outside the
+        150..100,000 K of the radiance table.
+    SimulationError
+        If the rise takes a pixel above 100,000 K.
     ValueError
         If ``rise_K`` does not match the frame's shape or is not finite, if
         ``emissivity_map`` does not match it, or if both ``base`` and
@@ -219,15 +244,20 @@ def record_rise(
         return _record_on_base(camera, rise_K, base, ambient_C)
 
     emissivity = _surface_emissivity(camera, emissivity_map, frame.shape)
-    apparent = apparent_rise_K(
-        rise_K,
+    radiance = radiance_base(
         _base_apparent_C(frame, ambient_C=ambient_C),
-        **_radiance_options(camera, ambient_C, emissivity),
+        **_base_options(camera, ambient_C, emissivity),
     )
-    if frame.unit == "level":
-        assert camera.levels_per_kelvin is not None  # checked above
-        apparent = apparent * camera.levels_per_kelvin
-    return blur(apparent, sigma_px=camera.blur_sigma_px)
+    excess = excess_radiance(
+        rise_K,
+        radiance.true_K,
+        radiance.true_radiance,
+        **_excess_options(camera, emissivity),
+    )
+
+    scale = camera.levels_per_kelvin if frame.unit == "level" else None
+    blurred = blur(excess, sigma_px=camera.blur_sigma_px)
+    return _recorded_rise(blurred, radiance, camera, scale)
 
 
 def _record_on_base(
@@ -253,45 +283,53 @@ def _record_on_base(
 
     radius = blur_radius_px(camera.blur_sigma_px)
     outer = _grow_box(box, 2 * radius, base.shape)
-    apparent = base.zero_apparent[outer].copy()
-    inner = tuple(
-        slice(b.start - o.start, b.stop - o.start)
-        for b, o in zip(box, outer, strict=True)
-    )
     if isinstance(emissivity, np.ndarray):
         emissivity = emissivity[box]
-    apparent[inner] = _apparent_rise(
+    # A zero rise adds exactly zero radiance, so only the box needs computing.
+    excess = np.zeros((outer[0].stop - outer[0].start, outer[1].stop - outer[1].start))
+    excess[_relative_box(box, outer)] = excess_radiance(
         rise_K[box],
-        base.apparent_K[box],
-        base.true_K[box],
-        _radiance_options(camera, ambient_C, emissivity),
-        base.levels_per_kelvin,
+        base.radiance.true_K[box],
+        base.radiance.true_radiance[box],
+        **_excess_options(camera, emissivity),
     )
-    blurred = blur(apparent, sigma_px=camera.blur_sigma_px)
+    blurred = blur(excess, sigma_px=camera.blur_sigma_px)
 
     near = _grow_box(box, radius, base.shape)
     recorded = base.zero_recorded.copy()
-    recorded[near] = blurred[
-        tuple(
-            slice(n.start - o.start, n.stop - o.start)
-            for n, o in zip(near, outer, strict=True)
-        )
-    ]
+    recorded[near] = _recorded_rise(
+        blurred[_relative_box(near, outer)],
+        RadianceBase(*(field[near] for field in base.radiance)),
+        camera,
+        base.levels_per_kelvin,
+    )
     return recorded
 
 
-def _apparent_rise(
-    rise_K: np.ndarray,
-    apparent_K: np.ndarray,
-    true_K: np.ndarray,
-    options: dict[str, Any],
+def _relative_box(
+    box: tuple[slice, slice], outer: tuple[slice, slice]
+) -> tuple[slice, slice]:
+    """Return ``box`` in the coordinates of the array cut out by ``outer``."""
+    rows, cols = (
+        slice(b.start - o.start, b.stop - o.start)
+        for b, o in zip(box, outer, strict=True)
+    )
+    return rows, cols
+
+
+def _recorded_rise(
+    blurred: np.ndarray,
+    base: RadianceBase,
+    camera: Camera,
     levels_per_kelvin: float | None,
 ) -> np.ndarray:
-    """Apparent rise in the frame's unit, per pixel, before the blur."""
-    apparent = rise_from_base_K(rise_K, apparent_K, true_K, **options)
+    """Recorded rise in the frame's unit, per pixel, from the blurred excess."""
+    apparent = base.apparent_radiance + blurred
+    recorded = radiance_temperature_K(apparent, band_um=camera.band_um)
+    recorded -= base.apparent_K
     if levels_per_kelvin is not None:
-        apparent = apparent * levels_per_kelvin
-    return apparent
+        recorded *= levels_per_kelvin
+    return recorded
 
 
 def _nonzero_box(field: np.ndarray) -> tuple[slice, slice] | None:
@@ -312,14 +350,23 @@ def _grow_box(
     )
 
 
-def _radiance_options(
+def _base_options(
     camera: Camera, ambient_C: float, emissivity_surface: float | np.ndarray
 ) -> dict[str, Any]:
     reflected_C = ambient_C if camera.reflected_C is None else camera.reflected_C
     return {
+        "reflected_C": reflected_C,
+        **_excess_options(camera, emissivity_surface),
+    }
+
+
+def _excess_options(
+    camera: Camera, emissivity_surface: float | np.ndarray
+) -> dict[str, Any]:
+    return {
         "emissivity_surface": emissivity_surface,
         "emissivity_setting": camera.emissivity_setting,
-        "reflected_C": reflected_C,
+        "band_um": camera.band_um,
     }
 
 
@@ -378,4 +425,13 @@ def _base_apparent_C(frame: Frame, *, ambient_C: float) -> np.ndarray | float:
         )
     values_C = frame.values - ZERO_C_IN_K if frame.unit == "K" else frame.values
     usable = frame.valid & np.isfinite(values_C)
-    return np.where(usable, values_C, ambient_C)
+    base_C = np.where(usable, values_C, ambient_C)
+    coldest, hottest = float(np.min(base_C)), float(np.max(base_C))
+    if not (T_MIN_K <= coldest + ZERO_C_IN_K and hottest + ZERO_C_IN_K <= T_MAX_K):
+        raise FrameError(
+            f"frame {frame.source} has apparent temperatures of {coldest:.2f} to "
+            f"{hottest:.2f} C, outside the {_C_RANGE} that the camera model "
+            "covers; check frames.unit and the calibration, or mark those pixels "
+            "invalid with frames.valid_mask"
+        )
+    return base_C

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
 
-from thermosynth.errors import RecipeError
+from thermosynth.camera.radiance import (
+    LWIR_BAND_UM,
+    T_MAX_K,
+    T_MIN_K,
+    band_radiance,
+    band_temperature,
+    check_band,
+    check_temperature,
+    radiance_table,
+)
+from thermosynth.errors import RecipeError, SimulationError
 
 ZERO_C_IN_K = 273.15
 # Kernel half-width of the blur in standard deviations (scipy's default).
@@ -48,6 +59,22 @@ def check_sigma(value: float, *, key: str) -> None:
         )
 
 
+class RadianceBase(NamedTuple):
+    """Per-pixel state of a frame before the rise, from `radiance_base`.
+
+    Every field is float64 with the shape of the apparent base temperature.
+    """
+
+    apparent_K: np.ndarray
+    """Apparent base temperature that the camera reports [K]."""
+    true_K: np.ndarray
+    """True surface temperature that the emissivity balance gives [K]."""
+    apparent_radiance: np.ndarray
+    """Band radiance of ``apparent_K`` [W m-2 sr-1]."""
+    true_radiance: np.ndarray
+    """Band radiance of ``true_K`` [W m-2 sr-1]."""
+
+
 def apparent_rise_K(
     rise_K: np.ndarray,
     base_C: np.ndarray | float,
@@ -55,16 +82,19 @@ def apparent_rise_K(
     emissivity_surface: float | np.ndarray,
     emissivity_setting: float,
     reflected_C: float,
+    band_um: Sequence[float] = LWIR_BAND_UM,
 ) -> np.ndarray:
     """Convert a true surface temperature rise into the rise the camera reports.
 
-    The surface, with emissivity ``eps_s``, emits and reflects total radiance
-    ``eps_s T^4 + (1 - eps_s) T_refl^4`` (in units of the Stefan-Boltzmann
-    constant). A camera set to emissivity ``eps_c`` reports the apparent
-    temperature ``T_app`` that solves
-    ``eps_c T_app^4 + (1 - eps_c) T_refl^4 = eps_s T^4 + (1 - eps_s) T_refl^4``.
+    The camera measures band radiance: Planck's law integrated over its
+    spectral band, ``L(T)`` (`band_radiance`). The surface, with emissivity
+    ``eps_s``, emits and reflects ``eps_s L(T) + (1 - eps_s) L(T_refl)``. A
+    camera set to emissivity ``eps_c`` reports the apparent temperature
+    ``T_app`` that solves
+    ``eps_c L(T_app) + (1 - eps_c) L(T_refl) = eps_s L(T) + (1 - eps_s) L(T_refl)``.
     The base apparent temperature is inverted through the same relation to
-    the true base temperature, the rise is added to that, and the result is
+    the true base temperature (`radiance_base`), the rise is added to that
+    (`excess_radiance` returns the radiance it adds), and the result is
     converted back.
 
     Parameters
@@ -82,6 +112,9 @@ def apparent_rise_K(
         Emissivity set in the camera, in (0, 1].
     reflected_C : float
         Reflected apparent temperature [C], usually the ambient temperature.
+    band_um : sequence of two floats
+        Spectral band of the camera [um]; default 7.5-14 um, an uncooled
+        microbolometer.
 
     Returns
     -------
@@ -92,31 +125,44 @@ def apparent_rise_K(
     Raises
     ------
     RecipeError
-        If an emissivity is outside (0, 1], or if the base apparent temperature
-        is colder than the reflected radiance alone allows, so that no true
-        base temperature exists.
+        If an emissivity or the band is invalid, or if no true base
+        temperature within ``T_MIN_K..T_MAX_K`` balances the base apparent
+        temperature.
+    SimulationError
+        If the rise takes the true or the apparent temperature above
+        ``T_MAX_K``.
+    ValueError
+        If the base or reflected temperature lies outside
+        ``T_MIN_K..T_MAX_K``.
     """
-    # NOTE: this uses total (Stefan-Boltzmann) radiance. A real camera
-    # integrates Planck's law over its spectral band (about 7.5-14 um for a
-    # microbolometer), where radiance grows more slowly than T^4, so the
-    # emissivity correction here is an approximation of the camera's own.
-    options: dict[str, Any] = {
-        "emissivity_surface": emissivity_surface,
-        "emissivity_setting": emissivity_setting,
-        "reflected_C": reflected_C,
-    }
-    apparent_base_K, true_base_K = base_temperatures_K(base_C, **options)
-    return rise_from_base_K(rise_K, apparent_base_K, true_base_K, **options)
+    base = radiance_base(
+        base_C,
+        emissivity_surface=emissivity_surface,
+        emissivity_setting=emissivity_setting,
+        reflected_C=reflected_C,
+        band_um=band_um,
+    )
+    excess = excess_radiance(
+        rise_K,
+        base.true_K,
+        base.true_radiance,
+        emissivity_surface=emissivity_surface,
+        emissivity_setting=emissivity_setting,
+        band_um=band_um,
+    )
+    apparent = radiance_temperature_K(base.apparent_radiance + excess, band_um=band_um)
+    return apparent - base.apparent_K
 
 
-def base_temperatures_K(
+def radiance_base(
     base_C: np.ndarray | float,
     *,
     emissivity_surface: float | np.ndarray,
     emissivity_setting: float,
     reflected_C: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return the apparent and the true base temperature [K] of a frame.
+    band_um: Sequence[float] = LWIR_BAND_UM,
+) -> RadianceBase:
+    """Solve the emissivity balance of a frame before the rise, per pixel.
 
     This is the part of `apparent_rise_K` that does not depend on the rise,
     so a caller that records many rises on one frame computes it once.
@@ -132,32 +178,47 @@ def base_temperatures_K(
         Emissivity of the camera setting, in (0, 1].
     reflected_C : float
         Reflected apparent temperature [C].
+    band_um : sequence of two floats
+        Spectral band of the camera [um].
 
     Returns
     -------
-    apparent_base_K, true_base_K : ndarray
-        float64, shape of ``base_C``.
+    RadianceBase
+        Shape of ``base_C``.
 
     Raises
     ------
-    RecipeError
+    RecipeError, ValueError
         As `apparent_rise_K`.
     """
     check_emissivity(emissivity_surface, key="emissivity_surface")
     check_emissivity(emissivity_setting, key="emissivity_setting")
+    band = check_band(band_um, key="band_um")
+    table = radiance_table(*band)
     eps_s, eps_c = emissivity_surface, emissivity_setting
-    reflected4 = (reflected_C + ZERO_C_IN_K) ** 4
-    apparent_base_K = np.asarray(base_C, dtype=np.float64) + ZERO_C_IN_K
+    reflected = band_radiance(reflected_C + ZERO_C_IN_K, band)
+    apparent_K = np.asarray(base_C, dtype=np.float64) + ZERO_C_IN_K
+    apparent = band_radiance(apparent_K, band)
 
-    true_base4 = (eps_c * apparent_base_K**4 + (eps_s - eps_c) * reflected4) / eps_s
-    if np.any(true_base4 <= 0.0):
+    true = (eps_c * apparent + (eps_s - eps_c) * reflected) / eps_s
+    if np.any(true < table.radiance[0]):
         raise RecipeError(
             f"reflected_C = {reflected_C} is too hot for the frame's apparent "
             f"temperature (min {float(np.min(base_C)):.2f} C) at emissivity "
-            f"{_describe(eps_s)} vs setting {eps_c}; lower the reflected "
-            "temperature or check the emissivities"
+            f"{_describe(eps_s)} vs setting {eps_c}: the true surface would be "
+            f"colder than {T_MIN_K:g} K; lower the reflected temperature or check "
+            "the emissivities"
         )
-    return apparent_base_K, true_base4**0.25
+    if np.any(true > table.radiance[-1]):
+        raise RecipeError(
+            f"the frame's apparent temperature (max {float(np.max(base_C)):.2f} C) "
+            f"at emissivity {_describe(eps_s)} vs setting {eps_c} and reflected_C "
+            f"= {reflected_C} means a true surface hotter than {T_MAX_K:g} K; "
+            "check the emissivities"
+        )
+    true_K = table.temperature_at(true)
+    # The table's own radiance of true_K, so that a zero rise adds exactly 0.
+    return RadianceBase(apparent_K, true_K, apparent, table.radiance_at(true_K))
 
 
 def _describe(emissivity: float | np.ndarray) -> str:
@@ -166,27 +227,65 @@ def _describe(emissivity: float | np.ndarray) -> str:
     return f"{np.min(emissivity)}..{np.max(emissivity)} (per pixel)"
 
 
-def rise_from_base_K(
+def excess_radiance(
     rise_K: np.ndarray,
-    apparent_base_K: np.ndarray,
-    true_base_K: np.ndarray,
+    true_K: np.ndarray,
+    true_radiance: np.ndarray,
     *,
     emissivity_surface: float | np.ndarray,
     emissivity_setting: float,
-    reflected_C: float,
+    band_um: Sequence[float] = LWIR_BAND_UM,
 ) -> np.ndarray:
-    """Return the apparent rise [K] for bases from `base_temperatures_K`.
+    """Return the band radiance [W m-2 sr-1] that a rise adds to the apparent one.
 
-    The arrays, and ``emissivity_surface`` where it is one value per pixel,
-    may be any matching slices of the frame: each pixel's result depends on
-    that pixel alone, and equals `apparent_rise_K` bit for bit.
+    Subtracting the balance before the rise from the balance after it leaves
+    ``eps_c dL_app = eps_s (L(T + rise) - L(T))``: the reflected term cancels.
+    ``true_K`` and ``true_radiance`` come from `radiance_base`, or any matching
+    slices of them, as does ``emissivity_surface`` where it is one value per
+    pixel. Each pixel's result depends on that pixel alone, and is exactly 0
+    where the rise is 0.
+
+    Raises
+    ------
+    SimulationError
+        If the rise takes the true surface temperature above ``T_MAX_K``.
+    ValueError
+        If it takes it below ``T_MIN_K``.
     """
-    eps_s, eps_c = emissivity_surface, emissivity_setting
-    reflected4 = (reflected_C + ZERO_C_IN_K) ** 4
-    true_K = true_base_K + np.asarray(rise_K, dtype=np.float64)
+    table = radiance_table(*check_band(band_um, key="band_um"))
+    hot_K = true_K + np.asarray(rise_K, dtype=np.float64)
+    if hot_K.size:
+        hottest = float(np.max(hot_K))
+        if hottest > T_MAX_K:
+            raise SimulationError(_too_hot("true surface temperature", hottest))
+        if not float(np.min(hot_K)) >= T_MIN_K:
+            check_temperature(hot_K)
 
-    apparent_new4 = (eps_s * true_K**4 + (eps_c - eps_s) * reflected4) / eps_c
-    return apparent_new4**0.25 - apparent_base_K
+    excess = table.radiance_at(hot_K) - true_radiance
+    return excess * (emissivity_surface / emissivity_setting)
+
+
+def radiance_temperature_K(
+    radiance: np.ndarray, *, band_um: Sequence[float] = LWIR_BAND_UM
+) -> np.ndarray:
+    """Return the apparent temperature [K] of band ``radiance`` [W m-2 sr-1].
+
+    As `band_temperature`, but a radiance above the table's raises
+    SimulationError, as only a rise can put it there.
+    """
+    table = radiance_table(*check_band(band_um, key="band_um"))
+    if np.size(radiance) and float(np.max(radiance)) > table.radiance[-1]:
+        raise SimulationError(_too_hot("apparent temperature", None))
+    return band_temperature(radiance, table.band_um)
+
+
+def _too_hot(quantity: str, value_K: float | None) -> str:
+    detail = "" if value_K is None else f" ({value_K:.0f} K)"
+    return (
+        f"the rise takes the {quantity} above {T_MAX_K:g} K{detail}, the top of "
+        "the camera model's radiance table; check the scenario's power and "
+        "duration"
+    )
 
 
 def blur_radius_px(sigma_px: float) -> int:

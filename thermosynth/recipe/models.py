@@ -451,6 +451,21 @@ class CameraSpec(_Model):
     emissivity_regions: dict[str, Fraction] = {}
     """Emissivity, in (0, 1], of named layout regions (e.g. ``terminals``) in
     place of ``emissivity_surface``; where regions overlap, the later key wins."""
+    band_um: tuple[float, float] = (7.5, 14.0)
+    """Shortest and longest wavelength [um] of the camera's spectral band, over
+    which it integrates radiance; the default is an uncooled microbolometer."""
+
+    @field_validator("band_um", mode="before")
+    @classmethod
+    def _band(cls, value: Any) -> Any:
+        # Imported here: importing thermosynth.camera loads SciPy, numba and
+        # OpenCV, which parsing a recipe does not need otherwise.
+        from thermosynth.camera.radiance import band_problem
+
+        problem = band_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class BlendSpec(_Model):

@@ -15,6 +15,7 @@ from thermosynth.bank import (
     apply_symmetry,
     bank_scenarios,
     bank_size,
+    entry_key,
     group_key,
     is_linear,
     layout_symmetries,
@@ -30,7 +31,7 @@ from thermosynth.physics.profiles import Ramp
 from thermosynth.physics.sources import hotspot
 from thermosynth.pipeline import Generator, simulate_rise
 from thermosynth.recipe.loading import load_demo_recipe
-from thermosynth.scenario import DrawnScenario
+from thermosynth.scenario import DrawnScenario, draw_scenario
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -365,6 +366,46 @@ def test_group_key_follows_emissivity_regions():
     assert bare_tabs != default
     assert bare_tabs != demo_group_key("physics.emissivity_top_regions={tabs: 0.2}")
     assert positive_last != positive_first
+
+
+RUNAWAY_PARAMS = {
+    "profile",
+    "radius_mm",
+    "layer",
+    "x_mm",
+    "y_mm",
+    "power_W",
+    "venting",
+    "max_dT_per_step_K",
+}
+
+
+def runaway_entry(extra=""):
+    """Return the drawn runaway scenario and its bank key, drawn with seed 0."""
+    scenario = (
+        "scenarios=[{kind: runaway, power_W: 300, radius_mm: 6, duration_s: 40"
+        f"{extra}}}]"
+    )
+    loaded = load_demo_recipe(overrides=(scenario,))
+    layout = build_layout(loaded.recipe.layout, loaded.recipe.materials)
+    spec = loaded.recipe.scenarios[0]
+    drawn = draw_scenario(spec, layout, np.random.default_rng(0))
+    return drawn, entry_key(group_key(layout, loaded.recipe), drawn)
+
+
+def test_entry_key_follows_separator_short():
+    plain, plain_key = runaway_entry()
+    short = (
+        ", separator_short_C: 130, separator_short_energy_J: 5000, "
+        "separator_short_s: {}"
+    )
+    _, short_key = runaway_entry(short.format(10))
+    _, longer_key = runaway_entry(short.format(20))
+
+    # Without a short the drawn parameters, and so the keys, are as before.
+    assert set(plain.params) == RUNAWAY_PARAMS
+    assert short_key != plain_key
+    assert longer_key != short_key
 
 
 def test_is_linear_with_emissivity_regions():

@@ -9,6 +9,7 @@ import thermosynth.physics.adi as adi
 import thermosynth.simulation as simulation
 from thermosynth.build import build_layout
 from thermosynth.errors import RecipeError
+from thermosynth.physics.runaway import SeparatorShort
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.recipe.models import PhysicsSpec
 from thermosynth.scenario import draw_scenario
@@ -98,6 +99,54 @@ def test_runaway_trigger_stops_at_trigger_s(monkeypatch, trigger, low_J, high_J)
     # inside a 5 s step.
     assert low_J - 1e-6 <= results[0].energy_in_J <= high_J + 1e-6
     assert ("trigger_s" in drawn.params) == bool(trigger)
+
+
+SHORT = "separator_short_C: 130, separator_short_energy_J: 5000, separator_short_s: 10"
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [("", None), (f", {SHORT}", SeparatorShort(130.0, 5000.0, 10.0))],
+)
+def test_runaway_separator_short_reaches_solver(monkeypatch, keys, expected):
+    scenario = RUNAWAY[0].replace("duration_s: 40", f"duration_s: 40{keys}")
+    loaded = load_demo_recipe(overrides=(scenario, *RUNAWAY[1:]))
+    drawn, layout = drawn_for(loaded)
+    seen = []
+    original = simulation.simulate_runaway
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["separator_short"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(simulation, "simulate_runaway", spy)
+    simulate_scenario(drawn, layout, loaded.recipe, output_times_s=[5.0])
+
+    assert seen == [expected]
+    # Left out when unset, so bank keys of recipes without a short stay put.
+    assert ("separator_short" in drawn.params) == bool(keys)
+
+
+def test_runaway_separator_short_needs_all_keys():
+    scenario = RUNAWAY[0].replace(
+        "duration_s: 40", "duration_s: 40, separator_short_C: 130"
+    )
+    message = (
+        r"separator short keys missing: separator_short_energy_J, "
+        r"separator_short_s\. A separator short needs separator_short_C"
+    )
+
+    with pytest.raises(RecipeError, match=message):
+        load_demo_recipe(overrides=(scenario, *RUNAWAY[1:]))
+
+
+def test_runaway_separator_short_rejects_bad_energy():
+    scenario = RUNAWAY[0].replace(
+        "duration_s: 40", f"duration_s: 40, {SHORT.replace('5000', '-1')}"
+    )
+
+    with pytest.raises(RecipeError, match=r"separator_short_energy_J' = -1"):
+        load_demo_recipe(overrides=(scenario, *RUNAWAY[1:]))
 
 
 def test_recipe_precision_reaches_adi(monkeypatch):

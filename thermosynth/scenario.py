@@ -210,7 +210,11 @@ def _profile(drawn: DrawnScenario, value: float) -> Any:
 
 
 def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
-    """Return the venting and step options of a runaway scenario."""
+    """Return the venting, separator short and step options of a runaway scenario.
+
+    ``separator_short`` is left out when the recipe sets none, so the bank
+    keys of recipes without it stay as they were.
+    """
     venting = None
     if spec.venting:
         venting = {
@@ -218,7 +222,17 @@ def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
             "energy_J": spec.vent_energy_J,
             "heat_capacity_fraction": spec.vent_heat_capacity_fraction,
         }
-    return {"venting": venting, "max_dT_per_step_K": spec.max_dT_per_step_K}
+    options: dict[str, Any] = {
+        "venting": venting,
+        "max_dT_per_step_K": spec.max_dT_per_step_K,
+    }
+    if spec.separator_short_C is not None:
+        options["separator_short"] = {
+            "onset_C": spec.separator_short_C,
+            "energy_J": spec.separator_short_energy_J,
+            "duration_s": spec.separator_short_s,
+        }
+    return options
 
 
 def _draw_joule_region(

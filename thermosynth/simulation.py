@@ -16,7 +16,7 @@ from thermosynth.geometry.layout import Layout, require_regions
 from thermosynth.physics.adi import simulate_adi, suits
 from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
-from thermosynth.physics.runaway import Venting, simulate_runaway
+from thermosynth.physics.runaway import SeparatorShort, Venting, simulate_runaway
 from thermosynth.recipe.models import PhysicsSpec, Recipe
 from thermosynth.scenario import DrawnScenario, build_sources
 
@@ -142,10 +142,12 @@ def simulate_scenario(
     result: Any
     if drawn.kind == "runaway":
         venting = drawn.params["venting"]
+        short = drawn.params.get("separator_short")
         result = simulate_runaway(
             layout,
             triggers=sources,
             venting=None if venting is None else Venting(**venting),
+            separator_short=None if short is None else SeparatorShort(**short),
             max_dT_per_step_K=drawn.params["max_dT_per_step_K"],
             **options,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from thermosynth.geometry.layout import Layout, Material
 from thermosynth.geometry.layouts import module
 from thermosynth.physics.heat import Boundary
 from thermosynth.physics.profiles import Pulse
-from thermosynth.physics.runaway import Venting, simulate_runaway
+from thermosynth.physics.runaway import SeparatorShort, Venting, simulate_runaway
 from thermosynth.physics.sources import hotspot
 
 
@@ -174,3 +175,151 @@ def test_runaway_matches_fast_with_map(row):
     books = result.energy_stored_J + result.energy_lost_J
     balance = result.energy_released_J + result.energy_in_J
     assert books == pytest.approx(balance, rel=1e-9)
+
+
+# Reached by cell 0 of heated_run at 44 s; 20 J heats the 1 mL cell by about 8 K.
+SHORT_AT_45_C = SeparatorShort(onset_C=45.0, energy_J=20.0, duration_s=3.3)
+
+
+def heated_run(row, separator_short=None, *, max_dT_per_step_K=20.0):
+    """Heat cell 0 by 2 W for 60 s, recording every 2 s step; it reaches about 50 C."""
+    trigger = hotspot(row, x_mm=5.0, y_mm=5.0, radius_mm=3.0, power_W=2.0)
+    return simulate_runaway(
+        row,
+        boundary=Boundary(h_top_W_m2K=10.0),
+        duration_s=60.0,
+        dt_s=2.0,
+        triggers=[trigger],
+        separator_short=separator_short,
+        max_dT_per_step_K=max_dT_per_step_K,
+        output_times_s=np.arange(0.0, 61.0, 2.0),
+    )
+
+
+def cell_max_C(result, row, cell):
+    """Return the hottest temperature of one cell at each output time [C]."""
+    return 25.0 + result.rise_all_K[:, :, row.cell_id == cell].max(axis=(1, 2))
+
+
+def test_short_starts_at_onset(row):
+    result = heated_run(row, SHORT_AT_45_C)
+    start = result.short_s[0]
+    hottest = cell_max_C(result, row, 0)
+    step = int(np.flatnonzero(result.times_s == start)[0])
+
+    assert 0.0 < start < 60.0
+    assert hottest[step] >= 45.0
+    assert hottest[step - 1] < 45.0
+    assert np.all(np.isnan(result.short_s[1:]))
+
+
+def test_short_delivers_its_energy(row):
+    # The short ends 3.3 s after its start, inside a 2 s step, and before 60 s.
+    result = heated_run(row, SHORT_AT_45_C)
+    plain = heated_run(row)
+
+    assert result.short_s[0] + 3.3 < 60.0
+    assert result.energy_short_J == pytest.approx(20.0, rel=1e-12)
+    assert result.energy_in_J == pytest.approx(plain.energy_in_J + 20.0, rel=1e-12)
+    assert result.cell_max_C[0] > plain.cell_max_C[0] + 3.0
+
+
+def test_short_below_onset_changes_nothing(row):
+    result = heated_run(row, replace(SHORT_AT_45_C, onset_C=60.0))
+    plain = heated_run(row)
+
+    assert np.all(np.isnan(result.short_s))
+    assert result.energy_short_J == 0.0
+    np.testing.assert_array_equal(result.rise_all_K, plain.rise_all_K)
+    assert result.energy_in_J == plain.energy_in_J
+    assert result.n_steps == plain.n_steps
+
+
+def test_short_limits_rise_per_step(row):
+    # 200 J in 3.3 s heats the 1 mL cell by about 80 K, so a 5 K limit needs
+    # at least 16 steps while it runs, against 2 steps of 2 s without limit.
+    short = SeparatorShort(onset_C=45.0, energy_J=200.0, duration_s=3.3)
+    result = heated_run(row, short, max_dT_per_step_K=5.0)
+    plain = heated_run(row, max_dT_per_step_K=5.0)
+    hottest = cell_max_C(result, row, 0)
+    step = int(np.flatnonzero(result.times_s == result.short_s[0])[0])
+
+    assert result.n_steps >= plain.n_steps + 14
+    assert hottest[step + 2] - hottest[step] > 60.0
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"onset_C": math.nan}, "onset_C = nan"),
+        ({"onset_C": -300.0}, "onset_C = -300.0"),
+        ({"energy_J": 0.0}, "energy_J = 0.0"),
+        ({"energy_J": -5.0}, "energy_J = -5.0"),
+        ({"energy_J": math.inf}, "energy_J = inf"),
+        ({"duration_s": 0.0}, "duration_s = 0.0"),
+        ({"duration_s": True}, "duration_s = True"),
+    ],
+)
+def test_short_rejects_invalid_values(values, key):
+    arguments = {"onset_C": 130.0, "energy_J": 1000.0, "duration_s": 10.0, **values}
+
+    with pytest.raises(RecipeError, match=f"separator_short: {key} is invalid; give"):
+        SeparatorShort(**arguments)
+
+
+@pytest.fixture(scope="module")
+def padded_row():
+    """Three 10 x 10 mm prismatic cells with 5 mm thermal pads, on a 5 mm grid."""
+    return module(
+        n_cells=3,
+        cell_width_mm=10.0,
+        cell_height_mm=10.0,
+        thickness_mm=10.0,
+        gap_mm=5.0,
+        gap_material="thermal_pad",
+        resolution_mm=5.0,
+        cell_material="prismatic_cell",
+    )
+
+
+@pytest.fixture(scope="module")
+def propagation(padded_row):
+    """Cell 0 starts at 250 C and runs away; 30 s with and without shorts.
+
+    The short releases 500 J in 5 s, about a quarter of the electrical
+    energy of a 1 mL cell at 600 Wh/L.
+    """
+    initial = np.where(padded_row.cell_id == 0, 250.0, 25.0)
+    short = SeparatorShort(onset_C=130.0, energy_J=500.0, duration_s=5.0)
+    return {
+        name: simulate_runaway(
+            padded_row,
+            boundary=Boundary(h_top_W_m2K=10.0),
+            initial_C=initial,
+            duration_s=30.0,
+            dt_s=2.0,
+            separator_short=separator_short,
+            output_times_s=[30.0],
+        )
+        for name, separator_short in [("plain", None), ("short", short)]
+    }
+
+
+def test_short_spreads_runaway(propagation):
+    plain = propagation["plain"]
+    shorted = propagation["short"]
+
+    assert plain.onset_s[0] < 1.0
+    assert np.isnan(plain.onset_s[1])
+    assert shorted.short_s[0] == 0.0
+    assert shorted.short_s[1] < shorted.onset_s[1] < 30.0
+
+
+def test_short_energy_balance(propagation):
+    result = propagation["short"]
+    books = result.energy_stored_J + result.energy_lost_J
+    balance = result.energy_released_J + result.energy_in_J
+
+    assert result.energy_short_J == pytest.approx(1000.0, rel=1e-12)
+    assert result.energy_in_J == result.energy_short_J
+    assert books == pytest.approx(balance, rel=1e-12)

@@ -9,7 +9,8 @@ Gaps, pads, busbars and casing only conduct. Each step is split in two
    with a stiff integrator, and release their heat into that grid cell;
 2. heat: one implicit Euler step of
 
-       rho_cp dT/dt = div(k grad T) + q_trigger - g (T - T_a) - p (T - T_held)
+       rho_cp dT/dt = div(k grad T) + q_trigger + q_short - g (T - T_a)
+                      - p (T - T_held)
 
    on cell-centred finite volumes, with the face conductivity the harmonic
    mean of the two cells' conductivity along the face normal, and the
@@ -23,6 +24,12 @@ with that rise; steps grow back to ``dt_s`` once the chemistry calms down.
 The limit is waived for steps shorter than 1 % of the time heat takes to
 cross the most conductive grid cell: there the chemistry (a cathode reaction
 can heat a cell by 1e5 K/s) is adiabatic in fact, and the split is exact.
+
+An optional separator short (:class:`SeparatorShort`) adds ``q_short``: once
+a battery cell's separator fails, the cell releases its electrical energy
+uniformly over its grid cells. While a short runs, steps are also cut so
+that it heats no grid cell by more than ``max_dT_per_step_K`` per step,
+because the chemistry of a step runs at the temperature of the step's start.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ from thermosynth.physics.heat import (
     _output_times,
     _top_emissivity_cells,
 )
-from thermosynth.physics.profiles import mean_over
+from thermosynth.physics.profiles import Pulse, mean_over
 from thermosynth.physics.sources import HeldPatch, VolumeSource, cell_volume_m3
 
 logger = logging.getLogger(__name__)
@@ -123,6 +130,51 @@ class Venting:
             )
 
 
+@dataclass(frozen=True)
+class SeparatorShort:
+    """Internal short that opens when a battery cell's separator fails.
+
+    A battery cell shorts once, when its hottest grid cell reaches
+    ``onset_C``. It then releases ``energy_J`` at the constant power
+    ``energy_J / duration_s``, spread uniformly over all its grid cells in
+    every layer. A polyethylene (PE) separator melts at about 130 C and a
+    polypropylene (PP) one at about 165 C.
+
+    Attributes
+    ----------
+    onset_C : float
+        Temperature at which the separator fails [C].
+    energy_J : float
+        Electrical energy the short releases in each cell [J], > 0: the
+        cell's capacity times its nominal voltage times the fraction
+        released, e.g. 50 Ah x 3.7 V x 0.5 = 333 kJ.
+    duration_s : float
+        Time over which the short releases ``energy_J`` [s], > 0.
+    """
+
+    onset_C: float
+    energy_J: float
+    duration_s: float
+
+    def __post_init__(self) -> None:
+        if not (_is_real(self.onset_C) and self.onset_C > -ZERO_C_IN_K):
+            raise RecipeError(
+                f"separator_short: onset_C = {self.onset_C!r} is invalid; give the "
+                "separator's failure temperature in C, e.g. 130 for PE"
+            )
+        if not (_is_real(self.energy_J) and self.energy_J > 0):
+            raise RecipeError(
+                f"separator_short: energy_J = {self.energy_J!r} is invalid; give "
+                "the electrical energy released [J], > 0: capacity x nominal "
+                "voltage x fraction released"
+            )
+        if not (_is_real(self.duration_s) and self.duration_s > 0):
+            raise RecipeError(
+                f"separator_short: duration_s = {self.duration_s!r} is invalid; "
+                "give the time the short takes to release its energy [s], > 0"
+            )
+
+
 @dataclass(frozen=True, eq=False)
 class RunawayResult:
     """Temperatures, onset times and energy balance of a runaway simulation.
@@ -142,6 +194,9 @@ class RunawayResult:
         ``onset_rate_K_s``. NaN for cells that did not run away.
     vent_s : ndarray
         Time each battery cell vented [s], NaN if it did not.
+    short_s : ndarray
+        Time the separator short of each battery cell started [s], NaN if it
+        did not.
     cell_max_C : ndarray
         Highest temperature of each battery cell over the run [C].
     max_temperature_C : float
@@ -149,7 +204,8 @@ class RunawayResult:
     energy_released_J : float
         Heat released by the decomposition reactions [J].
     energy_in_J : float
-        Heat delivered by the triggers: sources and held patches [J].
+        Heat delivered by the triggers (sources and held patches) and by the
+        separator shorts [J].
     energy_stored_J : float
         ``sum(rho_cp * V * (T_end - T_0))`` with the heat capacity at the
         end [J].
@@ -157,6 +213,8 @@ class RunawayResult:
         Heat lost through the top and bottom faces, plus vented heat [J].
     energy_vented_J : float
         Part of ``energy_lost_J`` carried away by venting [J].
+    energy_short_J : float
+        Part of ``energy_in_J`` released by separator shorts [J].
     n_steps, n_rejected : int
         Accepted and rejected steps.
     """
@@ -166,6 +224,7 @@ class RunawayResult:
     rise_all_K: np.ndarray
     onset_s: np.ndarray
     vent_s: np.ndarray
+    short_s: np.ndarray
     cell_max_C: np.ndarray
     max_temperature_C: float
     energy_released_J: float
@@ -173,6 +232,7 @@ class RunawayResult:
     energy_stored_J: float
     energy_lost_J: float
     energy_vented_J: float
+    energy_short_J: float
     n_steps: int
     n_rejected: int
 
@@ -188,6 +248,7 @@ def simulate_runaway(
     initial_C: float | np.ndarray | None = None,
     chemistry: AbuseChemistry = KIM_2007,
     venting: Venting | None = None,
+    separator_short: SeparatorShort | None = None,
     max_dT_per_step_K: float = 20.0,
     onset_rate_K_s: float = DEFAULT_ONSET_RATE_K_s,
     output_times_s: Sequence[float] | None = None,
@@ -221,9 +282,13 @@ def simulate_runaway(
         default.
     venting : Venting, optional
         Vent opening of each battery cell; none by default.
+    separator_short : SeparatorShort, optional
+        Internal short of each battery cell whose separator fails. None by
+        default. A cell already at ``onset_C`` at t = 0 shorts from t = 0.
     max_dT_per_step_K : float
         Largest chemical rise of a grid cell in one step [K], waived for
-        steps shorter than 1 % of the shortest grid diffusion time.
+        steps shorter than 1 % of the shortest grid diffusion time. A
+        separator short's rise per step is kept below it too.
     onset_rate_K_s : float
         Chemical heating rate that marks a cell's runaway onset [K s-1].
     output_times_s : sequence of float, optional
@@ -263,7 +328,9 @@ def simulate_runaway(
     initial = _initial_state(initial_C, boundary.ambient_C, layout, n_layers)
     model = _RunawayModel(layout, boundary, initial, triggers, chemistry)
     model.venting = venting
+    model.separator_short = separator_short
     model.onset_rate_K_s = onset_rate_K_s
+    model.start_shorts(0.0)
     stepper = _Stepper(model, dt_s, max_dT_per_step_K, on_failure)
     return stepper.run(outputs, duration_s)
 
@@ -319,12 +386,16 @@ class _RunawayModel:
 
         self.onset_s = np.full(self.n_cells, np.nan)
         self.vent_s = np.full(self.n_cells, np.nan)
+        self.short_s = np.full(self.n_cells, np.nan)
+        self.shorts: list[VolumeSource] = []
         self.cell_max_C = np.full(self.n_cells, -np.inf)
         np.maximum.at(self.cell_max_C, self.cell_of, self.T[self.reacting])
         self.energy_in_J = 0.0
         self.energy_lost_J = 0.0
         self.energy_vented_J = 0.0
+        self.energy_short_J = 0.0
         self.venting: Venting | None = None
+        self.separator_short: SeparatorShort | None = None
         self.onset_rate_K_s = DEFAULT_ONSET_RATE_K_s
         self.capacity_version = 0
         self.cache: dict[tuple[float, int, bytes], Any] = {}
@@ -342,7 +413,8 @@ class _RunawayModel:
     def heat_step(self, t_end: float, dt: float) -> None:
         """Take one implicit Euler conduction step from the current T."""
         g = self._loss_coefficient()
-        source = self._source_W_m3(t_end - dt, t_end)
+        short = self._short_W_m3(t_end - dt, t_end)
+        source = self._source_W_m3(t_end - dt, t_end) + short
         held_T = self._held_temperatures(t_end)
         held = np.isfinite(held_T)
         penalty = _PENALTY_FACTOR * (self.rho_cp.max() / dt + self.diagonal_max)
@@ -357,6 +429,7 @@ class _RunawayModel:
         held_W_m3 = self._held_power(old, dt, lost_W_m3, source, held)
         self.energy_lost_J += dt * self.volume_m3 * lost_W_m3.sum()
         self.energy_in_J += dt * self.volume_m3 * (source.sum() + held_W_m3)
+        self.energy_short_J += dt * self.volume_m3 * short.sum()
 
     def _held_power(
         self,
@@ -410,6 +483,25 @@ class _RunawayModel:
             q += power_W * source.weights_m3.ravel()
         return q
 
+    def _short_W_m3(self, t_start: float, t_end: float) -> np.ndarray:
+        q = np.zeros(self.T.size)
+        for short in self.shorts:
+            q += mean_over(short.power_W, t_start, t_end) * short.weights_m3
+        return q
+
+    def short_step_limit_s(self, t: float, max_dT_K: float) -> float:
+        """Return the longest step [s] from ``t`` whose short heating is <= max_dT_K.
+
+        Shorts start at the end of a step, so one that starts later than
+        ``t`` cannot act during a step that begins at ``t``. Returns inf
+        while no short runs.
+        """
+        rate_K_s = np.zeros(self.T.size)
+        for short in self.shorts:
+            rate_K_s += short.power_W(t) * short.weights_m3 / self.rho_cp
+        fastest = float(rate_K_s.max(initial=0.0))
+        return max_dT_K / fastest if fastest > 0 else math.inf
+
     def _held_temperatures(self, t: float) -> np.ndarray:
         held_T = np.full(self.T.size, np.nan)
         for patch in self.held:
@@ -432,10 +524,34 @@ class _RunawayModel:
             logger.debug("runaway: cells %s ran away at t = %g s", fresh, t_end)
 
     def after_step(self, t_end: float) -> None:
-        """Vent cells past their threshold and track the peak temperatures."""
+        """Vent and short cells past their thresholds, and track peak temperatures."""
         if self.venting is not None:
             self._vent(t_end, self.venting)
         np.maximum.at(self.cell_max_C, self.cell_of, self.T[self.reacting])
+        self.start_shorts(t_end)
+
+    def start_shorts(self, t: float) -> None:
+        """Start the separator short of each cell that has reached its onset."""
+        short = self.separator_short
+        if short is None:
+            return
+
+        # The hottest grid cell decides, because one hole in the separator
+        # shorts the electrodes. cell_max_C is a running maximum, so it first
+        # passes onset_C at the step where a grid cell does.
+        ready = (self.cell_max_C >= short.onset_C) & np.isnan(self.short_s)
+        for cell in np.flatnonzero(ready):
+            where = self.reacting[self.cell_of == cell]
+            weights = np.zeros(self.T.size)
+            weights[where] = 1.0 / (where.size * self.volume_m3)
+            power = Pulse(
+                short.energy_J / short.duration_s,
+                start_s=t,
+                stop_s=t + short.duration_s,
+            )
+            self.shorts.append(VolumeSource(weights, power, f"short of cell {cell}"))
+            self.short_s[cell] = t
+            logger.debug("runaway: separator of cell %d failed at t = %g s", cell, t)
 
     def _vent(self, t_end: float, venting: Venting) -> None:
         c0 = self.chemistry.c_sei0
@@ -511,6 +627,7 @@ class _Stepper:
         """Step from ``t`` to ``target`` [s]; return the time reached."""
         while target - t > 1e-9 * target:
             dt = min(self.dt_s / 2**self.level, target - t)
+            dt = min(dt, self.model.short_step_limit_s(t, self.max_dT_K))
             if self._try_step(t, dt):
                 t += dt
                 continue
@@ -579,6 +696,7 @@ class _Stepper:
             rise_all_K=rise_all,
             onset_s=model.onset_s.copy(),
             vent_s=model.vent_s.copy(),
+            short_s=model.short_s.copy(),
             cell_max_C=model.cell_max_C.copy(),
             max_temperature_C=self.max_C,
             energy_released_J=model.released_J(),
@@ -586,6 +704,7 @@ class _Stepper:
             energy_stored_J=model.stored_J(),
             energy_lost_J=lost,
             energy_vented_J=model.energy_vented_J,
+            energy_short_J=model.energy_short_J,
             n_steps=self.n_steps,
             n_rejected=self.n_rejected,
         )
@@ -618,6 +737,13 @@ def _conduction_matrix(
         shape=(n, n),
     )
     return matrix.tocsr()
+
+
+def _is_real(value: object) -> bool:
+    """Return whether ``value`` is a finite int or float, not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value)
 
 
 def _check_positive(**values: float) -> None:

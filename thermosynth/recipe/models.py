@@ -24,6 +24,8 @@ from pydantic import (
 from thermosynth.recipe.distributions import Distribution, Normal, bounds
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# A temperature [C] above absolute zero.
+CelsiusFloat = Annotated[float, Field(gt=-273.15, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
@@ -405,7 +407,9 @@ class RunawayScenario(_ScenarioBase):
     The trigger is a hotspot of ``power_W`` in a disc of ``radius_mm``; the
     decomposition chemistry of every cell then runs coupled to conduction.
     ``trigger_s`` ends the trigger that many seconds after the onset; without
-    it the trigger heats until the end of the simulation.
+    it the trigger heats until the end of the simulation. The three
+    ``separator_short_*`` keys, given together, let each cell whose separator
+    fails release ``separator_short_energy_J`` over ``separator_short_s``.
     """
 
     kind: Literal["runaway"]
@@ -419,6 +423,9 @@ class RunawayScenario(_ScenarioBase):
     vent_sei_conversion: Fraction = 0.9
     vent_energy_J: NonNegativeFloat = 0.0
     vent_heat_capacity_fraction: Fraction = 1.0
+    separator_short_C: CelsiusFloat | None = None
+    separator_short_energy_J: PositiveFloat | None = None
+    separator_short_s: PositiveFloat | None = None
     max_dT_per_step_K: PositiveFloat = 20.0
     trigger_s: Distribution | None = None
 
@@ -428,6 +435,19 @@ class RunawayScenario(_ScenarioBase):
         if value is None:
             return None
         return _positive_distribution(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _separator_short(self) -> RunawayScenario:
+        keys = ("separator_short_C", "separator_short_energy_J", "separator_short_s")
+        missing = [key for key in keys if getattr(self, key) is None]
+        if 0 < len(missing) < len(keys):
+            raise ValueError(
+                f"separator short keys missing: {', '.join(missing)}. A separator "
+                "short needs separator_short_C (failure temperature [C]), "
+                "separator_short_energy_J (energy released [J]) and "
+                "separator_short_s (release time [s]). Give all three or none."
+            )
+        return self
 
 
 ScenarioSpec = Annotated[

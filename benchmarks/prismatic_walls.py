@@ -4,10 +4,10 @@ thermosynth's layouts have one material per (y, x) for all through-thickness
 layers, so `prismatic_cell` mixes the can's two large walls into the body's
 material (`thermosynth.geometry.layouts._walled_body`). A real wall is a
 thin aluminium sheet on each face. This script compares the two on the cell
-of recipes/radiometric-cabinet.yaml (150 x 100 x 27 mm, 3 mm grid, 3 mm
-rim, 0.8 mm walls, a 10 W short of 6 mm radius) with a small implicit-Euler
-finite-volume solver of its own that allows a material per layer and a
-non-uniform layer thickness. The solver is first checked against
+of recipes/radiometric-cabinet.yaml: 150 x 100 x 27 mm, 3 mm grid, 3 mm
+rim, 0.8 mm walls and a 10 W short of 6 mm radius. It uses a small
+implicit-Euler finite-volume solver of its own, which allows a material per
+layer and a non-uniform layer thickness. The solver is first checked against
 thermosynth's `simulate_fast` on the mixed 3-layer model. Convection and
 linearised radiation are folded into one coefficient per face.
 

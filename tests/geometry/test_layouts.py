@@ -448,3 +448,16 @@ def test_from_mask_errors(tmp_path):
         from_mask(
             np.ones((5, 5)), width_mm=1, height_mm=0, resolution_mm=0.1, thickness_mm=1
         )
+
+
+def test_from_mask_missing_file_only_own_error(tmp_path, capfd):
+    with pytest.raises(LayoutError, match=r"cannot be read as an image"):
+        from_mask(
+            tmp_path / "missing.png",
+            width_mm=1,
+            height_mm=1,
+            resolution_mm=0.1,
+            thickness_mm=1,
+        )
+
+    assert capfd.readouterr().err == ""

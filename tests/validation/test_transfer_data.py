@@ -1,5 +1,6 @@
 """Tests of thermosynth.validation.transfer_data: loading, 8-bit levels, splits."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ from thermosynth.errors import FrameError
 from thermosynth.validation.io import load_frame_set
 from thermosynth.validation.transfer import TransferData
 from thermosynth.validation.transfer_data import (
+    load_classes,
     load_transfer_data,
     resize_transfer_data,
     split_transfer_data,
@@ -223,3 +225,13 @@ def test_load_resizes_tree(data_dir, tmp_path):
 
     with pytest.raises(FrameError, match=r"size_px \(20,\) is invalid"):
         load_transfer_data(tmp_path, tmp_path, rng, max_train=4, size_px=(20,))
+
+
+def test_load_classes_missing_image_only_own_error(tmp_path, capfd):
+    records = {"0": {"anomaly_class": "Cell", "image_filepath": "images/0.jpg"}}
+    (tmp_path / "module_metadata.json").write_text(json.dumps(records))
+
+    with pytest.raises(FrameError, match=r"failed to read .*0\.jpg"):
+        load_classes(tmp_path)
+
+    assert capfd.readouterr().err == ""

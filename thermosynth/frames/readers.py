@@ -51,7 +51,7 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     image = None
     if data.size > 0:
-        with _opencv_log_silenced():
+        with opencv_log_silenced():
             image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         keys = ARRAY_FILE_KEYS.get(path.suffix.lower())
@@ -69,7 +69,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _opencv_log_silenced() -> Iterator[None]:
+def opencv_log_silenced() -> Iterator[None]:
     """Silence OpenCV's log, restoring its level when the last thread leaves.
 
     A corrupt file makes OpenCV's decoders write ``[ERROR:...]`` lines to

@@ -248,6 +248,13 @@ def test_short_limits_rise_per_step(row):
     assert hottest[step + 2] - hottest[step] > 60.0
 
 
+def test_short_too_fast_raises(row):
+    short = SeparatorShort(onset_C=45.0, energy_J=1e7, duration_s=1e-12)
+
+    with pytest.raises(SimulationError, match=r"lengthen separator_short_s"):
+        heated_run(row, short)
+
+
 @pytest.mark.parametrize(
     ("values", "key"),
     [

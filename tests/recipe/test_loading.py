@@ -83,6 +83,20 @@ def test_camera_band_rejected_with_fix():
         parse(overrides=("camera.band_um=[14, 7.5]",))
 
 
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("camera.band_um=[true, 14]", r"camera\.band_um"),
+        ('camera.band_um=["8", 14]', r"camera\.band_um"),
+        ("physics.h_top_W_m2K=true", r"physics\.h_top_W_m2K"),
+        ("physics.dt_s='5'", r"physics\.dt_s"),
+    ],
+)
+def test_bool_or_string_number_rejected(override, key):
+    with pytest.raises(RecipeError, match=rf"key '{key}' = .* is invalid"):
+        parse(overrides=(override,))
+
+
 def test_negative_coefficient_rejected():
     with pytest.raises(
         RecipeError,
@@ -487,7 +501,7 @@ def test_radius_below_half_cell_warns(caplog):
         "r.yaml: scenarios.0.radius_mm = 0.8 mm is less than half the grid "
         "spacing (layout.resolution_mm = 2 mm), so the source of scenario "
         "'hotspot' can be narrower than one grid cell, and the simulation widens "
-        "it to a whole cell; raise scenarios.0.radius_mm or lower "
+        "it to a whole cell or column; raise scenarios.0.radius_mm or lower "
         "layout.resolution_mm"
     ]
 
@@ -507,16 +521,18 @@ def test_radius_distribution_below_half_cell_warns(caplog):
     )
 
 
-def test_strip_width_below_half_cell_warns(caplog):
+def test_strip_narrower_than_cell_warns(caplog):
     scenarios = (
         "scenarios=[{kind: hotspot, power_W: 1.0, radius_mm: 0.9}, {kind: joule, "
-        "region: one_strip, current_A: 5, resistance_mohm: 2, strip_width_mm: 0.4}]"
+        "region: one_strip, current_A: 5, resistance_mohm: 2, strip_width_mm: 1.5}]"
     )
     messages = size_warnings(caplog, scenarios)
 
     assert len(messages) == 2
     assert messages[0].startswith("r.yaml: scenarios.0.radius_mm = 0.9 mm is less")
-    assert messages[1].startswith("r.yaml: scenarios.1.strip_width_mm = 0.4 mm is")
+    assert messages[1].startswith(
+        "r.yaml: scenarios.1.strip_width_mm = 1.5 mm is less than the grid spacing"
+    )
     assert messages[1].endswith(
         "raise scenarios.1.strip_width_mm or lower layout.resolution_mm"
     )

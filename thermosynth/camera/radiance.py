@@ -87,6 +87,8 @@ def band_problem(band_um: Any) -> str | None:
     )
     if isinstance(band_um, (str, bytes)) or not hasattr(band_um, "__iter__"):
         return f"it must be a list of two wavelengths; {fix}"
+    if any(isinstance(edge, (bool, str, bytes)) for edge in band_um):
+        return f"its wavelengths must be numbers; {fix}"
     try:
         edges = [float(edge) for edge in band_um]
     except (TypeError, ValueError):

@@ -627,7 +627,20 @@ class _Stepper:
         """Step from ``t`` to ``target`` [s]; return the time reached."""
         while target - t > 1e-9 * target:
             dt = min(self.dt_s / 2**self.level, target - t)
-            dt = min(dt, self.model.short_step_limit_s(t, self.max_dT_K))
+            short_limit_s = self.model.short_step_limit_s(t, self.max_dT_K)
+            smallest_s = self.dt_s / 2**_MAX_HALVINGS
+            if short_limit_s < smallest_s:
+                # Steps this short would stall the run, or stop advancing t.
+                self._fail(
+                    "runaway solver: a separator short heats its cell by more "
+                    f"than max_dT_per_step_K = {self.max_dT_K:g} K within "
+                    f"{smallest_s:.3g} s at t = {t:g} s; lengthen separator_short_s "
+                    "or lower "
+                    "separator_short_energy_J to the cell's electrical energy"
+                )
+                self.stopped = True
+                return t
+            dt = min(dt, short_limit_s)
             if self._try_step(t, dt):
                 t += dt
                 continue

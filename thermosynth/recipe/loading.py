@@ -34,15 +34,12 @@ INPUT_PATH_KEYS = (
     ("frames", "ignore_mask"),
 )
 
-SOURCE_SIZE_KEYS = ("radius_mm", "strip_width_mm")
-"""Scenario keys that set the size of a heat source [mm]; x_mm and y_mm are
-positions."""
-
-# A source size counts as far below the grid spacing when it is less than
-# half a grid cell. A disc of smaller radius contains at most one cell centre
-# and a strip of smaller width covers less than half a column, so the
-# simulation heats one whole cell (or column) in their place.
-MIN_SOURCE_SIZE_CELLS = 0.5
+# Scenario keys that set the size of a heat source [mm], with the smallest
+# size in grid cells that the grid resolves. A disc of radius below half a
+# cell contains at most one cell centre, and a strip narrower than a cell
+# covers one column, so the simulation heats one whole cell or column.
+# x_mm and y_mm are positions, not sizes.
+MIN_SOURCE_SIZE_CELLS = {"radius_mm": 0.5, "strip_width_mm": 1.0}
 
 
 @dataclass(frozen=True)
@@ -140,21 +137,22 @@ def parse_recipe(
 
 
 def warn_small_sources(recipe: Recipe, source: str) -> None:
-    """Warn for each scenario size [mm] that can be below half a grid cell.
+    """Warn for each scenario size [mm] that the grid cannot resolve.
 
-    The grid spacing is ``layout.resolution_mm``; a layout's actual spacing
-    is close to it (`thermosynth.geometry.layouts`). A distribution warns
-    when its smallest value is below half a cell. Each key warns once per
-    load.
+    That is a radius below half a grid cell or a strip narrower than one
+    (`MIN_SOURCE_SIZE_CELLS`). The grid spacing is ``layout.resolution_mm``,
+    and a layout's actual spacing is close to it
+    (`thermosynth.geometry.layouts`). A distribution warns when its smallest
+    value is below the limit. Each key warns once per load.
     """
     spacing_mm = recipe.layout.resolution_mm
     for index, spec in enumerate(recipe.scenarios):
-        for name in SOURCE_SIZE_KEYS:
+        for name, cells in MIN_SOURCE_SIZE_CELLS.items():
             value = getattr(spec, name, None)
             if value is None:
                 continue
             low_mm, _ = bounds(value)
-            if low_mm >= MIN_SOURCE_SIZE_CELLS * spacing_mm:
+            if low_mm >= cells * spacing_mm:
                 continue
 
             key = f"scenarios.{index}.{name}"
@@ -162,13 +160,15 @@ def warn_small_sources(recipe: Recipe, source: str) -> None:
                 size = f"{key} = {low_mm:g} mm is"
             else:
                 size = f"{key} = {describe(value)} can be {low_mm:g} mm,"
+            limit = "half the grid spacing" if cells == 0.5 else "the grid spacing"
             logger.warning(
-                "%s: %s less than half the grid spacing (layout.resolution_mm = "
-                "%g mm), so the source of scenario %r can be narrower than one "
-                "grid cell, and the simulation widens it to a whole cell; raise "
-                "%s or lower layout.resolution_mm",
+                "%s: %s less than %s (layout.resolution_mm = %g mm), so the "
+                "source of scenario %r can be narrower than one grid cell, and "
+                "the simulation widens it to a whole cell or column; raise %s "
+                "or lower layout.resolution_mm",
                 source,
                 size,
+                limit,
                 spacing_mm,
                 spec.name or spec.kind,
                 key,

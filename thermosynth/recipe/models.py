@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    Strict,
     field_validator,
     model_serializer,
     model_validator,
@@ -23,11 +24,13 @@ from pydantic import (
 
 from thermosynth.recipe.distributions import Distribution, Normal, bounds
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Strict: a YAML true or "20" is rejected rather than read as 1.0 or 20.0,
+# while an integer such as 20 is still accepted.
+PositiveFloat = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 # A temperature [C] above absolute zero.
-CelsiusFloat = Annotated[float, Field(gt=-273.15, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+CelsiusFloat = Annotated[float, Strict(), Field(gt=-273.15, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Strict(), Field(gt=0, le=1)]
 
 
 def _non_empty_rect(rect: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -445,7 +448,7 @@ class RunawayScenario(_ScenarioBase):
                 f"separator short keys missing: {', '.join(missing)}. A separator "
                 "short needs separator_short_C (failure temperature [C]), "
                 "separator_short_energy_J (energy released [J]) and "
-                "separator_short_s (release time [s]). Give all three or none."
+                "separator_short_s (release time [s]), so give all three or none"
             )
         return self
 

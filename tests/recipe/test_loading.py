@@ -603,3 +603,20 @@ def test_empty_ignore_rect_names_key():
         parse(text)
 
     assert str(raised.value) == message
+
+
+def test_separator_short_below_ambient_warns(caplog):
+    runaway = (
+        "scenarios=[{kind: runaway, power_W: 50, radius_mm: 5, duration_s: 30, "
+        "separator_short_C: 20, separator_short_energy_J: 1000, "
+        "separator_short_s: 10}]"
+    )
+    with caplog.at_level(logging.WARNING, logger=LOADING):
+        load_demo_recipe(overrides=[runaway, "physics.ambient_C=25"])
+
+    messages = [r.getMessage() for r in caplog.records if r.name == LOADING]
+    assert messages == [
+        "<demo>: scenarios.0.separator_short_C = 20 C is at or below "
+        "physics.ambient_C = 25 C, so every cell shorts at t = 0; give the "
+        "separator's failure temperature, about 130 C for polyethylene"
+    ]

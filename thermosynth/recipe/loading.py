@@ -131,6 +131,7 @@ def parse_recipe(
 
     recipe = _resolve_paths(recipe, base_dir, source)
     warn_small_sources(recipe, source)
+    warn_early_separator_short(recipe, source)
     final_text = yaml.safe_dump(data, sort_keys=False) if overrides else text
     digest = hashlib.sha256(final_text.encode()).hexdigest()
     return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
@@ -173,6 +174,28 @@ def warn_small_sources(recipe: Recipe, source: str) -> None:
                 spec.name or spec.kind,
                 key,
             )
+
+
+def warn_early_separator_short(recipe: Recipe, source: str) -> None:
+    """Warn for a separator short that fails at or below the ambient temperature.
+
+    Every cell then shorts at t = 0, which is almost always a unit or typing
+    mistake rather than the intent.
+    """
+    ambient_C = recipe.physics.ambient_C
+    for index, spec in enumerate(recipe.scenarios):
+        onset_C = getattr(spec, "separator_short_C", None)
+        if onset_C is None or onset_C > ambient_C:
+            continue
+        logger.warning(
+            "%s: scenarios.%d.separator_short_C = %g C is at or below "
+            "physics.ambient_C = %g C, so every cell shorts at t = 0; give the "
+            "separator's failure temperature, about 130 C for polyethylene",
+            source,
+            index,
+            onset_C,
+            ambient_C,
+        )
 
 
 def _check_overrides(overrides: Any) -> None:

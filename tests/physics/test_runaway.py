@@ -17,19 +17,24 @@ from thermosynth.physics.runaway import SeparatorShort, Venting, simulate_runawa
 from thermosynth.physics.sources import hotspot
 
 
-@pytest.fixture(scope="module")
-def row():
-    """Three 10 x 10 mm prismatic cells with 2 mm thermal pads between them."""
+def three_cells(pad_mm: float):
+    """Three 10 x 10 mm prismatic cells with thermal pads, on a grid of pad_mm."""
     return module(
         n_cells=3,
         cell_width_mm=10.0,
         cell_height_mm=10.0,
         thickness_mm=10.0,
-        gap_mm=2.0,
+        gap_mm=pad_mm,
         gap_material="thermal_pad",
-        resolution_mm=2.0,
+        resolution_mm=pad_mm,
         cell_material="prismatic_cell",
     )
+
+
+@pytest.fixture(scope="module")
+def row():
+    """Three 10 x 10 mm prismatic cells with 2 mm thermal pads between them."""
+    return three_cells(2.0)
 
 
 @pytest.fixture(scope="module")
@@ -277,16 +282,7 @@ def test_short_rejects_invalid_values(values, key):
 @pytest.fixture(scope="module")
 def padded_row():
     """Three 10 x 10 mm prismatic cells with 5 mm thermal pads, on a 5 mm grid."""
-    return module(
-        n_cells=3,
-        cell_width_mm=10.0,
-        cell_height_mm=10.0,
-        thickness_mm=10.0,
-        gap_mm=5.0,
-        gap_material="thermal_pad",
-        resolution_mm=5.0,
-        cell_material="prismatic_cell",
-    )
+    return three_cells(5.0)
 
 
 @pytest.fixture(scope="module")

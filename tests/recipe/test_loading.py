@@ -546,7 +546,7 @@ def test_strip_narrower_than_cell_warns(caplog):
         ("scenarios.0.radius_mm=0.6", "layout.resolution_mm=1.0"),
     ],
 )
-def test_source_of_half_cell_or_more_does_not_warn(caplog, overrides):
+def test_resolved_source_no_warning(caplog, overrides):
     assert size_warnings(caplog, *overrides) == []
 
 

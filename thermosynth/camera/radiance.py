@@ -31,10 +31,10 @@ surface, so that a scenario whose power is off by orders of magnitude still
 records, and the plausibility checks warn about it."""
 
 MIN_WAVELENGTH_UM = 0.5
-"""Shortest band edge [um]; the table's node count grows as 1 / wavelength."""
+"""Minimum band edge [um]; the table's node count grows as 1 / wavelength."""
 
 MAX_WAVELENGTH_UM = 100.0
-"""Longest band edge [um]; the quadrature's node count grows with log(high / low)."""
+"""Maximum band edge [um]; the quadrature's node count grows with log(high / low)."""
 
 # CODATA 2018 values, exact in the SI since 2019.
 _PLANCK_J_S = 6.62607015e-34

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -316,6 +317,33 @@ def test_layout_value_of_wrong_type_names_key(capsys, tmp_path, value, shown):
     )
     assert_one_line_error(code, err, message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mask_layout_builds_from_recipe(tmp_path):
+    # Two 20 x 30 px cells with a 10 px gap, on a 50 x 40 mm mask.
+    mask = np.zeros((40, 50), np.uint8)
+    mask[5:35, 5:25] = mask[5:35, 30:45] = 255
+    cv2.imwrite(str(tmp_path / "cells.png"), mask)
+    layout = (
+        f"layout={{kind: mask, path: {tmp_path / 'cells.png'}, resolution_mm: 1, "
+        "width_mm: 50, height_mm: 40, thickness_mm: 5}"
+    )
+    built = build_layout(load_demo_recipe(overrides=[layout]).recipe.layout, {})
+
+    assert built.shape == (40, 50)
+    np.testing.assert_array_equal(built.cell_id >= 0, mask > 0)
+    assert built.cell_id.max() == 1
+
+
+def test_mask_layout_bad_path_names_recipe_key():
+    layout = (
+        "layout={kind: mask, path: [1, 2], resolution_mm: 1, width_mm: 50, "
+        "height_mm: 40, thickness_mm: 5}"
+    )
+    message = r"<demo>: key 'layout\.path' = \[1, 2\] is invalid; give the mask"
+
+    with pytest.raises(RecipeError, match=message):
+        load_demo_recipe(overrides=[layout])
 
 
 def test_layout_number_text_becomes_number():

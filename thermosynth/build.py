@@ -14,7 +14,7 @@ from typing import Any
 
 import h5py
 import numpy as np
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from thermosynth.camera.model import Camera
 from thermosynth.errors import LayoutError, RecipeError
@@ -236,6 +236,12 @@ _EXPECTED = {
 }
 
 
+# Builders take arrays (a mask layout's image) that pydantic has no schema for.
+_ANY_TYPE = ConfigDict(arbitrary_types_allowed=True)
+# (layout kind, builder argument) -> recipe key, where the two differ.
+_RECIPE_KEYS = {("mask", "mask"): "path"}
+
+
 def _typed_options(
     builder: Callable[..., Layout], options: dict[str, Any], kind: str
 ) -> dict[str, Any]:
@@ -251,11 +257,12 @@ def _typed_options(
         try:
             if isinstance(value, bool) and hint is not bool:
                 raise ValueError(key)
-            typed[key] = TypeAdapter(hint).validate_python(value)
+            typed[key] = TypeAdapter(hint, config=_ANY_TYPE).validate_python(value)
         except (ValidationError, ValueError):
             expected = _EXPECTED.get(_without_none(hint), f"a value of type {hint}")
+            name = _RECIPE_KEYS.get((kind, key), key)
             raise RecipeError(
-                f"key 'layout.{key}' = {value!r} is invalid for layout kind "
+                f"key 'layout.{name}' = {value!r} is invalid for layout kind "
                 f"{kind!r}; give {expected} (layout keys take one value, not "
                 "a distribution)"
             ) from None

@@ -361,6 +361,11 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
     layout = recipe.layout
     mask_path = layout.options().get("path")
     if layout.kind == "mask" and mask_path is not None:
+        if not isinstance(mask_path, str):
+            raise RecipeError(
+                f"{source}: key 'layout.path' = {mask_path!r} is invalid; give the "
+                "mask image's file path, relative to the recipe or absolute"
+            )
         resolved = Path(mask_path)
         resolved = resolved if resolved.is_absolute() else base_dir / resolved
         if not resolved.exists():

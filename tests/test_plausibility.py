@@ -88,3 +88,39 @@ def test_demo_sample_does_not_warn(caplog):
                 generator.anomalous(index, generator.read_frame(frame_index))
 
     assert not caplog.records
+
+
+def _covered(shape: tuple[int, int], corners_px: list[list[float]]) -> np.ndarray:
+    """Return the frame pixels inside the polygon ``corners_px`` [px]."""
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    polygon = np.asarray(corners_px)
+    inside = (x >= polygon[:, 0].min()) & (x <= polygon[:, 0].max())
+    return inside & (y >= polygon[:, 1].min()) & (y <= polygon[:, 1].max())
+
+
+@pytest.mark.parametrize(
+    ("corners_px", "invalid_rows", "expected"),
+    [
+        ([[1, 1], [8, 1], [8, 6], [1, 6]], 0, None),
+        ([[-0.5, -0.5], [9.5, -0.5], [9.5, 7.5], [-0.5, 7.5]], 0, None),
+        # 40 x 16 px, of which the frame holds 10 x 8 = 80 px: 12 %
+        ([[-10, -4], [30, -4], [30, 12], [-10, 12]], 0, "only 12% of the layout"),
+        # inside the frame on rows 1-6, of which only row 6 is valid: 17 %
+        ([[1, 1], [8, 1], [8, 6], [1, 6]], 6, "only 17% of the pixels under"),
+    ],
+)
+def test_layout_off_frame_warns(caplog, corners_px, invalid_rows, expected):
+    frame = _frame(30.0, "C")
+    frame.valid[:invalid_rows] = False
+    covered = _covered(frame.shape, corners_px)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        UnitChecks(ambient_C=25.0).check_placement(frame, corners_px, covered)
+
+    messages = [record.getMessage() for record in caplog.records]
+    if expected is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1
+        assert expected in messages[0]
+        assert "f.npy (10 x 8 px)" in messages[0]
+        assert "registration.corners_px" in messages[0]

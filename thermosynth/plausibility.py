@@ -1,8 +1,9 @@
-"""Warnings for frames and samples that look like a unit mistake.
+"""Warnings for frames and samples that look like a unit or placement mistake.
 
 A calibration in the wrong unit (kelvin offsets on Celsius frames, a 16-bit
-scale on 8-bit images) or a power in milliwatts where watts are expected
-still yields a dataset, so these checks warn instead of stopping the run.
+scale on 8-bit images), a power in milliwatts where watts are expected, or
+layout corners that reach past the frame still yield a dataset, so these
+checks warn instead of stopping the run.
 Each check warns once per `UnitChecks`, so a run of many samples logs each
 kind of problem once per process.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import cv2
 import numpy as np
 
 from thermosynth.frames.frame import Frame
@@ -28,6 +30,11 @@ KELVIN_OFFSET = 273.15
 # median is further than this from physics.ambient_C is more likely decoded
 # with the wrong scale, offset or unit [K].
 MAX_AMBIENT_GAP_K = 100.0
+
+# Share of the layout's area [px] that must lie on the frame, and share of
+# the covered pixels that must be valid, below which the placement warns.
+MIN_ON_FRAME = 0.9
+MIN_VALID_COVERED = 0.5
 
 # An estimate: even in thermal runaway a cell's surface stays below about
 # 1000 C, so a larger simulated rise points to a power in the wrong unit [K].
@@ -93,6 +100,38 @@ class UnitChecks:
                 "so they show less than the simulated rise; lower the scenario's "
                 f"power or check the frames' calibration. Each {noun}'s count is "
                 "its metadata's saturated_px",
+            )
+
+    def check_placement(
+        self, frame: Frame, corners_px: np.ndarray, covered: np.ndarray
+    ) -> None:
+        """Warn if the registered layout reaches past ``frame`` or its valid pixels.
+
+        ``corners_px`` are the layout's four corners on the frame, (4, 2) as
+        (x, y) [px], and ``covered`` the frame pixels that the layout covers.
+        """
+        if "placement" in self._warned:
+            return
+        area_px = abs(cv2.contourArea(np.asarray(corners_px, np.float32)))
+        on_frame = covered.sum() / area_px if area_px >= 1 else 1.0
+        valid = frame.valid[covered].mean() if covered.any() else 0.0
+        height, width = frame.shape
+        where = f"on {frame.source} ({width} x {height} px)"
+        if on_frame < MIN_ON_FRAME:
+            self._warn(
+                "placement",
+                f"only {on_frame:.0%} of the layout lies {where}; anomalies "
+                "placed off the frame are lost. Check registration.corners_px "
+                "([x, y] in pixels: top-left, top-right, bottom-right, "
+                "bottom-left), registration.fit and the layout's size",
+            )
+        elif valid < MIN_VALID_COVERED:
+            self._warn(
+                "placement",
+                f"only {valid:.0%} of the pixels under the layout are valid {where} "
+                "(the rest lie outside frames.valid_mask, in frames.ignore_mask "
+                "or frames.ignore_rects, or do not decode); check "
+                "registration.corners_px and those keys",
             )
 
     def _warn(self, check: str, message: str) -> None:

@@ -224,6 +224,7 @@ class Generator:
         rng = sample_rng(self.recipe.seed, index)
         self.unit_checks.check_frame(frame)
         prepared = self.prepare(frame)
+        self.unit_checks.check_placement(frame, prepared.corners, prepared.covered)
         threshold = prepared.threshold
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
         max_input_rise = 0.0

@@ -2,8 +2,11 @@
 
 from types import SimpleNamespace
 
+import matplotlib.pyplot as plt
+import numpy as np
+
 from thermosynth.pipeline import Generator
-from thermosynth.preview import pick_varied, write_preview
+from thermosynth.preview import draw_rows, pick_varied, write_preview
 from thermosynth.recipe import load_demo_recipe
 
 
@@ -79,3 +82,20 @@ def test_preview_simulates_only_picked_rows(tmp_path, monkeypatch):
     assert n_drawn == 3
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(simulated) == ["internal_short", "internal_short", "tab_overheating"]
+
+
+def test_preview_outlines_the_layout_corners():
+    generator = Generator(load_demo_recipe(overrides=["split.test_anomalous=1"]))
+    index, frame_index = next(
+        (i, f) for i, _, label, f in generator.plan.entries() if label
+    )
+    frame = generator.read_frame(frame_index)
+    sample = generator.anomalous(index, frame)
+    figure = draw_rows([(sample, frame)])
+    normal_axes = figure.axes[0]
+    corners = np.asarray(sample.metadata["corners_px"], float)
+
+    (line,) = normal_axes.lines
+    np.testing.assert_array_equal(line.get_xydata(), np.vstack([corners, corners[:1]]))
+    assert normal_axes.get_xlim() == (-0.5, frame.shape[1] - 0.5)
+    plt.close(figure)

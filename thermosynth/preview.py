@@ -23,7 +23,7 @@ from thermosynth.output.sample import Sample  # noqa: E402
 from thermosynth.pipeline import Generator  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
 
-COLUMNS = ("normal", "anomalous", "surface rise [K]", "mask")
+COLUMNS = ("normal, layout corners dashed", "anomalous", "surface rise [K]", "mask")
 T = TypeVar("T")
 
 
@@ -139,6 +139,7 @@ def _draw_row(sample: Sample, frame: Frame, row: np.ndarray) -> None:
         image = row[1].imshow(anomalous_values, cmap="inferno", vmin=low, vmax=high)
         plt.colorbar(image, ax=row[1], label=unit, shrink=0.8)
 
+    _outline_layout(row[0], sample.metadata.get("corners_px"))
     rise = row[2].imshow(sample.rise_K, cmap="magma")
     plt.colorbar(rise, ax=row[2], label="[K]", shrink=0.8)
     row[3].imshow(sample.mask, cmap="gray", vmin=0, vmax=1)
@@ -152,3 +153,14 @@ def _draw_row(sample: Sample, frame: Frame, row: np.ndarray) -> None:
     for ax in row:
         ax.set_xticks([])
         ax.set_yticks([])
+
+
+def _outline_layout(ax: plt.Axes, corners_px: list[list[float]] | None) -> None:
+    """Draw the registered layout's edges, (x, y) corners [px], dashed."""
+    if corners_px is None:
+        return
+    x, y = np.asarray(corners_px, float).T
+    limits = ax.get_xlim(), ax.get_ylim()
+    ax.plot(np.append(x, x[0]), np.append(y, y[0]), "c--", linewidth=0.8)
+    ax.set_xlim(limits[0])
+    ax.set_ylim(limits[1])

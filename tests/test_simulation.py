@@ -106,7 +106,14 @@ SHORT = "separator_short_C: 130, separator_short_energy_J: 5000, separator_short
 
 @pytest.mark.parametrize(
     ("keys", "expected"),
-    [("", None), (f", {SHORT}", SeparatorShort(130.0, 5000.0, 10.0))],
+    [
+        ("", None),
+        (f", {SHORT}", SeparatorShort(130.0, 5000.0, 10.0)),
+        (
+            f", {SHORT}, separator_short_radius_mm: 4",
+            SeparatorShort(130.0, 5000.0, 10.0, radius_mm=4.0),
+        ),
+    ],
 )
 def test_runaway_separator_short_reaches_solver(monkeypatch, keys, expected):
     scenario = RUNAWAY[0].replace("duration_s: 40", f"duration_s: 40{keys}")
@@ -137,6 +144,15 @@ def test_runaway_separator_short_needs_all_keys():
     )
 
     with pytest.raises(RecipeError, match=message):
+        load_demo_recipe(overrides=(scenario, *RUNAWAY[1:]))
+
+
+def test_runaway_separator_short_radius_needs_a_short():
+    scenario = RUNAWAY[0].replace(
+        "duration_s: 40", "duration_s: 40, separator_short_radius_mm: 4"
+    )
+
+    with pytest.raises(RecipeError, match=r"radius_mm is given without a separator"):
         load_demo_recipe(overrides=(scenario, *RUNAWAY[1:]))
 
 

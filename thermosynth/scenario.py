@@ -212,8 +212,8 @@ def _profile(drawn: DrawnScenario, value: float) -> Any:
 def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
     """Return the venting, separator short and step options of a runaway scenario.
 
-    ``separator_short`` is left out when the recipe sets none, so the bank
-    keys of recipes without it stay as they were.
+    ``separator_short`` (and its ``radius_mm``) is left out when the recipe
+    sets none, so the bank keys of recipes without it stay as they were.
     """
     venting = None
     if spec.venting:
@@ -232,6 +232,8 @@ def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
             "energy_J": spec.separator_short_energy_J,
             "duration_s": spec.separator_short_s,
         }
+        if spec.separator_short_radius_mm is not None:
+            options["separator_short"]["radius_mm"] = spec.separator_short_radius_mm
     return options
 
 

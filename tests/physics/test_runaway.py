@@ -11,6 +11,7 @@ import pytest
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout, Material
 from thermosynth.geometry.layouts import module
+from thermosynth.physics import runaway
 from thermosynth.physics.heat import Boundary
 from thermosynth.physics.profiles import Pulse
 from thermosynth.physics.runaway import SeparatorShort, Venting, simulate_runaway
@@ -270,6 +271,9 @@ def test_short_too_fast_raises(row):
         ({"energy_J": math.inf}, "energy_J = inf"),
         ({"duration_s": 0.0}, "duration_s = 0.0"),
         ({"duration_s": True}, "duration_s = True"),
+        ({"radius_mm": 0.0}, "radius_mm = 0.0"),
+        ({"radius_mm": math.inf}, "radius_mm = inf"),
+        ({"radius_mm": math.nan}, "radius_mm = nan"),
     ],
 )
 def test_short_rejects_invalid_values(values, key):
@@ -326,3 +330,40 @@ def test_short_energy_balance(propagation):
     assert result.energy_short_J == pytest.approx(1000.0, rel=1e-12)
     assert result.energy_in_J == result.energy_short_J
     assert books == pytest.approx(balance, rel=1e-12)
+
+
+@pytest.mark.parametrize("radius_mm", [2.0, 4.5])
+def test_local_short_heats_a_ball_around_the_hottest_cell(row, monkeypatch, radius_mm):
+    # One layer on a 2 mm grid, cell 0 is 5 x 5 grid cells. Its hottest grid
+    # cell when it shorts is the second of the middle row, next to the
+    # cell's outer edge: the ball around it holds 5 grid cells at 2 mm, and
+    # 18 at 4.5 mm, where the cell's edge cuts 3 of a full disc's 21.
+    made = []
+    original = runaway._RunawayModel._shorted_cells
+
+    def recording(model, cell, radius):
+        where = original(model, cell, radius)
+        made.append(np.isin(np.arange(model.T.size), where).reshape(row.shape))
+        return where
+
+    monkeypatch.setattr(runaway._RunawayModel, "_shorted_cells", recording)
+    result = heated_run(row, replace(SHORT_AT_45_C, radius_mm=radius_mm))
+    step = int(np.flatnonzero(result.times_s == result.short_s[0])[0])
+    rise = np.where(row.cell_id == 0, result.rise_all_K[step, 0], -np.inf)
+    j0, i0 = np.unravel_index(np.argmax(rise), row.shape)
+    jj, ii = np.mgrid[: row.shape[0], : row.shape[1]]
+    distance_mm = np.hypot((jj - j0) * row.dy_mm, (ii - i0) * row.dx_mm)
+    inside = (row.cell_id == 0) & (distance_mm <= radius_mm)
+
+    assert (j0, i0) == (2, 1)
+    assert inside.sum() == {2.0: 5, 4.5: 18}[radius_mm]
+    assert len(made) == 1
+    np.testing.assert_array_equal(made[0], inside)
+    assert result.energy_short_J == pytest.approx(20.0, rel=1e-12)
+
+
+def test_short_wider_than_the_cell_heats_it_uniformly(row):
+    local = heated_run(row, replace(SHORT_AT_45_C, radius_mm=100.0))
+    uniform = heated_run(row, SHORT_AT_45_C)
+
+    np.testing.assert_array_equal(local.rise_all_K, uniform.rise_all_K)

@@ -27,7 +27,8 @@ can heat a cell by 1e5 K/s) is adiabatic in fact, and the split is exact.
 
 An optional separator short (:class:`SeparatorShort`) adds ``q_short``: once
 a battery cell's separator fails, the cell releases its electrical energy
-uniformly over its grid cells. While a short runs, steps are also cut so
+uniformly over its grid cells, or over a ball around its hottest grid cell
+(``radius_mm``). While a short runs, steps are also cut so
 that it heats no grid cell by more than ``max_dT_per_step_K`` per step,
 because the chemistry of a step runs at the temperature of the step's start.
 """
@@ -137,8 +138,10 @@ class SeparatorShort:
     A battery cell shorts once, when its hottest grid cell reaches
     ``onset_C``. It then releases ``energy_J`` at the constant power
     ``energy_J / duration_s``, spread uniformly over all its grid cells in
-    every layer. A polyethylene (PE) separator melts at about 130 C and a
-    polypropylene (PP) one at about 165 C.
+    every layer, or, with ``radius_mm``, over those of its grid cells whose
+    centres lie within ``radius_mm`` of the hottest one's, where the
+    separator failed. A polyethylene (PE) separator melts at about 130 C and
+    a polypropylene (PP) one at about 165 C.
 
     Attributes
     ----------
@@ -150,11 +153,16 @@ class SeparatorShort:
         released, e.g. 50 Ah x 3.7 V x 0.5 = 333 kJ.
     duration_s : float
         Time over which the short releases ``energy_J`` [s], > 0.
+    radius_mm : float or None
+        Radius of the shorted region around the hottest grid cell [mm], > 0;
+        None (the default) spreads the heat over the whole cell. The region
+        always holds the hottest grid cell, however small the radius.
     """
 
     onset_C: float
     energy_J: float
     duration_s: float
+    radius_mm: float | None = None
 
     def __post_init__(self) -> None:
         if not (_is_real(self.onset_C) and self.onset_C > -ZERO_C_IN_K):
@@ -172,6 +180,13 @@ class SeparatorShort:
             raise RecipeError(
                 f"separator_short: duration_s = {self.duration_s!r} is invalid; "
                 "give the time the short takes to release its energy [s], > 0"
+            )
+        radius = self.radius_mm
+        if radius is not None and not (_is_real(radius) and 0 < radius < math.inf):
+            raise RecipeError(
+                f"separator_short: radius_mm = {radius!r} is invalid; give the "
+                "radius of the shorted region [mm], > 0, or leave it out to "
+                "heat the whole cell"
             )
 
 
@@ -354,6 +369,7 @@ class _RunawayModel:
         self.volume_m3 = cell_volume_m3(layout, self.shape[0])
         dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
         self.dz_m = dz_m
+        self.dx_mm, self.dy_mm = layout.dx_mm, layout.dy_mm
 
         rho_cp = layout.property_map("rho_cp_J_m3K")
         self.rho_cp = np.broadcast_to(rho_cp, self.shape).ravel().astype(float)
@@ -541,7 +557,7 @@ class _RunawayModel:
         # passes onset_C at the step where a grid cell does.
         ready = (self.cell_max_C >= short.onset_C) & np.isnan(self.short_s)
         for cell in np.flatnonzero(ready):
-            where = self.reacting[self.cell_of == cell]
+            where = self._shorted_cells(cell, short.radius_mm)
             weights = np.zeros(self.T.size)
             weights[where] = 1.0 / (where.size * self.volume_m3)
             power = Pulse(
@@ -552,6 +568,22 @@ class _RunawayModel:
             self.shorts.append(VolumeSource(weights, power, f"short of cell {cell}"))
             self.short_s[cell] = t
             logger.debug("runaway: separator of cell %d failed at t = %g s", cell, t)
+
+    def _shorted_cells(self, cell: int, radius_mm: float | None) -> np.ndarray:
+        """Return the flat indices of the grid cells a separator short heats.
+
+        All of battery cell ``cell``'s grid cells, or, with ``radius_mm``,
+        those whose centres lie within ``radius_mm`` of its hottest one.
+        """
+        where = self.reacting[self.cell_of == cell]
+        if radius_mm is None:
+            return where
+
+        spacing_mm = np.array([self.dz_m * 1e3, self.dy_mm, self.dx_mm])
+        centres_mm = np.stack(np.unravel_index(where, self.shape), axis=1) * spacing_mm
+        hottest_mm = centres_mm[np.argmax(self.T[where])]
+        distance_mm = np.linalg.norm(centres_mm - hottest_mm, axis=1)
+        return where[distance_mm <= radius_mm]
 
     def _vent(self, t_end: float, venting: Venting) -> None:
         c0 = self.chemistry.c_sei0

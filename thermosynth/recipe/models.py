@@ -412,7 +412,9 @@ class RunawayScenario(_ScenarioBase):
     ``trigger_s`` ends the trigger that many seconds after the onset; without
     it the trigger heats until the end of the simulation. The three
     ``separator_short_*`` keys, given together, let each cell whose separator
-    fails release ``separator_short_energy_J`` over ``separator_short_s``.
+    fails release ``separator_short_energy_J`` over ``separator_short_s``;
+    ``separator_short_radius_mm`` puts that heat in a ball of this radius
+    around the cell's hottest grid cell instead of the whole cell.
     """
 
     kind: Literal["runaway"]
@@ -429,6 +431,7 @@ class RunawayScenario(_ScenarioBase):
     separator_short_C: CelsiusFloat | None = None
     separator_short_energy_J: PositiveFloat | None = None
     separator_short_s: PositiveFloat | None = None
+    separator_short_radius_mm: PositiveFloat | None = None
     max_dT_per_step_K: PositiveFloat = 20.0
     trigger_s: Distribution | None = None
 
@@ -449,6 +452,12 @@ class RunawayScenario(_ScenarioBase):
                 "short needs separator_short_C (failure temperature [C]), "
                 "separator_short_energy_J (energy released [J]) and "
                 "separator_short_s (release time [s]), so give all three or none"
+            )
+        if self.separator_short_radius_mm is not None and missing:
+            raise ValueError(
+                "separator_short_radius_mm is given without a separator short; "
+                "add separator_short_C, separator_short_energy_J and "
+                "separator_short_s, or leave the radius out"
             )
         return self
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from thermosynth.errors import FrameError, MaskSizeError
+from thermosynth.frames.palettes import palette_lut
 from thermosynth.frames.sources import ArraySource, HDF5Source, ImageFolderSource
 
 
@@ -263,6 +264,21 @@ def test_unknown_palette_in_source(tmp_path):
 
     with pytest.raises(FrameError, match="unknown palette 'ironbow'"):
         ImageFolderSource(folder, mode="palette", palette="ironbow")
+
+
+def test_frames_in_another_palette_name_the_palette(tmp_path):
+    # Inferno's colours 0-159, none within 40 of a jet colour (its oranges
+    # from 171 to 218 are).
+    inferno = palette_lut("inferno")
+    image = inferno[np.arange(0, 160, 5)].reshape(4, 8, 3)[..., ::-1]  # BGR
+    folder = _write_frames(tmp_path / "frames", [image], ".png")
+    message = r"no pixel's colour is within frames.max_colour_distance of palette 'jet'"
+
+    with pytest.raises(FrameError, match=message):
+        ImageFolderSource(folder, mode="palette", palette="jet").read(0)
+    assert (
+        ImageFolderSource(folder, mode="palette", palette="inferno").read(0).valid.all()
+    )
 
 
 def test_palette_unit_needs_range(tmp_path):

@@ -315,6 +315,15 @@ def _build_frame(
     """
     finite = np.isfinite(values)
     valid = region & decodable & finite
+    if region.any() and not (region & decodable).any():
+        palette = getattr(encoding, "name", None)
+        where = f"palette {palette!r}" if palette else "the colour bar's palette"
+        raise FrameError(
+            f"{source}: no pixel's colour is within frames.max_colour_distance of "
+            f"{where}, so none decodes to a temperature; check that frames.palette "
+            "(or frames.colorbar) names the camera's colour map, or raise "
+            "frames.max_colour_distance"
+        )
     if not valid.any():
         raise FrameError(
             f"{source} has no valid pixel (inside the region of interest, outside "

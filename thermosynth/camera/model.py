@@ -426,7 +426,10 @@ def _base_apparent_C(frame: Frame, *, ambient_C: float) -> np.ndarray | float:
     values_C = frame.values - ZERO_C_IN_K if frame.unit == "K" else frame.values
     usable = frame.valid & np.isfinite(values_C)
     base_C = np.where(usable, values_C, ambient_C)
-    coldest, hottest = float(np.min(base_C)), float(np.max(base_C))
+    # The range of the frame's own pixels: the ambient fill of unusable
+    # pixels would show up in a message as the frame's.
+    seen_C = values_C[usable] if usable.any() else base_C
+    coldest, hottest = float(np.min(seen_C)), float(np.max(seen_C))
     if not (T_MIN_K <= coldest + ZERO_C_IN_K and hottest + ZERO_C_IN_K <= T_MAX_K):
         raise FrameError(
             f"frame {frame.source} has apparent temperatures of {coldest:.2f} to "

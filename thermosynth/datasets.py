@@ -405,8 +405,9 @@ class OnTheFlyDataset(Dataset[Item]):
     bank_size : int
         Number of simulated rises to keep, 0 to simulate every anomaly.
         Simulation is the slow step: with the default ADI solver an
-        anomalous item of the demo recipe took about 0.05 s on one shared CPU
-        core (0.02 s at ``layout.resolution_mm=5``), as
+        anomalous item of the demo recipe took 0.075 s on one thread of a
+        shared 2-core AMD EPYC machine (0.04 s at
+        ``layout.resolution_mm=5``), and up to 0.1 s under more load, as
         benchmarks/on_the_fly_item_time.py measures. Finer grids, longer
         durations and the ``fipy`` solver cost more.
         With a bank, an anomaly draws one of the ``bank_size`` scenario

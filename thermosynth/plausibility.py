@@ -15,6 +15,7 @@ kind of problem once per process.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -103,7 +104,10 @@ class UnitChecks:
             )
 
     def check_placement(
-        self, frame: Frame, corners_px: np.ndarray, covered: np.ndarray
+        self,
+        frame: Frame,
+        corners_px: Sequence[Sequence[float]] | np.ndarray,
+        covered: np.ndarray,
     ) -> None:
         """Warn if the registered layout reaches past ``frame`` or its valid pixels.
 

@@ -557,7 +557,7 @@ class _RunawayModel:
         # passes onset_C at the step where a grid cell does.
         ready = (self.cell_max_C >= short.onset_C) & np.isnan(self.short_s)
         for cell in np.flatnonzero(ready):
-            where = self._shorted_cells(cell, short.radius_mm)
+            where = self._shorted_cells(int(cell), short.radius_mm)
             weights = np.zeros(self.T.size)
             weights[where] = 1.0 / (where.size * self.volume_m3)
             power = Pulse(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -114,7 +115,36 @@ def test_corrupt_image_skipped_when_allowed(capsys, caplog, tmp_path):
     assert code == 0
     assert n_broken == len(skipped) >= 1
     assert f"wrote {6 - len(skipped)} samples" in out
+    plural = "sample" if len(skipped) == 1 else "samples"
+    assert out.rstrip().endswith(
+        f"; skipped {len(skipped)} {plural} whose frames failed (frames.on_error: skip)"
+    )
     assert (tmp_path / "out" / "dataset.h5").is_file()
+
+
+def test_skip_warning_starts_own_line(capsys, tmp_path):
+    paths = write_frames(tmp_path / "frames")
+    paths[2].write_bytes(b"not a png at all")
+    paths[3].write_bytes(b"")
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames", on_error="skip"))
+    # The command line's own handler: pytest's handlers on the root logger
+    # keep logging.basicConfig in main from adding one.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        code = main(["generate", str(recipe)])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    err = capsys.readouterr().err
+
+    # The progress bar redraws its line after a carriage return.
+    lines = re.split(r"[\r\n]", err)
+    warnings = [line for line in lines if "skipped sample" in line]
+    assert code == 0
+    assert "6/6 [" in err
+    assert warnings
+    assert all(line.startswith("WARNING thermosynth.pipeline: ") for line in warnings)
 
 
 def test_mixed_frame_sizes(capsys, tmp_path):

@@ -390,7 +390,8 @@ def test_closeness_file_as_set_named(capsys, tmp_path, data_dir):
     message = (
         f"cannot load the pseudo set: {image} is a file, but a frame set is a "
         "thermosynth dataset.h5 (or the output folder that contains it), an MVTec "
-        "folder tree or a folder of images or .npy files; give one of those"
+        "folder tree, a folder of images or .npy files, or one .npy file of (N, "
+        "H, W) frames; give one of those"
     )
     assert_one_line_error(code, err, message)
 
@@ -411,12 +412,88 @@ def test_closeness_mixed_units_one_line(capsys, tmp_path, data_dir):
     message = (
         f"pseudo frames from {dataset} are in C but normal frames from {folder} are "
         "in level, so contrasts and distances between them would mix units. Give "
-        "both sets in one unit. A thermosynth dataset.h5 or output folder is "
-        "decoded to its frame unit, and its normal samples can serve as the normal "
-        "set, while a plain folder of integer images keeps its stored levels"
+        "both sets in one unit: decode the normal levels with their calibration, "
+        "--normal-scale K_PER_LEVEL and --normal-offset K on the command line "
+        "(FrameSet.decoded in Python), or give a thermosynth dataset.h5 or output "
+        "folder, whose normal samples are decoded to its frame unit"
     )
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "r").exists()
+
+
+def _write_kelvin_pseudo(path: Path, rng: np.random.Generator) -> None:
+    """Write 6 anomalous 16 x 12 px frames near 298 K with a 3 K hot square."""
+    frames = 298.0 + rng.normal(scale=0.05, size=(6, 16, 12))
+    masks = np.zeros(frames.shape, np.uint8)
+    masks[:, 6:9, 4:7] = 1
+    frames[masks == 1] += 3.0
+    with h5py.File(path, "w") as file:
+        file["frames"] = frames
+        file["masks"] = masks
+        file["labels"] = np.ones(6, np.uint8)
+        file.attrs["frame_unit"] = "K"
+
+
+def test_closeness_npy_stack_with_normal_scale(capsys, tmp_path):
+    rng = np.random.default_rng(7)
+    levels = np.rint(29800 + rng.normal(scale=5.0, size=(12, 16, 12)))
+    stack = tmp_path / "normal.npy"
+    np.save(stack, levels.astype(np.uint16))
+    dataset = tmp_path / "dataset.h5"
+    _write_kelvin_pseudo(dataset, rng)
+    args = ("--normal", str(stack), "--pseudo", str(dataset), "--no-write-back")
+    args += ("--epochs", "1", "--permutations", "20", "-o", str(tmp_path / "r"))
+
+    code, _, err = run_cli(capsys, "validate", "closeness", *args)
+    assert_one_line_error(
+        code,
+        err,
+        f"pseudo frames from {dataset} are in K but normal frames from {stack} "
+        "are in level, so contrasts and distances between them would mix units. "
+        "Give both sets in one unit: decode the normal levels with their "
+        "calibration, --normal-scale K_PER_LEVEL and --normal-offset K on the "
+        "command line (FrameSet.decoded in Python), or give a thermosynth "
+        "dataset.h5 or output folder, whose normal samples are decoded to its "
+        "frame unit",
+    )
+
+    code, out, _ = run_cli(
+        capsys, "validate", "closeness", *args, "--normal-scale", "0.01"
+    )
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert code == 0
+    assert out.startswith(f"wrote closeness report to {tmp_path / 'r'}/report.md")
+    assert f"| normal | 6 | K | {stack} |" in report
+
+
+def test_closeness_normal_offset_needs_scale(capsys, tmp_path):
+    folder = str(tmp_path)
+    args = ("--normal", folder, "--pseudo", folder, "--normal-offset", "-40")
+    code, _, err = run_cli(
+        capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
+    )
+    message = (
+        "--normal-offset -40 was given without --normal-scale; give the scale in "
+        "K per level as well"
+    )
+    assert_one_line_error(code, err, message)
+
+
+def test_closeness_rejects_scale_of_kelvin_set(capsys, tmp_path):
+    dataset = tmp_path / "dataset.h5"
+    _write_kelvin_pseudo(dataset, np.random.default_rng(8))
+    args = ("--normal", str(dataset), "--pseudo", str(dataset))
+    args += ("--normal-scale", "0.01", "-o", str(tmp_path / "r"))
+    with h5py.File(dataset, "a") as file:
+        file["labels"][:3] = 0
+
+    code, _, err = run_cli(capsys, "validate", "closeness", *args)
+    message = (
+        f"frames from {dataset} are in K, not in stored integer levels, so a "
+        "scale per level does not apply to them; give the scale and offset only "
+        "for a folder of integer images or an integer .npy stack"
+    )
+    assert_one_line_error(code, err, message)
 
 
 def test_closeness_train_folder_not_good(capsys, tmp_path, data_dir):

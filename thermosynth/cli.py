@@ -315,13 +315,16 @@ def _load(args: argparse.Namespace) -> LoadedRecipe:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from thermosynth.pipeline import generate
 
     loaded = _load(args)
-    if loaded.recipe.sequence is not None:
-        with _named_recipe(loaded):
+    # Log records go through tqdm.write, which clears the progress bar first,
+    # so that each record starts a line of its own.
+    with _named_recipe(loaded), logging_redirect_tqdm():
+        if loaded.recipe.sequence is not None:
             return _generate_sequences(loaded, args)
-    with _named_recipe(loaded):
         summary = generate(
             loaded,
             overwrite=args.overwrite,
@@ -335,7 +338,8 @@ def _generate(args: argparse.Namespace) -> int:
         f"area {summary.mean_area_px:.1f} px, mean peak rise "
         f"{summary.mean_peak_rise_K:.2f} K)"
     )
-    print(_summary_line(counts, summary.output_dir, summary.already_complete))
+    line = _summary_line(counts, summary.output_dir, summary.already_complete)
+    print(line + _skipped(summary.n_skipped, "sample"))
     return 0
 
 
@@ -347,6 +351,14 @@ def _summary_line(counts: str, output_dir: Path, already_complete: bool) -> str:
             "nothing (pass --overwrite to generate it again)"
         )
     return f"wrote {counts} to {output_dir}"
+
+
+def _skipped(n_skipped: int, noun: str) -> str:
+    """Return "; skipped N samples ..." for the summary line, or ""."""
+    if n_skipped == 0:
+        return ""
+    plural = noun if n_skipped == 1 else f"{noun}s"
+    return f"; skipped {n_skipped} {plural} whose frames failed (frames.on_error: skip)"
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -364,7 +376,8 @@ def _preview(args: argparse.Namespace) -> int:
             path=args.output or Path("preview.png"),
             overwrite=args.overwrite,
         )
-    print(f"wrote preview of {n_drawn} samples to {path}{_fewer(n_drawn, args.n)}")
+    noun = "sample" if n_drawn == 1 else "samples"
+    print(f"wrote preview of {n_drawn} {noun} to {path}{_fewer(n_drawn, args.n)}")
     return 0
 
 
@@ -395,7 +408,8 @@ def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
         f"{summary.mean_final_area_px:.1f} px, mean final peak rise "
         f"{summary.mean_final_peak_rise_K:.2f} K)"
     )
-    print(_summary_line(counts, summary.output_dir, summary.already_complete))
+    line = _summary_line(counts, summary.output_dir, summary.already_complete)
+    print(line + _skipped(summary.n_skipped, "sequence"))
     return 0
 
 
@@ -456,6 +470,20 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         "--normal", type=Path, required=True, help="normal frames (any source below)"
     )
     parser.add_argument(
+        "--normal-scale",
+        type=float,
+        metavar="K_PER_LEVEL",
+        help="decode normal frames stored as integer levels (a plain folder of "
+        "16-bit images or an integer .npy stack) to K: value [K] = level * "
+        "K_PER_LEVEL + --normal-offset",
+    )
+    parser.add_argument(
+        "--normal-offset",
+        type=float,
+        metavar="K",
+        help="value of level 0 for --normal-scale [K] (default: 0)",
+    )
+    parser.add_argument(
         "--pseudo",
         type=Path,
         required=True,
@@ -511,6 +539,7 @@ def _validate_closeness(args: argparse.Namespace) -> int:
 
     check_writable(args.output, overwrite=args.overwrite)
     _check_counts(args, ("max_frames", "permutations", "epochs"))
+    _check_normal_scale(args)
     rng = np.random.default_rng(args.seed)
     sets: dict[str, Any] = {}
     for role in ("normal", "pseudo", "real"):
@@ -526,6 +555,12 @@ def _validate_closeness(args: argparse.Namespace) -> int:
             where=where,
             max_frames=args.max_frames,
             rng=rng,
+        )
+    if args.normal_scale is not None:
+        sets["normal"] = sets["normal"].decoded(
+            scale_per_level=args.normal_scale,
+            offset=args.normal_offset or 0.0,
+            unit="K",
         )
     hdf5: Literal["copy", "write-back", "none"] = "copy"
     if args.write_back:
@@ -547,6 +582,25 @@ def _validate_closeness(args: argparse.Namespace) -> int:
     for path in report.written_back:
         print(f"wrote per-sample closeness to {path}")
     return 0
+
+
+def _check_normal_scale(args: argparse.Namespace) -> None:
+    if args.normal_offset is not None and args.normal_scale is None:
+        raise ThermosynthError(
+            f"--normal-offset {args.normal_offset:g} was given without "
+            "--normal-scale; give the scale in K per level as well"
+        )
+    scale = args.normal_scale
+    if scale is not None and not (math.isfinite(scale) and scale > 0):
+        raise ThermosynthError(
+            f"--normal-scale {scale:g} is invalid; give the positive step of one "
+            "stored level in K, e.g. 0.01"
+        )
+    offset = args.normal_offset
+    if offset is not None and not math.isfinite(offset):
+        raise ThermosynthError(
+            f"--normal-offset {offset:g} is invalid; give a finite value in K"
+        )
 
 
 def _parse_where(text: str | None) -> dict[str, list[str]] | None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from thermosynth.errors import FrameError, OutputError
+from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.validation.closeness import (
     closeness_report,
     contrast_against_normal,
@@ -297,6 +298,8 @@ def test_constant_overlay_keeps_baseline_finite(flir_frames, tmp_path):
 
 
 def _in_celsius(frames: FrameSet, origin: Path) -> FrameSet:
+    # The screen export's levels have no noise of their own, so the 0.1 K
+    # level step must floor the noise estimate.
     return FrameSet(
         values=frames.values * 0.1 + 20.0,
         masks=None,
@@ -305,6 +308,7 @@ def _in_celsius(frames: FrameSet, origin: Path) -> FrameSet:
         unit="C",
         origin=origin,
         kind="hdf5",
+        encoding=LinearEncoding(np.uint8, scale_per_level=0.1, offset=20.0),
     )
 
 
@@ -362,3 +366,81 @@ def test_mixed_units_rejected(flir_frames, tmp_path):
             hdf5="none",
         )
     assert not (tmp_path / "report").exists()
+
+
+def _frame_set(values, origin: Path, masks=None) -> FrameSet:
+    n = len(values)
+    return FrameSet(
+        values=values,
+        masks=masks,
+        indices=np.arange(n),
+        names=[f"frame {i}" for i in range(n)],
+        unit="K",
+        origin=origin,
+        kind="folder",
+    )
+
+
+def test_noiseless_normal_figures_nan(tmp_path, caplog):
+    # Smooth frames without noise: their noise sigma is exactly 0, so the
+    # per-pixel deviation was floored at 1e-12 and peak_z came out near 1e12.
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    slopes = np.linspace(0.1, 0.3, 12)[:, None, None]
+    normal = 298.0 + slopes * x + 0.05 * slopes * y
+    hot = normal[:8].copy()
+    masks = np.zeros(hot.shape, bool)
+    masks[:, HOT[0], HOT[1]] = True
+    hot[masks] += 3.0
+
+    with caplog.at_level("WARNING", logger="thermosynth.validation.closeness"):
+        report = closeness_report(
+            _frame_set(normal, tmp_path / "normal"),
+            _frame_set(hot, tmp_path / "pseudo", masks),
+            out_dir=tmp_path / "report",
+            rng=np.random.default_rng(0),
+            n_permutations=20,
+            autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+            hdf5="none",
+        )
+    rows = report.per_sample
+    pseudo = [r for r in rows if r["set"] == "pseudo"]
+    normal_rows = [r for r in rows if r["set"] == "normal"]
+    frechet = {(r["space"], r["set_b"]): r["frechet"] for r in report.set_distances}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    assert all(np.isnan(r["peak_z"]) for r in rows)
+    assert all(np.isnan(r["est_area_px"]) for r in rows)
+    assert all(np.isnan(r["area_px"]) for r in normal_rows)
+    assert all(np.isnan(r["nn_ratio_thermal"]) for r in rows)
+    assert all(np.isnan(r["contrast_noise"]) for r in rows)
+    assert np.isnan(frechet[("thermal", "normal")])
+    assert np.isnan(frechet[("thermal", "pseudo")])
+    assert np.isfinite(frechet[("autoencoder", "pseudo")])
+    # The given masks still give area and contrast.
+    assert all(r["area_px"] == 9.0 for r in pseudo)
+    assert np.median([r["contrast"] for r in pseudo]) == pytest.approx(3.0, abs=0.5)
+    assert len(warnings) == 1
+    assert "have no measurable noise (noise sigma 0)" in warnings[0]
+    assert report.notes == warnings
+    assert "Note: normal frames from" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_noisy_normal_has_no_note(copied):
+    _, _, report = copied
+
+    assert report.notes == []
+    assert all(np.isfinite(r["frechet"]) for r in report.set_distances)
+
+
+def test_too_few_normal_frames_name_split(tmp_path):
+    rng = np.random.default_rng(5)
+    frames = _frame_set(_normal_frames(8, rng), tmp_path / "normal")
+
+    message = (
+        r"only 8 normal frames in .*normal \(--normal\); closeness splits the "
+        r"normal set in half, .* the classifier two-sample test needs 5 frames "
+        r"in each half, so give at least 10 normal frames"
+    )
+    with pytest.raises(FrameError, match=message):
+        closeness_report(frames, frames, out_dir=tmp_path / "r", rng=rng)
+    assert not (tmp_path / "r").exists()

@@ -331,6 +331,63 @@ def test_single_image_file_rejected(data_dir):
 
     assert str(info.value) == (
         f"{path} is a file, but a frame set is a thermosynth dataset.h5 (or the "
-        "output folder that contains it), an MVTec folder tree or a folder of "
-        "images or .npy files; give one of those"
+        "output folder that contains it), an MVTec folder tree, a folder of "
+        "images or .npy files, or one .npy file of (N, H, W) frames; give one of "
+        "those"
     )
+
+
+def test_npy_stack_loads_frames(tmp_path):
+    rng = np.random.default_rng(2)
+    stack = (25.0 + rng.normal(size=(6, 5, 7))).astype(np.float32)
+    path = tmp_path / "stack_C.npy"
+    np.save(path, stack)
+
+    frames = load_frame_set(path, max_frames=4, rng=np.random.default_rng(0))
+
+    assert frames.kind == "stack"
+    assert frames.unit == "value"
+    assert frames.encoding is None
+    assert frames.values.shape == (4, 5, 7)
+    np.testing.assert_array_equal(frames.values, stack[frames.indices])
+    assert frames.names[0] == f"{path}[{frames.indices[0]}]"
+
+
+def test_integer_npy_stack_keeps_levels(tmp_path):
+    path = tmp_path / "levels.npy"
+    np.save(path, np.arange(2 * 4 * 3, dtype=np.uint16).reshape(2, 4, 3))
+
+    frames = load_frame_set(path)
+
+    assert frames.unit == "level"
+    assert frames.encoding is not None
+    assert frames.encoding.quantum == 1.0
+
+
+def test_npy_of_one_frame_rejected(tmp_path):
+    path = tmp_path / "frame.npy"
+    np.save(path, np.zeros((5, 7)))
+
+    with pytest.raises(FrameError) as info:
+        load_frame_set(path)
+
+    assert str(info.value) == (
+        f"{path} contains an array of shape (5, 7), but a .npy frame set is a "
+        "stack of shape (N, H, W), or (N, H, W, 3) for RGB; stack the frames "
+        "along the first axis"
+    )
+
+
+def test_levels_decoded_with_calibration(tmp_path):
+    path = tmp_path / "levels.npy"
+    np.save(path, np.full((2, 4, 3), 29815, dtype=np.uint16))
+    levels = load_frame_set(path)
+
+    kelvin = levels.decoded(scale_per_level=0.01, offset=0.0, unit="K")
+
+    assert kelvin.unit == "K"
+    np.testing.assert_allclose(kelvin.values, 298.15)
+    assert kelvin.encoding is not None
+    assert kelvin.encoding.quantum == 0.01
+    with pytest.raises(FrameError, match=r"are in K, not in stored integer levels"):
+        kelvin.decoded(scale_per_level=0.01, offset=0.0, unit="K")

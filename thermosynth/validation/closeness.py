@@ -12,7 +12,9 @@ where a user has them, real anomalous frames, and writes a report folder:
 
 The normal set is split in two halves drawn with ``rng``: the reference half
 fits the feature scaling, the autoencoder and the per-pixel normal model, and
-the held-out half gives the normal-against-normal baseline.
+the held-out half gives the normal-against-normal baseline. Where the
+reference frames have no measurable noise, the figures that divide by it are
+reported as NaN (see `closeness_report`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from thermosynth.errors import FrameError, OutputError
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.output.atomic import check_file_writable, staged_dir
 from thermosynth.validation.distances import (
+    C2ST_FOLDS,
     CONSTANT_RELATIVE_STD,
     c2st,
     frechet_distance,
@@ -73,6 +76,14 @@ COMPARED_PROPERTIES = (
 """Properties whose pseudo and real distributions are compared. They come from
 the estimated region for both sets, since real frames often have no mask."""
 
+MIN_NORMAL_FRAMES = 2 * C2ST_FOLDS
+"""Minimum number of normal frames: each half of the split needs one frame per
+fold of the classifier two-sample test."""
+
+MIN_OTHER_FRAMES = C2ST_FOLDS
+"""Minimum number of pseudo or real frames: one per fold of the classifier
+two-sample test."""
+
 
 @dataclass(frozen=True)
 class NormalModel:
@@ -87,21 +98,32 @@ class NormalModel:
         by zero.
     frames : ndarray
         The reference normal frames (N, H, W), for region statistics.
+    has_noise : bool
+        False where the median frame noise is 0, as in noiseless frames. The
+        floor is then 0, a flat pixel's deviation is 0, and ``z_score``
+        returns NaN, since any difference would count as infinitely many
+        deviations.
     """
 
     mean: np.ndarray
     std: np.ndarray
     frames: np.ndarray
+    has_noise: bool = True
 
     @classmethod
     def fit(cls, frames: np.ndarray, *, noise_floor: float) -> NormalModel:
         """Fit the per-pixel model to normal frames (N, H, W)."""
         residual = frames - np.median(frames, axis=(1, 2), keepdims=True)
         std = np.maximum(residual.std(axis=0), max(noise_floor, 1e-12))
-        return cls(residual.mean(axis=0), std, frames)
+        return cls(residual.mean(axis=0), std, frames, has_noise=noise_floor > 0)
 
     def z_score(self, values: np.ndarray) -> np.ndarray:
-        """Return each pixel's deviation from normal in normal deviations."""
+        """Return each pixel's deviation from normal in normal deviations.
+
+        All NaN where the model has no noise (``has_noise`` is False).
+        """
+        if not self.has_noise:
+            return np.full(values.shape, np.nan)
         return (values - np.median(values) - self.mean) / self.std
 
 
@@ -121,6 +143,9 @@ class ClosenessReport:
         Report folder.
     written_back : list of Path
         Sidecar CSV and HDF5 files that received the per-sample closeness.
+    notes : list of str
+        Warnings about the inputs that explain NaN figures, also in
+        ``report.md``.
     """
 
     per_sample: list[dict[str, Any]]
@@ -128,6 +153,7 @@ class ClosenessReport:
     property_comparison: list[dict[str, Any]]
     out_dir: Path
     written_back: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def region_contrast(values: np.ndarray, mask: np.ndarray, *, ring_px: int = 2) -> float:
@@ -210,7 +236,9 @@ def closeness_report(
     Parameters
     ----------
     normal : FrameSet, str or Path
-        Normal frames; a path is loaded with ``label="normal"``. At least 8.
+        Normal frames; a path is loaded with ``label="normal"``. At least
+        `MIN_NORMAL_FRAMES` (10), because the set is split in two halves
+        and the classifier two-sample test needs 5 frames in each.
     pseudo : FrameSet, str or Path
         Pseudo-anomalous frames, e.g. a thermosynth output (its anomalous
         samples are used).
@@ -241,6 +269,16 @@ def closeness_report(
     Returns
     -------
     ClosenessReport
+
+    Notes
+    -----
+    Where the reference normal frames have no measurable noise (median noise
+    sigma 0, as in noiseless renders or frames decoded from a screen export's
+    palette), z-scores against them and the thermal features' scaling have no
+    scale. ``peak_z``, the estimated regions (``est_*``, and ``area_px`` and
+    ``contrast`` where no mask is given), ``nn_ratio_thermal`` and the
+    thermal space's ``frechet`` are then NaN, and one warning is logged.
+    ``contrast_noise`` is NaN for any frame whose own noise sigma is 0.
     """
     normal = _as_frame_set(normal, "normal")
     pseudo = _as_frame_set(pseudo, "anomalous")
@@ -256,11 +294,15 @@ def closeness_report(
     if real is not None:
         sets["real"] = real
     measured = _measure(sets, rng, autoencoder, threshold_sigma, ring_px)
+    distances = _set_distances(measured.features, rng, n_permutations)
+    if not measured.has_noise:
+        _drop_thermal_frechet(distances)
     report = ClosenessReport(
         per_sample=measured.rows,
-        set_distances=_set_distances(measured.features, rng, n_permutations),
+        set_distances=distances,
         property_comparison=_compare_properties(measured.rows) if real else [],
         out_dir=out_dir,
+        notes=measured.notes,
     )
 
     with staged_dir(out_dir, overwrite=overwrite) as stage:
@@ -283,10 +325,13 @@ def _check_inputs(
     targets: dict[str, Path],
     overwrite: bool,
 ) -> None:
-    if len(normal) < 8:
+    if len(normal) < MIN_NORMAL_FRAMES:
         raise FrameError(
-            f"only {len(normal)} normal frames in {normal.origin}; give at least 8 "
-            "so that half can fit the normal model and half serve as baseline"
+            f"only {len(normal)} normal frames in {normal.origin} (--normal); "
+            "closeness splits the normal set in half, one half to fit the normal "
+            "model and one as the baseline, and the classifier two-sample test "
+            f"needs {C2ST_FOLDS} frames in each half, so give at least "
+            f"{MIN_NORMAL_FRAMES} normal frames"
         )
     for name, frames in (("pseudo", pseudo), ("real", real)):
         if frames is not None and frames.shape != normal.shape:
@@ -294,9 +339,11 @@ def _check_inputs(
                 f"{name} frames from {frames.origin} are {frames.shape} px but normal "
                 f"frames are {normal.shape} px; region statistics need one size"
             )
-        if frames is not None and len(frames) < 5:
+        if frames is not None and len(frames) < MIN_OTHER_FRAMES:
             raise FrameError(
-                f"only {len(frames)} {name} frames in {frames.origin}; give at least 5"
+                f"only {len(frames)} {name} frames in {frames.origin} (--{name}); "
+                f"give at least {MIN_OTHER_FRAMES}, one per fold of the classifier "
+                "two-sample test"
             )
         if frames is not None:
             _check_units(name, frames, normal)
@@ -352,13 +399,22 @@ def _check_units(name: str, frames: FrameSet, normal: FrameSet) -> None:
             normal.unit,
         )
         return
-    raise FrameError(
+    problem = (
         f"{name} frames from {frames.origin} are in {frames.unit} but normal "
         f"frames from {normal.origin} are in {normal.unit}, so contrasts and "
-        "distances between them would mix units. Give both sets in one unit. A "
-        "thermosynth dataset.h5 or output folder is decoded to its frame unit, "
-        "and its normal samples can serve as the normal set, while a plain "
-        "folder of integer images keeps its stored levels"
+        "distances between them would mix units. Give both sets in one unit"
+    )
+    if normal.unit == "level":
+        raise FrameError(
+            f"{problem}: decode the normal levels with their calibration, "
+            "--normal-scale K_PER_LEVEL and --normal-offset K on the command "
+            "line (FrameSet.decoded in Python), or give a thermosynth dataset.h5 "
+            "or output folder, whose normal samples are decoded to its frame unit"
+        )
+    raise FrameError(
+        f"{problem}: pass a thermosynth dataset.h5 or output folder as the "
+        f"{name} set, which is decoded to its frame unit, since a plain folder "
+        "of integer images keeps its stored levels"
     )
 
 
@@ -376,6 +432,9 @@ class _Measured:
     rows: list[dict[str, Any]]
     features: dict[str, dict[str, np.ndarray]]
     regions: dict[str, np.ndarray]
+    has_noise: bool
+    # Warnings that explain NaN figures.
+    notes: list[str]
 
 
 def _measure(
@@ -389,6 +448,9 @@ def _measure(
     quantum = _quantum(reference)
     noise = _noise(reference.values, quantum)
     model = NormalModel.fit(reference.values, noise_floor=float(np.median(noise)))
+    notes = [] if model.has_noise else [_no_noise_note(reference)]
+    for note in notes:
+        logger.warning("%s", note)
 
     autoencoder = autoencoder or AutoencoderFeatures()
     autoencoder.fit(reference.values, rng=rng)
@@ -404,8 +466,39 @@ def _measure(
             name, frames, model, _quantum(frames), threshold_sigma, ring_px
         )
         _add_feature_columns(set_rows, features, name, autoencoder, frames)
+        if not model.has_noise:
+            for row in set_rows:
+                row["nn_ratio_thermal"] = float("nan")
         rows.extend(set_rows)
-    return _Measured(rows, features, regions)
+    return _Measured(rows, features, regions, model.has_noise, notes)
+
+
+def _no_noise_note(reference: FrameSet) -> str:
+    return (
+        f"normal frames from {reference.origin} have no measurable noise (noise "
+        "sigma 0), so z-scores against them and distances in the thermal "
+        "feature space have no scale. peak_z, the estimated regions (est_*, and "
+        "area_px and contrast where no mask is given), nn_ratio_thermal and the "
+        "thermal frechet are reported as NaN, as is contrast_noise of every "
+        "frame whose own noise sigma is 0. To measure them, give normal "
+        "frames with their sensor noise, or integer levels with their "
+        "calibration (--normal-scale on the command line), whose step sets a "
+        "noise floor"
+    )
+
+
+def _drop_thermal_frechet(distances: list[dict[str, Any]]) -> None:
+    """Set the thermal space's Fréchet distances to NaN.
+
+    Features of noiseless frames, such as a gradient percentile, can be equal
+    in every reference frame up to float32 round-off. Standardised by that
+    spread, another set's value lies 1e4 deviations away. Between two halves
+    of 16 FLIR screen exports decoded to float32 kelvin, the Fréchet distance
+    came out at 1e8.
+    """
+    for row in distances:
+        if row["space"] == "thermal":
+            row["frechet"] = float("nan")
 
 
 def _quantum(frames: FrameSet) -> float:
@@ -417,7 +510,12 @@ def _quantum(frames: FrameSet) -> float:
 
 def _noise(values: np.ndarray, quantum: float) -> np.ndarray:
     valid = np.ones(values.shape[1:], bool)
-    return np.array([estimate_noise(v, valid, quantum=quantum) for v in values])
+    sigma = np.array([estimate_noise(v, valid, quantum=quantum) for v in values])
+    # A smooth float frame leaves residuals of float64 round-off, about 1e-14
+    # of its values, which is no noise. A contrast of 3 K over it is 1e12 or more.
+    magnitude = np.abs(values).max(axis=(1, 2)) if values.size else 0.0
+    sigma[sigma <= CONSTANT_RELATIVE_STD * magnitude] = 0.0
+    return sigma
 
 
 def _features(
@@ -463,6 +561,11 @@ def _sample_rows(
         )
         row["est_elongation"] = elongation(estimated[i])
         row["peak_z"] = float(z.max())
+        if not model.has_noise:
+            # Without z-scores no region is estimated, so its area is unknown.
+            row["est_area_px"] = float("nan")
+            if row["mask_source"] == "estimated":
+                row["area_px"] = float("nan")
         rows.append(row)
     return rows, estimated
 

@@ -195,6 +195,7 @@ def markdown(
             ]
         ),
         "",
+        *[f"Note: {note}.\n" for note in report.notes],
         "## Distances between sets",
         "",
         "`normal_reference` against `normal` is the baseline: two halves of the "

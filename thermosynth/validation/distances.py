@@ -29,6 +29,10 @@ of frames decoded at 0.01 K per level showed float64 round-off of 1e-15 to
 2e-14 of their magnitude, far below a 16-bit camera's step (1.5e-5 of its
 range)."""
 
+C2ST_FOLDS = 5
+"""Default cross-validation folds of `c2st`, and so the fewest samples per set
+that it accepts: one per fold."""
+
 _FRECHET_RIDGE = 1e-6
 """Ridge added to both covariances when their product is singular [feature
 units squared]."""
@@ -185,7 +189,7 @@ def c2st(
     *,
     rng: np.random.Generator,
     n_neighbours: int = 5,
-    n_folds: int = 5,
+    n_folds: int = C2ST_FOLDS,
 ) -> C2STResult:
     """Classifier two-sample test with a k-nearest-neighbour classifier.
 

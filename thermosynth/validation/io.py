@@ -1,6 +1,6 @@
 """Load a set of frames for validation.
 
-Three sources are read:
+Four sources are read:
 
 - a thermosynth HDF5 file (``dataset.h5``, or a thermosynth output folder that
   contains one): datasets ``frames``, ``masks``, ``labels``;
@@ -9,14 +9,17 @@ Three sources are read:
   or ``ground_truth/<kind>/<stem>.*``;
 - a plain folder of images (PNG, JPEG, TIFF) or ``.npy`` arrays, optionally
   filtered through a JSON metadata file such as the Raptor Maps
-  ``module_metadata.json``.
+  ``module_metadata.json``;
+- one ``.npy`` file that contains a stack of frames (N, H, W), the format
+  that ``frames.kind: arrays`` of a recipe reads.
 
 Values are float64. Integer frames with one linear encoding (every sample
 of a thermosynth HDF5 file, or a thermosynth folder tree next to its
 ``dataset.h5``) are decoded to values in the frame unit; other integer frames
 keep their stored levels (unit ``"level"``), and float frames keep their
-values. RGB frames whose channels are equal give that grey level; other RGB
-frames are reduced to their luminance in levels.
+values (unit ``"value"`` where the source names no unit). RGB frames whose
+channels are equal give that grey level; other RGB frames are reduced to
+their luminance in levels.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ class FrameSet:
         ``"value"`` for float arrays of unknown unit.
     origin : str
         Where the set came from: the HDF5 file or the folder.
-    kind : {"hdf5", "mvtec", "folder"}
-        Type of the source.
+    kind : {"hdf5", "mvtec", "folder", "stack"}
+        Type of the source; "stack" is one ``.npy`` file of (N, H, W) frames.
     encoding : LinearEncoding or None
         Map from the stored integer levels to ``values``
         (value = level * ``scale_per_level`` + ``offset``); scale 1 and
@@ -80,7 +83,7 @@ class FrameSet:
     names: list[str]
     unit: str
     origin: Path
-    kind: Literal["hdf5", "mvtec", "folder"]
+    kind: Literal["hdf5", "mvtec", "folder", "stack"]
     encoding: LinearEncoding | None = None
 
     def __len__(self) -> int:
@@ -115,6 +118,34 @@ class FrameSet:
             self, values=self.values + shift, unit=unit, encoding=encoding
         )
 
+    def decoded(self, *, scale_per_level: float, offset: float, unit: str) -> FrameSet:
+        """Return frames kept in stored levels decoded to values in ``unit``.
+
+        value = level * ``scale_per_level`` + ``offset``, the calibration of
+        integer frames that a plain folder gives without one. The step
+        ``scale_per_level`` becomes the frames' quantum, which floors their
+        noise estimate.
+
+        Raises
+        ------
+        FrameError
+            If the frames are not in unit "level", or the scale is not a
+            positive finite number.
+        """
+        if self.unit != "level" or self.encoding is None:
+            raise FrameError(
+                f"frames from {self.origin} are in {self.unit}, not in stored "
+                "integer levels, so a scale per level does not apply to them; "
+                "give the scale and offset only for a folder of integer images "
+                "or an integer .npy stack"
+            )
+        encoding = LinearEncoding(
+            self.encoding.dtype, scale_per_level=scale_per_level, offset=offset
+        )
+        return dataclasses.replace(
+            self, values=encoding.decode(self.values), unit=unit, encoding=encoding
+        )
+
     def subset(self, keep: np.ndarray) -> FrameSet:
         """Return the frames at positions ``keep``, in that order."""
         keep = np.asarray(keep, dtype=np.int64)
@@ -146,10 +177,12 @@ def load_frame_set(
     ----------
     path : str or Path
         ``dataset.h5``, a thermosynth output folder holding ``dataset.h5``,
-        an MVTec AD folder tree, or a folder of images or ``.npy`` files.
+        an MVTec AD folder tree, a folder of images or ``.npy`` files, or one
+        ``.npy`` file of (N, H, W) frames.
     label : {"normal", "anomalous", "any"}, optional
         Keep only normal or only anomalous samples (HDF5 and MVTec sources).
-        A plain folder has no labels; filter it with ``metadata``.
+        A plain folder or .npy stack has no labels; filter a folder with
+        ``metadata``.
     metadata : str or Path, optional
         JSON file describing a plain folder's files: a mapping or list of
         records, each with a file path under ``path_key`` relative to the
@@ -179,25 +212,34 @@ def load_frame_set(
     if path.is_dir() and (path / "dataset.h5").is_file():
         path = path / "dataset.h5"
     is_hdf5 = path.is_file() and path.suffix in (".h5", ".hdf5")
+    is_stack = path.is_file() and path.suffix.lower() == ".npy"
     is_mvtec = _is_mvtec_tree(path)
     if (is_hdf5 or is_mvtec) and (metadata is not None or where):
         raise FrameError(
             f"{path} is a labelled dataset; metadata filters apply to plain image "
             "folders only, so select by label instead"
         )
+    if is_stack and (metadata is not None or where):
+        raise FrameError(
+            f"{path} is one .npy stack; metadata filters apply to plain image "
+            "folders only, so give the frames to keep as a folder of files"
+        )
 
     if is_hdf5:
         frames = _load_hdf5(path, label=label)
     elif is_mvtec:
         frames = _load_mvtec(path, label=label)
+    elif is_stack:
+        frames = _load_stack(path)
     elif path.is_dir():
         files = _select_files(path, metadata, where, path_key)
         frames = _load_files(files, origin=path)
     elif path.is_file():
         raise FrameError(
             f"{path} is a file, but a frame set is a thermosynth dataset.h5 (or "
-            "the output folder that contains it), an MVTec folder tree or a "
-            "folder of images or .npy files; give one of those"
+            "the output folder that contains it), an MVTec folder tree, a "
+            "folder of images or .npy files, or one .npy file of (N, H, W) "
+            "frames; give one of those"
         )
     else:
         raise FrameError(
@@ -624,6 +666,51 @@ def _load_files(
         encoding=LinearEncoding(arrays[0].dtype if arrays else np.uint8)
         if integer
         else None,
+    )
+
+
+def _load_stack(path: Path) -> FrameSet:
+    """Load one ``.npy`` file of (N, H, W) greyscale or (N, H, W, 3) RGB frames.
+
+    A stack has no unit: integer frames keep their levels (unit "level") and
+    float frames their values (unit "value").
+    """
+    try:
+        raw = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise FrameError(
+            f"could not read {path} as a .npy array: {exc}; check the file"
+        ) from exc
+    rgb = raw.ndim == 4 and raw.shape[-1] == 3
+    if raw.ndim != 3 and not rgb:
+        raise FrameError(
+            f"{path} contains an array of shape {raw.shape}, but a .npy frame "
+            "set is a stack of shape (N, H, W), or (N, H, W, 3) for RGB; stack "
+            "the frames along the first axis"
+        )
+    if raw.dtype.kind not in "uif":
+        raise FrameError(
+            f"{path} contains {raw.dtype} values; give integer levels or float values"
+        )
+
+    integer = raw.dtype.kind in "ui"
+    unit = "level" if integer else "value"
+    logger.info(
+        "%s: %d frames from a .npy stack, which records no unit, so they are "
+        "compared in %s",
+        path,
+        raw.shape[0],
+        "their stored levels (unit 'level')" if integer else "unit 'value'",
+    )
+    return FrameSet(
+        values=_to_values(raw, path, rgb=rgb),
+        masks=None,
+        indices=np.arange(raw.shape[0], dtype=np.int64),
+        names=[f"{path}[{i}]" for i in range(raw.shape[0])],
+        unit=unit,
+        origin=path,
+        kind="stack",
+        encoding=LinearEncoding(raw.dtype) if integer else None,
     )
 
 

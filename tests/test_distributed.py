@@ -63,7 +63,12 @@ def test_master_joins_shards(tmp_path, capsys):
     with h5py.File(out / "dataset.h5", "r") as master:
         assert master["frames"].is_virtual
         assert master["frames"].shape == (9, 120, 160)
-        assert master["frames"].attrs["unit"] == "C"
+        assert (
+            master["frames"].attrs["unit"] == "level (0.01 C per level, offset -40 C)"
+        )
+        assert master["frames"].attrs["scale_per_level"] == 0.01
+        assert master["frames"].attrs["offset"] == -40.0
+        assert master["frames"].attrs["value_unit"] == "C"
         assert master["rise_K"].attrs["unit"] == "K"
         assert master.attrs["frame_unit"] == "C"
         assert "recipe_yaml" in master.attrs

@@ -73,6 +73,25 @@ def test_hdf5_round_trip(tmp_path):
         assert h5["rise_K"].attrs["unit"] == "K"
 
 
+def test_hdf5_frames_attrs_give_calibration(tmp_path):
+    samples = [sequence(0, label=0, split="train"), sequence(1)]
+    for sample in samples:
+        sample.metadata["encoding"] = {
+            "kind": "linear",
+            "scale_per_level": 0.01,
+            "offset": -40.0,
+        }
+    write_hdf5(tmp_path / "s.h5", samples)
+
+    with h5py.File(tmp_path / "s.h5", "r") as h5:
+        assert dict(h5["frames"].attrs) == {
+            "unit": "level (0.01 C per level, offset -40 C)",
+            "scale_per_level": 0.01,
+            "offset": -40.0,
+            "value_unit": "C",
+        }
+
+
 def test_hdf5_chunks_one_frame(tmp_path):
     rgb = np.zeros((3, 6, 8, 3), dtype=np.uint8)
     write_hdf5(tmp_path / "s.h5", [sequence(0, raw=rgb)])

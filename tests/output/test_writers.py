@@ -14,6 +14,7 @@ from thermosynth.errors import OutputError
 from thermosynth.frames.encodings import PaletteEncoding, describe_encoding
 from thermosynth.frames.palettes import palette_lut
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL, FolderWriter
+from thermosynth.output.frame_attributes import PER_SAMPLE_UNIT
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
@@ -302,3 +303,80 @@ def test_master_rejects_shards_of_two_palettes(tmp_path, samples):
     with pytest.raises(OutputError, match=r"shard b.h5 stores the palette .*inferno"):
         write_master(tmp_path / "m.h5", shards, attributes={}, frame_unit="C")
     assert not (tmp_path / "m.h5").exists()
+
+
+def linear_description(scale: float, offset: float) -> dict:
+    return {"kind": "linear", "scale_per_level": scale, "offset": offset}
+
+
+def test_hdf5_frames_attrs_give_calibration(tmp_path, samples):
+    for sample in samples:
+        sample.metadata["encoding"] = linear_description(0.01, 0.0)
+    path = tmp_path / "d.h5"
+    with HDF5Writer(path, attributes={}, frame_unit="K") as writer:
+        for sample in samples:
+            writer.write(sample)
+
+    with h5py.File(path, "r") as f:
+        attrs = f["frames"].attrs
+        assert attrs["unit"] == "level (0.01 K per level, offset 0 K)"
+        assert attrs["scale_per_level"] == 0.01
+        assert attrs["offset"] == 0.0
+        assert attrs["value_unit"] == "K"
+        assert f.attrs["frame_unit"] == "K"
+
+
+def test_hdf5_frames_attrs_of_identity_scale(tmp_path, samples):
+    for sample in samples:
+        sample.metadata["encoding"] = linear_description(1.0, 0.0)
+    write_hdf5(tmp_path / "d.h5", samples)
+
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert dict(f["frames"].attrs) == {"unit": "C"}
+
+
+def test_hdf5_frames_attrs_when_scales_differ(tmp_path, samples):
+    for sample in samples:
+        sample.metadata["encoding"] = linear_description(0.01, 0.0)
+    samples[2].metadata["encoding"] = linear_description(0.04, -40.0)
+    write_hdf5(tmp_path / "d.h5", samples)
+
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        attrs = dict(f["frames"].attrs)
+    assert attrs == {"unit": PER_SAMPLE_UNIT, "value_unit": "C"}
+
+
+def test_master_joins_frames_attrs(tmp_path, samples):
+    for sample in samples:
+        sample.metadata["encoding"] = linear_description(0.01, -273.15)
+    write_hdf5(tmp_path / "a.h5", samples[:2])
+    write_hdf5(tmp_path / "b.h5", samples[2:])
+    samples[3].metadata["encoding"] = linear_description(0.02, -273.15)
+    write_hdf5(tmp_path / "c.h5", samples[3:])
+
+    write_master(
+        tmp_path / "m.h5", [("a.h5", 2), ("b.h5", 2)], attributes={}, frame_unit="C"
+    )
+    write_master(
+        tmp_path / "x.h5", [("a.h5", 2), ("c.h5", 1)], attributes={}, frame_unit="C"
+    )
+
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert f["frames"].attrs["unit"] == "level (0.01 C per level, offset -273.15 C)"
+        assert f["frames"].attrs["scale_per_level"] == 0.01
+        assert f["frames"].attrs["offset"] == -273.15
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        assert dict(f["frames"].attrs) == {"unit": PER_SAMPLE_UNIT, "value_unit": "C"}
+
+
+def test_hdf5_frames_attrs_of_palette(tmp_path, samples):
+    rgb = [make_sample(i, 0, np.zeros((8, 10, 3), np.uint8)) for i in range(2)]
+    for sample in rgb:
+        sample.metadata["encoding"] = palette_description("magma")
+    write_hdf5(tmp_path / "d.h5", rgb)
+
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert dict(f["frames"].attrs) == {
+            "unit": "RGB palette colour",
+            "value_unit": "C",
+        }

@@ -2,7 +2,10 @@
 
 Layout (N samples of H x W pixels):
 
-- ``frames``: (N, H, W) or (N, H, W, 3), the frames' own dtype.
+- ``frames``: (N, H, W) or (N, H, W, 3), the frames' own dtype. Its
+  attributes ``unit`` and, for calibrated integer levels, ``scale_per_level``,
+  ``offset`` and ``value_unit`` say how pixels become values (see
+  `thermosynth.output.frame_attributes`).
 - ``masks``: (N, H, W) uint8, 1 where anomalous.
 - ``rise_K``: (N, H, W) float32, simulated surface rise at frame pixels [K].
 - ``recorded_rise``: (N, H, W) float32, rise applied to the frame before
@@ -46,6 +49,11 @@ from isal import isal_zlib
 
 from thermosynth import __version__
 from thermosynth.frames.frame import rise_unit
+from thermosynth.output.frame_attributes import (
+    FrameAttributes,
+    join_frame_attributes,
+    write_frame_attributes,
+)
 from thermosynth.output.palette import PaletteRecord, copy_palette
 from thermosynth.output.sample import Sample
 
@@ -85,6 +93,7 @@ class HDF5Writer:
         self._sample_shapes: dict[str, tuple[int, ...]] = {}
         self._dtypes: dict[str, np.dtype] = {}
         self._palette = PaletteRecord(self._file, frame_unit=frame_unit)
+        self._frame_attributes = FrameAttributes(frame_unit)
 
     def __enter__(self) -> HDF5Writer:
         return self
@@ -107,6 +116,7 @@ class HDF5Writer:
         self._palette.add(sample.metadata, sample.index)
         if self._count == 0:
             self._create(sample)
+        self._frame_attributes.add(sample.metadata, self._datasets["frames"])
         i = self._count
         self._reserve(i + 1)
 
@@ -197,7 +207,6 @@ class HDF5Writer:
         self._grow("labels", (), np.uint8, {})
         for name in ("splits", "kinds", "metadata"):
             self._grow(name, (), _STRING, {})
-        self._datasets["frames"].attrs["unit"] = self._frame_unit
         # h5py reads these from the file on every access; keep them here.
         self._sample_shapes = {name: self._datasets[name].shape[1:] for name in _IMAGES}
         self._dtypes = {name: self._datasets[name].dtype for name in _IMAGES}
@@ -307,7 +316,9 @@ def write_master(
             _join_dataset(master, name, shards, path.parent)
         for name in copied:
             _copy_dataset(master, name, path.parent / shards[0][0])
-        master["frames"].attrs["unit"] = frame_unit
+        write_frame_attributes(
+            master["frames"], join_frame_attributes(shards, path.parent, frame_unit)
+        )
         master["recorded_rise"].attrs["unit"] = rise_unit(frame_unit)
         master["rise_K"].attrs["unit"] = "K"
         copy_palette(master, shards, path.parent, frame_unit=frame_unit)

@@ -2,7 +2,8 @@
 
 HDF5 layout (N sequences of T frames of H x W pixels):
 
-- ``frames``: (N, T, H, W) or (N, T, H, W, 3), the frames' own dtype.
+- ``frames``: (N, T, H, W) or (N, T, H, W, 3), the frames' own dtype, with
+  the attributes of thermosynth.output.frame_attributes.
 - ``masks``: (N, T, H, W) uint8, 1 where anomalous in that frame.
 - ``rise_K``: (N, T, H, W) float32, simulated surface rise at frame pixels [K].
 - ``recorded_rise``: (N, T, H, W) float32, rise applied to the frames before
@@ -55,6 +56,7 @@ from thermosynth import __version__
 from thermosynth.errors import OutputError
 from thermosynth.frames.frame import rise_unit
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
+from thermosynth.output.frame_attributes import FrameAttributes
 from thermosynth.output.hdf5 import GZIP_LEVEL, close_in_order, compress_chunks
 from thermosynth.output.palette import PaletteRecord
 
@@ -147,6 +149,7 @@ class SequenceHDF5Writer:
         self._frame_unit = frame_unit
         self._count = 0
         self._palette = PaletteRecord(self._file, frame_unit=frame_unit)
+        self._frame_attributes = FrameAttributes(frame_unit)
 
     def __enter__(self) -> SequenceHDF5Writer:
         return self
@@ -166,6 +169,7 @@ class SequenceHDF5Writer:
         self._palette.add(sample.metadata, sample.index)
         if self._count == 0:
             self._create(sample)
+        self._frame_attributes.add(sample.metadata, self._datasets["frames"])
         n = self._count + 1
         for name in (*_PER_FRAME, "labels", "splits", "kinds", "metadata"):
             self._datasets[name].resize(n, axis=0)
@@ -199,7 +203,6 @@ class SequenceHDF5Writer:
         self._grow("rise_K", frame_shape, np.float32).attrs["unit"] = "K"
         recorded = self._grow("recorded_rise", frame_shape, np.float32)
         recorded.attrs["unit"] = rise_unit(self._frame_unit)
-        self._datasets["frames"].attrs["unit"] = self._frame_unit
 
         self._datasets["labels"] = self._file.create_dataset(
             "labels", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.uint8

@@ -203,10 +203,36 @@ def test_bad_distribution_counts_other_problems():
         parse(overrides=overrides)
     message = str(excinfo.value)
     assert message.endswith(
-        "(1 more problem after this one: invalid key 'scenarios.0.power_W')"
+        "(1 more problem after this one: key 'scenarios.0.power_W' = "
+        "{'loguniform': [1]} is invalid)"
     )
     assert "[_" not in message
     assert "Uniform" not in message
+
+
+def test_other_problem_names_value_not_key():
+    text = MINIMAL.replace("{kind: synthetic, n_frames: 4}", "{kind: arrays, path: a}")
+    overrides = ("seed=first", "frames.pattern=null")
+    with pytest.raises(RecipeError) as excinfo:
+        parse(text, overrides=overrides)
+    message = str(excinfo.value)
+
+    assert message.startswith("r.yaml: key 'seed' = 'first' is invalid")
+    assert message.endswith(
+        "(1 more problem after this one: key 'frames.pattern' = None is invalid)"
+    )
+    assert "invalid key" not in message
+
+
+def test_other_problem_names_unknown_kind():
+    overrides = ("physics.dt_s=fast", "scenarios.0.kind=hotpsot")
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=overrides)
+
+    assert str(excinfo.value).endswith(
+        "(1 more problem after this one: unknown kind 'hotpsot' at key "
+        "'scenarios.0.kind')"
+    )
 
 
 def test_further_problems_named_up_to_five():

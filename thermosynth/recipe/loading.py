@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import re
+import reprlib
 import typing
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -646,14 +647,26 @@ def _other_problems(errors: list[Any]) -> str:
 def _problem_summary(error: Any) -> str:
     """Describe one validation problem by its kind and recipe key."""
     loc = tuple(error["loc"])
+    value = error.get("input")
     if error["type"] == "union_tag_invalid":
         loc = (*loc, "kind")
+        value = error["ctx"]["tag"]
     key = ".".join(str(part) for part in _user_loc(loc))
     if error["type"] == "extra_forbidden":
         return f"unknown key '{key}'"
     if error["type"] == "missing":
         return f"missing key '{key}'"
-    return f"invalid key '{key}'"
+    if error["type"] == "union_tag_invalid" or _expected_kinds(error, loc):
+        return f"unknown kind {_short_repr(value)} at key '{key}'"
+    # The key exists; its value is what failed.
+    return f"key '{key}' = {_short_repr(value)} is invalid"
+
+
+def _short_repr(value: Any) -> str:
+    """Return ``repr(value)`` cut to about 40 characters, for a list of problems."""
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = 40
+    return shortener.repr(value)
 
 
 def _length_problem(error: Any) -> str:

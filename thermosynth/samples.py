@@ -222,9 +222,7 @@ class Generator:
         blend_spec = self.recipe.blend
         _check_min_area(blend_spec.min_area_px, frame)
         rng = sample_rng(self.recipe.seed, index)
-        self.unit_checks.check_frame(frame)
         prepared = self.prepare(frame)
-        self.unit_checks.check_placement(frame, prepared.corners, prepared.covered)
         threshold = prepared.threshold
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
         max_input_rise = 0.0
@@ -259,7 +257,7 @@ class Generator:
         return spec.name or spec.kind
 
     def prepare(self, frame: Frame) -> PreparedFrame:
-        """Register ``frame`` and compute what its samples share.
+        """Register and check ``frame``, and compute what its samples share.
 
         The result is kept while ``frame`` lives, if its arrays are read-only
         (the synthetic, image folder, array and HDF5 sources return such
@@ -273,6 +271,10 @@ class Generator:
             return entry[1]
 
         homography, corners = self._register(frame)
+        covered = footprint(self.layout, homography, frame.shape)
+        # Here, not per sample: the frame check takes a median of the frame.
+        self.unit_checks.check_frame(frame)
+        self.unit_checks.check_placement(frame, corners, covered)
         recipe = self.recipe
         keep = _read_only(frame)
         emissivity = emissivity_map(self.camera, self.layout, homography, frame.shape)
@@ -292,7 +294,7 @@ class Generator:
             homography=homography,
             corners=corners,
             threshold=blend_threshold(frame, recipe),
-            covered=footprint(self.layout, homography, frame.shape),
+            covered=covered,
             recording=recording,
             blending=blending,
             emissivity=emissivity,

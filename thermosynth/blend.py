@@ -67,11 +67,16 @@ def saturated_px(result: Blended, frame: Frame) -> int:
     encodings without ``at_maximum``.
     """
     at_maximum = getattr(frame.encoding, "at_maximum", None)
-    rows, cols = np.nonzero(result.mask)
-    if at_maximum is None or rows.size == 0:
+    if at_maximum is None:
+        return 0
+    # The mask's bounding box, from its rows and columns: cheaper than the
+    # indices of every mask pixel.
+    rows = np.flatnonzero(result.mask.any(axis=1))
+    cols = np.flatnonzero(result.mask.any(axis=0))
+    if rows.size == 0:
         return 0
 
-    box = np.s_[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     return int(np.count_nonzero(result.mask[box] & at_maximum(result.raw[box])))
 
 

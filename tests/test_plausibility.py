@@ -63,6 +63,20 @@ def test_each_check_warns_once(caplog):
     assert "sample 0 (short) has 4 mask pixels clipped" in messages[2]
 
 
+def test_hot_separator_short_names_its_keys(caplog):
+    metadata = {
+        "peak_rise_K": 2244.0,
+        "scenario": "runaway",
+        "params": {"separator_short": {"radius_mm": 12.0}},
+    }
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        UnitChecks(ambient_C=25.0).check_sample(3, metadata)
+
+    (record,) = caplog.records
+    assert "sample 3 (runaway) rises 2244 K" in record.getMessage()
+    assert "separator_short_energy_J is not too large for" in record.getMessage()
+
+
 def test_power_in_milliwatts_warns(caplog):
     overrides = [
         "split.test_anomalous=1",

@@ -85,12 +85,19 @@ class UnitChecks:
         """
         peak_K = float(np.max(metadata["peak_rise_K"]))
         if peak_K > MAX_PLAUSIBLE_RISE_K:
+            check = (
+                "that the scenario's power_W is in watts and its sizes in millimetres"
+            )
+            if "separator_short" in metadata.get("params", {}):
+                check += (
+                    ", and that separator_short_energy_J is not too large for "
+                    "separator_short_radius_mm"
+                )
             self._warn(
                 "rise",
                 f"{noun} {index} ({metadata['scenario']}) rises {peak_K:.0f} K above "
                 f"ambient, more than the {MAX_PLAUSIBLE_RISE_K:g} K of any battery "
-                "surface; check that the scenario's power_W is in watts and its "
-                "sizes in millimetres",
+                f"surface; check {check}",
             )
         saturated = int(np.max(metadata.get("saturated_px", 0)))
         if saturated:

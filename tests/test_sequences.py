@@ -413,3 +413,19 @@ def test_demo_sequences_do_not_warn(caplog):
 
     assert labels == [0, 0, 1, 1]
     assert not unit_warnings(caplog)
+
+
+def test_sequence_warns_layout_off_frame(caplog):
+    # 64 x 48 px frames; the corners span 80 x 48 px, 16 of them left of x = 0.
+    # 3,040 pixel centres fall on the layout, of its 3,840 px^2: 79 %.
+    corners = (
+        "registration={method: corners, fit: layout, "
+        "corners_px: [[-16, 0], [64, 0], [64, 48], [-16, 48]]}"
+    )
+    generator = SequenceGenerator(small_recipe(None, corners))
+    with caplog.at_level(logging.WARNING, logger=PLAUSIBILITY):
+        next(s for s in generator.sequences() if s.label)
+
+    messages = unit_warnings(caplog)
+    assert len(messages) == 1
+    assert messages[0].startswith("only 79% of the layout lies on")

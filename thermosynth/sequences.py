@@ -31,7 +31,7 @@ from thermosynth.frames.continuity import find_jump
 from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
-from thermosynth.geometry.registration import warp_to_frame
+from thermosynth.geometry.registration import footprint, warp_to_frame
 from thermosynth.output.atomic import check_writable
 from thermosynth.output.sequence_writers import (
     SequenceFolderWriter,
@@ -255,6 +255,8 @@ class SequenceGenerator:
         rng = sample_rng(self.recipe.seed, index)
         scenario = choose_scenario(self.recipe.scenarios, rng)
         homography, corners = register(self.recipe.registration, self.layout, frames[0])
+        covered = footprint(self.layout, homography, frames[0].shape)
+        self.unit_checks.check_placement(frames[0], corners, covered)
         emissivity = emissivity_map(
             self.camera, self.layout, homography, frames[0].shape
         )

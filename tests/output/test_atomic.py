@@ -186,3 +186,32 @@ def test_resume_without_staging_gives_reason(existing, tmp_path, caplog):
             "a finished run leaves none, and --resume without --overwrite keeps an "
             "output of this recipe that is already complete"
         )
+
+
+def test_overwrite_names_entries_a_user_added(tmp_path, caplog):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    (target / "NOTES.txt").write_text("mine")
+    (target / "mine" / "deep").mkdir(parents=True)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
+        "did not write: NOTES.txt, mine/"
+    ]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "report.md"]
+
+
+def test_overwrite_of_untouched_output_is_quiet(tmp_path, caplog):
+    target = tmp_path / "out"
+    _earlier_output(target)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "other.md").write_text("new")
+
+    assert caplog.records == []

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 # moves into place, and --overwrite replaces only folders that contain it.
 OUTPUT_MARKER = ".thermosynth-output"
 MARKER_TEXT = "written by thermosynth; --overwrite may replace this folder\n"
+# The marker then lists the folder's top-level files and folders, one a line,
+# after this line, so that --overwrite can name the ones a user added.
+MARKER_LIST_HEADER = "files and folders that thermosynth wrote here:"
 
 
 def check_writable(target: Path, *, overwrite: bool) -> None:
@@ -38,13 +41,17 @@ def check_writable(target: Path, *, overwrite: bool) -> None:
     (or an empty one), and not the working folder or one that contains it.
     """
     _check_parents(target)
+    if target.exists() and not target.is_dir():
+        raise OutputError(
+            f"output path {target} is a file, and the output is a folder; "
+            "choose a folder path for the output (--overwrite replaces only "
+            "folders)"
+        )
     if target.exists() and not overwrite:
         raise OutputError(
             f"output already exists: {target}; pass --overwrite (overwrite=True "
             "in Python) to replace it, or choose another output folder"
         )
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"output path {target} exists and is not a folder")
     if target.exists():
         _check_replaceable(target)
 
@@ -207,16 +214,55 @@ def discard_staging(staging: Path) -> None:
 
 
 def _replace(staging: Path, target: Path) -> None:
-    (staging / OUTPUT_MARKER).write_text(MARKER_TEXT)
+    _write_marker(staging)
     if not target.exists():
         os.replace(staging, target)
         return
 
+    added = added_entries(target)
+    if added:
+        logger.warning(
+            "--overwrite removes %d file(s) or folder(s) in %s that thermosynth "
+            "did not write: %s",
+            len(added),
+            target,
+            ", ".join(added),
+        )
     retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
     os.replace(target, retired / target.name)
     os.replace(staging, target)
     shutil.rmtree(retired, ignore_errors=True)
     logger.info("replaced existing output %s", target)
+
+
+def _write_marker(staging: Path) -> None:
+    """Write `OUTPUT_MARKER`, listing the staging folder's top-level entries."""
+    names = sorted(path.name for path in staging.iterdir())
+    listing = "".join(f"{name}\n" for name in names if name != OUTPUT_MARKER)
+    text = f"{MARKER_TEXT}{MARKER_LIST_HEADER}\n{listing}"
+    (staging / OUTPUT_MARKER).write_text(text)
+
+
+def added_entries(folder: Path) -> list[str]:
+    """Name the top-level entries of an output that its marker does not list.
+
+    Those are files and folders that someone added after thermosynth wrote
+    the output; a folder's name ends in ``/``. Entries added inside the
+    output's own folders (such as ``folder/train``) are not found. A marker
+    without a list, as earlier versions wrote, lists nothing, and the
+    result is empty.
+    """
+    try:
+        lines = (folder / OUTPUT_MARKER).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    if MARKER_LIST_HEADER not in lines:
+        return []
+
+    written = set(lines[lines.index(MARKER_LIST_HEADER) + 1 :])
+    written.add(OUTPUT_MARKER)
+    added = sorted(p for p in folder.iterdir() if p.name not in written)
+    return [f"{p.name}/" if p.is_dir() else p.name for p in added]
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
@@ -251,8 +297,10 @@ def _umask() -> int:
 
 
 def check_file_writable(path: Path, *, overwrite: bool) -> None:
-    """Raise OutputError if ``path`` exists and ``overwrite`` is false."""
+    """Raise OutputError if ``path`` is a folder, or exists without ``overwrite``."""
     _check_parents(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file path")
     if path.exists() and not overwrite:
         raise OutputError(
             f"output file already exists: {path}; pass --overwrite "

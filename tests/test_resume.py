@@ -115,6 +115,49 @@ def test_resume_redoes_only_incomplete_shards(reference, out, monkeypatch, capsy
     capsys.readouterr()
 
 
+def _crash_after_three_shards(out: Path, monkeypatch) -> list[int]:
+    """Run until shard 3 fails; return the list that records later shard calls."""
+    real_write_shard = pipeline.write_shard
+    calls: list[int] = []
+    crashed: list[int] = []
+
+    def fail_on_fourth(generator, shard, stage, reference_size, **options):
+        calls.append(shard.number)
+        if shard.number == 3 and not crashed:
+            crashed.append(shard.number)
+            raise OSError("simulated crash while writing")
+        return real_write_shard(generator, shard, stage, reference_size, **options)
+
+    monkeypatch.setattr(pipeline, "write_shard", fail_on_fourth)
+    with pytest.raises(OSError, match="simulated crash"):
+        main(generate_args(out))
+    calls.clear()
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("damaged", "size"), [("shard-000001.json", 0), ("shard-000001.h5", 1000)]
+)
+def test_resume_redoes_damaged_shard(
+    reference, out, monkeypatch, capsys, caplog, damaged, size
+):
+    _, expected = reference
+    calls = _crash_after_three_shards(out, monkeypatch)
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+    path = staging / SHARD_DIR / damaged
+    os.truncate(path, size)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.shards"):
+        assert main([*generate_args(out), "--resume"]) == 0
+
+    assert calls == [1, 3, 4, 5, 6, 7, 8, 9]
+    assert_same_tree(out, expected)
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith(f"{path} is damaged (")
+    assert message.endswith("), so its shard counts as incomplete")
+    capsys.readouterr()
+
+
 def test_without_resume_starts_over(reference, out, monkeypatch, capsys):
     _, expected = reference
     calls: list[int] = []

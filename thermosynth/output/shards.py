@@ -17,13 +17,18 @@ killed at any moment leaves each shard complete or visibly incomplete::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
+
 from thermosynth.errors import OutputError
+
+logger = logging.getLogger(__name__)
 
 SHARD_DIR = "shards"
 MANIFEST = "manifest.json"
@@ -149,14 +154,50 @@ def commit_shard(
 
 
 def load_result(stage: Path, shard: Shard, *, hdf5: bool) -> ShardResult | None:
-    """Return a complete shard's result, or None if the shard must be redone."""
+    """Return a complete shard's result, or None if the shard must be redone.
+
+    A marker that is not a shard result, or a shard file that HDF5 cannot
+    open (such as an empty or truncated file), makes the shard incomplete,
+    with a warning. Redoing such a shard is safe, because a run rewrites its
+    HDF5 file, folder images and marker with the same content.
+    """
     marker = _marker(stage, shard)
     if not marker.is_file():
         return None
-    result = ShardResult(**json.loads(marker.read_text()))
-    if hdf5 and result.n_written and not shard_file(stage, shard).is_file():
+    try:
+        result = ShardResult(**json.loads(marker.read_text()))
+    except (OSError, ValueError, TypeError) as error:
+        _warn_damaged(marker, error)
+        return None
+
+    path = shard_file(stage, shard)
+    if not (hdf5 and result.n_written):
+        return result
+    if not path.is_file():
+        return None
+    problem = _hdf5_problem(path, result.n_written)
+    if problem is not None:
+        _warn_damaged(path, problem)
         return None
     return result
+
+
+def _hdf5_problem(path: Path, n_written: int) -> str | None:
+    """Return why a shard file is unusable, or None if it has its samples."""
+    try:
+        with h5py.File(path, "r") as file:
+            n_labels = file["labels"].shape[0]
+    except (OSError, KeyError) as error:
+        return str(error)
+    if n_labels != n_written:
+        return f"it has {n_labels} samples, but its marker counts {n_written}"
+    return None
+
+
+def _warn_damaged(path: Path, problem: object) -> None:
+    logger.warning(
+        "%s is damaged (%s), so its shard counts as incomplete", path, problem
+    )
 
 
 def write_manifest(stage: Path, manifest: dict[str, Any]) -> None:

@@ -646,3 +646,25 @@ def test_separator_short_below_ambient_warns(caplog):
         "physics.ambient_C = 25 C, so every cell shorts at t = 0; give the "
         "separator's failure temperature, about 130 C for polyethylene"
     ]
+
+
+def test_frames_faster_than_dt_warn(caplog):
+    overrides = ["physics.dt_s=5", "sequence={fps: 20, window_s: 90}"]
+    with caplog.at_level(logging.WARNING, logger=LOADING):
+        load_demo_recipe(overrides=overrides)
+
+    messages = [r.getMessage() for r in caplog.records if r.name == LOADING]
+    assert messages == [
+        "<demo>: sequence.fps = 20 s-1 puts frames 0.05 s apart, less than "
+        "physics.dt_s = 5 s, so the solver's steps shrink to 0.05 s to end on "
+        "each of the 1800 frames; lower sequence.fps if the sequence needs "
+        "fewer frames"
+    ]
+
+
+def test_frames_at_dt_do_not_warn(caplog):
+    overrides = ["physics.dt_s=5", "sequence={fps: 0.2, window_s: 90}"]
+    with caplog.at_level(logging.WARNING, logger=LOADING):
+        load_demo_recipe(overrides=overrides)
+
+    assert not [r for r in caplog.records if r.name == LOADING]

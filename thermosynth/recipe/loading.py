@@ -133,6 +133,7 @@ def parse_recipe(
     recipe = _resolve_paths(recipe, base_dir, source)
     warn_small_sources(recipe, source)
     warn_early_separator_short(recipe, source)
+    warn_short_frame_interval(recipe, source)
     final_text = yaml.safe_dump(data, sort_keys=False) if overrides else text
     digest = hashlib.sha256(final_text.encode()).hexdigest()
     return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
@@ -197,6 +198,30 @@ def warn_early_separator_short(recipe: Recipe, source: str) -> None:
             onset_C,
             ambient_C,
         )
+
+
+def warn_short_frame_interval(recipe: Recipe, source: str) -> None:
+    """Warn when a sequence's frames come faster than ``physics.dt_s``.
+
+    Every solver ends a step on each frame time, so its steps shrink to the
+    frame interval, and a simulation takes ``dt_s * fps`` times as many.
+    """
+    sequence = recipe.sequence
+    dt_s = recipe.physics.dt_s
+    if sequence is None or 1.0 / sequence.fps >= dt_s:
+        return
+    logger.warning(
+        "%s: sequence.fps = %g s-1 puts frames %g s apart, less than "
+        "physics.dt_s = %g s, so the solver's steps shrink to %g s to end on "
+        "each of the %d frames; lower sequence.fps if the sequence needs "
+        "fewer frames",
+        source,
+        sequence.fps,
+        1.0 / sequence.fps,
+        dt_s,
+        1.0 / sequence.fps,
+        sequence.n_frames,
+    )
 
 
 def _check_overrides(overrides: Any) -> None:

@@ -167,6 +167,35 @@ def test_output_under_a_file_rejected(capsys, tmp_path, command):
     assert blocker.read_text() == "a file where a folder would go"
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_generate_into_file_rejected(capsys, tmp_path, overwrite):
+    afile = tmp_path / "afile"
+    afile.write_text("important")
+
+    code, _, err = run_cli(
+        capsys, "generate", "--demo", "--no-progress", "-o", str(afile), *overwrite
+    )
+
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"output path {afile} is a file" in err
+    assert "choose a folder path" in err
+    assert afile.read_text() == "important"
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_preview_into_folder_rejected(capsys, tmp_path, overwrite):
+    folder = tmp_path / "p.png"
+    folder.mkdir()
+
+    code, _, err = run_cli(capsys, "preview", "--demo", "-o", str(folder), *overwrite)
+
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{folder} is a folder; give a file path" in err
+    assert folder.is_dir()
+
+
 def test_preview_without_anomalies_rejected(capsys, tmp_path):
     png = tmp_path / "p.png"
     code, _, err = run_cli(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -365,3 +366,31 @@ def test_weak_draw_error_reports_rise_below_threshold():
     assert found is not None
     threshold, peak = float(found[1]), float(found[2])
     assert 0 < peak < threshold
+
+
+def test_runaway_sample_metadata_has_cell_times():
+    overrides = (
+        "scenarios=[{kind: runaway, power_W: 300, radius_mm: 6, duration_s: 40}]",
+        "layout={kind: module, resolution_mm: 6, n_cells: 2, cell_width_mm: 30, "
+        "cell_height_mm: 60, thickness_mm: 20, gap_mm: 6}",
+        "physics.n_layers=1",
+        "frames.shape=[48, 64]",
+    )
+    generator = Generator(load_demo_recipe(overrides=overrides))
+    index, _, _, frame_index = next(e for e in generator.plan.entries() if e[2])
+    metadata = generator.anomalous(index, generator.source.read(frame_index)).metadata
+
+    assert set(metadata) >= {"onset_s", "short_s", "vent_s"}
+    onsets = [t for t in metadata["onset_s"] if t is not None]
+    assert len(onsets) == 1  # the short sets off one of the two cells
+    assert 0.0 < onsets[0] <= 40.0
+    assert metadata["vent_s"] == [None, None]  # venting is off
+    json.dumps(metadata, allow_nan=False)
+
+
+def test_heat_sample_metadata_has_no_cell_times():
+    generator = Generator(load_demo_recipe(overrides=["frames.shape=[48, 64]"]))
+    index, _, _, frame_index = next(e for e in generator.plan.entries() if e[2])
+    metadata = generator.anomalous(index, generator.source.read(frame_index)).metadata
+
+    assert "onset_s" not in metadata

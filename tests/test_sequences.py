@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -22,7 +23,8 @@ from thermosynth.build import register
 from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
 from thermosynth.cli import main
-from thermosynth.errors import FrameError, RecipeError, ThermosynthError
+from thermosynth.errors import FrameError, OutputError, RecipeError, ThermosynthError
+from thermosynth.pipeline import generate
 from thermosynth.preview_animation import choose_sequences, write_animated_preview
 from thermosynth.recipe import load_demo_recipe, load_recipe
 from thermosynth.recipe.models import SequenceSpec
@@ -30,6 +32,7 @@ from thermosynth.samples import sample_rng
 from thermosynth.scenario import choose_scenario
 from thermosynth.sequences import (
     SequenceGenerator,
+    SequenceSummary,
     frame_times_s,
     generate_sequences,
 )
@@ -69,6 +72,26 @@ def test_frame_times_cover_window():
     assert frame_times_s(SequenceSpec(fps=2.0, window_s=0.5)).tolist() == [0.5]
     with pytest.raises(ValueError, match="shorter than one frame interval"):
         SequenceSpec(fps=2.0, window_s=0.1)
+
+
+@pytest.mark.parametrize(
+    ("window_s", "times"),
+    [
+        (3.0, [2.0]),
+        (5.0, [2.0, 4.0]),
+        (7.0, [2.0, 4.0, 6.0]),
+        (8.0, [2.0, 4.0, 6.0, 8.0]),
+        (8.999, [2.0, 4.0, 6.0, 8.0]),
+    ],
+)
+def test_frame_times_end_at_or_before_window(window_s, times):
+    spec = SequenceSpec(fps=0.5, window_s=window_s)
+    assert frame_times_s(spec).tolist() == times
+    assert spec.n_frames == len(times)
+
+
+def test_frame_count_survives_round_off():
+    assert frame_times_s(SequenceSpec(fps=100.0, window_s=0.29)).size == 29
 
 
 def test_hdf5_shape_and_times(dataset):
@@ -261,6 +284,59 @@ def test_cli_routes_sequence_recipes(tmp_path, capsys):
     preview = tmp_path / "preview.gif"
     assert main(["preview", "--demo", *sets, "-n", "1", "-o", str(preview)]) == 0
     assert preview.is_file()
+    assert f"wrote animated preview of 1 sequence to {preview}" in (
+        capsys.readouterr().out
+    )
+
+
+RUNAWAY_MODULE = (
+    "scenarios=[{kind: runaway, power_W: 300, radius_mm: 6, duration_s: 40, "
+    "trigger_s: 20, venting: true}]",
+    "layout={kind: module, resolution_mm: 6, n_cells: 2, cell_width_mm: 30, "
+    "cell_height_mm: 60, thickness_mm: 20, gap_mm: 6}",
+    "physics.n_layers=1",
+    "sequence={fps: 0.1, window_s: 40}",
+    "split.test_anomalous=1",
+)
+
+
+def test_runaway_metadata_has_cell_times(tmp_path):
+    out = tmp_path / "out"
+    generate_sequences(small_recipe(out, *RUNAWAY_MODULE), progress=False)
+    with h5py.File(out / "dataset.h5", "r") as h5:
+        text = h5["metadata"].asstr()[2]
+    metadata = json.loads(text)
+
+    assert "NaN" not in text
+    onset, short, vent = metadata["onset_s"], metadata["short_s"], metadata["vent_s"]
+    assert len(onset) == len(short) == len(vent) == 2  # one per battery cell
+    onsets = [t for t in onset if t is not None]
+    assert len(onsets) == 1  # the short sets off one of the two cells
+    assert 0.0 < onsets[0] <= 40.0
+    assert short == [None, None]  # the scenario has no separator short
+    assert metadata["params"]["trigger_s"] == 20.0
+
+
+def test_animated_preview_into_folder_rejected(tmp_path, monkeypatch):
+    folder = tmp_path / "x.gif"
+    folder.mkdir()
+    monkeypatch.setattr(sequences_module.SequenceGenerator, "anomalous", None)
+
+    with pytest.raises(OutputError, match=r"x\.gif is a folder; give a file path"):
+        write_animated_preview(small_recipe(), n=1, path=folder, overwrite=True)
+    assert folder.is_dir()
+
+
+def test_pipeline_generate_writes_sequences(tmp_path):
+    out = tmp_path / "out"
+    summary = generate(small_recipe(out), progress=False)
+
+    assert isinstance(summary, SequenceSummary)
+    assert summary.n_sequences == 4
+    assert summary.n_times == 4
+    with h5py.File(out / "dataset.h5", "r") as h5:
+        assert h5["frames"].shape == (4, 4, 48, 64)
+        assert h5["times_s"][:].tolist() == TIMES_S
 
 
 def test_cli_sequence_preview_rejects_png(tmp_path, capsys):
@@ -270,9 +346,49 @@ def test_cli_sequence_preview_rejects_png(tmp_path, capsys):
     code = main(["preview", "--demo", *sets, "-n", "1", "-o", str(still)])
 
     assert code == 2
-    assert "must end in .gif or .mp4" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "must end in .gif or .mp4" in error
+    assert "--set sequence=null" in error
     assert not still.exists()
     assert not still.with_suffix(".gif").exists()
+
+
+MIXED_CAMERAS = (
+    "sequence.base=video",
+    "sequence.window_s=10",
+    "split.train_normal=2",
+    "split.test_normal=1",
+    "split.test_anomalous=1",
+)
+
+
+def jump_warnings(caplog) -> list[str]:
+    records = [r for r in caplog.records if r.name == "thermosynth.sequences"]
+    return [r.getMessage() for r in records if "consecutive frames jump" in r.message]
+
+
+def test_generate_warns_video_jump(data_dir, tmp_path, caplog):
+    # The battery-station folder alternates two cameras with their own masks.
+    overrides = (*MIXED_CAMERAS, "split.test_anomalous=0", f"output.dir={tmp_path}/o")
+    recipe = RECIPES / "module-growing-hotspot-sequence.yaml"
+    with caplog.at_level(logging.WARNING, logger="thermosynth.sequences"):
+        generate_sequences(load_recipe(recipe, overrides=overrides), progress=False)
+
+    assert len(jump_warnings(caplog)) == 1
+
+
+def test_preview_warns_video_jump(data_dir, tmp_path, caplog, monkeypatch):
+    def stop(self, index, frames):
+        raise RuntimeError("stopped before simulating")
+
+    monkeypatch.setattr(SequenceGenerator, "anomalous", stop)
+    recipe = RECIPES / "module-growing-hotspot-sequence.yaml"
+    loaded = load_recipe(recipe, overrides=MIXED_CAMERAS)
+    with caplog.at_level(logging.WARNING, logger="thermosynth.sequences"):
+        with pytest.raises(RuntimeError, match="stopped before simulating"):
+            write_animated_preview(loaded, n=1, path=tmp_path / "p.gif")
+
+    assert len(jump_warnings(caplog)) == 1
 
 
 def test_shipped_sequence_recipe(data_dir, tmp_path):
@@ -331,7 +447,7 @@ def test_unknown_emissivity_region_rejected_for_sequences():
         )
 
 
-def fake_sequence_rise(drawn, layout, recipe, times_s):
+def fake_sequence_rise(drawn, layout, recipe, times_s, **_):
     """Return a uniform rise [K] equal to the drawn power, without simulating."""
     shape = (len(times_s), *layout.shape)
     return np.full(shape, drawn.params["power_W"], dtype=np.float64)

@@ -21,7 +21,7 @@ CUT_K = 0.7
 N_SAMPLES = 400
 
 
-def fake_rise(drawn, layout, recipe):
+def fake_rise(drawn, layout, recipe, **_):
     """Return a uniform rise [K] equal to the drawn power, without simulating."""
     return np.full(layout.shape, drawn.params["power_W"], dtype=np.float64)
 

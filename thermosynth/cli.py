@@ -317,7 +317,7 @@ def _load(args: argparse.Namespace) -> LoadedRecipe:
 def _generate(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from thermosynth.pipeline import generate
+    from thermosynth.pipeline import Summary, generate
 
     loaded = _load(args)
     # Log records go through tqdm.write, which clears the progress bar first,
@@ -333,6 +333,8 @@ def _generate(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             resume=args.resume,
         )
+    # Sequence recipes returned above, so this is a single-frame summary.
+    assert isinstance(summary, Summary)
     counts = (
         f"{summary.n_samples} samples ({summary.n_anomalous} anomalous, mean "
         f"area {summary.mean_area_px:.1f} px, mean peak rise "
@@ -420,9 +422,9 @@ def _preview_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
     path, n_drawn = write_animated_preview(
         loaded, n=args.n, path=path, overwrite=args.overwrite
     )
+    noun = "sequence" if n_drawn == 1 else "sequences"
     print(
-        f"wrote animated preview of {n_drawn} sequences to {path}"
-        f"{_fewer(n_drawn, args.n)}"
+        f"wrote animated preview of {n_drawn} {noun} to {path}{_fewer(n_drawn, args.n)}"
     )
     return 0
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -61,6 +61,9 @@ from thermosynth.samples import (
     sample_rng,
     simulate_rise,
 )
+
+if TYPE_CHECKING:
+    from thermosynth.sequences import SequenceSummary
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +131,15 @@ def generate(
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = False,
-) -> Summary:
+) -> Summary | SequenceSummary:
     """Generate the recipe's dataset shard by shard and move it into place.
 
-    The output is the same, byte for byte, for any number of workers and
-    after a resume, because every sample depends on ``(seed, index)`` alone
-    and the shard size comes from ``output.shard_size``.
+    A recipe with a ``sequence`` section goes to
+    `thermosynth.sequences.generate_sequences`, with the same options, and
+    its `SequenceSummary` is returned. The output is the same, byte for byte,
+    for any number of workers and after a resume, because every sample
+    depends on ``(seed, index)`` alone and the shard size comes from
+    ``output.shard_size``.
 
     Parameters
     ----------
@@ -165,6 +171,18 @@ def generate(
     FrameError
         If a frame cannot be used and ``frames.on_error`` is ``raise``.
     """
+    if loaded.recipe.sequence is not None:
+        from thermosynth.sequences import generate_sequences
+
+        return generate_sequences(
+            loaded,
+            overwrite=overwrite,
+            progress=progress,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+        )
+
     target = loaded.recipe.output.dir
     check_cluster_options(workers, scheduler)
     finished = finished_results(loaded, resume=resume, overwrite=overwrite)

@@ -86,7 +86,7 @@ def write_animated_preview(
     generator = SequenceGenerator(loaded)
     rows = []
     for entry in choose_sequences(generator, n):
-        frames = generator.read_frames(entry.frame_indices)
+        frames = generator.read_window(entry)
         rows.append((generator.anomalous(entry.index, frames), frames))
 
     images = render_frames(rows, generator.times_s)
@@ -127,7 +127,8 @@ def _check_arguments(path: Path, n: int, playback_fps: float) -> None:
     if path.suffix.lower() not in FORMATS:
         raise ThermosynthError(
             f"animated preview {path} must end in .gif or .mp4; for a still "
-            "preview of single frames, remove the recipe's sequence section"
+            "preview of single frames, remove the recipe's sequence section "
+            "or pass --set sequence=null"
         )
     if n < 1:
         raise ThermosynthError(f"n = {n} is invalid; draw at least one sequence")

@@ -315,7 +315,9 @@ class Generator:
             drawn = draw_attempt(
                 spec, recipe.scenarios, self.layout, rng, attempt=attempt
             )
-            return drawn, simulate_rise(drawn, self.layout, recipe), {}
+            events: dict[str, Any] = {}
+            rise = simulate_rise(drawn, self.layout, recipe, events=events)
+            return drawn, rise, events
 
         if self._bank is None:
             self._bank = ScenarioBank.open(
@@ -449,9 +451,18 @@ def normal_sample(index: int, split: str, frame: Frame) -> Sample:
     )
 
 
-def simulate_rise(drawn: Any, layout: Layout, recipe: Recipe) -> np.ndarray:
-    """Simulate a drawn scenario; return the imaged face's final rise [K]."""
-    return simulate_scenario(drawn, layout, recipe)[-1]
+def simulate_rise(
+    drawn: Any,
+    layout: Layout,
+    recipe: Recipe,
+    *,
+    events: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Simulate a drawn scenario; return the imaged face's final rise [K].
+
+    ``events`` is filled as `thermosynth.simulation.simulate_scenario` fills it.
+    """
+    return simulate_scenario(drawn, layout, recipe, events=events)[-1]
 
 
 def _warp_rise(

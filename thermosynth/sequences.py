@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,13 +76,12 @@ _ROUND_OFF_K = 1e-6
 def frame_times_s(spec: SequenceSpec) -> np.ndarray:
     """Return the time of each frame after the anomaly's onset [s].
 
-    The window holds ``round(window_s * fps)`` frames (the recipe checks that
-    this is at least one), at
-    ``1 / fps, 2 / fps, ...``, so the last frame falls at about ``window_s``
-    and no frame shows the onset itself, where the rise is zero.
+    The frames fall at ``k / fps`` for ``k = 1 .. floor(window_s * fps)``
+    (`SequenceSpec.n_frames`, at least one, as the recipe checks), so the
+    last frame falls at or before ``window_s``, less than one frame interval
+    before it, and no frame shows the onset itself, where the rise is zero.
     """
-    n_times = max(1, round(spec.window_s * spec.fps))
-    return np.arange(1, n_times + 1, dtype=np.float64) / spec.fps
+    return np.arange(1, spec.n_frames + 1, dtype=np.float64) / spec.fps
 
 
 @dataclass(frozen=True)
@@ -132,20 +132,28 @@ def plan_sequences(recipe: Recipe, n_frames: int, n_times: int) -> list[Sequence
 
 
 def simulate_sequence_rise(
-    drawn: DrawnScenario, layout: Layout, recipe: Recipe, times_s: np.ndarray
+    drawn: DrawnScenario,
+    layout: Layout,
+    recipe: Recipe,
+    times_s: np.ndarray,
+    *,
+    events: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Simulate a drawn scenario; return the imaged face's rise at each time [K].
 
     The simulation runs from the onset to ``times_s[-1]``, whatever the drawn
     ``duration_s``, which still sets the time scale of ramp and exponential
-    power profiles.
+    power profiles. ``events`` is filled as
+    `thermosynth.simulation.simulate_scenario` fills it.
 
     Returns
     -------
     ndarray
         float64 (T, ny, nx) rise on the layout grid [K].
     """
-    return simulate_scenario(drawn, layout, recipe, output_times_s=times_s.tolist())
+    return simulate_scenario(
+        drawn, layout, recipe, output_times_s=times_s.tolist(), events=events
+    )
 
 
 class SequenceGenerator:
@@ -196,12 +204,21 @@ class SequenceGenerator:
 
     def make(self, entry: SequenceEntry) -> SequenceSample:
         """Make the sequence of ``entry``: normal or anomalous by its label."""
-        frames = self.read_frames(entry.frame_indices)
-        if self.sequence.base == "video":
-            self._warn_jump(frames)
+        frames = self.read_window(entry)
         if entry.label:
             return self.anomalous(entry.index, frames)
         return normal_sequence(entry.index, entry.split, frames)
+
+    def read_window(self, entry: SequenceEntry) -> list[Frame]:
+        """Read the base frames of ``entry``; for ``base: video``, check for jumps.
+
+        `generate_sequences`, `make` and the animated preview all read
+        through here, so each warns about a jump as `_warn_jump` describes.
+        """
+        frames = self.read_frames(entry.frame_indices)
+        if self.sequence.base == "video":
+            self._warn_jump(frames)
+        return frames
 
     def _warn_jump(self, frames: list[Frame]) -> None:
         """Warn, once per generator, when consecutive base frames jump."""
@@ -300,7 +317,10 @@ class SequenceGenerator:
         before the threshold, in the frames' unit.
         """
         recipe = self.recipe
-        rise_grid = simulate_sequence_rise(drawn, self.layout, recipe, self.times_s)
+        events: dict[str, Any] = {}
+        rise_grid = simulate_sequence_rise(
+            drawn, self.layout, recipe, self.times_s, events=events
+        )
         rise_px = warp_to_frame(rise_grid, homography, frames[0].shape)
         results = [
             self._blend_frame(frame, rise, emissivity)
@@ -323,6 +343,7 @@ class SequenceGenerator:
                 saturated_px(r, frame) for r, frame in zip(results, frames, strict=True)
             ],
             "threshold": [blend_threshold(frame, recipe) for frame in frames],
+            **events,
         }
         sequence = SequenceSample(
             index=index,
@@ -546,7 +567,7 @@ def _sequence_or_skip(
     """Make one sequence, or raise or record a skip as ``frames.on_error`` selects."""
     frames: list[Frame] = []
     try:
-        frames = generator.read_frames(entry.frame_indices)
+        frames = generator.read_window(entry)
         if entry.label:
             return generator.anomalous(entry.index, frames)
         return normal_sequence(entry.index, entry.split, frames)

@@ -16,7 +16,12 @@ from thermosynth.geometry.layout import Layout, require_regions
 from thermosynth.physics.adi import simulate_adi, suits
 from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
-from thermosynth.physics.runaway import SeparatorShort, Venting, simulate_runaway
+from thermosynth.physics.runaway import (
+    RunawayResult,
+    SeparatorShort,
+    Venting,
+    simulate_runaway,
+)
 from thermosynth.recipe.models import PhysicsSpec, Recipe
 from thermosynth.scenario import DrawnScenario, build_sources
 
@@ -107,6 +112,7 @@ def simulate_scenario(
     recipe: Recipe,
     *,
     output_times_s: Sequence[float] | None = None,
+    events: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Simulate ``drawn``; return the imaged face's rise at each output time.
 
@@ -115,6 +121,9 @@ def simulate_scenario(
     output_times_s : sequence of float, optional
         Times after onset [s]; the run ends at the last. None means one
         output at ``drawn.duration_s``.
+    events : dict, optional
+        Filled, for a runaway, with each battery cell's event times
+        (`runaway_events`); left empty for other kinds.
 
     Returns
     -------
@@ -151,6 +160,8 @@ def simulate_scenario(
             max_dT_per_step_K=drawn.params["max_dT_per_step_K"],
             **options,
         )
+        if events is not None:
+            events.update(runaway_events(result))
     else:
         solve = _solver(physics.solver, layout, sources, options)
         if solve is simulate_adi:
@@ -162,6 +173,23 @@ def simulate_scenario(
     if background is not None:
         rise_K[..., background] = 0.0
     return rise_K
+
+
+def runaway_events(result: RunawayResult) -> dict[str, list[float | None]]:
+    """Return each battery cell's onset, short and vent times [s] after onset.
+
+    The lists are indexed by cell id, as `RunawayResult` stores them, with
+    None (null in JSON) for a cell that did not run away, short or vent.
+    """
+    times = {
+        "onset_s": result.onset_s,
+        "short_s": result.short_s,
+        "vent_s": result.vent_s,
+    }
+    return {
+        name: [None if np.isnan(t) else float(t) for t in values]
+        for name, values in times.items()
+    }
 
 
 def _solver(

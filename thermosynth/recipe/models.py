@@ -558,6 +558,10 @@ class BankSpec(_Model):
 # pixels in memory, so 10,000 frames of 240 x 320 pixels take several GB.
 MAX_SEQUENCE_FRAMES = 10_000
 
+# Added to window_s * fps before rounding down, so that a floating-point
+# product such as 0.29 * 100 = 28.999999999999996 counts 29 frames.
+_FRAME_COUNT_SLACK = 1e-9
+
 
 class SequenceSpec(_Model):
     """Frames at the camera's rate over a window after the anomaly's onset.
@@ -570,18 +574,26 @@ class SequenceSpec(_Model):
     window_s: PositiveFloat
     base: Literal["still", "video"] = "still"
 
+    @property
+    def n_frames(self) -> int:
+        """Frames per sequence: ``floor(window_s * fps)``, at ``k / fps``.
+
+        So the last frame falls at or before ``window_s``, less than one frame
+        interval before it.
+        """
+        return math.floor(self.window_s * self.fps + _FRAME_COUNT_SLACK)
+
     @model_validator(mode="after")
     def _frame_count(self) -> SequenceSpec:
-        frames = self.window_s * self.fps
-        if frames < 1.0:
+        if self.n_frames < 1:
             raise ValueError(
                 f"window_s = {self.window_s:g} s is shorter than one frame "
                 f"interval (1 / fps = {1 / self.fps:g} s); lengthen the window or "
                 "raise fps"
             )
-        if frames > MAX_SEQUENCE_FRAMES:
+        if self.n_frames > MAX_SEQUENCE_FRAMES:
             raise ValueError(
-                f"window_s * fps = {frames:g} frames per sequence, more than "
+                f"window_s * fps = {self.n_frames} frames per sequence, more than "
                 f"{MAX_SEQUENCE_FRAMES}; shorten the window or lower fps"
             )
         return self

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -55,9 +56,10 @@ THIRD_PARTY_LOGGERS = ("h5py", "matplotlib", "PIL", "distributed", "fipy", "numb
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
-    args = parser.parse_args(
-        _attach_dash_values(sys.argv[1:] if argv is None else argv)
-    )
+    arguments = _attach_dash_values(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
+    # The transfer report records the command line that wrote it.
+    args.command_line = ["thermosynth", *arguments]
     _configure_logging(sum(getattr(args, d, 0) for d in VERBOSE_DESTS))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -792,8 +794,12 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         size_px=_size_px(args.resize),
     )
     _warn_if_large(data.train_normal.shape[1:], resized=args.resize is not None)
+    _check_training_normals(args, len(data.train_normal))
     n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
-    setup.check_contamination(args.contamination, len(data.train_normal), n_reserve)
+    contamination, skip_note = _contamination_fraction(
+        args.contamination, detectors, generator_names
+    )
+    setup.check_contamination(contamination, len(data.train_normal), n_reserve)
     thermal = None
     if loaded is not None and ("thermosynth" in generator_names or levels):
         loaded = _with_frames_levels_per_kelvin(loaded, args.recipe, data)
@@ -815,16 +821,14 @@ def _validate_transfer(args: argparse.Namespace) -> int:
             out_dir=stage,
             seed=args.seed,
             scorers={"max_minus_median": max_minus_median},
-            supervised=setup.trimmed(Classifier, args.steps, args.trim_fraction)
-            if n_reserve
-            else None,
-            contamination=args.contamination,
+            supervised=setup.trimmed(Classifier, args.steps, args.trim_fraction),
+            contamination=contamination,
             contamination_generators=[g for g in generators if g == "thermosynth"],
             severity_levels=levels,
             severity_generator=thermal,
             severity_detector=sweep_detector,
             n_boot=args.bootstrap,
-            notes=_transfer_notes(args),
+            notes=_transfer_notes(args, skip_note),
             jobs=args.jobs,
         )
     print(f"wrote transfer report to {args.output}/report.md")
@@ -838,6 +842,55 @@ def _validate_transfer(args: argparse.Namespace) -> int:
                 f"{row['auroc']:.3f} {interval}"
             )
     return 0
+
+
+def _check_training_normals(args: argparse.Namespace, n_train: int) -> None:
+    """Raise ThermosynthError if the networks cannot train on ``n_train`` normals.
+
+    Each network keeps at least one training normal for its validation
+    split. Trimming (--trim-fraction above 0) ranks the normals in two folds,
+    and `Trimmed` needs two frames per fold.
+    """
+    needed = 4 if args.trim_fraction > 0.0 else 2
+    if n_train >= needed:
+        return
+    source = f"--max-train {args.max_train} keeps {n_train} training normals"
+    fix = f"raise --max-train to {needed} or more"
+    if n_train < args.max_train:
+        source = f"the normal frames give {n_train} training normals"
+        fix = "add normal frames"
+    if args.trim_fraction > 0.0:
+        reason = (
+            f"--trim-fraction {args.trim_fraction:g} ranks them in two folds "
+            f"and needs at least {needed}"
+        )
+        fix += ", or pass --trim-fraction 0"
+    else:
+        reason = "each network keeps one for validation, so at least 2 are needed"
+    raise ThermosynthError(f"{source}, but {reason}; {fix}")
+
+
+def _contamination_fraction(
+    fraction: float, detectors: dict[str, Any], generator_names: Sequence[str]
+) -> tuple[float, str]:
+    """Return the --contamination to run and a report sentence where it is skipped.
+
+    The run retrains the thermosynth generator's detectors that train on
+    pseudo-anomalies and the one-class detectors, so without either there is
+    nothing to rerun.
+    """
+    one_class = [name for name, d in detectors.items() if not d.uses_pseudo]
+    thermosynth = "thermosynth" in generator_names
+    if fraction == 0.0 or one_class or thermosynth:
+        return fraction, ""
+    note = (
+        f"The contamination run (--contamination {fraction:g}) was skipped: it "
+        "reruns the thermosynth generator and the one-class detectors "
+        "(autoencoder, deep_svdd, knn), and --generators and --detectors choose "
+        "neither."
+    )
+    logger.warning("%s Add one, or pass --contamination 0.", note)
+    return 0.0, note
 
 
 def _with_frames_levels_per_kelvin(
@@ -944,8 +997,8 @@ def _size_px(text: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def _transfer_notes(args: argparse.Namespace) -> str:
-    """Describe the run's inputs and options, with absolute, resolved paths."""
+def _transfer_notes(args: argparse.Namespace, skip_note: str = "") -> str:
+    """Describe the run's command, inputs and options, with resolved paths."""
     recipe, bank = "none", ""
     if args.recipe is not None:
         recipe = f"`{Path(args.recipe).resolve()}`"
@@ -953,13 +1006,17 @@ def _transfer_notes(args: argparse.Namespace) -> str:
             f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
             f"contrast spread {args.contrast_spread:g}; "
         )
-    return (
+    command = shlex.join(getattr(args, "command_line", []))
+    setup = (
         f"Normal frames: `{Path(args.normal).resolve()}`; real anomalies: "
         f"`{Path(args.real).resolve()}`; recipe: {recipe}; "
         f"seed {args.seed}; {args.steps} training steps per network; {bank}"
-        f"trim fraction {args.trim_fraction:g}; classifier and DRAEM "
-        f"{_members_text(args.members)}{_resize_text(args.resize)}."
+        f"trim fraction {args.trim_fraction:g}"
+        f"{_members_text(args.members, _names(args.detectors))}"
+        f"{_resize_text(args.resize)}."
     )
+    parts = [f"Command: `{command}`" if command else "", setup, skip_note]
+    return "\n\n".join(part for part in parts if part)
 
 
 def _resize_text(text: str | None) -> str:
@@ -969,13 +1026,23 @@ def _resize_text(text: str | None) -> str:
     return f"; frames resized to {height} x {width} px (height x width)"
 
 
-def _members_text(members: int) -> str:
+def _members_text(members: int, detector_names: Sequence[str]) -> str:
+    """Say how many networks the chosen classifier and DRAEM each train, if any."""
+    chosen = [label for name, label in _ENSEMBLE_LABELS if name in detector_names]
+    if not chosen:
+        return ""
+    subject = " and ".join(chosen)
+    each = " each" if len(chosen) > 1 else ""
     if members == 1:
-        return "one network each"
+        return f"; {subject} one network{each}"
     return (
-        f"each an ensemble of {members} networks whose scores are averaged "
-        "(the supervised ceiling is one network)"
+        f"; {subject}{each} an ensemble of {members} networks whose scores are "
+        "averaged (the supervised ceiling is one network)"
     )
+
+
+# Detectors that --members turns into ensembles, with their names on the page.
+_ENSEMBLE_LABELS = (("classifier", "classifier"), ("draem", "DRAEM"))
 
 
 if __name__ == "__main__":

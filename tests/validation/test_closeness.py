@@ -444,3 +444,30 @@ def test_too_few_normal_frames_name_split(tmp_path):
     with pytest.raises(FrameError, match=message):
         closeness_report(frames, frames, out_dir=tmp_path / "r", rng=rng)
     assert not (tmp_path / "r").exists()
+
+
+def test_report_names_the_masks_used(tmp_path):
+    rng = np.random.default_rng(6)
+    hot = _normal_frames(8, rng)
+    masks = np.zeros(hot.shape, bool)
+    masks[:, HOT[0], HOT[1]] = True
+    hot[masks] += 5.0
+    part = masks.copy()
+    part[:2] = False
+
+    closeness_report(
+        _frame_set(_normal_frames(20, rng), tmp_path / "normal"),
+        _frame_set(hot, tmp_path / "pseudo", masks),
+        _frame_set(hot, tmp_path / "real", part),
+        out_dir=tmp_path / "report",
+        rng=rng,
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+        hdf5="none",
+    )
+    report = (tmp_path / "report" / "report.md").read_text()
+
+    assert "which come without masks" not in report
+    assert "the given masks for `pseudo` frames" in report
+    assert "the given masks for 6 of 8 `real` frames" in report
+    assert "the estimated region for `normal` frames" in report

@@ -391,3 +391,30 @@ def test_levels_decoded_with_calibration(tmp_path):
     assert kelvin.encoding.quantum == 0.01
     with pytest.raises(FrameError, match=r"are in K, not in stored integer levels"):
         kelvin.decoded(scale_per_level=0.01, offset=0.0, unit="K")
+
+
+def test_mvtec_empty_class_folder_warns(data_dir, tmp_path, caplog):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    (tmp_path / "test" / "Diode").mkdir()
+
+    with caplog.at_level("WARNING", logger="thermosynth.validation.io"):
+        loaded = load_frame_set(tmp_path, label="anomalous")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    assert len(loaded) == 3
+    assert len(warnings) == 1
+    assert f"{tmp_path / 'test' / 'Diode'} contains no images" in warnings[0]
+    assert "anomaly class 'Diode' is left out" in warnings[0]
+
+
+def test_mvtec_missing_mask_says_how_to_skip(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 5)})
+
+    skip = r"or remove .*ground_truth to run without pixel metrics"
+    with pytest.raises(FrameError, match=r"mask not found for .*004\.png.*" + skip):
+        load_frame_set(tmp_path, label="anomalous")
+    shutil.rmtree(tmp_path / "ground_truth" / "hot")
+    (tmp_path / "ground_truth" / "cold").mkdir()
+    with pytest.raises(FrameError, match=r"mask folder .*hot not found.*" + skip):
+        load_frame_set(tmp_path, label="anomalous")

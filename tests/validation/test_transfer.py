@@ -22,6 +22,7 @@ from thermosynth.validation.transfer import (
     ALL,
     REAL_MASKS,
     ScaledGenerator,
+    ScorerError,
     TransferData,
     contrast_noise,
     transfer_report,
@@ -617,3 +618,150 @@ def test_page_defines_its_figures(tmp_path):
     assert "means 3 unseen test normals" in report
     assert "| trained on | detector | test set |" in report
     assert "pseudo test set" not in report
+
+
+def _with_reserve(data: TransferData, reserve: np.ndarray | None) -> TransferData:
+    return TransferData(
+        data.train_normal,
+        data.test_images,
+        data.test_labels,
+        data.test_groups,
+        reserve_anomalies=reserve,
+    )
+
+
+def test_ceiling_skipped_with_one_reserve(tmp_path, caplog):
+    data = _data()
+    data = _with_reserve(data, data.reserve_anomalies[:1])
+
+    with caplog.at_level("WARNING", logger="thermosynth.validation.transfer"):
+        result = transfer_report(
+            data,
+            {},
+            {"knn": KNearest()},
+            out_dir=tmp_path,
+            supervised=Classifier(steps=5),
+            n_boot=5,
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    report = (tmp_path / "report.md").read_text()
+
+    assert not any(r["generator"] == "real (supervised)" for r in result.image)
+    assert len(warnings) == 1
+    assert "supervised ceiling was skipped" in warnings[0]
+    assert "needs 2 or more, but the reserve has 1" in warnings[0]
+    assert len(result.skipped) == 1
+    assert "supervised ceiling was skipped" in result.skipped[0]
+    assert "The supervised ceiling was skipped" in report
+
+
+def test_classifier_needs_two_anomalous_frames():
+    rng = np.random.default_rng(0)
+    normal = _normals(10, rng)
+
+    with pytest.raises(ValueError, match="needs 2 or more to train on but got 1"):
+        Classifier(steps=2).fit(normal, _hot(normal[:1], rng), None, rng)
+
+
+def test_contamination_skip_noted(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="thermosynth.validation.transfer"):
+        result = transfer_report(
+            _data(),
+            {"noise": lambda pool: gen.GaussianNoise()},
+            {"classifier": Classifier(steps=2)},
+            out_dir=tmp_path,
+            contamination=0.1,
+            contamination_generators=[],
+            n_boot=5,
+            n_pixel=0,
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    report = (tmp_path / "report.md").read_text()
+
+    assert result.contamination == []
+    assert len(warnings) == 1
+    assert "contamination run (0.1 of the training normals" in warnings[0]
+    assert "(here none)" in warnings[0]
+    assert "The contamination run (0.1 of the training normals" in report
+    assert not (tmp_path / "contamination.csv").exists()
+
+
+def _column(images):
+    return np.asarray(images, float).max(axis=(1, 2))[:, None]
+
+
+def _nan_scores(images):
+    return np.full(len(images), np.nan)
+
+
+def _short(images):
+    return np.asarray(images, float).max(axis=(1, 2))[:-1]
+
+
+def _words(images):
+    return np.array(["hot"] * len(images))
+
+
+def _small_maps(images):
+    return np.zeros(len(images)), np.zeros((len(images), 8, 8))
+
+
+def _nan_maps(images):
+    return np.zeros(len(images)), np.full(np.shape(images), np.nan)
+
+
+def _triple(images):
+    return np.zeros(len(images)), None, None
+
+
+BAD_SCORERS = [
+    (_column, r"scorer 'bad' returned scores of shape \(80, 1\) for 80 frames"),
+    (_short, r"scorer 'bad' returned scores of shape \(79,\) for 80 frames"),
+    (_nan_scores, r"scorer 'bad' returned scores with 80 NaN or infinite values"),
+    (_words, r"scorer 'bad' returned scores that are not numbers"),
+    (_small_maps, r"scorer 'bad' returned maps of shape \(80, 8, 8\) for 80 frames"),
+    (_nan_maps, r"scorer 'bad' returned maps with 76800 NaN or infinite values"),
+    (_triple, r"scorer 'bad' returned a tuple of 3 items"),
+]
+
+
+@pytest.mark.parametrize(("scorer", "message"), BAD_SCORERS)
+def test_bad_scorer_output_named(scorer, message):
+    with pytest.raises(ScorerError, match=message):
+        transfer_report(_data(), {}, {}, out_dir=None, scorers={"bad": scorer})
+
+
+def test_scorer_exception_chained():
+    def broken(images):
+        return 1 / 0
+
+    with pytest.raises(
+        ScorerError, match="scorer 'broken' failed on 80 frames"
+    ) as info:
+        transfer_report(_data(), {}, {}, out_dir=None, scorers={"broken": broken})
+
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert "ZeroDivisionError: division by zero" in str(info.value)
+
+
+def test_float_frames_name_the_field():
+    data = _data()
+    data = TransferData(
+        data.train_normal.astype(np.float32),
+        data.test_images,
+        data.test_labels,
+        data.test_groups,
+    )
+
+    with pytest.raises(ValueError, match=r"TransferData.train_normal is float32"):
+        transfer_report(data, {"noise": gen.CutPaste}, {}, out_dir=None)
+
+
+def test_severity_log_names_level(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="thermosynth.validation.transfer"):
+        _sweep(tmp_path, {}, levels=(0.5,))
+    messages = [r.getMessage() for r in caplog.records]
+
+    assert any(
+        m.startswith("detector 'classifier' at severity level 0.5: ") for m in messages
+    ), messages

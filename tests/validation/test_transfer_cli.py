@@ -124,7 +124,8 @@ def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
     }
     assert "report.md" in capsys.readouterr().out
     report = (out / "report.md").read_text()
-    assert "classifier and DRAEM one network each" in report
+    assert "; classifier one network" in report
+    assert "DRAEM" not in report
     assert "Factor 1 is that run itself" in report
 
     with (out / "severity.csv").open() as handle:
@@ -238,6 +239,7 @@ def test_transfer_notes_name_the_ensemble():
         trim_fraction=0.1,
         members=3,
         resize=None,
+        detectors="classifier,draem,knn",
     )
 
     assert "each an ensemble of 3 networks" in _transfer_notes(args)
@@ -427,6 +429,7 @@ def test_transfer_notes_give_absolute_paths(tmp_path, monkeypatch):
         trim_fraction=0.1,
         members=1,
         resize=None,
+        detectors="classifier,draem,knn",
     )
 
     notes = _transfer_notes(args)
@@ -434,3 +437,101 @@ def test_transfer_notes_give_absolute_paths(tmp_path, monkeypatch):
     assert f"Normal frames: `{tmp_path.resolve() / 'normal'}`" in notes
     assert f"real anomalies: `{tmp_path.resolve().parent / 'real'}`" in notes
     assert f"recipe: `{tmp_path.resolve() / 'recipes' / 'x.yaml'}`" in notes
+
+
+def _small_tree(root: Path, n_hot: int) -> Path:
+    """Write 12 training and 6 test normals and ``n_hot`` masked hot frames."""
+    rng = np.random.default_rng(1)
+    for split, count in (("train", 12), ("test", 6)):
+        for i in range(count):
+            _write(root / split / "good" / f"{i:03d}.png", _normal(rng))
+    for i in range(n_hot):
+        image, mask = _hot(rng)
+        _write(root / "test" / "hot" / f"{i:03d}.png", image)
+        _write(root / "ground_truth" / "hot" / f"{i:03d}_mask.png", mask * 255)
+    return root
+
+
+def _quick_args(tree: Path, out: Path, *options: str) -> list[str]:
+    """Arguments of a run of seconds: knn on cutpaste, no sweep, no contamination."""
+    return [
+        *("validate", "transfer", "--normal", str(tree), "--real", str(tree)),
+        *("--generators", "cutpaste", "--detectors", "knn", "--steps", "2"),
+        *("--severity", "none", "--contamination", "0", "--bootstrap", "5"),
+        *("-o", str(out), *options),
+    ]
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_transfer_cli_one_reserve_skips_ceiling(tmp_path, caplog):
+    tree = _small_tree(tmp_path / "tree", n_hot=2)
+    out = tmp_path / "report"
+
+    assert main(_quick_args(tree, out)) == 0
+    report = (out / "report.md").read_text()
+    with (out / "image_auroc.csv").open() as handle:
+        generators = {row["generator"] for row in csv.DictReader(handle)}
+
+    warnings = _warnings(caplog)
+
+    assert "real (supervised)" not in generators
+    assert "The supervised ceiling was skipped" in report
+    assert "but the reserve has 1" in report
+    assert len(warnings) == 1
+    assert "supervised ceiling was skipped" in warnings[0]
+
+
+def test_transfer_cli_report_records_command(tmp_path):
+    tree = _small_tree(tmp_path / "tree", n_hot=4)
+    out = tmp_path / "report"
+
+    assert main(_quick_args(tree, out)) == 0
+    report = (out / "report.md").read_text()
+
+    assert f"Command: `thermosynth validate transfer --normal {tree}" in report
+    assert f"-o {out}`" in report
+    assert "Written " in report
+    assert "one network" not in report
+
+
+def test_transfer_cli_few_training_normals(tmp_path, capsys):
+    tree = _small_tree(tmp_path / "tree", n_hot=4)
+    out = tmp_path / "report"
+
+    assert main(_quick_args(tree, out, "--max-train", "3")) == 2
+    error = capsys.readouterr().err
+
+    assert error.count("\n") == 1
+    assert "--max-train 3 keeps 3 training normals" in error
+    assert "--trim-fraction 0.1 ranks them in two folds and needs at least 4" in error
+    assert not out.exists()
+
+
+def test_transfer_cli_empty_train_good(tmp_path, capsys):
+    tree = _small_tree(tmp_path / "tree", n_hot=4)
+    for file in (tree / "train" / "good").iterdir():
+        file.unlink()
+
+    assert main(_quick_args(tree, tmp_path / "report")) == 2
+    error = capsys.readouterr().err
+
+    assert error.count("\n") == 1
+    assert "train/good contains no images; put the normal training frames" in error
+
+
+def test_transfer_cli_contamination_skip_noted(tmp_path, caplog):
+    tree = _small_tree(tmp_path / "tree", n_hot=8)
+    out = tmp_path / "report"
+    options = ("--detectors", "classifier", "--contamination", "0.1")
+
+    assert main(_quick_args(tree, out, *options)) == 0
+    report = (out / "report.md").read_text()
+    warnings = [w for w in _warnings(caplog) if "contamination" in w]
+
+    assert not (out / "contamination.csv").exists()
+    assert "The contamination run (--contamination 0.1) was skipped" in report
+    assert len(warnings) == 1
+    assert "pass --contamination 0" in warnings[0]

@@ -235,3 +235,14 @@ def test_load_classes_missing_image_only_own_error(tmp_path, capfd):
         load_classes(tmp_path)
 
     assert capfd.readouterr().err == ""
+
+
+def test_empty_train_good_rejected(tmp_path):
+    frames = list(_numbered(10, 1))
+    _write_tree(tmp_path, frames)
+    for file in (tmp_path / "train" / "good").iterdir():
+        file.unlink()
+
+    message = r"train/good contains no images; put the normal training frames there"
+    with pytest.raises(FrameError, match=message):
+        load_transfer_data(tmp_path, tmp_path, np.random.default_rng(0))

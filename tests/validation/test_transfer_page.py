@@ -1,10 +1,24 @@
 """Tests of thermosynth.validation.transfer_page: the figures of a transfer report."""
 
+import re
+
 import numpy as np
 
+from thermosynth import __version__
 from thermosynth.validation import generators as gen
-from thermosynth.validation.transfer import TransferData, make_pseudo
-from thermosynth.validation.transfer_page import _example_rows, _plot_examples
+from thermosynth.validation.detectors import max_minus_median
+from thermosynth.validation.transfer import (
+    TransferData,
+    TransferResult,
+    make_pseudo,
+    transfer_report,
+)
+from thermosynth.validation.transfer_page import (
+    _contamination_table,
+    _example_rows,
+    _plot_examples,
+    _signed,
+)
 
 SHAPE = (20, 12)
 
@@ -63,3 +77,43 @@ def test_examples_pseudo_follow_seed():
     )
 
     assert np.array_equal(rows[2][1], expected)
+
+
+def _contaminated_result() -> TransferResult:
+    keys = {"generator": "none", "detector": "knn", "group": "all"}
+    clean = {**keys, "auroc": 0.6250004, "low": 0.5, "high": 0.75, "n_anomalous": 6}
+    dirty = {**clean, "auroc": 0.6249998, "low": 0.48, "high": 0.74}
+    return TransferResult(
+        image=[clean], contamination=[{**dirty, "contamination": 0.1}]
+    )
+
+
+def test_contamination_table_has_intervals():
+    table = _contamination_table(_contaminated_result())
+    row = table.splitlines()[-1]
+
+    assert "| 0.625 [0.500, 0.750] | 0.625 [0.480, 0.740] |" in row
+    assert "clean AUROC [95 % CI]" in table
+
+
+def test_contamination_change_has_no_negative_zero():
+    row = _contamination_table(_contaminated_result()).splitlines()[-1]
+
+    assert "-0.000" not in row
+    assert "| 0.000 |" in row
+    assert _signed(-0.0004) == "0.000"
+    assert _signed(-0.0123) == "-0.012"
+    assert _signed(0.0123) == "+0.012"
+
+
+def test_report_records_version_date_and_interval_scope(tmp_path):
+    data = _data(with_masks=False)
+
+    transfer_report(
+        data, {}, {}, out_dir=tmp_path, scorers={"max": max_minus_median}, n_boot=5
+    )
+    report = (tmp_path / "report.md").read_text()
+
+    assert f"by thermosynth {__version__} on " in report
+    assert re.search(r"Written \d{4}-\d\d-\d\d \d\d:\d\d UTC", report)
+    assert "covers the resampling of the test set only, not training noise" in report

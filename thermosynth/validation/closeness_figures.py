@@ -212,10 +212,7 @@ def markdown(
         "",
         "## Per-sample figures (medians per set)",
         "",
-        "`area_px` and `contrast` use each pseudo-anomaly's own mask, but the "
-        "region estimated from per-pixel normal statistics for normal and real "
-        "frames, which come without masks; the `est_*` rows use the estimated "
-        "region for every set, so they compare like with like.",
+        _region_sentence(report.per_sample),
         "",
         _table(_medians(report.per_sample, _unit_of(sets))),
         "",
@@ -235,6 +232,45 @@ def markdown(
         ]
     lines += ["## Figures", ""] + [f"![{f}]({f})\n" for f in figures]
     return "\n".join(lines) + "\n"
+
+
+def _region_sentence(rows: list[dict[str, Any]]) -> str:
+    """Say, per set, whether `area_px` and `contrast` used given masks.
+
+    A frame uses its given mask where it has a non-empty one, and otherwise
+    the region estimated from per-pixel normal statistics (``mask_source``).
+    """
+    given_sets, estimated_sets, parts = [], [], []
+    for name in dict.fromkeys(r["set"] for r in rows):
+        sources = [r["mask_source"] for r in rows if r["set"] == name]
+        given = sources.count("given")
+        if given == len(sources):
+            given_sets.append(f"`{name}`")
+        elif given == 0:
+            estimated_sets.append(f"`{name}`")
+        else:
+            parts.append(
+                f"the given masks for {given} of {len(sources)} `{name}` frames "
+                f"(the estimated region for the other {len(sources) - given})"
+            )
+    if given_sets:
+        parts.insert(0, f"the given masks for {_and(given_sets)} frames")
+    if estimated_sets:
+        parts.append(f"the estimated region for {_and(estimated_sets)} frames")
+    used = f" Here they use {_and(parts)}." if parts else ""
+    return (
+        "`area_px` and `contrast` use a frame's given mask where it has a "
+        "non-empty one, and otherwise the region estimated from per-pixel "
+        f"normal statistics.{used} The `est_*` rows use the estimated region "
+        "for every set, so they compare like with like."
+    )
+
+
+def _and(items: list[str]) -> str:
+    """Join ``items`` as "a", "a and b" or "a, b and c"."""
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _unit_of(sets: dict[str, FrameSet]) -> str:

@@ -37,6 +37,13 @@ logger = logging.getLogger(__name__)
 ScoreResult = tuple[np.ndarray, np.ndarray | None]
 Scorer = Callable[[np.ndarray], ScoreResult]
 
+MIN_ANOMALOUS = 2
+"""Minimum number of anomalous frames that Classifier and Draem train on.
+
+Their validation split keeps at least one frame, so one more must be left to
+train on.
+"""
+
 _LEVEL_SCALE = 32.0
 
 
@@ -250,6 +257,12 @@ def _require(anomalous: np.ndarray | None, name: str) -> None:
     if anomalous is None or len(anomalous) == 0:
         raise ValueError(
             f"{name} trains on anomalous frames but got none; pass a generator"
+        )
+    if len(anomalous) < MIN_ANOMALOUS:
+        raise ValueError(
+            f"{name} keeps at least one anomalous frame for validation, so it "
+            f"needs {MIN_ANOMALOUS} or more to train on but got {len(anomalous)}; "
+            "give more anomalous frames"
         )
 
 

@@ -406,9 +406,15 @@ def _load_mvtec(root: Path, *, label: Label) -> FrameSet:
             label == "anomalous" and is_normal
         ):
             continue
-        entries.extend(
-            (file, None if is_normal else kind) for file in _image_files(folder)
-        )
+        files = _image_files(folder)
+        if not files and not is_normal:
+            logger.warning(
+                "%s contains no images, so anomaly class %r is left out; put its "
+                "frames there or remove the folder",
+                folder,
+                kind,
+            )
+        entries.extend((file, None if is_normal else kind) for file in files)
 
     if not entries:
         raise FrameError(f"no {label} images in the MVTec tree {root}")
@@ -472,12 +478,21 @@ def _find_mask(image: Path, folder: Path, by_stem: dict[str, list[Path]]) -> Pat
             f"{len(candidates)} masks match {image}: "
             f"{', '.join(str(c) for c in candidates)}; keep one of them"
         )
+    without = f"or remove {folder.parent} to run without pixel metrics"
+    if not folder.is_dir():
+        raise FrameError(
+            f"mask folder {folder} not found for the anomalous images in "
+            f"{image.parent}; an MVTec tree with a ground_truth folder needs a "
+            f"mask for every anomalous image, so add the folder with their masks, "
+            f"{without}"
+        )
     if not candidates:
         suffixes = "/".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
         raise FrameError(
             f"mask not found for {image}: expected {folder / image.stem}_mask.* or "
             f"{folder / image.stem}.* ({suffixes}); an MVTec tree with a "
-            "ground_truth folder needs a mask for every anomalous image"
+            f"ground_truth folder needs a mask for every anomalous image, so add "
+            f"it, {without}"
         )
     return candidates[0]
 

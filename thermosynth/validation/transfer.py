@@ -23,7 +23,13 @@ import torch
 
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.validation.closeness import region_contrast
-from thermosynth.validation.detectors import Detector, Scorer, ScoreResult, Trimmed
+from thermosynth.validation.detectors import (
+    MIN_ANOMALOUS,
+    Detector,
+    Scorer,
+    ScoreResult,
+    Trimmed,
+)
 from thermosynth.validation.generators import PseudoGenerator
 from thermosynth.validation.metrics import aupro, bootstrap_ci, pixel_auroc
 
@@ -42,6 +48,13 @@ With one anomaly, every stratified resample contains that same frame, so the
 interval would show only the spread of the normal frames. A group with fewer
 anomalies gets NaN bounds and "n/a, n < 5" on the page.
 """
+
+
+class ScorerError(ValueError):
+    """A scorer failed, or returned scores or maps that cannot be evaluated.
+
+    An exception raised inside the scorer is chained as ``__cause__``.
+    """
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,8 @@ class TransferResult:
     ``n_boot`` and ``n_pixel`` are the run's bootstrap resamples and pseudo
     test frames, for the page. ``severity_reuses_main`` is True where the
     sweep's factor-1 rows are the main table's run and every level shares
-    its seed.
+    its seed. ``skipped`` has one sentence per requested run that was
+    skipped, saying why; the page prints them.
     """
 
     image: list[dict[str, Any]] = field(default_factory=list)
@@ -119,6 +133,7 @@ class TransferResult:
     n_boot: int = 0
     n_pixel: int = 0
     severity_reuses_main: bool = False
+    skipped: list[str] = field(default_factory=list)
 
 
 def make_pseudo(
@@ -129,12 +144,64 @@ def make_pseudo(
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-def _scores(scorer: Callable[[np.ndarray], Any], images: np.ndarray) -> ScoreResult:
-    """Call a scorer; accept a plain array of image scores as well as (scores, maps)."""
-    out = scorer(images)
+def _scores(
+    scorer: Callable[[np.ndarray], Any], images: np.ndarray, name: str
+) -> ScoreResult:
+    """Call a scorer; accept a plain array of image scores as well as (scores, maps).
+
+    ``name`` names the scorer in errors, such as "scorer 'mine'".
+
+    Raises
+    ------
+    ScorerError
+        If the scorer raises (chained), returns scores that are not one
+        finite number per frame, or maps that are not finite (N, H, W).
+    """
+    try:
+        out = scorer(images)
+    except Exception as exc:
+        raise ScorerError(
+            f"{name} failed on {len(images)} frames of shape {images.shape[1:]}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+    maps = None
     if isinstance(out, tuple):
-        return np.asarray(out[0], dtype=np.float64), out[1]
-    return np.asarray(out, dtype=np.float64), None
+        if len(out) != 2:
+            raise ScorerError(
+                f"{name} returned a tuple of {len(out)} items; return scores (N,) "
+                "or a pair (scores, maps) with maps (N, H, W) or None"
+            )
+        out, maps = out
+    scores = _as_finite(out, name, "scores", (len(images),))
+    if maps is not None:
+        maps = _as_finite(maps, name, "maps", images.shape)
+    return scores, maps
+
+
+def _as_finite(values: Any, name: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Return a scorer's scores or maps as float64 of ``shape``, all finite."""
+    fix = f"return {what} of shape {shape}, one per frame"
+    if what == "maps":
+        fix += " and of the frame's size, or None in place of maps"
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ScorerError(
+            f"{name} returned {what} that are not numbers ({exc}); {fix}"
+        ) from exc
+    if array.shape != shape:
+        raise ScorerError(
+            f"{name} returned {what} of shape {array.shape} for {shape[0]} "
+            f"frames; {fix}"
+        )
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise ScorerError(
+            f"{name} returned {what} with {bad} NaN or infinite values of "
+            f"{array.size}; return finite {what}"
+        )
+    return array
 
 
 def image_rows(
@@ -168,6 +235,7 @@ def _train_and_score(
     factory: GeneratorFactory | None,
     data: TransferData,
     rng: np.random.Generator,
+    name: str,
 ) -> tuple[Scorer, ScoreResult, float]:
     start = time.perf_counter()
     anomalous = masks = None
@@ -175,7 +243,7 @@ def _train_and_score(
         assert factory is not None
         anomalous, masks = _training_pseudo(normal, factory, rng)
     scorer = detector.fit(normal, anomalous, masks, rng)
-    result = _scores(scorer, data.test_images)
+    result = _scores(scorer, data.test_images, name)
     return scorer, result, time.perf_counter() - start
 
 
@@ -231,11 +299,12 @@ def _pixel_row(
     data: TransferData,
     n_pixel: int,
     rng: np.random.Generator,
+    name: str,
 ) -> dict[str, float]:
     """Pixel AUROC and AUPRO on pseudo-anomalies made from unseen test normals."""
     normals = data.test_images[~data.test_labels.astype(bool)][:n_pixel]
     images, masks = make_pseudo(normals, factory(data.train_normal), rng)
-    _, maps = _scores(scorer, images)
+    _, maps = _scores(scorer, images, name)
     if maps is None or not masks.any():
         return {}
     return {"pixel_auroc": pixel_auroc(masks, maps), "aupro": aupro(masks, maps)}
@@ -284,15 +353,20 @@ def transfer_report(
     seed : int
         Seed of every random draw (splits, pseudo-anomalies, weights, bootstrap).
     scorers : mapping of str to callable, optional
-        Fixed scorers that need no training, ``scorer(images) -> scores`` or
-        ``(scores, maps)``; reported under generator "none". Maps, float
-        (N, H, W), get pixel rows like a one-class detector's.
+        Fixed scorers that need no training, reported under generator "none".
+        ``scorer(images)`` takes uint8 (N, H, W) frames and returns finite
+        scores (N,), or ``(scores, maps)`` with maps (N, H, W) or None. Maps
+        get pixel rows like a one-class detector's.
     supervised : Detector, optional
         Trained on ``data.reserve_anomalies`` as real labelled anomalies; the
-        ceiling, reported under generator "real (supervised)".
+        ceiling, reported under generator "real (supervised)". Skipped, with
+        a warning and a sentence in ``TransferResult.skipped``, where the
+        reserve has fewer than 2 frames.
     contamination : float
         Fraction of training normals replaced by real reserve anomalies in the
-        contamination run, in [0, 1); 0 skips the run.
+        contamination run, in [0, 1); 0 skips the run. A run without a
+        one-class detector or a contamination generator is skipped like the
+        ceiling.
     contamination_generators : sequence of str
         Generators rerun with contamination (one-class detectors always are).
     severity_levels : sequence of float
@@ -329,6 +403,12 @@ def transfer_report(
     -------
     TransferResult
         Rows of the image, pixel, contamination and severity tables.
+
+    Raises
+    ------
+    ScorerError
+        If a scorer or trained detector raises while scoring (chained), or
+        returns scores or maps of the wrong shape or with NaN.
     """
     _check_data(data)
     if jobs < 1:
@@ -341,14 +421,17 @@ def transfer_report(
             f"among {sorted(detectors)}; got {severity_detector!r}"
         )
 
+    skipped: list[str] = []
     plan = _Plan(data, generators, n_boot=n_boot, n_pixel=n_pixel)
+    supervised = _usable_ceiling(supervised, data, skipped)
     _plan_main(plan, detectors, scorers or {}, supervised)
     if contamination > 0.0:
         subset = {k: generators[k] for k in contamination_generators}
-        dirty, slots = _contaminate(
-            data, contamination, np.random.default_rng([seed, _CONTAMINATION_DRAW])
-        )
-        _plan_contamination(plan, subset, detectors, dirty, slots, contamination)
+        if _contamination_applies(detectors, subset, contamination, skipped):
+            dirty, slots = _contaminate(
+                data, contamination, np.random.default_rng([seed, _CONTAMINATION_DRAW])
+            )
+            _plan_contamination(plan, subset, detectors, dirty, slots, contamination)
     sweep = None
     if severity_levels:
         assert severity_generator is not None and severity_detector is not None
@@ -357,7 +440,7 @@ def transfer_report(
         )
 
     outputs = _run_plan(plan, seed, jobs)
-    result = TransferResult(n_boot=n_boot, n_pixel=n_pixel)
+    result = TransferResult(n_boot=n_boot, n_pixel=n_pixel, skipped=skipped)
     _collect(result, plan, outputs)
     if sweep is not None:
         _collect_severity(result, sweep, plan, outputs, seed)
@@ -370,7 +453,66 @@ def transfer_report(
     return result
 
 
+def _usable_ceiling(
+    supervised: Detector | None, data: TransferData, skipped: list[str]
+) -> Detector | None:
+    """Return ``supervised`` if the reserve can train it; else log and note why not.
+
+    Called before any training, so that a reserve too small for the ceiling
+    cannot fail the run after every other detector trained.
+    """
+    if supervised is None:
+        return None
+    reserve = data.reserve_anomalies
+    count = 0 if reserve is None else len(reserve)
+    if count >= MIN_ANOMALOUS:
+        return supervised
+    reason = (
+        f"The supervised ceiling was skipped: it trains on the real reserve "
+        f"anomalies and keeps at least one of them for validation, so it needs "
+        f"{MIN_ANOMALOUS} or more, but the reserve has {count}. `thermosynth "
+        "validate transfer` puts half of each anomaly class, rounded down, in "
+        "the reserve; add real anomalies for a ceiling."
+    )
+    _note_skipped(reason, skipped)
+    return None
+
+
+def _contamination_applies(
+    detectors: Mapping[str, Detector],
+    generators: Mapping[str, GeneratorFactory],
+    fraction: float,
+    skipped: list[str],
+) -> bool:
+    """Return whether the contamination run reruns anything; else log why not.
+
+    It reruns every one-class detector, and every detector that trains on
+    pseudo-anomalies on each of ``generators``.
+    """
+    one_class = any(not d.uses_pseudo for d in detectors.values())
+    pseudo = any(d.uses_pseudo for d in detectors.values())
+    if one_class or (pseudo and generators):
+        return True
+    names = ", ".join(generators) or "none"
+    reason = (
+        f"The contamination run ({fraction:g} of the training normals replaced "
+        "by real reserve anomalies) was skipped: it reruns the one-class "
+        "detectors, and the detectors that train on pseudo-anomalies on the "
+        f"contamination generators (here {names}), and this run has no such "
+        "pair."
+    )
+    _note_skipped(reason, skipped)
+    return False
+
+
+def _note_skipped(reason: str, skipped: list[str]) -> None:
+    """Log why a run was skipped and keep the sentence for the page."""
+    logger.warning("%s", reason.replace("`", ""))
+    skipped.append(reason)
+
+
 def _check_data(data: TransferData) -> None:
+    _check_frames(data)
     labels = np.asarray(data.test_labels).astype(bool)
     if labels.all() or not labels.any():
         raise ValueError(
@@ -388,6 +530,28 @@ def _check_data(data: TransferData) -> None:
             f"test_masks has shape {np.shape(masks)} but test_images has "
             f"{np.shape(data.test_images)}; give one mask per test frame"
         )
+
+
+def _check_frames(data: TransferData) -> None:
+    """Raise ValueError naming the TransferData field whose frames are not uint8."""
+    size = np.shape(data.train_normal)[1:]
+    fields = ("train_normal", "test_images", "reserve_anomalies")
+    for name in fields:
+        frames = getattr(data, name)
+        if frames is None:
+            continue
+        dtype, shape = getattr(frames, "dtype", None), np.shape(frames)
+        empty = len(shape) == 3 and shape[0] == 0 and name != "reserve_anomalies"
+        if dtype != np.uint8 or len(shape) != 3 or empty:
+            raise ValueError(
+                f"TransferData.{name} is {dtype} with shape {shape}; give 8-bit "
+                "frames, uint8 (N, H, W) with N >= 1"
+            )
+        if shape[1:] != size:
+            raise ValueError(
+                f"TransferData.{name} has frames of {shape[1:]} px but "
+                f"train_normal has {size} px; give frames of one size"
+            )
 
 
 @dataclass
@@ -520,7 +684,7 @@ def _plan_severity(
         # Common random numbers: with a main run, every level takes its seed,
         # so the levels differ only by the factor, not by training noise.
         factory = ScaledGenerator(make, level)
-        keys = {"severity": level}
+        keys = {"severity": level, "detector": det_name}
         plan.add("severity", keys, detector=detector, factory=factory, stream=main)
         runs.append((level, len(plan.tasks) - 1))
     return _Sweep(base or "severity_generator", det_name, runs, main is not None)
@@ -623,7 +787,7 @@ def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
     scorer, (scores, maps) = _fit_and_score(task, data, rng)
     seconds = time.perf_counter() - start
     if task.detector is not None:
-        logger.info("%s: %.1f s", ", ".join(map(str, task.keys.values())), seconds)
+        logger.info("%s: %.1f s", _describe(task), seconds)
 
     keys = dict(task.keys)
     if task.table == "image":
@@ -640,16 +804,34 @@ def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
 def _fit_and_score(
     task: _Task, data: TransferData, rng: np.random.Generator
 ) -> tuple[Callable[[np.ndarray], Any], ScoreResult]:
+    name = _describe(task)
     if task.scorer is not None:
-        return task.scorer, _scores(task.scorer, data.test_images)
+        return task.scorer, _scores(task.scorer, data.test_images, name)
     assert task.detector is not None and task.normal is not None
     if task.real_anomalies is not None:
         scorer = task.detector.fit(task.normal, task.real_anomalies, None, rng)
-        return scorer, _scores(scorer, data.test_images)
+        return scorer, _scores(scorer, data.test_images, name)
     scorer, result, _ = _train_and_score(
-        task.detector, task.normal, task.factory, data, rng
+        task.detector, task.normal, task.factory, data, rng, name
     )
     return scorer, result
+
+
+def _describe(task: _Task) -> str:
+    """Name a task's scorer for logs and errors, such as "scorer 'mine'"."""
+    keys = task.keys
+    if task.scorer is not None:
+        return f"scorer {keys['detector']!r}"
+    if task.table == "severity":
+        return f"detector {keys['detector']!r} at severity level {keys['severity']:g}"
+    text = f"detector {keys['detector']!r}"
+    if keys["generator"] == "real (supervised)":
+        text = f"supervised ceiling {keys['detector']!r}"
+    elif keys["generator"] != "none":
+        text += f" trained on {keys['generator']!r}"
+    if task.table == "contamination":
+        text += f" with contamination {keys['contamination']:g}"
+    return text
 
 
 def _task_pixel_rows(
@@ -674,7 +856,7 @@ def _task_pixel_rows(
         return rows
     for name in task.pixel_generators:
         factory = plan.generators[name]
-        row = _pixel_row(scorer, factory, plan.data, plan.n_pixel, rng)
+        row = _pixel_row(scorer, factory, plan.data, plan.n_pixel, rng, _describe(task))
         if row:
             rows.append({**keys, "test_set": name, **row})
     return rows

@@ -355,10 +355,25 @@ def _real_masks(anomalies: Mapping[str, FrameSet]) -> dict[str, np.ndarray] | No
 
 
 def _mvtec_split(normals: FrameSet) -> tuple[FrameSet, FrameSet | None]:
-    """Separate ``test/good`` from ``train/good`` in an MVTec tree."""
+    """Separate ``test/good`` from ``train/good`` in an MVTec tree.
+
+    A tree without ``train/good`` splits its ``test/good`` instead.
+
+    Raises
+    ------
+    FrameError
+        If ``train/good`` exists but contains no images, so that its test
+        normals are never trained on silently.
+    """
     if normals.kind != "mvtec":
         return normals, None
     in_test = np.array([Path(n).parent.parent.name == "test" for n in normals.names])
+    train_good = Path(normals.origin) / "train" / "good"
+    if in_test.all() and train_good.is_dir():
+        raise FrameError(
+            f"{train_good} contains no images; put the normal training frames "
+            "there (test/good contains the test normals)"
+        )
     if in_test.all() or not in_test.any():
         return normals, None
     return (

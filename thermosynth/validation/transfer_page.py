@@ -8,12 +8,15 @@ has been trained and scored; it reads only the finished result.
 from __future__ import annotations
 
 import csv
+import datetime
+import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from thermosynth import __version__
 from thermosynth.validation.transfer import (
     ALL,
     MIN_CI_ANOMALIES,
@@ -23,6 +26,15 @@ from thermosynth.validation.transfer import (
     TransferResult,
     make_pseudo,
 )
+
+
+def _written_line() -> str:
+    """Return when, with which thermosynth and on which machine the page was written."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Written {stamp} by thermosynth {__version__} on {platform.node()} "
+        f"({platform.machine()}, Python {platform.python_version()})."
+    )
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -83,7 +95,10 @@ def _image_note(result: TransferResult) -> str:
         "higher than a normal test frame, ties counting one half: 0.5 is chance "
         "and 1 a perfect ranking. The brackets give its 95 % interval, the 2.5th "
         f"and 97.5th percentiles over {resamples}bootstrap resamples of the test "
-        "frames, with normal and anomalous frames resampled separately. A class "
+        "frames, with normal and anomalous frames resampled separately. The "
+        "interval covers the resampling of the test set only, not training "
+        "noise: a detector trained again with another seed can score outside "
+        "it. A class "
         f"with fewer than {MIN_CI_ANOMALIES} anomalous test frames gets no "
         f"interval (n/a, n < {MIN_CI_ANOMALIES}), because with one anomaly "
         "every resample contains that same frame and the interval would show only "
@@ -172,24 +187,29 @@ def _contamination_note(result: TransferResult) -> str:
 
 
 def _contamination_table(result: TransferResult) -> str:
-    clean = {
-        (r["generator"], r["detector"], r["group"]): r["auroc"] for r in result.image
-    }
+    clean = {(r["generator"], r["detector"], r["group"]): r for r in result.image}
     lines = [
-        "| generator | detector | group | clean AUROC | contaminated AUROC | change "
-        "| planted anomalies dropped |",
+        "| generator | detector | group | clean AUROC [95 % CI] | contaminated "
+        "AUROC [95 % CI] | change | planted anomalies dropped |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in result.contamination:
         base = clean.get((r["generator"], r["detector"], r["group"]))
-        change = f"{r['auroc'] - base:+.3f}" if base is not None else ""
+        before = "" if base is None else _ci_cell(base)
+        change = "" if base is None else _signed(r["auroc"] - base["auroc"])
         share = r.get("contaminants_dropped", float("nan"))
         dropped = "" if np.isnan(share) else f"{share:.0%}"
         lines.append(
             f"| {r['generator']} | {r['detector']} | {r['group']} | "
-            f"{base:.3f} | {r['auroc']:.3f} | {change} | {dropped} |"
+            f"{before} | {_ci_cell(r)} | {change} | {dropped} |"
         )
     return "\n".join(lines)
+
+
+def _signed(value: float) -> str:
+    """Format a change with its sign to 3 decimals; one that rounds to 0 as 0.000."""
+    text = f"{value:+.3f}"
+    return "0.000" if float(text) == 0.0 else text
 
 
 def _severity_note(result: TransferResult) -> str:
@@ -378,7 +398,9 @@ def write_report(
 
     parts = [
         "# Transfer from pseudo-anomalies to real anomalies",
+        _written_line(),
         notes,
+        " ".join(result.skipped),
         _test_set_part(data),
         "![examples](examples.png)",
         "## Image AUROC, all anomalous classes",

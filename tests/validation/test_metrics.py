@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from thermosynth.validation.metrics import aupro, auroc, bootstrap_ci, pixel_auroc
+from thermosynth.validation.metrics import (
+    aupro,
+    auroc,
+    bootstrap_ci,
+    paired_difference_ci,
+    pixel_auroc,
+)
 
 
 def test_auroc_perfect_scorer():
@@ -105,3 +111,28 @@ def test_bootstrap_ci_bad_confidence_rejected():
             np.random.default_rng(0),
             confidence=1.0,
         )
+
+
+def test_paired_difference_of_identical_scores_is_zero():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(20), np.ones(10)]
+    scores = rng.normal(size=30)
+
+    assert paired_difference_ci(labels, scores, scores, rng, n_resamples=50) == (
+        0.0,
+        0.0,
+        0.0,
+    )
+
+
+def test_paired_difference_perfect_against_inverted():
+    # AUROC 1 against 0 on every resample: stratified resamples keep both
+    # classes, and a resampled frame ties only with its own copies.
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    perfect = np.arange(6.0)
+
+    result = paired_difference_ci(
+        labels, perfect, -perfect, np.random.default_rng(1), n_resamples=50
+    )
+
+    assert result == (1.0, 1.0, 1.0)

@@ -765,3 +765,45 @@ def test_severity_log_names_level(tmp_path, caplog):
     assert any(
         m.startswith("detector 'classifier' at severity level 0.5: ") for m in messages
     ), messages
+
+
+def test_paired_rows_compare_reference_per_detector(tmp_path):
+    generators = {"thermal": _thermal, "noise": lambda pool: gen.GaussianNoise()}
+    detectors = {"classifier": Classifier(steps=5), "knn": KNearest(k=3)}
+    result = transfer_report(
+        _data(),
+        generators,
+        detectors,
+        out_dir=tmp_path,
+        n_boot=20,
+        n_pixel=0,
+        paired_reference="thermal",
+    )
+    image = {(r["generator"], r["detector"], r["group"]): r for r in result.image}
+
+    # One pseudo-trained detector, one other generator, all + each class;
+    # knn trains on no generator and is not compared.
+    groups = sorted({r["group"] for r in result.image})
+    assert [(r["generator"], r["detector"]) for r in result.paired] == [
+        ("noise", "classifier")
+    ] * len(groups)
+    for row in result.paired:
+        own = image["thermal", "classifier", row["group"]]["auroc"]
+        other = image["noise", "classifier", row["group"]]["auroc"]
+        assert row["difference"] == pytest.approx(own - other, abs=1e-12)
+        assert row["low"] <= row["difference"] <= row["high"]
+    assert (tmp_path / "paired_differences.csv").is_file()
+    assert "## thermal against each generator" in (tmp_path / "report.md").read_text()
+
+
+def test_paired_rows_need_the_reference():
+    result = transfer_report(
+        _data(),
+        {"noise": lambda pool: gen.GaussianNoise()},
+        {"classifier": Classifier(steps=5)},
+        out_dir=None,
+        n_boot=5,
+        n_pixel=0,
+    )
+
+    assert result.paired == []

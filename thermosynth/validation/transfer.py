@@ -121,13 +121,15 @@ class TransferResult:
     test frames, for the page. ``severity_reuses_main`` is True where the
     sweep's factor-1 rows are the main table's run and every level shares
     its seed. ``skipped`` has one sentence per requested run that was
-    skipped, saying why; the page prints them.
+    skipped, saying why; the page prints them. ``paired`` has the rows of
+    `thermosynth.validation.paired.paired_rows`.
     """
 
     image: list[dict[str, Any]] = field(default_factory=list)
     pixel: list[dict[str, Any]] = field(default_factory=list)
     contamination: list[dict[str, Any]] = field(default_factory=list)
     severity: list[dict[str, Any]] = field(default_factory=list)
+    paired: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
     n_boot: int = 0
@@ -336,6 +338,7 @@ def transfer_report(
     n_pixel: int = 200,
     notes: str = "",
     jobs: int = 1,
+    paired_reference: str = "thermosynth",
 ) -> TransferResult:
     """Train every detector on every generator's pseudo-anomalies and score real data.
 
@@ -389,6 +392,11 @@ def transfer_report(
         skips those metrics (pixel metrics on real masks are still scored).
     notes : str
         Markdown placed under the report's title (setup, goals).
+    paired_reference : str
+        Generator compared with every other one, per detector, by the
+        difference of their image AUROCs on the same bootstrap resamples
+        (`thermosynth.validation.paired`); no comparison where
+        ``generators`` has no such name.
     jobs : int
         Processes that train detectors side by side (forked, so the
         generator factories need not be picklable); each gets an equal share
@@ -444,6 +452,18 @@ def transfer_report(
     _collect(result, plan, outputs)
     if sweep is not None:
         _collect_severity(result, sweep, plan, outputs, seed)
+    if paired_reference in generators:
+        from thermosynth.validation.paired import paired_rows
+
+        paired_rng = np.random.default_rng([seed, _PAIRED_DRAW])
+        result.paired = paired_rows(
+            result.scores,
+            data.test_labels,
+            data.test_groups,
+            paired_reference,
+            paired_rng,
+            n_boot=n_boot,
+        )
     if out_dir is not None:
         result.out_dir = Path(out_dir)
         rng = np.random.default_rng(seed)
@@ -611,8 +631,10 @@ class _Sweep:
 TaskRows = tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]
 """A run's image-AUROC rows, its pixel-metric rows and its image scores."""
 
-# Seed offset of the contamination draw, apart from the runs' positions.
+# Seed offsets of the contamination draw and of the paired comparison's
+# resamples, apart from the runs' positions.
 _CONTAMINATION_DRAW = 1_000_003
+_PAIRED_DRAW = 1_000_033
 
 
 def _plan_main(

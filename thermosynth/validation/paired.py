@@ -2,7 +2,7 @@
 
 Two generators' detectors score the same test frames, so the difference
 of their AUROCs is measured on each bootstrap resample of those frames.
-Its interval then leaves out the spread that both share, and says whether
+Its interval then leaves out the spread that both share, and shows whether
 a lead such as +0.04 is larger than the test set's noise. Like every
 bootstrap interval of the report, it does not cover training noise: a
 detector trained again with another seed can land outside it.
@@ -33,10 +33,10 @@ def paired_rows(
     """Return ``reference``'s AUROC minus each other generator's, per detector.
 
     ``scores`` are `TransferResult.scores`: the entries of table "image"
-    give each (generator, detector)'s image scores of the test frames. A
-    row per detector, other generator and group (all anomalous classes,
-    then each class) holds the difference and its paired bootstrap
-    interval; groups with fewer than ``MIN_CI_ANOMALIES`` anomalous frames
+    give each (generator, detector)'s image scores of the test frames. Each
+    row contains the difference and its paired bootstrap interval for one
+    detector, other generator and group (all anomalous classes, then each
+    class). Groups with fewer than ``MIN_CI_ANOMALIES`` anomalous frames
     get NaN bounds. Empty where no detector trained on ``reference``.
     """
     by_run = {

@@ -495,6 +495,44 @@ def test_closeness_npy_stack_with_normal_scale(capsys, tmp_path):
     assert f"| normal | 6 | K | {stack} |" in report
 
 
+def test_closeness_float_stack_labelled_kelvin(capsys, tmp_path, caplog):
+    rng = np.random.default_rng(8)
+    stack = tmp_path / "normal.npy"
+    np.save(stack, 298.0 + rng.normal(scale=0.05, size=(12, 16, 12)))
+    dataset = tmp_path / "dataset.h5"
+    _write_kelvin_pseudo(dataset, rng)
+    args = ("--normal", str(stack), "--pseudo", str(dataset), "--no-write-back")
+    args += ("--epochs", "1", "--permutations", "20", "-o", str(tmp_path / "r"))
+
+    with caplog.at_level(logging.WARNING):
+        code, _, _ = run_cli(
+            capsys, "validate", "closeness", *args, "--normal-unit", "K"
+        )
+    report = (tmp_path / "r" / "report.md").read_text()
+
+    assert code == 0
+    assert f"| normal | 6 | K | {stack} |" in report
+    assert not [r for r in caplog.records if "normal frames in value" in r.getMessage()]
+
+
+def test_closeness_unit_label_rejected_on_levels(capsys, tmp_path):
+    stack = tmp_path / "normal.npy"
+    np.save(stack, np.full((12, 16, 12), 29800, np.uint16))
+    args = ("--normal", str(stack), "--pseudo", str(stack), "--normal-unit", "K")
+
+    code, _, err = run_cli(
+        capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
+    )
+
+    assert_one_line_error(
+        code,
+        err,
+        f"frames from {stack} are in level already, so a unit label does not "
+        "apply to them; give it only for frames that record no unit (a float "
+        ".npy stack or float images)",
+    )
+
+
 def test_closeness_normal_offset_needs_scale(capsys, tmp_path):
     folder = str(tmp_path)
     args = ("--normal", folder, "--pseudo", folder, "--normal-offset", "-40")

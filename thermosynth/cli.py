@@ -488,6 +488,12 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         help="value of level 0 for --normal-scale [K] (default: 0)",
     )
     parser.add_argument(
+        "--normal-unit",
+        choices=("C", "K"),
+        help="unit of normal frames that record none (a float .npy stack or "
+        "float images), so that they compare with frames in C or K",
+    )
+    parser.add_argument(
         "--pseudo",
         type=Path,
         required=True,
@@ -566,6 +572,8 @@ def _validate_closeness(args: argparse.Namespace) -> int:
             offset=args.normal_offset or 0.0,
             unit="K",
         )
+    if args.normal_unit is not None:
+        sets["normal"] = sets["normal"].labelled(args.normal_unit)
     hdf5: Literal["copy", "write-back", "none"] = "copy"
     if args.write_back:
         hdf5 = "write-back"

@@ -392,7 +392,8 @@ def _check_units(name: str, frames: FrameSet, normal: FrameSet) -> None:
         logger.warning(
             "%s frames from %s are in %s but normal frames in %s; contrasts "
             "and distances compare numbers on different scales unless both "
-            "are in one unit",
+            "are in one unit (label normal frames that record no unit with "
+            "--normal-unit, or FrameSet.labelled in Python)",
             name,
             frames.origin,
             frames.unit,

@@ -118,6 +118,24 @@ class FrameSet:
             self, values=self.values + shift, unit=unit, encoding=encoding
         )
 
+    def labelled(self, unit: str) -> FrameSet:
+        """Return frames of no recorded unit (unit "value") labelled ``unit``.
+
+        Raises
+        ------
+        FrameError
+            If the frames already have a unit other than ``unit``.
+        """
+        if unit == self.unit:
+            return self
+        if self.unit != "value":
+            raise FrameError(
+                f"frames from {self.origin} are in {self.unit} already, so a unit "
+                "label does not apply to them; give it only for frames that "
+                "record no unit (a float .npy stack or float images)"
+            )
+        return dataclasses.replace(self, unit=unit)
+
     def decoded(self, *, scale_per_level: float, offset: float, unit: str) -> FrameSet:
         """Return frames kept in stored levels decoded to values in ``unit``.
 

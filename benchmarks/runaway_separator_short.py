@@ -4,11 +4,11 @@ Runs the physics of recipes/module-runaway.yaml without frames. The module
 has 8 cells of 40 x 180 x 40 mm (prismatic stack) with 8 mm thermal pads,
 on an 8 mm grid of one layer. A 600 W internal short of 12 mm radius in
 cell 3 stops at 300 s, and cells vent. The module runs once without a
-separator short and twice with one, whose separator fails at 150 C and
-releases 160 kJ over 20 s, an assumed 30 % of a 40 Ah, 3.7 V cell: spread
-over the whole cell, and within 12 mm of the cell's hottest grid cell
-(``radius_mm``). Each cell's runaway onset goes to
-benchmarks/results/runaway_separator_short.md.
+separator short and twice with one. A cell shorts when its hottest grid cell
+reaches 150 C and releases 160 kJ over 20 s, an assumed 30 % of a 40 Ah,
+3.7 V cell. The first run spreads it over the whole cell, the second
+within 12 mm of the cell's hottest grid cell (``radius_mm``). Each cell's
+runaway onset goes to benchmarks/results/runaway_separator_short.md.
 
     OMP_NUM_THREADS=1 python benchmarks/runaway_separator_short.py
 """

@@ -117,7 +117,7 @@ def _covered(shape: tuple[int, int], corners_px: list[list[float]]) -> np.ndarra
     [
         ([[1, 1], [8, 1], [8, 6], [1, 6]], 0, None),
         ([[-0.5, -0.5], [9.5, -0.5], [9.5, 7.5], [-0.5, 7.5]], 0, None),
-        # 40 x 16 px, of which the frame holds 10 x 8 = 80 px: 12 %
+        # 40 x 16 px, of which the frame contains 10 x 8 = 80 px: 12 %
         ([[-10, -4], [30, -4], [30, 12], [-10, 12]], 0, "only 12% of the layout"),
         # inside the frame on rows 1-6, of which only row 6 is valid: 17 %
         ([[1, 1], [8, 1], [8, 6], [1, 6]], 6, "only 17% of the pixels under"),

@@ -295,8 +295,8 @@ def test_record_rise_rejects_out_of_range_frame():
         record_rise(Camera(), _rise(), frame, ambient_C=22.0)
 
 
-def test_out_of_range_message_gives_the_frames_own_range():
-    # Half the pixels invalid: the ambient that stands in for them is no
+def test_out_of_range_message_own_range():
+    # Half the pixels invalid: the ambient that fills in for them is no
     # part of the frame's range.
     frame = _flat_frame("C", -150.0, (16, 20))
     frame.valid[:8] = False

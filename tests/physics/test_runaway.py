@@ -333,17 +333,17 @@ def test_short_energy_balance(propagation):
 
 
 @pytest.mark.parametrize("radius_mm", [2.0, 4.5])
-def test_local_short_heats_a_ball_around_the_hottest_cell(row, monkeypatch, radius_mm):
+def test_local_short_heats_ball(row, monkeypatch, radius_mm):
     # One layer on a 2 mm grid, cell 0 is 5 x 5 grid cells. Its hottest grid
     # cell when it shorts is the second of the middle row, next to the
-    # cell's outer edge: the ball around it holds 5 grid cells at 2 mm, and
+    # cell's outer edge: the ball around it contains 5 grid cells at 2 mm, and
     # 18 at 4.5 mm, where the cell's edge cuts 3 of a full disc's 21.
-    made = []
+    shorted_masks = []
     original = runaway._RunawayModel._shorted_cells
 
     def recording(model, cell, radius):
         where = original(model, cell, radius)
-        made.append(np.isin(np.arange(model.T.size), where).reshape(row.shape))
+        shorted_masks.append(np.isin(np.arange(model.T.size), where).reshape(row.shape))
         return where
 
     monkeypatch.setattr(runaway._RunawayModel, "_shorted_cells", recording)
@@ -357,8 +357,8 @@ def test_local_short_heats_a_ball_around_the_hottest_cell(row, monkeypatch, radi
 
     assert (j0, i0) == (2, 1)
     assert inside.sum() == {2.0: 5, 4.5: 18}[radius_mm]
-    assert len(made) == 1
-    np.testing.assert_array_equal(made[0], inside)
+    assert len(shorted_masks) == 1
+    np.testing.assert_array_equal(shorted_masks[0], inside)
     assert result.energy_short_J == pytest.approx(20.0, rel=1e-12)
 
 

@@ -156,7 +156,7 @@ class SeparatorShort:
     radius_mm : float or None
         Radius of the shorted region around the hottest grid cell [mm], > 0;
         None (the default) spreads the heat over the whole cell. The region
-        always holds the hottest grid cell, however small the radius.
+        always contains the hottest grid cell, however small the radius.
     """
 
     onset_C: float

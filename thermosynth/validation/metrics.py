@@ -177,22 +177,10 @@ def bootstrap_ci(
     tuple of float
         (point estimate on all samples, lower bound, upper bound).
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence = {confidence} is invalid; use a value in (0, 1)")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples = {n_resamples} is invalid; use 1 or more")
     y, s = _check_pair(labels, scores)
-    point = metric(y, s)
-
-    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-    values = np.empty(n_resamples)
-    for i in range(n_resamples):
-        index = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
-        values[i] = metric(y[index], s[index])
-
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return point, float(low), float(high)
+    return _stratified_bootstrap(
+        y, lambda index: metric(y[index], s[index]), rng, n_resamples, confidence
+    )
 
 
 def paired_difference_ci(
@@ -216,19 +204,38 @@ def paired_difference_ci(
     tuple of float
         (difference on all samples, lower bound, upper bound).
     """
+    y, a = _check_pair(labels, scores_a)
+    _, b = _check_pair(labels, scores_b)
+
+    def difference(index: np.ndarray | slice) -> float:
+        return metric(y[index], a[index]) - metric(y[index], b[index])
+
+    return _stratified_bootstrap(y, difference, rng, n_resamples, confidence)
+
+
+def _stratified_bootstrap(
+    y: np.ndarray,
+    statistic: Callable[[np.ndarray | slice], float],
+    rng: np.random.Generator,
+    n_resamples: int,
+    confidence: float,
+) -> tuple[float, float, float]:
+    """Return ``statistic`` on all samples and its percentile bootstrap interval.
+
+    ``statistic(index)`` evaluates the samples at ``index``. Each resample
+    draws the anomalous samples, then the normal ones, with replacement.
+    """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence = {confidence} is invalid; use a value in (0, 1)")
     if n_resamples < 1:
         raise ValueError(f"n_resamples = {n_resamples} is invalid; use 1 or more")
-    y, a = _check_pair(labels, scores_a)
-    _, b = _check_pair(labels, scores_b)
-    point = metric(y, a) - metric(y, b)
+    point = statistic(slice(None))
 
     pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
     values = np.empty(n_resamples)
     for i in range(n_resamples):
         index = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
-        values[i] = metric(y[index], a[index]) - metric(y[index], b[index])
+        values[i] = statistic(index)
 
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])

@@ -478,8 +478,9 @@ def _usable_ceiling(
 ) -> Detector | None:
     """Return ``supervised`` if the reserve can train it; else log and note why not.
 
-    Called before any training, so that a reserve too small for the ceiling
-    cannot fail the run after every other detector trained.
+    `transfer_report` calls it before any training, so that a reserve too
+    small for the ceiling cannot fail the run after every other detector
+    trained.
     """
     if supervised is None:
         return None

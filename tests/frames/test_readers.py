@@ -104,6 +104,27 @@ def test_read_image_truncated(tmp_path):
         read_image(path)
 
 
+def test_read_image_truncated_png_writes_nothing_to_stderr(tmp_path, capfd):
+    image = (np.random.default_rng(1).random((50, 60)) * 255).astype(np.uint8)
+    path = tmp_path / "cut.png"
+    cv2.imwrite(str(path), image)
+    path.write_bytes(path.read_bytes()[:-5])
+
+    with pytest.raises(FrameError, match="could not decode .*cut.png"):
+        read_image(path)
+
+    assert capfd.readouterr().err == ""
+
+
+def test_read_image_png_with_bytes_after_end(tmp_path):
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    path = tmp_path / "tail.png"
+    cv2.imwrite(str(path), image)
+    path.write_bytes(path.read_bytes() + b"trailing")
+
+    np.testing.assert_array_equal(read_image(path), image)
+
+
 def test_read_mask_any_channel_nonzero(tmp_path):
     mask = np.zeros((6, 8, 4), np.uint8)
     mask[..., 3] = 255

@@ -19,6 +19,10 @@ ARRAY_FILE_KEYS = {
 }
 """Recipe keys that read array files, which OpenCV cannot decode, by suffix."""
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
+"""The PNG end chunk's type and checksum; a file cut short lacks them."""
+
 _log_lock = threading.Lock()
 _silenced_depth = 0
 _saved_log_level = 0
@@ -48,11 +52,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise FrameError(f"image file not found: {path}")
 
-    data = np.fromfile(path, dtype=np.uint8)
-    image = None
-    if data.size > 0:
-        with opencv_log_silenced():
-            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    image = decode_file(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         keys = ARRAY_FILE_KEYS.get(path.suffix.lower())
         if keys is not None:
@@ -68,6 +68,27 @@ def read_image(path: str | Path) -> np.ndarray:
     return _to_rgb(image, path)
 
 
+def decode_file(path: str | Path, flags: int) -> np.ndarray | None:
+    """Decode an image file with OpenCV; None if missing, empty, cut short or corrupt.
+
+    A PNG without its end chunk is refused before decoding, as libpng would
+    write its own error line to stderr for it.
+    """
+    if not Path(path).is_file():
+        return None
+
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0 or _png_cut_short(data.tobytes()):
+        return None
+
+    with opencv_log_silenced():
+        return cv2.imdecode(data, flags)
+
+
+def _png_cut_short(data: bytes) -> bool:
+    return data.startswith(_PNG_SIGNATURE) and data.rfind(_PNG_END) < 0
+
+
 @contextlib.contextmanager
 def opencv_log_silenced() -> Iterator[None]:
     """Silence OpenCV's log, restoring its level when the last thread leaves.
@@ -75,11 +96,9 @@ def opencv_log_silenced() -> Iterator[None]:
     A corrupt file makes OpenCV's decoders write ``[ERROR:...]`` lines to
     stderr before `read_image` raises its own message. The log level is
     global to the process, so a count of the threads inside keeps one thread
-    from restoring it while another still decodes.
-
-    NOTE: libpng writes its own "libpng error: ..." line for a PNG cut short,
-    straight to the stderr file descriptor, which OpenCV's log level does not
-    reach.
+    from restoring it while another still decodes. libpng writes straight to
+    the stderr file descriptor, out of this level's reach, so `decode_file`
+    refuses a PNG cut short before libpng sees it.
     """
     global _silenced_depth, _saved_log_level
     with _log_lock:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from thermosynth.errors import LayoutError
-from thermosynth.frames.readers import opencv_log_silenced
+from thermosynth.frames.readers import decode_file
 from thermosynth.geometry.layout import Layout, Material
 from thermosynth.geometry.materials import DEFAULT_MATERIALS, layered_material
 
@@ -739,8 +739,7 @@ def from_mask(
 
 def _binary_mask(source: np.ndarray | str | Path) -> np.ndarray:
     if isinstance(source, str | Path):
-        with opencv_log_silenced():
-            image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+        image = decode_file(source, cv2.IMREAD_UNCHANGED)
         if image is None:
             raise LayoutError(
                 f"mask file {source} cannot be read as an image; check that the "

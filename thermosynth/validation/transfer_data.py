@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from thermosynth.errors import FrameError
-from thermosynth.frames.readers import opencv_log_silenced
+from thermosynth.frames.readers import decode_file
 from thermosynth.validation.io import FrameSet, load_frame_set
 from thermosynth.validation.transfer import TransferData
 
@@ -61,8 +61,7 @@ def load_classes(
     groups: dict[str, list[np.ndarray]] = {}
     for key in sorted(meta, key=int):
         entry = meta[key]
-        with opencv_log_silenced():
-            image = cv2.imread(str(data_dir / entry[path_key]), cv2.IMREAD_GRAYSCALE)
+        image = decode_file(data_dir / entry[path_key], cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise FrameError(
                 f"failed to read {data_dir / entry[path_key]}, listed in "

@@ -71,7 +71,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def decode_file(path: str | Path, flags: int) -> np.ndarray | None:
     """Decode an image file with OpenCV; None if missing, empty, cut short or corrupt.
 
-    A PNG without its end chunk is refused before decoding, as libpng would
+    A PNG without its end chunk is rejected before decoding, because libpng would
     write its own error line to stderr for it.
     """
     if not Path(path).is_file():
@@ -98,7 +98,7 @@ def opencv_log_silenced() -> Iterator[None]:
     global to the process, so a count of the threads inside keeps one thread
     from restoring it while another still decodes. libpng writes straight to
     the stderr file descriptor, out of this level's reach, so `decode_file`
-    refuses a PNG cut short before libpng sees it.
+    rejects a PNG cut short before libpng reads it.
     """
     global _silenced_depth, _saved_log_level
     with _log_lock:

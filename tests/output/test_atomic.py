@@ -206,6 +206,46 @@ def test_overwrite_names_entries_a_user_added(tmp_path, caplog):
     assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "report.md"]
 
 
+def test_overwrite_names_entries_added_deeper(tmp_path, caplog):
+    target = tmp_path / "out"
+    with staged_dir(target, overwrite=False) as stage:
+        (stage / "train" / "good").mkdir(parents=True)
+        (stage / "train" / "good" / "000.png").write_bytes(b"png")
+    (target / "train" / "good" / "notes.txt").write_text("mine")
+    (target / "train" / "extra" / "deep").mkdir(parents=True)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
+        "did not write: train/extra/, train/good/notes.txt"
+    ]
+
+
+def test_overwrite_reads_top_level_marker(tmp_path, caplog):
+    target = tmp_path / "out"
+    (target / "train").mkdir(parents=True)
+    (target / "train" / "000.png").write_bytes(b"png")
+    (target / "NOTES.txt").write_text("mine")
+    (target / OUTPUT_MARKER).write_text(
+        "written by thermosynth; --overwrite may replace this folder\n"
+        "files and folders that thermosynth wrote here:\ntrain\n"
+    )
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"--overwrite removes 1 file(s) or folder(s) in {target} that thermosynth "
+        "did not write: NOTES.txt"
+    ]
+
+
 def test_overwrite_of_untouched_output_is_quiet(tmp_path, caplog):
     target = tmp_path / "out"
     _earlier_output(target)

@@ -28,9 +28,12 @@ logger = logging.getLogger(__name__)
 # moves into place, and --overwrite replaces only folders that contain it.
 OUTPUT_MARKER = ".thermosynth-output"
 MARKER_TEXT = "written by thermosynth; --overwrite may replace this folder\n"
-# The marker then lists the folder's top-level files and folders, one a line,
-# after this line, so that --overwrite can name the ones a user added.
-MARKER_LIST_HEADER = "files and folders that thermosynth wrote here:"
+# The marker then lists the folder's files and folders at every depth, one
+# relative path a line (folders end in "/"), after this line, so that
+# --overwrite can name the ones a user added.
+MARKER_LIST_HEADER = "files and folders that thermosynth wrote here, at every depth:"
+# Markers of earlier versions list only the top-level entries, after this line.
+TOP_LEVEL_LIST_HEADER = "files and folders that thermosynth wrote here:"
 
 
 def check_writable(target: Path, *, overwrite: bool) -> None:
@@ -236,33 +239,62 @@ def _replace(staging: Path, target: Path) -> None:
 
 
 def _write_marker(staging: Path) -> None:
-    """Write `OUTPUT_MARKER`, listing the staging folder's top-level entries."""
-    names = sorted(path.name for path in staging.iterdir())
-    listing = "".join(f"{name}\n" for name in names if name != OUTPUT_MARKER)
+    """Write `OUTPUT_MARKER`, listing the staging folder's entries at every depth."""
+    listing = "".join(f"{name}\n" for name in _entries(staging))
     text = f"{MARKER_TEXT}{MARKER_LIST_HEADER}\n{listing}"
     (staging / OUTPUT_MARKER).write_text(text)
 
 
+def _entries(folder: Path) -> list[str]:
+    """List the relative paths below ``folder``, folders ending in ``/``."""
+    names = []
+    for root, dirs, files in os.walk(folder):
+        relative = Path(root).relative_to(folder)
+        names += [f"{(relative / d).as_posix()}/" for d in dirs]
+        names += [(relative / f).as_posix() for f in files]
+    return sorted(name for name in names if name != OUTPUT_MARKER)
+
+
 def added_entries(folder: Path) -> list[str]:
-    """Name the top-level entries of an output that its marker does not list.
+    """Return the entries of an output that its marker does not list.
 
     Those are files and folders that someone added after thermosynth wrote
-    the output; a folder's name ends in ``/``. Entries added inside the
-    output's own folders (such as ``folder/train``) are not found. A marker
-    without a list, as earlier versions wrote, lists nothing, and the
+    the output, as paths relative to ``folder``; a folder's name ends in
+    ``/``, and the entries inside an added folder are not named again. A
+    marker of an earlier version lists only top-level entries, so then only
+    those are compared. A marker without a list lists nothing, and the
     result is empty.
     """
     try:
         lines = (folder / OUTPUT_MARKER).read_text().splitlines()
     except (OSError, UnicodeDecodeError):
         return []
-    if MARKER_LIST_HEADER not in lines:
-        return []
 
-    written = set(lines[lines.index(MARKER_LIST_HEADER) + 1 :])
-    written.add(OUTPUT_MARKER)
-    added = sorted(p for p in folder.iterdir() if p.name not in written)
-    return [f"{p.name}/" if p.is_dir() else p.name for p in added]
+    for header in (MARKER_LIST_HEADER, TOP_LEVEL_LIST_HEADER):
+        if header in lines:
+            written = set(lines[lines.index(header) + 1 :])
+            return _unlisted(folder, written, deep=header == MARKER_LIST_HEADER)
+    return []
+
+
+def _unlisted(folder: Path, written: set[str], *, deep: bool) -> list[str]:
+    written = written | {OUTPUT_MARKER}
+    added = []
+    for root, dirs, files in os.walk(folder):
+        relative = Path(root).relative_to(folder)
+        for name in sorted(dirs):
+            path = f"{(relative / name).as_posix()}/"
+            if path not in written and path.rstrip("/") not in written:
+                added.append(path)
+                dirs.remove(name)
+        added += [
+            (relative / name).as_posix()
+            for name in files
+            if (relative / name).as_posix() not in written
+        ]
+        if not deep:
+            dirs.clear()
+    return sorted(added)
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:

@@ -188,18 +188,20 @@ def test_resume_without_staging_gives_reason(existing, tmp_path, caplog):
         )
 
 
+def _overwrite_warnings(target: Path, caplog) -> list[str]:
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+    return [record.getMessage() for record in caplog.records]
+
+
 def test_overwrite_names_entries_a_user_added(tmp_path, caplog):
     target = tmp_path / "out"
     _earlier_output(target)
     (target / "NOTES.txt").write_text("mine")
     (target / "mine" / "deep").mkdir(parents=True)
 
-    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
-        with staged_dir(target, overwrite=True) as stage:
-            (stage / "report.md").write_text("new")
-
-    messages = [record.getMessage() for record in caplog.records]
-    assert messages == [
+    assert _overwrite_warnings(target, caplog) == [
         f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
         "did not write: NOTES.txt, mine/"
     ]
@@ -214,12 +216,7 @@ def test_overwrite_names_entries_added_deeper(tmp_path, caplog):
     (target / "train" / "good" / "notes.txt").write_text("mine")
     (target / "train" / "extra" / "deep").mkdir(parents=True)
 
-    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
-        with staged_dir(target, overwrite=True) as stage:
-            (stage / "report.md").write_text("new")
-
-    messages = [record.getMessage() for record in caplog.records]
-    assert messages == [
+    assert _overwrite_warnings(target, caplog) == [
         f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
         "did not write: train/extra/, train/good/notes.txt"
     ]
@@ -235,12 +232,7 @@ def test_overwrite_reads_top_level_marker(tmp_path, caplog):
         "files and folders that thermosynth wrote here:\ntrain\n"
     )
 
-    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
-        with staged_dir(target, overwrite=True) as stage:
-            (stage / "report.md").write_text("new")
-
-    messages = [record.getMessage() for record in caplog.records]
-    assert messages == [
+    assert _overwrite_warnings(target, caplog) == [
         f"--overwrite removes 1 file(s) or folder(s) in {target} that thermosynth "
         "did not write: NOTES.txt"
     ]

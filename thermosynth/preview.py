@@ -23,7 +23,7 @@ from thermosynth.output.sample import Sample  # noqa: E402
 from thermosynth.pipeline import Generator  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
 
-COLUMNS = ("normal, layout corners dashed", "anomalous", "surface rise [K]", "mask")
+COLUMNS = ("normal,\nlayout corners dashed", "anomalous", "surface rise [K]", "mask")
 T = TypeVar("T")
 
 

@@ -190,6 +190,19 @@ def test_pv_laminate_anisotropic():
     assert gap.k_x_W_mK < pv.k_x_W_mK
 
 
+def test_glass_glass_laminate_by_hand():
+    glass_glass = DEFAULT_MATERIALS["pv_glass_glass_laminate"]
+    total_mm = 3.2 + 0.45 + 3.2
+
+    k_in_plane = (2 * 3.2 * 1.8 + 0.45 * 0.35) / total_mm
+    k_through = total_mm / (2 * 3.2 / 1.8 + 0.45 / 0.35)
+    rho_cp = (2 * 3.2 * 1.5e6 + 0.45 * 960.0 * 2090.0) / total_mm
+
+    assert glass_glass.k_x_W_mK == pytest.approx(k_in_plane, rel=1e-12)
+    assert glass_glass.k_z_W_mK == pytest.approx(k_through, rel=1e-12)
+    assert glass_glass.rho_cp_J_m3K == pytest.approx(rho_cp, rel=1e-12)
+
+
 def test_spec_in_plane_and_through():
     spec = {"k_in_plane_W_mK": 26, "k_through_W_mK": 0.5, "rho_cp_J_m3K": 2.36e6}
     material = material_from_spec("my_cell", spec)

@@ -167,6 +167,14 @@ DEFAULT_MATERIALS: dict[str, Material] = {
     "pv_laminate_gap": laminate(
         "pv_laminate_gap", [_PV_GLASS, _PV_EVA, _PV_EVA, _PV_EVA, _PV_BACKSHEET]
     ),
+    # Glass / EVA / glass stack of a thin-film (CdTe or CIGS) module, layer
+    # values above. The absorber and contact films are a few micrometres
+    # thick: a 0.5 um molybdenum film (138 W m-1 K-1) adds an estimated 0.6 %
+    # to the in-plane conductance, so they are left out. NOTE: some such
+    # modules laminate with PVB or a polyolefin instead of EVA.
+    "pv_glass_glass_laminate": laminate(
+        "pv_glass_glass_laminate", [_PV_GLASS, _PV_EVA, _PV_GLASS]
+    ),
     # NOTE: typical values of a polyurethane potting compound (0.5 W m-1 K-1,
     # about 1500 kg m-3 and 1200 J kg-1 K-1), not one product.
     "potting": Material("potting", 0.5, 0.5, 0.5, 1.8e6),

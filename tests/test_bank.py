@@ -8,6 +8,7 @@ import os
 import h5py
 import numpy as np
 import pytest
+from fixed_runaway import CELL_TIMES, FIXED_RUNAWAY, TRIGGERED_CELL, cell_at
 
 from thermosynth.bank import (
     BankEntry,
@@ -144,9 +145,9 @@ class CountingSimulator:
         self.layout = layout
         self.calls = 0
 
-    def __call__(self, drawn):
+    def __call__(self, drawn, *, events):
         self.calls += 1
-        return simulate_rise(drawn, self.layout, self.recipe)
+        return simulate_rise(drawn, self.layout, self.recipe, events=events)
 
 
 def open_bank(loaded, layout, tmp_path):
@@ -255,7 +256,7 @@ def test_bank_file_unchanged_when_build_fails(tmp_path):
     before = (tmp_path / "bank.h5").read_bytes()
     other, _ = demo(tmp_path, "physics.h_top_W_m2K=12.0", "bank.mode=build")
 
-    def failing(drawn):
+    def failing(drawn, *, events):
         raise RuntimeError("simulation failed")
 
     with pytest.raises(RuntimeError, match="simulation failed"):
@@ -496,3 +497,120 @@ def test_bank_draw_rejects_scenario_without_entry():
     bank = ScenarioBank(fake_entries([0]), recipe, striped_layout())
     with pytest.raises(RecipeError, match="no entry of scenario 1"):
         bank.draw(np.random.default_rng(0), scenario_index=1)
+
+
+@pytest.fixture(scope="module")
+def runaway_bank(tmp_path_factory):
+    """Return the fixed runaway recipe, its layout, a one-entry bank and its folder."""
+    folder = tmp_path_factory.mktemp("runaway_bank")
+    loaded, layout = demo(folder, *FIXED_RUNAWAY, "bank.size=1")
+    bank, _ = open_bank(loaded, layout, folder)
+    return loaded, layout, bank, folder
+
+
+def test_bank_entry_has_simulated_cell_times(runaway_bank):
+    loaded, layout, bank, _ = runaway_bank
+    entry = bank.entries[0]
+    direct = {}
+    simulate_rise(entry.drawn, layout, loaded.recipe, events=direct)
+
+    assert entry.events == direct
+    assert entry.events["onset_s"][TRIGGERED_CELL] > 0.0
+    assert entry.events["onset_s"][1 - TRIGGERED_CELL] is None
+
+
+def test_bank_reads_cell_times_back(runaway_bank):
+    loaded, layout, bank, folder = runaway_bank
+    again, simulator = open_bank(loaded, layout, folder)
+
+    assert simulator.calls == 0
+    assert again.entries[0].events == bank.entries[0].events
+    with h5py.File(folder / "bank.h5", "r") as file:
+        onset = file["entries"][bank.entries[0].key].attrs["onset_s"]
+    assert np.isnan(onset[1 - TRIGGERED_CELL])
+    assert onset[TRIGGERED_CELL] == bank.entries[0].events["onset_s"][TRIGGERED_CELL]
+
+
+def test_bank_draw_mirrors_cell_times(runaway_bank):
+    _, layout, bank, _ = runaway_bank
+    entry = bank.entries[0]
+    draws = {}
+    for seed in range(30):
+        drawn, _, info = bank.draw(np.random.default_rng(seed))
+        draws[info["bank_symmetry"]] = drawn, info
+
+    assert set(draws) == {"identity", "flip_x", "flip_y", "rotate_180"}
+    for drawn, info in draws.values():
+        cell = cell_at(layout, drawn.params)
+        expected = entry.events["onset_s"][TRIGGERED_CELL]
+        assert info["onset_s"][cell] == expected
+        assert info["onset_s"][1 - cell] is None
+        assert info["short_s"] == [None, None]
+        assert info["vent_s"] == [None, None]
+
+
+def test_bank_sample_matches_generate_cell_times(tmp_path):
+    metadata = {}
+    for mode in ("off", "reuse"):
+        loaded, layout = demo(tmp_path, *FIXED_RUNAWAY, f"bank.mode={mode}")
+        generator = Generator(loaded)
+        index, _, _, frame_index = next(e for e in generator.plan.entries() if e[2])
+        frame = generator.read_frame(frame_index)
+        metadata[mode] = generator.anomalous(index, frame).metadata
+
+    simulated, banked = metadata["off"], metadata["reuse"]
+    cell = cell_at(layout, banked["params"])
+    assert banked["onset_s"][cell] == simulated["onset_s"][TRIGGERED_CELL]
+    assert banked["onset_s"][1 - cell] is None
+    assert banked["short_s"] == simulated["short_s"]
+    assert banked["vent_s"] == simulated["vent_s"]
+    json.dumps(banked, allow_nan=False)
+
+
+def test_old_bank_read_without_cell_times(runaway_bank, tmp_path, caplog):
+    loaded, layout, bank, folder = runaway_bank
+    old = tmp_path / "bank.h5"
+    old.write_bytes((folder / "bank.h5").read_bytes())
+    with h5py.File(old, "r+") as file:
+        for name in CELL_TIMES:
+            del file["entries"][bank.entries[0].key].attrs[name]
+
+    with caplog.at_level("WARNING", logger="thermosynth.bank"):
+        again, simulator = open_bank(loaded, layout, tmp_path)
+    _, _, info = again.draw(np.random.default_rng(0))
+
+    assert simulator.calls == 0
+    assert again.entries[0].events == {}
+    assert not set(CELL_TIMES) & set(info)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert str(old) in warnings[0]
+    assert "bank.mode: build" in warnings[0]
+
+
+def test_heat_bank_entries_have_no_cell_times(tmp_path):
+    loaded, layout = demo(tmp_path)
+    bank, _ = open_bank(loaded, layout, tmp_path)
+    _, _, info = bank.draw(np.random.default_rng(0))
+
+    assert all(entry.events == {} for entry in bank.entries)
+    assert set(info) == {"bank_entry", "bank_scale", "bank_symmetry", "bank_exact"}
+    with h5py.File(tmp_path / "bank.h5", "r") as file:
+        attributes = set(file["entries"][bank.entries[0].key].attrs)
+    assert attributes == {"unit", "group", "scenario"}
+
+
+def test_mirror_rejects_cells_of_unequal_size(runaway_bank):
+    from dataclasses import replace
+
+    from thermosynth.bank import _mirror_cell_times
+
+    _, layout, bank, _ = runaway_bank
+    cell_id = layout.cell_id.copy()
+    cell_id[:, 3:5] = 1  # cell 0 narrows, cell 1 spans both sides of the gap
+    uneven = replace(layout, cell_id=cell_id)
+    events = bank.entries[0].events
+
+    assert _mirror_cell_times(events, "flip_y", uneven) == events
+    with pytest.raises(RecipeError, match=r"flip_x mirror image of a battery cell"):
+        _mirror_cell_times(events, "flip_x", uneven)

@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from fixed_runaway import CELL_TIMES, FIXED_RUNAWAY, TRIGGERED_CELL
 from scipy import ndimage
 from torch.utils.data import DataLoader
 from weak_draws import (
@@ -46,7 +47,7 @@ from thermosynth.frames.palettes import palette_lut
 from thermosynth.frames.synthetic import SyntheticPouchSource
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
-from thermosynth.pipeline import generate
+from thermosynth.pipeline import Generator, generate
 from thermosynth.recipe import load_demo_recipe, load_recipe
 from thermosynth.scenario import choose_scenario, choose_scenario_index
 from thermosynth.sequences import generate_sequences
@@ -298,6 +299,7 @@ def test_on_the_fly_anomalies_change_only_mask(loaded, banked):
             assert meta["area_px"] == int(item["mask"].sum())
             assert meta["bank_slot"] in (0, 1)
             assert meta["epoch"] == 0
+            assert not set(CELL_TIMES) & set(meta)
 
 
 def test_on_the_fly_set_epoch_redraws(loaded):
@@ -402,6 +404,25 @@ def test_on_the_fly_without_bank_simulates(loaded):
     assert meta["bank_slot"] is None
     assert meta["area_px"] == int(item["mask"].sum())
     assert meta["peak_rise_K"] > 0
+    assert not set(CELL_TIMES) & set(meta)  # a hotspot or joule heating
+
+
+@pytest.mark.parametrize("bank_size", [0, 1])
+def test_on_the_fly_runaway_item_has_cell_times(bank_size):
+    loaded = load_demo_recipe(overrides=FIXED_RUNAWAY)
+    dataset = OnTheFlyDataset(
+        loaded, length=1, anomaly_fraction=1.0, bank_size=bank_size
+    )
+    meta = json.loads(dataset[0]["metadata"])
+    generator = Generator(loaded)
+    index, _, _, frame_index = next(e for e in generator.plan.entries() if e[2])
+    written = generator.anomalous(index, generator.read_frame(frame_index)).metadata
+
+    assert meta["params"] == written["params"]
+    for name in CELL_TIMES:
+        assert meta[name] == written[name]
+    assert meta["onset_s"][TRIGGERED_CELL] > 0.0
+    assert meta["onset_s"][1 - TRIGGERED_CELL] is None
 
 
 def test_on_the_fly_rejects_bad_options(loaded):

@@ -1,6 +1,7 @@
 """A bank of simulated rises: simulate a scenario once, blend it many times.
 
-Each entry contains the final rise of the imaged face [K] of one drawn scenario.
+Each entry contains the final rise of the imaged face [K] of one drawn scenario
+and, for a runaway, each battery cell's event times [s].
 An entry is keyed by a SHA-256 of the layout (its property maps, regions and
 spacing), the physics section of the recipe, the solver and its version, and
 the drawn scenario. A key that matches therefore never serves a rise computed
@@ -32,11 +33,11 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import h5py
 import numpy as np
@@ -47,6 +48,7 @@ from thermosynth.recipe.distributions import draw
 from thermosynth.recipe.loading import tidy_path
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import DrawnScenario, choose_scenario_index, draw_scenario
+from thermosynth.simulation import RUNAWAY_EVENTS
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,19 @@ LINEAR_AMPLITUDE = {"hotspot": "power_W", "joule": "power_W", "held_patch": "ris
 
 SYMMETRIES = ("identity", "flip_x", "flip_y", "rotate_180")
 
-SimulateFn = Callable[[DrawnScenario], np.ndarray]
+CellTimes = dict[str, list[float | None]]
+"""A runaway's ``onset_s``, ``short_s`` and ``vent_s`` [s] per battery cell id."""
+
+
+class SimulateFn(Protocol):
+    """Callable that simulates the drawn scenario of one bank entry.
+
+    It returns the final rise of the imaged face [K] and, for a runaway, fills
+    ``events`` with each cell's event times as
+    `thermosynth.simulation.simulate_scenario` does.
+    """
+
+    def __call__(self, drawn: DrawnScenario, *, events: CellTimes) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -91,12 +105,17 @@ class BankEntry:
         The scenario as simulated.
     rise_K : ndarray
         Final rise of the imaged face [K], shape (ny, nx).
+    events : dict
+        A runaway's per-cell times (`CellTimes`), indexed by cell id with None
+        where the event did not happen. Empty for other kinds, and for
+        runaway entries of bank files written before the times were stored.
     """
 
     key: str
     scenario_index: int
     drawn: DrawnScenario
     rise_K: np.ndarray
+    events: CellTimes = field(default_factory=dict)
 
 
 def solver_version(solver: str, *, precision: str = "float64") -> str:
@@ -285,8 +304,9 @@ class ScenarioBank:
             keeping the entries of other recipes.
         layout : Layout
             The recipe's layout.
-        simulate : callable
-            Returns the final rise of the imaged face [K] of a drawn scenario.
+        simulate : SimulateFn
+            Called as ``simulate(drawn, events=events)``; returns the final
+            rise of the imaged face [K] and fills ``events`` for a runaway.
         path : Path
             The bank file, already resolved.
 
@@ -304,12 +324,13 @@ class ScenarioBank:
 
         if missing:
             logger.info("scenario bank: %d entries to simulate", len(missing))
-            new = {key: simulate(drawn) for key, _, drawn in missing}
+            new = {key: _simulate_entry(simulate, drawn) for key, _, drawn in missing}
             _write_entries(path, group, missing, new)
             stored.update(new)
 
+        _warn_missing_times(path, planned, stored)
         entries = [
-            BankEntry(key, index, drawn, stored[key]) for key, index, drawn in planned
+            BankEntry(key, index, drawn, *stored[key]) for key, index, drawn in planned
         ]
         return cls(entries, recipe, layout)
 
@@ -339,7 +360,9 @@ class ScenarioBank:
         info : dict
             ``bank_entry``, ``bank_scale``, ``bank_symmetry`` and
             ``bank_exact`` (false where scaling is an approximation) for the
-            sample's metadata.
+            sample's metadata. A runaway entry adds its ``onset_s``,
+            ``short_s`` and ``vent_s`` lists, reordered so that each cell id
+            gets the times of the entry's cell that the mirror image puts there.
 
         Raises
         ------
@@ -374,6 +397,7 @@ class ScenarioBank:
             "bank_scale": scale,
             "bank_symmetry": symmetry,
             "bank_exact": bool(exact),
+            **_mirror_cell_times(entry.events, symmetry, self.layout),
         }
         return replace(entry.drawn, params=params), np.ascontiguousarray(rise), info
 
@@ -460,6 +484,36 @@ def _mirror_params(
     return params
 
 
+def _mirror_cell_times(events: CellTimes, symmetry: str, layout: Layout) -> CellTimes:
+    """Reorder per-cell times to follow a rise mirrored by ``symmetry``.
+
+    Cell ``c`` of the mirrored rise behaves as the entry's cell at ``c``'s
+    mirror image, so it takes that cell's times.
+
+    Raises
+    ------
+    RecipeError
+        If the mirror image of a battery cell covers parts of several cells.
+        `layout_symmetries` checks only the mask of all cells, so cells of
+        unequal sizes side by side can pass it.
+    """
+    if not events:
+        return {}
+    cells = layout.cell_id >= 0
+    mirrored = apply_symmetry(layout.cell_id, symmetry)
+    # Each column pairs a cell with the entry's cell at its mirror image.
+    pairs = np.unique(np.stack([layout.cell_id[cells], mirrored[cells]]), axis=1)
+    if np.unique(pairs[0]).size != pairs.shape[1]:
+        raise RecipeError(
+            f"layout {layout.name!r}: the {symmetry} mirror image of a battery "
+            "cell covers parts of several cells, so a banked runaway cannot be "
+            "mirrored; set bank.mode: off for runaway scenarios on this layout"
+        )
+    source = np.arange(int(layout.cell_id.max()) + 1)
+    source[pairs[0]] = pairs[1]
+    return {name: [times[i] for i in source] for name, times in events.items()}
+
+
 def _drawn_to_json(drawn: DrawnScenario) -> dict[str, Any]:
     return {
         "kind": drawn.kind,
@@ -479,29 +533,79 @@ def _drawn_from_json(text: str) -> DrawnScenario:
     )
 
 
-def _read_entries(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """Return the rises stored under ``keys`` in ``path``; missing ones are left out."""
+def _simulate_entry(
+    simulate: SimulateFn, drawn: DrawnScenario
+) -> tuple[np.ndarray, CellTimes]:
+    events: CellTimes = {}
+    rise_K = simulate(drawn, events=events)
+    return rise_K, events
+
+
+def _warn_missing_times(
+    path: Path,
+    planned: Sequence[tuple[str, int, DrawnScenario]],
+    stored: dict[str, tuple[np.ndarray, CellTimes]],
+) -> None:
+    """Warn once if runaway entries of ``path`` lack their per-cell times."""
+    old = {
+        key
+        for key, _, drawn in planned
+        if drawn.kind == "runaway" and not stored[key][1]
+    }
+    if old:
+        logger.warning(
+            "scenario bank %s: %d runaway entries were written without per-cell "
+            "times, so samples drawn from them lack onset_s, short_s and vent_s; "
+            "run once with bank.mode: build, or delete the file, to simulate "
+            "them again with the times",
+            path,
+            len(old),
+        )
+
+
+def _read_entries(
+    path: Path, keys: Sequence[str]
+) -> dict[str, tuple[np.ndarray, CellTimes]]:
+    """Return the rise and per-cell times stored under each of ``keys`` in ``path``.
+
+    Keys that the file lacks are left out.
+    """
     if not path.exists():
         return {}
 
-    found: dict[str, np.ndarray] = {}
+    found: dict[str, tuple[np.ndarray, CellTimes]] = {}
     with h5py.File(path, "r") as bank:
         entries = bank.get("entries")
         if entries is None:
             return {}
         for key in keys:
             if key in entries:
-                found[key] = np.asarray(entries[key][()], dtype=float)
+                dataset = entries[key]
+                rise_K = np.asarray(dataset[()], dtype=float)
+                found[key] = rise_K, _read_cell_times(dataset.attrs)
     return found
+
+
+def _read_cell_times(attributes: h5py.AttributeManager) -> CellTimes:
+    """Return the per-cell times of an entry's attributes, NaN as None."""
+    if not all(name in attributes for name in RUNAWAY_EVENTS):
+        return {}
+    return {
+        name: [None if np.isnan(t) else float(t) for t in attributes[name]]
+        for name in RUNAWAY_EVENTS
+    }
 
 
 def _write_entries(
     path: Path,
     group: str,
     planned: Sequence[tuple[str, int, DrawnScenario]],
-    rises: dict[str, np.ndarray],
+    simulated: dict[str, tuple[np.ndarray, CellTimes]],
 ) -> None:
-    """Write a new bank file with the old entries plus ``rises``, atomically.
+    """Write a new bank file with the old entries plus ``simulated``, atomically.
+
+    A runaway entry stores each cell's times as float64 attributes named as
+    in `RUNAWAY_EVENTS`, NaN where the event did not happen.
 
     The new file is written beside ``path`` under a temporary name and then
     renamed over it, so a reader never sees a half-written bank.
@@ -517,10 +621,14 @@ def _write_entries(
             for key, _, drawn in planned:
                 if key in entries:
                     del entries[key]
-                dataset = entries.create_dataset(key, data=rises[key])
+                rise_K, events = simulated[key]
+                dataset = entries.create_dataset(key, data=rise_K)
                 dataset.attrs["unit"] = "K"
                 dataset.attrs["group"] = group
                 dataset.attrs["scenario"] = json.dumps(_drawn_to_json(drawn))
+                for name, times in events.items():
+                    values = [np.nan if t is None else t for t in times]
+                    dataset.attrs[name] = np.asarray(values, dtype=np.float64)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from thermosynth.bank import CellTimes
 from thermosynth.blend import saturated_px
 from thermosynth.build import register
 from thermosynth.camera.emissivity import emissivity_map
@@ -380,7 +381,9 @@ class OnTheFlyDataset(Dataset[Item]):
     them) and, with probability ``anomaly_fraction``, blends a simulated rise
     into it as the pipeline does: registration, camera, blend and the
     ``blend.min_area_px`` retries. An anomalous item chooses its scenario
-    by weight once, and a retry draws only within that scenario. Its
+    by weight once, and a retry draws only within that scenario. A runaway
+    item's metadata lists each battery cell's ``onset_s``, ``short_s`` and
+    ``vent_s`` [s] as ``thermosynth generate`` writes them. Its
     randomness comes from ``(recipe seed, epoch, i)``; call
     :meth:`set_epoch` at the start of each epoch, before iterating the
     DataLoader, to draw new anomalies. The epoch is kept in shared memory,
@@ -474,7 +477,7 @@ class OnTheFlyDataset(Dataset[Item]):
         # Shared memory, so that set_epoch reaches persistent DataLoader
         # workers too, which hold copies of the dataset.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-        self._bank: dict[int, tuple[DrawnScenario, np.ndarray]] = {}
+        self._bank: dict[int, tuple[DrawnScenario, np.ndarray, CellTimes]] = {}
         self._slot_scenarios = slot_scenarios(
             self.seed, loaded.recipe.scenarios, self.bank_size
         )
@@ -558,7 +561,7 @@ class OnTheFlyDataset(Dataset[Item]):
 
         max_input_rise = 0.0
         for attempt in range(1, recipe.blend.max_tries + 1):
-            drawn, rise_grid, slot = self._draw_rise(
+            drawn, rise_grid, events, slot = self._draw_rise(
                 rng, scenario_index, attempt=attempt
             )
             rise_px = warp_to_frame(rise_grid, homography, frame.shape)
@@ -587,6 +590,7 @@ class OnTheFlyDataset(Dataset[Item]):
                     "threshold": float(threshold),
                     "attempts": attempt,
                     "corners_px": corners,
+                    **events,
                 }
                 generator.unit_checks.check_sample(index, metadata, noun="item")
                 return Sample(
@@ -613,11 +617,11 @@ class OnTheFlyDataset(Dataset[Item]):
 
     def _draw_rise(
         self, rng: np.random.Generator, scenario_index: int, *, attempt: int
-    ) -> tuple[DrawnScenario, np.ndarray, int | None]:
+    ) -> tuple[DrawnScenario, np.ndarray, CellTimes, int | None]:
         """Draw a rise of scenario ``scenario_index`` [K] on the layout grid.
 
-        Returns the drawn scenario, its rise and its bank slot (None without
-        a bank).
+        Returns the drawn scenario, its rise, a runaway's per-cell times
+        (empty for other kinds) and its bank slot (None without a bank).
         """
         generator = self._worker_generator()
         if self.bank_size == 0:
@@ -626,7 +630,7 @@ class OnTheFlyDataset(Dataset[Item]):
             drawn = draw_attempt(
                 spec, scenarios, generator.layout, rng, attempt=attempt
             )
-            return drawn, self._simulate(drawn), None
+            return drawn, *self._simulate(drawn), None
 
         slots = [
             slot
@@ -634,10 +638,9 @@ class OnTheFlyDataset(Dataset[Item]):
             if scenario == scenario_index
         ]
         slot = slots[int(rng.integers(len(slots)))]
-        drawn, rise = self._rise_from_bank(slot)
-        return drawn, rise, slot
+        return *self._rise_from_bank(slot), slot
 
-    def _rise_from_bank(self, slot: int) -> tuple[DrawnScenario, np.ndarray]:
+    def _rise_from_bank(self, slot: int) -> tuple[DrawnScenario, np.ndarray, CellTimes]:
         if slot not in self._bank:
             generator = self._worker_generator()
             scenarios = generator.recipe.scenarios
@@ -646,13 +649,16 @@ class OnTheFlyDataset(Dataset[Item]):
             choose_scenario_index(scenarios, rng)
             spec = scenarios[self._slot_scenarios[slot]]
             drawn = draw_scenario(spec, generator.layout, rng)
-            self._bank[slot] = drawn, self._simulate(drawn)
+            self._bank[slot] = drawn, *self._simulate(drawn)
             logger.debug("bank slot %d simulated in process %d", slot, os.getpid())
         return self._bank[slot]
 
-    def _simulate(self, drawn: DrawnScenario) -> np.ndarray:
+    def _simulate(self, drawn: DrawnScenario) -> tuple[np.ndarray, CellTimes]:
+        """Return the final rise [K] and, for a runaway, the per-cell times."""
         generator = self._worker_generator()
-        return simulate_rise(drawn, generator.layout, generator.recipe)
+        events: CellTimes = {}
+        rise_K = simulate_rise(drawn, generator.layout, generator.recipe, events=events)
+        return rise_K, events
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -323,7 +323,9 @@ class Generator:
             self._bank = ScenarioBank.open(
                 recipe,
                 self.layout,
-                lambda drawn: simulate_rise(drawn, self.layout, recipe),
+                lambda drawn, *, events: simulate_rise(
+                    drawn, self.layout, recipe, events=events
+                ),
                 path=resolve_bank_path(recipe.bank.path, self.loaded.source),
             )
         return self._bank.draw(rng, scenario_index=scenario_index)

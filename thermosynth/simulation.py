@@ -31,6 +31,9 @@ MIN_STEPS = 5
 ``physics.dt_s`` is shortened where needed to reach it.
 """
 
+RUNAWAY_EVENTS = ("onset_s", "short_s", "vent_s")
+"""Names of a runaway's per-cell event times [s] in metadata and bank files."""
+
 
 def boundary_from(physics: PhysicsSpec, *, layout: Layout | None = None) -> Boundary:
     """Return the solver's boundary conditions from the recipe's physics.
@@ -181,14 +184,9 @@ def runaway_events(result: RunawayResult) -> dict[str, list[float | None]]:
     The lists are indexed by cell id, as `RunawayResult` stores them, with
     None (null in JSON) for a cell that did not run away, short or vent.
     """
-    times = {
-        "onset_s": result.onset_s,
-        "short_s": result.short_s,
-        "vent_s": result.vent_s,
-    }
     return {
-        name: [None if np.isnan(t) else float(t) for t in values]
-        for name, values in times.items()
+        name: [None if np.isnan(t) else float(t) for t in getattr(result, name)]
+        for name in RUNAWAY_EVENTS
     }
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import yaml
 from fixed_runaway import CELL_TIMES, FIXED_RUNAWAY, TRIGGERED_CELL
 from scipy import ndimage
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset, SubsetRandomSampler
 from weak_draws import (
     N_SAMPLES,
     WEAK_AND_STRONG,
@@ -749,3 +751,134 @@ def test_image_tensor_copies_read_only_frame():
 
     assert frame[0, 0] == 0.0
     assert tensor[0, 0, 0] == 100.0
+
+
+def test_hdf5_transform_mask_sets_label(uint16_file):
+    path, _ = uint16_file
+    hotspot = ThermalHotspot(peak_K=(3.0, 3.0), levels_per_kelvin=100.0)
+    no_spot = ThermalHotspot(p=0.0)
+
+    def clear_mask(image, mask):
+        return image, torch.zeros_like(mask)
+
+    assert int(HDF5Dataset(path)[0]["label"]) == 0
+    heated = HDF5Dataset(path, transform=hotspot)[0]
+    assert bool(heated["mask"].any())
+    assert heated["label"].dtype == torch.int64
+    assert int(heated["label"]) == 1
+    assert int(HDF5Dataset(path, transform=no_spot)[0]["label"]) == 0
+    assert int(HDF5Dataset(path, transform=clear_mask)[1]["label"]) == 1
+
+
+def test_on_the_fly_transform_mask_sets_label(loaded):
+    hotspot = ThermalHotspot(peak_K=(3.0, 3.0), levels_per_kelvin=100.0)
+    dataset = OnTheFlyDataset(
+        loaded, length=2, anomaly_fraction=0.0, bank_size=0, transform=hotspot
+    )
+
+    for item in (dataset[0], dataset[1]):
+        assert bool(item["mask"].any())
+        assert int(item["label"]) == 1
+
+
+INDEX_TYPES = [torch.tensor(1), torch.tensor(1, dtype=torch.uint8), np.int64(1)]
+BAD_INDICES = [1.0, torch.tensor(1.0), True, np.bool_(True), torch.tensor(True), "1"]
+
+
+def test_hdf5_index_integer_types(uint16_file):
+    path, _ = uint16_file
+    dataset = HDF5Dataset(path)
+
+    for index in INDEX_TYPES:
+        assert dataset[index]["index"] == 1
+    assert dataset[torch.tensor(-1)]["index"] == 5
+    for index in BAD_INDICES:
+        with pytest.raises(TypeError, match=r"give an int, a numpy integer or a 0-d"):
+            dataset[index]
+
+    indices = torch.arange(4)
+    subset = [b["index"].tolist() for b in DataLoader(Subset(dataset, indices))]
+    assert subset == [[0], [1], [2], [3]]
+    sampler = SubsetRandomSampler(indices)
+    drawn = next(iter(DataLoader(dataset, sampler=sampler, batch_size=4)))
+    assert sorted(drawn["index"].tolist()) == [0, 1, 2, 3]
+
+
+def test_on_the_fly_index_integer_types(loaded):
+    dataset = OnTheFlyDataset(loaded, length=4, anomaly_fraction=0.0, bank_size=0)
+
+    for index in INDEX_TYPES:
+        assert dataset[index]["index"] == 1
+    for index in BAD_INDICES:
+        with pytest.raises(TypeError, match=r"give an int, a numpy integer or a 0-d"):
+            dataset[index]
+    subset = Subset(dataset, torch.arange(2))
+    assert next(iter(DataLoader(subset, batch_size=2)))["index"].tolist() == [0, 1]
+
+
+def test_on_the_fly_takes_dict(loaded):
+    data = yaml.safe_load(loaded.text)
+
+    dataset = OnTheFlyDataset(data, bank_size=1)
+
+    assert len(dataset) == 3
+    assert dataset.loaded.source == "<dict>"
+    assert dataset.loaded.recipe == loaded.recipe
+    data["blend"] = {"noise_multipel": 3.0}
+    message = r"<dict>: unknown key 'blend.noise_multipel'; did you mean"
+    with pytest.raises(RecipeError, match=message):
+        OnTheFlyDataset(data)
+
+
+@pytest.mark.parametrize("recipe", [3, ["seed: 1"], b"seed: 1"])
+def test_on_the_fly_rejects_other_recipe_types(recipe):
+    message = rf"got a {type(recipe).__name__} as its recipe; give a recipe file"
+    with pytest.raises(TypeError, match=message):
+        OnTheFlyDataset(recipe)
+
+
+def test_on_the_fly_base_dir_only_for_dict(loaded, tmp_path):
+    with pytest.raises(ValueError, match="base_dir applies only to a recipe given"):
+        OnTheFlyDataset(loaded, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("length", [2.5, "8", True, np.float64(2.0)])
+def test_on_the_fly_rejects_non_integer_length(loaded, length):
+    message = rf"length = {re.escape(repr(length))} \({type(length).__name__}\)"
+    with pytest.raises(RecipeError, match=message):
+        OnTheFlyDataset(loaded, length=length)
+
+
+def test_on_the_fly_length_accepts_numpy_int(loaded):
+    assert len(OnTheFlyDataset(loaded, length=np.int64(2), bank_size=1)) == 2
+    with pytest.raises(RecipeError, match="length = -1 is invalid"):
+        OnTheFlyDataset(loaded, length=-1)
+
+
+def test_on_the_fly_no_training_frames_names_fix():
+    one_frame = (
+        "frames.n_frames=1",
+        "split.train_normal=0",
+        "split.test_normal=1",
+        "split.test_anomalous=2",
+    )
+    fixes = ["split.train_normal=1", "split.test_normal=0", "split.test_anomalous=0"]
+    message = re.escape(f"change the recipe to {', '.join(fixes)}")
+
+    with pytest.raises(RecipeError, match=message):
+        OnTheFlyDataset(load_demo_recipe(overrides=one_frame))
+    fixed = load_demo_recipe(overrides=(*one_frame, *fixes))
+    assert len(OnTheFlyDataset(fixed, bank_size=1)) == 1
+
+
+def test_on_the_fly_encoding_decodes_items(loaded):
+    dataset = OnTheFlyDataset(loaded, length=4, anomaly_fraction=0.0, bank_size=0)
+    generator = dataset._worker_generator()
+
+    encoding = dataset.encoding(3)
+    assert isinstance(encoding, LinearEncoding)
+    raw = dataset[3]["image"][0].numpy().astype(np.uint16)
+    frame = generator.read_frame(dataset.frame_indices[0])
+    np.testing.assert_allclose(encoding.decode(raw), frame.values)
+    with pytest.raises(IndexError, match="index 4 out of range for 4 items"):
+        dataset.encoding(4)

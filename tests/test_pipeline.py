@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from thermosynth.build import build_source
-from thermosynth.datasets import HDF5Dataset
+from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset
+from thermosynth.errors import FrameError
 from thermosynth.pipeline import generate, plan_split
 from thermosynth.recipe import load_demo_recipe, load_recipe
 
@@ -186,3 +187,24 @@ def test_anomalies_prefer_frames_of_no_test_normal(n_anomalous, shared):
 
     assert len(set(plan.test_anomalous)) == min(n_anomalous, 5)
     assert len(set(plan.test_anomalous) & set(plan.test_normal)) == shared
+
+
+def test_seed_recorded_in_outputs(tmp_path):
+    out = tmp_path / "out"
+    overrides = (*SMALL, "frames.n_frames=6", "seed=11", f"output.dir={out}")
+    generate(load_demo_recipe(overrides=overrides), progress=False)
+
+    with h5py.File(out / "dataset.h5", "r") as h5:
+        assert h5.attrs["seed"] == 11
+    with h5py.File(next((out / "shards").glob("shard-*.h5")), "r") as h5:
+        assert h5.attrs["seed"] == 11
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 11
+
+
+def test_split_message_names_recipe():
+    loaded = load_demo_recipe(overrides=("frames.n_frames=4", "split.train_normal=5"))
+
+    with pytest.raises(FrameError, match=r"^r\.yaml: split asks for 5 training"):
+        plan_split(loaded.recipe, 4, source="r.yaml")
+    with pytest.raises(FrameError, match=r"^<demo>: split asks for 5 training"):
+        OnTheFlyDataset(loaded)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -14,6 +15,9 @@ from hypothesis import strategies as st
 from thermosynth.transforms import ThermalHotspot, to_albumentations, to_torchvision
 
 DTYPES = [torch.uint8, torch.uint16, torch.int16, torch.float32, torch.float64]
+
+
+RGB_WARNING = "ignore:ThermalHotspot got an image of shape:UserWarning"
 
 
 def seeded(seed: int) -> torch.Generator:
@@ -29,6 +33,7 @@ def random_image(dtype: torch.dtype, shape: tuple[int, ...], seed: int) -> torch
     return torch.from_numpy(values).to(dtype)
 
 
+@pytest.mark.filterwarnings(RGB_WARNING)
 @settings(max_examples=40, deadline=None)
 @given(
     dtype=st.sampled_from(DTYPES),
@@ -218,6 +223,7 @@ def test_torchvision_adapter_composes():
     )
 
 
+@pytest.mark.filterwarnings(RGB_WARNING)
 def test_albumentations_adapter():
     pytest.importorskip(
         "albumentations",
@@ -272,3 +278,15 @@ def test_hotspot_default_generator_in_workers():
     assert not torch.equal(first, second)
     assert torch.equal(first, repeated[0])
     assert torch.equal(second, repeated[1])
+
+
+def test_hotspot_warns_for_three_channels():
+    hotspot = ThermalHotspot(peak_K=(3.0, 3.0))
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+
+    with pytest.warns(UserWarning, match=r"image of shape \(3, 8, 8\) and adds"):
+        hotspot(torch.zeros(3, 8, 8), mask, seeded(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hotspot(torch.zeros(1, 8, 8), mask, seeded(0))
+        hotspot(torch.zeros(1, 3, 8, 8), mask, seeded(0))

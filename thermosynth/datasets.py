@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from thermosynth.frames.encodings import (
     describe_encoding,
     encoding_from_description,
 )
-from thermosynth.frames.frame import Frame, rise_unit
+from thermosynth.frames.frame import Encoding, Frame, rise_unit
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
@@ -124,8 +125,17 @@ def sample_item(sample: Sample, dtype: torch.dtype) -> Item:
 
 
 def _apply_transform(item: Item, transform: PairTransform | None) -> Item:
-    if transform is not None:
-        item["image"], item["mask"] = transform(item["image"], item["mask"])
+    """Apply ``transform``; a mask with an anomalous pixel makes the label 1.
+
+    A transform that empties the mask, such as a crop, leaves the stored
+    label as it is.
+    """
+    if transform is None:
+        return item
+
+    item["image"], item["mask"] = transform(item["image"], item["mask"])
+    if bool(torch.as_tensor(item["mask"]).any()):
+        item["label"] = torch.tensor(1, dtype=torch.int64)
     return item
 
 
@@ -140,7 +150,8 @@ class HDF5Dataset(Dataset[Item]):
         Keep only this split's rows; all rows by default.
     transform : callable, optional
         Called as ``transform(image, mask)`` on each item; returns the new
-        ``(image, mask)``.
+        ``(image, mask)``. A returned mask with any pixel set makes the
+        item's ``label`` 1; an empty one keeps the stored label.
     dtype : torch.dtype
         Dtype of ``image``. float32 keeps uint8 and uint16 levels exact;
         an integer type must hold every level (int32 for uint16 frames).
@@ -156,7 +167,8 @@ class HDF5Dataset(Dataset[Item]):
         If ``split`` is not "train", "test" or None.
 
     Items raise IndexError for an index outside ``-len..len-1`` and
-    TypeError for an index that is not an int.
+    TypeError for a bool or an index that ``operator.index`` rejects, such
+    as a float.
     """
 
     def __init__(
@@ -350,13 +362,28 @@ def _check_shards(file: h5py.File, path: Path) -> None:
         )
 
 
-def _check_index(index: int, length: int) -> int:
-    """Return ``index`` as a position in 0..length-1; negative counts from the end."""
-    if isinstance(index, bool) or not isinstance(index, int | np.integer):
-        raise TypeError(f"index {index!r} is invalid; give an int")
-    if not -length <= index < length:
-        raise IndexError(f"index {index} out of range for {length} items")
-    return index % length
+def _check_index(index: Any, length: int) -> int:
+    """Return ``index`` as a position in 0..length-1; negative counts from the end.
+
+    Accepts what ``operator.index`` accepts, such as numpy integers and the
+    0-d integer tensors that ``Subset`` and ``SubsetRandomSampler`` pass,
+    except booleans.
+    """
+    is_bool = isinstance(index, bool | np.bool_) or (
+        isinstance(index, torch.Tensor) and index.dtype == torch.bool
+    )
+    try:
+        position = None if is_bool else operator.index(index)
+    except TypeError:
+        position = None
+    if position is None:
+        raise TypeError(
+            f"index {index!r} is invalid; give an int, a numpy integer or a 0-d "
+            "integer tensor"
+        )
+    if not -length <= position < length:
+        raise IndexError(f"index {position} out of range for {length} items")
+    return position % length
 
 
 def _text(value: Any) -> str:
@@ -397,10 +424,14 @@ class OnTheFlyDataset(Dataset[Item]):
 
     Parameters
     ----------
-    loaded : LoadedRecipe, str or Path
-        Recipe from ``thermosynth.recipe.load_recipe``, or the path of a
-        recipe file to load; its ``split`` and ``output`` sections other
-        than ``split.train_normal`` are unused.
+    loaded : LoadedRecipe, str, Path or dict
+        Recipe from ``thermosynth.recipe.load_recipe``, the path of a recipe
+        file, or a dict of the recipe's keys, loaded as ``load_recipe`` loads
+        them. Its ``split`` and ``output`` sections other than
+        ``split.train_normal`` are unused.
+    base_dir : str or Path, optional
+        Folder that relative paths in a dict recipe start from; the working
+        folder by default. Files use their own folder.
     length : int, optional
         Number of items per epoch; ``split.train_normal`` by default.
     anomaly_fraction : float
@@ -423,7 +454,8 @@ class OnTheFlyDataset(Dataset[Item]):
         :meth:`fill_bank` before building the DataLoader so that workers
         inherit the bank instead of each simulating it again.
     transform : callable, optional
-        Called as ``transform(image, mask)`` on each item.
+        Called as ``transform(image, mask)`` on each item; a returned mask
+        with any pixel set makes the item's ``label`` 1.
     dtype : torch.dtype
         Dtype of ``image``; see :class:`HDF5Dataset`.
     with_normal : bool
@@ -435,15 +467,18 @@ class OnTheFlyDataset(Dataset[Item]):
     ------
     RecipeError
         If the recipe has no training frames or has a ``sequence`` section,
-        an option is out of range, or
+        an option is out of range or not an int where one is expected, or
         ``with_normal`` is combined with ``transform`` (which would change
         ``image`` but not ``normal``).
+    TypeError
+        If ``loaded`` is not a LoadedRecipe, a path or a dict.
     """
 
     def __init__(
         self,
-        loaded: LoadedRecipe | str | Path,
+        loaded: LoadedRecipe | str | Path | Mapping[str, Any],
         *,
+        base_dir: str | Path | None = None,
         length: int | None = None,
         anomaly_fraction: float = 0.5,
         bank_size: int = 16,
@@ -458,8 +493,7 @@ class OnTheFlyDataset(Dataset[Item]):
                 "transform would change image but not normal; apply it to both "
                 "in the training loop"
             )
-        if isinstance(loaded, str | Path):
-            loaded = load_recipe(loaded)
+        loaded = _as_loaded_recipe(loaded, base_dir)
         if loaded.recipe.sequence is not None:
             raise RecipeError(
                 f"{loaded.source} has a sequence section, but OnTheFlyDataset "
@@ -486,12 +520,10 @@ class OnTheFlyDataset(Dataset[Item]):
         # Training frames that this process has run the frame check on.
         self._checked_frames: set[int] = set()
 
-        self.frame_indices = list(self._worker_generator().plan.train_normal)
+        generator = self._worker_generator()
+        self.frame_indices = list(generator.plan.train_normal)
         if not self.frame_indices:
-            raise RecipeError(
-                f"{loaded.source}: split.train_normal = 0 leaves no training "
-                "frames to blend into; set split.train_normal >= 1"
-            )
+            raise RecipeError(_no_training_frames(loaded, len(generator.source)))
         self.length = len(self.frame_indices) if length is None else int(length)
 
     def __len__(self) -> int:
@@ -518,6 +550,18 @@ class OnTheFlyDataset(Dataset[Item]):
         """Simulate every bank slot now, in this process."""
         for slot in range(len(self._slot_scenarios)):
             self._rise_from_bank(slot)
+
+    def encoding(self, index: int = 0) -> Encoding:
+        """Return the encoding between item ``index``'s frame pixels and values.
+
+        It is the encoding that decoded the item's training frame, and
+        blending keeps it. Its ``decode`` turns the item's ``image``, moved
+        to channels-last for RGB, into values in the frames' unit (C, K or
+        level), as that of :meth:`HDF5Dataset.encoding` does for a file.
+        """
+        index = _check_index(index, self.length)
+        frame_index = self.frame_indices[index % len(self.frame_indices)]
+        return self._worker_generator().read_frame(frame_index).encoding
 
     def __getitem__(self, index: int) -> Item:
         index = _check_index(index, self.length)
@@ -705,5 +749,54 @@ def _check_options(anomaly_fraction: float, bank_size: int, length: int | None) 
             f"bank_size = {bank_size!r} is invalid; give an int >= 0 (0 simulates "
             "every anomaly)"
         )
-    if length is not None and length < 1:
+    if length is None:
+        return
+    if isinstance(length, bool) or not isinstance(length, int | np.integer):
+        raise RecipeError(
+            f"length = {length!r} ({type(length).__name__}) is invalid; give an "
+            "int >= 1, or None for split.train_normal items"
+        )
+    if length < 1:
         raise RecipeError(f"length = {length} is invalid; give an int >= 1")
+
+
+def _as_loaded_recipe(
+    recipe: LoadedRecipe | str | Path | Mapping[str, Any],
+    base_dir: str | Path | None,
+) -> LoadedRecipe:
+    """Load a recipe given as a path or a dict; pass a LoadedRecipe through."""
+    if isinstance(recipe, LoadedRecipe):
+        if base_dir is not None:
+            raise ValueError(
+                "base_dir applies only to a recipe given as a dict; a "
+                "LoadedRecipe has its paths resolved already"
+            )
+        return recipe
+    if isinstance(recipe, str | os.PathLike | Mapping):
+        return load_recipe(recipe, base_dir=base_dir)
+    raise TypeError(
+        f"OnTheFlyDataset got a {type(recipe).__name__} as its recipe; give a "
+        "recipe file's path (str or Path), a dict of recipe keys, or the "
+        "LoadedRecipe that thermosynth.recipe.load_recipe returns"
+    )
+
+
+def _no_training_frames(loaded: LoadedRecipe, n_frames: int) -> str:
+    """Return the message for a recipe whose split leaves no training frames.
+
+    It names every split key that must change with ``split.train_normal``,
+    because the split is checked again with the new value.
+    """
+    split = loaded.recipe.split
+    frames = "1 frame" if n_frames == 1 else f"{n_frames} frames"
+    fixes = ["split.train_normal=1"]
+    if split.test_normal > n_frames - 1:
+        fixes.append(f"split.test_normal={max(n_frames - 1, 0)}")
+    if split.test_anomalous and n_frames <= 1:
+        fixes.append("split.test_anomalous=0")
+    return (
+        f"{loaded.source}: split.train_normal = 0 leaves no training frames to "
+        f"blend into, and the frame source has {frames}; change the "
+        f"recipe to {', '.join(fixes)}, e.g. with load_recipe(path, "
+        f"overrides={fixes!r})"
+    )

@@ -76,6 +76,7 @@ __all__ = [
     "ShardSource",
     "Summary",
     "check_cluster_options",
+    "file_attributes",
     "finished_results",
     "first_frame_size",
     "generate",
@@ -476,6 +477,7 @@ def _write_shards(
     loaded = generator.loaded
     manifest = {
         "recipe_sha256": loaded.sha256,
+        "seed": loaded.recipe.seed,
         "n_samples": len(generator),
         "shard_size": loaded.recipe.output.shard_size,
     }
@@ -528,7 +530,7 @@ def _join_shards(
     write_master(
         stage / "dataset.h5",
         files,
-        attributes=_file_attributes(loaded),
+        attributes=file_attributes(loaded),
         frame_unit=str(written[0].frame_unit),
         copied=copied,
     )
@@ -582,8 +584,18 @@ def summarise(target: Path, results: list[ShardResult]) -> Summary:
     )
 
 
-def _file_attributes(loaded: LoadedRecipe) -> dict[str, Any]:
-    return {"recipe_yaml": loaded.text, "recipe_sha256": loaded.sha256}
+def file_attributes(loaded: LoadedRecipe) -> dict[str, Any]:
+    """Return the HDF5 file attributes that record the recipe and its seed.
+
+    The seed is an int64, or its decimal string where it does not fit one,
+    because an HDF5 attribute stores no larger integer.
+    """
+    seed = loaded.recipe.seed
+    return {
+        "recipe_yaml": loaded.text,
+        "recipe_sha256": loaded.sha256,
+        "seed": seed if seed < 2**63 else str(seed),
+    }
 
 
 class _Writers:
@@ -615,7 +627,7 @@ class _Writers:
             self._hdf5_path = temporary_shard_file(self._stage, self._shard)
             self._hdf5 = HDF5Writer(
                 self._hdf5_path,
-                attributes=_file_attributes(self._loaded),
+                attributes=file_attributes(self._loaded),
                 frame_unit=frame.unit,
             )
         if output.folder and self._folder is None:

@@ -87,26 +87,27 @@ class Plan:
             yield index, split, label, frame_index
 
 
-def plan_split(recipe: Recipe, n_frames: int) -> Plan:
+def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan:
     """Assign frames to splits; anomalies never reuse a training frame.
 
     Training and test normal frames are disjoint. Anomalous samples cycle
     through the frames not used for training, so a detector never saw the
     normal version of an anomalous test frame. They take the frames that no
     test normal uses first, so a test normal frame returns with an anomaly
-    only when the anomalous samples outnumber the unused frames.
+    only when the anomalous samples outnumber the unused frames. ``source``,
+    the recipe's file name, starts the error messages.
     """
     split = recipe.split
     if split.train_normal + split.test_normal > n_frames:
         raise FrameError(
-            f"split asks for {split.train_normal} training and {split.test_normal} "
-            f"test normal frames but the source has only {n_frames}; lower "
-            "split.train_normal or split.test_normal"
+            f"{source}: split asks for {split.train_normal} training and "
+            f"{split.test_normal} test normal frames but the source has only "
+            f"{n_frames}; lower split.train_normal or split.test_normal"
         )
     if split.test_anomalous and split.train_normal >= n_frames:
         raise FrameError(
-            f"all {n_frames} frames go to training, none are left for anomalies; "
-            "lower split.train_normal"
+            f"{source}: all {n_frames} frames go to training, none are left for "
+            "anomalies; lower split.train_normal"
         )
 
     rng = np.random.default_rng(
@@ -167,7 +168,7 @@ class Generator:
         self.camera = build_camera(self.recipe.camera)
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(self.recipe.physics, self.layout)
-        self.plan = plan_split(self.recipe, len(self.source))
+        self.plan = plan_split(self.recipe, len(self.source), source=loaded.source)
         self._shape: tuple[int, int] | None = None
         self._bank: ScenarioBank | None = None
         self._register = CachedRegistration(self.recipe.registration, self.layout)

@@ -49,6 +49,7 @@ from thermosynth.pipeline import (
     FrameSize,
     ShardRunner,
     check_cluster_options,
+    file_attributes,
     finished_results,
     plan_split,
     sample_rng,
@@ -94,7 +95,9 @@ class SequenceEntry:
     frame_indices: tuple[int, ...]
 
 
-def plan_sequences(recipe: Recipe, n_frames: int, n_times: int) -> list[SequenceEntry]:
+def plan_sequences(
+    recipe: Recipe, n_frames: int, n_times: int, *, source: str = "recipe"
+) -> list[SequenceEntry]:
     """Assign base frames to sequences, in output order.
 
     ``base: still`` splits the source frames as `thermosynth.pipeline.plan_split`
@@ -107,11 +110,12 @@ def plan_sequences(recipe: Recipe, n_frames: int, n_times: int) -> list[Sequence
     ------
     FrameError
         If the source is shorter than one window, or the split needs more
-        frames or windows than the source has.
+        frames or windows than the source has. ``source``, the recipe's file
+        name, starts the messages of `plan_split`.
     """
     assert recipe.sequence is not None
     if recipe.sequence.base == "still":
-        plan = plan_split(recipe, n_frames)
+        plan = plan_split(recipe, n_frames, source=source)
         return [
             SequenceEntry(index, split, label, (frame,) * n_times)
             for index, split, label, frame in plan.entries()
@@ -124,7 +128,7 @@ def plan_sequences(recipe: Recipe, n_frames: int, n_times: int) -> list[Sequence
             f"{n_times} (sequence.window_s * sequence.fps); shorten the window or "
             "lower the rate"
         )
-    plan = plan_split(recipe, n_windows)
+    plan = plan_split(recipe, n_windows, source=source)
     return [
         SequenceEntry(index, split, label, tuple(range(w * n_times, (w + 1) * n_times)))
         for index, split, label, w in plan.entries()
@@ -187,7 +191,9 @@ class SequenceGenerator:
         self.camera = build_camera(recipe.camera)
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(recipe.physics, self.layout)
-        self.entries = plan_sequences(recipe, len(self.source), len(self.times_s))
+        self.entries = plan_sequences(
+            recipe, len(self.source), len(self.times_s), source=loaded.source
+        )
         # Size that every frame must have. It is the first frame read's unless
         # a caller sets it first, as every shard does.
         self.frame_size: FrameSize | None = None
@@ -666,10 +672,7 @@ class _ShardWriters:
             self._hdf5 = SequenceHDF5Writer(
                 self._hdf5_path,
                 times_s=self._times_s,
-                attributes={
-                    "recipe_yaml": self._loaded.text,
-                    "recipe_sha256": self._loaded.sha256,
-                },
+                attributes=file_attributes(self._loaded),
                 frame_unit=frame_unit,
             )
         if output.folder:

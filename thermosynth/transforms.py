@@ -8,10 +8,13 @@ release of heat leaves in a thin insulated plate, whose width grows as
 by thermosynth, such as the ``rise_K`` dataset of a written HDF5 file, each
 scaled to a drawn peak. Heat conduction is linear without radiation, so a scaled rise is
 the rise of a source of scaled power. The spot is added in the image's own
-levels through ``levels_per_kelvin``, so the transform suits greyscale frames
-whose levels are linear in temperature; for pseudo-colour frames use
-``thermosynth.pipeline`` or :class:`thermosynth.datasets.OnTheFlyDataset`,
-which blend through the palette.
+levels through ``levels_per_kelvin``, so the transform is meant for
+single-channel frames of temperatures or of levels linear in temperature. On
+an RGB palette frame it adds the same level to R, G and B, which makes
+colours that are off the palette, so it warns (``UserWarning``) for an image
+(3, H, W). For pseudo-colour frames use ``thermosynth.pipeline`` or
+:class:`thermosynth.datasets.OnTheFlyDataset`, which blend through the
+palette.
 
 The core needs only torch and is called as ``hotspot(image, mask, generator)``.
 :func:`to_torchvision` wraps it as a ``torchvision.transforms.v2.Transform``
@@ -22,6 +25,7 @@ imports its library only when called, so neither is a dependency.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +38,13 @@ _ADAPTER_CLASSES: dict[str, Any] = {}
 @dataclass(frozen=True, eq=False)
 class ThermalHotspot:
     """Add a warm spot to an image and mark it in the mask.
+
+    Meant for single-channel images of temperatures or levels. An image
+    (3, H, W) gets the same rise in each channel and a ``UserWarning``,
+    because on an RGB palette frame that rise makes colours off the palette.
+    Under Python's default warning filter, calls as ``hotspot(image, mask)``
+    show it once per process. Three copies of one greyscale frame are fine,
+    so such inputs may ignore the warning.
 
     Parameters
     ----------
@@ -172,6 +183,7 @@ class ThermalHotspot:
         if spot is None:
             return image
         _check_shape("image", image, spot)
+        _warn_three_channels(image)
 
         offset = self._threshold(params) if self.edge == "taper" else 0.0
         applied = torch.where(spot, params["rise"] - offset, 0.0)
@@ -252,6 +264,19 @@ def _check_bank(bank: torch.Tensor) -> None:
         raise ValueError(
             f"bank_K rises {bad} have no positive finite maximum, or the bank "
             "holds NaN or infinity; keep only the anomalous samples' rises"
+        )
+
+
+def _warn_three_channels(image: torch.Tensor) -> None:
+    """Warn for an image (3, H, W), which is most likely RGB."""
+    if image.ndim == 3 and image.shape[0] == 3:
+        warnings.warn(
+            f"ThermalHotspot got an image of shape {tuple(image.shape)} and adds "
+            "the same rise to each of its 3 channels; on RGB palette frames this "
+            "makes colours off the palette, so use OnTheFlyDataset, which blends "
+            "through the palette, or single-channel frames",
+            UserWarning,
+            stacklevel=3,
         )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from thermosynth.build import build_camera
 from thermosynth.errors import RecipeError
@@ -668,3 +670,67 @@ def test_frames_at_dt_do_not_warn(caplog):
         load_demo_recipe(overrides=overrides)
 
     assert not [r for r in caplog.records if r.name == LOADING]
+
+
+def test_dict_recipe_matches_text(tmp_path):
+    from_text = parse(MINIMAL).recipe
+
+    loaded = load_recipe(yaml.safe_load(MINIMAL), base_dir=Path("/tmp"))
+
+    assert loaded.source == "<dict>"
+    assert loaded.recipe == from_text
+    assert yaml.safe_load(loaded.text) == yaml.safe_load(MINIMAL)
+
+
+def test_dict_recipe_paths_start_at_base_dir(tmp_path, monkeypatch):
+    data = yaml.safe_load(MINIMAL)
+
+    with_base = load_recipe(data, base_dir=tmp_path / "base").recipe
+    monkeypatch.chdir(tmp_path)
+    in_cwd = load_recipe(data).recipe
+
+    assert with_base.output.dir == tmp_path / "base" / "thermosynth-output"
+    assert in_cwd.output.dir == tmp_path / "thermosynth-output"
+    data["frames"] = {"kind": "images", "path": "frames"}
+    message = rf"file or folder not found: {tmp_path}/frames; .* start at base_dir"
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(data)
+
+
+def test_dict_recipe_typo_suggests_fix():
+    data = yaml.safe_load(MINIMAL)
+    data["scenarios"][0]["radius_m"] = data["scenarios"][0].pop("radius_mm")
+
+    message = r"<dict>: unknown key 'scenarios.0.radius_m'; did you mean"
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(data)
+
+
+def test_dict_recipe_paths_and_numpy_values(tmp_path):
+    data = yaml.safe_load(MINIMAL)
+    data["seed"] = np.int64(5)
+    data["output"] = {"dir": tmp_path / "out"}
+
+    recipe = load_recipe(data).recipe
+
+    assert recipe.seed == 5
+    assert recipe.output.dir == tmp_path / "out"
+    data["seed"] = object()
+    with pytest.raises(RecipeError, match=r"<dict>: the value <object object .* YAML"):
+        load_recipe(data)
+
+
+def test_base_dir_with_file_rejected(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(MINIMAL)
+
+    with pytest.raises(ValueError, match="base_dir = '/tmp' applies only to a dict"):
+        load_recipe(path, base_dir="/tmp")
+
+
+def test_missing_relative_recipe_shows_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    message = rf"not found: recipes/x.yaml \(looked for {tmp_path}/recipes/x.yaml\)"
+    with pytest.raises(RecipeError, match=message):
+        load_recipe("recipes/x.yaml")

@@ -15,8 +15,8 @@ HDF5 layout (N sequences of T frames of H x W pixels):
 - ``encoding/palette_rgb``: (n_levels, 3) uint8 RGB colours of the named palette
   that decoded the frames, with attributes ``name``, ``low``, ``high`` and
   ``unit``, as in thermosynth.output.hdf5; present only for named palettes.
-- File attributes: ``recipe_yaml``, ``recipe_sha256``, ``thermosynth_version``,
-  ``frame_unit``.
+- File attributes: ``recipe_yaml``, ``recipe_sha256``, ``seed``,
+  ``thermosynth_version``, ``frame_unit``.
 
 Images are chunked one frame at a time, shuffled and gzip-compressed (level
 1, as single frames are), so a reader can take one frame of one sequence

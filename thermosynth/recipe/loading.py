@@ -17,9 +17,10 @@ import typing
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -56,7 +57,8 @@ class LoadedRecipe:
     sha256 : str
         Hash of ``text``.
     source : str
-        File name, or ``<demo>`` for the embedded recipe.
+        File name, ``<demo>`` for the embedded recipe, or ``<dict>`` for a
+        recipe given as a dict.
     """
 
     recipe: Recipe
@@ -66,16 +68,24 @@ class LoadedRecipe:
 
 
 def load_recipe(
-    path: str | Path, *, overrides: typing.Sequence[str] = ()
+    path: str | Path | Mapping[str, Any],
+    *,
+    overrides: typing.Sequence[str] = (),
+    base_dir: str | Path | None = None,
 ) -> LoadedRecipe:
-    """Load and validate a recipe file.
+    """Load and validate a recipe file, or a dict of recipe keys.
 
     Parameters
     ----------
-    path : str or Path
-        YAML recipe. Relative paths inside it are relative to its folder.
+    path : str, Path or dict
+        YAML recipe file; relative paths inside it start at its folder. A
+        dict of the keys a recipe file contains is validated the same way,
+        with the source name ``<dict>`` in messages.
     overrides : sequence of str
         ``key.path=value`` items; the value is parsed as YAML.
+    base_dir : str or Path, optional
+        Folder that relative paths in a dict start from; the working folder
+        by default. Only for a dict.
 
     Raises
     ------
@@ -83,7 +93,17 @@ def load_recipe(
         If the file is missing or invalid, with the key, value and fix.
     TypeError
         If ``overrides`` is not a sequence of strings, such as a dict.
+    ValueError
+        If ``base_dir`` is given with a file's path.
     """
+    if isinstance(path, Mapping):
+        return _load_mapping(path, overrides=overrides, base_dir=base_dir)
+    if base_dir is not None:
+        raise ValueError(
+            f"base_dir = {str(base_dir)!r} applies only to a dict recipe; "
+            f"relative paths in {path} start at that file's folder"
+        )
+
     path = Path(path)
     if path.is_dir():
         raise RecipeError(
@@ -91,7 +111,8 @@ def load_recipe(
             "file such as recipes/flir-pouch-cell.yaml"
         )
     if not path.is_file():
-        raise RecipeError(f"recipe file not found: {path}; check the path")
+        where = "" if path.is_absolute() else f" (looked for {path.absolute()})"
+        raise RecipeError(f"recipe file not found: {path}{where}; check the path")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -104,6 +125,42 @@ def load_recipe(
     return parse_recipe(
         text, source=str(path), base_dir=path.parent, overrides=overrides
     )
+
+
+DICT_SOURCE = "<dict>"
+"""Source name of a recipe given as a dict, as messages show it."""
+
+
+class _RecipeDumper(yaml.SafeDumper):
+    """Safe YAML dumper that also writes paths and numpy scalars."""
+
+
+_RecipeDumper.add_multi_representer(
+    PurePath, lambda dumper, value: dumper.represent_str(str(value))
+)
+_RecipeDumper.add_multi_representer(
+    np.generic, lambda dumper, value: dumper.represent_data(value.item())
+)
+
+
+def _load_mapping(
+    data: Mapping[str, Any],
+    *,
+    overrides: typing.Sequence[str],
+    base_dir: str | Path | None,
+) -> LoadedRecipe:
+    """Validate a dict of recipe keys through its YAML text, as a file is."""
+    source = DICT_SOURCE
+    try:
+        text = yaml.dump(dict(data), Dumper=_RecipeDumper, sort_keys=False)
+    except yaml.representer.RepresenterError as exc:
+        value = exc.args[1] if len(exc.args) > 1 else exc
+        raise RecipeError(
+            f"{source}: the value {value!r} ({type(value).__name__}) cannot be "
+            "written as YAML; give strings, numbers, bools, lists and dicts"
+        ) from None
+    folder = Path.cwd() if base_dir is None else Path(base_dir)
+    return parse_recipe(text, source=source, base_dir=folder, overrides=overrides)
 
 
 def load_demo_recipe(*, overrides: typing.Sequence[str] = ()) -> LoadedRecipe:
@@ -417,9 +474,16 @@ def _existing(path: Path, base_dir: Path, key: str, source: str) -> Path:
     if not resolved.exists():
         raise RecipeError(
             f"{source}: key '{key}': file or folder not found: {resolved}; fix "
-            "the path (relative paths start at the recipe's folder)"
+            f"the path (relative paths start at {_relative_start(source)})"
         )
     return _tidy(resolved)
+
+
+def _relative_start(source: str) -> str:
+    """Name the folder that relative paths of the recipe ``source`` start at."""
+    if source == DICT_SOURCE:
+        return "base_dir, the working folder by default"
+    return "the recipe's folder"
 
 
 def tidy_path(path: Path) -> Path:

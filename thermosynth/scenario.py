@@ -9,6 +9,7 @@ import numpy as np
 
 from thermosynth.errors import RecipeError
 from thermosynth.geometry.layout import Layout
+from thermosynth.physics.grid import layer_volume_ratio
 from thermosynth.physics.profiles import Constant, Exponential, Ramp, mean_over
 from thermosynth.physics.sources import (
     HeldPatch,
@@ -167,7 +168,9 @@ def _inside_cells(
         return source
 
     weights = np.where(inside, source.weights_m3, 0.0)
-    weights /= weights.sum() * cell_volume_m3(layout, weights.shape[0])
+    n_layers = weights.shape[0]
+    ratio = layer_volume_ratio(layout, n_layers)[:, None, None]
+    weights /= (weights * ratio).sum() * cell_volume_m3(layout, n_layers)
     return VolumeSource(weights, source.power_W, source.name)
 
 

@@ -164,6 +164,34 @@ def test_prismatic_cabinet_body_values():
     assert body.k_z_W_mK == pytest.approx(27 / (25.4 / 0.52 + 1.6 / 154), rel=1e-12)
 
 
+def test_prismatic_walls_as_layers():
+    layout = prismatic(stack_layers=4)
+    assert layout.n_layers == 6
+    assert body_material(layout).name == "prismatic_cell"
+    np.testing.assert_allclose(layout.layer_thickness_mm(6), [2, 4, 4, 4, 4, 2])
+
+    can = layout.regions["can"]
+    assert can.sum() == 50 * 30
+    k_x = layout.layer_property_map("k_x_W_mK", 6)
+    assert np.all(k_x[0][can] == 154.0)
+    assert np.all(k_x[-1][can] == 154.0)
+    # Terminals and air above the face keep their material in the wall layers.
+    np.testing.assert_array_equal(k_x[0][~can], layout.property_map("k_x_W_mK")[~can])
+    assert np.all(k_x[1][layout.cell_id == 0] == 26.6)
+
+
+def test_prismatic_without_walls_as_layers():
+    layout = prismatic(wall_mm=0, stack_layers=3)
+    assert layout.n_layers == 3
+    np.testing.assert_allclose(layout.layer_thickness_mm(3), [20 / 3] * 3)
+
+
+@pytest.mark.parametrize("stack_layers", [0, 2.0, True])
+def test_prismatic_invalid_stack_layers(stack_layers):
+    with pytest.raises(LayoutError, match="stack_layers = .* is invalid"):
+        prismatic(stack_layers=stack_layers)
+
+
 def test_prismatic_steel_can_walls():
     steel = DEFAULT_MATERIALS["casing_steel"]
     layout = prismatic(materials={"casing": steel})

@@ -1,6 +1,6 @@
 """Battery geometry: layouts on a grid, materials, and registration to frames."""
 
-from thermosynth.geometry.layout import Layout, Material
+from thermosynth.geometry.layout import Layer, Layout, Material
 from thermosynth.geometry.layouts import (
     PV_MODULE_60_CELL,
     cell_grid,
@@ -28,6 +28,7 @@ from thermosynth.geometry.registration import (
 __all__ = [
     "DEFAULT_MATERIALS",
     "PV_MODULE_60_CELL",
+    "Layer",
     "Layout",
     "Material",
     "cell_grid",

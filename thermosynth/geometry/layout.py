@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -42,6 +43,46 @@ class Material:
 
 
 @dataclass(frozen=True)
+class Layer:
+    """One layer of a layout's through-thickness stack.
+
+    Attributes
+    ----------
+    thickness_mm : float
+        Thickness of the layer [mm].
+    material : str or None
+        Name of a material in the layout's ``materials``, used across the
+        whole layer, or None for the layout's in-plane map ``material_id``.
+    n : int
+        Number of equal simulation layers the layer is split into.
+    region : str or None
+        Name of a layout region. Where given, ``material`` fills only that
+        region and the in-plane map the rest of the layer.
+    """
+
+    thickness_mm: float
+    material: str | None = None
+    n: int = 1
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.thickness_mm) and self.thickness_mm > 0):
+            raise LayoutError(
+                f"layer: thickness_mm = {self.thickness_mm} is invalid; it must "
+                "be a positive length in mm"
+            )
+        if isinstance(self.n, bool) or not isinstance(self.n, numbers.Integral):
+            raise LayoutError(f"layer: n = {self.n!r} is invalid; give an integer >= 1")
+        if self.n < 1:
+            raise LayoutError(f"layer: n = {self.n} is invalid; give an integer >= 1")
+        if self.region is not None and self.material is None:
+            raise LayoutError(
+                f"layer: region = {self.region!r} needs a material to fill it; "
+                "give material or leave region None"
+            )
+
+
+@dataclass(frozen=True)
 class Layout:
     """A battery's face as a grid of cells, row 0 at the top edge.
 
@@ -68,6 +109,12 @@ class Layout:
         ``"busbars"``, where their sources may be placed.
     name : str
         Kind of layout, for metadata.
+    layers : tuple of Layer, optional
+        Through-thickness stack from the top (imaged) face down, whose
+        thicknesses sum to ``thickness_mm``. A solver then needs ``n_layers``
+        equal to the stack's total ``n`` (:attr:`n_layers`). Without a stack,
+        solvers split ``thickness_mm`` into ``n_layers`` equal layers of the
+        in-plane map.
     """
 
     dx_mm: float
@@ -78,6 +125,7 @@ class Layout:
     cell_id: np.ndarray
     regions: dict[str, np.ndarray] = field(default_factory=dict)
     name: str = "layout"
+    layers: tuple[Layer, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.material_id.ndim != 2:
@@ -104,6 +152,36 @@ class Layout:
                 f"{used.min()}..{used.max()} but only {len(self.materials)} "
                 "materials are defined"
             )
+        if self.layers is not None:
+            self._check_layers(self.layers)
+
+    def _check_layers(self, layers: tuple[Layer, ...]) -> None:
+        if len(layers) == 0:
+            raise LayoutError(
+                f"layout {self.name!r}: layers is empty; give one Layer or more, "
+                "or None for equal layers of the in-plane map"
+            )
+        total_mm = sum(layer.thickness_mm for layer in layers)
+        if not np.isclose(total_mm, self.thickness_mm, rtol=1e-9, atol=0.0):
+            raise LayoutError(
+                f"layout {self.name!r}: the layers' thicknesses sum to "
+                f"{total_mm:g} mm but thickness_mm = {self.thickness_mm:g}; "
+                "make them equal"
+            )
+        names = {m.name for m in self.materials}
+        for layer in layers:
+            if layer.material is not None and layer.material not in names:
+                raise LayoutError(
+                    f"layout {self.name!r}: layer material {layer.material!r} is "
+                    f"not in its materials ({', '.join(sorted(names))}); add it "
+                    "to materials"
+                )
+            if layer.region is not None and layer.region not in self.regions:
+                raise LayoutError(
+                    f"layout {self.name!r}: layer region {layer.region!r} is not "
+                    f"one of its regions ({', '.join(sorted(self.regions))}); "
+                    "name an existing region or None"
+                )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -124,6 +202,64 @@ class Layout:
         """Return a material property, such as ``"k_x_W_mK"``, per grid cell."""
         table = np.array([getattr(m, name) for m in self.materials], dtype=float)
         return table[self.material_id]
+
+    @property
+    def n_layers(self) -> int | None:
+        """Number of simulation layers the stack needs, None without a stack."""
+        if self.layers is None:
+            return None
+        return sum(layer.n for layer in self.layers)
+
+    def layer_thickness_mm(self, n_layers: int) -> np.ndarray:
+        """Return the thickness of each of ``n_layers`` simulation layers [mm].
+
+        Raises
+        ------
+        LayoutError
+            If the layout has a stack of another number of layers.
+        """
+        if self.layers is None:
+            return np.full(n_layers, self.thickness_mm / n_layers)
+
+        self._check_n_layers(n_layers)
+        return np.concatenate(
+            [np.full(layer.n, layer.thickness_mm / layer.n) for layer in self.layers]
+        )
+
+    def layer_property_map(self, name: str, n_layers: int) -> np.ndarray:
+        """Return a material property per cell of (n_layers, ny, nx) layers.
+
+        Without a stack, every layer has the in-plane map
+        :meth:`property_map`, as a read-only broadcast view.
+
+        Raises
+        ------
+        LayoutError
+            If the layout has a stack of another number of layers.
+        """
+        plane = self.property_map(name)
+        if self.layers is None:
+            return np.broadcast_to(plane, (n_layers, *self.shape))
+
+        self._check_n_layers(n_layers)
+        by_name = {m.name: float(getattr(m, name)) for m in self.materials}
+        maps = []
+        for layer in self.layers:
+            single = plane
+            if layer.material is not None:
+                value = by_name[layer.material]
+                inside = True if layer.region is None else self.regions[layer.region]
+                single = np.where(inside, value, plane)
+            maps += [single] * layer.n
+        return np.stack(maps)
+
+    def _check_n_layers(self, n_layers: int) -> None:
+        if n_layers != self.n_layers:
+            raise LayoutError(
+                f"layout {self.name!r} has a stack of {self.n_layers} simulation "
+                f"layers, but n_layers = {n_layers}; pass "
+                f"n_layers={self.n_layers} (layout.n_layers)"
+            )
 
     def cell_centres_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the x and y coordinates of the grid cell centres [mm]."""

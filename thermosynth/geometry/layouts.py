@@ -13,8 +13,9 @@ builder's docstring lists its roles.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ import numpy as np
 
 from thermosynth.errors import LayoutError
 from thermosynth.frames.readers import decode_file
-from thermosynth.geometry.layout import Layout, Material
+from thermosynth.geometry.layout import Layer, Layout, Material
 from thermosynth.geometry.materials import DEFAULT_MATERIALS, layered_material
 
 __all__ = [
@@ -252,6 +253,7 @@ def prismatic_cell(
     wall_mm: float = DEFAULT_WALL_MM,
     resolution_mm: float,
     materials: Mapping[str, Material] | None = None,
+    stack_layers: int | None = None,
 ) -> Layout:
     """Build a prismatic cell's large face with its two terminals above it.
 
@@ -265,7 +267,8 @@ def prismatic_cell(
     each ``wall_mm`` thick, mixed through ``thickness_mm`` by
     :func:`~thermosynth.geometry.materials.layered_material`: in parallel in
     the plane, in series through the thickness. With ``wall_mm = 0`` the
-    body is the bare stack.
+    body is the bare stack. With ``stack_layers``, the walls instead become
+    layers of their own in the layout's through-thickness stack.
 
     Parameters
     ----------
@@ -291,13 +294,21 @@ def prismatic_cell(
         Roles ``"cell"``, the electrode stack (default ``prismatic_cell``),
         ``"casing"``, the can's rim and walls (``casing_aluminium``),
         ``"terminal"`` (``aluminium``) and ``"background"`` (``air``).
+    stack_layers : int, optional
+        Number of simulation layers of the electrode stack between the walls.
+        Where given, the body is the bare stack and the layout has the
+        through-thickness stack wall, electrode stack, wall, with the casing
+        material over the region ``"can"`` (body and rim) in the two wall
+        layers. Simulate it with ``n_layers = layout.n_layers``, which is
+        ``stack_layers + 2`` (``stack_layers`` without walls).
 
     Returns
     -------
     Layout
-        Regions ``"terminals"``, ``"casing"`` and ``"background"``. The
-        body's material is named ``"<cell>+2x<wall_mm>mm_<casing>"``, for
-        example ``"prismatic_cell+2x0.8mm_casing_aluminium"``.
+        Regions ``"terminals"``, ``"casing"`` and ``"background"``, and
+        ``"can"`` with ``stack_layers``. With mixed walls the body's
+        material is named ``"<cell>+2x<wall_mm>mm_<casing>"``, for example
+        ``"prismatic_cell+2x0.8mm_casing_aluminium"``.
 
     Raises
     ------
@@ -332,6 +343,7 @@ def prismatic_cell(
         resolution_mm,
     )
     _check_walls(wall_mm, thickness_mm)
+    _check_stack_layers(stack_layers)
     roles = _roles(
         materials,
         cell="prismatic_cell",
@@ -351,25 +363,45 @@ def prismatic_cell(
 
     c = casing_mm
     body = canvas.box(c, width_mm - c, top + c, bottom - c)
-    canvas.paint(body, _walled_body(roles, thickness_mm, wall_mm), cell=0)
+    if stack_layers is None:
+        canvas.paint(body, _walled_body(roles, thickness_mm, wall_mm), cell=0)
+    else:
+        canvas.paint(body, roles["cell"], cell=0)
     right = width_mm - terminal_inset_mm
     for x0 in (terminal_inset_mm, right - terminal_width_mm):
         terminal = canvas.box(x0, x0 + terminal_width_mm, 0, top)
         canvas.paint(terminal, roles["terminal"], regions=("terminals",))
 
-    return canvas.layout(thickness_mm, "prismatic_cell", 1)
+    layout = canvas.layout(thickness_mm, "prismatic_cell", 1)
+    if stack_layers is None:
+        return layout
+    return _with_wall_layers(layout, roles["casing"], wall_mm, stack_layers)
+
+
+def _with_wall_layers(
+    layout: Layout, casing: Material, wall_mm: float, stack_layers: int
+) -> Layout:
+    """Return ``layout`` with its can walls as layers above and below the stack."""
+    can = layout.regions["casing"] | (layout.cell_id >= 0)
+    regions = {**layout.regions, "can": can}
+    stack_mm = layout.thickness_mm - 2 * wall_mm
+    layers: tuple[Layer, ...] = (Layer(stack_mm, None, n=stack_layers),)
+    if wall_mm > 0:
+        wall = Layer(wall_mm, casing.name, region="can")
+        layers = (wall, *layers, wall)
+    return replace(layout, regions=regions, layers=layers)
 
 
 def _walled_body(
     roles: dict[str, Material], thickness_mm: float, wall_mm: float
 ) -> Material:
     """Mix the electrode stack with the can's two large walls through the cell."""
-    # NOTE: a Layout has one material per (y, x) for all through-thickness
-    # layers, so the walls' lateral spreading is shared by the middle layers
-    # too rather than confined to the two faces. On the cabinet cell a short
-    # just below the face then peaks about 1.6 times higher and a quarter
-    # narrower than with separate walls (benchmarks/prismatic_walls.py). An
-    # insulating wrap between stack and can is not modelled either.
+    # NOTE: mixed walls share their lateral spreading with the middle layers
+    # rather than confining it to the two faces, as ``stack_layers`` does.
+    # On the cabinet cell a short just below the face then peaks about 1.6
+    # times higher and a quarter narrower than with separate walls
+    # (benchmarks/prismatic_walls.py). An insulating wrap between stack and
+    # can is not modelled either.
     stack, wall = roles["cell"], roles["casing"]
     if wall_mm == 0:
         return stack
@@ -398,6 +430,19 @@ def _check_prismatic_fit(
         raise LayoutError(
             f"casing_mm = {casing_mm} leaves a cell body {body_mm} mm across, "
             f"less than one grid cell of {resolution_mm} mm; use a thinner casing"
+        )
+
+
+def _check_stack_layers(stack_layers: int | None) -> None:
+    if stack_layers is None:
+        return
+    if isinstance(stack_layers, bool) or not isinstance(stack_layers, numbers.Integral):
+        raise LayoutError(
+            f"stack_layers = {stack_layers!r} is invalid; give an integer >= 1 or None"
+        )
+    if stack_layers < 1:
+        raise LayoutError(
+            f"stack_layers = {stack_layers} is invalid; give an integer >= 1 or None"
         )
 
 

@@ -58,7 +58,7 @@ from thermosynth.errors import RecipeError
 from thermosynth.geometry.layout import Layout
 from thermosynth.physics import adi_kernels as kernels
 from thermosynth.physics import buffers
-from thermosynth.physics.grid import face_conductances
+from thermosynth.physics.grid import face_conductances, layer_dz_m, layer_volume_ratio
 from thermosynth.physics.heat import (
     ZERO_C_IN_K,
     Boundary,
@@ -203,7 +203,7 @@ def simulate_adi_batch(
     scenario's arithmetic does not depend on the others.
     """
     _check_times(duration_s, dt_s)
-    check_n_layers(n_layers)
+    check_n_layers(n_layers, layout)
     outputs = _output_times(output_times_s, duration_s)
     _check_policy(on_failure)
     dtype = _dtype(precision)
@@ -334,6 +334,10 @@ class AdiGrid:
         (n_layers, ny, nx).
     capacity_J_m3K : ndarray
         rho_cp per cell [J m-3 K-1].
+    volume_m3 : float
+        Cell volume of the mean layer [m3].
+    volume_ratio : ndarray
+        Each layer's cell volume over ``volume_m3``, shape (n_layers,).
     faces_W_m3K : ndarray
         Conductance to the -x, +x, -y, +y, -z, +z neighbour [W m-3 K-1],
         shape (6, n_layers, ny, nx).
@@ -358,12 +362,16 @@ class AdiGrid:
     ):
         self.shape = initial_C.shape
         self.dtype = dtype
-        self.volume_m3 = cell_volume_m3(layout, self.shape[0])
-        dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
+        n_layers = self.shape[0]
+        # A layer's cell volume is volume_m3 times its volume_ratio, which
+        # is exactly 1 without a stack.
+        self.volume_m3 = cell_volume_m3(layout, n_layers)
+        self.volume_ratio = layer_volume_ratio(layout, n_layers)
+        dz_m = layer_dz_m(layout, n_layers)
 
-        rho_cp = np.broadcast_to(layout.property_map("rho_cp_J_m3K"), self.shape)
+        rho_cp = layout.layer_property_map("rho_cp_J_m3K", n_layers)
         self.capacity_J_m3K = np.ascontiguousarray(rho_cp, dtype=float)
-        self.faces_W_m3K = _faces(layout, self.shape, dz_m)
+        self.faces_W_m3K = _faces(layout, self.shape)
         self.loss = _loss_terms(boundary, self.shape, dz_m)
         self.linear = not self.loss[1].any()
         self.ambient_K = boundary.ambient_C + ZERO_C_IN_K
@@ -504,20 +512,21 @@ def _factorise_lines(
     ]
 
 
-def _faces(layout: Layout, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
+def _faces(layout: Layout, shape: tuple[int, ...]) -> np.ndarray:
     """Return the six neighbour conductances per cell [W m-3 K-1].
 
     Order -x, +x, -y, +y, -z, +z; 0 where the neighbour is outside the grid.
+    A face's two cells see different conductances where stacked layers
+    differ in thickness.
     """
-    spacing_m = (dz_m, layout.dy_mm * 1e-3, layout.dx_mm * 1e-3)
     faces = np.zeros((6, *shape))
-    for axis, conductance in face_conductances(layout, shape, spacing_m):
+    for axis, c_first, c_second in face_conductances(layout, shape):
         n = shape[axis]
         low, high = [slice(None)] * 3, [slice(None)] * 3
         low[axis], high[axis] = slice(0, n - 1), slice(1, n)
         side = 2 * (2 - axis)
-        faces[side + 1][tuple(low)] = conductance
-        faces[side][tuple(high)] = conductance
+        faces[side + 1][tuple(low)] = c_first
+        faces[side][tuple(high)] = c_second
     return faces
 
 
@@ -540,16 +549,19 @@ def _flow_W_m3(faces: np.ndarray, T_C: np.ndarray) -> np.ndarray:
     return flow
 
 
-def _loss_terms(boundary: Boundary, shape: tuple[int, ...], dz_m: float) -> np.ndarray:
+def _loss_terms(
+    boundary: Boundary, shape: tuple[int, ...], dz_m: np.ndarray
+) -> np.ndarray:
     """Return h / dz and sigma emissivity / dz per cell on the top and bottom layers.
 
-    The top layer's emissivity is ``boundary.emissivity_top_map`` where given.
+    ``dz_m`` is the thickness of each layer [m]. The top layer's emissivity
+    is ``boundary.emissivity_top_map`` where given.
     """
     loss = np.zeros((2, *shape))
-    loss[0, 0] += boundary.h_top_W_m2K / dz_m
-    loss[0, -1] += boundary.h_bottom_W_m2K / dz_m
-    loss[1, 0] += boundary.top_emissivity((shape[1], shape[2])) / dz_m
-    loss[1, -1] += boundary.emissivity_bottom / dz_m
+    loss[0, 0] += boundary.h_top_W_m2K / dz_m[0]
+    loss[0, -1] += boundary.h_bottom_W_m2K / dz_m[-1]
+    loss[1, 0] += boundary.top_emissivity((shape[1], shape[2])) / dz_m[0]
+    loss[1, -1] += boundary.emissivity_bottom / dz_m[-1]
     loss[1] *= kernels.STEFAN_BOLTZMANN_W_m2K4
     return loss
 
@@ -580,6 +592,8 @@ class _State:
         self.lost = buffers.take(
             (n_layers * ny, self.n_scenarios), grid.dtype, zero=False
         )
+        # Volume ratio of each row of ``lost``, one row per x line.
+        self.row_ratio = np.repeat(grid.volume_ratio, ny)
         self.y_scratch: np.ndarray | None = None
         self.alive = np.ones(self.n_scenarios, dtype=bool)
         self.energy_in_J = np.zeros(self.n_scenarios)
@@ -608,9 +622,10 @@ class _State:
         self.scattered: np.ndarray | None = None
         self.power_in_W = np.zeros(self.n_scenarios)
         self.totals_m3 = np.zeros((self.n_slots, self.n_scenarios))
+        ratio = np.repeat(self.grid.volume_ratio, math.prod(shape[1:]))
         for scenario, scenario_entries in enumerate(nonzero):
-            for slot, (_, weights_m3) in enumerate(scenario_entries):
-                self.totals_m3[slot, scenario] = weights_m3.sum()
+            for slot, (cells, weights_m3) in enumerate(scenario_entries):
+                self.totals_m3[slot, scenario] = (weights_m3 * ratio[cells]).sum()
 
     def _init_powers(self) -> None:
         """Fill the constant source powers and list the sources whose power varies."""
@@ -656,7 +671,8 @@ class _State:
         # Sums run in a fixed order, so that a scenario's books do not depend
         # on the batch it was simulated in.
         self.energy_in_J += dt_s * self.power_in_W
-        self.energy_lost_J += dt_s * g.volume_m3 * _sum_rows(self.lost)
+        lost = self.lost * self.row_ratio[:, None]
+        self.energy_lost_J += dt_s * g.volume_m3 * _sum_rows(lost)
 
     def _step_xy(self, factors: Factors) -> None:
         """Take the x and y stages of a step from ``rise`` into ``stage``."""
@@ -695,7 +711,9 @@ class _State:
 
     def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:
         """Pack the recorded rises and energy balance of each scenario."""
-        stored = kernels.stored_energy(self.rise, self.grid.capacity_J_m3K)
+        g = self.grid
+        capacity = g.capacity_J_m3K * g.volume_ratio[:, None, None]
+        stored = kernels.stored_energy(self.rise, capacity)
         stored = stored * self.grid.volume_m3
         stored[~self.alive] = np.nan
         surface = recorded[:, :, 0]

@@ -43,6 +43,7 @@ from thermosynth.geometry.layout import Layout
 
 # The fast solver shares validation, time stepping, the failure policy and the
 # solver constants with the reference, so that both take the same steps.
+from thermosynth.physics.grid import conduction_matrix, layer_dz_m, layer_volume_ratio
 from thermosynth.physics.heat import (
     _MAX_REFINEMENTS,
     _PENALTY_FACTOR,
@@ -221,7 +222,7 @@ def simulate_batch(
         If a solution fails and ``on_failure == "raise"``.
     """
     _check_times(duration_s, dt_s)
-    check_n_layers(n_layers)
+    check_n_layers(n_layers, layout)
     outputs = _output_times(output_times_s, duration_s)
     _check_policy(on_failure)
     _check_batch(batch, (n_layers, *layout.shape))
@@ -294,16 +295,24 @@ class _System:
         self.n_cells = initial_C.size
         self.boundary = boundary
         self.initial_C = initial_C.ravel()
-        self.volume_m3 = cell_volume_m3(layout, self.shape[0])
-        self.dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
+        n_layers = self.shape[0]
+        per_layer = self.n_cells // n_layers
+        # A cell's volume is volume_m3 times its volume_ratio, which is
+        # exactly 1 without a stack.
+        self.volume_m3 = cell_volume_m3(layout, n_layers)
+        self.volume_ratio = np.repeat(layer_volume_ratio(layout, n_layers), per_layer)
+        dz_m = layer_dz_m(layout, n_layers)
+        self.dz_m = np.repeat(dz_m, per_layer)
 
-        self.rho_cp = _tile(layout.property_map("rho_cp_J_m3K"), self.shape)
-        spacing_m = (layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, self.dz_m)
-        self.conduction, k_face_max = _conduction_matrix(layout, self.shape, spacing_m)
+        rho_cp = layout.layer_property_map("rho_cp_J_m3K", n_layers)
+        self.rho_cp = rho_cp.ravel().astype(float)
+        spacing_m = (layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, float(dz_m.min()))
+        self.conduction = conduction_matrix(layout, self.shape)
+        k_face_max = _max_conductivity(layout, self.shape)
         self.initial_flow = -(self.conduction @ self.initial_C)
         self.penalty = _penalty_coefficient(self.rho_cp, k_face_max, spacing_m, dt_s)
 
-        layer = np.repeat(np.arange(self.shape[0]), self.n_cells // self.shape[0])
+        layer = np.repeat(np.arange(n_layers), per_layer)
         self.top = layer == 0
         self.bottom = layer == self.shape[0] - 1
         self.radiative = boundary.radiates
@@ -325,7 +334,8 @@ class _System:
 
         top = b.h_top_W_m2K + self.emissivity_top * radiative
         bottom = b.h_bottom_W_m2K + b.emissivity_bottom * radiative
-        return (self.top[:, None] * top + self.bottom[:, None] * bottom) / self.dz_m
+        faces = self.top[:, None] * top + self.bottom[:, None] * bottom
+        return faces / self.dz_m[:, None]
 
     def factor(self, dt: float, held: np.ndarray, key: bytes, g: np.ndarray) -> _Factor:
         """Return the LU of the step matrix, refactorised when ``g`` drifted.
@@ -570,6 +580,7 @@ class _BatchState:
         source_W_m3: np.ndarray,
     ) -> None:
         system = self.system
+        ratio = system.volume_ratio[:, None]
         new = self.rise[:, columns]
         T = system.initial_C[:, None] + new
         source = source_W_m3[:, columns]
@@ -583,16 +594,18 @@ class _BatchState:
             balance = (system.rho_cp / dt)[:, None] * (new - old)
             balance += system.conduction @ new - system.initial_flow[:, None]
             balance += loss_W_m3 - source
-            held_W_m3 = balance[held].sum(axis=0)
+            held_W_m3 = (balance * ratio)[held].sum(axis=0)
 
         V = system.volume_m3
-        self.energy_in_J[columns] += dt * V * (source.sum(axis=0) + held_W_m3)
-        self.energy_lost_J[columns] += dt * V * loss_W_m3.sum(axis=0)
+        in_W_m3 = (source * ratio).sum(axis=0) + held_W_m3
+        self.energy_in_J[columns] += dt * V * in_W_m3
+        self.energy_lost_J[columns] += dt * V * (loss_W_m3 * ratio).sum(axis=0)
 
     def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:
         """Pack the recorded rises and energy balance of each scenario."""
         system = self.system
-        stored = (system.rho_cp[:, None] * self.rise).sum(axis=0) * system.volume_m3
+        capacity = system.rho_cp * system.volume_ratio
+        stored = (capacity[:, None] * self.rise).sum(axis=0) * system.volume_m3
         stored[~self.alive] = np.nan
         results = []
         for scenario in range(self.n_scenarios):
@@ -616,46 +629,19 @@ def _worst_finite(relative: np.ndarray) -> float:
     return float(finite.max()) if finite.size else 0.0
 
 
-def _tile(plane: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Repeat an (ny, nx) map over the layers, flattened in C order."""
-    return np.broadcast_to(plane, shape).ravel().astype(float)
+def _max_conductivity(layout: Layout, shape: tuple[int, ...]) -> float:
+    """Return the largest face conductivity of the grid [W m-1 K-1].
 
-
-def _conduction_matrix(
-    layout: Layout, shape: tuple[int, ...], spacing_m: tuple[float, float, float]
-) -> tuple[sp.csr_matrix, float]:
-    """Return the conduction matrix K [W m-3 K-1] and the largest face k.
-
-    ``(K @ T)[i]`` is the net heat conducted out of cell i per unit volume.
-    The face conductivity is the harmonic mean of the two cells' conductivity
-    along the face normal. Lateral, top and bottom faces carry no conduction.
-    The largest face conductivity counts boundary faces, as FiPy's does: a
-    single-layer grid is 2D and has no faces normal to z.
+    Counts boundary faces, as FiPy's does: a single-layer grid is 2D and has
+    no faces normal to z.
     """
-    index = np.arange(int(np.prod(shape))).reshape(shape)
     keys = ("k_z_W_mK", "k_y_W_mK", "k_x_W_mK")
     n_axes = 3 if shape[0] > 1 else 2
-    rows, cols, values, k_face_max = [], [], [], 0.0
+    k_face_max = 0.0
     for axis in range(3 - n_axes, 3):
-        k = np.broadcast_to(layout.property_map(keys[axis]), shape)
+        k = layout.layer_property_map(keys[axis], shape[0])
         k_face_max = max(k_face_max, _max_face_k(k, axis))
-        first = np.take(k, range(shape[axis] - 1), axis=axis)
-        second = np.take(k, range(1, shape[axis]), axis=axis)
-        conductance = 2.0 * first * second / (first + second) / spacing_m[2 - axis] ** 2
-
-        i = np.take(index, range(shape[axis] - 1), axis=axis).ravel()
-        j = np.take(index, range(1, shape[axis]), axis=axis).ravel()
-        c = conductance.ravel()
-        rows += [i, j, i, j]
-        cols += [i, j, j, i]
-        values += [c, c, -c, -c]
-
-    n = index.size
-    matrix = sp.coo_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n, n),
-    )
-    return matrix.tocsr(), k_face_max
+    return k_face_max
 
 
 def _max_face_k(k: np.ndarray, axis: int) -> float:

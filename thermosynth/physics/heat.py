@@ -1,17 +1,19 @@
 """Transient heat conduction on a layered layout grid, solved with FiPy.
 
 The plate of a :class:`~thermosynth.geometry.layout.Layout` is split into
-``n_layers`` layers of equal thickness. Layer 0 is the imaged top face and
-layer ``n_layers - 1`` the bottom face. Each step solves, with implicit Euler,
+``n_layers`` layers of equal thickness, or into the layers of the layout's
+through-thickness stack. Layer 0 is the imaged top face and layer
+``n_layers - 1`` the bottom face. Each step solves, with implicit Euler,
 
     rho_cp dT/dt = div(k grad T) + q - g (T - T_a) - p (T - T_held)
 
 on cell-centred finite volumes in SI units. ``k`` is set per face: the
 conductivity along the face normal (k_x, k_y or k_z), as the harmonic mean of
-the two neighbouring cells. ``g`` [W m-3 K-1] is the convective plus
-radiative loss of the top and bottom faces divided by the layer thickness, on
-the top and bottom layer cells only, and ``p`` is a large penalty coefficient
-on held cells. Lateral edges are insulated.
+the two neighbouring cells, or their series value between stacked layers of
+different thickness. ``g`` [W m-3 K-1] is the convective plus radiative loss
+of the top and bottom faces divided by the outer layer's thickness, on the
+top and bottom layer cells only, and ``p`` is a large penalty coefficient on
+held cells. Lateral edges are insulated.
 
 The unknown is the rise over the initial state, so that small rises keep
 their precision on top of a large absolute temperature.
@@ -32,6 +34,7 @@ import numpy as np
 
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout
+from thermosynth.physics.grid import conduction_matrix, layer_dz_m, layer_volume_ratio
 from thermosynth.physics.profiles import mean_over
 from thermosynth.physics.sources import (
     HeldPatch,
@@ -302,7 +305,7 @@ def simulate(
     True
     """
     _check_times(duration_s, dt_s)
-    check_n_layers(n_layers)
+    check_n_layers(n_layers, layout)
     outputs = _output_times(output_times_s, duration_s)
     _check_policy(on_failure)
     _check_sources(sources, (n_layers, *layout.shape))
@@ -386,14 +389,19 @@ class _HeatModel:
         self.shape = initial_C.shape
         self.boundary = boundary
         self.initial_C = initial_C.ravel()
-        self.volume_m3 = cell_volume_m3(layout, self.shape[0])
-        self.dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
+        n_layers = self.shape[0]
+        per_layer = self.initial_C.size // n_layers
+        # A cell's volume is volume_m3 times its volume_ratio, which is
+        # exactly 1 without a stack.
+        self.volume_m3 = cell_volume_m3(layout, n_layers)
+        self.volume_ratio = np.repeat(layer_volume_ratio(layout, n_layers), per_layer)
+        self.dz_m = np.repeat(layer_dz_m(layout, n_layers), per_layer)
 
-        self.mesh = _make_mesh(layout, self.shape[0])
-        self.rho_cp = _tile_layers(layout.property_map("rho_cp_J_m3K"), self.shape)
+        self.mesh = _make_mesh(layout, n_layers)
+        rho_cp = layout.layer_property_map("rho_cp_J_m3K", n_layers)
+        self.rho_cp = rho_cp.ravel().astype(float)
         k_face = _face_conductivity(self.mesh, layout, self.shape)
-        spacing_m = (layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, self.dz_m)
-        self.initial_flow = _conduction_W_m3(self.mesh, k_face, spacing_m, initial_C)
+        self.initial_flow = _initial_flow(self.mesh, layout, k_face, initial_C)
 
         self.volume_sources = [s for s in sources if isinstance(s, VolumeSource)]
         self.held_patches = [s for s in sources if isinstance(s, HeldPatch)]
@@ -430,7 +438,7 @@ class _HeatModel:
         if not self.held_patches:
             return 0.0
 
-        d_min = min(layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, self.dz_m)
+        d_min = min(layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, self.dz_m.min())
         diagonal = (
             float(self.rho_cp.max()) / dt_s + 6.0 * float(k_face.max()) / d_min**2
         )
@@ -469,6 +477,7 @@ class _HeatModel:
             )
             heat_W_m3 = powers @ self.weights
             explicit += heat_W_m3
+            heat_W_m3 = heat_W_m3 * self.volume_ratio
             self.source_W = float(heat_W_m3.sum()) * self.volume_m3
 
         held_set = np.full(T.shape, np.nan)
@@ -514,16 +523,21 @@ class _HeatModel:
     def _book_energy(self, dt: float, loss: np.ndarray, held_set: np.ndarray) -> None:
         T = self.initial_C + np.asarray(self.rise_var.value)
         held_cells = np.isfinite(held_set)
-        gap_K = float((held_set[held_cells] - T[held_cells]).sum())
-        held_W = self.penalty * gap_K * self.volume_m3
-        lost_W = float((loss * (T - self.boundary.ambient_C)).sum()) * self.volume_m3
+        ratio = self.volume_ratio
+        gap_K = held_set[held_cells] - T[held_cells]
+        held_W = (
+            self.penalty * float((gap_K * ratio[held_cells]).sum()) * self.volume_m3
+        )
+        lost_W_m3 = loss * (T - self.boundary.ambient_C) * ratio
+        lost_W = float(lost_W_m3.sum()) * self.volume_m3
 
         self.energy_in_J += dt * (self.source_W + held_W)
         self.energy_lost_J += dt * lost_W
 
     def result(self, outputs: np.ndarray, recorded: np.ndarray) -> HeatResult:
         """Pack the recorded rises and the energy balance."""
-        stored = float((self.rho_cp * self.rise.ravel()).sum()) * self.volume_m3
+        stored_J_m3 = self.rho_cp * self.rise.ravel() * self.volume_ratio
+        stored = float(stored_J_m3.sum()) * self.volume_m3
         logger.debug(
             "simulate: energy in %.6g J, stored %.6g J, lost %.6g J",
             self.energy_in_J,
@@ -548,8 +562,14 @@ def _make_mesh(layout: Layout, n_layers: int) -> Any:
     if n_layers == 1:
         return fipy.Grid2D(dx=dx, dy=dy, nx=nx, ny=ny)
 
-    dz = layout.thickness_mm * 1e-3 / n_layers
-    return fipy.Grid3D(dx=dx, dy=dy, dz=dz, nx=nx, ny=ny, nz=n_layers)
+    if layout.layers is None:
+        dz = layout.thickness_mm * 1e-3 / n_layers
+        return fipy.Grid3D(dx=dx, dy=dy, dz=dz, nx=nx, ny=ny, nz=n_layers)
+
+    # A list of dz makes FiPy build a non-uniform grid, whose interior face
+    # distances are those between cell centres.
+    dz_m = layer_dz_m(layout, n_layers).tolist()
+    return fipy.Grid3D(dx=dx, dy=dy, dz=dz_m, nx=nx, ny=ny, nz=n_layers)
 
 
 def _tile_layers(plane: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -564,10 +584,16 @@ def _face_conductivity(mesh: Any, layout: Layout, shape: tuple[int, ...]) -> np.
     (n_layers, ny, nx) array. On this axis-aligned grid a face's flux depends
     only on the conductivity along its normal, so a scalar per face carries
     the anisotropy. Equal spacing on both sides makes the harmonic mean exact
-    for two cells in series.
+    for two cells in series. Between stacked layers of different thickness
+    FiPy's coefficient ``k A / d``, with ``d`` the distance between the cell
+    centres, gets ``k = d / (dz_1 / (2 k_1) + dz_2 / (2 k_2))``, the exact
+    series value. FiPy 4.0.3 builds that coefficient in
+    ``AbstractDiffusionTerm`` from ``mesh._faceAreas / mesh._cellDistances``.
     """
     keys = ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK")
-    k_axis = np.array([_tile_layers(layout.property_map(key), shape) for key in keys])
+    k_axis = np.array(
+        [layout.layer_property_map(key, shape[0]).ravel() for key in keys]
+    )
 
     normals = np.abs(np.asarray(mesh.faceNormals))
     axis = np.argmax(normals, axis=0)
@@ -577,7 +603,33 @@ def _face_conductivity(mesh: Any, layout: Layout, shape: tuple[int, ...]) -> np.
 
     k1 = k_axis[axis, first]
     k2 = k_axis[axis, second]
-    return 2.0 * k1 * k2 / (k1 + k2)
+    k_face = 2.0 * k1 * k2 / (k1 + k2)
+    if layout.layers is None:
+        return k_face
+
+    between = (axis == 2) & (ids[1] >= 0)
+    dz_m = np.repeat(layer_dz_m(layout, shape[0]), shape[1] * shape[2])
+    dz1, dz2 = dz_m[first[between]], dz_m[second[between]]
+    k1, k2 = k1[between], k2[between]
+    per_area = 1.0 / (dz1 / (2.0 * k1) + dz2 / (2.0 * k2))
+    k_face[between] = per_area * np.asarray(mesh._cellDistances)[between]
+    return k_face
+
+
+def _initial_flow(
+    mesh: Any, layout: Layout, k_face: np.ndarray, initial_C: np.ndarray
+) -> np.ndarray:
+    """Return the net heat conducted into each cell by ``initial_C`` [W m-3]."""
+    if layout.layers is not None:
+        # The shared matrix has the same face conductances as k_face.
+        return -(conduction_matrix(layout, initial_C.shape) @ initial_C.ravel())
+
+    spacing_m = (
+        layout.dx_mm * 1e-3,
+        layout.dy_mm * 1e-3,
+        layout.thickness_mm * 1e-3 / initial_C.shape[0],
+    )
+    return _conduction_W_m3(mesh, k_face, spacing_m, initial_C)
 
 
 def _conduction_W_m3(

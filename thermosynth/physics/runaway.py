@@ -56,7 +56,7 @@ from thermosynth.physics.chemistry import (
     advance_adiabatic,
     check_policy,
 )
-from thermosynth.physics.grid import face_conductances
+from thermosynth.physics.grid import conduction_matrix, layer_dz_m, layer_volume_ratio
 from thermosynth.physics.heat import (
     ZERO_C_IN_K,
     Boundary,
@@ -68,7 +68,12 @@ from thermosynth.physics.heat import (
     _top_emissivity_cells,
 )
 from thermosynth.physics.profiles import Pulse, mean_over
-from thermosynth.physics.sources import HeldPatch, VolumeSource, cell_volume_m3
+from thermosynth.physics.sources import (
+    HeldPatch,
+    VolumeSource,
+    cell_volume_m3,
+    check_n_layers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +338,7 @@ def simulate_runaway(
     check_policy(on_failure)
     _check_positive(max_dT_per_step_K=max_dT_per_step_K, onset_rate_K_s=onset_rate_K_s)
     outputs = _output_times(output_times_s, duration_s)
+    check_n_layers(n_layers, layout)
     _check_sources(triggers, (n_layers, *layout.shape))
     if not np.any(layout.cell_id >= 0):
         raise LayoutError(
@@ -366,15 +372,20 @@ class _RunawayModel:
         self.chemistry = chemistry
         self.T0 = initial_C.ravel().copy()
         self.T = self.T0.copy()
-        self.volume_m3 = cell_volume_m3(layout, self.shape[0])
-        dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
-        self.dz_m = dz_m
+        n_layers = self.shape[0]
+        per_layer = self.T.size // n_layers
+        # A cell's volume is volume_m3 times its volume_ratio, which is
+        # exactly 1 without a stack.
+        self.volume_m3 = cell_volume_m3(layout, n_layers)
+        self.volume_ratio = np.repeat(layer_volume_ratio(layout, n_layers), per_layer)
+        dz_m = layer_dz_m(layout, n_layers)
+        self.dz_m = np.repeat(dz_m, per_layer)
+        self.layer_z_mm = _layer_positions_mm(layout, dz_m)
         self.dx_mm, self.dy_mm = layout.dx_mm, layout.dy_mm
 
-        rho_cp = layout.property_map("rho_cp_J_m3K")
-        self.rho_cp = np.broadcast_to(rho_cp, self.shape).ravel().astype(float)
-        spacing_m = (layout.dx_mm * 1e-3, layout.dy_mm * 1e-3, dz_m)
-        self.conduction = _conduction_matrix(layout, self.shape, spacing_m)
+        rho_cp = layout.layer_property_map("rho_cp_J_m3K", n_layers)
+        self.rho_cp = rho_cp.ravel().astype(float)
+        self.conduction = conduction_matrix(layout, self.shape)
         self.diagonal_max = float(self.conduction.diagonal().max())
         # Time for heat to cross the fastest grid cell [s]. A step much
         # shorter than it moves almost no heat between cells, so splitting
@@ -389,13 +400,12 @@ class _RunawayModel:
         self.cell_of = cell_id[self.reacting]
         self.n_cells = int(layout.cell_id.max()) + 1
         self.state = chemistry.initial_state(self.reacting.size)
-        self.remaining0 = chemistry.remaining_heat_J_m3(self.state).sum()
+        self.remaining0 = self._remaining_heat(self.state)
 
         self.sources = [s for s in triggers if isinstance(s, VolumeSource)]
         self.held = [s for s in triggers if isinstance(s, HeldPatch)]
         self.top = np.zeros(self.T.size, bool)
         self.bottom = np.zeros(self.T.size, bool)
-        per_layer = self.T.size // self.shape[0]
         self.top[:per_layer] = True
         self.bottom[-per_layer:] = True
         self.emissivity_top = _top_emissivity_cells(boundary, self.shape)
@@ -443,9 +453,10 @@ class _RunawayModel:
 
         lost_W_m3 = g * (self.T - self.boundary.ambient_C)
         held_W_m3 = self._held_power(old, dt, lost_W_m3, source, held)
-        self.energy_lost_J += dt * self.volume_m3 * lost_W_m3.sum()
-        self.energy_in_J += dt * self.volume_m3 * (source.sum() + held_W_m3)
-        self.energy_short_J += dt * self.volume_m3 * short.sum()
+        ratio = self.volume_ratio
+        self.energy_lost_J += dt * self.volume_m3 * (lost_W_m3 * ratio).sum()
+        self.energy_in_J += dt * self.volume_m3 * ((source * ratio).sum() + held_W_m3)
+        self.energy_short_J += dt * self.volume_m3 * (short * ratio).sum()
 
     def _held_power(
         self,
@@ -455,7 +466,7 @@ class _RunawayModel:
         source: np.ndarray,
         held: np.ndarray,
     ) -> float:
-        """Return the power held cells deliver [W m-3 summed over cells].
+        """Return the power held cells deliver, divided by ``volume_m3`` [W m-3].
 
         The penalty term p (T_held - T) loses its digits, so the power comes
         from the rest of the held cells' equation, as in the fast solver.
@@ -465,7 +476,7 @@ class _RunawayModel:
 
         balance = self.rho_cp / dt * (self.T - old) + self.conduction @ self.T
         balance += lost_W_m3 - source
-        return float(balance[held].sum())
+        return float((balance * self.volume_ratio)[held].sum())
 
     def _factor(
         self, dt: float, g: np.ndarray, held: np.ndarray, penalty: float
@@ -559,7 +570,8 @@ class _RunawayModel:
         for cell in np.flatnonzero(ready):
             where = self._shorted_cells(int(cell), short.radius_mm)
             weights = np.zeros(self.T.size)
-            weights[where] = 1.0 / (where.size * self.volume_m3)
+            volume_m3 = float(self.volume_ratio[where].sum()) * self.volume_m3
+            weights[where] = 1.0 / volume_m3
             power = Pulse(
                 short.energy_J / short.duration_s,
                 start_s=t,
@@ -579,8 +591,10 @@ class _RunawayModel:
         if radius_mm is None:
             return where
 
-        spacing_mm = np.array([self.dz_m * 1e3, self.dy_mm, self.dx_mm])
-        centres_mm = np.stack(np.unravel_index(where, self.shape), axis=1) * spacing_mm
+        layer, row, column = np.unravel_index(where, self.shape)
+        centres_mm = np.stack(
+            [self.layer_z_mm[layer], row * self.dy_mm, column * self.dx_mm], axis=1
+        )
         hottest_mm = centres_mm[np.argmax(self.T[where])]
         distance_mm = np.linalg.norm(centres_mm - hottest_mm, axis=1)
         return where[distance_mm <= radius_mm]
@@ -598,11 +612,13 @@ class _RunawayModel:
 
     def _vent_cell(self, cell: int, venting: Venting) -> None:
         where = self.reacting[self.cell_of == cell]
-        capacity_J_K = float(self.rho_cp[where].sum()) * self.volume_m3
+        ratio = self.volume_ratio[where]
+        capacity_J_K = float((self.rho_cp[where] * ratio).sum()) * self.volume_m3
         self.T[where] -= venting.energy_J / capacity_J_K
 
         lost_capacity = self.rho_cp[where] * (1.0 - venting.heat_capacity_fraction)
-        carried = float((lost_capacity * (self.T[where] - self.T0[where])).sum())
+        carried_K = lost_capacity * (self.T[where] - self.T0[where])
+        carried = float((carried_K * ratio).sum())
         self.rho_cp[where] -= lost_capacity
         self.energy_vented_J += venting.energy_J + carried * self.volume_m3
         self.capacity_version += 1
@@ -611,12 +627,18 @@ class _RunawayModel:
 
     def stored_J(self) -> float:
         """Return sum(rho_cp V (T - T0)) [J]."""
-        return float((self.rho_cp * (self.T - self.T0)).sum()) * self.volume_m3
+        stored = self.rho_cp * (self.T - self.T0) * self.volume_ratio
+        return float(stored.sum()) * self.volume_m3
 
     def released_J(self) -> float:
         """Return the heat the reactions have released so far [J]."""
-        remaining = self.chemistry.remaining_heat_J_m3(self.state).sum()
+        remaining = self._remaining_heat(self.state)
         return float(self.remaining0 - remaining) * self.volume_m3
+
+    def _remaining_heat(self, state: np.ndarray) -> float:
+        """Return the heat the reacting cells can still release / volume_m3 [J m-3]."""
+        heat_J_m3 = self.chemistry.remaining_heat_J_m3(state)
+        return float((heat_J_m3 * self.volume_ratio[self.reacting]).sum())
 
 
 class _Stepper:
@@ -755,33 +777,11 @@ class _Stepper:
         )
 
 
-def _conduction_matrix(
-    layout: Layout, shape: tuple[int, ...], spacing_m: tuple[float, float, float]
-) -> sp.csr_matrix:
-    """Return K [W m-3 K-1]: ``(K @ T)[i]`` is the heat conducted out of cell i.
-
-    Face conductivity is the harmonic mean of the two cells' conductivity
-    along the face normal; outer faces carry no conduction.
-    """
-    index = np.arange(int(np.prod(shape))).reshape(shape)
-    rows, cols, values = [], [], []
-    spacing_zyx_m = (spacing_m[2], spacing_m[1], spacing_m[0])
-    for axis, conductance in face_conductances(layout, shape, spacing_zyx_m):
-        c = conductance.ravel()
-        i = np.take(index, range(shape[axis] - 1), axis=axis).ravel()
-        j = np.take(index, range(1, shape[axis]), axis=axis).ravel()
-        rows += [i, j, i, j]
-        cols += [i, j, j, i]
-        values += [c, c, -c, -c]
-
-    n = index.size
-    if not values:
-        return sp.csr_matrix((n, n))
-    matrix = sp.coo_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n, n),
-    )
-    return matrix.tocsr()
+def _layer_positions_mm(layout: Layout, dz_m: np.ndarray) -> np.ndarray:
+    """Return the z coordinate of each layer [mm], for distances between cells."""
+    if layout.layers is None:
+        return np.arange(dz_m.size) * (dz_m[0] * 1e3)
+    return (np.cumsum(dz_m) - dz_m / 2) * 1e3
 
 
 def _is_real(value: object) -> bool:

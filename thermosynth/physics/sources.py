@@ -16,6 +16,7 @@ import numpy as np
 
 from thermosynth.errors import LayoutError, RecipeError
 from thermosynth.geometry.layout import Layout
+from thermosynth.physics.grid import layer_volume_ratio
 from thermosynth.physics.profiles import Constant
 
 ProfileLike = Callable[[float], float] | float
@@ -62,7 +63,12 @@ class HeldPatch:
 
 
 def cell_volume_m3(layout: Layout, n_layers: int) -> float:
-    """Return the volume of one grid cell of one layer [m3]."""
+    """Return the volume of one grid cell of the mean layer [m3].
+
+    Without a through-thickness stack all layers have this cell volume. With
+    one, layer i's cell volume is this times
+    :func:`~thermosynth.physics.grid.layer_volume_ratio` ``[i]``.
+    """
     return layout.dx_mm * layout.dy_mm * layout.thickness_mm / n_layers * 1e-9
 
 
@@ -257,7 +263,7 @@ def _disc_mask(
 def _in_layers(
     layout: Layout, plane: np.ndarray, layers: Sequence[int] | range, n_layers: int
 ) -> np.ndarray:
-    check_n_layers(n_layers)
+    check_n_layers(n_layers, layout)
     mask = np.zeros((n_layers, *layout.shape), dtype=bool)
     for layer in layers:
         if not (isinstance(layer, numbers.Integral) and 0 <= layer < n_layers):
@@ -270,14 +276,27 @@ def _in_layers(
 
 
 def _normalised_weights(layout: Layout, mask: np.ndarray, n_layers: int) -> np.ndarray:
-    volume = np.count_nonzero(mask) * cell_volume_m3(layout, n_layers)
+    ratio = layer_volume_ratio(layout, n_layers)[:, None, None]
+    volume = float((mask * ratio).sum()) * cell_volume_m3(layout, n_layers)
     return mask / volume
 
 
-def check_n_layers(n_layers: int) -> None:
-    """Raise :class:`RecipeError` unless ``n_layers`` is an integer >= 1."""
+def check_n_layers(n_layers: int, layout: Layout | None = None) -> None:
+    """Raise unless ``n_layers`` is an integer >= 1 that fits ``layout``'s stack.
+
+    Raises
+    ------
+    RecipeError
+        If ``n_layers`` is not an integer >= 1.
+    LayoutError
+        If ``layout`` has a through-thickness stack of another number of
+        layers.
+    """
     if isinstance(n_layers, bool) or not isinstance(n_layers, numbers.Integral):
         raise RecipeError(f"n_layers = {n_layers!r} is invalid; give an integer >= 1")
 
     if n_layers < 1:
         raise RecipeError(f"n_layers = {n_layers} is invalid; give an integer >= 1")
+
+    if layout is not None and layout.layers is not None:
+        layout.layer_thickness_mm(n_layers)

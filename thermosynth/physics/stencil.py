@@ -37,7 +37,7 @@ import torch
 
 from thermosynth.errors import RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout
-from thermosynth.physics.grid import face_conductances
+from thermosynth.physics.grid import face_conductances, layer_dz_m, layer_volume_ratio
 from thermosynth.physics.heat import (
     Boundary,
     FailurePolicy,
@@ -148,7 +148,7 @@ def simulate_stencil_batch(
     round-off.
     """
     _check_times(duration_s, dt_s)
-    check_n_layers(n_layers)
+    check_n_layers(n_layers, layout)
     outputs = _output_times(output_times_s, duration_s)
     _check_policy(on_failure)
     _check_linear(batch, boundary, (n_layers, *layout.shape), safety)
@@ -217,19 +217,26 @@ class _Stencil:
     ) -> None:
         self.shape = initial_C.shape
         self.device = device
-        self.volume_m3 = cell_volume_m3(layout, self.shape[0])
-        dz_m = layout.thickness_mm * 1e-3 / self.shape[0]
-        spacing_m = (dz_m, layout.dy_mm * 1e-3, layout.dx_mm * 1e-3)
+        n_layers = self.shape[0]
+        self.volume_m3 = cell_volume_m3(layout, n_layers)
+        dz_m = layer_dz_m(layout, n_layers)
 
-        rho_cp = np.broadcast_to(layout.property_map("rho_cp_J_m3K"), self.shape)
-        self.conductances = face_conductances(layout, self.shape, spacing_m)
+        rho_cp = layout.layer_property_map("rho_cp_J_m3K", n_layers)
+        self.conductances = face_conductances(layout, self.shape)
         loss = _loss_coefficient(boundary, self.shape, dz_m)
         self.stable_dt_s = _stable_dt(rho_cp, self.conductances, loss)
 
         as_tensor = self._tensor
         self.rho_cp = as_tensor(rho_cp)
         self.loss = as_tensor(loss)
-        self.faces = [(axis, as_tensor(c)) for axis, c in self.conductances]
+        # A layer's cell volume is volume_m3 times its volume_ratio, which
+        # is exactly 1 without a stack.
+        ratio = layer_volume_ratio(layout, n_layers)
+        self.volume_ratio = as_tensor(ratio[:, None, None])
+        self.faces = [
+            (axis, as_tensor(c_first), as_tensor(c_second))
+            for axis, c_first, c_second in self.conductances
+        ]
         self.initial = as_tensor(initial_C)
         self.initial_flow = self.conduct(self.initial[None])[0]
         self.gain_ambient = self.loss * (boundary.ambient_C - self.initial)
@@ -240,40 +247,43 @@ class _Stencil:
     def conduct(self, rise: torch.Tensor) -> torch.Tensor:
         """Return the net heat conducted into each cell [W m-3], (B, L, ny, nx)."""
         net = torch.zeros_like(rise)
-        for axis, conductance in self.faces:
+        for axis, c_first, c_second in self.faces:
             dim = axis + 1
             n = rise.shape[dim]
-            flux = conductance * (
-                rise.narrow(dim, 1, n - 1) - rise.narrow(dim, 0, n - 1)
-            )
-            net.narrow(dim, 0, n - 1).add_(flux)
-            net.narrow(dim, 1, n - 1).sub_(flux)
+            difference = rise.narrow(dim, 1, n - 1) - rise.narrow(dim, 0, n - 1)
+            net.narrow(dim, 0, n - 1).add_(c_first * difference)
+            net.narrow(dim, 1, n - 1).sub_(c_second * difference)
         return net
 
 
 def _loss_coefficient(
-    boundary: Boundary, shape: tuple[int, ...], dz_m: float
+    boundary: Boundary, shape: tuple[int, ...], dz_m: np.ndarray
 ) -> np.ndarray:
-    """Return g = h / dz [W m-3 K-1] per cell, on the top and bottom layers."""
+    """Return g = h / dz [W m-3 K-1] per cell, on the top and bottom layers.
+
+    ``dz_m`` is the thickness of each layer [m].
+    """
     loss = np.zeros(shape)
-    loss[0] += boundary.h_top_W_m2K / dz_m
-    loss[-1] += boundary.h_bottom_W_m2K / dz_m
+    loss[0] += boundary.h_top_W_m2K / dz_m[0]
+    loss[-1] += boundary.h_bottom_W_m2K / dz_m[-1]
     return loss
 
 
 def _stable_dt(
-    rho_cp: np.ndarray, conductances: list[tuple[int, np.ndarray]], loss: np.ndarray
+    rho_cp: np.ndarray,
+    conductances: list[tuple[int, np.ndarray, np.ndarray]],
+    loss: np.ndarray,
 ) -> float:
     """Return min rho_cp / (sum of face conductances + g) [s], forward Euler's limit."""
     total = loss.copy()
-    for axis, conductance in conductances:
+    for axis, c_first, c_second in conductances:
         n = total.shape[axis]
         low = [slice(None)] * 3
         high = [slice(None)] * 3
         low[axis] = slice(0, n - 1)
         high[axis] = slice(1, n)
-        total[tuple(low)] += conductance
-        total[tuple(high)] += conductance
+        total[tuple(low)] += c_first
+        total[tuple(high)] += c_second
 
     with np.errstate(divide="ignore"):
         limit = np.where(total > 0, rho_cp / np.where(total > 0, total, 1.0), np.inf)
@@ -326,17 +336,19 @@ class _State:
         lost = torch.zeros(self.n_scenarios, dtype=torch.float64, device=s.device)
         for _ in range(n_sub):
             loss = s.loss * self.rise - s.gain_ambient
-            lost += loss.sum(dim=(1, 2, 3))
+            lost += (loss * s.volume_ratio).sum(dim=(1, 2, 3))
             self.rise += scale * (s.conduct(self.rise) - s.loss * self.rise + steady)
 
         volume = s.volume_m3
         self.energy_lost_J += dt * volume * lost.cpu().numpy()
-        self.energy_in_J += dt_s * volume * source.sum(dim=(1, 2, 3)).cpu().numpy()
+        source_W_m3 = (source * s.volume_ratio).sum(dim=(1, 2, 3))
+        self.energy_in_J += dt_s * volume * source_W_m3.cpu().numpy()
 
     def results(self, outputs: np.ndarray, recorded: np.ndarray) -> list[HeatResult]:
         """Pack the recorded rises and energy balance of each scenario."""
         s = self.stencil
-        stored = (s.rho_cp * self.rise).sum(dim=(1, 2, 3)).cpu().numpy()
+        stored_J_m3 = (s.rho_cp * self.rise * s.volume_ratio).sum(dim=(1, 2, 3))
+        stored = stored_J_m3.cpu().numpy()
         stored = stored * s.volume_m3
         stored[~self.alive] = np.nan
         results = []

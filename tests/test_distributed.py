@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -141,3 +142,33 @@ def test_local_workers_run_without_profiler():
     assert len(callbacks) == 1
     assert "heartbeat" in callbacks[0]
     assert "profile" not in callbacks[0]
+
+
+def _warning_task(value: int) -> int:
+    logging.getLogger("thermosynth.plausibility").warning("sample %d is hot", value)
+    logging.getLogger("thermosynth.plausibility").info("not kept")
+    return value
+
+
+def test_worker_warnings_returned_to_client(caplog):
+    package = logging.getLogger("thermosynth")
+
+    with caplog.at_level(logging.INFO):
+        result, warnings = distributed._task_with_warnings(_warning_task, 3)
+
+    assert result == 3
+    assert warnings == [("thermosynth.plausibility", "sample 3 is hot")]
+    assert caplog.records == []
+    assert package.propagate
+    assert package.handlers == []
+
+
+def test_two_workers_log_warnings_with_names(tmp_path, caplog):
+    args = ["generate", "--demo", "-o", str(tmp_path / "out"), "--no-progress"]
+    hot = ["--set", "scenarios.0.power_W=20000", "--set", "scenarios.0.weight=100"]
+
+    with caplog.at_level(logging.WARNING):
+        assert main([*args, *SMALL, *hot, "--workers", "2"]) == 0
+
+    names = {record.name for record in caplog.records if "rises" in record.message}
+    assert names == {"thermosynth.plausibility"}

@@ -85,8 +85,9 @@ def run_shards(
     loaded = generator.loaded
     task = task or _write_shard_task
     with _connect(workers=workers, scheduler=scheduler) as client:
+        args = (task, loaded)
         futures = [
-            client.submit(task, loaded, shard, str(stage), reference)
+            client.submit(_task_with_warnings, *args, shard, str(stage), reference)
             for shard in shards
         ]
         sizes = {
@@ -95,7 +96,9 @@ def run_shards(
         }
         try:
             for future in as_completed(futures):
-                result = future.result()
+                result, warnings = future.result()
+                for name, message in warnings:
+                    logging.getLogger(name).warning("%s", message)
                 advance(sizes[future.key])
                 yield result
         finally:
@@ -188,6 +191,39 @@ def _quiet_on_error() -> Iterator[None]:
     except BaseException:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
         raise
+
+
+def _task_with_warnings(
+    task: Callable[..., ShardResult], *args: Any
+) -> tuple[ShardResult, list[tuple[str, str]]]:
+    """Run ``task`` in a worker; return its result and thermosynth's warnings.
+
+    A worker process has no log configuration of its own, so the client logs
+    the returned (logger name, message) pairs with the format of the command
+    line, and a cluster given by --scheduler shows them too.
+    """
+    warnings: list[tuple[str, str]] = []
+    handler = _KeepWarnings(warnings)
+    package = logging.getLogger("thermosynth")
+    propagate = package.propagate
+    package.addHandler(handler)
+    package.propagate = False
+    try:
+        return task(*args), warnings
+    finally:
+        package.removeHandler(handler)
+        package.propagate = propagate
+
+
+class _KeepWarnings(logging.Handler):
+    """Logging handler that appends (logger name, message) of warnings and above."""
+
+    def __init__(self, kept: list[tuple[str, str]]) -> None:
+        super().__init__(logging.WARNING)
+        self.kept = kept
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.kept.append((record.name, record.getMessage()))
 
 
 def _write_shard_task(

@@ -59,7 +59,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from pv_transfer import (
     DATA,
     HOTSPOT_CLASSES,
@@ -71,6 +70,7 @@ from pv_transfer import (
 
 from thermosynth.pipeline import Generator
 from thermosynth.recipe import load_recipe
+from thermosynth.recipe.yaml12 import load_yaml
 from thermosynth.validation import generators as gen
 from thermosynth.validation.detectors import Classifier, Draem
 from thermosynth.validation.metrics import auroc
@@ -127,7 +127,7 @@ def rise_bank(region: str, n_scenarios: int, seed: int):
     scenario twice as often, and the other "spots ..." names set its power range
     (``SPOT_POWERS_W``).
     """
-    scenarios = yaml.safe_load(RECIPE.read_text())["scenarios"]
+    scenarios = load_yaml(RECIPE.read_text())["scenarios"]
     spot = next(spec for spec in scenarios if spec.get("name") == SPOT_SCENARIO)
     if region == "spots x2":
         spot["weight"] = 2.0

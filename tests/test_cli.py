@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ import h5py
 import numpy as np
 import pytest
 
-from thermosynth.build import build_layout
+from thermosynth.build import LAYOUT_BUILDERS, build_layout
 from thermosynth.cli import main
 from thermosynth.errors import RecipeError
+from thermosynth.geometry import layouts
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.validation.io import load_frame_set
 
@@ -673,3 +675,72 @@ def test_argparse_error_is_one_line(capsys, argv, prog):
     assert err.count("\n") == 1
     assert err.startswith(f"{prog}: error: ")
     assert err.endswith(f"see '{prog} --help'\n")
+
+
+def test_metres_as_resolution_rejected_exit_2(capsys, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        capsys,
+        *("generate", "--demo", "-o", str(out)),
+        *("--set", "layout.resolution_mm=0.003", "--set", "physics.n_layers=3"),
+    )
+
+    assert code == 2
+    assert err.startswith(
+        "thermosynth: error: <demo>: key 'layout.resolution_mm' = 0.003 gives a "
+        "grid of 26667 x 33333 x 3 layers = 2.67e+09 cells, which needs about "
+        "1.27e+04 GiB, more than this machine's memory holds ("
+    )
+    assert err.endswith(
+        " cells); resolution_mm is in millimetres, not metres, so raise it or "
+        "lower physics.n_layers\n"
+    )
+    assert not out.exists()
+
+
+def grid_layouts(tmp_path: Path) -> dict[str, str]:
+    """Return a recipe layout of each kind, without its resolution_mm."""
+    mask = np.zeros((40, 50), np.uint8)
+    mask[5:35, 5:25] = 255
+    cv2.imwrite(str(tmp_path / "cells.png"), mask)
+    return {
+        "pouch_cell": "kind: pouch_cell, width_mm: 100, height_mm: 70, "
+        "thickness_mm: 6, tab_width_mm: 16, tab_length_mm: 10",
+        "prismatic_cell": "kind: prismatic_cell, width_mm: 150, height_mm: 100, "
+        "thickness_mm: 27, terminal_width_mm: 20, terminal_height_mm: 12, "
+        "terminal_inset_mm: 20, casing_mm: 3",
+        "cylindrical_array": "kind: cylindrical_array, rows: 3, cols: 4, "
+        "diameter_mm: 18, pitch_mm: 20, thickness_mm: 65",
+        "module": "kind: module, n_cells: 8, cell_width_mm: 40, "
+        "cell_height_mm: 180, thickness_mm: 40, gap_mm: 4",
+        "cell_grid": "kind: cell_grid, rows: 10, cols: 6, cell_width_mm: 152, "
+        "cell_height_mm: 152, gap_mm: 8, thickness_mm: 4.6",
+        "mask": f"kind: mask, path: {tmp_path / 'cells.png'}, width_mm: 50, "
+        "height_mm: 40, thickness_mm: 5",
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(LAYOUT_BUILDERS))
+def test_grid_size_checked_for_every_kind(kind, tmp_path):
+    layout = grid_layouts(tmp_path)[kind]
+    fine = load_demo_recipe(overrides=[f"layout={{{layout}, resolution_mm: 0.003}}"])
+    coarse = load_demo_recipe(overrides=[f"layout={{{layout}, resolution_mm: 2}}"])
+
+    with pytest.raises(RecipeError, match=r"= 0\.003 gives a grid of \d+ x \d+ x 1 "):
+        build_layout(fine.recipe.layout, {})
+    assert build_layout(coarse.recipe.layout, {}).shape[0] > 1
+
+
+def test_grid_size_counts_layers(monkeypatch):
+    spec = load_demo_recipe(overrides=["layout.resolution_mm=0.2"]).recipe.layout
+    monkeypatch.setattr(layouts, "max_grid_cells", lambda: 500_000)
+
+    assert build_layout(spec, {}, n_layers=1).shape == (400, 500)
+    with pytest.raises(RecipeError, match=r"400 x 500 x 3 layers = 6e\+05 cells"):
+        build_layout(spec, {}, n_layers=3)
+
+
+def test_grid_limit_follows_memory():
+    memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+    assert layouts.max_grid_cells() == memory_bytes // layouts.BYTES_PER_GRID_CELL

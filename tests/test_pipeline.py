@@ -208,3 +208,35 @@ def test_split_message_names_recipe():
         plan_split(loaded.recipe, 4, source="r.yaml")
     with pytest.raises(FrameError, match=r"^<demo>: split asks for 5 training"):
         OnTheFlyDataset(loaded)
+
+
+def test_physics_attribute_records_materials(tmp_path):
+    out = tmp_path / "out"
+    cell = "materials.cell={base: pouch_cell, k_through_W_mK: 0.8, rho_cp_J_m3K: 2e6}"
+    overrides = (*SMALL, "frames.n_frames=6", f"output.dir={out}", cell)
+    loaded = load_demo_recipe(overrides=overrides)
+    generate(loaded, progress=False)
+
+    with h5py.File(out / "dataset.h5") as f:
+        physics = json.loads(f.attrs["physics_json"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["physics"] == physics
+
+    assert physics["materials"]["cell"] == {
+        "k_x_W_mK": 26.6,
+        "k_y_W_mK": 26.6,
+        "k_z_W_mK": 0.8,
+        "rho_cp_J_m3K": 2e6,
+    }
+    assert physics["materials"]["copper"]["k_x_W_mK"] == 401.0
+    assert set(physics["materials"]) == {"cell", "aluminium", "copper", "air"}
+    assert physics["solver"] == "adi"
+    assert physics["precision"] == "float32"
+    assert physics["dt_s"] == 5.0
+    assert physics["n_layers"] == 2
+    assert physics["ambient_C"] == 23.0
+    assert physics["h_top_W_m2K"] == 10.0
+    assert physics["h_bottom_W_m2K"] == 5.0
+    assert physics["emissivity_top"] == 0.9
+    assert physics["emissivity_bottom"] == 0.0
+    assert physics["thickness_mm"] == 6.0

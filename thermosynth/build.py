@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from thermosynth.camera.model import Camera
-from thermosynth.errors import LayoutError, RecipeError
+from thermosynth.errors import GridSizeError, LayoutError, RecipeError
 from thermosynth.frames.frame import Frame
 from thermosynth.frames.readers import ARRAY_FILE_KEYS
 from thermosynth.frames.selection import select_files
@@ -178,8 +178,15 @@ def _selected(spec: ImageFrames) -> list[str] | None:
     return select_files(select.metadata, path_key=select.path_key, where=select.where)
 
 
-def build_layout(spec: LayoutSpec, materials: dict[str, dict[str, Any]]) -> Layout:
-    """Call the layout builder named by ``layout.kind`` with the recipe's keys."""
+def build_layout(
+    spec: LayoutSpec, materials: dict[str, dict[str, Any]], *, n_layers: int = 1
+) -> Layout:
+    """Call the layout builder named by ``layout.kind`` with the recipe's keys.
+
+    Raises RecipeError before any large array is allocated when the grid of
+    ``n_layers`` layers would need more memory than this machine has
+    (`layouts.max_grid_cells`).
+    """
     builder = LAYOUT_BUILDERS[spec.kind]
     options = spec.options()
     if spec.kind == "mask":
@@ -189,15 +196,35 @@ def build_layout(spec: LayoutSpec, materials: dict[str, dict[str, Any]]) -> Layo
 
     table = {name: material_from_spec(name, entry) for name, entry in materials.items()}
     try:
-        return builder(
+        layout = builder(
             resolution_mm=spec.resolution_mm, materials=table or None, **options
         )
     except TypeError as exc:
         raise RecipeError(
             f"layout ({spec.kind}): {exc}; check the layout keys"
         ) from None
+    except GridSizeError as exc:
+        raise RecipeError(grid_size_message(spec, exc.ny, exc.nx, n_layers)) from None
     except LayoutError as exc:
         raise RecipeError(f"key 'layout': {exc}") from None
+
+    ny, nx = layout.material_id.shape
+    if ny * nx * n_layers > layouts.max_grid_cells():
+        raise RecipeError(grid_size_message(spec, ny, nx, n_layers))
+    return layout
+
+
+def grid_size_message(spec: LayoutSpec, ny: int, nx: int, n_layers: int) -> str:
+    """Describe a grid too large for this machine's memory, for a RecipeError."""
+    cells = ny * nx * n_layers
+    need_GiB = cells * layouts.BYTES_PER_GRID_CELL / 1024**3
+    return (
+        f"key 'layout.resolution_mm' = {spec.resolution_mm:g} gives a grid of "
+        f"{ny} x {nx} x {n_layers} layers = {cells:.3g} cells, which needs "
+        f"about {need_GiB:.3g} GiB, more than this machine's memory holds "
+        f"({layouts.max_grid_cells():,} cells); resolution_mm is in "
+        "millimetres, not metres, so raise it or lower physics.n_layers"
+    )
 
 
 def _check_options(
@@ -247,8 +274,8 @@ def _typed_options(
 ) -> dict[str, Any]:
     """Convert layout keys to the builder's types, or name the key that fails.
 
-    YAML reads ``1e-9`` as text; it becomes a number here. A distribution, a
-    boolean or a word where a number belongs is refused.
+    A number written as text, such as ``"1e-9"``, becomes a number here. A
+    distribution, a boolean or a word where a number belongs is rejected.
     """
     hints = typing.get_type_hints(builder)
     typed = {}

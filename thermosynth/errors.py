@@ -31,6 +31,21 @@ class LayoutError(ThermosynthError, ValueError):
     """A battery layout or its registration to a frame is invalid."""
 
 
+class GridSizeError(LayoutError):
+    """A layout's grid has more cells than this machine's memory holds.
+
+    Attributes
+    ----------
+    ny, nx : int
+        Rows and columns of the grid that was rejected.
+    """
+
+    def __init__(self, message: str, *, ny: int, nx: int) -> None:
+        super().__init__(message)
+        self.ny = ny
+        self.nx = nx
+
+
 class SimulationError(ThermosynthError, RuntimeError):
     """The heat solver failed to converge or produced an unphysical state."""
 

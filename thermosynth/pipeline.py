@@ -7,6 +7,7 @@ not depend on which samples were made before it.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ from thermosynth.errors import (
     ThermosynthError,
 )
 from thermosynth.frames.frame import Frame
+from thermosynth.geometry.layout import Layout
 from thermosynth.output.atomic import (
     check_writable,
     commit_staging,
@@ -61,6 +63,7 @@ from thermosynth.samples import (
     sample_rng,
     simulate_rise,
 )
+from thermosynth.simulation import resolved_physics
 
 if TYPE_CHECKING:
     from thermosynth.sequences import SequenceSummary
@@ -215,6 +218,11 @@ class ShardSource(Protocol):
         """Validated recipe, which sets the output folder and the shard size."""
         ...
 
+    @property
+    def layout(self) -> Layout:
+        """Layout whose materials the output's ``physics_json`` records."""
+        ...
+
     def __len__(self) -> int: ...
 
 
@@ -272,11 +280,19 @@ def write_sharded(
     target = loaded.recipe.output.dir
     shards = plan_shards(len(generator), loaded.recipe.output.shard_size)
     stage = open_staging(target, loaded.sha256[:16], resume=resume)
+    physics = resolved_physics(loaded.recipe, generator.layout)
     try:
         results = _write_shards(
-            stage, generator, shards, reference, runner, progress, unit=unit
+            stage,
+            generator,
+            shards,
+            reference,
+            runner,
+            progress,
+            physics=physics,
+            unit=unit,
         )
-        _join_shards(stage, loaded, shards, results, copied=copied)
+        _join_shards(stage, loaded, shards, results, physics=physics, copied=copied)
         commit_staging(stage, target, overwrite=overwrite)
     except BaseException as error:
         explained = _explain_failure(error, stage, target)
@@ -471,6 +487,7 @@ def _write_shards(
     runner: ShardRunner[SourceT],
     progress: bool,
     *,
+    physics: dict[str, Any],
     unit: str = "sample",
 ) -> list[ShardResult]:
     """Write every incomplete shard; return the results of all, in order."""
@@ -480,6 +497,7 @@ def _write_shards(
         "seed": loaded.recipe.seed,
         "n_samples": len(generator),
         "shard_size": loaded.recipe.output.shard_size,
+        "physics": physics,
     }
     write_manifest(stage, manifest)
     remove_temporaries(stage)
@@ -509,6 +527,7 @@ def _join_shards(
     shards: list[Shard],
     results: list[ShardResult],
     *,
+    physics: dict[str, Any],
     copied: Sequence[str] = (),
 ) -> None:
     """Write the master HDF5 file over the shard files."""
@@ -530,7 +549,10 @@ def _join_shards(
     write_master(
         stage / "dataset.h5",
         files,
-        attributes=file_attributes(loaded),
+        attributes={
+            **file_attributes(loaded),
+            "physics_json": json.dumps(physics, sort_keys=True),
+        },
         frame_unit=str(written[0].frame_unit),
         copied=copied,
     )

@@ -164,7 +164,11 @@ class Generator:
         self.loaded = loaded
         self.recipe = loaded.recipe
         self.source = build_source(self.recipe.frames, seed=self.recipe.seed)
-        self.layout: Layout = build_layout(self.recipe.layout, self.recipe.materials)
+        self.layout: Layout = build_layout(
+            self.recipe.layout,
+            self.recipe.materials,
+            n_layers=self.recipe.physics.n_layers,
+        )
         self.camera = build_camera(self.recipe.camera)
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(self.recipe.physics, self.layout)

@@ -187,7 +187,9 @@ class SequenceGenerator:
         self.sequence = recipe.sequence
         self.times_s = frame_times_s(recipe.sequence)
         self.source = build_source(recipe.frames, seed=recipe.seed)
-        self.layout = build_layout(recipe.layout, recipe.materials)
+        self.layout = build_layout(
+            recipe.layout, recipe.materials, n_layers=recipe.physics.n_layers
+        )
         self.camera = build_camera(recipe.camera)
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(recipe.physics, self.layout)

@@ -71,6 +71,50 @@ def boundary_from(physics: PhysicsSpec, *, layout: Layout | None = None) -> Boun
     )
 
 
+_MATERIAL_KEYS = ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK", "rho_cp_J_m3K")
+
+
+def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
+    """Return the physical constants of a run, defaults filled in.
+
+    The output's ``physics_json`` attribute stores this mapping, so that a
+    dataset names the constants it was made with even where they are code
+    defaults. Key names carry the units.
+
+    Returns
+    -------
+    dict
+        The solver and its arithmetic (``precision``; the ``fast`` and
+        ``fipy`` solvers always use float64), ``dt_s`` (the longest step),
+        ``n_layers``, ``ambient_C``, the heat transfer coefficients and
+        emissivities of the top and bottom faces, ``thickness_mm``, and
+        ``materials``: each material that covers a grid cell, keyed by its
+        name, with its conductivities and volumetric heat capacity.
+    """
+    physics = recipe.physics
+    used = np.unique(layout.material_id)
+    materials = {
+        layout.materials[i].name: {
+            key: float(getattr(layout.materials[i], key)) for key in _MATERIAL_KEYS
+        }
+        for i in used
+    }
+    return {
+        "solver": physics.solver,
+        "precision": physics.precision if physics.solver == "adi" else "float64",
+        "dt_s": physics.dt_s,
+        "n_layers": physics.n_layers,
+        "ambient_C": physics.ambient_C,
+        "h_top_W_m2K": physics.h_top_W_m2K,
+        "h_bottom_W_m2K": physics.h_bottom_W_m2K,
+        "emissivity_top": physics.emissivity_top,
+        "emissivity_bottom": physics.emissivity_bottom,
+        "emissivity_top_regions": dict(physics.emissivity_top_regions),
+        "thickness_mm": layout.thickness_mm,
+        "materials": materials,
+    }
+
+
 def check_emissivity_top_regions(physics: PhysicsSpec, layout: Layout) -> None:
     """Raise RecipeError if ``physics.emissivity_top_regions`` names a missing region.
 

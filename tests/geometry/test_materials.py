@@ -252,3 +252,52 @@ def test_spec_override_default_by_name():
 def test_spec_errors(spec, match):
     with pytest.raises(RecipeError, match=match):
         material_from_spec("thing", spec)
+
+
+MATERIALS_LOG = "thermosynth.geometry.materials"
+
+
+def warnings_for(caplog, name, spec):
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=MATERIALS_LOG):
+        material_from_spec(name, spec)
+    return [r.getMessage() for r in caplog.records if r.name == MATERIALS_LOG]
+
+
+def test_specific_heat_as_rho_cp_warns(caplog):
+    messages = warnings_for(
+        caplog, "cell", {"base": "pouch_cell", "rho_cp_J_m3K": 1100}
+    )
+    assert messages == [
+        "materials.cell.rho_cp_J_m3K = 1100 J m-3 K-1 is outside 500000-5e+06 "
+        "J m-3 K-1, the range of solids and liquids (gases, foams and aerogels "
+        "are lower); give density times specific heat, not c_p in J kg-1 K-1"
+    ]
+
+
+def test_conductivity_in_milliwatts_warns(caplog):
+    spec = {"base": "pouch_cell", "k_in_plane_W_mK": 26600}
+    messages = warnings_for(caplog, "cell", spec)
+    assert messages == [
+        "materials.cell.k_in_plane_W_mK = 26600 W m-1 K-1 is above 2500 "
+        "W m-1 K-1, more than any solid conducts (diamond: about 2000); check "
+        "that it is in W m-1 K-1, not mW m-1 K-1"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "spec"),
+    [
+        ("air", None),
+        ("background", {"base": "air"}),
+        ("gap", {"base": "air", "rho_cp_J_m3K": 1200}),
+        (
+            "background",
+            {"k_in_plane_W_mK": 0.03, "k_through_W_mK": 0.03, "rho_cp_J_m3K": 1200},
+        ),
+        ("cell", {"base": "pouch_cell", "rho_cp_J_m3K": 2.4e6}),
+        ("busbar", {"base": "copper", "k_in_plane_W_mK": 401}),
+    ],
+)
+def test_real_materials_do_not_warn(caplog, name, spec):
+    assert warnings_for(caplog, name, spec) == []

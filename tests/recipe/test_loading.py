@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from thermosynth.build import build_camera
+from thermosynth.build import build_camera, build_layout
 from thermosynth.errors import RecipeError
 from thermosynth.recipe import load_demo_recipe, load_recipe, parse_recipe
 from thermosynth.recipe.distributions import Uniform
@@ -734,3 +734,46 @@ def test_missing_relative_recipe_shows_absolute(tmp_path, monkeypatch):
     message = rf"not found: recipes/x.yaml \(looked for {tmp_path}/recipes/x.yaml\)"
     with pytest.raises(RecipeError, match=message):
         load_recipe("recipes/x.yaml")
+
+
+EXPONENT_NUMBERS = [("2.4e6", 2.4e6), ("1e-3", 1e-3), ("1E+6", 1e6), ("-3e2", -300.0)]
+
+
+@pytest.mark.parametrize(("text", "number"), EXPONENT_NUMBERS)
+def test_exponent_number_in_file_is_float(tmp_path, text, number):
+    path = tmp_path / "r.yaml"
+    path.write_text(MINIMAL + f"materials:\n  cell: {{rho_cp_J_m3K: {text}}}\n")
+    value = load_recipe(path).recipe.materials["cell"]["rho_cp_J_m3K"]
+    assert isinstance(value, float)
+    assert value == number
+
+
+@pytest.mark.parametrize(("text", "number"), EXPONENT_NUMBERS)
+def test_exponent_number_in_override_is_float(text, number):
+    loaded = parse(overrides=(f"materials.cell.rho_cp_J_m3K={text}",))
+    value = loaded.recipe.materials["cell"]["rho_cp_J_m3K"]
+    assert isinstance(value, float)
+    assert value == number
+    assert f"rho_cp_J_m3K: {number!r}" in loaded.text
+
+
+def test_exponent_time_step_override():
+    assert parse(overrides=("physics.dt_s=1e-3",)).recipe.physics.dt_s == 1e-3
+
+
+def test_exponent_heat_capacity_in_file(tmp_path):
+    path = tmp_path / "r.yaml"
+    materials = "materials:\n  cell: {base: pouch_cell, rho_cp_J_m3K: 2.4e6}\n"
+    path.write_text(load_demo_recipe().text + materials)
+    recipe = load_recipe(path).recipe
+
+    layout = build_layout(recipe.layout, recipe.materials)
+    cell = next(m for m in layout.materials if m.name == "cell")
+    assert cell.rho_cp_J_m3K == 2.4e6
+
+
+def test_dot_inf_and_nan_unchanged():
+    with pytest.raises(RecipeError, match=r"'physics\.dt_s' = inf is invalid"):
+        parse(overrides=("physics.dt_s=.inf",))
+    with pytest.raises(RecipeError, match=r"'physics\.dt_s' = nan is invalid"):
+        parse(overrides=("physics.dt_s=.nan",))

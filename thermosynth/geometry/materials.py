@@ -10,6 +10,7 @@ applies the same rule to anisotropic layers.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,23 @@ from thermosynth.errors import LayoutError, RecipeError
 from thermosynth.geometry.layout import Material
 
 __all__ = ["DEFAULT_MATERIALS", "laminate", "layered_material", "material_from_spec"]
+
+logger = logging.getLogger(__name__)
+
+# Volumetric heat capacity of most solids and liquids [J m-3 K-1]: 2.4e6 for
+# aluminium, 3.4e6 for copper, 4.2e6 for water. Only gases (air: 1.2e3),
+# foams and aerogels lie below, so a value such as 1100 is more likely a
+# specific heat c_p [J kg-1 K-1] given without the density.
+SOLID_RHO_CP_J_M3K = (0.5e6, 5.0e6)
+
+# Conductivity above that of any bulk solid near 300 K [W m-1 K-1]. Diamond,
+# the best conductor, reaches about 2000-2300. A larger value is more likely
+# in mW m-1 K-1.
+MAX_SOLID_K_W_MK = 2500.0
+
+# Recipe material names that are gases, whose heat capacity is far below the
+# solids' range.
+GAS_MATERIALS = frozenset({"air", "background"})
 
 
 def laminate(name: str, layers: list[tuple[float, float, float]]) -> Material:
@@ -233,7 +251,43 @@ def material_from_spec(
             f"material {name!r}: missing {', '.join(missing)}; give them, or "
             f"'base' with one of {sorted(defaults)}"
         )
+    warn_implausible(name, spec)
     return Material(name, **{k: float(v) for k, v in values.items()})
+
+
+def warn_implausible(name: str, spec: Mapping[str, Any]) -> None:
+    """Log a warning for each value in ``spec`` that no real solid has.
+
+    Only the keys that ``spec`` sets are checked, so defaults never warn. The
+    heat capacity of a gas (``name`` or ``base`` in `GAS_MATERIALS`) is not
+    checked.
+    """
+    for key in ("k_in_plane_W_mK", "k_through_W_mK", *_K_KEYS):
+        if key in spec and spec[key] > MAX_SOLID_K_W_MK:
+            logger.warning(
+                "materials.%s.%s = %g W m-1 K-1 is above %g W m-1 K-1, more "
+                "than any solid conducts (diamond: about 2000); check that it "
+                "is in W m-1 K-1, not mW m-1 K-1",
+                name,
+                key,
+                spec[key],
+                MAX_SOLID_K_W_MK,
+            )
+
+    is_gas = name in GAS_MATERIALS or spec.get("base") in GAS_MATERIALS
+    low, high = SOLID_RHO_CP_J_M3K
+    rho_cp = spec.get("rho_cp_J_m3K")
+    if rho_cp is None or is_gas or low <= rho_cp <= high:
+        return
+    logger.warning(
+        "materials.%s.rho_cp_J_m3K = %g J m-3 K-1 is outside %g-%g J m-3 K-1, "
+        "the range of solids and liquids (gases, foams and aerogels are "
+        "lower); give density times specific heat, not c_p in J kg-1 K-1",
+        name,
+        rho_cp,
+        low,
+        high,
+    )
 
 
 def _check_keys(name: str, spec: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from thermosynth.errors import RecipeError
 from thermosynth.recipe.distributions import bounds, describe
 from thermosynth.recipe.models import Recipe
+from thermosynth.recipe.yaml12 import RecipeYamlLoader
 
 logger = logging.getLogger(__name__)
 
@@ -308,8 +309,8 @@ def _check_overrides(overrides: Any) -> None:
             )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loader that rejects a key given twice in one mapping.
+class _UniqueKeyLoader(RecipeYamlLoader):
+    """Recipe YAML loader that rejects a key given twice in one mapping.
 
     PyYAML keeps the last of two equal keys, so a second ``physics:`` section
     pasted below a recipe would drop the first one without a word.
@@ -375,14 +376,15 @@ def _override_value(raw_value: str, item: str) -> Any:
     starts with ``[`` or ``{``, is an error. The YAML 1.1 words that PyYAML
     reads as booleans (``on``, ``off``, ``yes``, ``no``) stay strings, as in
     YAML 1.2, so ``--set bank.mode=off`` is saved as ``off``; a boolean key
-    still accepts them.
+    still accepts them. Numbers such as ``1e-3`` are floats, as in a recipe
+    file (`RecipeYamlLoader`).
     """
     if raw_value.lstrip().startswith(("&", "*")):
         return raw_value
     if raw_value.strip().lower() in _YAML11_BOOLEANS:
         return raw_value.strip()
     try:
-        return yaml.safe_load(raw_value)
+        return yaml.load(raw_value, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         if not raw_value.lstrip().startswith(("[", "{")):
             return raw_value

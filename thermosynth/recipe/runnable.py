@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from thermosynth.recipe.loading import INPUT_PATH_KEYS, LoadedRecipe
+from thermosynth.recipe.yaml12 import load_yaml
 
 
 def runnable_text(loaded: LoadedRecipe) -> str:
@@ -23,7 +24,7 @@ def runnable_text(loaded: LoadedRecipe) -> str:
     recipe names it, because a relative one is read from the recipe's
     folder. A recipe that needs no change keeps its text, comments included.
     """
-    data = yaml.safe_load(loaded.text)
+    data = load_yaml(loaded.text)
     changed = False
     for keys, value in _absolute_paths(loaded):
         node = data

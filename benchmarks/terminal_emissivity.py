@@ -53,7 +53,7 @@ def terminal_rise_K(overrides: tuple[str, ...]) -> tuple[float, float]:
 
 
 def cpu_name() -> str:
-    """Return the CPU model from /proc/cpuinfo, or what `platform` knows."""
+    """Return the CPU model from /proc/cpuinfo, or the processor name of `platform`."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:

@@ -87,18 +87,20 @@ def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
         The solver and its arithmetic (``precision``; the ``fast`` and
         ``fipy`` solvers always use float64), ``dt_s`` (the longest step),
         ``n_layers``, ``ambient_C``, the heat transfer coefficients and
-        emissivities of the top and bottom faces, ``thickness_mm``, and
+        emissivities of the top and bottom faces, ``thickness_mm``,
+        ``layer_thickness_mm`` (each simulation layer's, top first), and
         ``materials``: each material that covers a grid cell, keyed by its
         name, with its conductivities and volumetric heat capacity.
     """
     physics = recipe.physics
-    used = np.unique(layout.material_id)
+    used = {layout.materials[i].name for i in np.unique(layout.material_id)}
+    used |= {layer.material for layer in layout.layers or () if layer.material}
     materials = {
-        layout.materials[i].name: {
-            key: float(getattr(layout.materials[i], key)) for key in _MATERIAL_KEYS
-        }
-        for i in used
+        material.name: {key: float(getattr(material, key)) for key in _MATERIAL_KEYS}
+        for material in layout.materials
+        if material.name in used
     }
+    thickness_mm = layout.layer_thickness_mm(physics.n_layers)
     return {
         "solver": physics.solver,
         "precision": physics.precision if physics.solver == "adi" else "float64",
@@ -111,6 +113,7 @@ def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
         "emissivity_bottom": physics.emissivity_bottom,
         "emissivity_top_regions": dict(physics.emissivity_top_regions),
         "thickness_mm": layout.thickness_mm,
+        "layer_thickness_mm": [float(t) for t in thickness_mm],
         "materials": materials,
     }
 

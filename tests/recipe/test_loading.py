@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from thermosynth.build import build_camera, build_layout
 from thermosynth.errors import RecipeError
 from thermosynth.recipe import load_demo_recipe, load_recipe, parse_recipe
 from thermosynth.recipe.distributions import Uniform
+from thermosynth.simulation import resolved_physics
 
 LOADING = "thermosynth.recipe.loading"
 
@@ -777,3 +779,53 @@ def test_dot_inf_and_nan_unchanged():
         parse(overrides=("physics.dt_s=.inf",))
     with pytest.raises(RecipeError, match=r"'physics\.dt_s' = nan is invalid"):
         parse(overrides=("physics.dt_s=.nan",))
+
+
+PRISMATIC = {
+    "kind": "prismatic_cell", "width_mm": 60, "height_mm": 40, "thickness_mm": 12,
+    "terminal_width_mm": 10, "terminal_height_mm": 4, "terminal_inset_mm": 6,
+    "casing_mm": 2, "resolution_mm": 2, "stack_layers": 4,
+}  # fmt: skip
+
+
+def stacked_demo(**physics: int) -> dict:
+    """Return the demo recipe as a dict on a stacked prismatic cell."""
+    text = resources.files("thermosynth.recipes").joinpath("demo.yaml").read_text()
+    data = yaml.safe_load(text)
+    data["layout"] = dict(PRISMATIC)
+    data["physics"].pop("n_layers", None)
+    data["physics"].update(physics)
+    return data
+
+
+def test_stack_sets_physics_layers():
+    assert load_recipe(stacked_demo()).recipe.physics.n_layers == 6
+    assert load_recipe(stacked_demo(n_layers=6)).recipe.physics.n_layers == 6
+
+
+def test_stack_without_walls_sets_layers():
+    data = stacked_demo()
+    data["layout"]["wall_mm"] = 0
+
+    assert load_recipe(data).recipe.physics.n_layers == 4
+
+
+def test_stack_rejects_other_physics_layers():
+    message = (
+        r"<dict>: key 'physics.n_layers' = 3, but the layout's stack "
+        r"\(layout.stack_layers = 4, walls included\) has 6 simulation layers; "
+        r"leave physics.n_layers out or set it to 6"
+    )
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(stacked_demo(n_layers=3))
+
+
+def test_stack_recorded_in_physics():
+    loaded = load_recipe(stacked_demo())
+    layout = build_layout(loaded.recipe.layout, loaded.recipe.materials, n_layers=6)
+
+    physics = resolved_physics(loaded.recipe, layout)
+
+    assert physics["n_layers"] == 6
+    assert physics["layer_thickness_mm"] == pytest.approx([0.8, *[10.4 / 4] * 4, 0.8])
+    assert physics["materials"]["casing_aluminium"]["k_x_W_mK"] == 154.0

@@ -189,12 +189,41 @@ def parse_recipe(
         raise RecipeError(format_validation_error(exc, source)) from None
 
     recipe = _resolve_paths(recipe, base_dir, source)
+    recipe = _layers_from_stack(recipe, source)
     warn_small_sources(recipe, source)
     warn_early_separator_short(recipe, source)
     warn_short_frame_interval(recipe, source)
     final_text = yaml.safe_dump(data, sort_keys=False) if overrides else text
     digest = hashlib.sha256(final_text.encode()).hexdigest()
     return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
+
+
+def _layers_from_stack(recipe: Recipe, source: str) -> Recipe:
+    """Set ``physics.n_layers`` to the layer count of a layout's stack.
+
+    A layout key ``stack_layers`` (the prismatic cell's) builds the layout
+    with its own through-thickness stack, whose simulation layers fix
+    ``physics.n_layers``. A recipe that gives another ``physics.n_layers``
+    is rejected.
+    """
+    stack_layers = recipe.layout.options().get("stack_layers")
+    if stack_layers is None:
+        return recipe
+
+    # Imported here because thermosynth.build imports the recipe package.
+    from thermosynth.build import build_layout
+
+    n_layers = build_layout(recipe.layout, recipe.materials).n_layers
+    physics = recipe.physics
+    if "n_layers" in physics.model_fields_set and physics.n_layers != n_layers:
+        raise RecipeError(
+            f"{source}: key 'physics.n_layers' = {physics.n_layers}, but "
+            f"the layout's stack (layout.stack_layers = {stack_layers}, walls "
+            f"included) has {n_layers} simulation layers; leave physics.n_layers "
+            f"out or set it to {n_layers}"
+        )
+    physics = physics.model_copy(update={"n_layers": n_layers})
+    return recipe.model_copy(update={"physics": physics})
 
 
 def warn_small_sources(recipe: Recipe, source: str) -> None:

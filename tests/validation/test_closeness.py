@@ -348,6 +348,26 @@ def test_celsius_pseudo_against_kelvin_normal(flir_frames, tmp_path):
         np.testing.assert_allclose(converted, same_unit, rtol=1e-6, equal_nan=True)
 
 
+def test_quantum_floor_noted(flir_frames, tmp_path):
+    celsius = _in_celsius(flir_frames, tmp_path / "dataset.h5")
+
+    report = closeness_report(
+        celsius,
+        celsius.subset(np.arange(8)),
+        out_dir=tmp_path / "report",
+        rng=np.random.default_rng(0),
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+        hdf5="none",
+    )
+
+    assert len(report.notes) == 1
+    assert (
+        "the median noise sigma is the quantisation floor, 0.0289 C"
+        in (report.notes[0])
+    )
+
+
 def test_mixed_units_rejected(flir_frames, tmp_path):
     celsius = _in_celsius(flir_frames, tmp_path / "dataset.h5")
 

@@ -450,6 +450,9 @@ def _measure(
     noise = _noise(reference.values, quantum)
     model = NormalModel.fit(reference.values, noise_floor=float(np.median(noise)))
     notes = [] if model.has_noise else [_no_noise_note(reference)]
+    floor = quantum / np.sqrt(12.0)
+    if model.has_noise and quantum > 0 and np.median(noise) <= floor * (1 + 1e-9):
+        notes.append(_quantum_floor_note(reference, floor))
     for note in notes:
         logger.warning("%s", note)
 
@@ -485,6 +488,17 @@ def _no_noise_note(reference: FrameSet) -> str:
         "frames with their sensor noise, or integer levels with their "
         "calibration (--normal-scale on the command line), whose step sets a "
         "noise floor"
+    )
+
+
+def _quantum_floor_note(reference: FrameSet, floor: float) -> str:
+    return (
+        f"normal frames from {reference.origin} have no noise above their level "
+        f"step: the median noise sigma is the quantisation floor, {floor:.3g} "
+        f"{reference.unit} (step / sqrt(12)), as in screen exports decoded from a "
+        "palette. contrast_noise and peak_z are therefore in units of that "
+        "floor, not of a camera's noise, and come out far larger than on "
+        "radiometric frames; compare contrast [unit] across such sets instead"
     )
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
-from thermosynth.pipeline import Generator
-from thermosynth.plausibility import UnitChecks
+from thermosynth.pipeline import Generator, generate
+from thermosynth.plausibility import UnitChecks, summarise_implausible
 from thermosynth.recipe import load_demo_recipe
 
 LOGGER = "thermosynth.plausibility"
+PIPELINE = "thermosynth.pipeline"
 
 
 def _frame(value: float, unit: str) -> Frame:
@@ -138,3 +142,83 @@ def test_layout_off_frame_warns(caplog, corners_px, invalid_rows, expected):
         assert expected in messages[0]
         assert "f.npy (10 x 8 px)" in messages[0]
         assert "registration.corners_px" in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys"),
+    [
+        ("hotspot", "power_W"),
+        ("joule", "current_A or resistance_mohm"),
+        ("held_patch", "rise_K"),
+    ],
+)
+def test_saturation_names_source_keys(caplog, kind, keys):
+    metadata = {"peak_rise_K": 30.0, "scenario": "s", "kind": kind, "saturated_px": 2}
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        UnitChecks(ambient_C=25.0).check_sample(0, metadata)
+
+    (record,) = caplog.records
+    assert f"lower the scenario's {keys} or check" in record.getMessage()
+
+
+def test_hot_joule_names_current_and_resistance(caplog):
+    metadata = {"peak_rise_K": 1500.0, "scenario": "tab", "kind": "joule"}
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        UnitChecks(ambient_C=25.0).check_sample(0, metadata)
+
+    (record,) = caplog.records
+    assert "current_A is in amperes, its resistance_mohm in milliohms" in (
+        record.getMessage()
+    )
+
+
+def test_implausible_summary_counts_every_sample():
+    recipe = load_demo_recipe().recipe
+    rises = [[9, "tab_overheating", 1300.0]]
+    rises += [[i, "internal_short", 1200.0 + i] for i in (20, 3, 4, 5, 6, 7, 8)]
+
+    line = summarise_implausible(rises, recipe.scenarios, n_anomalous=10)
+
+    assert line is not None
+    assert line.startswith("8 of 10 anomalous samples rise more than 1200 K")
+    assert "(the largest 1300 K)" in line
+    assert (
+        "samples 3, 4, 5, 6, 7 and 2 more of 'internal_short' (scenarios.0.power_W)"
+    ) in line
+    assert (
+        "samples 9 of 'tab_overheating' (scenarios.1.current_A, "
+        "scenarios.1.resistance_mohm)"
+    ) in line
+    assert summarise_implausible([], recipe.scenarios, n_anomalous=10) is None
+
+
+def test_generate_logs_implausible_summary(tmp_path, caplog):
+    overrides = [
+        f"output.dir={tmp_path / 'out'}",
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=3",
+        "frames.n_frames=2",
+        "output.shard_size=1",
+        "scenarios.0.power_W=20000",
+        "scenarios.0.weight=100",
+    ]
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        generate(load_demo_recipe(overrides=overrides), progress=False)
+
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    per_sample = [message for message in messages if " rises " in message]
+    summary = [r.getMessage() for r in caplog.records if r.name == PIPELINE]
+    assert len(per_sample) == 1
+    assert summary == [
+        "3 of 3 anomalous samples rise more than 1200 K above ambient (the largest "
+        f"{max_peak_K(tmp_path / 'out'):.0f} K), more than any battery surface: "
+        "samples 1, 2, 3 of 'internal_short' (scenarios.0.power_W). Lower those "
+        "keys or check their units"
+    ]
+
+
+def max_peak_K(output: Path) -> float:
+    with h5py.File(output / "dataset.h5", "r") as file:
+        peaks = [json.loads(m)["peak_rise_K"] for m in file["metadata"].asstr()[1:]]
+    return max(peaks)

@@ -194,11 +194,93 @@ def test_interrupt_names_kept_shards_then_resume(reference, out, capsys, monkeyp
 
     staging = list(out.parent.glob(f".{out.name}.partial-*"))
     assert len(staging) == 1
-    assert err.startswith("thermosynth: interrupted; 10 complete shards are kept in ")
+    assert err.startswith("thermosynth: interrupted; 10 of 10 shards are complete")
     assert str(staging[0]) in err
     assert err.rstrip().endswith(
-        "run again with --resume to finish the output, or delete that folder"
+        "rerun with --resume to finish, or without it to start afresh (which "
+        "deletes that folder)"
     )
+    assert main(generate_args(out, "--resume")) == 0
+    assert_same_tree(out, expected)
+
+
+def test_interrupt_in_second_shard_keeps_first(reference, out, capsys, monkeypatch):
+    _, expected = reference
+    real_write_shard = pipeline.write_shard
+    calls: list[int] = []
+    interrupted: list[int] = []
+
+    def interrupt_second(generator, shard, stage, reference_size, **options):
+        calls.append(shard.number)
+        if shard.number == 1 and not interrupted:
+            interrupted.append(shard.number)
+            # Half a shard: a temporary HDF5 file, and no marker.
+            (stage / SHARD_DIR / f".{shard.name}.h5.x1.tmp").write_bytes(b"half")
+            raise KeyboardInterrupt
+        return real_write_shard(generator, shard, stage, reference_size, **options)
+
+    monkeypatch.setattr(pipeline, "write_shard", interrupt_second)
+    assert main(generate_args(out)) == 130
+    err = capsys.readouterr().err
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+
+    assert err == (
+        f"thermosynth: interrupted; 1 of 10 shards is complete and kept in "
+        f"{staging}; rerun with --resume to finish, or without it to start "
+        "afresh (which deletes that folder)\n"
+    )
+    assert [p.name for p in (staging / SHARD_DIR).glob("shard-*.json")] == [
+        "shard-000000.json"
+    ]
+    calls.clear()
+    assert main(generate_args(out, "--resume")) == 0
+    assert calls == list(range(1, 10))
+    assert_same_tree(out, expected)
+    assert not list(out.parent.glob(f".{out.name}.partial-*"))
+
+
+def test_interrupt_before_any_shard_says_so(out, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "write_shard", interrupted)
+    assert main(generate_args(out)) == 130
+    err = capsys.readouterr().err
+
+    assert err == (
+        "thermosynth: interrupted; none of the 10 shards was complete, so no "
+        "output was written; a smaller output.shard_size keeps more of an "
+        "interrupted run for --resume\n"
+    )
+    assert not list(out.parent.glob(f".{out.name}.partial-*"))
+
+
+def test_sigint_with_workers_then_resume(reference, out, capsys):
+    _, expected = reference
+    command = [sys.executable, "-m", "thermosynth.cli", *generate_args(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [*command, "--workers", "2"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    pattern = f".{out.name}.partial-*/{SHARD_DIR}/shard-*.json"
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(pattern)) and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.005)
+    # Ctrl-C in a terminal signals the whole process group, workers included.
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+    n_kept = len(list((staging / SHARD_DIR).glob("shard-*.json")))
+
+    assert process.returncode == 130, err
+    assert 1 <= n_kept < 10, "the run finished before it was interrupted"
+    assert f"interrupted; {n_kept} of 10 shards " in err
+    assert f"complete and kept in {staging}; rerun with --resume" in err
     assert main(generate_args(out, "--resume")) == 0
     assert_same_tree(out, expected)
 

@@ -8,7 +8,8 @@ import pytest
 import thermosynth.physics.adi as adi
 import thermosynth.simulation as simulation
 from thermosynth.build import build_layout
-from thermosynth.errors import RecipeError
+from thermosynth.cli import main
+from thermosynth.errors import RecipeError, SimulationError
 from thermosynth.physics.runaway import SeparatorShort
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.recipe.models import PhysicsSpec
@@ -256,3 +257,54 @@ def test_boundary_from_places_regions_on_layout():
     assert boundary_from(load_demo_recipe().recipe.physics).emissivity_top_map is None
     with pytest.raises(RecipeError, match="no layout was given"):
         boundary_from(loaded.recipe.physics)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "scenarios.0.power_W=1e9",
+            "scenario 'internal_short' (scenarios.0, drawn power_W = 1e+09 W): "
+            "ADI heat solver: temperature became non-finite",
+        ),
+        (
+            "scenarios.1.current_A=1e9",
+            "scenario 'tab_overheating' (scenarios.1, drawn current_A = 1e+09 A, "
+            "resistance_mohm = ",
+        ),
+    ],
+)
+def test_failure_names_scenario_key(override, expected):
+    loaded = load_demo_recipe(overrides=[override])
+    index = int(override.split(".")[1])
+    drawn, layout = drawn_for(loaded, index)
+
+    with pytest.raises(SimulationError) as raised:
+        simulate_scenario(drawn, layout, loaded.recipe)
+
+    message = str(raised.value)
+    assert message.startswith(expected)
+    assert "scenario 0:" not in message
+    keys = "scenarios.0.power_W" if index == 0 else "scenarios.1.current_A or "
+    assert f"; lower {keys}" in message
+
+
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_cli_simulation_failure_not_skipped(tmp_path, capsys, on_error):
+    args = ["generate", "--demo", "-o", str(tmp_path / "out"), "--no-progress"]
+    for item in (
+        "scenarios=[{kind: hotspot, power_W: 1, radius_mm: 3},"
+        " {kind: hotspot, name: big, power_W: 1e9, radius_mm: 3}]",
+        "split.test_anomalous=3",
+        f"frames.on_error={on_error}",
+    ):
+        args += ["--set", item]
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+
+    assert err.startswith("thermosynth: error: scenario 'big' (scenarios.1, ")
+    assert "drawn power_W = 1e+09 W" in err
+    assert "lower scenarios.1.power_W" in err
+    assert "frames.on_error" not in err
+    assert "synthetic-pouch" not in err

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"thermosynth: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt as interrupt:
-        # A run that kept complete shards for --resume names their folder.
+        # A sharded run names the shards it kept for --resume and their folder.
         detail = str(interrupt) or "no output was written"
         print(f"thermosynth: interrupted; {detail}", file=sys.stderr)
         return 130

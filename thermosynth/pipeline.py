@@ -26,6 +26,7 @@ from thermosynth.errors import (
     MaskSizeError,
     OutputError,
     RecipeError,
+    SimulationError,
     ThermosynthError,
 )
 from thermosynth.frames.frame import Frame
@@ -53,6 +54,7 @@ from thermosynth.output.shards import (
     temporary_shard_file,
     write_manifest,
 )
+from thermosynth.plausibility import implausible_rise, summarise_implausible
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.runnable import runnable_text
 from thermosynth.samples import (
@@ -294,12 +296,28 @@ def write_sharded(
         )
         _join_shards(stage, loaded, shards, results, physics=physics, copied=copied)
         commit_staging(stage, target, overwrite=overwrite)
+        _log_implausible(results, loaded, unit)
     except BaseException as error:
-        explained = _explain_failure(error, stage, target)
+        explained = _explain_failure(error, stage, target, n_shards=len(shards))
         if explained is error:
             raise
         raise explained from error
     return results
+
+
+def _log_implausible(
+    results: list[ShardResult], loaded: LoadedRecipe, noun: str
+) -> None:
+    """Warn once with the count of every item whose rise is implausible."""
+    rises = [rise for result in results for rise in result.implausible_rises]
+    line = summarise_implausible(
+        rises,
+        loaded.recipe.scenarios,
+        n_anomalous=sum(len(result.areas_px) for result in results),
+        noun=noun,
+    )
+    if line is not None:
+        logger.warning("%s", line)
 
 
 def finished_results(
@@ -420,7 +438,8 @@ def _sample_or_skip(
         if label:
             return generator.anomalous(index, frame), frame
         return normal_sample(index, split, frame), frame
-    except (OutputError, RecipeError):
+    except (OutputError, RecipeError, SimulationError):
+        # Skipping frames cannot help a scenario that the solver cannot run.
         raise
     except ThermosynthError as error:
         if frame is not None and frame.source not in str(error):
@@ -558,7 +577,9 @@ def _join_shards(
     )
 
 
-def _explain_failure(error: BaseException, stage: Path, target: Path) -> BaseException:
+def _explain_failure(
+    error: BaseException, stage: Path, target: Path, *, n_shards: int
+) -> BaseException:
     """Keep the staging folder if it contains complete shards; reword the error."""
     kept = sorted((stage / SHARD_DIR).glob("shard-*.json"))
     if not kept:
@@ -576,13 +597,29 @@ def _explain_failure(error: BaseException, stage: Path, target: Path) -> BaseExc
         return type(error)(
             f"{error}{resume}; after fixing this, run again with --resume to reuse them"
         )
-    if kept and isinstance(error, KeyboardInterrupt):
-        # The command line prints this text in place of "no output was written".
-        return KeyboardInterrupt(
-            f"{resume.removeprefix('; ')}; run again with --resume to finish the "
-            "output, or delete that folder"
-        )
+    if isinstance(error, KeyboardInterrupt):
+        return _explain_interrupt(stage, len(kept), n_shards)
     return error
+
+
+def _explain_interrupt(stage: Path, n_kept: int, n_shards: int) -> KeyboardInterrupt:
+    """Say how many shards an interrupted run kept and how to go on.
+
+    The command line prints the text after "interrupted; ". A rerun without
+    --resume removes a staging folder of the same recipe (`open_staging`).
+    """
+    if not n_kept:
+        shards = "the only shard" if n_shards == 1 else f"none of the {n_shards} shards"
+        return KeyboardInterrupt(
+            f"{shards} was complete, so no output was written; a smaller "
+            "output.shard_size keeps more of an interrupted run for --resume"
+        )
+    verb = "is" if n_kept == 1 else "are"
+    return KeyboardInterrupt(
+        f"{n_kept} of {n_shards} shards {verb} complete and kept in {stage}; "
+        "rerun with --resume to finish, or without it to start afresh (which "
+        "deletes that folder)"
+    )
 
 
 def _disk_full(error: BaseException) -> bool:
@@ -666,6 +703,8 @@ class _Writers:
         meta = sample.metadata
         anomaly = (meta["area_px"], meta["peak_rise_K"]) if sample.label else None
         self._tally.add(frame.unit, anomaly)
+        if sample.label:
+            self._tally.note_rise(implausible_rise(sample.index, meta))
 
     def close(self) -> None:
         try:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from thermosynth.frames.frame import Frame
+from thermosynth.scenario import SOURCE_KEYS, scenario_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,71 @@ MIN_VALID_COVERED = 0.5
 # An estimate: even in thermal runaway a cell's surface stays below about
 # 1000 C, so a larger simulated rise points to a power in the wrong unit [K].
 MAX_PLAUSIBLE_RISE_K = 1200.0
+
+
+def implausible_rise(index: int, metadata: dict[str, Any]) -> list[Any] | None:
+    """Return [index, scenario name, peak rise [K]] if the rise is implausible.
+
+    The shard markers keep these lists, so that `summarise_implausible` can
+    count the samples of every worker at the end of a run.
+    """
+    peak_K = float(np.max(metadata["peak_rise_K"]))
+    if peak_K <= MAX_PLAUSIBLE_RISE_K:
+        return None
+    return [index, metadata["scenario"], peak_K]
+
+
+def summarise_implausible(
+    rises: Sequence[Sequence[Any]],
+    scenarios: Sequence[Any],
+    *,
+    n_anomalous: int,
+    noun: str = "sample",
+) -> str | None:
+    """Return one line that counts the implausible rises of a run, or None.
+
+    ``rises`` are `implausible_rise` lists and ``scenarios`` the recipe's
+    scenario specs, whose keys the line names, such as
+    ``scenarios.1.power_W``.
+    """
+    if not rises:
+        return None
+    by_name: dict[str, list[int]] = {}
+    for index, name, _ in sorted(rises, key=lambda rise: int(rise[0])):
+        by_name.setdefault(name, []).append(int(index))
+    groups = [
+        _implausible_group(name, indices, scenarios, noun)
+        for name, indices in by_name.items()
+    ]
+    peak_K = max(float(rise[2]) for rise in rises)
+    return (
+        f"{len(rises)} of {n_anomalous} anomalous {noun}s rise more than "
+        f"{MAX_PLAUSIBLE_RISE_K:g} K above ambient (the largest {peak_K:.0f} K), "
+        f"more than any battery surface: {'; '.join(groups)}. Lower those keys "
+        "or check their units"
+    )
+
+
+def _implausible_group(
+    name: str, indices: list[int], scenarios: Sequence[Any], noun: str
+) -> str:
+    """Describe one scenario's implausible samples: first indices and keys."""
+    first_indices = ", ".join(str(index) for index in indices[:5])
+    more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
+    keys = [
+        f"scenarios.{number}.{key}"
+        for number in scenario_numbers(name, scenarios)
+        for key in SOURCE_KEYS[scenarios[number].kind]
+    ]
+    return f"{noun}s {first_indices}{more} of {name!r} ({', '.join(keys)})"
+
+
+SOURCE_UNITS = {
+    "hotspot": "power_W is in watts",
+    "runaway": "power_W is in watts",
+    "joule": "current_A is in amperes, its resistance_mohm in milliohms",
+    "held_patch": "rise_K is in kelvin",
+}
 
 
 class UnitChecks:
@@ -84,10 +150,11 @@ class UnitChecks:
         "item" or "sequence".
         """
         peak_K = float(np.max(metadata["peak_rise_K"]))
+        kind = metadata.get("kind", "hotspot")
+        keys = " or ".join(SOURCE_KEYS.get(kind, ("power_W",)))
         if peak_K > MAX_PLAUSIBLE_RISE_K:
-            check = (
-                "that the scenario's power_W is in watts and its sizes in millimetres"
-            )
+            units = SOURCE_UNITS.get(kind, SOURCE_UNITS["hotspot"])
+            check = f"that the scenario's {units} and its sizes in millimetres"
             if "separator_short" in metadata.get("params", {}):
                 check += (
                     ", and that separator_short_energy_J is not too large for "
@@ -105,8 +172,8 @@ class UnitChecks:
                 "saturated",
                 f"{noun} {index} ({metadata['scenario']}) has {saturated} mask "
                 "pixels clipped at the largest value the frames' encoding holds, "
-                "so they show less than the simulated rise; lower the scenario's "
-                f"power or check the frames' calibration. Each {noun}'s count is "
+                f"so they show less than the simulated rise; lower the scenario's "
+                f"{keys} or check the frames' calibration. Each {noun}'s count is "
                 "its metadata's saturated_px",
             )
 

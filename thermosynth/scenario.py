@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,30 @@ class DrawnScenario:
     name: str
     duration_s: float
     params: dict[str, Any]
+
+
+# Recipe keys of each scenario kind that set how strongly it heats, with the
+# unit of each key's value.
+SOURCE_KEYS = {
+    "hotspot": ("power_W",),
+    "runaway": ("power_W",),
+    "joule": ("current_A", "resistance_mohm"),
+    "held_patch": ("rise_K",),
+}
+SOURCE_KEY_UNITS = {
+    "power_W": "W",
+    "current_A": "A",
+    "resistance_mohm": "mOhm",
+    "rise_K": "K",
+}
+
+
+def scenario_numbers(name: str, scenarios: Sequence[ScenarioSpec]) -> list[int]:
+    """Return the list indices of the recipe's scenarios named ``name``.
+
+    A scenario without a name goes by its kind, as `DrawnScenario.name` does.
+    """
+    return [i for i, spec in enumerate(scenarios) if (spec.name or spec.kind) == name]
 
 
 def choose_scenario(

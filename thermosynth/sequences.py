@@ -27,7 +27,13 @@ import numpy as np
 from thermosynth.blend import Blended, saturated_px
 from thermosynth.build import build_camera, build_layout, build_source, register
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
-from thermosynth.errors import FrameError, OutputError, RecipeError, ThermosynthError
+from thermosynth.errors import (
+    FrameError,
+    OutputError,
+    RecipeError,
+    SimulationError,
+    ThermosynthError,
+)
 from thermosynth.frames.continuity import find_jump
 from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
@@ -57,7 +63,7 @@ from thermosynth.pipeline import (
     with_skip_hint,
     write_sharded,
 )
-from thermosynth.plausibility import UnitChecks
+from thermosynth.plausibility import UnitChecks, implausible_rise
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe, SequenceSpec
 from thermosynth.samples import blend_threshold, record_and_blend
@@ -579,7 +585,8 @@ def _sequence_or_skip(
         if entry.label:
             return generator.anomalous(entry.index, frames)
         return normal_sequence(entry.index, entry.split, frames)
-    except (OutputError, RecipeError):
+    except (OutputError, RecipeError, SimulationError):
+        # Skipping frames cannot help a scenario that the solver cannot run.
         raise
     except ThermosynthError as error:
         if frames and frames[0].source not in str(error):
@@ -665,6 +672,8 @@ class _ShardWriters:
         meta = sample.metadata
         final = (meta["area_px"][-1], meta["peak_rise_K"][-1]) if sample.label else None
         self._tally.add(sample.frame_unit, final)
+        if sample.label:
+            self._tally.note_rise(implausible_rise(sample.index, meta))
 
     def _open(self, frame_unit: str) -> None:
         output = self._loaded.recipe.output

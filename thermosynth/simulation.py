@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from thermosynth.errors import RecipeError
+from thermosynth.errors import RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout, require_regions
 from thermosynth.physics.adi import simulate_adi, suits
 from thermosynth.physics.fast import simulate_fast
@@ -23,7 +23,13 @@ from thermosynth.physics.runaway import (
     simulate_runaway,
 )
 from thermosynth.recipe.models import PhysicsSpec, Recipe
-from thermosynth.scenario import DrawnScenario, build_sources
+from thermosynth.scenario import (
+    SOURCE_KEY_UNITS,
+    SOURCE_KEYS,
+    DrawnScenario,
+    build_sources,
+    scenario_numbers,
+)
 
 MIN_STEPS = 5
 """Minimum number of time steps per scenario.
@@ -186,6 +192,40 @@ def simulate_scenario(
         but is nearly transparent in the thermal infrared, so a camera records
         the surface behind it.
     """
+    try:
+        return _simulate(drawn, layout, recipe, output_times_s, events)
+    except SimulationError as error:
+        raise SimulationError(_name_failure(error, drawn, recipe)) from error
+
+
+def _name_failure(error: SimulationError, drawn: DrawnScenario, recipe: Recipe) -> str:
+    """Prefix a solver's message with the scenario's name, recipe key and draw.
+
+    A solver numbers the scenarios of its own batch, which are not the
+    recipe's list, so the message names the recipe's ``scenarios.N``.
+    """
+    numbers = scenario_numbers(drawn.name, recipe.scenarios)
+    keys = SOURCE_KEYS[drawn.kind]
+    values = ", ".join(
+        f"{key} = {drawn.params[key]:.4g} {SOURCE_KEY_UNITS[key]}" for key in keys
+    )
+    where = " or ".join(f"scenarios.{number}" for number in numbers)
+    lower = " or ".join(f"scenarios.{n}.{key}" for n in numbers for key in keys)
+    return (
+        f"scenario {drawn.name!r} ({where}, drawn {values}): {error}; lower "
+        f"{lower}, because a drawn value too large for the layout is the usual "
+        "cause"
+    )
+
+
+def _simulate(
+    drawn: DrawnScenario,
+    layout: Layout,
+    recipe: Recipe,
+    output_times_s: Sequence[float] | None,
+    events: dict[str, Any] | None,
+) -> np.ndarray:
+    """Run the solver that suits ``drawn``; see `simulate_scenario`."""
     physics = recipe.physics
     times = [drawn.duration_s] if output_times_s is None else list(output_times_s)
     duration_s = float(times[-1])

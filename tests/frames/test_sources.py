@@ -257,6 +257,8 @@ def test_mask_mapping_without_match(tmp_path):
 
     with pytest.raises(FrameError, match=r"mask key of \['CAM1', 'CAM2'\].*found none"):
         source.read(0)
+    with pytest.raises(FrameError, match=r"; adjust the mapping frames\.valid_mask in"):
+        source.read(0)
 
 
 def test_unknown_palette_in_source(tmp_path):

@@ -163,6 +163,33 @@ def test_folder_maps_16bit_to_8bit_scale(tmp_path):
     np.testing.assert_allclose(back, raw, atol=stored["raw_per_level"] / 2)
 
 
+def test_folder_scale_maps_levels_to_values(tmp_path):
+    from thermosynth.frames.encodings import LinearEncoding
+    from thermosynth.frames.frame import Frame
+    from thermosynth.output.folder import EightBitScale
+
+    raw = np.array([[1000, 1500], [2000, 1200]], dtype=np.uint16)
+    encoding = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+    values = encoding.decode(raw)
+    frame = Frame(raw, values, "C", np.ones((2, 2), bool), encoding, 0.01, "x")
+    scale = EightBitScale.from_frame(frame)
+
+    with FolderWriter(tmp_path, frame_unit="C", eight_bit=scale) as writer:
+        writer.write(make_sample(0, 0, raw))
+    level = cv2.imread(
+        str(tmp_path / "train" / "good" / "000000.png"), cv2.IMREAD_UNCHANGED
+    )
+    stored = json.loads((tmp_path / "scale.json").read_text())
+    mapping = stored["level_to_value"]
+    back = level * mapping["value_per_level"] + mapping["value_offset"]
+
+    assert mapping["unit"] == "C"
+    assert mapping["value_offset"] == pytest.approx(1000 * 0.01 - 40.0)
+    np.testing.assert_allclose(back, values, atol=mapping["value_per_level"] / 2)
+    assert "level_to_value.value_per_level" in stored["note"]
+    assert stored["raw_offset"] == 1000
+
+
 def test_folder_failed_png_raises_output_error(tmp_path, samples, monkeypatch):
     monkeypatch.setattr(cv2, "imwrite", lambda *args: False)
     writer = FolderWriter(tmp_path, frame_unit="C")

@@ -408,6 +408,31 @@ def test_override_without_equals_rejected():
 def test_override_bad_list_index():
     with pytest.raises(RecipeError, match=r"'3' is not an index of a list of 1 items"):
         parse(overrides=("scenarios.3.power_W=1",))
+    with pytest.raises(
+        RecipeError, match=r"items in .*; use 0, or add a scenario to the recipe file$"
+    ):
+        parse(overrides=("scenarios.3.power_W=1",))
+
+
+def test_override_list_index_names_range():
+    with pytest.raises(RecipeError) as raised:
+        load_demo_recipe(overrides=["scenarios.5.power_W=1"])
+
+    assert str(raised.value) == (
+        "--set scenarios.5: '5' is not an index of a list of 2 items "
+        "in <demo>; use 0..1, or add a scenario to the recipe file"
+    )
+
+
+def test_distribution_for_number_key():
+    with pytest.raises(RecipeError) as raised:
+        load_demo_recipe(overrides=["physics.dt_s={uniform: [1, 2]}"])
+
+    message = str(raised.value)
+    assert message.startswith("<demo>: key 'physics.dt_s' = {'uniform': [1, 2]} is ")
+    assert "this key takes one value, not a section or a distribution" in message
+    assert message.endswith("with --set physics.dt_s=...")
+    assert "section 'physics.dt_s'" not in message
 
 
 def test_palette_mode_needs_palette(tmp_path):

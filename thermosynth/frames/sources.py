@@ -233,7 +233,8 @@ def _pick_mask_path(spec: MaskSpec, key: str, name: str) -> tuple[str | Path, st
         found = "none" if not matches else ", ".join(matches)
         raise FrameError(
             f"frame {name}: exactly one mask key of {sorted(spec)} must occur in "
-            f"its file name, found {found}; adjust the mask mapping"
+            f"its file name, found {found}; adjust the mapping {key} in the "
+            "recipe so that one key matches each frame's file name"
         )
     return spec[matches[0]], f"{key}.{matches[0]}"
 

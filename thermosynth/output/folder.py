@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from thermosynth.errors import OutputError
+from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
 from thermosynth.output.sample import Sample
 
@@ -51,12 +52,18 @@ HEADROOM = 1.0
 class EightBitScale:
     """One linear map from stored pixels to 8-bit levels for a whole dataset.
 
-    ``level = clip(rint((raw - raw_offset) / raw_per_level), 0, 255)``.
+    ``level = clip(rint((raw - raw_offset) / raw_per_level), 0, 255)``,
+    where ``raw`` is a stored pixel of the source frames. ``value_per_level``
+    and ``value_offset`` map a level straight to the frames' values, through
+    the linear calibration of the frame that the scale was fitted to; they
+    are None for other encodings.
     """
 
     raw_offset: float
     raw_per_level: float
     source_dtype: str
+    value_per_level: float | None = None
+    value_offset: float | None = None
 
     @classmethod
     def from_frame(cls, frame: Frame) -> EightBitScale | None:
@@ -73,7 +80,17 @@ class EightBitScale:
         low, high = float(pixels.min()), float(pixels.max())
         span = max(high - low, 1.0 if np.issubdtype(raw.dtype, np.integer) else 1e-3)
         per_level = span * (1.0 + HEADROOM) / 255.0
-        return cls(raw_offset=low, raw_per_level=per_level, source_dtype=str(raw.dtype))
+        values: dict[str, float] = {}
+        if isinstance(frame.encoding, LinearEncoding):
+            step, offset = frame.encoding.scale_per_level, frame.encoding.offset
+            values = {"value_per_level": per_level * step}
+            values["value_offset"] = low * step + offset
+        return cls(
+            raw_offset=low,
+            raw_per_level=per_level,
+            source_dtype=str(raw.dtype),
+            **values,
+        )
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """Map stored pixels to uint8 levels."""
@@ -83,17 +100,39 @@ class EightBitScale:
         return np.clip(levels, 0, 255).astype(np.uint8)
 
     def describe(self, frame_unit: str) -> dict[str, Any]:
-        """Return the scale as written to ``scale.json``."""
-        return {
+        """Return the scale as written to ``scale.json``.
+
+        The keys ``unit``, ``raw_per_level`` and ``raw_offset`` keep the
+        names that earlier versions wrote; ``level_to_value`` is new.
+        """
+        described: dict[str, Any] = {
             "unit": frame_unit,
             "source_dtype": self.source_dtype,
             "raw_per_level": self.raw_per_level,
             "raw_offset": self.raw_offset,
-            "note": "raw = level * raw_per_level + raw_offset, where raw is "
-            "the stored pixel value of the source frames (source_dtype), not a "
-            "value in unit; values outside levels 0 to 255 are clipped; "
-            "dataset.h5 keeps the stored pixels at full precision",
         }
+        note = (
+            "raw = level * raw_per_level + raw_offset, where raw is the stored "
+            "pixel value of the source frames (source_dtype), not a value in "
+            "unit. "
+        )
+        if self.value_per_level is not None:
+            described["level_to_value"] = {
+                "value_per_level": self.value_per_level,
+                "value_offset": self.value_offset,
+                "unit": frame_unit,
+            }
+            note += (
+                "value = level * level_to_value.value_per_level + "
+                "level_to_value.value_offset, in unit, for frames with the "
+                "calibration of the first frame (each sample's metadata "
+                "encoding in dataset.h5 gives its own). "
+            )
+        described["note"] = note + (
+            "Levels outside 0 to 255 are clipped; dataset.h5 keeps the stored "
+            "pixels at full precision"
+        )
+        return described
 
 
 class FolderWriter:

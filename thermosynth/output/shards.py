@@ -71,6 +71,10 @@ class ShardResult:
         Peak simulated rise of each anomalous sample [K].
     skipped : list of str
         One message per skipped sample, naming its file and the reason.
+    implausible_rises : list of [int, str, float]
+        Sample index, scenario name and peak rise [K] of each sample whose
+        rise exceeds `thermosynth.plausibility.MAX_PLAUSIBLE_RISE_K`. Markers
+        of earlier versions lack it.
     """
 
     number: int
@@ -79,6 +83,7 @@ class ShardResult:
     areas_px: list[int] = field(default_factory=list)
     peak_rises_K: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    implausible_rises: list[list[Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +96,7 @@ class ShardTally:
     areas_px: list[int] = field(default_factory=list)
     peak_rises_K: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    implausible_rises: list[list[Any]] = field(default_factory=list)
 
     def add(self, frame_unit: str, anomaly: tuple[int, float] | None) -> None:
         """Count one written item; ``anomaly`` is its (area [px], peak rise [K])."""
@@ -99,6 +105,11 @@ class ShardTally:
         if anomaly is not None:
             self.areas_px.append(int(anomaly[0]))
             self.peak_rises_K.append(float(anomaly[1]))
+
+    def note_rise(self, rise: list[Any] | None) -> None:
+        """Keep an `implausible_rise` entry; None means the rise is plausible."""
+        if rise is not None:
+            self.implausible_rises.append(rise)
 
     def commit(self, stage: Path, shard: Shard, written: Path | None) -> ShardResult:
         """Move the shard's HDF5 file into place and mark it complete."""

@@ -870,8 +870,10 @@ def _check_state(state: _State, t_s: float, failures: _FailureLog) -> None:
     status = kernels.check_scenarios(state.rise, state.grid.initial_K)
     for scenario in np.flatnonzero(state.alive & (status != 0)):
         problem = "non-finite" if status[scenario] == 1 else "below absolute zero"
+        # The index counts the solver's own batch, so a batch of one omits it.
+        batch = f"batch scenario {scenario}: " if state.alive.size > 1 else ""
         failures.report(
-            f"ADI heat solver: scenario {scenario}: temperature became {problem} "
+            f"ADI heat solver: {batch}temperature became {problem} "
             f"at t = {t_s:g} s; check source powers and material properties",
             fatal=True,
         )

@@ -442,11 +442,19 @@ def _child(node: Any, part: str, key: str, source: str) -> Any:
 
 def _list_index(node: list[Any], part: str, key: str, source: str) -> int:
     if not part.isdigit() or int(part) >= len(node):
+        item = "a scenario" if key.startswith(f"scenarios.{part}") else "an item"
         raise RecipeError(
             f"--set {key}: {part!r} is not an index of a list of {len(node)} "
-            f"items in {source}"
+            f"items in {source}; {_valid_indices(len(node))}, or add {item} to "
+            "the recipe file"
         )
     return int(part)
+
+
+def _valid_indices(n_items: int) -> str:
+    if n_items == 0:
+        return "the list is empty"
+    return "use 0" if n_items == 1 else f"use 0..{n_items - 1}"
 
 
 def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
@@ -587,6 +595,12 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     else:
         message = first["msg"].removeprefix("Value error, ")
         message = message.replace("Input should", "it should")
+    if isinstance(value, dict) and _expects_scalar(first["type"]):
+        return (
+            f"{source}: key '{key}' = {value!r} is invalid: {message}; this key "
+            "takes one value, not a section or a distribution, so fix it in the "
+            f"recipe or with --set {key}=...{more}"
+        )
     if isinstance(value, dict):
         # A check across a section's keys: the message names them, and the
         # whole section would bury it.
@@ -598,6 +612,16 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         f"{source}: key '{key}' = {value!r} is invalid: {message}; fix it in the "
         f"recipe or with --set {key}=...{more}"
     )
+
+
+def _expects_scalar(error_type: str) -> bool:
+    """Return whether a pydantic error type rejects a value of the wrong type.
+
+    Such types, like ``float_type`` or ``bool_parsing``, mean that the key takes
+    one number, flag or string; a check across a section's keys reports
+    ``value_error`` instead.
+    """
+    return error_type.endswith(("_type", "_parsing"))
 
 
 def _section_name(section: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -19,13 +20,15 @@ from thermosynth.bank import (
     entry_key,
     group_key,
     is_linear,
+    layout_key,
     layout_symmetries,
     stratified_scenarios,
     superpose,
 )
 from thermosynth.build import build_layout
 from thermosynth.errors import RecipeError
-from thermosynth.geometry.layout import Layout, Material
+from thermosynth.geometry.layout import Layer, Layout, Material
+from thermosynth.geometry.layouts import prismatic_cell
 from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.heat import Boundary
 from thermosynth.physics.profiles import Ramp
@@ -117,6 +120,71 @@ def test_symmetries_of_asymmetric_layout():
         "identity",
         "flip_y",
     ]
+
+
+def test_symmetries_follow_layer_region():
+    # The left columns are a region that only a stack layer names.
+    layout = striped_layout()
+    left = np.zeros(layout.shape, dtype=bool)
+    left[:, :3] = True
+    plain = replace(layout, regions={"left": left})
+    stacked = replace(plain, layers=(Layer(0.5, "busbar", region="left"), Layer(1.5)))
+
+    assert "flip_x" in layout_symmetries(plain, regions=[])
+    assert "flip_x" not in layout_symmetries(stacked, regions=[])
+
+
+def test_layout_key_unchanged_without_stack():
+    # Computed before stacks entered the key; a change invalidates old banks.
+    expected = "a361c6d3817f451aa4a29aeaa2182b8d5eeb59d2c9a005568e2be97911a88404"
+
+    assert layout_key(striped_layout()) == expected
+
+
+def walled_cell(wall_mm=0.8, **changes):
+    """Return a small prismatic cell with its walls as stack layers."""
+    options = {
+        "width_mm": 60.0, "height_mm": 40.0, "thickness_mm": 12.0,
+        "terminal_width_mm": 10.0, "terminal_height_mm": 4.0,
+        "terminal_inset_mm": 6.0, "casing_mm": 2.0, "resolution_mm": 2.0,
+        "wall_mm": wall_mm, "stack_layers": 4,
+    }  # fmt: skip
+    options.update(changes)
+    return prismatic_cell(**options)
+
+
+def test_layout_key_follows_stack():
+    layout = walled_cell()
+    wall, stack, _ = layout.layers
+    whole_wall = replace(wall, region=None)
+
+    keys = {
+        "walls 0.8 mm": layout_key(layout),
+        "walls 1.5 mm": layout_key(walled_cell(wall_mm=1.5)),
+        "walls 3.0 mm": layout_key(walled_cell(wall_mm=3.0)),
+        "stack n = 5": layout_key(walled_cell(stack_layers=5)),
+        "walls everywhere": layout_key(
+            replace(layout, layers=(whole_wall, stack, whole_wall))
+        ),
+        "no stack": layout_key(replace(layout, layers=None)),
+    }
+
+    assert len(set(keys.values())) == len(keys)
+    assert layout_key(walled_cell()) == keys["walls 0.8 mm"]
+
+
+def test_layout_key_follows_layer_material():
+    # WALL fills only the top layer, so the in-plane maps stay the same.
+    layout = striped_layout()
+    wall = Material("wall", 150.0, 150.0, 150.0, 2.4e6)
+    stacked = replace(
+        layout,
+        materials=(CELL, BUSBAR, wall),
+        layers=(Layer(0.5, "wall"), Layer(1.5)),
+    )
+    steel = replace(stacked, materials=(CELL, BUSBAR, replace(wall, k_z_W_mK=15.0)))
+
+    assert layout_key(steel) != layout_key(stacked)
 
 
 def test_superpose_rejects_mismatched_lengths():

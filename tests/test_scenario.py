@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from thermosynth.bank import apply_symmetry, layout_symmetries
 from thermosynth.errors import RecipeError
 from thermosynth.geometry.layouts import cell_grid, prismatic_cell
+from thermosynth.physics.grid import layer_volume_ratio
 from thermosynth.physics.sources import cell_volume_m3
 from thermosynth.recipe.models import PhysicsSpec, ScenarioSpec
 from thermosynth.scenario import (
@@ -218,3 +219,38 @@ def test_choose_scenario_index_follows_weights():
     assert abs(np.mean(picks) - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 4000)
     again = np.random.default_rng(0)
     assert choose_scenario(scenarios, again) is scenarios[picks[0]]
+
+
+@pytest.mark.parametrize(
+    ("stack_layers", "expected"),
+    [
+        (None, {"top": 0, "middle": 5, "bottom": 9}),
+        (8, {"top": 1, "middle": 5, "bottom": 8}),
+    ],
+)
+def test_layer_names_follow_electrode_stack(stack_layers, expected):
+    # With the walls as stack layers 0 and 9, top is the layer below the wall.
+    layout = prismatic_cell(**PRISMATIC, stack_layers=stack_layers)
+    physics = PhysicsSpec(n_layers=10)
+    for name, index in expected.items():
+        drawn = short_at(75.0, 60.0, 6.0)
+        drawn.params["layer"] = name
+        (source,) = build_sources(drawn, layout, physics)
+        heated = np.flatnonzero(source.weights_m3.any(axis=(1, 2)))
+
+        np.testing.assert_array_equal(heated, [index])
+
+
+def test_joule_cell_skips_wall_layers():
+    layout = prismatic_cell(**PRISMATIC, stack_layers=8)
+    drawn = draw_scenario(joule_spec("one_cell"), layout, np.random.default_rng(0))
+    (source,) = build_sources(drawn, layout, PhysicsSpec(n_layers=10))
+
+    heated = source.weights_m3 > 0
+    volume_m3 = cell_volume_m3(layout, 10) * layer_volume_ratio(layout, 10)
+    assert not heated[[0, 9]].any()
+    np.testing.assert_array_equal(
+        heated[1:9], np.broadcast_to(layout.cell_id == 0, (8, *layout.shape))
+    )
+    total = (source.weights_m3 * volume_m3[:, None, None]).sum()
+    assert total == pytest.approx(1.0, rel=1e-12)

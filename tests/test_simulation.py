@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -10,11 +13,19 @@ import thermosynth.simulation as simulation
 from thermosynth.build import build_layout
 from thermosynth.cli import main
 from thermosynth.errors import RecipeError, SimulationError
+from thermosynth.geometry.layout import Layer, Layout, Material
+from thermosynth.physics.heat import Boundary
 from thermosynth.physics.runaway import SeparatorShort
 from thermosynth.recipe import load_demo_recipe
 from thermosynth.recipe.models import PhysicsSpec
 from thermosynth.scenario import draw_scenario
-from thermosynth.simulation import boundary_from, simulate_scenario, top_emissivity_map
+from thermosynth.simulation import (
+    ADI_SOLVER_NOTE,
+    boundary_from,
+    resolved_physics,
+    simulate_scenario,
+    top_emissivity_map,
+)
 
 RUNAWAY = (
     "scenarios=[{kind: runaway, power_W: 300, radius_mm: 6, duration_s: 40}]",
@@ -308,3 +319,61 @@ def test_cli_simulation_failure_not_skipped(tmp_path, capsys, on_error):
     assert "lower scenarios.1.power_W" in err
     assert "frames.on_error" not in err
     assert "synthetic-pouch" not in err
+
+
+# A small prismatic cell whose can walls are stack layers: 4 layers of the
+# electrode stack between two 0.8 mm walls.
+STACKED = (
+    "layout={kind: prismatic_cell, width_mm: 60, height_mm: 40, thickness_mm: 12,"
+    " terminal_width_mm: 10, terminal_height_mm: 4, terminal_inset_mm: 6,"
+    " casing_mm: 2, resolution_mm: 2, stack_layers: 4}",
+    "physics.n_layers=6",
+)
+
+
+def test_physics_lists_stack_layers():
+    loaded = load_demo_recipe(overrides=STACKED)
+    layout = build_layout(loaded.recipe.layout, loaded.recipe.materials)
+
+    physics = resolved_physics(loaded.recipe, layout)
+
+    entries = physics["layers"]
+    wall = "casing_aluminium"
+    assert [entry["material"] for entry in entries] == [wall, None, wall]
+    assert [entry["region"] for entry in entries] == ["can", None, "can"]
+    assert [entry["n"] for entry in entries] == [1, 4, 1]
+    thickness_mm = [entry["thickness_mm"] for entry in entries]
+    assert thickness_mm == pytest.approx([0.8, 10.4, 0.8])
+    assert "casing_aluminium" in physics["materials"]
+    assert json.loads(json.dumps(physics)) == physics
+
+
+def test_physics_notes_adi_fallback():
+    loaded = load_demo_recipe()
+    layout = build_layout(loaded.recipe.layout, loaded.recipe.materials)
+    fast = load_demo_recipe(overrides=("physics.solver=fast",))
+
+    adi_physics = resolved_physics(loaded.recipe, layout)
+    fast_physics = resolved_physics(fast.recipe, layout)
+
+    assert adi_physics["solver"] == "adi"
+    assert adi_physics["solver_note"] == ADI_SOLVER_NOTE
+    assert "solver_note" not in fast_physics
+    assert "layers" not in adi_physics
+
+
+def test_wall_layers_route_adi_to_fast():
+    grid = np.zeros((10, 12), dtype=int)
+    cell = Material("cell", 26.6, 26.6, 0.52, 2.4e6)
+    alu = Material("alu", 154.0, 154.0, 154.0, 2.44e6)
+    plain = Layout(
+        3.0, 3.0, 27.0, grid, (cell, alu), grid,
+        layers=(Layer(0.8), Layer(25.4, n=8), Layer(0.8)),
+    )  # fmt: skip
+    walled = replace(
+        plain, layers=(Layer(0.8, "alu"), Layer(25.4, n=8), Layer(0.8, "alu"))
+    )
+    options = {"boundary": Boundary(), "n_layers": 10, "dt_s": 10.0}
+
+    assert simulation._solver("adi", plain, [], options) is simulation.simulate_adi
+    assert simulation._solver("adi", walled, [], options) is simulation.simulate_fast

@@ -2,10 +2,10 @@
 
 Each entry contains the final rise of the imaged face [K] of one drawn scenario
 and, for a runaway, each battery cell's event times [s].
-An entry is keyed by a SHA-256 of the layout (its property maps, regions and
-spacing), the physics section of the recipe, the solver and its version, and
-the drawn scenario. A key that matches therefore never serves a rise computed
-for another geometry, boundary or solver.
+An entry is keyed by a SHA-256 of the layout (its property maps, regions,
+spacing and through-thickness stack), the physics section of the recipe, the
+solver and its version, and the drawn scenario. A key that matches therefore
+never serves a rise computed for another geometry, boundary or solver.
 
 When an anomalous sample reuses an entry, its own generator chooses the
 scenario by weight, picks one of that scenario's entries, redraws the
@@ -136,19 +136,48 @@ def solver_version(solver: str, *, precision: str = "float64") -> str:
         return "fipy-unknown"
 
 
+# Material properties that the solvers read [W m-1 K-1, J m-3 K-1].
+_PROPERTIES = ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK", "rho_cp_J_m3K")
+
+
 def layout_key(layout: Layout) -> str:
     """Return a SHA-256 of everything in a layout that the simulation reads."""
     digest = hashlib.sha256()
     spacing = (layout.dx_mm, layout.dy_mm, layout.thickness_mm)
     digest.update(np.asarray(spacing, dtype=float).tobytes())
-    for name in ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK", "rho_cp_J_m3K"):
+    for name in _PROPERTIES:
         digest.update(np.ascontiguousarray(layout.property_map(name)).tobytes())
 
     digest.update(np.ascontiguousarray(layout.cell_id >= 0).tobytes())
     for name in sorted(layout.regions):
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(layout.regions[name]).tobytes())
+    # Only a stack adds to the digest, so keys of layouts without one stay
+    # as they were before stacks existed.
+    if layout.layers is not None:
+        digest.update(_stack_json(layout).encode())
     return digest.hexdigest()
+
+
+def _stack_json(layout: Layout) -> str:
+    """Return the layout's stack as JSON: each layer and its material's properties."""
+    materials = {m.name: m for m in layout.materials}
+    layers = []
+    for layer in layout.layers or ():
+        properties = None
+        if layer.material is not None:
+            material = materials[layer.material]
+            properties = [float(getattr(material, key)) for key in _PROPERTIES]
+        layers.append(
+            {
+                "thickness_mm": float(layer.thickness_mm),
+                "material": layer.material,
+                "properties": properties,
+                "n": int(layer.n),
+                "region": layer.region,
+            }
+        )
+    return json.dumps(layers, sort_keys=True)
 
 
 def group_key(layout: Layout, recipe: Recipe) -> str:
@@ -185,18 +214,18 @@ def layout_symmetries(
 ) -> list[str]:
     """Return the mirror images that leave the layout's physics unchanged.
 
-    A symmetry is allowed when every property map, the cell mask and each
-    region in ``regions`` (all named regions by default) equal their own
-    mirror image, so a mirrored source is a valid draw and its rise is the
-    mirrored rise.
+    A symmetry is allowed when every property map, the cell mask, each
+    region in ``regions`` (all named regions by default) and each region
+    that a stack layer fills equal their own mirror image, so a mirrored
+    source is a valid draw and its rise is the mirrored rise.
     """
-    names = sorted(layout.regions) if regions is None else sorted(regions)
-    maps = [
-        layout.property_map(name)
-        for name in ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK", "rho_cp_J_m3K")
-    ]
+    names = set(layout.regions) if regions is None else set(regions)
+    names |= {layer.region for layer in layout.layers or () if layer.region}
+    maps = [layout.property_map(name) for name in _PROPERTIES]
     maps.append(layout.cell_id >= 0)
-    maps.extend(layout.regions[name] for name in names if name in layout.regions)
+    maps.extend(
+        layout.regions[name] for name in sorted(names) if name in layout.regions
+    )
     return [
         name
         for name in SYMMETRIES

@@ -154,9 +154,10 @@ def build_sources(
     if drawn.kind == "joule":
         power = _profile(drawn, p["power_W"])
         region = _joule_mask(layout, p)
-        return [region_source(layout, region, power_W=power, n_layers=n_layers)]
+        source = region_source(layout, region, power_W=power, n_layers=n_layers)
+        return [_in_plane_only(source, layout)]
 
-    layer = _layer_index(p["layer"], n_layers)
+    layer = _layer_index(p["layer"], layout, n_layers)
     where = {"x_mm": p["x_mm"], "y_mm": p["y_mm"], "radius_mm": p["radius_mm"]}
     if drawn.kind in ("hotspot", "runaway"):
         power = _profile(drawn, p["power_W"])
@@ -181,18 +182,48 @@ def _inside_cells(
 
     A disc centred near a cell's edge would otherwise release part of an
     internal short's power in casing, terminals, gaps or air, and air's small
-    heat capacity then heats its grid cells by hundreds of kelvin. The full
-    power goes to the grid cells left. A disc centred outside every cell,
-    such as a hotspot placed on a terminal, is kept whole.
+    heat capacity then heats its grid cells by hundreds of kelvin. Stack
+    layers of a named material, such as a can's wall, are outside the cells
+    too (`Layout.in_plane_mask`). The full power goes to the grid cells
+    left. A disc centred outside every cell, such as a hotspot placed on a
+    terminal, or one that lies wholly in such a stack layer, is kept whole.
     """
     row = min(int(y_mm / layout.dy_mm), layout.shape[0] - 1)
     col = min(int(x_mm / layout.dx_mm), layout.shape[1] - 1)
-    heated = source.weights_m3 > 0
-    inside = heated & (layout.cell_id >= 0)
-    if layout.cell_id[row, col] < 0 or inside.sum() == heated.sum():
+    if layout.cell_id[row, col] < 0:
         return source
 
-    weights = np.where(inside, source.weights_m3, 0.0)
+    n_layers = source.weights_m3.shape[0]
+    battery = (layout.cell_id >= 0) & layout.in_plane_mask(n_layers)
+    return _restricted_to(source, battery, layout)
+
+
+def _in_plane_only(source: VolumeSource, layout: Layout) -> VolumeSource:
+    """Drop a joule source's grid cells in stack layers of a named material.
+
+    Such a layer, a can's wall over the cell for one, replaces the in-plane
+    map that the joule region is drawn on. Without a stack, or where nothing
+    is left, the source is kept whole.
+    """
+    n_layers = source.weights_m3.shape[0]
+    return _restricted_to(source, layout.in_plane_mask(n_layers), layout)
+
+
+def _restricted_to(
+    source: VolumeSource, allowed: np.ndarray, layout: Layout
+) -> VolumeSource:
+    """Return ``source`` heating only its grid cells in ``allowed``, at full power.
+
+    ``allowed`` is bool (n_layers, ny, nx), or (ny, nx) for every layer. The
+    source is returned as it is where it heats no grid cell outside
+    ``allowed``, or none inside it.
+    """
+    heated = source.weights_m3 > 0
+    remaining = heated & allowed
+    if remaining.sum() == heated.sum() or not remaining.any():
+        return source
+
+    weights = np.where(remaining, source.weights_m3, 0.0)
     n_layers = weights.shape[0]
     ratio = layer_volume_ratio(layout, n_layers)[:, None, None]
     weights /= (weights * ratio).sum() * cell_volume_m3(layout, n_layers)
@@ -330,8 +361,17 @@ def _joule_mask(layout: Layout, params: dict[str, Any]) -> np.ndarray:
     return _region_mask(layout, params["region"])
 
 
-def _layer_index(layer: str, n_layers: int) -> int:
-    return {"top": 0, "middle": n_layers // 2, "bottom": n_layers - 1}[layer]
+def _layer_index(layer: str, layout: Layout, n_layers: int) -> int:
+    """Return the simulation layer of ``top``, ``middle`` or ``bottom``.
+
+    They are the first, middle and last layers of the in-plane map
+    (`Layout.in_plane_layers`): with a can's walls as stack layers, the
+    electrode stack's, and without a stack 0, ``n_layers // 2`` and
+    ``n_layers - 1``.
+    """
+    layers = layout.in_plane_layers(n_layers)
+    position = {"top": 0, "middle": layers.size // 2, "bottom": layers.size - 1}
+    return int(layers[position[layer]])
 
 
 def _draw_position(

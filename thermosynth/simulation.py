@@ -79,6 +79,13 @@ def boundary_from(physics: PhysicsSpec, *, layout: Layout | None = None) -> Boun
 
 _MATERIAL_KEYS = ("k_x_W_mK", "k_y_W_mK", "k_z_W_mK", "rho_cp_J_m3K")
 
+ADI_SOLVER_NOTE = (
+    "scenarios that ADI does not suit run on fast: held patches, layers "
+    "coupled too stiffly for the step, and stacks with a layer of a named "
+    "material (thermosynth.physics.adi.suits)"
+)
+"""``solver_note`` of `resolved_physics` where the recipe's solver is ``adi``."""
+
 
 def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
     """Return the physical constants of a run, defaults filled in.
@@ -94,9 +101,15 @@ def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
         ``fipy`` solvers always use float64), ``dt_s`` (the longest step),
         ``n_layers``, ``ambient_C``, the heat transfer coefficients and
         emissivities of the top and bottom faces, ``thickness_mm``,
-        ``layer_thickness_mm`` (each simulation layer's, top first), and
-        ``materials``: each material that covers a grid cell, keyed by its
-        name, with its conductivities and volumetric heat capacity.
+        ``layer_thickness_mm`` (each simulation layer's, top first) and
+        ``materials``. ``materials`` contains each material that covers a
+        grid cell or fills a layer, keyed by its name, with its
+        conductivities and volumetric heat capacity. With solver ``adi``,
+        ``solver_note`` (`ADI_SOLVER_NOTE`) names the scenarios that ran on
+        ``fast``. A layout with a through-thickness stack adds ``layers``:
+        per stack entry, top first, its ``thickness_mm``, ``n`` (simulation
+        layers), ``material`` (a key of ``materials``, or None for the
+        in-plane map) and ``region`` (None for the whole layer).
     """
     physics = recipe.physics
     used = {layout.materials[i].name for i in np.unique(layout.material_id)}
@@ -107,7 +120,7 @@ def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
         if material.name in used
     }
     thickness_mm = layout.layer_thickness_mm(physics.n_layers)
-    return {
+    resolved: dict[str, Any] = {
         "solver": physics.solver,
         "precision": physics.precision if physics.solver == "adi" else "float64",
         "dt_s": physics.dt_s,
@@ -122,6 +135,24 @@ def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
         "layer_thickness_mm": [float(t) for t in thickness_mm],
         "materials": materials,
     }
+    if physics.solver == "adi":
+        resolved["solver_note"] = ADI_SOLVER_NOTE
+    if layout.layers is not None:
+        resolved["layers"] = _stack_entries(layout)
+    return resolved
+
+
+def _stack_entries(layout: Layout) -> list[dict[str, Any]]:
+    """Return each entry of the layout's stack as a JSON-ready mapping."""
+    return [
+        {
+            "thickness_mm": float(layer.thickness_mm),
+            "n": int(layer.n),
+            "material": layer.material,
+            "region": layer.region,
+        }
+        for layer in layout.layers or ()
+    ]
 
 
 def check_emissivity_top_regions(physics: PhysicsSpec, layout: Layout) -> None:

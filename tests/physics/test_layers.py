@@ -7,14 +7,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from thermosynth.errors import LayoutError
+from thermosynth.errors import LayoutError, SimulationError
 from thermosynth.geometry.layout import Layer, Layout, Material
-from thermosynth.physics.adi import simulate_adi
+from thermosynth.physics import runaway
+from thermosynth.physics.adi import simulate_adi, suits
 from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.grid import conduction_matrix, layer_dz_m
 from thermosynth.physics.heat import Boundary, simulate
 from thermosynth.physics.profiles import Ramp
-from thermosynth.physics.runaway import simulate_runaway
+from thermosynth.physics.runaway import SeparatorShort, simulate_runaway
 from thermosynth.physics.sources import (
     VolumeSource,
     cell_volume_m3,
@@ -105,6 +106,20 @@ def test_stack_thickness_must_sum():
                np.zeros((2, 2), int), layers=STACK)  # fmt: skip
 
 
+def test_stack_sum_message_shows_difference():
+    layers = (Layer(0.5, "case"), Layer(4.0000001))
+    with pytest.raises(
+        LayoutError, match=r"sum to 4\.5000001 mm but thickness_mm = 4\.5;"
+    ):
+        Layout(1.0, 1.0, 4.5, np.zeros((2, 2), int), (CORE, SOFT, CASE),
+               np.zeros((2, 2), int), layers=layers)  # fmt: skip
+
+
+def test_stack_region_message_without_regions():
+    with pytest.raises(LayoutError, match=r"not one of its regions \(it has none\)"):
+        stacked_layout(layers=(Layer(1.0, "case", region="rim"), Layer(1.0)))
+
+
 def test_stack_material_must_exist():
     with pytest.raises(LayoutError, match="'steel' is not in its materials"):
         stacked_layout(layers=(Layer(1.0, "steel"), Layer(1.0)))
@@ -137,6 +152,8 @@ def test_layer_fills_only_its_region():
         ({"thickness_mm": 1.0, "n": 0}, "n = 0 is invalid"),
         ({"thickness_mm": 1.0, "n": 1.5}, "n = 1.5 is invalid"),
         ({"thickness_mm": 1.0, "region": "rim"}, "region = 'rim' needs a material"),
+        ({"thickness_mm": "1"}, "thickness_mm = '1' is a str; give a positive"),
+        ({"thickness_mm": None}, "thickness_mm = None is a NoneType"),
     ],
 )
 def test_invalid_layer_raises(kwargs, message):
@@ -335,3 +352,123 @@ def test_even_stack_equals_no_stack(solver, boundary, layers):
     )
     for key in ("energy_in_J", "energy_stored_J", "energy_lost_J"):
         assert getattr(result, key) == pytest.approx(getattr(expected, key), rel=1e-11)
+
+
+def test_in_plane_mask_and_layers():
+    grid = np.zeros((3, 3), dtype=int)
+    rim = np.ones((3, 3), bool)
+    rim[1, 1] = False
+    layers = (
+        Layer(0.5, "case", region="rim"),
+        Layer(1.0, None, n=2),
+        Layer(0.5, "soft"),
+    )
+    layout = Layout(
+        1.0, 1.0, 2.0, grid, (CORE, SOFT, CASE), grid, regions={"rim": rim},
+        layers=layers,
+    )  # fmt: skip
+
+    mask = layout.in_plane_mask(4)
+    assert mask.shape == (4, 3, 3)
+    np.testing.assert_array_equal(mask[0], ~rim)
+    assert mask[1:3].all()
+    assert not mask[3].any()
+    np.testing.assert_array_equal(layout.in_plane_layers(4), [1, 2])
+
+
+def test_in_plane_without_stack_or_map():
+    grid = np.zeros((2, 2), dtype=int)
+    plain = Layout(1.0, 1.0, 2.0, grid, (CORE, CASE), grid)
+    named = replace(plain, layers=(Layer(1.0, "case"), Layer(1.0, "core")))
+
+    assert plain.in_plane_mask(3).all()
+    np.testing.assert_array_equal(plain.in_plane_layers(3), [0, 1, 2])
+    assert not named.in_plane_mask(2).any()
+    np.testing.assert_array_equal(named.in_plane_layers(2), [0, 1])
+    with pytest.raises(LayoutError, match="stack of 2 simulation layers"):
+        named.in_plane_mask(3)
+
+
+# Insulated plate at 180 C, where the reactions release heat quickly: a
+# 0.8 mm aluminium wall over a 3 mm electrode stack of two layers, or the
+# stack alone.
+ALU = Material("alu", 154.0, 154.0, 154.0, 2.44e6)
+ELECTRODES = Material("electrodes", 26.6, 26.6, 0.52, 2.4e6)
+WALL_AND_STACK = (Layer(0.8, "alu"), Layer(3.0, None, n=2))
+
+
+def hot_run(layers, n_layers, **options):
+    grid = np.zeros((4, 4), dtype=int)
+    thickness_mm = sum(layer.thickness_mm for layer in layers)
+    layout = Layout(
+        2.0, 2.0, thickness_mm, grid, (ELECTRODES, ALU), grid, layers=layers
+    )
+    return simulate_runaway(
+        layout, boundary=Boundary(25.0, 0.0, 0.0), n_layers=n_layers,
+        duration_s=2.0, dt_s=0.1, initial_C=180.0, **options,
+    )  # fmt: skip
+
+
+def test_runaway_wall_layer_does_not_react():
+    walled = hot_run(WALL_AND_STACK, 3)
+    bare = hot_run(WALL_AND_STACK[1:], 2)
+
+    # Were the wall to react, it would release 3.8 / 3.0 times as much.
+    ratio = walled.energy_released_J / bare.energy_released_J
+    assert 0.95 < ratio <= 1.0
+    rise = walled.rise_all_K[-1].mean(axis=(1, 2))
+    assert rise[0] < 0.5 * rise[1]
+    books = walled.energy_stored_J + walled.energy_lost_J
+    assert books == pytest.approx(walled.energy_released_J, rel=1e-9)
+
+
+def test_separator_short_skips_wall_layer(monkeypatch):
+    shorted = []
+    original = runaway._RunawayModel._shorted_cells
+
+    def recording(model, cell, radius):
+        where = original(model, cell, radius)
+        shorted.append(np.unravel_index(where, model.shape)[0])
+        return where
+
+    monkeypatch.setattr(runaway._RunawayModel, "_shorted_cells", recording)
+    short = SeparatorShort(onset_C=150.0, energy_J=10.0, duration_s=1.0)
+    result = hot_run(WALL_AND_STACK, 3, separator_short=short)
+
+    assert result.short_s[0] == 0.0
+    assert len(shorted) == 1
+    np.testing.assert_array_equal(np.unique(shorted[0]), [1, 2])
+
+
+def test_runaway_needs_cells_in_in_plane_layers():
+    with pytest.raises(LayoutError, match="no battery cell .* in a layer of its"):
+        hot_run((Layer(0.8, "alu"), Layer(3.0, "electrodes")), 2)
+
+
+def walled_plate(wall_mm: float, wall: str | None = "case") -> Layout:
+    """Return a 20 x 30 plate, 27 mm thick, with a wall layer on each face."""
+    grid = np.zeros((20, 30), dtype=int)
+    layers = (
+        Layer(wall_mm, wall),
+        Layer(27.0 - 2 * wall_mm, n=8),
+        Layer(wall_mm, wall),
+    )
+    return Layout(3.0, 3.0, 27.0, grid, (CORE, SOFT, CASE), grid, layers=layers)
+
+
+def test_adi_does_not_suit_named_layers():
+    options = dict(boundary=LINEAR, n_layers=10, dt_s=10.0)
+
+    assert not suits(walled_plate(0.8), [], **options)
+    assert suits(walled_plate(0.8, wall=None), [], **options)
+
+
+def test_adi_rejects_too_many_substeps():
+    layout = walled_plate(1e-6)
+    with pytest.raises(
+        SimulationError,
+        match=r"needs \d+ sub-steps, more than MAX_DIRECT_SUBSTEPS = 1000, .*; "
+        r"use simulate_fast, or dt_s <= ",
+    ):
+        simulate_adi(layout, [], boundary=LINEAR, n_layers=10, duration_s=20.0,
+                     dt_s=10.0)  # fmt: skip

@@ -837,12 +837,31 @@ def test_stack_without_walls_sets_layers():
 
 def test_stack_rejects_other_physics_layers():
     message = (
-        r"<dict>: key 'physics.n_layers' = 3, but the layout's stack "
-        r"\(layout.stack_layers = 4, walls included\) has 6 simulation layers; "
-        r"leave physics.n_layers out or set it to 6"
+        r"<dict>: key 'physics.n_layers' = 3, but layout.stack_layers = 4 stack "
+        r"layers plus 2 wall layers make 6 simulation layers; leave "
+        r"physics.n_layers out or set it to 6"
     )
     with pytest.raises(RecipeError, match=message):
         load_recipe(stacked_demo(n_layers=3))
+
+
+def test_stack_and_physics_share_layer_cap():
+    deep = stacked_demo()
+    deep["layout"]["stack_layers"] = 62
+    too_deep = stacked_demo()
+    too_deep["layout"]["stack_layers"] = 63
+    message = (
+        r"<dict>: layout.stack_layers = 63 stack layers plus 2 wall layers make "
+        r"65 simulation layers, more than the maximum of 64; set "
+        r"layout.stack_layers to 62 or less"
+    )
+
+    assert load_recipe(deep).recipe.physics.n_layers == 64
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(too_deep)
+    assert parse(overrides=("physics.n_layers=64",)).recipe.physics.n_layers == 64
+    with pytest.raises(RecipeError, match="physics.n_layers"):
+        parse(overrides=("physics.n_layers=65",))
 
 
 def test_stack_recorded_in_physics():

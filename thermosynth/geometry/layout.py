@@ -66,6 +66,14 @@ class Layer:
     region: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.thickness_mm, bool) or not isinstance(
+            self.thickness_mm, numbers.Real
+        ):
+            kind = type(self.thickness_mm).__name__
+            raise LayoutError(
+                f"layer: thickness_mm = {self.thickness_mm!r} is a {kind}; give "
+                "a positive number in mm"
+            )
         if not (np.isfinite(self.thickness_mm) and self.thickness_mm > 0):
             raise LayoutError(
                 f"layer: thickness_mm = {self.thickness_mm} is invalid; it must "
@@ -165,7 +173,7 @@ class Layout:
         if not np.isclose(total_mm, self.thickness_mm, rtol=1e-9, atol=0.0):
             raise LayoutError(
                 f"layout {self.name!r}: the layers' thicknesses sum to "
-                f"{total_mm:g} mm but thickness_mm = {self.thickness_mm:g}; "
+                f"{total_mm:.12g} mm but thickness_mm = {self.thickness_mm:.12g}; "
                 "make them equal"
             )
         names = {m.name for m in self.materials}
@@ -179,9 +187,15 @@ class Layout:
             if layer.region is not None and layer.region not in self.regions:
                 raise LayoutError(
                     f"layout {self.name!r}: layer region {layer.region!r} is not "
-                    f"one of its regions ({', '.join(sorted(self.regions))}); "
-                    "name an existing region or None"
+                    f"one of its regions ({self._region_names()}); name an "
+                    "existing region or None"
                 )
+
+    def _region_names(self) -> str:
+        """Return the region names for a message, or "it has none"."""
+        if not self.regions:
+            return "it has none"
+        return ", ".join(sorted(self.regions))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -252,6 +266,57 @@ class Layout:
                 single = np.where(inside, value, plane)
             maps += [single] * layer.n
         return np.stack(maps)
+
+    def in_plane_mask(self, n_layers: int) -> np.ndarray:
+        """Return where each simulation layer has the in-plane map, (n_layers, ny, nx).
+
+        True everywhere without a stack. With one, True in the layers whose
+        material is None, and outside the region of a layer that fills only
+        its region. Only there is a grid cell's ``cell_id`` battery material.
+
+        Raises
+        ------
+        LayoutError
+            If the layout has a stack of another number of layers.
+        """
+        if self.layers is None:
+            return np.ones((n_layers, *self.shape), dtype=bool)
+
+        self._check_n_layers(n_layers)
+        masks = []
+        for layer in self.layers:
+            if layer.material is None:
+                single = np.ones(self.shape, dtype=bool)
+            elif layer.region is None:
+                single = np.zeros(self.shape, dtype=bool)
+            else:
+                single = ~np.asarray(self.regions[layer.region], dtype=bool)
+            masks += [single] * layer.n
+        return np.stack(masks)
+
+    def in_plane_layers(self, n_layers: int) -> np.ndarray:
+        """Return the indices of the simulation layers of the in-plane map.
+
+        All ``n_layers`` without a stack. With one, the layers of the stack's
+        entries whose material is None, top first, such as the electrode
+        stack between a can's walls. A stack without such an entry returns
+        all its layers.
+
+        Raises
+        ------
+        LayoutError
+            If the layout has a stack of another number of layers.
+        """
+        if self.layers is None:
+            return np.arange(n_layers)
+
+        self._check_n_layers(n_layers)
+        in_plane = np.concatenate(
+            [np.full(layer.n, layer.material is None) for layer in self.layers]
+        )
+        if not in_plane.any():
+            return np.arange(n_layers)
+        return np.flatnonzero(in_plane)
 
     def _check_n_layers(self, n_layers: int) -> None:
         if n_layers != self.n_layers:

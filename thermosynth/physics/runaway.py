@@ -1,8 +1,10 @@
 """Thermal runaway of the cells of a layout, and its spread from cell to cell.
 
 Every grid cell that belongs to a battery cell (``layout.cell_id >= 0``)
+in a layer of the layout's in-plane map (:meth:`Layout.in_plane_mask`)
 carries the decomposition chemistry of :mod:`thermosynth.physics.chemistry`.
-Gaps, pads, busbars and casing only conduct. Each step is split in two
+Gaps, pads, busbars, casing and stack layers of a named material, such as a
+can's walls, only conduct. Each step is split in two
 (Lie operator splitting):
 
 1. chemistry: each grid cell's reactions advance adiabatically over the step
@@ -279,7 +281,9 @@ def simulate_runaway(
     Parameters
     ----------
     layout : Layout
-        Grid, materials and cell ids. Grid cells with ``cell_id >= 0`` react.
+        Grid, materials and cell ids. Grid cells with ``cell_id >= 0`` react
+        where the in-plane map applies (``layout.in_plane_mask``), so not in
+        stack layers of a named material.
     boundary : Boundary
         Convection and radiation of the top and bottom faces.
     n_layers : int
@@ -329,8 +333,8 @@ def simulate_runaway(
         If a time, ``max_dT_per_step_K``, ``initial_C`` or ``on_failure`` is
         invalid.
     LayoutError
-        If the layout has no battery cell, or a trigger's shape differs from
-        (n_layers, ny, nx).
+        If the layout has no battery cell in a layer of its in-plane map, or
+        a trigger's shape differs from (n_layers, ny, nx).
     SimulationError
         If the solution fails and ``on_failure == "raise"``.
     """
@@ -340,10 +344,11 @@ def simulate_runaway(
     outputs = _output_times(output_times_s, duration_s)
     check_n_layers(n_layers, layout)
     _check_sources(triggers, (n_layers, *layout.shape))
-    if not np.any(layout.cell_id >= 0):
+    if not np.any(_battery_mask(layout, n_layers)):
         raise LayoutError(
-            f"layout {layout.name!r} has no battery cell (cell_id >= 0), so "
-            "nothing can run away; use a layout with cells"
+            f"layout {layout.name!r} has no battery cell (cell_id >= 0) in a "
+            "layer of its in-plane map, so nothing can run away; use a layout "
+            "with cells, and give its stack a layer of material None"
         )
 
     initial = _initial_state(initial_C, boundary.ambient_C, layout, n_layers)
@@ -396,7 +401,7 @@ class _RunawayModel:
         )
 
         cell_id = np.broadcast_to(layout.cell_id, self.shape).ravel()
-        self.reacting = np.flatnonzero(cell_id >= 0)
+        self.reacting = np.flatnonzero(_battery_mask(layout, n_layers).ravel())
         self.cell_of = cell_id[self.reacting]
         self.n_cells = int(layout.cell_id.max()) + 1
         self.state = chemistry.initial_state(self.reacting.size)
@@ -775,6 +780,11 @@ class _Stepper:
             n_steps=self.n_steps,
             n_rejected=self.n_rejected,
         )
+
+
+def _battery_mask(layout: Layout, n_layers: int) -> np.ndarray:
+    """Return the grid cells of battery material, (n_layers, ny, nx) bool."""
+    return (layout.cell_id >= 0) & layout.in_plane_mask(n_layers)
 
 
 def _layer_positions_mm(layout: Layout, dz_m: np.ndarray) -> np.ndarray:

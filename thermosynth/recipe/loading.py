@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from thermosynth.errors import RecipeError
 from thermosynth.recipe.distributions import bounds, describe
-from thermosynth.recipe.models import Recipe
+from thermosynth.recipe.models import MAX_N_LAYERS, Recipe
 from thermosynth.recipe.yaml12 import RecipeYamlLoader
 
 logger = logging.getLogger(__name__)
@@ -203,8 +203,8 @@ def _layers_from_stack(recipe: Recipe, source: str) -> Recipe:
 
     A layout key ``stack_layers`` (the prismatic cell's) builds the layout
     with its own through-thickness stack, whose simulation layers fix
-    ``physics.n_layers``. A recipe that gives another ``physics.n_layers``
-    is rejected.
+    ``physics.n_layers``. A recipe that gives another ``physics.n_layers``,
+    or a stack of more than ``MAX_N_LAYERS`` layers, is rejected.
     """
     stack_layers = recipe.layout.options().get("stack_layers")
     if stack_layers is None:
@@ -214,13 +214,22 @@ def _layers_from_stack(recipe: Recipe, source: str) -> Recipe:
     from thermosynth.build import build_layout
 
     n_layers = build_layout(recipe.layout, recipe.materials).n_layers
+    assert n_layers is not None  # stack_layers builds a stack
+    walls = n_layers - stack_layers
+    count = (
+        f"layout.stack_layers = {stack_layers} stack layers plus {walls} wall "
+        f"layers make {n_layers} simulation layers"
+    )
+    if n_layers > MAX_N_LAYERS:
+        raise RecipeError(
+            f"{source}: {count}, more than the maximum of {MAX_N_LAYERS}; set "
+            f"layout.stack_layers to {MAX_N_LAYERS - walls} or less"
+        )
     physics = recipe.physics
     if "n_layers" in physics.model_fields_set and physics.n_layers != n_layers:
         raise RecipeError(
             f"{source}: key 'physics.n_layers' = {physics.n_layers}, but "
-            f"the layout's stack (layout.stack_layers = {stack_layers}, walls "
-            f"included) has {n_layers} simulation layers; leave physics.n_layers "
-            f"out or set it to {n_layers}"
+            f"{count}; leave physics.n_layers out or set it to {n_layers}"
         )
     physics = physics.model_copy(update={"n_layers": n_layers})
     return recipe.model_copy(update={"physics": physics})

@@ -259,6 +259,12 @@ class RegistrationSpec(_Model):
 # up to about 200 C. A larger value is most likely kelvin written as Celsius.
 MAX_AMBIENT_C = 200.0
 
+# Most through-thickness simulation layers, given or set by a layout's stack.
+# It catches a mistyped count, while 62 electrode layers between a can's two
+# walls still fit. Memory grows with it: 64 layers of a 240 x 320 grid are
+# 4.9 M cells, 39 MB per float64 field.
+MAX_N_LAYERS = 64
+
 
 class PhysicsSpec(_Model):
     """Boundary conditions and discretisation of the heat equation."""
@@ -271,7 +277,7 @@ class PhysicsSpec(_Model):
     # Layout region name -> emissivity of that region's top-face cells, in
     # place of emissivity_top. Where regions overlap, the later key wins.
     emissivity_top_regions: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
-    n_layers: Annotated[int, Field(ge=1, le=16)] = 1
+    n_layers: Annotated[int, Field(ge=1, le=MAX_N_LAYERS)] = 1
     dt_s: PositiveFloat = 2.0
     # "adi" splits each implicit step by direction (thermosynth.physics.adi).
     # Scenarios with held patches or stiffly coupled layers go to "fast",

@@ -3,10 +3,10 @@
 docs/recipes.md quotes these figures for `layout.stack_layers`.
 
 Part 1 builds the cell of recipes/radiometric-cabinet.yaml with
-``stack_layers: 8`` (a 0.8 mm aluminium wall, 8 stack layers, a 0.8 mm
-wall) and puts a 10 W short of radius 6 mm at the face centre for 180 s,
+``stack_layers: 8``: a 0.8 mm aluminium wall, 8 stack layers and another
+0.8 mm wall. A 10 W short of radius 6 mm sits at the face centre for 180 s,
 once in layer 1 (the recipe's ``layer: top``, just below the wall) and
-once in the wall itself (layer 0). It reports the face peak and the width
+once in the wall itself (layer 0). The script reports the face peak and the width
 of the spot along its row at half the peak, on ``simulate_fast`` with
 ``dt_s`` 2 s, with the recipe's convection and top emissivity.
 

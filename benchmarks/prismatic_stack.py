@@ -11,9 +11,9 @@ of the spot along its row at half the peak, on ``simulate_fast`` with
 ``dt_s`` 2 s, with the recipe's convection and top emissivity.
 
 Part 2 puts the same short in layer 1 of a 90 x 60 mm, 27 mm plate with
-aluminium walls of 0.4 to 2 mm and compares the face peak of ``simulate_adi``
-and ``simulate_fast`` at ``dt_s`` 10 s with ``simulate_fast`` at 0.25 s,
-with convection only.
+aluminium walls of 0.4 to 2 mm, with convection only. It compares the face
+peak of ``simulate_adi`` and ``simulate_fast`` at ``dt_s`` 10 s with that
+of ``simulate_fast`` at 0.25 s.
 
 The result goes to benchmarks/results/prismatic_stack.md.
 

@@ -218,12 +218,12 @@ def _task_with_warnings(
 class _KeepWarnings(logging.Handler):
     """Logging handler that appends (logger name, message) of warnings and above."""
 
-    def __init__(self, kept: list[tuple[str, str]]) -> None:
+    def __init__(self, warnings: list[tuple[str, str]]) -> None:
         super().__init__(logging.WARNING)
-        self.kept = kept
+        self.warnings = warnings
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.kept.append((record.name, record.getMessage()))
+        self.warnings.append((record.name, record.getMessage()))
 
 
 def _write_shard_task(

@@ -97,12 +97,12 @@ def resolved_physics(recipe: Recipe, layout: Layout) -> dict[str, Any]:
     Returns
     -------
     dict
-        The solver and its arithmetic (``precision``; the ``fast`` and
-        ``fipy`` solvers always use float64), ``dt_s`` (the longest step),
-        ``n_layers``, ``ambient_C``, the heat transfer coefficients and
-        emissivities of the top and bottom faces, ``thickness_mm``,
-        ``layer_thickness_mm`` (each simulation layer's, top first) and
-        ``materials``. ``materials`` contains each material that covers a
+        The solver and its arithmetic (``precision``), where the ``fast``
+        and ``fipy`` solvers always use float64. Then ``dt_s`` (the
+        longest step), ``n_layers``, ``ambient_C``, the heat transfer
+        coefficients and emissivities of the top and bottom faces,
+        ``thickness_mm``, ``layer_thickness_mm`` (each simulation layer's,
+        top first) and ``materials``. ``materials`` contains each material that covers a
         grid cell or fills a layer, keyed by its name, with its
         conductivities and volumetric heat capacity. With solver ``adi``,
         ``solver_note`` (`ADI_SOLVER_NOTE`) names the scenarios that ran on

@@ -115,20 +115,32 @@ def test_resume_redoes_only_incomplete_shards(reference, out, monkeypatch, capsy
     capsys.readouterr()
 
 
-def _crash_after_three_shards(out: Path, monkeypatch) -> list[int]:
-    """Run until shard 3 fails; return the list that records later shard calls."""
+def _fail_shard_once(monkeypatch, number: int, error: BaseException) -> list[int]:
+    """Make shard ``number`` raise ``error`` once, leaving half a shard file.
+
+    Returns the list of shard numbers that the writer is called with.
+    """
     real_write_shard = pipeline.write_shard
     calls: list[int] = []
-    crashed: list[int] = []
+    failed: list[int] = []
 
-    def fail_on_fourth(generator, shard, stage, reference_size, **options):
+    def fail_once(generator, shard, stage, reference_size, **options):
         calls.append(shard.number)
-        if shard.number == 3 and not crashed:
-            crashed.append(shard.number)
-            raise OSError("simulated crash while writing")
+        if shard.number == number and not failed:
+            failed.append(shard.number)
+            # Half a shard: a temporary HDF5 file, and no marker.
+            (stage / SHARD_DIR / f".{shard.name}.h5.x1.tmp").write_bytes(b"half")
+            raise error
         return real_write_shard(generator, shard, stage, reference_size, **options)
 
-    monkeypatch.setattr(pipeline, "write_shard", fail_on_fourth)
+    monkeypatch.setattr(pipeline, "write_shard", fail_once)
+    return calls
+
+
+def _crash_after_three_shards(out: Path, monkeypatch) -> list[int]:
+    """Run until shard 3 fails; return the list that records later shard calls."""
+    calls = _fail_shard_once(monkeypatch, 3, OSError("simulated crash while writing"))
+
     with pytest.raises(OSError, match="simulated crash"):
         main(generate_args(out))
     calls.clear()
@@ -206,20 +218,8 @@ def test_interrupt_names_kept_shards_then_resume(reference, out, capsys, monkeyp
 
 def test_interrupt_in_second_shard_keeps_first(reference, out, capsys, monkeypatch):
     _, expected = reference
-    real_write_shard = pipeline.write_shard
-    calls: list[int] = []
-    interrupted: list[int] = []
+    calls = _fail_shard_once(monkeypatch, 1, KeyboardInterrupt())
 
-    def interrupt_second(generator, shard, stage, reference_size, **options):
-        calls.append(shard.number)
-        if shard.number == 1 and not interrupted:
-            interrupted.append(shard.number)
-            # Half a shard: a temporary HDF5 file, and no marker.
-            (stage / SHARD_DIR / f".{shard.name}.h5.x1.tmp").write_bytes(b"half")
-            raise KeyboardInterrupt
-        return real_write_shard(generator, shard, stage, reference_size, **options)
-
-    monkeypatch.setattr(pipeline, "write_shard", interrupt_second)
     assert main(generate_args(out)) == 130
     err = capsys.readouterr().err
     (staging,) = out.parent.glob(f".{out.name}.partial-*")

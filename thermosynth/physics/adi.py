@@ -246,18 +246,16 @@ def suits(
     Layouts with metal that is thin against its layer spacing (tabs, casings)
     couple the layers so stiffly that the sub-steps would cost more than the
     LU solver's step; :func:`thermosynth.simulation.simulate_scenario` then
-    uses the LU solver. So it does for a stack with a layer of a named
-    material, such as a can's wall, whose splitting error the sub-steps do
-    not bound.
+    uses the LU solver. It does the same for a stack with a layer of a
+    named material, such as a can's wall, because the sub-steps do not bound
+    that layer's splitting error.
     """
     if not supports(sources):
         return False
-    # A thin, conductive layer of a named material (a can's wall) can pass
-    # the sub-step test yet leave a large splitting error. On a uniform 60 x
-    # 90 mm plate, 27 mm thick, without radiation, a 10 W short just below
-    # 0.4-2 mm aluminium walls peaked after 180 s 7.5-17.5 % higher with ADI
-    # at dt_s = 10 s (one sub-step) than with fast at 0.25 s. Fast at 10 s
-    # stayed within 0.9 %.
+    # A thin, conductive wall layer can pass the sub-step test yet leave a
+    # large splitting error. Under a 10 W short just below 0.4-2 mm aluminium
+    # walls, ADI at dt_s = 10 s peaked 7.5-17.5 % high after 180 s, and fast
+    # at 10 s within 0.9 % (benchmarks/prismatic_stack.py).
     if any(layer.material is not None for layer in layout.layers or ()):
         return False
     initial = _initial_state(None, boundary.ambient_C, layout, n_layers)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import h5py
@@ -15,7 +17,7 @@ from thermosynth.frames.encodings import PaletteEncoding, describe_encoding
 from thermosynth.frames.palettes import palette_lut
 from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL, FolderWriter
 from thermosynth.output.frame_attributes import PER_SAMPLE_UNIT
-from thermosynth.output.hdf5 import HDF5Writer, write_master
+from thermosynth.output.hdf5 import HDF5Writer, compress_chunks, write_master
 from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
 
@@ -246,6 +248,46 @@ def test_hdf5_bytes_independent_of_held_frames(tmp_path, samples):
         assert frames
 
     assert (tmp_path / "held.h5").read_bytes() == (tmp_path / "plain.h5").read_bytes()
+
+
+def shuffled_bytes(image: np.ndarray) -> bytes:
+    """Return an image's bytes after HDF5's byte shuffle filter."""
+    size = image.dtype.itemsize
+    shuffled = image.reshape(-1).view(np.uint8).reshape(-1, size).T
+    return np.ascontiguousarray(shuffled).tobytes()
+
+
+def hot_spot_rise(seed: int) -> np.ndarray:
+    """Return a 256 x 256 float32 Gaussian hot spot with noise, a rise [K]."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:256, 0:256]
+    centre = rng.uniform(60, 200, 2)
+    r2 = (y - centre[0]) ** 2 + (x - centre[1]) ** 2
+    rise = 10.0 * np.exp(-r2 / (2 * rng.uniform(5, 30) ** 2))
+    return (rise + rng.normal(0, 0.01, rise.shape)).astype(np.float32)
+
+
+def test_compress_chunks_is_zlib_level_1():
+    image = hot_spot_rise(0)
+    (chunk,) = compress_chunks([image])
+    assert chunk == zlib.compress(shuffled_bytes(image), 1)
+    assert zlib.decompress(chunk) == shuffled_bytes(image)
+
+
+def test_compress_chunks_same_after_heap_reuse():
+    images = [hot_spot_rise(seed) for seed in range(3)]
+    expected = compress_chunks(images)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        # Freed random bytes of about the sizes a deflate call allocates, so
+        # the next call's buffers may start with them.
+        garbage = [
+            rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+            for size in (4096, 65536, 282624, 1 << 20)
+        ]
+        del garbage
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(compress_chunks, images).result() == expected
 
 
 def palette_description(name: str, low: float = 20.0, high: float = 40.0) -> dict:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,7 +46,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-from isal import isal_zlib
 
 from thermosynth import __version__
 from thermosynth.frames.frame import rise_unit
@@ -86,7 +86,7 @@ class HDF5Writer:
         self._pending: dict[str, list[Any]] = {
             name: [] for name in ("labels", *_STRINGS)
         }
-        # ISA-L's deflate releases the GIL, so one thread compresses a
+        # zlib.compress releases the GIL, so one thread compresses a
         # sample's chunks while the caller makes the next sample.
         self._compressor = ThreadPoolExecutor(1, thread_name_prefix="hdf5-deflate")
         self._compressing: deque[tuple[int, Future[list[bytes]]]] = deque()
@@ -247,20 +247,22 @@ def compress_chunks(images: list[np.ndarray]) -> list[bytes]:
     """Apply HDF5's shuffle and deflate filters to each image, as one chunk.
 
     The bytes are a standard zlib stream after HDF5's byte shuffle, so any
-    HDF5 reader decodes them. ISA-L's deflate is used instead of zlib's: at
-    level 1 it was about 10 times faster on 256 x 256 float32 rises here, and
-    the chunks came out about 5 % larger than zlib's.
+    HDF5 reader decodes them. zlib's deflate is deterministic by
+    construction. Every call starts from a cleared hash table, and zlib
+    zeroes the window bytes past the input that its match search may read
+    (``fill_window`` in zlib's deflate.c). So equal images give equal bytes
+    in any process or thread that uses the same zlib version.
 
-    NOTE: ISA-L has, rarely and only on Dask workers so far, encoded a chunk
-    as another valid stream of the same length and content, so such files
-    can differ in a few bytes (docs/scaling.md).
+    ISA-L's deflate, used before, was about 6 times as fast at level 1
+    (``benchmarks/deflate_chunks.py``). On Dask workers it gave, in 1 of 150
+    runs, another valid stream of the same length for one chunk.
     """
     chunks = []
     for image in images:
         size = image.dtype.itemsize
         shuffled = image.reshape(-1).view(np.uint8).reshape(-1, size).T
         data = np.ascontiguousarray(shuffled).tobytes()
-        chunks.append(isal_zlib.compress(data, GZIP_LEVEL))
+        chunks.append(zlib.compress(data, GZIP_LEVEL))
     return chunks
 
 

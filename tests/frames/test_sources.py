@@ -302,3 +302,16 @@ def test_index_out_of_range(tmp_path):
 
     with pytest.raises(IndexError, match="frame index 1 out of range for 1 frames"):
         ImageFolderSource(folder).read(1)
+
+
+def test_colour_frames_in_greyscale_mode_name_the_key(tmp_path, caplog):
+    colour = np.zeros((8, 8, 3), np.uint8)
+    colour[..., 2] = 200
+    folder = _write_frames(tmp_path / "frames", [colour], ".png")
+
+    with caplog.at_level("WARNING", logger="thermosynth.frames.sources"):
+        frame = ImageFolderSource(folder).read(0)
+
+    assert frame.raw.ndim == 2
+    assert "f00.png has colour pixels; converting to luma" in caplog.text
+    assert "set frames.mode: palette (with frames.palette)" in caplog.text

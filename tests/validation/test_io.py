@@ -418,3 +418,16 @@ def test_mvtec_missing_mask_says_how_to_skip(data_dir, tmp_path):
     (tmp_path / "ground_truth" / "cold").mkdir()
     with pytest.raises(FrameError, match=r"mask folder .*hot not found.*" + skip):
         load_frame_set(tmp_path, label="anomalous")
+
+
+def test_mixed_sizes_name_the_odd_file(data_dir, tmp_path):
+    frames = _pv_frames(data_dir)
+    for i, frame in enumerate(frames[:3]):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), frame)
+    cv2.imwrite(str(tmp_path / "3.png"), cv2.resize(frames[3], (48, 80)))
+
+    with pytest.raises(FrameError) as info:
+        load_frame_set(tmp_path)
+
+    assert f"{tmp_path / '3.png'} is 80 x 48 px (height x width)" in str(info.value)
+    assert f"but {tmp_path / '0.png'} is 40 x 24 px" in str(info.value)

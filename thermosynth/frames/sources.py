@@ -556,8 +556,9 @@ class ImageFolderSource:
 
         if not self._warned_colour:
             logger.warning(
-                "%s has colour pixels; converting to luma for greyscale mode. Use "
-                "mode='palette' or 'colorbar' for pseudo-colour frames",
+                "%s has colour pixels; converting to luma for greyscale mode. For "
+                "pseudo-colour frames set frames.mode: palette (with "
+                "frames.palette) or frames.mode: colorbar in the recipe",
                 name,
             )
             self._warned_colour = True

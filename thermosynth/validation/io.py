@@ -662,11 +662,16 @@ def _load_files(
     files: list[Path], *, origin: Path, kind: Literal["mvtec", "folder"] = "folder"
 ) -> FrameSet:
     arrays = [_read_any(file) for file in files]
-    shapes = {a.shape[:2] for a in arrays}
-    if len(shapes) > 1:
+    odd = next(
+        (i for i, a in enumerate(arrays) if a.shape[:2] != arrays[0].shape[:2]), None
+    )
+    if odd is not None:
+        first, other = arrays[0].shape, arrays[odd].shape
         raise FrameError(
-            f"frames in {origin} differ in size {sorted(shapes)}; validation "
-            "compares frames pixel by pixel, so give frames of one size"
+            f"frames in {origin} differ in size: {files[odd]} is {other[0]} x "
+            f"{other[1]} px (height x width) but {files[0]} is {first[0]} x "
+            f"{first[1]} px; validation compares frames pixel by pixel, so give "
+            "frames of one size"
         )
     values = (
         np.stack(

@@ -744,3 +744,29 @@ def test_grid_limit_follows_memory():
     memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
     assert layouts.max_grid_cells() == memory_bytes // layouts.BYTES_PER_GRID_CELL
+
+
+def test_closeness_large_real_set_keeps_other_rows(capsys, tmp_path):
+    rng = np.random.default_rng(11)
+    for name, n in (("normal", 12), ("pseudo", 8), ("real", 30)):
+        levels = rng.normal(100.0, 3.0, size=(n, 16, 12))
+        if name != "normal":
+            levels[:, 6:9, 4:7] += 20.0
+        np.save(tmp_path / f"{name}.npy", np.rint(levels).astype(np.uint8))
+    args = ["--normal", str(tmp_path / "normal.npy")]
+    args += ["--pseudo", str(tmp_path / "pseudo.npy"), "--max-frames", "10"]
+    args += ["--epochs", "1", "--permutations", "20", "--no-write-back"]
+
+    assert (
+        run_cli(capsys, "validate", "closeness", *args, "-o", str(tmp_path / "a"))[0]
+        == 0
+    )
+    real = ["--real", str(tmp_path / "real.npy"), "-o", str(tmp_path / "b")]
+    assert run_cli(capsys, "validate", "closeness", *args, *real)[0] == 0
+    without = (tmp_path / "a" / "set_distances.csv").read_text().splitlines()
+    with_real = (tmp_path / "b" / "set_distances.csv").read_text().splitlines()
+
+    # The real set is subsampled from 30 to 10 frames from its own stream,
+    # so every row without it stays the same.
+    assert len(with_real) > len(without)
+    assert [r for r in with_real if ",real," not in r] == without

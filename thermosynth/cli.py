@@ -550,9 +550,15 @@ def _validate_closeness(args: argparse.Namespace) -> int:
     check_writable(args.output, overwrite=args.overwrite)
     _check_counts(args, ("max_frames", "permutations", "epochs"))
     _check_normal_scale(args)
-    rng = np.random.default_rng(args.seed)
+    # Each role draws its subset from its own stream, and the report from
+    # another, so that adding or subsampling one set changes no other draw.
     sets: dict[str, Any] = {}
-    for role in ("normal", "pseudo", "real"):
+    roles: tuple[Literal["normal", "pseudo", "real"], ...] = (
+        "normal",
+        "pseudo",
+        "real",
+    )
+    for stream, role in enumerate(roles):
         path = getattr(args, role)
         where = _parse_where(getattr(args, f"{role}_where"))
         if path is None:
@@ -564,7 +570,7 @@ def _validate_closeness(args: argparse.Namespace) -> int:
             metadata=args.metadata if where else None,
             where=where,
             max_frames=args.max_frames,
-            rng=rng,
+            rng=np.random.default_rng([args.seed, stream]),
         )
     if args.normal_scale is not None:
         sets["normal"] = sets["normal"].decoded(
@@ -584,7 +590,7 @@ def _validate_closeness(args: argparse.Namespace) -> int:
         sets["pseudo"],
         sets["real"],
         out_dir=args.output,
-        rng=rng,
+        rng=np.random.default_rng([args.seed, 3]),
         n_permutations=args.permutations,
         autoencoder=AutoencoderFeatures(epochs=args.epochs),
         hdf5=hdf5,

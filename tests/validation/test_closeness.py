@@ -489,3 +489,64 @@ def test_report_names_the_masks_used(tmp_path):
     assert "the given masks for `pseudo` frames" in report
     assert "the given masks for 6 of 8 `real` frames" in report
     assert "the estimated region for `normal` frames" in report
+
+
+def test_real_set_leaves_other_rows_unchanged(tmp_path):
+    dataset = _dataset_folder(tmp_path) / "dataset.h5"
+    normal = load_frame_set(dataset, label="normal")
+    pseudo = load_frame_set(dataset, label="anomalous")
+
+    def run(real, name):
+        return closeness_report(
+            normal,
+            pseudo,
+            real,
+            out_dir=tmp_path / name,
+            rng=np.random.default_rng(5),
+            n_permutations=20,
+            autoencoder=AutoencoderFeatures(size_px=16, epochs=2, bottleneck=4),
+            hdf5="none",
+        )
+
+    without = run(None, "without_real")
+    with_real = run(pseudo.subset(np.arange(6)), "with_real")
+    kept = [
+        r for r in with_real.set_distances if "real" not in (r["set_a"], r["set_b"])
+    ]
+
+    # Every comparison draws from its own stream, so adding the real set
+    # changes no row of the normal and pseudo sets, in either feature space.
+    assert {r["space"] for r in kept} == {"thermal", "autoencoder"}
+    # assert_equal counts NaN as equal to NaN, as in est_* of normal frames.
+    np.testing.assert_equal(kept, without.set_distances)
+    np.testing.assert_equal(
+        [r for r in with_real.per_sample if r["set"] != "real"], without.per_sample
+    )
+
+
+def test_report_gives_c2st_count(copied):
+    _, _, report = copied
+    with (report.out_dir / "set_distances.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+
+    # 20 normal frames against 12 pseudo: C2ST draws 12 from each set.
+    assert [int(r["c2st_n_per_set"]) for r in rows] == [20, 12, 20, 12]
+    assert [int(r["n_b"]) for r in rows] == [20, 12, 20, 12]
+    assert all(
+        r["c2st_n_per_set"] == min(r["n_a"], r["n_b"]) for r in report.set_distances
+    )
+    assert "c2st_n_per_set" in (report.out_dir / "report.md").read_text()
+
+
+def test_report_medians_give_counts(copied):
+    _, _, report = copied
+    markdown = (report.out_dir / "report.md").read_text()
+    normal = [r for r in report.per_sample if r["set"] == "normal"]
+    finite = sum(np.isfinite(r["contrast"]) for r in normal)
+    line = next(x for x in markdown.splitlines() if x.startswith("| contrast |"))
+
+    # Normal frames without a region have NaN contrast; the cell counts the rest.
+    assert 0 < finite < len(normal)
+    assert f"(n = {finite} of {len(normal)})" in line.split("|")[3]
+    # Every pseudo frame has a contrast, so its cell is the bare median.
+    assert "(n =" not in line.split("|")[4]

@@ -10,9 +10,11 @@ where a user has them, real anomalous frames, and writes a report folder:
 - ``property_comparison.csv``: pseudo against real contrast, size and shape;
 - ``report.md`` with the tables and the PNG figures.
 
-The normal set is split in two halves drawn with ``rng``: the reference half
-fits the feature scaling, the autoencoder and the per-pixel normal model, and
-the held-out half gives the normal-against-normal baseline. Where the
+The normal set is split in two random halves: the reference half fits the
+feature scaling, the autoencoder and the per-pixel normal model, and the
+held-out half gives the normal-against-normal baseline. The split, the
+autoencoder and each pair of compared sets draw from their own random stream,
+so adding a real set leaves every other figure unchanged. Where the
 reference frames have no measurable noise, the figures that divide by it are
 reported as NaN (see `closeness_report`).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,8 +250,10 @@ def closeness_report(
     out_dir : str or Path
         Report folder to create.
     rng : numpy.random.Generator
-        Draws the normal split, the autoencoder's weights and batches, the
-        permutations and the classifier folds.
+        Gives one root seed, drawn once. The normal split, the autoencoder's
+        weights and batches, and each pair of sets' permutations and
+        classifier folds draw from streams derived from that seed and their
+        names, so they do not depend on which sets are given.
     n_permutations : int, optional
         Permutations of the MMD test.
     autoencoder : AutoencoderFeatures, optional
@@ -289,12 +294,15 @@ def closeness_report(
     targets = _write_back_targets(pseudo, hdf5)
     _check_inputs(normal, pseudo, real, out_dir, targets, overwrite)
 
-    sets = _split_normal(normal, rng)
+    root = np.random.SeedSequence(int(rng.integers(2**63)))
+    sets = _split_normal(normal, _named_rng(root, "split"))
     sets["pseudo"] = pseudo
     if real is not None:
         sets["real"] = real
-    measured = _measure(sets, rng, autoencoder, threshold_sigma, ring_px)
-    distances = _set_distances(measured.features, rng, n_permutations)
+    measured = _measure(
+        sets, _named_rng(root, "autoencoder"), autoencoder, threshold_sigma, ring_px
+    )
+    distances = _set_distances(measured.features, root, n_permutations)
     if not measured.has_noise:
         _drop_thermal_frechet(distances)
     report = ClosenessReport(
@@ -309,6 +317,24 @@ def closeness_report(
         _write_report(stage, report, sets, measured)
     report.written_back = _write_back(report.per_sample, targets, overwrite)
     return report
+
+
+def _named_rng(root: np.random.SeedSequence, *names: str) -> np.random.Generator:
+    """Return the random stream of one named use of ``root``'s seed.
+
+    The stream depends only on ``root`` and ``names``. So the draws of one use,
+    such as the sets ``("thermal", "normal_reference", "pseudo")``, stay the
+    same whatever other streams are drawn from, or in what order.
+
+    Parameters
+    ----------
+    root : numpy.random.SeedSequence
+        Seed of the whole report.
+    *names : str
+        Names of the use; each becomes one word of the spawn key (its CRC-32).
+    """
+    key = tuple(zlib.crc32(name.encode()) for name in names)
+    return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=key))
 
 
 def _as_frame_set(frames: FrameSet | str | Path, label: Label) -> FrameSet:
@@ -673,7 +699,7 @@ _PAIRS = (
 
 def _set_distances(
     features: dict[str, dict[str, np.ndarray]],
-    rng: np.random.Generator,
+    root: np.random.SeedSequence,
     n_permutations: int,
 ) -> list[dict[str, Any]]:
     rows = []
@@ -682,6 +708,7 @@ def _set_distances(
             if a not in by_set or b not in by_set:
                 continue
             x, y = by_set[a], by_set[b]
+            rng = _named_rng(root, space, a, b)
             test = mmd(x, y, rng=rng, n_permutations=n_permutations)
             classifier = c2st(x, y, rng=rng)
             rows.append(
@@ -695,6 +722,9 @@ def _set_distances(
                     "mmd_p_value": test.p_value,
                     "c2st_accuracy": classifier.accuracy,
                     "c2st_p_value": classifier.p_value,
+                    # C2ST draws this many frames from each set, the smaller
+                    # set's size, so its accuracy is over twice as many.
+                    "c2st_n_per_set": classifier.n_per_set,
                     "frechet": frechet_distance(x, y),
                 }
             )

@@ -204,7 +204,10 @@ def markdown(
         "by the mean and standard deviation of `normal_reference`, so `mmd2` "
         "and `frechet` have no unit. With a hundred or so frames per set the "
         "p-values are coarse, and the baseline row shows how far apart two "
-        "halves of one normal set already come out.",
+        "halves of one normal set already come out. `n_a` and `n_b` count the "
+        "frames of each set, which MMD and Frechet use in full. C2ST draws "
+        "`c2st_n_per_set` frames from each set, the size of the smaller one, "
+        "so its accuracy is over twice that many frames.",
         "",
         _READING,
         "",
@@ -213,6 +216,11 @@ def markdown(
         "## Per-sample figures (medians per set)",
         "",
         _region_sentence(report.per_sample),
+        "",
+        "Each median is over the finite values of a set. Where some frames of "
+        "a set have NaN (no region found, a mask that leaves no ring, or no "
+        "noise to divide by), the cell says over how many, as "
+        '"(n = 112 of 150)"; other cells cover every frame of the set.',
         "",
         _table(_medians(report.per_sample, _unit_of(sets))),
         "",
@@ -286,7 +294,11 @@ def _unit_of(sets: dict[str, FrameSet]) -> str:
 
 
 def _medians(rows: list[dict[str, Any]], unit: str) -> list[dict[str, Any]]:
-    """Return one row per numeric column with its unit and the median of each set."""
+    """Return one row per numeric column with its unit and the median of each set.
+
+    A median over fewer than all of a set's frames, because the others are
+    NaN, is a string such as "15.7 (n = 112 of 150)".
+    """
     numeric = (float, int, np.floating, np.integer)
     columns = [k for k, v in rows[0].items() if isinstance(v, numeric)] if rows else []
     names = list(dict.fromkeys(r["set"] for r in rows))
@@ -299,7 +311,10 @@ def _medians(rows: list[dict[str, Any]], unit: str) -> list[dict[str, Any]]:
         for name in names:
             data = np.array([r[column] for r in rows if r["set"] == name], float)
             finite = data[np.isfinite(data)]
-            entry[name] = float(np.median(finite)) if finite.size else float("nan")
+            median = float(np.median(finite)) if finite.size else float("nan")
+            entry[name] = median
+            if finite.size < data.size:
+                entry[name] = f"{_cell(median)} (n = {finite.size} of {data.size})"
         table.append(entry)
     return table
 

@@ -770,7 +770,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     from thermosynth.validation import transfer_setup as setup
     from thermosynth.validation.detectors import Classifier, max_minus_median
     from thermosynth.validation.transfer import MIN_CI_ANOMALIES, transfer_report
-    from thermosynth.validation.transfer_data import load_transfer_data
+    from thermosynth.validation.transfer_data import load_transfer_data, resize_to
 
     check_writable(args.output, overwrite=args.overwrite)
     if args.jobs < 1:
@@ -805,8 +805,12 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         real_where=_parse_where(args.real_where),
         max_train=args.max_train,
         max_test=args.max_test,
-        size_px=_size_px(args.resize),
     )
+    # Resized after loading, so that the recipe's masks are read at the
+    # frames' own size and then resized with them.
+    source_shape = data.train_normal.shape[1:]
+    size_px = _size_px(args.resize)
+    data = resize_to(data, size_px)
     _warn_if_large(data.train_normal.shape[1:], resized=args.resize is not None)
     _check_training_normals(args, len(data.train_normal))
     n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
@@ -818,12 +822,14 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     if loaded is not None and ("thermosynth" in generator_names or levels):
         loaded = _with_frames_levels_per_kelvin(loaded, args.recipe, data)
         with _named_recipe(loaded):
+            region = setup.recipe_region(loaded, source_shape, size_px=size_px)
             thermal = setup.thermal_factory(
                 loaded,
                 data.train_normal[0],
                 n_scenarios=args.bank_scenarios,
                 seed=args.seed,
                 spread=args.contrast_spread,
+                region=region,
             )
     generators = setup.build_generators(generator_names, thermal)
 

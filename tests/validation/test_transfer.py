@@ -369,6 +369,8 @@ def test_severity_closeness_rises_with_factor(tmp_path):
     with (tmp_path / "severity.csv").open() as handle:
         header = next(csv.reader(handle))
     assert header[:4] == ["severity", "generator", "detector", "contrast_noise_median"]
+    report = (tmp_path / "report.md").read_text()
+    assert "its mask is empty or leaves no ring" in report
 
 
 def test_contrast_noise_matches_region_contrast():

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from transfer_recipes import write_pv_recipe
 
 from thermosynth.cli import _warn_if_large, _with_frames_levels_per_kelvin, main
 from thermosynth.recipe import load_recipe
@@ -50,20 +51,7 @@ def mvtec_tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def recipe(tmp_path: Path, mvtec_tree: Path) -> Path:
-    data = yaml.safe_load((RECIPES / "pv-module-hotspots.yaml").read_text())
-    data["frames"] = {
-        "kind": "images",
-        "path": str(mvtec_tree / "train" / "good"),
-        "pattern": "*.png",
-        "mode": "greyscale",
-        "unit": "level",
-    }
-    data["split"] = {"train_normal": 2, "test_normal": 1, "test_anomalous": 1}
-    data["output"] = {"dir": str(tmp_path / "unused")}
-    data.pop("bank", None)
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_pv_recipe(mvtec_tree / "train" / "good", tmp_path / "recipe.yaml")
 
 
 def _args(tree: Path, recipe: Path, out: Path) -> list[str]:
@@ -535,3 +523,45 @@ def test_transfer_cli_contamination_skip_noted(tmp_path, caplog):
     assert "The contamination run (--contamination 0.1) was skipped" in report
     assert len(warnings) == 1
     assert "pass --contamination 0" in warnings[0]
+
+
+def test_transfer_cli_csvs_same_for_same_seed(tmp_path):
+    tree = _small_tree(tmp_path / "tree", n_hot=4)
+    runs = [tmp_path / "first", tmp_path / "second"]
+
+    for out in runs:
+        assert main(_quick_args(tree, out)) == 0
+    names = sorted(path.name for path in runs[0].glob("*.csv"))
+
+    assert "image_auroc.csv" in names
+    for name in names:
+        first, second = ((out / name).read_bytes() for out in runs)
+        assert first == second, name
+
+
+def test_transfer_cli_warns_transposing_resize(tmp_path, caplog):
+    tree = _small_tree(tmp_path / "tree", n_hot=4)
+    out = tmp_path / "report"
+
+    assert main(_quick_args(tree, out, "--resize", "24x40")) == 0
+    warnings = [w for w in _warnings(caplog) if "orientation" in w]
+
+    assert len(warnings) == 1
+    assert "40 x 24 px frames to 24 x 40 px" in warnings[0]
+    assert "sizes are height x width" in warnings[0]
+
+
+def test_transfer_cli_per_camera_mask_rejected(mvtec_tree, recipe, tmp_path, capsys):
+    mask = tmp_path / "mask.png"
+    _write(mask, np.full(SHAPE, 255, np.uint8))
+    data = yaml.safe_load(recipe.read_text())
+    data["frames"]["valid_mask"] = {"CAM1": str(mask), "CAM2": str(mask)}
+    recipe.write_text(yaml.safe_dump(data))
+    out = tmp_path / "report"
+
+    assert main(_args(mvtec_tree, recipe, out)) == 2
+    err = capsys.readouterr().err
+
+    assert "frames.valid_mask maps file names to one mask per camera" in err
+    assert "run transfer once per camera" in err
+    assert not out.exists()

@@ -69,6 +69,7 @@ def _stub_inputs(monkeypatch) -> list[dict]:
 
     monkeypatch.setattr(transfer_data, "load_transfer_data", lambda *a, **k: data)
     monkeypatch.setattr(transfer_setup, "thermal_factory", lambda *a, **k: "make")
+    monkeypatch.setattr(transfer_setup, "recipe_region", lambda *a, **k: None)
     monkeypatch.setattr(thermosynth.recipe, "load_recipe", lambda *a, **k: loaded)
     monkeypatch.setattr(cli, "load_recipe", lambda *a, **k: loaded)
     monkeypatch.setattr(transfer, "transfer_report", report)

@@ -140,7 +140,7 @@ def frame_nbytes(frame: Frame) -> int:
     return int(frame.raw.nbytes + frame.values.nbytes + frame.valid.nbytes)
 
 
-class _Region:
+class Region:
     """Region of interest and ignored areas shared by all sources.
 
     ``valid_mask`` and ``ignore_mask`` are mask image paths, or mappings from a
@@ -440,7 +440,7 @@ class ImageFolderSource:
         self.offset = offset
         self.max_colour_distance = float(max_colour_distance)
         self._files = _keep_only(_list_files(self.path, pattern), only, self.path)
-        self._region = _Region(valid_mask, ignore_mask, ignore_rects)
+        self._region = Region(valid_mask, ignore_mask, ignore_rects)
         self._palette = self._palette_encoding(palette, value_range)
         self._colorbar = self._check_colorbar(colorbar)
         self._warned_colour = False
@@ -591,7 +591,7 @@ class _ArrayFrames:
         self.unit = _check_unit(unit)
         self.scale_per_level = scale_per_level
         self.offset = offset
-        self._region = _Region(valid_mask, ignore_mask, ignore_rects)
+        self._region = Region(valid_mask, ignore_mask, ignore_rects)
         self._cache = FrameCache(cache_bytes)
 
     def _frame_from_array(self, raw: np.ndarray, name: str) -> Frame:

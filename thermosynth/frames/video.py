@@ -24,11 +24,11 @@ from thermosynth.frames.palettes import palette_lut
 from thermosynth.frames.sources import (
     MaskSpec,
     Rect,
+    Region,
     _build_frame,
     _check_index,
     _check_unit,
     _linear_encoding,
-    _Region,
     _require_rgb8,
 )
 
@@ -87,7 +87,7 @@ class VideoSource:
         self.scale_per_level = scale_per_level
         self.offset = offset
         self.max_colour_distance = float(max_colour_distance)
-        self._region = _Region(valid_mask, ignore_mask, ignore_rects)
+        self._region = Region(valid_mask, ignore_mask, ignore_rects)
         self._palette = self._palette_encoding(palette, value_range)
         self._frames = _Video(self.path)
 

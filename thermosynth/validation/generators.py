@@ -311,11 +311,12 @@ class ThermalHotspots:
     """thermosynth's pseudo-anomalies: simulated rises blended through the camera.
 
     Each call picks one rise from a bank simulated once (see
-    :func:`simulate_rise_bank`), flips it at random (a PV module's cell grid is
-    symmetric under both flips), multiplies it by ``scale`` times a factor
-    drawn log-uniformly in [1 / ``spread``, ``spread``], records it with
+    :func:`simulate_rise_bank`), flips it at random when ``flip`` is set,
+    multiplies it by ``scale`` times a factor drawn log-uniformly in
+    [1 / ``spread``, ``spread``], records it with
     :func:`thermosynth.camera.record_rise` and blends it with
-    :func:`thermosynth.blend.blend` (fixed gain). The mask is the blend's mask.
+    :func:`thermosynth.blend.blend` (fixed gain) into the pixels of
+    ``region``. The mask is the blend's mask, so it lies inside ``region``.
     The frame is read as 8-bit levels (unit "level"), so ``camera`` needs
     ``levels_per_kelvin``.
 
@@ -336,6 +337,15 @@ class ThermalHotspots:
         every rise at ``scale``.
     noise_multiple : float
         Blend threshold as a multiple of the frame's estimated noise.
+    region : ndarray, optional
+        Boolean (H, W) region of interest: the only pixels that the blend may
+        change, and the pixels whose noise sets the threshold. None means the
+        whole frame.
+    flip : bool
+        Flip each rise at random along both axes. This is right only where
+        the registration maps the layout onto the frame symmetrically (a
+        full-frame PV module, whose cell grid is symmetric under both flips),
+        not for a module seen in perspective.
 
     Raises
     ------
@@ -352,6 +362,8 @@ class ThermalHotspots:
     scale: float = 1.0
     noise_multiple: float = 3.0
     spread: float = 1.0
+    region: np.ndarray | None = None
+    flip: bool = True
     _encoding: LinearEncoding = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -374,6 +386,8 @@ class ThermalHotspots:
                 f"spread = {self.spread} is invalid; use a finite factor >= 1 "
                 "(1 = none)"
             )
+        if self.region is not None:
+            self.region = _check_region(self.region, self.rises_K.shape[1:])
         self._encoding = LinearEncoding(np.uint8)
 
     def __call__(
@@ -386,7 +400,9 @@ class ThermalHotspots:
             factor = self.scale
             if self.spread > 1.0:
                 factor *= self.spread ** rng.uniform(-1.0, 1.0)
-            rise = rise[:: rng.choice([-1, 1]), :: rng.choice([-1, 1])] * factor
+            if self.flip:
+                rise = rise[:: rng.choice([-1, 1]), :: rng.choice([-1, 1])]
+            rise = rise * factor
             recorded = record_rise(self.camera, rise, frame, ambient_C=self.ambient_C)
             result = blend(frame, recorded, threshold=threshold)
             if result.area_px > 0:
@@ -400,9 +416,21 @@ class ThermalHotspots:
                 f"{self.rises_K.shape[1:]}; simulate the bank for this frame size"
             )
         values = self._encoding.decode(image)
-        valid = np.ones(image.shape, dtype=bool)
+        valid = np.ones(image.shape, dtype=bool) if self.region is None else self.region
         sigma = estimate_noise(values, valid, quantum=self._encoding.quantum)
         return Frame(image, values, "level", valid, self._encoding, sigma, "array")
+
+
+def _check_region(region: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    region = np.asarray(region)
+    if region.shape != shape or region.dtype != bool:
+        raise ValueError(
+            f"region is {region.dtype} with shape {region.shape}; give a boolean "
+            f"mask of the rises' shape {shape}"
+        )
+    if not region.any():
+        raise ValueError("region contains no pixel; give a region of interest")
+    return region
 
 
 def simulate_rise_bank(

@@ -812,9 +812,9 @@ def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
     if task.detector is not None:
         logger.info("%s: %.1f s", _describe(task), seconds)
 
+    # The time goes to the log only, so that the tables of two runs with the
+    # same seed are byte-identical.
     keys = dict(task.keys)
-    if task.table == "image":
-        keys["seconds"] = round(seconds, 2) if task.detector is not None else 0.0
     if task.planted is not None:
         keys["contaminants_dropped"] = _dropped_share(task.detector, task.planted)
     rows = [

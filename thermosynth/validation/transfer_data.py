@@ -245,18 +245,59 @@ def load_transfer_data(
         anomaly_masks=_real_masks(anomalies),
     )
     data = dataclasses.replace(data, kelvin_per_level=kelvin_per_level(train_set))
-    if size_px is None or tuple(size_px) == train.shape[1:]:
+    return resize_to(data, size_px)
+
+
+def resize_to(data: TransferData, size_px: tuple[int, int] | None) -> TransferData:
+    """Resize ``data`` to ``size_px`` (height, width) [px]; None keeps the size.
+
+    Logs the resize, and warns when it turns landscape frames portrait or
+    the reverse, which usually means that height and width were swapped.
+
+    Raises
+    ------
+    FrameError
+        If ``size_px`` is not two sizes, or :func:`resize_transfer_data`
+        rejects it.
+    """
+    shape = data.train_normal.shape[1:]
+    if size_px is None or tuple(size_px) == shape:
         return data
     if len(size_px) != 2:
         raise FrameError(
             f"size_px {size_px!r} is invalid; give (height, width) in pixels"
         )
+    warn_if_transposed(shape, size_px)
     logger.info(
         "resizing frames from %d x %d px to %d x %d px (height x width)",
-        *train.shape[1:],
+        *shape,
         *size_px,
     )
     return resize_transfer_data(data, *size_px)
+
+
+def warn_if_transposed(shape: tuple[int, ...], size_px: Sequence[int]) -> None:
+    """Warn when resizing frames of ``shape`` to ``size_px`` swaps their orientation.
+
+    Both are (height, width) [px]. Square frames or targets never warn.
+    """
+    height, width = shape
+    new_height, new_width = size_px
+    if (height - width) * (new_height - new_width) >= 0:
+        return
+    logger.warning(
+        "resizing %d x %d px frames to %d x %d px turns them from %s to %s, "
+        "which stretches one axis and squeezes the other; sizes are height x "
+        "width, so to keep the orientation give %dx%d",
+        height,
+        width,
+        new_height,
+        new_width,
+        "landscape" if width > height else "portrait",
+        "landscape" if new_width > new_height else "portrait",
+        new_width,
+        new_height,
+    )
 
 
 def resize_transfer_data(
@@ -287,7 +328,7 @@ def resize_transfer_data(
 
     reserve, masks = data.reserve_anomalies, data.test_masks
     if masks is not None:
-        masks = _resized(masks, height_px, width_px, np.float32) >= 0.5
+        masks = resize_masks(masks, height_px, width_px)
     return dataclasses.replace(
         data,
         train_normal=frames(data.train_normal),
@@ -295,6 +336,11 @@ def resize_transfer_data(
         reserve_anomalies=None if reserve is None else frames(reserve),
         test_masks=masks,
     )
+
+
+def resize_masks(masks: np.ndarray, height_px: int, width_px: int) -> np.ndarray:
+    """Resize boolean (N, H, W) ``masks`` as :func:`resize_transfer_data` does."""
+    return _resized(masks, height_px, width_px, np.float32) >= 0.5
 
 
 def _check_size(shape: tuple[int, ...], height_px: int, width_px: int) -> None:

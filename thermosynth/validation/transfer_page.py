@@ -258,8 +258,10 @@ def _severity_note(result: TransferResult) -> str:
         "level inside the mask minus the mean of a 2-pixel ring around it, "
         "divided by the noise (`contrast_noise` of `thermosynth validate "
         "closeness`). Lower is closer to normal data; the quartiles are in "
-        "parentheses. Pseudo-anomalies with an empty mask are left out, and "
-        "`closeness_frames` in severity.csv counts the measured ones. "
+        "parentheses. A pseudo-anomaly is left out when its mask is empty or "
+        "leaves no ring (the mask and its 2-pixel surroundings cover the whole "
+        "frame), and `closeness_frames` in severity.csv counts the measured "
+        "ones. "
     )
     if result.severity_reuses_main:
         text += (

@@ -9,15 +9,16 @@ simulates the bank of rises behind the ``thermosynth`` generator.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from thermosynth.build import build_camera
-from thermosynth.errors import RecipeError, ThermosynthError
+from thermosynth.errors import FrameError, RecipeError, ThermosynthError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
 from thermosynth.frames.noise import estimate_noise
+from thermosynth.frames.sources import Region
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.validation import generators as gen
 from thermosynth.validation.detectors import (
@@ -31,6 +32,7 @@ from thermosynth.validation.detectors import (
     Trimmed,
 )
 from thermosynth.validation.transfer import GeneratorFactory, ScaledGenerator
+from thermosynth.validation.transfer_data import resize_masks
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +163,14 @@ def thermal_factory(
     n_scenarios: int,
     seed: int,
     spread: float = DEFAULT_CONTRAST_SPREAD,
+    region: np.ndarray | None = None,
 ) -> ThermalFactory:
     """Simulate the recipe's bank of rises once, registered to ``image``'s size.
+
+    The registration sees the recipe's region of interest as the frame's
+    valid pixels, as ``thermosynth generate`` does, and the pseudo-anomalies
+    change only pixels inside it. Rises are flipped at random only under
+    ``registration.method: full_frame``, the one symmetric placement.
 
     Parameters
     ----------
@@ -177,11 +185,21 @@ def thermal_factory(
         Seed of the scenario draws.
     spread : float
         Per-sample contrast spread of the generator, >= 1 (1 = none).
+    region : ndarray, optional
+        Boolean (H, W) region of interest of ``image``'s size. None reads it
+        from the recipe with :func:`recipe_region`; pass it to use a region
+        resized with the frames.
 
     Returns
     -------
     callable
         ``make(pool, scale) -> ThermalHotspots`` with the rises times ``scale``.
+
+    Raises
+    ------
+    RecipeError
+        If ``camera.levels_per_kelvin`` is unset, or :func:`recipe_region`
+        rejects the recipe's masks.
     """
     recipe = loaded.recipe
     if recipe.camera.levels_per_kelvin is None:
@@ -199,12 +217,16 @@ def thermal_factory(
             f"--contrast-spread {spread} is invalid; use a finite factor >= 1 "
             "(1 = none)"
         )
+    if region is None:
+        region = recipe_region(loaded, image.shape)
+    warn_dropped_recipe_keys(loaded)
     bank = gen.simulate_rise_bank(
-        loaded, _level_frame(image), n_scenarios=n_scenarios, seed=seed
+        loaded, _level_frame(image, region), n_scenarios=n_scenarios, seed=seed
     )
     camera = build_camera(recipe.camera)
     ambient_C = recipe.physics.ambient_C
     noise_multiple = recipe.blend.noise_multiple
+    flip = recipe.registration.method == "full_frame"
 
     def make(pool: np.ndarray, scale: float) -> gen.ThermalHotspots:
         return gen.ThermalHotspots(
@@ -214,15 +236,109 @@ def thermal_factory(
             scale=scale,
             noise_multiple=noise_multiple,
             spread=spread,
+            region=region,
+            flip=flip,
         )
 
     return make
 
 
-def _level_frame(image: np.ndarray) -> Frame:
+def recipe_region(
+    loaded: LoadedRecipe,
+    shape: tuple[int, ...],
+    *,
+    size_px: tuple[int, int] | None = None,
+) -> np.ndarray | None:
+    """Read the recipe's region of interest for frames of ``shape`` (H, W) [px].
+
+    The region is ``frames.valid_mask`` less ``frames.ignore_mask`` and
+    ``frames.ignore_rects``, the pixels that ``thermosynth generate`` may
+    blend into. Returns None when the recipe sets none of the three. With
+    ``size_px`` (height, width) [px], the region is then resized as
+    :func:`~thermosynth.validation.transfer_data.resize_transfer_data`
+    resizes masks, for frames resized to that size.
+
+    Raises
+    ------
+    RecipeError
+        If a mask key maps file names to one mask per camera, because the
+        transfer frames carry no file names to choose a mask by.
+    MaskSizeError
+        If a mask differs from ``shape``.
+    FrameError
+        If the region contains no pixel.
+    """
+    frames = loaded.recipe.frames
+    valid_mask = getattr(frames, "valid_mask", None)
+    ignore_mask = getattr(frames, "ignore_mask", None)
+    ignore_rects = getattr(frames, "ignore_rects", [])
+    if valid_mask is None and ignore_mask is None and not ignore_rects:
+        return None
+
+    for key, spec in (
+        ("frames.valid_mask", valid_mask),
+        ("frames.ignore_mask", ignore_mask),
+    ):
+        if isinstance(spec, Mapping):
+            raise RecipeError(_per_camera_message(loaded.source, key, spec))
+    region = Region(valid_mask, ignore_mask, ignore_rects).mask(
+        "training normal", (int(shape[0]), int(shape[1]))
+    )
+    if size_px is not None and tuple(size_px) != tuple(shape):
+        region = resize_masks(region[None], *size_px)[0]
+    if not region.any():
+        raise FrameError(
+            f"{loaded.source}: the region of interest (frames.valid_mask less "
+            "frames.ignore_mask and frames.ignore_rects) contains no pixel; "
+            "check the masks"
+        )
+    return region
+
+
+def _per_camera_message(source: str, key: str, spec: Mapping[str, object]) -> str:
+    return (
+        f"{source}: {key} maps file names to one mask per camera "
+        f"({', '.join(sorted(spec))}), but validate transfer reads frames "
+        "without their file names, so it cannot choose a mask per frame; run "
+        "transfer once per camera, with --normal and --real holding only that "
+        f"camera's frames and a recipe whose {key} is that camera's mask path"
+    )
+
+
+def warn_dropped_recipe_keys(loaded: LoadedRecipe) -> None:
+    """Log a warning for each recipe key that the transfer generator does not honour.
+
+    ``camera.gain: stretch`` is blended with a fixed gain, because a
+    pseudo-anomaly may change only the pixels of its mask. Palette and colour
+    bar frames are read as their luminance, not decoded to temperature.
+    """
+    recipe = loaded.recipe
+    if recipe.camera.gain == "stretch":
+        logger.warning(
+            "%s: camera.gain is 'stretch', but validate transfer blends with a "
+            "fixed gain: a rise that raises a frame's maximum changes only the "
+            "pixels of its mask and does not re-scale the rest of the frame as "
+            "thermosynth generate does",
+            loaded.source,
+        )
+    mode = getattr(recipe.frames, "mode", "greyscale")
+    if mode != "greyscale":
+        logger.warning(
+            "%s: frames.mode is %r, but validate transfer reads colour frames "
+            "as their luminance 0.299 R + 0.587 G + 0.114 B in 8-bit levels and "
+            "converts rises to those levels with camera.levels_per_kelvin = %g; "
+            "the palette is not decoded, so a rise's luminance step differs "
+            "from the one thermosynth generate writes",
+            loaded.source,
+            mode,
+            recipe.camera.levels_per_kelvin,
+        )
+
+
+def _level_frame(image: np.ndarray, region: np.ndarray | None) -> Frame:
     encoding = LinearEncoding(np.uint8)
     values = encoding.decode(image)
-    valid = np.ones(image.shape, dtype=bool)
+    valid = np.ones(image.shape, dtype=bool) if region is None else region
     sigma = estimate_noise(values, valid, quantum=encoding.quantum)
     return Frame(image, values, "level", valid, encoding, sigma, "training normal")
 

@@ -1,0 +1,173 @@
+"""Tests of the thermosynth generator that validate transfer builds from a recipe."""
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from transfer_recipes import write_pv_recipe, write_recipe
+
+from thermosynth.errors import MaskSizeError, RecipeError
+from thermosynth.recipe import load_recipe
+from thermosynth.validation.transfer_setup import recipe_region, thermal_factory
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+PV_SHAPE = (40, 24)
+
+# SHA-256 of the first five PV pseudo-anomalies and masks (see
+# test_pv_pseudo_anomalies_unchanged), from the generator before it read the
+# recipe's region of interest. The PV recipe has none, so they must not move.
+PV_DIGEST = "5c11fa53908811b7e29ccb409022bb42f7a98d4ef9f1b89304d40ba06c2d9e7e"
+
+
+def _pv_recipe(tmp_path: Path, frames: np.ndarray) -> Path:
+    for i, image in enumerate(frames):
+        assert cv2.imwrite(str(tmp_path / f"{i:03d}.png"), image)
+    return write_pv_recipe(tmp_path, tmp_path / "pv.yaml")
+
+
+def _pv_frames(n: int) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(60, 100, PV_SHAPE[0])[:, None] + np.zeros(PV_SHAPE)
+    noisy = ramp + rng.normal(0, 2, (n, *PV_SHAPE))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def test_pv_pseudo_anomalies_unchanged(tmp_path):
+    frames = _pv_frames(5)
+    loaded = load_recipe(_pv_recipe(tmp_path, frames))
+    make = thermal_factory(loaded, frames[0], n_scenarios=3, seed=0, spread=2.0)
+    digest = hashlib.sha256()
+    for scale in (1.0, 2.0):
+        generator = make(frames, scale)
+        for i, image in enumerate(frames):
+            anomalous, mask = generator(image, np.random.default_rng(i))
+            digest.update(anomalous.tobytes())
+            digest.update(np.asarray(mask, dtype=bool).tobytes())
+    assert digest.hexdigest() == PV_DIGEST
+
+
+BATTERY_SHAPE = (60, 80)
+
+
+def _battery_region() -> np.ndarray:
+    """A module seen in perspective: a trapezoid narrower at the top."""
+    y, x = np.mgrid[0 : BATTERY_SHAPE[0], 0 : BATTERY_SHAPE[1]]
+    inset = 20 - y * 12 / BATTERY_SHAPE[0]
+    return (y >= 8) & (y < 52) & (x >= inset) & (x < BATTERY_SHAPE[1] - inset)
+
+
+def _battery_frames(n: int, region: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    module = 120 + rng.normal(0, 2, (n, *BATTERY_SHAPE))
+    return np.where(region, np.clip(module, 0, 255), 0).astype(np.uint8)
+
+
+def _battery_recipe(tmp_path: Path, **changes) -> Path:
+    region = _battery_region()
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir(parents=True)
+    for i, image in enumerate(_battery_frames(4, region)):
+        assert cv2.imwrite(str(frames_dir / f"{i:03d}_CAM1.png"), image)
+    mask_path = tmp_path / "mask.png"
+    assert cv2.imwrite(str(mask_path), region.astype(np.uint8) * 255)
+
+    return write_recipe(
+        "battery-station-inferno.yaml",
+        frames_dir,
+        tmp_path / "battery.yaml",
+        changes=changes,
+        valid_mask=str(mask_path),
+    )
+
+
+def test_region_keeps_masks_inside(tmp_path):
+    region = _battery_region()
+    frames = _battery_frames(6, region)
+    loaded = load_recipe(_battery_recipe(tmp_path))
+    make = thermal_factory(loaded, frames[0], n_scenarios=2, seed=0)
+    generator = make(frames, 2.0)
+
+    for i, image in enumerate(frames):
+        anomalous, mask = generator(image, np.random.default_rng(i))
+        assert mask.any(), i
+        assert not (mask & ~region).any(), i
+        assert np.array_equal(anomalous[~region], image[~region]), i
+
+
+def test_region_registers_through_valid_mask(tmp_path):
+    region = _battery_region()
+    frames = _battery_frames(1, region)
+    loaded = load_recipe(_battery_recipe(tmp_path))
+    bank = thermal_factory(loaded, frames[0], n_scenarios=2, seed=0)(
+        frames, 1.0
+    ).rises_K
+
+    heated = bank.max(axis=0) > 0
+    assert heated.any()
+    assert not (heated & ~region).any()
+
+
+def test_flip_only_for_full_frame(tmp_path):
+    region = _battery_region()
+    image = _battery_frames(1, region)[0]
+    perspective = load_recipe(_battery_recipe(tmp_path / "a"))
+    full_frame = load_recipe(
+        _battery_recipe(tmp_path / "b", **{"registration.method": "full_frame"})
+    )
+
+    assert not thermal_factory(perspective, image, n_scenarios=1, seed=0)(
+        image[None], 1.0
+    ).flip
+    assert thermal_factory(full_frame, image, n_scenarios=1, seed=0)(
+        image[None], 1.0
+    ).flip
+
+
+def test_region_per_camera_rejected(tmp_path):
+    path = _battery_recipe(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    mask = data["frames"]["valid_mask"]
+    data["frames"]["valid_mask"] = {"CAM1": mask, "CAM2": mask}
+    path.write_text(yaml.safe_dump(data))
+    image = _battery_frames(1, _battery_region())[0]
+
+    with pytest.raises(RecipeError, match="frames.valid_mask maps file names"):
+        thermal_factory(load_recipe(path), image, n_scenarios=1, seed=0)
+
+
+def test_region_resized_with_frames(tmp_path):
+    loaded = load_recipe(_battery_recipe(tmp_path))
+
+    region = recipe_region(loaded, BATTERY_SHAPE, size_px=(30, 40))
+
+    assert region is not None
+    assert region.shape == (30, 40)
+    assert region.sum() == pytest.approx(_battery_region().sum() / 4, rel=0.1)
+
+
+def test_region_wrong_size_rejected(tmp_path):
+    loaded = load_recipe(_battery_recipe(tmp_path))
+
+    with pytest.raises(MaskSizeError, match="frames.valid_mask"):
+        recipe_region(loaded, (40, 24))
+
+
+def test_stretch_and_palette_warned(tmp_path, caplog):
+    image = _battery_frames(1, _battery_region())[0]
+    loaded = load_recipe(
+        _battery_recipe(
+            tmp_path, **{"frames.mode": "palette", "frames.palette": "inferno"}
+        )
+    )
+
+    thermal_factory(loaded, image, n_scenarios=1, seed=0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    assert len(warnings) == 2
+    assert "camera.gain is 'stretch'" in warnings[0]
+    assert "fixed gain" in warnings[0]
+    assert "frames.mode is 'palette'" in warnings[1]
+    assert "luminance" in warnings[1]

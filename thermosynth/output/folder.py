@@ -45,7 +45,10 @@ FLOAT_OFFSET = -100.0
 """Value of level 0 for float frames written as 16-bit PNG."""
 
 HEADROOM = 1.0
-"""Room above the first frame's range for hotspots, in units of that range."""
+"""Room above the first frame's range for hotspots, in units of that range.
+
+The default of ``output.folder_headroom``.
+"""
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,14 @@ class EightBitScale:
     value_offset: float | None = None
 
     @classmethod
-    def from_frame(cls, frame: Frame) -> EightBitScale | None:
+    def from_frame(
+        cls, frame: Frame, *, headroom: float = HEADROOM
+    ) -> EightBitScale | None:
         """Fit the map to a frame's valid pixels; None for 8-bit frames.
 
         The range runs from the frame's minimum to its maximum plus
-        ``HEADROOM`` times its span, so that hotspots up to that height stay
-        below 255; hotter pixels clip.
+        ``headroom`` times its span, so that hotspots up to that height stay
+        below 255; hotter pixels clip, and `clipped_px` counts them.
         """
         raw = frame.raw
         if raw.dtype == np.uint8:
@@ -79,7 +84,7 @@ class EightBitScale:
         pixels = raw[frame.valid] if frame.valid.any() else raw.ravel()
         low, high = float(pixels.min()), float(pixels.max())
         span = max(high - low, 1.0 if np.issubdtype(raw.dtype, np.integer) else 1e-3)
-        per_level = span * (1.0 + HEADROOM) / 255.0
+        per_level = span * (1.0 + headroom) / 255.0
         values: dict[str, float] = {}
         if isinstance(frame.encoding, LinearEncoding):
             step, offset = frame.encoding.scale_per_level, frame.encoding.offset
@@ -98,6 +103,15 @@ class EightBitScale:
             (raw.astype(np.float64) - self.raw_offset) / self.raw_per_level
         )
         return np.clip(levels, 0, 255).astype(np.uint8)
+
+    def clipped_px(self, raw: np.ndarray, mask: np.ndarray) -> int:
+        """Count the pixels of ``mask`` whose level `apply` clips to 0 or 255.
+
+        ``raw`` is (H, W) stored pixels and ``mask`` a boolean (H, W) array.
+        """
+        inside = raw[mask].astype(np.float64)
+        levels = np.rint((inside - self.raw_offset) / self.raw_per_level)
+        return int(np.count_nonzero((levels < 0) | (levels > 255)))
 
     def describe(self, frame_unit: str) -> dict[str, Any]:
         """Return the scale as written to ``scale.json``.

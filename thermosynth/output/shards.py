@@ -75,6 +75,9 @@ class ShardResult:
         Sample index, scenario name and peak rise [K] of each sample whose
         rise exceeds `thermosynth.plausibility.MAX_PLAUSIBLE_RISE_K`. Markers
         of earlier versions lack it.
+    folder_clipped_px : list of [int, int]
+        Sample index and count of mask pixels that the 8-bit folder scale
+        clips, for each sample with any. Markers of earlier versions lack it.
     """
 
     number: int
@@ -84,6 +87,7 @@ class ShardResult:
     peak_rises_K: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     implausible_rises: list[list[Any]] = field(default_factory=list)
+    folder_clipped_px: list[list[int]] = field(default_factory=list)
 
 
 @dataclass
@@ -97,6 +101,7 @@ class ShardTally:
     peak_rises_K: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     implausible_rises: list[list[Any]] = field(default_factory=list)
+    folder_clipped_px: list[list[int]] = field(default_factory=list)
 
     def add(self, frame_unit: str, anomaly: tuple[int, float] | None) -> None:
         """Count one written item; ``anomaly`` is its (area [px], peak rise [K])."""
@@ -110,6 +115,11 @@ class ShardTally:
         """Keep an `implausible_rise` entry; None means the rise is plausible."""
         if rise is not None:
             self.implausible_rises.append(rise)
+
+    def note_folder_clipping(self, index: int, clipped_px: int) -> None:
+        """Keep the count of a sample's mask pixels clipped in the 8-bit folder."""
+        if clipped_px:
+            self.folder_clipped_px.append([index, clipped_px])
 
     def commit(self, stage: Path, shard: Shard, written: Path | None) -> ShardResult:
         """Move the shard's HDF5 file into place and mark it complete."""

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     Strict,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -533,6 +534,9 @@ class OutputSpec(_Model):
     folder_8bit: bool = True
     """Map 16-bit and float frames to 8 bits in the folder tree, as anomalib
     reads images as 8-bit RGB; HDF5 keeps full precision."""
+    folder_headroom: PositiveFloat = 1.0
+    """Room above the first frame's range in the 8-bit folder scale, in units
+    of that frame's span (max - min). Hotter pixels clip at level 255."""
     shard_size: Annotated[int, Field(ge=1)] = 256
     """Samples per shard file; fixed by the recipe so output is the same for any
     number of workers."""
@@ -605,6 +609,11 @@ class SequenceSpec(_Model):
         return self
 
 
+# Folder stems are six-digit sample indices, so index 1,000,000 would make a
+# stem of which "100000" is a prefix and break anomalib's mask pairing.
+MAX_FOLDER_SAMPLES = 1_000_000
+
+
 class Recipe(_Model):
     """A complete, validated recipe."""
 
@@ -630,3 +639,20 @@ class Recipe(_Model):
                 "sequence section (fps, window_s), or extract the frames to a folder"
             )
         return self
+
+    @field_validator("output")
+    @classmethod
+    def _folder_stems_fit(cls, output: OutputSpec, info: ValidationInfo) -> OutputSpec:
+        # Validated after split, which comes first; absent if split is invalid.
+        split = info.data.get("split")
+        if split is None or not output.folder:
+            return output
+        total = split.train_normal + split.test_normal + split.test_anomalous
+        if total > MAX_FOLDER_SAMPLES:
+            raise ValueError(
+                f"split.train_normal + split.test_normal + split.test_anomalous = "
+                f"{total:,}, more than the {MAX_FOLDER_SAMPLES:,} samples whose "
+                "six-digit file names the folder tree can hold; lower those keys, "
+                "or set output.folder: false and read dataset.h5"
+            )
+        return output

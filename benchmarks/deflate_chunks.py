@@ -11,7 +11,13 @@ the bytes against ISA-L's and whether stdlib zlib decodes every chunk.
 time in a new thread after freeing random bytes of the sizes that deflate
 calls allocate, and counts the chunks that come out different.
 
+``--end-to-end N`` times ``generate`` with both writers on N samples of the
+recipe of ``benchmarks/end_to_end.py`` once per installed library, in
+interleaved rounds, with the HDF5 writer's deflate swapped for that
+library's, and prints each library's samples per second against zlib's.
+
     OMP_NUM_THREADS=1 python benchmarks/deflate_chunks.py --samples 40 --rounds 50
+    OMP_NUM_THREADS=1 python benchmarks/deflate_chunks.py --end-to-end 200
 """
 
 from __future__ import annotations
@@ -107,6 +113,36 @@ def count_changed(
     return changed
 
 
+def end_to_end(n: int, rounds: int) -> None:
+    """Print generate's samples per second with each library's deflate."""
+    import types
+
+    from end_to_end import recipe
+
+    import thermosynth.output.hdf5 as hdf5
+    from thermosynth.pipeline import generate
+
+    libraries = compressors()
+    rates: dict[str, list[float]] = {name: [] for name in libraries}
+    with tempfile.TemporaryDirectory() as work:
+        list(Generator(recipe(work, 2, writers=False)).samples())  # the bank
+        for _ in range(rounds):
+            for name, compress in libraries.items():
+                hdf5.zlib = types.SimpleNamespace(
+                    compress=lambda d, _, c=compress: c(d)
+                )
+                started = time.perf_counter()
+                generate(recipe(work, n, writers=True), overwrite=True, progress=False)
+                rates[name].append(n / (time.perf_counter() - started))
+    hdf5.zlib = zlib
+    base = np.array(rates["zlib (stdlib)"])
+    print("| library | samples / s, median | median of the rounds' ratios to zlib |")
+    print("|---|---:|---:|")
+    for name, values in rates.items():
+        ratio = np.median(np.array(values) / base)
+        print(f"| {name} | {np.median(values):.1f} | {ratio:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,7 +152,16 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=0, help="repeatability rounds (default 0)"
     )
+    parser.add_argument(
+        "--end-to-end",
+        type=int,
+        default=0,
+        help="samples per generate run (default 0: skip)",
+    )
     args = parser.parse_args()
+    if args.end_to_end:
+        end_to_end(args.end_to_end, rounds=args.repeats + 2)
+        return
 
     chunks = demo_chunks(args.samples)
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import subprocess
@@ -183,6 +184,95 @@ def test_generate_into_file_rejected(capsys, tmp_path, overwrite):
     assert f"output path {afile} is a file" in err
     assert "choose a folder path" in err
     assert afile.read_text() == "important"
+
+
+def test_generate_empty_output_is_usage_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--demo", "--no-progress", "-o", ""])
+
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "thermosynth generate: error: argument -o/--output: the output folder is "
+        "empty; give a folder path, such as out/pv; see 'thermosynth generate "
+        "--help'\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_into_dangling_link_rejected(capsys, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "missing" / "place")
+
+    code, _, err = run_cli(
+        capsys, "generate", "--demo", "--no-progress", "-o", str(link)
+    )
+
+    assert_one_line_error(
+        code,
+        err,
+        f"output path {link} is a symbolic link to {tmp_path}/missing/place, "
+        "which does not exist; remove the link or choose another output folder",
+    )
+    assert not (tmp_path / "missing").exists()
+
+
+def test_generate_while_another_run_holds_lock(capsys, tmp_path):
+    from thermosynth.output.atomic import output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out):
+        code, _, err = run_cli(
+            capsys, "generate", "--demo", "--no-progress", "-o", str(out)
+        )
+
+    assert_one_line_error(
+        code,
+        err,
+        f"another run is writing the output {out} (it has locked "
+        f"{tmp_path}/.out.lock); wait for it to finish, or choose another "
+        "output folder",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux procfs")
+def test_generate_into_proc_one_line(capsys):
+    code, _, err = run_cli(
+        capsys, "generate", "--demo", "--no-progress", "-o", "/proc/x"
+    )
+
+    assert code == 2
+    assert err.startswith("thermosynth: error: cannot write the output /proc/x: ")
+    assert err.endswith(
+        "; choose an output folder on a writable disk where you may create files\n"
+    )
+    assert "Traceback" not in err
+
+
+def test_generate_into_unwritable_folder_one_line(capsys, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    real_mkdir = os.mkdir
+
+    def mkdir(path, *args, **kwargs):
+        # As for a parent folder without write permission, which root ignores.
+        if Path(path) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    out = locked / "out"
+    code, _, err = run_cli(
+        capsys, "generate", "--demo", "--no-progress", "-o", str(out)
+    )
+
+    assert_one_line_error(
+        code,
+        err,
+        f"cannot write the output {out}: {locked}: Permission denied; choose an "
+        "output folder on a writable disk where you may create files",
+    )
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -12,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from interrupts import interrupt_replace
 from trees import read_tree
 
-from thermosynth import pipeline
+from thermosynth import cli, pipeline
 from thermosynth.cli import main
 from thermosynth.output.shards import SHARD_DIR
 
@@ -164,7 +166,9 @@ def test_resume_redoes_damaged_shard(
 
     assert calls == [1, 3, 4, 5, 6, 7, 8, 9]
     assert_same_tree(out, expected)
-    (message,) = [r.getMessage() for r in caplog.records]
+    (message,) = [
+        r.getMessage() for r in caplog.records if r.name == "thermosynth.output.shards"
+    ]
     assert message.startswith(f"{path} is damaged (")
     assert message.endswith("), so its shard counts as incomplete")
     capsys.readouterr()
@@ -368,3 +372,159 @@ def test_resume_rejects_unreadable_manifest(reference, out, capsys):
 
     assert f"could not read {out / 'manifest.json'} (" in err
     assert f"pass --overwrite to replace {out}" in err
+
+
+def test_resume_redoes_shard_with_damaged_png(
+    reference, out, monkeypatch, capsys, caplog
+):
+    _, expected = reference
+    calls = _crash_after_three_shards(out, monkeypatch)
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+    markers = [staging / SHARD_DIR / f"shard-00000{n}.json" for n in (1, 2)]
+    truncated, deleted = [
+        staging / sorted(json.loads(marker.read_text())["folder_files"])[0]
+        for marker in markers
+    ]
+    os.truncate(truncated, 10)
+    deleted.unlink()
+
+    with caplog.at_level(logging.INFO, logger="thermosynth.output.shards"):
+        assert main([*generate_args(out), "--resume"]) == 0
+
+    assert calls == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert_same_tree(out, expected)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith(f"shard-000001: {truncated} has 10 bytes, but")
+    assert messages[1] == (
+        f"shard-000002: {deleted} is missing, so the shard is written again"
+    )
+    capsys.readouterr()
+
+
+def test_shard_marker_records_png_sizes(reference):
+    path, expected = reference
+    uninterrupted = path.parent / "uninterrupted"
+    marker = json.loads(expected[f"{SHARD_DIR}/shard-000000.json"])
+
+    assert marker["folder_files"]
+    for name, size in marker["folder_files"].items():
+        assert name.startswith("folder/")
+        assert name.endswith(".png")
+        assert (uninterrupted / name).stat().st_size == size
+
+
+def test_sigterm_keeps_shards_exit_143(reference, out, capsys, monkeypatch):
+    _, expected = reference
+    real_write_shard = pipeline.write_shard
+
+    def terminated_at_third(generator, shard, *args, **options):
+        if shard.number == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_write_shard(generator, shard, *args, **options)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "write_shard", terminated_at_third)
+        assert main(generate_args(out)) == 143
+    err = capsys.readouterr().err
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+
+    assert err.startswith(
+        f"thermosynth: terminated; 2 of 10 shards are complete and kept in {staging}"
+    )
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert main(generate_args(out, "--resume")) == 0
+    assert_same_tree(out, expected)
+
+
+def test_interrupt_after_output_complete_exits_0(reference, out, capsys, monkeypatch):
+    _, expected = reference
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_log_implausible", interrupted)
+    assert main(generate_args(out)) == 0
+    captured = capsys.readouterr()
+
+    assert captured.out.startswith("wrote 20 samples")
+    assert "interrupted after" in captured.err
+    assert_same_tree(out, expected)
+
+
+def test_sigint_after_output_complete_exits_0(reference, out, capsys, monkeypatch):
+    _, expected = reference
+    real_summary_line = cli._summary_line
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_summary_line(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "_summary_line", interrupted)
+    assert main(generate_args(out)) == 0
+
+    assert capsys.readouterr().out.startswith("wrote 20 samples")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert_same_tree(out, expected)
+
+
+def test_interrupt_between_renames_keeps_old_output(
+    reference, out, capsys, monkeypatch
+):
+    _, expected = reference
+    assert main(generate_args(out, "--set", "seed=9")) == 0
+    old = read_tree(out)
+
+    with monkeypatch.context() as patch:
+        interrupt_replace(patch, "aside")
+        assert main(generate_args(out, "--overwrite")) == 130
+    err = capsys.readouterr().err
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+
+    # The last line; a warning about the folder's 8-bit range may come first.
+    assert err.splitlines()[-1].startswith(
+        f"thermosynth: interrupted; 10 of 10 shards are complete and kept in {staging}"
+    )
+    assert read_tree(out) == old
+    assert not list(out.parent.glob(f".{out.name}.old-*"))
+    assert main(generate_args(out, "--overwrite", "--resume")) == 0
+    assert_same_tree(out, expected)
+
+
+def test_interrupt_deleting_old_output_exits_0(reference, out, capsys, monkeypatch):
+    _, expected = reference
+    assert main(generate_args(out, "--set", "seed=9")) == 0
+
+    with monkeypatch.context() as patch:
+        interrupt_replace(patch, "delete")
+        assert main(generate_args(out, "--overwrite")) == 0
+    captured = capsys.readouterr()
+    (retired,) = out.parent.glob(f".{out.name}.old-*")
+
+    assert captured.out.startswith("wrote 20 samples")
+    assert f"{out} is complete, but the output it replaced was not fully " in (
+        captured.err
+    )
+    assert f"deleted; remove {retired}" in captured.err
+    assert "none of the" not in captured.err
+    assert_same_tree(out, expected)
+
+
+def test_killed_swap_restored_by_next_run(reference, out, capsys, caplog):
+    _, expected = reference
+    assert main(generate_args(out, "--set", "seed=9")) == 0
+    old = read_tree(out)
+    # What SIGKILL between the two renames of the final move leaves behind.
+    retired = out.parent / f".{out.name}.old-k9"
+    retired.mkdir()
+    out.rename(retired / out.name)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        assert main(generate_args(out)) == 2
+
+    assert "output already exists" in capsys.readouterr().err
+    assert read_tree(out) == old
+    assert not retired.exists()
+    (restored, *_) = [
+        r.getMessage() for r in caplog.records if r.name == "thermosynth.output.atomic"
+    ]
+    assert restored.startswith(f"restored the earlier output {out} from {retired}")

@@ -13,7 +13,9 @@ import math
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -62,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = ["thermosynth", *arguments]
     _configure_logging(sum(getattr(args, d, 0) for d in VERBOSE_DESTS))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    handlers = _signal_handlers()
     try:
         return int(args.handler(args))
     except ThermosynthError as exc:
@@ -70,8 +73,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:
         # A sharded run names the shards it kept for --resume and their folder.
         detail = str(interrupt) or "no output was written"
+        if isinstance(interrupt, Terminated):
+            print(f"thermosynth: terminated; {detail}", file=sys.stderr)
+            return 128 + signal.SIGTERM
         print(f"thermosynth: interrupted; {detail}", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    finally:
+        # The console script exits right after main returns, so it keeps
+        # interrupts ignored once the output is complete. A caller that
+        # passed argv gets its handlers back.
+        if argv is not None:
+            _restore_signal_handlers(handlers)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that a run keeps its complete shards."""
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """Return the handlers of SIGINT and SIGTERM, to restore them later."""
+    return {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+
+
+def _restore_signal_handlers(handlers: dict[int, Any]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, handler in handlers.items():
+        if handler is not None:
+            signal.signal(signum, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Raise `Terminated` on SIGTERM in the main thread while the block runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        # `_ignore_stop_signals` may have replaced the handler; keep that.
+        if signal.getsignal(signal.SIGTERM) is terminate:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _ignore_stop_signals() -> None:
+    """Ignore Ctrl-C and SIGTERM from now on, because the output is complete."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _attach_dash_values(argv: Sequence[str]) -> list[str]:
@@ -141,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_recipe_arguments(generate)
     _add_verbose(generate, "verbose_command")
     generate.add_argument(
-        "-o", "--output", type=Path, help="output folder; overrides output.dir"
+        "-o", "--output", type=_folder_path, help="output folder; overrides output.dir"
     )
     generate.add_argument(
         "--no-progress", action="store_true", help="hide the progress bar"
@@ -303,9 +361,22 @@ def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
         raise RecipeError(f"{loaded.source}: {message}") from None
 
 
+def _folder_path(text: str) -> Path:
+    """Parse -o of generate; an empty path would mean the working folder."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "the output folder is empty; give a folder path, such as out/pv"
+        )
+    return Path(text)
+
+
 def _load(args: argparse.Namespace) -> LoadedRecipe:
+    from thermosynth.output.atomic import check_not_dangling
+
     overrides = list(args.overrides)
     if args.command == "generate" and args.output is not None:
+        # resolve() follows a dangling link to a path the user did not name.
+        check_not_dangling(args.output)
         overrides.append(f"output.dir={args.output.resolve()}")
     if args.demo and args.recipe is not None:
         raise ThermosynthError("give a recipe file or --demo, not both")
@@ -324,7 +395,7 @@ def _generate(args: argparse.Namespace) -> int:
     loaded = _load(args)
     # Log records go through tqdm.write, which clears the progress bar first,
     # so that each record starts a line of its own.
-    with _named_recipe(loaded), logging_redirect_tqdm():
+    with _named_recipe(loaded), logging_redirect_tqdm(), _sigterm_raises():
         if loaded.recipe.sequence is not None:
             return _generate_sequences(loaded, args)
         summary = generate(
@@ -335,6 +406,7 @@ def _generate(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             resume=args.resume,
         )
+        _ignore_stop_signals()
     # Sequence recipes returned above, so this is a single-frame summary.
     assert isinstance(summary, Summary)
     counts = (
@@ -406,6 +478,7 @@ def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         resume=args.resume,
     )
+    _ignore_stop_signals()
     counts = (
         f"{summary.n_sequences} sequences of {summary.n_times} frames "
         f"({summary.n_anomalous} anomalous, mean final area "

@@ -33,6 +33,10 @@ SCHEDULER_TIMEOUT_S = 30
 _NO_PROFILER = {"distributed.worker.profile.enabled": False}
 """Time to wait for a scheduler given by address before giving up [s]."""
 
+# Loggers that report the cancelled tasks and closed connections of a cluster
+# that shuts down after Ctrl-C (CommClosedError, CancelledError).
+_SHUTDOWN_LOGGERS = ("distributed", "tornado", "asyncio")
+
 _GENERATORS: dict[str, Generator] = {}
 """Generators built in this worker process, by recipe hash."""
 
@@ -114,14 +118,17 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
     import dask
     from dask.distributed import Client, LocalCluster
 
-    # Without -v, worker processes log errors only: their warnings are about
-    # unresponsive event loops during long FiPy steps, or tasks cancelled by
-    # Ctrl-C, and a task's exception reaches the client anyway.
+    # Without -v, worker processes log critical messages only. Their warnings
+    # are about unresponsive event loops during long FiPy steps, or tasks
+    # cancelled by Ctrl-C. Their errors after Ctrl-C are failed heartbeats,
+    # with CommClosedError tracebacks, as the scheduler closes. A task's
+    # exception reaches the client anyway.
     worker_level = logging.WARNING
     if not logger.isEnabledFor(logging.INFO):
         logging.getLogger("distributed").setLevel(logging.WARNING)
-        worker_level = logging.ERROR
+        worker_level = logging.CRITICAL
     if scheduler is None:
+        levels = {name: logging.getLogger(name).level for name in _SHUTDOWN_LOGGERS}
         # The workers' sampling profiler keeps task frames, and the h5py
         # handles in them, alive for random lengths of time. The writers
         # flush in a fixed order against that, and this cluster runs without it.
@@ -134,13 +141,13 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
                 dashboard_address="127.0.0.1:0",
                 silence_logs=worker_level,
             )
-        level = logging.getLogger("distributed").level
         try:
             with cluster, Client(cluster) as client, _quiet_on_error():
                 logger.info("started a local Dask cluster of %s workers", workers)
                 yield client
         finally:
-            logging.getLogger("distributed").setLevel(level)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
         return
 
     try:
@@ -184,12 +191,13 @@ def _quiet_on_error() -> Iterator[None]:
     After Ctrl-C or a failed task, the cancelled tasks and the killed worker
     processes are expected; the exception itself shows the user what happened.
     Enter it after the cluster and the client, so that their shutdown is
-    silent too; the caller restores the level.
+    silent too; the caller restores the levels.
     """
     try:
         yield
     except BaseException:
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        for name in _SHUTDOWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         raise
 
 

@@ -32,10 +32,13 @@ from thermosynth.errors import (
 from thermosynth.frames.frame import Frame
 from thermosynth.geometry.layout import Layout
 from thermosynth.output.atomic import (
+    OUTPUT_MARKER,
     check_writable,
     commit_staging,
     discard_staging,
     open_staging,
+    output_lock,
+    recover_replaced,
 )
 from thermosynth.output.folder import EightBitScale, FolderWriter
 from thermosynth.output.hdf5 import HDF5Writer, write_master
@@ -172,8 +175,9 @@ def generate(
     ------
     OutputError
         If the output folder exists and ``overwrite`` is false (checked before
-        any work) and ``resume`` does not find it complete, or the disk fills
-        up.
+        any work) and ``resume`` does not find it complete, another run has
+        locked it (`thermosynth.output.atomic.output_lock`), its folder cannot
+        be created, or the disk fills up.
     FrameError
         If a frame cannot be used and ``frames.on_error`` is ``raise``.
     """
@@ -191,22 +195,24 @@ def generate(
 
     target = loaded.recipe.output.dir
     check_cluster_options(workers, scheduler)
-    finished = finished_results(loaded, resume=resume, overwrite=overwrite)
-    if finished is not None:
-        return replace(summarise(target, finished), already_complete=True)
+    with output_lock(target):
+        recover_replaced(target)
+        finished = finished_results(loaded, resume=resume, overwrite=overwrite)
+        if finished is not None:
+            return replace(summarise(target, finished), already_complete=True)
 
-    check_writable(target, overwrite=overwrite)
-    generator = Generator(loaded)
-    reference = first_frame_size(generator)
-    runner = _shard_runner(workers, scheduler)
-    results = write_sharded(
-        generator,
-        reference,
-        runner,
-        overwrite=overwrite,
-        resume=resume,
-        progress=progress,
-    )
+        check_writable(target, overwrite=overwrite)
+        generator = Generator(loaded)
+        reference = first_frame_size(generator)
+        runner = _shard_runner(workers, scheduler)
+        results = write_sharded(
+            generator,
+            reference,
+            runner,
+            overwrite=overwrite,
+            resume=resume,
+            progress=progress,
+        )
 
     logger.info("wrote %d samples to %s", len(generator), target)
     _log_folder_levels(results, reference.folder_scale)
@@ -284,6 +290,7 @@ def write_sharded(
     shards = plan_shards(len(generator), loaded.recipe.output.shard_size)
     stage = open_staging(target, loaded.sha256[:16], resume=resume)
     physics = resolved_physics(loaded.recipe, generator.layout)
+    results: list[ShardResult] | None = None
     try:
         results = _write_shards(
             stage,
@@ -298,12 +305,23 @@ def write_sharded(
         _join_shards(stage, loaded, shards, results, physics=physics, copied=copied)
         commit_staging(stage, target, overwrite=overwrite)
         _log_implausible(results, loaded, unit)
+    except KeyboardInterrupt as error:
+        if results is None or not _moved_into_place(stage, target):
+            explained = _explain_failure(error, stage, target, n_shards=len(shards))
+            raise explained from error
+        logger.warning("interrupted after %s was complete; the output is kept", target)
     except BaseException as error:
         explained = _explain_failure(error, stage, target, n_shards=len(shards))
         if explained is error:
             raise
         raise explained from error
+    assert results is not None  # Every path that leaves results None raises.
     return results
+
+
+def _moved_into_place(stage: Path, target: Path) -> bool:
+    """Return whether the staging folder has become the output folder."""
+    return not stage.exists() and (target / OUTPUT_MARKER).is_file()
 
 
 def _log_implausible(
@@ -631,24 +649,29 @@ def _explain_failure(
             f"{error}{resume}; after fixing this, run again with --resume to reuse them"
         )
     if isinstance(error, KeyboardInterrupt):
-        return _explain_interrupt(stage, len(kept), n_shards)
+        return _explain_interrupt(error, stage, len(kept), n_shards)
     return error
 
 
-def _explain_interrupt(stage: Path, n_kept: int, n_shards: int) -> KeyboardInterrupt:
+def _explain_interrupt(
+    error: KeyboardInterrupt, stage: Path, n_kept: int, n_shards: int
+) -> KeyboardInterrupt:
     """Say how many shards an interrupted run kept and how to go on.
 
-    The command line prints the text after "interrupted; ". A rerun without
-    --resume removes a staging folder of the same recipe (`open_staging`).
+    The result has the type of ``error``, so that the command line can tell
+    SIGTERM from Ctrl-C. The command line prints the text after
+    "interrupted; ". A rerun without --resume removes a staging folder of
+    the same recipe (`open_staging`).
     """
+    interrupt = type(error)
     if not n_kept:
         shards = "the only shard" if n_shards == 1 else f"none of the {n_shards} shards"
-        return KeyboardInterrupt(
+        return interrupt(
             f"{shards} was complete, so no output was written; a smaller "
             "output.shard_size keeps more of an interrupted run for --resume"
         )
     verb = "is" if n_kept == 1 else "are"
-    return KeyboardInterrupt(
+    return interrupt(
         f"{n_kept} of {n_shards} shards {verb} complete and kept in {stage}; "
         "rerun with --resume to finish, or without it to start afresh (which "
         "deletes that folder)"
@@ -710,6 +733,7 @@ class _Writers:
         self._hdf5: HDF5Writer | None = None
         self._hdf5_path: Path | None = None
         self._folder: FolderWriter | None = None
+        self._folder_files: list[Path] = []
         self._tally = ShardTally(shard.number)
         self.skipped = self._tally.skipped
 
@@ -747,6 +771,7 @@ class _Writers:
     def close(self) -> None:
         try:
             if self._folder is not None:
+                self._folder_files += self._folder.written
                 self._folder.close()
                 self._folder = None
         finally:
@@ -757,4 +782,6 @@ class _Writers:
     def commit(self) -> ShardResult:
         """Close the files and mark the shard complete; return its result."""
         self.close()
-        return self._tally.commit(self._stage, self._shard, self._hdf5_path)
+        return self._tally.commit(
+            self._stage, self._shard, self._hdf5_path, folder_files=self._folder_files
+        )

@@ -39,7 +39,11 @@ from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import footprint, warp_to_frame
-from thermosynth.output.atomic import check_writable
+from thermosynth.output.atomic import (
+    check_writable,
+    output_lock,
+    recover_replaced,
+)
 from thermosynth.output.sequence_writers import (
     SequenceFolderWriter,
     SequenceHDF5Writer,
@@ -469,8 +473,8 @@ def generate_sequences(
     ------
     OutputError
         If the output folder exists and ``overwrite`` is false (checked before
-        any work) and ``resume`` does not find it complete, or the disk fills
-        up.
+        any work) and ``resume`` does not find it complete, another run has
+        locked it, its folder cannot be created, or the disk fills up.
     RecipeError
         If the recipe has no ``sequence`` section or uses a scenario bank.
     FrameError
@@ -479,25 +483,27 @@ def generate_sequences(
     """
     target = loaded.recipe.output.dir
     check_cluster_options(workers, scheduler)
-    finished = finished_results(loaded, resume=resume, overwrite=overwrite)
-    if finished is not None and loaded.recipe.sequence is not None:
-        n_times = len(frame_times_s(loaded.recipe.sequence))
-        summary = _sequence_summary(target, finished, n_times)
-        return replace(summary, already_complete=True)
+    with output_lock(target):
+        recover_replaced(target)
+        finished = finished_results(loaded, resume=resume, overwrite=overwrite)
+        if finished is not None and loaded.recipe.sequence is not None:
+            n_times = len(frame_times_s(loaded.recipe.sequence))
+            summary = _sequence_summary(target, finished, n_times)
+            return replace(summary, already_complete=True)
 
-    check_writable(target, overwrite=overwrite)
-    generator = SequenceGenerator(loaded)
-    reference = first_sequence_frame_size(generator)
-    results = write_sharded(
-        generator,
-        reference,
-        _sequence_runner(workers, scheduler),
-        overwrite=overwrite,
-        resume=resume,
-        progress=progress,
-        copied=("times_s",),
-        unit="sequence",
-    )
+        check_writable(target, overwrite=overwrite)
+        generator = SequenceGenerator(loaded)
+        reference = first_sequence_frame_size(generator)
+        results = write_sharded(
+            generator,
+            reference,
+            _sequence_runner(workers, scheduler),
+            overwrite=overwrite,
+            resume=resume,
+            progress=progress,
+            copied=("times_s",),
+            unit="sequence",
+        )
 
     summary = _sequence_summary(target, results, len(generator.times_s))
     logger.info("wrote %d sequences to %s", summary.n_sequences, target)
@@ -700,4 +706,7 @@ class _ShardWriters:
     def commit(self) -> ShardResult:
         """Close the files, mark the shard complete and return its result."""
         self.close()
-        return self._tally.commit(self._stage, self._shard, self._hdf5_path)
+        written = self._folder.written if self._folder is not None else []
+        return self._tally.commit(
+            self._stage, self._shard, self._hdf5_path, folder_files=written
+        )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from interrupts import interrupt_replace
 
 from thermosynth.errors import OutputError
 from thermosynth.output import atomic
@@ -247,3 +250,191 @@ def test_overwrite_of_untouched_output_is_quiet(tmp_path, caplog):
             (stage / "other.md").write_text("new")
 
     assert caplog.records == []
+
+
+def _new_output(target: Path, monkeypatch, fail_after: str) -> None:
+    """Replace ``target`` with a new output; raise KeyboardInterrupt at one step.
+
+    ``fail_after`` is "aside" (the old output has moved to ``.out.old-*``) or
+    "delete" (the new output is in place and the old one is being deleted).
+    """
+    interrupt_replace(monkeypatch, fail_after)
+    with staged_dir(target, overwrite=True) as stage:
+        (stage / "report.md").write_text("new")
+
+
+def test_interrupt_between_renames_restores_old(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    _earlier_output(target)
+
+    with pytest.raises(KeyboardInterrupt):
+        _new_output(target, monkeypatch, fail_after="aside")
+
+    assert (target / "report.md").read_text() == "old"
+    assert not list(tmp_path.glob(".out.old-*"))
+
+
+def test_failed_second_rename_restores_old(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    real_replace = os.replace
+
+    def replace(source, destination):
+        if ".partial-" in str(source) and Path(destination) == target:
+            raise OSError("simulated failure of the second rename")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(OSError, match="simulated failure"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+
+    assert (target / "report.md").read_text() == "old"
+    assert not list(tmp_path.glob(".out.old-*"))
+
+
+def test_interrupt_while_deleting_old_keeps_new(tmp_path, monkeypatch, caplog):
+    target = tmp_path / "out"
+    _earlier_output(target)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        _new_output(target, monkeypatch, fail_after="delete")
+
+    assert (target / "report.md").read_text() == "new"
+    (retired,) = tmp_path.glob(".out.old-*")
+    (message,) = [record.getMessage() for record in caplog.records]
+    assert message == (
+        f"interrupted after the new output moved into place: {target} is "
+        f"complete, but the output it replaced was not fully deleted; remove "
+        f"{retired}"
+    )
+
+
+def test_sigint_during_renames_is_deferred(tmp_path, monkeypatch, caplog):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    real_replace = os.replace
+
+    def replace(source, destination):
+        real_replace(source, destination)
+        if ".old-" in str(destination):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+
+    assert (target / "report.md").read_text() == "new"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    (retired,) = tmp_path.glob(".out.old-*")
+    (message,) = [record.getMessage() for record in caplog.records]
+    assert message.endswith(f"was not fully deleted; remove {retired}")
+
+
+def test_recover_replaced_restores_killed_swap(tmp_path, caplog):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    retired = tmp_path / ".out.old-x1"
+    retired.mkdir()
+    target.rename(retired / "out")
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        atomic.recover_replaced(target)
+
+    assert (target / "report.md").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    (message,) = [record.getMessage() for record in caplog.records]
+    assert message == (
+        f"restored the earlier output {target} from {retired}, where a run that "
+        "was killed while replacing it had moved it"
+    )
+
+
+def test_recover_replaced_names_leftover(tmp_path, caplog):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    (tmp_path / ".out.old-x2" / "out" / "train").mkdir(parents=True)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        atomic.recover_replaced(target)
+
+    assert (tmp_path / ".out.old-x2").is_dir()
+    (message,) = [record.getMessage() for record in caplog.records]
+    assert message == (
+        f"found 1 folder(s) with the rest of an earlier output of {target}, left "
+        "by a run that was stopped while deleting it: "
+        f"{tmp_path / '.out.old-x2'}; remove them"
+    )
+
+
+def test_overwrite_names_entries_of_unmarked_output(tmp_path, caplog):
+    target = tmp_path / "out"
+    (target / "shards").mkdir(parents=True)
+    (target / "folder").mkdir()
+    (target / "dataset.h5").write_bytes(b"h5")
+    (target / "manifest.json").write_text('{"recipe_sha256": "ab", "n_samples": 2}')
+    (target / "notes.txt").write_text("mine")
+    (target / "precious").mkdir()
+
+    assert _overwrite_warnings(target, caplog) == [
+        f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
+        "did not write: notes.txt, precious/"
+    ]
+
+
+def test_output_lock_rejects_second_run(tmp_path):
+    target = tmp_path / "out"
+    with atomic.output_lock(target):
+        assert (tmp_path / ".out.lock").is_file()
+        with pytest.raises(
+            OutputError,
+            match=r"another run is writing the output .*out \(it has locked "
+            r".*\.out\.lock\); wait for it to finish, or choose another",
+        ):
+            with atomic.output_lock(target):
+                pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_lock_in_unwritable_folder(tmp_path, monkeypatch):
+    target = tmp_path / "locked" / "out"
+    real_mkdir = os.mkdir
+
+    def mkdir(path, *args, **kwargs):
+        if Path(path) == tmp_path / "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    with pytest.raises(
+        OutputError,
+        match=f"cannot write the output {target}: {tmp_path / 'locked'}: "
+        "Permission denied; choose an output folder on a writable disk",
+    ):
+        with atomic.output_lock(target):
+            pass
+
+
+def test_open_staging_in_unwritable_folder(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+
+    def mkdir(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    with pytest.raises(OutputError, match="Permission denied; choose an output"):
+        open_staging(target, "abc", resume=False)
+
+
+def test_dangling_symlink_output_rejected(tmp_path):
+    target = tmp_path / "link"
+    target.symlink_to(tmp_path / "missing" / "place")
+
+    with pytest.raises(
+        OutputError,
+        match=f"output path {target} is a symbolic link to .*place, which does "
+        "not exist; remove the link",
+    ):
+        check_writable(target, overwrite=True)
+    assert not (tmp_path / "missing").exists()

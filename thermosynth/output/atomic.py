@@ -9,15 +9,19 @@ recipe so that a resumed run can reuse what a killed one completed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from thermosynth.errors import OutputError
 
@@ -34,6 +38,10 @@ MARKER_TEXT = "written by thermosynth; --overwrite may replace this folder\n"
 MARKER_LIST_HEADER = "files and folders that thermosynth wrote here, at every depth:"
 # Markers of earlier versions list only the top-level entries, after this line.
 TOP_LEVEL_LIST_HEADER = "files and folders that thermosynth wrote here:"
+# Top-level entries of a ``generate`` output, of this version and earlier ones.
+# An output of an earlier version has no marker, so --overwrite names every
+# other entry as added by the user.
+GENERATE_ENTRIES = ("dataset.h5", "folder/", "manifest.json", "recipe.yaml", "shards/")
 
 
 def check_writable(target: Path, *, overwrite: bool) -> None:
@@ -44,6 +52,7 @@ def check_writable(target: Path, *, overwrite: bool) -> None:
     (or an empty one), and not the working folder or one that contains it.
     """
     _check_parents(target)
+    check_not_dangling(target)
     if target.exists() and not target.is_dir():
         raise OutputError(
             f"output path {target} is a file, and the output is a folder; "
@@ -57,6 +66,19 @@ def check_writable(target: Path, *, overwrite: bool) -> None:
         )
     if target.exists():
         _check_replaceable(target)
+
+
+def check_not_dangling(target: Path) -> None:
+    """Raise OutputError if ``target`` is a symbolic link to nothing.
+
+    Writing through such a link would create its target, and the folders
+    above it, somewhere the user did not name.
+    """
+    if target.is_symlink() and not target.exists():
+        raise OutputError(
+            f"output path {target} is a symbolic link to {os.readlink(target)}, "
+            "which does not exist; remove the link or choose another output folder"
+        )
 
 
 def _check_replaceable(target: Path) -> None:
@@ -104,6 +126,7 @@ def staged_dir(target: Path, *, overwrite: bool) -> Iterator[Path]:
     unchanged. Its name carries this host and process id, so that a later
     run removes the staging folders of killed runs on this host.
     """
+    recover_replaced(target)
     check_writable(target, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(target)
@@ -163,9 +186,8 @@ def open_staging(target: Path, key: str, *, resume: bool) -> Path:
     `discard_staging`; a killed process leaves the folder for a later resume.
     """
     staging = staging_path(target, key)
-    # NOTE: no lock guards the folder, so two runs of the same recipe into the
-    # same target at once would clash; staging folders of other recipes are
-    # left in place.
+    # Staging folders of other recipes are left in place; `output_lock` keeps
+    # two runs from sharing this one.
     if staging.exists() and not resume:
         logger.info("removing staging folder %s of an earlier run", staging)
         shutil.rmtree(staging)
@@ -182,9 +204,81 @@ def open_staging(target: Path, key: str, *, resume: bool) -> Path:
             replacing,
             _missing_staging_reason(target),
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging.mkdir(exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(exist_ok=True)
+    except OSError as error:
+        raise unwritable_error(target, error) from error
     return staging
+
+
+def unwritable_error(target: Path, error: OSError) -> OutputError:
+    """Return the error for an output whose folder cannot be created or written."""
+    where = error.filename or target.parent
+    reason = error.strerror or str(error)
+    return OutputError(
+        f"cannot write the output {target}: {where}: {reason}; choose an output "
+        "folder on a writable disk where you may create files"
+    )
+
+
+@contextlib.contextmanager
+def output_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` while a run writes it.
+
+    The lock is ``fcntl.flock`` on the file ``.NAME.lock`` beside ``target``,
+    which is deleted on release. A second run into the same output is
+    rejected at once, because two runs would delete each other's staging
+    files. flock works between processes of one host; whether it also locks
+    across hosts depends on the network file system.
+
+    Raises
+    ------
+    OutputError
+        If another process holds the lock, or the lock file cannot be created
+        (a missing permission or a read-only disk, say).
+    """
+    _check_parents(target)
+    check_not_dangling(target)
+    path = target.parent / f".{target.name}.lock"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = _open_locked(path)
+    except BlockingIOError:
+        raise OutputError(
+            f"another run is writing the output {target} (it has locked "
+            f"{path}); wait for it to finish, or choose another output folder"
+        ) from None
+    except OSError as error:
+        raise unwritable_error(target, error) from error
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(descriptor)
+
+
+def _open_locked(path: Path) -> int:
+    """Open and flock ``path``; return the descriptor.
+
+    The holder deletes the file as it releases the lock, so a process that
+    locked a file that is no longer at ``path`` tries again with a new one.
+    """
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            current = os.stat(path)
+        except FileNotFoundError:
+            os.close(descriptor)
+            continue
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if os.fstat(descriptor).st_ino == current.st_ino:
+            return descriptor
+        os.close(descriptor)
 
 
 def _missing_staging_reason(target: Path) -> str:
@@ -217,6 +311,14 @@ def discard_staging(staging: Path) -> None:
 
 
 def _replace(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target``, then delete the output it replaces.
+
+    The old output is moved aside to ``.NAME.old-*/NAME`` first. Ctrl-C is
+    deferred during the two renames, and if the second one fails the old
+    output moves back. A process killed between them leaves the old output
+    aside, and `recover_replaced` restores it on the next run. Once the new
+    output is in place, an interrupt only stops the deletion of the old one.
+    """
     _write_marker(staging)
     if not target.exists():
         os.replace(staging, target)
@@ -232,10 +334,100 @@ def _replace(staging: Path, target: Path) -> None:
             ", ".join(added),
         )
     retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    os.replace(target, retired / target.name)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
+    aside = retired / target.name
+    with _interrupts_deferred() as deferred:
+        try:
+            os.replace(target, aside)
+            os.replace(staging, target)
+        except BaseException:
+            _restore(aside, target)
+            raise
     logger.info("replaced existing output %s", target)
+    if deferred:
+        _warn_not_deleted(target, retired)
+        return
+    try:
+        shutil.rmtree(retired, ignore_errors=True)
+    except KeyboardInterrupt:
+        _warn_not_deleted(target, retired)
+
+
+def _restore(aside: Path, target: Path) -> None:
+    """Move an old output back from ``aside`` if the new one is not in place."""
+    if aside.exists() and not target.exists():
+        os.replace(aside, target)
+    with contextlib.suppress(OSError):
+        aside.parent.rmdir()
+
+
+def _warn_not_deleted(target: Path, retired: Path) -> None:
+    logger.warning(
+        "interrupted after the new output moved into place: %s is complete, "
+        "but the output it replaced was not fully deleted; remove %s",
+        target,
+        retired,
+    )
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[list[int]]:
+    """Record SIGINT, and SIGTERM if Python handles it, instead of acting on them.
+
+    Yields the list of the signals that arrived; the caller decides what they
+    mean. Only the main thread can set signal handlers, so elsewhere this
+    defers nothing.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            previous[signum] = signal.signal(signum, record)
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def recover_replaced(target: Path) -> None:
+    """Restore or name the old outputs that a killed `_replace` left aside.
+
+    A process killed between the two renames of `_replace` leaves the old
+    output in ``.NAME.old-*/NAME`` and nothing at ``target``; it moves back.
+    Any other such folder is the rest of an old output whose deletion was
+    interrupted, and one warning names them all.
+    """
+    leftovers = sorted(target.parent.glob(f".{target.name}.old-*"))
+    if not target.exists() and not target.is_symlink():
+        for retired in leftovers:
+            if (retired / target.name).is_dir():
+                os.replace(retired / target.name, target)
+                with contextlib.suppress(OSError):
+                    retired.rmdir()
+                logger.warning(
+                    "restored the earlier output %s from %s, where a run that was "
+                    "killed while replacing it had moved it",
+                    target,
+                    retired,
+                )
+                leftovers.remove(retired)
+                break
+    if leftovers:
+        logger.warning(
+            "found %d folder(s) with the rest of an earlier output of %s, left by "
+            "a run that was stopped while deleting it: %s; remove them",
+            len(leftovers),
+            target,
+            ", ".join(str(path) for path in leftovers),
+        )
 
 
 def _write_marker(staging: Path) -> None:
@@ -262,11 +454,15 @@ def added_entries(folder: Path) -> list[str]:
     the output, as paths relative to ``folder``; a folder's name ends in
     ``/``, and the entries inside an added folder are not named again. A
     marker of an earlier version lists only top-level entries, so then only
-    those are compared. A marker without a list lists nothing, and the
-    result is empty.
+    those are compared. A ``generate`` output of a version that wrote no
+    marker is compared at the top level with `GENERATE_ENTRIES`. A marker
+    without a list lists nothing, and the result is empty.
     """
+    marker = folder / OUTPUT_MARKER
+    if not marker.exists() and is_thermosynth_output(folder):
+        return _unlisted(folder, set(GENERATE_ENTRIES), deep=False)
     try:
-        lines = (folder / OUTPUT_MARKER).read_text().splitlines()
+        lines = marker.read_text().splitlines()
     except (OSError, UnicodeDecodeError):
         return []
 

@@ -176,6 +176,8 @@ class FolderWriter:
         # PNGs while the caller makes the next sample.
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="png-write")
         self._writing: deque[Future[None]] = deque()
+        # Every PNG written, whose size a shard marker records.
+        self.written: list[Path] = []
 
     def __enter__(self) -> FolderWriter:
         return self
@@ -203,6 +205,7 @@ class FolderWriter:
             mask = np.where(sample.mask, 255, 0).astype(np.uint8)
             jobs.append((mask_dir / f"{sample.stem}_mask.png", mask))
 
+        self.written += [path for path, _ in jobs]
         self._writing.append(self._encoder.submit(_write_pngs, jobs))
         while len(self._writing) > _IN_FLIGHT:
             self._writing.popleft().result()

@@ -240,6 +240,8 @@ class SequenceFolderWriter:
         self._n_times = len(times_s)
         self._width = max(4, len(str(self._n_times - 1)))
         self._float_scale_written = False
+        # Every PNG written, whose size a shard marker records.
+        self.written: list[Path] = []
 
         root.mkdir(parents=True, exist_ok=True)
         times = {"times_s": [float(t) for t in times_s], "unit": "s"}
@@ -251,7 +253,9 @@ class SequenceFolderWriter:
         folder = self.root / sample.split / sample.kind / sample.stem
         folder.mkdir(parents=True, exist_ok=True)
         for t, raw in enumerate(sample.raw):
-            _write_png(folder / f"{self.frame_name(t)}.png", self._to_png(raw))
+            path = folder / f"{self.frame_name(t)}.png"
+            _write_png(path, self._to_png(raw))
+            self.written.append(path)
         if not sample.label:
             return
 
@@ -259,7 +263,9 @@ class SequenceFolderWriter:
         mask_dir.mkdir(parents=True, exist_ok=True)
         for t, mask in enumerate(sample.mask):
             image = np.where(mask, 255, 0).astype(np.uint8)
-            _write_png(mask_dir / f"{self.frame_name(t)}_mask.png", image)
+            path = mask_dir / f"{self.frame_name(t)}_mask.png"
+            _write_png(path, image)
+            self.written.append(path)
 
     def frame_name(self, t: int) -> str:
         """Return the file stem of frame ``t``: its index, zero-padded."""

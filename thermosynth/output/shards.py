@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ class ShardResult:
     folder_clipped_px : list of [int, int]
         Sample index and count of mask pixels that the 8-bit folder scale
         clips, for each sample with any. Markers of earlier versions lack it.
+    folder_files : dict of str to int
+        Size [bytes] of each PNG that the shard wrote under ``folder/``, by
+        path relative to the staging folder, which `load_result` checks.
+        Markers of earlier versions lack it.
     """
 
     number: int
@@ -88,6 +93,7 @@ class ShardResult:
     skipped: list[str] = field(default_factory=list)
     implausible_rises: list[list[Any]] = field(default_factory=list)
     folder_clipped_px: list[list[int]] = field(default_factory=list)
+    folder_files: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +108,7 @@ class ShardTally:
     skipped: list[str] = field(default_factory=list)
     implausible_rises: list[list[Any]] = field(default_factory=list)
     folder_clipped_px: list[list[int]] = field(default_factory=list)
+    folder_files: dict[str, int] = field(default_factory=dict)
 
     def add(self, frame_unit: str, anomaly: tuple[int, float] | None) -> None:
         """Count one written item; ``anomaly`` is its (area [px], peak rise [K])."""
@@ -121,8 +128,23 @@ class ShardTally:
         if clipped_px:
             self.folder_clipped_px.append([index, clipped_px])
 
-    def commit(self, stage: Path, shard: Shard, written: Path | None) -> ShardResult:
-        """Move the shard's HDF5 file into place and mark it complete."""
+    def commit(
+        self,
+        stage: Path,
+        shard: Shard,
+        written: Path | None,
+        *,
+        folder_files: Sequence[Path] = (),
+    ) -> ShardResult:
+        """Move the shard's HDF5 file into place and mark it complete.
+
+        ``folder_files`` are the PNGs that the shard wrote under ``folder/``.
+        Their sizes go into the marker.
+        """
+        for path in folder_files:
+            name = path.relative_to(stage).as_posix()
+            self.folder_files[name] = path.stat().st_size
+        _fsync_files(folder_files)
         result = ShardResult(**asdict(self))
         commit_shard(stage, shard, result, written)
         return result
@@ -191,6 +213,11 @@ def load_result(stage: Path, shard: Shard, *, hdf5: bool) -> ShardResult | None:
         _warn_damaged(marker, error)
         return None
 
+    changed = _changed_file(stage, result.folder_files)
+    if changed is not None:
+        logger.info("%s: %s, so the shard is written again", shard.name, changed)
+        return None
+
     path = shard_file(stage, shard)
     if not (hdf5 and result.n_written):
         return result
@@ -201,6 +228,18 @@ def load_result(stage: Path, shard: Shard, *, hdf5: bool) -> ShardResult | None:
         _warn_damaged(path, problem)
         return None
     return result
+
+
+def _changed_file(stage: Path, sizes: dict[str, int]) -> str | None:
+    """Return how the first file that differs from its recorded size differs."""
+    for name, size in sizes.items():
+        try:
+            actual = (stage / name).stat().st_size
+        except FileNotFoundError:
+            return f"{stage / name} is missing"
+        if actual != size:
+            return f"{stage / name} has {actual} bytes, but its marker records {size}"
+    return None
 
 
 def _hdf5_problem(path: Path, n_written: int) -> str | None:
@@ -288,6 +327,14 @@ def _write_text_atomic(path: Path, text: str) -> None:
     temporary.write_text(text)
     _fsync(temporary)
     os.replace(temporary, path)
+
+
+def _fsync_files(paths: Sequence[Path]) -> None:
+    """Flush files and the folders that contain them to disk."""
+    for path in paths:
+        _fsync(path)
+    for folder in sorted({path.parent for path in paths}):
+        _fsync(folder)
 
 
 def _fsync(path: Path) -> None:

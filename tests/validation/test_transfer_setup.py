@@ -9,9 +9,14 @@ import pytest
 import yaml
 from transfer_recipes import write_pv_recipe, write_recipe
 
-from thermosynth.errors import MaskSizeError, RecipeError
+from thermosynth.errors import MaskSizeError, RecipeError, ThermosynthError
 from thermosynth.recipe import load_recipe
-from thermosynth.validation.transfer_setup import recipe_region, thermal_factory
+from thermosynth.validation.transfer_setup import (
+    check_contamination,
+    check_names,
+    recipe_region,
+    thermal_factory,
+)
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 PV_SHAPE = (40, 24)
@@ -171,3 +176,21 @@ def test_stretch_and_palette_warned(tmp_path, caplog):
     assert "fixed gain" in warnings[0]
     assert "frames.mode is 'palette'" in warnings[1]
     assert "luminance" in warnings[1]
+
+
+def test_misspelled_detector_gets_a_suggestion():
+    with pytest.raises(ThermosynthError) as info:
+        check_names(["classifer"], ["classifier", "draem", "knn"], "--detectors")
+
+    assert str(info.value) == (
+        "--detectors 'classifer' is unknown; did you mean 'classifier'? Choose "
+        "from classifier, draem, knn"
+    )
+
+
+def test_contamination_message_gives_largest_fraction():
+    with pytest.raises(ThermosynthError) as info:
+        check_contamination(0.2, n_train=200, n_reserve=30)
+
+    assert "lower --contamination to 0.15 or less" in str(info.value)
+    check_contamination(0.15, n_train=200, n_reserve=30)

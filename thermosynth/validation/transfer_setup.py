@@ -8,6 +8,7 @@ simulates the bank of rises behind the ``thermosynth`` generator.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -66,8 +67,10 @@ def check_names(names: Sequence[str], known: Sequence[str], option: str) -> None
         raise ThermosynthError(f"{option} is empty; choose from {', '.join(known)}")
     for name in names:
         if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? Choose" if close else "choose"
             raise ThermosynthError(
-                f"{option} {name!r} is unknown; choose from {', '.join(known)}"
+                f"{option} {name!r} is unknown; {hint} from {', '.join(known)}"
             )
     if len(set(names)) != len(names):
         raise ThermosynthError(f"{option} {','.join(names)} repeats a name")
@@ -366,5 +369,13 @@ def check_contamination(fraction: float, n_train: int, n_reserve: int) -> None:
         raise ThermosynthError(
             f"--contamination {fraction} replaces {needed} of {n_train} training "
             f"normals but only {n_reserve} real anomalies are in reserve; lower "
-            "--contamination or --max-train, or pass --contamination 0"
+            f"--contamination to {_largest_fraction(n_reserve, n_train)} or less, "
+            "lower --max-train, or pass --contamination 0"
         )
+
+
+def _largest_fraction(n_reserve: int, n_train: int) -> str:
+    """Return the largest 0.01 step whose share of ``n_train`` the reserve covers."""
+    steps = np.arange(100)
+    fits = steps[np.round(steps / 100 * n_train) <= n_reserve]
+    return f"{fits.max() / 100:.2f}"

@@ -307,7 +307,30 @@ def test_resume_of_changed_recipe_says_it_starts_afresh(
     err = caplog.text
 
     assert "--resume found no staging folder of this recipe" in err
-    assert f"such as {kept}; a changed recipe cannot reuse them" in err
+    assert f"such as {kept}; this run cannot reuse them" in err
+    assert kept.exists()
+
+
+def test_changed_rerun_names_the_staging_folder_it_leaves(
+    out, capsys, monkeypatch, caplog
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_join_shards", interrupted)
+        assert main(generate_args(out)) == 130
+    (kept,) = out.parent.glob(f".{out.name}.partial-*")
+    capsys.readouterr()
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+        assert main(generate_args(out, "--set", "seed=99")) == 0
+
+    assert (
+        f"1 staging folder(s) of an interrupted run of another recipe are left "
+        f"beside {out}, such as {kept}; this run cannot reuse them. Rerun that "
+        "recipe with --resume to finish it, or delete them" in caplog.text
+    )
     assert kept.exists()
 
 

@@ -123,9 +123,12 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
     # cancelled by Ctrl-C. Their errors after Ctrl-C are failed heartbeats,
     # with CommClosedError tracebacks, as the scheduler closes. A task's
     # exception reaches the client anyway.
+    # Dask's own INFO lines (scheduler and nanny start, dashboard hints) come
+    # only with -vv.
     worker_level = logging.WARNING
-    if not logger.isEnabledFor(logging.INFO):
+    if not logger.isEnabledFor(logging.DEBUG):
         logging.getLogger("distributed").setLevel(logging.WARNING)
+    if not logger.isEnabledFor(logging.INFO):
         worker_level = logging.CRITICAL
     if scheduler is None:
         levels = {name: logging.getLogger(name).level for name in _SHUTDOWN_LOGGERS}

@@ -245,11 +245,21 @@ def test_further_problems_named_up_to_five():
         parse(overrides=(*overrides, "physics.dt_s=fast"))
     message = str(excinfo.value)
 
-    assert message.startswith("r.yaml: unknown key 'extra0'")
+    assert message.startswith("--set extra0=1 (recipe r.yaml): unknown key 'extra0'")
     assert message.endswith(
         "(7 more problems after this one: unknown key 'extra1', unknown key "
         "'extra2', unknown key 'extra3', unknown key 'extra4', unknown key "
         "'extra5' and 2 more)"
+    )
+
+
+def test_misspelled_override_key_names_the_override():
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=("split.test_anomolous=3",))
+
+    assert str(excinfo.value).startswith(
+        "--set split.test_anomolous=3 (recipe r.yaml): unknown key "
+        "'split.test_anomolous'; did you mean 'test_anomalous'?"
     )
 
 
@@ -406,7 +416,9 @@ def test_override_without_equals_rejected():
 
 
 def test_override_bad_list_index():
-    with pytest.raises(RecipeError, match=r"'3' is not an index of a list of 1 items"):
+    with pytest.raises(
+        RecipeError, match=r"'3' is not an index or a unique name of a list of 1 items"
+    ):
         parse(overrides=("scenarios.3.power_W=1",))
     with pytest.raises(
         RecipeError, match=r"items in .*; use 0, or add a scenario to the recipe file$"
@@ -419,9 +431,17 @@ def test_override_list_index_names_range():
         load_demo_recipe(overrides=["scenarios.5.power_W=1"])
 
     assert str(raised.value) == (
-        "--set scenarios.5: '5' is not an index of a list of 2 items "
-        "in <demo>; use 0..1, or add a scenario to the recipe file"
+        "--set scenarios.5: '5' is not an index or a unique name of a list of 2 "
+        "items in <demo>; use 0..1, or add a scenario to the recipe file"
     )
+
+
+def test_override_addresses_scenario_by_name():
+    loaded = load_demo_recipe(overrides=["scenarios.tab_overheating.weight=2"])
+
+    assert loaded.recipe.scenarios[1].name == "tab_overheating"
+    assert loaded.recipe.scenarios[1].weight == 2
+    assert loaded.recipe.scenarios[0].weight == 1
 
 
 def test_distribution_for_number_key():

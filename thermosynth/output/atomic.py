@@ -186,8 +186,10 @@ def open_staging(target: Path, key: str, *, resume: bool) -> Path:
     `discard_staging`; a killed process leaves the folder for a later resume.
     """
     staging = staging_path(target, key)
-    # Staging folders of other recipes are left in place; `output_lock` keeps
-    # two runs from sharing this one.
+    # Staging folders of other recipes are left in place, as that recipe's
+    # --resume may still want them; `output_lock` keeps two runs from
+    # sharing this one.
+    _warn_other_staging(target, staging)
     if staging.exists() and not resume:
         logger.info("removing staging folder %s of an earlier run", staging)
         shutil.rmtree(staging)
@@ -281,14 +283,28 @@ def _open_locked(path: Path) -> int:
         os.close(descriptor)
 
 
+def _warn_other_staging(target: Path, staging: Path) -> None:
+    """Warn about staging folders of ``target`` that another recipe left."""
+    others = [
+        p for p in target.parent.glob(f".{target.name}.partial-*") if p != staging
+    ]
+    if not others:
+        return
+    logger.warning(
+        "%d staging folder(s) of an interrupted run of another recipe are left "
+        "beside %s, such as %s; this run cannot reuse them. Rerun that recipe "
+        "with --resume to finish it, or delete them if you no longer need them",
+        len(others),
+        target,
+        sorted(others)[0],
+    )
+
+
 def _missing_staging_reason(target: Path) -> str:
     """Return why --resume found no staging folder of this recipe for ``target``."""
     others = sorted(target.parent.glob(f".{target.name}.partial-*"))
     if others:
-        return (
-            f"{len(others)} staging folder(s) of other recipes or runs are left "
-            f"in place, such as {others[0]}; a changed recipe cannot reuse them"
-        )
+        return "the staging folders beside it are of other recipes (above)"
     if target.exists():
         # Only a run with --overwrite gets here, because check_writable
         # rejects an existing target before any staging folder is opened.

@@ -186,7 +186,8 @@ def parse_recipe(
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(format_validation_error(exc, source)) from None
+        message = format_validation_error(exc, source)
+        raise RecipeError(_blame_override(message, source, overrides)) from None
 
     recipe = _resolve_paths(recipe, base_dir, source)
     recipe = _layers_from_stack(recipe, source)
@@ -450,12 +451,20 @@ def _child(node: Any, part: str, key: str, source: str) -> Any:
 
 
 def _list_index(node: list[Any], part: str, key: str, source: str) -> int:
+    """Return the index that ``part`` names: a number, or an item's ``name``."""
+    named = [
+        i
+        for i, item in enumerate(node)
+        if isinstance(item, dict) and item.get("name") == part
+    ]
+    if not part.isdigit() and len(named) == 1:
+        return named[0]
     if not part.isdigit() or int(part) >= len(node):
         item = "a scenario" if key.startswith(f"scenarios.{part}") else "an item"
         raise RecipeError(
-            f"--set {key}: {part!r} is not an index of a list of {len(node)} "
-            f"items in {source}; {_valid_indices(len(node))}, or add {item} to "
-            "the recipe file"
+            f"--set {key}: {part!r} is not an index or a unique name of a list "
+            f"of {len(node)} items in {source}; {_valid_indices(len(node))}, or "
+            f"add {item} to the recipe file"
         )
     return int(part)
 
@@ -569,6 +578,17 @@ DISTRIBUTION_FORMS = {
 
 _DISTRIBUTION_MEMBERS = ("float", "Uniform", "LogUniform", "Normal", "Choice")
 """Union members that pydantic names in the location of a distribution error."""
+
+
+def _blame_override(message: str, source: str, overrides: typing.Sequence[str]) -> str:
+    """Name the --set item that added an unknown key, which the file lacks."""
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if message.startswith(f"{source}: unknown key '{key}'"):
+            return message.replace(
+                f"{source}: ", f"--set {item} (recipe {source}): ", 1
+            )
+    return message
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

@@ -289,9 +289,9 @@ def test_sigint_with_workers_then_resume(reference, out, capsys):
     assert_same_tree(out, expected)
 
 
-def test_resume_of_changed_recipe_says_it_starts_afresh(
-    out, capsys, monkeypatch, caplog
-):
+def _interrupted_before_join(out: Path, monkeypatch, capsys) -> Path:
+    """Interrupt a run as it joins its shards; return its staging folder."""
+
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -300,6 +300,13 @@ def test_resume_of_changed_recipe_says_it_starts_afresh(
         assert main(generate_args(out)) == 130
     (kept,) = out.parent.glob(f".{out.name}.partial-*")
     capsys.readouterr()
+    return kept
+
+
+def test_resume_of_changed_recipe_says_it_starts_afresh(
+    out, capsys, monkeypatch, caplog
+):
+    kept = _interrupted_before_join(out, monkeypatch, capsys)
 
     changed = generate_args(out, "--resume", "--set", "seed=99")
     with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
@@ -314,14 +321,7 @@ def test_resume_of_changed_recipe_says_it_starts_afresh(
 def test_changed_rerun_names_the_staging_folder_it_leaves(
     out, capsys, monkeypatch, caplog
 ):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(pipeline, "_join_shards", interrupted)
-        assert main(generate_args(out)) == 130
-    (kept,) = out.parent.glob(f".{out.name}.partial-*")
-    capsys.readouterr()
+    kept = _interrupted_before_join(out, monkeypatch, capsys)
 
     with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
         assert main(generate_args(out, "--set", "seed=99")) == 0

@@ -33,7 +33,8 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,6 +42,7 @@ from typing import Any, Protocol
 
 import h5py
 import numpy as np
+from tqdm import tqdm
 
 from thermosynth.errors import RecipeError
 from thermosynth.geometry.layout import Layout
@@ -76,8 +78,20 @@ LINEAR_AMPLITUDE = {"hotspot": "power_W", "joule": "power_W", "held_patch": "ris
 
 SYMMETRIES = ("identity", "flip_x", "flip_y", "rotate_180")
 
+# Seconds between two writes of a bank file while its entries are simulated.
+# Each write rewrites the whole file, so the interval bounds the share of the
+# build spent writing. A build killed without cleanup (SIGKILL, power loss)
+# loses the entries finished since the last write.
+WRITE_INTERVAL_S = 30.0
+
 CellTimes = dict[str, list[float | None]]
 """A runaway's ``onset_s``, ``short_s`` and ``vent_s`` [s] per battery cell id."""
+
+SimulatedEntry = tuple[np.ndarray, CellTimes]
+"""Final rise of the imaged face [K], shape (ny, nx), and a runaway's cell times."""
+
+PlannedEntry = tuple[str, int, DrawnScenario]
+"""Key, scenario index and drawn scenario of one planned entry."""
 
 
 class SimulateFn(Protocol):
@@ -89,6 +103,19 @@ class SimulateFn(Protocol):
     """
 
     def __call__(self, drawn: DrawnScenario, *, events: CellTimes) -> np.ndarray: ...
+
+
+class EntryRunner(Protocol):
+    """Callable that simulates the drawn scenarios of several bank entries.
+
+    It yields ``(i, (rise_K, events))`` for ``drawns[i]`` as each simulation
+    finishes, in any order, as `SimulateFn` would compute them.
+    `thermosynth.distributed.simulate_entries` runs them on a Dask cluster.
+    """
+
+    def __call__(
+        self, drawns: Sequence[DrawnScenario]
+    ) -> Iterator[tuple[int, SimulatedEntry]]: ...
 
 
 @dataclass(frozen=True)
@@ -321,6 +348,9 @@ class ScenarioBank:
         simulate: SimulateFn,
         *,
         path: Path,
+        progress: bool = False,
+        run_entries: EntryRunner | None = None,
+        write_interval_s: float = WRITE_INTERVAL_S,
     ) -> ScenarioBank:
         """Read the recipe's entries from ``path``, simulating where asked.
 
@@ -338,25 +368,63 @@ class ScenarioBank:
             rise of the imaged face [K] and fills ``events`` for a runaway.
         path : Path
             The bank file, already resolved.
+        progress : bool, optional
+            Show a progress bar over the entries to simulate.
+        run_entries : EntryRunner, optional
+            Simulates the missing entries instead of calling ``simulate`` on
+            each in turn, for example on the workers of a cluster.
+        write_interval_s : float, optional
+            Time between two writes of the file while entries are simulated
+            [s]. A write adds the entries finished since the last one, so an
+            interrupted build keeps them. 0 writes after every entry.
 
+        Raises
+        ------
+        KeyboardInterrupt
+            Of the type caught, after the finished entries are written. Its
+            message states how many entries the file keeps.
         """
-        group = group_key(layout, recipe)
-        weights = [spec.weight for spec in recipe.scenarios]
-        kinds = bank_scenarios(weights, bank_size(recipe))
-        planned = [
-            _plan_entry(recipe, layout, group, i, kind) for i, kind in enumerate(kinds)
-        ]
+        group, planned = _plan_entries(recipe, layout)
         stored = _read_entries(path, [key for key, _, _ in planned])
         if recipe.bank.mode == "build":
             stored = {}
         missing = [p for p in planned if p[0] not in stored]
+        _log_open(path, len(missing), len(planned))
 
         if missing:
-            logger.info("scenario bank: %d entries to simulate", len(missing))
-            new = {key: _simulate_entry(simulate, drawn) for key, _, drawn in missing}
-            _write_entries(path, group, missing, new)
-            stored.update(new)
+            if run_entries is None:
+                run_entries = _serial_runner(simulate)
+            builder = _BankBuilder(path, group, missing, write_interval_s)
+            stored.update(builder.build(run_entries, recipe, progress=progress))
 
+        _warn_missing_times(path, planned, stored)
+        entries = [
+            BankEntry(key, index, drawn, *stored[key]) for key, index, drawn in planned
+        ]
+        return cls(entries, recipe, layout)
+
+    @classmethod
+    def read(cls, recipe: Recipe, layout: Layout, *, path: Path) -> ScenarioBank:
+        """Read the recipe's entries from ``path`` without simulating or writing.
+
+        Worker processes read the bank that the client built, whatever
+        ``bank.mode`` is.
+
+        Raises
+        ------
+        RecipeError
+            If ``path`` lacks any of the recipe's entries.
+        """
+        _, planned = _plan_entries(recipe, layout)
+        stored = _read_entries(path, [key for key, _, _ in planned])
+        n_missing = sum(key not in stored for key, _, _ in planned)
+        if n_missing:
+            raise RecipeError(
+                f"scenario bank {path} lacks {n_missing} of {_entries(len(planned))} "
+                "of this recipe; a worker reads the bank that the client built, "
+                "so it must see the file at the same path (a shared file system), "
+                "and no other run may rewrite the file meanwhile"
+            )
         _warn_missing_times(path, planned, stored)
         entries = [
             BankEntry(key, index, drawn, *stored[key]) for key, index, drawn in planned
@@ -431,9 +499,20 @@ class ScenarioBank:
         return replace(entry.drawn, params=params), np.ascontiguousarray(rise), info
 
 
+def _plan_entries(recipe: Recipe, layout: Layout) -> tuple[str, list[PlannedEntry]]:
+    """Return the group key and every planned entry of the recipe's bank."""
+    group = group_key(layout, recipe)
+    weights = [spec.weight for spec in recipe.scenarios]
+    kinds = bank_scenarios(weights, bank_size(recipe))
+    planned = [
+        _plan_entry(recipe, layout, group, i, kind) for i, kind in enumerate(kinds)
+    ]
+    return group, planned
+
+
 def _plan_entry(
     recipe: Recipe, layout: Layout, group: str, index: int, scenario_index: int
-) -> tuple[str, int, DrawnScenario]:
+) -> PlannedEntry:
     """Draw entry ``index`` of scenario ``scenario_index`` from its own stream.
 
     The stream is spawned from the recipe's seed for the entry. Its first
@@ -562,18 +641,160 @@ def _drawn_from_json(text: str) -> DrawnScenario:
     )
 
 
-def _simulate_entry(
-    simulate: SimulateFn, drawn: DrawnScenario
-) -> tuple[np.ndarray, CellTimes]:
+def simulate_bank_entry(simulate: SimulateFn, drawn: DrawnScenario) -> SimulatedEntry:
+    """Simulate one entry with ``simulate``; return its rise [K] and cell times."""
     events: CellTimes = {}
     rise_K = simulate(drawn, events=events)
-    return rise_K, events
+    # As `_read_entries` returns it, so that an entry simulated in this run
+    # and one read back from the file give the same samples.
+    return np.asarray(rise_K, dtype=float), events
+
+
+def _serial_runner(simulate: SimulateFn) -> EntryRunner:
+    """Return an `EntryRunner` that calls ``simulate`` on each entry in turn."""
+
+    def run(drawns: Sequence[DrawnScenario]) -> Iterator[tuple[int, SimulatedEntry]]:
+        for i, drawn in enumerate(drawns):
+            yield i, simulate_bank_entry(simulate, drawn)
+
+    return run
+
+
+def _entries(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"
+
+
+def _log_open(path: Path, n_missing: int, n_planned: int) -> None:
+    if n_missing:
+        logger.info(
+            "scenario bank: %d of %s to simulate into %s",
+            n_missing,
+            _entries(n_planned),
+            path,
+        )
+    else:
+        logger.info("scenario bank: read %s from %s", _entries(n_planned), path)
+
+
+class _BankBuilder:
+    """Simulate the missing entries of a bank and write them in batches.
+
+    Every ``write_interval_s`` the entries finished since the last write are
+    added to the file by an atomic rewrite (`_write_entries`), and so are the
+    last ones, or those finished before an exception.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        group: str,
+        missing: Sequence[PlannedEntry],
+        write_interval_s: float,
+    ) -> None:
+        self.path = path
+        self.group = group
+        self.missing = list(missing)
+        self.write_interval_s = write_interval_s
+        self.done: dict[str, SimulatedEntry] = {}
+        self.pending: list[PlannedEntry] = []
+        self.n_written = 0
+
+    def build(
+        self, run_entries: EntryRunner, recipe: Recipe, *, progress: bool
+    ) -> dict[str, SimulatedEntry]:
+        """Simulate and write every missing entry; return them by key."""
+        start = time.monotonic()
+        drawns = [drawn for _, _, drawn in self.missing]
+        results = run_entries(drawns)
+        try:
+            self._collect(results, progress=progress)
+            self._write_pending()
+        except KeyboardInterrupt as interrupt:
+            self._write_after_error()
+            raise type(interrupt)(self._interrupted(recipe)) from interrupt
+        except BaseException:
+            self._write_after_error()
+            raise
+        finally:
+            # Stops a cluster's remaining tasks when the loop ends early.
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+
+        logger.info(
+            "scenario bank: simulated %s in %.1f s",
+            _entries(len(self.done)),
+            time.monotonic() - start,
+        )
+        return self.done
+
+    def _collect(
+        self, results: Iterator[tuple[int, SimulatedEntry]], *, progress: bool
+    ) -> None:
+        """Keep each result, writing the batch every ``write_interval_s``."""
+        last_write = time.monotonic()
+        bar = tqdm(
+            total=len(self.missing),
+            disable=not progress,
+            unit="entry",
+            desc="scenario bank",
+        )
+        with bar:
+            for i, result in results:
+                self.done[self.missing[i][0]] = result
+                self.pending.append(self.missing[i])
+                bar.update()
+                if time.monotonic() - last_write >= self.write_interval_s:
+                    self._write_pending()
+                    last_write = time.monotonic()
+
+    def _write_pending(self) -> None:
+        if not self.pending:
+            return
+        _write_entries(self.path, self.group, self.pending, self.done)
+        logger.debug(
+            "scenario bank: wrote %s to %s", _entries(len(self.pending)), self.path
+        )
+        self.n_written += len(self.pending)
+        self.pending = []
+
+    def _write_after_error(self) -> None:
+        """Write the finished entries; log, and do not raise, if that fails.
+
+        A write that an interrupt stopped is tried once more here.
+        """
+        try:
+            self._write_pending()
+        except Exception as error:
+            logger.error(
+                "scenario bank: could not write %s simulated before the error "
+                "to %s: %s",
+                _entries(len(self.pending)),
+                self.path,
+                error,
+            )
+
+    def _interrupted(self, recipe: Recipe) -> str:
+        n_written, n_missing = self.n_written, len(self.missing)
+        if not n_written:
+            return (
+                f"none of the {_entries(n_missing)} to simulate into the "
+                f"scenario bank {self.path} was written"
+            )
+        rerun = "a rerun"
+        if recipe.bank.mode == "build":
+            rerun = "a rerun with bank.mode: reuse"
+        return (
+            f"the scenario bank {self.path} keeps the {n_written} of "
+            f"{_entries(n_missing)} simulated before the interrupt, so {rerun} "
+            f"simulates only the other {n_missing - n_written}"
+        )
 
 
 def _warn_missing_times(
     path: Path,
-    planned: Sequence[tuple[str, int, DrawnScenario]],
-    stored: dict[str, tuple[np.ndarray, CellTimes]],
+    planned: Sequence[PlannedEntry],
+    stored: dict[str, SimulatedEntry],
 ) -> None:
     """Warn once if runaway entries of ``path`` lack their per-cell times."""
     old = {
@@ -592,9 +813,7 @@ def _warn_missing_times(
         )
 
 
-def _read_entries(
-    path: Path, keys: Sequence[str]
-) -> dict[str, tuple[np.ndarray, CellTimes]]:
+def _read_entries(path: Path, keys: Sequence[str]) -> dict[str, SimulatedEntry]:
     """Return the rise and per-cell times stored under each of ``keys`` in ``path``.
 
     Keys that the file lacks are left out.
@@ -602,7 +821,7 @@ def _read_entries(
     if not path.exists():
         return {}
 
-    found: dict[str, tuple[np.ndarray, CellTimes]] = {}
+    found: dict[str, SimulatedEntry] = {}
     with h5py.File(path, "r") as bank:
         entries = bank.get("entries")
         if entries is None:
@@ -628,10 +847,12 @@ def _read_cell_times(attributes: h5py.AttributeManager) -> CellTimes:
 def _write_entries(
     path: Path,
     group: str,
-    planned: Sequence[tuple[str, int, DrawnScenario]],
-    simulated: dict[str, tuple[np.ndarray, CellTimes]],
+    planned: Sequence[PlannedEntry],
+    simulated: dict[str, SimulatedEntry],
 ) -> None:
-    """Write a new bank file with the old entries plus ``simulated``, atomically.
+    """Write a new bank file with the old entries plus ``planned``, atomically.
+
+    The rise and times of each entry of ``planned`` come from ``simulated``.
 
     A runaway entry stores each cell's times as float64 attributes named as
     in `RUNAWAY_EVENTS`, NaN where the event did not happen.

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,10 @@ from thermosynth.output.shards import Shard, ShardResult
 if TYPE_CHECKING:
     from dask.distributed import Client
 
+    from thermosynth.bank import SimulatedEntry
     from thermosynth.pipeline import FrameSize, Generator
     from thermosynth.recipe.loading import LoadedRecipe
+    from thermosynth.scenario import DrawnScenario
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +110,45 @@ def run_shards(
         finally:
             # A local cluster closes right after this, which stops its tasks
             # without the cancellation warnings of its worker processes.
+            if scheduler is not None:
+                client.cancel(futures)
+
+
+def simulate_entries(
+    loaded: LoadedRecipe,
+    drawns: Sequence[DrawnScenario],
+    *,
+    workers: int | None,
+    scheduler: str | None,
+) -> Iterator[tuple[int, SimulatedEntry]]:
+    """Simulate scenario bank entries on a Dask cluster, one task per entry.
+
+    Yields ``(i, (rise_K, events))`` for ``drawns[i]`` as tasks complete, a
+    `thermosynth.bank.EntryRunner`. The client writes the bank file, so the
+    workers need not see it. ``workers`` and ``scheduler`` are as for
+    `run_shards`. The cluster is started for this step alone and closed
+    before the shards run on a cluster of their own.
+    """
+    from dask.distributed import as_completed
+
+    if not drawns:
+        return
+    with _connect(workers=workers, scheduler=scheduler) as client:
+        # pure=False: equal draws still get a task each.
+        futures = [
+            client.submit(
+                _task_with_warnings, _simulate_entry_task, loaded, drawn, pure=False
+            )
+            for drawn in drawns
+        ]
+        indices = {future.key: i for i, future in enumerate(futures)}
+        try:
+            for future in as_completed(futures):
+                result, warnings = future.result()
+                for name, message in warnings:
+                    logging.getLogger(name).warning("%s", message)
+                yield indices[future.key], result
+        finally:
             if scheduler is not None:
                 client.cancel(futures)
 
@@ -205,8 +246,8 @@ def _quiet_on_error() -> Iterator[None]:
 
 
 def _task_with_warnings(
-    task: Callable[..., ShardResult], *args: Any
-) -> tuple[ShardResult, list[tuple[str, str]]]:
+    task: Callable[..., Any], *args: Any
+) -> tuple[Any, list[tuple[str, str]]]:
     """Run ``task`` in a worker; return its result and thermosynth's warnings.
 
     A worker process has no log configuration of its own, so the client logs
@@ -241,12 +282,30 @@ def _write_shard_task(
     loaded: LoadedRecipe, shard: Shard, stage: str, reference: FrameSize
 ) -> ShardResult:
     """Write one shard in a worker process."""
-    from thermosynth.pipeline import Generator, write_shard
+    from thermosynth.pipeline import write_shard
+
+    return write_shard(_worker_generator(loaded), shard, Path(stage), reference)
+
+
+def _simulate_entry_task(loaded: LoadedRecipe, drawn: DrawnScenario) -> SimulatedEntry:
+    """Simulate one scenario bank entry in a worker process."""
+    from thermosynth.bank import simulate_bank_entry
+
+    return simulate_bank_entry(_worker_generator(loaded).simulate_entry, drawn)
+
+
+def _worker_generator(loaded: LoadedRecipe) -> Generator:
+    """Return this worker process's Generator of ``loaded``, built once.
+
+    It reads the scenario bank only, because the client builds the bank
+    before it hands out shards.
+    """
+    from thermosynth.pipeline import Generator
 
     # NOTE: one Generator per process is safe only with one thread per worker,
     # as local clusters start them; frame sources keep small unlocked caches.
     generator = _GENERATORS.get(loaded.sha256)
     if generator is None:
-        generator = Generator(loaded)
+        generator = Generator(loaded, read_only_bank=True)
         _GENERATORS[loaded.sha256] = generator
-    return write_shard(generator, shard, Path(stage), reference)
+    return generator

@@ -204,6 +204,7 @@ def generate(
         check_writable(target, overwrite=overwrite)
         generator = Generator(loaded)
         reference = first_frame_size(generator)
+        _open_bank(generator, workers=workers, scheduler=scheduler, progress=progress)
         runner = _shard_runner(workers, scheduler)
         results = write_sharded(
             generator,
@@ -524,6 +525,37 @@ def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
         )
     if workers is not None and workers < 1:
         raise ThermosynthError(f"--workers {workers} is invalid; use 1 or more")
+
+
+def _open_bank(
+    generator: Generator,
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    progress: bool,
+) -> None:
+    """Read or build the scenario bank in this process, before any shard.
+
+    On a cluster the missing entries are simulated on the workers and written
+    here, and the shard tasks then only read the file.
+    """
+    recipe = generator.recipe
+    if recipe.bank.mode == "off" or recipe.split.test_anomalous == 0:
+        return
+
+    run_entries = None
+    if workers is not None or scheduler is not None:
+        from thermosynth.distributed import simulate_entries
+
+        run_entries = partial(
+            simulate_entries, generator.loaded, workers=workers, scheduler=scheduler
+        )
+    try:
+        generator.open_bank(progress=progress, run_entries=run_entries)
+    except KeyboardInterrupt as interrupt:
+        # The command line prints this after "interrupted; ".
+        detail = "; ".join(filter(None, ["no output was written", str(interrupt)]))
+        raise type(interrupt)(detail) from interrupt
 
 
 def _shard_runner(workers: int | None, scheduler: str | None) -> ShardRunner[Generator]:

@@ -15,7 +15,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from thermosynth.bank import ScenarioBank, resolve_bank_path
+from thermosynth.bank import (
+    CellTimes,
+    EntryRunner,
+    ScenarioBank,
+    resolve_bank_path,
+)
 from thermosynth.blend import (
     BlendBase,
     Blended,
@@ -158,9 +163,19 @@ class PreparedFrame:
 
 
 class Generator:
-    """Make the samples of one recipe; the writers and preview share it."""
+    """Make the samples of one recipe; the writers and preview share it.
 
-    def __init__(self, loaded: LoadedRecipe):
+    Parameters
+    ----------
+    loaded : LoadedRecipe
+        Validated recipe.
+    read_only_bank : bool, optional
+        Read the scenario bank with `ScenarioBank.read`, never simulating or
+        writing entries. Worker processes use it, because the client builds
+        the bank before it hands out shards.
+    """
+
+    def __init__(self, loaded: LoadedRecipe, *, read_only_bank: bool = False):
         self.loaded = loaded
         self.recipe = loaded.recipe
         self.source = build_source(self.recipe.frames, seed=self.recipe.seed)
@@ -175,6 +190,7 @@ class Generator:
         self.plan = plan_split(self.recipe, len(self.source), source=loaded.source)
         self._shape: tuple[int, int] | None = None
         self._bank: ScenarioBank | None = None
+        self._read_only_bank = read_only_bank
         self._register = CachedRegistration(self.recipe.registration, self.layout)
         self._prepared: dict[int, tuple[weakref.ref[Frame], PreparedFrame]] = {}
         # OnTheFlyDataset runs these checks on its items too.
@@ -324,16 +340,49 @@ class Generator:
             rise = simulate_rise(drawn, self.layout, recipe, events=events)
             return drawn, rise, events
 
-        if self._bank is None:
+        bank = self._bank or self.open_bank()
+        return bank.draw(rng, scenario_index=scenario_index)
+
+    def open_bank(
+        self, *, progress: bool = False, run_entries: EntryRunner | None = None
+    ) -> ScenarioBank:
+        """Read or build the recipe's scenario bank, once, and keep it.
+
+        The first anomalous sample opens it if nothing did before. Parameters
+        are as for `ScenarioBank.open`, and ignored once the bank is open or
+        when the generator reads the bank only.
+
+        Raises
+        ------
+        RecipeError
+            If ``bank.mode`` is ``off``.
+        """
+        if self._bank is not None:
+            return self._bank
+        recipe = self.recipe
+        if recipe.bank.mode == "off":
+            raise RecipeError(
+                "scenario bank: bank.mode is off, so there is no bank to open; "
+                "set bank.mode: reuse or build"
+            )
+
+        path = resolve_bank_path(recipe.bank.path, self.loaded.source)
+        if self._read_only_bank:
+            self._bank = ScenarioBank.read(recipe, self.layout, path=path)
+        else:
             self._bank = ScenarioBank.open(
                 recipe,
                 self.layout,
-                lambda drawn, *, events: simulate_rise(
-                    drawn, self.layout, recipe, events=events
-                ),
-                path=resolve_bank_path(recipe.bank.path, self.loaded.source),
+                self.simulate_entry,
+                path=path,
+                progress=progress,
+                run_entries=run_entries,
             )
-        return self._bank.draw(rng, scenario_index=scenario_index)
+        return self._bank
+
+    def simulate_entry(self, drawn: DrawnScenario, *, events: CellTimes) -> np.ndarray:
+        """Simulate one bank entry; a `thermosynth.bank.SimulateFn`."""
+        return simulate_rise(drawn, self.layout, self.recipe, events=events)
 
     def _attempt(
         self,

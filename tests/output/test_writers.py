@@ -267,11 +267,28 @@ def hot_spot_rise(seed: int) -> np.ndarray:
     return (rise + rng.normal(0, 0.01, rise.shape)).astype(np.float32)
 
 
-def test_compress_chunks_is_zlib_level_1():
+def test_compress_chunks_is_zlib_rle_level_1():
     image = hot_spot_rise(0)
     (chunk,) = compress_chunks([image])
-    assert chunk == zlib.compress(shuffled_bytes(image), 1)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    assert chunk == compressor.compress(shuffled_bytes(image)) + compressor.flush()
     assert zlib.decompress(chunk) == shuffled_bytes(image)
+
+
+def test_rle_chunk_read_back_by_hdf5_filter(tmp_path):
+    image = hot_spot_rise(1)
+    with h5py.File(tmp_path / "a.h5", "w") as file:
+        dataset = file.create_dataset(
+            "rise_K",
+            shape=(1, 256, 256),
+            chunks=(1, 256, 256),
+            dtype=np.float32,
+            compression="gzip",
+            shuffle=True,
+        )
+        dataset.id.write_direct_chunk((0, 0, 0), compress_chunks([image])[0])
+    with h5py.File(tmp_path / "a.h5", "r") as file:
+        np.testing.assert_array_equal(file["rise_K"][0], image)
 
 
 def test_compress_chunks_same_after_heap_reuse():

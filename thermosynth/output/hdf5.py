@@ -262,8 +262,22 @@ def compress_chunks(images: list[np.ndarray]) -> list[bytes]:
         size = image.dtype.itemsize
         shuffled = image.reshape(-1).view(np.uint8).reshape(-1, size).T
         data = np.ascontiguousarray(shuffled).tobytes()
-        chunks.append(zlib.compress(data, GZIP_LEVEL))
+        chunks.append(deflate(data))
     return chunks
+
+
+def deflate(data: bytes) -> bytes:
+    """Compress ``data`` into a zlib stream with run-length matches only.
+
+    After the byte shuffle, the long repeats in a float image are runs of
+    equal exponent bytes, and its low mantissa bytes are close to random.
+    zlib's ``Z_RLE`` strategy looks for runs and skips the hash search that
+    finds little in those bytes. On 256 x 256 demo samples it took 0.62
+    times the time of the default strategy for 4 % more bytes
+    (``benchmarks/deflate_chunks.py``).
+    """
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    return compressor.compress(data) + compressor.flush()
 
 
 _IMAGES = ("frames", "masks", "rise_K", "recorded_rise")

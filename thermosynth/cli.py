@@ -892,6 +892,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     )
     setup.check_contamination(contamination, len(data.train_normal), n_reserve)
     thermal = None
+    region: np.ndarray | None = None
     if loaded is not None and ("thermosynth" in generator_names or levels):
         loaded = _with_frames_levels_per_kelvin(loaded, args.recipe, data)
         with _named_recipe(loaded):
@@ -904,7 +905,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
                 spread=args.contrast_spread,
                 region=region,
             )
-    generators = setup.build_generators(generator_names, thermal)
+    generators = setup.build_generators(generator_names, thermal, region=region)
 
     with staged_dir(args.output, overwrite=args.overwrite) as stage:
         result = transfer_report(

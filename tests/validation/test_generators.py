@@ -22,6 +22,12 @@ def _bump_bank() -> np.ndarray:
     return np.stack(bumps).astype(np.float32)
 
 
+def _right_half() -> np.ndarray:
+    region = np.zeros(SHAPE, dtype=bool)
+    region[:, SHAPE[1] // 2 :] = True
+    return region
+
+
 def _all_generators() -> dict[str, gen.PseudoGenerator]:
     pool = _frames(8, seed=1)
     return {
@@ -30,6 +36,7 @@ def _all_generators() -> dict[str, gen.PseudoGenerator]:
         "normal_blend": gen.NormalBlend(pool),
         "self_blend": gen.SelfBlend(),
         "perlin": gen.PerlinBlend(pool),
+        "cutpaste_in_region": gen.InRegion(gen.CutPaste(pool), _right_half()),
         "thermal": gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0)),
         "thermal_spread": gen.ThermalHotspots(
             _bump_bank(), Camera(levels_per_kelvin=3.0), spread=2.0
@@ -136,6 +143,34 @@ def test_thermal_emissivity_regions_rejected():
     camera = Camera(levels_per_kelvin=3.0, emissivity_regions={"terminals": 0.1})
     with pytest.raises(RecipeError, match="does not support camera.emissivity_regions"):
         gen.ThermalHotspots(_bump_bank(), camera)
+
+
+def test_in_region_keeps_most_of_each_mask():
+    # The CutPaste rectangles are 3-12 px on a side in a 24 px wide frame.
+    # A draw with half its mask in the right half comes within the redraws
+    # nearly always, and the returned mask is then at least 5 px.
+    generator = gen.InRegion(gen.CutPaste(_frames(4, seed=1)), _right_half())
+    rng = np.random.default_rng(0)
+    for image in _frames(30):
+        _, mask = generator(image, rng)
+        assert not mask[:, : SHAPE[1] // 2].any()
+        assert mask.sum() >= 5
+
+
+def test_in_region_no_overlap_rejected():
+    def corner(image, rng):
+        mask = np.zeros(image.shape, dtype=bool)
+        mask[0, 0] = True
+        return np.where(mask, 255, image).astype(np.uint8), mask
+
+    generator = gen.InRegion(corner, _right_half())
+    with pytest.raises(ValueError, match="put no mask pixel in the region"):
+        generator(_frames(1)[0], np.random.default_rng(0))
+
+
+def test_in_region_empty_region_rejected():
+    with pytest.raises(ValueError, match="contains no pixel"):
+        gen.InRegion(gen.GaussianNoise(), np.zeros(SHAPE, dtype=bool))
 
 
 def test_perlin_noise_range_and_seed():

@@ -11,7 +11,10 @@ from transfer_recipes import write_pv_recipe, write_recipe
 
 from thermosynth.errors import MaskSizeError, RecipeError, ThermosynthError
 from thermosynth.recipe import load_recipe
+from thermosynth.validation.generators import InRegion
 from thermosynth.validation.transfer_setup import (
+    BASELINE_GENERATORS,
+    build_generators,
     check_contamination,
     check_names,
     recipe_region,
@@ -100,6 +103,29 @@ def test_region_keeps_masks_inside(tmp_path):
         assert mask.any(), i
         assert not (mask & ~region).any(), i
         assert np.array_equal(anomalous[~region], image[~region]), i
+
+
+@pytest.mark.parametrize("name", list(BASELINE_GENERATORS))
+def test_baselines_keep_masks_inside_region(name):
+    region = _battery_region()
+    frames = _battery_frames(8, region)
+    factory = build_generators([name], None, region=region)[name]
+    generator = factory(frames)
+    assert isinstance(generator, InRegion)
+
+    for i, image in enumerate(frames):
+        anomalous, mask = generator(image, np.random.default_rng(i))
+        assert mask.any(), i
+        assert not (mask & ~region).any(), i
+        assert np.array_equal(anomalous[~mask], image[~mask]), i
+
+
+def test_baselines_unwrapped_without_region():
+    full = np.ones(BATTERY_SHAPE, dtype=bool)
+    frames = _battery_frames(2, full)
+    for region in (None, full):
+        factory = build_generators(["cutpaste"], None, region=region)["cutpaste"]
+        assert not isinstance(factory(frames), InRegion)
 
 
 def test_region_registers_through_valid_mask(tmp_path):

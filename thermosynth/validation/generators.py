@@ -307,6 +307,58 @@ class PerlinBlend:
 
 
 @dataclass
+class InRegion:
+    """Keep another generator's pseudo-anomalies inside a region of interest.
+
+    A baseline draws its mask anywhere in the frame, and on frames whose
+    region of interest leaves out background most of its draws would land
+    off the object, where a detector has nothing to learn. This wrapper
+    redraws until at least half of the mask lies in ``region``, then drops
+    the mask's pixels outside it and restores them, so the pixels outside
+    the returned mask stay bit for bit unchanged. After ``_MAX_TRIES``
+    draws it keeps the draw with the most pixels inside.
+
+    Parameters
+    ----------
+    generator : callable
+        ``generator(image, rng) -> (anomalous, mask)`` to wrap.
+    region : ndarray
+        Boolean (H, W) region of interest with at least one pixel.
+    """
+
+    generator: PseudoGenerator
+    region: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.region = np.asarray(self.region, dtype=bool)
+        if not self.region.any():
+            raise ValueError("the region of interest contains no pixel")
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        region = _check_region(self.region, image.shape)
+        best = image, np.zeros(image.shape, dtype=bool)
+        for _ in range(_MAX_TRIES):
+            anomalous, mask = self.generator(image, rng)
+            inside = mask & region
+            if 2 * inside.sum() >= mask.sum() > 0:
+                best = anomalous, inside
+                break
+            if inside.sum() > best[1].sum():
+                best = anomalous, inside
+
+        anomalous, inside = best
+        if not inside.any():
+            raise ValueError(
+                f"{_MAX_TRIES} draws of {type(self.generator).__name__} put no "
+                f"mask pixel in the region of interest ({region.sum()} px); "
+                "widen the region or use larger masks"
+            )
+        return np.where(inside, anomalous, image), inside
+
+
+@dataclass
 class ThermalHotspots:
     """thermosynth's pseudo-anomalies: simulated rises blended through the camera.
 

@@ -140,23 +140,37 @@ def trimmed(
 
 
 def build_generators(
-    names: Sequence[str], thermal: ThermalFactory | None
+    names: Sequence[str],
+    thermal: ThermalFactory | None,
+    *,
+    region: np.ndarray | None = None,
 ) -> dict[str, GeneratorFactory]:
     """Return a factory per generator name; ``thermal`` backs "thermosynth".
 
     "thermosynth" is ``ScaledGenerator(thermal, 1.0)``, so that a severity
-    sweep on ``thermal`` finds it and reuses its run at factor 1.
+    sweep on ``thermal`` finds it and reuses its run at factor 1. A
+    ``region`` of interest, boolean (H, W) at the frames' size, keeps the
+    baselines' pseudo-anomalies inside it (:class:`generators.InRegion`), as
+    the thermosynth generator's are.
     """
     check_names(names, GENERATOR_NAMES, "--generators")
     factories: dict[str, GeneratorFactory] = {}
     for name in names:
         if name != "thermosynth":
-            factories[name] = BASELINE_GENERATORS[name]
+            factories[name] = _in_region(BASELINE_GENERATORS[name], region)
         elif thermal is None:
             raise ThermosynthError("the thermosynth generator needs a recipe")
         else:
             factories[name] = ScaledGenerator(thermal, 1.0)
     return factories
+
+
+def _in_region(
+    factory: GeneratorFactory, region: np.ndarray | None
+) -> GeneratorFactory:
+    if region is None or region.all():
+        return factory
+    return lambda pool: gen.InRegion(factory(pool), region)
 
 
 def thermal_factory(

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
+from small_sequences import SMALL_SEQUENCES
 from weak_draws import (
     N_SAMPLES,
     WEAK_AND_STRONG,
@@ -40,16 +41,7 @@ from thermosynth.sequences import (
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 PLAUSIBILITY = "thermosynth.plausibility"
 TIMES_S = [5.0, 10.0, 15.0, 20.0]
-SMALL = (
-    "split.train_normal=1",
-    "split.test_normal=1",
-    "split.test_anomalous=2",
-    "frames.n_frames=4",
-    "frames.shape=[48, 64]",
-    "sequence={fps: 0.2, window_s: 20}",
-    "scenarios=[{kind: hotspot, power_W: 2.0, radius_mm: 4.0, duration_s: 20, "
-    "layer: middle}]",
-)
+SMALL = SMALL_SEQUENCES
 
 
 def small_recipe(out: Path | None = None, *extra: str):
@@ -167,7 +159,7 @@ def test_folder_tree_layout(dataset):
     for stem in ("000002", "000003"):
         expected |= {f"test/hotspot/{stem}/{t}.png" for t in names}
         expected |= {f"ground_truth/hotspot/{stem}/{t}_mask.png" for t in names}
-    expected.add("times.json")
+    expected |= {"times.json", "scale.json"}
     written = {p.relative_to(folder).as_posix() for p in folder.rglob("*.*")}
     assert written == expected
 

@@ -41,6 +41,7 @@ from thermosynth.output.atomic import (
     recover_replaced,
 )
 from thermosynth.output.folder import EightBitScale, FolderWriter
+from thermosynth.output.folder_levels import fit_folder_scale, log_folder_levels
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
 from thermosynth.output.shards import (
@@ -216,7 +217,7 @@ def generate(
         )
 
     logger.info("wrote %d samples to %s", len(generator), target)
-    _log_folder_levels(results, reference.folder_scale)
+    log_folder_levels(results, reference.folder_scale)
     return summarise(target, results)
 
 
@@ -340,37 +341,6 @@ def _log_implausible(
         logger.warning("%s", line)
 
 
-def _log_folder_levels(results: list[ShardResult], scale: EightBitScale | None) -> None:
-    """Log the 8-bit folder's step against the rises; warn about clipped masks."""
-    if scale is None:
-        return
-    unit = next((r.frame_unit for r in results if r.frame_unit), None)
-    peaks = [peak for result in results for peak in result.peak_rises_K]
-    if scale.value_per_level is not None and unit in ("C", "K") and peaks:
-        logger.info(
-            "folder/ PNGs step %.3g K per 8-bit level against a median peak "
-            "rise of %.3g K; mask pixels that rise less than half a level keep "
-            "the normal frame's bytes there (dataset.h5 keeps full precision)",
-            scale.value_per_level,
-            float(np.median(peaks)),
-        )
-
-    clipped = [entry for result in results for entry in result.folder_clipped_px]
-    if clipped:
-        first = ", ".join(str(index) for index, _ in sorted(clipped)[:5])
-        logger.warning(
-            "%d anomalous samples (such as %s) have %d mask pixels clipped at "
-            "level 0 or 255 in folder/, where the 8-bit scale ends, so anomalib "
-            "sees less than the rise there; raise output.folder_headroom (room "
-            "above the first frame's maximum, in units of its span; default 1) "
-            "or read dataset.h5 for the full range. Each sample's count is its "
-            "metadata's folder_clipped_px",
-            len(clipped),
-            first,
-            sum(px for _, px in clipped),
-        )
-
-
 def finished_results(
     loaded: LoadedRecipe, *, resume: bool, overwrite: bool
 ) -> list[ShardResult] | None:
@@ -437,10 +407,7 @@ def first_frame_size(generator: Generator) -> FrameSize:
                 raise with_skip_hint(error) from None
             continue
         check_camera(generator.recipe.camera, frame)
-        scale = None
-        output = generator.recipe.output
-        if output.folder and output.folder_8bit:
-            scale = EightBitScale.from_frame(frame, headroom=output.folder_headroom)
+        scale = fit_folder_scale(generator.recipe.output, frame)
         return FrameSize(frame.shape, frame.source, scale)
 
     raise FrameError(
@@ -785,10 +752,12 @@ class _Writers:
                 eight_bit=self._folder_scale,
             )
         if self._folder is not None and self._folder_scale is not None:
-            clipped = self._folder_scale.clipped_px(sample.raw, sample.mask)
+            scale = self._folder_scale
+            clipped = scale.clipped_px(sample.raw, sample.mask)
             if sample.label:
                 sample.metadata["folder_clipped_px"] = clipped
-            self._tally.note_folder_clipping(sample.index, clipped)
+            fit = scale.headroom_to_fit(sample.raw, sample.mask)
+            self._tally.note_folder_clipping(sample.index, clipped, fit)
         if self._hdf5 is not None:
             self._hdf5.write(sample)
         if self._folder is not None:

@@ -44,6 +44,8 @@ from thermosynth.output.atomic import (
     output_lock,
     recover_replaced,
 )
+from thermosynth.output.folder import EightBitScale
+from thermosynth.output.folder_levels import fit_folder_scale, log_folder_levels
 from thermosynth.output.sequence_writers import (
     SequenceFolderWriter,
     SequenceHDF5Writer,
@@ -507,6 +509,7 @@ def generate_sequences(
 
     summary = _sequence_summary(target, results, len(generator.times_s))
     logger.info("wrote %d sequences to %s", summary.n_sequences, target)
+    log_folder_levels(results, reference.folder_scale, noun="sequence")
     return summary
 
 
@@ -529,7 +532,8 @@ def first_sequence_frame_size(generator: SequenceGenerator) -> FrameSize:
     """Read base frames in output order until one is usable; return its size.
 
     Every shard checks its frames against this size, whichever shard a worker
-    starts with.
+    starts with, and writes its folder through the 8-bit scale fitted to
+    that frame, as single frames do.
 
     Raises
     ------
@@ -547,7 +551,8 @@ def first_sequence_frame_size(generator: SequenceGenerator) -> FrameSize:
             if generator.recipe.frames.on_error == "raise":
                 raise with_skip_hint(error) from None
             continue
-        return FrameSize(frame.shape, frame.source)
+        scale = fit_folder_scale(generator.recipe.output, frame)
+        return FrameSize(frame.shape, frame.source, scale)
 
     raise FrameError(
         f"none of the {len(indices)} base frames of the sequences can be read; "
@@ -568,7 +573,7 @@ def write_sequence_shard(
     ``on_sequence`` is called after each sequence, written or skipped.
     """
     generator.frame_size = reference
-    writers = _ShardWriters(stage, generator, shard)
+    writers = _ShardWriters(stage, generator, shard, reference.folder_scale)
     try:
         for entry in generator.entries[shard.start : shard.stop]:
             sample = _sequence_or_skip(generator, entry, writers.skipped)
@@ -654,8 +659,15 @@ class _ShardWriters:
     The HDF5 file is written under a hidden name and renamed by `commit`.
     """
 
-    def __init__(self, stage: Path, generator: SequenceGenerator, shard: Shard):
+    def __init__(
+        self,
+        stage: Path,
+        generator: SequenceGenerator,
+        shard: Shard,
+        folder_scale: EightBitScale | None = None,
+    ):
         self._stage = stage
+        self._folder_scale = folder_scale
         self._loaded = generator.loaded
         self._times_s = generator.times_s
         self._shard = shard
@@ -670,6 +682,8 @@ class _ShardWriters:
         """Write one sequence and keep its final area and peak rise."""
         if self._frame_unit is None:
             self._open(sample.frame_unit)
+        if self._folder is not None and self._folder_scale is not None:
+            self._note_folder_clipping(sample, self._folder_scale)
         if self._hdf5 is not None:
             self._hdf5.write(sample)
         if self._folder is not None:
@@ -680,6 +694,19 @@ class _ShardWriters:
         self._tally.add(sample.frame_unit, final)
         if sample.label:
             self._tally.note_rise(implausible_rise(sample.index, meta))
+
+    def _note_folder_clipping(
+        self, sample: SequenceSample, scale: EightBitScale
+    ) -> None:
+        """Count the mask pixels that the 8-bit folder scale clips, per frame."""
+        counts = [
+            scale.clipped_px(raw, mask)
+            for raw, mask in zip(sample.raw, sample.mask, strict=True)
+        ]
+        if sample.label:
+            sample.metadata["folder_clipped_px"] = counts
+        fit = scale.headroom_to_fit(sample.raw, sample.mask)
+        self._tally.note_folder_clipping(sample.index, sum(counts), fit)
 
     def _open(self, frame_unit: str) -> None:
         output = self._loaded.recipe.output
@@ -694,7 +721,10 @@ class _ShardWriters:
             )
         if output.folder:
             self._folder = SequenceFolderWriter(
-                self._stage / "folder", times_s=self._times_s, frame_unit=frame_unit
+                self._stage / "folder",
+                times_s=self._times_s,
+                frame_unit=frame_unit,
+                eight_bit=self._folder_scale,
             )
 
     def close(self) -> None:

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
+import cv2
 import h5py
 import numpy as np
 import pytest
+from small_sequences import SMALL_SEQUENCES
 
-from thermosynth.errors import RecipeError
+from thermosynth import pipeline
+from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
 from thermosynth.output.folder import EightBitScale
+from thermosynth.output.folder_levels import clipping_message, round_up
+from thermosynth.output.shards import ShardResult
 from thermosynth.pipeline import generate
 from thermosynth.recipe import load_demo_recipe
 
 FAST = ("layout.resolution_mm=5.0", "physics.dt_s=30.0")
 SPLIT = ("split.train_normal=1", "split.test_normal=1", "split.test_anomalous=3")
+SEQUENCES = SMALL_SEQUENCES
+FITS = re.compile(r"Set it to ([0-9.e+-]+) or more")
 
 
 def frame_of(raw: np.ndarray) -> Frame:
@@ -47,10 +55,33 @@ def test_scale_headroom_widens_range():
     assert wide.raw_offset == default.raw_offset
 
 
-def run_demo(tmp_path, *extra: str):
+def test_scale_headroom_to_fit():
+    frame = frame_of(np.array([[1000, 2000]], np.uint16))
+    scale = EightBitScale.from_frame(frame)
+    raw = np.array([[1500, 5000]])
+
+    assert scale.headroom_to_fit(raw, np.array([[True, True]])) == pytest.approx(3.0)
+    assert scale.headroom_to_fit(raw, np.array([[True, False]])) is None
+    assert scale.headroom_to_fit(raw, np.zeros((1, 2), bool)) is None
+    fitted = EightBitScale.from_frame(frame, headroom=3.0)
+    assert fitted.apply(raw)[0, 1] == 255
+    assert fitted.clipped_px(raw, np.array([[True, True]])) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "rounded"),
+    [(0.7668810289, 0.767), (0.0605, 0.0605), (1234.5, 1240.0), (3.0, 3.0)],
+)
+def test_round_up_three_digits(value, rounded):
+    assert round_up(value) == pytest.approx(rounded)
+    assert round_up(value) >= value
+
+
+def run_demo(tmp_path, *extra: str, sequences: bool = False):
     out = tmp_path / "out"
-    overrides = (*FAST, *SPLIT, f"output.dir={out}", *extra)
-    generate(load_demo_recipe(overrides=overrides), progress=False)
+    split = SEQUENCES if sequences else SPLIT
+    overrides = (*FAST, *split, f"output.dir={out}", *extra)
+    generate(load_demo_recipe(overrides=overrides), progress=False, overwrite=True)
     with h5py.File(out / "dataset.h5", "r") as h5:
         labels = h5["labels"][:]
         metadata = [json.loads(text) for text in h5["metadata"][:]]
@@ -77,6 +108,111 @@ def test_wide_headroom_clips_nothing(tmp_path, caplog):
     assert [meta["folder_clipped_px"] for meta in anomalous] == [0, 0, 0]
     assert not [m for m in messages if "folder_clipped_px" in m]
     assert [m for m in messages if "K per 8-bit level" in m]
+
+
+def clipping_warnings(caplog) -> list[str]:
+    return [r.message for r in caplog.records if "folder_clipped_px" in r.message]
+
+
+def test_warned_headroom_clips_nothing(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        run_demo(tmp_path, "output.folder_headroom=0.01")
+    warnings = clipping_warnings(caplog)
+    assert len(warnings) == 1
+    assert "output.folder_headroom is 0.01 " in warnings[0]
+    fits = FITS.search(warnings[0])
+    assert fits is not None
+    headroom = float(fits.group(1))
+    caplog.clear()
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        fitted = run_demo(tmp_path, f"output.folder_headroom={headroom}")
+    assert [meta["folder_clipped_px"] for meta in fitted] == [0, 0, 0]
+    assert not clipping_warnings(caplog)
+
+    # One percent less range than the named headroom clips again, so the
+    # named value is close to the smallest that fits.
+    narrower = 0.99 * (1.0 + headroom) - 1.0
+    clipped = run_demo(tmp_path, f"output.folder_headroom={narrower}")
+    assert sum(meta["folder_clipped_px"] for meta in clipped) > 0
+
+
+def test_resumed_run_names_same_headroom(tmp_path, caplog, monkeypatch):
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        run_demo(tmp_path, "output.folder_headroom=0.01")
+    unbroken = clipping_warnings(caplog)
+    caplog.clear()
+
+    def fail(*args, **kwargs):
+        raise ThermosynthError("stopped")
+
+    overrides = (*FAST, *SPLIT, "output.shard_size=1", "output.folder_headroom=0.01")
+    loaded = load_demo_recipe(overrides=[*overrides, f"output.dir={tmp_path / 'r'}"])
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_join_shards", fail)
+        with pytest.raises(ThermosynthError, match="5 complete shards are kept"):
+            generate(loaded, progress=False)
+    # Every shard comes from its marker, so the figures of the warning do too.
+    monkeypatch.setattr(pipeline, "write_shard", fail)
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        generate(loaded, progress=False, resume=True)
+
+    assert len(unbroken) == 1
+    assert clipping_warnings(caplog) == unbroken
+
+
+def test_sequence_clipping_recorded_and_warned(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        anomalous = run_demo(tmp_path, "output.folder_headroom=0.01", sequences=True)
+    counts = [meta["folder_clipped_px"] for meta in anomalous]
+    total = sum(sum(per_frame) for per_frame in counts)
+    warnings = clipping_warnings(caplog)
+    assert [len(per_frame) for per_frame in counts] == [4, 4]
+    assert total > 0
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"2 anomalous sequences (such as 2, 3) have {total} mask pixels clipped"
+    )
+    fits = FITS.search(warnings[0])
+    assert fits is not None
+    caplog.clear()
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        fitted = run_demo(
+            tmp_path, f"output.folder_headroom={fits.group(1)}", sequences=True
+        )
+    assert [meta["folder_clipped_px"] for meta in fitted] == [[0] * 4, [0] * 4]
+    assert not clipping_warnings(caplog)
+
+
+def test_sequence_folder_is_eight_bit(tmp_path):
+    run_demo(tmp_path, sequences=True)
+    folder = tmp_path / "out" / "folder"
+    image = cv2.imread(str(folder / "test/hotspot/000002/0003.png"), -1)
+    scale = json.loads((folder / "scale.json").read_text())
+    assert image.dtype == np.uint8
+    assert scale["source_dtype"] == "uint16"
+
+
+def result_of(clipped, fits) -> ShardResult:
+    return ShardResult(
+        0, 2, "C", folder_clipped_px=clipped, folder_headroom_to_fit=fits
+    )
+
+
+def test_clipping_message_without_fit():
+    scale = EightBitScale(raw_offset=0.0, raw_per_level=1.0, source_dtype="uint16")
+    below_minimum = clipping_message([result_of([[1, 4]], [])], scale, noun="sample")
+    old_marker = clipping_message(
+        [result_of([[1, 4]], None), result_of([[3, 2]], [[3, 2.5]])],
+        scale,
+        noun="sample",
+    )
+    assert below_minimum.startswith("anomalous sample 1 has 4 mask pixels")
+    assert "No headroom helps" in below_minimum
+    assert old_marker.startswith("2 anomalous samples (such as 1, 3) have 6 mask")
+    assert "run without --resume to have it named" in old_marker
+    assert FITS.search(old_marker) is None
 
 
 def test_headroom_must_be_positive():

@@ -11,7 +11,11 @@ from held_frames import frames_held
 from thermosynth.errors import OutputError
 from thermosynth.frames.encodings import PaletteEncoding, describe_encoding
 from thermosynth.frames.palettes import palette_lut
-from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
+from thermosynth.output.folder import (
+    FLOAT_OFFSET,
+    FLOAT_SCALE_PER_LEVEL,
+    EightBitScale,
+)
 from thermosynth.output.palette import read_palette
 from thermosynth.output.sequence_writers import (
     SequenceFolderWriter,
@@ -143,6 +147,25 @@ def test_folder_float_frames_use_scale(tmp_path):
     assert image[0, 0] == round((25.0 - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
     scale = json.loads((tmp_path / "scale.json").read_text())
     assert scale["value_per_level"] == FLOAT_SCALE_PER_LEVEL
+
+
+def test_folder_eight_bit_scale_maps_frames(tmp_path):
+    scale = EightBitScale(raw_offset=1000.0, raw_per_level=10.0, source_dtype="uint16")
+    raw = np.full((3, 6, 8), 1500, np.uint16)
+    raw[2, 0, 0] = 9000
+    writer = SequenceFolderWriter(
+        tmp_path, times_s=TIMES_S, frame_unit="C", eight_bit=scale
+    )
+    writer.write(sequence(0, raw=raw))
+
+    first = cv2.imread(str(tmp_path / "test/hotspot/000000/0000.png"), -1)
+    last = cv2.imread(str(tmp_path / "test/hotspot/000000/0002.png"), -1)
+    described = json.loads((tmp_path / "scale.json").read_text())
+    assert first.dtype == np.uint8
+    assert first[1, 1] == 50
+    assert last[0, 0] == 255
+    assert described["raw_per_level"] == 10.0
+    assert described["raw_offset"] == 1000.0
 
 
 def test_hdf5_bytes_independent_of_held_frames(tmp_path):

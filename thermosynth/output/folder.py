@@ -59,7 +59,9 @@ class EightBitScale:
     where ``raw`` is a stored pixel of the source frames. ``value_per_level``
     and ``value_offset`` map a level straight to the frames' values, through
     the linear calibration of the frame that the scale was fitted to; they
-    are None for other encodings.
+    are None for other encodings. ``headroom`` is the room above the fitted
+    frame's range, in units of its span, as ``output.folder_headroom`` gives
+    it.
     """
 
     raw_offset: float
@@ -67,6 +69,7 @@ class EightBitScale:
     source_dtype: str
     value_per_level: float | None = None
     value_offset: float | None = None
+    headroom: float = HEADROOM
 
     @classmethod
     def from_frame(
@@ -94,6 +97,7 @@ class EightBitScale:
             raw_offset=low,
             raw_per_level=per_level,
             source_dtype=str(raw.dtype),
+            headroom=headroom,
             **values,
         )
 
@@ -112,6 +116,23 @@ class EightBitScale:
         inside = raw[mask].astype(np.float64)
         levels = np.rint((inside - self.raw_offset) / self.raw_per_level)
         return int(np.count_nonzero((levels < 0) | (levels > 255)))
+
+    def headroom_to_fit(self, raw: np.ndarray, mask: np.ndarray) -> float | None:
+        """Return the smallest headroom that keeps ``mask`` at or below level 255.
+
+        The headroom is in units of the fitted frame's span, as ``headroom``
+        and ``output.folder_headroom`` are. The result is None when no pixel
+        of ``mask`` clips at 255 under this scale. ``raw`` contains stored
+        pixels and ``mask`` is a boolean array of the same shape, such as
+        (H, W) or (T, H, W).
+        """
+        if not mask.any():
+            return None
+        top = float(raw[mask].max()) - self.raw_offset
+        if np.rint(top / self.raw_per_level) <= 255:
+            return None
+        span = self.raw_per_level * 255.0 / (1.0 + self.headroom)
+        return top / span - 1.0
 
     def describe(self, frame_unit: str) -> dict[str, Any]:
         """Return the scale as written to ``scale.json``.
@@ -220,28 +241,10 @@ class FolderWriter:
             self._encoder.shutdown(cancel_futures=True)
 
     def _to_png(self, raw: np.ndarray) -> np.ndarray:
-        if raw.dtype == np.uint8:
-            return raw
-        if self._eight_bit is not None:
-            self._record_scale(self._eight_bit.describe(self._frame_unit))
-            return self._eight_bit.apply(raw)
-        if raw.dtype == np.uint16:
-            return raw
-        if not np.issubdtype(raw.dtype, np.floating):
-            raise OutputError(
-                f"cannot write frames of dtype {raw.dtype} as PNG; convert them "
-                "to uint8, uint16 or float first"
-            )
-        self._record_scale(
-            {
-                "unit": self._frame_unit,
-                "value_per_level": FLOAT_SCALE_PER_LEVEL,
-                "offset": FLOAT_OFFSET,
-                "note": "value = level * value_per_level + offset",
-            }
-        )
-        levels = np.rint((raw - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
-        return np.clip(levels, 0, np.iinfo(np.uint16).max).astype(np.uint16)
+        image, scale = png_levels(raw, self._eight_bit, self._frame_unit)
+        if scale is not None:
+            self._record_scale(scale)
+        return image
 
     def _record_scale(self, scale: dict[str, Any]) -> None:
         if self._scale_written:
@@ -273,3 +276,34 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if not cv2.imwrite(str(path), image):
         raise OutputError(f"could not write {path}; check free disk space and rights")
+
+
+def png_levels(
+    raw: np.ndarray, eight_bit: EightBitScale | None, frame_unit: str
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Map a frame to PNG levels; return them and the scale that decodes them.
+
+    8-bit frames are kept as they are. Other frames go through ``eight_bit``
+    where given, uint16 frames are kept otherwise, and float frames are
+    stored as 16-bit levels of ``FLOAT_SCALE_PER_LEVEL`` from
+    ``FLOAT_OFFSET``. The scale is None where the levels are the frame's own.
+    """
+    if raw.dtype == np.uint8:
+        return raw, None
+    if eight_bit is not None:
+        return eight_bit.apply(raw), eight_bit.describe(frame_unit)
+    if raw.dtype == np.uint16:
+        return raw, None
+    if not np.issubdtype(raw.dtype, np.floating):
+        raise OutputError(
+            f"cannot write frames of dtype {raw.dtype} as PNG; convert them "
+            "to uint8, uint16 or float first"
+        )
+    scale = {
+        "unit": frame_unit,
+        "value_per_level": FLOAT_SCALE_PER_LEVEL,
+        "offset": FLOAT_OFFSET,
+        "note": "value = level * value_per_level + offset",
+    }
+    levels = np.rint((raw - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
+    return np.clip(levels, 0, np.iinfo(np.uint16).max).astype(np.uint16), scale

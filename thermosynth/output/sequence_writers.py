@@ -33,6 +33,9 @@ Folder layout, one subfolder per sequence::
     test/<kind>/<stem>/<t>.png
     ground_truth/<kind>/<stem>/<t>_mask.png   (values 0 and 255)
     times.json                                (times_s of the frames)
+    scale.json                                (PNG levels to frame values)
+
+``scale.json`` is written only for 16-bit and float frames.
 
 ``<stem>`` is the zero-padded sequence index and ``<t>`` the zero-padded
 frame index, both of one width, so files sort in time order.
@@ -55,7 +58,7 @@ import numpy as np
 from thermosynth import __version__
 from thermosynth.errors import OutputError
 from thermosynth.frames.frame import rise_unit
-from thermosynth.output.folder import FLOAT_OFFSET, FLOAT_SCALE_PER_LEVEL
+from thermosynth.output.folder import EightBitScale, png_levels
 from thermosynth.output.frame_attributes import FrameAttributes
 from thermosynth.output.hdf5 import GZIP_LEVEL, close_in_order, compress_chunks
 from thermosynth.output.palette import PaletteRecord
@@ -230,16 +233,28 @@ class SequenceHDF5Writer:
 class SequenceFolderWriter:
     """Write each sequence's frames (and masks) as PNGs in its own subfolder.
 
-    Float frames are written as 16-bit PNG through the fixed linear scale of
-    `thermosynth.output.folder`, recorded in ``scale.json``.
+    8-bit and RGB frames are written as they are. With ``eight_bit``, 16-bit
+    and float frames go through that scale to 8 bits, as single frames do
+    (`thermosynth.output.folder.FolderWriter`). Without it, 16-bit frames
+    keep their levels and float frames are written as 16-bit PNG through the
+    fixed linear scale of `thermosynth.output.folder`. Either scale is
+    recorded in ``scale.json``.
     """
 
-    def __init__(self, root: Path, *, times_s: np.ndarray, frame_unit: str):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        times_s: np.ndarray,
+        frame_unit: str,
+        eight_bit: EightBitScale | None = None,
+    ):
         self.root = root
         self._frame_unit = frame_unit
+        self._eight_bit = eight_bit
         self._n_times = len(times_s)
         self._width = max(4, len(str(self._n_times - 1)))
-        self._float_scale_written = False
+        self._scale_written = False
         # Every PNG written, whose size a shard marker records.
         self.written: list[Path] = []
 
@@ -272,28 +287,16 @@ class SequenceFolderWriter:
         return f"{t:0{self._width}d}"
 
     def _to_png(self, raw: np.ndarray) -> np.ndarray:
-        if raw.dtype in (np.uint8, np.uint16):
-            return raw
-        if not np.issubdtype(raw.dtype, np.floating):
-            raise OutputError(
-                f"cannot write frames of dtype {raw.dtype} as PNG; convert them "
-                "to uint8, uint16 or float first"
-            )
-        self._record_float_scale()
-        levels = np.rint((raw - FLOAT_OFFSET) / FLOAT_SCALE_PER_LEVEL)
-        return np.clip(levels, 0, np.iinfo(np.uint16).max).astype(np.uint16)
+        image, scale = png_levels(raw, self._eight_bit, self._frame_unit)
+        if scale is not None:
+            self._record_scale(scale)
+        return image
 
-    def _record_float_scale(self) -> None:
-        if self._float_scale_written:
+    def _record_scale(self, scale: dict[str, Any]) -> None:
+        if self._scale_written:
             return
-        scale = {
-            "unit": self._frame_unit,
-            "value_per_level": FLOAT_SCALE_PER_LEVEL,
-            "offset": FLOAT_OFFSET,
-            "note": "value = level * value_per_level + offset",
-        }
         _write_json(self.root / "scale.json", scale)
-        self._float_scale_written = True
+        self._scale_written = True
 
 
 def _check_length(sample: SequenceSample, n_times: int) -> None:

@@ -79,6 +79,10 @@ class ShardResult:
     folder_clipped_px : list of [int, int]
         Sample index and count of mask pixels that the 8-bit folder scale
         clips, for each sample with any. Markers of earlier versions lack it.
+    folder_headroom_to_fit : list of [int, float] or None
+        Sample index and the smallest ``output.folder_headroom`` that keeps
+        its mask pixels at or below level 255, for each sample with pixels
+        clipped there. None in markers of earlier versions, which lack it.
     folder_files : dict of str to int
         Size [bytes] of each PNG that the shard wrote under ``folder/``, by
         path relative to the staging folder, which `load_result` checks.
@@ -93,6 +97,7 @@ class ShardResult:
     skipped: list[str] = field(default_factory=list)
     implausible_rises: list[list[Any]] = field(default_factory=list)
     folder_clipped_px: list[list[int]] = field(default_factory=list)
+    folder_headroom_to_fit: list[list[Any]] | None = None
     folder_files: dict[str, int] = field(default_factory=dict)
 
 
@@ -108,6 +113,7 @@ class ShardTally:
     skipped: list[str] = field(default_factory=list)
     implausible_rises: list[list[Any]] = field(default_factory=list)
     folder_clipped_px: list[list[int]] = field(default_factory=list)
+    folder_headroom_to_fit: list[list[Any]] = field(default_factory=list)
     folder_files: dict[str, int] = field(default_factory=dict)
 
     def add(self, frame_unit: str, anomaly: tuple[int, float] | None) -> None:
@@ -123,10 +129,19 @@ class ShardTally:
         if rise is not None:
             self.implausible_rises.append(rise)
 
-    def note_folder_clipping(self, index: int, clipped_px: int) -> None:
-        """Keep the count of a sample's mask pixels clipped in the 8-bit folder."""
+    def note_folder_clipping(
+        self, index: int, clipped_px: int, headroom_to_fit: float | None = None
+    ) -> None:
+        """Keep the count of an item's mask pixels clipped in the 8-bit folder.
+
+        ``headroom_to_fit`` is the smallest ``output.folder_headroom`` that
+        keeps the item's mask pixels at or below level 255, or None when none
+        clips there (`EightBitScale.headroom_to_fit`).
+        """
         if clipped_px:
             self.folder_clipped_px.append([index, clipped_px])
+        if headroom_to_fit is not None:
+            self.folder_headroom_to_fit.append([index, headroom_to_fit])
 
     def commit(
         self,

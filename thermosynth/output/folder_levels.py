@@ -1,0 +1,107 @@
+"""The 8-bit folder scale of a run: fit it, then report its step and clipping.
+
+Still and sequence runs share these steps. Each shard's marker records the
+mask pixels that the scale clips and the headroom that would have fitted
+them (`thermosynth.output.shards.ShardResult`), and one warning at the end of
+the run sums them up.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from thermosynth.frames.frame import Frame
+from thermosynth.output.folder import EightBitScale
+from thermosynth.output.shards import ShardResult
+from thermosynth.recipe.models import OutputSpec
+
+logger = logging.getLogger(__name__)
+
+
+def fit_folder_scale(output: OutputSpec, frame: Frame) -> EightBitScale | None:
+    """Fit the 8-bit folder scale to ``frame``, or return None if none is used.
+
+    No scale is used without ``output.folder`` or ``output.folder_8bit``, or
+    for 8-bit frames, which are written as they are.
+    """
+    if not (output.folder and output.folder_8bit):
+        return None
+    return EightBitScale.from_frame(frame, headroom=output.folder_headroom)
+
+
+def log_folder_levels(
+    results: list[ShardResult], scale: EightBitScale | None, *, noun: str = "sample"
+) -> None:
+    """Log the 8-bit folder's step against the rises; warn about clipped masks.
+
+    ``noun`` names one item of the run, ``"sample"`` or ``"sequence"``.
+    """
+    if scale is None:
+        return
+    unit = next((r.frame_unit for r in results if r.frame_unit), None)
+    peaks = [peak for result in results for peak in result.peak_rises_K]
+    if scale.value_per_level is not None and unit in ("C", "K") and peaks:
+        logger.info(
+            "folder/ PNGs step %.3g K per 8-bit level against a median peak "
+            "rise of %.3g K; mask pixels that rise less than half a level keep "
+            "the normal frame's bytes there (dataset.h5 keeps full precision)",
+            scale.value_per_level,
+            float(np.median(peaks)),
+        )
+
+    if any(result.folder_clipped_px for result in results):
+        logger.warning("%s", clipping_message(results, scale, noun=noun))
+
+
+def clipping_message(
+    results: list[ShardResult], scale: EightBitScale, *, noun: str
+) -> str:
+    """Return the warning about the mask pixels that the 8-bit folder clips.
+
+    It names the current headroom and, where the markers record it, the
+    smallest headroom that keeps every mask pixel of the run at or below
+    level 255, rounded up to three significant digits.
+    """
+    clipped = sorted(entry for result in results for entry in result.folder_clipped_px)
+    first = ", ".join(str(index) for index, _ in clipped[:5])
+    subject = f"{len(clipped)} anomalous {noun}s (such as {first}) have"
+    if len(clipped) == 1:
+        subject = f"anomalous {noun} {first} has"
+    counts = "counts, one per frame, are" if noun == "sequence" else "count is"
+    return (
+        f"{subject} {sum(px for _, px in clipped)} mask pixels clipped at level "
+        "0 or 255 in folder/, where the 8-bit scale ends, so anomalib sees less "
+        f"than the rise there. output.folder_headroom is {scale.headroom:g} (room "
+        "above the first frame's maximum, in units of its span, max - min). "
+        f"{_headroom_advice(results)} dataset.h5 keeps the full range. Each "
+        f"{noun}'s {counts} its metadata's folder_clipped_px"
+    )
+
+
+def _headroom_advice(results: list[ShardResult]) -> str:
+    """Say which headroom fits every mask pixel, or why none is named."""
+    unrecorded = [r for r in results if r.folder_headroom_to_fit is None]
+    if any(result.folder_clipped_px for result in unrecorded):
+        return (
+            "Shards written by an earlier thermosynth version do not record the "
+            "headroom that fits, so run without --resume to have it named."
+        )
+    fits = [fit for result in results for _, fit in result.folder_headroom_to_fit or []]
+    if not fits:
+        return (
+            "No headroom helps, because every clipped pixel lies below the first "
+            "frame's minimum, at level 0."
+        )
+    return (
+        f"Set it to {round_up(max(fits)):g} or more to keep every mask pixel of "
+        "this run at or below level 255."
+    )
+
+
+def round_up(value: float, *, digits: int = 3) -> float:
+    """Round a positive ``value`` up to ``digits`` significant digits."""
+    step = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    return math.ceil(value / step) * step

@@ -38,7 +38,12 @@ def source_frames(loaded, h5):
 
 @pytest.mark.parametrize(
     "recipe",
-    ["flir-pouch-cell.yaml", "pv-module-hotspots.yaml", "radiometric-cabinet.yaml"],
+    [
+        "flir-pouch-cell.yaml",
+        "pv-module-hotspots.yaml",
+        "pv-thin-film-hotspots.yaml",
+        "radiometric-cabinet.yaml",
+    ],
 )
 def test_fixed_gain_changes_only_masked_pixels(recipe, data_dir, tmp_path):
     loaded = run(recipe, tmp_path / "out")

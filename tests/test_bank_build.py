@@ -8,6 +8,7 @@ import os
 import h5py
 import numpy as np
 import pytest
+from cluster_starts import count_cluster_starts
 from trees import assert_same_trees, read_tree
 
 from thermosynth import distributed
@@ -231,7 +232,7 @@ SMALL = (
 )
 
 
-def test_workers_build_bank_once(tmp_path, caplog):
+def test_workers_build_bank_once(tmp_path, caplog, monkeypatch):
     out, bank = tmp_path / "out", tmp_path / "bank.h5"
     args = ["generate", "--demo", "-o", str(out), "--no-progress", *SMALL]
     args += ["--set", f"bank.path={bank}"]
@@ -240,13 +241,16 @@ def test_workers_build_bank_once(tmp_path, caplog):
     out.rename(tmp_path / "single")
     bank.unlink()
 
+    starts = count_cluster_starts(monkeypatch)
     with caplog.at_level(logging.INFO, logger="thermosynth"):
         assert main([*args, "--workers", "2"]) == 0
 
-    building = [r for r in caplog.records if "to simulate into" in r.getMessage()]
-    assert [r.getMessage() for r in building] == [
-        f"scenario bank: 4 of 4 entries to simulate into {bank}"
-    ]
+    messages = [r.getMessage() for r in caplog.records]
+    building = [m for m in messages if "to simulate into" in m]
+    assert building == [f"scenario bank: 4 of 4 entries to simulate into {bank}"]
+    assert starts == [2]
+    assert messages.count("started a local Dask cluster of 2 workers") == 1
+    assert any(m.startswith("scenario bank: simulated 4 entries") for m in messages)
     assert_same_trees(read_tree(out), single)
     assert_same_entries(read_bank(out, bank).entries, single_bank.entries)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bank.h5", "out", "single"]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import dask.distributed
 import h5py
 import numpy as np
 import pytest
+from cluster_starts import count_cluster_starts
 from trees import assert_same_trees, read_tree
 
 from thermosynth import distributed
@@ -116,23 +121,85 @@ def test_workers_and_scheduler_exclusive(capsys):
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-def test_worker_processes_ignore_sigint():
-    from thermosynth.distributed import _sigint_ignored
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stop_signals_held_then_raised(signum):
+    code = (
+        "import signal; "
+        "print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"
+    )
 
-    code = "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"
-    # A shell starts background jobs with SIGINT ignored, so compare with the
-    # handler this process started with.
-    before = signal.getsignal(signal.SIGINT)
-    with _sigint_ignored():
-        child = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
+    def stop(received, frame):  # noqa: ANN001
+        raise KeyboardInterrupt(received)
+
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {
+        stop_signal: signal.signal(stop_signal, stop) for stop_signal in stop_signals
+    }
+    try:
+        with distributed._stop_signals_held() as held:
+            child = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            )
+            os.kill(os.getpid(), signum)
+        handlers = [signal.getsignal(stop_signal) for stop_signal in stop_signals]
+        with pytest.raises(KeyboardInterrupt) as raised:
+            distributed._raise_held(held)
+    finally:
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
+
+    assert held == [signum]
     assert child.stdout.strip() == "True"
-    assert signal.getsignal(signal.SIGINT) is before
+    assert handlers == [stop, stop]
+    assert raised.value.args == (signum,)
 
 
 def _periodic_callbacks(dask_worker) -> list[str]:  # noqa: ANN001
     return sorted(dask_worker.periodic_callbacks)
+
+
+def _sigint_blocked() -> bool:
+    return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_local_cluster_shared_by_steps(monkeypatch):
+    starts = count_cluster_starts(monkeypatch)
+    with distributed.DaskCluster(workers=1, scheduler=None) as cluster:
+        with cluster.connect() as first:
+            blocked = list(first.run(_sigint_blocked).values())
+        with pytest.raises(ValueError, match="task failed"):
+            with cluster.connect(last_step=True) as last:
+                running = last.status
+                raise ValueError("task failed")
+        closed = first.status
+
+    assert starts == [1]
+    assert last is first
+    assert running == "running"
+    assert closed == "closed"
+    assert blocked == [True]
+
+
+def test_scheduler_connects_per_step():
+    with dask.distributed.LocalCluster(
+        n_workers=0,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as scheduler:
+        address = scheduler.scheduler_address
+        with distributed.DaskCluster(workers=None, scheduler=address) as cluster:
+            with cluster.connect() as first:
+                first_status = first.status
+            with cluster.connect() as second:
+                second_status = second.status
+        scheduler_status = scheduler.status.name
+
+    assert second is not first
+    assert first_status == second_status == "running"
+    assert first.status == second.status == "closed"
+    assert scheduler_status == "running"
 
 
 def test_local_workers_run_without_profiler():
@@ -172,3 +239,96 @@ def test_two_workers_log_warnings_with_names(tmp_path, caplog):
 
     names = {record.name for record in caplog.records if "rises" in record.message}
     assert names == {"thermosynth.plausibility"}
+
+
+# Runs the command line of argv[2:] and, once the local cluster's first
+# worker process has started, sends SIGINT to the process group as Ctrl-C in a
+# terminal does. The cluster's constructor waits for this start, so the
+# signal always comes during the cluster's start-up. The worker's process id
+# goes to the file argv[1].
+INTERRUPT_CLUSTER_START = """
+import os, signal, sys
+from distributed.nanny import Nanny
+from thermosynth.cli import main
+
+pid_file = sys.argv.pop(1)
+start = Nanny.start_unsafe
+
+async def start_then_interrupt(self):
+    result = await start(self)
+    if not os.path.exists(pid_file):
+        with open(pid_file, "w") as pids:
+            pids.write(str(self.pid))
+        os.killpg(os.getpid(), signal.SIGINT)
+    return result
+
+Nanny.start_unsafe = start_then_interrupt
+sys.exit(main())
+"""
+
+BANK = ("--set", "bank.mode=reuse", "--set", "bank.size=4")
+
+
+def _running(pid: int) -> bool:
+    """Return whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _group_gone(pgid: int, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for every process of group ``pgid`` to exit."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("options", "detail"),
+    [
+        (
+            BANK,
+            "no output was written; none of the 4 entries to simulate into the "
+            "scenario bank {bank} was written",
+        ),
+        (
+            (),
+            "none of the 5 shards was complete, so no output was written; a "
+            "smaller output.shard_size keeps more of an interrupted run for --resume",
+        ),
+    ],
+    ids=["bank", "shards"],
+)
+def test_sigint_during_cluster_start(options, detail, tmp_path):
+    out, bank, pid_file = tmp_path / "out", tmp_path / "bank.h5", tmp_path / "pid"
+    out.mkdir()
+    (out / ".thermosynth-output").touch()
+    (out / "old.txt").write_text("the output of an earlier run")
+    before = read_tree(out)
+    args = ["generate", "--demo", "-o", str(out), "--no-progress", "--overwrite"]
+    args += [*SMALL, *options, "--set", f"bank.path={bank}", "--workers", "2"]
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPT_CLUSTER_START, str(pid_file), *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _, err = process.communicate(timeout=120)
+    worker = int(pid_file.read_text())
+
+    assert process.returncode == 130, err
+    assert err == f"thermosynth: interrupted; {detail.format(bank=bank)}\n"
+    assert not _running(worker)
+    assert _group_gone(process.pid, timeout_s=10)
+    assert read_tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "pid"]

@@ -5,6 +5,9 @@ process and writes the shard's files into the staging folder itself, so only
 small results travel back. The workers must see the staging folder and the
 input files at the same paths as the client: a local cluster always does, a
 multi-node cluster needs a shared file system (see docs/scaling.md).
+
+A run's steps share one `DaskCluster`: the scenario bank's entries, when some
+are missing, and then the shards.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from multiprocessing import resource_tracker
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from thermosynth.errors import ThermosynthError
@@ -39,8 +44,97 @@ _NO_PROFILER = {"distributed.worker.profile.enabled": False}
 # that shuts down after Ctrl-C (CommClosedError, CancelledError).
 _SHUTDOWN_LOGGERS = ("distributed", "tornado", "asyncio")
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 _GENERATORS: dict[str, Generator] = {}
 """Generators built in this worker process, by recipe hash."""
+
+
+class DaskCluster:
+    """The Dask cluster that the steps of one run share.
+
+    With ``workers``, a local cluster starts when a step first connects and
+    serves every later step. It closes when the last step ends (see
+    `connect`), with `close`, or at the end of the ``with`` block. When an
+    exception closes it, the logs of the shutdown are silenced. With
+    ``scheduler``, each step opens its own connection and closes it when the
+    step ends; the cluster keeps running.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Start a local cluster of this many processes, one thread each.
+    scheduler : str, optional
+        Address of a running scheduler to use instead.
+    """
+
+    def __init__(self, *, workers: int | None, scheduler: str | None) -> None:
+        self.workers = workers
+        self.scheduler = scheduler
+        self._local = contextlib.ExitStack()
+        self._client: Client | None = None
+
+    def __enter__(self) -> DaskCluster:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        self._client = None
+        return self._local.__exit__(kind, error, traceback)
+
+    @contextlib.contextmanager
+    def connect(self, *, last_step: bool = False) -> Iterator[Client]:
+        """Yield a client for one step, starting the local cluster on first use.
+
+        With ``last_step``, a local cluster closes when the step ends, on an
+        exception too, so that its tasks have stopped when the exception
+        leaves the block.
+
+        Raises
+        ------
+        ThermosynthError
+            If the scheduler cannot be reached.
+        KeyboardInterrupt
+            From this process's SIGINT or SIGTERM handler, for a signal that
+            came while the local cluster started. The cluster is closed first.
+        """
+        if self.scheduler is not None:
+            with _connect(workers=None, scheduler=self.scheduler) as client:
+                yield client
+            return
+
+        if self._client is None:
+            local = _connect(workers=self.workers, scheduler=None)
+            self._client = self._local.enter_context(local)
+        if not last_step:
+            yield self._client
+            return
+
+        # The stack passes an exception on to `_connect`, which then closes
+        # the cluster without logging the shutdown.
+        try:
+            with self._local:
+                yield self._client
+        finally:
+            self._client = None
+
+    def close(self) -> None:
+        """Close the local cluster, if one was started."""
+        self._client = None
+        self._local.close()
+
+
+def open_cluster(
+    workers: int | None, scheduler: str | None
+) -> contextlib.AbstractContextManager[DaskCluster | None]:
+    """Return the run's `DaskCluster`, or a context of None to run in-process."""
+    if workers is None and scheduler is None:
+        return contextlib.nullcontext()
+    return DaskCluster(workers=workers, scheduler=scheduler)
 
 
 def run_shards(
@@ -50,11 +144,15 @@ def run_shards(
     reference: FrameSize,
     advance: Callable[[int], object],
     *,
-    workers: int | None,
-    scheduler: str | None,
+    cluster: DaskCluster,
     task: Callable[[LoadedRecipe, Shard, str, FrameSize], ShardResult] | None = None,
 ) -> Iterator[ShardResult]:
     """Write ``shards`` on a Dask cluster; yield results as shards complete.
+
+    The shards are the last step of a run, so a local ``cluster`` is closed
+    once every shard is written, before the output is joined and moved into
+    place. After an error it is closed before the error is raised, because
+    its tasks write into ``stage``.
 
     Parameters
     ----------
@@ -69,10 +167,8 @@ def run_shards(
     advance : callable
         Called with the number of samples of each completed shard, e.g. a
         progress bar's ``update``.
-    workers : int, optional
-        Start a local cluster of this many processes, one thread each.
-    scheduler : str, optional
-        Address of a running scheduler to use instead.
+    cluster : DaskCluster
+        The run's cluster.
     task : callable, optional
         Module-level function that writes one shard in a worker, called as
         ``task(loaded, shard, stage, reference)``; the default writes single
@@ -87,10 +183,11 @@ def run_shards(
     from dask.distributed import as_completed
 
     if not shards:
+        cluster.close()
         return
     loaded = generator.loaded
     task = task or _write_shard_task
-    with _connect(workers=workers, scheduler=scheduler) as client:
+    with cluster.connect(last_step=True) as client:
         args = (task, loaded)
         futures = [
             client.submit(_task_with_warnings, *args, shard, str(stage), reference)
@@ -110,7 +207,7 @@ def run_shards(
         finally:
             # A local cluster closes right after this, which stops its tasks
             # without the cancellation warnings of its worker processes.
-            if scheduler is not None:
+            if cluster.scheduler is not None:
                 client.cancel(futures)
 
 
@@ -118,22 +215,19 @@ def simulate_entries(
     loaded: LoadedRecipe,
     drawns: Sequence[DrawnScenario],
     *,
-    workers: int | None,
-    scheduler: str | None,
+    cluster: DaskCluster,
 ) -> Iterator[tuple[int, SimulatedEntry]]:
     """Simulate scenario bank entries on a Dask cluster, one task per entry.
 
     Yields ``(i, (rise_K, events))`` for ``drawns[i]`` as tasks complete, a
     `thermosynth.bank.EntryRunner`. The client writes the bank file, so the
-    workers need not see it. ``workers`` and ``scheduler`` are as for
-    `run_shards`. The cluster is started for this step alone and closed
-    before the shards run on a cluster of their own.
+    workers need not see it. A local ``cluster`` stays up for the shards.
     """
     from dask.distributed import as_completed
 
     if not drawns:
         return
-    with _connect(workers=workers, scheduler=scheduler) as client:
+    with cluster.connect() as client:
         # pure=False: equal draws still get a task each.
         futures = [
             client.submit(
@@ -149,7 +243,7 @@ def simulate_entries(
                     logging.getLogger(name).warning("%s", message)
                 yield indices[future.key], result
         finally:
-            if scheduler is not None:
+            if cluster.scheduler is not None:
                 client.cancel(futures)
 
 
@@ -176,7 +270,7 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
         # The workers' sampling profiler keeps task frames, and the h5py
         # handles in them, alive for random lengths of time. The writers
         # flush in a fixed order against that, and this cluster runs without it.
-        with _sigint_ignored(), dask.config.set(_NO_PROFILER):
+        with _stop_signals_held() as held, dask.config.set(_NO_PROFILER):
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
@@ -187,6 +281,7 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
             )
         try:
             with cluster, Client(cluster) as client, _quiet_on_error():
+                _raise_held(held)
                 logger.info("started a local Dask cluster of %s workers", workers)
                 yield client
         finally:
@@ -211,21 +306,50 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while worker processes start, so that they inherit it.
+def _stop_signals_held() -> Iterator[list[int]]:
+    """Hold back SIGINT and SIGTERM while a local cluster starts; yield them.
 
-    Ctrl-C in a terminal reaches the whole process group. Worker processes that
-    ignore it leave the shutdown to this process instead of printing their own
-    KeyboardInterrupt tracebacks. A Ctrl-C during the start itself is lost.
+    Ctrl-C in a terminal reaches the whole process group. The worker
+    processes inherit SIGINT blocked from the threads that start them, so
+    they leave the shutdown to this process instead of printing their own
+    KeyboardInterrupt tracebacks. This process only records both signals
+    here. An exception inside the cluster's constructor would leave its
+    worker processes without an owner, so `_raise_held` raises a recorded
+    signal once the cluster can be closed.
     """
+    received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def record(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    # The resource tracker's start unblocks SIGINT in the thread that starts
+    # it (CPython 3.11 multiprocessing/resource_tracker.py), which would be
+    # the thread that then starts a worker process.
+    resource_tracker.ensure_running()
+    previous = {signum: signal.signal(signum, record) for signum in _STOP_SIGNALS}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # A SIGINT pending since the block reaches `record` here.
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _raise_held(received: list[int]) -> None:
+    """Send this process the first signal held back, to its own handler.
+
+    The command line's handlers turn SIGINT into KeyboardInterrupt and
+    SIGTERM into `thermosynth.cli.Terminated`. A signal whose handler
+    ignores it is ignored now too.
+    """
+    if received:
+        logger.debug("signal %d came while the local cluster started", received[0])
+        signal.raise_signal(received[0])
 
 
 @contextlib.contextmanager

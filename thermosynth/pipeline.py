@@ -21,6 +21,12 @@ from tqdm import tqdm
 from thermosynth.build import (
     check_camera,
 )
+from thermosynth.distributed import (
+    DaskCluster,
+    open_cluster,
+    run_shards,
+    simulate_entries,
+)
 from thermosynth.errors import (
     FrameError,
     MaskSizeError,
@@ -205,16 +211,16 @@ def generate(
         check_writable(target, overwrite=overwrite)
         generator = Generator(loaded)
         reference = first_frame_size(generator)
-        _open_bank(generator, workers=workers, scheduler=scheduler, progress=progress)
-        runner = _shard_runner(workers, scheduler)
-        results = write_sharded(
-            generator,
-            reference,
-            runner,
-            overwrite=overwrite,
-            resume=resume,
-            progress=progress,
-        )
+        with open_cluster(workers, scheduler) as cluster:
+            _open_bank(generator, cluster=cluster, progress=progress)
+            results = write_sharded(
+                generator,
+                reference,
+                _shard_runner(cluster),
+                overwrite=overwrite,
+                resume=resume,
+                progress=progress,
+            )
 
     logger.info("wrote %d samples to %s", len(generator), target)
     log_folder_levels(results, reference.folder_scale)
@@ -495,11 +501,7 @@ def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
 
 
 def _open_bank(
-    generator: Generator,
-    *,
-    workers: int | None,
-    scheduler: str | None,
-    progress: bool,
+    generator: Generator, *, cluster: DaskCluster | None, progress: bool
 ) -> None:
     """Read or build the scenario bank in this process, before any shard.
 
@@ -511,12 +513,8 @@ def _open_bank(
         return
 
     run_entries = None
-    if workers is not None or scheduler is not None:
-        from thermosynth.distributed import simulate_entries
-
-        run_entries = partial(
-            simulate_entries, generator.loaded, workers=workers, scheduler=scheduler
-        )
+    if cluster is not None:
+        run_entries = partial(simulate_entries, generator.loaded, cluster=cluster)
     try:
         generator.open_bank(progress=progress, run_entries=run_entries)
     except KeyboardInterrupt as interrupt:
@@ -525,14 +523,11 @@ def _open_bank(
         raise type(interrupt)(detail) from interrupt
 
 
-def _shard_runner(workers: int | None, scheduler: str | None) -> ShardRunner[Generator]:
+def _shard_runner(cluster: DaskCluster | None) -> ShardRunner[Generator]:
     """Choose where shards run: in this process, or on a Dask cluster."""
-    if workers is None and scheduler is None:
+    if cluster is None:
         return _run_in_process
-
-    from thermosynth.distributed import run_shards
-
-    return partial(run_shards, workers=workers, scheduler=scheduler)
+    return partial(run_shards, cluster=cluster)
 
 
 def _run_in_process(

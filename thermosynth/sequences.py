@@ -27,6 +27,7 @@ import numpy as np
 from thermosynth.blend import Blended, saturated_px
 from thermosynth.build import build_camera, build_layout, build_source, register
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
+from thermosynth.distributed import DaskCluster, open_cluster, run_shards
 from thermosynth.errors import (
     FrameError,
     OutputError,
@@ -496,16 +497,17 @@ def generate_sequences(
         check_writable(target, overwrite=overwrite)
         generator = SequenceGenerator(loaded)
         reference = first_sequence_frame_size(generator)
-        results = write_sharded(
-            generator,
-            reference,
-            _sequence_runner(workers, scheduler),
-            overwrite=overwrite,
-            resume=resume,
-            progress=progress,
-            copied=("times_s",),
-            unit="sequence",
-        )
+        with open_cluster(workers, scheduler) as cluster:
+            results = write_sharded(
+                generator,
+                reference,
+                _sequence_runner(cluster),
+                overwrite=overwrite,
+                resume=resume,
+                progress=progress,
+                copied=("times_s",),
+                unit="sequence",
+            )
 
     summary = _sequence_summary(target, results, len(generator.times_s))
     logger.info("wrote %d sequences to %s", summary.n_sequences, target)
@@ -608,17 +610,11 @@ def _sequence_or_skip(
         return None
 
 
-def _sequence_runner(
-    workers: int | None, scheduler: str | None
-) -> ShardRunner[SequenceGenerator]:
+def _sequence_runner(cluster: DaskCluster | None) -> ShardRunner[SequenceGenerator]:
     """Choose where shards run: in this process, or on a Dask cluster."""
-    from thermosynth.distributed import run_shards
-
-    if workers is None and scheduler is None:
+    if cluster is None:
         return _run_in_process
-    return partial(
-        run_shards, workers=workers, scheduler=scheduler, task=_write_shard_task
-    )
+    return partial(run_shards, cluster=cluster, task=_write_shard_task)
 
 
 def _run_in_process(

@@ -25,7 +25,10 @@ from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_recipe
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from thermosynth.validation.transfer import TransferData
+    from thermosynth.validation.transfer_setup import ThermalFactory
 
 logger = logging.getLogger(__name__)
 
@@ -743,9 +746,12 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recipe",
         type=Path,
+        action="append",
         help="recipe whose layout, physics, scenarios and camera make the "
         "thermosynth pseudo-anomalies; needed for the thermosynth generator "
-        "and the severity sweep",
+        "and the severity sweep. Repeat it to mix recipes, such as two kinds "
+        "of module: each pseudo-anomaly then comes from one of them, chosen "
+        "uniformly",
     )
     parser.add_argument(
         "--generators",
@@ -867,7 +873,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     levels = _severity_levels(args.severity, has_recipe=args.recipe is not None)
     _check_recipe_given(args.recipe, generator_names, levels)
     sweep_detector = setup.severity_detector(detectors) if levels else None
-    loaded = None if args.recipe is None else load_recipe(args.recipe)
+    recipes = [(path, load_recipe(path)) for path in args.recipe or []]
 
     data = load_transfer_data(
         args.normal,
@@ -891,20 +897,9 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         args.contamination, detectors, generator_names
     )
     setup.check_contamination(contamination, len(data.train_normal), n_reserve)
-    thermal = None
-    region: np.ndarray | None = None
-    if loaded is not None and ("thermosynth" in generator_names or levels):
-        loaded = _with_frames_levels_per_kelvin(loaded, args.recipe, data)
-        with _named_recipe(loaded):
-            region = setup.recipe_region(loaded, source_shape, size_px=size_px)
-            thermal = setup.thermal_factory(
-                loaded,
-                data.train_normal[0],
-                n_scenarios=args.bank_scenarios,
-                seed=args.seed,
-                spread=args.contrast_spread,
-                region=region,
-            )
+    thermal, region = None, None
+    if recipes and ("thermosynth" in generator_names or levels):
+        thermal, region = _thermal_factory(args, recipes, data, source_shape, size_px)
     generators = setup.build_generators(generator_names, thermal, region=region)
 
     with staged_dir(args.output, overwrite=args.overwrite) as stage:
@@ -985,6 +980,39 @@ def _contamination_fraction(
     )
     logger.warning("%s Add one, or pass --contamination 0.", note)
     return 0.0, note
+
+
+def _thermal_factory(
+    args: argparse.Namespace,
+    recipes: Sequence[tuple[Path, LoadedRecipe]],
+    data: TransferData,
+    source_shape: tuple[int, ...],
+    size_px: tuple[int, int] | None,
+) -> tuple[ThermalFactory, np.ndarray | None]:
+    """Simulate each recipe's bank; return the generator factory and the region.
+
+    With several recipes, each pseudo-anomaly comes from one of them, chosen
+    uniformly, and the region of interest is the union of theirs.
+    """
+    from thermosynth.validation import transfer_setup as setup
+
+    factories, regions = [], []
+    for path, loaded in recipes:
+        loaded = _with_frames_levels_per_kelvin(loaded, path, data)
+        with _named_recipe(loaded):
+            region = setup.recipe_region(loaded, source_shape, size_px=size_px)
+            factories.append(
+                setup.thermal_factory(
+                    loaded,
+                    data.train_normal[0],
+                    n_scenarios=args.bank_scenarios,
+                    seed=args.seed,
+                    spread=args.contrast_spread,
+                    region=region,
+                )
+            )
+        regions.append(region)
+    return setup.mixed_thermal_factory(factories), setup.union_region(regions)
 
 
 def _with_frames_levels_per_kelvin(
@@ -1095,7 +1123,7 @@ def _transfer_notes(args: argparse.Namespace, skip_note: str = "") -> str:
     """Describe the run's command, inputs and options, with resolved paths."""
     recipe, bank = "none", ""
     if args.recipe is not None:
-        recipe = f"`{Path(args.recipe).resolve()}`"
+        recipe = ", ".join(f"`{Path(path).resolve()}`" for path in args.recipe)
         bank = (
             f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
             f"contrast spread {args.contrast_spread:g}; "

@@ -37,6 +37,7 @@ def _all_generators() -> dict[str, gen.PseudoGenerator]:
         "self_blend": gen.SelfBlend(),
         "perlin": gen.PerlinBlend(pool),
         "cutpaste_in_region": gen.InRegion(gen.CutPaste(pool), _right_half()),
+        "mixture": gen.Mixture((gen.GaussianNoise(), gen.CutPaste(pool))),
         "thermal": gen.ThermalHotspots(_bump_bank(), Camera(levels_per_kelvin=3.0)),
         "thermal_spread": gen.ThermalHotspots(
             _bump_bank(), Camera(levels_per_kelvin=3.0), spread=2.0
@@ -171,6 +172,29 @@ def test_in_region_no_overlap_rejected():
 def test_in_region_empty_region_rejected():
     with pytest.raises(ValueError, match="contains no pixel"):
         gen.InRegion(gen.GaussianNoise(), np.zeros(SHAPE, dtype=bool))
+
+
+def test_mixture_draws_each_member():
+    def marked(level):
+        def generator(image, rng):
+            mask = np.zeros(image.shape, dtype=bool)
+            mask[0, 0] = True
+            return np.where(mask, level, image).astype(np.uint8), mask
+
+        return generator
+
+    mixture = gen.Mixture((marked(10), marked(200), marked(255)))
+    rng = np.random.default_rng(0)
+    image = _frames(1)[0]
+    levels = [int(mixture(image, rng)[0][0, 0]) for _ in range(300)]
+    counts = [levels.count(level) for level in (10, 200, 255)]
+    assert sum(counts) == 300
+    assert all(70 <= count <= 130 for count in counts), counts
+
+
+def test_mixture_empty_rejected():
+    with pytest.raises(ValueError, match="at least one generator"):
+        gen.Mixture(())
 
 
 def test_perlin_noise_range_and_seed():

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from transfer_recipes import write_pv_recipe
+from transfer_recipes import write_pv_recipe, write_recipe
 
 from thermosynth.cli import _warn_if_large, _with_frames_levels_per_kelvin, main
 from thermosynth.recipe import load_recipe
@@ -409,7 +409,7 @@ def test_transfer_notes_give_absolute_paths(tmp_path, monkeypatch):
     args = Namespace(
         normal=Path("normal"),
         real=Path("../real"),
-        recipe=Path("recipes/x.yaml"),
+        recipe=[Path("recipes/x.yaml")],
         seed=0,
         steps=5,
         bank_scenarios=4,
@@ -565,3 +565,25 @@ def test_transfer_cli_per_camera_mask_rejected(mvtec_tree, recipe, tmp_path, cap
     assert "frames.valid_mask maps file names to one mask per camera" in err
     assert "run transfer once per camera" in err
     assert not out.exists()
+
+
+def test_transfer_cli_mixes_two_recipes(mvtec_tree, recipe, tmp_path, capsys):
+    thin_film = write_recipe(
+        "pv-thin-film-hotspots.yaml",
+        mvtec_tree / "train" / "good",
+        tmp_path / "tf.yaml",
+    )
+    out = tmp_path / "report"
+    args = _quick_args(mvtec_tree, out, "--recipe", str(recipe), "--recipe")
+    args = _set_option([*args, str(thin_film)], "--generators", "thermosynth")
+    args = _set_option(args, "--detectors", "classifier")
+    args += ["--bank-scenarios", "2"]
+
+    assert main(args) == 0
+
+    report = (out / "report.md").read_text()
+    assert f"`{recipe.resolve()}`, `{thin_film.resolve()}`" in report
+    with (out / "image_auroc.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    trained = {(r["generator"], r["detector"]) for r in rows}
+    assert ("thermosynth", "classifier") in trained

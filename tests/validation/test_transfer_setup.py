@@ -11,14 +11,16 @@ from transfer_recipes import write_pv_recipe, write_recipe
 
 from thermosynth.errors import MaskSizeError, RecipeError, ThermosynthError
 from thermosynth.recipe import load_recipe
-from thermosynth.validation.generators import InRegion
+from thermosynth.validation.generators import InRegion, Mixture
 from thermosynth.validation.transfer_setup import (
     BASELINE_GENERATORS,
     build_generators,
     check_contamination,
     check_names,
+    mixed_thermal_factory,
     recipe_region,
     thermal_factory,
+    union_region,
 )
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -126,6 +128,31 @@ def test_baselines_unwrapped_without_region():
     for region in (None, full):
         factory = build_generators(["cutpaste"], None, region=region)["cutpaste"]
         assert not isinstance(factory(frames), InRegion)
+
+
+def test_union_region_of_recipes():
+    left = np.zeros((4, 6), dtype=bool)
+    left[:, :2] = True
+    right = np.zeros((4, 6), dtype=bool)
+    right[:, 4:] = True
+
+    union = union_region([left, right])
+
+    assert union.sum() == 16
+    assert not union[:, 2:4].any()
+    assert union_region([left, None]) is None
+    assert union_region([]) is None
+
+
+def test_mixed_thermal_factory_of_two_recipes():
+    def factory(level):
+        return lambda pool, scale: (level, scale)
+
+    single = factory(1)
+    assert mixed_thermal_factory([single]) is single
+    mixed = mixed_thermal_factory([factory(1), factory(2)])(np.zeros((1, 4, 4)), 0.5)
+    assert isinstance(mixed, Mixture)
+    assert mixed.members == ((1, 0.5), (2, 0.5))
 
 
 def test_region_registers_through_valid_mask(tmp_path):

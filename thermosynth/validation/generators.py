@@ -359,6 +359,33 @@ class InRegion:
 
 
 @dataclass
+class Mixture:
+    """Draw each pseudo-anomaly from one of several generators, chosen uniformly.
+
+    It lets one run mix the faults of several recipes, such as a fleet of
+    crystalline and thin-film PV modules, each simulated on its own layout.
+
+    Parameters
+    ----------
+    members : sequence of callable
+        ``generator(image, rng) -> (anomalous, mask)``, at least one.
+    """
+
+    members: tuple[PseudoGenerator, ...]
+
+    def __post_init__(self) -> None:
+        self.members = tuple(self.members)
+        if not self.members:
+            raise ValueError("a mixture needs at least one generator")
+
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        member = self.members[int(rng.integers(len(self.members)))]
+        return member(image, rng)
+
+
+@dataclass
 class ThermalHotspots:
     """thermosynth's pseudo-anomalies: simulated rises blended through the camera.
 

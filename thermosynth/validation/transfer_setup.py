@@ -37,8 +37,9 @@ from thermosynth.validation.transfer_data import resize_masks
 
 logger = logging.getLogger(__name__)
 
-ThermalFactory = Callable[[np.ndarray, float], gen.ThermalHotspots]
-"""``make(pool, scale) -> ThermalHotspots``; the pool is ignored."""
+ThermalFactory = Callable[[np.ndarray, float], gen.PseudoGenerator]
+"""``make(pool, scale) -> generator``, a ThermalHotspots or a Mixture of them;
+the pool is ignored."""
 
 BASELINE_GENERATORS: dict[str, GeneratorFactory] = {
     "gaussian_noise": lambda pool: gen.GaussianNoise(),
@@ -258,6 +259,29 @@ def thermal_factory(
         )
 
     return make
+
+
+def mixed_thermal_factory(factories: Sequence[ThermalFactory]) -> ThermalFactory:
+    """Combine the factories of several recipes into one; one is returned as it is.
+
+    Each pseudo-anomaly of the combined generator comes from one recipe's
+    generator, chosen uniformly (:class:`generators.Mixture`).
+    """
+    if len(factories) == 1:
+        return factories[0]
+
+    def make(pool: np.ndarray, scale: float) -> gen.Mixture:
+        return gen.Mixture(tuple(factory(pool, scale) for factory in factories))
+
+    return make
+
+
+def union_region(regions: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """Return the pixels in any of ``regions``; None (every pixel) if one is None."""
+    given = [region for region in regions if region is not None]
+    if not given or len(given) < len(regions):
+        return None
+    return np.logical_or.reduce(given)
 
 
 def recipe_region(

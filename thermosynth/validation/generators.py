@@ -318,6 +318,12 @@ class InRegion:
     the returned mask stay bit for bit unchanged. After ``_MAX_TRIES``
     draws it keeps the draw with the most pixels inside.
 
+    A baseline may also copy pixels from elsewhere: CutPaste's patch, a
+    shifted or flipped texture. So the generator sees the frame with the
+    pixels outside ``region`` set to the region's median level
+    (:func:`fill_outside`), and its pool should be filled the same way,
+    so that no background is pasted onto the object.
+
     Parameters
     ----------
     generator : callable
@@ -339,8 +345,9 @@ class InRegion:
     ) -> tuple[np.ndarray, np.ndarray]:
         region = _check_region(self.region, image.shape)
         best = image, np.zeros(image.shape, dtype=bool)
+        filled = fill_outside(image[None], region)[0]
         for _ in range(_MAX_TRIES):
-            anomalous, mask = self.generator(image, rng)
+            anomalous, mask = self.generator(filled, rng)
             inside = mask & region
             if 2 * inside.sum() >= mask.sum() > 0:
                 best = anomalous, inside
@@ -356,6 +363,18 @@ class InRegion:
                 "widen the region or use larger masks"
             )
         return np.where(inside, anomalous, image), inside
+
+
+def fill_outside(frames: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Return uint8 ``frames`` (N, H, W) with pixels outside ``region`` at its median.
+
+    Each frame is filled with the median level of its own pixels in the
+    boolean (H, W) ``region``.
+    """
+    frames = _check_pool(frames)
+    medians = np.median(frames[:, region], axis=1)
+    fill = np.rint(medians).astype(np.uint8)[:, None, None]
+    return np.where(region, frames, fill)
 
 
 @dataclass

@@ -171,7 +171,7 @@ def _in_region(
 ) -> GeneratorFactory:
     if region is None or region.all():
         return factory
-    return lambda pool: gen.InRegion(factory(pool), region)
+    return lambda pool: gen.InRegion(factory(gen.fill_outside(pool, region)), region)
 
 
 def thermal_factory(

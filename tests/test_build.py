@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pytest
 
-from thermosynth.build import build_source
+from thermosynth.build import build_source, warn_unused_level_scale
 from thermosynth.errors import FrameError, RecipeError
 from thermosynth.pipeline import generate
 from thermosynth.recipe import load_demo_recipe
+from thermosynth.samples import Generator
 
 SCALE = 0.01  # [K per level]
 OFFSET = -40.0  # [C]
@@ -109,3 +113,101 @@ def test_uint16_hdf5_generates(tmp_path):
     with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
         assert h5["frames"].dtype == np.uint16
         assert h5["labels"][:].sum() == 2
+
+
+def selected_folder(folder: Path, n_files: int, listed: list[int]) -> str:
+    """Write n_files 4 x 4 PNGs and a metadata file whose normal records are
+    ``listed``; return the recipe's frames keys."""
+    frames = folder / "frames"
+    frames.mkdir()
+    for i in range(n_files):
+        cv2.imwrite(str(frames / f"{i:03d}.png"), np.full((4, 4), 100, np.uint8))
+    records = [{"file": f"frames/{i:03d}.png", "label": "normal"} for i in listed]
+    meta = folder / "meta.json"
+    meta.write_text(json.dumps(records))
+    select = f"{{metadata: {meta}, path_key: file, where: {{label: normal}}}}"
+    return f"{{kind: images, path: {frames}, unit: level, select: {select}}}"
+
+
+def test_select_logs_kept_count(tmp_path, caplog):
+    loaded = load(selected_folder(tmp_path, 5, [1, 3]))
+
+    with caplog.at_level(logging.INFO, logger="thermosynth.build"):
+        source = build_source(loaded.recipe.frames, seed=0)
+
+    assert len(source) == 2
+    assert source.n_listed == 5
+    assert "frames.select kept 2 of the 5 files" in caplog.text
+    assert "meta.json lists with {'label': 'normal'}" in caplog.text
+    assert "--set frames.select=null" in caplog.text
+
+
+def test_select_null_reads_every_file(tmp_path):
+    frames = selected_folder(tmp_path, 5, [1, 3])
+    loaded = load(frames, "frames.select=null")
+
+    assert len(build_source(loaded.recipe.frames, seed=0)) == 5
+
+
+def test_select_matching_no_file_names_fix(tmp_path):
+    loaded = load(selected_folder(tmp_path, 3, [7, 8]))
+
+    with pytest.raises(
+        FrameError, match=r"none of the 3 files .*--set frames\.select=null"
+    ):
+        build_source(loaded.recipe.frames, seed=0)
+
+
+def test_mvtec_root_as_frames_path_names_train_good(tmp_path):
+    for folder in ("train/good", "test/good", "test/hot"):
+        (tmp_path / folder).mkdir(parents=True)
+    loaded = load(f"{{kind: images, path: {tmp_path}, unit: level}}")
+
+    with pytest.raises(RecipeError) as raised:
+        build_source(loaded.recipe.frames, seed=0)
+
+    message = str(raised.value)
+    assert "which contains the folders test/, train/ of an anomalib" in message
+    assert message.endswith(f"normal frames, {tmp_path / 'train' / 'good'}")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "n_warnings"),
+    [
+        (("camera.levels_per_kelvin=3",), 1),
+        ((), 0),
+    ],
+)
+def test_level_scale_on_calibrated_frames_warns(overrides, n_warnings, caplog):
+    loaded = load_demo_recipe(overrides=overrides)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.build"):
+        Generator(loaded)
+    warnings = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+
+    assert len(warnings) == n_warnings
+    if warnings:
+        assert "camera.levels_per_kelvin = 3 is ignored" in warnings[0]
+        assert "synthetic frames are in C" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("calibration", "n_warnings"),
+    [
+        (("frames.unit=C", "frames.scale_per_level=0.1"), 1),
+        ((), 0),
+    ],
+)
+def test_level_scale_on_image_frames(calibration, n_warnings, tmp_path, caplog):
+    frames = selected_folder(tmp_path, 3, [0])
+    scale = "camera.levels_per_kelvin=3"
+    loaded = load(frames, "frames.select=null", scale, *calibration)
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.build"):
+        warn_unused_level_scale(loaded.recipe.camera, loaded.recipe.frames, "r.yaml")
+    warnings = [r.getMessage() for r in caplog.records]
+
+    assert len(warnings) == n_warnings
+    if warnings:
+        assert warnings[0].startswith("r.yaml: camera.levels_per_kelvin = 3 is")
+        assert "because frames.unit is C" in warnings[0]

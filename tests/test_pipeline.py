@@ -245,3 +245,20 @@ def test_physics_attribute_records_materials(tmp_path):
     assert physics["emissivity_top"] == 0.9
     assert physics["emissivity_bottom"] == 0.0
     assert physics["thickness_mm"] == 6.0
+
+
+def test_split_message_names_frames_select(tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_text("[]")
+    frames = (
+        f"frames={{kind: images, path: {tmp_path}, unit: level, select: "
+        f"{{metadata: {meta}, path_key: file, where: {{label: normal}}}}}}"
+    )
+    recipe = load_demo_recipe(overrides=(frames, "split.train_normal=5")).recipe
+
+    with pytest.raises(
+        FrameError, match=r"only 4 after frames\.select removed"
+    ) as info:
+        plan_split(recipe, 4, source="r.yaml")
+    assert "meta.json does not list with {'label': 'normal'}" in str(info.value)
+    assert str(info.value).endswith("--set frames.select=null")

@@ -7,6 +7,7 @@ import copy
 import difflib
 import hashlib
 import inspect
+import logging
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -48,8 +49,11 @@ from thermosynth.recipe.models import (
     ImageFrames,
     LayoutSpec,
     RegistrationSpec,
+    SelectSpec,
     VideoFrames,
 )
+
+logger = logging.getLogger(__name__)
 
 LAYOUT_BUILDERS: dict[str, Callable[..., Layout]] = {
     "pouch_cell": layouts.pouch_cell,
@@ -84,7 +88,7 @@ def build_source(spec: FrameSpec, *, seed: int) -> Any:
     if isinstance(spec, ArrayFrames):
         return ArraySource(spec.path, pattern=spec.pattern, **common)
     colorbar = spec.colorbar.model_dump() if spec.colorbar is not None else None
-    return ImageFolderSource(
+    source = ImageFolderSource(
         spec.path,
         pattern=spec.pattern,
         mode=spec.mode,
@@ -95,6 +99,9 @@ def build_source(spec: FrameSpec, *, seed: int) -> Any:
         only=_selected(spec),
         **common,
     )
+    if spec.select is not None:
+        _log_selection(spec.select, source)
+    return source
 
 
 def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
@@ -107,6 +114,13 @@ def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
     if not folder.is_dir():
         return
     suffixes = {p.suffix.lower() for p in folder.glob(spec.pattern) if p.is_file()}
+    if not suffixes and (folder / "train" / "good").is_dir():
+        raise RecipeError(
+            f"key 'frames.path': no files match {spec.pattern!r} in {folder}, "
+            f"which contains the folders {_subfolders(folder)} of an anomalib / "
+            "MVTec tree rather than frames; set frames.path to the folder of "
+            f"normal frames, {folder / 'train' / 'good'}"
+        )
     if not suffixes:
         raise RecipeError(
             f"key 'frames.pattern': no files match {spec.pattern!r} in the "
@@ -122,6 +136,11 @@ def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
                 f"files in {folder}, which kind 'images' cannot decode; set "
                 f"{keys}"
             )
+
+
+def _subfolders(folder: Path) -> str:
+    """List a folder's sub-folders, such as "test/, train/"."""
+    return ", ".join(sorted(f"{p.name}/" for p in folder.iterdir() if p.is_dir()))
 
 
 def _suffix_counts(folder: Path) -> str:
@@ -176,6 +195,18 @@ def _selected(spec: ImageFrames) -> list[str] | None:
         return None
     select = spec.select
     return select_files(select.metadata, path_key=select.path_key, where=select.where)
+
+
+def _log_selection(select: SelectSpec, source: ImageFolderSource) -> None:
+    logger.info(
+        "frames.select kept %d of the %d files in %s: those that %s lists "
+        "with %s (--set frames.select=null reads every file)",
+        len(source),
+        source.n_listed,
+        source.path,
+        select.metadata,
+        dict(select.where),
+    )
 
 
 def build_layout(
@@ -314,6 +345,33 @@ def check_camera(spec: CameraSpec, frame: Frame) -> None:
 def build_camera(spec: CameraSpec) -> Camera:
     """Turn the recipe's camera section into a Camera."""
     return Camera(**spec.model_dump())
+
+
+def warn_unused_level_scale(camera: CameraSpec, frames: FrameSpec, source: str) -> None:
+    """Warn when camera.levels_per_kelvin is set but the frames are in C or K.
+
+    The camera converts a rise to levels only for frames in unit ``level``.
+    Calibrated frames (``scale_per_level``, float temperatures, synthetic
+    frames) take the rise in kelvin, so the key has no effect on them.
+    ``validate transfer`` does use the key, on its own 8-bit frames, so it
+    does not call this check.
+    """
+    unit = getattr(frames, "unit", "C")
+    if camera.levels_per_kelvin is None or unit == "level":
+        return
+    if hasattr(frames, "unit"):
+        reason = f"frames.unit is {unit}"
+    else:
+        reason = f"{frames.kind} frames are in {unit}"
+    logger.warning(
+        "%s: camera.levels_per_kelvin = %g is ignored, because %s: frames in "
+        "C or K take the rise in kelvin as it is, and only frames in unit "
+        "'level' need a scale; remove the key, or set frames.unit: level "
+        "(without frames.scale_per_level) to blend in stored levels",
+        source,
+        camera.levels_per_kelvin,
+        reason,
+    )
 
 
 def register(

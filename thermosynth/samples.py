@@ -34,6 +34,7 @@ from thermosynth.build import (
     build_camera,
     build_layout,
     build_source,
+    warn_unused_level_scale,
 )
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
 from thermosynth.camera.model import (
@@ -92,6 +93,23 @@ class Plan:
             yield index, split, label, frame_index
 
 
+def _selection_note(recipe: Recipe) -> str:
+    """Name the frames.select filter that removed files from the source, if any."""
+    select = getattr(recipe.frames, "select", None)
+    if select is None:
+        return ""
+    return (
+        f" after frames.select removed the files that {select.metadata} does "
+        f"not list with {dict(select.where)}"
+    )
+
+
+def _selection_fix(recipe: Recipe) -> str:
+    if getattr(recipe.frames, "select", None) is None:
+        return ""
+    return ", or drop the selection with --set frames.select=null"
+
+
 def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan:
     """Assign frames to splits; anomalies never reuse a training frame.
 
@@ -107,12 +125,14 @@ def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan
         raise FrameError(
             f"{source}: split asks for {split.train_normal} training and "
             f"{split.test_normal} test normal frames but the source has only "
-            f"{n_frames}; lower split.train_normal or split.test_normal"
+            f"{n_frames}{_selection_note(recipe)}; lower split.train_normal or "
+            f"split.test_normal{_selection_fix(recipe)}"
         )
     if split.test_anomalous and split.train_normal >= n_frames:
         raise FrameError(
             f"{source}: all {n_frames} frames go to training, none are left for "
-            "anomalies; lower split.train_normal"
+            f"anomalies{_selection_note(recipe)}; lower split.train_normal"
+            f"{_selection_fix(recipe)}"
         )
 
     rng = np.random.default_rng(
@@ -185,6 +205,11 @@ class Generator:
             n_layers=self.recipe.physics.n_layers,
         )
         self.camera = build_camera(self.recipe.camera)
+        if not read_only_bank:
+            # Workers build their own Generator; the client has warned already.
+            warn_unused_level_scale(
+                self.recipe.camera, self.recipe.frames, loaded.source
+            )
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(self.recipe.physics, self.layout)
         self.plan = plan_split(self.recipe, len(self.source), source=loaded.source)

@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 
 from thermosynth.blend import Blended, saturated_px
-from thermosynth.build import build_camera, build_layout, build_source, register
+from thermosynth.build import (
+    build_camera,
+    build_layout,
+    build_source,
+    register,
+    warn_unused_level_scale,
+)
 from thermosynth.camera.emissivity import check_emissivity_regions, emissivity_map
 from thermosynth.distributed import DaskCluster, open_cluster, run_shards
 from thermosynth.errors import (
@@ -204,6 +210,7 @@ class SequenceGenerator:
             recipe.layout, recipe.materials, n_layers=recipe.physics.n_layers
         )
         self.camera = build_camera(recipe.camera)
+        warn_unused_level_scale(recipe.camera, recipe.frames, loaded.source)
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(recipe.physics, self.layout)
         self.entries = plan_sequences(

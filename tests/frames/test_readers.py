@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from thermosynth.errors import FrameError
-from thermosynth.frames.readers import read_image, read_mask
+from thermosynth.frames.readers import non_binary_values, read_image, read_mask
 
 
 @pytest.mark.parametrize(
@@ -158,3 +158,20 @@ def test_read_image_corrupt_png_only_own_error(tmp_path, capfd):
     assert captured.err == ""
     assert captured.out == ""
     assert cv2.utils.logging.getLogLevel() == level
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "expected"),
+    [
+        ([0, 255], np.uint8, []),
+        ([0, 1], np.uint8, []),
+        ([0, 65535], np.uint16, []),
+        ([0, 37, 128, 255], np.uint8, [37, 128]),
+        ([0, 255], np.uint16, [255]),
+        ([0.0, 0.5], np.float32, []),
+    ],
+)
+def test_non_binary_mask_values(values, dtype, expected):
+    image = np.array(values, dtype=dtype).reshape(1, -1)
+
+    assert non_binary_values(image) == expected

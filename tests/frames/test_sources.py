@@ -315,3 +315,27 @@ def test_colour_frames_in_greyscale_mode_name_the_key(tmp_path, caplog):
     assert frame.raw.ndim == 2
     assert "f00.png has colour pixels; converting to luma" in caplog.text
     assert "set frames.mode: palette (with frames.palette)" in caplog.text
+
+
+def test_grey_roi_mask_warns_once(tmp_path, caplog):
+    images = [np.full((8, 8), 9, np.uint8)] * 2
+    folder = _write_frames(tmp_path / "frames", images, ".png")
+    roi = np.zeros((8, 8), np.uint8)
+    roi[2:6, 2:6] = 255
+    roi[1, 1] = 37
+    cv2.imwrite(str(tmp_path / "roi.png"), roi)
+    source = ImageFolderSource(folder, valid_mask=tmp_path / "roi.png")
+
+    with caplog.at_level("WARNING", logger="thermosynth.frames.sources"):
+        first, second = source.read(0), source.read(1)
+    warnings = [r.getMessage() for r in caplog.records if "roi.png" in r.getMessage()]
+
+    np.testing.assert_array_equal(first.valid, roi > 0)
+    np.testing.assert_array_equal(second.valid, roi > 0)
+    assert len(warnings) == 1
+    assert (
+        "roi.png (frames.valid_mask) contains values other than 0 and 255"
+        in warnings[0]
+    )
+    assert "(or 1): 37;" in warnings[0]
+    assert "threshold: value > 0" in warnings[0]

@@ -432,8 +432,18 @@ def test_override_list_index_names_range():
 
     assert str(raised.value) == (
         "--set scenarios.5: '5' is not an index or a unique name of a list of 2 "
-        "items in <demo>; use 0..1, or add a scenario to the recipe file"
+        "items in <demo>; use a name (internal_short, tab_overheating) or an "
+        "index (0..1), or add a scenario to the recipe file"
     )
+
+
+def test_override_unknown_scenario_name_lists_names():
+    with pytest.raises(RecipeError) as raised:
+        load_demo_recipe(overrides=["scenarios.hot_spot.power_W=1"])
+
+    message = str(raised.value)
+    assert message.startswith("--set scenarios.hot_spot: 'hot_spot' is not an index")
+    assert "use a name (internal_short, tab_overheating) or an index (0..1)" in message
 
 
 def test_override_addresses_scenario_by_name():

@@ -18,6 +18,7 @@ from thermosynth.validation.closeness import (
     contrast_against_normal,
     elongation,
     estimate_region,
+    load_for_role,
     region_contrast,
 )
 from thermosynth.validation.features import AutoencoderFeatures
@@ -186,8 +187,12 @@ def test_existing_outputs_need_overwrite(copied):
 
     with pytest.raises(OutputError, match="report folder exists"):
         _report(folder, report.out_dir)
-    with pytest.raises(OutputError, match="closeness.csv"):
+    with pytest.raises(OutputError, match="closeness.csv") as raised:
         _report(folder, folder.parent / "second")
+    message = str(raised.value)
+    assert "wrote back into the --pseudo output" in message
+    assert "pass --overwrite" in message
+    assert "--no-write-back (hdf5='none' in Python)" in message
 
 
 def test_write_back_adds_dataset_once(tmp_path):
@@ -198,7 +203,9 @@ def test_write_back_adds_dataset_once(tmp_path):
     assert not (folder / "dataset_closeness.h5").exists()
 
     (folder / "closeness.csv").unlink()
-    with pytest.raises(OutputError, match="already has a closeness dataset"):
+    with pytest.raises(
+        OutputError, match="already has a closeness dataset.*--no-write-back"
+    ):
         _report(folder, tmp_path / "again", hdf5="write-back")
 
 
@@ -228,8 +235,13 @@ def test_real_set_compared_and_mismatched_size_rejected(tmp_path):
     small = type(small)(
         small.values[:, :8], None, small.indices, small.names, "K", small.origin, "hdf5"
     )
-    with pytest.raises(FrameError, match="region statistics need one size"):
+    with pytest.raises(FrameError) as raised:
         closeness_report(normal, small, out_dir=tmp_path / "bad", rng=rng)
+    message = str(raised.value)
+    assert "are 8 x 12 px (height x width) but normal frames" in message
+    assert "are 16 x 12 px; region statistics need one size" in message
+    assert "closeness has no resize option" in message
+    assert "(--normal OUTPUT_FOLDER)" in message
 
 
 def test_noise_floor_follows_each_sets_unit(tmp_path):
@@ -550,3 +562,81 @@ def test_report_medians_give_counts(copied):
     assert f"(n = {finite} of {len(normal)})" in line.split("|")[3]
     # Every pseudo frame has a contrast, so its cell is the bare median.
     assert "(n =" not in line.split("|")[4]
+
+
+def _level_set(values: np.ndarray, dtype: type, origin: Path) -> FrameSet:
+    """Frames kept in stored levels of ``dtype``, as a plain folder loads them."""
+    n = len(values)
+    return FrameSet(
+        values=values.astype(np.float64),
+        masks=None,
+        indices=np.arange(n),
+        names=[f"frame {i}" for i in range(n)],
+        unit="level",
+        origin=origin,
+        kind="folder",
+        encoding=LinearEncoding(np.dtype(dtype)),
+    )
+
+
+def test_levels_of_other_bit_depth_rejected(tmp_path):
+    rng = np.random.default_rng(5)
+    normal = _level_set(
+        np.rint(30500 + 40 * rng.random((12, *SHAPE))), np.uint16, tmp_path / "n16"
+    )
+    pseudo = _level_set(
+        np.rint(100 + 40 * rng.random((6, *SHAPE))), np.uint8, tmp_path / "out"
+    )
+
+    with pytest.raises(FrameError) as raised:
+        closeness_report(normal, pseudo, out_dir=tmp_path / "r", rng=rng, hdf5="none")
+
+    message = str(raised.value)
+    assert "pseudo frames from" in message
+    assert "are uint8 levels 100..140 but normal frames from" in message
+    assert "are uint16 levels 30500..30540" in message
+    assert "(--normal OUTPUT_FOLDER)" in message
+    assert "--normal-scale K_PER_LEVEL" in message
+    assert not (tmp_path / "r").exists()
+
+
+def test_levels_that_fit_other_bit_depth_warn(tmp_path, caplog):
+    rng = np.random.default_rng(6)
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    normal = _level_set(
+        np.rint(100 + x + rng.normal(scale=2.0, size=(12, *SHAPE))), np.uint16, tmp_path
+    )
+    pseudo = _level_set(
+        np.rint(100 + x + rng.normal(scale=2.0, size=(6, *SHAPE))), np.uint8, tmp_path
+    )
+
+    with caplog.at_level("WARNING", logger="thermosynth.validation.closeness"):
+        closeness_report(
+            normal,
+            pseudo,
+            out_dir=tmp_path / "r",
+            rng=rng,
+            n_permutations=20,
+            autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+            hdf5="none",
+        )
+    warnings = [
+        r.getMessage() for r in caplog.records if "uint16 levels" in r.getMessage()
+    ]
+
+    assert len(warnings) == 1
+    assert "The uint16 levels all fit in the uint8 range" in warnings[0]
+    assert (tmp_path / "r" / "report.md").is_file()
+
+
+def test_real_set_without_anomalies_says_it_is_optional(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "train" / "good").mkdir(parents=True)
+    (tree / "test" / "good").mkdir(parents=True)
+
+    with pytest.raises(FrameError) as raised:
+        load_for_role(tree, "real")
+
+    message = str(raised.value)
+    assert message.startswith("cannot load the real set: no anomalous images")
+    assert message.endswith("or leave out --real to run without real anomalies")

@@ -431,3 +431,47 @@ def test_mixed_sizes_name_the_odd_file(data_dir, tmp_path):
 
     assert f"{tmp_path / '3.png'} is 80 x 48 px (height x width)" in str(info.value)
     assert f"but {tmp_path / '0.png'} is 40 x 24 px" in str(info.value)
+
+
+def test_mvtec_grey_mask_values_warn_once(data_dir, tmp_path, caplog):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    masks = _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 4, 5)})
+    soft = _drawn_mask(4)
+    soft[0, 0], soft[1, 1] = 128, 37
+    cv2.imwrite(str(masks / "004_mask.png"), soft)
+    cv2.imwrite(str(masks / "005_mask.png"), np.where(_drawn_mask(5) > 0, 128, 0))
+
+    with caplog.at_level("WARNING", logger="thermosynth.validation.io"):
+        loaded = load_frame_set(tmp_path, label="anomalous")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    assert loaded.masks is not None
+    assert np.array_equal(loaded.masks[1], soft > 0)
+    assert len(warnings) == 1
+    assert "2 of the 3 masks in" in warnings[0]
+    assert f"such as {masks / '004_mask.png'} with 37, 128" in warnings[0]
+    assert "threshold: value > 0" in warnings[0]
+
+
+def test_mvtec_binary_masks_do_not_warn(data_dir, tmp_path, caplog):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    masks = _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 4)})
+    cv2.imwrite(str(masks / "005_mask.png"), (_drawn_mask(5) > 0).astype(np.uint8))
+
+    with caplog.at_level("WARNING", logger="thermosynth.validation.io"):
+        load_frame_set(tmp_path, label="anomalous")
+
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_mvtec_without_anomalies_names_layout(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    shutil.rmtree(tmp_path / "test" / "hot")
+
+    with pytest.raises(FrameError) as raised:
+        load_frame_set(tmp_path, label="anomalous")
+
+    message = str(raised.value)
+    assert message.startswith(f"no anomalous images in the MVTec tree {tmp_path}")
+    assert "which contains test/good/, train/good/" in message
+    assert "one test/<defect>/ folder per defect kind" in message

@@ -151,7 +151,16 @@ def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndar
     FrameError
         If the file cannot be read or its size differs from ``shape``.
     """
-    image = read_image(path)
+    return mask_from_image(read_image(path), path, shape)
+
+
+def mask_from_image(
+    image: np.ndarray, path: str | Path, shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Turn an image read by `read_image` into a mask, as `read_mask` does.
+
+    ``path`` names the image in the error that ``shape`` may raise.
+    """
     mask = image != 0
     if mask.ndim == 3:
         mask = mask.any(axis=2)
@@ -162,3 +171,23 @@ def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndar
             f"frame is {shape[1]} x {shape[0]} px; use a mask of the frame's size"
         )
     return mask
+
+
+def non_binary_values(image: np.ndarray) -> list[int]:
+    """Return the values of a mask image other than 0, 1 and its dtype's maximum.
+
+    0 with 1 and 0 with 255 (or 65535) are the usual binary masks. Other
+    values, such as anti-aliased edges or a stray grey pixel, show a mask
+    that is not binary, whose every non-zero pixel `read_mask` still counts
+    as True. Float and boolean images return an empty list.
+    """
+    if image.dtype.kind not in "ui":
+        return []
+    binary = {0, 1, int(np.iinfo(image.dtype).max)}
+    return [int(v) for v in np.unique(image) if int(v) not in binary]
+
+
+def list_mask_values(values: list[int], *, limit: int = 8) -> str:
+    """Join the first ``limit`` values for a message, such as "37, 128"."""
+    listed = ", ".join(str(v) for v in values[:limit])
+    return listed + (", ..." if len(values) > limit else "")

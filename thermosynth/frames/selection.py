@@ -46,7 +46,8 @@ def select_files(
     ]
     if not names:
         raise FrameError(
-            f"{metadata}: no record matches {dict(where)}; check frames.select"
+            f"{metadata}: no record matches {dict(where)}; check frames.select, "
+            "or drop it with --set frames.select=null to read every file"
         )
     return names
 

@@ -28,7 +28,12 @@ from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
 from thermosynth.frames.frame import Frame, Unit
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.frames.palettes import palette_lut
-from thermosynth.frames.readers import read_image, read_mask
+from thermosynth.frames.readers import (
+    list_mask_values,
+    mask_from_image,
+    non_binary_values,
+    read_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -187,11 +192,27 @@ class Region:
         if cache_key in self._cache:
             return self._cache[cache_key]
 
-        mask = read_mask(path)
+        image = read_image(path)
+        mask = mask_from_image(image, path)
+        if str(path) not in {cached for cached, _ in self._cache}:
+            _warn_non_binary(path, key, non_binary_values(image))
         if mask.shape != shape:
             raise _mask_size_error(mask.shape, shape, path, key, name, self._cache)
         self._cache[cache_key] = mask
         return mask
+
+
+def _warn_non_binary(path: str | Path, key: str, values: list[int]) -> None:
+    if not values:
+        return
+    logger.warning(
+        "mask %s (%s) contains values other than 0 and 255 (or 1): %s; every "
+        "non-zero pixel counts as part of the mask (threshold: value > 0), so "
+        "make the mask binary if those values are soft edges or stray pixels",
+        path,
+        key,
+        list_mask_values(values),
+    )
 
 
 def _mask_size_error(
@@ -360,7 +381,9 @@ def _keep_only(
     if not kept:
         raise FrameError(
             f"none of the {len(files)} files in {folder} is among the {len(wanted)} "
-            "selected names; check frames.select"
+            "names that frames.select keeps; check that frames.select.metadata "
+            "describes these files, or drop the selection with --set "
+            "frames.select=null to read every file"
         )
     return kept
 
@@ -405,7 +428,8 @@ class ImageFolderSource:
         invalid (palette and colorbar modes) [0..255 levels].
     only : collection of str, optional
         File names (relative to ``path``) to keep among those matching
-        ``pattern``, e.g. the normal frames of a labelled data set.
+        ``pattern``, e.g. the normal frames of a labelled data set. The
+        attribute ``n_listed`` counts the matching files before this selection.
     cache_bytes : int, optional
         Memory for decoded frames kept for later reads of the same index
         [bytes]; see `FrameCache`.
@@ -439,7 +463,9 @@ class ImageFolderSource:
         self.scale_per_level = scale_per_level
         self.offset = offset
         self.max_colour_distance = float(max_colour_distance)
-        self._files = _keep_only(_list_files(self.path, pattern), only, self.path)
+        listed = _list_files(self.path, pattern)
+        self.n_listed = len(listed)
+        self._files = _keep_only(listed, only, self.path)
         self._region = Region(valid_mask, ignore_mask, ignore_rects)
         self._palette = self._palette_encoding(palette, value_range)
         self._colorbar = self._check_colorbar(colorbar)

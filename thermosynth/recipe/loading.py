@@ -463,10 +463,21 @@ def _list_index(node: list[Any], part: str, key: str, source: str) -> int:
         item = "a scenario" if key.startswith(f"scenarios.{part}") else "an item"
         raise RecipeError(
             f"--set {key}: {part!r} is not an index or a unique name of a list "
-            f"of {len(node)} items in {source}; {_valid_indices(len(node))}, or "
-            f"add {item} to the recipe file"
+            f"of {len(node)} items in {source}; {_valid_choices(node)}, or add "
+            f"{item} to the recipe file"
         )
     return int(part)
+
+
+def _valid_choices(node: list[Any]) -> str:
+    """Name the indices of a list, and the names of its items that have one."""
+    indices = _valid_indices(len(node))
+    names = [str(i["name"]) for i in node if isinstance(i, dict) and "name" in i]
+    if not names:
+        return indices
+    return (
+        f"use a name ({', '.join(names)}) or an index ({indices.removeprefix('use ')})"
+    )
 
 
 def _valid_indices(n_items: int) -> str:

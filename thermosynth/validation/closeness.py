@@ -361,10 +361,7 @@ def _check_inputs(
         )
     for name, frames in (("pseudo", pseudo), ("real", real)):
         if frames is not None and frames.shape != normal.shape:
-            raise FrameError(
-                f"{name} frames from {frames.origin} are {frames.shape} px but normal "
-                f"frames are {normal.shape} px; region statistics need one size"
-            )
+            raise _size_error(name, frames, normal)
         if frames is not None and len(frames) < MIN_OTHER_FRAMES:
             raise FrameError(
                 f"only {len(frames)} {name} frames in {frames.origin} (--{name}); "
@@ -373,23 +370,67 @@ def _check_inputs(
             )
         if frames is not None:
             _check_units(name, frames, normal)
+            _check_level_depths(name, frames, normal)
 
     if out_dir.exists() and not overwrite:
         raise OutputError(
             f"report folder exists: {out_dir}; pass --overwrite (overwrite=True "
             "in Python) to replace it, or choose another output folder"
         )
-    if "csv" in targets:
-        check_file_writable(targets["csv"], overwrite=overwrite)
+    _check_write_back(targets, overwrite)
+
+
+_WRITE_BACK_FIX = (
+    "pass --overwrite (overwrite=True in Python) to replace it, or "
+    "--no-write-back (hdf5='none' in Python) to write only the report folder"
+)
+
+
+def _check_write_back(targets: dict[str, Path], overwrite: bool) -> None:
+    """Raise OutputError where a write-back target beside --pseudo exists already.
+
+    These files sit in the --pseudo output, not in the report folder, so a
+    second report with a new report folder still finds them.
+    """
+    files = [targets["csv"]] if "csv" in targets else []
     if "hdf5" in targets and targets["hdf5"] != targets["hdf5_source"]:
-        check_file_writable(targets["hdf5"], overwrite=overwrite)
-    elif "hdf5" in targets and not overwrite:
+        files.append(targets["hdf5"])
+    for path in files:
+        if path.is_file() and not overwrite:
+            raise OutputError(
+                f"output file already exists: {path}, the per-sample closeness "
+                "that an earlier report wrote back into the --pseudo output; "
+                f"{_WRITE_BACK_FIX}"
+            )
+        check_file_writable(path, overwrite=overwrite)
+
+    if "hdf5" in targets and targets["hdf5"] == targets["hdf5_source"]:
         with h5py.File(targets["hdf5"], "r") as file:
-            if "closeness" in file:
+            if "closeness" in file and not overwrite:
                 raise OutputError(
-                    f"{targets['hdf5']} already has a closeness dataset; pass "
-                    "--overwrite to replace it"
+                    f"{targets['hdf5']}, the --pseudo dataset, already has a "
+                    f"closeness dataset from an earlier --write-back; "
+                    f"{_WRITE_BACK_FIX}"
                 )
+
+
+def _size_error(name: str, frames: FrameSet, normal: FrameSet) -> FrameError:
+    """Describe sets of different frame sizes, and which set to change."""
+    (height, width), (normal_height, normal_width) = frames.shape, normal.shape
+    if name == "pseudo":
+        fix = (
+            "Give normal frames of the pseudo frames' size, such as the normal "
+            "samples of the same thermosynth output (--normal OUTPUT_FOLDER) "
+            "or the folder that its recipe's frames.path names"
+        )
+    else:
+        fix = "Give real frames from the camera and crop of the normal frames"
+    return FrameError(
+        f"{name} frames from {frames.origin} are {height} x {width} px (height x "
+        f"width) but normal frames from {normal.origin} are {normal_height} x "
+        f"{normal_width} px; region statistics need one size, and closeness "
+        f"has no resize option because it compares frames pixel by pixel. {fix}"
+    )
 
 
 def _in_normal_unit(name: str, frames: FrameSet, normal: FrameSet) -> FrameSet:
@@ -443,6 +484,75 @@ def _check_units(name: str, frames: FrameSet, normal: FrameSet) -> None:
         f"{name} set, which is decoded to its frame unit, since a plain folder "
         "of integer images keeps its stored levels"
     )
+
+
+def _check_level_depths(name: str, frames: FrameSet, normal: FrameSet) -> None:
+    """Reject sets of stored levels whose bit depths give different level scales.
+
+    A level of a 16-bit radiometric image and one of an 8-bit export are
+    different temperature steps, and no map between them is known, so
+    contrasts and distances between such sets are meaningless. Where the
+    deeper set's levels all fit in the shallower one's range, as in 8-bit
+    data saved as 16-bit PNG, the sets may share a scale, so only a warning
+    is logged.
+    """
+    frames_dtype, normal_dtype = _level_dtype(frames), _level_dtype(normal)
+    if frames_dtype is None or normal_dtype is None or frames_dtype == normal_dtype:
+        return
+
+    pairs = sorted(
+        [(frames_dtype, frames), (normal_dtype, normal)],
+        key=lambda pair: pair[0].itemsize,
+    )
+    (shallow, _), (deep, deep_set) = pairs
+    problem = (
+        f"{name} frames from {frames.origin} are {_depth(frames)} but normal "
+        f"frames from {normal.origin} are {_depth(normal)}"
+    )
+    if deep_set.values.max() <= np.iinfo(shallow).max:
+        logger.warning(
+            "%s. The %s levels all fit in the %s range, so they are compared "
+            "as they are; if the two sets use different level scales, every "
+            "contrast and distance in the report is wrong",
+            problem,
+            deep,
+            shallow,
+        )
+        return
+    same_output = (
+        "such as the normal samples of the same thermosynth output (--normal "
+        "OUTPUT_FOLDER), "
+        if name == "pseudo"
+        else ""
+    )
+    raise FrameError(
+        f"{problem}, so one level is a different temperature step in each set "
+        "and contrasts and distances between them would compare different "
+        f"scales. Give normal frames at the {name} frames' bit depth, "
+        f"{same_output}or give both sets in kelvin (--normal-scale K_PER_LEVEL "
+        "decodes normal levels)"
+    )
+
+
+def _level_dtype(frames: FrameSet) -> np.dtype | None:
+    """Return the integer dtype of frames kept in their stored levels, else None.
+
+    None also where the values are levels of another dtype, as in an 8-bit
+    thermosynth folder tree mapped back to its dataset's 16-bit levels.
+    """
+    encoding = frames.encoding
+    if frames.unit != "level" or encoding is None or not frames.values.size:
+        return None
+    if encoding.scale_per_level != 1.0 or encoding.offset != 0.0:
+        return None
+    return encoding.dtype if encoding.dtype.kind in "ui" else None
+
+
+def _depth(frames: FrameSet) -> str:
+    """Describe a set's stored levels, such as "uint16 levels 30500..30980"."""
+    dtype = np.dtype(frames.encoding.dtype)  # type: ignore[union-attr]
+    low, high = frames.values.min(), frames.values.max()
+    return f"{dtype} levels {low:.0f}..{high:.0f}"
 
 
 def _split_normal(normal: FrameSet, rng: np.random.Generator) -> dict[str, FrameSet]:
@@ -885,4 +995,7 @@ def load_for_role(
     try:
         return load_frame_set(path, label=label, **options)
     except FrameError as exc:
-        raise FrameError(f"cannot load the {role} set: {exc}") from exc
+        # --real is optional: closeness then compares pseudo with normal only.
+        without = "; or leave out --real to run without real anomalies"
+        hint = without if role == "real" and "no anomalous" in str(exc) else ""
+        raise FrameError(f"cannot load the {role} set: {exc}{hint}") from exc

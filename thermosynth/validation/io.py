@@ -37,7 +37,12 @@ import numpy as np
 
 from thermosynth.errors import FrameError
 from thermosynth.frames.encodings import LinearEncoding
-from thermosynth.frames.readers import read_image, read_mask
+from thermosynth.frames.readers import (
+    list_mask_values,
+    mask_from_image,
+    non_binary_values,
+    read_image,
+)
 from thermosynth.physics.heat import ZERO_C_IN_K
 
 logger = logging.getLogger(__name__)
@@ -435,7 +440,7 @@ def _load_mvtec(root: Path, *, label: Label) -> FrameSet:
         entries.extend((file, None if is_normal else kind) for file in files)
 
     if not entries:
-        raise FrameError(f"no {label} images in the MVTec tree {root}")
+        raise FrameError(_no_images_message(root, label))
     frames = _load_files([file for file, _ in entries], origin=root, kind="mvtec")
     indices = np.array([_stem_index(file, i) for i, (file, _) in enumerate(entries)])
     encoding, unit = _folder_decoding(root, frames)
@@ -448,6 +453,25 @@ def _load_mvtec(root: Path, *, label: Label) -> FrameSet:
         origin=root,
         kind="mvtec",
         encoding=encoding or frames.encoding,
+    )
+
+
+def _no_images_message(root: Path, label: Label) -> str:
+    """Describe where an MVTec tree expects images of ``label``, and its folders."""
+    folders = sorted(
+        p.relative_to(root).as_posix() for p in root.glob("*/*") if p.is_dir()
+    )
+    found = ", ".join(f"{f}/" for f in folders) if folders else "no split folders"
+    if label == "anomalous":
+        expected = (
+            "anomalous images go in one test/<defect>/ folder per defect kind, "
+            "such as test/hot_spot/, beside the normal ones in test/good/"
+        )
+    else:
+        expected = "normal images go in train/good/ and test/good/"
+    return (
+        f"no {label} images in the MVTec tree {root}, which contains {found}; "
+        + expected
     )
 
 
@@ -471,14 +495,40 @@ def _mvtec_masks(
 
     masks = np.zeros((len(entries), *shape), bool)
     by_kind: dict[str, dict[str, list[Path]]] = {}
+    non_binary: list[tuple[Path, list[int]]] = []
     for i, (file, kind) in enumerate(entries):
         if kind is None:
             continue
         folder = root / "ground_truth" / kind
         if kind not in by_kind:
             by_kind[kind] = _files_by_stem(folder)
-        masks[i] = _read_mvtec_mask(_find_mask(file, folder, by_kind[kind]), shape)
+        path = _find_mask(file, folder, by_kind[kind])
+        masks[i], values = _read_mvtec_mask(path, shape)
+        if values:
+            non_binary.append((path, values))
+    _warn_non_binary(root, non_binary, len(anomalous))
     return masks
+
+
+def _warn_non_binary(
+    root: Path, non_binary: list[tuple[Path, list[int]]], n_masks: int
+) -> None:
+    """Log one warning for a tree's masks with values other than 0 and 255."""
+    if not non_binary:
+        return
+    path, values = non_binary[0]
+    logger.warning(
+        "%d of the %d masks in %s %s values other than 0 and 255 (or 1), "
+        "such as %s with %s; every non-zero pixel is read as anomalous "
+        "(threshold: value > 0), so make the masks binary if those values are "
+        "soft edges or stray pixels",
+        len(non_binary),
+        n_masks,
+        root / "ground_truth",
+        "contains" if len(non_binary) == 1 else "contain",
+        path,
+        list_mask_values(values),
+    )
 
 
 def _files_by_stem(folder: Path) -> dict[str, list[Path]]:
@@ -515,9 +565,13 @@ def _find_mask(image: Path, folder: Path, by_stem: dict[str, list[Path]]) -> Pat
     return candidates[0]
 
 
-def _read_mvtec_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+def _read_mvtec_mask(
+    path: Path, shape: tuple[int, int]
+) -> tuple[np.ndarray, list[int]]:
+    """Read a mask as booleans (value > 0), with its values other than 0, 1 and 255."""
     if path.suffix.lower() != ".npy":
-        return read_mask(path, shape)
+        image = read_image(path)
+        return mask_from_image(image, path, shape), non_binary_values(image)
 
     mask = np.load(path) != 0
     if mask.ndim == 3:
@@ -527,7 +581,7 @@ def _read_mvtec_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
             f"mask {path} has shape {mask.shape} but the frame is {shape}; use a "
             "mask of the frame's size"
         )
-    return mask
+    return mask, []
 
 
 def _folder_decoding(root: Path, frames: FrameSet) -> tuple[LinearEncoding | None, str]:

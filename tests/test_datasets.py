@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import logging.handlers
+import multiprocessing
 import os
 import pickle
 import re
 import shutil
 from pathlib import Path
+from queue import Empty
 
 import cv2
 import h5py
@@ -18,7 +22,7 @@ import torch
 import yaml
 from fixed_runaway import CELL_TIMES, FIXED_RUNAWAY, TRIGGERED_CELL
 from scipy import ndimage
-from torch.utils.data import DataLoader, Subset, SubsetRandomSampler
+from torch.utils.data import DataLoader, Sampler, Subset, SubsetRandomSampler
 from weak_draws import (
     N_SAMPLES,
     WEAK_AND_STRONG,
@@ -740,6 +744,105 @@ def test_on_the_fly_demo_items_do_not_warn(loaded, caplog):
 
     assert 0 < sum(labels) < 3
     assert not unit_warnings(caplog)
+
+
+def _log_to_queue(queue, worker_id: int) -> None:
+    """DataLoader worker_init_fn: send thermosynth's log records to ``queue``."""
+    logging.getLogger("thermosynth").addHandler(logging.handlers.QueueHandler(queue))
+
+
+class _EpochOrder(Sampler[int]):
+    """Sampler that takes its item order from the dataset's epoch."""
+
+    def __init__(self, dataset: OnTheFlyDataset, orders: list[list[int]]) -> None:
+        self.dataset = dataset
+        self.orders = orders
+
+    def __iter__(self):
+        return iter(self.orders[self.dataset.epoch])
+
+    def __len__(self) -> int:
+        return len(self.orders[0])
+
+
+def _anomalous_first(dataset: OnTheFlyDataset, epoch: int) -> list[int]:
+    """Return two anomalous then two normal item indices of ``epoch``."""
+    anomalous, normal = [], []
+    for index in range(len(dataset)):
+        draw = item_rng(dataset.seed, epoch, index).random()
+        (anomalous if draw < dataset.anomaly_fraction else normal).append(index)
+    return anomalous[:2] + normal[:2]
+
+
+def test_on_the_fly_workers_warn_once_per_run(caplog):
+    # 5000 W rises implausibly and clips mask pixels, and the specific heat
+    # is an implausible material, logged when the generator is built. Fork
+    # only: spawn shares the flags as it shares the epoch, and its four
+    # fresh interpreters took 34 s on a shared 2-core machine.
+    overrides = (
+        *FAST_DEMO,
+        "scenarios=[{kind: hotspot, power_W: 5000, radius_mm: 5.0}]",
+        "materials={cell: {base: pouch_cell, rho_cp_J_m3K: 6.0e6}}",
+    )
+    queue = multiprocessing.get_context("fork").Queue()
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        dataset = OnTheFlyDataset(
+            load_demo_recipe(overrides=overrides),
+            length=12,
+            anomaly_fraction=0.5,
+            bank_size=1,
+        )
+        # Batch 0 goes to worker 0 and batch 1 to worker 1. So only worker 0
+        # draws anomalies in epoch 0, and only worker 1, a new process, in
+        # epoch 1.
+        first = _anomalous_first(dataset, 0)
+        second = _anomalous_first(dataset, 1)
+        orders = [first, second[2:] + second[:2]]
+        loader = DataLoader(
+            dataset,
+            batch_size=2,
+            sampler=_EpochOrder(dataset, orders),
+            num_workers=2,
+            worker_init_fn=functools.partial(_log_to_queue, queue),
+            multiprocessing_context="fork",
+        )
+        labels = []
+        for epoch in (0, 1):
+            dataset.set_epoch(epoch)
+            labels.append([int(x) for batch in loader for x in batch["label"]])
+    messages = [r.getMessage() for r in caplog.records]
+    while True:
+        try:
+            messages.append(queue.get(timeout=1.0).getMessage())
+        except Empty:
+            break
+
+    assert labels == [[1, 1, 0, 0], [0, 0, 1, 1]]
+    rises = [m for m in messages if "above ambient" in m]
+    clipped = [m for m in messages if "mask pixels clipped" in m]
+    materials = [m for m in messages if "materials.cell.rho_cp_J_m3K" in m]
+    assert len(rises) == 1
+    assert rises[0].startswith(f"item {first[0]} (hotspot) rises ")
+    assert len(clipped) == 1
+    assert len(materials) == 1
+
+
+def test_shared_names_seen_across_fork():
+    names = datasets_module._SharedNames(("frame", "rise"))
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=names.add, args=("rise",))
+    child.start()
+    child.join(timeout=30)
+
+    assert child.exitcode == 0
+    assert "rise" in names
+    assert "frame" not in names
+    assert set(names) == {"rise"}
+    assert len(names) == 1
+    with pytest.raises(ValueError, match="name 'saturated' is not one of"):
+        names.add("saturated")
+    names.discard("rise")
+    assert not names
 
 
 def test_image_tensor_copies_read_only_frame():

@@ -67,6 +67,23 @@ def test_each_check_warns_once(caplog):
     assert "sample 0 (short) has 4 mask pixels clipped" in messages[2]
 
 
+def test_checks_sharing_warned_set_warn_once(caplog):
+    warned: set[str] = set()
+    first = UnitChecks(ambient_C=25.0, warned=warned)
+    second = UnitChecks(ambient_C=25.0, warned=warned)
+    metadata = {"peak_rise_K": 3000.0, "scenario": "short", "saturated_px": 4}
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        first.check_sample(0, metadata)
+        second.check_sample(1, metadata)
+        second.check_frame(_frame(500.0, "C"))
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert warned == {"rise", "saturated", "frame"}
+    assert len(messages) == 3
+    assert messages[0].startswith("sample 0 (short) rises 3000 K")
+    assert messages[1].startswith("sample 0 (short) has 4 mask pixels clipped")
+
+
 def test_hot_separator_short_names_its_keys(caplog):
     metadata = {
         "peak_rise_K": 2244.0,

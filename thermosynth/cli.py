@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -27,7 +28,8 @@ from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_reci
 if TYPE_CHECKING:
     import numpy as np
 
-    from thermosynth.validation.transfer import TransferData
+    from thermosynth.validation.detectors import Detector
+    from thermosynth.validation.transfer import TransferData, TransferResult
     from thermosynth.validation.transfer_setup import ThermalFactory
 
 logger = logging.getLogger(__name__)
@@ -840,23 +842,108 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing report"
     )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bar"
+    )
 
 
 def _validate_transfer(args: argparse.Namespace) -> int:
     import numpy as np
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from thermosynth.output.atomic import check_writable, staged_dir
+    from thermosynth.output.atomic import staged_dir
     from thermosynth.validation import transfer_setup as setup
     from thermosynth.validation.detectors import Classifier, max_minus_median
-    from thermosynth.validation.transfer import MIN_CI_ANOMALIES, transfer_report
+    from thermosynth.validation.transfer import transfer_report
     from thermosynth.validation.transfer_data import load_transfer_data, resize_to
+
+    options = _transfer_options(args)
+    data = load_transfer_data(
+        args.normal,
+        args.real,
+        np.random.default_rng(args.seed),
+        metadata=args.metadata,
+        normal_where=options.normal_where,
+        real_where=options.real_where,
+        max_train=args.max_train,
+        max_test=args.max_test,
+    )
+    # Resized after loading, so that the recipe's masks are read at the
+    # frames' own size and then resized with them.
+    source_shape = data.train_normal.shape[1:]
+    data = resize_to(data, options.size_px)
+    _warn_if_large(data.train_normal.shape[1:], resized=args.resize is not None)
+    _check_training_normals(args, len(data.train_normal))
+    n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
+    setup.check_contamination(options.contamination, len(data.train_normal), n_reserve)
+    thermal, region = None, None
+    if options.recipes and options.simulates:
+        thermal, region = _thermal_factory(
+            args, options.recipes, data, source_shape, options.size_px
+        )
+    generators = setup.build_generators(options.generator_names, thermal, region=region)
+
+    with staged_dir(args.output, overwrite=args.overwrite) as stage:
+        # Log records go through tqdm.write, which clears the progress bar
+        # first, so that each record starts a line of its own.
+        with logging_redirect_tqdm():
+            result = transfer_report(
+                data,
+                generators,
+                options.detectors,
+                out_dir=stage,
+                seed=args.seed,
+                scorers={"max_minus_median": max_minus_median},
+                supervised=setup.trimmed(Classifier, args.steps, args.trim_fraction),
+                contamination=options.contamination,
+                contamination_generators=[g for g in generators if g == "thermosynth"],
+                severity_levels=options.levels,
+                severity_generator=thermal,
+                severity_detector=options.sweep_detector,
+                n_boot=args.bootstrap,
+                notes=_transfer_notes(args, options.skip_note),
+                jobs=args.jobs,
+                progress=not args.no_progress,
+            )
+    _print_transfer_summary(args.output, result, generators)
+    return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _TransferOptions:
+    """The parsed and checked options of validate transfer, before any frame is read."""
+
+    detectors: dict[str, Detector]
+    generator_names: list[str]
+    levels: list[float]
+    sweep_detector: str | None
+    contamination: float
+    skip_note: str
+    size_px: tuple[int, int] | None
+    normal_where: dict[str, list[str]] | None
+    real_where: dict[str, list[str]] | None
+    recipes: list[tuple[Path, LoadedRecipe]]
+
+    @property
+    def simulates(self) -> bool:
+        """Whether the run simulates rises, for the thermosynth generator or a sweep."""
+        return "thermosynth" in self.generator_names or bool(self.levels)
+
+
+def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
+    """Parse and check every option of validate transfer that needs no frames.
+
+    Usage errors thus stop the command before it reads a frame.
+    """
+    from thermosynth.output.atomic import check_writable
+    from thermosynth.validation import transfer_setup as setup
 
     check_writable(args.output, overwrite=args.overwrite)
     if args.jobs < 1:
         raise ThermosynthError(
             f"--jobs {args.jobs} is invalid; give 1 or more processes"
         )
-    _check_counts(args, ("max_train", "max_test", "bootstrap"))
+    _check_counts(args, ("max_train", "max_test", "bootstrap", "bank_scenarios"))
     if not 1.0 <= args.contrast_spread < float("inf"):
         raise ThermosynthError(
             f"--contrast-spread {args.contrast_spread} is invalid; give a finite "
@@ -868,59 +955,44 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         trim_fraction=args.trim_fraction,
         members=args.members,
     )
+    # --max-train caps the training normals, so a cap below the networks'
+    # minimum fails whatever the frames hold.
+    _check_training_normals(args, args.max_train)
     generator_names = _names(args.generators)
     setup.check_names(generator_names, setup.GENERATOR_NAMES, "--generators")
     levels = _severity_levels(args.severity, has_recipe=args.recipe is not None)
     _check_recipe_given(args.recipe, generator_names, levels)
     sweep_detector = setup.severity_detector(detectors) if levels else None
-    recipes = [(path, load_recipe(path)) for path in args.recipe or []]
-
-    data = load_transfer_data(
-        args.normal,
-        args.real,
-        np.random.default_rng(args.seed),
-        metadata=args.metadata,
-        normal_where=_parse_where(args.normal_where),
-        real_where=_parse_where(args.real_where),
-        max_train=args.max_train,
-        max_test=args.max_test,
-    )
-    # Resized after loading, so that the recipe's masks are read at the
-    # frames' own size and then resized with them.
-    source_shape = data.train_normal.shape[1:]
-    size_px = _size_px(args.resize)
-    data = resize_to(data, size_px)
-    _warn_if_large(data.train_normal.shape[1:], resized=args.resize is not None)
-    _check_training_normals(args, len(data.train_normal))
-    n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
+    setup.check_contamination_fraction(args.contamination)
     contamination, skip_note = _contamination_fraction(
         args.contamination, detectors, generator_names
     )
-    setup.check_contamination(contamination, len(data.train_normal), n_reserve)
-    thermal, region = None, None
-    if recipes and ("thermosynth" in generator_names or levels):
-        thermal, region = _thermal_factory(args, recipes, data, source_shape, size_px)
-    generators = setup.build_generators(generator_names, thermal, region=region)
+    options = _TransferOptions(
+        detectors=detectors,
+        generator_names=generator_names,
+        levels=levels,
+        sweep_detector=sweep_detector,
+        contamination=contamination,
+        skip_note=skip_note,
+        size_px=_size_px(args.resize),
+        normal_where=_parse_where(args.normal_where),
+        real_where=_parse_where(args.real_where),
+        recipes=[(path, load_recipe(path)) for path in args.recipe or []],
+    )
+    if options.simulates:
+        for _, loaded in options.recipes:
+            with _named_recipe(loaded):
+                setup.check_transfer_recipe(loaded)
+    return options
 
-    with staged_dir(args.output, overwrite=args.overwrite) as stage:
-        result = transfer_report(
-            data,
-            generators,
-            detectors,
-            out_dir=stage,
-            seed=args.seed,
-            scorers={"max_minus_median": max_minus_median},
-            supervised=setup.trimmed(Classifier, args.steps, args.trim_fraction),
-            contamination=contamination,
-            contamination_generators=[g for g in generators if g == "thermosynth"],
-            severity_levels=levels,
-            severity_generator=thermal,
-            severity_detector=sweep_detector,
-            n_boot=args.bootstrap,
-            notes=_transfer_notes(args, skip_note),
-            jobs=args.jobs,
-        )
-    print(f"wrote transfer report to {args.output}/report.md")
+
+def _print_transfer_summary(
+    output: Path, result: TransferResult, generators: dict[str, Any]
+) -> None:
+    """Print where the report is and each generator's image AUROC over all classes."""
+    from thermosynth.validation.transfer import MIN_CI_ANOMALIES
+
+    print(f"wrote transfer report to {output}/report.md")
     for row in result.image:
         if row["group"] == "all" and row["generator"] in generators:
             interval = f"[{row['low']:.3f}, {row['high']:.3f}]"
@@ -930,7 +1002,6 @@ def _validate_transfer(args: argparse.Namespace) -> int:
                 f"{row['generator']:>14s} + {row['detector']:<10s} image AUROC "
                 f"{row['auroc']:.3f} {interval}"
             )
-    return 0
 
 
 def _check_training_normals(args: argparse.Namespace, n_train: int) -> None:

@@ -23,11 +23,12 @@ under the fork and the spawn start methods.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import operator
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import Generator, normal_sample, simulate_rise
+from thermosynth.plausibility import CHECK_NAMES, UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe, load_recipe
 from thermosynth.recipe.models import ScenarioSpec
 from thermosynth.samples import blend_threshold, record_and_blend
@@ -417,10 +419,15 @@ class OnTheFlyDataset(Dataset[Item]):
     so it reaches the workers, persistent ones included.
 
     Items warn as ``thermosynth generate`` does when a frame or an anomaly
-    looks like a unit mistake (`thermosynth.plausibility.UnitChecks`). Each
-    check warns at most once per dataset object in each process, so the main
-    process and every DataLoader worker may each log it once. A process
-    checks each training frame the first time it reads it.
+    looks like a unit mistake (`thermosynth.plausibility.UnitChecks`), such
+    as mask pixels clipped at the top of the frames' encoding. Each check
+    warns once per dataset object, in the process that meets it first. The
+    checks that have warned are kept in shared memory, so DataLoader
+    workers see them, whether they start afresh each epoch or persist.
+    Workers that meet the same check at the same moment may each warn once.
+    A process checks each training frame the first time it reads it. The
+    recipe's warnings at setup (such as an implausible material) are logged
+    when the dataset is made; workers set up again without logging them.
 
     Parameters
     ----------
@@ -519,6 +526,8 @@ class OnTheFlyDataset(Dataset[Item]):
         self._pid: int | None = None
         # Training frames that this process has run the frame check on.
         self._checked_frames: set[int] = set()
+        self._warned = _SharedNames(CHECK_NAMES)
+        self._creator_pid = os.getpid()
 
         generator = self._worker_generator()
         self.frame_indices = list(generator.plan.train_normal)
@@ -585,9 +594,18 @@ class OnTheFlyDataset(Dataset[Item]):
         return _apply_transform(item, self.transform)
 
     def _worker_generator(self) -> Generator:
-        """Return this process's pipeline generator, built on first use."""
+        """Return this process's pipeline generator, built on first use.
+
+        A process other than the one that made the dataset builds it with
+        thermosynth's warnings muted, because building it there logged them.
+        """
         if self._generator is None or self._pid != os.getpid():
-            self._generator = Generator(self.loaded)
+            muted = os.getpid() != self._creator_pid
+            with _warnings_muted() if muted else contextlib.nullcontext():
+                generator = Generator(self.loaded)
+            ambient_C = self.loaded.recipe.physics.ambient_C
+            generator.unit_checks = UnitChecks(ambient_C, warned=self._warned)
+            self._generator = generator
             self._pid = os.getpid()
             self._checked_frames = set()
         return self._generator
@@ -709,6 +727,62 @@ class OnTheFlyDataset(Dataset[Item]):
         state["_generator"] = None
         state["_pid"] = None
         return state
+
+
+class _SharedNames(MutableSet[str]):
+    """Set of names from a fixed tuple, kept as flags in shared memory.
+
+    Processes forked after it is made share its memory, and so do the
+    DataLoader workers that receive it pickled under spawn, so a name that
+    one process adds is in the set in the others. Adding a name outside
+    ``names`` raises ValueError.
+
+    NOTE: a check and an add are two steps, not one atomic step, so two
+    processes that check a missing name at the same moment both add it.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(names)
+        self._flags = torch.zeros(len(self.names), dtype=torch.bool).share_memory_()
+
+    def __contains__(self, name: object) -> bool:
+        if name not in self.names:
+            return False
+        return bool(self._flags[self.names.index(str(name))])
+
+    def __iter__(self) -> Iterator[str]:
+        flags = self._flags.tolist()
+        return iter(
+            [name for name, flag in zip(self.names, flags, strict=True) if flag]
+        )
+
+    def __len__(self) -> int:
+        return int(self._flags.sum())
+
+    def add(self, name: str) -> None:
+        if name not in self.names:
+            raise ValueError(f"name {name!r} is not one of {self.names}")
+        self._flags[self.names.index(name)] = True
+
+    def discard(self, name: str) -> None:
+        if name in self.names:
+            self._flags[self.names.index(name)] = False
+
+
+@contextlib.contextmanager
+def _warnings_muted() -> Iterator[None]:
+    """Drop thermosynth's log records below ERROR while the block runs.
+
+    It raises the level of the ``thermosynth`` logger, which its child
+    loggers inherit unless they set their own level.
+    """
+    package = logging.getLogger("thermosynth")
+    level = package.level
+    package.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        package.setLevel(level)
 
 
 def slot_rng(seed: int, slot: int) -> np.random.Generator:

@@ -5,7 +5,8 @@ scale on 8-bit images), a power in milliwatts where watts are expected, or
 layout corners that reach past the frame still yield a dataset, so these
 checks warn instead of stopping the run.
 Each check warns once per `UnitChecks`, so a run of many samples logs each
-kind of problem once per process.
+kind of problem once per process. `UnitChecks` objects that share one
+``warned`` set warn once between them.
 
 `thermosynth.samples.Generator` (generate and preview),
 `thermosynth.sequences.SequenceGenerator` (sequence recipes) and
@@ -15,7 +16,7 @@ kind of problem once per process.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import MutableSet, Sequence
 from typing import Any
 
 import cv2
@@ -108,6 +109,10 @@ SOURCE_UNITS = {
 }
 
 
+CHECK_NAMES = ("frame", "rise", "saturated", "placement")
+"""Names of the checks of `UnitChecks`, which its ``warned`` set holds."""
+
+
 class UnitChecks:
     """Warn once per check when frames or samples look like a unit mistake.
 
@@ -115,11 +120,17 @@ class UnitChecks:
     ----------
     ambient_C : float
         The recipe's ``physics.ambient_C`` [C].
+    warned : mutable set of str, optional
+        Names from `CHECK_NAMES` of the checks that have warned, which stay
+        silent from then on. Objects that share one set warn once between
+        them. A new empty set by default.
     """
 
-    def __init__(self, ambient_C: float) -> None:
+    def __init__(
+        self, ambient_C: float, *, warned: MutableSet[str] | None = None
+    ) -> None:
         self.ambient_C = ambient_C
-        self._warned: set[str] = set()
+        self._warned: MutableSet[str] = set() if warned is None else warned
 
     def check_frame(self, frame: Frame) -> None:
         """Warn if ``frame``'s median temperature is far from the ambient."""

@@ -1,6 +1,8 @@
 """End-to-end test of thermosynth.validation.transfer on tiny synthetic frames."""
 
+import contextlib
 import csv
+import multiprocessing
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from thermosynth.camera.model import Camera
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.validation import generators as gen
+from thermosynth.validation import transfer
 from thermosynth.validation.closeness import region_contrast
 from thermosynth.validation.detectors import (
     Autoencoder,
@@ -169,6 +172,64 @@ def test_two_jobs_give_the_same_tables():
         single, parallel = (_without_seconds(getattr(run, table)) for run in runs)
         assert single == parallel, table
     assert len(runs[0].contamination) == 2 * 3  # classifier + knn, 3 groups
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_bar_counts_every_run(capsys, jobs):
+    detectors = {"knn": KNearest(k=3), "classifier": Classifier(steps=5)}
+    generators = {"thermal": _thermal, "noise": lambda pool: gen.GaussianNoise()}
+    kwargs = dict(out_dir=None, n_boot=5, n_pixel=0, jobs=jobs)
+
+    transfer_report(_data(), generators, detectors, progress=True, **kwargs)
+    with_bar = capsys.readouterr().err
+    transfer_report(_data(), generators, detectors, **kwargs)
+    without_bar = capsys.readouterr().err
+
+    # knn once, the classifier once per generator.
+    assert "transfer: 100%" in with_bar
+    assert "| 3/3 [" in with_bar
+    assert "transfer:" not in without_bar
+
+
+class _WaitsForFirstResult:
+    """One-class detector whose training waits for the bar's first update.
+
+    Its scores are 1 where the update came while it trained and 0 where the
+    wait timed out, as it does when the bar advances only after every run.
+    """
+
+    uses_pseudo = False
+
+    def __init__(self, updated) -> None:
+        self.updated = updated
+
+    def fit(self, normal, anomalous, masks, rng):
+        seen = float(self.updated.wait(timeout=30))
+        return lambda images: np.full(len(images), seen)
+
+
+class _SignallingBar(contextlib.nullcontext):
+    def __init__(self, updated) -> None:
+        super().__init__(self)
+        self.updated = updated
+
+    def update(self) -> None:
+        self.updated.set()
+
+
+def test_progress_advances_while_jobs_run(monkeypatch):
+    updated = multiprocessing.get_context("fork").Event()
+    bar = _SignallingBar(updated)
+    monkeypatch.setattr(transfer, "_progress_bar", lambda n_tasks, progress: bar)
+    detectors = {"knn": KNearest(k=3), "waits": _WaitsForFirstResult(updated)}
+
+    result = transfer_report(
+        _data(), {}, detectors, out_dir=None, n_boot=5, n_pixel=0, jobs=2
+    )
+    waits = [entry for entry in result.scores if entry["detector"] == "waits"]
+
+    assert len(waits) == 1
+    assert np.all(waits[0]["scores"] == 1.0)
 
 
 def _without_seconds(rows):

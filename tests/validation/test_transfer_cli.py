@@ -587,3 +587,78 @@ def test_transfer_cli_mixes_two_recipes(mvtec_tree, recipe, tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     trained = {(r["generator"], r["detector"]) for r in rows}
     assert ("thermosynth", "classifier") in trained
+
+
+def test_transfer_cli_progress_reaches_total(tmp_path, capsys, caplog):
+    tree = _small_tree(tmp_path / "tree", n_hot=4)
+
+    with caplog.at_level("INFO", logger="thermosynth.validation.transfer"):
+        assert main(_quick_args(tree, tmp_path / "report")) == 0
+    err = capsys.readouterr().err
+    starts = [m for m in caplog.messages if m.startswith("starting ")]
+
+    # The fixed scorer, knn and the supervised ceiling.
+    assert "transfer: 100%" in err
+    assert "| 3/3 [" in err
+    assert starts == ["starting 2 training runs and 1 fixed scorer on 1 process"]
+
+
+def test_transfer_cli_no_progress_hides_bar(tmp_path, capsys):
+    tree = _small_tree(tmp_path / "tree", n_hot=4)
+
+    assert main(_quick_args(tree, tmp_path / "report", "--no-progress")) == 0
+    err = capsys.readouterr().err
+
+    assert "transfer:" not in err
+    assert "3/3" not in err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ("--detectors", "knn", "--severity", "1"),
+            "a severity sweep needs a detector that trains on pseudo-anomalies",
+        ),
+        (("--resize", "7x10"), "--resize '7x10' is invalid"),
+        (("--contamination", "1.5"), "--contamination 1.5 is invalid"),
+        (("--bank-scenarios", "0"), "--bank-scenarios 0 is invalid"),
+        (("--max-train", "3"), "--max-train 3 keeps 3 training normals, but"),
+        (("--normal-where", "anomaly_class"), "filter 'anomaly_class' is invalid"),
+    ],
+)
+def test_transfer_cli_usage_errors_before_loading(
+    recipe, tmp_path, capsys, options, message
+):
+    # Reading this --normal would fail with "frame set not found".
+    missing = tmp_path / "nowhere"
+    out = tmp_path / "report"
+
+    code = main([*_args(missing, recipe, out), *options])
+    err = capsys.readouterr().err
+
+    assert code == 2
+    assert err.count("\n") == 1
+    assert message in err
+    assert "not found" not in err
+    assert not out.exists()
+
+
+def test_transfer_cli_emissivity_regions_before_loading(mvtec_tree, tmp_path, capsys):
+    regions = {"camera.emissivity_regions": {"cell": 0.9}}
+    recipe = write_recipe(
+        "pv-module-hotspots.yaml",
+        mvtec_tree / "train" / "good",
+        tmp_path / "recipe.yaml",
+        changes=regions,
+    )
+    out = tmp_path / "report"
+
+    code = main(_args(tmp_path / "nowhere", recipe, out))
+    err = capsys.readouterr().err
+
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"{recipe}: camera.emissivity_regions = {{'cell': 0.9}}" in err
+    assert "remove camera.emissivity_regions" in err
+    assert not out.exists()

@@ -59,8 +59,9 @@ def _stub_inputs(monkeypatch) -> list[dict]:
         reserve_anomalies=np.zeros((4, 4, 4), np.uint8),
         kelvin_per_level=None,
     )
-    camera = SimpleNamespace(levels_per_kelvin=20.0)
-    loaded = SimpleNamespace(recipe=SimpleNamespace(camera=camera), source="r")
+    camera = SimpleNamespace(levels_per_kelvin=20.0, emissivity_regions={})
+    recipe = SimpleNamespace(camera=camera, frames=SimpleNamespace())
+    loaded = SimpleNamespace(recipe=recipe, source="r")
     calls: list[dict] = []
 
     def report(data, generators, detectors=None, **options):

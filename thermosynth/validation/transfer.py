@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.validation.closeness import region_contrast
@@ -339,6 +340,7 @@ def transfer_report(
     notes: str = "",
     jobs: int = 1,
     paired_reference: str = "thermosynth",
+    progress: bool = False,
 ) -> TransferResult:
     """Train every detector on every generator's pseudo-anomalies and score real data.
 
@@ -406,6 +408,10 @@ def transfer_report(
         contamination run takes the seed of the same detector's clean run
         on the same generator, so the two differ only by the contaminated
         training frames.
+    progress : bool
+        Show a progress bar on stderr over the training runs and fixed
+        scorers. It advances as each one finishes, in any process, and
+        estimates the time left from the runs done so far.
 
     Returns
     -------
@@ -447,7 +453,7 @@ def transfer_report(
             plan, severity_levels, severity_generator, severity_detector, detectors
         )
 
-    outputs = _run_plan(plan, seed, jobs)
+    outputs = _run_plan(plan, seed, jobs, progress=progress)
     result = TransferResult(n_boot=n_boot, n_pixel=n_pixel, skipped=skipped)
     _collect(result, plan, outputs)
     if sweep is not None:
@@ -774,32 +780,71 @@ def _level_closeness(plan: _Plan, index: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _run_plan(plan: _Plan, seed: int, jobs: int) -> list[TaskRows]:
+def _run_plan(plan: _Plan, seed: int, jobs: int, *, progress: bool) -> list[TaskRows]:
     """Run every task, on ``jobs`` forked processes; results in plan order."""
     global _FORKED_PLAN
-    indices = range(len(plan.tasks))
-    if jobs == 1 or len(plan.tasks) < 2:
-        return [_run_task(plan, i, seed) for i in indices]
+    n_tasks = len(plan.tasks)
+    jobs = min(jobs, n_tasks)
+    _log_plan(plan, jobs)
+    if jobs <= 1:
+        with _progress_bar(n_tasks, progress) as bar:
+            return [_run_and_count(plan, i, seed, bar) for i in range(n_tasks)]
 
     _FORKED_PLAN = (plan, seed)
-    jobs = min(jobs, len(plan.tasks))
     threads = max(1, torch.get_num_threads() // jobs)
+    outputs: dict[int, TaskRows] = {}
     try:
         context = multiprocessing.get_context("fork")
         with context.Pool(jobs, torch.set_num_threads, (threads,)) as pool:
-            return pool.map(_run_forked, indices, chunksize=1)
+            # The bar is made after the pool forked its workers, so that a
+            # worker's log record, written through tqdm.write, cannot redraw
+            # a stale copy of it.
+            with _progress_bar(n_tasks, progress) as bar:
+                finished = pool.imap_unordered(_run_forked, range(n_tasks))
+                for index, rows in finished:
+                    outputs[index] = rows
+                    bar.update()
     finally:
         _FORKED_PLAN = None
+    return [outputs[index] for index in range(n_tasks)]
+
+
+def _run_and_count(plan: _Plan, index: int, seed: int, bar: tqdm) -> TaskRows:
+    rows = _run_task(plan, index, seed)
+    bar.update()
+    return rows
+
+
+def _progress_bar(n_tasks: int, progress: bool) -> tqdm:
+    """Return a bar over ``n_tasks`` runs on stderr, hidden unless ``progress``."""
+    return tqdm(total=n_tasks, disable=not progress, unit="run", desc="transfer")
+
+
+def _log_plan(plan: _Plan, jobs: int) -> None:
+    """Log the number of training runs and fixed scorers, and the processes."""
+    n_fixed = sum(task.scorer is not None for task in plan.tasks)
+    n_training = len(plan.tasks) - n_fixed
+    logger.info(
+        "starting %s and %s on %s",
+        _plural(n_training, "training run"),
+        _plural(n_fixed, "fixed scorer"),
+        _plural(max(jobs, 1), "process", "processes"),
+    )
+
+
+def _plural(count: int, noun: str, plural: str = "") -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 # The plan that forked workers read; set only while a pool runs.
 _FORKED_PLAN: tuple[_Plan, int] | None = None
 
 
-def _run_forked(index: int) -> TaskRows:
+def _run_forked(index: int) -> tuple[int, TaskRows]:
+    """Run task ``index`` in a forked worker and return its rows with the index."""
     assert _FORKED_PLAN is not None
     plan, seed = _FORKED_PLAN
-    return _run_task(plan, index, seed)
+    return index, _run_task(plan, index, seed)
 
 
 def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:

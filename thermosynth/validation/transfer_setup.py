@@ -316,12 +316,7 @@ def recipe_region(
     if valid_mask is None and ignore_mask is None and not ignore_rects:
         return None
 
-    for key, spec in (
-        ("frames.valid_mask", valid_mask),
-        ("frames.ignore_mask", ignore_mask),
-    ):
-        if isinstance(spec, Mapping):
-            raise RecipeError(_per_camera_message(loaded.source, key, spec))
+    _check_one_mask(loaded)
     region = Region(valid_mask, ignore_mask, ignore_rects).mask(
         "training normal", (int(shape[0]), int(shape[1]))
     )
@@ -334,6 +329,34 @@ def recipe_region(
             "check the masks"
         )
     return region
+
+
+def check_transfer_recipe(loaded: LoadedRecipe) -> None:
+    """Raise RecipeError for recipe keys that the thermosynth generator rejects.
+
+    The checks read only the recipe, so ``validate transfer`` runs them
+    before it reads any frame. They reject a mask key that maps file names
+    to one mask per camera, and ``camera.emissivity_regions``, which
+    :class:`~thermosynth.validation.generators.ThermalHotspots` rejects too.
+    """
+    _check_one_mask(loaded)
+    regions = loaded.recipe.camera.emissivity_regions
+    if regions:
+        raise RecipeError(
+            f"{loaded.source}: camera.emissivity_regions = {dict(regions)} is "
+            "not supported by validate transfer, because its thermosynth "
+            "generator flips rises at random, away from the regions that made "
+            "them; remove camera.emissivity_regions from the recipe"
+        )
+
+
+def _check_one_mask(loaded: LoadedRecipe) -> None:
+    """Raise RecipeError if a mask key of the recipe maps cameras to masks."""
+    frames = loaded.recipe.frames
+    for key in ("valid_mask", "ignore_mask"):
+        spec = getattr(frames, key, None)
+        if isinstance(spec, Mapping):
+            raise RecipeError(_per_camera_message(loaded.source, f"frames.{key}", spec))
 
 
 def _per_camera_message(source: str, key: str, spec: Mapping[str, object]) -> str:
@@ -396,12 +419,17 @@ def severity_detector(detectors: dict[str, Detector]) -> str:
     )
 
 
-def check_contamination(fraction: float, n_train: int, n_reserve: int) -> None:
-    """Raise ThermosynthError if the reserve cannot supply ``fraction`` of training."""
+def check_contamination_fraction(fraction: float) -> None:
+    """Raise ThermosynthError for a --contamination outside [0, 1)."""
     if not 0.0 <= fraction < 1.0:
         raise ThermosynthError(
             f"--contamination {fraction} is invalid; use a fraction in [0, 1)"
         )
+
+
+def check_contamination(fraction: float, n_train: int, n_reserve: int) -> None:
+    """Raise ThermosynthError if the reserve cannot supply ``fraction`` of training."""
+    check_contamination_fraction(fraction)
     needed = int(round(fraction * n_train))
     if needed > n_reserve:
         raise ThermosynthError(

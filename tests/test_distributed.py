@@ -268,6 +268,9 @@ sys.exit(main())
 
 BANK = ("--set", "bank.mode=reuse", "--set", "bank.size=4")
 
+# Worker preload whose shard tasks send Ctrl-C and block until the worker closes.
+BLOCKED_SHARDS = Path(__file__).with_name("blocked_shards.py")
+
 
 def _running(pid: int) -> bool:
     """Return whether process ``pid`` exists and is not a zombie."""
@@ -332,3 +335,40 @@ def test_sigint_during_cluster_start(options, detail, tmp_path):
     assert _group_gone(process.pid, timeout_s=10)
     assert read_tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "pid"]
+
+
+@pytest.mark.parametrize("verbose", ["-v", "-vv"])
+def test_sigint_during_shards_one_line(verbose, tmp_path):
+    out, flag = tmp_path / "out", tmp_path / "flag"
+    args = ["generate", "--demo", "-o", str(out), "--no-progress", *SMALL]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "DASK_DISTRIBUTED__WORKER__PRELOAD": str(BLOCKED_SHARDS),
+        "BLOCKED_SHARDS_FLAG": str(flag),
+    }
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "thermosynth", verbose, *args, "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _, err = process.communicate(timeout=120)
+    lines = err.splitlines()
+
+    assert process.returncode == 130, err
+    assert flag.exists()
+    assert lines[-1] == (
+        "thermosynth: interrupted; none of the 5 shards was complete, so no "
+        "output was written; a smaller output.shard_size keeps more of an "
+        "interrupted run for --resume"
+    )
+    assert _group_gone(process.pid, timeout_s=10)
+    if verbose == "-v":
+        assert "Traceback" not in err
+        assert lines[:-1] == [
+            "INFO thermosynth.distributed: started a local Dask cluster of 2 workers"
+        ]

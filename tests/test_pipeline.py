@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from thermosynth.build import build_source
+from thermosynth.cli import Terminated
 from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset
 from thermosynth.errors import FrameError
-from thermosynth.pipeline import generate, plan_split
+from thermosynth.pipeline import _explain_interrupt, generate, plan_split
 from thermosynth.recipe import load_demo_recipe, load_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -262,3 +263,17 @@ def test_split_message_names_frames_select(tmp_path):
         plan_split(recipe, 4, source="r.yaml")
     assert "meta.json does not list with {'label': 'normal'}" in str(info.value)
     assert str(info.value).endswith("--set frames.select=null")
+
+
+@pytest.mark.parametrize(
+    ("n_shards", "start"),
+    [(1, "the only shard was not complete"), (3, "none of the 3 shards was complete")],
+)
+def test_interrupt_without_shards_explained(n_shards, start, tmp_path):
+    explained = _explain_interrupt(Terminated(), tmp_path, 0, n_shards)
+
+    assert type(explained) is Terminated
+    assert str(explained) == (
+        f"{start}, so no output was written; a smaller output.shard_size keeps "
+        "more of an interrupted run for --resume"
+    )

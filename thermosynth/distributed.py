@@ -40,10 +40,6 @@ SCHEDULER_TIMEOUT_S = 30
 _NO_PROFILER = {"distributed.worker.profile.enabled": False}
 """Time to wait for a scheduler given by address before giving up [s]."""
 
-# Loggers that report the cancelled tasks and closed connections of a cluster
-# that shuts down after Ctrl-C (CommClosedError, CancelledError).
-_SHUTDOWN_LOGGERS = ("distributed", "tornado", "asyncio")
-
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _GENERATORS: dict[str, Generator] = {}
@@ -253,11 +249,14 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
     import dask
     from dask.distributed import Client, LocalCluster
 
+    from thermosynth import cluster_logs
+
     # Without -v, worker processes log critical messages only. Their warnings
     # are about unresponsive event loops during long FiPy steps, or tasks
     # cancelled by Ctrl-C. Their errors after Ctrl-C are failed heartbeats,
-    # with CommClosedError tracebacks, as the scheduler closes. A task's
-    # exception reaches the client anyway.
+    # with CommClosedError tracebacks, as the cluster closes. A task's
+    # exception reaches the client anyway. With -v they log warnings, but
+    # nothing below CRITICAL once they close (`cluster_logs.QuietWorkerClose`).
     # Dask's own INFO lines (scheduler and nanny start, dashboard hints) come
     # only with -vv.
     worker_level = logging.WARNING
@@ -266,7 +265,7 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
     if not logger.isEnabledFor(logging.INFO):
         worker_level = logging.CRITICAL
     if scheduler is None:
-        levels = {name: logging.getLogger(name).level for name in _SHUTDOWN_LOGGERS}
+        levels = cluster_logs.shutdown_levels()
         # The workers' sampling profiler keeps task frames, and the h5py
         # handles in them, alive for random lengths of time. The writers
         # flush in a fixed order against that, and this cluster runs without it.
@@ -278,15 +277,15 @@ def _connect(*, workers: int | None, scheduler: str | None) -> Iterator[Client]:
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
                 silence_logs=worker_level,
+                plugins=cluster_logs.worker_plugins(),
             )
         try:
-            with cluster, Client(cluster) as client, _quiet_on_error():
+            with cluster, Client(cluster) as client, cluster_logs.quiet_on_error():
                 _raise_held(held)
                 logger.info("started a local Dask cluster of %s workers", workers)
                 yield client
         finally:
-            for name, level in levels.items():
-                logging.getLogger(name).setLevel(level)
+            cluster_logs.restore_levels(levels)
         return
 
     try:
@@ -350,23 +349,6 @@ def _raise_held(received: list[int]) -> None:
     if received:
         logger.debug("signal %d came while the local cluster started", received[0])
         signal.raise_signal(received[0])
-
-
-@contextlib.contextmanager
-def _quiet_on_error() -> Iterator[None]:
-    """Silence distributed's logs while a cluster shuts down after an error.
-
-    After Ctrl-C or a failed task, the cancelled tasks and the killed worker
-    processes are expected; the exception itself shows the user what happened.
-    Enter it after the cluster and the client, so that their shutdown is
-    silent too; the caller restores the levels.
-    """
-    try:
-        yield
-    except BaseException:
-        for name in _SHUTDOWN_LOGGERS:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        raise
 
 
 def _task_with_warnings(

@@ -413,7 +413,8 @@ def first_frame_size(generator: Generator) -> FrameSize:
                 raise with_skip_hint(error) from None
             continue
         check_camera(generator.recipe.camera, frame)
-        scale = fit_folder_scale(generator.recipe.output, frame)
+        output, source = generator.recipe.output, generator.loaded.source
+        scale = fit_folder_scale(output, frame, source=source)
         return FrameSize(frame.shape, frame.source, scale)
 
     raise FrameError(
@@ -659,9 +660,11 @@ def _explain_interrupt(
     """
     interrupt = type(error)
     if not n_kept:
-        shards = "the only shard" if n_shards == 1 else f"none of the {n_shards} shards"
+        shards = f"none of the {n_shards} shards was"
+        if n_shards == 1:
+            shards = "the only shard was not"
         return interrupt(
-            f"{shards} was complete, so no output was written; a smaller "
+            f"{shards} complete, so no output was written; a smaller "
             "output.shard_size keeps more of an interrupted run for --resume"
         )
     verb = "is" if n_kept == 1 else "are"

@@ -560,7 +560,8 @@ def first_sequence_frame_size(generator: SequenceGenerator) -> FrameSize:
             if generator.recipe.frames.on_error == "raise":
                 raise with_skip_hint(error) from None
             continue
-        scale = fit_folder_scale(generator.recipe.output, frame)
+        output, source = generator.recipe.output, generator.loaded.source
+        scale = fit_folder_scale(output, frame, source=source)
         return FrameSize(frame.shape, frame.source, scale)
 
     raise FrameError(

@@ -10,17 +10,19 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+import yaml
 from small_sequences import SMALL_SEQUENCES
 
 from thermosynth import pipeline
 from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
+from thermosynth.frames.synthetic import SyntheticPouchSource
 from thermosynth.output.folder import EightBitScale
 from thermosynth.output.folder_levels import clipping_message, round_up
 from thermosynth.output.shards import ShardResult
 from thermosynth.pipeline import generate
-from thermosynth.recipe import load_demo_recipe
+from thermosynth.recipe import load_demo_recipe, load_recipe
 
 FAST = ("layout.resolution_mm=5.0", "physics.dt_s=30.0")
 SPLIT = ("split.train_normal=1", "split.test_normal=1", "split.test_anomalous=3")
@@ -213,6 +215,75 @@ def test_clipping_message_without_fit():
     assert old_marker.startswith("2 anomalous samples (such as 1, 3) have 6 mask")
     assert "run without --resume to have it named" in old_marker
     assert FITS.search(old_marker) is None
+
+
+def eight_bit_frames(folder, n_frames: int = 4) -> str:
+    """Write demo-like frames as 8-bit greyscale PNG, 0.1 K per level from 20 C.
+
+    Return the recipe override that reads them.
+    """
+    folder.mkdir()
+    source = SyntheticPouchSource(n_frames, shape=(48, 64), seed=3)
+    for i in range(n_frames):
+        levels = np.rint((source.read(i).values - 20.0) / 0.1)
+        image = np.clip(levels, 0, 255).astype(np.uint8)
+        assert cv2.imwrite(str(folder / f"frame_{i:02d}.png"), image)
+    return (
+        f"frames={{kind: images, path: {folder}, unit: C, scale_per_level: 0.1, "
+        "offset: 20.0}"
+    )
+
+
+def headroom_warnings(caplog) -> list[str]:
+    return [r.message for r in caplog.records if "has no effect" in r.message]
+
+
+UNUSED = "<demo>: output.folder_headroom = {:g} has no effect, because "
+EIGHT_BIT = (
+    "the frames are 8-bit greyscale images, which folder/ writes as they are, "
+    "without an 8-bit scale; remove the key"
+)
+
+
+@pytest.mark.parametrize("sequences", [False, True], ids=["still", "sequence"])
+def test_unused_headroom_warned_for_8bit_frames(sequences, tmp_path, caplog):
+    frames = eight_bit_frames(tmp_path / "frames")
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        run_demo(tmp_path, frames, sequences=sequences)
+
+    scale = tmp_path / "out" / "folder" / "scale.json"
+    assert not scale.exists()
+    assert headroom_warnings(caplog) == [UNUSED.format(6.0) + EIGHT_BIT]
+
+
+@pytest.mark.parametrize("sequences", [False, True], ids=["still", "sequence"])
+def test_headroom_from_set_warned_without_8bit_folder(sequences, tmp_path, caplog):
+    extra = ("output.folder_8bit=false", "output.folder_headroom=2.5")
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        run_demo(tmp_path, *extra, sequences=sequences)
+
+    assert headroom_warnings(caplog) == [
+        UNUSED.format(2.5) + "output.folder_8bit is false, so folder/ keeps the "
+        "frames' own format; remove the key, or set output.folder_8bit: true to "
+        "map 16-bit and float frames to 8 bits"
+    ]
+
+
+def test_default_headroom_not_warned(tmp_path, caplog):
+    data = yaml.safe_load(load_demo_recipe().text)
+    del data["output"]["folder_headroom"]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(data))
+    frames = eight_bit_frames(tmp_path / "frames")
+    overrides = [*FAST, *SPLIT, frames, f"output.dir={tmp_path / 'out'}"]
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        generate(load_recipe(recipe, overrides=overrides), progress=False)
+        run_demo(tmp_path, "output.folder=false")
+
+    assert headroom_warnings(caplog) == []
 
 
 def test_headroom_must_be_positive():

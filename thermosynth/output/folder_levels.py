@@ -21,15 +21,48 @@ from thermosynth.recipe.models import OutputSpec
 logger = logging.getLogger(__name__)
 
 
-def fit_folder_scale(output: OutputSpec, frame: Frame) -> EightBitScale | None:
+def fit_folder_scale(
+    output: OutputSpec, frame: Frame, *, source: str
+) -> EightBitScale | None:
     """Fit the 8-bit folder scale to ``frame``, or return None if none is used.
 
     No scale is used without ``output.folder`` or ``output.folder_8bit``, or
-    for 8-bit frames, which are written as they are.
+    for 8-bit frames, which are written as they are. Where the recipe
+    ``source`` sets ``output.folder_headroom`` and folder/ is written without
+    a scale, this logs a warning that the key has no effect.
     """
     if not (output.folder and output.folder_8bit):
+        _warn_unused_headroom(output, frame, source)
         return None
-    return EightBitScale.from_frame(frame, headroom=output.folder_headroom)
+
+    scale = EightBitScale.from_frame(frame, headroom=output.folder_headroom)
+    if scale is None:
+        _warn_unused_headroom(output, frame, source)
+    return scale
+
+
+def _warn_unused_headroom(output: OutputSpec, frame: Frame, source: str) -> None:
+    if not output.folder or "folder_headroom" not in output.model_fields_set:
+        return
+
+    if not output.folder_8bit:
+        reason = (
+            "output.folder_8bit is false, so folder/ keeps the frames' own "
+            "format; remove the key, or set output.folder_8bit: true to map "
+            "16-bit and float frames to 8 bits"
+        )
+    else:
+        kind = "RGB" if frame.raw.ndim == 3 else "greyscale"
+        reason = (
+            f"the frames are 8-bit {kind} images, which folder/ writes as they "
+            "are, without an 8-bit scale; remove the key"
+        )
+    logger.warning(
+        "%s: output.folder_headroom = %g has no effect, because %s",
+        source,
+        output.folder_headroom,
+        reason,
+    )
 
 
 def log_folder_levels(

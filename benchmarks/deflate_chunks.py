@@ -1,10 +1,11 @@
 """Time deflate libraries on the HDF5 writer's chunks and check their repeatability.
 
-Makes demo samples of 256 x 256 pixels without writing them, applies HDF5's
-byte shuffle to their four images as the writer does, and compresses every
-chunk with each library that is installed: stdlib zlib with its default
-strategy and with ``Z_RLE`` (the writer's), ISA-L (``isal``, the writer's
-before), libdeflate (``deflate``) and zlib-ng (``zlib-ng``). Each library's
+Makes demo samples of 256 x 256 pixels without writing them and applies
+HDF5's byte shuffle to their four images as the writer does. It then
+compresses every chunk with each library that is installed: stdlib zlib
+with its default strategy and with ``Z_RLE`` (the writer's), ISA-L
+(``isal``, the writer's before), libdeflate (``deflate``) and zlib-ng
+(``zlib-ng``). Each library's
 best of ``--repeats`` passes is reported, with the bytes against ISA-L's and
 whether stdlib zlib decodes every chunk.
 

@@ -206,6 +206,9 @@ def generate(
         recover_replaced(target)
         finished = finished_results(loaded, resume=resume, overwrite=overwrite)
         if finished is not None:
+            if any(result.folder_clipped_px for result in finished):
+                scale = first_frame_size(Generator(loaded)).folder_scale
+                log_folder_levels(finished, scale)
             return replace(summarise(target, finished), already_complete=True)
 
         check_writable(target, overwrite=overwrite)

@@ -499,6 +499,10 @@ def generate_sequences(
         if finished is not None and loaded.recipe.sequence is not None:
             n_times = len(frame_times_s(loaded.recipe.sequence))
             summary = _sequence_summary(target, finished, n_times)
+            if any(result.folder_clipped_px for result in finished):
+                generator = SequenceGenerator(loaded)
+                scale = first_sequence_frame_size(generator).folder_scale
+                log_folder_levels(finished, scale, noun="sequence")
             return replace(summary, already_complete=True)
 
         check_writable(target, overwrite=overwrite)

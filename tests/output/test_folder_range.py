@@ -163,6 +163,26 @@ def test_resumed_run_names_same_headroom(tmp_path, caplog, monkeypatch):
     assert clipping_warnings(caplog) == unbroken
 
 
+@pytest.mark.parametrize("sequences", [False, True])
+def test_complete_output_resumed_warns_again(tmp_path, caplog, sequences):
+    split = SEQUENCES if sequences else SPLIT
+    out = tmp_path / "out"
+    overrides = [*FAST, *split, "output.folder_headroom=0.01", f"output.dir={out}"]
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        generate(load_demo_recipe(overrides=overrides), progress=False)
+    first = clipping_warnings(caplog)
+    caplog.clear()
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        summary = generate(
+            load_demo_recipe(overrides=overrides), progress=False, resume=True
+        )
+
+    assert summary.already_complete
+    assert len(first) == 1
+    assert clipping_warnings(caplog) == first
+
+
 def test_sequence_clipping_recorded_and_warned(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="thermosynth"):
         anomalous = run_demo(tmp_path, "output.folder_headroom=0.01", sequences=True)

@@ -994,7 +994,7 @@ def _print_transfer_summary(
 
     print(f"wrote transfer report to {output}/report.md")
     for row in result.image:
-        if row["group"] == "all" and row["generator"] in generators:
+        if row["group"] == "all":
             interval = f"[{row['low']:.3f}, {row['high']:.3f}]"
             if math.isnan(row["low"]):
                 interval = f"[n/a, n < {MIN_CI_ANOMALIES}]"

@@ -211,6 +211,23 @@ def test_overwrite_names_entries_a_user_added(tmp_path, caplog):
     assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "report.md"]
 
 
+def test_overwrite_names_closeness_write_back(tmp_path, caplog):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    (target / "closeness.csv").write_text("index,contrast_K\n")
+    (target / "dataset_closeness.h5").write_bytes(b"h5")
+    (target / "NOTES.txt").write_text("mine")
+
+    assert _overwrite_warnings(target, caplog) == [
+        "--overwrite removes the per-sample closeness that validate closeness "
+        f"wrote into {target} (closeness.csv, dataset_closeness.h5), because it "
+        "describes the replaced samples; run validate closeness again on the "
+        "new output",
+        f"--overwrite removes 1 file(s) or folder(s) in {target} that thermosynth "
+        "did not write: NOTES.txt",
+    ]
+
+
 def test_overwrite_names_entries_added_deeper(tmp_path, caplog):
     target = tmp_path / "out"
     with staged_dir(target, overwrite=False) as stage:

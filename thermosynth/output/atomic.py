@@ -98,6 +98,11 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
+# Files that `thermosynth validate closeness` writes into a generate output
+# after the output's marker was written, so the marker does not list them.
+CLOSENESS_WRITE_BACK = ("closeness.csv", "dataset_closeness.h5")
+
+
 def is_thermosynth_output(folder: Path) -> bool:
     """Return whether ``folder`` is an output folder that thermosynth wrote.
 
@@ -341,6 +346,16 @@ def _replace(staging: Path, target: Path) -> None:
         return
 
     added = added_entries(target)
+    written_back = [name for name in added if name in CLOSENESS_WRITE_BACK]
+    added = [name for name in added if name not in CLOSENESS_WRITE_BACK]
+    if written_back:
+        logger.warning(
+            "--overwrite removes the per-sample closeness that validate "
+            "closeness wrote into %s (%s), because it describes the replaced "
+            "samples; run validate closeness again on the new output",
+            target,
+            ", ".join(written_back),
+        )
     if added:
         logger.warning(
             "--overwrite removes %d file(s) or folder(s) in %s that thermosynth "

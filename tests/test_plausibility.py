@@ -164,9 +164,9 @@ def test_layout_off_frame_warns(caplog, corners_px, invalid_rows, expected):
 @pytest.mark.parametrize(
     ("kind", "keys"),
     [
-        ("hotspot", "power_W"),
-        ("joule", "current_A or resistance_mohm"),
-        ("held_patch", "rise_K"),
+        ("hotspot", "scenarios.s.power_W"),
+        ("joule", "scenarios.s.current_A or scenarios.s.resistance_mohm"),
+        ("held_patch", "scenarios.s.rise_K"),
     ],
 )
 def test_saturation_names_source_keys(caplog, kind, keys):
@@ -175,7 +175,7 @@ def test_saturation_names_source_keys(caplog, kind, keys):
         UnitChecks(ambient_C=25.0).check_sample(0, metadata)
 
     (record,) = caplog.records
-    assert f"lower the scenario's {keys} or check" in record.getMessage()
+    assert f"lower {keys} or check" in record.getMessage()
 
 
 def test_hot_joule_names_current_and_resistance(caplog):

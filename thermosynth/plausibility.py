@@ -162,7 +162,6 @@ class UnitChecks:
         """
         peak_K = float(np.max(metadata["peak_rise_K"]))
         kind = metadata.get("kind", "hotspot")
-        keys = " or ".join(SOURCE_KEYS.get(kind, ("power_W",)))
         if peak_K > MAX_PLAUSIBLE_RISE_K:
             units = SOURCE_UNITS.get(kind, SOURCE_UNITS["hotspot"])
             check = f"that the scenario's {units} and its sizes in millimetres"
@@ -179,13 +178,17 @@ class UnitChecks:
             )
         saturated = int(np.max(metadata.get("saturated_px", 0)))
         if saturated:
+            name = metadata["scenario"]
+            recipe_keys = " or ".join(
+                f"scenarios.{name}.{key}" for key in SOURCE_KEYS.get(kind, ("power_W",))
+            )
             self._warn(
                 "saturated",
-                f"{noun} {index} ({metadata['scenario']}) has {saturated} mask "
-                "pixels clipped at the largest value the frames' encoding holds, "
-                f"so they show less than the simulated rise; lower the scenario's "
-                f"{keys} or check the frames' calibration. Each {noun}'s count is "
-                "its metadata's saturated_px",
+                f"{noun} {index} ({name}) has {saturated} mask pixels clipped at "
+                "the largest value the frames' encoding holds, so they show less "
+                f"than the simulated rise; lower {recipe_keys} or check the "
+                f"frames' calibration. Each {noun}'s count is its metadata's "
+                "saturated_px",
             )
 
     def check_placement(

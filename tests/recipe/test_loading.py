@@ -446,6 +446,16 @@ def test_override_unknown_scenario_name_lists_names():
     assert "use a name (internal_short, tab_overheating) or an index (0..1)" in message
 
 
+def test_override_error_keeps_scenario_name():
+    with pytest.raises(RecipeError) as raised:
+        load_demo_recipe(overrides=["scenarios.tab_overheating.current_A=-3"])
+
+    message = str(raised.value)
+    assert "key 'scenarios.tab_overheating.current_A' = -3 is invalid" in message
+    assert message.endswith("with --set scenarios.tab_overheating.current_A=...")
+    assert "scenarios.1." not in message
+
+
 def test_override_addresses_scenario_by_name():
     loaded = load_demo_recipe(overrides=["scenarios.tab_overheating.weight=2"])
 

@@ -187,6 +187,7 @@ def parse_recipe(
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         message = format_validation_error(exc, source)
+        message = _scenario_names_back(message, data, overrides)
         raise RecipeError(_blame_override(message, source, overrides)) from None
 
     recipe = _resolve_paths(recipe, base_dir, source)
@@ -589,6 +590,26 @@ DISTRIBUTION_FORMS = {
 
 _DISTRIBUTION_MEMBERS = ("float", "Uniform", "LogUniform", "Normal", "Choice")
 """Union members that pydantic names in the location of a distribution error."""
+
+
+def _scenario_names_back(
+    message: str, data: Any, overrides: typing.Sequence[str]
+) -> str:
+    """Write ``scenarios.NAME.`` back where a --set item named a scenario.
+
+    An override finds a scenario by its ``name`` (`_list_index`), but
+    pydantic's error gives the scenario's index, which the user never typed.
+    """
+    scenarios = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(scenarios, list):
+        return message
+    for item in overrides:
+        parts = item.partition("=")[0].strip().split(".")
+        if len(parts) < 3 or parts[0] != "scenarios" or parts[1].isdigit():
+            continue
+        index = _list_index(scenarios, parts[1], item, "the recipe")
+        message = message.replace(f"scenarios.{index}.", f"scenarios.{parts[1]}.")
+    return message
 
 
 def _blame_override(message: str, source: str, overrides: typing.Sequence[str]) -> str:

@@ -607,7 +607,11 @@ def _scenario_names_back(
         parts = item.partition("=")[0].strip().split(".")
         if len(parts) < 3 or parts[0] != "scenarios" or parts[1].isdigit():
             continue
-        index = _list_index(scenarios, parts[1], item, "the recipe")
+        try:
+            index = _list_index(scenarios, parts[1], item, "the recipe")
+        except RecipeError:
+            # Another --set item renamed the scenario, so the index stays.
+            continue
         message = message.replace(f"scenarios.{index}.", f"scenarios.{parts[1]}.")
     return message
 

@@ -319,10 +319,10 @@ class InRegion:
     draws it keeps the draw with the most pixels inside.
 
     A baseline may also copy pixels from elsewhere: CutPaste's patch, a
-    shifted or flipped texture. So the generator sees the frame with the
-    pixels outside ``region`` set to the region's median level
-    (:func:`fill_outside`), and its pool should be filled the same way,
-    so that no background is pasted onto the object.
+    shifted or flipped texture. So the generator receives the frame with
+    the pixels outside ``region`` set to the region's median level
+    (:func:`fill_outside`). Fill its pool the same way, so that no
+    background is pasted onto the object.
 
     Parameters
     ----------
@@ -338,7 +338,10 @@ class InRegion:
     def __post_init__(self) -> None:
         self.region = np.asarray(self.region, dtype=bool)
         if not self.region.any():
-            raise ValueError("the region of interest contains no pixel")
+            raise ValueError(
+                "the region of interest contains no pixel; give a region with "
+                "at least one pixel"
+            )
 
     def __call__(
         self, image: np.ndarray, rng: np.random.Generator
@@ -395,7 +398,7 @@ class Mixture:
     def __post_init__(self) -> None:
         self.members = tuple(self.members)
         if not self.members:
-            raise ValueError("a mixture needs at least one generator")
+            raise ValueError("members is empty; a Mixture needs at least one generator")
 
     def __call__(
         self, image: np.ndarray, rng: np.random.Generator

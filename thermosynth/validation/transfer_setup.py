@@ -185,7 +185,7 @@ def thermal_factory(
 ) -> ThermalFactory:
     """Simulate the recipe's bank of rises once, registered to ``image``'s size.
 
-    The registration sees the recipe's region of interest as the frame's
+    The registration takes the recipe's region of interest as the frame's
     valid pixels, as ``thermosynth generate`` does, and the pseudo-anomalies
     change only pixels inside it. Rises are flipped at random only under
     ``registration.method: full_frame``, the one symmetric placement.

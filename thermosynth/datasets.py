@@ -61,8 +61,11 @@ from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
     DrawnScenario,
     choose_scenario_index,
-    draw_attempt,
+    draw_attempt_sources,
+    draw_count,
     draw_scenario,
+    sources_metadata,
+    superpose,
 )
 
 logger = logging.getLogger(__name__)
@@ -623,7 +626,7 @@ class OnTheFlyDataset(Dataset[Item]):
 
         max_input_rise = 0.0
         for attempt in range(1, recipe.blend.max_tries + 1):
-            drawn, rise_grid, events, slot = self._draw_rise(
+            drawn, rise_grid, sources = self._draw_rise(
                 rng, scenario_index, attempt=attempt
             )
             rise_px = warp_to_frame(rise_grid, homography, frame.shape)
@@ -642,9 +645,6 @@ class OnTheFlyDataset(Dataset[Item]):
                     "encoding": describe_encoding(frame.encoding),
                     "scenario": drawn.name,
                     "kind": drawn.kind,
-                    "duration_s": drawn.duration_s,
-                    "params": drawn.params,
-                    "bank_slot": slot,
                     "peak_rise_K": float(rise_grid.max()),
                     "peak_recorded_rise": result.peak_rise,
                     "area_px": result.area_px,
@@ -652,7 +652,7 @@ class OnTheFlyDataset(Dataset[Item]):
                     "threshold": float(threshold),
                     "attempts": attempt,
                     "corners_px": corners,
-                    **events,
+                    **sources,
                 }
                 generator.unit_checks.check_sample(index, metadata, noun="item")
                 return Sample(
@@ -679,21 +679,37 @@ class OnTheFlyDataset(Dataset[Item]):
 
     def _draw_rise(
         self, rng: np.random.Generator, scenario_index: int, *, attempt: int
-    ) -> tuple[DrawnScenario, np.ndarray, CellTimes, int | None]:
+    ) -> tuple[DrawnScenario, np.ndarray, dict[str, Any]]:
         """Draw a rise of scenario ``scenario_index`` [K] on the layout grid.
 
-        Returns the drawn scenario, its rise, a runaway's per-cell times
-        (empty for other kinds) and its bank slot (None without a bank).
+        Returns the first drawn source, the sum of the ``count`` sources'
+        rises and their metadata (`sources_metadata`): each source's bank
+        slot (None without a bank) and a runaway's per-cell times.
         """
         generator = self._worker_generator()
+        scenarios = generator.recipe.scenarios
+        spec = scenarios[scenario_index]
+        parts: list[tuple[DrawnScenario, np.ndarray, CellTimes, int | None]]
         if self.bank_size == 0:
-            scenarios = generator.recipe.scenarios
-            spec = scenarios[scenario_index]
-            drawn = draw_attempt(
+            drawns = draw_attempt_sources(
                 spec, scenarios, generator.layout, rng, attempt=attempt
             )
-            return drawn, *self._simulate(drawn), None
+            parts = [(drawn, *self._simulate(drawn), None) for drawn in drawns]
+        else:
+            parts = [self._bank_part(rng, scenario_index)]
+            for _ in range(draw_count(spec, rng) - 1):
+                parts.append(self._bank_part(rng, scenario_index))
 
+        rise = superpose([rise for _, rise, _, _ in parts])
+        described = [
+            (drawn, {"bank_slot": slot, **events}) for drawn, _, events, slot in parts
+        ]
+        return parts[0][0], rise, sources_metadata(described)
+
+    def _bank_part(
+        self, rng: np.random.Generator, scenario_index: int
+    ) -> tuple[DrawnScenario, np.ndarray, CellTimes, int]:
+        """Draw one of the scenario's bank slots uniformly; return it and its rise."""
         slots = [
             slot
             for slot, scenario in enumerate(self._slot_scenarios)

@@ -59,7 +59,10 @@ from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import (
     DrawnScenario,
     choose_scenario_index,
-    draw_attempt,
+    draw_attempt_sources,
+    draw_count,
+    sources_metadata,
+    superpose,
 )
 from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
 
@@ -273,11 +276,11 @@ class Generator:
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
         max_input_rise = 0.0
         for attempt in range(1, blend_spec.max_tries + 1):
-            drawn, rise_grid, bank_info = self._draw_rise(
+            drawn, rise_grid, sources = self._draw_rise(
                 rng, scenario_index, attempt=attempt
             )
             sample, peak_input = self._attempt(
-                index, frame, prepared, drawn, rise_grid, bank_info
+                index, frame, prepared, drawn, rise_grid, sources
             )
             max_input_rise = max(max_input_rise, peak_input)
             if sample.metadata["area_px"] >= blend_spec.min_area_px:
@@ -354,19 +357,34 @@ class Generator:
     def _draw_rise(
         self, rng: np.random.Generator, scenario_index: int, *, attempt: int
     ) -> tuple[DrawnScenario, np.ndarray, dict[str, Any]]:
-        """Draw a rise [K] of scenario ``scenario_index``: simulated or from a bank."""
+        """Draw a rise [K] of scenario ``scenario_index``: simulated or from a bank.
+
+        Returns the first drawn source, the sum of the ``count`` sources'
+        rises and their metadata (`sources_metadata`).
+        """
         recipe = self.recipe
+        spec = recipe.scenarios[scenario_index]
         if recipe.bank.mode == "off":
-            spec = recipe.scenarios[scenario_index]
-            drawn = draw_attempt(
+            drawns = draw_attempt_sources(
                 spec, recipe.scenarios, self.layout, rng, attempt=attempt
             )
-            events: dict[str, Any] = {}
-            rise = simulate_rise(drawn, self.layout, recipe, events=events)
-            return drawn, rise, events
+            parts = [self._simulated(drawn) for drawn in drawns]
+        else:
+            bank = self._bank or self.open_bank()
+            parts = [bank.draw(rng, scenario_index=scenario_index)]
+            for _ in range(draw_count(spec, rng) - 1):
+                parts.append(bank.draw(rng, scenario_index=scenario_index))
 
-        bank = self._bank or self.open_bank()
-        return bank.draw(rng, scenario_index=scenario_index)
+        rise = superpose([rise for _, rise, _ in parts])
+        metadata = sources_metadata([(drawn, info) for drawn, _, info in parts])
+        return parts[0][0], rise, metadata
+
+    def _simulated(
+        self, drawn: DrawnScenario
+    ) -> tuple[DrawnScenario, np.ndarray, dict[str, Any]]:
+        events: dict[str, Any] = {}
+        rise = simulate_rise(drawn, self.layout, self.recipe, events=events)
+        return drawn, rise, events
 
     def open_bank(
         self, *, progress: bool = False, run_entries: EntryRunner | None = None
@@ -416,10 +434,11 @@ class Generator:
         prepared: PreparedFrame,
         drawn: DrawnScenario,
         rise_grid: np.ndarray,
-        bank_info: dict[str, Any],
+        sources: dict[str, Any],
     ) -> tuple[Sample, float]:
         """Warp, record and blend one drawn rise [K] into ``frame``.
 
+        ``sources`` is the metadata of the drawn sources (`sources_metadata`).
         Returns the sample and the largest recorded rise before the threshold,
         in the frame's unit.
         """
@@ -437,15 +456,13 @@ class Generator:
             "encoding": describe_encoding(frame.encoding),
             "scenario": drawn.name,
             "kind": drawn.kind,
-            "duration_s": drawn.duration_s,
-            "params": drawn.params,
             "peak_rise_K": float(rise_grid.max()),
             "peak_recorded_rise": float(result.peak_rise),
             "recorded_unit": rise_unit(frame.unit),
             "area_px": int(result.area_px),
             "saturated_px": saturated_px(result, frame),
             "threshold": float(threshold),
-            **bank_info,
+            **sources,
         }
         sample = Sample(
             index=index,

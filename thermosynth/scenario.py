@@ -113,6 +113,63 @@ def draw_attempt(
     return draw_scenario(spec, layout, rng)
 
 
+def draw_count(spec: ScenarioSpec, rng: np.random.Generator) -> int:
+    """Return how many sources of ``spec`` one sample superposes (``count``).
+
+    A fixed count reads no number from ``rng``.
+    """
+    return int(draw(getattr(spec, "count", 1), rng))
+
+
+def draw_attempt_sources(
+    spec: ScenarioSpec,
+    scenarios: list[ScenarioSpec],
+    layout: Layout,
+    rng: np.random.Generator,
+    *,
+    attempt: int,
+) -> list[DrawnScenario]:
+    """Draw every source of one attempt: `draw_attempt`, then ``count - 1`` more.
+
+    The count is read after the first source, so a scenario without
+    ``count`` draws what `draw_attempt` alone draws.
+    """
+    first = draw_attempt(spec, scenarios, layout, rng, attempt=attempt)
+    more = draw_count(spec, rng) - 1
+    return [first, *(draw_scenario(spec, layout, rng) for _ in range(more))]
+
+
+def sources_metadata(
+    parts: Sequence[tuple[DrawnScenario, dict[str, Any]]],
+) -> dict[str, Any]:
+    """Describe the drawn sources of one sample for its metadata.
+
+    ``parts`` pairs each source with what else its metadata records (such as
+    its bank entry). One source puts ``duration_s``, ``params`` and those
+    keys at the top level; several put ``count`` and ``sources``, a list of
+    such mappings, one per source.
+    """
+    described = [
+        {"duration_s": drawn.duration_s, "params": drawn.params, **info}
+        for drawn, info in parts
+    ]
+    if len(described) == 1:
+        return described[0]
+    return {"count": len(described), "sources": described}
+
+
+def superpose(rises_K: Sequence[np.ndarray]) -> np.ndarray:
+    """Return the sum of the sources' rises [K]; one rise is returned as it is.
+
+    The sum is the rise of all sources heating together where the problem is
+    linear (no radiation, properties independent of temperature).
+    """
+    total = rises_K[0]
+    for rise in rises_K[1:]:
+        total = total + rise
+    return total
+
+
 def draw_scenario(
     spec: ScenarioSpec, layout: Layout, rng: np.random.Generator
 ) -> DrawnScenario:

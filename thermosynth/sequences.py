@@ -83,7 +83,9 @@ from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
     DrawnScenario,
     choose_scenario,
-    draw_attempt,
+    draw_attempt_sources,
+    sources_metadata,
+    superpose,
 )
 from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
 
@@ -308,11 +310,11 @@ class SequenceGenerator:
         spec = self.recipe.blend
         max_input_rise = 0.0
         for attempt in range(1, spec.max_tries + 1):
-            drawn = draw_attempt(
+            drawns = draw_attempt_sources(
                 scenario, self.recipe.scenarios, self.layout, rng, attempt=attempt
             )
             sample, peak_input = self._attempt(
-                index, frames, drawn, homography, emissivity
+                index, frames, drawns, homography, emissivity
             )
             max_input_rise = max(max_input_rise, peak_input)
             if sample.metadata["area_px"][-1] >= spec.min_area_px:
@@ -335,20 +337,26 @@ class SequenceGenerator:
         self,
         index: int,
         frames: list[Frame],
-        drawn: DrawnScenario,
+        drawns: list[DrawnScenario],
         homography: np.ndarray,
         emissivity: np.ndarray | None,
     ) -> tuple[SequenceSample, float]:
-        """Simulate ``drawn`` and blend each time step into its base frame.
+        """Simulate ``drawns`` and blend each time step into its base frame.
 
-        Returns the sequence and the largest rise recorded in its last frame
-        before the threshold, in the frames' unit.
+        The sources all start at the onset and their rises add up
+        (`superpose`). Returns the sequence and the largest rise recorded in
+        its last frame before the threshold, in the frames' unit.
         """
         recipe = self.recipe
-        events: dict[str, Any] = {}
-        rise_grid = simulate_sequence_rise(
-            drawn, self.layout, recipe, self.times_s, events=events
-        )
+        parts = []
+        for drawn in drawns:
+            events: dict[str, Any] = {}
+            rise = simulate_sequence_rise(
+                drawn, self.layout, recipe, self.times_s, events=events
+            )
+            parts.append((drawn, rise, events))
+        rise_grid = superpose([rise for _, rise, _ in parts])
+        drawn = drawns[0]
         rise_px = warp_to_frame(rise_grid, homography, frames[0].shape)
         results = [
             self._blend_frame(frame, rise, emissivity)
@@ -360,8 +368,6 @@ class SequenceGenerator:
             "encoding": describe_encoding(frames[0].encoding),
             "scenario": drawn.name,
             "kind": drawn.kind,
-            "duration_s": drawn.duration_s,
-            "params": drawn.params,
             "times_s": self.times_s.tolist(),
             "peak_rise_K": [float(r.max()) for r in rise_grid],
             "peak_recorded_rise": [r.peak_rise for r in results],
@@ -371,7 +377,7 @@ class SequenceGenerator:
                 saturated_px(r, frame) for r, frame in zip(results, frames, strict=True)
             ],
             "threshold": [blend_threshold(frame, recipe) for frame in frames],
-            **events,
+            **sources_metadata([(drawn, events) for drawn, _, events in parts]),
         }
         sequence = SequenceSample(
             index=index,

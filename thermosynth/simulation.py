@@ -200,6 +200,7 @@ def simulate_scenario(
     *,
     output_times_s: Sequence[float] | None = None,
     events: dict[str, Any] | None = None,
+    together_with: Sequence[DrawnScenario] = (),
 ) -> np.ndarray:
     """Simulate ``drawn``; return the imaged face's rise at each output time.
 
@@ -211,6 +212,11 @@ def simulate_scenario(
     events : dict, optional
         Filled, for a runaway, with each battery cell's event times
         (`runaway_events`); left empty for other kinds.
+    together_with : sequence of DrawnScenario, optional
+        Further scenarios, not runaways, whose sources heat in the same run
+        from the same onset, over ``drawn``'s times. Samples with ``count``
+        add separate runs instead (`thermosynth.scenario.superpose`);
+        ``benchmarks/superposition_error.py`` compares the two.
 
     Returns
     -------
@@ -224,7 +230,7 @@ def simulate_scenario(
         the surface behind it.
     """
     try:
-        return _simulate(drawn, layout, recipe, output_times_s, events)
+        return _simulate(drawn, layout, recipe, output_times_s, events, together_with)
     except SimulationError as error:
         raise SimulationError(_name_failure(error, drawn, recipe)) from error
 
@@ -255,6 +261,7 @@ def _simulate(
     recipe: Recipe,
     output_times_s: Sequence[float] | None,
     events: dict[str, Any] | None,
+    together_with: Sequence[DrawnScenario] = (),
 ) -> np.ndarray:
     """Run the solver that suits ``drawn``; see `simulate_scenario`."""
     physics = recipe.physics
@@ -267,7 +274,14 @@ def _simulate(
         "dt_s": min(physics.dt_s, duration_s / MIN_STEPS),
         "output_times_s": times,
     }
+    if any(d.kind == "runaway" for d in (drawn, *together_with)) and together_with:
+        raise ValueError(
+            "together_with cannot run with a runaway scenario, because runaway "
+            "chemistry does not add up; simulate the runaway alone"
+        )
     sources = build_sources(drawn, layout, physics)
+    for other in together_with:
+        sources += build_sources(other, layout, physics)
 
     result: Any
     if drawn.kind == "runaway":

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from thermosynth.errors import RecipeError
 from thermosynth.recipe.distributions import bounds, describe
-from thermosynth.recipe.models import MAX_N_LAYERS, Recipe
+from thermosynth.recipe.models import MAX_COUNT, MAX_N_LAYERS, Recipe
 from thermosynth.recipe.yaml12 import RecipeYamlLoader
 
 logger = logging.getLogger(__name__)
@@ -645,6 +645,12 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         return f"{source}: unknown key '{key}'{hint}{more}"
     if first["type"] == "missing":
         return f"{source}: missing required key '{key}'; add it to the recipe{more}"
+    if first["type"] == "distribution" and loc[-1] == "count":
+        return (
+            f"{source}: key '{key}' = {value!r} is invalid: count takes a whole "
+            f"number from 1 to {MAX_COUNT}, or {{choice: [2, 3]}} of such "
+            f"numbers{more}"
+        )
     if first["type"] == "distribution":
         reason = _distribution_reason(value, first["members"])
         forms = ", ".join(f"{{{n}: {f}}}" for n, f in DISTRIBUTION_FORMS.items())

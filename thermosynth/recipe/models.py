@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from thermosynth.recipe.distributions import Distribution, Normal, bounds
+from thermosynth.recipe.distributions import Choice, Distribution, Normal, bounds
 
 # Strict: a YAML true or "20" is rejected rather than read as 1.0 or 20.0,
 # while an integer such as 20 is still accepted.
@@ -341,8 +341,32 @@ class _ScenarioBase(_Model):
         return _positive_distribution(value, "duration_s")
 
 
+# Sources of one scenario that a sample superposes at most (``count``).
+MAX_COUNT = 16
+
+
+def _whole_count(value: float | Choice) -> float | Choice:
+    values = value.choice if isinstance(value, Choice) else [value]
+    for number in values:
+        if number != int(number) or not 1 <= number <= MAX_COUNT:
+            raise ValueError(
+                f"count is how many sources of the scenario heat one sample, a "
+                f"whole number from 1 to {MAX_COUNT} or {{choice: [2, 3]}} of "
+                f"such numbers; got {number:g}"
+            )
+    return value
+
+
+Count = Annotated[Annotated[float, Strict()] | Choice, AfterValidator(_whole_count)]
+"""Number of independent draws of a scenario that one sample superposes."""
+
+
 class HotspotScenario(_ScenarioBase):
-    """A localised internal short or hotspot of given power and radius."""
+    """A localised internal short or hotspot of given power and radius.
+
+    ``count`` draws that many hotspots, each with its own position, radius,
+    power and duration, and the sample shows the sum of their rises.
+    """
 
     kind: Literal["hotspot"]
     power_W: Distribution
@@ -351,6 +375,7 @@ class HotspotScenario(_ScenarioBase):
     y_mm: Distribution | None = None
     where: str = "cells"
     layer: Literal["top", "middle", "bottom"] = "top"
+    count: Count = 1
 
     @field_validator("power_W", "radius_mm")
     @classmethod
@@ -362,7 +387,9 @@ class JouleScenario(_ScenarioBase):
     """Joule heating I^2 R spread over a region, such as tabs or terminals.
 
     Region ``one_strip`` heats a band ``strip_width_mm`` wide along y, such as
-    a thin-film PV cell; no other region takes ``strip_width_mm``.
+    a thin-film PV cell; no other region takes ``strip_width_mm``. With region
+    ``one_cell`` or ``one_strip``, ``count`` heats that many cells or bands
+    drawn independently, each with its own current, resistance and duration.
     """
 
     kind: Literal["joule"]
@@ -370,6 +397,7 @@ class JouleScenario(_ScenarioBase):
     current_A: Distribution
     resistance_mohm: Distribution
     strip_width_mm: Distribution | None = None
+    count: Count = 1
 
     @field_validator("current_A", "resistance_mohm", "strip_width_mm")
     @classmethod
@@ -390,6 +418,16 @@ class JouleScenario(_ScenarioBase):
             raise ValueError(
                 f"strip_width_mm applies to region 'one_strip' only, but region "
                 f"is {self.region!r}; remove strip_width_mm or set region: one_strip"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _count_of_drawn_regions(self) -> JouleScenario:
+        if self.count != 1 and self.region not in ("one_cell", "one_strip"):
+            raise ValueError(
+                f"count applies to regions drawn per sample (one_cell, one_strip), "
+                f"but region is {self.region!r}, which every draw heats alike; "
+                "remove count, or raise current_A or resistance_mohm instead"
             )
         return self
 

@@ -31,11 +31,19 @@ from thermosynth.errors import RecipeError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
 from thermosynth.frames.noise import estimate_noise
+from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.physics.fast import simulate_batch
 from thermosynth.pipeline import Generator
 from thermosynth.recipe.loading import LoadedRecipe
-from thermosynth.scenario import build_sources, choose_scenario, draw_scenario
+from thermosynth.recipe.models import ScenarioSpec
+from thermosynth.scenario import (
+    DrawnScenario,
+    build_sources,
+    choose_scenario,
+    draw_count,
+    draw_scenario,
+)
 from thermosynth.simulation import boundary_from
 
 logger = logging.getLogger(__name__)
@@ -547,7 +555,8 @@ def simulate_rise_bank(
     All scenarios run together with :func:`thermosynth.physics.fast.simulate_batch`
     (one factorisation). Each rise is kept at ``n_times`` moments, the
     quantiles 10 % to 90 % of the drawn durations, so the bank holds
-    ``n_scenarios * n_times`` rises.
+    ``n_scenarios * n_times`` rises. A scenario with ``count`` heats its
+    sources together in one simulation, from the first source's duration.
 
     Parameters
     ----------
@@ -572,11 +581,14 @@ def simulate_rise_bank(
     physics = recipe.physics
     rng = np.random.default_rng(seed)
     drawn = [
-        draw_scenario(choose_scenario(recipe.scenarios, rng), generator.layout, rng)
+        _draw_sources(recipe.scenarios, generator.layout, rng)
         for _ in range(n_scenarios)
     ]
-    batch = [build_sources(d, generator.layout, physics) for d in drawn]
-    durations = [d.duration_s for d in drawn]
+    batch = [
+        [s for d in sources for s in build_sources(d, generator.layout, physics)]
+        for sources in drawn
+    ]
+    durations = [sources[0].duration_s for sources in drawn]
     times = np.unique(np.quantile(durations, np.linspace(0.1, 0.9, n_times)))
 
     boundary = boundary_from(physics, layout=generator.layout)
@@ -594,6 +606,18 @@ def simulate_rise_bank(
     fields = drop_round_off(np.concatenate([r.rise_K for r in results]))
     logger.info("simulated a bank of %d rises", len(fields))
     return warp_to_frame(fields, homography, frame.shape).astype(np.float32)
+
+
+def _draw_sources(
+    scenarios: list[ScenarioSpec], layout: Layout, rng: np.random.Generator
+) -> list[DrawnScenario]:
+    """Choose a scenario by weight and draw its ``count`` sources."""
+    spec = choose_scenario(scenarios, rng)
+    first = draw_scenario(spec, layout, rng)
+    return [
+        first,
+        *(draw_scenario(spec, layout, rng) for _ in range(draw_count(spec, rng) - 1)),
+    ]
 
 
 def drop_round_off(rises_K: np.ndarray, *, relative: float = 1e-9) -> np.ndarray:

@@ -14,6 +14,7 @@ from thermosynth.errors import FrameError, OutputError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.validation.closeness import (
     ClosenessReport,
+    _small_c2st_note,
     closeness_report,
     contrast_against_normal,
     elongation,
@@ -371,11 +372,12 @@ def test_quantum_floor_noted(flir_frames, tmp_path):
 
     report = _quick_report(celsius, tmp_path / "report")
 
-    assert len(report.notes) == 1
+    assert len(report.notes) == 2
     assert (
         "the median noise sigma is the quantisation floor, 0.0289 C"
         in (report.notes[0])
     )
+    assert report.notes[1].startswith("C2ST drew only 8 frames per set")
 
 
 def test_mixed_units_rejected(flir_frames, tmp_path):
@@ -449,16 +451,18 @@ def test_noiseless_normal_figures_nan(tmp_path, caplog):
     # The given masks still give area and contrast.
     assert all(r["area_px"] == 9.0 for r in pseudo)
     assert np.median([r["contrast"] for r in pseudo]) == pytest.approx(3.0, abs=0.5)
-    assert len(warnings) == 1
+    assert len(warnings) == 2
     assert "have no measurable noise (noise sigma 0)" in warnings[0]
+    assert "fewer than 50, so its accuracy there is noisy" in warnings[1]
     assert report.notes == warnings
     assert "Note: normal frames from" in (tmp_path / "report" / "report.md").read_text()
 
 
-def test_noisy_normal_has_no_note(copied):
+def test_noisy_normal_has_only_the_small_set_note(copied):
     _, _, report = copied
 
-    assert report.notes == []
+    assert len(report.notes) == 1
+    assert "fewer than 50, so its accuracy there is noisy" in report.notes[0]
     assert all(np.isfinite(r["frechet"]) for r in report.set_distances)
 
 
@@ -640,3 +644,14 @@ def test_real_set_without_anomalies_says_it_is_optional(tmp_path):
     message = str(raised.value)
     assert message.startswith("cannot load the real set: no anomalous images")
     assert message.endswith("or leave out --real to run without real anomalies")
+
+
+@pytest.mark.parametrize(("n_per_set", "noted"), [(49, True), (50, False)])
+def test_small_c2st_sets_noted(n_per_set, noted):
+    rows = [{"c2st_n_per_set": 200}, {"c2st_n_per_set": n_per_set}]
+
+    notes = _small_c2st_note(rows)
+
+    assert bool(notes) == noted
+    if noted:
+        assert notes[0].startswith(f"C2ST drew only {n_per_set} frames per set")

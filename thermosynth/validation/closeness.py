@@ -305,12 +305,13 @@ def closeness_report(
     distances = _set_distances(measured.features, root, n_permutations)
     if not measured.has_noise:
         _drop_thermal_frechet(distances)
+    notes = [*measured.notes, *_small_c2st_note(distances)]
     report = ClosenessReport(
         per_sample=measured.rows,
         set_distances=distances,
         property_comparison=_compare_properties(measured.rows) if real else [],
         out_dir=out_dir,
-        notes=measured.notes,
+        notes=notes,
     )
 
     with staged_dir(out_dir, overwrite=overwrite) as stage:
@@ -839,6 +840,25 @@ def _set_distances(
                 }
             )
     return rows
+
+
+# Frames per set below which a C2ST accuracy is too noisy to read.
+C2ST_FEW_PER_SET = 50
+
+
+def _small_c2st_note(distances: list[dict[str, Any]]) -> list[str]:
+    """Warn, and return a note, when a C2ST row drew fewer than 50 frames per set."""
+    small = sorted({r["c2st_n_per_set"] for r in distances} - {None})
+    small = [n for n in small if n < C2ST_FEW_PER_SET]
+    if not small:
+        return []
+    note = (
+        f"C2ST drew only {small[0]} frames per set in some rows, fewer than "
+        f"{C2ST_FEW_PER_SET}, so its accuracy there is noisy: an accuracy below "
+        "0.5 is chance, not a finding. Give each set 50 or more frames"
+    )
+    logger.warning("%s", note)
+    return [note]
 
 
 def _compare_properties(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

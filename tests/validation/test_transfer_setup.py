@@ -28,14 +28,22 @@ PV_SHAPE = (40, 24)
 
 # SHA-256 of the first five PV pseudo-anomalies and masks (see
 # test_pv_pseudo_anomalies_unchanged), from the generator before it read the
-# recipe's region of interest. The PV recipe has none, so they must not move.
+# recipe's region of interest and before scenarios took a count. The PV
+# recipe has no region, and the test draws one source per sample as the
+# recipe did then, so they must not move.
 PV_DIGEST = "5c11fa53908811b7e29ccb409022bb42f7a98d4ef9f1b89304d40ba06c2d9e7e"
 
 
-def _pv_recipe(tmp_path: Path, frames: np.ndarray) -> Path:
+def _pv_recipe(tmp_path: Path, frames: np.ndarray, *, one_source: bool = False) -> Path:
     for i, image in enumerate(frames):
         assert cv2.imwrite(str(tmp_path / f"{i:03d}.png"), image)
-    return write_pv_recipe(tmp_path, tmp_path / "pv.yaml")
+    path = write_pv_recipe(tmp_path, tmp_path / "pv.yaml")
+    if one_source:
+        data = yaml.safe_load(path.read_text())
+        for spec in data["scenarios"]:
+            spec.pop("count", None)
+        path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def _pv_frames(n: int) -> np.ndarray:
@@ -47,7 +55,7 @@ def _pv_frames(n: int) -> np.ndarray:
 
 def test_pv_pseudo_anomalies_unchanged(tmp_path):
     frames = _pv_frames(5)
-    loaded = load_recipe(_pv_recipe(tmp_path, frames))
+    loaded = load_recipe(_pv_recipe(tmp_path, frames, one_source=True))
     make = thermal_factory(loaded, frames[0], n_scenarios=3, seed=0, spread=2.0)
     digest = hashlib.sha256()
     for scale in (1.0, 2.0):

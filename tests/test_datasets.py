@@ -413,6 +413,32 @@ def test_on_the_fly_without_bank_simulates(loaded):
     assert not set(CELL_TIMES) & set(meta)  # a hotspot or joule heating
 
 
+def level_frames_overrides(folder: Path) -> list[str]:
+    """Write two uint8 PNGs with a warm rectangle; return overrides to read them."""
+    folder.mkdir()
+    for i in range(2):
+        image = np.full((120, 160), 60 + i, np.uint8)
+        image[30:90, 40:120] = 120
+        cv2.imwrite(str(folder / f"{i}.png"), image)
+    return [
+        f"frames={{kind: images, path: {folder}, unit: level}}",
+        "camera.levels_per_kelvin=10.0",
+        *FAST_DEMO,
+        "split.train_normal=2",
+    ]
+
+
+def test_on_the_fly_metadata_has_recorded_unit(loaded, tmp_path):
+    level = load_demo_recipe(overrides=level_frames_overrides(tmp_path / "f"))
+    options = {"length": 1, "anomaly_fraction": 1.0, "bank_size": 1}
+    in_celsius = json.loads(OnTheFlyDataset(loaded, **options)[0]["metadata"])
+    in_levels = json.loads(OnTheFlyDataset(level, **options)[0]["metadata"])
+
+    assert in_celsius["recorded_unit"] == "K"
+    assert in_levels["recorded_unit"] == "level"
+    assert in_levels["peak_recorded_rise"] > in_levels["threshold"] > 0
+
+
 @pytest.mark.parametrize("bank_size", [0, 1])
 def test_on_the_fly_runaway_item_has_cell_times(bank_size):
     loaded = load_demo_recipe(overrides=FIXED_RUNAWAY)
@@ -825,24 +851,6 @@ def test_on_the_fly_workers_warn_once_per_run(caplog):
     assert rises[0].startswith(f"item {first[0]} (hotspot) rises ")
     assert len(clipped) == 1
     assert len(materials) == 1
-
-
-def test_shared_names_seen_across_fork():
-    names = datasets_module._SharedNames(("frame", "rise"))
-    context = multiprocessing.get_context("fork")
-    child = context.Process(target=names.add, args=("rise",))
-    child.start()
-    child.join(timeout=30)
-
-    assert child.exitcode == 0
-    assert "rise" in names
-    assert "frame" not in names
-    assert set(names) == {"rise"}
-    assert len(names) == 1
-    with pytest.raises(ValueError, match="name 'saturated' is not one of"):
-        names.add("saturated")
-    names.discard("rise")
-    assert not names
 
 
 def test_image_tensor_copies_read_only_frame():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import multiprocessing
 import pickle
 import warnings
+from queue import Empty
 
 import numpy as np
 import pytest
@@ -290,3 +293,107 @@ def test_hotspot_warns_for_three_channels():
         warnings.simplefilter("error")
         hotspot(torch.zeros(1, 8, 8), mask, seeded(0))
         hotspot(torch.zeros(1, 3, 8, 8), mask, seeded(0))
+
+
+def rgb_warnings(
+    record: list[warnings.WarningMessage],
+) -> list[warnings.WarningMessage]:
+    return [w for w in record if "ThermalHotspot got" in str(w.message)]
+
+
+def test_hotspot_warns_once_per_object():
+    first, second = ThermalHotspot(), ThermalHotspot()
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            first(torch.zeros(3, 8, 8), mask, seeded(0))
+        second(torch.zeros(3, 8, 8), mask, seeded(0))
+
+    hotspot_warnings = rgb_warnings(record)
+    assert len(hotspot_warnings) == 2
+    assert "drop this transform" in str(hotspot_warnings[0].message)
+    assert hotspot_warnings[0].filename == __file__
+
+
+def test_hotspot_warning_points_at_loop():
+    loader = torch.utils.data.DataLoader(_Frames(ThermalHotspot(), rgb={0}))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in loader:
+            pass
+
+    hotspot_warnings = rgb_warnings(record)
+    assert len(hotspot_warnings) == 1
+    assert hotspot_warnings[0].filename == __file__
+
+
+class _Frames(torch.utils.data.Dataset):
+    """Four blank frames, passed through ``transform``, RGB at indices in ``rgb``."""
+
+    def __init__(self, transform, rgb=frozenset()):
+        self.transform = transform
+        self.rgb = rgb
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        channels = 3 if index in self.rgb else 1
+        image = torch.zeros((channels, 8, 8), dtype=torch.float32)
+        mask = torch.zeros((8, 8), dtype=torch.bool)
+        return self.transform(image, mask)[1]
+
+
+class _EpochOrders(torch.utils.data.Sampler[int]):
+    """Sampler that gives ``orders[e]`` in its e-th iteration."""
+
+    def __init__(self, orders: list[list[int]]) -> None:
+        self.orders = orders
+        self.epoch = 0
+
+    def __iter__(self):
+        order = self.orders[self.epoch]
+        self.epoch += 1
+        return iter(order)
+
+    def __len__(self) -> int:
+        return len(self.orders[0])
+
+
+def _warnings_to_queue(queue, worker_id: int) -> None:
+    """DataLoader worker_init_fn: send every warning's message to ``queue``."""
+    warnings.simplefilter("always")
+    warnings.showwarning = lambda message, *args, **kwargs: queue.put(str(message))
+
+
+def test_hotspot_warns_once_across_workers():
+    # Items 0 and 1, the RGB ones, form the batch that worker 0 takes in
+    # epochs 0 and 2 and worker 1 in epoch 1, so no two workers meet an RGB
+    # image at the same moment. Each epoch starts new worker processes.
+    hotspot = ThermalHotspot()
+    queue = multiprocessing.get_context("fork").Queue()
+    orders = [[0, 1, 2, 3], [2, 3, 0, 1], [0, 1, 2, 3]]
+    loader = torch.utils.data.DataLoader(
+        _Frames(hotspot, rgb={0, 1}),
+        batch_size=2,
+        sampler=_EpochOrders(orders),
+        num_workers=2,
+        worker_init_fn=functools.partial(_warnings_to_queue, queue),
+        multiprocessing_context="fork",
+    )
+    marked = [int(batch.sum()) for _ in orders for batch in loader]
+    messages = []
+    while True:
+        try:
+            messages.append(queue.get(timeout=1.0))
+        except Empty:
+            break
+
+    assert all(count > 0 for count in marked)
+    assert len([m for m in messages if "ThermalHotspot got" in m]) == 1
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        hotspot(torch.zeros(3, 8, 8), torch.zeros(8, 8, dtype=torch.bool))
+    assert not rgb_warnings(record)

@@ -28,7 +28,7 @@ import json
 import logging
 import operator
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ from thermosynth.scenario import (
     sources_metadata,
     superpose,
 )
+from thermosynth.shared_names import SharedNames
 
 logger = logging.getLogger(__name__)
 
@@ -529,7 +530,7 @@ class OnTheFlyDataset(Dataset[Item]):
         self._pid: int | None = None
         # Training frames that this process has run the frame check on.
         self._checked_frames: set[int] = set()
-        self._warned = _SharedNames(CHECK_NAMES)
+        self._warned = SharedNames(CHECK_NAMES)
         self._creator_pid = os.getpid()
 
         generator = self._worker_generator()
@@ -623,6 +624,7 @@ class OnTheFlyDataset(Dataset[Item]):
         threshold = blend_threshold(frame, recipe)
         scenario_index = choose_scenario_index(recipe.scenarios, rng)
         spec = recipe.scenarios[scenario_index]
+        unit = rise_unit(frame.unit)
 
         max_input_rise = 0.0
         for attempt in range(1, recipe.blend.max_tries + 1):
@@ -647,6 +649,7 @@ class OnTheFlyDataset(Dataset[Item]):
                     "kind": drawn.kind,
                     "peak_rise_K": float(rise_grid.max()),
                     "peak_recorded_rise": result.peak_rise,
+                    "recorded_unit": unit,
                     "area_px": result.area_px,
                     "saturated_px": saturated_px(result, frame),
                     "threshold": float(threshold),
@@ -667,7 +670,6 @@ class OnTheFlyDataset(Dataset[Item]):
                     metadata=metadata,
                 )
 
-        unit = rise_unit(frame.unit)
         raise ThermosynthError(
             f"item {index} ({frame.source}): in {recipe.blend.max_tries} draws no "
             f"anomaly covered blend.min_area_px = {recipe.blend.min_area_px} "
@@ -743,46 +745,6 @@ class OnTheFlyDataset(Dataset[Item]):
         state["_generator"] = None
         state["_pid"] = None
         return state
-
-
-class _SharedNames(MutableSet[str]):
-    """Set of names from a fixed tuple, kept as flags in shared memory.
-
-    Processes forked after it is made share its memory, and so do the
-    DataLoader workers that receive it pickled under spawn, so a name that
-    one process adds is in the set in the others. Adding a name outside
-    ``names`` raises ValueError.
-
-    NOTE: a check and an add are two steps, not one atomic step, so two
-    processes that check a missing name at the same moment both add it.
-    """
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self.names = tuple(names)
-        self._flags = torch.zeros(len(self.names), dtype=torch.bool).share_memory_()
-
-    def __contains__(self, name: object) -> bool:
-        if name not in self.names:
-            return False
-        return bool(self._flags[self.names.index(str(name))])
-
-    def __iter__(self) -> Iterator[str]:
-        flags = self._flags.tolist()
-        return iter(
-            [name for name, flag in zip(self.names, flags, strict=True) if flag]
-        )
-
-    def __len__(self) -> int:
-        return int(self._flags.sum())
-
-    def add(self, name: str) -> None:
-        if name not in self.names:
-            raise ValueError(f"name {name!r} is not one of {self.names}")
-        self._flags[self.names.index(name)] = True
-
-    def discard(self, name: str) -> None:
-        if name in self.names:
-            self._flags[self.names.index(name)] = False
 
 
 @contextlib.contextmanager

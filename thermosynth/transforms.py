@@ -12,8 +12,9 @@ levels through ``levels_per_kelvin``, so the transform is meant for
 single-channel frames of temperatures or of levels linear in temperature. On
 an RGB palette frame it adds the same level to R, G and B, which makes
 colours that are off the palette, so it warns (``UserWarning``) for an image
-(3, H, W). For pseudo-colour frames use ``thermosynth.pipeline`` or
-:class:`thermosynth.datasets.OnTheFlyDataset`, which blend through the
+(3, H, W). On pseudo-colour frames, use the anomalies that
+``thermosynth.pipeline`` and :class:`thermosynth.datasets.OnTheFlyDataset`
+blend themselves in place of this transform, because those go through the
 palette.
 
 The core needs only torch and is called as ``hotspot(image, mask, generator)``.
@@ -25,6 +26,7 @@ imports its library only when called, so neither is a dependency.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,7 +34,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from thermosynth.shared_names import SharedNames
+
 _ADAPTER_CLASSES: dict[str, Any] = {}
+# Packages whose frames a warning's stacklevel skips to reach user code.
+_INTERNAL_PACKAGES = (
+    "thermosynth",
+    "torch",
+    "torchvision",
+    "albumentations",
+    "multiprocessing",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,9 +54,11 @@ class ThermalHotspot:
     Meant for single-channel images of temperatures or levels. An image
     (3, H, W) gets the same rise in each channel and a ``UserWarning``,
     because on an RGB palette frame that rise makes colours off the palette.
-    Under Python's default warning filter, calls as ``hotspot(image, mask)``
-    show it once per process. Three copies of one greyscale frame are fine,
-    so such inputs may ignore the warning.
+    Each ThermalHotspot object warns once. Whether it has warned is kept in
+    shared memory, so DataLoader workers of every epoch see it, but workers
+    that meet an RGB image at the same moment may each warn once. Three
+    copies of one greyscale frame are fine, so such inputs may ignore the
+    warning.
 
     Parameters
     ----------
@@ -84,6 +98,11 @@ class ThermalHotspot:
     bank_K: torch.Tensor | None = field(default=None, repr=False)
     p: float = 1.0
     mask_value: float = 1.0
+    _warned: SharedNames = field(
+        init=False,
+        repr=False,
+        default_factory=lambda: SharedNames(("three_channels",)),
+    )
 
     def __post_init__(self) -> None:
         _check_range("peak_K", self.peak_K, low_min=0.0, strict=False)
@@ -183,7 +202,9 @@ class ThermalHotspot:
         if spot is None:
             return image
         _check_shape("image", image, spot)
-        _warn_three_channels(image)
+        if _has_three_channels(image) and "three_channels" not in self._warned:
+            _warn_three_channels(image)
+            self._warned.add("three_channels")
 
         offset = self._threshold(params) if self.edge == "taper" else 0.0
         applied = torch.where(spot, params["rise"] - offset, 0.0)
@@ -267,17 +288,49 @@ def _check_bank(bank: torch.Tensor) -> None:
         )
 
 
+def _has_three_channels(image: torch.Tensor) -> bool:
+    """Return whether ``image`` is (3, H, W), which is most likely RGB."""
+    return image.ndim == 3 and image.shape[0] == 3
+
+
 def _warn_three_channels(image: torch.Tensor) -> None:
-    """Warn for an image (3, H, W), which is most likely RGB."""
-    if image.ndim == 3 and image.shape[0] == 3:
-        warnings.warn(
-            f"ThermalHotspot got an image of shape {tuple(image.shape)} and adds "
-            "the same rise to each of its 3 channels; on RGB palette frames this "
-            "makes colours off the palette, so use OnTheFlyDataset, which blends "
-            "through the palette, or single-channel frames",
-            UserWarning,
-            stacklevel=3,
-        )
+    warnings.warn(
+        f"ThermalHotspot got an image of shape {tuple(image.shape)} and adds the "
+        "same rise to each of its 3 channels, which on an RGB palette frame makes "
+        "colours off the palette. For anomalies blended through the palette, "
+        "drop this transform and use the anomalies that OnTheFlyDataset "
+        "(anomaly_fraction) or thermosynth generate blend. To keep it, give it "
+        "single-channel frames of temperatures or levels. If the 3 channels are "
+        "copies of one greyscale frame, ignore this warning. Each ThermalHotspot "
+        "warns once.",
+        UserWarning,
+        stacklevel=_outside_stacklevel(),
+    )
+
+
+def _outside_stacklevel() -> int:
+    """Return the ``stacklevel`` of the first frame outside ``_INTERNAL_PACKAGES``.
+
+    Counted for a ``warnings.warn`` in the caller of this function. It points
+    at user code for a direct call, a torchvision or albumentations pipeline,
+    a DataLoader without workers, and a user's Dataset that calls the
+    transform. Where a thermosynth dataset calls it in a DataLoader worker,
+    a forked worker points at the line that started the workers, such as
+    ``for batch in loader``, because its stack still contains the parent's
+    frames. A spawned worker has no such frame, so it points at the top of
+    the worker's stack.
+    """
+    level = 1
+    frame = sys._getframe(1)
+    while frame.f_back is not None and _is_internal(frame):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _is_internal(frame: Any) -> bool:
+    module = str(frame.f_globals.get("__name__", ""))
+    return module.split(".")[0] in _INTERNAL_PACKAGES
 
 
 def _check_shape(name: str, tensor: torch.Tensor, spot: torch.Tensor) -> None:

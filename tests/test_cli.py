@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,96 @@ def test_missing_frame_folder(capsys, tmp_path):
     assert code == 2
     assert "key 'frames.path': file or folder not found: /no/such/folder" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_frame_path_to_file(capsys, tmp_path):
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    image = tmp_path / "1211.png"
+    cv2.imwrite(str(image), np.zeros((24, 32, 3), np.uint8))
+    args = ("--set", f"frames.path={image}", "-o", str(tmp_path / "out"))
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+
+    message = (
+        f"--set frames.path={image} (recipe {recipe}): key 'frames.path': "
+        f"{image} is a file, but frames of kind "
+        "'images' are read from a folder; set frames.path to the folder that "
+        f"contains the frames, such as {tmp_path}, and frames.pattern to the "
+        "files to read in it ('1211.png' reads this file alone)"
+    )
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_reversed_colorbar_rows_rejected(capsys, tmp_path):
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    args = ("--set", "frames.colorbar.y_px=[207, 30]", "-o", str(tmp_path / "out"))
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+
+    message = (
+        f"--set frames.colorbar.y_px=[207, 30] (recipe {recipe}): key "
+        "'frames.colorbar.y_px' = [207, 30] is invalid: rows [px] "
+        "must be 0 <= first < last; rows count down from 0 at the top, so the "
+        "bar's top row comes first; fix it in the recipe or with --set "
+        "frames.colorbar.y_px=..."
+    )
+    assert_one_line_error(code, err, message)
+
+
+COLORBAR_PAST_FRAME = (
+    r"key 'frames\.colorbar\.x_px' = \[306, 330\] \[px\] lies outside frame "
+    r"\S+/id1_cha_1c/\d+\.png, which is 320 x 240 px \(W x H\); set "
+    r"frames\.colorbar\.x_px to columns within 0\.\.319"
+)
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_colorbar_past_frames_names_key(capsys, tmp_path):
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    args = ("--set", "frames.colorbar.x_px=[306, 330]", "-o", str(tmp_path / "out"))
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+
+    assert code == 2
+    pattern = rf"thermosynth: error: {recipe}: {COLORBAR_PAST_FRAME}\n"
+    assert re.fullmatch(pattern, err), err
+    assert "on_error" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_skipping_every_frame_keeps_first_reason(capsys, tmp_path):
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    sets = ("frames.colorbar.x_px=[306, 330]", "frames.on_error=skip")
+    args = [arg for item in sets for arg in ("--set", item)]
+
+    code, _, err = run_cli(
+        capsys, "generate", str(recipe), *args, "-o", str(tmp_path / "out")
+    )
+
+    assert code == 2
+    pattern = (
+        rf"thermosynth: error: {recipe}: none of the 38 frames of the split can "
+        r"be read, so frames\.on_error: skip skipped them all; the first failed "
+        rf"with: {COLORBAR_PAST_FRAME}\n"
+    )
+    assert re.fullmatch(pattern, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_recipe_file(capsys, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("")
+
+    code, _, err = run_cli(capsys, "generate", str(recipe))
+
+    message = (
+        f"{recipe}: the recipe file is empty; a recipe needs at least the keys "
+        "frames, layout and scenarios, as in the example recipes in the "
+        "recipes/ folder"
+    )
+    assert_one_line_error(code, err, message)
 
 
 def test_existing_output_needs_overwrite(capsys, tmp_path):
@@ -461,7 +552,10 @@ def test_mask_layout_bad_path_names_recipe_key():
         "layout={kind: mask, path: [1, 2], resolution_mm: 1, width_mm: 50, "
         "height_mm: 40, thickness_mm: 5}"
     )
-    message = r"<demo>: key 'layout\.path' = \[1, 2\] is invalid; give the mask"
+    message = (
+        r"^--set layout=\{kind: mask, .*\} \(recipe <demo>\): key 'layout\.path' = "
+        r"\[1, 2\] is invalid; give the mask"
+    )
 
     with pytest.raises(RecipeError, match=message):
         load_demo_recipe(overrides=[layout])
@@ -707,12 +801,14 @@ def test_where_without_metadata_names_flag(capsys, tmp_path):
     [
         (
             "scenarios.0.kind=hotpsot",
-            "<demo>: unknown kind 'hotpsot' at key 'scenarios.0.kind'; did you mean "
+            "--set scenarios.0.kind=hotpsot (recipe <demo>): unknown kind 'hotpsot' "
+            "at key 'scenarios.0.kind'; did you mean "
             "'hotspot'? Valid kinds: hotspot, joule, held_patch, runaway",
         ),
         (
             "scenarios.0.power_W={loguniform: [-5, 3]}",
-            "<demo>: key 'scenarios.0.power_W' = {'loguniform': [-5, 3]} is invalid: "
+            "--set scenarios.0.power_W={loguniform: [-5, 3]} (recipe <demo>): key "
+            "'scenarios.0.power_W' = {'loguniform': [-5, 3]} is invalid: "
             "loguniform bounds must satisfy 0 < low <= high, got -5.0, 3.0; write a "
             "number or one of {uniform: [low, high]}, {loguniform: [low, high]}, "
             "{normal: [mean, std]}, {choice: [a, b, ...]}",
@@ -722,6 +818,88 @@ def test_where_without_metadata_names_flag(capsys, tmp_path):
 def test_recipe_errors_one_line(override, message, capsys, tmp_path):
     args = ("--set", override, "-o", str(tmp_path / "out"))
     code, _, err = run_cli(capsys, "generate", "--demo", *args)
+    assert_one_line_error(code, err, message)
+
+
+BASE_RECIPE = """\
+frames: {kind: synthetic, n_frames: 4}
+layout: {kind: pouch_cell, resolution_mm: 2.0}
+camera: {emissivity_surface: 0.95}
+physics: {ambient_C: 25}
+scenarios:
+  - {kind: hotspot, name: spot, power_W: 1.0, radius_mm: 3.0}
+"""
+
+SET_ERRORS = [
+    (
+        "scenario.0.power_W=3",
+        "unknown key 'scenario'; did you mean 'scenarios'? Valid keys here: seed, "
+        "frames, layout, materials, registration, physics, scenarios, camera, "
+        "blend, split, output, bank, sequence",
+    ),
+    (
+        "camera.emissivity_surface=95",
+        "key 'camera.emissivity_surface' = 95 is invalid: it should be less than or "
+        "equal to 1; fix it in the recipe or with --set camera.emissivity_surface=...",
+    ),
+    (
+        "split.test_anomalous=abc",
+        "key 'split.test_anomalous' = 'abc' is invalid: it should be a valid "
+        "integer, unable to parse string as an integer; fix it in the recipe or "
+        "with --set split.test_anomalous=...",
+    ),
+    (
+        "physics.ambient_C='25 C'",
+        "key 'physics.ambient_C' = '25 C' is invalid: it should be a valid number, "
+        "unable to parse string as a number; fix it in the recipe or with --set "
+        "physics.ambient_C=...",
+    ),
+    (
+        "physics.ambient_C==25",
+        "key 'physics.ambient_C' = '=25' is invalid: it should be a valid number, "
+        "unable to parse string as a number; fix it in the recipe or with --set "
+        "physics.ambient_C=...",
+    ),
+    (
+        "scenarios.0.power_W=3 W",
+        "key 'scenarios.0.power_W' = '3 W' is invalid: it is neither a number nor a "
+        "one-key distribution mapping; write a number or one of {uniform: [low, "
+        "high]}, {loguniform: [low, high]}, {normal: [mean, std]}, {choice: [a, b, "
+        "...]}",
+    ),
+    (
+        "scenarios.spot.power_W=-1",
+        "key 'scenarios.spot.power_W' = -1 is invalid: power_W must be positive, but "
+        "its lowest value is -1.0; fix it in the recipe or with --set "
+        "scenarios.spot.power_W=...",
+    ),
+]
+
+
+@pytest.mark.parametrize(("override", "problem"), SET_ERRORS)
+def test_set_error_names_the_set(override, problem, capsys, tmp_path):
+    recipe = tmp_path / "base.yaml"
+    recipe.write_text(BASE_RECIPE)
+    args = ("--set", override, "-o", str(tmp_path / "out"))
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+
+    assert_one_line_error(code, err, f"--set {override} (recipe {recipe}): {problem}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_file_error_names_only_the_file(capsys, tmp_path):
+    recipe = tmp_path / "base.yaml"
+    recipe.write_text(BASE_RECIPE.replace("0.95", "95"))
+    args = ("--set", "camera.emissivity_setting=0.9", "--set", "physics.ambient_C=30")
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+
+    message = (
+        f"{recipe}: key 'camera.emissivity_surface' = 95 is invalid: it should be "
+        "less than or equal to 1; fix it in the recipe or with --set "
+        "camera.emissivity_surface=..."
+    )
     assert_one_line_error(code, err, message)
 
 

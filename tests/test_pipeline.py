@@ -13,7 +13,12 @@ from thermosynth.build import build_source
 from thermosynth.cli import Terminated
 from thermosynth.datasets import HDF5Dataset, OnTheFlyDataset
 from thermosynth.errors import FrameError
-from thermosynth.pipeline import _explain_interrupt, generate, plan_split
+from thermosynth.pipeline import (
+    _explain_failure,
+    _explain_interrupt,
+    generate,
+    plan_split,
+)
 from thermosynth.recipe import load_demo_recipe, load_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -277,3 +282,30 @@ def test_interrupt_without_shards_explained(n_shards, start, tmp_path):
         f"{start}, so no output was written; a smaller output.shard_size keeps "
         "more of an interrupted run for --resume"
     )
+
+
+@pytest.mark.parametrize(
+    ("overwrite", "target_exists", "options"),
+    [
+        (True, True, "--resume --overwrite"),
+        (True, False, "--resume"),
+        (False, True, "--resume"),
+    ],
+)
+def test_failure_names_rerun_options(overwrite, target_exists, options, tmp_path):
+    stage, target = tmp_path / "stage", tmp_path / "out"
+    (stage / "shards").mkdir(parents=True)
+    (stage / "shards" / "shard-000000.json").write_text("{}")
+    if target_exists:
+        target.mkdir()
+
+    explained = _explain_failure(
+        FrameError("bad frame"), stage, target, n_shards=3, overwrite=overwrite
+    )
+
+    assert type(explained) is FrameError
+    assert str(explained) == (
+        f"bad frame; 1 complete shard is kept in {stage}; after fixing this, "
+        f"run again with {options} to reuse them"
+    )
+    assert stage.is_dir()

@@ -243,6 +243,35 @@ def test_interrupt_in_second_shard_keeps_first(reference, out, capsys, monkeypat
     assert not list(out.parent.glob(f".{out.name}.partial-*"))
 
 
+def test_interrupted_overwrite_names_both_options(reference, out, capsys, monkeypatch):
+    _, expected = reference
+    assert main(generate_args(out, "--set", "seed=9")) == 0
+    old = read_tree(out)
+    calls = _fail_shard_once(monkeypatch, 1, KeyboardInterrupt())
+
+    assert main(generate_args(out, "--overwrite")) == 130
+    err = capsys.readouterr().err
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+
+    # The last line; a warning about the folder's 8-bit range may come first.
+    assert err.splitlines()[-1] == (
+        f"thermosynth: interrupted; 1 of 10 shards is complete and kept in "
+        f"{staging}; rerun with --resume --overwrite to finish, or with "
+        "--overwrite alone to start afresh (which deletes that folder)"
+    )
+    assert read_tree(out) == old
+
+    # --resume alone keeps the output of the other seed, as the message implies.
+    assert main(generate_args(out, "--resume")) == 2
+    assert "pass --overwrite to replace it" in capsys.readouterr().err
+    assert read_tree(out) == old
+
+    calls.clear()
+    assert main(generate_args(out, "--resume", "--overwrite")) == 0
+    assert calls == list(range(1, 10))
+    assert_same_tree(out, expected)
+
+
 def test_interrupt_before_any_shard_says_so(out, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

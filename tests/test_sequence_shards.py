@@ -16,11 +16,15 @@ from trees import assert_same_trees, read_tree
 from thermosynth import sequences
 from thermosynth.cli import main
 from thermosynth.datasets import HDF5Dataset
-from thermosynth.errors import SimulationError
+from thermosynth.errors import FrameError, SimulationError
 from thermosynth.output.atomic import OUTPUT_MARKER
 from thermosynth.output.shards import SHARD_DIR
 from thermosynth.recipe import load_demo_recipe
-from thermosynth.sequences import generate_sequences
+from thermosynth.sequences import (
+    SequenceGenerator,
+    first_sequence_frame_size,
+    generate_sequences,
+)
 
 SHARD_OF_ONE = "output.shard_size=1"
 
@@ -244,6 +248,27 @@ def test_on_error_raise_names_skip_option(tmp_path, capsys):
     assert "no anomaly covered blend.min_area_px = 100000" in err
     assert "set frames.on_error: skip" in err
     assert "2 complete shards are kept" in err
+
+
+def test_skipping_every_base_frame_keeps_first_reason(monkeypatch):
+    loaded = load_demo_recipe(overrides=[*SMALL, "frames.on_error=skip"])
+    generator = SequenceGenerator(loaded)
+    reads: list[int] = []
+
+    def unreadable(index):
+        reads.append(index)
+        raise FrameError(f"frame {index} is damaged; replace it")
+
+    monkeypatch.setattr(generator.source, "read", unreadable)
+    with pytest.raises(FrameError) as excinfo:
+        first_sequence_frame_size(generator)
+
+    assert str(excinfo.value) == (
+        f"<demo>: none of the {len(reads)} base frames of the sequences can be "
+        "read, so frames.on_error: skip skipped them all; the first failed "
+        f"with: frame {reads[0]} is damaged; replace it"
+    )
+    assert len(reads) > 1
 
 
 def test_resume_of_complete_output_writes_nothing(reference, out, monkeypatch, capsys):

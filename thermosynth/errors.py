@@ -27,6 +27,14 @@ class MaskSizeError(FrameError):
     """
 
 
+class ColorbarFitError(FrameError):
+    """The recipe's colour bar lies outside every frame read so far.
+
+    Then the recipe's frames.colorbar is wrong rather than one frame, so the
+    fix is the bar's position, not skipping the frame.
+    """
+
+
 class LayoutError(ThermosynthError, ValueError):
     """A battery layout or its registration to a frame is invalid."""
 

@@ -28,6 +28,7 @@ from thermosynth.distributed import (
     simulate_entries,
 )
 from thermosynth.errors import (
+    ColorbarFitError,
     FrameError,
     MaskSizeError,
     OutputError,
@@ -90,6 +91,7 @@ __all__ = [
     "Plan",
     "ShardSource",
     "Summary",
+    "all_skipped_error",
     "check_cluster_options",
     "file_attributes",
     "finished_results",
@@ -318,11 +320,15 @@ def write_sharded(
         _log_implausible(results, loaded, unit)
     except KeyboardInterrupt as error:
         if results is None or not _moved_into_place(stage, target):
-            explained = _explain_failure(error, stage, target, n_shards=len(shards))
+            explained = _explain_failure(
+                error, stage, target, n_shards=len(shards), overwrite=overwrite
+            )
             raise explained from error
         logger.warning("interrupted after %s was complete; the output is kept", target)
     except BaseException as error:
-        explained = _explain_failure(error, stage, target, n_shards=len(shards))
+        explained = _explain_failure(
+            error, stage, target, n_shards=len(shards), overwrite=overwrite
+        )
         if explained is error:
             raise
         raise explained from error
@@ -408,21 +414,24 @@ def first_frame_size(generator: Generator) -> FrameSize:
         frame of the split can be read.
     """
     on_error = generator.recipe.frames.on_error
+    first_error: FrameError | None = None
     for _, _, _, frame_index in generator.plan.entries():
         try:
             frame = generator.source.read(frame_index)
         except FrameError as error:
             if on_error == "raise":
                 raise with_skip_hint(error) from None
+            first_error = first_error or error
             continue
         check_camera(generator.recipe.camera, frame)
         output, source = generator.recipe.output, generator.loaded.source
         scale = fit_folder_scale(output, frame, source=source)
         return FrameSize(frame.shape, frame.source, scale)
 
-    raise FrameError(
-        f"none of the {len(generator.source)} frames of the split can be read; "
-        "check frames.path and the split sizes"
+    raise all_skipped_error(
+        generator.loaded.source,
+        f"{len(generator.source)} frames of the split",
+        first_error,
     )
 
 
@@ -482,15 +491,35 @@ def _sample_or_skip(
 def with_skip_hint(error: ThermosynthError) -> ThermosynthError:
     """Add to a frame's error how frames.on_error: skip would skip such frames.
 
-    A mask that fits no frame gets no hint, because skipping would skip every
-    frame of that size. It becomes a RecipeError, whose message the command
-    line prefixes with the recipe file.
+    A mask or colour bar that fits no frame gets no hint, because skipping
+    would skip every frame of that size. It becomes a RecipeError, whose
+    message the command line prefixes with the recipe file.
     """
-    if isinstance(error, MaskSizeError):
+    if isinstance(error, MaskSizeError | ColorbarFitError):
         return RecipeError(str(error))
     return type(error)(
         f"{error}; to skip such frames with a warning instead, set "
         "frames.on_error: skip"
+    )
+
+
+def all_skipped_error(
+    source: str, frames: str, first_error: FrameError | None
+) -> FrameError:
+    """Return the error for a run whose frames.on_error: skip skipped every frame.
+
+    ``frames`` counts and names the frames, such as "38 frames of the split".
+    The message carries ``first_error``, because the frames usually fail for
+    one reason, such as a recipe key that fits none of them.
+    """
+    if first_error is None:
+        return FrameError(
+            f"{source}: none of the {frames} can be read; check frames.path and "
+            "the split sizes"
+        )
+    return FrameError(
+        f"{source}: none of the {frames} can be read, so frames.on_error: skip "
+        f"skipped them all; the first failed with: {first_error}"
     )
 
 
@@ -627,7 +656,12 @@ def _join_shards(
 
 
 def _explain_failure(
-    error: BaseException, stage: Path, target: Path, *, n_shards: int
+    error: BaseException,
+    stage: Path,
+    target: Path,
+    *,
+    n_shards: int,
+    overwrite: bool,
 ) -> BaseException:
     """Keep the staging folder if it contains complete shards; reword the error."""
     kept = sorted((stage / SHARD_DIR).glob("shard-*.json"))
@@ -635,31 +669,51 @@ def _explain_failure(
         discard_staging(stage)
     shards = "shard is" if len(kept) == 1 else "shards are"
     resume = f"; {len(kept)} complete {shards} kept in {stage}" if kept else ""
+    options = _rerun_options(target, overwrite=overwrite)
 
     if _disk_full(error):
         return OutputError(
             f"disk full while writing {stage}: {error}; free space on that disk "
-            f"and run again with --resume. The previous output {target}, if any, "
-            "is unchanged"
+            f"and run again with {options}. The previous output {target}, if "
+            "any, is unchanged"
         )
     if kept and isinstance(error, ThermosynthError):
         return type(error)(
-            f"{error}{resume}; after fixing this, run again with --resume to reuse them"
+            f"{error}{resume}; after fixing this, run again with {options} to "
+            "reuse them"
         )
     if isinstance(error, KeyboardInterrupt):
-        return _explain_interrupt(error, stage, len(kept), n_shards)
+        return _explain_interrupt(error, stage, len(kept), n_shards, options=options)
     return error
 
 
+def _rerun_options(target: Path, *, overwrite: bool) -> str:
+    """Return the options that let a rerun reuse the shards of a failed one.
+
+    Without --overwrite, --resume rejects an existing output of another recipe
+    or one without a manifest, and keeps a complete output of this recipe as
+    it is. So a run that was replacing an output needs both options again.
+    """
+    if overwrite and target.exists():
+        return "--resume --overwrite"
+    return "--resume"
+
+
 def _explain_interrupt(
-    error: KeyboardInterrupt, stage: Path, n_kept: int, n_shards: int
+    error: KeyboardInterrupt,
+    stage: Path,
+    n_kept: int,
+    n_shards: int,
+    *,
+    options: str = "--resume",
 ) -> KeyboardInterrupt:
     """Say how many shards an interrupted run kept and how to go on.
 
-    The result has the type of ``error``, so that the command line can tell
-    SIGTERM from Ctrl-C. The command line prints the text after
-    "interrupted; ". A rerun without --resume removes a staging folder of
-    the same recipe (`open_staging`).
+    ``options`` are the command-line options that resume the run
+    (`_rerun_options`). The result has the type of ``error``, so that the
+    command line can tell SIGTERM from Ctrl-C. The command line prints the
+    text after "interrupted; ". A rerun without --resume removes a staging
+    folder of the same recipe (`open_staging`).
     """
     interrupt = type(error)
     if not n_kept:
@@ -671,9 +725,10 @@ def _explain_interrupt(
             "output.shard_size keeps more of an interrupted run for --resume"
         )
     verb = "is" if n_kept == 1 else "are"
+    afresh = "without it" if options == "--resume" else "with --overwrite alone"
     return interrupt(
         f"{n_kept} of {n_shards} shards {verb} complete and kept in {stage}; "
-        "rerun with --resume to finish, or without it to start afresh (which "
+        f"rerun with {options} to finish, or {afresh} to start afresh (which "
         "deletes that folder)"
     )
 

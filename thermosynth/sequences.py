@@ -67,6 +67,7 @@ from thermosynth.output.shards import (
 from thermosynth.pipeline import (
     FrameSize,
     ShardRunner,
+    all_skipped_error,
     check_cluster_options,
     file_attributes,
     finished_results,
@@ -563,20 +564,23 @@ def first_sequence_frame_size(generator: SequenceGenerator) -> FrameSize:
     indices = dict.fromkeys(
         index for entry in generator.entries for index in entry.frame_indices
     )
+    first_error: FrameError | None = None
     for index in indices:
         try:
             frame = generator.source.read(index)
         except FrameError as error:
             if generator.recipe.frames.on_error == "raise":
                 raise with_skip_hint(error) from None
+            first_error = first_error or error
             continue
         output, source = generator.recipe.output, generator.loaded.source
         scale = fit_folder_scale(output, frame, source=source)
         return FrameSize(frame.shape, frame.source, scale)
 
-    raise FrameError(
-        f"none of the {len(indices)} base frames of the sequences can be read; "
-        "check frames.path and the split sizes"
+    raise all_skipped_error(
+        generator.loaded.source,
+        f"{len(indices)} base frames of the sequences",
+        first_error,
     )
 
 

@@ -1,11 +1,12 @@
-"""Tests for thermosynth.frames.colorbar on a real FLIR screen export."""
+"""Colour bars: read from a real FLIR screen export, and placed past frames."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from thermosynth.errors import FrameError
+from thermosynth.errors import ColorbarFitError, FrameError
 from thermosynth.frames.colorbar import read_colorbar
 from thermosynth.frames.encodings import PaletteEncoding
 from thermosynth.frames.readers import read_image
@@ -109,3 +110,46 @@ def test_colorbar_single_colour():
 
     with pytest.raises(FrameError, match="contains one colour only"):
         read_colorbar(flat, x_px=(2, 5), y_px=(3, 40))
+
+
+def _bar_frames(folder, sizes_px):
+    """Write one RGB frame per (height, width) with a grey ramp in columns 2..4."""
+    folder.mkdir()
+    for i, (height, width) in enumerate(sizes_px):
+        image = np.zeros((height, width, 3), np.uint8)
+        image[:, 2:5] = np.linspace(250, 10, height, dtype=np.uint8)[:, None, None]
+        cv2.imwrite(str(folder / f"f{i}.png"), image)
+    return folder
+
+
+def test_colorbar_past_every_frame_names_keys(tmp_path):
+    folder = _bar_frames(tmp_path / "frames", [(20, 30)])
+    bar = {"x_px": (2, 4), "y_px": (1, 25), "bottom": 20.0, "top": 40.0}
+    source = ImageFolderSource(folder, mode="colorbar", unit="C", colorbar=bar)
+
+    with pytest.raises(ColorbarFitError) as excinfo:
+        source.read(0)
+
+    assert str(excinfo.value) == (
+        f"key 'frames.colorbar.y_px' = [1, 25] [px] lies outside frame "
+        f"{folder / 'f0.png'}, which is 30 x 20 px (W x H); set "
+        "frames.colorbar.y_px to rows within 0..19"
+    )
+
+
+def test_colorbar_past_one_smaller_frame(tmp_path):
+    folder = _bar_frames(tmp_path / "frames", [(30, 40), (20, 3)])
+    bar = {"x_px": (2, 4), "y_px": (1, 25), "bottom": 20.0, "top": 40.0}
+    source = ImageFolderSource(folder, mode="colorbar", unit="C", colorbar=bar)
+    source.read(0)
+
+    with pytest.raises(FrameError) as excinfo:
+        source.read(1)
+
+    assert type(excinfo.value) is FrameError
+    assert str(excinfo.value) == (
+        "keys 'frames.colorbar.x_px' = [2, 4] and 'frames.colorbar.y_px' = "
+        f"[1, 25] [px] lie outside frame {folder / 'f1.png'}, which is 3 x 20 px "
+        "(W x H), while the frames read before it contain the bar; remove this "
+        "frame or give it their size"
+    )

@@ -218,6 +218,20 @@ def test_empty_folder(tmp_path):
         ImageFolderSource(tmp_path / "empty")
 
 
+def test_file_instead_of_folder(tmp_path):
+    _write_frames(tmp_path / "frames", [np.zeros((4, 4), np.uint8)], ".png")
+    image = tmp_path / "frames" / "f00.png"
+
+    with pytest.raises(FrameError) as excinfo:
+        ImageFolderSource(image)
+
+    assert str(excinfo.value) == (
+        f"frame path {image} is a file, not a folder; give the folder that "
+        f"contains the frames, such as {tmp_path / 'frames'}, and a pattern "
+        "that matches them"
+    )
+
+
 def test_no_matching_files(tmp_path):
     _write_frames(tmp_path / "frames", [np.zeros((4, 4), np.uint8)], ".png")
 

@@ -133,23 +133,23 @@ def test_normal_distribution_rejected_for_positive_quantity():
 KINDS = [
     (
         "scenarios.0.kind=hotpsot",
-        "r.yaml: unknown kind 'hotpsot' at key 'scenarios.0.kind'; did you mean "
+        "unknown kind 'hotpsot' at key 'scenarios.0.kind'; did you mean "
         "'hotspot'? Valid kinds: hotspot, joule, held_patch, runaway",
     ),
     (
         "frames.kind=imgs",
-        "r.yaml: unknown kind 'imgs' at key 'frames.kind'; did you mean 'images'? "
+        "unknown kind 'imgs' at key 'frames.kind'; did you mean 'images'? "
         "Valid kinds: images, arrays, hdf5, synthetic, video",
     ),
     (
         "layout.kind=pouch",
-        "r.yaml: unknown kind 'pouch' at key 'layout.kind'; did you mean "
+        "unknown kind 'pouch' at key 'layout.kind'; did you mean "
         "'pouch_cell'? Valid kinds: pouch_cell, prismatic_cell, cylindrical_array, "
         "module, cell_grid, mask",
     ),
     (
         "scenarios.0.kind=zzz",
-        "r.yaml: unknown kind 'zzz' at key 'scenarios.0.kind'; valid kinds: "
+        "unknown kind 'zzz' at key 'scenarios.0.kind'; valid kinds: "
         "hotspot, joule, held_patch, runaway",
     ),
 ]
@@ -159,7 +159,7 @@ KINDS = [
 def test_unknown_kind_suggests_fix(override, message):
     with pytest.raises(RecipeError) as excinfo:
         parse(overrides=(override,))
-    assert str(excinfo.value) == message
+    assert str(excinfo.value) == f"--set {override} (recipe r.yaml): {message}"
 
 
 DISTRIBUTION_FORMS = (
@@ -197,7 +197,9 @@ BAD_DISTRIBUTIONS = [
 def test_bad_distribution_one_problem(value, reason):
     with pytest.raises(RecipeError) as excinfo:
         parse(overrides=(f"scenarios.0.power_W={value}",))
-    expected = f"r.yaml: key 'scenarios.0.power_W' = {reason}; {DISTRIBUTION_FORMS}"
+    where = f"--set scenarios.0.power_W={value} (recipe r.yaml)"
+    problem = f"key 'scenarios.0.power_W' = {reason}; {DISTRIBUTION_FORMS}"
+    expected = f"{where}: {problem}"
     assert str(excinfo.value) == expected
 
 
@@ -221,7 +223,9 @@ def test_other_problem_names_value_not_key():
         parse(text, overrides=overrides)
     message = str(excinfo.value)
 
-    assert message.startswith("r.yaml: key 'seed' = 'first' is invalid")
+    assert message.startswith(
+        "--set seed=first (recipe r.yaml): key 'seed' = 'first' is invalid"
+    )
     assert message.endswith(
         "(1 more problem after this one: key 'frames.pattern' = None is invalid)"
     )
@@ -267,7 +271,8 @@ def test_empty_scenario_list_plain_message():
     with pytest.raises(RecipeError) as excinfo:
         parse(overrides=("scenarios=[]",))
     assert str(excinfo.value) == (
-        "r.yaml: key 'scenarios' = [] is invalid: it has 0 items but needs at "
+        "--set scenarios=[] (recipe r.yaml): key 'scenarios' = [] is invalid: it "
+        "has 0 items but needs at "
         "least 1 item; fix it in the recipe or with --set scenarios=..."
     )
 
@@ -397,6 +402,31 @@ def test_recipe_must_be_mapping():
         parse("- just a list")
 
 
+@pytest.mark.parametrize(
+    ("text", "contents"),
+    [
+        ("", "is empty"),
+        ("  \n\n", "is empty"),
+        ("# frames: to do\n\n  # layout\n", "contains only comments"),
+    ],
+)
+def test_empty_recipe_says_so(text, contents):
+    with pytest.raises(RecipeError) as excinfo:
+        parse(text)
+    assert str(excinfo.value) == (
+        f"r.yaml: the recipe file {contents}; a recipe needs at least the keys "
+        "frames, layout and scenarios, as in the example recipes in the "
+        "recipes/ folder"
+    )
+
+
+@pytest.mark.parametrize("text", ["---\n", "null\n"])
+def test_null_document_not_called_empty(text):
+    with pytest.raises(RecipeError) as excinfo:
+        parse(text)
+    assert str(excinfo.value).endswith("got an empty document (null)")
+
+
 def test_override_sets_nested_value():
     loaded = parse(overrides=("scenarios.0.radius_mm={uniform: [1, 2]}", "seed=5"))
     assert loaded.recipe.seed == 5
@@ -469,7 +499,10 @@ def test_distribution_for_number_key():
         load_demo_recipe(overrides=["physics.dt_s={uniform: [1, 2]}"])
 
     message = str(raised.value)
-    assert message.startswith("<demo>: key 'physics.dt_s' = {'uniform': [1, 2]} is ")
+    assert message.startswith(
+        "--set physics.dt_s={uniform: [1, 2]} (recipe <demo>): key 'physics.dt_s' "
+        "= {'uniform': [1, 2]} is "
+    )
     assert "this key takes one value, not a section or a distribution" in message
     assert message.endswith("with --set physics.dt_s=...")
     assert "section 'physics.dt_s'" not in message
@@ -522,7 +555,8 @@ def test_section_check_names_section_not_its_contents():
             )
         )
 
-    message = str(excinfo.value)
+    where, _, message = str(excinfo.value).partition(" (recipe r.yaml): ")
+    assert where.startswith("--set scenarios.0={kind: joule")
     assert message.endswith(
         "section 'scenarios.0' (kind 'joule', name 'tabs') is invalid: "
         "strip_width_mm applies to region 'one_strip' only, but region is "
@@ -913,3 +947,50 @@ def test_stack_recorded_in_physics():
     assert physics["n_layers"] == 6
     assert physics["layer_thickness_mm"] == pytest.approx([0.8, *[10.4 / 4] * 4, 0.8])
     assert physics["materials"]["casing_aluminium"]["k_x_W_mK"] == 154.0
+
+
+def test_set_error_quotes_set_as_typed():
+    overrides = ["scenarios.1.current_A=-3", "scenarios.tab_overheating.weight=2"]
+    with pytest.raises(RecipeError) as raised:
+        load_demo_recipe(overrides=overrides)
+
+    message = str(raised.value)
+    assert message.startswith(
+        "--set scenarios.1.current_A=-3 (recipe <demo>): key "
+        "'scenarios.tab_overheating.current_A' = -3 is invalid"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "blamed"),
+    [
+        (("physics.dt_s=fast", "physics={dt_s: slow}"), "physics={dt_s: slow}"),
+        (("physics={dt_s: 1}", "physics.dt_s=fast"), "physics.dt_s=fast"),
+    ],
+)
+def test_set_error_names_last_writer(overrides, blamed):
+    with pytest.raises(RecipeError) as excinfo:
+        parse(overrides=overrides)
+
+    assert str(excinfo.value).startswith(f"--set {blamed} (recipe r.yaml): key ")
+
+
+def test_set_frame_path_not_found_names_set(tmp_path):
+    override = "frames={kind: images, path: nowhere}"
+    with pytest.raises(RecipeError) as excinfo:
+        parse_recipe(MINIMAL, source="r.yaml", base_dir=tmp_path, overrides=[override])
+
+    assert str(excinfo.value).startswith(
+        f"--set {override} (recipe r.yaml): key 'frames.path': file or folder not "
+        f"found: {tmp_path / 'nowhere'}; fix the path"
+    )
+
+
+def test_file_path_not_found_names_file(tmp_path):
+    text = MINIMAL.replace("{kind: synthetic, n_frames: 4}", "{kind: images, path: a}")
+    with pytest.raises(RecipeError) as excinfo:
+        parse_recipe(text, source="r.yaml", base_dir=tmp_path, overrides=["seed=3"])
+
+    assert str(excinfo.value).startswith(
+        f"r.yaml: key 'frames.path': file or folder not found: {tmp_path / 'a'}"
+    )

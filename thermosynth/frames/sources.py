@@ -22,7 +22,7 @@ import cv2
 import h5py
 import numpy as np
 
-from thermosynth.errors import FrameError, MaskSizeError
+from thermosynth.errors import ColorbarFitError, FrameError, MaskSizeError
 from thermosynth.frames.colorbar import read_colorbar
 from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
 from thermosynth.frames.frame import Frame, Unit
@@ -360,6 +360,12 @@ def _build_frame(
 
 
 def _list_files(folder: Path, pattern: str) -> list[Path]:
+    if folder.is_file():
+        raise FrameError(
+            f"frame path {folder} is a file, not a folder; give the folder that "
+            f"contains the frames, such as {folder.parent}, and a pattern that "
+            "matches them"
+        )
     if not folder.is_dir():
         raise FrameError(f"frame folder not found: {folder}")
 
@@ -469,6 +475,7 @@ class ImageFolderSource:
         self._region = Region(valid_mask, ignore_mask, ignore_rects)
         self._palette = self._palette_encoding(palette, value_range)
         self._colorbar = self._check_colorbar(colorbar)
+        self._colorbar_fitted = False
         self._warned_colour = False
         self._cache = FrameCache(cache_bytes)
 
@@ -541,7 +548,7 @@ class ImageFolderSource:
             decodable = np.ones(raw.shape, dtype=bool)
         else:
             raw = _require_rgb8(raw, name, self.mode)
-            encoding = self._palette or self._colorbar_encoding(raw)
+            encoding = self._palette or self._colorbar_encoding(raw, name)
             values, distance = encoding.decode(raw, return_distance=True)
             # NOTE: overlays drawn in a palette's end colours pass this test,
             # such as white text where the bar ends in white. List them in
@@ -559,10 +566,11 @@ class ImageFolderSource:
             source=name,
         )
 
-    def _colorbar_encoding(self, raw: np.ndarray) -> PaletteEncoding:
+    def _colorbar_encoding(self, raw: np.ndarray, name: str) -> PaletteEncoding:
         bar = self._colorbar
         assert bar is not None
         x_px, y_px = tuple(bar["x_px"]), tuple(bar["y_px"])
+        self._check_colorbar_fits(raw.shape, x_px, y_px, name)
         lut = read_colorbar(raw, x_px=x_px, y_px=y_px)
         return PaletteEncoding(
             lut,
@@ -570,6 +578,47 @@ class ImageFolderSource:
             high=float(bar["top"]),
             colorbar_px=(x_px, y_px),
         )
+
+    def _check_colorbar_fits(
+        self,
+        shape: tuple[int, ...],
+        x_px: tuple[int, ...],
+        y_px: tuple[int, ...],
+        name: str,
+    ) -> None:
+        """Raise if the bar's last column or row lies outside frame ``name``.
+
+        Raises
+        ------
+        ColorbarFitError
+            If no frame read so far contained the bar.
+        FrameError
+            If earlier frames contained the bar but this one does not.
+        """
+        height, width = shape[:2]
+        if x_px[1] < width and y_px[1] < height:
+            self._colorbar_fitted = True
+            return
+
+        keys, fixes = [], []
+        if x_px[1] >= width:
+            keys.append(f"'frames.colorbar.x_px' = {list(x_px)}")
+            fixes.append(f"frames.colorbar.x_px to columns within 0..{width - 1}")
+        if y_px[1] >= height:
+            keys.append(f"'frames.colorbar.y_px' = {list(y_px)}")
+            fixes.append(f"frames.colorbar.y_px to rows within 0..{height - 1}")
+        subject = f"key {keys[0]} [px] lies"
+        if len(keys) == 2:
+            subject = f"keys {keys[0]} and {keys[1]} [px] lie"
+        sizes = (
+            f"{subject} outside frame {name}, which is {width} x {height} px (W x H)"
+        )
+        if self._colorbar_fitted:
+            raise FrameError(
+                f"{sizes}, while the frames read before it contain the bar; "
+                "remove this frame or give it their size"
+            )
+        raise ColorbarFitError(f"{sizes}; set {' and '.join(fixes)}")
 
     def _to_greyscale(self, raw: np.ndarray, name: str) -> np.ndarray:
         """Reduce an RGB image to one channel for greyscale decoding."""

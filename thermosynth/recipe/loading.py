@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from thermosynth.errors import RecipeError
 from thermosynth.recipe.distributions import bounds, describe
 from thermosynth.recipe.models import MAX_COUNT, MAX_N_LAYERS, Recipe
+from thermosynth.recipe.origins import KeyOrigins
 from thermosynth.recipe.yaml12 import RecipeYamlLoader
 
 logger = logging.getLogger(__name__)
@@ -180,18 +181,21 @@ def parse_recipe(
     """Validate recipe text; see `load_recipe`."""
     _check_overrides(overrides)
     data = _parse_yaml(text, source)
-    for item in overrides:
-        _apply_override(data, item, source)
+    written = [(_apply_override(data, item, source), item) for item in overrides]
+    origins = KeyOrigins(source, tuple(written))
 
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         message = format_validation_error(exc, source)
         message = _scenario_names_back(message, data, overrides)
-        raise RecipeError(_blame_override(message, source, overrides)) from None
+        # The label replaces the file name only after the scenario names are
+        # back, so the --set item in it stays as the user typed it.
+        where = origins.label(validation_error_key(exc))
+        raise RecipeError(where + message.removeprefix(source)) from None
 
-    recipe = _resolve_paths(recipe, base_dir, source)
-    recipe = _layers_from_stack(recipe, source)
+    recipe = _resolve_paths(recipe, base_dir, origins)
+    recipe = _layers_from_stack(recipe, origins)
     warn_small_sources(recipe, source)
     warn_early_separator_short(recipe, source)
     warn_short_frame_interval(recipe, source)
@@ -200,7 +204,7 @@ def parse_recipe(
     return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
 
 
-def _layers_from_stack(recipe: Recipe, source: str) -> Recipe:
+def _layers_from_stack(recipe: Recipe, origins: KeyOrigins) -> Recipe:
     """Set ``physics.n_layers`` to the layer count of a layout's stack.
 
     A layout key ``stack_layers`` (the prismatic cell's) builds the layout
@@ -223,14 +227,16 @@ def _layers_from_stack(recipe: Recipe, source: str) -> Recipe:
         f"layers make {n_layers} simulation layers"
     )
     if n_layers > MAX_N_LAYERS:
+        where = origins.label(("layout", "stack_layers"))
         raise RecipeError(
-            f"{source}: {count}, more than the maximum of {MAX_N_LAYERS}; set "
+            f"{where}: {count}, more than the maximum of {MAX_N_LAYERS}; set "
             f"layout.stack_layers to {MAX_N_LAYERS - walls} or less"
         )
     physics = recipe.physics
     if "n_layers" in physics.model_fields_set and physics.n_layers != n_layers:
+        where = origins.label(("physics", "n_layers"))
         raise RecipeError(
-            f"{source}: key 'physics.n_layers' = {physics.n_layers}, but "
+            f"{where}: key 'physics.n_layers' = {physics.n_layers}, but "
             f"{count}; leave physics.n_layers out or set it to {n_layers}"
         )
     physics = physics.model_copy(update={"n_layers": n_layers})
@@ -378,15 +384,36 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise RecipeError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from None
+    if data is None and _blank_or_comments(text):
+        contents = "is empty" if not text.strip() else "contains only comments"
+        raise RecipeError(
+            f"{source}: the recipe file {contents}; a recipe needs at least the "
+            "keys frames, layout and scenarios, as in the example recipes in "
+            "the recipes/ folder"
+        )
     if not isinstance(data, dict):
+        got = "an empty document (null)" if data is None else type(data).__name__
         raise RecipeError(
             f"{source}: a recipe must be a mapping of keys such as frames, layout "
-            f"and scenarios, got {type(data).__name__}"
+            f"and scenarios, got {got}"
         )
     return data
 
 
-def _apply_override(data: dict[str, Any], item: str, source: str) -> None:
+def _blank_or_comments(text: str) -> bool:
+    """Return whether every line of ``text`` is blank or a YAML comment."""
+    return all(
+        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+    )
+
+
+def _apply_override(data: dict[str, Any], item: str, source: str) -> tuple[str, ...]:
+    """Apply one ``key.path=value`` --set item to ``data`` in place.
+
+    Return the path of the subtree that the item wrote (`KeyOrigins.written`):
+    the first key that it added, or else the key that it set. List items are
+    named by index in the path.
+    """
     key, sep, raw_value = item.partition("=")
     if not sep or not key:
         raise RecipeError(f"--set {item!r} is invalid; write it as key.path=value")
@@ -394,15 +421,25 @@ def _apply_override(data: dict[str, Any], item: str, source: str) -> None:
 
     parts = key.split(".")
     node: Any = data
+    path: list[str] = []
+    added_depth = None
     for depth, part in enumerate(parts[:-1]):
-        node = _child(node, part, ".".join(parts[: depth + 1]), source)
+        if added_depth is None and isinstance(node, dict) and part not in node:
+            added_depth = depth + 1
+        node, name = _child(node, part, ".".join(parts[: depth + 1]), source)
+        path.append(name)
+
     last = parts[-1]
     if isinstance(node, list):
-        node[_list_index(node, last, key, source)] = value
+        index = _list_index(node, last, key, source)
+        node[index] = value
+        path.append(str(index))
     elif isinstance(node, dict):
         node[last] = value
+        path.append(last)
     else:
         raise RecipeError(f"--set {key}: {'.'.join(parts[:-1])} is not a mapping")
+    return tuple(path[:added_depth])
 
 
 _YAML11_BOOLEANS = frozenset({"on", "off", "yes", "no"})
@@ -443,12 +480,14 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
-def _child(node: Any, part: str, key: str, source: str) -> Any:
+def _child(node: Any, part: str, key: str, source: str) -> tuple[Any, str]:
+    """Return the item that ``part`` names in ``node``, and its key or index."""
     if isinstance(node, list):
-        return node[_list_index(node, part, key, source)]
+        index = _list_index(node, part, key, source)
+        return node[index], str(index)
     if not isinstance(node, dict):
         raise RecipeError(f"--set {key}: the parent key is not a mapping in {source}")
-    return node.setdefault(part, {})
+    return node.setdefault(part, {}), part
 
 
 def _list_index(node: list[Any], part: str, key: str, source: str) -> int:
@@ -487,42 +526,43 @@ def _valid_indices(n_items: int) -> str:
     return "use 0" if n_items == 1 else f"use 0..{n_items - 1}"
 
 
-def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
+def _resolve_paths(recipe: Recipe, base_dir: Path, origins: KeyOrigins) -> Recipe:
     frames = recipe.frames
     updates: dict[str, Any] = {}
     for section, name in INPUT_PATH_KEYS:
         value = getattr(frames, name, None)
         if value is None:
             continue
-        key = f"{section}.{name}"
         if isinstance(value, dict):
             updates[name] = {
-                part: _existing(path, base_dir, f"{key}.{part}", source)
+                part: _existing(path, base_dir, (section, name, part), origins)
                 for part, path in value.items()
             }
         else:
-            updates[name] = _existing(value, base_dir, key, source)
+            updates[name] = _existing(value, base_dir, (section, name), origins)
+    if frames.kind == "images":
+        _check_image_folder(updates["path"], origins.label(("frames", "path")))
 
     select = getattr(frames, "select", None)
     if select is not None:
-        metadata = _existing(
-            select.metadata, base_dir, "frames.select.metadata", source
-        )
+        key = ("frames", "select", "metadata")
+        metadata = _existing(select.metadata, base_dir, key, origins)
         updates["select"] = select.model_copy(update={"metadata": metadata})
 
     layout = recipe.layout
     mask_path = layout.options().get("path")
     if layout.kind == "mask" and mask_path is not None:
+        where = origins.label(("layout", "path"))
         if not isinstance(mask_path, str):
             raise RecipeError(
-                f"{source}: key 'layout.path' = {mask_path!r} is invalid; give the "
+                f"{where}: key 'layout.path' = {mask_path!r} is invalid; give the "
                 "mask image's file path, relative to the recipe or absolute"
             )
         resolved = Path(mask_path)
         resolved = resolved if resolved.is_absolute() else base_dir / resolved
         if not resolved.exists():
             raise RecipeError(
-                f"{source}: key 'layout.path': mask image not found: {resolved}"
+                f"{where}: key 'layout.path': mask image not found: {resolved}"
             )
         layout = layout.model_copy(update={"path": _tidy(resolved.absolute())})
 
@@ -538,14 +578,29 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, source: str) -> Recipe:
     )
 
 
-def _existing(path: Path, base_dir: Path, key: str, source: str) -> Path:
+def _existing(
+    path: Path, base_dir: Path, key: tuple[str, ...], origins: KeyOrigins
+) -> Path:
     resolved = (path if path.is_absolute() else base_dir / path).absolute()
     if not resolved.exists():
+        start = _relative_start(origins.source)
         raise RecipeError(
-            f"{source}: key '{key}': file or folder not found: {resolved}; fix "
-            f"the path (relative paths start at {_relative_start(source)})"
+            f"{origins.label(key)}: key '{'.'.join(key)}': file or folder not "
+            f"found: {resolved}; fix the path (relative paths start at {start})"
         )
     return _tidy(resolved)
+
+
+def _check_image_folder(path: Path, source: str) -> None:
+    """Raise RecipeError if frames.path of kind images names a file."""
+    if path.is_dir():
+        return
+    raise RecipeError(
+        f"{source}: key 'frames.path': {path} is a file, but frames of kind "
+        "'images' are read from a folder; set frames.path to the folder that "
+        f"contains the frames, such as {path.parent}, and frames.pattern to "
+        f"the files to read in it ({path.name!r} reads this file alone)"
+    )
 
 
 def _relative_start(source: str) -> str:
@@ -616,19 +671,12 @@ def _scenario_names_back(
     return message
 
 
-def _blame_override(message: str, source: str, overrides: typing.Sequence[str]) -> str:
-    """Name the --set item that added an unknown key, which the file lacks."""
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        if message.startswith(f"{source}: unknown key '{key}'"):
-            return message.replace(
-                f"{source}: ", f"--set {item} (recipe {source}): ", 1
-            )
-    return message
+def _first_error(exc: ValidationError) -> tuple[Any, tuple[Any, ...], list[Any]]:
+    """Return the error a message reports, its location and all errors.
 
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Turn pydantic's error list into one message with key, value and fix."""
+    An unknown key is reported first, because a misspelled key can also cause
+    a missing-key error. A misspelled ``kind`` is located at the ``kind`` key.
+    """
     errors = _collapse_distributions(exc.errors())
     errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
@@ -636,6 +684,17 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     if first["type"] == "union_tag_invalid":
         loc = (*loc, "kind")
         first = {**first, "input": first["ctx"]["tag"]}
+    return first, loc, errors
+
+
+def validation_error_key(exc: ValidationError) -> list[Any]:
+    """Return the recipe key that `format_validation_error` reports, as a path."""
+    return _user_loc(_first_error(exc)[1])
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """Turn pydantic's error list into one message with key, value and fix."""
+    first, loc, errors = _first_error(exc)
     key = ".".join(str(part) for part in _user_loc(loc))
     value = first.get("input")
     more = _other_problems(errors[1:])

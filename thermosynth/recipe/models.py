@@ -100,6 +100,25 @@ class ColorbarSpec(_Model):
     top: float
     bottom: float
 
+    @field_validator("x_px")
+    @classmethod
+    def _columns(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError(
+                "columns [px] must be 0 <= first <= last, the bar's left column first"
+            )
+        return value
+
+    @field_validator("y_px")
+    @classmethod
+    def _rows(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= value[0] < value[1]:
+            raise ValueError(
+                "rows [px] must be 0 <= first < last; rows count down from 0 at "
+                "the top, so the bar's top row comes first"
+            )
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> ColorbarSpec:
         if self.top <= self.bottom:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from small_sequences import SMALL_SEQUENCES
 
-from thermosynth.bank import apply_symmetry, read_bank_entry
+from thermosynth.bank import apply_symmetry, bank_size, read_bank_entry
 from thermosynth.datasets import OnTheFlyDataset
 from thermosynth.errors import RecipeError
 from thermosynth.recipe import load_demo_recipe
@@ -111,13 +111,40 @@ def test_bank_sources_add_up(tmp_path):
     assert metadata["peak_rise_K"] == pytest.approx(float(np.max(total)), rel=1e-12)
 
 
+def test_bank_sources_of_a_sample_differ(tmp_path):
+    generator = _generator(
+        f"{SHORT}.count=2",
+        f"{SHORT}.weight=100",
+        "bank.mode=build",
+        f"bank.path={tmp_path / 'bank.h5'}",
+        "bank.size=2",
+    )
+    anomalous = [e for e in generator.plan.entries() if e[2] == 1]
+
+    for index, _, _, frame_index in anomalous:
+        frame = generator.read_frame(frame_index)
+        sources = generator.anomalous(index, frame).metadata["sources"]
+        assert sources[0]["bank_entry"] != sources[1]["bank_entry"]
+
+
+@pytest.mark.parametrize(("count", "entries"), [("1", 1), ("{choice: [1, 2, 3]}", 2)])
+def test_bank_size_follows_sources_drawn(count, entries):
+    # 8 anomalous samples, half of them internal shorts, 8 per entry.
+    loaded = load_demo_recipe(
+        overrides=[f"{SHORT}.count={count}", f"{SHORT}.weight=0.5"]
+    )
+
+    assert bank_size(loaded.recipe) == entries
+
+
 def test_dataset_items_carry_each_source():
     loaded = load_demo_recipe(overrides=[f"{SHORT}.count=2", f"{SHORT}.weight=100"])
     dataset = OnTheFlyDataset(loaded, length=2, anomaly_fraction=1.0, bank_size=2)
 
     metadata = json.loads(dataset[0]["metadata"])
+    slots = sorted(source["bank_slot"] for source in metadata["sources"])
     assert metadata["count"] == 2
-    assert {source["bank_slot"] for source in metadata["sources"]} <= {0, 1}
+    assert slots == [0, 1]
 
 
 def test_fixed_sources_double_the_validation_bank():

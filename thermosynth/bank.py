@@ -34,7 +34,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -49,7 +49,12 @@ from thermosynth.geometry.layout import Layout
 from thermosynth.recipe.distributions import draw
 from thermosynth.recipe.loading import tidy_path
 from thermosynth.recipe.models import Recipe
-from thermosynth.scenario import DrawnScenario, choose_scenario_index, draw_scenario
+from thermosynth.scenario import (
+    DrawnScenario,
+    choose_scenario_index,
+    draw_scenario,
+    mean_count,
+)
 from thermosynth.simulation import RUNAWAY_EVENTS
 
 logger = logging.getLogger(__name__)
@@ -295,13 +300,28 @@ def superpose(rises_K: Sequence[np.ndarray], scales: Sequence[float]) -> np.ndar
 def bank_size(recipe: Recipe) -> int:
     """Return the number of entries: ``bank.size``, or derived from the split.
 
+    Without ``bank.size``, each entry serves ``bank.reuse_per_entry`` of the
+    sources that the anomalous samples draw, on average, so a scenario with
+    ``count`` gets more entries.
+
     `ScenarioBank.open` adds one entry for each scenario that these leave
     without an entry (see `bank_scenarios`).
     """
     spec = recipe.bank
     if spec.size is not None:
         return spec.size
-    return max(1, math.ceil(recipe.split.test_anomalous / spec.reuse_per_entry))
+    return max(1, math.ceil(_sources_drawn(recipe) / spec.reuse_per_entry))
+
+
+def _sources_drawn(recipe: Recipe) -> float:
+    """Return the mean number of sources that the anomalous samples draw in all."""
+    n_samples = recipe.split.test_anomalous
+    counts = [mean_count(spec) for spec in recipe.scenarios]
+    if all(count == 1 for count in counts):
+        return float(n_samples)
+    weights = [spec.weight for spec in recipe.scenarios]
+    per_sample = sum(w * c for w, c in zip(weights, counts, strict=True)) / sum(weights)
+    return n_samples * per_sample
 
 
 def resolve_bank_path(path: Path, recipe_source: str) -> Path:
@@ -432,7 +452,11 @@ class ScenarioBank:
         return cls(entries, recipe, layout)
 
     def draw(
-        self, rng: np.random.Generator, *, scenario_index: int | None = None
+        self,
+        rng: np.random.Generator,
+        *,
+        scenario_index: int | None = None,
+        avoid: Collection[str] = (),
     ) -> tuple[DrawnScenario, np.ndarray, dict]:
         """Draw an entry, an amplitude and a mirror image for one sample.
 
@@ -446,6 +470,10 @@ class ScenarioBank:
             chooses it once and passes it to every retry, so a retry keeps
             the scenario. None chooses it here by weight, with
             `thermosynth.scenario.choose_scenario_index`.
+        avoid : collection of str, optional
+            Keys of entries that the sample drew already, for its other
+            sources (``count``). The entry is drawn among the others, unless
+            the scenario has no other.
 
         Returns
         -------
@@ -476,6 +504,8 @@ class ScenarioBank:
                 f"(of {len(self.recipe.scenarios)}); open the bank with "
                 "ScenarioBank.open, which plans at least one entry per scenario"
             )
+        unused = [entry for entry in entries if entry.key not in avoid]
+        entries = unused or entries
         entry = entries[int(rng.integers(len(entries)))]
         symmetry = self.symmetries[int(rng.integers(len(self.symmetries)))]
         spec = self.recipe.scenarios[entry.scenario_index]
@@ -502,7 +532,8 @@ class ScenarioBank:
 def _plan_entries(recipe: Recipe, layout: Layout) -> tuple[str, list[PlannedEntry]]:
     """Return the group key and every planned entry of the recipe's bank."""
     group = group_key(layout, recipe)
-    weights = [spec.weight for spec in recipe.scenarios]
+    # A scenario's share of the entries is its share of the sources drawn.
+    weights = [spec.weight * mean_count(spec) for spec in recipe.scenarios]
     kinds = bank_scenarios(weights, bank_size(recipe))
     planned = [
         _plan_entry(recipe, layout, group, i, kind) for i, kind in enumerate(kinds)

@@ -28,7 +28,7 @@ import json
 import logging
 import operator
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -700,7 +700,8 @@ class OnTheFlyDataset(Dataset[Item]):
         else:
             parts = [self._bank_part(rng, scenario_index)]
             for _ in range(draw_count(spec, rng) - 1):
-                parts.append(self._bank_part(rng, scenario_index))
+                drawn_slots = [slot for *_, slot in parts]
+                parts.append(self._bank_part(rng, scenario_index, avoid=drawn_slots))
 
         rise = superpose([rise for _, rise, _, _ in parts])
         described = [
@@ -709,14 +710,23 @@ class OnTheFlyDataset(Dataset[Item]):
         return parts[0][0], rise, sources_metadata(described)
 
     def _bank_part(
-        self, rng: np.random.Generator, scenario_index: int
+        self,
+        rng: np.random.Generator,
+        scenario_index: int,
+        *,
+        avoid: Collection[int | None] = (),
     ) -> tuple[DrawnScenario, np.ndarray, CellTimes, int]:
-        """Draw one of the scenario's bank slots uniformly; return it and its rise."""
+        """Draw one of the scenario's bank slots uniformly; return it and its rise.
+
+        Slots in ``avoid``, which the item drew for its other sources, are
+        left out unless the scenario has no other slot.
+        """
         slots = [
             slot
             for slot, scenario in enumerate(self._slot_scenarios)
             if scenario == scenario_index
         ]
+        slots = [slot for slot in slots if slot not in avoid] or slots
         slot = slots[int(rng.integers(len(slots)))]
         return *self._rise_from_bank(slot), slot
 

@@ -373,7 +373,9 @@ class Generator:
             bank = self._bank or self.open_bank()
             parts = [bank.draw(rng, scenario_index=scenario_index)]
             for _ in range(draw_count(spec, rng) - 1):
-                parts.append(bank.draw(rng, scenario_index=scenario_index))
+                drawn_keys = [info["bank_entry"] for _, _, info in parts]
+                part = bank.draw(rng, scenario_index=scenario_index, avoid=drawn_keys)
+                parts.append(part)
 
         rise = superpose([rise for _, rise, _ in parts])
         metadata = sources_metadata([(drawn, info) for drawn, _, info in parts])

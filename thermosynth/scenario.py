@@ -20,7 +20,7 @@ from thermosynth.physics.sources import (
     hotspot,
     region_source,
 )
-from thermosynth.recipe.distributions import draw
+from thermosynth.recipe.distributions import Choice, draw
 from thermosynth.recipe.models import (
     HeldPatchScenario,
     HotspotScenario,
@@ -119,6 +119,14 @@ def draw_count(spec: ScenarioSpec, rng: np.random.Generator) -> int:
     A fixed count reads no number from ``rng``.
     """
     return int(draw(getattr(spec, "count", 1), rng))
+
+
+def mean_count(spec: ScenarioSpec) -> float:
+    """Return the mean number of sources of ``spec`` per sample (``count``)."""
+    count = getattr(spec, "count", 1)
+    if isinstance(count, Choice):
+        return float(np.mean(count.choice))
+    return float(count)
 
 
 def draw_attempt_sources(

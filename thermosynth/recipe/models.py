@@ -606,7 +606,9 @@ class BankSpec(_Model):
     ``path`` for this layout, physics and solver and simulates only the
     missing ones. ``build`` simulates every entry again. Both write the file
     atomically and keep the entries of other recipes. ``size`` is the number
-    of entries; without it, ``test_anomalous / reuse_per_entry`` rounded up.
+    of entries; without it, the sources that the anomalous samples draw
+    (``test_anomalous``, times the mean ``count`` where scenarios have one)
+    over ``reuse_per_entry``, rounded up.
     """
 
     path: Path = Path("thermosynth-bank.h5")

@@ -28,8 +28,8 @@ from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_reci
 if TYPE_CHECKING:
     import numpy as np
 
-    from thermosynth.validation.detectors import Detector
-    from thermosynth.validation.transfer import TransferData, TransferResult
+    from thermosynth.validation.transfer import TransferResult
+    from thermosynth.validation.transfer_data import TransferData
     from thermosynth.validation.transfer_setup import ThermalFactory
 
 logger = logging.getLogger(__name__)
@@ -395,9 +395,10 @@ def _load(args: argparse.Namespace) -> LoadedRecipe:
 def _generate(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    loaded = _load(args)
+    # Imported after the recipe loads, so that a usage error returns at once.
     from thermosynth.pipeline import Summary, generate
 
-    loaded = _load(args)
     # Log records go through tqdm.write, which clears the progress bar first,
     # so that each record starts a line of its own.
     with _named_recipe(loaded), logging_redirect_tqdm(), _sigterm_raises():
@@ -443,11 +444,11 @@ def _skipped(n_skipped: int, noun: str) -> str:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from thermosynth.preview import write_preview
-
     if args.n < 1:
         raise ThermosynthError(f"-n {args.n} is invalid; draw at least one sample")
     loaded = _load(args)
+    from thermosynth.preview import write_preview
+
     with _named_recipe(loaded):
         if loaded.recipe.sequence is not None:
             return _preview_sequences(loaded, args)
@@ -622,8 +623,7 @@ def _validate_closeness(args: argparse.Namespace) -> int:
     import numpy as np
 
     from thermosynth.output.atomic import check_writable
-    from thermosynth.validation import AutoencoderFeatures, closeness_report
-    from thermosynth.validation.closeness import load_for_role
+    from thermosynth.validation.io import load_for_role
 
     check_writable(args.output, overwrite=args.overwrite)
     _check_counts(args, ("max_frames", "permutations", "epochs"))
@@ -658,6 +658,9 @@ def _validate_closeness(args: argparse.Namespace) -> int:
         )
     if args.normal_unit is not None:
         sets["normal"] = sets["normal"].labelled(args.normal_unit)
+    # Imported once the sets have loaded, because features imports torch.
+    from thermosynth.validation import AutoencoderFeatures, closeness_report
+
     hdf5: Literal["copy", "write-back", "none"] = "copy"
     if args.write_back:
         hdf5 = "write-back"
@@ -711,10 +714,9 @@ def _parse_where(text: str | None) -> dict[str, list[str]] | None:
 
 
 def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
-    # Spelled out here because importing transfer_setup loads torch.
-    generators = (
-        "thermosynth,gaussian_noise,cutpaste,normal_blend,self_blend,perlin_draem"
-    )
+    from thermosynth.validation.transfer_checks import GENERATOR_NAMES
+
+    generators = ",".join(GENERATOR_NAMES)
     parser.add_argument(
         "--normal",
         type=Path,
@@ -849,15 +851,12 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _validate_transfer(args: argparse.Namespace) -> int:
     import numpy as np
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from thermosynth.output.atomic import staged_dir
-    from thermosynth.validation import transfer_setup as setup
-    from thermosynth.validation.detectors import Classifier, max_minus_median
-    from thermosynth.validation.transfer import transfer_report
-    from thermosynth.validation.transfer_data import load_transfer_data, resize_to
+    from thermosynth.validation import transfer_checks as checks
 
     options = _transfer_options(args)
+    from thermosynth.validation.transfer_data import load_transfer_data, resize_to
+
     data = load_transfer_data(
         args.normal,
         args.real,
@@ -875,7 +874,31 @@ def _validate_transfer(args: argparse.Namespace) -> int:
     _warn_if_large(data.train_normal.shape[1:], resized=args.resize is not None)
     _check_training_normals(args, len(data.train_normal))
     n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
-    setup.check_contamination(options.contamination, len(data.train_normal), n_reserve)
+    checks.check_contamination(options.contamination, len(data.train_normal), n_reserve)
+    return _run_transfer(args, options, data, source_shape)
+
+
+def _run_transfer(
+    args: argparse.Namespace,
+    options: _TransferOptions,
+    data: TransferData,
+    source_shape: tuple[int, ...],
+) -> int:
+    """Simulate the pseudo-anomalies, train the detectors and write the report."""
+    # Imported once every usage check has passed, because these load torch.
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from thermosynth.output.atomic import staged_dir
+    from thermosynth.validation import transfer_setup as setup
+    from thermosynth.validation.detectors import Classifier, max_minus_median
+    from thermosynth.validation.transfer import transfer_report
+
+    detectors = setup.build_detectors(
+        options.detector_names,
+        steps=args.steps,
+        trim_fraction=args.trim_fraction,
+        members=args.members,
+    )
     thermal, region = None, None
     if options.recipes and options.simulates:
         thermal, region = _thermal_factory(
@@ -890,7 +913,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
             result = transfer_report(
                 data,
                 generators,
-                options.detectors,
+                detectors,
                 out_dir=stage,
                 seed=args.seed,
                 scorers={"max_minus_median": max_minus_median},
@@ -913,7 +936,7 @@ def _validate_transfer(args: argparse.Namespace) -> int:
 class _TransferOptions:
     """The parsed and checked options of validate transfer, before any frame is read."""
 
-    detectors: dict[str, Detector]
+    detector_names: list[str]
     generator_names: list[str]
     levels: list[float]
     sweep_detector: str | None
@@ -933,10 +956,10 @@ class _TransferOptions:
 def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
     """Parse and check every option of validate transfer that needs no frames.
 
-    Usage errors thus stop the command before it reads a frame.
+    Usage errors thus stop the command before it reads a frame or imports torch.
     """
     from thermosynth.output.atomic import check_writable
-    from thermosynth.validation import transfer_setup as setup
+    from thermosynth.validation import transfer_checks as checks
 
     check_writable(args.output, overwrite=args.overwrite)
     if args.jobs < 1:
@@ -949,8 +972,9 @@ def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
             f"--contrast-spread {args.contrast_spread} is invalid; give a finite "
             "factor >= 1 (1 = none)"
         )
-    detectors = setup.build_detectors(
-        _names(args.detectors),
+    detector_names = _names(args.detectors)
+    checks.check_detector_options(
+        detector_names,
         steps=args.steps,
         trim_fraction=args.trim_fraction,
         members=args.members,
@@ -959,16 +983,16 @@ def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
     # minimum fails whatever the frames hold.
     _check_training_normals(args, args.max_train)
     generator_names = _names(args.generators)
-    setup.check_names(generator_names, setup.GENERATOR_NAMES, "--generators")
+    checks.check_names(generator_names, checks.GENERATOR_NAMES, "--generators")
     levels = _severity_levels(args.severity, has_recipe=args.recipe is not None)
     _check_recipe_given(args.recipe, generator_names, levels)
-    sweep_detector = setup.severity_detector(detectors) if levels else None
-    setup.check_contamination_fraction(args.contamination)
+    sweep_detector = checks.severity_detector_name(detector_names) if levels else None
+    checks.check_contamination_fraction(args.contamination)
     contamination, skip_note = _contamination_fraction(
-        args.contamination, detectors, generator_names
+        args.contamination, detector_names, generator_names
     )
     options = _TransferOptions(
-        detectors=detectors,
+        detector_names=detector_names,
         generator_names=generator_names,
         levels=levels,
         sweep_detector=sweep_detector,
@@ -982,7 +1006,7 @@ def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
     if options.simulates:
         for _, loaded in options.recipes:
             with _named_recipe(loaded):
-                setup.check_transfer_recipe(loaded)
+                checks.check_transfer_recipe(loaded)
     return options
 
 
@@ -1031,7 +1055,7 @@ def _check_training_normals(args: argparse.Namespace, n_train: int) -> None:
 
 
 def _contamination_fraction(
-    fraction: float, detectors: dict[str, Any], generator_names: Sequence[str]
+    fraction: float, detector_names: Sequence[str], generator_names: Sequence[str]
 ) -> tuple[float, str]:
     """Return the --contamination to run and a report sentence where it is skipped.
 
@@ -1039,7 +1063,9 @@ def _contamination_fraction(
     pseudo-anomalies and the one-class detectors, so without either there is
     nothing to rerun.
     """
-    one_class = [name for name, d in detectors.items() if not d.uses_pseudo]
+    from thermosynth.validation.transfer_checks import PSEUDO_DETECTOR_NAMES
+
+    one_class = [n for n in detector_names if n not in PSEUDO_DETECTOR_NAMES]
     thermosynth = "thermosynth" in generator_names
     if fraction == 0.0 or one_class or thermosynth:
         return fraction, ""

@@ -49,6 +49,9 @@ from thermosynth.validation.distances import (
 from thermosynth.validation.features import AutoencoderFeatures, thermal_features
 from thermosynth.validation.io import FrameSet, Label, load_frame_set
 
+# Defined in io, which loads without torch, and kept importable from here.
+from thermosynth.validation.io import load_for_role as load_for_role
+
 logger = logging.getLogger(__name__)
 
 HDF5Mode = Literal["copy", "write-back", "none"]
@@ -1003,19 +1006,3 @@ def _write_hdf5(
             "per-sample closeness of anomalous samples to normal data, NaN for "
             "samples not measured; see thermosynth.validation.closeness"
         )
-
-
-def load_for_role(
-    path: str | Path,
-    role: Literal["normal", "pseudo", "real"],
-    **options: Any,
-) -> FrameSet:
-    """Load a set for one role: normal samples, or anomalous ones of a dataset."""
-    label: Label = "normal" if role == "normal" else "anomalous"
-    try:
-        return load_frame_set(path, label=label, **options)
-    except FrameError as exc:
-        # --real is optional: closeness then compares pseudo with normal only.
-        without = "; or leave out --real to run without real anomalies"
-        hint = without if role == "real" and "no anomalous" in str(exc) else ""
-        raise FrameError(f"cannot load the {role} set: {exc}{hint}") from exc

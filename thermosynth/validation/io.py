@@ -276,6 +276,22 @@ def load_frame_set(
     return _limit(frames, max_frames, rng)
 
 
+def load_for_role(
+    path: str | Path,
+    role: Literal["normal", "pseudo", "real"],
+    **options: Any,
+) -> FrameSet:
+    """Load a set for one role: normal samples, or anomalous ones of a dataset."""
+    label: Label = "normal" if role == "normal" else "anomalous"
+    try:
+        return load_frame_set(path, label=label, **options)
+    except FrameError as exc:
+        # --real is optional: closeness then compares pseudo with normal only.
+        without = "; or leave out --real to run without real anomalies"
+        hint = without if role == "real" and "no anomalous" in str(exc) else ""
+        raise FrameError(f"cannot load the {role} set: {exc}{hint}") from exc
+
+
 def _limit(
     frames: FrameSet, max_frames: int | None, rng: np.random.Generator | None
 ) -> FrameSet:

@@ -24,9 +24,46 @@ import numpy as np
 from thermosynth.errors import FrameError
 from thermosynth.frames.readers import decode_file
 from thermosynth.validation.io import FrameSet, load_frame_set
-from thermosynth.validation.transfer import TransferData
 
 logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferData:
+    """Frames of a transfer experiment, all uint8 (N, H, W).
+
+    Attributes
+    ----------
+    train_normal : ndarray
+        Normal training frames; never contains a labelled real anomaly.
+    test_images : ndarray
+        Test frames: unseen normal frames and real anomalies.
+    test_labels : ndarray
+        Boolean (N,), True for real anomalies.
+    test_groups : ndarray
+        Class name of each test frame (str, (N,)); AUROC is reported over all
+        anomalies and per anomalous class, each against all test normals.
+    reserve_anomalies : ndarray or None
+        Real anomalies disjoint from the test set, for the supervised ceiling
+        and the contamination run.
+    test_masks : ndarray or None
+        Boolean (N, H, W) ground-truth masks of the test frames (all False
+        for normal frames), or None where the real anomalies have no masks.
+        With masks, pixel AUROC and AUPRO are scored on the real test set.
+    kelvin_per_level : float or None
+        Temperature step of one 8-bit level [K level-1], where the training
+        normals record it (a thermosynth folder tree with ``scale.json``);
+        None otherwise.
+    """
+
+    train_normal: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    test_groups: np.ndarray
+    reserve_anomalies: np.ndarray | None = None
+    test_masks: np.ndarray | None = None
+    kelvin_per_level: float | None = None
+
 
 # Largest factor by which resize_transfer_data lets a side grow.
 MAX_ENLARGE = 4

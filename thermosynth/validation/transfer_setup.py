@@ -8,9 +8,8 @@ simulates the bank of rises behind the ``thermosynth`` generator.
 
 from __future__ import annotations
 
-import difflib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,6 +32,20 @@ from thermosynth.validation.detectors import (
     Trimmed,
 )
 from thermosynth.validation.transfer import GeneratorFactory, ScaledGenerator
+
+# The checks that need no torch live in transfer_checks, and the names marked
+# F401 stay importable from here.
+from thermosynth.validation.transfer_checks import (
+    DETECTOR_NAMES,  # noqa: F401
+    GENERATOR_NAMES,
+    check_contamination,  # noqa: F401
+    check_contamination_fraction,  # noqa: F401
+    check_detector_options,
+    check_names,
+    check_one_mask,
+    check_steps_and_trim,  # noqa: F401
+    check_transfer_recipe,  # noqa: F401
+)
 from thermosynth.validation.transfer_data import resize_masks
 
 logger = logging.getLogger(__name__)
@@ -48,7 +61,6 @@ BASELINE_GENERATORS: dict[str, GeneratorFactory] = {
     "self_blend": lambda pool: gen.SelfBlend(),
     "perlin_draem": gen.PerlinBlend,
 }
-GENERATOR_NAMES = ("thermosynth", *BASELINE_GENERATORS)
 DEFAULT_CONTRAST_SPREAD = 2.0
 """Per-sample contrast spread of the thermosynth generator (see ThermalHotspots).
 
@@ -59,22 +71,6 @@ it moved DRAEM's mean AUROC there from 0.953 to 0.954 (Hot-Spot 0.809 to
 0.815), and from 0.944 to 0.948 with hot_region's radius at 40-120 mm. With
 two kinds it lowered it, from 0.932 to 0.920.
 """
-DETECTOR_NAMES = ("classifier", "draem", "autoencoder", "deep_svdd", "knn")
-
-
-def check_names(names: Sequence[str], known: Sequence[str], option: str) -> None:
-    """Raise ThermosynthError naming the first unknown or repeated name."""
-    if not names:
-        raise ThermosynthError(f"{option} is empty; choose from {', '.join(known)}")
-    for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}? Choose" if close else "choose"
-            raise ThermosynthError(
-                f"{option} {name!r} is unknown; {hint} from {', '.join(known)}"
-            )
-    if len(set(names)) != len(names):
-        raise ThermosynthError(f"{option} {','.join(names)} repeats a name")
 
 
 DEFAULT_TRIM_FRACTION = 0.1
@@ -97,10 +93,9 @@ def build_detectors(
     :class:`~thermosynth.validation.detectors.Ensemble` of ``members``
     networks. The one-class baselines train on every frame.
     """
-    check_names(names, DETECTOR_NAMES, "--detectors")
-    check_steps_and_trim(steps, trim_fraction)
-    if members < 1:
-        raise ThermosynthError(f"--members {members} is invalid; use 1 or more")
+    check_detector_options(
+        names, steps=steps, trim_fraction=trim_fraction, members=members
+    )
     constructors: dict[str, Callable[[], Detector]] = {
         "classifier": lambda: trimmed(Classifier, steps, trim_fraction, members),
         "draem": lambda: trimmed(Draem, steps, trim_fraction, members),
@@ -109,16 +104,6 @@ def build_detectors(
         "knn": KNearest,
     }
     return {name: constructors[name]() for name in names}
-
-
-def check_steps_and_trim(steps: int, trim_fraction: float) -> None:
-    """Raise ThermosynthError for ``steps`` < 1 or a fraction outside [0, 1)."""
-    if steps < 1:
-        raise ThermosynthError(f"--steps {steps} is invalid; use 1 or more")
-    if not 0.0 <= trim_fraction < 1.0:
-        raise ThermosynthError(
-            f"--trim-fraction {trim_fraction} is invalid; use a fraction in [0, 1)"
-        )
 
 
 def trimmed(
@@ -316,7 +301,7 @@ def recipe_region(
     if valid_mask is None and ignore_mask is None and not ignore_rects:
         return None
 
-    _check_one_mask(loaded)
+    check_one_mask(loaded)
     region = Region(valid_mask, ignore_mask, ignore_rects).mask(
         "training normal", (int(shape[0]), int(shape[1]))
     )
@@ -329,44 +314,6 @@ def recipe_region(
             "check the masks"
         )
     return region
-
-
-def check_transfer_recipe(loaded: LoadedRecipe) -> None:
-    """Raise RecipeError for recipe keys that the thermosynth generator rejects.
-
-    The checks read only the recipe, so ``validate transfer`` runs them
-    before it reads any frame. They reject a mask key that maps file names
-    to one mask per camera, and ``camera.emissivity_regions``, which
-    :class:`~thermosynth.validation.generators.ThermalHotspots` rejects too.
-    """
-    _check_one_mask(loaded)
-    regions = loaded.recipe.camera.emissivity_regions
-    if regions:
-        raise RecipeError(
-            f"{loaded.source}: camera.emissivity_regions = {dict(regions)} is "
-            "not supported by validate transfer, because its thermosynth "
-            "generator flips rises at random, away from the regions that made "
-            "them; remove camera.emissivity_regions from the recipe"
-        )
-
-
-def _check_one_mask(loaded: LoadedRecipe) -> None:
-    """Raise RecipeError if a mask key of the recipe maps cameras to masks."""
-    frames = loaded.recipe.frames
-    for key in ("valid_mask", "ignore_mask"):
-        spec = getattr(frames, key, None)
-        if isinstance(spec, Mapping):
-            raise RecipeError(_per_camera_message(loaded.source, f"frames.{key}", spec))
-
-
-def _per_camera_message(source: str, key: str, spec: Mapping[str, object]) -> str:
-    return (
-        f"{source}: {key} maps file names to one mask per camera "
-        f"({', '.join(sorted(spec))}), but validate transfer reads frames "
-        "without their file names, so it cannot choose a mask per frame; run "
-        "transfer once per camera, with --normal and --real holding only that "
-        f"camera's frames and a recipe whose {key} is that camera's mask path"
-    )
 
 
 def warn_dropped_recipe_keys(loaded: LoadedRecipe) -> None:
@@ -417,31 +364,3 @@ def severity_detector(detectors: dict[str, Detector]) -> str:
         f"(classifier or draem) but --detectors is {','.join(detectors)}; add one "
         "or pass --severity none"
     )
-
-
-def check_contamination_fraction(fraction: float) -> None:
-    """Raise ThermosynthError for a --contamination outside [0, 1)."""
-    if not 0.0 <= fraction < 1.0:
-        raise ThermosynthError(
-            f"--contamination {fraction} is invalid; use a fraction in [0, 1)"
-        )
-
-
-def check_contamination(fraction: float, n_train: int, n_reserve: int) -> None:
-    """Raise ThermosynthError if the reserve cannot supply ``fraction`` of training."""
-    check_contamination_fraction(fraction)
-    needed = int(round(fraction * n_train))
-    if needed > n_reserve:
-        raise ThermosynthError(
-            f"--contamination {fraction} replaces {needed} of {n_train} training "
-            f"normals but only {n_reserve} real anomalies are in reserve; lower "
-            f"--contamination to {_largest_fraction(n_reserve, n_train)} or less, "
-            "lower --max-train, or pass --contamination 0"
-        )
-
-
-def _largest_fraction(n_reserve: int, n_train: int) -> str:
-    """Return the largest 0.01 step whose share of ``n_train`` the reserve covers."""
-    steps = np.arange(100)
-    fits = steps[np.round(steps / 100 * n_train) <= n_reserve]
-    return f"{fits.max() / 100:.2f}"

@@ -14,6 +14,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+import yaml
 
 from thermosynth.build import LAYOUT_BUILDERS, build_layout
 from thermosynth.cli import main
@@ -495,7 +496,8 @@ def test_layout_unknown_key_names_recipe(capsys, tmp_path):
     args = ("--set", "layout.widht_mm=10", "-o", str(tmp_path / "out"))
     code, _, err = run_cli(capsys, "generate", "--demo", *args)
     message = (
-        "<demo>: unknown key 'layout.widht_mm' for layout kind 'pouch_cell'; did "
+        "--set layout.widht_mm=10 (recipe <demo>): unknown key 'layout.widht_mm' "
+        "for layout kind 'pouch_cell'; did "
         "you mean 'width_mm'? Valid keys: kind, resolution_mm, width_mm, "
         "height_mm, thickness_mm, tab_width_mm, tab_length_mm, tab_centres_mm"
     )
@@ -503,16 +505,112 @@ def test_layout_unknown_key_names_recipe(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_layout_bad_value_names_recipe(capsys, tmp_path):
-    layout = (
-        "layout={kind: cell_grid, rows: 0, cols: 3, resolution_mm: 2, "
-        "cell_width_mm: 10, cell_height_mm: 20, gap_mm: 1, thickness_mm: 3}"
-    )
-    args = ("--set", layout, "-o", str(tmp_path / "out"))
+ROWS_0_LAYOUT = (
+    "{kind: cell_grid, rows: 0, cols: 3, resolution_mm: 2, cell_width_mm: 10, "
+    "cell_height_mm: 20, gap_mm: 1, thickness_mm: 3}"
+)
+ROWS_0 = "key 'layout': rows = 0 is invalid; it must be a positive integer"
+
+
+def demo_recipe_file(tmp_path: Path, **sections: object) -> Path:
+    """Write the demo recipe with whole sections replaced, as recipe.yaml."""
+    data = yaml.safe_load(load_demo_recipe().text)
+    data.update(sections)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_layout_bad_value_names_set(capsys, tmp_path):
+    args = ("--set", f"layout={ROWS_0_LAYOUT}", "-o", str(tmp_path / "out"))
     code, _, err = run_cli(capsys, "generate", "--demo", *args)
-    message = "<demo>: key 'layout': rows = 0 is invalid; it must be a positive integer"
+    message = f"--set layout={ROWS_0_LAYOUT} (recipe <demo>): {ROWS_0}"
     assert_one_line_error(code, err, message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_layout_bad_subkey_names_set(capsys, tmp_path):
+    recipe = demo_recipe_file(tmp_path, layout=yaml.safe_load(ROWS_0_LAYOUT))
+    args = ("--set", "layout.rows=0", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+    assert_one_line_error(code, err, f"--set layout.rows=0 (recipe {recipe}): {ROWS_0}")
+
+
+def test_layout_bad_value_in_file_names_file(capsys, tmp_path):
+    recipe = demo_recipe_file(tmp_path, layout=yaml.safe_load(ROWS_0_LAYOUT))
+    args = ("--set", "layout.cols=2", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+    assert_one_line_error(code, err, f"{recipe}: {ROWS_0}")
+    assert not (tmp_path / "out").exists()
+
+
+def bmp_pattern_frames(tmp_path: Path) -> dict[str, str]:
+    """Return a frames section whose folder contains one PNG, read as '*.bmp'."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    assert cv2.imwrite(str(folder / "a.png"), np.zeros((24, 32), np.uint16))
+    return {"kind": "images", "path": str(folder), "pattern": "*.bmp", "unit": "K"}
+
+
+def no_bmp_message(tmp_path: Path) -> str:
+    return (
+        "key 'frames.pattern': no files match '*.bmp' in the frames.path folder "
+        f"{tmp_path / 'frames'}, which contains 1 '*.png' files; set "
+        "frames.pattern to match the frame files, or frames.path to their folder"
+    )
+
+
+def test_pattern_set_names_set(capsys, tmp_path):
+    frames = {**bmp_pattern_frames(tmp_path), "pattern": "*.png"}
+    recipe = demo_recipe_file(tmp_path, frames=frames)
+    args = ("--set", "frames.pattern=*.bmp", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+    message = (
+        f"--set frames.pattern=*.bmp (recipe {recipe}): {no_bmp_message(tmp_path)}"
+    )
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_pattern_in_file_names_file(capsys, tmp_path):
+    recipe = demo_recipe_file(tmp_path, frames=bmp_pattern_frames(tmp_path))
+    args = ("--set", "frames.unit=C", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+    assert_one_line_error(code, err, f"{recipe}: {no_bmp_message(tmp_path)}")
+
+
+SPLIT_30 = (
+    "split asks for 30 training and 6 test normal frames but the source has only "
+    "24; lower split.train_normal or split.test_normal"
+)
+
+
+def test_split_count_names_set(capsys, tmp_path):
+    args = ("--set", "split.train_normal=30", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", "--demo", *args)
+    message = f"--set split.train_normal=30 (recipe <demo>): {SPLIT_30}"
+    assert_one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_split_counts_name_both_sets(capsys, tmp_path):
+    sets = ("--set", "split.train_normal=20", "--set", "split.test_normal=5")
+    args = (*sets, "--set", "seed=3", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", "--demo", *args)
+    message = (
+        "--set split.train_normal=20, --set split.test_normal=5 (recipe <demo>): "
+        "split asks for 20 training and 5 test normal frames but the source has "
+        "only 24; lower split.train_normal or split.test_normal"
+    )
+    assert_one_line_error(code, err, message)
+
+
+def test_split_count_in_file_names_file(capsys, tmp_path):
+    split = {"train_normal": 30, "test_normal": 6, "test_anomalous": 8}
+    recipe = demo_recipe_file(tmp_path, split=split)
+    args = ("--set", "split.test_anomalous=2", "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+    assert_one_line_error(code, err, f"{recipe}: {SPLIT_30}")
 
 
 @pytest.mark.parametrize(
@@ -523,7 +621,8 @@ def test_layout_value_of_wrong_type_names_key(capsys, tmp_path, value, shown):
     args = ("--set", f"layout.thickness_mm={value}", "-o", str(tmp_path / "out"))
     code, _, err = run_cli(capsys, "generate", "--demo", *args)
     message = (
-        f"<demo>: key 'layout.thickness_mm' = {shown} is invalid for layout kind "
+        f"--set layout.thickness_mm={value} (recipe <demo>): key "
+        f"'layout.thickness_mm' = {shown} is invalid for layout kind "
         "'pouch_cell'; give a number, such as 0.8 (layout keys take one value, "
         "not a distribution)"
     )
@@ -955,8 +1054,9 @@ def test_metres_as_resolution_rejected_exit_2(capsys, tmp_path):
 
     assert code == 2
     assert err.startswith(
-        "thermosynth: error: <demo>: key 'layout.resolution_mm' = 0.003 gives a "
-        "grid of 26667 x 33333 x 3 layers = 2.67e+09 cells, which needs about "
+        "thermosynth: error: --set layout.resolution_mm=0.003, --set "
+        "physics.n_layers=3 (recipe <demo>): key 'layout.resolution_mm' = 0.003 "
+        "gives a grid of 26667 x 33333 x 3 layers = 2.67e+09 cells, which needs about "
         "1.27e+04 GiB, more than this machine's memory holds ("
     )
     assert err.endswith(

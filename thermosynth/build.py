@@ -119,14 +119,16 @@ def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
             f"key 'frames.path': no files match {spec.pattern!r} in {folder}, "
             f"which contains the folders {_subfolders(folder)} of an anomalib / "
             "MVTec tree rather than frames; set frames.path to the folder of "
-            f"normal frames, {folder / 'train' / 'good'}"
+            f"normal frames, {folder / 'train' / 'good'}",
+            keys=(("frames", "path"),),
         )
     if not suffixes:
         raise RecipeError(
             f"key 'frames.pattern': no files match {spec.pattern!r} in the "
             f"frames.path folder {folder}, which contains "
             f"{_suffix_counts(folder)}; set frames.pattern to match the frame "
-            "files, or frames.path to their folder"
+            "files, or frames.path to their folder",
+            keys=(("frames", "path"), ("frames", "pattern")),
         )
     if isinstance(spec, ImageFrames) and len(suffixes) == 1:
         keys = ARRAY_FILE_KEYS.get(suffixes.pop())
@@ -134,7 +136,8 @@ def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
             raise RecipeError(
                 f"key 'frames.kind': frames.pattern {spec.pattern!r} matches array "
                 f"files in {folder}, which kind 'images' cannot decode; set "
-                f"{keys}"
+                f"{keys}",
+                keys=(("frames", "kind"),),
             )
 
 
@@ -170,7 +173,8 @@ def _check_dataset(spec: HDF5Frames) -> None:
     raise RecipeError(
         f"key 'frames.dataset': dataset {spec.dataset!r} not found in "
         f"{spec.path}, which contains {contents}; set frames.dataset to one of "
-        "them"
+        "them",
+        keys=(("frames", "dataset"),),
     )
 
 
@@ -232,17 +236,38 @@ def build_layout(
         )
     except TypeError as exc:
         raise RecipeError(
-            f"layout ({spec.kind}): {exc}; check the layout keys"
+            f"layout ({spec.kind}): {exc}; check the layout keys",
+            keys=(("layout",),),
         ) from None
     except GridSizeError as exc:
-        raise RecipeError(grid_size_message(spec, exc.ny, exc.nx, n_layers)) from None
+        message = grid_size_message(spec, exc.ny, exc.nx, n_layers)
+        raise RecipeError(message, keys=_GRID_SIZE_KEYS) from None
     except LayoutError as exc:
-        raise RecipeError(f"key 'layout': {exc}") from None
+        keys = _layout_keys(exc, spec.kind)
+        raise RecipeError(f"key 'layout': {exc}", keys=keys) from None
 
     ny, nx = layout.material_id.shape
     if ny * nx * n_layers > layouts.max_grid_cells():
-        raise RecipeError(grid_size_message(spec, ny, nx, n_layers))
+        message = grid_size_message(spec, ny, nx, n_layers)
+        raise RecipeError(message, keys=_GRID_SIZE_KEYS)
     return layout
+
+
+# Recipe keys that the message on a grid too large names as the fix.
+_GRID_SIZE_KEYS = (("layout", "resolution_mm"), ("physics", "n_layers"))
+
+
+def _layout_keys(exc: LayoutError, kind: str) -> tuple[tuple[str, ...], ...]:
+    """Return the recipe keys of a builder's error, or the layout as a whole.
+
+    A builder's `LayoutError` lists the builder arguments that it is about,
+    which are the layout keys, except where `_RECIPE_KEYS` renames them.
+    """
+    if not exc.keys:
+        return (("layout",),)
+    return tuple(
+        ("layout", _RECIPE_KEYS.get((kind, key[0]), key[0])) for key in exc.keys
+    )
 
 
 def grid_size_message(spec: LayoutSpec, ny: int, nx: int, n_layers: int) -> str:
@@ -269,7 +294,8 @@ def _check_options(
             hint = f"did you mean '{close[0]}'? Valid" if close else "valid"
             raise RecipeError(
                 f"unknown key 'layout.{key}' for layout kind {kind!r}; {hint} keys: "
-                f"kind, resolution_mm, {', '.join(accepted)}"
+                f"kind, resolution_mm, {', '.join(accepted)}",
+                keys=(("layout", key),),
             )
     missing = [
         p.name
@@ -282,7 +308,8 @@ def _check_options(
     if missing:
         raise RecipeError(
             f"missing key 'layout.{missing[0]}' for layout kind {kind!r}; add it "
-            "to the recipe's layout section"
+            "to the recipe's layout section",
+            keys=(("layout", missing[0]),),
         )
 
 
@@ -322,7 +349,8 @@ def _typed_options(
             raise RecipeError(
                 f"key 'layout.{name}' = {value!r} is invalid for layout kind "
                 f"{kind!r}; give {expected} (layout keys take one value, not "
-                "a distribution)"
+                "a distribution)",
+                keys=(("layout", name),),
             ) from None
     return typed
 
@@ -338,7 +366,8 @@ def check_camera(spec: CameraSpec, frame: Frame) -> None:
     if frame.unit == "level" and spec.levels_per_kelvin is None:
         raise RecipeError(
             f"frames of {frame.source} are in camera levels, so the rise [K] needs "
-            "a scale: set camera.levels_per_kelvin [level K-1] in the recipe"
+            "a scale: set camera.levels_per_kelvin [level K-1] in the recipe",
+            keys=(("camera", "levels_per_kelvin"),),
         )
 
 

@@ -356,14 +356,21 @@ def _configure_logging(verbose: int) -> None:
 
 @contextlib.contextmanager
 def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
-    """Prefix recipe errors raised after loading (e.g. by a layout) with the file."""
+    """Start errors raised after loading (e.g. by a layout) with their origin.
+
+    An error that lists its recipe keys (`ThermosynthError.keys`) starts with
+    the --set items that wrote them, or else with the file. Any other
+    RecipeError starts with the file, and other errors pass unchanged. The
+    error keeps its type, because only its message changes.
+    """
     try:
         yield
-    except RecipeError as exc:
-        message = str(exc)
-        if message.startswith(f"{loaded.source}: "):
+    except ThermosynthError as exc:
+        if not exc.keys and not isinstance(exc, RecipeError):
             raise
-        raise RecipeError(f"{loaded.source}: {message}") from None
+        message = str(exc).removeprefix(f"{loaded.source}: ")
+        exc.args = (f"{loaded.label(*exc.keys)}: {message}",)
+        raise
 
 
 def _folder_path(text: str) -> Path:
@@ -1132,7 +1139,9 @@ def _with_frames_levels_per_kelvin(
         value,
         data.kelvin_per_level,
     )
-    return load_recipe(path, overrides=[f"camera.levels_per_kelvin={value:.9g}"])
+    filled = load_recipe(path, overrides=[f"camera.levels_per_kelvin={value:.9g}"])
+    # The user typed no --set, so errors keep naming the file alone.
+    return dataclasses.replace(filled, origins=loaded.origins)
 
 
 def _names(text: str) -> list[str]:

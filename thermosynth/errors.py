@@ -8,7 +8,20 @@ from __future__ import annotations
 
 
 class ThermosynthError(Exception):
-    """Base class for errors caused by the user's input, not by a bug."""
+    """Base class for errors caused by the user's input, not by a bug.
+
+    Attributes
+    ----------
+    keys : tuple of tuple of str
+        Paths of the recipe keys whose values caused the error, such as
+        ``(("split", "train_normal"),)``. It is empty where the error is
+        about no key or does not know its key. The CLI names the --set items
+        that wrote these keys.
+    """
+
+    def __init__(self, *args: object, keys: tuple[tuple[str, ...], ...] = ()):
+        super().__init__(*args)
+        self.keys = keys
 
 
 class RecipeError(ThermosynthError, ValueError):

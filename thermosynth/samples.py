@@ -113,6 +113,14 @@ def _selection_fix(recipe: Recipe) -> str:
     return ", or drop the selection with --set frames.select=null"
 
 
+def _split_keys(recipe: Recipe, *names: str) -> tuple[tuple[str, ...], ...]:
+    """Return the keys of a split error: the split counts and any selection."""
+    keys = tuple(("split", name) for name in names)
+    if getattr(recipe.frames, "select", None) is None:
+        return keys
+    return (*keys, ("frames", "select"))
+
+
 def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan:
     """Assign frames to splits; anomalies never reuse a training frame.
 
@@ -129,13 +137,15 @@ def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan
             f"{source}: split asks for {split.train_normal} training and "
             f"{split.test_normal} test normal frames but the source has only "
             f"{n_frames}{_selection_note(recipe)}; lower split.train_normal or "
-            f"split.test_normal{_selection_fix(recipe)}"
+            f"split.test_normal{_selection_fix(recipe)}",
+            keys=_split_keys(recipe, "train_normal", "test_normal"),
         )
     if split.test_anomalous and split.train_normal >= n_frames:
         raise FrameError(
             f"{source}: all {n_frames} frames go to training, none are left for "
             f"anomalies{_selection_note(recipe)}; lower split.train_normal"
-            f"{_selection_fix(recipe)}"
+            f"{_selection_fix(recipe)}",
+            keys=_split_keys(recipe, "train_normal"),
         )
 
     rng = np.random.default_rng(
@@ -598,5 +608,6 @@ def _check_min_area(min_area_px: int, frame: Frame) -> None:
     if min_area_px > blendable_px:
         raise RecipeError(
             f"blend.min_area_px = {min_area_px} exceeds the {blendable_px} pixels "
-            f"that blending may change in {frame.source}; lower blend.min_area_px"
+            f"that blending may change in {frame.source}; lower blend.min_area_px",
+            keys=(("blend", "min_area_px"),),
         )

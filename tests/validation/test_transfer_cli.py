@@ -262,6 +262,8 @@ def test_recipe_takes_frames_levels_per_kelvin():
     assert _with_frames_levels_per_kelvin(loaded, path, unset) is loaded
     assert filled.recipe.camera.levels_per_kelvin == pytest.approx(1 / 0.07)
     assert unchanged is filled
+    # The filled key is no --set of the user's, so errors name the file.
+    assert filled.label(("camera", "levels_per_kelvin")) == str(path)
 
 
 def test_transfer_cli_resizes_frames(mvtec_tree, recipe, tmp_path, capsys):

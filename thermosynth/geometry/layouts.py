@@ -888,7 +888,8 @@ def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if not np.isfinite(value) or value <= 0:
             raise LayoutError(
-                f"{name} = {value} is invalid; it must be a positive finite number"
+                f"{name} = {value} is invalid; it must be a positive finite number",
+                keys=((name,),),
             )
 
 
@@ -896,14 +897,16 @@ def _check_non_negative(**values: float) -> None:
     for name, value in values.items():
         if not np.isfinite(value) or value < 0:
             raise LayoutError(
-                f"{name} = {value} is invalid; it must be zero or positive"
+                f"{name} = {value} is invalid; it must be zero or positive",
+                keys=((name,),),
             )
 
 
 def _check_gap(gap_mm: float, consequence: str) -> None:
     if not np.isfinite(gap_mm) or gap_mm < 0:
         raise LayoutError(
-            f"gap_mm = {gap_mm} is invalid because {consequence}; use gap_mm >= 0"
+            f"gap_mm = {gap_mm} is invalid because {consequence}; use gap_mm >= 0",
+            keys=(("gap_mm",),),
         )
 
 
@@ -915,7 +918,8 @@ def _check_count(**values: int) -> None:
             or value < 1
         ):
             raise LayoutError(
-                f"{name} = {value!r} is invalid; it must be a positive integer"
+                f"{name} = {value!r} is invalid; it must be a positive integer",
+                keys=((name,),),
             )
 
 
@@ -924,7 +928,8 @@ def _check_resolved(resolution_mm: float, **sizes: float) -> None:
         if value < resolution_mm:
             raise LayoutError(
                 f"{name} = {value} mm is narrower than one grid cell "
-                f"(resolution_mm = {resolution_mm}); use resolution_mm <= {value}"
+                f"(resolution_mm = {resolution_mm}); use resolution_mm <= {value}",
+                keys=((name,), ("resolution_mm",)),
             )
 
 

@@ -61,12 +61,25 @@ class LoadedRecipe:
     source : str
         File name, ``<demo>`` for the embedded recipe, or ``<dict>`` for a
         recipe given as a dict.
+    origins : KeyOrigins or None
+        The --set items applied and the keys they wrote, so that errors
+        raised after loading can name them; None where they are not known.
     """
 
     recipe: Recipe
     text: str
     sha256: str
     source: str
+    origins: KeyOrigins | None = None
+
+    def label(self, *keys: typing.Sequence[Any]) -> str:
+        """Return the origin of ``keys``, as `KeyOrigins.label` does.
+
+        Without ``origins`` it returns the file name.
+        """
+        if self.origins is None:
+            return self.source
+        return self.origins.label(*keys)
 
 
 def load_recipe(
@@ -201,7 +214,9 @@ def parse_recipe(
     warn_short_frame_interval(recipe, source)
     final_text = yaml.safe_dump(data, sort_keys=False) if overrides else text
     digest = hashlib.sha256(final_text.encode()).hexdigest()
-    return LoadedRecipe(recipe=recipe, text=final_text, sha256=digest, source=source)
+    return LoadedRecipe(
+        recipe=recipe, text=final_text, sha256=digest, source=source, origins=origins
+    )
 
 
 def _layers_from_stack(recipe: Recipe, origins: KeyOrigins) -> Recipe:

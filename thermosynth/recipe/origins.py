@@ -25,19 +25,29 @@ class KeyOrigins:
     source: str
     written: tuple[tuple[tuple[str, ...], str], ...] = ()
 
-    def label(self, key: Sequence[Any]) -> str:
-        """Return the origin of ``key``: the file, or ``--set ITEM (recipe FILE)``.
+    def label(self, *keys: Sequence[Any]) -> str:
+        """Return the origin of ``keys``: the file, or ``--set ITEM (recipe FILE)``.
 
-        ``key`` is a path of recipe keys and list indices, such as
-        ``("scenarios", 0, "power_W")``. The last --set item that wrote the
-        key or a key above it is named, because each write replaces the
-        subtree below it.
+        Each key is a path of recipe keys and list indices, such as
+        ``("scenarios", 0, "power_W")``. For each key the last --set item
+        that wrote the key or a key above it is named, because each write
+        replaces the subtree below it. Items named for several keys appear
+        once, in the order applied.
         """
+        blamed = {self._last_writer(key) for key in keys} - {None}
+        if not blamed:
+            return self.source
+        items = [
+            item for index, (_, item) in enumerate(self.written) if index in blamed
+        ]
+        named = ", ".join(f"--set {item}" for item in items)
+        return f"{named} (recipe {self.source})"
+
+    def _last_writer(self, key: Sequence[Any]) -> int | None:
+        """Return the index of the last --set item that wrote ``key`` or above."""
         parts = tuple(str(part) for part in key)
         blamed = None
-        for path, item in self.written:
+        for index, (path, _) in enumerate(self.written):
             if parts[: len(path)] == path:
-                blamed = item
-        if blamed is None:
-            return self.source
-        return f"--set {blamed} (recipe {self.source})"
+                blamed = index
+        return blamed

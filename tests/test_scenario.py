@@ -20,6 +20,7 @@ from thermosynth.scenario import (
     choose_scenario,
     choose_scenario_index,
     draw_attempt,
+    draw_more_sources,
     draw_scenario,
 )
 
@@ -254,3 +255,17 @@ def test_joule_cell_skips_wall_layers():
     )
     total = (source.weights_m3 * volume_m3[:, None, None]).sum()
     assert total == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(("rows", "count", "distinct"), [(10, 3, 3), (1, 8, 6)])
+def test_one_cell_sources_take_distinct_cells(rows, count, distinct):
+    layout = cell_grid(**{**PV_GRID, "rows": rows})
+    spec = joule_spec("one_cell", count=count)
+    rng = np.random.default_rng(0)
+
+    for _ in range(50):
+        first = draw_scenario(spec, layout, rng)
+        drawns = draw_more_sources(spec, layout, rng, first)
+        cells = {drawn.params["cell_id"] for drawn in drawns}
+        assert len(drawns) == count
+        assert len(cells) == distinct

@@ -143,8 +143,35 @@ def draw_attempt_sources(
     ``count`` draws what `draw_attempt` alone draws.
     """
     first = draw_attempt(spec, scenarios, layout, rng, attempt=attempt)
-    more = draw_count(spec, rng) - 1
-    return [first, *(draw_scenario(spec, layout, rng) for _ in range(more))]
+    return draw_more_sources(spec, layout, rng, first)
+
+
+def draw_more_sources(
+    spec: ScenarioSpec, layout: Layout, rng: np.random.Generator, first: DrawnScenario
+) -> list[DrawnScenario]:
+    """Return ``first`` and the other ``count - 1`` sources of one sample.
+
+    A ``one_cell`` source is drawn again while it falls on a cell that the
+    sample heats already, so that ``count`` cells heat where the layout has
+    that many.
+    """
+    drawns = [first]
+    for _ in range(draw_count(spec, rng) - 1):
+        drawn = draw_scenario(spec, layout, rng)
+        for _ in range(MAX_CELL_REDRAWS):
+            if drawn.params.get("cell_id") not in _cells_of(drawns):
+                break
+            drawn = draw_scenario(spec, layout, rng)
+        drawns.append(drawn)
+    return drawns
+
+
+# Draws of a one_cell source at most, while it falls on a heated cell.
+MAX_CELL_REDRAWS = 64
+
+
+def _cells_of(drawns: Sequence[DrawnScenario]) -> set[int]:
+    return {d.params["cell_id"] for d in drawns if "cell_id" in d.params}
 
 
 def sources_metadata(

@@ -41,7 +41,7 @@ from thermosynth.scenario import (
     DrawnScenario,
     build_sources,
     choose_scenario,
-    draw_count,
+    draw_more_sources,
     draw_scenario,
 )
 from thermosynth.simulation import boundary_from
@@ -613,11 +613,7 @@ def _draw_sources(
 ) -> list[DrawnScenario]:
     """Choose a scenario by weight and draw its ``count`` sources."""
     spec = choose_scenario(scenarios, rng)
-    first = draw_scenario(spec, layout, rng)
-    return [
-        first,
-        *(draw_scenario(spec, layout, rng) for _ in range(draw_count(spec, rng) - 1)),
-    ]
+    return draw_more_sources(spec, layout, rng, draw_scenario(spec, layout, rng))
 
 
 def drop_round_off(rises_K: np.ndarray, *, relative: float = 1e-9) -> np.ndarray:

@@ -195,6 +195,7 @@ def test_sequence_sources_add_up():
         ("17", "from 1 to 16"),
         ("{choice: [1, 0]}", "got 0"),
         ("{uniform: [1, 3]}", r"whole number from 1 to 16, or \{choice"),
+        ("{choice: [1.5, 2]}", r"got 1\.5; fix it in the recipe or with --set"),
     ],
 )
 def test_count_must_be_a_whole_number_in_range(value, expected):
@@ -209,3 +210,12 @@ def test_count_rejected_on_fixed_joule_region():
         load_demo_recipe(overrides=["scenarios.tab_overheating.count=2"])
 
     assert "region is 'tabs'" in str(error.value)
+
+
+def test_count_on_held_patch_says_why():
+    held = "scenarios=[{kind: held_patch, rise_K: 3, radius_mm: 3, count: 2}]"
+
+    with pytest.raises(RecipeError, match="unknown key 'scenarios.0.count'") as error:
+        load_demo_recipe(overrides=[held])
+
+    assert "a held temperature and runaway chemistry do not add up" in str(error.value)

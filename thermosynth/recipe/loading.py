@@ -715,16 +715,12 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     more = _other_problems(errors[1:])
 
     if first["type"] == "extra_forbidden":
-        hint = _suggest_key(loc)
+        hint = _COUNT_HINT if loc[-1] == "count" else _suggest_key(loc)
         return f"{source}: unknown key '{key}'{hint}{more}"
     if first["type"] == "missing":
         return f"{source}: missing required key '{key}'; add it to the recipe{more}"
-    if first["type"] == "distribution" and loc[-1] == "count":
-        return (
-            f"{source}: key '{key}' = {value!r} is invalid: count takes a whole "
-            f"number from 1 to {MAX_COUNT}, or {{choice: [2, 3]}} of such "
-            f"numbers{more}"
-        )
+    if "count" in loc and first["type"] != "extra_forbidden":
+        return _count_problem(first, loc, source) + more
     if first["type"] == "distribution":
         reason = _distribution_reason(value, first["members"])
         forms = ", ".join(f"{{{n}: {f}}}" for n, f in DISTRIBUTION_FORMS.items())
@@ -868,6 +864,25 @@ def _user_loc(loc: tuple[Any, ...]) -> list[Any]:
         if not is_tag and not _is_union_member(part):
             kept.append(part)
     return kept
+
+
+_COUNT_HINT = (
+    "; count applies to hotspot scenarios and to joule scenarios on one_cell "
+    "or one_strip, because a held temperature and runaway chemistry do not "
+    "add up"
+)
+
+
+def _count_problem(error: Any, loc: tuple[Any, ...], source: str) -> str:
+    """Say why a scenario's ``count`` is invalid, naming the key and the fix."""
+    key = ".".join(str(part) for part in _user_loc(loc[: loc.index("count") + 1]))
+    reason = f"count takes a whole number from 1 to {MAX_COUNT}, or {{choice: [2, 3]}}"
+    if error["type"] == "value_error":
+        reason = str(error["msg"]).removeprefix("Value error, ")
+    return (
+        f"{source}: key '{key}' = {error.get('input')!r} is invalid: {reason}; fix "
+        f"it in the recipe or with --set {key}=..."
+    )
 
 
 def _suggest_key(loc: tuple[Any, ...]) -> str:

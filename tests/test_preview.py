@@ -99,3 +99,19 @@ def test_preview_outlines_the_layout_corners():
     np.testing.assert_array_equal(line.get_xydata(), np.vstack([corners, corners[:1]]))
     assert normal_axes.get_xlim() == (-0.5, frame.shape[1] - 0.5)
     plt.close(figure)
+
+
+def test_preview_names_the_sources_of_a_sample():
+    short = "scenarios.internal_short"
+    overrides = ["split.test_anomalous=1", f"{short}.count=3", f"{short}.weight=100"]
+    generator = Generator(load_demo_recipe(overrides=overrides))
+    index, frame_index = next(
+        (i, f) for i, _, label, f in generator.plan.entries() if label
+    )
+    frame = generator.read_frame(frame_index)
+    sample = generator.anomalous(index, frame)
+
+    figure = draw_rows([(sample, frame)])
+
+    assert figure.axes[0].get_ylabel() == f"#{index} internal_short, 3 sources"
+    plt.close(figure)

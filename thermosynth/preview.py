@@ -145,7 +145,8 @@ def _draw_row(sample: Sample, frame: Frame, row: np.ndarray) -> None:
     row[3].imshow(sample.mask, cmap="gray", vmin=0, vmax=1)
 
     meta = sample.metadata
-    row[0].set_ylabel(f"#{sample.index} {sample.kind}", fontsize=8)
+    sources = f", {meta['count']} sources" if meta.get("count", 1) > 1 else ""
+    row[0].set_ylabel(f"#{sample.index} {sample.kind}{sources}", fontsize=8)
     row[3].set_xlabel(
         f"{meta['area_px']} px, simulated peak {meta['peak_rise_K']:.2f} K",
         fontsize=8,

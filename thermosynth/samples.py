@@ -382,6 +382,8 @@ class Generator:
         else:
             bank = self._bank or self.open_bank()
             parts = [bank.draw(rng, scenario_index=scenario_index)]
+            # NOTE: two entries of a one_cell scenario may still heat the same
+            # cell after their mirror images; only the direct draws redraw it.
             for _ in range(draw_count(spec, rng) - 1):
                 drawn_keys = [info["bank_entry"] for _, _, info in parts]
                 part = bank.draw(rng, scenario_index=scenario_index, avoid=drawn_keys)

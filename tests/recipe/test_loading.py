@@ -792,6 +792,8 @@ def test_dict_recipe_paths_start_at_base_dir(tmp_path, monkeypatch):
 
     assert with_base.output.dir == tmp_path / "base" / "thermosynth-output"
     assert in_cwd.output.dir == tmp_path / "thermosynth-output"
+    assert with_base.bank.path == tmp_path / "base" / "thermosynth-bank.h5"
+    assert in_cwd.bank.path == tmp_path / "thermosynth-bank.h5"
     data["frames"] = {"kind": "images", "path": "frames"}
     message = rf"file or folder not found: {tmp_path}/frames; .* start at base_dir"
     with pytest.raises(RecipeError, match=message):

@@ -584,11 +584,19 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, origins: KeyOrigins) -> Recip
     output_dir = recipe.output.dir
     if not output_dir.is_absolute():
         output_dir = tidy_path((base_dir / output_dir).absolute())
+    # The bank file, like the output, may not exist yet. The copy keeps the
+    # fields the recipe set, which tell whether it named a bank file.
+    bank = recipe.bank
+    if not bank.path.is_absolute():
+        bank_path = tidy_path((base_dir / bank.path).absolute())
+        fields = {**dict(bank), "path": bank_path}
+        bank = type(bank).model_construct(bank.model_fields_set, **fields)
     return recipe.model_copy(
         update={
             "frames": frames.model_copy(update=updates),
             "layout": layout,
             "output": recipe.output.model_copy(update={"dir": output_dir}),
+            "bank": bank,
         }
     )
 

@@ -117,3 +117,23 @@ def test_package_exports_every_name(name):
         assert public in dir(package), public
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         package.no_such_name  # noqa: B018
+
+
+def test_package_attribute_imports_submodule(tmp_path):
+    script = (
+        "import thermosynth.geometry, thermosynth.validation\n"
+        "print(thermosynth.geometry.materials.__name__)\n"
+        "print(thermosynth.validation.metrics.__name__)\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    names = done.stdout.split()
+    assert names == ["thermosynth.geometry.materials", "thermosynth.validation.metrics"]

@@ -9,6 +9,7 @@ submodule on first access, and ``from package import name`` works as before.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -30,6 +31,9 @@ def lazy_exports(
 
     def __getattr__(name: str) -> Any:
         module = module_of.get(name)
+        if module is None and importlib.util.find_spec(f"{package}.{name}"):
+            # A submodule, as eager imports of the package used to make it.
+            return importlib.import_module(f"{package}.{name}")
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{module}"), name)

@@ -1138,3 +1138,21 @@ def test_closeness_large_real_set_keeps_other_rows(capsys, tmp_path):
     # so every row without it stays the same.
     assert len(with_real) > len(without)
     assert [r for r in with_real if ",real," not in r] == without
+
+
+def test_empty_split_names_split_keys(capsys, tmp_path):
+    zero = ("split.train_normal=0", "split.test_normal=0", "split.test_anomalous=0")
+    args = [arg for item in zero for arg in ("--set", item)]
+
+    code, _, err = run_cli(
+        capsys, "generate", "--demo", *args, "-o", str(tmp_path / "o")
+    )
+
+    message = (
+        "--set split.train_normal=0, --set split.test_normal=0, --set "
+        "split.test_anomalous=0 (recipe <demo>): split.train_normal, "
+        "split.test_normal and split.test_anomalous are all 0, so there is "
+        "nothing to generate; set at least one of them above 0"
+    )
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "o").exists()

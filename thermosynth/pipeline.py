@@ -190,6 +190,7 @@ def generate(
     FrameError
         If a frame cannot be used and ``frames.on_error`` is ``raise``.
     """
+    _check_split_not_empty(loaded)
     if loaded.recipe.sequence is not None:
         from thermosynth.sequences import generate_sequences
 
@@ -230,6 +231,20 @@ def generate(
     logger.info("wrote %d samples to %s", len(generator), target)
     log_folder_levels(results, reference.folder_scale)
     return summarise(target, results)
+
+
+def _check_split_not_empty(loaded: LoadedRecipe) -> None:
+    """Raise RecipeError if the split asks for no sample at all."""
+    split = loaded.recipe.split
+    if split.train_normal + split.test_normal + split.test_anomalous > 0:
+        return
+    names = ("train_normal", "test_normal", "test_anomalous")
+    raise RecipeError(
+        f"{loaded.source}: split.train_normal, split.test_normal and "
+        "split.test_anomalous are all 0, so there is nothing to generate; set "
+        "at least one of them above 0",
+        keys=tuple(("split", name) for name in names),
+    )
 
 
 class ShardSource(Protocol):

@@ -996,3 +996,15 @@ def test_file_path_not_found_names_file(tmp_path):
     assert str(excinfo.value).startswith(
         f"r.yaml: key 'frames.path': file or folder not found: {tmp_path / 'a'}"
     )
+
+
+def test_path_error_in_plain_words(tmp_path):
+    with pytest.raises(RecipeError) as error:
+        parse_recipe(
+            MINIMAL, source="r.yaml", base_dir=tmp_path, overrides=["output.dir="]
+        )
+
+    assert "key 'output.dir' = None is invalid: it should be a file or folder path" in (
+        str(error.value)
+    )
+    assert "pathlib" not in str(error.value)

@@ -741,6 +741,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         return f"{source}: {_unknown_kind(value, key, kinds)}{more}"
     if first["type"] in ("too_short", "too_long"):
         message = _length_problem(first)
+    elif first["type"] == "path_type":
+        message = "it should be a file or folder path, such as out/run1"
     else:
         message = first["msg"].removeprefix("Value error, ")
         message = message.replace("Input should", "it should")

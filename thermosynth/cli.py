@@ -200,7 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_verbose(parser, "verbose")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    generate = commands.add_parser("generate", help="generate a dataset from a recipe")
+    generate = commands.add_parser(
+        "generate",
+        help="generate a dataset from a recipe",
+        description="Simulate the recipe's anomalies, blend them into its normal "
+        "frames and write dataset.h5, the folder/ tree and the masks.",
+    )
     _add_recipe_arguments(generate)
     _add_verbose(generate, "verbose_command")
     generate.add_argument(
@@ -232,7 +237,10 @@ def _parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_generate)
 
     preview = commands.add_parser(
-        "preview", help="draw normal, anomalous, rise and mask side by side"
+        "preview",
+        help="draw normal, anomalous, rise and mask side by side",
+        description="Draw a few of the recipe's samples, one row each: the normal "
+        "frame, the anomalous frame, the surface rise [K] and the mask.",
     )
     _add_recipe_arguments(preview)
     _add_verbose(preview, "verbose_command")
@@ -320,7 +328,9 @@ def _add_verbose(parser: argparse.ArgumentParser, dest: str) -> None:
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", nargs="?", type=Path, help="YAML recipe file")
+    parser.add_argument(
+        "recipe", nargs="?", type=Path, help="YAML recipe file (omit with --demo)"
+    )
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -619,7 +629,8 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
     hdf5.add_argument(
         "--no-write-back",
         action="store_true",
-        help="write neither closeness.csv nor an HDF5 copy beside the input",
+        help="write neither closeness.csv nor an HDF5 copy beside the input; by "
+        "default a thermosynth output gets closeness.csv and dataset_closeness.h5",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace existing report and outputs"

@@ -219,3 +219,44 @@ def test_count_on_held_patch_says_why():
         load_demo_recipe(overrides=[held])
 
     assert "a held temperature and runaway chemistry do not add up" in str(error.value)
+
+
+CELL_GRID = (
+    "layout={{kind: cell_grid, rows: 1, cols: {cols}, cell_width_mm: 30, "
+    "cell_height_mm: 30, gap_mm: 4, border_mm: 4, thickness_mm: 6, "
+    "resolution_mm: 2}}"
+)
+HOT_CELLS = (
+    "scenarios=[{kind: joule, name: hot_cell, region: one_cell, current_A: 30, "
+    "resistance_mohm: 5, duration_s: 60, count: 2}]"
+)
+
+
+def test_bank_sources_heat_distinct_cells(tmp_path):
+    bank = ["bank.mode=build", f"bank.path={tmp_path / 'bank.h5'}", "bank.size=2"]
+    # Two cells that mirror into each other, so two entries' images often
+    # fall on one cell.
+    grid = CELL_GRID.format(cols=2)
+    generator = _generator(grid, HOT_CELLS, "split.test_anomalous=12", *bank)
+    anomalous = [e for e in generator.plan.entries() if e[2] == 1]
+
+    for index, _, _, frame_index in anomalous:
+        frame = generator.read_frame(frame_index)
+        sources = generator.anomalous(index, frame).metadata["sources"]
+        cells = {source["params"]["cell_id"] for source in sources}
+        assert len(cells) == 2
+
+
+def test_dataset_sources_heat_distinct_cells():
+    overrides = [CELL_GRID.format(cols=3), HOT_CELLS]
+    dataset = OnTheFlyDataset(
+        load_demo_recipe(overrides=overrides),
+        length=12,
+        anomaly_fraction=1.0,
+        bank_size=3,
+    )
+
+    for i in range(len(dataset)):
+        sources = json.loads(dataset[i]["metadata"])["sources"]
+        cells = {source["params"]["cell_id"] for source in sources}
+        assert len(cells) == 2

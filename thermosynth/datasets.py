@@ -59,11 +59,13 @@ from thermosynth.recipe.loading import LoadedRecipe, load_recipe
 from thermosynth.recipe.models import ScenarioSpec
 from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
+    MAX_CELL_REDRAWS,
     DrawnScenario,
     choose_scenario_index,
     draw_attempt_sources,
     draw_count,
     draw_scenario,
+    heated_cells,
     sources_metadata,
     superpose,
 )
@@ -700,14 +702,33 @@ class OnTheFlyDataset(Dataset[Item]):
         else:
             parts = [self._bank_part(rng, scenario_index)]
             for _ in range(draw_count(spec, rng) - 1):
-                drawn_slots = [slot for *_, slot in parts]
-                parts.append(self._bank_part(rng, scenario_index, avoid=drawn_slots))
+                parts.append(self._other_bank_part(rng, scenario_index, parts))
 
         rise = superpose([rise for _, rise, _, _ in parts])
         described = [
             (drawn, {"bank_slot": slot, **events}) for drawn, _, events, slot in parts
         ]
         return parts[0][0], rise, sources_metadata(described)
+
+    def _other_bank_part(
+        self,
+        rng: np.random.Generator,
+        scenario_index: int,
+        parts: list[tuple[DrawnScenario, np.ndarray, CellTimes, int | None]],
+    ) -> tuple[DrawnScenario, np.ndarray, CellTimes, int]:
+        """Draw one more source of an item from a slot that ``parts`` did not use.
+
+        A ``one_cell`` source is drawn again while it heats a cell that
+        ``parts`` heat already, as `draw_more_sources` does for direct draws.
+        """
+        slots = [slot for *_, slot in parts]
+        cells = heated_cells([drawn for drawn, *_ in parts])
+        part = self._bank_part(rng, scenario_index, avoid=slots)
+        for _ in range(MAX_CELL_REDRAWS):
+            if part[0].params.get("cell_id") not in cells:
+                break
+            part = self._bank_part(rng, scenario_index, avoid=slots)
+        return part
 
     def _bank_part(
         self,

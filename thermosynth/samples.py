@@ -57,10 +57,12 @@ from thermosynth.plausibility import UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import (
+    MAX_CELL_REDRAWS,
     DrawnScenario,
     choose_scenario_index,
     draw_attempt_sources,
     draw_count,
+    heated_cells,
     sources_metadata,
     superpose,
 )
@@ -382,12 +384,8 @@ class Generator:
         else:
             bank = self._bank or self.open_bank()
             parts = [bank.draw(rng, scenario_index=scenario_index)]
-            # NOTE: two entries of a one_cell scenario may still heat the same
-            # cell after their mirror images; only the direct draws redraw it.
             for _ in range(draw_count(spec, rng) - 1):
-                drawn_keys = [info["bank_entry"] for _, _, info in parts]
-                part = bank.draw(rng, scenario_index=scenario_index, avoid=drawn_keys)
-                parts.append(part)
+                parts.append(_other_bank_part(bank, rng, scenario_index, parts))
 
         rise = superpose([rise for _, rise, _ in parts])
         metadata = sources_metadata([(drawn, info) for drawn, _, info in parts])
@@ -490,6 +488,27 @@ class Generator:
             metadata=metadata,
         )
         return sample, result.peak_input_rise
+
+
+def _other_bank_part(
+    bank: ScenarioBank,
+    rng: np.random.Generator,
+    scenario_index: int,
+    parts: list[tuple[DrawnScenario, np.ndarray, dict[str, Any]]],
+) -> tuple[DrawnScenario, np.ndarray, dict[str, Any]]:
+    """Draw one more source of a sample from an entry that ``parts`` did not use.
+
+    A ``one_cell`` source is drawn again while its mirror image heats a cell
+    that ``parts`` heat already, as `draw_more_sources` does for direct draws.
+    """
+    keys = [info["bank_entry"] for _, _, info in parts]
+    cells = heated_cells([drawn for drawn, _, _ in parts])
+    part = bank.draw(rng, scenario_index=scenario_index, avoid=keys)
+    for _ in range(MAX_CELL_REDRAWS):
+        if part[0].params.get("cell_id") not in cells:
+            break
+        part = bank.draw(rng, scenario_index=scenario_index, avoid=keys)
+    return part
 
 
 def blend_threshold(frame: Frame, recipe: Recipe) -> float:

@@ -159,7 +159,7 @@ def draw_more_sources(
     for _ in range(draw_count(spec, rng) - 1):
         drawn = draw_scenario(spec, layout, rng)
         for _ in range(MAX_CELL_REDRAWS):
-            if drawn.params.get("cell_id") not in _cells_of(drawns):
+            if drawn.params.get("cell_id") not in heated_cells(drawns):
                 break
             drawn = draw_scenario(spec, layout, rng)
         drawns.append(drawn)
@@ -170,7 +170,8 @@ def draw_more_sources(
 MAX_CELL_REDRAWS = 64
 
 
-def _cells_of(drawns: Sequence[DrawnScenario]) -> set[int]:
+def heated_cells(drawns: Sequence[DrawnScenario]) -> set[int]:
+    """Return the ids of the cells that ``one_cell`` sources among ``drawns`` heat."""
     return {d.params["cell_id"] for d in drawns if "cell_id" in d.params}
 
 

@@ -28,9 +28,8 @@ print(code, *sorted(m for m in {heavy} if m in sys.modules))
 """
 
 
-def _run(args: list[str], cwd) -> list[str]:
-    """Run ``main(args)`` in a fresh interpreter; return its code and heavy modules."""
-    script = SCRIPT.format(heavy=HEAVY)
+def _python(script: str, cwd, *args: str) -> list[str]:
+    """Run ``script`` in a fresh interpreter; return the words it printed."""
     done = subprocess.run(
         [sys.executable, "-c", script, *args],
         cwd=cwd,
@@ -41,6 +40,11 @@ def _run(args: list[str], cwd) -> list[str]:
         timeout=120,
     )
     return done.stdout.split()
+
+
+def _run(args: list[str], cwd) -> list[str]:
+    """Run ``main(args)`` in a fresh interpreter; return its code and heavy modules."""
+    return _python(SCRIPT.format(heavy=HEAVY), cwd, *args)
 
 
 @pytest.mark.parametrize(
@@ -95,15 +99,8 @@ def test_usage_errors_skip_torch_and_fipy(args, tmp_path):
 
 def test_validation_import_skips_torch(tmp_path):
     script = "import sys, thermosynth.validation; print('torch' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.split() == ["False"]
+
+    assert _python(script, tmp_path) == ["False"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -126,14 +123,6 @@ def test_package_attribute_imports_submodule(tmp_path):
         "print(thermosynth.validation.metrics.__name__)\n"
     )
 
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    names = _python(script, tmp_path)
 
-    names = done.stdout.split()
     assert names == ["thermosynth.geometry.materials", "thermosynth.validation.metrics"]

@@ -213,10 +213,10 @@ def test_count_rejected_on_fixed_joule_region():
 
 
 def test_count_on_held_patch_says_why():
-    held = "scenarios=[{kind: held_patch, rise_K: 3, radius_mm: 3, count: 2}]"
+    patch = "scenarios=[{kind: held_patch, rise_K: 3, radius_mm: 3, count: 2}]"
 
     with pytest.raises(RecipeError, match="unknown key 'scenarios.0.count'") as error:
-        load_demo_recipe(overrides=[held])
+        load_demo_recipe(overrides=[patch])
 
     assert "a held temperature and runaway chemistry do not add up" in str(error.value)
 

@@ -59,11 +59,11 @@ from thermosynth.recipe.loading import LoadedRecipe, load_recipe
 from thermosynth.recipe.models import ScenarioSpec
 from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
-    MAX_CELL_REDRAWS,
     DrawnScenario,
     choose_scenario_index,
     draw_attempt_sources,
     draw_count,
+    draw_on_new_cell,
     draw_scenario,
     heated_cells,
     sources_metadata,
@@ -722,13 +722,10 @@ class OnTheFlyDataset(Dataset[Item]):
         ``parts`` heat already, as `draw_more_sources` does for direct draws.
         """
         slots = [slot for *_, slot in parts]
-        cells = heated_cells([drawn for drawn, *_ in parts])
-        part = self._bank_part(rng, scenario_index, avoid=slots)
-        for _ in range(MAX_CELL_REDRAWS):
-            if part[0].params.get("cell_id") not in cells:
-                break
-            part = self._bank_part(rng, scenario_index, avoid=slots)
-        return part
+        heated = heated_cells([drawn for drawn, *_ in parts])
+        return draw_on_new_cell(
+            lambda: self._bank_part(rng, scenario_index, avoid=slots), heated
+        )
 
     def _bank_part(
         self,

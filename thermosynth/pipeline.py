@@ -234,7 +234,7 @@ def generate(
 
 
 def _check_split_not_empty(loaded: LoadedRecipe) -> None:
-    """Raise RecipeError if the split asks for no sample at all."""
+    """Raise RecipeError if the split requests no sample at all."""
     split = loaded.recipe.split
     if split.train_normal + split.test_normal + split.test_anomalous > 0:
         return

@@ -57,11 +57,11 @@ from thermosynth.plausibility import UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import (
-    MAX_CELL_REDRAWS,
     DrawnScenario,
     choose_scenario_index,
     draw_attempt_sources,
     draw_count,
+    draw_on_new_cell,
     heated_cells,
     sources_metadata,
     superpose,
@@ -502,13 +502,10 @@ def _other_bank_part(
     that ``parts`` heat already, as `draw_more_sources` does for direct draws.
     """
     keys = [info["bank_entry"] for _, _, info in parts]
-    cells = heated_cells([drawn for drawn, _, _ in parts])
-    part = bank.draw(rng, scenario_index=scenario_index, avoid=keys)
-    for _ in range(MAX_CELL_REDRAWS):
-        if part[0].params.get("cell_id") not in cells:
-            break
-        part = bank.draw(rng, scenario_index=scenario_index, avoid=keys)
-    return part
+    heated = heated_cells([drawn for drawn, _, _ in parts])
+    return draw_on_new_cell(
+        lambda: bank.draw(rng, scenario_index=scenario_index, avoid=keys), heated
+    )
 
 
 def blend_threshold(frame: Frame, recipe: Recipe) -> float:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -157,17 +157,33 @@ def draw_more_sources(
     """
     drawns = [first]
     for _ in range(draw_count(spec, rng) - 1):
-        drawn = draw_scenario(spec, layout, rng)
-        for _ in range(MAX_CELL_REDRAWS):
-            if drawn.params.get("cell_id") not in heated_cells(drawns):
-                break
-            drawn = draw_scenario(spec, layout, rng)
-        drawns.append(drawn)
+        heated = heated_cells(drawns)
+        drawns.append(
+            draw_on_new_cell(lambda: draw_scenario(spec, layout, rng), heated)
+        )
     return drawns
 
 
 # Draws of a one_cell source at most, while it falls on a heated cell.
 MAX_CELL_REDRAWS = 64
+
+Part = TypeVar("Part", DrawnScenario, tuple)
+
+
+def draw_on_new_cell(draw_part: Callable[[], Part], heated: set[int]) -> Part:
+    """Call ``draw_part`` again while its source heats a cell in ``heated``.
+
+    ``draw_part`` returns a `DrawnScenario` or a tuple that starts with one,
+    such as a bank draw. After `MAX_CELL_REDRAWS` redraws the last is kept,
+    because a layout may have fewer cells than ``count``.
+    """
+    part = draw_part()
+    for _ in range(MAX_CELL_REDRAWS):
+        drawn = part if isinstance(part, DrawnScenario) else part[0]
+        if drawn.params.get("cell_id") not in heated:
+            break
+        part = draw_part()
+    return part
 
 
 def heated_cells(drawns: Sequence[DrawnScenario]) -> set[int]:

@@ -175,6 +175,66 @@ def test_existing_output_needs_overwrite(capsys, tmp_path):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
+OUTPUT_EXISTS = (
+    "output already exists: {}; pass --overwrite (overwrite=True in Python) to "
+    "replace it, or choose another output folder"
+)
+
+
+@pytest.mark.usefixtures("data_dir")
+@pytest.mark.parametrize(
+    ("option", "typed", "label"),
+    [("-o", "out/pv", "-o out/pv"), ("--output", "out #2", "--output 'out #2'")],
+)
+def test_existing_output_names_option(
+    capsys, tmp_path, monkeypatch, option, typed, label
+):
+    # A --set value would lose " #2" as a YAML comment, but -o keeps it.
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    out = tmp_path / typed
+    out.mkdir(parents=True)
+    (out / "keep.txt").write_text("keep")
+    monkeypatch.chdir(tmp_path)
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), option, typed)
+
+    message = f"{label} (recipe {recipe}): " + OUTPUT_EXISTS.format(out.resolve())
+    assert_one_line_error(code, err, message)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_existing_output_names_set_item(capsys, tmp_path):
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    out = tmp_path / "out"
+    out.mkdir()
+
+    args = ("--set", f"output.dir={out}")
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+
+    message = f"--set output.dir={out} (recipe {recipe}): " + OUTPUT_EXISTS.format(out)
+    assert_one_line_error(code, err, message)
+
+
+def test_output_option_into_scalar_output_section(capsys, tmp_path, data_dir):
+    text = (RECIPES / "flir-pouch-cell.yaml").read_text()
+    frames = "pouch-cell-flir-screen/id1_cha_1c"
+    text = text.replace(f"../../shared/data/{frames}", str(data_dir / frames))
+    text = text.replace("output:\n  dir: ../out/flir-pouch-cell\n", "output: old-out\n")
+    recipe = tmp_path / "scalar-output.yaml"
+    recipe.write_text(text)
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), "-o", "out/pv")
+
+    message = (
+        f"-o out/pv (recipe {recipe}): cannot set output.dir, because key "
+        "'output' = 'old-out' is not a mapping; make 'output' a mapping with "
+        "keys such as 'dir', or remove it from the recipe"
+    )
+    assert_one_line_error(code, err, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scalar-output.yaml"]
+
+
 def test_recipe_or_demo_required(capsys):
     code, _, err = run_cli(capsys, "generate")
     assert_one_line_error(code, err, "give a recipe file or --demo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -345,6 +346,32 @@ def test_set_epoch_persistent_workers(loaded, context):
 
     assert seen == expected
     assert expected[0] != expected[1]
+
+
+def test_deepcopy_set_epoch_persistent_workers(loaded):
+    dataset = OnTheFlyDataset(loaded, length=4, anomaly_fraction=1.0, bank_size=2)
+    dataset.fill_bank()
+    expected = []
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        expected.append([json.loads(dataset[i]["metadata"]) for i in range(4)])
+    dataset.set_epoch(0)
+    copied = copy.deepcopy(dataset)
+
+    loader = DataLoader(
+        copied,
+        batch_size=2,
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context="fork",
+    )
+    seen = []
+    for epoch in (0, 1):
+        copied.set_epoch(epoch)
+        seen.append([json.loads(m) for b in loader for m in b["metadata"]])
+
+    assert seen == expected
+    assert dataset.epoch == 0
 
 
 def test_item_streams_never_repeat():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import multiprocessing
@@ -9,6 +10,7 @@ import pickle
 import warnings
 from queue import Empty
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -397,3 +399,64 @@ def test_hotspot_warns_once_across_workers():
         warnings.simplefilter("always")
         hotspot(torch.zeros(3, 8, 8), torch.zeros(8, 8, dtype=torch.bool))
     assert not rgb_warnings(record)
+
+
+class _FlirFrames(torch.utils.data.Dataset):
+    """Real FLIR screen exports (3, H, W), one channel where not in ``rgb``."""
+
+    def __init__(self, paths, transform, rgb):
+        self.paths = paths
+        self.transform = transform
+        self.rgb = rgb
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = torch.from_numpy(read_rgb(self.paths[index])).permute(2, 0, 1)
+        if index not in self.rgb:
+            image = image[1:2]
+        mask = torch.zeros(image.shape[-2:], dtype=torch.bool)
+        return self.transform(image, mask)[1]
+
+
+def read_rgb(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_hotspot_deepcopy_warns_once_with_original(data_dir):
+    # The copy is made before any call, and its RGB batch goes to worker 0
+    # in epoch 0 and to worker 1, a new process, in epoch 1. A copy with
+    # flags of its own would warn in both workers and the original again.
+    folder = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c"
+    paths = sorted(folder.glob("*.png"))[:4]
+    hotspot = ThermalHotspot(peak_K=(3.0, 3.0))
+    copied = copy.deepcopy(_FlirFrames(paths, hotspot, rgb={0, 1}))
+    queue = multiprocessing.get_context("fork").Queue()
+    orders = [[0, 1, 2, 3], [2, 3, 0, 1]]
+    loader = torch.utils.data.DataLoader(
+        copied,
+        batch_size=2,
+        sampler=_EpochOrders(orders),
+        num_workers=2,
+        worker_init_fn=functools.partial(_warnings_to_queue, queue),
+        multiprocessing_context="fork",
+    )
+    marked = [int(batch.sum()) for _ in orders for batch in loader]
+    frame = torch.from_numpy(read_rgb(paths[0])).permute(2, 0, 1)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        image, mask = hotspot(frame, torch.zeros(frame.shape[-2:], dtype=torch.bool))
+    messages = []
+    while True:
+        try:
+            messages.append(queue.get(timeout=1.0))
+        except Empty:
+            break
+
+    assert copied.transform is not hotspot
+    assert all(count > 0 for count in marked)
+    assert len([m for m in messages if "ThermalHotspot got" in m]) == 1
+    assert not rgb_warnings(record)
+    assert mask.any()
+    assert torch.equal(image[:, ~mask], frame[:, ~mask])

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from thermosynth import __version__
 from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_recipe
+from thermosynth.recipe.origins import OptionOverride
 
 if TYPE_CHECKING:
     import numpy as np
@@ -209,7 +210,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_recipe_arguments(generate)
     _add_verbose(generate, "verbose_command")
     generate.add_argument(
-        "-o", "--output", type=_folder_path, help="output folder; overrides output.dir"
+        "-o",
+        "--output",
+        action=_OutputFolder,
+        help="output folder; overrides output.dir",
     )
     generate.add_argument(
         "--no-progress", action="store_true", help="hide the progress bar"
@@ -369,9 +373,9 @@ def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
     """Start errors raised after loading (e.g. by a layout) with their origin.
 
     An error that lists its recipe keys (`ThermosynthError.keys`) starts with
-    the --set items that wrote them, or else with the file. Any other
-    RecipeError starts with the file, and other errors pass unchanged. The
-    error keeps its type, because only its message changes.
+    the --set items or options such as -o that wrote them, or else with the
+    file. Any other RecipeError starts with the file, and other errors pass
+    unchanged. The error keeps its type, because only its message changes.
     """
     try:
         yield
@@ -383,23 +387,39 @@ def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
         raise
 
 
-def _folder_path(text: str) -> Path:
-    """Parse -o of generate; an empty path would mean the working folder."""
-    if not text:
-        raise argparse.ArgumentTypeError(
-            "the output folder is empty; give a folder path, such as out/pv"
-        )
-    return Path(text)
+class _OutputFolder(argparse.Action):
+    """Store -o of generate as a Path, and as typed in ``output_option``.
+
+    Errors about output.dir name the option as typed, such as ``-o out/pv``,
+    because the recipe stores the resolved path, which the user never typed.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        # An empty path would mean the working folder.
+        if not text:
+            raise argparse.ArgumentError(
+                self, "the output folder is empty; give a folder path, such as out/pv"
+            )
+        setattr(namespace, self.dest, Path(text))
+        namespace.output_option = f"{option_string or '-o'} {shlex.quote(text)}"
 
 
 def _load(args: argparse.Namespace) -> LoadedRecipe:
     from thermosynth.output.atomic import check_not_dangling
 
-    overrides = list(args.overrides)
+    overrides: list[str | OptionOverride] = list(args.overrides)
     if args.command == "generate" and args.output is not None:
         # resolve() follows a dangling link to a path the user did not name.
         check_not_dangling(args.output)
-        overrides.append(f"output.dir={args.output.resolve()}")
+        resolved = str(args.output.resolve())
+        overrides.append(OptionOverride("output.dir", resolved, args.output_option))
     if args.demo and args.recipe is not None:
         raise ThermosynthError("give a recipe file or --demo, not both")
     if not args.demo and args.recipe is None:

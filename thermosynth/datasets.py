@@ -427,9 +427,11 @@ class OnTheFlyDataset(Dataset[Item]):
     Items warn as ``thermosynth generate`` does when a frame or an anomaly
     looks like a unit mistake (`thermosynth.plausibility.UnitChecks`), such
     as mask pixels clipped at the top of the frames' encoding. Each check
-    warns once per dataset object, in the process that meets it first. The
-    checks that have warned are kept in shared memory, so DataLoader
-    workers see them, whether they start afresh each epoch or persist.
+    warns once per dataset object and its deep copies, in the process that
+    meets it first. The checks that have warned are kept in shared memory,
+    so DataLoader workers see them, whether they start afresh each epoch or
+    persist. A plain pickle round trip keeps the checks that have warned so
+    far, but later warnings are no longer shared with the original.
     Workers that meet the same check at the same moment may each warn once.
     A process checks each training frame the first time it reads it. The
     recipe's warnings at setup (such as an implausible material) are logged
@@ -773,6 +775,12 @@ class OnTheFlyDataset(Dataset[Item]):
         state["_generator"] = None
         state["_pid"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # A deep copy or a plain pickle round trip rebuilds the epoch in
+        # private memory, where set_epoch would not reach persistent workers.
+        self._epoch.share_memory_()
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ class ThermosynthError(Exception):
         Paths of the recipe keys whose values caused the error, such as
         ``(("split", "train_normal"),)``. It is empty where the error is
         about no key or does not know its key. The CLI names the --set items
-        that wrote these keys.
+        or options such as -o that wrote these keys.
     """
 
     def __init__(self, *args: object, keys: tuple[tuple[str, ...], ...] = ()):

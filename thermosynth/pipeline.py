@@ -214,7 +214,7 @@ def generate(
                 log_folder_levels(finished, scale)
             return replace(summarise(target, finished), already_complete=True)
 
-        check_writable(target, overwrite=overwrite)
+        check_output_dir(target, overwrite=overwrite)
         generator = Generator(loaded)
         reference = first_frame_size(generator)
         with open_cluster(workers, scheduler) as cluster:
@@ -231,6 +231,19 @@ def generate(
     logger.info("wrote %d samples to %s", len(generator), target)
     log_folder_levels(results, reference.folder_scale)
     return summarise(target, results)
+
+
+def check_output_dir(target: Path, *, overwrite: bool) -> None:
+    """Run `check_writable` on the recipe's ``output.dir``, naming that key.
+
+    The key in the error's ``keys`` lets the CLI start the message with the
+    option or recipe file that set the folder, such as ``-o out/pv``.
+    """
+    try:
+        check_writable(target, overwrite=overwrite)
+    except OutputError as exc:
+        exc.keys = (("output", "dir"),)
+        raise
 
 
 def _check_split_not_empty(loaded: LoadedRecipe) -> None:

@@ -46,11 +46,7 @@ from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import footprint, warp_to_frame
-from thermosynth.output.atomic import (
-    check_writable,
-    output_lock,
-    recover_replaced,
-)
+from thermosynth.output.atomic import output_lock, recover_replaced
 from thermosynth.output.folder import EightBitScale
 from thermosynth.output.folder_levels import fit_folder_scale, log_folder_levels
 from thermosynth.output.sequence_writers import (
@@ -69,6 +65,7 @@ from thermosynth.pipeline import (
     ShardRunner,
     all_skipped_error,
     check_cluster_options,
+    check_output_dir,
     file_attributes,
     finished_results,
     plan_split,
@@ -512,7 +509,7 @@ def generate_sequences(
                 log_folder_levels(finished, scale, noun="sequence")
             return replace(summary, already_complete=True)
 
-        check_writable(target, overwrite=overwrite)
+        check_output_dir(target, overwrite=overwrite)
         generator = SequenceGenerator(loaded)
         reference = first_sequence_frame_size(generator)
         with open_cluster(workers, scheduler) as cluster:

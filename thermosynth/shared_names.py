@@ -12,8 +12,11 @@ class SharedNames(MutableSet[str]):
 
     Processes forked after it is made share its memory, and so do the
     DataLoader workers that receive it pickled under spawn, so a name that
-    one process adds is in the set in the others. Adding a name outside
-    ``names`` raises ValueError.
+    one process adds is in the set in the others. A deep copy is this same
+    set, so that a deep-copied dataset and its original share one set. A
+    plain pickle round trip copies the names added so far into new shared
+    memory, which the processes forked after it share. Adding a name
+    outside ``names`` raises ValueError.
 
     NOTE: a check and an add are two steps, not one atomic step, so two
     processes that check a missing name at the same moment both add it.
@@ -22,6 +25,15 @@ class SharedNames(MutableSet[str]):
     def __init__(self, names: Iterable[str]) -> None:
         self.names = tuple(names)
         self._flags = torch.zeros(len(self.names), dtype=torch.bool).share_memory_()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SharedNames:
+        return self
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        # Plain pickle rebuilds the flags in private memory. Spawned
+        # DataLoader workers get them in shared memory, where this does nothing.
+        self._flags.share_memory_()
 
     def __contains__(self, name: object) -> bool:
         if name not in self.names:

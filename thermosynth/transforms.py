@@ -54,7 +54,8 @@ class ThermalHotspot:
     Meant for single-channel images of temperatures or levels. An image
     (3, H, W) gets the same rise in each channel and a ``UserWarning``,
     because on an RGB palette frame that rise makes colours off the palette.
-    Each ThermalHotspot object warns once. Whether it has warned is kept in
+    Each ThermalHotspot object warns once, together with its deep copies,
+    such as those in a deep-copied dataset. Whether it has warned is kept in
     shared memory, so DataLoader workers of every epoch see it, but workers
     that meet an RGB image at the same moment may each warn once. Three
     copies of one greyscale frame are fine, so such inputs may ignore the

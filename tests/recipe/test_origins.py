@@ -1,20 +1,23 @@
-"""Which --set item a recipe key came from."""
+"""Which --set item or other option a recipe key came from."""
 
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
+
+import yaml
 
 from thermosynth.errors import FrameError
-from thermosynth.recipe import LoadedRecipe, load_demo_recipe
-from thermosynth.recipe.origins import KeyOrigins
+from thermosynth.recipe import LoadedRecipe, load_demo_recipe, load_recipe
+from thermosynth.recipe.origins import KeyOrigins, OptionOverride
 
 ORIGINS = KeyOrigins(
     "r.yaml",
     (
-        (("scenario",), "scenario.0.power_W=3"),
-        (("scenarios", "0", "power_W"), "scenarios.hot.power_W=2"),
-        (("physics",), "physics={dt_s: 1}"),
-        (("physics", "dt_s"), "physics.dt_s=fast"),
+        (("scenario",), "--set scenario.0.power_W=3"),
+        (("scenarios", "0", "power_W"), "--set scenarios.hot.power_W=2"),
+        (("physics",), "--set physics={dt_s: 1}"),
+        (("physics", "dt_s"), "--set physics.dt_s=fast"),
     ),
 )
 
@@ -66,6 +69,29 @@ def test_loaded_recipe_without_origins_names_file():
 
     assert bare.label(("seed",)) == "<demo>"
     assert demo.label(("seed",)) == "--set seed=3 (recipe <demo>)"
+
+
+def test_option_override_named_as_typed():
+    folder = OptionOverride("output.dir", "/data/out #2", "-o 'out #2'")
+    demo = load_demo_recipe(overrides=["seed=3", folder])
+
+    assert demo.label(("output", "dir")) == "-o 'out #2' (recipe <demo>)"
+    assert demo.label(("output", "hdf5")) == "<demo>"
+    assert demo.label(("seed",), ("output", "dir")) == (
+        "--set seed=3, -o 'out #2' (recipe <demo>)"
+    )
+    assert demo.recipe.output.dir == Path("/data/out #2")
+    assert yaml.safe_load(demo.text)["output"]["dir"] == "/data/out #2"
+
+
+def test_option_override_adds_missing_section():
+    keys = yaml.safe_load(load_demo_recipe().text)
+    del keys["output"]
+    folder = OptionOverride("output.dir", "/data/out", "-o /data/out")
+    loaded = load_recipe(keys, overrides=[folder])
+
+    assert loaded.origins == KeyOrigins("<dict>", ((("output",), "-o /data/out"),))
+    assert loaded.recipe.output.dir == Path("/data/out")
 
 
 def test_loaded_recipe_origins_survive_pickle():

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from thermosynth.errors import RecipeError
 from thermosynth.recipe.distributions import bounds, describe
 from thermosynth.recipe.models import MAX_COUNT, MAX_N_LAYERS, Recipe
-from thermosynth.recipe.origins import KeyOrigins
+from thermosynth.recipe.origins import KeyOrigins, OptionOverride
 from thermosynth.recipe.yaml12 import RecipeYamlLoader
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,9 @@ class LoadedRecipe:
         File name, ``<demo>`` for the embedded recipe, or ``<dict>`` for a
         recipe given as a dict.
     origins : KeyOrigins or None
-        The --set items applied and the keys they wrote, so that errors
-        raised after loading can name them; None where they are not known.
+        The --set items and options applied and the keys they wrote, so that
+        errors raised after loading can name them. None where they are not
+        known.
     """
 
     recipe: Recipe
@@ -85,7 +86,7 @@ class LoadedRecipe:
 def load_recipe(
     path: str | Path | Mapping[str, Any],
     *,
-    overrides: typing.Sequence[str] = (),
+    overrides: typing.Sequence[str | OptionOverride] = (),
     base_dir: str | Path | None = None,
 ) -> LoadedRecipe:
     """Load and validate a recipe file, or a dict of recipe keys.
@@ -96,8 +97,10 @@ def load_recipe(
         YAML recipe file; relative paths inside it start at its folder. A
         dict of the keys a recipe file contains is validated the same way,
         with the source name ``<dict>`` in messages.
-    overrides : sequence of str
-        ``key.path=value`` items; the value is parsed as YAML.
+    overrides : sequence of str or OptionOverride
+        ``key.path=value`` items, whose value is parsed as YAML, applied in
+        order. An `OptionOverride` sets its value as given, and messages
+        name its option in place of ``--set``.
     base_dir : str or Path, optional
         Folder that relative paths in a dict start from; the working folder
         by default. Only for a dict.
@@ -107,7 +110,8 @@ def load_recipe(
     RecipeError
         If the file is missing or invalid, with the key, value and fix.
     TypeError
-        If ``overrides`` is not a sequence of strings, such as a dict.
+        If ``overrides`` is not a sequence of strings and `OptionOverride`
+        items, such as a dict.
     ValueError
         If ``base_dir`` is given with a file's path.
     """
@@ -161,7 +165,7 @@ _RecipeDumper.add_multi_representer(
 def _load_mapping(
     data: Mapping[str, Any],
     *,
-    overrides: typing.Sequence[str],
+    overrides: typing.Sequence[str | OptionOverride],
     base_dir: str | Path | None,
 ) -> LoadedRecipe:
     """Validate a dict of recipe keys through its YAML text, as a file is."""
@@ -178,7 +182,9 @@ def _load_mapping(
     return parse_recipe(text, source=source, base_dir=folder, overrides=overrides)
 
 
-def load_demo_recipe(*, overrides: typing.Sequence[str] = ()) -> LoadedRecipe:
+def load_demo_recipe(
+    *, overrides: typing.Sequence[str | OptionOverride] = ()
+) -> LoadedRecipe:
     """Load the embedded demo recipe, which needs no data files."""
     text = resources.files("thermosynth").joinpath("recipes/demo.yaml").read_text()
     return parse_recipe(text, source="<demo>", base_dir=Path.cwd(), overrides=overrides)
@@ -189,12 +195,12 @@ def parse_recipe(
     *,
     source: str,
     base_dir: Path,
-    overrides: typing.Sequence[str] = (),
+    overrides: typing.Sequence[str | OptionOverride] = (),
 ) -> LoadedRecipe:
     """Validate recipe text; see `load_recipe`."""
     _check_overrides(overrides)
     data = _parse_yaml(text, source)
-    written = [(_apply_override(data, item, source), item) for item in overrides]
+    written = [_apply(data, item, source) for item in overrides]
     origins = KeyOrigins(source, tuple(written))
 
     try:
@@ -362,7 +368,7 @@ def _check_overrides(overrides: Any) -> None:
             f"{[overrides] if isinstance(overrides, str) else ['seed=4']!r}"
         )
     for item in overrides:
-        if not isinstance(item, str):
+        if not isinstance(item, str | OptionOverride):
             raise TypeError(
                 f"overrides must be a list of 'key.path=value' strings, but it "
                 f"contains the {type(item).__name__} {item!r}; write each "
@@ -420,6 +426,47 @@ def _blank_or_comments(text: str) -> bool:
     return all(
         not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
     )
+
+
+def _apply(
+    data: dict[str, Any], item: str | OptionOverride, source: str
+) -> tuple[tuple[str, ...], str]:
+    """Apply one override to ``data`` in place.
+
+    Return the path of the subtree that it wrote and its option as typed,
+    the pair that `KeyOrigins.written` stores.
+    """
+    if isinstance(item, OptionOverride):
+        return _apply_option(data, item, source), item.option
+    return _apply_override(data, item, source), f"--set {item}"
+
+
+def _apply_option(
+    data: dict[str, Any], override: OptionOverride, source: str
+) -> tuple[str, ...]:
+    """Set ``override.value`` at its key, adding the mappings above it.
+
+    Return the path of the subtree written, as `_apply_override` does.
+    """
+    parts = override.key.split(".")
+    node: Any = data
+    added_depth = None
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict):
+            parent = ".".join(parts[:depth])
+            raise RecipeError(
+                f"{override.option} (recipe {source}): cannot set "
+                f"{override.key}, because key '{parent}' = {_short_repr(node)} "
+                f"is not a mapping; make '{parent}' a mapping with keys such as "
+                f"'{parts[depth]}', or remove it from the recipe"
+            )
+        if added_depth is None and part not in node:
+            added_depth = depth + 1
+        if depth == len(parts) - 1:
+            node[part] = override.value
+        else:
+            node = node.setdefault(part, {})
+    return tuple(parts[:added_depth])
 
 
 def _apply_override(data: dict[str, Any], item: str, source: str) -> tuple[str, ...]:
@@ -671,7 +718,7 @@ _DISTRIBUTION_MEMBERS = ("float", "Uniform", "LogUniform", "Normal", "Choice")
 
 
 def _scenario_names_back(
-    message: str, data: Any, overrides: typing.Sequence[str]
+    message: str, data: Any, overrides: typing.Sequence[str | OptionOverride]
 ) -> str:
     """Write ``scenarios.NAME.`` back where a --set item named a scenario.
 
@@ -682,6 +729,8 @@ def _scenario_names_back(
     if not isinstance(scenarios, list):
         return message
     for item in overrides:
+        if not isinstance(item, str):
+            continue
         parts = item.partition("=")[0].strip().split(".")
         if len(parts) < 3 or parts[0] != "scenarios" or parts[1].isdigit():
             continue

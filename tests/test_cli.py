@@ -124,7 +124,8 @@ def test_colorbar_past_frames_names_key(capsys, tmp_path):
     code, _, err = run_cli(capsys, "generate", str(recipe), *args)
 
     assert code == 2
-    pattern = rf"thermosynth: error: {recipe}: {COLORBAR_PAST_FRAME}\n"
+    blame = re.escape(f"--set {args[1]} (recipe {recipe})")
+    pattern = rf"thermosynth: error: {blame}: {COLORBAR_PAST_FRAME}\n"
     assert re.fullmatch(pattern, err), err
     assert "on_error" not in err
     assert not (tmp_path / "out").exists()
@@ -141,8 +142,9 @@ def test_skipping_every_frame_keeps_first_reason(capsys, tmp_path):
     )
 
     assert code == 2
+    blame = re.escape(f"--set {sets[0]} (recipe {recipe})")
     pattern = (
-        rf"thermosynth: error: {recipe}: none of the 38 frames of the split can "
+        rf"thermosynth: error: {blame}: none of the 38 frames of the split can "
         r"be read, so frames\.on_error: skip skipped them all; the first failed "
         rf"with: {COLORBAR_PAST_FRAME}\n"
     )
@@ -446,9 +448,11 @@ def test_preview_without_anomalies_rejected(capsys, tmp_path):
         capsys, "preview", "--demo", "-o", str(png), "--set", "split.test_anomalous=0"
     )
 
-    assert code == 2
-    assert len(err.strip().splitlines()) == 1, err
-    assert "no anomalous sample to preview" in err
+    message = (
+        "--set split.test_anomalous=0 (recipe <demo>): the recipe plans no "
+        "anomalous sample to preview; raise split.test_anomalous to 1 or more"
+    )
+    assert_one_line_error(code, err, message)
     assert not png.exists()
 
 
@@ -1060,6 +1064,163 @@ def test_file_error_names_only_the_file(capsys, tmp_path):
         "camera.emissivity_surface=..."
     )
     assert_one_line_error(code, err, message)
+
+
+CAM1_MASK = "{data}/battery-station-inferno/camera_masks/MASK_CAM1_thermal.png"
+FRAME = r"\S+\.(png|jpg)"
+
+# Errors raised after the recipe loads, each caused by one --set item: the
+# recipe (None runs --demo), that item, other --set items applied before it,
+# and a pattern that the problem after the blame starts with. "{data}" in an
+# item stands for ../shared/data.
+POST_LOAD_SET_ERRORS = [
+    (
+        None,
+        "scenarios.0.where=nowhere",
+        (),
+        r"scenario region 'nowhere' does not exist in layout 'pouch_cell'; ",
+    ),
+    (
+        None,
+        "scenarios.1.region=nowhere",
+        ("split.test_anomalous=0",),
+        r"scenario region 'nowhere' does not exist in layout 'pouch_cell'; ",
+    ),
+    (
+        None,
+        "camera.reflected_C=-500",
+        (),
+        r"camera\.reflected_C = -500\.0 is invalid; give a temperature \[C\]",
+    ),
+    (
+        None,
+        "camera.emissivity_regions.nowhere=0.5",
+        (),
+        r"camera\.emissivity_regions names region 'nowhere', which layout ",
+    ),
+    (
+        None,
+        "physics.emissivity_top_regions={nowhere: 0.5}",
+        (),
+        r"physics\.emissivity_top_regions names region 'nowhere', which layout ",
+    ),
+    (
+        None,
+        "materials.cell.base=nosuch",
+        (),
+        r"material 'cell': base = 'nosuch' is not a known material; ",
+    ),
+    (
+        None,
+        "materials.cell.k_z_W_mK=-1",
+        (),
+        r"material 'cell': k_z_W_mK = -1 is invalid; ",
+    ),
+    (
+        None,
+        "blend.threshold=1000",
+        ("blend.max_tries=1",),
+        r"sample \d+ \(\S+\): in 1 draws no anomaly covered blend\.min_area_px",
+    ),
+    (
+        None,
+        "blend.min_area_px=100000",
+        (),
+        r"blend\.min_area_px = 100000 exceeds the \d+ pixels that blending may",
+    ),
+    (
+        "flir-pouch-cell.yaml",
+        "frames.colorbar.y_px=[30, 250]",
+        (),
+        r"key 'frames\.colorbar\.y_px' = \[30, 250\] \[px\] lies outside frame ",
+    ),
+    (
+        "flir-pouch-cell.yaml",
+        "frames.ignore_rects=[[0, 0, 320, 240]]",
+        (),
+        rf"{FRAME} has no valid pixel \(inside the region of interest, ",
+    ),
+    (
+        "flir-pouch-cell.yaml",
+        f"frames.valid_mask={CAM1_MASK}",
+        (),
+        r"key 'frames\.valid_mask': mask \S+ is 80 x 60 px \(W x H\) but frame ",
+    ),
+    (
+        "battery-station-inferno.yaml",
+        "frames.palette=infernoo",
+        (),
+        r"unknown palette 'infernoo' \(frames\.palette\); did you mean 'inferno'\?",
+    ),
+    (
+        "battery-station-inferno.yaml",
+        "frames.unit=C",
+        (),
+        r"unit 'C' needs value_range=\(low, high\) for the palette",
+    ),
+    (
+        "battery-station-inferno.yaml",
+        f"frames.valid_mask={{CAMX: {CAM1_MASK}}}",
+        (),
+        rf"frame {FRAME}: exactly one mask key of \['CAMX'\] must occur in its ",
+    ),
+    (
+        "pv-module-hotspots.yaml",
+        "frames.select.where={anomaly_class: Nope}",
+        (),
+        r"\S+/module_metadata\.json: no record matches \{'anomaly_class': 'Nope'\}",
+    ),
+    (
+        "pv-module-hotspots.yaml",
+        "frames.mode=palette",
+        ("frames.palette=inferno",),
+        rf"mode 'palette' needs 8-bit RGB images, but {FRAME} is uint8 with shape ",
+    ),
+    (
+        "module-growing-hotspot-sequence.yaml",
+        "bank.mode=reuse",
+        (),
+        r"bank\.mode = 'reuse' does not work with sequences, because a bank ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("recipe", "item", "others", "problem"), POST_LOAD_SET_ERRORS)
+def test_post_load_error_names_the_set(
+    recipe, item, others, problem, capsys, tmp_path, data_dir
+):
+    source = "<demo>" if recipe is None else str(RECIPES / recipe)
+    item = item.replace("{data}", str(data_dir))
+    args = ["--demo"] if recipe is None else [source]
+    for entry in (*others, item):
+        args += ["--set", entry]
+
+    out = ("-o", str(tmp_path / "out"), "--no-progress")
+    code, _, err = run_cli(capsys, "generate", *args, *out)
+
+    blame = f"thermosynth: error: --set {item} (recipe {source}): "
+    assert code == 2
+    assert err.startswith(blame), err
+    assert re.match(problem, err.removeprefix(blame)), err
+    assert len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_post_load_error_in_file_names_file(capsys, tmp_path):
+    scenarios = yaml.safe_load(load_demo_recipe().text)["scenarios"]
+    scenarios[0]["where"] = "nowhere"
+    recipe = demo_recipe_file(tmp_path, scenarios=scenarios)
+    args = ("--set", "scenarios.0.power_W=2", "-o", str(tmp_path / "out"))
+
+    code, _, err = run_cli(capsys, "generate", str(recipe), *args)
+
+    message = (
+        f"{recipe}: scenario region 'nowhere' does not exist in layout "
+        "'pouch_cell'; choose one of: cells, any, background, tab_negative, "
+        "tab_positive, tabs"
+    )
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "out").exists()
 
 
 def test_glob_override_reaches_frames(capsys, tmp_path):

@@ -17,11 +17,13 @@ from thermosynth.recipe.models import PhysicsSpec, ScenarioSpec
 from thermosynth.scenario import (
     DrawnScenario,
     build_sources,
+    check_scenario_regions,
     choose_scenario,
     choose_scenario_index,
     draw_attempt,
     draw_more_sources,
     draw_scenario,
+    strength_keys,
 )
 
 # A 60-cell PV module, as in recipes/pv-module-hotspots.yaml.
@@ -269,3 +271,56 @@ def test_one_cell_sources_take_distinct_cells(rows, count, distinct):
         cells = {drawn.params["cell_id"] for drawn in drawns}
         assert len(drawns) == count
         assert len(cells) == distinct
+
+
+def hotspot_spec(**extra: object) -> ScenarioSpec:
+    return TypeAdapter(ScenarioSpec).validate_python(
+        {"kind": "hotspot", "power_W": 2.0, "radius_mm": 3.0, **extra}
+    )
+
+
+def test_region_check_names_scenario_key():
+    layout = cell_grid(**PV_GRID)
+    scenarios = [hotspot_spec(), joule_spec("nowhere")]
+
+    with pytest.raises(RecipeError, match="region 'nowhere' does not exist") as info:
+        check_scenario_regions(scenarios, layout)
+
+    assert info.value.keys == (("scenarios", 1, "region"),)
+
+
+def test_region_check_needs_cells_for_one_cell():
+    layout = cell_grid(**PV_GRID)
+    no_cells = replace(layout, cell_id=np.full_like(layout.cell_id, -1))
+    scenarios = [hotspot_spec(where="any"), joule_spec("one_cell")]
+
+    with pytest.raises(RecipeError, match="'one_cell' needs cells") as info:
+        check_scenario_regions(scenarios, no_cells)
+
+    assert info.value.keys == (("scenarios", 1, "region"),)
+
+
+def test_region_check_skips_fixed_position():
+    layout = cell_grid(**PV_GRID)
+    fixed = hotspot_spec(where="nowhere", x_mm=50.0, y_mm=50.0)
+    half_fixed = hotspot_spec(where="nowhere", x_mm=50.0)
+
+    check_scenario_regions([fixed], layout)
+    with pytest.raises(RecipeError, match="region 'nowhere'") as info:
+        check_scenario_regions([fixed, half_fixed], layout)
+
+    assert info.value.keys == (("scenarios", 1, "where"),)
+
+
+def test_strength_keys_follow_kind():
+    scenarios = [hotspot_spec(), joule_spec("one_strip", strip_width_mm=20.0)]
+
+    assert strength_keys(scenarios, 0) == (
+        ("scenarios", 0, "power_W"),
+        ("scenarios", 0, "radius_mm"),
+    )
+    assert strength_keys(scenarios, 1) == (
+        ("scenarios", 1, "current_A"),
+        ("scenarios", 1, "resistance_mohm"),
+        ("scenarios", 1, "strip_width_mm"),
+    )

@@ -346,7 +346,10 @@ class ScenarioBank:
         self, entries: Sequence[BankEntry], recipe: Recipe, layout: Layout
     ) -> None:
         if not entries:
-            raise RecipeError("scenario bank: no entries; give bank.size >= 1")
+            raise RecipeError(
+                "scenario bank: no entries; give bank.size >= 1",
+                keys=(("bank", "size"),),
+            )
         self.entries = list(entries)
         self.recipe = recipe
         self.layout = layout
@@ -646,7 +649,8 @@ def _mirror_cell_times(events: CellTimes, symmetry: str, layout: Layout) -> Cell
         raise RecipeError(
             f"layout {layout.name!r}: the {symmetry} mirror image of a battery "
             "cell covers parts of several cells, so a banked runaway cannot be "
-            "mirrored; set bank.mode: off for runaway scenarios on this layout"
+            "mirrored; set bank.mode: off for runaway scenarios on this layout",
+            keys=(("bank", "mode"),),
         )
     source = np.arange(int(layout.cell_id.max()) + 1)
     source[pairs[0]] = pairs[1]

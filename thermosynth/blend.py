@@ -202,7 +202,10 @@ def blend(
     """
     _check_inputs(frame, recorded_rise, threshold=threshold, gain=gain)
     if edge not in ("cut", "taper"):
-        raise RecipeError(f"blend.edge = {edge!r} is invalid; use 'cut' or 'taper'")
+        raise RecipeError(
+            f"blend.edge = {edge!r} is invalid; use 'cut' or 'taper'",
+            keys=(("blend", "edge"),),
+        )
     offset = threshold if edge == "taper" else 0.0
     above = frame.valid & (recorded_rise > threshold)
     exact = np.where(above, recorded_rise - offset, 0.0)
@@ -267,7 +270,10 @@ def _check_inputs(
             "in the frame's unit"
         )
     if gain not in GAINS:
-        raise RecipeError(f"camera.gain = {gain!r} is invalid; use one of {GAINS}")
+        raise RecipeError(
+            f"camera.gain = {gain!r} is invalid; use one of {GAINS}",
+            keys=(("camera", "gain"),),
+        )
 
 
 def _finite_values(frame: Frame) -> np.ndarray:

@@ -257,7 +257,7 @@ def build_layout(
 _GRID_SIZE_KEYS = (("layout", "resolution_mm"), ("physics", "n_layers"))
 
 
-def _layout_keys(exc: LayoutError, kind: str) -> tuple[tuple[str, ...], ...]:
+def _layout_keys(exc: LayoutError, kind: str) -> tuple[tuple[str | int, ...], ...]:
     """Return the recipe keys of a builder's error, or the layout as a whole.
 
     A builder's `LayoutError` lists the builder arguments that it is about,
@@ -266,7 +266,7 @@ def _layout_keys(exc: LayoutError, kind: str) -> tuple[tuple[str, ...], ...]:
     if not exc.keys:
         return (("layout",),)
     return tuple(
-        ("layout", _RECIPE_KEYS.get((kind, key[0]), key[0])) for key in exc.keys
+        ("layout", _RECIPE_KEYS.get((kind, str(key[0])), key[0])) for key in exc.keys
     )
 
 

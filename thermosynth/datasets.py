@@ -67,6 +67,7 @@ from thermosynth.scenario import (
     draw_scenario,
     heated_cells,
     sources_metadata,
+    strength_keys,
     superpose,
 )
 from thermosynth.shared_names import SharedNames
@@ -680,7 +681,11 @@ class OnTheFlyDataset(Dataset[Item]):
             f"pixels above the threshold {threshold:.4g} {unit} (the largest "
             f"rise the camera recorded was {max_input_rise:.4g} {unit}); raise the "
             f"power or size of scenario {spec.name or spec.kind!r}, lower "
-            "blend.noise_multiple, or enlarge bank_size"
+            "blend.noise_multiple, or enlarge bank_size",
+            keys=(
+                *strength_keys(recipe.scenarios, scenario_index),
+                ("blend", "noise_multiple"),
+            ),
         )
 
     def _draw_rise(

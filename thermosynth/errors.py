@@ -12,14 +12,15 @@ class ThermosynthError(Exception):
 
     Attributes
     ----------
-    keys : tuple of tuple of str
-        Paths of the recipe keys whose values caused the error, such as
-        ``(("split", "train_normal"),)``. It is empty where the error is
+    keys : tuple of tuple of str or int
+        Paths of the recipe keys and list indices whose values caused the
+        error, such as ``(("split", "train_normal"),)`` or
+        ``(("scenarios", 0, "where"),)``. It is empty where the error is
         about no key or does not know its key. The CLI names the --set items
         or options such as -o that wrote these keys.
     """
 
-    def __init__(self, *args: object, keys: tuple[tuple[str, ...], ...] = ()):
+    def __init__(self, *args: object, keys: tuple[tuple[str | int, ...], ...] = ()):
         super().__init__(*args)
         self.keys = keys
 

@@ -509,7 +509,7 @@ def _sample_or_skip(
         raise
     except ThermosynthError as error:
         if frame is not None and frame.source not in str(error):
-            error = type(error)(f"{frame.source}: {error}")
+            error = type(error)(f"{frame.source}: {error}", keys=error.keys)
         if generator.recipe.frames.on_error == "raise":
             raise with_skip_hint(error) from None
         skipped.append(f"skipped sample {index}: {error}")
@@ -521,13 +521,15 @@ def with_skip_hint(error: ThermosynthError) -> ThermosynthError:
 
     A mask or colour bar that fits no frame gets no hint, because skipping
     would skip every frame of that size. It becomes a RecipeError, whose
-    message the command line prefixes with the recipe file.
+    message the command line prefixes with the recipe file. Both keep the
+    recipe keys of ``error``.
     """
     if isinstance(error, MaskSizeError | ColorbarFitError):
-        return RecipeError(str(error))
+        return RecipeError(str(error), keys=error.keys)
     return type(error)(
         f"{error}; to skip such frames with a warning instead, set "
-        "frames.on_error: skip"
+        "frames.on_error: skip",
+        keys=error.keys,
     )
 
 
@@ -537,8 +539,9 @@ def all_skipped_error(
     """Return the error for a run whose frames.on_error: skip skipped every frame.
 
     ``frames`` counts and names the frames, such as "38 frames of the split".
-    The message carries ``first_error``, because the frames usually fail for
-    one reason, such as a recipe key that fits none of them.
+    The error carries the message and the recipe keys of ``first_error``,
+    because the frames usually fail for one reason, such as a recipe key that
+    fits none of them.
     """
     if first_error is None:
         return FrameError(
@@ -547,7 +550,8 @@ def all_skipped_error(
         )
     return FrameError(
         f"{source}: none of the {frames} can be read, so frames.on_error: skip "
-        f"skipped them all; the first failed with: {first_error}"
+        f"skipped them all; the first failed with: {first_error}",
+        keys=first_error.keys,
     )
 
 

@@ -56,7 +56,8 @@ def write_preview(
     if not anomalous:
         raise RecipeError(
             "the recipe plans no anomalous sample to preview; raise "
-            "split.test_anomalous to 1 or more"
+            "split.test_anomalous to 1 or more",
+            keys=(("split", "test_anomalous"),),
         )
     n_kinds = len(loaded.recipe.scenarios)
 

@@ -113,7 +113,8 @@ def choose_sequences(generator: SequenceGenerator, n: int) -> list[SequenceEntry
     if not anomalous:
         raise ThermosynthError(
             "the recipe plans no anomalous sequence to preview; raise "
-            "split.test_anomalous"
+            "split.test_anomalous",
+            keys=(("split", "test_anomalous"),),
         )
     return pick_varied(
         anomalous,

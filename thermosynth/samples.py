@@ -58,12 +58,14 @@ from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.models import Recipe
 from thermosynth.scenario import (
     DrawnScenario,
+    check_scenario_regions,
     choose_scenario_index,
     draw_attempt_sources,
     draw_count,
     draw_on_new_cell,
     heated_cells,
     sources_metadata,
+    strength_keys,
     superpose,
 )
 from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
@@ -72,6 +74,13 @@ logger = logging.getLogger(__name__)
 
 _SPLIT_STREAM = 0
 _SAMPLE_STREAM = 1
+
+# Blend keys that the error on a sample with too weak an anomaly names as a fix.
+_BLEND_KEYS = (
+    ("blend", "min_area_px"),
+    ("blend", "threshold"),
+    ("blend", "noise_multiple"),
+)
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -227,6 +236,7 @@ class Generator:
             )
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(self.recipe.physics, self.layout)
+        check_scenario_regions(self.recipe.scenarios, self.layout)
         self.plan = plan_split(self.recipe, len(self.source), source=loaded.source)
         self._shape: tuple[int, int] | None = None
         self._bank: ScenarioBank | None = None
@@ -310,7 +320,11 @@ class Generator:
             f"above the threshold {threshold:.4g} {unit} (the largest rise the "
             f"camera recorded was {max_input_rise:.4g} {unit}); raise the power or "
             f"size of scenario {self._scenario_name(scenario_index)!r}, or lower "
-            "blend.min_area_px, blend.threshold or blend.noise_multiple"
+            "blend.min_area_px, blend.threshold or blend.noise_multiple",
+            keys=(
+                *strength_keys(self.recipe.scenarios, scenario_index),
+                *_BLEND_KEYS,
+            ),
         )
 
     def _scenario_name(self, scenario_index: int) -> str:
@@ -418,7 +432,8 @@ class Generator:
         if recipe.bank.mode == "off":
             raise RecipeError(
                 "scenario bank: bank.mode is off, so there is no bank to open; "
-                "set bank.mode: reuse or build"
+                "set bank.mode: reuse or build",
+                keys=(("bank", "mode"),),
             )
 
         path = resolve_bank_path(recipe.bank.path, self.loaded.source)

@@ -75,6 +75,20 @@ def scenario_numbers(name: str, scenarios: Sequence[ScenarioSpec]) -> list[int]:
     return [i for i, spec in enumerate(scenarios) if (spec.name or spec.kind) == name]
 
 
+def strength_keys(
+    scenarios: Sequence[ScenarioSpec], index: int
+) -> tuple[tuple[Any, ...], ...]:
+    """Return the key paths that set the power and size of scenario ``index``.
+
+    The error on too weak an anomaly names them, such as
+    ``("scenarios", 0, "power_W")`` and ``("scenarios", 0, "radius_mm")``.
+    """
+    spec = scenarios[index]
+    names = [*SOURCE_KEYS[spec.kind], "radius_mm", "strip_width_mm"]
+    fields = type(spec).model_fields
+    return tuple(("scenarios", index, name) for name in names if name in fields)
+
+
 def choose_scenario(
     scenarios: list[ScenarioSpec], rng: np.random.Generator
 ) -> ScenarioSpec:
@@ -403,6 +417,38 @@ def _runaway_options(spec: RunawayScenario) -> dict[str, Any]:
         if spec.separator_short_radius_mm is not None:
             options["separator_short"]["radius_mm"] = spec.separator_short_radius_mm
     return options
+
+
+def check_scenario_regions(scenarios: Sequence[ScenarioSpec], layout: Layout) -> None:
+    """Check the region of every scenario against ``layout``, before any draw.
+
+    It checks what the draws check, so a scenario that no sample draws fails
+    too. A scenario that gives both ``x_mm`` and ``y_mm`` draws no position
+    in its ``where`` region, so that region is not checked.
+
+    Raises
+    ------
+    RecipeError
+        If a region is not in ``layout``, is empty in it, or needs cells that
+        ``layout`` lacks. The error names the key, such as
+        ``("scenarios", 0, "where")``.
+    """
+    for index, spec in enumerate(scenarios):
+        key = "region" if isinstance(spec, JouleScenario) else "where"
+        try:
+            _check_region(spec, layout)
+        except RecipeError as error:
+            raise RecipeError(str(error), keys=(("scenarios", index, key),)) from None
+
+
+def _check_region(spec: ScenarioSpec, layout: Layout) -> None:
+    if not isinstance(spec, JouleScenario):
+        if spec.x_mm is None or spec.y_mm is None:
+            _region_mask(layout, spec.where)
+    elif spec.region in (ONE_CELL, ONE_STRIP):
+        _require_cells(int(np.count_nonzero(layout.cell_id >= 0)), spec.region, layout)
+    else:
+        _region_mask(layout, spec.region)
 
 
 def _draw_joule_region(

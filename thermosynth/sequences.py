@@ -80,9 +80,12 @@ from thermosynth.recipe.models import Recipe, SequenceSpec
 from thermosynth.samples import blend_threshold, record_and_blend
 from thermosynth.scenario import (
     DrawnScenario,
+    check_scenario_regions,
     choose_scenario,
+    choose_scenario_index,
     draw_attempt_sources,
     sources_metadata,
+    strength_keys,
     superpose,
 )
 from thermosynth.simulation import check_emissivity_top_regions, simulate_scenario
@@ -194,12 +197,14 @@ class SequenceGenerator:
         if recipe.sequence is None:
             raise RecipeError(
                 f"{loaded.source} has no sequence section; add sequence.fps and "
-                "sequence.window_s, or generate single frames instead"
+                "sequence.window_s, or generate single frames instead",
+                keys=(("sequence",),),
             )
         if recipe.bank.mode != "off":
             raise RecipeError(
                 f"bank.mode = {recipe.bank.mode!r} does not work with sequences, "
-                "because a bank stores only final rises; set bank.mode: off"
+                "because a bank stores only final rises; set bank.mode: off",
+                keys=(("bank", "mode"),),
             )
         self.loaded = loaded
         self.recipe = recipe
@@ -213,6 +218,7 @@ class SequenceGenerator:
         warn_unused_level_scale(recipe.camera, recipe.frames, loaded.source)
         check_emissivity_regions(self.camera, self.layout)
         check_emissivity_top_regions(recipe.physics, self.layout)
+        check_scenario_regions(recipe.scenarios, self.layout)
         self.entries = plan_sequences(
             recipe, len(self.source), len(self.times_s), source=loaded.source
         )
@@ -298,7 +304,8 @@ class SequenceGenerator:
         retry draws only that scenario's parameters again.
         """
         rng = sample_rng(self.recipe.seed, index)
-        scenario = choose_scenario(self.recipe.scenarios, rng)
+        scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
+        scenario = self.recipe.scenarios[scenario_index]
         homography, corners = register(self.recipe.registration, self.layout, frames[0])
         covered = footprint(self.layout, homography, frames[0].shape)
         self.unit_checks.check_placement(frames[0], corners, covered)
@@ -328,7 +335,13 @@ class SequenceGenerator:
             f"last frame (the largest rise the camera recorded there was "
             f"{max_input_rise:.4g} {unit}); raise the power or size of scenario "
             f"{scenario.name or scenario.kind!r}, lengthen sequence.window_s, or lower "
-            "blend.threshold or blend.noise_multiple"
+            "blend.threshold or blend.noise_multiple",
+            keys=(
+                *strength_keys(self.recipe.scenarios, scenario_index),
+                ("sequence", "window_s"),
+                ("blend", "threshold"),
+                ("blend", "noise_multiple"),
+            ),
         )
 
     def _attempt(
@@ -622,7 +635,7 @@ def _sequence_or_skip(
         raise
     except ThermosynthError as error:
         if frames and frames[0].source not in str(error):
-            error = type(error)(f"{frames[0].source}: {error}")
+            error = type(error)(f"{frames[0].source}: {error}", keys=error.keys)
         if generator.recipe.frames.on_error == "raise":
             raise with_skip_hint(error) from None
         skipped.append(f"skipped sequence {entry.index}: {error}")

@@ -85,17 +85,20 @@ class Camera:
             raise RecipeError(
                 f"camera.reflected_C = {reflected_C} is invalid; give a "
                 f"temperature [C] within {_C_RANGE}, or leave it unset to use "
-                "the ambient"
+                "the ambient",
+                keys=(("camera", "reflected_C"),),
             )
         if self.gain not in GAINS:
             raise RecipeError(
-                f"camera.gain = {self.gain!r} is invalid; use one of {GAINS}"
+                f"camera.gain = {self.gain!r} is invalid; use one of {GAINS}",
+                keys=(("camera", "gain"),),
             )
         scale = self.levels_per_kelvin
         if scale is not None and not (math.isfinite(scale) and scale > 0.0):
             raise RecipeError(
                 f"camera.levels_per_kelvin = {scale} is invalid; it must be a "
-                "finite number > 0 [level K-1]"
+                "finite number > 0 [level K-1]",
+                keys=(("camera", "levels_per_kelvin"),),
             )
         regions = dict(self.emissivity_regions)
         for name, value in regions.items():
@@ -397,7 +400,8 @@ def _check_level_scale(camera: Camera, frame: Frame) -> None:
     if frame.unit == "level" and camera.levels_per_kelvin is None:
         raise RecipeError(
             f"frame {frame.source} is in camera levels, so the rise needs a "
-            "scale; set camera.levels_per_kelvin [level K-1] in the recipe"
+            "scale; set camera.levels_per_kelvin [level K-1] in the recipe",
+            keys=(("camera", "levels_per_kelvin"),),
         )
 
 

@@ -11,6 +11,8 @@ import numpy as np
 from thermosynth.errors import FrameError
 
 _CV2_PREFIX = "cv2:"
+# The recipe key that names a palette, which the message on an unknown name shows.
+_PALETTE_KEYS = (("frames", "palette"),)
 
 
 def available_palettes() -> list[str]:
@@ -50,7 +52,7 @@ def palette_lut(name: str) -> np.ndarray:
         return _cv2_lut(name)
 
     if name not in matplotlib.colormaps:
-        raise FrameError(_unknown_palette_message(name))
+        raise FrameError(_unknown_palette_message(name), keys=_PALETTE_KEYS)
     cmap = matplotlib.colormaps[name].resampled(256)
     return cmap(np.arange(256), bytes=True)[:, :3].astype(np.uint8)
 
@@ -70,7 +72,7 @@ def _cv2_lut(name: str) -> np.ndarray:
     colormaps = _cv2_colormaps()
     key = name[len(_CV2_PREFIX) :].lower()
     if key not in colormaps:
-        raise FrameError(_unknown_palette_message(name))
+        raise FrameError(_unknown_palette_message(name), keys=_PALETTE_KEYS)
 
     ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
     bgr = cv2.applyColorMap(ramp, colormaps[key]).reshape(256, 3)

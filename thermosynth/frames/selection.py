@@ -30,13 +30,17 @@ def select_files(
     ------
     FrameError
         If the file cannot be parsed, a field is missing, or nothing matches.
+        The last two name the recipe key ``frames.select.path_key`` or
+        ``frames.select.where`` in their ``keys``.
     """
     records = _records(metadata)
     for field in (path_key, *where):
         if records and field not in records[0]:
+            key = ("path_key",) if field == path_key else ("where", field)
             raise FrameError(
                 f"{metadata}: records have no field {field!r}; available fields: "
-                f"{', '.join(records[0])}"
+                f"{', '.join(records[0])}",
+                keys=(("frames", "select", *key),),
             )
 
     names = [
@@ -47,7 +51,8 @@ def select_files(
     if not names:
         raise FrameError(
             f"{metadata}: no record matches {dict(where)}; check frames.select, "
-            "or drop it with --set frames.select=null to read every file"
+            "or drop it with --set frames.select=null to read every file",
+            keys=(("frames", "select", "where"),),
         )
     return names
 

@@ -236,7 +236,10 @@ def _mask_size_error(
             f"{sizes}, while the frames read before it have the mask's size; "
             "remove this frame or give it their size"
         )
-    return MaskSizeError(f"key '{key}': {sizes}; give a mask of the frames' size")
+    return MaskSizeError(
+        f"key '{key}': {sizes}; give a mask of the frames' size",
+        keys=(tuple(key.split(".")),),
+    )
 
 
 def _pick_mask_path(spec: MaskSpec, key: str, name: str) -> tuple[str | Path, str]:
@@ -255,7 +258,8 @@ def _pick_mask_path(spec: MaskSpec, key: str, name: str) -> tuple[str | Path, st
         raise FrameError(
             f"frame {name}: exactly one mask key of {sorted(spec)} must occur in "
             f"its file name, found {found}; adjust the mapping {key} in the "
-            "recipe so that one key matches each frame's file name"
+            "recipe so that one key matches each frame's file name",
+            keys=(tuple(key.split(".")),),
         )
     return spec[matches[0]], f"{key}.{matches[0]}"
 
@@ -309,7 +313,12 @@ def _linear_encoding(
     if not calibrated and unit != "level" and np.issubdtype(dtype, np.integer):
         raise FrameError(
             f"{name} contains {dtype} levels, which need scale_per_level and offset to "
-            f"be read in {unit}; give the calibration or use unit='level'"
+            f"be read in {unit}; give the calibration or use unit='level'",
+            keys=(
+                ("frames", "unit"),
+                ("frames", "scale_per_level"),
+                ("frames", "offset"),
+            ),
         )
 
     return LinearEncoding(
@@ -317,6 +326,23 @@ def _linear_encoding(
         scale_per_level=1.0 if scale_per_level is None else scale_per_level,
         offset=0.0 if offset is None else offset,
     )
+
+
+# Recipe keys that decide which pixels decode to a temperature. The colour
+# bar's position is listed key by key, because the command line names a --set
+# item for a key only where the item wrote that key or a key above it.
+_DECODING_KEYS = (
+    ("frames", "palette"),
+    ("frames", "colorbar", "x_px"),
+    ("frames", "colorbar", "y_px"),
+    ("frames", "max_colour_distance"),
+)
+# Recipe keys that decide which pixels lie in the region of interest.
+_REGION_KEYS = (
+    ("frames", "valid_mask"),
+    ("frames", "ignore_mask"),
+    ("frames", "ignore_rects"),
+)
 
 
 def _build_frame(
@@ -344,12 +370,14 @@ def _build_frame(
             f"{source}: no pixel's colour is within frames.max_colour_distance of "
             f"{where}, so none decodes to a temperature; check that frames.palette "
             "(or frames.colorbar) names the camera's colour map, or raise "
-            "frames.max_colour_distance"
+            "frames.max_colour_distance",
+            keys=_DECODING_KEYS,
         )
     if not valid.any():
         raise FrameError(
             f"{source} has no valid pixel (inside the region of interest, outside "
-            "ignored areas, decodable and finite); check the masks and the file"
+            "ignored areas, decodable and finite); check the masks and the file",
+            keys=_REGION_KEYS,
         )
 
     if not finite.all():
@@ -389,7 +417,8 @@ def _keep_only(
             f"none of the {len(files)} files in {folder} is among the {len(wanted)} "
             "names that frames.select keeps; check that frames.select.metadata "
             "describes these files, or drop the selection with --set "
-            "frames.select=null to read every file"
+            "frames.select=null to read every file",
+            keys=(("frames", "select"),),
         )
     return kept
 
@@ -493,7 +522,8 @@ class ImageFolderSource:
         if value_range is None:
             if self.unit != "level":
                 raise FrameError(
-                    f"unit {self.unit!r} needs value_range=(low, high) for the palette"
+                    f"unit {self.unit!r} needs value_range=(low, high) for the palette",
+                    keys=(("frames", "value_range"), ("frames", "unit")),
                 )
             value_range = (0.0, float(lut.shape[0] - 1))
         low, high = value_range
@@ -600,13 +630,15 @@ class ImageFolderSource:
             self._colorbar_fitted = True
             return
 
-        keys, fixes = [], []
+        keys, fixes, paths = [], [], []
         if x_px[1] >= width:
             keys.append(f"'frames.colorbar.x_px' = {list(x_px)}")
             fixes.append(f"frames.colorbar.x_px to columns within 0..{width - 1}")
+            paths.append(("frames", "colorbar", "x_px"))
         if y_px[1] >= height:
             keys.append(f"'frames.colorbar.y_px' = {list(y_px)}")
             fixes.append(f"frames.colorbar.y_px to rows within 0..{height - 1}")
+            paths.append(("frames", "colorbar", "y_px"))
         subject = f"key {keys[0]} [px] lies"
         if len(keys) == 2:
             subject = f"keys {keys[0]} and {keys[1]} [px] lie"
@@ -618,7 +650,7 @@ class ImageFolderSource:
                 f"{sizes}, while the frames read before it contain the bar; "
                 "remove this frame or give it their size"
             )
-        raise ColorbarFitError(f"{sizes}; set {' and '.join(fixes)}")
+        raise ColorbarFitError(f"{sizes}; set {' and '.join(fixes)}", keys=tuple(paths))
 
     def _to_greyscale(self, raw: np.ndarray, name: str) -> np.ndarray:
         """Reduce an RGB image to one channel for greyscale decoding."""
@@ -644,7 +676,8 @@ def _require_rgb8(raw: np.ndarray, name: str, mode: str) -> np.ndarray:
     if raw.ndim != 3 or raw.dtype != np.uint8:
         raise FrameError(
             f"mode {mode!r} needs 8-bit RGB images, but {name} is {raw.dtype} with "
-            f"shape {raw.shape}; use mode='greyscale'"
+            f"shape {raw.shape}; use mode='greyscale'",
+            keys=(("frames", "mode"),),
         )
     return raw
 
@@ -851,7 +884,8 @@ class HDF5Source(_ArrayFrames):
             raise FrameError(
                 f"dataset {self.dataset!r} not found in {self.path}, which "
                 f"contains {contents}; pass one of them as dataset (the recipe "
-                "key frames.dataset)"
+                "key frames.dataset)",
+                keys=(("frames", "dataset"),),
             )
         return _DatasetContext(handle, self.dataset)
 

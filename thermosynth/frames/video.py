@@ -103,7 +103,8 @@ class VideoSource:
         if value_range is None:
             if self.unit != "level":
                 raise FrameError(
-                    f"unit {self.unit!r} needs value_range=(low, high) for the palette"
+                    f"unit {self.unit!r} needs value_range=(low, high) for the palette",
+                    keys=(("frames", "value_range"), ("frames", "unit")),
                 )
             value_range = (0.0, float(lut.shape[0] - 1))
         return PaletteEncoding(

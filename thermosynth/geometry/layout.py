@@ -336,12 +336,15 @@ class Layout:
 def require_regions(layout: Layout, names: Iterable[str], *, key: str) -> None:
     """Raise RecipeError if a name in ``names`` is not a region of ``layout``.
 
-    ``key`` is the recipe key that lists the names, for the message.
+    ``key`` is the dotted recipe key that lists the names, for the message.
+    The error's ``keys`` name the entry below it, such as
+    ``("camera", "emissivity_regions", "tabs")``.
     """
     for name in names:
         if name not in layout.regions:
             raise RecipeError(
                 f"{key} names region {name!r}, which layout {layout.name!r} does "
                 f"not have; use one of its regions: "
-                f"{', '.join(sorted(layout.regions)) or '(none)'}"
+                f"{', '.join(sorted(layout.regions)) or '(none)'}",
+                keys=((*key.split("."), name),),
             )

@@ -235,6 +235,7 @@ def material_from_spec(
         On an unknown key, a value that is not a positive number, a base that
         is not in ``defaults``, a conflict between ``k_in_plane_W_mK`` and
         ``k_x_W_mK``/``k_y_W_mK``, or a missing property with no default.
+        Its ``keys`` name the entry, such as ``("materials", name, "base")``.
     """
     spec = dict(spec or {})
     _check_keys(name, spec)
@@ -249,7 +250,8 @@ def material_from_spec(
     if missing:
         raise RecipeError(
             f"material {name!r}: missing {', '.join(missing)}; give them, or "
-            f"'base' with one of {sorted(defaults)}"
+            f"'base' with one of {sorted(defaults)}",
+            keys=(("materials", name),),
         )
     warn_implausible(name, spec)
     return Material(name, **{k: float(v) for k, v in values.items()})
@@ -295,7 +297,8 @@ def _check_keys(name: str, spec: dict[str, Any]) -> None:
     if unknown:
         raise RecipeError(
             f"material {name!r}: unknown key(s) {unknown}; valid keys are "
-            f"{sorted(_SPEC_KEYS)}"
+            f"{sorted(_SPEC_KEYS)}",
+            keys=tuple(("materials", name, key) for key in unknown),
         )
 
 
@@ -306,7 +309,8 @@ def _base_values(
     if "base" in spec and base not in defaults:
         raise RecipeError(
             f"material {name!r}: base = {base!r} is not a known material; "
-            f"use one of {sorted(defaults)}"
+            f"use one of {sorted(defaults)}",
+            keys=(("materials", name, "base"),),
         )
     if base not in defaults:
         return {}
@@ -320,7 +324,8 @@ def _check_number(name: str, key: str, value: Any) -> None:
     if not is_number or not value > 0 or value == float("inf"):
         raise RecipeError(
             f"material {name!r}: {key} = {value!r} is invalid; give a positive "
-            "finite number in the unit that the key names"
+            "finite number in the unit that the key names",
+            keys=(("materials", name, key),),
         )
 
 
@@ -333,14 +338,21 @@ def _apply_shorthands(
             raise RecipeError(
                 f"material {name!r}: k_in_plane_W_mK = {spec['k_in_plane_W_mK']} "
                 f"conflicts with {clash}; give either k_in_plane_W_mK or "
-                "k_x_W_mK and k_y_W_mK"
+                "k_x_W_mK and k_y_W_mK",
+                keys=tuple(
+                    ("materials", name, key) for key in ("k_in_plane_W_mK", *clash)
+                ),
             )
         values["k_x_W_mK"] = values["k_y_W_mK"] = spec["k_in_plane_W_mK"]
     if "k_through_W_mK" in spec:
         if "k_z_W_mK" in spec:
             raise RecipeError(
                 f"material {name!r}: k_through_W_mK = {spec['k_through_W_mK']} "
-                "conflicts with k_z_W_mK; give only one of them"
+                "conflicts with k_z_W_mK; give only one of them",
+                keys=(
+                    ("materials", name, "k_through_W_mK"),
+                    ("materials", name, "k_z_W_mK"),
+                ),
             )
         values["k_z_W_mK"] = spec["k_through_W_mK"]
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from fixed_runaway import CELL_TIMES, FIXED_RUNAWAY, TRIGGERED_CELL
+from fixed_runaway import CELL_TIMES, FIXED_RUNAWAY, TRIGGERED_CELL, cell_at
 from scipy import ndimage
 from torch.utils.data import DataLoader, Sampler, Subset, SubsetRandomSampler
 from weak_draws import (
@@ -33,6 +33,7 @@ from weak_draws import (
 )
 
 from thermosynth import datasets as datasets_module
+from thermosynth.bank import SYMMETRIES, apply_symmetry
 from thermosynth.build import register
 from thermosynth.camera import emissivity_map
 from thermosynth.camera.optics import blur_radius_px
@@ -52,6 +53,7 @@ from thermosynth.frames.encodings import (
 )
 from thermosynth.frames.palettes import palette_lut
 from thermosynth.frames.synthetic import SyntheticPouchSource
+from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.sample import Sample
 from thermosynth.pipeline import Generator, generate
@@ -410,6 +412,132 @@ def test_on_the_fly_normal_is_frame_before_blend(loaded):
         assert bool(changed.any()) == bool(item["label"])
 
 
+# A short epoch of the real inferno module frames, where the module's
+# layout has all four mirror images; a coarse time step for speed.
+INFERNO_MODULE = (
+    "split.train_normal=4",
+    "split.test_normal=0",
+    "split.test_anomalous=0",
+    "physics.dt_s=60.0",
+    "scenarios.0.duration_s=240",
+)
+
+
+@pytest.fixture(scope="module")
+def module_items(data_dir):
+    """Return a 2-slot dataset of the inferno module and its items of 3 epochs."""
+    loaded = load_recipe(
+        RECIPES / "battery-station-inferno.yaml", overrides=INFERNO_MODULE
+    )
+    dataset = OnTheFlyDataset(
+        loaded, length=8, anomaly_fraction=1.0, bank_size=2, with_rise=True
+    )
+    items = []
+    for epoch in range(3):
+        dataset.set_epoch(epoch)
+        items += [dataset[i] for i in range(len(dataset))]
+    dataset.set_epoch(0)
+    return dataset, items
+
+
+def test_on_the_fly_bank_varies_power_and_mirror(module_items):
+    dataset, items = module_items
+    metadata = [json.loads(item["metadata"]) for item in items]
+    params = [meta["params"] for meta in metadata]
+    pairs = {(p["power_W"], p["x_mm"], p["y_mm"]) for p in params}
+    positions = {(p["x_mm"], p["y_mm"]) for p in params}
+
+    assert len(dataset._slot_scenarios) == 2
+    assert len(pairs) == len(items)
+    assert len(positions) > len(dataset._slot_scenarios)
+    assert {meta["bank_symmetry"] for meta in metadata} == set(SYMMETRIES)
+    # The recipe's surface radiates, so a scaled rise is an approximation.
+    assert not any(meta["bank_exact"] for meta in metadata)
+
+
+def test_on_the_fly_rise_is_scaled_slot(module_items):
+    dataset, items = module_items
+    generator = dataset._worker_generator()
+    layout = generator.layout
+    for item in items:
+        meta = json.loads(item["metadata"])
+        stored, stored_rise, _ = dataset._bank[meta["bank_slot"]]
+        ratio = meta["params"]["power_W"] / stored.params["power_W"]
+        symmetry = meta["bank_symmetry"]
+        x_mm, y_mm = stored.params["x_mm"], stored.params["y_mm"]
+        if symmetry in ("flip_x", "rotate_180"):
+            x_mm = layout.width_mm - x_mm
+        if symmetry in ("flip_y", "rotate_180"):
+            y_mm = layout.height_mm - y_mm
+        frame_indices = dataset.frame_indices
+        frame = generator.read_frame(frame_indices[item["index"] % len(frame_indices)])
+        homography, _ = register(generator.recipe.registration, layout, frame)
+        grid = np.maximum(ratio * apply_symmetry(stored_rise, symmetry), 0.0)
+        expected = warp_to_frame(grid, homography, frame.shape)
+
+        assert meta["bank_scale"] == pytest.approx(ratio, rel=1e-12)
+        assert meta["params"]["x_mm"] == pytest.approx(x_mm, abs=1e-9)
+        assert meta["params"]["y_mm"] == pytest.approx(y_mm, abs=1e-9)
+        assert meta["peak_rise_K"] == pytest.approx(float(grid.max()), rel=1e-12)
+        assert item["rise_K"].dtype == torch.float32
+        np.testing.assert_allclose(
+            item["rise_K"].numpy(), expected, rtol=1e-6, atol=1e-6 * grid.max()
+        )
+
+
+def test_on_the_fly_module_workers_match(module_items):
+    dataset, items = module_items
+    dataset.set_epoch(1)
+    loader = DataLoader(dataset, batch_size=4, num_workers=2)
+    batches = list(loader)
+    dataset.set_epoch(0)
+
+    expected = items[8:16]
+    rises = torch.cat([batch["rise_K"] for batch in batches])
+    metadata = [m for batch in batches for m in batch["metadata"]]
+    assert torch.equal(torch.cat([b["image"] for b in batches]), stack(expected))
+    assert torch.equal(rises, torch.stack([item["rise_K"] for item in expected]))
+    assert metadata == [item["metadata"] for item in expected]
+
+
+def test_on_the_fly_rise_matches_blended_difference(data_dir):
+    # Without blur and with the camera's emissivity set to the surface's, the
+    # camera records the surface rise itself, and the float frames of the
+    # radiometric recipe decode without rounding.
+    overrides = (
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=0",
+        "camera.blur_sigma_px=0",
+        "physics.dt_s=30.0",
+    )
+    loaded = load_recipe(RECIPES / "radiometric-cabinet.yaml", overrides=overrides)
+    options = {"length": 6, "anomaly_fraction": 0.5, "bank_size": 1}
+    dataset = OnTheFlyDataset(loaded, with_rise=True, with_normal=True, **options)
+    plain = OnTheFlyDataset(loaded, **options)
+    items = [dataset[i] for i in range(len(dataset))]
+    assert 0 < sum(int(item["label"]) for item in items) < len(items)
+
+    for i, item in enumerate(items):
+        encoding = dataset.encoding(i)
+        rise = item["rise_K"].numpy()
+        mask = item["mask"].numpy()
+        image = encoding.decode(item["image"][0].numpy())
+        difference = image - encoding.decode(item["normal"][0].numpy())
+        threshold = json.loads(item["metadata"]).get("threshold", 0.0)
+        without_rise = plain[i]
+
+        assert rise.shape == mask.shape
+        assert torch.equal(item["image"], without_rise["image"])
+        assert "rise_K" not in without_rise
+        assert not difference[~mask].any()
+        assert np.all(rise[~mask] <= threshold)
+        # blend.edge: taper applies the rise less the threshold [K].
+        np.testing.assert_allclose(difference[mask], rise[mask] - threshold, atol=1e-5)
+        if not item["label"]:
+            assert not rise.any()
+
+
 def test_on_the_fly_takes_recipe_path(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text(load_demo_recipe(overrides=FAST_DEMO).text)
@@ -476,12 +604,19 @@ def test_on_the_fly_runaway_item_has_cell_times(bank_size):
     generator = Generator(loaded)
     index, _, _, frame_index = next(e for e in generator.plan.entries() if e[2])
     written = generator.anomalous(index, generator.read_frame(frame_index)).metadata
+    # A bank slot's mirror image moves the short and its cell's times.
+    cell = cell_at(generator.layout, meta["params"])
 
-    assert meta["params"] == written["params"]
-    for name in CELL_TIMES:
-        assert meta[name] == written[name]
-    assert meta["onset_s"][TRIGGERED_CELL] > 0.0
-    assert meta["onset_s"][1 - TRIGGERED_CELL] is None
+    assert meta["params"]["power_W"] == written["params"]["power_W"]
+    assert meta["onset_s"][cell] == written["onset_s"][TRIGGERED_CELL]
+    assert meta["onset_s"][cell] > 0.0
+    assert meta["onset_s"][1 - cell] is None
+    assert meta["short_s"] == written["short_s"]
+    assert meta["vent_s"] == written["vent_s"]
+    if bank_size == 0:
+        assert meta["params"] == written["params"]
+    else:
+        assert meta["bank_scale"] == 1.0  # a runaway keeps the slot's power
 
 
 def test_on_the_fly_rejects_bad_options(loaded):
@@ -503,6 +638,13 @@ def test_on_the_fly_rejects_bad_options(loaded):
     dataset = OnTheFlyDataset(loaded, bank_size=1)
     with pytest.raises(ValueError, match="epoch = -1 is invalid"):
         dataset.set_epoch(-1)
+    too_large = r"epoch = 9223372036854775808 is invalid; give an int <= 2\*\*63 - 1"
+    with pytest.raises(ValueError, match=too_large):
+        dataset.set_epoch(2**63)
+    with pytest.raises(ValueError, match=too_large):
+        dataset.set_epoch(np.uint64(2**63))
+    dataset.set_epoch(2**63 - 1)
+    assert dataset.epoch == 2**63 - 1
     with pytest.raises(IndexError, match="index 3 out of range for 3 items"):
         dataset[3]
 
@@ -721,8 +863,8 @@ def test_on_the_fly_retry_keeps_scenario(monkeypatch):
 
 
 def test_on_the_fly_bank_retry_keeps_scenario(monkeypatch):
-    # A slot keeps its power, so "weak" needs several slots for a retry to
-    # find one above the cut.
+    # Each draw from a slot redraws its power, so a retry may pass on the
+    # slot that failed.
     dataset, metadata = two_scenario_items(monkeypatch, bank_size=16)
     check_kinds_kept(dataset, metadata)
 

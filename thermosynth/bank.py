@@ -356,12 +356,8 @@ class ScenarioBank:
         self._by_scenario: dict[int, list[BankEntry]] = {}
         for entry in self.entries:
             self._by_scenario.setdefault(entry.scenario_index, []).append(entry)
-        used = {getattr(s, "where", None) for s in recipe.scenarios}
-        used |= {getattr(s, "region", None) for s in recipe.scenarios}
-        used |= set(recipe.physics.emissivity_top_regions)
-        self.symmetries = layout_symmetries(
-            layout, regions=[name for name in used if name is not None]
-        )
+        self.variation = RiseVariation(recipe, layout)
+        self.symmetries = self.variation.symmetries
 
     @classmethod
     def open(
@@ -510,26 +506,100 @@ class ScenarioBank:
         unused = [entry for entry in entries if entry.key not in avoid]
         entries = unused or entries
         entry = entries[int(rng.integers(len(entries)))]
+        drawn, rise, varied = self.variation.draw(
+            entry.drawn,
+            entry.rise_K,
+            entry.events,
+            rng,
+            scenario_index=entry.scenario_index,
+        )
+        return drawn, rise, {"bank_entry": entry.key, **varied}
+
+
+class RiseVariation:
+    """Redraw of a stored rise's amplitude and mirror image for one sample.
+
+    `ScenarioBank` applies it to its entries, and
+    `thermosynth.datasets.OnTheFlyDataset` to the slots of its in-memory bank,
+    so both vary a stored rise by the same rules (see the module docstring).
+
+    Attributes
+    ----------
+    symmetries : list of str
+        The mirror images that leave the layout's physics unchanged, given
+        the regions that the recipe's scenarios and emissivities use.
+    """
+
+    def __init__(self, recipe: Recipe, layout: Layout) -> None:
+        self.recipe = recipe
+        self.layout = layout
+        used = {getattr(s, "where", None) for s in recipe.scenarios}
+        used |= {getattr(s, "region", None) for s in recipe.scenarios}
+        used |= set(recipe.physics.emissivity_top_regions)
+        self.symmetries = layout_symmetries(
+            layout, regions=[name for name in used if name is not None]
+        )
+
+    def draw(
+        self,
+        drawn: DrawnScenario,
+        rise_K: np.ndarray,
+        events: CellTimes,
+        rng: np.random.Generator,
+        *,
+        scenario_index: int,
+    ) -> tuple[DrawnScenario, np.ndarray, dict[str, Any]]:
+        """Draw a mirror image and a new amplitude of one stored rise.
+
+        Parameters
+        ----------
+        drawn : DrawnScenario
+            The scenario as simulated.
+        rise_K : ndarray
+            Its rise of the imaged face [K], (ny, nx).
+        events : CellTimes
+            A runaway's per-cell times; empty for other kinds.
+        rng : Generator
+            The sample's generator. It draws the mirror image, then the
+            amplitude from scenario ``scenario_index``'s distribution.
+        scenario_index : int
+            Index of ``drawn``'s scenario in the recipe's ``scenarios``.
+
+        Returns
+        -------
+        drawn : DrawnScenario
+            The scenario the rise stands for, positions mirrored and the
+            amplitude redrawn. Kinds without a linear amplitude (runaway)
+            keep theirs, at scale 1.
+        rise_K : ndarray
+            The stored rise, mirrored and scaled by the ratio of the new
+            amplitude to the stored one [K], (ny, nx).
+        info : dict
+            ``bank_scale``, ``bank_symmetry`` and ``bank_exact`` (false where
+            scaling is an approximation, as with radiation), and a runaway's
+            ``onset_s``, ``short_s`` and ``vent_s`` lists, reordered so that
+            each cell id gets the times of the stored cell that the mirror
+            image puts there.
+        """
         symmetry = self.symmetries[int(rng.integers(len(self.symmetries)))]
-        spec = self.recipe.scenarios[entry.scenario_index]
-        params, scale = _redraw_amplitude(spec, entry.drawn, rng)
+        spec = self.recipe.scenarios[scenario_index]
+        params, scale = _redraw_amplitude(spec, drawn, rng)
         params = _mirror_params(params, symmetry, self.layout)
 
-        rise = scale * apply_symmetry(entry.rise_K, symmetry)
-        if entry.drawn.kind in LINEAR_AMPLITUDE:
+        rise = scale * apply_symmetry(rise_K, symmetry)
+        if drawn.kind in LINEAR_AMPLITUDE:
             # These sources only add heat, so the rise is >= 0. The solvers
             # leave round-off of about -1e-14 K far from the source, which the
             # blend step rejects as negative.
             rise = np.maximum(rise, 0.0)
-        exact = scale == 1.0 or is_linear(self.recipe, entry.drawn.kind)
+        exact = scale == 1.0 or is_linear(self.recipe, drawn.kind)
         info = {
-            "bank_entry": entry.key,
             "bank_scale": scale,
             "bank_symmetry": symmetry,
             "bank_exact": bool(exact),
-            **_mirror_cell_times(entry.events, symmetry, self.layout),
+            **_mirror_cell_times(events, symmetry, self.layout),
         }
-        return replace(entry.drawn, params=params), np.ascontiguousarray(rise), info
+        return replace(drawn, params=params), np.ascontiguousarray(rise), info
 
 
 def _plan_entries(recipe: Recipe, layout: Layout) -> tuple[str, list[PlannedEntry]]:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from thermosynth.bank import CellTimes
+from thermosynth.bank import CellTimes, RiseVariation, simulate_bank_entry
 from thermosynth.blend import saturated_px
 from thermosynth.build import register
 from thermosynth.camera.emissivity import emissivity_map
@@ -86,6 +86,14 @@ REQUIRED_DATASETS = ("frames", "masks", "labels", "splits", "kinds", "metadata")
 # (written samples), so items drawn here never repeat a written test sample.
 _ITEM_STREAM = 2
 _BANK_STREAM = 3
+
+# The epoch is shared between processes as a torch.int64 tensor.
+MAX_EPOCH = 2**63 - 1
+
+Part = tuple[DrawnScenario, np.ndarray, dict[str, Any], int | None]
+"""One source of an item: the drawn scenario, its rise [K] on the layout grid,
+what its metadata records besides its bank slot, and that slot (None without
+a bank)."""
 
 
 def to_image_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -427,12 +435,14 @@ class OnTheFlyDataset(Dataset[Item]):
 
     Items warn as ``thermosynth generate`` does when a frame or an anomaly
     looks like a unit mistake (`thermosynth.plausibility.UnitChecks`), such
-    as mask pixels clipped at the top of the frames' encoding. Each check
-    warns once per dataset object and its deep copies, in the process that
-    meets it first. The checks that have warned are kept in shared memory,
-    so DataLoader workers see them, whether they start afresh each epoch or
-    persist. A plain pickle round trip keeps the checks that have warned so
-    far, but later warnings are no longer shared with the original.
+    as mask pixels clipped at the top of the frames' encoding. The warnings
+    are log records at WARNING of the ``thermosynth.plausibility`` logger,
+    not `warnings.warn` calls. Each check warns once per dataset object and
+    its deep copies, in the process that meets it first. The checks that
+    have warned are kept in shared memory, so DataLoader workers see them,
+    whether they start afresh each epoch or persist. A plain pickle round
+    trip keeps the checks that have warned so far, but later warnings are
+    no longer shared with the original.
     Workers that meet the same check at the same moment may each warn once.
     A process checks each training frame the first time it reads it. The
     recipe's warnings at setup (such as an implausible material) are logged
@@ -444,7 +454,8 @@ class OnTheFlyDataset(Dataset[Item]):
         Recipe from ``thermosynth.recipe.load_recipe``, the path of a recipe
         file, or a dict of the recipe's keys, loaded as ``load_recipe`` loads
         them. Its ``split`` and ``output`` sections other than
-        ``split.train_normal`` are unused.
+        ``split.train_normal`` are unused, and so is its ``bank`` section:
+        the dataset keeps its own bank in memory (``bank_size``).
     base_dir : str or Path, optional
         Folder that relative paths in a dict recipe start from; the working
         folder by default. Files use their own folder.
@@ -465,10 +476,17 @@ class OnTheFlyDataset(Dataset[Item]):
         process and then reused. A slot's scenario is chosen by weight from
         the slot's own stream. Each scenario that no slot took gets one more
         slot, so the bank may hold up to ``len(scenarios) - 1`` more rises.
-        Items that share a slot share the anomaly's position and shape on
-        the layout, and only the frame it is blended into differs. Call
-        :meth:`fill_bank` before building the DataLoader so that workers
-        inherit the bank instead of each simulating it again.
+        Each item then varies the slot's rise as ``thermosynth generate``
+        varies a bank entry (`thermosynth.bank.RiseVariation`): it redraws
+        the amplitude (``power_W``, or ``rise_K`` of a held patch) from the
+        scenario's distribution, scales the rise by the ratio, and picks one
+        of the mirror images that the layout allows. A runaway keeps the
+        slot's power and gets only the mirror image. Items that share a slot
+        share the anomaly's shape and, up to a mirror image, its position:
+        on a layout without mirror symmetry, such as the pouch cells, the
+        bank gives ``bank_size`` positions. Call :meth:`fill_bank` before
+        building the DataLoader so that workers inherit the bank instead of
+        each simulating it again.
     transform : callable, optional
         Called as ``transform(image, mask)`` on each item; a returned mask
         with any pixel set makes the item's ``label`` 1.
@@ -478,6 +496,11 @@ class OnTheFlyDataset(Dataset[Item]):
         Also return ``normal``, the frame before blending, (C, H, W) in
         ``dtype``, as DRAEM-style models need to learn the restoration. It
         equals ``image`` outside ``mask`` and in normal items.
+    with_rise : bool
+        Also return ``rise_K``, the simulated surface rise warped to the
+        frame, before the camera [K], float32 (H, W), as
+        :class:`HDF5Dataset` does. Zero in normal items. A ``transform``
+        leaves it unchanged.
 
     Raises
     ------
@@ -501,6 +524,7 @@ class OnTheFlyDataset(Dataset[Item]):
         transform: PairTransform | None = None,
         dtype: torch.dtype = torch.float32,
         with_normal: bool = False,
+        with_rise: bool = False,
     ) -> None:
         _check_options(anomaly_fraction, bank_size, length)
         if with_normal and transform is not None:
@@ -519,6 +543,7 @@ class OnTheFlyDataset(Dataset[Item]):
             )
         self.loaded = loaded
         self.with_normal = with_normal
+        self.with_rise = with_rise
         self.seed = loaded.recipe.seed
         self.anomaly_fraction = float(anomaly_fraction)
         self.bank_size = int(bank_size)
@@ -532,6 +557,7 @@ class OnTheFlyDataset(Dataset[Item]):
             self.seed, loaded.recipe.scenarios, self.bank_size
         )
         self._generator: Generator | None = None
+        self._variation: RiseVariation | None = None
         self._pid: int | None = None
         # Training frames that this process has run the frame check on.
         self._checked_frames: set[int] = set()
@@ -553,7 +579,7 @@ class OnTheFlyDataset(Dataset[Item]):
         return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose anomalies the next items draw, >= 0.
+        """Select the epoch whose anomalies the next items draw, 0..2**63 - 1.
 
         The epoch sits in shared memory, so DataLoader workers see it as
         well, persistent ones included, from the next iterator on.
@@ -562,6 +588,11 @@ class OnTheFlyDataset(Dataset[Item]):
             raise TypeError(f"epoch = {epoch!r} is invalid; give an int >= 0")
         if epoch < 0:
             raise ValueError(f"epoch = {epoch} is invalid; give an int >= 0")
+        if int(epoch) > MAX_EPOCH:
+            raise ValueError(
+                f"epoch = {epoch} is invalid; give an int <= 2**63 - 1, the "
+                "largest that the epoch's shared int64 holds"
+            )
         self._epoch.fill_(int(epoch))
 
     def fill_bank(self) -> None:
@@ -600,6 +631,10 @@ class OnTheFlyDataset(Dataset[Item]):
         item = sample_item(sample, self.dtype)
         if self.with_normal:
             item["normal"] = to_image_tensor(frame.raw, self.dtype)
+        if self.with_rise:
+            item["rise_K"] = torch.from_numpy(
+                np.array(sample.rise_K, dtype=np.float32, copy=True)
+            )
         return _apply_transform(item, self.transform)
 
     def _worker_generator(self) -> Generator:
@@ -695,12 +730,13 @@ class OnTheFlyDataset(Dataset[Item]):
 
         Returns the first drawn source, the sum of the ``count`` sources'
         rises and their metadata (`sources_metadata`): each source's bank
-        slot (None without a bank) and a runaway's per-cell times.
+        slot (None without a bank), a banked source's ``bank_scale``,
+        ``bank_symmetry`` and ``bank_exact``, and a runaway's per-cell times.
         """
         generator = self._worker_generator()
         scenarios = generator.recipe.scenarios
         spec = scenarios[scenario_index]
-        parts: list[tuple[DrawnScenario, np.ndarray, CellTimes, int | None]]
+        parts: list[Part]
         if self.bank_size == 0:
             drawns = draw_attempt_sources(
                 spec, scenarios, generator.layout, rng, attempt=attempt
@@ -713,7 +749,7 @@ class OnTheFlyDataset(Dataset[Item]):
 
         rise = superpose([rise for _, rise, _, _ in parts])
         described = [
-            (drawn, {"bank_slot": slot, **events}) for drawn, _, events, slot in parts
+            (drawn, {"bank_slot": slot, **info}) for drawn, _, info, slot in parts
         ]
         return parts[0][0], rise, sources_metadata(described)
 
@@ -721,12 +757,13 @@ class OnTheFlyDataset(Dataset[Item]):
         self,
         rng: np.random.Generator,
         scenario_index: int,
-        parts: list[tuple[DrawnScenario, np.ndarray, CellTimes, int | None]],
-    ) -> tuple[DrawnScenario, np.ndarray, CellTimes, int]:
+        parts: list[Part],
+    ) -> Part:
         """Draw one more source of an item from a slot that ``parts`` did not use.
 
-        A ``one_cell`` source is drawn again while it heats a cell that
-        ``parts`` heat already, as `draw_more_sources` does for direct draws.
+        A ``one_cell`` source is drawn again while its mirror image heats a
+        cell that ``parts`` heat already, as `draw_more_sources` does for
+        direct draws.
         """
         slots = [slot for *_, slot in parts]
         heated = heated_cells([drawn for drawn, *_ in parts])
@@ -740,11 +777,13 @@ class OnTheFlyDataset(Dataset[Item]):
         scenario_index: int,
         *,
         avoid: Collection[int | None] = (),
-    ) -> tuple[DrawnScenario, np.ndarray, CellTimes, int]:
-        """Draw one of the scenario's bank slots uniformly; return it and its rise.
+    ) -> Part:
+        """Draw one of the scenario's bank slots uniformly, and vary its rise.
 
         Slots in ``avoid``, which the item drew for its other sources, are
-        left out unless the scenario has no other slot.
+        left out unless the scenario has no other slot. The slot's stored rise
+        then gets a mirror image and a new amplitude from ``rng``, as
+        `thermosynth.bank.ScenarioBank.draw` varies a bank entry.
         """
         slots = [
             slot
@@ -753,9 +792,25 @@ class OnTheFlyDataset(Dataset[Item]):
         ]
         slots = [slot for slot in slots if slot not in avoid] or slots
         slot = slots[int(rng.integers(len(slots)))]
-        return *self._rise_from_bank(slot), slot
+        drawn, rise_K, events = self._rise_from_bank(slot)
+        varied = self._rise_variation().draw(
+            drawn, rise_K, events, rng, scenario_index=self._slot_scenarios[slot]
+        )
+        return *varied, slot
+
+    def _rise_variation(self) -> RiseVariation:
+        """Return the mirror images and amplitude redraw of this recipe's slots."""
+        if self._variation is None:
+            generator = self._worker_generator()
+            self._variation = RiseVariation(generator.recipe, generator.layout)
+        return self._variation
 
     def _rise_from_bank(self, slot: int) -> tuple[DrawnScenario, np.ndarray, CellTimes]:
+        """Return slot ``slot``'s drawn scenario, rise [K] and a runaway's times.
+
+        The slot is simulated on first use in each process. Its rise is kept
+        in float64, as a bank entry of `thermosynth.bank` is.
+        """
         if slot not in self._bank:
             generator = self._worker_generator()
             scenarios = generator.recipe.scenarios
@@ -764,20 +819,25 @@ class OnTheFlyDataset(Dataset[Item]):
             choose_scenario_index(scenarios, rng)
             spec = scenarios[self._slot_scenarios[slot]]
             drawn = draw_scenario(spec, generator.layout, rng)
-            self._bank[slot] = drawn, *self._simulate(drawn)
+            self._bank[slot] = drawn, *simulate_bank_entry(self._simulate_entry, drawn)
             logger.debug("bank slot %d simulated in process %d", slot, os.getpid())
         return self._bank[slot]
 
     def _simulate(self, drawn: DrawnScenario) -> tuple[np.ndarray, CellTimes]:
         """Return the final rise [K] and, for a runaway, the per-cell times."""
-        generator = self._worker_generator()
         events: CellTimes = {}
-        rise_K = simulate_rise(drawn, generator.layout, generator.recipe, events=events)
+        rise_K = self._simulate_entry(drawn, events=events)
         return rise_K, events
+
+    def _simulate_entry(self, drawn: DrawnScenario, *, events: CellTimes) -> np.ndarray:
+        """Simulate ``drawn``; a `thermosynth.bank.SimulateFn`."""
+        generator = self._worker_generator()
+        return simulate_rise(drawn, generator.layout, generator.recipe, events=events)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_generator"] = None
+        state["_variation"] = None
         state["_pid"] = None
         return state
 

@@ -172,9 +172,34 @@ def test_hdf5_rgb_frames_channels_first(tmp_path):
 
 def test_hdf5_rejects_lossy_integer_dtype(uint16_file):
     path, _ = uint16_file
-    dataset = HDF5Dataset(path, dtype=torch.int16)
     with pytest.raises(FrameError, match="uint16 do not fit exactly in torch.int16"):
-        dataset[0]
+        HDF5Dataset(path, dtype=torch.int16)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shown"),
+    [
+        ("float32", "dtype = 'float32' (str) is invalid"),
+        (np.float32, "dtype = <class 'numpy.float32'> (type) is invalid"),
+        (np.dtype("float32"), "dtype = dtype('float32') (numpy.dtype) is invalid"),
+    ],
+)
+def test_hdf5_rejects_non_torch_dtype(uint16_file, dtype, shown):
+    path, _ = uint16_file
+    with pytest.raises(TypeError) as info:
+        HDF5Dataset(path, dtype=dtype)
+
+    assert str(info.value) == f"{shown}; give a torch.dtype such as torch.float32"
+
+
+def test_non_torch_dtype_names_matching_one(uint16_file):
+    path, _ = uint16_file
+    with pytest.raises(
+        TypeError, match=r"\(str\) is invalid; .* such as torch\.int32$"
+    ):
+        HDF5Dataset(path, dtype="int32")
+    with pytest.raises(TypeError, match=r"'bogus' \(str\) .* such as torch\.float32$"):
+        HDF5Dataset(path, dtype="bogus")
 
 
 def test_hdf5_rejects_bad_files(tmp_path):
@@ -647,6 +672,31 @@ def test_on_the_fly_rejects_bad_options(loaded):
     assert dataset.epoch == 2**63 - 1
     with pytest.raises(IndexError, match="index 3 out of range for 3 items"):
         dataset[3]
+
+
+@pytest.mark.parametrize("dtype", ["float32", np.float32])
+def test_on_the_fly_rejects_non_torch_dtype(loaded, dtype):
+    with pytest.raises(TypeError, match=r"give a torch\.dtype such as torch\.float32"):
+        OnTheFlyDataset(loaded, dtype=dtype)
+
+
+def test_on_the_fly_rejects_lossy_dtype_early(data_dir):
+    # The PV recipe's real frames are uint8 JPEG levels, beyond int8's range.
+    overrides = ("split.train_normal=2", "split.test_normal=0")
+    overrides += ("split.test_anomalous=0",)
+    loaded = load_recipe(RECIPES / "pv-module-hotspots.yaml", overrides=overrides)
+
+    with pytest.raises(FrameError, match="uint8 do not fit exactly in torch.int8"):
+        OnTheFlyDataset(loaded, dtype=torch.int8, bank_size=0)
+    dataset = OnTheFlyDataset(loaded, dtype=torch.int16, bank_size=0)
+    assert dataset.dtype == torch.int16
+
+
+def test_on_the_fly_rejects_yaml_text():
+    text = (RECIPES / "pv-module-hotspots.yaml").read_text()
+    message = r"^got YAML text, not a path .*, or a dict from yaml\.safe_load\(text\)$"
+    with pytest.raises(RecipeError, match=message):
+        OnTheFlyDataset(text)
 
 
 def _tab_item(*extra: str):

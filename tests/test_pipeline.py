@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import yaml
 
 from thermosynth.build import build_source
 from thermosynth.cli import Terminated
@@ -19,7 +20,7 @@ from thermosynth.pipeline import (
     generate,
     plan_split,
 )
-from thermosynth.recipe import load_demo_recipe, load_recipe
+from thermosynth.recipe import load_demo_recipe, load_recipe, parse_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SMALL = ("split.train_normal=2", "split.test_normal=1", "split.test_anomalous=2")
@@ -114,6 +115,25 @@ def test_stretch_gain_keeps_pixels_outside_roi(data_dir, tmp_path):
             np.testing.assert_array_equal(
                 h5["masks"][i].astype(bool), h5["recorded_rise"][i] > 0
             )
+
+
+def test_stored_recipe_resolves_against_recipe_dir(data_dir, tmp_path):
+    loaded = run("radiometric-cabinet.yaml", tmp_path / "out")
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        text = h5.attrs["recipe_yaml"]
+        recipe_dir = Path(h5.attrs["recipe_dir"])
+
+    stored_path = yaml.safe_load(text)["frames"]["path"]
+    resolved = (recipe_dir / stored_path).resolve()
+    again = parse_recipe(text, source="dataset.h5", base_dir=recipe_dir)
+    frames = data_dir / "radiometric-samples" / "decoded_celsius"
+
+    assert recipe_dir == RECIPES
+    assert stored_path.startswith("../")
+    assert resolved.is_file()
+    assert resolved == (frames / "FLIR_T640_celsius.npy").resolve()
+    assert again.recipe.frames.path == loaded.recipe.frames.path
+    assert again.sha256 == loaded.sha256
 
 
 def test_metadata_records_severity_and_parameters(data_dir, tmp_path):
@@ -287,9 +307,9 @@ def test_interrupt_without_shards_explained(n_shards, start, tmp_path):
 @pytest.mark.parametrize(
     ("overwrite", "target_exists", "options"),
     [
-        (True, True, "--resume --overwrite"),
-        (True, False, "--resume"),
-        (False, True, "--resume"),
+        (True, True, "--resume --overwrite (resume=True, overwrite=True in Python)"),
+        (True, False, "--resume (resume=True in Python)"),
+        (False, True, "--resume (resume=True in Python)"),
     ],
 )
 def test_failure_names_rerun_options(overwrite, target_exists, options, tmp_path):

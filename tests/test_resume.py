@@ -19,6 +19,7 @@ from trees import read_tree
 from thermosynth import cli, pipeline
 from thermosynth.cli import main
 from thermosynth.output.shards import SHARD_DIR
+from thermosynth.recipe import load_demo_recipe
 
 SPLIT = (
     "--set",
@@ -213,10 +214,30 @@ def test_interrupt_names_kept_shards_then_resume(reference, out, capsys, monkeyp
     assert err.startswith("thermosynth: interrupted; 10 of 10 shards are complete")
     assert str(staging[0]) in err
     assert err.rstrip().endswith(
-        "rerun with --resume to finish, or without it to start afresh (which "
-        "deletes that folder)"
+        "rerun with --resume (resume=True in Python) to finish, or without it "
+        "to start afresh (which deletes that folder)"
     )
     assert main(generate_args(out, "--resume")) == 0
+    assert_same_tree(out, expected)
+
+
+def test_python_interrupt_names_resume_argument(reference, out, monkeypatch):
+    _, expected = reference
+    overrides = (*SPLIT[1::2], f"output.dir={out}")
+    loaded = load_demo_recipe(overrides=overrides)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_join_shards", interrupted)
+        with pytest.raises(KeyboardInterrupt) as info:
+            pipeline.generate(loaded, progress=False)
+
+    message = str(info.value)
+    assert message.startswith("10 of 10 shards are complete and kept in ")
+    assert "rerun with --resume (resume=True in Python) to finish" in message
+    pipeline.generate(loaded, progress=False, resume=True)
     assert_same_tree(out, expected)
 
 
@@ -230,8 +251,8 @@ def test_interrupt_in_second_shard_keeps_first(reference, out, capsys, monkeypat
 
     assert err == (
         f"thermosynth: interrupted; 1 of 10 shards is complete and kept in "
-        f"{staging}; rerun with --resume to finish, or without it to start "
-        "afresh (which deletes that folder)\n"
+        f"{staging}; rerun with --resume (resume=True in Python) to finish, or "
+        "without it to start afresh (which deletes that folder)\n"
     )
     assert [p.name for p in (staging / SHARD_DIR).glob("shard-*.json")] == [
         "shard-000000.json"
@@ -256,8 +277,9 @@ def test_interrupted_overwrite_names_both_options(reference, out, capsys, monkey
     # The last line; a warning about the folder's 8-bit range may come first.
     assert err.splitlines()[-1] == (
         f"thermosynth: interrupted; 1 of 10 shards is complete and kept in "
-        f"{staging}; rerun with --resume --overwrite to finish, or with "
-        "--overwrite alone to start afresh (which deletes that folder)"
+        f"{staging}; rerun with --resume --overwrite (resume=True, "
+        "overwrite=True in Python) to finish, or with --overwrite alone "
+        "(overwrite=True in Python) to start afresh (which deletes that folder)"
     )
     assert read_tree(out) == old
 
@@ -358,7 +380,8 @@ def test_changed_rerun_names_the_staging_folder_it_leaves(
     assert (
         f"1 staging folder(s) of an interrupted run of another recipe are left "
         f"beside {out}, such as {kept}; this run cannot reuse them. Rerun that "
-        "recipe with --resume to finish it, or delete them" in caplog.text
+        "recipe with --resume (resume=True in Python) to finish it, or delete "
+        "them" in caplog.text
     )
     assert kept.exists()
 

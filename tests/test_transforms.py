@@ -190,6 +190,69 @@ def test_hotspot_rejects_bad_options():
         ThermalHotspot(bank_K=torch.stack([torch.ones(3, 3), torch.zeros(3, 3)]))
 
 
+def test_hotspot_range_messages():
+    with pytest.raises(ValueError) as peak:
+        ThermalHotspot(peak_K=(3.0, 1.0))
+    with pytest.raises(ValueError) as sigma:
+        ThermalHotspot(sigma_px=(0.0, 1.0))
+
+    assert str(peak.value) == (
+        "peak_K = (3.0, 1.0) is invalid; give (low, high) in K with "
+        "0.0 <= low <= high, both finite"
+    )
+    assert str(sigma.value) == (
+        "sigma_px = (0.0, 1.0) is invalid; give (low, high) in px with "
+        "0.0 < low <= high, both finite"
+    )
+
+
+def test_hotspot_rejects_bare_number():
+    with pytest.raises(TypeError) as peak:
+        ThermalHotspot(peak_K=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError) as sigma:
+        ThermalHotspot(sigma_px=np.float64(3.0))  # type: ignore[arg-type]
+
+    assert str(peak.value) == (
+        "peak_K = 5 is invalid; give a (low, high) pair in K, such as (5, 5) "
+        "for a fixed peak"
+    )
+    assert str(sigma.value) == (
+        "sigma_px = 3.0 is invalid; give a (low, high) pair in px, such as "
+        "(3.0, 3.0) for a fixed sigma"
+    )
+
+
+@pytest.mark.parametrize("bounds", ["15", (1.0, 2.0, 3.0), ("a", "b"), None])
+def test_hotspot_rejects_non_pair(bounds):
+    with pytest.raises(
+        TypeError, match=r"^peak_K = .* give a \(low, high\) pair in K$"
+    ):
+        ThermalHotspot(peak_K=bounds)  # type: ignore[arg-type]
+
+
+def test_hotspot_rejects_numpy_inputs(data_dir):
+    path = (
+        data_dir / "radiometric-samples" / "decoded_celsius" / "FLIR_T640_celsius.npy"
+    )
+    frame = np.load(path).astype(np.float32)
+    mask = np.zeros(frame.shape, dtype=bool)
+    hotspot = ThermalHotspot(peak_K=(5.0, 5.0))
+
+    with pytest.raises(TypeError) as image_error:
+        hotspot(frame, torch.from_numpy(mask), seeded(0))
+    with pytest.raises(TypeError, match="but mask is a numpy.ndarray"):
+        hotspot(torch.from_numpy(frame), mask, seeded(0))
+    params = hotspot.make_params(*frame.shape, seeded(0))
+    with pytest.raises(TypeError, match="but image is a numpy.ndarray"):
+        hotspot.apply_image(frame, params)
+
+    message = str(image_error.value)
+    assert message.startswith("ThermalHotspot expects torch tensors, but image is")
+    assert "numpy.ndarray" in message
+    assert "torch.from_numpy" in message
+    assert "thermosynth.transforms.to_albumentations" in message
+
+
 def test_hotspot_rejects_mismatched_shapes():
     hotspot = ThermalHotspot(peak_K=(5.0, 5.0))
     params = hotspot.make_params(4, 5, seeded(0))

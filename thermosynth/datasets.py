@@ -96,6 +96,48 @@ what its metadata records besides its bank slot, and that slot (None without
 a bank)."""
 
 
+def _check_torch_dtype(dtype: object) -> None:
+    """Raise TypeError unless ``dtype`` is a torch.dtype.
+
+    A str or numpy dtype would otherwise fail only inside DataLoader workers.
+    """
+    if isinstance(dtype, torch.dtype):
+        return
+
+    kind = "numpy.dtype" if isinstance(dtype, np.dtype) else type(dtype).__name__
+    name = "float32"
+    if isinstance(dtype, str | np.dtype | type):
+        # Suggest the torch dtype of the same name, such as int32 for "int32".
+        with contextlib.suppress(TypeError):
+            name = np.dtype(dtype).name
+    if not isinstance(getattr(torch, name, None), torch.dtype):
+        name = "float32"
+    raise TypeError(
+        f"dtype = {dtype!r} ({kind}) is invalid; give a torch.dtype such as "
+        f"torch.{name}"
+    )
+
+
+def _check_dtype_fits(frame_dtype: np.dtype, dtype: torch.dtype) -> np.dtype:
+    """Return the numpy dtype of ``dtype`` if it can represent every frame value.
+
+    Raises
+    ------
+    FrameError
+        If ``dtype`` is an integer type that cannot hold every value of
+        ``frame_dtype``, such as uint16 frames as int16.
+    """
+    target = torch.empty((), dtype=dtype).numpy().dtype
+    lossy_float = frame_dtype.kind == "f" and target.kind == "f"
+    if not (np.can_cast(frame_dtype, target, "safe") or lossy_float):
+        raise FrameError(
+            f"frames of dtype {frame_dtype} do not fit exactly in {dtype}; use "
+            "dtype=torch.float32, or an integer type that holds every level, "
+            "such as torch.int32 for uint16 frames"
+        )
+    return target
+
+
 def to_image_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     """Convert frame pixels (H, W) or (H, W, 3) to a (C, H, W) tensor.
 
@@ -105,15 +147,7 @@ def to_image_tensor(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         If ``dtype`` is an integer type that cannot hold every value of
         ``raw``'s dtype, such as uint16 frames as int16.
     """
-    target = torch.empty((), dtype=dtype).numpy().dtype
-    lossy_float = raw.dtype.kind == "f" and target.kind == "f"
-    if not (np.can_cast(raw.dtype, target, "safe") or lossy_float):
-        raise FrameError(
-            f"frames of dtype {raw.dtype} do not fit exactly in {dtype}; use "
-            "dtype=torch.float32, or an integer type that holds every level, "
-            "such as torch.int32 for uint16 frames"
-        )
-
+    target = _check_dtype_fits(raw.dtype, dtype)
     channels = raw[None] if raw.ndim == 2 else np.moveaxis(raw, -1, 0)
     array = np.ascontiguousarray(channels, dtype=target)
     if not array.flags.writeable:
@@ -179,9 +213,12 @@ class HDF5Dataset(Dataset[Item]):
     ------
     FrameError
         If the path is a folder, is missing, is not HDF5, lacks a dataset
-        that thermosynth writes, or joins shard files that are missing.
+        that thermosynth writes, or joins shard files that are missing, or
+        if ``dtype`` cannot hold every level of the file's frames.
     ValueError
         If ``split`` is not "train", "test" or None.
+    TypeError
+        If ``dtype`` is not a torch.dtype.
 
     Items raise IndexError for an index outside ``-len..len-1`` and
     TypeError for a bool or an index that ``operator.index`` rejects, such
@@ -197,6 +234,7 @@ class HDF5Dataset(Dataset[Item]):
         dtype: torch.dtype = torch.float32,
         with_rise: bool = False,
     ) -> None:
+        _check_torch_dtype(dtype)
         self.path = Path(path)
         self.transform = transform
         self.dtype = dtype
@@ -204,6 +242,7 @@ class HDF5Dataset(Dataset[Item]):
         self.rows, self.frame_unit = _read_index(self.path, split)
         with h5py.File(self.path, "r") as file:
             self._sequences = "times_s" in file
+            _check_dtype_fits(file["frames"].dtype, dtype)
         self._file: h5py.File | None = None
         self._pid: int | None = None
 
@@ -509,8 +548,11 @@ class OnTheFlyDataset(Dataset[Item]):
         an option is out of range or not an int where one is expected, or
         ``with_normal`` is combined with ``transform`` (which would change
         ``image`` but not ``normal``).
+    FrameError
+        If ``dtype`` cannot hold every level of the first training frame.
     TypeError
-        If ``loaded`` is not a LoadedRecipe, a path or a dict.
+        If ``loaded`` is not a LoadedRecipe, a path or a dict, or ``dtype``
+        is not a torch.dtype.
     """
 
     def __init__(
@@ -526,6 +568,7 @@ class OnTheFlyDataset(Dataset[Item]):
         with_normal: bool = False,
         with_rise: bool = False,
     ) -> None:
+        _check_torch_dtype(dtype)
         _check_options(anomaly_fraction, bank_size, length)
         if with_normal and transform is not None:
             raise RecipeError(
@@ -568,6 +611,10 @@ class OnTheFlyDataset(Dataset[Item]):
         self.frame_indices = list(generator.plan.train_normal)
         if not self.frame_indices:
             raise RecipeError(_no_training_frames(loaded, len(generator.source)))
+        # One frame read, which item 0 reads too, so that a dtype too
+        # small for the frames' levels fails here rather than in a worker.
+        first = generator.read_frame(self.frame_indices[0])
+        _check_dtype_fits(first.raw.dtype, dtype)
         self.length = len(self.frame_indices) if length is None else int(length)
 
     def __len__(self) -> int:

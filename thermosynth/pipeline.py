@@ -719,6 +719,12 @@ def _explain_failure(
     return error
 
 
+# The options that resume a failed run, with their `generate` arguments for
+# callers of the Python API.
+_RESUME = "--resume (resume=True in Python)"
+_RESUME_OVERWRITE = "--resume --overwrite (resume=True, overwrite=True in Python)"
+
+
 def _rerun_options(target: Path, *, overwrite: bool) -> str:
     """Return the options that let a rerun reuse the shards of a failed one.
 
@@ -727,8 +733,8 @@ def _rerun_options(target: Path, *, overwrite: bool) -> str:
     it is. So a run that was replacing an output needs both options again.
     """
     if overwrite and target.exists():
-        return "--resume --overwrite"
-    return "--resume"
+        return _RESUME_OVERWRITE
+    return _RESUME
 
 
 def _explain_interrupt(
@@ -737,7 +743,7 @@ def _explain_interrupt(
     n_kept: int,
     n_shards: int,
     *,
-    options: str = "--resume",
+    options: str = _RESUME,
 ) -> KeyboardInterrupt:
     """Say how many shards an interrupted run kept and how to go on.
 
@@ -757,7 +763,9 @@ def _explain_interrupt(
             "output.shard_size keeps more of an interrupted run for --resume"
         )
     verb = "is" if n_kept == 1 else "are"
-    afresh = "without it" if options == "--resume" else "with --overwrite alone"
+    afresh = "without it"
+    if options == _RESUME_OVERWRITE:
+        afresh = "with --overwrite alone (overwrite=True in Python)"
     return interrupt(
         f"{n_kept} of {n_shards} shards {verb} complete and kept in {stage}; "
         f"rerun with {options} to finish, or {afresh} to start afresh (which "
@@ -789,15 +797,18 @@ def summarise(target: Path, results: list[ShardResult]) -> Summary:
 def file_attributes(loaded: LoadedRecipe) -> dict[str, Any]:
     """Return the HDF5 file attributes that record the recipe and its seed.
 
-    The seed is an int64, or its decimal string where it does not fit one,
-    because an HDF5 attribute stores no larger integer.
+    ``recipe_dir`` is the absolute folder that relative paths in
+    ``recipe_yaml`` start from; it is left out where the recipe's folder is
+    not known. The seed is an int64, or its decimal string where it does not
+    fit one, because an HDF5 attribute stores no larger integer.
     """
     seed = loaded.recipe.seed
-    return {
-        "recipe_yaml": loaded.text,
-        "recipe_sha256": loaded.sha256,
-        "seed": seed if seed < 2**63 else str(seed),
-    }
+    attributes: dict[str, Any] = {"recipe_yaml": loaded.text}
+    if loaded.base_dir is not None:
+        attributes["recipe_dir"] = str(loaded.base_dir)
+    attributes["recipe_sha256"] = loaded.sha256
+    attributes["seed"] = seed if seed < 2**63 else str(seed)
+    return attributes
 
 
 class _Writers:

@@ -26,6 +26,7 @@ imports its library only when called, so neither is a dependency.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -64,10 +65,12 @@ class ThermalHotspot:
     Parameters
     ----------
     peak_K : (float, float)
-        Range of the spot's peak rise [K], drawn uniformly; low >= 0.
+        Range of the spot's peak rise [K], drawn uniformly; low >= 0. A
+        bare number raises TypeError, so give ``(5, 5)`` for a fixed peak.
     sigma_px : (float, float)
         Range of the Gaussian spot's standard deviation [px], drawn uniformly;
-        low > 0. Unused with ``bank_K``.
+        low > 0. Unused with ``bank_K``. A bare number raises TypeError, as
+        for ``peak_K``.
     levels_per_kelvin : float
         Image levels per kelvin, > 0: 100 for uint16 frames at 0.01 K per
         level, 1 for float frames in C or K.
@@ -89,6 +92,10 @@ class ThermalHotspot:
     mask_value : float
         Value written into a non-boolean mask where the spot is; boolean
         masks get True.
+
+    Images and masks must be torch tensors, and a numpy array raises
+    TypeError. For numpy (H, W) or (H, W, C) arrays, wrap the transform with
+    :func:`to_albumentations`.
     """
 
     peak_K: tuple[float, float] = (1.0, 5.0)
@@ -106,8 +113,8 @@ class ThermalHotspot:
     )
 
     def __post_init__(self) -> None:
-        _check_range("peak_K", self.peak_K, low_min=0.0, strict=False)
-        _check_range("sigma_px", self.sigma_px, low_min=0.0, strict=True)
+        _check_range("peak_K", self.peak_K, "K", "peak", low_min=0.0, strict=False)
+        _check_range("sigma_px", self.sigma_px, "px", "sigma", low_min=0.0, strict=True)
         if not (math.isfinite(self.levels_per_kelvin) and self.levels_per_kelvin > 0):
             raise ValueError(
                 f"levels_per_kelvin = {self.levels_per_kelvin} is invalid; give "
@@ -199,6 +206,7 @@ class ThermalHotspot:
         Pixels outside the spot keep their exact values. Integer images are
         rounded to the nearest level and clipped to their dtype's range.
         """
+        _check_tensor("image", image)
         spot = self.spot_mask(params)
         if spot is None:
             return image
@@ -218,6 +226,7 @@ class ThermalHotspot:
 
     def apply_mask(self, mask: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         """Mark the spot in ``mask`` (..., H, W); other pixels keep their values."""
+        _check_tensor("mask", mask)
         spot = self.spot_mask(params)
         if spot is None:
             return mask
@@ -250,6 +259,8 @@ class ThermalHotspot:
         is copied into each worker process, so the workers would then draw
         the same spots in every epoch.
         """
+        _check_tensor("image", image)
+        _check_tensor("mask", mask)
         if generator is None:
             generator = torch.default_generator
         height, width = image.shape[-2:]
@@ -262,16 +273,55 @@ def _lerp(bounds: tuple[float, float], u: float) -> float:
 
 
 def _check_range(
-    name: str, bounds: tuple[float, float], *, low_min: float, strict: bool
+    name: str,
+    bounds: tuple[float, float],
+    unit: str,
+    quantity: str,
+    *,
+    low_min: float,
+    strict: bool,
 ) -> None:
-    low, high = (float(b) for b in bounds)
+    """Raise unless ``bounds`` is a finite (low, high) pair above ``low_min``.
+
+    ``unit`` and ``quantity`` (such as "K" and "peak") word the messages.
+    """
+    low, high = _as_pair(name, bounds, unit, quantity)
     low_ok = low > low_min if strict else low >= low_min
     if not (math.isfinite(low) and math.isfinite(high) and low_ok and low <= high):
-        sign = ">" if strict else ">="
+        sign = "<" if strict else "<="
         raise ValueError(
-            f"{name} = {tuple(bounds)} is invalid; give (low, high) with "
-            f"{sign} {low_min} <= low <= high, both finite"
+            f"{name} = {tuple(bounds)} is invalid; give (low, high) in {unit} "
+            f"with {low_min} {sign} low <= high, both finite"
         )
+
+
+def _as_pair(name: str, bounds: Any, unit: str, quantity: str) -> tuple[float, float]:
+    """Return ``bounds`` as two floats; raise TypeError for anything else."""
+    if isinstance(bounds, numbers.Real):
+        raise TypeError(
+            f"{name} = {bounds} is invalid; give a (low, high) pair in {unit}, "
+            f"such as ({bounds}, {bounds}) for a fixed {quantity}"
+        )
+
+    message = f"{name} = {bounds!r} is invalid; give a (low, high) pair in {unit}"
+    if isinstance(bounds, str | bytes):
+        raise TypeError(message)
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError) as error:
+        raise TypeError(message) from error
+    return low, high
+
+
+def _check_tensor(name: str, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        return
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    raise TypeError(
+        f"ThermalHotspot expects torch tensors, but {name} is a {kind}; convert "
+        "it with torch.from_numpy, or for numpy (H, W) or (H, W, C) arrays wrap "
+        "the transform with thermosynth.transforms.to_albumentations"
+    )
 
 
 def _check_bank(bank: torch.Tensor) -> None:

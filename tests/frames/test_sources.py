@@ -132,6 +132,52 @@ def test_heater_stack_npy(data_dir):
     assert frame.source == source.sources[-1]
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_rgb_npy_rejected(data_dir, tmp_path, channels):
+    png = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"
+    rgb = cv2.imread(str(png), cv2.IMREAD_COLOR)
+    if channels == 4:
+        rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2BGRA)
+    path = tmp_path / "rgb.npy"
+    np.save(path, rgb)
+
+    with pytest.raises(FrameError) as info:
+        ArraySource(path)
+
+    message = str(info.value)
+    assert message.startswith(f"key 'frames.path': {path} contains")
+    assert f"shape (240, 320, {channels})" in message
+    assert "arrays must be (H, W) or (N, H, W) of temperatures or levels" in message
+    assert "frames.kind: images with frames.mode: palette" in message
+    assert info.value.keys == (("frames", "path"),)
+
+
+def test_rgb_npy_in_folder_rejected(data_dir, tmp_path):
+    png = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    np.save(folder / "a.npy", cv2.imread(str(png), cv2.IMREAD_COLOR))
+
+    source = ArraySource(folder)
+
+    with pytest.raises(FrameError, match=r"a\.npy contains an array of shape"):
+        source.read(0)
+
+
+def test_stack_of_three_frames_accepted(data_dir, tmp_path):
+    frame = np.load(
+        data_dir / "radiometric-samples" / "decoded_celsius" / "FLIR_T640_celsius.npy"
+    )
+    stack = np.stack([frame, frame + 1.0, frame + 2.0])
+    np.save(tmp_path / "stack.npy", stack)
+
+    source = ArraySource(tmp_path / "stack.npy")
+
+    assert stack.shape == (3, 480, 640)
+    assert len(source) == 3
+    np.testing.assert_array_equal(source.read(2).values, stack[2])
+
+
 def test_array_folder_and_nonfinite(tmp_path):
     folder = tmp_path / "arrays"
     folder.mkdir()

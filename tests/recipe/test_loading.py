@@ -819,8 +819,76 @@ def test_dict_recipe_paths_and_numpy_values(tmp_path):
     assert recipe.seed == 5
     assert recipe.output.dir == tmp_path / "out"
     data["seed"] = object()
-    with pytest.raises(RecipeError, match=r"<dict>: the value <object object .* YAML"):
+    message = r"<dict>: key 'seed': the value <object object .* YAML"
+    with pytest.raises(RecipeError, match=message):
         load_recipe(data)
+
+
+def test_dict_recipe_array_value_names_key(data_dir):
+    path = (
+        data_dir / "radiometric-samples" / "decoded_celsius" / "FLIR_T640_celsius.npy"
+    )
+    data = yaml.safe_load(MINIMAL)
+    data["frames"] = {"kind": "arrays", "path": np.load(path), "unit": "C"}
+
+    with pytest.raises(RecipeError) as info:
+        load_recipe(data)
+
+    message = str(info.value)
+    shape = np.load(path, mmap_mode="r").shape
+    assert message.startswith(
+        f"<dict>: key 'frames.path': the value ndarray of shape {shape}, "
+    )
+    assert "cannot be written as YAML; save the array with np.save" in message
+    assert "frames.kind: arrays" in message
+    assert "[[" not in message
+    assert len(message) < 250
+    assert info.value.keys == (("frames", "path"),)
+
+
+def test_dict_recipe_value_in_list_names_index():
+    data = yaml.safe_load(MINIMAL)
+    data["scenarios"][0]["power_W"] = 1.0 + 2.0j
+
+    with pytest.raises(RecipeError) as info:
+        load_recipe(data)
+
+    assert str(info.value) == (
+        "<dict>: key 'scenarios.0.power_W': the value (1+2j) (complex) cannot "
+        "be written as YAML; give strings, numbers, bools, lists and dicts"
+    )
+    assert info.value.keys == (("scenarios", "0", "power_W"),)
+
+
+def test_yaml_text_as_path_rejected():
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "flir-pouch-cell.yaml"
+    text = recipe.read_text()
+
+    with pytest.raises(RecipeError) as info:
+        load_recipe(text)
+    with pytest.raises(RecipeError, match="^got YAML text, not a path"):
+        load_recipe(text, base_dir="/tmp")
+
+    message = str(info.value)
+    assert message.startswith("got YAML text, not a path (it starts '")
+    assert message.endswith(
+        "; pass the recipe's path, or a dict from yaml.safe_load(text)"
+    )
+    assert len(message) < 200
+
+
+def test_loaded_recipe_records_its_folder(tmp_path, monkeypatch):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "r.yaml").write_text(MINIMAL)
+    monkeypatch.chdir(tmp_path)
+
+    from_file = load_recipe("recipes/r.yaml")
+    from_dict = load_recipe(yaml.safe_load(MINIMAL), base_dir="base")
+    in_cwd = load_recipe(yaml.safe_load(MINIMAL))
+
+    assert from_file.base_dir == tmp_path / "recipes"
+    assert from_dict.base_dir == tmp_path / "base"
+    assert in_cwd.base_dir == tmp_path
 
 
 def test_base_dir_with_file_rejected(tmp_path):

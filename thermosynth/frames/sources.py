@@ -772,7 +772,9 @@ class ArraySource(_ArrayFrames):
             self._stack_length: int | None = None
         else:
             self._files = [self.path]
-            self._stack_length = _stack_length(_load_npy(self.path).shape, self.path)
+            shape = _load_npy(self.path).shape
+            _reject_rgb(shape, self.path)
+            self._stack_length = _stack_length(shape, self.path)
 
     @property
     def sources(self) -> list[str]:
@@ -795,7 +797,9 @@ class ArraySource(_ArrayFrames):
         if self._stack_length is None:
             path = self._files[index]
             # A copy in memory, so that a cached frame does not hold the file open.
-            return self._frame_from_array(np.array(_load_npy(path)), str(path))
+            raw = np.array(_load_npy(path))
+            _reject_rgb(raw.shape, path)
+            return self._frame_from_array(raw, str(path))
 
         array = _load_npy(self.path)
         raw = np.array(array if array.ndim == 2 else array[index])
@@ -813,6 +817,33 @@ def _load_npy(path: Path) -> np.ndarray:
             f"could not decode {path} as a .npy array ({error}); check the file or "
             "remove it"
         ) from error
+
+
+# Smallest height and width [px] of an RGB image that `_reject_rgb` detects.
+_MIN_RGB_SIDE_PX = 8
+
+
+def _reject_rgb(shape: tuple[int, ...], path: Path) -> None:
+    """Raise FrameError where a ``.npy`` array looks like (H, W, 3) or (H, W, 4).
+
+    The rule: three axes, the last of length 3 or 4 and the other two of at
+    least ``_MIN_RGB_SIDE_PX``. A real stack such as (3, 480, 640) has an
+    image-sized last axis, so it passes, and so do tiny test stacks such as
+    (2, 4, 3). It also rejects a stack of 8 or more frames, each at least 8
+    pixels high and 3 or 4 pixels wide, which it takes for an RGB image.
+    """
+    if len(shape) != 3 or shape[-1] not in (3, 4):
+        return
+    if min(shape[:2]) < _MIN_RGB_SIDE_PX:
+        return
+    raise FrameError(
+        f"key 'frames.path': {path} contains an array of shape {shape}, which "
+        "looks like an RGB image (H, W, channels); arrays must be (H, W) or "
+        "(N, H, W) of temperatures or levels. For RGB images, save each frame "
+        "as a PNG and set frames.kind: images with frames.mode: palette or "
+        "frames.mode: colorbar",
+        keys=(("frames", "path"),),
+    )
 
 
 def _stack_length(shape: tuple[int, ...], name: str | Path) -> int:

@@ -298,7 +298,8 @@ def _warn_other_staging(target: Path, staging: Path) -> None:
     logger.warning(
         "%d staging folder(s) of an interrupted run of another recipe are left "
         "beside %s, such as %s; this run cannot reuse them. Rerun that recipe "
-        "with --resume to finish it, or delete them if you no longer need them",
+        "with --resume (resume=True in Python) to finish it, or delete them if "
+        "you no longer need them",
         len(others),
         target,
         sorted(others)[0],

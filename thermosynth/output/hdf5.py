@@ -19,7 +19,8 @@ Layout (N samples of H x W pixels):
   attributes ``name``, ``low`` and ``high`` (values of the first and the last
   colour) and ``unit`` (their unit, the frames' unit). Present only when the
   samples' metadata name a palette (see `thermosynth.output.palette`).
-- File attributes: ``recipe_yaml``, ``recipe_sha256``, ``seed``,
+- File attributes: ``recipe_yaml``, ``recipe_dir`` (the absolute folder that
+  relative paths in ``recipe_yaml`` start from), ``recipe_sha256``, ``seed``,
   ``thermosynth_version``, ``frame_unit``.
 
 Image datasets are chunked one sample per chunk, shuffled and compressed

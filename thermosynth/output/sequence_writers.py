@@ -15,7 +15,8 @@ HDF5 layout (N sequences of T frames of H x W pixels):
 - ``encoding/palette_rgb``: (n_levels, 3) uint8 RGB colours of the named palette
   that decoded the frames, with attributes ``name``, ``low``, ``high`` and
   ``unit``, as in thermosynth.output.hdf5; present only for named palettes.
-- File attributes: ``recipe_yaml``, ``recipe_sha256``, ``seed``,
+- File attributes: ``recipe_yaml``, ``recipe_dir`` (the absolute folder that
+  relative paths in ``recipe_yaml`` start from), ``recipe_sha256``, ``seed``,
   ``thermosynth_version``, ``frame_unit``.
 
 Images are chunked one frame at a time, shuffled and gzip-compressed (level

@@ -29,6 +29,7 @@ from thermosynth.recipe.distributions import bounds, describe
 from thermosynth.recipe.models import MAX_COUNT, MAX_N_LAYERS, Recipe
 from thermosynth.recipe.origins import KeyOrigins, OptionOverride
 from thermosynth.recipe.yaml12 import RecipeYamlLoader
+from thermosynth.recipe.yaml_values import find_unwritable, unwritable_message
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ class LoadedRecipe:
         The --set items and options applied and the keys they wrote, so that
         errors raised after loading can name them. None where they are not
         known.
+    base_dir : Path or None
+        Absolute folder that relative paths in ``text`` start from: the
+        recipe file's folder, or a dict recipe's ``base_dir``; None where it
+        is not known.
     """
 
     recipe: Recipe
@@ -72,6 +77,7 @@ class LoadedRecipe:
     sha256: str
     source: str
     origins: KeyOrigins | None = None
+    base_dir: Path | None = None
 
     def label(self, *keys: typing.Sequence[Any]) -> str:
         """Return the origin of ``keys``, as `KeyOrigins.label` does.
@@ -108,7 +114,8 @@ def load_recipe(
     Raises
     ------
     RecipeError
-        If the file is missing or invalid, with the key, value and fix.
+        If the file is missing or invalid, with the key, value and fix, or
+        if ``path`` is YAML text (a str with a newline) rather than a path.
     TypeError
         If ``overrides`` is not a sequence of strings and `OptionOverride`
         items, such as a dict.
@@ -117,6 +124,13 @@ def load_recipe(
     """
     if isinstance(path, Mapping):
         return _load_mapping(path, overrides=overrides, base_dir=base_dir)
+    if isinstance(path, str) and "\n" in path:
+        # A str with a newline is taken for YAML text, because file names
+        # almost never contain one.
+        raise RecipeError(
+            f"got YAML text, not a path (it starts {path.lstrip()[:30]!r}); pass "
+            "the recipe's path, or a dict from yaml.safe_load(text)"
+        )
     if base_dir is not None:
         raise ValueError(
             f"base_dir = {str(base_dir)!r} applies only to a dict recipe; "
@@ -172,12 +186,11 @@ def _load_mapping(
     source = DICT_SOURCE
     try:
         text = yaml.dump(dict(data), Dumper=_RecipeDumper, sort_keys=False)
-    except yaml.representer.RepresenterError as exc:
-        value = exc.args[1] if len(exc.args) > 1 else exc
-        raise RecipeError(
-            f"{source}: the value {value!r} ({type(value).__name__}) cannot be "
-            "written as YAML; give strings, numbers, bools, lists and dicts"
-        ) from None
+    except yaml.representer.RepresenterError:
+        found = find_unwritable(data, _RecipeDumper)
+        keys = (found[0],) if found is not None and found[0] else ()
+        message = f"{source}: {unwritable_message(found)}"
+        raise RecipeError(message, keys=keys) from None
     folder = Path.cwd() if base_dir is None else Path(base_dir)
     return parse_recipe(text, source=source, base_dir=folder, overrides=overrides)
 
@@ -221,7 +234,12 @@ def parse_recipe(
     final_text = yaml.safe_dump(data, sort_keys=False) if overrides else text
     digest = hashlib.sha256(final_text.encode()).hexdigest()
     return LoadedRecipe(
-        recipe=recipe, text=final_text, sha256=digest, source=source, origins=origins
+        recipe=recipe,
+        text=final_text,
+        sha256=digest,
+        source=source,
+        origins=origins,
+        base_dir=tidy_path(base_dir.absolute()),
     )
 
 

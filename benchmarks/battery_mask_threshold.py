@@ -23,6 +23,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from _cli import script_parser
 
 from thermosynth.pipeline import generate
 from thermosynth.recipe import load_recipe
@@ -78,6 +79,9 @@ def measure(folder: Path, threshold: float | None) -> dict[str, float]:
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    parser.parse_args()
+
     print(
         "| blend | mask px, median | mask px, 90th pct | estimated visible px, "
         "median | estimated contrast [level], median | generate [s] |"

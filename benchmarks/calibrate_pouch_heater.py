@@ -3,9 +3,9 @@
 Machine: the 2-core development container (x86_64, Python 3.11),
 OMP_NUM_THREADS=1.
 Command: OMP_NUM_THREADS=1 python benchmarks/calibrate_pouch_heater.py
-Writes benchmarks/results/calibration.json (the default fit, a grid
-convergence table and a fit with the heater held at the cell centre) and
-calibration.png (the default fit).
+Writes calibration.json (the default fit, a grid convergence table and a
+fit with the heater held at the cell centre) and calibration.png (the
+default fit) to benchmarks/results, or to the folder given with ``-o``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import logging
 import platform
 import sys
 from pathlib import Path
+
+from _cli import script_parser
 
 from thermosynth.calibration import calibrate, load_heater_experiment, plot_calibration
 
@@ -30,6 +32,17 @@ GRIDS = [(10.0, 6), (5.0, 12), (2.5, 24), (1.25, 16)]
 
 def main() -> None:
     """Run the fits and write calibration.json and calibration.png."""
+    parser = script_parser(__doc__)
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=RESULTS,
+        metavar="FOLDER",
+        help="folder for calibration.json and calibration.png (default: %(default)s)",
+    )
+    args = parser.parse_args()
+
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     measurement = load_heater_experiment(DATA)
     result = calibrate(measurement, window_s=(30.0, None))
@@ -52,9 +65,9 @@ def main() -> None:
     summary["machine"] = f"{platform.machine()}, Python {platform.python_version()}"
     summary["command"] = " ".join(["OMP_NUM_THREADS=1", "python", *sys.argv])
     summary["date"] = datetime.date.today().isoformat()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "calibration.json").write_text(json.dumps(summary, indent=2))
-    plot_calibration(result, RESULTS / "calibration.png")
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "calibration.json").write_text(json.dumps(summary, indent=2))
+    plot_calibration(result, args.output / "calibration.png")
 
 
 def print_row(label: str, result) -> None:

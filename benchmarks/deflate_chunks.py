@@ -24,7 +24,6 @@ library's, and prints each library's samples per second against zlib's.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import importlib
 import platform
@@ -36,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _cli import script_parser
 
 from thermosynth.output.hdf5 import GZIP_LEVEL, deflate
 from thermosynth.pipeline import Generator
@@ -143,9 +143,7 @@ def end_to_end(n: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_parser(__doc__)
     parser.add_argument("--samples", type=int, default=40, help="demo samples")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes")
     parser.add_argument(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from _cli import script_parser
 
 from thermosynth.build import build_source
 from thermosynth.pipeline import generate
@@ -69,6 +70,9 @@ def report(name: str, loaded, out: Path) -> None:  # noqa: ANN001
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    parser.parse_args()
+
     with tempfile.TemporaryDirectory() as folder:
         overrides = [f"output.dir={folder}/rad", f"bank.path={folder}/bank.h5"]
         loaded = load_recipe(RECIPE, overrides=overrides)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from _cli import script_parser
 
 from thermosynth.build import build_source
 from thermosynth.pipeline import generate
@@ -45,6 +46,9 @@ def unchanged_counts(loaded, path: Path) -> list[tuple[int, int]]:  # noqa: ANN0
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    parser.parse_args()
+
     with tempfile.TemporaryDirectory() as folder:
         overrides = [f"output.dir={folder}/out", f"bank.path={folder}/bank.h5"]
         loaded = load_recipe(RECIPE, overrides=overrides)

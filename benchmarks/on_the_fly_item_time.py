@@ -13,6 +13,7 @@ import platform
 import time
 
 import torch
+from _cli import script_parser
 
 from thermosynth.datasets import OnTheFlyDataset
 from thermosynth.recipe import load_demo_recipe
@@ -20,28 +21,40 @@ from thermosynth.recipe import load_demo_recipe
 N_ITEMS = 20
 
 
-def seconds_per_item(overrides: list[str]) -> float:
+def seconds_per_item(overrides: list[str], n_items: int) -> float:
     """Return the mean time of one anomalous item after a warm-up item [s]."""
     loaded = load_demo_recipe(overrides=overrides)
     dataset = OnTheFlyDataset(
-        loaded, length=N_ITEMS + 1, anomaly_fraction=1.0, bank_size=0
+        loaded, length=n_items + 1, anomaly_fraction=1.0, bank_size=0
     )
     dataset[0]
     start = time.perf_counter()
-    for index in range(1, N_ITEMS + 1):
+    for index in range(1, n_items + 1):
         dataset[index]
-    return (time.perf_counter() - start) / N_ITEMS
+    return (time.perf_counter() - start) / n_items
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    parser.add_argument(
+        "--items",
+        type=int,
+        default=N_ITEMS,
+        help="timed anomalous items per setting, after the warm-up item "
+        "(default: %(default)s)",
+    )
+    args = parser.parse_args()
+    if args.items < 1:
+        parser.error(f"--items must be at least 1, got {args.items}")
+
     torch.set_num_threads(1)
     machine = platform.processor() or platform.machine()
-    print(f"{machine}, one thread, {N_ITEMS} anomalous items each")
+    print(f"{machine}, one thread, {args.items} anomalous items each")
     for label, overrides in [
         ("demo recipe (resolution_mm 2)", []),
         ("demo recipe, resolution_mm 5", ["layout.resolution_mm=5"]),
     ]:
-        print(f"{label}: {seconds_per_item(overrides):.3f} s per item")
+        print(f"{label}: {seconds_per_item(overrides, args.items):.3f} s per item")
 
 
 if __name__ == "__main__":

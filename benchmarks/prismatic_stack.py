@@ -15,7 +15,8 @@ aluminium walls of 0.4 to 2 mm, with convection only. It compares the face
 peak of ``simulate_adi`` and ``simulate_fast`` at ``dt_s`` 10 s with that
 of ``simulate_fast`` at 0.25 s.
 
-The result goes to benchmarks/results/prismatic_stack.md.
+The result goes to benchmarks/results/prismatic_stack.md, or to the file
+given with ``-o``.
 
     OMP_NUM_THREADS=1 python benchmarks/prismatic_stack.py
 """
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cli import add_results_file, recorded_command, script_parser
 
 from thermosynth.build import build_layout
 from thermosynth.geometry.layout import Layer, Layout, Material
@@ -89,6 +91,11 @@ def wall_peaks(wall_mm: float) -> tuple[float, float, float]:
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    add_results_file(parser, OUT)
+    args = parser.parse_args()
+    command = recorded_command(__file__, args.output, OUT)
+
     started = time.perf_counter()
     lines = ["| short in | face peak [K] | width at half peak [mm] |", "|---|---|---|"]
     for layer, name in ((1, "layer 1, below the wall (`layer: top`)"), (0, "the wall")):
@@ -108,13 +115,13 @@ def main() -> None:
     elapsed_s = time.perf_counter() - started
     header = (
         "# A shallow short under wall layers, and ADI on thin walls\n\n"
-        "`OMP_NUM_THREADS=1 python benchmarks/prismatic_stack.py`, "
+        f"`{command}`, "
         f"{stamp}, {platform.machine()}, {elapsed_s:.0f} s. A 10 W short of "
         "radius 6 mm for 180 s; h 10 and 5 W m-2 K-1, with top emissivity "
         "0.9 on the cabinet and none on the plates.\n\n"
     )
-    OUT.write_text(header + "\n".join(lines) + "\n")
-    print(OUT.read_text())
+    args.output.write_text(header + "\n".join(lines) + "\n")
+    print(args.output.read_text())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ layers of their own. The own solver is checked against `simulate_fast` on the
 mixed 3-layer model and on the separate walls. Convection and linearised
 radiation are folded into one coefficient per face.
 
-The result goes to benchmarks/results/prismatic_walls.md.
+The result goes to benchmarks/results/prismatic_walls.md, or to the file
+given with ``-o``.
 
     OMP_NUM_THREADS=1 python benchmarks/prismatic_walls.py
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from _cli import add_results_file, recorded_command, script_parser
 from scipy.sparse.linalg import splu
 
 from thermosynth.geometry.layout import Layer, Layout, Material
@@ -220,6 +222,11 @@ def separate_walls(q_W_m3: np.ndarray) -> dict[float, np.ndarray]:
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    add_results_file(parser, OUT)
+    args = parser.parse_args()
+    command = recorded_command(__file__, args.output, OUT)
+
     start = time.perf_counter()
     check_K = solver_check()
     fine = [WALL_MM] + [(THICKNESS_MM - 2 * WALL_MM) / 18] * 18 + [WALL_MM]
@@ -244,7 +251,7 @@ def main() -> None:
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     text = (
         "# Prismatic can walls: mixed into every layer or separate\n\n"
-        f"`OMP_NUM_THREADS=1 python benchmarks/prismatic_walls.py`, {stamp}, "
+        f"`{command}`, {stamp}, "
         f"{platform.machine()}, {time.perf_counter() - start:.0f} s. The own "
         f"solver differs from `simulate_fast` by at most {check_K:.1e} K on the "
         f"mixed 3-layer model and by {separate_K:.1e} K on the separate walls. "
@@ -255,7 +262,7 @@ def main() -> None:
         "| short | t [s] | walls | face peak | above the short | FWHM |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
     )
-    OUT.write_text(text)
+    args.output.write_text(text)
     print(text)
 
 

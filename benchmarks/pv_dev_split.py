@@ -73,6 +73,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _cli import script_parser
 from pv_transfer import (
     DATA,
     HOTSPOT_CLASSES,
@@ -505,9 +506,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, elapsed: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_parser(__doc__)
     parser.add_argument(
         "--seed",
         type=int,

@@ -6,7 +6,7 @@ hotspots against the unused No-Anomaly modules, the development split of
 ``pv_dev_split.py``, and the test frames are not read. The AUROCs show what
 kind of signal separates each class, in particular Hot-Spot, on which every
 detector of the transfer benchmark stays below 0.85. Writes
-benchmarks/results/pv_hotspot_features.md.
+benchmarks/results/pv_hotspot_features.md, or the file given with ``-o``.
 
     OMP_NUM_THREADS=1 python benchmarks/pv_hotspot_features.py
 """
@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+from _cli import add_results_file, recorded_command, script_parser
 from pv_dev_split import ROOT, class_aurocs, dev_split
 
 OUT = ROOT / "benchmarks" / "results" / "pv_hotspot_features.md"
@@ -79,6 +80,11 @@ FEATURES: dict[str, Callable[[np.ndarray], float]] = {
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    add_results_file(parser, OUT)
+    args = parser.parse_args()
+    command = recorded_command(__file__, args.output, OUT)
+
     start = time.perf_counter()
     split = dev_split(0, n_train=2500, n_test=1500)
     frames = split["images"].astype(np.float32)
@@ -93,7 +99,7 @@ def main() -> None:
     lines = [
         "# Hand-made features on the PV development split",
         "",
-        "`OMP_NUM_THREADS=1 python benchmarks/pv_hotspot_features.py`, "
+        f"`{command}`, "
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}, "
         f"{platform.processor() or platform.machine()}, "
         f"{time.perf_counter() - start:.0f} s. Image AUROC of each feature as "
@@ -104,7 +110,7 @@ def main() -> None:
         "|---" * (len(CLASSES) + 1) + "|",
         *rows,
     ]
-    OUT.write_text("\n".join(lines) + "\n")
+    args.output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

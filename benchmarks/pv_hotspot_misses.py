@@ -6,8 +6,8 @@ against the unused No-Anomaly modules. It reports the share of Hot-Spot
 frames that score above the 95th percentile of the normal frames. It also
 reports the AUROC when the image score leaves a border of 0 to 3 pixels
 out, which tests whether dark background at the crop's edge explains the
-misses. Writes
-benchmarks/results/pv_hotspot_misses.md; the test frames are not read.
+misses. Writes benchmarks/results/pv_hotspot_misses.md, or the file given
+with ``-o``. The test frames are not read.
 
     OMP_NUM_THREADS=1 python benchmarks/pv_hotspot_misses.py
 """
@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import torch
+from _cli import add_results_file, recorded_command, script_parser
 from pv_dev_split import _STATE as STATE
 from pv_dev_split import ROOT, class_aurocs, dev_split, make_generator, rise_bank
 from torch.nn import functional as F
@@ -40,6 +41,11 @@ def border_scores(maps: np.ndarray, border_px: int) -> np.ndarray:
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    add_results_file(parser, OUT)
+    args = parser.parse_args()
+    command = recorded_command(__file__, args.output, OUT)
+
     torch.set_num_threads(1)
     start = time.perf_counter()
     split = STATE["split"] = dev_split(0, n_train=2500, n_test=1500)
@@ -57,7 +63,7 @@ def main() -> None:
     lines = [
         "# Where DRAEM misses the Hot-Spot class (development split)",
         "",
-        f"`OMP_NUM_THREADS=1 python benchmarks/pv_hotspot_misses.py`, "
+        f"`{command}`, "
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}, "
         f"{platform.processor() or platform.machine()}, "
         f"{time.perf_counter() - start:.0f} s. One DRAEM network, seed 0.",
@@ -72,7 +78,7 @@ def main() -> None:
         lines.append(
             f"| {border_px} | {aurocs['all']:.3f} | {aurocs['Hot-Spot']:.3f} |"
         )
-    OUT.write_text("\n".join(lines) + "\n")
+    args.output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

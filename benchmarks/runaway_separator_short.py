@@ -8,7 +8,8 @@ separator short and twice with one. A cell shorts when its hottest grid cell
 reaches 150 C and releases 160 kJ over 20 s, an assumed 30 % of a 40 Ah,
 3.7 V cell. The first run spreads it over the whole cell, the second
 within 12 mm of the cell's hottest grid cell (``radius_mm``). Each cell's
-runaway onset goes to benchmarks/results/runaway_separator_short.md.
+runaway onset goes to benchmarks/results/runaway_separator_short.md, or to
+the file given with ``-o``.
 
     OMP_NUM_THREADS=1 python benchmarks/runaway_separator_short.py
 """
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cli import add_results_file, recorded_command, script_parser
 
 from thermosynth.geometry.layouts import module
 from thermosynth.physics.heat import Boundary
@@ -85,19 +87,24 @@ def run(short: SeparatorShort | None) -> tuple[str, float]:
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    add_results_file(parser, OUT)
+    args = parser.parse_args()
+    command = recorded_command(__file__, args.output, OUT)
+
     start = time.perf_counter()
     rows = [run(short)[0] for short in (None, SHORT, LOCAL_SHORT)]
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     text = (
         "# Runaway spread with and without a separator short\n\n"
-        "`OMP_NUM_THREADS=1 python benchmarks/runaway_separator_short.py`, "
+        f"`{command}`, "
         f"{stamp}, {platform.machine()}, {time.perf_counter() - start:.0f} s. "
         f"{DURATION_S:.0f} s simulated, dt {DT_S:g} s; cell 3 is triggered. "
         "Onsets in s, '-' where a cell did not run away.\n\n"
         "| separator short | onset of cells 0-7 [s] | max [C] | energy residual "
         "| wall [s] |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
-    OUT.write_text(text)
+    args.output.write_text(text)
     print(text)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from _cli import script_parser
 
 from thermosynth.recipe import load_recipe
 from thermosynth.sequences import generate_sequences
@@ -41,6 +42,9 @@ def last_peak(folder: Path, *overrides: str) -> tuple[float, dict]:
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    parser.parse_args()
+
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ended, metadata = last_peak(Path(tmp) / "ended")

@@ -7,7 +7,8 @@ reports the peak and the mean rise of the terminals' grid cells, with
 ``terminals: 0.1`` and without the key (every top-face cell at
 ``emissivity_top`` = 0.9), on the recipe's ADI solver and on the LU solver.
 
-The result goes to benchmarks/results/terminal_emissivity.md.
+The result goes to benchmarks/results/terminal_emissivity.md, or to the
+file given with ``-o``.
 
     OMP_NUM_THREADS=1 python benchmarks/terminal_emissivity.py
 """
@@ -19,6 +20,8 @@ import os
 import platform
 import time
 from pathlib import Path
+
+from _cli import add_results_file, recorded_command, script_parser
 
 from thermosynth.build import build_layout
 from thermosynth.recipe import load_recipe
@@ -63,6 +66,11 @@ def cpu_name() -> str:
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    add_results_file(parser, OUT)
+    args = parser.parse_args()
+    command = recorded_command(__file__, args.output, OUT)
+
     started = time.perf_counter()
     rows = []
     for solver, overrides in CASES.items():
@@ -80,7 +88,7 @@ def main() -> None:
         [
             "# Terminal rise with and without bare-metal emissivity",
             "",
-            f"`OMP_NUM_THREADS=1 python benchmarks/terminal_emissivity.py`, {stamp}, "
+            f"`{command}`, {stamp}, "
             f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} CPUs, "
             f"{elapsed_s:.0f} s. Recipe radiometric-cabinet.yaml (3 layers, "
             "dt_s 10), 10 W in the terminals for 900 s; peak and mean rise "
@@ -93,7 +101,7 @@ def main() -> None:
             "",
         ]
     )
-    OUT.write_text(text)
+    args.output.write_text(text)
     print(text)
 
 

@@ -5,7 +5,8 @@ few steps on random 8-bit frames at several sizes, one after the other in one
 process, and reports the seconds per step and their ratio to the smallest
 size. This is the cost that ``validate transfer --resize`` cuts. Each fit
 includes its validation passes, as in a real run, so the figures are upper
-bounds on the pure step time.
+bounds on the pure step time. Writes
+benchmarks/results/transfer_step_time.md, or the file given with ``-o``.
 
     OMP_NUM_THREADS=1 python benchmarks/transfer_step_time.py
 """
@@ -20,16 +21,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _cli import add_results_file, script_parser
 
 from thermosynth.validation.detectors import Classifier, Draem
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+OUT = Path(__file__).resolve().parents[1] / "benchmarks/results/transfer_step_time.md"
 SIZES_PX = ((24, 40), (60, 80), (120, 160))
 STEPS = 30
 FRAMES = 256
 
 
-def seconds_per_step(detector: type, size_px: tuple[int, int]) -> float:
+def seconds_per_step(detector: type, size_px: tuple[int, int], steps: int) -> float:
     """Return the seconds per step of ``detector`` fitted on random frames."""
     rng = np.random.default_rng(0)
     normal = rng.integers(80, 120, (FRAMES, *size_px), dtype=np.uint8)
@@ -39,18 +41,35 @@ def seconds_per_step(detector: type, size_px: tuple[int, int]) -> float:
     anomalous[masks] = 200
 
     start = time.perf_counter()
-    detector(steps=STEPS).fit(normal, anomalous, masks, rng)
-    return (time.perf_counter() - start) / STEPS
+    detector(steps=steps).fit(normal, anomalous, masks, rng)
+    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
+    parser = script_parser(__doc__)
+    add_results_file(parser, OUT)
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=STEPS,
+        help="training steps per fit (default: %(default)s)",
+    )
+    args = parser.parse_args()
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
+    command = "OMP_NUM_THREADS=1 python benchmarks/transfer_step_time.py"
+    if args.steps != STEPS:
+        command += f" --steps {args.steps}"
+    if args.output != OUT:
+        command += f" -o {args.output}"
+
     torch.set_num_threads(1)
     started = time.perf_counter()
     rows = []
     for detector in (Classifier, Draem):
         base = None
         for size_px in SIZES_PX:
-            seconds = seconds_per_step(detector, size_px)
+            seconds = seconds_per_step(detector, size_px, args.steps)
             base = base or seconds
             rows.append((detector.__name__, size_px, seconds, seconds / base))
             print(rows[-1], flush=True)
@@ -59,17 +78,17 @@ def main() -> None:
     lines = [
         "# Transfer networks: seconds per training step against frame size",
         "",
-        "`OMP_NUM_THREADS=1 python benchmarks/transfer_step_time.py`, "
+        f"`{command}`, "
         f"{stamp}, {platform.machine()}, {os.cpu_count()} cores, "
         f"{time.perf_counter() - started:.0f} s; one torch thread, batches of 64, "
-        f"{STEPS} steps per fit including validation passes.",
+        f"{args.steps} steps per fit including validation passes.",
         "",
         "| network | frame [px] | s per step | ratio to 24 x 40 |",
         "|---|---|---|---|",
     ]
     for name, (height, width), seconds, ratio in rows:
         lines.append(f"| {name} | {height} x {width} | {seconds:.3f} | {ratio:.1f} |")
-    (RESULTS / "transfer_step_time.md").write_text("\n".join(lines) + "\n")
+    args.output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

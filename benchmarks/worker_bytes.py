@@ -15,7 +15,6 @@ given by ``--scheduler`` may have it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import filecmp
@@ -25,6 +24,8 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import script_parser
 
 from thermosynth import cli, distributed
 
@@ -70,9 +71,7 @@ def keep_run(root: Path, folder: Path, run: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = script_parser(__doc__)
     parser.add_argument(
         "--runs",
         type=int,

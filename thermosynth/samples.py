@@ -217,9 +217,20 @@ class Generator:
         Read the scenario bank with `ScenarioBank.read`, never simulating or
         writing entries. Worker processes use it, because the client builds
         the bank before it hands out shards.
+    warn_level_scale : bool, optional
+        Warn when ``camera.levels_per_kelvin`` is set on frames in C or K,
+        which ignore it (:func:`~thermosynth.build.warn_unused_level_scale`).
+        ``validate transfer`` passes False, because it blends into its own
+        8-bit frames and uses the key on them.
     """
 
-    def __init__(self, loaded: LoadedRecipe, *, read_only_bank: bool = False):
+    def __init__(
+        self,
+        loaded: LoadedRecipe,
+        *,
+        read_only_bank: bool = False,
+        warn_level_scale: bool = True,
+    ):
         self.loaded = loaded
         self.recipe = loaded.recipe
         self.source = build_source(self.recipe.frames, seed=self.recipe.seed)
@@ -229,8 +240,8 @@ class Generator:
             n_layers=self.recipe.physics.n_layers,
         )
         self.camera = build_camera(self.recipe.camera)
-        if not read_only_bank:
-            # Workers build their own Generator; the client has warned already.
+        # Workers build their own Generator; the client has warned already.
+        if warn_level_scale and not read_only_bank:
             warn_unused_level_scale(
                 self.recipe.camera, self.recipe.frames, loaded.source
             )

@@ -266,6 +266,32 @@ def test_recipe_takes_frames_levels_per_kelvin():
     assert filled.label(("camera", "levels_per_kelvin")) == str(path)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "kelvin_per_level"),
+    [((), 0.170745), (("camera.levels_per_kelvin=4",), None)],
+)
+def test_transfer_level_scale_not_warned(data_dir, overrides, kelvin_per_level, caplog):
+    # thermosynth generate ignores the key on the demo's frames in C and warns
+    # (test_build.py). Transfer converts rises to its 8-bit levels with it,
+    # whether the command filled the key or the user set it.
+    from thermosynth.cli import _thermal_factory
+
+    path = Path(__file__).resolve().parents[2] / "thermosynth/recipes/demo.yaml"
+    loaded = load_recipe(path, overrides=list(overrides))
+    frame = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"
+    image = cv2.imread(str(frame), cv2.IMREAD_GRAYSCALE)
+    data = SimpleNamespace(kelvin_per_level=kelvin_per_level, train_normal=image[None])
+    args = SimpleNamespace(bank_scenarios=1, seed=0, contrast_spread=1.0)
+
+    with caplog.at_level("INFO", logger="thermosynth"):
+        _thermal_factory(args, [(path, loaded)], data, image.shape, None)
+    messages = [r.getMessage() for r in caplog.records]
+    filled = [m for m in messages if "from the training frames' scale" in m]
+
+    assert len(filled) == (kelvin_per_level is not None)
+    assert not [w for w in _warnings(caplog) if "levels_per_kelvin" in w]
+
+
 def test_transfer_cli_resizes_frames(mvtec_tree, recipe, tmp_path, capsys):
     out = tmp_path / "report"
     args = _args(mvtec_tree, recipe, out)

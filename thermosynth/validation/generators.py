@@ -576,7 +576,10 @@ def simulate_rise_bank(
     ndarray
         Rises [K], float32 (n_scenarios * n_times, H, W).
     """
-    generator = Generator(loaded)
+    # ThermalHotspots converts these rises to 8-bit levels with
+    # camera.levels_per_kelvin, even for a recipe whose own frames are in C.
+    # So the warning that the key is ignored would be false here.
+    generator = Generator(loaded, warn_level_scale=False)
     recipe = generator.recipe
     physics = recipe.physics
     rng = np.random.default_rng(seed)

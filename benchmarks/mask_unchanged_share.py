@@ -4,7 +4,7 @@ Where the applied rise rounds to the pixel's own level, a pixel inside the
 mask keeps the normal frame's bytes. This script generates
 recipes/flir-pouch-cell.yaml at its own split into a temporary folder and
 compares every anomalous sample with its source frame. It prints the share
-over all mask pixels and the range over samples, as the README quotes.
+over all mask pixels and the range over samples, as docs/benchmarks.md quotes.
 
     OMP_NUM_THREADS=1 python benchmarks/mask_unchanged_share.py
 """

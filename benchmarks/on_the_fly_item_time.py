@@ -1,8 +1,8 @@
 """Time per anomalous item of OnTheFlyDataset without a bank, on the demo recipe.
 
 Every item simulates its own rise (``bank_size=0``, ``anomaly_fraction=1``),
-so this is the cost the README and the dataset's docstring quote. The first
-item, which compiles the ADI solver's loops, is left out.
+so this is the cost that docs/benchmarks.md and the dataset's docstring
+quote. The first item, which compiles the ADI solver's loops, is left out.
 
     OMP_NUM_THREADS=1 python benchmarks/on_the_fly_item_time.py
 """

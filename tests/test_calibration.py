@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from thermosynth import calibration
 from thermosynth.calibration import (
     Measurement,
+    WindowError,
     _sigma_of_fit_vector,
     calibrate,
     load_heater_experiment,
@@ -104,8 +107,36 @@ def test_calibrate_rejects_two_layers(measurement):
 
 
 def test_calibrate_rejects_empty_window(measurement):
-    with pytest.raises(RecipeError, match="contains no frame"):
+    message = (
+        "window_s = (2000.0, None) selects no frame; the frames span 0..976 s, "
+        "so give a window_s = (start, stop) that takes at least 2 frames within "
+        "that span"
+    )
+    with pytest.raises(WindowError) as empty:
         calibrate(measurement, window_s=(2000.0, None))
+    assert str(empty.value) == message
+    assert empty.value.frame_times_s.size == 0
+
+
+@pytest.mark.parametrize("window_s", [(100.0, 100.0), (976.0, None), (99.5, 100.5)])
+def test_calibrate_rejects_one_frame_window(measurement, window_s):
+    with pytest.raises(WindowError, match="but the fit needs at least 2 frames") as one:
+        calibrate(measurement, window_s=window_s)
+    assert str(one.value).startswith(f"window_s = {window_s} selects 1 frame (")
+    assert one.value.frame_times_s.size == 1
+    assert one.value.span_s == (0.0, 976.0)
+
+
+def test_window_of_two_frames_accepted(measurement):
+    mask = calibration._window_mask(measurement.times_s, (100.0, 101.0))
+    assert np.flatnonzero(mask).tolist() == [100, 101]
+
+
+def test_short_window_h_top_poorly_determined(measurement):
+    # Three frames leave h_top at 0.33 +- 10 W m-2 K-1 on this grid, with
+    # every other error finite and below its value.
+    with pytest.raises(RecipeError, match=r"leave h_top_W_m2K = \S+ \+- \S+ poorly"):
+        calibrate(measurement, window_s=(100.0, 102.0), cell_mm=10.0, n_layers=6)
 
 
 def test_calibrate_rejects_bad_guess(measurement):
@@ -197,6 +228,25 @@ def test_fixed_heater_centre(measurement):
     assert result.heater_y_mm == 73.0
     assert result.sigma["heater_x_mm"] == 0.0
     assert result.settings["heater_centre_fitted"] is False
+
+
+def test_check_determined_thresholds(short_fit):
+    at_limit = dict(short_fit.sigma)
+    at_limit["k_z_W_mK"] = short_fit.k_z_W_mK
+    at_limit["heater_x_mm"] = 12.0
+    calibration._check_determined(dataclasses.replace(short_fit, sigma=at_limit))
+
+    cases = [
+        ("k_z_W_mK", 1.01 * short_fit.k_z_W_mK),
+        ("h_top_W_m2K", float("inf")),
+        ("heater_y_mm", 12.5),
+    ]
+    for name, sigma in cases:
+        loose = dataclasses.replace(short_fit, sigma={**short_fit.sigma, name: sigma})
+        with pytest.raises(RecipeError, match=f"leave {name} = .* poorly") as error:
+            calibration._check_determined(loose)
+        assert "in the window 30..300 s with 19 x 15 modes" in str(error.value)
+        assert str(error.value).count(" +- ") == 1
 
 
 def test_short_fit_recipe_materials(short_fit):

@@ -500,6 +500,53 @@ def test_calibrate_short_window(capsys, tmp_path, data_dir):
     assert (out / "calibration.png").read_bytes()[:4] == b"\x89PNG"
 
 
+WINDOW_ERRORS = [
+    (
+        ("--start-s", "100", "--stop-s", "100"),
+        "--start-s 100 --stop-s 100 selects 1 frame (100 s), but the fit needs at "
+        "least 2 frames to see the surface change over time; the frames span "
+        "0..976 s, so give --start-s and --stop-s that take at least 2 frames "
+        "within that span",
+    ),
+    (
+        ("--start-s", "976"),
+        "--start-s 976 selects 1 frame (976 s), but the fit needs at least 2 "
+        "frames to see the surface change over time; the frames span 0..976 s, "
+        "so move --start-s earlier so that the window takes at least 2 frames",
+    ),
+    (
+        ("--start-s", "500", "--stop-s", "400"),
+        "--start-s 500 --stop-s 400 selects no frame; the frames span 0..976 s, "
+        "so give --start-s below --stop-s, within that span",
+    ),
+]
+
+
+@pytest.mark.parametrize(("window", "message"), WINDOW_ERRORS)
+def test_calibrate_window_names_options(capsys, tmp_path, data_dir, window, message):
+    folder = str(data_dir / "pouch-cell-heater-ir")
+    out = tmp_path / "cal"
+    code, stdout, err = run_cli(capsys, "calibrate", folder, "-o", str(out), *window)
+    assert_one_line_error(code, err, message)
+    assert stdout == ""
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_calibrate_poorly_determined_writes_nothing(capsys, tmp_path, data_dir):
+    folder = str(data_dir / "pouch-cell-heater-ir")
+    out = tmp_path / "cal"
+    grid = ("--cell-mm", "10", "--n-layers", "6")
+    window = ("--start-s", "100", "--stop-s", "102")
+    code, _, err = run_cli(capsys, "calibrate", folder, "-o", str(out), *grid, *window)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "h_top_W_m2K = " in err
+    assert "poorly determined" in err
+    assert "in the window 100..102 s with 19 x 15 modes" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_calibrate_missing_folder(capsys, tmp_path):
     code, _, err = run_cli(capsys, "calibrate", str(tmp_path / "none"))
     assert code == 2
@@ -1243,6 +1290,39 @@ def test_help_shows_defaults(capsys):
     assert "training normals at most (default: 2500)" in text
     assert "seed of every draw (default: 0)" in text
     assert "(default: [])" not in text
+    assert "(default: None)" not in text
+
+
+@pytest.mark.parametrize(
+    ("command", "phrase"),
+    [
+        (["generate"], "write dataset.h5"),
+        (["preview"], "Draw a few of the recipe's samples"),
+        (["calibrate"], "calibration.json"),
+        (["validate"], "Each writes a report folder"),
+        (["validate", "closeness"], "Writes report.md"),
+        (["validate", "transfer"], "Writes report.md"),
+    ],
+)
+def test_help_has_description(capsys, command, phrase):
+    with pytest.raises(SystemExit) as excinfo:
+        main([*command, "--help"])
+
+    assert excinfo.value.code == 0
+    blocks = capsys.readouterr().out.split("\n\n")
+    # argparse prints the description between the usage and the arguments.
+    assert blocks[0].startswith("usage: thermosynth ")
+    assert not blocks[1].startswith(("positional arguments:", "options:"))
+    assert phrase in " ".join(blocks[1].split())
+
+
+def test_calibrate_help_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+
+    text = " ".join(capsys.readouterr().out.split())
+    assert "end of the fitted window [s] (default: the last frame)" in text
+    assert "start of the fitted window [s] (default: 30.0)" in text
     assert "(default: None)" not in text
 
 

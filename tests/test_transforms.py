@@ -7,6 +7,7 @@ import functools
 import math
 import multiprocessing
 import pickle
+import sys
 import warnings
 from queue import Empty
 
@@ -17,6 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from thermosynth import transforms
 from thermosynth.transforms import ThermalHotspot, to_albumentations, to_torchvision
 
 DTYPES = [torch.uint8, torch.uint16, torch.int16, torch.float32, torch.float64]
@@ -291,12 +293,45 @@ def test_torchvision_adapter_composes():
     )
 
 
+@pytest.mark.parametrize(
+    ("adapter", "package", "minimum"),
+    [
+        (to_torchvision, "torchvision", "0.21"),
+        (to_albumentations, "albumentations", "2.0"),
+    ],
+)
+def test_adapter_without_package(monkeypatch, adapter, package, minimum):
+    # None in sys.modules makes the import fail as if the package were absent.
+    monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.setattr(transforms, "_ADAPTER_CLASSES", {})
+    with pytest.raises(ModuleNotFoundError) as missing:
+        adapter(ThermalHotspot())
+
+    message = str(missing.value)
+    assert missing.value.name == package
+    assert message.startswith(f"thermosynth.transforms.{adapter.__name__} needs ")
+    assert f"{package} {minimum} or later, which is not installed" in message
+    assert f"install it with pip install '{package}>={minimum}'" in message
+
+
+def test_torchvision_hint_keeps_torch(monkeypatch):
+    monkeypatch.setattr(torch, "__version__", "2.13.0+cpu")
+    hint = transforms._torchvision_install_hint()
+    assert hint == (
+        "pip install 'torchvision>=0.21' 'torch==2.13.0' "
+        "--index-url https://download.pytorch.org/whl/cpu"
+    )
+    monkeypatch.setattr(torch, "__version__", "2.13.0")
+    hint = transforms._torchvision_install_hint()
+    assert hint == "pip install 'torchvision>=0.21' 'torch==2.13.0'"
+
+
 @pytest.mark.filterwarnings(RGB_WARNING)
 def test_albumentations_adapter():
     pytest.importorskip(
         "albumentations",
         minversion="2.0",
-        reason="albumentations >= 2.0 is not installed; it is an optional extra",
+        reason="albumentations >= 2.0 is not installed; it is optional",
     )
     import albumentations as A
 

@@ -57,6 +57,14 @@ _LAYER_GROWTH = 1.25
 # Gauss-Legendre points for the heater disc's modal coefficients.
 _HEATER_QUADRATURE_POINTS = 256
 
+# Minimum number of frames in a fit window. One frame shows the surface at one
+# instant, with no change over time to fit. On the Oxford recording h_top and
+# k_z then trade off almost exactly (correlation 0.999 for the frame at 100 s
+# on the default grid). Two frames are necessary, not sufficient: a short
+# window can still leave a parameter poorly determined, which
+# `_check_determined` catches after the fit.
+MIN_WINDOW_FRAMES = 2
+
 InitialState = Literal["ambient", "first_frame"]
 
 
@@ -113,6 +121,53 @@ class Measurement:
                 "measurement: ambient_times_s and ambient_C differ in shape; "
                 "give one temperature per time"
             )
+
+
+class WindowError(RecipeError):
+    """A fit window that selects fewer than `MIN_WINDOW_FRAMES` frames.
+
+    Attributes
+    ----------
+    window_s : (float, float or None)
+        The window as given [s]; None stands for the last frame.
+    frame_times_s : ndarray
+        Times of the frames inside the window [s].
+    span_s : (float, float)
+        Times of the first and last recorded frames [s].
+    """
+
+    def __init__(
+        self,
+        window_s: tuple[float, float | None],
+        frame_times_s: np.ndarray,
+        span_s: tuple[float, float],
+    ) -> None:
+        self.window_s = window_s
+        self.frame_times_s = frame_times_s
+        self.span_s = span_s
+        super().__init__(
+            self.describe(
+                f"window_s = {window_s}",
+                "give a window_s = (start, stop) that takes at least "
+                f"{MIN_WINDOW_FRAMES} frames within that span",
+            )
+        )
+
+    def describe(self, window: str, fix: str) -> str:
+        """Return the message for ``window``, the window as the caller named it."""
+        first, last = self.span_s
+        span = f"the frames span {first:g}..{last:g} s"
+        n = self.frame_times_s.size
+        if n == 0:
+            return f"{window} selects no frame; {span}, so {fix}"
+
+        times = ", ".join(f"{t:g}" for t in self.frame_times_s)
+        noun = "frame" if n == 1 else "frames"
+        return (
+            f"{window} selects {n} {noun} ({times} s), but the fit needs at least "
+            f"{MIN_WINDOW_FRAMES} frames to see the surface change over time; "
+            f"{span}, so {fix}"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,7 +373,10 @@ def calibrate(
     dt_s : float
         Time step [s]; the heater power is constant within a step.
     window_s : (float, float or None)
-        First and last time [s] compared; None runs to the last frame.
+        First and last time [s] compared; None runs to the last frame. The
+        window must select at least `MIN_WINDOW_FRAMES` frames. The model
+        always runs from 0 s, so the heater and ambient history before a late
+        window still enters the fit.
     initial : {"ambient", "first_frame"}
         Initial temperature: the ambient temperature at the first frame, or
         the first frame, uniform through the thickness.
@@ -332,7 +390,9 @@ def calibrate(
     fit_heater_centre : bool
         Fit the heater centre as two more parameters.
     max_simulations : int
-        Upper bound on simulations, including the Jacobian's.
+        Upper bound on the optimiser's simulations. The finite-difference
+        Jacobian's simulations, one per fitted parameter each time it is
+        evaluated, come on top, because scipy's ``max_nfev`` leaves them out.
     progress : callable, optional
         Called as ``progress(n_simulations, rmse_K)`` after each simulation.
 
@@ -342,8 +402,13 @@ def calibrate(
 
     Raises
     ------
+    WindowError
+        If the window selects fewer than `MIN_WINDOW_FRAMES` frames.
     RecipeError
-        If an option is invalid or the window contains no frame.
+        If an option is invalid, or if the fit leaves a parameter poorly
+        determined: a conductivity or ``h_top`` whose one-sigma error exceeds
+        its value, or a heater coordinate whose error exceeds the heater
+        radius.
     """
     from scipy.optimize import least_squares
 
@@ -457,11 +522,9 @@ def _window_mask(
     start, stop = window_s
     stop = times_s[-1] if stop is None else stop
     mask = (times_s >= start) & (times_s <= stop)
-    if not mask.any():
-        raise RecipeError(
-            f"window_s = {window_s} contains no frame; the frames span "
-            f"{times_s[0]:g}..{times_s[-1]:g} s"
-        )
+    if np.count_nonzero(mask) < MIN_WINDOW_FRAMES:
+        span_s = (float(times_s[0]), float(times_s[-1]))
+        raise WindowError(window_s, times_s[mask], span_s)
     return mask
 
 
@@ -728,16 +791,34 @@ def _interpolate_in_time(
 
 
 def _check_determined(result: CalibrationResult) -> None:
-    """Raise if the data leave a fitted parameter undetermined."""
-    loose = [name for name, value in result.sigma.items() if not math.isfinite(value)]
+    """Raise if the data determine a fitted parameter poorly or not at all.
+
+    A conductivity or ``h_top`` is poorly determined where its one-sigma error
+    exceeds its value, so the data cannot tell it from zero. A heater
+    coordinate is poorly determined where its error exceeds the heater radius,
+    so the data do not place the heater on itself. An infinite error, a
+    direction of parameter space that the residuals do not see, is the
+    extreme case.
+    """
+    radius_mm = result.settings["heater_radius_mm"]
+    loose = []
+    for name, value in result.values.items():
+        scale = radius_mm if name.startswith("heater_") else abs(value)
+        sigma = result.sigma[name]
+        # `not <=` also catches an infinite or NaN error.
+        if not sigma <= scale:
+            loose.append(f"{name} = {value:.3g} +- {sigma:.2g}")
+
     if loose:
-        modes = result.settings["modes_x_y"]
-        window = result.settings["window_s"]
+        nx, ny = result.settings["modes_x_y"]
+        first, last = result.settings["window_s"]
         raise RecipeError(
-            f"calibration failed: the data do not determine {', '.join(loose)} "
-            f"(modes kept along x and y: {modes}, window {window} s), so any "
-            "value fits as well; lower --cell-mm to keep more modes or widen "
-            "--start-s/--stop-s to take more frames"
+            f"calibration failed: the data leave {', '.join(loose)} poorly "
+            "determined, with a one-sigma error above the value (above the "
+            "heater radius for the heater centre), in the window "
+            f"{first:g}..{last:g} s with {nx} x {ny} modes; widen the window "
+            "(window_s, or --start-s and --stop-s), or lower cell_mm (--cell-mm) "
+            "to keep more modes"
         )
 
 

@@ -29,6 +29,7 @@ from thermosynth.recipe.origins import OptionOverride
 if TYPE_CHECKING:
     import numpy as np
 
+    from thermosynth.calibration import WindowError
     from thermosynth.validation.transfer import TransferResult
     from thermosynth.validation.transfer_data import TransferData
     from thermosynth.validation.transfer_setup import ThermalFactory
@@ -267,6 +268,10 @@ def _parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser(
         "calibrate",
         help="fit conductivities and the convective coefficient to a heater test",
+        description="Fit k_x, k_y, k_z, h_top and the heater centre of a pouch "
+        "cell to the IR frames of a heater test. Writes calibration.json (the "
+        "values with their one-sigma errors), calibration.png (measured against "
+        "simulated) and materials.yaml (recipe keys) into the report folder.",
     )
     calibrate.add_argument(
         "measurement",
@@ -283,13 +288,19 @@ def _parser() -> argparse.ArgumentParser:
         help="shortest in-plane half wavelength kept [mm]",
     )
     calibrate.add_argument(
-        "--n-layers", type=int, default=12, help="through-thickness layers"
+        "--n-layers",
+        type=int,
+        default=12,
+        help="through-thickness finite-volume layers, 3 or more",
     )
     calibrate.add_argument(
         "--start-s", type=float, default=30.0, help="start of the fitted window [s]"
     )
     calibrate.add_argument(
-        "--stop-s", type=float, default=None, help="end of the fitted window [s]"
+        "--stop-s",
+        type=float,
+        default=None,
+        help="end of the fitted window [s] (default: the last frame)",
     )
     calibrate.add_argument(
         "--overwrite", action="store_true", help="replace an existing report"
@@ -298,12 +309,22 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(handler=_calibrate)
 
     validate = commands.add_parser(
-        "validate", help="judge pseudo-anomalies against normal and real frames"
+        "validate",
+        help="judge pseudo-anomalies against normal and real frames",
+        description="Judge pseudo-anomalies: 'closeness' measures how close they "
+        "sit to normal frames, and 'transfer' trains detectors on them and "
+        "scores those on real anomalies. Each writes a report folder.",
     )
     _add_verbose(validate, "verbose_group")
     checks = validate.add_subparsers(dest="check", required=True)
     closeness = checks.add_parser(
-        "closeness", help="measure how close pseudo-anomalies sit to normal data"
+        "closeness",
+        help="measure how close pseudo-anomalies sit to normal data",
+        description="Read normal frames, pseudo-anomalies and, if given, real "
+        "anomalies, and measure per sample and per set how far the anomalies sit "
+        "from the normal frames. Writes report.md, CSV tables and figures into "
+        "the report folder, and per-sample closeness beside a thermosynth "
+        "output (see --no-write-back).",
     )
     _add_closeness_arguments(closeness)
     _add_verbose(closeness, "verbose_command")
@@ -311,6 +332,10 @@ def _parser() -> argparse.ArgumentParser:
     transfer = checks.add_parser(
         "transfer",
         help="train detectors on pseudo-anomalies and score them on real anomalies",
+        description="Train each detector on normal frames plus each generator's "
+        "pseudo-anomalies and score it on labelled real anomalies. Writes "
+        "report.md, CSV tables of AUROC and pixel metrics, and plots into the "
+        "report folder.",
     )
     _add_transfer_arguments(transfer)
     _add_verbose(transfer, "verbose_command")
@@ -553,6 +578,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     import yaml
 
     from thermosynth.calibration import (
+        WindowError,
         calibrate,
         load_heater_experiment,
         plot_calibration,
@@ -561,12 +587,15 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     check_writable(args.output, overwrite=args.overwrite)
     measurement = load_heater_experiment(args.measurement)
-    result = calibrate(
-        measurement,
-        cell_mm=args.cell_mm,
-        n_layers=args.n_layers,
-        window_s=(args.start_s, args.stop_s),
-    )
+    try:
+        result = calibrate(
+            measurement,
+            cell_mm=args.cell_mm,
+            n_layers=args.n_layers,
+            window_s=(args.start_s, args.stop_s),
+        )
+    except WindowError as exc:
+        raise _window_option_error(exc, args.start_s, args.stop_s) from None
     with staged_dir(args.output, overwrite=args.overwrite) as stage:
         (stage / "calibration.json").write_text(json.dumps(result.summary(), indent=2))
         materials = {
@@ -585,6 +614,28 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window_option_error(
+    exc: WindowError, start_s: float, stop_s: float | None
+) -> ThermosynthError:
+    """Reword a calibration WindowError with the options the user typed.
+
+    The user typed --start-s and --stop-s, never the API's window_s.
+    """
+    from thermosynth.calibration import MIN_WINDOW_FRAMES
+
+    enough = f"at least {MIN_WINDOW_FRAMES} frames"
+    window = f"--start-s {start_s:g}"
+    if stop_s is None:
+        fix = f"move --start-s earlier so that the window takes {enough}"
+    elif start_s > stop_s:
+        fix = "give --start-s below --stop-s, within that span"
+    else:
+        fix = f"give --start-s and --stop-s that take {enough} within that span"
+    if stop_s is not None:
+        window += f" --stop-s {stop_s:g}"
+    return ThermosynthError(exc.describe(window, fix))
+
+
 def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--normal", type=Path, required=True, help="normal frames (any source below)"
@@ -595,7 +646,7 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K_PER_LEVEL",
         help="decode normal frames stored as integer levels (a plain folder of "
         "16-bit images or an integer .npy stack) to K: value [K] = level * "
-        "K_PER_LEVEL + --normal-offset",
+        "K_PER_LEVEL + --normal-offset (default: keep the levels)",
     )
     parser.add_argument(
         "--normal-offset",
@@ -607,7 +658,8 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         "--normal-unit",
         choices=("C", "K"),
         help="unit of normal frames that record none (a float .npy stack or "
-        "float images), so that they compare with frames in C or K",
+        "float images), so that they compare with frames in C or K (default: "
+        "unit 'value', compared with any unit after a warning)",
     )
     parser.add_argument(
         "--pseudo",
@@ -615,7 +667,9 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="pseudo-anomalies: a thermosynth output, dataset.h5, MVTec tree or folder",
     )
-    parser.add_argument("--real", type=Path, help="real anomalous frames, if any")
+    parser.add_argument(
+        "--real", type=Path, help="real anomalous frames, if any (default: none)"
+    )
     parser.add_argument(
         "-o", "--output", type=Path, default=Path("closeness"), help="report folder"
     )
@@ -628,7 +682,8 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--{role}-where",
             metavar="KEY=V1,V2",
-            help=f"keep {role} files whose metadata KEY is one of the values",
+            help=f"keep {role} files whose metadata KEY is one of the values "
+            "(default: all files)",
         )
     parser.add_argument(
         "--max-frames", type=int, default=1000, help="frames drawn per set at most"
@@ -777,13 +832,14 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--normal-where",
         metavar="KEY=V1,V2",
-        help="keep normal files whose metadata KEY is one of the values",
+        help="keep normal files whose metadata KEY is one of the values "
+        "(default: all files)",
     )
     parser.add_argument(
         "--real-where",
         metavar="KEY=V1,V2",
         help="keep real files whose metadata KEY is one of the values; each "
-        "value is reported as one anomaly class",
+        "value is reported as one anomaly class (default: all files)",
     )
     parser.add_argument(
         "--recipe",

@@ -25,6 +25,7 @@ imports its library only when called, so neither is a dependency.
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 import sys
@@ -417,14 +418,36 @@ def to_torchvision(
 
     Raises
     ------
-    ImportError
+    ModuleNotFoundError
         If torchvision (0.21 or later for the v2 ``make_params`` interface)
-        cannot be imported.
+        is not installed. The message gives the pip command that installs it.
     """
     return _adapter_class("ThermalHotspotV2")(hotspot, generator=generator)
 
 
+def _torchvision_install_hint() -> str:
+    """Return a pip command for a torchvision that matches the installed torch.
+
+    Each torchvision release requires one torch release, so a plain ``pip
+    install torchvision`` can replace the installed torch, such as a CPU
+    build by a CUDA build of several GB.
+    """
+    release, _, build = torch.__version__.partition("+")
+    command = f"pip install 'torchvision>=0.21' 'torch=={release}'"
+    if build:
+        command += f" --index-url https://download.pytorch.org/whl/{build}"
+    return command
+
+
 def _build_torchvision_class() -> type:
+    _require_optional(
+        "torchvision",
+        needs="torchvision 0.21 or later",
+        install=f"{_torchvision_install_hint()}. Where pip finds no "
+        f"torchvision built for torch {torch.__version__}, call ThermalHotspot "
+        "directly, which needs only torch",
+        caller="to_torchvision",
+    )
     from torchvision import tv_tensors  # type: ignore[import-not-found,unused-ignore]
     from torchvision.transforms import v2  # type: ignore[import-not-found,unused-ignore]
 
@@ -485,13 +508,20 @@ def to_albumentations(hotspot: ThermalHotspot, *, p: float = 1.0) -> Any:
 
     Raises
     ------
-    ImportError
-        If albumentations (2.0 or later) cannot be imported.
+    ModuleNotFoundError
+        If albumentations (2.0 or later) is not installed. The message gives
+        the pip command that installs it.
     """
     return _adapter_class("ThermalHotspotAlbumentations")(hotspot, p=p)
 
 
 def _build_albumentations_class() -> type:
+    _require_optional(
+        "albumentations",
+        needs="albumentations 2.0 or later",
+        install="pip install 'albumentations>=2.0'",
+        caller="to_albumentations",
+    )
     import albumentations as A  # type: ignore[import-not-found,unused-ignore]
 
     class ThermalHotspotAlbumentations(A.DualTransform):  # type: ignore[misc]
@@ -539,6 +569,26 @@ def _apply_hwc(function: Any, array: np.ndarray, params: dict[str, Any]) -> np.n
 
 
 # --- lazy adapter classes -----------------------------------------------------
+
+
+def _require_optional(module: str, *, needs: str, install: str, caller: str) -> None:
+    """Import an optional package, or raise an error that gives its install command.
+
+    A package that is present but misses one of its own dependencies keeps
+    the original error, which names that dependency.
+    """
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise ModuleNotFoundError(
+            f"thermosynth.transforms.{caller} needs {needs}, which is not "
+            f"installed, and no thermosynth extra installs it; install it with "
+            f"{install}",
+            name=module,
+        ) from exc
+
 
 _BUILDERS = {
     "ThermalHotspotV2": _build_torchvision_class,

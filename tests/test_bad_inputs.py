@@ -253,9 +253,9 @@ def test_ignore_mask_wrong_size(capsys, tmp_path):
         code,
         err,
         rf"^thermosynth: error: {re.escape(str(recipe))}: key 'frames\.ignore_mask': "
-        rf"mask {re.escape(str(mask))} is 40 x 30 px \(W x H\) but frame "
-        rf"{re.escape(str(paths[0].parent))}/frame_\d\d\.png is 80 x 60 px; give a "
-        r"mask of the frames' size$",
+        rf"mask {re.escape(str(mask))} is 30 x 40 px \(height x width\) but "
+        rf"frame {re.escape(str(paths[0].parent))}/frame_\d\d\.png is 60 x 80 px; "
+        r"give a mask of the frames' size$",
         tmp_path,
     )
 
@@ -270,7 +270,7 @@ def test_mask_mapping_names_key(capsys, tmp_path):
     assert_rejected(code, err, r"key 'frames\.valid_mask\.frame': mask ", tmp_path)
     assert err.startswith(f"thermosynth: error: {recipe}: ")
     assert re.search(
-        rf"but frame {re.escape(str(paths[0].parent))}/\S+ is 80 x 60", err
+        rf"but frame {re.escape(str(paths[0].parent))}/\S+ is 60 x 80", err
     )
     assert "on_error" not in err
 
@@ -286,9 +286,9 @@ def test_odd_frame_size_with_mask(capsys, tmp_path):
     assert_rejected(
         code,
         err,
-        rf"mask {re.escape(str(mask))} is 80 x 60 px \(W x H\) but frame "
-        rf"{re.escape(str(paths[3]))} is 100 x 75 px, while the frames read before "
-        r"it have the mask's size; remove this frame or give it their size; to "
+        rf"mask {re.escape(str(mask))} is 60 x 80 px \(height x width\) but "
+        rf"frame {re.escape(str(paths[3]))} is 75 x 100 px, while the frames read "
+        r"before it have the mask's size; remove this frame or give it their size; to "
         r"skip such frames with a warning instead, set frames\.on_error: skip",
         tmp_path,
     )

@@ -111,7 +111,7 @@ def test_reversed_colorbar_rows_rejected(capsys, tmp_path):
 
 COLORBAR_PAST_FRAME = (
     r"key 'frames\.colorbar\.x_px' = \[306, 330\] \[px\] lies outside frame "
-    r"\S+/id1_cha_1c/\d+\.png, which is 320 x 240 px \(W x H\); set "
+    r"\S+/id1_cha_1c/\d+\.png, which is 240 x 320 px \(height x width\); set "
     r"frames\.colorbar\.x_px to columns within 0\.\.319"
 )
 
@@ -1000,8 +1000,9 @@ def test_where_without_metadata_names_flag(capsys, tmp_path):
         capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
     )
     message = (
-        f"cannot load the normal set: a filter {{'a': ['b']}} was given for "
-        f"{folder} without a metadata JSON file; pass --metadata as well"
+        f"cannot load the normal set: --normal-where a=b was given for "
+        f"{folder} without a metadata JSON file; pass --metadata as well, a "
+        "JSON file whose records give each file's path under 'image_filepath'"
     )
     assert_one_line_error(code, err, message)
 
@@ -1191,7 +1192,8 @@ POST_LOAD_SET_ERRORS = [
         "flir-pouch-cell.yaml",
         f"frames.valid_mask={CAM1_MASK}",
         (),
-        r"key 'frames\.valid_mask': mask \S+ is 80 x 60 px \(W x H\) but frame ",
+        r"key 'frames\.valid_mask': mask \S+ is 60 x 80 px \(height x width\) "
+        r"but frame ",
     ),
     (
         "battery-station-inferno.yaml",

@@ -157,7 +157,7 @@ def test_layout_off_frame_warns(caplog, corners_px, invalid_rows, expected):
     else:
         assert len(messages) == 1
         assert expected in messages[0]
-        assert "f.npy (10 x 8 px)" in messages[0]
+        assert "f.npy (8 x 10 px, height x width)" in messages[0]
         assert "registration.corners_px" in messages[0]
 
 

@@ -1200,6 +1200,7 @@ def _thermal_factory(
                     seed=args.seed,
                     spread=args.contrast_spread,
                     region=region,
+                    normal=args.normal,
                 )
             )
         regions.append(region)

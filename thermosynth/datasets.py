@@ -288,8 +288,9 @@ class HDF5Dataset(Dataset[Item]):
         into ``dataset_closeness.h5`` (or, with ``--write-back``, into the
         input file); open that file with this class to read it. Each array
         is float32 (len(self),), NaN for samples that were not measured
-        (the normal ones), in the units of docs/validation.md. Use it to
-        filter samples or to weight a sampler.
+        (the normal ones). Use it to filter samples or to weight a sampler.
+        The ``closeness`` dataset's ``units_json`` attribute maps each field
+        to its unit as JSON, such as ``{"contrast": "K", "area_px": "px"}``.
 
         Raises
         ------

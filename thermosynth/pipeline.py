@@ -135,9 +135,9 @@ class FrameSize:
         if frame.shape == self.shape:
             return
         raise FrameError(
-            f"frames of mixed sizes: {frame.source} is {frame.shape[1]} x "
-            f"{frame.shape[0]} px but {self.source} is {self.shape[1]} x "
-            f"{self.shape[0]} px; keep one size per recipe"
+            f"frames of mixed sizes: {frame.source} is {frame.shape[0]} x "
+            f"{frame.shape[1]} px (height x width) but {self.source} is "
+            f"{self.shape[0]} x {self.shape[1]} px; keep one size per recipe"
         )
 
 

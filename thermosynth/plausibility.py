@@ -208,7 +208,7 @@ class UnitChecks:
         on_frame = covered.sum() / area_px if area_px >= 1 else 1.0
         valid = frame.valid[covered].mean() if covered.any() else 0.0
         height, width = frame.shape
-        where = f"on {frame.source} ({width} x {height} px)"
+        where = f"on {frame.source} ({height} x {width} px, height x width)"
         if on_frame < MIN_ON_FRAME:
             self._warn(
                 "placement",

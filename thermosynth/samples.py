@@ -268,9 +268,9 @@ class Generator:
             self._shape = frame.shape
         elif frame.shape != self._shape:
             raise FrameError(
-                f"frames of mixed sizes: {frame.source} is {frame.shape[1]} x "
-                f"{frame.shape[0]} px but earlier frames are {self._shape[1]} x "
-                f"{self._shape[0]} px; keep one size per recipe"
+                f"frames of mixed sizes: {frame.source} is {frame.shape[0]} x "
+                f"{frame.shape[1]} px (height x width) but earlier frames are "
+                f"{self._shape[0]} x {self._shape[1]} px; keep one size per recipe"
             )
         return frame
 

@@ -101,7 +101,9 @@ def test_colorbar_off_colour_pixels_invalid(flir_rgb, tmp_path):
 
 
 def test_colorbar_outside_frame(flir_rgb):
-    with pytest.raises(FrameError, match=r"x \(306, 330\).*320 x 240 frame"):
+    with pytest.raises(
+        FrameError, match=r"x \(306, 330\).*240 x 320 px \(height x width\) frame"
+    ):
         read_colorbar(flir_rgb, x_px=(306, 330), y_px=(30, 207))
 
 
@@ -132,7 +134,7 @@ def test_colorbar_past_every_frame_names_keys(tmp_path):
 
     assert str(excinfo.value) == (
         f"key 'frames.colorbar.y_px' = [1, 25] [px] lies outside frame "
-        f"{folder / 'f0.png'}, which is 30 x 20 px (W x H); set "
+        f"{folder / 'f0.png'}, which is 20 x 30 px (height x width); set "
         "frames.colorbar.y_px to rows within 0..19"
     )
 
@@ -149,7 +151,7 @@ def test_colorbar_past_one_smaller_frame(tmp_path):
     assert type(excinfo.value) is FrameError
     assert str(excinfo.value) == (
         "keys 'frames.colorbar.x_px' = [2, 4] and 'frames.colorbar.y_px' = "
-        f"[1, 25] [px] lie outside frame {folder / 'f1.png'}, which is 3 x 20 px "
-        "(W x H), while the frames read before it contain the bar; remove this "
-        "frame or give it their size"
+        f"[1, 25] [px] lie outside frame {folder / 'f1.png'}, which is 20 x 3 px "
+        "(height x width), while the frames read before it contain the bar; "
+        "remove this frame or give it their size"
     )

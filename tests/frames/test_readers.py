@@ -141,7 +141,10 @@ def test_read_mask_any_channel_nonzero(tmp_path):
 def test_read_mask_wrong_size(tmp_path):
     cv2.imwrite(str(tmp_path / "m.png"), np.ones((6, 8), np.uint8))
 
-    with pytest.raises(FrameError, match=r"m.png is 8 x 6 px .* frame is 10 x 5 px"):
+    with pytest.raises(
+        FrameError,
+        match=r"m.png is 6 x 8 px \(height x width\) but the frame is 5 x 10 px",
+    ):
         read_mask(tmp_path / "m.png", shape=(5, 10))
 
 

@@ -304,8 +304,9 @@ def test_mask_of_wrong_size(tmp_path):
 
     with pytest.raises(
         MaskSizeError,
-        match=r"key 'frames\.valid_mask': mask .*roi\.png is 30 x 10 px \(W x H\) "
-        r"but frame .*f00\.png is 30 x 20 px; give a mask of the frames' size",
+        match=r"key 'frames\.valid_mask': mask .*roi\.png is 10 x 30 px "
+        r"\(height x width\) but frame .*f00\.png is 20 x 30 px; give a mask of "
+        r"the frames' size",
     ):
         source.read(0)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -174,10 +176,16 @@ def test_report_writes_files_and_copy(copied):
     with (folder / "closeness.csv").open() as stream:
         rows = list(csv.DictReader(stream))
     assert [int(r["sample_index"]) for r in rows] == list(range(40, 52))
+    assert {r["unit"] for r in rows} == {"K"}
     with h5py.File(folder / "dataset_closeness.h5", "r") as file:
         closeness = file["closeness"][()]
+        units = json.loads(file["closeness"].attrs["units_json"])
     assert np.all(np.isnan(closeness["area_px"][:40]))
     np.testing.assert_array_equal(closeness["area_px"][40:], 9.0)
+    assert set(units) == set(closeness.dtype.names)
+    assert units["contrast"] == units["est_contrast"] == "K"
+    assert units["area_px"] == units["est_area_px"] == "px"
+    assert units["contrast_noise"] == units["peak_z"] == "1"
 
     baseline = [r for r in report.set_distances if r["set_b"] == "normal"]
     assert all(r["c2st_accuracy"] < 0.8 for r in baseline)
@@ -655,3 +663,77 @@ def test_small_c2st_sets_noted(n_per_set, noted):
     assert bool(notes) == noted
     if noted:
         assert notes[0].startswith(f"C2ST drew only {n_per_set} frames per set")
+
+
+def _pv_levels(data_dir: Path, folder: Path, factor: int) -> FrameSet:
+    """Load 12 Raptor Maps PV crops saved as 8-bit PNG, or 16-bit times ``factor``."""
+    folder.mkdir()
+    images = sorted((data_dir / "pv-modules-raptormaps" / "images").glob("*.jpg"))
+    dtype = np.uint8 if factor == 1 else np.uint16
+    for i, path in enumerate(images[:12]):
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(dtype) * factor
+        assert cv2.imwrite(str(folder / f"{i:03d}.png"), image)
+    return load_frame_set(folder)
+
+
+def _pair_report(normal: FrameSet, pseudo: FrameSet, out_dir: Path) -> ClosenessReport:
+    return closeness_report(
+        normal,
+        pseudo.subset(np.arange(6)),
+        out_dir=out_dir,
+        rng=np.random.default_rng(0),
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+        hdf5="none",
+    )
+
+
+def test_scaled_normal_against_levels_names_fix(data_dir, tmp_path):
+    levels = _pv_levels(data_dir, tmp_path / "levels", 100)
+    kelvin = levels.decoded(scale_per_level=0.01, offset=0.0, unit="K")
+    eight_bit = _pv_levels(data_dir, tmp_path / "eight_bit", 1)
+
+    with pytest.raises(FrameError) as raised:
+        _pair_report(kelvin, levels, tmp_path / "scaled")
+    with pytest.raises(FrameError) as other_depth:
+        _pair_report(kelvin, eight_bit, tmp_path / "other_depth")
+    report = _pair_report(levels, levels, tmp_path / "in_levels")
+
+    message = str(raised.value)
+    assert "pseudo frames from" in message
+    assert "are in level but normal frames from" in message
+    assert "are in K, so contrasts and distances between them" in message
+    assert (
+        "leave out --normal-scale to compare both sets in levels, or pass a "
+        "thermosynth dataset.h5"
+    ) in message
+    assert "--normal-scale" not in str(other_depth.value)
+    assert {row["unit"] for row in report.per_sample} == {"level"}
+
+
+def test_csv_tables_give_units(flir_frames, tmp_path):
+    rows = flir_frames.subset(np.arange(8))
+    report = closeness_report(
+        flir_frames,
+        rows,
+        rows,
+        out_dir=tmp_path / "report",
+        rng=np.random.default_rng(0),
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+        hdf5="none",
+    )
+
+    with (report.out_dir / "per_sample.csv").open() as stream:
+        per_sample = list(csv.DictReader(stream))
+    with (report.out_dir / "property_comparison.csv").open() as stream:
+        properties = {r["property"]: r["unit"] for r in csv.DictReader(stream)}
+    assert list(per_sample[0])[-1] == "unit"
+    assert {r["unit"] for r in per_sample} == {"level"}
+    assert properties == {
+        "est_area_px": "px",
+        "est_contrast": "level",
+        "est_contrast_noise": "1",
+        "est_elongation": "1",
+        "peak_z": "1",
+    }

@@ -14,7 +14,7 @@ from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.output.folder import EightBitScale, FolderWriter
 from thermosynth.output.hdf5 import HDF5Writer
 from thermosynth.output.sample import Sample
-from thermosynth.validation.io import load_frame_set
+from thermosynth.validation.io import load_for_role, load_frame_set
 from thermosynth.validation.transfer_data import kelvin_per_level
 
 PV_STEMS = ("0", "1", "2", "4", "5", "7")
@@ -100,13 +100,45 @@ def test_mvtec_rejects_two_masks(data_dir, tmp_path):
 
 def test_mvtec_rejects_missing_mask(data_dir, tmp_path):
     _mvtec_tree(tmp_path, _pv_frames(data_dir))
-    _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 5)})
+    masks = _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 5)})
 
-    with pytest.raises(
-        FrameError,
-        match=r"mask not found for .*004\.png: expected .*004_mask\.\* or .*004\.\*",
-    ):
+    with pytest.raises(FrameError) as raised:
         load_frame_set(tmp_path, label="anomalous")
+
+    message = str(raised.value)
+    images = tmp_path / "test" / "hot"
+    assert message.startswith(f"1 of 3 images in {images} has no mask in {masks}.")
+    assert "Expected <stem>_mask.png or <stem>.png for each image <stem>" in message
+    assert "such as 004_mask.png for 004.png" in message
+    assert "match no image" not in message
+
+
+def test_mvtec_misnamed_masks_raise_once(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+    masks = _write_masks(tmp_path, {i: f"{i:03d}-mask.png" for i in (3, 4, 5)})
+    (tmp_path / "ground_truth" / "cold").mkdir()
+    (tmp_path / "test" / "cold").mkdir()
+    shutil.copy(tmp_path / "test" / "hot" / "005.png", tmp_path / "test" / "cold")
+
+    with pytest.raises(FrameError) as raised:
+        load_frame_set(tmp_path, label="anomalous")
+
+    message = str(raised.value)
+    cold = tmp_path / "ground_truth" / "cold"
+    assert message.count("images in") == 2
+    hot = f"3 of 3 images in {tmp_path / 'test' / 'hot'} have no mask in {masks}"
+    assert hot in message
+    assert (
+        "that folder contains e.g. 003-mask.png, 004-mask.png, 005-mask.png, "
+        "which match no image"
+    ) in message
+    assert f"1 of 1 images in {tmp_path / 'test' / 'cold'} has no mask in {cold}" in (
+        message
+    )
+    assert "that folder contains no image or .npy file" in message
+    assert message.endswith(
+        f"or remove {tmp_path / 'ground_truth'} to run without pixel metrics"
+    )
 
 
 def test_mvtec_without_ground_truth(data_dir, tmp_path, caplog):
@@ -412,7 +444,9 @@ def test_mvtec_missing_mask_says_how_to_skip(data_dir, tmp_path):
     _write_masks(tmp_path, {i: f"{i:03d}_mask.png" for i in (3, 5)})
 
     skip = r"or remove .*ground_truth to run without pixel metrics"
-    with pytest.raises(FrameError, match=r"mask not found for .*004\.png.*" + skip):
+    with pytest.raises(
+        FrameError, match=r"such as 004_mask\.png for 004\.png.*" + skip
+    ):
         load_frame_set(tmp_path, label="anomalous")
     shutil.rmtree(tmp_path / "ground_truth" / "hot")
     (tmp_path / "ground_truth" / "cold").mkdir()
@@ -475,3 +509,71 @@ def test_mvtec_without_anomalies_names_layout(data_dir, tmp_path):
     assert message.startswith(f"no anomalous images in the MVTec tree {tmp_path}")
     assert "which contains test/good/, train/good/" in message
     assert "one test/<defect>/ folder per defect kind" in message
+
+
+def test_filter_on_mvtec_names_option(data_dir, tmp_path):
+    _mvtec_tree(tmp_path, _pv_frames(data_dir))
+
+    with pytest.raises(FrameError) as raised:
+        load_for_role(tmp_path, "normal", where={"a": ["b"]})
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"cannot load the normal set: --normal-where a=b does not apply to {tmp_path}"
+    )
+    assert "it is an MVTec tree, which is read by its labels" in message
+    assert "(normal frames from train/good and test/good)" in message
+    assert "Leave out --normal-where a=b" in message
+
+
+def test_filter_without_metadata_names_option(data_dir, tmp_path):
+    for stem, frame in zip(PV_STEMS, _pv_frames(data_dir), strict=True):
+        cv2.imwrite(str(tmp_path / f"{stem}.png"), frame)
+
+    with pytest.raises(FrameError) as raised:
+        load_for_role(tmp_path, "real", where={"cls": ["Cell", "Diode"]})
+
+    assert str(raised.value).startswith(
+        f"cannot load the real set: --real-where cls=Cell,Diode was given for "
+        f"{tmp_path} without a metadata JSON file; pass --metadata"
+    )
+
+
+def test_metadata_names_missing_files(data_dir, tmp_path, caplog):
+    for stem, frame in zip(PV_STEMS, _pv_frames(data_dir), strict=True):
+        cv2.imwrite(str(tmp_path / f"{stem}.png"), frame)
+    records = [{"file": f"{name}.png", "cls": "n"} for name in ("0", "x", "y", "z")]
+    metadata = tmp_path / "meta.json"
+    metadata.write_text(json.dumps(records))
+    where = {"cls": ["n"]}
+
+    with caplog.at_level("WARNING", logger="thermosynth.validation.io"):
+        found = load_frame_set(
+            tmp_path, metadata=metadata, where=where, path_key="file"
+        )
+    metadata.write_text(json.dumps(records[1:]))
+    with pytest.raises(FrameError) as raised:
+        load_frame_set(tmp_path, metadata=metadata, where=where, path_key="file")
+
+    missing = f"({tmp_path / 'x.png'}, {tmp_path / 'y.png'} and 1 more)"
+    assert np.array_equal(found.values, _pv_frames(data_dir)[:1])
+    assert f"selects 4 files, of which 3 are not found {missing}" in caplog.text
+    assert str(raised.value) == (
+        f"no frames to load from {tmp_path}: {metadata} selects 3 files, of "
+        f"which 3 are not found {missing}; check that 'file' gives paths "
+        f"relative to {tmp_path}"
+    )
+
+
+def test_empty_folder_names_suffixes(tmp_path):
+    (tmp_path / "frames" / "images").mkdir(parents=True)
+    (tmp_path / "frames" / "notes.txt").write_text("no frames here")
+
+    with pytest.raises(FrameError) as raised:
+        load_frame_set(tmp_path / "frames")
+
+    assert str(raised.value).startswith(
+        f"{tmp_path / 'frames'} contains no PNG, JPEG, TIFF, BMP or .npy files "
+        "(.png, .jpg, .jpeg, .tif, .tiff, .bmp, .npy)"
+    )
+    assert "(it contains the folders images)" in str(raised.value)

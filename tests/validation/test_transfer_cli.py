@@ -281,7 +281,9 @@ def test_transfer_level_scale_not_warned(data_dir, overrides, kelvin_per_level, 
     frame = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"
     image = cv2.imread(str(frame), cv2.IMREAD_GRAYSCALE)
     data = SimpleNamespace(kelvin_per_level=kelvin_per_level, train_normal=image[None])
-    args = SimpleNamespace(bank_scenarios=1, seed=0, contrast_spread=1.0)
+    args = SimpleNamespace(
+        bank_scenarios=1, seed=0, contrast_spread=1.0, normal=frame.parent
+    )
 
     with caplog.at_level("INFO", logger="thermosynth"):
         _thermal_factory(args, [(path, loaded)], data, image.shape, None)

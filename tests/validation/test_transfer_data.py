@@ -246,3 +246,20 @@ def test_empty_train_good_rejected(tmp_path):
     message = r"train/good contains no images; put the normal training frames there"
     with pytest.raises(FrameError, match=message):
         load_transfer_data(tmp_path, tmp_path, np.random.default_rng(0))
+
+
+def test_real_of_other_size_rejected(data_dir, tmp_path):
+    grey = _pv_grey(data_dir, 10)
+    _write_tree(tmp_path / "normal", grey)
+    _write_tree(tmp_path / "real", [g[:30] for g in grey])
+
+    with pytest.raises(FrameError) as raised:
+        load_transfer_data(
+            tmp_path / "normal", tmp_path / "real", np.random.default_rng(0)
+        )
+
+    assert str(raised.value) == (
+        f"real anomalies of class 'hot' in {tmp_path / 'real'} are 30 x 24 px "
+        f"(height x width) but the normal frames in {tmp_path / 'normal'} are "
+        "40 x 24 px; give frames of one size"
+    )

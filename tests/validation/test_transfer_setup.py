@@ -1,9 +1,11 @@
 """Tests of the thermosynth generator that validate transfer builds from a recipe."""
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 import yaml
@@ -217,11 +219,23 @@ def test_region_resized_with_frames(tmp_path):
     assert region.sum() == pytest.approx(_battery_region().sum() / 4, rel=0.1)
 
 
-def test_region_wrong_size_rejected(tmp_path):
-    loaded = load_recipe(_battery_recipe(tmp_path))
+def test_region_wrong_size_rejected(data_dir, tmp_path):
+    mask = (
+        data_dir / "battery-station-inferno" / "camera_masks" / "MASK_CAM1_thermal.png"
+    )
+    path = _battery_recipe(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["frames"]["valid_mask"] = str(mask)
+    path.write_text(yaml.safe_dump(data))
 
-    with pytest.raises(MaskSizeError, match="frames.valid_mask"):
-        recipe_region(loaded, (40, 24))
+    with pytest.raises(MaskSizeError) as raised:
+        recipe_region(load_recipe(path), (40, 24))
+
+    assert str(raised.value) == (
+        f"key 'frames.valid_mask': mask {mask} is 60 x 80 px (height x "
+        "width) but the training frames are 40 x 24 px; give a mask of the "
+        "frames' size"
+    )
 
 
 def test_stretch_and_palette_warned(tmp_path, caplog):
@@ -258,3 +272,36 @@ def test_contamination_message_gives_largest_fraction():
 
     assert "lower --contamination to 0.15 or less" in str(info.value)
     check_contamination(0.15, n_train=200, n_reserve=30)
+
+
+def _unscaled_output(data_dir: Path, root: Path) -> Path:
+    """Write an output whose folder/ tree has real palette frames and no scale.json."""
+    source = data_dir / "battery-station-inferno" / "normal_masked"
+    good = root / "folder" / "train" / "good"
+    good.mkdir(parents=True)
+    for i, frame in enumerate(sorted(source.glob("*CAM1_thermal.png"))[:2]):
+        shutil.copy(frame, good / f"{i:03d}.png")
+    with h5py.File(root / "dataset.h5", "w") as file:
+        file["labels"] = np.zeros(2, np.uint8)
+    return root / "folder"
+
+
+def test_unscaled_tree_names_missing_scale(data_dir, tmp_path):
+    tree = _unscaled_output(data_dir, tmp_path / "out")
+    changes = {"camera.levels_per_kelvin": None}
+    loaded = load_recipe(_battery_recipe(tmp_path, **changes))
+    image = cv2.imread(str(tree / "train" / "good" / "000.png"), cv2.IMREAD_GRAYSCALE)
+
+    for normal in (tree, tree.parent, tree.parent / "dataset.h5"):
+        with pytest.raises(RecipeError) as raised:
+            thermal_factory(loaded, image, n_scenarios=1, seed=0, normal=normal)
+        message = str(raised.value)
+        assert f"{tree} has no scale.json, because its frames were written as " in (
+            message
+        )
+        assert "set camera.levels_per_kelvin [level K-1] in the recipe" in message
+        assert "when that tree is --normal" not in message
+
+    (tree / "scale.json").write_text("{}")
+    with pytest.raises(RecipeError, match="scale.json when that tree is --normal"):
+        thermal_factory(loaded, image, n_scenarios=1, seed=0, normal=tree)

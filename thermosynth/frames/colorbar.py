@@ -59,6 +59,7 @@ def _check_bar_box(
     y0, y1 = y_px
     if not (0 <= x0 <= x1 < width and 0 <= y0 < y1 < height):
         raise FrameError(
-            f"colour bar x {x_px}, y {y_px} [px] does not fit a {width} x {height} "
-            "frame; give first <= last column and first < last row inside the frame"
+            f"colour bar x {x_px}, y {y_px} [px] does not fit a {height} x {width} "
+            "px (height x width) frame; give first <= last column and first < "
+            "last row inside the frame"
         )

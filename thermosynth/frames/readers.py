@@ -167,8 +167,9 @@ def mask_from_image(
 
     if shape is not None and mask.shape != tuple(shape):
         raise FrameError(
-            f"mask {path} is {mask.shape[1]} x {mask.shape[0]} px (W x H) but the "
-            f"frame is {shape[1]} x {shape[0]} px; use a mask of the frame's size"
+            f"mask {path} is {mask.shape[0]} x {mask.shape[1]} px (height x width) "
+            f"but the frame is {shape[0]} x {shape[1]} px; use a mask of the "
+            "frame's size"
         )
     return mask
 

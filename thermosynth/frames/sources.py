@@ -163,20 +163,38 @@ class Region:
         self.ignore_rects = [_check_rect(rect) for rect in ignore_rects]
         self._cache: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
 
-    def mask(self, name: str, shape: tuple[int, int]) -> np.ndarray:
-        """Return True where blending may change pixels of frame ``name``."""
+    def mask(
+        self, name: str, shape: tuple[int, int], *, frames: str | None = None
+    ) -> np.ndarray:
+        """Return True where blending may change pixels of frame ``name``.
+
+        ``frames`` names the frames of ``shape`` in a size error, with its
+        verb, such as "the training frames are"; by default "frame NAME is".
+        """
+        frames = frames or f"frame {name} is"
         region = np.ones(shape, dtype=bool)
         if self.valid_mask is not None:
-            region &= self._load(self.valid_mask, "frames.valid_mask", name, shape)
+            valid = self._load(
+                self.valid_mask, "frames.valid_mask", name, shape, frames
+            )
+            region &= valid
         if self.ignore_mask is not None:
-            region &= ~self._load(self.ignore_mask, "frames.ignore_mask", name, shape)
+            ignored = self._load(
+                self.ignore_mask, "frames.ignore_mask", name, shape, frames
+            )
+            region &= ~ignored
 
         for x0, y0, x1, y1 in self.ignore_rects:
             region[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = False
         return region
 
     def _load(
-        self, spec: MaskSpec, key: str, name: str, shape: tuple[int, int]
+        self,
+        spec: MaskSpec,
+        key: str,
+        name: str,
+        shape: tuple[int, int],
+        frames: str,
     ) -> np.ndarray:
         """Read the mask of frame ``name`` from ``spec``, the recipe's ``key``.
 
@@ -197,7 +215,7 @@ class Region:
         if str(path) not in {cached for cached, _ in self._cache}:
             _warn_non_binary(path, key, non_binary_values(image))
         if mask.shape != shape:
-            raise _mask_size_error(mask.shape, shape, path, key, name, self._cache)
+            raise _mask_size_error(mask.shape, shape, path, key, frames, self._cache)
         self._cache[cache_key] = mask
         return mask
 
@@ -220,16 +238,17 @@ def _mask_size_error(
     frame_shape: tuple[int, int],
     path: str | Path,
     key: str,
-    name: str,
+    frames: str,
     fitted: Mapping[tuple[str, tuple[int, int]], np.ndarray],
 ) -> FrameError:
-    """Describe a mask whose size differs from that of frame ``name``.
+    """Describe a mask whose size differs from that of the frames.
 
+    ``frames`` names the frames with its verb, such as "frame a.png is".
     ``fitted`` contains the masks already applied, keyed by path and frame shape.
     """
     sizes = (
-        f"mask {path} is {mask_shape[1]} x {mask_shape[0]} px (W x H) but frame "
-        f"{name} is {frame_shape[1]} x {frame_shape[0]} px"
+        f"mask {path} is {mask_shape[0]} x {mask_shape[1]} px (height x width) "
+        f"but {frames} {frame_shape[0]} x {frame_shape[1]} px"
     )
     if any(fitted_path == str(path) for fitted_path, _ in fitted):
         return FrameError(
@@ -643,7 +662,8 @@ class ImageFolderSource:
         if len(keys) == 2:
             subject = f"keys {keys[0]} and {keys[1]} [px] lie"
         sizes = (
-            f"{subject} outside frame {name}, which is {width} x {height} px (W x H)"
+            f"{subject} outside frame {name}, which is {height} x {width} px "
+            "(height x width)"
         )
         if self._colorbar_fitted:
             raise FrameError(

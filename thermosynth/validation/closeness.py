@@ -4,10 +4,12 @@
 where a user has them, real anomalous frames, and writes a report folder:
 
 - ``per_sample.csv``: contrast, area, shape and nearest-neighbour ratios of
-  every held-out normal, pseudo and real sample;
+  every held-out normal, pseudo and real sample, with the ``unit`` of its
+  contrasts and noise;
 - ``set_distances.csv``: MMD, classifier two-sample test and Fréchet
   distance between the sets, in two feature spaces;
-- ``property_comparison.csv``: pseudo against real contrast, size and shape;
+- ``property_comparison.csv``: pseudo against real contrast, size and shape,
+  with each property's ``unit``;
 - ``report.md`` with the tables and the PNG figures.
 
 The normal set is split in two random halves: the reference half fits the
@@ -22,6 +24,7 @@ reported as NaN (see `closeness_report`).
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
 import zlib
@@ -35,6 +38,7 @@ import numpy as np
 from scipy import ndimage, stats
 
 from thermosynth.errors import FrameError, OutputError
+from thermosynth.frames.frame import rise_unit
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.output.atomic import check_file_writable, staged_dir
 from thermosynth.validation.distances import (
@@ -71,6 +75,11 @@ CLOSENESS_COLUMNS = (
     "reconstruction_error",
 )
 """Per-sample figures written back to a dataset, in this order."""
+
+FRAME_UNIT_FIGURES = ("noise_sigma", "contrast", "est_contrast")
+"""Per-sample figures in the unit of a difference of frame values, which is K
+for frames in C or K, level for stored levels and value for floats of no
+recorded unit. Areas are in px, and every other figure is a ratio ("1")."""
 
 COMPARED_PROPERTIES = (
     "est_area_px",
@@ -483,10 +492,15 @@ def _check_units(name: str, frames: FrameSet, normal: FrameSet) -> None:
             "line (FrameSet.decoded in Python), or give a thermosynth dataset.h5 "
             "or output folder, whose normal samples are decoded to its frame unit"
         )
+    # Without --normal-scale, normal levels of this set's bit depth compare as they are.
+    in_levels = ""
+    if normal.scale_given and normal.encoding is not None:
+        if _level_dtype(frames) == normal.encoding.dtype:
+            in_levels = "leave out --normal-scale to compare both sets in levels, or "
     raise FrameError(
-        f"{problem}: pass a thermosynth dataset.h5 or output folder as the "
-        f"{name} set, which is decoded to its frame unit, since a plain folder "
-        "of integer images keeps its stored levels"
+        f"{problem}: {in_levels}pass a thermosynth dataset.h5 or output folder "
+        f"as the {name} set, which is decoded to its frame unit, since a plain "
+        "folder of integer images keeps its stored levels"
     )
 
 
@@ -610,9 +624,10 @@ def _measure(
             name, frames, model, _quantum(frames), threshold_sigma, ring_px
         )
         _add_feature_columns(set_rows, features, name, autoencoder, frames)
-        if not model.has_noise:
-            for row in set_rows:
+        for row in set_rows:
+            if not model.has_noise:
                 row["nn_ratio_thermal"] = float("nan")
+            row["unit"] = rise_unit(frames.unit)
         rows.extend(set_rows)
     return _Measured(rows, features, regions, model.has_noise, notes)
 
@@ -864,13 +879,26 @@ def _small_c2st_note(distances: list[dict[str, Any]]) -> list[str]:
     return [note]
 
 
+def figure_unit(name: str, unit: str) -> str:
+    """Return the unit of per-sample figure ``name``.
+
+    "px" for areas, ``unit`` (that of a difference of the frames' values) for
+    `FRAME_UNIT_FIGURES`, and "1" for ratios.
+    """
+    if name.endswith("area_px"):
+        return "px"
+    return unit if name in FRAME_UNIT_FIGURES else "1"
+
+
 def _compare_properties(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    units = {r["unit"] for r in rows if r["set"] in ("pseudo", "real")}
     comparison = []
     for prop in COMPARED_PROPERTIES:
         pseudo = _finite([r[prop] for r in rows if r["set"] == "pseudo"])
         real = _finite([r[prop] for r in rows if r["set"] == "real"])
         entry: dict[str, Any] = {
             "property": prop,
+            "unit": ", ".join(sorted({figure_unit(prop, u) for u in units})),
             "n_pseudo": pseudo.size,
             "n_real": real.size,
         }
@@ -964,7 +992,11 @@ def _write_back(
     written = []
     if "csv" in targets:
         sidecar = [
-            {"sample_index": r["sample_index"], **{c: r[c] for c in CLOSENESS_COLUMNS}}
+            {
+                "sample_index": r["sample_index"],
+                **{c: r[c] for c in CLOSENESS_COLUMNS},
+                "unit": r["unit"],
+            }
             for r in pseudo_rows
         ]
         _write_csv(targets["csv"], sidecar)
@@ -1006,3 +1038,6 @@ def _write_hdf5(
             "per-sample closeness of anomalous samples to normal data, NaN for "
             "samples not measured; see thermosynth.validation.closeness"
         )
+        unit = rows[0]["unit"] if rows else ""
+        units = {name: figure_unit(name, unit) for name in CLOSENESS_COLUMNS}
+        written.attrs["units_json"] = json.dumps(units)

@@ -44,6 +44,14 @@ from thermosynth.frames.readers import (
     read_image,
 )
 from thermosynth.physics.heat import ZERO_C_IN_K
+from thermosynth.validation.source_errors import (
+    filter_text,
+    first_two,
+    labelled_filter_message,
+    missing_masks_message,
+    no_frame_files_message,
+    without_masks_hint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +88,9 @@ class FrameSet:
         Map from the stored integer levels to ``values``
         (value = level * ``scale_per_level`` + ``offset``); scale 1 and
         offset 0 for frames kept in levels, None for float sources.
+    scale_given : bool
+        True where :meth:`decoded` decoded the stored levels with a scale that
+        the caller gave (``--normal-scale`` on the command line).
     """
 
     values: np.ndarray
@@ -90,6 +101,7 @@ class FrameSet:
     origin: Path
     kind: Literal["hdf5", "mvtec", "folder", "stack"]
     encoding: LinearEncoding | None = None
+    scale_given: bool = False
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -166,21 +178,22 @@ class FrameSet:
             self.encoding.dtype, scale_per_level=scale_per_level, offset=offset
         )
         return dataclasses.replace(
-            self, values=encoding.decode(self.values), unit=unit, encoding=encoding
+            self,
+            values=encoding.decode(self.values),
+            unit=unit,
+            encoding=encoding,
+            scale_given=True,
         )
 
     def subset(self, keep: np.ndarray) -> FrameSet:
         """Return the frames at positions ``keep``, in that order."""
         keep = np.asarray(keep, dtype=np.int64)
-        return FrameSet(
+        return dataclasses.replace(
+            self,
             values=self.values[keep],
             masks=None if self.masks is None else self.masks[keep],
             indices=self.indices[keep],
             names=[self.names[i] for i in keep],
-            unit=self.unit,
-            origin=self.origin,
-            kind=self.kind,
-            encoding=self.encoding,
         )
 
 
@@ -193,6 +206,7 @@ def load_frame_set(
     path_key: str = "image_filepath",
     max_frames: int | None = None,
     rng: np.random.Generator | None = None,
+    where_option: str | None = None,
 ) -> FrameSet:
     """Load frames from a thermosynth HDF5, an MVTec tree or a plain folder.
 
@@ -219,6 +233,9 @@ def load_frame_set(
         Keep at most this many frames, drawn without replacement with ``rng``.
     rng : numpy.random.Generator, optional
         Needed when ``max_frames`` is smaller than the set.
+    where_option : str, optional
+        Command-line option that gave ``where``, such as ``"--normal-where"``,
+        so that errors show the filter as the user typed it.
 
     Returns
     -------
@@ -237,15 +254,14 @@ def load_frame_set(
     is_hdf5 = path.is_file() and path.suffix in (".h5", ".hdf5")
     is_stack = path.is_file() and path.suffix.lower() == ".npy"
     is_mvtec = _is_mvtec_tree(path)
+    named = filter_text(where, where_option, metadata)
     if (is_hdf5 or is_mvtec) and (metadata is not None or where):
-        raise FrameError(
-            f"{path} is a labelled dataset; metadata filters apply to plain image "
-            "folders only, so select by label instead"
-        )
+        raise FrameError(labelled_filter_message(path, is_hdf5, label, named))
     if is_stack and (metadata is not None or where):
         raise FrameError(
-            f"{path} is one .npy stack; metadata filters apply to plain image "
-            "folders only, so give the frames to keep as a folder of files"
+            f"{named} does not apply to {path}, because it is one .npy stack and "
+            "metadata filters select files of a plain image folder; give the "
+            "frames to keep as a folder of files"
         )
 
     if is_hdf5:
@@ -255,7 +271,7 @@ def load_frame_set(
     elif is_stack:
         frames = _load_stack(path)
     elif path.is_dir():
-        files = _select_files(path, metadata, where, path_key)
+        files = _select_files(path, metadata, where, path_key, named)
         frames = _load_files(files, origin=path)
     elif path.is_file():
         raise FrameError(
@@ -283,6 +299,7 @@ def load_for_role(
 ) -> FrameSet:
     """Load a set for one role: normal samples, or anomalous ones of a dataset."""
     label: Label = "normal" if role == "normal" else "anomalous"
+    options.setdefault("where_option", f"--{role}-where")
     try:
         return load_frame_set(path, label=label, **options)
     except FrameError as exc:
@@ -509,16 +526,29 @@ def _mvtec_masks(
         )
         return None
 
-    masks = np.zeros((len(entries), *shape), bool)
+    found: dict[int, Path] = {}
+    missing: dict[str, list[Path]] = {}
     by_kind: dict[str, dict[str, list[Path]]] = {}
-    non_binary: list[tuple[Path, list[int]]] = []
     for i, (file, kind) in enumerate(entries):
         if kind is None:
             continue
         folder = root / "ground_truth" / kind
         if kind not in by_kind:
+            _check_mask_folder(folder, file.parent)
             by_kind[kind] = _files_by_stem(folder)
-        path = _find_mask(file, folder, by_kind[kind])
+        path = _find_mask(file, by_kind[kind])
+        if path is None:
+            missing.setdefault(kind, []).append(file)
+        else:
+            found[i] = path
+    if missing:
+        raise FrameError(
+            missing_masks_message(root, entries, missing, by_kind, IMAGE_SUFFIXES)
+        )
+
+    masks = np.zeros((len(entries), *shape), bool)
+    non_binary: list[tuple[Path, list[int]]] = []
+    for i, path in found.items():
         masks[i], values = _read_mvtec_mask(path, shape)
         if values:
             non_binary.append((path, values))
@@ -554,31 +584,29 @@ def _files_by_stem(folder: Path) -> dict[str, list[Path]]:
     return files
 
 
-def _find_mask(image: Path, folder: Path, by_stem: dict[str, list[Path]]) -> Path:
-    """Return the one mask named ``<stem>_mask.*`` or ``<stem>.*`` in ``folder``."""
+def _find_mask(image: Path, by_stem: dict[str, list[Path]]) -> Path | None:
+    """Return the one mask named ``<stem>_mask.*`` or ``<stem>.*``, or None.
+
+    ``by_stem`` lists the files of the image's mask folder by stem.
+    """
     candidates = by_stem.get(f"{image.stem}_mask", []) + by_stem.get(image.stem, [])
     if len(candidates) > 1:
         raise FrameError(
             f"{len(candidates)} masks match {image}: "
             f"{', '.join(str(c) for c in candidates)}; keep one of them"
         )
-    without = f"or remove {folder.parent} to run without pixel metrics"
+    return candidates[0] if candidates else None
+
+
+def _check_mask_folder(folder: Path, images: Path) -> None:
+    """Raise FrameError if the mask folder of the images in ``images`` is missing."""
     if not folder.is_dir():
         raise FrameError(
             f"mask folder {folder} not found for the anomalous images in "
-            f"{image.parent}; an MVTec tree with a ground_truth folder needs a "
+            f"{images}; an MVTec tree with a ground_truth folder needs a "
             f"mask for every anomalous image, so add the folder with their masks, "
-            f"{without}"
+            f"{without_masks_hint(folder.parent.parent)}"
         )
-    if not candidates:
-        suffixes = "/".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
-        raise FrameError(
-            f"mask not found for {image}: expected {folder / image.stem}_mask.* or "
-            f"{folder / image.stem}.* ({suffixes}); an MVTec tree with a "
-            f"ground_truth folder needs a mask for every anomalous image, so add "
-            f"it, {without}"
-        )
-    return candidates[0]
 
 
 def _read_mvtec_mask(
@@ -594,8 +622,9 @@ def _read_mvtec_mask(
         mask = mask.any(axis=2)
     if mask.shape != tuple(shape):
         raise FrameError(
-            f"mask {path} has shape {mask.shape} but the frame is {shape}; use a "
-            "mask of the frame's size"
+            f"mask {path} is {mask.shape[0]} x {mask.shape[1]} px (height x "
+            f"width) but the frame is {shape[0]} x {shape[1]} px; use a mask of "
+            "the frame's size"
         )
     return mask, []
 
@@ -669,14 +698,23 @@ def _select_files(
     metadata: str | Path | None,
     where: Mapping[str, Sequence[str]] | None,
     path_key: str,
+    named: str,
 ) -> list[Path]:
+    """List a plain folder's frame files, or those its metadata records keep.
+
+    ``named`` is the filter as errors show it (see `filter_text`).
+    """
     if metadata is None:
         if where:
             raise FrameError(
-                f"a filter {dict(where)} was given for {folder} without a "
-                "metadata JSON file; pass --metadata as well"
+                f"{named} was given for {folder} without a metadata JSON file; "
+                f"pass --metadata as well, a JSON file whose records give each "
+                f"file's path under {path_key!r}"
             )
-        return _image_files(folder)
+        files = _image_files(folder)
+        if not files:
+            raise FrameError(no_frame_files_message(folder, IMAGE_SUFFIXES))
+        return files
 
     metadata = Path(metadata)
     if not metadata.is_file():
@@ -685,7 +723,7 @@ def _select_files(
     kept = [r for r in records if _matches(r, where or {})]
     if where and not kept:
         raise FrameError(
-            f"no record of {metadata} matches the filter {dict(where)}; "
+            f"no record of {metadata} matches {named}; "
             f"{_present_values(records, where)}"
         )
     missing = [r for r in kept if path_key not in r]
@@ -695,7 +733,41 @@ def _select_files(
             f"give every record a {path_key!r} field with the file path"
         )
     files = sorted(metadata.parent / str(r[path_key]) for r in kept)
-    return [f for f in files if f.is_file() and _is_under(f, folder)]
+    return _listed_files(files, folder, metadata, path_key)
+
+
+def _listed_files(
+    files: list[Path], folder: Path, metadata: Path, path_key: str
+) -> list[Path]:
+    """Return the files of ``files`` that exist under ``folder``.
+
+    Logs a warning for listed files that are missing or lie outside
+    ``folder``, and raises FrameError when none is left.
+    """
+    found = [f for f in files if f.is_file() and _is_under(f, folder)]
+    absent = [f for f in files if not f.is_file()]
+    outside = [f for f in files if f.is_file() and not _is_under(f, folder)]
+    problems = []
+    if absent:
+        verb = "is" if len(absent) == 1 else "are"
+        problems.append(f"{len(absent)} {verb} not found ({first_two(absent)})")
+    if outside:
+        verb = "lies" if len(outside) == 1 else "lie"
+        problems.append(
+            f"{len(outside)} {verb} outside {folder} ({first_two(outside)})"
+        )
+    if not problems:
+        return found
+
+    noun = "file" if len(files) == 1 else "files"
+    listed = (
+        f"{metadata} selects {len(files)} {noun}, of which {' and '.join(problems)}"
+    )
+    fix = f"check that {path_key!r} gives paths relative to {metadata.parent}"
+    if not found:
+        raise FrameError(f"no frames to load from {folder}: {listed}; {fix}")
+    logger.warning("%s: %s, so they are left out; %s", folder, listed, fix)
+    return found
 
 
 def _present_values(

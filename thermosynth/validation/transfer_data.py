@@ -258,6 +258,7 @@ def load_transfer_data(
         label="normal",
         metadata=metadata if normal_where else None,
         where=normal_where,
+        where_option="--normal-where",
     )
     train_set, test_set = _mvtec_split(normals)
     anomalies = _load_real_classes(real_path, metadata, real_where)
@@ -473,12 +474,21 @@ def _load_real_classes(
     if where and len(where) == 1:
         ((key, values),) = where.items()
         return {
-            value: load_frame_set(path, metadata=metadata, where={key: [value]})
+            value: load_frame_set(
+                path,
+                metadata=metadata,
+                where={key: [value]},
+                where_option="--real-where",
+            )
             for value in dict.fromkeys(values)
         }
 
     frames = load_frame_set(
-        path, label="anomalous", metadata=metadata if where else None, where=where
+        path,
+        label="anomalous",
+        metadata=metadata if where else None,
+        where=where,
+        where_option="--real-where",
     )
     if frames.kind != "mvtec":
         return {"anomalous": frames}
@@ -494,9 +504,9 @@ def _check_shapes(normals: FrameSet, anomalies: Mapping[str, FrameSet]) -> None:
         if frames.shape != normals.shape:
             raise FrameError(
                 f"real anomalies of class {name!r} in {frames.origin} are "
-                f"{frames.shape[1]} x {frames.shape[0]} px but the normal frames in "
-                f"{normals.origin} are {normals.shape[1]} x {normals.shape[0]} px; "
-                "give frames of one size"
+                f"{frames.shape[0]} x {frames.shape[1]} px (height x width) but "
+                f"the normal frames in {normals.origin} are {normals.shape[0]} x "
+                f"{normals.shape[1]} px; give frames of one size"
             )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -167,6 +168,7 @@ def thermal_factory(
     seed: int,
     spread: float = DEFAULT_CONTRAST_SPREAD,
     region: np.ndarray | None = None,
+    normal: str | Path | None = None,
 ) -> ThermalFactory:
     """Simulate the recipe's bank of rises once, registered to ``image``'s size.
 
@@ -192,6 +194,9 @@ def thermal_factory(
         Boolean (H, W) region of interest of ``image``'s size. None reads it
         from the recipe with :func:`recipe_region`; pass it to use a region
         resized with the frames.
+    normal : str or Path, optional
+        Source of the normal frames (--normal), named in the error when
+        ``camera.levels_per_kelvin`` is unset.
 
     Returns
     -------
@@ -206,13 +211,7 @@ def thermal_factory(
     """
     recipe = loaded.recipe
     if recipe.camera.levels_per_kelvin is None:
-        raise RecipeError(
-            f"{loaded.source}: camera.levels_per_kelvin is not set; the transfer "
-            "frames are 8-bit levels, so set it [level K-1] in the recipe: 255 "
-            "divided by the temperature span in K that levels 0 to 255 cover "
-            "(the command reads it from a thermosynth folder/ tree's scale.json "
-            "when that tree is --normal)"
-        )
+        raise RecipeError(_no_levels_per_kelvin_message(loaded, normal))
     if n_scenarios < 1:
         raise ThermosynthError(f"--bank-scenarios {n_scenarios} is invalid; use >= 1")
     if not 1.0 <= spread < float("inf"):
@@ -244,6 +243,50 @@ def thermal_factory(
         )
 
     return make
+
+
+def _no_levels_per_kelvin_message(
+    loaded: LoadedRecipe, normal: str | Path | None
+) -> str:
+    """Say that camera.levels_per_kelvin is unset, and where the value can come from.
+
+    A thermosynth folder/ tree records its 8-bit step in ``scale.json`` only
+    where it mapped 16-bit or float frames to 8 bits, so a tree of 8-bit or
+    palette frames gets its own message.
+    """
+    problem = f"{loaded.source}: camera.levels_per_kelvin is not set"
+    value = (
+        "[level K-1] in the recipe: 255 divided by the temperature span in K "
+        "that levels 0 to 255 cover"
+    )
+    tree = None if normal is None else _unscaled_thermosynth_tree(Path(normal))
+    if tree is not None:
+        return (
+            f"{problem}, and {tree} has no scale.json, because its frames were "
+            "written as they are (8-bit or palette images), so set "
+            f"camera.levels_per_kelvin {value}"
+        )
+    return (
+        f"{problem}; the transfer frames are 8-bit levels, so set it {value} "
+        "(the command reads it from a thermosynth folder/ tree's scale.json "
+        "when that tree is --normal)"
+    )
+
+
+def _unscaled_thermosynth_tree(normal: Path) -> Path | None:
+    """Return the folder/ tree of a thermosynth output at ``normal`` without scale.json.
+
+    ``normal`` may be the tree, the output folder or its ``dataset.h5``.
+    None where it is none of them, or the tree has a ``scale.json``.
+    """
+    if normal.name == "dataset.h5":
+        normal = normal.parent
+    if (normal / "dataset.h5").is_file():
+        normal = normal / "folder"
+    is_tree = (normal / "train").is_dir() or (normal / "test").is_dir()
+    if not is_tree or not (normal.parent / "dataset.h5").is_file():
+        return None
+    return None if (normal / "scale.json").is_file() else normal
 
 
 def mixed_thermal_factory(factories: Sequence[ThermalFactory]) -> ThermalFactory:
@@ -303,7 +346,9 @@ def recipe_region(
 
     check_one_mask(loaded)
     region = Region(valid_mask, ignore_mask, ignore_rects).mask(
-        "training normal", (int(shape[0]), int(shape[1]))
+        "training normal",
+        (int(shape[0]), int(shape[1])),
+        frames="the training frames are",
     )
     if size_px is not None and tuple(size_px) != tuple(shape):
         region = resize_masks(region[None], *size_px)[0]

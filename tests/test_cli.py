@@ -784,7 +784,8 @@ def test_layout_number_text_becomes_number():
 def test_calibrate_existing_output_names_flag(capsys, tmp_path):
     out = tmp_path / "calibration"
     out.mkdir()
-    code, _, err = run_cli(capsys, "calibrate", str(tmp_path), "-o", str(out))
+    measurement = str(tmp_path / "measurement")
+    code, _, err = run_cli(capsys, "calibrate", measurement, "-o", str(out))
     message = (
         f"output already exists: {out}; pass --overwrite (overwrite=True in "
         "Python) to replace it, or choose another output folder"
@@ -795,7 +796,7 @@ def test_calibrate_existing_output_names_flag(capsys, tmp_path):
 def test_closeness_existing_output_names_flag(capsys, tmp_path):
     report = tmp_path / "report"
     report.mkdir()
-    folder = str(tmp_path)
+    folder = str(tmp_path / "frames")
     args = ("--normal", folder, "--pseudo", folder, "-o", str(report))
     code, _, err = run_cli(capsys, "validate", "closeness", *args)
     message = (
@@ -930,7 +931,7 @@ def test_closeness_unit_label_rejected_on_levels(capsys, tmp_path):
 
 
 def test_closeness_normal_offset_needs_scale(capsys, tmp_path):
-    folder = str(tmp_path)
+    folder = str(tmp_path / "frames")
     args = ("--normal", folder, "--pseudo", folder, "--normal-offset", "-40")
     code, _, err = run_cli(
         capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
@@ -982,9 +983,9 @@ def test_closeness_train_folder_not_good(capsys, tmp_path, data_dir):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("option", ["--max-frames", "--permutations", "--epochs"])
+@pytest.mark.parametrize("option", ["--permutations", "--epochs"])
 def test_closeness_rejects_count_below_one(capsys, tmp_path, option):
-    folder = str(tmp_path)
+    folder = str(tmp_path / "frames")
     args = ("--normal", folder, "--pseudo", folder, option, "0")
     code, _, err = run_cli(
         capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
@@ -994,7 +995,8 @@ def test_closeness_rejects_count_below_one(capsys, tmp_path, option):
 
 
 def test_where_without_metadata_names_flag(capsys, tmp_path):
-    folder = str(tmp_path)
+    (tmp_path / "frames").mkdir()
+    folder = str(tmp_path / "frames")
     args = ("--normal", folder, "--pseudo", folder, "--normal-where", "a=b")
     code, _, err = run_cli(
         capsys, "validate", "closeness", *args, "-o", str(tmp_path / "r")
@@ -1274,7 +1276,9 @@ def test_post_load_error_in_file_names_file(capsys, tmp_path):
 
 def test_glob_override_reaches_frames(capsys, tmp_path):
     recipe = RECIPES / "flir-pouch-cell.yaml"
-    args = ("--set", f"frames.path={tmp_path}", "--set", "frames.pattern=*.bmp")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    args = ("--set", f"frames.path={frames}", "--set", "frames.pattern=*.bmp")
     code, _, err = run_cli(
         capsys, "generate", str(recipe), *args, "-o", str(tmp_path / "out")
     )

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     arguments = _attach_dash_values(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)
-    # The transfer report records the command line that wrote it.
+    # The validation reports record the command line that wrote them.
     args.command_line = ["thermosynth", *arguments]
     _configure_logging(sum(getattr(args, d, 0) for d in VERBOSE_DESTS))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -279,7 +279,11 @@ def _parser() -> argparse.ArgumentParser:
         help="folder with Exp_E_T11x11_celsius.npy, Exp.mat, Th.txt, Ta.txt",
     )
     calibrate.add_argument(
-        "-o", "--output", type=Path, default=Path("calibration"), help="report folder"
+        "-o",
+        "--output",
+        action=_OutputFolder,
+        default=Path("calibration"),
+        help="report folder",
     )
     calibrate.add_argument(
         "--cell-mm",
@@ -413,10 +417,11 @@ def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
 
 
 class _OutputFolder(argparse.Action):
-    """Store -o of generate as a Path, and as typed in ``output_option``.
+    """Store -o as a Path and as typed in ``output_option``, rejecting an empty -o.
 
-    Errors about output.dir name the option as typed, such as ``-o out/pv``,
-    because the recipe stores the resolved path, which the user never typed.
+    Errors about generate's output.dir name the option as typed, such as
+    ``-o out/pv``, because the recipe stores the resolved path, which the
+    user never typed.
     """
 
     def __call__(
@@ -429,8 +434,11 @@ class _OutputFolder(argparse.Action):
         text = str(values)
         # An empty path would mean the working folder.
         if not text:
+            fix = "such as out/pv"
+            if self.default is not None:
+                fix = f"or leave out {option_string or '-o'} to write to {self.default}"
             raise argparse.ArgumentError(
-                self, "the output folder is empty; give a folder path, such as out/pv"
+                self, f"the output folder is empty; give a folder path, {fix}"
             )
         setattr(namespace, self.dest, Path(text))
         namespace.output_option = f"{option_string or '-o'} {shlex.quote(text)}"
@@ -506,19 +514,21 @@ def _skipped(n_skipped: int, noun: str) -> str:
 
 
 def _preview(args: argparse.Namespace) -> int:
+    from thermosynth.output.overlap import check_apart_from_inputs
+
     if args.n < 1:
         raise ThermosynthError(f"-n {args.n} is invalid; draw at least one sample")
     loaded = _load(args)
+    sequence = loaded.recipe.sequence is not None
+    path = args.output or Path("preview.gif" if sequence else "preview.png")
+    check_apart_from_inputs(path, _recipe_inputs(loaded), kind="file")
     from thermosynth.preview import write_preview
 
     with _named_recipe(loaded):
-        if loaded.recipe.sequence is not None:
-            return _preview_sequences(loaded, args)
+        if sequence:
+            return _preview_sequences(loaded, args, path)
         path, n_drawn = write_preview(
-            loaded,
-            n=args.n,
-            path=args.output or Path("preview.png"),
-            overwrite=args.overwrite,
+            loaded, n=args.n, path=path, overwrite=args.overwrite
         )
     noun = "sample" if n_drawn == 1 else "samples"
     print(f"wrote preview of {n_drawn} {noun} to {path}{_fewer(n_drawn, args.n)}")
@@ -558,10 +568,11 @@ def _generate_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
     return 0
 
 
-def _preview_sequences(loaded: LoadedRecipe, args: argparse.Namespace) -> int:
+def _preview_sequences(
+    loaded: LoadedRecipe, args: argparse.Namespace, path: Path
+) -> int:
     from thermosynth.preview_animation import write_animated_preview
 
-    path = args.output or Path("preview.gif")
     path, n_drawn = write_animated_preview(
         loaded, n=args.n, path=path, overwrite=args.overwrite
     )
@@ -584,7 +595,10 @@ def _calibrate(args: argparse.Namespace) -> int:
         plot_calibration,
     )
     from thermosynth.output.atomic import check_writable, staged_dir
+    from thermosynth.output.overlap import check_apart_from_inputs
 
+    inputs = [("measurement folder", args.measurement)]
+    check_apart_from_inputs(args.output, inputs)
     check_writable(args.output, overwrite=args.overwrite)
     measurement = load_heater_experiment(args.measurement)
     try:
@@ -671,7 +685,11 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         "--real", type=Path, help="real anomalous frames, if any (default: none)"
     )
     parser.add_argument(
-        "-o", "--output", type=Path, default=Path("closeness"), help="report folder"
+        "-o",
+        "--output",
+        action=_OutputFolder,
+        default=Path("closeness"),
+        help="report folder",
     )
     parser.add_argument(
         "--metadata",
@@ -716,10 +734,14 @@ def _validate_closeness(args: argparse.Namespace) -> int:
     import numpy as np
 
     from thermosynth.output.atomic import check_writable
+    from thermosynth.output.overlap import check_apart_from_inputs
     from thermosynth.validation.io import load_for_role
 
+    inputs = _option_inputs(args, "--normal", "--pseudo", "--real", "--metadata")
+    check_apart_from_inputs(args.output, inputs)
     check_writable(args.output, overwrite=args.overwrite)
-    _check_counts(args, ("max_frames", "permutations", "epochs"))
+    _check_max_frames(args.max_frames)
+    _check_counts(args, ("permutations", "epochs"))
     _check_normal_scale(args)
     # Each role draws its subset from its own stream, and the report from
     # another, so that adding or subsampling one set changes no other draw.
@@ -769,6 +791,7 @@ def _validate_closeness(args: argparse.Namespace) -> int:
         autoencoder=AutoencoderFeatures(epochs=args.epochs),
         hdf5=hdf5,
         overwrite=args.overwrite,
+        command_line=args.command_line,
     )
     print(f"wrote closeness report to {report.out_dir}/report.md")
     for path in report.written_back:
@@ -933,7 +956,11 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every draw")
     parser.add_argument(
-        "-o", "--output", type=Path, default=Path("transfer"), help="report folder"
+        "-o",
+        "--output",
+        action=_OutputFolder,
+        default=Path("transfer"),
+        help="report folder",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing report"
@@ -1053,8 +1080,12 @@ def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
     Usage errors thus stop the command before it reads a frame or imports torch.
     """
     from thermosynth.output.atomic import check_writable
+    from thermosynth.output.overlap import check_apart_from_inputs
     from thermosynth.validation import transfer_checks as checks
 
+    inputs = _option_inputs(args, "--normal", "--real", "--metadata")
+    inputs += [("--recipe file", path) for path in args.recipe or []]
+    check_apart_from_inputs(args.output, inputs)
     check_writable(args.output, overwrite=args.overwrite)
     if args.jobs < 1:
         raise ThermosynthError(
@@ -1066,9 +1097,8 @@ def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
             f"--contrast-spread {args.contrast_spread} is invalid; give a finite "
             "factor >= 1 (1 = none)"
         )
-    detector_names = _names(args.detectors)
-    checks.check_detector_options(
-        detector_names,
+    detector_names = checks.check_detector_options(
+        _names(args.detectors),
         steps=args.steps,
         trim_fraction=args.trim_fraction,
         members=args.members,
@@ -1076,8 +1106,9 @@ def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
     # --max-train caps the training normals, so a cap below the networks'
     # minimum fails whatever the frames hold.
     _check_training_normals(args, args.max_train)
-    generator_names = _names(args.generators)
-    checks.check_names(generator_names, checks.GENERATOR_NAMES, "--generators")
+    generator_names = checks.check_names(
+        _names(args.generators), checks.GENERATOR_NAMES, "--generators"
+    )
     levels = _severity_levels(args.severity, has_recipe=args.recipe is not None)
     _check_recipe_given(args.recipe, generator_names, levels)
     sweep_detector = checks.severity_detector_name(detector_names) if levels else None
@@ -1097,6 +1128,11 @@ def _transfer_options(args: argparse.Namespace) -> _TransferOptions:
         real_where=_parse_where(args.real_where),
         recipes=[(path, load_recipe(path)) for path in args.recipe or []],
     )
+    for path, loaded in options.recipes:
+        # Transfer simulates its own rises, so the recipe's bank file is unused.
+        check_apart_from_inputs(
+            args.output, _recipe_inputs(loaded, bank=False, of=f" of --recipe {path}")
+        )
     if options.simulates:
         for _, loaded in options.recipes:
             with _named_recipe(loaded):
@@ -1245,6 +1281,38 @@ def _check_counts(args: argparse.Namespace, dests: Sequence[str]) -> None:
             raise ThermosynthError(f"{option} {value} is invalid; give 1 or more")
 
 
+def _check_max_frames(max_frames: int) -> None:
+    """Raise ThermosynthError if --max-frames keeps too few frames for closeness."""
+    # The minimums are closeness.MIN_NORMAL_FRAMES (2 * C2ST_FOLDS) and
+    # MIN_OTHER_FRAMES (C2ST_FOLDS), computed here because closeness imports torch.
+    from thermosynth.validation.distances import C2ST_FOLDS
+
+    if max_frames >= 2 * C2ST_FOLDS:
+        return
+    raise ThermosynthError(
+        f"--max-frames {max_frames} is invalid; closeness needs at least "
+        f"{2 * C2ST_FOLDS} normal frames ({C2ST_FOLDS} in each half of the normal "
+        f"split) and {C2ST_FOLDS} pseudo or real frames, one per fold of the "
+        f"classifier two-sample test, so give {2 * C2ST_FOLDS} or more"
+    )
+
+
+def _option_inputs(
+    args: argparse.Namespace, *options: str
+) -> list[tuple[str, Path | None]]:
+    """Return (label, path) of input options such as --pseudo, for the -o check."""
+    return [(f"{o} input", getattr(args, o[2:].replace("-", "_"))) for o in options]
+
+
+def _recipe_inputs(
+    loaded: LoadedRecipe, *, bank: bool = True, of: str = ""
+) -> list[tuple[str, Path | None]]:
+    """Return (label, path) of the files and folders that a recipe reads."""
+    from thermosynth.recipe.runnable import input_paths
+
+    return [(f"{key} input{of}", path) for key, path in input_paths(loaded, bank=bank)]
+
+
 def _check_recipe_given(
     recipe: Path | None, generator_names: Sequence[str], levels: Sequence[float]
 ) -> None:
@@ -1315,6 +1383,8 @@ def _size_px(text: str | None) -> tuple[int, int] | None:
 
 def _transfer_notes(args: argparse.Namespace, skip_note: str = "") -> str:
     """Describe the run's command, inputs and options, with resolved paths."""
+    from thermosynth.validation.report_header import command_line_text
+
     recipe, bank = "none", ""
     if args.recipe is not None:
         recipe = ", ".join(f"`{Path(path).resolve()}`" for path in args.recipe)
@@ -1322,7 +1392,6 @@ def _transfer_notes(args: argparse.Namespace, skip_note: str = "") -> str:
             f"{args.bank_scenarios} simulated scenarios in the thermosynth bank, "
             f"contrast spread {args.contrast_spread:g}; "
         )
-    command = shlex.join(getattr(args, "command_line", []))
     setup = (
         f"Normal frames: `{Path(args.normal).resolve()}`; real anomalies: "
         f"`{Path(args.real).resolve()}`; recipe: {recipe}; "
@@ -1331,7 +1400,8 @@ def _transfer_notes(args: argparse.Namespace, skip_note: str = "") -> str:
         f"{_members_text(args.members, _names(args.detectors))}"
         f"{_resize_text(args.resize)}."
     )
-    parts = [f"Command: `{command}`" if command else "", setup, skip_note]
+    command = command_line_text(getattr(args, "command_line", []))
+    parts = [command, setup, skip_note]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -1344,7 +1414,9 @@ def _resize_text(text: str | None) -> str:
 
 def _members_text(members: int, detector_names: Sequence[str]) -> str:
     """Say how many networks the chosen classifier and DRAEM each train, if any."""
-    chosen = [label for name, label in _ENSEMBLE_LABELS if name in detector_names]
+    # --detectors matches names ignoring case, as check_names does.
+    lowered = {name.lower() for name in detector_names}
+    chosen = [label for name, label in _ENSEMBLE_LABELS if name in lowered]
     if not chosen:
         return ""
     subject = " and ".join(chosen)

@@ -50,6 +50,7 @@ from thermosynth.output.atomic import (
 from thermosynth.output.folder import EightBitScale, FolderWriter
 from thermosynth.output.folder_levels import fit_folder_scale, log_folder_levels
 from thermosynth.output.hdf5 import HDF5Writer, write_master
+from thermosynth.output.overlap import check_apart_from_inputs
 from thermosynth.output.sample import Sample
 from thermosynth.output.shards import (
     MANIFEST,
@@ -67,7 +68,7 @@ from thermosynth.output.shards import (
 )
 from thermosynth.plausibility import implausible_rise, summarise_implausible
 from thermosynth.recipe.loading import LoadedRecipe
-from thermosynth.recipe.runnable import runnable_text
+from thermosynth.recipe.runnable import input_paths, runnable_text
 from thermosynth.samples import (
     Generator,
     Plan,
@@ -204,6 +205,7 @@ def generate(
         )
 
     target = loaded.recipe.output.dir
+    check_output_apart(loaded)
     check_cluster_options(workers, scheduler)
     with output_lock(target):
         recover_replaced(target)
@@ -241,6 +243,21 @@ def check_output_dir(target: Path, *, overwrite: bool) -> None:
     """
     try:
         check_writable(target, overwrite=overwrite)
+    except OutputError as exc:
+        exc.keys = (("output", "dir"),)
+        raise
+
+
+def check_output_apart(loaded: LoadedRecipe) -> None:
+    """Raise OutputError if ``output.dir`` is, contains or lies inside an input.
+
+    The recipe file is not an input here: ``generate OUT/recipe.yaml
+    --overwrite`` runs again the copy that an earlier run wrote into OUT,
+    and the new run writes its own copy there.
+    """
+    inputs = [(f"{key} input", path) for key, path in input_paths(loaded)]
+    try:
+        check_apart_from_inputs(loaded.recipe.output.dir, inputs)
     except OutputError as exc:
         exc.keys = (("output", "dir"),)
         raise

@@ -65,6 +65,7 @@ from thermosynth.pipeline import (
     ShardRunner,
     all_skipped_error,
     check_cluster_options,
+    check_output_apart,
     check_output_dir,
     file_attributes,
     finished_results,
@@ -509,6 +510,7 @@ def generate_sequences(
         or every sequence was skipped.
     """
     target = loaded.recipe.output.dir
+    check_output_apart(loaded)
     check_cluster_options(workers, scheduler)
     with output_lock(target):
         recover_replaced(target)

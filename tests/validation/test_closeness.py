@@ -380,12 +380,17 @@ def test_quantum_floor_noted(flir_frames, tmp_path):
 
     report = _quick_report(celsius, tmp_path / "report")
 
-    assert len(report.notes) == 2
+    assert len(report.notes) == 3
+    # The pseudo set is the first 8 normal frames.
+    assert report.notes[0].startswith(
+        f"8 of 8 pseudo frames repeat a normal frame pixel for pixel, such as "
+        f"{celsius.names[0]}, which both sets read."
+    )
     assert (
         "the median noise sigma is the quantisation floor, 0.0289 C"
-        in (report.notes[0])
+        in (report.notes[1])
     )
-    assert report.notes[1].startswith("C2ST drew only 8 frames per set")
+    assert report.notes[2].startswith("C2ST drew only 8 frames per set")
 
 
 def test_mixed_units_rejected(flir_frames, tmp_path):

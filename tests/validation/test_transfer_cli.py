@@ -211,7 +211,8 @@ def test_thermal_factory_passes_contrast_spread(recipe):
         thermal_factory(loaded, image, n_scenarios=2, seed=0, spread=0.9)
 
 
-def test_transfer_notes_name_the_ensemble():
+@pytest.mark.parametrize("detectors", ["classifier,draem,knn", "Classifier,DRAEM"])
+def test_transfer_notes_name_the_ensemble(detectors):
     from argparse import Namespace
 
     from thermosynth.cli import _transfer_notes
@@ -227,10 +228,12 @@ def test_transfer_notes_name_the_ensemble():
         trim_fraction=0.1,
         members=3,
         resize=None,
-        detectors="classifier,draem,knn",
+        detectors=detectors,
     )
 
-    assert "each an ensemble of 3 networks" in _transfer_notes(args)
+    notes = _transfer_notes(args)
+
+    assert "classifier and DRAEM each an ensemble of 3 networks" in notes
 
 
 def test_members_wrap_trained_detector_not_scout():

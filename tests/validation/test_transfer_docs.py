@@ -60,7 +60,11 @@ def _stub_inputs(monkeypatch) -> list[dict]:
         kelvin_per_level=None,
     )
     camera = SimpleNamespace(levels_per_kelvin=20.0, emissivity_regions={})
-    recipe = SimpleNamespace(camera=camera, frames=SimpleNamespace())
+    layout = SimpleNamespace(kind="module", options=dict)
+    bank = SimpleNamespace(mode="off", model_fields_set=set())
+    recipe = SimpleNamespace(
+        camera=camera, frames=SimpleNamespace(), layout=layout, bank=bank
+    )
     loaded = SimpleNamespace(recipe=recipe, source="r")
     calls: list[dict] = []
 

@@ -36,6 +36,26 @@ def runnable_text(loaded: LoadedRecipe) -> str:
     return yaml.safe_dump(data, sort_keys=False) if changed else loaded.text
 
 
+def input_paths(loaded: LoadedRecipe, *, bank: bool = True) -> list[tuple[str, Path]]:
+    """Return (recipe key, absolute path) of each file or folder the recipe reads.
+
+    A mask per camera gives one item per camera, keyed such as
+    ``frames.valid_mask.CAM1``. The bank file is left out where
+    ``bank.mode`` is off, or where ``bank`` is false because the caller
+    does not read it. The recipe file itself is not listed.
+    """
+    found: list[tuple[str, Path]] = []
+    for keys, value in _absolute_paths(loaded):
+        key = ".".join(keys)
+        if key == "bank.path" and (not bank or loaded.recipe.bank.mode == "off"):
+            continue
+        if isinstance(value, dict):
+            found += [(f"{key}.{part}", Path(p)) for part, p in value.items()]
+        else:
+            found.append((key, Path(value)))
+    return found
+
+
 def _absolute_paths(loaded: LoadedRecipe) -> list[tuple[tuple[str, ...], Any]]:
     """Return (keys, value) of each input path as the run resolved it."""
     # Imported here because thermosynth.bank imports the recipe package.

@@ -50,6 +50,7 @@ from thermosynth.validation.distances import (
     nearest_neighbour_ratio,
     standardisation,
 )
+from thermosynth.validation.duplicates import normal_repeat_notes
 from thermosynth.validation.features import AutoencoderFeatures, thermal_features
 from thermosynth.validation.io import FrameSet, Label, load_frame_set
 
@@ -159,8 +160,11 @@ class ClosenessReport:
     written_back : list of Path
         Sidecar CSV and HDF5 files that received the per-sample closeness.
     notes : list of str
-        Warnings about the inputs that explain NaN figures, also in
-        ``report.md``.
+        Warnings about the inputs that explain NaN figures or repeated
+        frames, also in ``report.md``.
+    command_line : list of str
+        Command that wrote the report, named in ``report.md``. It is empty
+        where the report was written from Python.
     """
 
     per_sample: list[dict[str, Any]]
@@ -169,6 +173,7 @@ class ClosenessReport:
     out_dir: Path
     written_back: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    command_line: list[str] = field(default_factory=list)
 
 
 def region_contrast(values: np.ndarray, mask: np.ndarray, *, ring_px: int = 2) -> float:
@@ -245,6 +250,7 @@ def closeness_report(
     ring_px: int = 2,
     hdf5: HDF5Mode = "copy",
     overwrite: bool = False,
+    command_line: Sequence[str] = (),
 ) -> ClosenessReport:
     """Measure how close pseudo-anomalies sit to normal (and real) frames.
 
@@ -282,6 +288,9 @@ def closeness_report(
     overwrite : bool, optional
         Replace an existing report folder, sidecar, copy or ``closeness``
         dataset.
+    command_line : sequence of str, optional
+        Command that requested the report, such as ``["thermosynth",
+        "validate", "closeness", ...]``, for the header of ``report.md``.
 
     Returns
     -------
@@ -305,6 +314,7 @@ def closeness_report(
     out_dir = Path(out_dir)
     targets = _write_back_targets(pseudo, hdf5)
     _check_inputs(normal, pseudo, real, out_dir, targets, overwrite)
+    repeat_notes = normal_repeat_notes(normal, {"pseudo": pseudo, "real": real})
 
     root = np.random.SeedSequence(int(rng.integers(2**63)))
     sets = _split_normal(normal, _named_rng(root, "split"))
@@ -317,13 +327,14 @@ def closeness_report(
     distances = _set_distances(measured.features, root, n_permutations)
     if not measured.has_noise:
         _drop_thermal_frechet(distances)
-    notes = [*measured.notes, *_small_c2st_note(distances)]
+    notes = [*repeat_notes, *measured.notes, *_small_c2st_note(distances)]
     report = ClosenessReport(
         per_sample=measured.rows,
         set_distances=distances,
         property_comparison=_compare_properties(measured.rows) if real else [],
         out_dir=out_dir,
         notes=notes,
+        command_line=list(command_line),
     )
 
     with staged_dir(out_dir, overwrite=overwrite) as stage:

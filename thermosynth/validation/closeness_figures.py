@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +9,7 @@ import numpy as np
 
 from thermosynth.frames.frame import rise_unit
 from thermosynth.validation.io import FrameSet
+from thermosynth.validation.report_header import command_line_text, written_line
 
 if TYPE_CHECKING:
     from thermosynth.validation.closeness import ClosenessReport
@@ -179,13 +178,13 @@ def markdown(
     report: ClosenessReport, sets: dict[str, FrameSet], figures: list[str]
 ) -> str:
     """Return the report page: inputs, tables, per-set medians and figures."""
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = command_line_text(report.command_line)
     lines = [
         "# Closeness of pseudo-anomalies to normal data",
         "",
-        f"Written {stamp} on {platform.node()} ({platform.machine()}, "
-        f"Python {platform.python_version()}).",
+        written_line(),
         "",
+        *([command, ""] if command else []),
         "## Inputs",
         "",
         _table(

@@ -32,19 +32,29 @@ PSEUDO_DETECTOR_NAMES = ("classifier", "draem")
 """Detectors that train on pseudo-anomalies (``Detector.uses_pseudo``)."""
 
 
-def check_names(names: Sequence[str], known: Sequence[str], option: str) -> None:
-    """Raise ThermosynthError naming the first unknown or repeated name."""
+def check_names(names: Sequence[str], known: Sequence[str], option: str) -> list[str]:
+    """Return ``names`` spelled as in ``known``, matched ignoring case.
+
+    Raises ThermosynthError naming the first unknown or repeated name. The
+    message for an unknown name suggests the nearest known one (difflib),
+    where one is close.
+    """
     if not names:
         raise ThermosynthError(f"{option} is empty; choose from {', '.join(known)}")
+    by_lower = {name.lower(): name for name in known}
     for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}? Choose" if close else "choose"
+        if name.lower() not in by_lower:
+            close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+            hint = "choose"
+            if close:
+                hint = f"did you mean {by_lower[close[0]]!r}? Choose"
             raise ThermosynthError(
                 f"{option} {name!r} is unknown; {hint} from {', '.join(known)}"
             )
-    if len(set(names)) != len(names):
+    spelled = [by_lower[name.lower()] for name in names]
+    if len(set(spelled)) != len(spelled):
         raise ThermosynthError(f"{option} {','.join(names)} repeats a name")
+    return spelled
 
 
 def check_steps_and_trim(steps: int, trim_fraction: float) -> None:
@@ -59,12 +69,16 @@ def check_steps_and_trim(steps: int, trim_fraction: float) -> None:
 
 def check_detector_options(
     names: Sequence[str], *, steps: int, trim_fraction: float, members: int
-) -> None:
-    """Raise ThermosynthError for an unknown detector, steps, trimming or members."""
-    check_names(names, DETECTOR_NAMES, "--detectors")
+) -> list[str]:
+    """Return the detector names spelled as in `DETECTOR_NAMES`.
+
+    Raises ThermosynthError for an unknown detector, steps, trimming or members.
+    """
+    spelled = check_names(names, DETECTOR_NAMES, "--detectors")
     check_steps_and_trim(steps, trim_fraction)
     if members < 1:
         raise ThermosynthError(f"--members {members} is invalid; use 1 or more")
+    return spelled
 
 
 def severity_detector_name(names: Sequence[str]) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from thermosynth.errors import FrameError
 from thermosynth.frames.readers import decode_file
+from thermosynth.validation.duplicates import training_repeat_note
 from thermosynth.validation.io import FrameSet, load_frame_set
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class TransferData:
         Temperature step of one 8-bit level [K level-1], where the training
         normals record it (a thermosynth folder tree with ``scale.json``);
         None otherwise.
+    notes : tuple of str
+        Warnings about the frames for ``report.md``, such as test frames
+        that repeat training frames.
     """
 
     train_normal: np.ndarray
@@ -63,6 +67,7 @@ class TransferData:
     reserve_anomalies: np.ndarray | None = None
     test_masks: np.ndarray | None = None
     kelvin_per_level: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 # Largest factor by which resize_transfer_data lets a side grow.
@@ -282,8 +287,27 @@ def load_transfer_data(
         test_normal=test,
         anomaly_masks=_real_masks(anomalies),
     )
-    data = dataclasses.replace(data, kelvin_per_level=kelvin_per_level(train_set))
+    named = [(train, train_set.names)]
+    if test is not None and test_set is not None:
+        named.append((test, test_set.names))
+    named += [(classes[name], frames.names) for name, frames in anomalies.items()]
+    note = _repeat_note(data, named)
+    data = dataclasses.replace(
+        data,
+        kelvin_per_level=kelvin_per_level(train_set),
+        notes=(note,) if note else (),
+    )
     return resize_to(data, size_px)
+
+
+def _repeat_note(
+    data: TransferData, named: Sequence[tuple[np.ndarray, Sequence[str]]]
+) -> str:
+    """Return the warning about test frames that repeat frames trained on, or ""."""
+    training = [data.train_normal]
+    if data.reserve_anomalies is not None:
+        training.append(data.reserve_anomalies)
+    return training_repeat_note(data.test_images, np.concatenate(training), named)
 
 
 def resize_to(data: TransferData, size_px: tuple[int, int] | None) -> TransferData:

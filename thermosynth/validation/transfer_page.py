@@ -8,15 +8,13 @@ has been trained and scored; it reads only the finished result.
 from __future__ import annotations
 
 import csv
-import datetime
-import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from thermosynth import __version__
+from thermosynth.validation.report_header import written_line
 from thermosynth.validation.transfer import (
     ALL,
     MIN_CI_ANOMALIES,
@@ -26,15 +24,6 @@ from thermosynth.validation.transfer import (
     TransferResult,
     make_pseudo,
 )
-
-
-def _written_line() -> str:
-    """Return when, with which thermosynth and on which machine the page was written."""
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"Written {stamp} by thermosynth {__version__} on {platform.node()} "
-        f"({platform.machine()}, Python {platform.python_version()})."
-    )
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -435,10 +424,11 @@ def write_report(
 
     parts = [
         "# Transfer from pseudo-anomalies to real anomalies",
-        _written_line(),
+        written_line(),
         notes,
         " ".join(result.skipped),
         _test_set_part(data),
+        *(f"Note: {note}." for note in data.notes),
         "![examples](examples.png)",
         "## Image AUROC, all anomalous classes",
         _image_note(result),

@@ -94,7 +94,7 @@ def build_detectors(
     :class:`~thermosynth.validation.detectors.Ensemble` of ``members``
     networks. The one-class baselines train on every frame.
     """
-    check_detector_options(
+    names = check_detector_options(
         names, steps=steps, trim_fraction=trim_fraction, members=members
     )
     constructors: dict[str, Callable[[], Detector]] = {
@@ -140,7 +140,7 @@ def build_generators(
     baselines' pseudo-anomalies inside it (:class:`generators.InRegion`), as
     the thermosynth generator's are.
     """
-    check_names(names, GENERATOR_NAMES, "--generators")
+    names = check_names(names, GENERATOR_NAMES, "--generators")
     factories: dict[str, GeneratorFactory] = {}
     for name in names:
         if name != "thermosynth":

@@ -1,0 +1,105 @@
+"""validate closeness on real PV frames: header, repeats and --max-frames."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from thermosynth import __version__
+from thermosynth.cli import main
+from thermosynth.validation.closeness import MIN_NORMAL_FRAMES, MIN_OTHER_FRAMES
+
+# Modules of the Raptor Maps set, 24 x 40 px: No-Anomaly, then Hot-Spot.
+NORMAL_STEMS = (
+    "13357", "13356", "19719", "11543", "11540", "11541",
+    "11546", "11547", "11544", "11545", "14545", "11549",
+)  # fmt: skip
+HOT_STEMS = ("6796", "6797", "6794", "6795", "6792", "6793")
+
+
+def _copy_images(data_dir: Path, folder: Path, stems: tuple[str, ...]) -> Path:
+    folder.mkdir(parents=True)
+    for stem in stems:
+        image = data_dir / "pv-modules-raptormaps" / "images" / f"{stem}.jpg"
+        shutil.copy(image, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def closeness_run(tmp_path_factory, data_dir):
+    """Run closeness once on pseudo frames of which one copies a normal frame."""
+    root = tmp_path_factory.mktemp("closeness")
+    normal = _copy_images(data_dir, root / "normal", NORMAL_STEMS)
+    pseudo = _copy_images(data_dir, root / "pseudo", HOT_STEMS)
+    # Named to sort first, so that it is the example the warning gives.
+    shutil.copy(normal / f"{NORMAL_STEMS[0]}.jpg", pseudo / "0000_copy.jpg")
+    args = [
+        *("validate", "closeness", "--normal", str(normal), "--pseudo", str(pseudo)),
+        *("--epochs", "1", "--permutations", "20", "-o", str(root / "report")),
+    ]
+    handler = _Records()
+    logging.getLogger("thermosynth").addHandler(handler)
+    try:
+        code = main(args)
+    finally:
+        logging.getLogger("thermosynth").removeHandler(handler)
+    report = (root / "report" / "report.md").read_text()
+    return code, args, report, handler.warnings, normal, pseudo
+
+
+class _Records(logging.Handler):
+    """Keep the WARNING messages of a module-scoped run, which caplog cannot."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.warnings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.warnings.append(record.getMessage())
+
+
+def test_closeness_header_has_version_and_command(closeness_run):
+    code, args, report, *_ = closeness_run
+    command = " ".join(["thermosynth", *args])
+
+    assert code == 0
+    assert f"by thermosynth {__version__} on " in report
+    assert f"Command: `{command}`" in report
+    assert report.index("Command:") < report.index("## Inputs")
+
+
+def test_closeness_warns_pseudo_repeating_normal(closeness_run):
+    code, _, report, warnings, normal, pseudo = closeness_run
+    note = (
+        f"1 of 7 pseudo frames repeat a normal frame pixel for pixel, such as "
+        f"{pseudo / '0000_copy.jpg'}, which repeats {normal / '13357.jpg'}. They "
+        "are kept, so the pseudo set looks closer to normal data than distinct "
+        "frames would"
+    )
+
+    assert code == 0
+    assert note in warnings
+    assert f"Note: {note}." in report
+    assert "| pseudo | 7 |" in report
+
+
+def test_closeness_max_frames_states_minimum(capsys, tmp_path, data_dir):
+    normal = _copy_images(data_dir, tmp_path / "normal", NORMAL_STEMS)
+    args = ["validate", "closeness", "--normal", str(normal), "--pseudo", str(normal)]
+    limit = str(MIN_NORMAL_FRAMES - 1)
+
+    code = main([*args, "--max-frames", limit, "-o", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+
+    assert code == 2
+    assert err == (
+        f"thermosynth: error: --max-frames {limit} is invalid; closeness needs "
+        f"at least {MIN_NORMAL_FRAMES} normal frames ({MIN_OTHER_FRAMES} in each "
+        f"half of the normal split) and {MIN_OTHER_FRAMES} pseudo or real "
+        "frames, one per fold of the classifier two-sample test, so give "
+        f"{MIN_NORMAL_FRAMES} or more\n"
+    )
+    assert not (tmp_path / "report").exists()

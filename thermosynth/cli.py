@@ -1020,8 +1020,9 @@ def _run_transfer(
         trim_fraction=args.trim_fraction,
         members=args.members,
     )
-    thermal, region = None, None
+    thermal, region, fit_warnings = None, None, []
     if options.recipes and options.simulates:
+        fit_warnings = _recipe_fit_warnings(options.recipes, source_shape)
         thermal, region = _thermal_factory(
             args, options.recipes, data, source_shape, options.size_px
         )
@@ -1045,7 +1046,7 @@ def _run_transfer(
                 severity_generator=thermal,
                 severity_detector=options.sweep_detector,
                 n_boot=args.bootstrap,
-                notes=_transfer_notes(args, options.skip_note),
+                notes=_transfer_notes(args, options.skip_note, fit_warnings),
                 jobs=args.jobs,
                 progress=not args.no_progress,
             )
@@ -1207,6 +1208,19 @@ def _contamination_fraction(
     )
     logger.warning("%s Add one, or pass --contamination 0.", note)
     return 0.0, note
+
+
+def _recipe_fit_warnings(
+    recipes: Sequence[tuple[Path, LoadedRecipe]], shape: tuple[int, ...]
+) -> list[str]:
+    """Log and return a warning per way a recipe does not fit the --normal frames."""
+    from thermosynth.validation.transfer_recipe_fit import recipe_fit_warnings
+
+    found: list[str] = []
+    for _, loaded in recipes:
+        with _named_recipe(loaded):
+            found += recipe_fit_warnings(loaded, shape)
+    return found
 
 
 def _thermal_factory(
@@ -1381,8 +1395,13 @@ def _size_px(text: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def _transfer_notes(args: argparse.Namespace, skip_note: str = "") -> str:
-    """Describe the run's command, inputs and options, with resolved paths."""
+def _transfer_notes(
+    args: argparse.Namespace, skip_note: str = "", warnings: Sequence[str] = ()
+) -> str:
+    """Describe the run's command, inputs and options, with resolved paths.
+
+    Each of ``warnings`` follows as a paragraph that starts "Warning:".
+    """
     from thermosynth.validation.report_header import command_line_text
 
     recipe, bank = "none", ""
@@ -1402,6 +1421,7 @@ def _transfer_notes(args: argparse.Namespace, skip_note: str = "") -> str:
     )
     command = command_line_text(getattr(args, "command_line", []))
     parts = [command, setup, skip_note]
+    parts += [f"Warning: {warning}." for warning in warnings]
     return "\n\n".join(part for part in parts if part)
 
 

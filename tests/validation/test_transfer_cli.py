@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from real_frames import BATTERY_ANOMALIES, BATTERY_FRAMES, grey_frames
 from transfer_recipes import write_pv_recipe, write_recipe
 
 from thermosynth.cli import _warn_if_large, _with_frames_levels_per_kelvin, main
@@ -115,6 +116,8 @@ def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
     assert "; classifier one network" in report
     assert "DRAEM" not in report
     assert "Factor 1 is that run itself" in report
+    # The recipe reads frames of the --normal frames' size and ratio.
+    assert "Warning:" not in report
 
     with (out / "severity.csv").open() as handle:
         severity = list(csv.DictReader(handle))
@@ -130,6 +133,48 @@ def test_transfer_cli_writes_report(mvtec_tree, recipe, tmp_path, capsys):
         assert float(row["contrast_noise_median"]) > 0.0, row
         if float(row["severity"]) == 1.0:
             assert row["auroc"] == clean[row["group"]], row
+
+
+def _battery_tree(data_dir: Path, root: Path) -> Path:
+    """Write 8 + 4 real battery normals and 6 manipulated frames as an MVTec tree."""
+    normals = grey_frames(data_dir, BATTERY_FRAMES, "*CAM2_thermal.png", 12)
+    contrast = grey_frames(data_dir, BATTERY_ANOMALIES, "a_*CAM2_thermal.png", 6)
+    for folder, images in (
+        ("train/good", normals[:8]),
+        ("test/good", normals[8:]),
+        ("test/contrast", contrast),
+    ):
+        for i, image in enumerate(images):
+            _write(root / folder / f"{i:03d}.png", image)
+    return root
+
+
+def test_transfer_cli_pv_recipe_on_battery_warns(data_dir, tmp_path, caplog):
+    tree = _battery_tree(data_dir, tmp_path / "battery")
+    out = tmp_path / "report"
+    args = _args(tree, RECIPES / "pv-module-hotspots.yaml", out)
+    for option, value in (
+        ("--detectors", "knn"),
+        ("--generators", "thermosynth"),
+        ("--steps", "2"),
+        ("--severity", "none"),
+        ("--contamination", "0"),
+        ("--bank-scenarios", "1"),
+    ):
+        args = _set_option(args, option, value)
+
+    assert main(args) == 0
+
+    report = (out / "report.md").read_text()
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert report.count(f"Warning: {RECIPES / 'pv-module-hotspots.yaml'}: ") == 2
+    for expected in (
+        "contains frames of 40 x 24 px (height x width), but the --normal frames are "
+        "60 x 80 px",
+        "over the whole 80 x 60 px frame (ratio 1.33), a factor 2.20 apart",
+    ):
+        assert expected in report
+        assert sum(expected in message for message in logged) == 1
 
 
 def test_transfer_cli_keeps_existing_report(mvtec_tree, recipe, tmp_path, capsys):

@@ -16,7 +16,12 @@ import numpy as np
 
 import thermosynth.recipe
 from thermosynth import cli
-from thermosynth.validation import transfer, transfer_data, transfer_setup
+from thermosynth.validation import (
+    transfer,
+    transfer_data,
+    transfer_recipe_fit,
+    transfer_setup,
+)
 from thermosynth.validation.transfer import TransferResult
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "validation_transfer.md"
@@ -75,6 +80,7 @@ def _stub_inputs(monkeypatch) -> list[dict]:
     monkeypatch.setattr(transfer_data, "load_transfer_data", lambda *a, **k: data)
     monkeypatch.setattr(transfer_setup, "thermal_factory", lambda *a, **k: "make")
     monkeypatch.setattr(transfer_setup, "recipe_region", lambda *a, **k: None)
+    monkeypatch.setattr(transfer_recipe_fit, "recipe_fit_warnings", lambda *a: [])
     monkeypatch.setattr(thermosynth.recipe, "load_recipe", lambda *a, **k: loaded)
     monkeypatch.setattr(cli, "load_recipe", lambda *a, **k: loaded)
     monkeypatch.setattr(transfer, "transfer_report", report)

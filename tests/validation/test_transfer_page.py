@@ -2,7 +2,10 @@
 
 import re
 
+import cv2
 import numpy as np
+import pytest
+from real_frames import BATTERY_FRAMES, PV_IMAGES, grey_frames
 
 from thermosynth import __version__
 from thermosynth.validation import generators as gen
@@ -16,7 +19,9 @@ from thermosynth.validation.transfer import (
 from thermosynth.validation.transfer_page import (
     _contamination_table,
     _example_rows,
+    _examples_figure,
     _plot_examples,
+    _severity_figure,
     _signed,
 )
 
@@ -77,6 +82,121 @@ def test_examples_pseudo_follow_seed():
     )
 
     assert np.array_equal(rows[2][1], expected)
+
+
+def _real_data(frames: np.ndarray) -> TransferData:
+    """Train on frames 0-7; test 8-11 as normal and 12-15 as anomalous."""
+    labels = np.array([False] * 4 + [True] * 4)
+    masks = np.zeros((8, *frames.shape[1:]), bool)
+    masks[4:, 5:15, 5:15] = True
+    return TransferData(
+        train_normal=frames[:8],
+        test_images=frames[8:16],
+        test_labels=labels,
+        test_groups=np.where(labels, "hot", "normal"),
+        test_masks=masks,
+    )
+
+
+@pytest.mark.parametrize(
+    ("folder", "pattern", "min_scale"),
+    [(PV_IMAGES, "*.jpg", 3), (BATTERY_FRAMES, "*CAM2_thermal.png", 2)],
+)
+def test_examples_enlarge_real_frames(data_dir, tmp_path, folder, pattern, min_scale):
+    frames = grey_frames(data_dir, folder, pattern, 16)
+    height, width = frames.shape[1:]
+    data = _real_data(frames)
+    generators = {"cutpaste": gen.CutPaste}
+    path = tmp_path / "examples.png"
+
+    _plot_examples(data, generators, np.random.default_rng(0), path, n=6)
+    rows = _example_rows(data, generators, np.random.default_rng(0), n=6)
+    grid = _examples_figure(rows, 6, real_masks=True)
+
+    saved = cv2.imread(str(path))
+    assert saved.shape[1] >= 6 * min_scale * width
+    assert saved.shape[0] >= 3 * min_scale * height
+    for ax in grid.axes.flat:
+        box = ax.get_window_extent()
+        assert box.width >= min_scale * width
+        assert box.height >= min_scale * height
+    # Six normal frames, four real anomalies and six cutpaste frames.
+    images = [image for ax in grid.axes.flat for image in ax.get_images()]
+    assert len(images) == 16
+    assert {image.get_interpolation() for image in images} == {"nearest"}
+    for ax in grid.axes[:, 0]:
+        assert ax.yaxis.label.get_fontsize() >= 10
+
+
+def _severity_rows(groups: list[str], factors: list[float]) -> list[dict]:
+    """Rows of severity.csv, one per factor and group, AUROC rising with factor."""
+    rows = []
+    for level, factor in enumerate(factors):
+        for offset, group in enumerate(groups):
+            auroc = 0.6 + 0.1 * level + 0.02 * offset
+            rows.append(
+                {
+                    "severity": factor,
+                    "generator": "thermosynth",
+                    "detector": "classifier",
+                    "contrast_noise_median": 10.0 * (level + 1),
+                    "group": group,
+                    "auroc": auroc,
+                    "low": auroc - 0.05,
+                    "high": auroc + 0.05,
+                }
+            )
+    return rows
+
+
+def _legend_lines(figure) -> list[str]:
+    """Return the labels of the drawn lines; the legend must list the same."""
+    lines = figure.axes[0].get_lines()
+    labels = [
+        line.get_label() for line in lines if not line.get_label().startswith("_")
+    ]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == labels
+    return labels
+
+
+def test_severity_one_class_draws_one_line():
+    # With one class its rows equal the "all" rows, as transfer writes them.
+    rows = _severity_rows(["all", "contrast"], [0.5, 1.0])
+    for row in rows:
+        row["auroc"], row["low"], row["high"] = 0.9, 0.85, 0.95
+
+    figure = _severity_figure(rows)
+
+    assert _legend_lines(figure) == ["all classes (contrast only)"]
+    assert len(figure.axes[0].collections) == 1
+
+
+def test_severity_classes_get_own_lines():
+    rows = _severity_rows(["all", "Cell", "Hot-Spot"], [0.5, 1.0, 2.0])
+
+    figure = _severity_figure(rows)
+
+    assert _legend_lines(figure) == ["all classes", "Cell", "Hot-Spot"]
+    bands = figure.axes[0].collections
+    assert len(bands) == 3
+    # Where all three bands overlap, at most 40 % of the lines below is hidden.
+    clear = np.prod([1.0 - band.get_alpha() for band in bands])
+    assert 1.0 - clear <= 0.4 + 1e-9
+
+
+def test_severity_one_level_draws_bars():
+    rows = _severity_rows(["all", "Cell", "Hot-Spot"], [1.0])
+    # A bootstrap interval can leave out its own AUROC.
+    rows[1]["low"] = rows[1]["auroc"] + 0.01
+
+    figure = _severity_figure(rows)
+
+    assert _legend_lines(figure) == ["all classes", "Cell", "Hot-Spot"]
+    assert "bars: 95 % CI" in figure.axes[0].get_title()
+    bars = [bar.get_segments()[0] for bar in figure.axes[0].collections]
+    for bar, row in zip(bars, rows, strict=True):
+        assert bar[:, 0] == pytest.approx([10.0, 10.0])
+        assert bar[:, 1] == pytest.approx([row["low"], row["high"]])
 
 
 def _contaminated_result() -> TransferResult:

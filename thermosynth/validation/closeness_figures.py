@@ -13,6 +13,7 @@ from thermosynth.validation.report_header import command_line_text, written_line
 
 if TYPE_CHECKING:
     from thermosynth.validation.closeness import ClosenessReport
+    from thermosynth.validation.frame_grid import FrameGrid
 
 _COLOURS = {"normal": "tab:blue", "pseudo": "tab:orange", "real": "tab:red"}
 
@@ -136,42 +137,40 @@ def _draw_projection(path: Path, features: dict[str, dict[str, np.ndarray]]) -> 
 def _draw_examples(
     path: Path, sets: dict[str, FrameSet], regions: dict[str, np.ndarray]
 ) -> str:
-    import matplotlib.pyplot as plt
+    examples_figure(sets, regions).save(path)
+    return path.name
 
-    names = [n for n in ("normal", "pseudo", "real") if n in sets]
-    n_columns = 8
-    fig, axes = plt.subplots(
+
+def examples_figure(
+    sets: dict[str, FrameSet], regions: dict[str, np.ndarray], n_columns: int = 8
+) -> FrameGrid:
+    """Draw the first ``n_columns`` frames of each set with their regions outlined.
+
+    Each row is one set, each frame stretched to its own range, with the
+    estimated region in cyan and a given mask in green.
+    """
+    from thermosynth.validation.frame_grid import frame_grid
+
+    names: list[str] = [n for n in ("normal", "pseudo", "real") if n in sets]
+    grid = frame_grid(
         len(names),
         n_columns,
-        figsize=(1.3 * n_columns, 2.2 * len(names)),
-        squeeze=False,
+        sets[names[0]].values.shape[1:],
+        title="first frames of each set, each frame's colours stretched to its "
+        "own range (inferno: dark cold, bright warm); cyan: estimated region, "
+        "green: given mask",
     )
     for row, name in enumerate(names):
         frames = sets[name]
-        for column in range(n_columns):
-            ax = axes[row, column]
-            ax.axis("off")
-            if column >= len(frames):
-                continue
-            ax.imshow(frames.values[column], cmap="inferno")
-            ax.contour(
-                regions[name][column], levels=[0.5], colors="cyan", linewidths=0.7
-            )
-            if frames.masks is not None and frames.masks[column].any():
-                ax.contour(
-                    frames.masks[column], levels=[0.5], colors="lime", linewidths=0.7
-                )
-        axes[row, 0].set_title(name, fontsize=9, loc="left")
-    fig.suptitle(
-        "first frames of each set, each frame's colours stretched to its own "
-        "range (inferno: dark cold, bright warm); cyan: estimated region, "
-        "green: given mask",
-        fontsize=8,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
+        n_drawn = min(n_columns, len(frames))
+        for column in range(n_drawn):
+            grid.draw(row, column, frames.values[column], cmap="inferno")
+            grid.outline(row, column, regions[name][column], "cyan")
+            if frames.masks is not None:
+                grid.outline(row, column, frames.masks[column], "lime")
+        grid.hide_empty(row, n_drawn)
+    grid.label_rows(names)
+    return grid
 
 
 def markdown(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,12 @@ from thermosynth.validation.transfer import (
     TransferResult,
     make_pseudo,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from thermosynth.validation.frame_grid import FrameGrid
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -284,46 +290,101 @@ def _severity_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _plot_severity(rows: list[dict[str, Any]], path: Path) -> None:
-    """Plot image AUROC against the median closeness of each level, per group."""
-    import matplotlib
+    """Plot image AUROC against the median closeness of each level."""
+    _severity_figure(rows).savefig(path, dpi=120)
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    groups = list(dict.fromkeys(r["group"] for r in rows))
-    for order, group in enumerate(groups):
-        sel = [r for r in rows if r["group"] == group]
-        x = [r["contrast_noise_median"] for r in sel]
-        # Later groups are drawn thinner, so that coinciding lines stay visible.
-        width = 1.5 + 2.0 * (len(groups) - 1 - order) / max(len(groups) - 1, 1)
-        ax.plot(x, [r["auroc"] for r in sel], marker="o", linewidth=width, label=group)
-        ax.fill_between(
-            x, [r["low"] for r in sel], [r["high"] for r in sel], alpha=0.15
-        )
-    for r in rows:
-        if r["group"] == ALL:
-            point = (r["contrast_noise_median"], r["auroc"])
-            ax.annotate(
-                f"×{r['severity']:g}",
-                point,
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=7,
-            )
+_BAND_OPACITY = 0.4
+"""Opacity [-] where every interval band of the severity plot overlaps.
+
+Each band's alpha is set so that all bands stacked together cover at most
+this share of the background, and overlapping bands do not merge into one
+opaque colour.
+"""
+
+
+def _severity_figure(rows: list[dict[str, Any]]) -> Figure:
+    """Draw AUROC over all classes, and per class where there are two or more.
+
+    With one class its rows equal the "all" rows, so it gets no line of its own.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    classes = [g for g in dict.fromkeys(r["group"] for r in rows) if g != ALL]
+    lines = [(ALL, "all classes", "black")]
+    if len(classes) == 1:
+        lines = [(ALL, f"all classes ({classes[0]} only)", "black")]
+    if len(classes) >= 2:
+        lines += [(g, g, f"C{i % 10}") for i, g in enumerate(classes)]
+    alpha = min(0.2, 1.0 - (1.0 - _BAND_OPACITY) ** (1.0 / len(lines)))
+    for group, label, colour in lines:
+        selected = [r for r in rows if r["group"] == group]
+        _severity_line(ax, selected, label, colour, alpha=alpha, main=group == ALL)
+    _label_factors(ax, [r for r in rows if r["group"] == ALL])
     ax.margins(x=0.12)
     ax.set_ylim(top=min(ax.get_ylim()[1], 1.005))
-    ax.set_xlabel("median contrast of the pseudo-anomalies [noise σ]")
-    ax.set_ylabel("image AUROC on real anomalies")
+    ax.set_xlabel("median contrast of the pseudo-anomalies [noise σ]", fontsize=10)
+    ax.set_ylabel("image AUROC on real anomalies [-]", fontsize=10)
+    levels = len({r["severity"] for r in rows})
     ax.set_title(
-        f"{rows[0]['detector']} trained on {rows[0]['generator']} pseudo-anomalies, "
-        "× factor on the rise",
-        fontsize=9,
+        f"{rows[0]['detector']} trained on {rows[0]['generator']} "
+        "pseudo-anomalies,\nrise multiplied by each factor; "
+        f"{'bands' if levels > 1 else 'bars'}: 95 % CI",
+        fontsize=10,
     )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.legend(loc="outside lower center", ncols=min(len(lines), 3), fontsize=10)
+    return fig
+
+
+def _severity_line(
+    ax: Axes,
+    rows: list[dict[str, Any]],
+    label: str,
+    colour: str,
+    *,
+    alpha: float,
+    main: bool,
+) -> None:
+    """Draw one group's AUROC line and its interval, as a band or at one level a bar.
+
+    The main line, over all classes, is thick with hollow rings on top, so a
+    class whose point coincides with it still shows inside the ring.
+    """
+    x = [r["contrast_noise_median"] for r in rows]
+    auroc = [r["auroc"] for r in rows]
+    low, high = [r["low"] for r in rows], [r["high"] for r in rows]
+    if len(rows) == 1:
+        # A band over one level has no width, so the interval is a bar. A
+        # bootstrap interval can leave out its own AUROC, so no error bars.
+        ax.vlines(x, low, high, colors=colour, linewidth=1.5)
+    else:
+        ax.fill_between(x, low, high, color=colour, alpha=alpha, linewidth=0)
+    style: dict[str, Any] = {"marker": "o", "color": colour, "label": label}
+    if main:
+        style.update(linewidth=2.5, markersize=10, markerfacecolor="none", zorder=3)
+    else:
+        style.update(linewidth=1.5, markersize=6, zorder=2)
+    ax.plot(x, auroc, **style)
+
+
+def _label_factors(ax: Axes, rows: list[dict[str, Any]]) -> None:
+    """Write each level's factor, such as "×0.5", beside its point."""
+    for r in rows:
+        ax.annotate(
+            f"×{r['severity']:g}",
+            (r["contrast_noise_median"], r["auroc"]),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize=10,
+            bbox={
+                "boxstyle": "round,pad=0.1",
+                "fc": "white",
+                "ec": "none",
+                "alpha": 0.8,
+            },
+        )
 
 
 _PSEUDO_MASK_COLOUR = "cyan"
@@ -366,41 +427,34 @@ def _plot_examples(
     n: int = 6,
 ) -> None:
     """Draw normal, real and each generator's frames with their masks outlined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     rows = _example_rows(data, generators, rng, n)
+    _examples_figure(rows, n, real_masks=data.test_masks is not None).save(path)
 
-    # Each frame is drawn 0.8 inch wide, as tall as its aspect ratio makes it.
-    height, width = data.train_normal.shape[1:]
-    row_inch = 0.8 * height / width + 0.15
-    fig, axes = plt.subplots(
-        len(rows), n, figsize=(n * 0.8, len(rows) * row_inch), layout="compressed"
-    )
-    drawn = None
-    for (name, images, masks, colour), line in zip(
-        rows, np.atleast_2d(axes), strict=True
-    ):
-        for i, (image, ax) in enumerate(zip(images, line, strict=False)):
-            drawn = ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-            if masks is not None and masks[i].any():
-                ax.contour(masks[i], levels=[0.5], colors=colour, linewidths=0.5)
-        for ax in line:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        line[0].set_ylabel(name, fontsize=6, rotation=0, ha="right")
-    if drawn is not None:
-        bar = fig.colorbar(drawn, ax=axes, shrink=0.4, aspect=30)
-        bar.set_label("stored level", fontsize=6)
-        bar.ax.tick_params(labelsize=5)
+
+def _examples_figure(
+    rows: list[_ExampleRow], n_columns: int, *, real_masks: bool
+) -> FrameGrid:
+    """Draw the example rows, stored levels 0..255 in grey, masks outlined."""
+    from thermosynth.validation.frame_grid import frame_grid
+
     title = f"{_PSEUDO_MASK_COLOUR}: pseudo-anomaly mask"
-    if data.test_masks is not None:
+    if real_masks:
         title += f"; {_REAL_MASK_COLOUR}: ground-truth mask of the real anomaly"
-    fig.suptitle(title, fontsize=6)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    shape = rows[0][1].shape[1:]
+    grid = frame_grid(len(rows), n_columns, shape, title=title, colorbar=True)
+    drawn = None
+    for row, (_, images, masks, colour) in enumerate(rows):
+        n_drawn = min(n_columns, len(images))
+        for column in range(n_drawn):
+            image = images[column]
+            drawn = grid.draw(row, column, image, cmap="gray", vmin=0, vmax=255)
+            if masks is not None:
+                grid.outline(row, column, masks[column], colour)
+        grid.hide_empty(row, n_drawn)
+    grid.label_rows([row[0] for row in rows])
+    if drawn is not None:
+        grid.add_colorbar(drawn, "stored level")
+    return grid
 
 
 def write_report(

@@ -152,6 +152,18 @@ def test_blur_conserves_sum():
     assert out.max() < field.max()
 
 
+@pytest.mark.parametrize(("shape", "sigma_px"), [((40, 24), 0.6), ((7, 3), 5.0)])
+def test_blur_conserves_sum_at_border(shape, sigma_px):
+    # The hot row on the border and a kernel wider than the field both send
+    # weight past the border, which reflection must bring back.
+    field = np.random.default_rng(0).random(shape)
+    field[0, :] = 5.0
+
+    out = blur(field, sigma_px=sigma_px)
+
+    assert out.sum() == pytest.approx(field.sum(), rel=1e-12)
+
+
 def test_blur_widens_gaussian():
     # A Gaussian of width s blurred by width b is a Gaussian of variance
     # s^2 + b^2, so a 2-D peak drops by s^2 / (s^2 + b^2).

@@ -302,8 +302,9 @@ def blur(field: np.ndarray, *, sigma_px: float) -> np.ndarray:
     """Blur a field with the camera's Gaussian point spread function.
 
     Borders are reflected (``scipy.ndimage.gaussian_filter``, mode "reflect",
-    kernel truncated at 4 sigma and normalised), so the integral of a field is
-    preserved wherever the field is zero within 4 sigma of the border.
+    kernel truncated at 4 sigma and normalised), so the integral of any field
+    is preserved to round-off, also where it reaches the border: what the
+    kernel spreads past a border is reflected back in.
 
     Parameters
     ----------

@@ -383,7 +383,11 @@ class _Stopped:
 
 
 def _profile(drawn: DrawnScenario, value: float) -> Any:
-    """Shape a constant value in time: ramp over half, or grow with tau a third."""
+    """Shape a constant value in time: ramp over half, or grow with tau a third.
+
+    ``value`` is a power [W] (a joule source's I²R too, not its current) or
+    a held patch's temperature rise [K].
+    """
     if drawn.params["profile"] == "ramp":
         return Ramp(value, ramp_s=drawn.duration_s / 2)
     if drawn.params["profile"] == "exponential":

@@ -9,13 +9,16 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import cv2
 import h5py
 import numpy as np
+import pytest
 import yaml
+from transfer_recipes import write_pv_recipe
 
 from thermosynth.cli import main
 from thermosynth.frames.synthetic import SyntheticPouchSource
@@ -23,6 +26,7 @@ from thermosynth.output.atomic import OUTPUT_MARKER
 from thermosynth.output.hdf5 import HDF5Writer
 from thermosynth.recipe import load_demo_recipe
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SHAPE = (60, 80)
 N_FRAMES = 4
 # Every frame is used: the two test normal frames also receive the anomalies.
@@ -205,6 +209,44 @@ def test_pattern_names_suffixes_present(capsys, tmp_path, data_dir):
     )
 
 
+def test_folder_of_subfolders_suggests_pattern(capsys, tmp_path, data_dir):
+    frames = _pv_frames(data_dir, tmp_path / "cam" / "train")
+    shutil.copytree(frames, tmp_path / "cam" / "test")
+    recipe = write_recipe(tmp_path, png_frames(frames))
+    setting = f"frames.path={tmp_path / 'cam'}"
+
+    code, err = run_cli(capsys, recipe, "--set", setting)
+
+    assert_rejected(
+        code,
+        err,
+        rf"^thermosynth: error: --set {re.escape(setting)} \(recipe .*\): key "
+        r"'frames\.pattern': no files match '\*\.png' in the frames\.path "
+        r"folder .*cam, "
+        r"which contains no files, only the folders test/, train/; set "
+        r"frames\.pattern to the files in one, such as 'train/\*\.png', or "
+        rf"frames\.path to the folder of frames, such as {re.escape(str(frames))}$",
+        tmp_path,
+    )
+
+
+def test_folder_of_empty_subfolders(capsys, tmp_path):
+    (tmp_path / "cam" / "train" / "empty").mkdir(parents=True)
+    (tmp_path / "frames").mkdir()
+    recipe = write_recipe(tmp_path, png_frames(tmp_path / "frames"))
+    setting = f"frames.path={tmp_path / 'cam'}"
+
+    code, err = run_cli(capsys, recipe, "--set", setting)
+
+    assert_rejected(
+        code,
+        err,
+        r"which contains no files, only the folders train/, and no file lies "
+        r"below them; set frames\.path to the folder that contains the frames$",
+        tmp_path,
+    )
+
+
 def test_npy_files_as_images_name_kind(capsys, tmp_path, data_dir):
     folder = data_dir / "radiometric-samples" / "decoded_celsius"
     frames = png_frames(folder, pattern="*.npy")
@@ -335,9 +377,77 @@ def test_layout_does_not_fit_frame(capsys, tmp_path):
     assert_rejected(
         code,
         err,
-        r"frame_\d\d\.png: .*lies inside the 60 x 80 frame.*move the corners",
+        rf"^thermosynth: error: {re.escape(str(recipe))}: key "
+        r"'registration\.corners_px': only 0\.0% .* lies inside the 60 x 80 px "
+        r"frame \(height x width\), less than the required 50%; move the corners "
+        r"into the frame;",
         tmp_path,
     )
+
+
+# Real PV module frames are 40 x 24 px (height x width).
+BAD_CORNERS = [
+    (
+        [[0, 0], [80, 0], [80, 40], [0, 40]],
+        r"key 'registration\.corners_px': only 29\.0% of the layout quad "
+        r"\[\[0\.0, 0\.0\], .* lies inside the 40 x 24 px frame \(height x width\)",
+    ),
+    (
+        [[0, 0], [0, 20], [30, 20], [30, 0]],
+        r"key 'registration\.corners_px' = \[\[0\.0, 0\.0\], \[0\.0, 20\.0\], "
+        r"\[30\.0, 20\.0\], \[30\.0, 0\.0\]\] is not a convex quadrilateral .* "
+        r"fix the corner order or positions",
+    ),
+    (
+        [[0, 0], [30, 0], [30, 20]],
+        r"key 'registration\.corners_px' = \[\[0, 0\], \[30, 0\], \[30, 20\]\] is "
+        r"invalid: method 'corners' needs four \[x, y\] pixel positions .* but it "
+        r"has 3; fix it in the recipe or with --set registration\.corners_px=",
+    ),
+]
+
+
+@pytest.mark.parametrize(("corners", "pattern"), BAD_CORNERS)
+def test_bad_corners_name_key(capsys, tmp_path, data_dir, corners, pattern):
+    frames = _pv_frames(data_dir, tmp_path / "frames")
+    registration = {"method": "corners", "fit": "layout"}
+    recipe = write_pv_recipe(frames, tmp_path / "recipe.yaml")
+    data = yaml.safe_load(recipe.read_text())
+    data["registration"] = registration
+    data["output"] = {"dir": str(tmp_path / "out")}
+    recipe.write_text(yaml.safe_dump(data))
+    setting = f"registration.corners_px={corners}"
+
+    code, err = run_cli(capsys, recipe, "--set", setting)
+
+    prefix = f"thermosynth: error: --set {setting} (recipe {recipe}): "
+    assert_rejected(code, err, pattern, tmp_path)
+    assert err.startswith(prefix), err
+    assert "frames.on_error" not in err
+
+
+def test_bad_corners_in_file_name_file(capsys, tmp_path, data_dir):
+    frames = _pv_frames(data_dir, tmp_path / "frames")
+    recipe = write_pv_recipe(frames, tmp_path / "recipe.yaml")
+    data = yaml.safe_load(recipe.read_text())
+    data["registration"] = {"method": "corners", "corners_px": BAD_CORNERS[1][0]}
+    data["output"] = {"dir": str(tmp_path / "out")}
+    recipe.write_text(yaml.safe_dump(data))
+
+    code, err = run_cli(capsys, recipe)
+
+    assert_rejected(code, err, BAD_CORNERS[1][1], tmp_path)
+    assert err.startswith(f"thermosynth: error: {recipe}: key "), err
+
+
+def _pv_frames(data_dir: Path, folder: Path) -> Path:
+    """Write four real PV module frames (Raptor Maps, No-Anomaly) as PNGs."""
+    images = data_dir / "pv-modules-raptormaps" / "images"
+    folder.mkdir(parents=True)
+    for stem in ("13357", "13356", "19719", "11543"):
+        image = cv2.imread(str(images / f"{stem}.jpg"), cv2.IMREAD_GRAYSCALE)
+        assert cv2.imwrite(str(folder / f"{stem}.png"), image)
+    return folder
 
 
 def test_no_anomalous_pixels_after_threshold(capsys, tmp_path):
@@ -410,3 +520,23 @@ def test_inputs_opened_read_only(capsys, tmp_path):
         (tmp_path / "frames").chmod(0o755)
     assert code == 0
     assert {p: p.read_bytes() for p in paths} == before
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_bad_distribution_suggests_whole_value(capsys, tmp_path):
+    recipe = RECIPES / "flir-pouch-cell.yaml"
+    setting = "scenarios.internal_short.radius_mm={uniform: [-1, 5]}"
+
+    code, err = run_cli(capsys, recipe, "--set", setting, "-o", str(tmp_path / "out"))
+
+    key = "scenarios.internal_short.radius_mm"
+    assert_rejected(
+        code,
+        err,
+        rf"^thermosynth: error: --set {re.escape(setting)} \(recipe .*\): key "
+        rf"'{key}' = {{'uniform': \[-1, 5\]}} is invalid: radius_mm must be "
+        r"positive, but its lowest value is -1\.0; fix it in the recipe or with "
+        rf"--set '{key}={{uniform: \[low, high\]}}' or --set {key}=\.\.\.$",
+        tmp_path,
+    )
+    assert "KEY=VALUE" not in err

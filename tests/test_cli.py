@@ -178,8 +178,8 @@ def test_existing_output_needs_overwrite(capsys, tmp_path):
 
 
 OUTPUT_EXISTS = (
-    "output already exists: {}; pass --overwrite (overwrite=True in Python) to "
-    "replace it, or choose another output folder"
+    "output already exists: {}; pass --overwrite to replace it, or choose "
+    "another output folder"
 )
 
 
@@ -787,8 +787,8 @@ def test_calibrate_existing_output_names_flag(capsys, tmp_path):
     measurement = str(tmp_path / "measurement")
     code, _, err = run_cli(capsys, "calibrate", measurement, "-o", str(out))
     message = (
-        f"output already exists: {out}; pass --overwrite (overwrite=True in "
-        "Python) to replace it, or choose another output folder"
+        f"output already exists: {out}; pass --overwrite to replace it, or "
+        "choose another output folder"
     )
     assert_one_line_error(code, err, message)
 
@@ -800,8 +800,8 @@ def test_closeness_existing_output_names_flag(capsys, tmp_path):
     args = ("--normal", folder, "--pseudo", folder, "-o", str(report))
     code, _, err = run_cli(capsys, "validate", "closeness", *args)
     message = (
-        f"output already exists: {report}; pass --overwrite (overwrite=True in "
-        "Python) to replace it, or choose another output folder"
+        f"output already exists: {report}; pass --overwrite to replace it, or "
+        "choose another output folder"
     )
     assert_one_line_error(code, err, message)
 

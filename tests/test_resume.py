@@ -214,8 +214,8 @@ def test_interrupt_names_kept_shards_then_resume(reference, out, capsys, monkeyp
     assert err.startswith("thermosynth: interrupted; 10 of 10 shards are complete")
     assert str(staging[0]) in err
     assert err.rstrip().endswith(
-        "rerun with --resume (resume=True in Python) to finish, or without it "
-        "to start afresh (which deletes that folder)"
+        "rerun with --resume to finish, or without it to start afresh (which "
+        "deletes that folder)"
     )
     assert main(generate_args(out, "--resume")) == 0
     assert_same_tree(out, expected)
@@ -251,8 +251,8 @@ def test_interrupt_in_second_shard_keeps_first(reference, out, capsys, monkeypat
 
     assert err == (
         f"thermosynth: interrupted; 1 of 10 shards is complete and kept in "
-        f"{staging}; rerun with --resume (resume=True in Python) to finish, or "
-        "without it to start afresh (which deletes that folder)\n"
+        f"{staging}; rerun with --resume to finish, or without it to start "
+        "afresh (which deletes that folder)\n"
     )
     assert [p.name for p in (staging / SHARD_DIR).glob("shard-*.json")] == [
         "shard-000000.json"
@@ -277,9 +277,8 @@ def test_interrupted_overwrite_names_both_options(reference, out, capsys, monkey
     # The last line; a warning about the folder's 8-bit range may come first.
     assert err.splitlines()[-1] == (
         f"thermosynth: interrupted; 1 of 10 shards is complete and kept in "
-        f"{staging}; rerun with --resume --overwrite (resume=True, "
-        "overwrite=True in Python) to finish, or with --overwrite alone "
-        "(overwrite=True in Python) to start afresh (which deletes that folder)"
+        f"{staging}; rerun with --resume --overwrite to finish, or with "
+        "--overwrite alone to start afresh (which deletes that folder)"
     )
     assert read_tree(out) == old
 

@@ -8,6 +8,7 @@ import difflib
 import hashlib
 import inspect
 import logging
+import os
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +123,13 @@ def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
             f"normal frames, {folder / 'train' / 'good'}",
             keys=(("frames", "path"),),
         )
+    if not suffixes and not _has_files(folder) and _subfolders(folder):
+        raise RecipeError(
+            f"key 'frames.pattern': no files match {spec.pattern!r} in the "
+            f"frames.path folder {folder}, which contains no files, only the "
+            f"folders {_subfolders(folder)}{_subfolder_fix(folder)}",
+            keys=(("frames", "path"), ("frames", "pattern")),
+        )
     if not suffixes:
         raise RecipeError(
             f"key 'frames.pattern': no files match {spec.pattern!r} in the "
@@ -144,6 +152,34 @@ def _check_pattern(spec: ImageFrames | ArrayFrames) -> None:
 def _subfolders(folder: Path) -> str:
     """List a folder's sub-folders, such as "test/, train/"."""
     return ", ".join(sorted(f"{p.name}/" for p in folder.iterdir() if p.is_dir()))
+
+
+def _has_files(folder: Path) -> bool:
+    return any(p.is_file() for p in folder.iterdir())
+
+
+def _subfolder_fix(folder: Path) -> str:
+    """Suggest frames.pattern and frames.path for the first file below ``folder``.
+
+    The first file whose name has a suffix gives a pattern such as
+    'train/good/*.png' and its folder the alternative frames.path. Folders
+    are searched in sorted order, but train/ and good/ first, because an
+    anomalib / MVTec tree keeps its normal frames in train/good/.
+    """
+    for root, dirs, files in os.walk(folder):
+        dirs.sort(key=lambda name: (name not in ("train", "good"), name))
+        named = sorted(name for name in files if Path(name).suffix)
+        if root != str(folder) and named:
+            sub = Path(root)
+            pattern = (sub.relative_to(folder) / f"*{Path(named[0]).suffix}").as_posix()
+            return (
+                f"; set frames.pattern to the files in one, such as {pattern!r}, "
+                f"or frames.path to the folder of frames, such as {sub}"
+            )
+    return (
+        ", and no file lies below them; set frames.path to the folder that "
+        "contains the frames"
+    )
 
 
 def _suffix_counts(folder: Path) -> str:
@@ -424,11 +460,27 @@ def register(
     else:
         corners = quad_from_warm_region(frame.values, frame.valid)
 
-    check_fits(corners, frame.shape)
+    if spec.method == "corners":
+        _check_recipe_corners(corners, frame.shape)
+    else:
+        check_fits(corners, frame.shape)
     boxes = {"cells": cells_box, "body": body_box}
     box = boxes[spec.fit](layout) if spec.fit in boxes else None
     homography = corners_homography(layout, corners, box=box)
     return homography, corners.round(3).tolist()
+
+
+def _check_recipe_corners(corners: np.ndarray, frame_shape: tuple[int, int]) -> None:
+    """Raise RecipeError if registration.corners_px is invalid or off the frame.
+
+    Every frame of a recipe has one size, so skipping frames cannot help and
+    the error is the recipe's, not a frame's.
+    """
+    key = ("registration", "corners_px")
+    try:
+        check_fits(corners, frame_shape, name=f"key '{'.'.join(key)}'")
+    except LayoutError as exc:
+        raise RecipeError(str(exc), keys=(key,)) from None
 
 
 class CachedRegistration:

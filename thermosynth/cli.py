@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from thermosynth import __version__
-from thermosynth.errors import RecipeError, ThermosynthError
+from thermosynth.errors import RecipeError, ThermosynthError, command_line_message
 from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_recipe
 from thermosynth.recipe.origins import OptionOverride
 
@@ -75,11 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ThermosynthError as exc:
-        print(f"thermosynth: error: {exc}", file=sys.stderr)
+        print(f"thermosynth: error: {command_line_message(str(exc))}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt as interrupt:
         # A sharded run names the shards it kept for --resume and their folder.
-        detail = str(interrupt) or "no output was written"
+        detail = command_line_message(str(interrupt)) or "no output was written"
         if isinstance(interrupt, Terminated):
             print(f"thermosynth: terminated; {detail}", file=sys.stderr)
             return 128 + signal.SIGTERM

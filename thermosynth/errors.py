@@ -6,6 +6,13 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
+# Messages name an option together with the keyword argument that sets it in
+# Python, such as "--resume (resume=True in Python)". The command line prints
+# them without the parenthesis, through `command_line_message`.
+_PYTHON_HINT = re.compile(r" \(\w+=[^()]* in Python\)")
+
 
 class ThermosynthError(Exception):
     """Base class for errors caused by the user's input, not by a bug.
@@ -74,3 +81,12 @@ class SimulationError(ThermosynthError, RuntimeError):
 
 class OutputError(ThermosynthError, OSError):
     """An output path exists, or cannot be written."""
+
+
+def command_line_message(message: str) -> str:
+    """Remove the Python keyword hints, such as " (overwrite=True in Python)".
+
+    Python callers read the hints beside the option names, while a
+    command-line user needs the options alone.
+    """
+    return _PYTHON_HINT.sub("", message)

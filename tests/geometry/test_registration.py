@@ -183,7 +183,10 @@ def test_body_box_takes_in_prismatic_rim(layout, can):
 def test_check_fits():
     check_fits(PERSPECTIVE_QUAD, (60, 80))
     shifted = PERSPECTIVE_QUAD + [60, 0]
-    with pytest.raises(LayoutError, match=r"lies inside the 60 x 80 frame"):
+    expected = (
+        r"inside the 60 x 80 px frame \(height x width\), less than the required 50%"
+    )
+    with pytest.raises(LayoutError, match=expected):
         check_fits(shifted, (60, 80))
     check_fits(shifted, (60, 80), min_inside=0.1)
     with pytest.raises(LayoutError, match=r"min_inside = 0 is invalid"):

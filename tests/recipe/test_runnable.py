@@ -39,10 +39,29 @@ def test_written_recipe_runs_from_elsewhere(tmp_path):
     assert bank == str(tmp_path / "recipes" / "thermosynth-bank.h5")
 
 
-def test_recipe_without_paths_keeps_text():
-    loaded = load_demo_recipe()
+def test_recipe_without_paths_keeps_text(tmp_path):
+    out = tmp_path / "out"
+    loaded = load_demo_recipe(overrides=[f"output.dir={out}"])
 
     assert runnable_text(loaded) == loaded.text
+
+
+def test_relative_output_dir_made_absolute(tmp_path):
+    path = write_recipe(tmp_path)
+    path.write_text(RECIPE + "output: {dir: out}\n")
+    loaded = load_recipe(path)
+
+    data = yaml.safe_load(runnable_text(loaded))
+
+    assert data["output"]["dir"] == str(tmp_path / "recipes" / "out")
+
+
+def test_default_output_dir_made_absolute(tmp_path):
+    loaded = load_recipe(write_recipe(tmp_path))
+
+    data = yaml.safe_load(runnable_text(loaded))
+
+    assert data["output"]["dir"] == str(tmp_path / "recipes" / "thermosynth-output")
 
 
 def test_named_bank_path_absolute_while_bank_off(tmp_path):

@@ -474,7 +474,11 @@ def _grid_footprint(
 
 
 def check_fits(
-    corners_px: np.ndarray, frame_shape: tuple[int, int], *, min_inside: float = 0.5
+    corners_px: np.ndarray,
+    frame_shape: tuple[int, int],
+    *,
+    min_inside: float = 0.5,
+    name: str = "corners_px",
 ) -> None:
     """Raise unless enough of a quad lies inside the frame.
 
@@ -486,6 +490,8 @@ def check_fits(
         Frame size (H, W) [px]; the frame covers ``-0.5 .. W - 0.5`` in x.
     min_inside : float
         Minimum fraction of the quad's area inside the frame, in (0, 1].
+    name : str
+        How messages name ``corners_px``, such as a recipe key.
 
     Raises
     ------
@@ -493,7 +499,7 @@ def check_fits(
         If the quad is invalid, or less than ``min_inside`` of its area lies
         inside the frame.
     """
-    corners = _check_quad(corners_px, "corners_px")
+    corners = _check_quad(corners_px, name)
     h, w = _check_frame_shape(frame_shape)
     if not 0 < min_inside <= 1:
         raise LayoutError(
@@ -507,9 +513,10 @@ def check_fits(
     fraction = inside / _polygon_area(corners)
     if fraction < min_inside:
         raise LayoutError(
-            f"only {fraction:.1%} of the layout quad {corners.round(2).tolist()} "
-            f"lies inside the {h} x {w} frame, less than min_inside = "
-            f"{min_inside}; move the corners into the frame"
+            f"{name}: only {fraction:.1%} of the layout quad "
+            f"{corners.round(2).tolist()} lies inside the {h} x {w} px frame "
+            f"(height x width), less than the required {min_inside:.0%}; move "
+            "the corners into the frame"
         )
 
 

@@ -819,6 +819,17 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             "takes one value, not a section or a distribution, so fix it in the "
             f"recipe or with --set {key}=...{more}"
         )
+    if isinstance(value, dict) and len(value) == 1:
+        name = next(iter(value))
+        if name in DISTRIBUTION_FORMS:
+            # A distribution's check, such as a range below zero: --set
+            # replaces the whole distribution, never one key inside it.
+            form = f"{key}={{{name}: {DISTRIBUTION_FORMS[name]}}}"
+            return (
+                f"{source}: key '{key}' = {value!r} is invalid: {message}; fix "
+                f"it in the recipe or with --set '{form}' or --set {key}=..."
+                f"{more}"
+            )
     if isinstance(value, dict):
         # A check across a section's keys: the message names them, and the
         # whole section would bury it.

@@ -260,11 +260,23 @@ class RegistrationSpec(_Model):
     fit: Literal["cells", "body", "layout"] = "cells"
     corners_px: list[tuple[float, float]] | None = None
 
+    @field_validator("corners_px")
+    @classmethod
+    def _four_corners(
+        cls, corners: list[tuple[float, float]] | None, info: ValidationInfo
+    ) -> list[tuple[float, float]] | None:
+        # Only method 'corners' reads the key, so other methods ignore its length.
+        if corners is None or len(corners) == 4 or info.data.get("method") != "corners":
+            return corners
+        raise ValueError(
+            f"method 'corners' needs four [x, y] pixel positions in the order "
+            f"top-left, top-right, bottom-right, bottom-left, but it has "
+            f"{len(corners)}"
+        )
+
     @model_validator(mode="after")
     def _corners(self) -> RegistrationSpec:
-        if self.method == "corners" and (
-            self.corners_px is None or len(self.corners_px) != 4
-        ):
+        if self.method == "corners" and self.corners_px is None:
             raise ValueError(
                 "method 'corners' needs corners_px: four [x, y] pixel positions "
                 "in the order top-left, top-right, bottom-right, bottom-left"

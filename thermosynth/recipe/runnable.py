@@ -3,7 +3,9 @@
 A recipe names its inputs relative to its own folder. Written unchanged into
 an output folder, it would look for them there. So the copy gets absolute
 input paths, as the run resolved them, and ``thermosynth generate
-OUT/recipe.yaml`` runs it again from any folder.
+OUT/recipe.yaml`` runs it again from any folder. Its ``output.dir`` is the
+absolute output folder, so a rerun targets OUT itself (which then needs
+``--overwrite``) unless ``-o`` names another folder.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from thermosynth.recipe.yaml12 import load_yaml
 
 
 def runnable_text(loaded: LoadedRecipe) -> str:
-    """Return the recipe's text with every input path absolute.
+    """Return the recipe's text with every input path and output.dir absolute.
 
     The bank file's path is written too wherever the bank is used or the
     recipe names it, because a relative one is read from the recipe's
-    folder. A recipe that needs no change keeps its text, comments included.
+    folder. ``output.dir`` is written as the folder the run writes to,
+    because a relative one would name a folder inside the output. A recipe
+    that needs no change keeps its text, comments included.
     """
     data = load_yaml(loaded.text)
     changed = False
-    for keys, value in _absolute_paths(loaded):
+    output = (("output", "dir"), str(loaded.recipe.output.dir))
+    for keys, value in [*_absolute_paths(loaded), output]:
         node = data
         for key in keys[:-1]:
             node = node.setdefault(key, {})

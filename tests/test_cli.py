@@ -837,11 +837,11 @@ def test_closeness_mixed_units_one_line(capsys, tmp_path, data_dir):
     )
     message = (
         f"pseudo frames from {dataset} are in C but normal frames from {folder} are "
-        "in level, so contrasts and distances between them would mix units. Give "
-        "both sets in one unit: decode the normal levels with their calibration, "
-        "--normal-scale K_PER_LEVEL and --normal-offset K on the command line "
-        "(FrameSet.decoded in Python), or give a thermosynth dataset.h5 or output "
-        "folder, whose normal samples are decoded to its frame unit"
+        "in luminance level, so contrasts and distances between them would mix "
+        "units. Give both sets in one unit: colour frames, such as palette "
+        "renders, are compared by their luminance, which no scale per level "
+        "turns into a temperature, so give both sets as colour frames or both "
+        "in one unit of temperature"
     )
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "r").exists()

@@ -329,3 +329,23 @@ def test_failure_names_rerun_options(overwrite, target_exists, options, tmp_path
         f"run again with {options} to reuse them"
     )
     assert stage.is_dir()
+
+
+def test_stretch_metadata_maps_rise_to_stored(data_dir, tmp_path):
+    loaded = run("battery-station-inferno.yaml", tmp_path / "out")
+    checked = 0
+    with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
+        for i, frame in source_frames(loaded, h5):
+            if h5["labels"][i] == 0:
+                continue
+            metadata = json.loads(h5["metadata"][i])
+            stored = frame.encoding.decode(h5["frames"][i])
+            before = frame.values + h5["recorded_rise"][i]
+            mapped = metadata["stretch_gain"] * before + metadata["stretch_offset"]
+            error = np.abs(stored - mapped)[frame.valid]
+
+            # A peak above the frame's range maps inside it, so the gain is < 1.
+            assert 0.0 < metadata["stretch_gain"] <= 1.0
+            assert error.max() <= frame.encoding.quantum
+            checked += 1
+    assert checked == 2

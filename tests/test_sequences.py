@@ -399,6 +399,11 @@ def test_shipped_sequence_recipe(data_dir, tmp_path):
     with h5py.File(tmp_path / "out" / "dataset.h5", "r") as h5:
         assert h5["frames"].shape == (2, 5, 60, 80, 3)
         assert h5["masks"][1, -1].sum() >= 3
+        metadata = json.loads(h5["metadata"][1])
+    # gain: stretch records its map per frame, and a rise never widens the range.
+    assert len(metadata["stretch_gain"]) == 5
+    assert len(metadata["stretch_offset"]) == 5
+    assert all(0.0 < gain <= 1.0 for gain in metadata["stretch_gain"])
 
 
 TAB_JOULE = (

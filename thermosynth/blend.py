@@ -48,6 +48,11 @@ class Blended:
         Maximum of the rise passed in, over the frame's valid pixels and
         before the threshold, in the frame's unit; 0 when no pixel is valid.
         It shows how far a draw that left ``mask`` empty fell short.
+    stretch : tuple of float or None
+        ``(gain, offset)`` of the re-stretch under the stretch gain: each valid
+        pixel's value became ``gain * (value + rise) + offset`` before it was
+        encoded, with ``offset`` in the frame's unit. None under the fixed
+        gain.
     """
 
     raw: np.ndarray
@@ -57,6 +62,20 @@ class Blended:
     peak_rise: float
     area_px: int
     peak_input_rise: float
+    stretch: tuple[float, float] | None = None
+
+
+def stretch_metadata(result: Blended) -> dict[str, float]:
+    """Return a sample's ``stretch_gain`` [1] and ``stretch_offset`` [frame unit].
+
+    Under the stretch gain each valid pixel's stored value is about
+    ``stretch_gain * (normal value + recorded_rise) + stretch_offset``, up
+    to the encoding's rounding. Empty under the fixed gain.
+    """
+    if result.stretch is None:
+        return {}
+    gain, offset = result.stretch
+    return {"stretch_gain": float(gain), "stretch_offset": float(offset)}
 
 
 def saturated_px(result: Blended, frame: Frame) -> int:
@@ -215,13 +234,15 @@ def blend(
     # for float32 (below about 1e-45) is neither masked nor applied.
     mask = above & (recorded > 0)
 
+    stretch = None
     if base is not None and gain == "fixed" and _per_pixel(frame):
         raw, decoded = _replace_in_box(frame, base, exact, mask)
     else:
         applied = np.where(mask, exact, 0.0)
         values = _finite_values(frame) if base is None else base.values
         if gain == "stretch":
-            new_values, scope = _restretch(values, applied, frame.valid), frame.valid
+            new_values, stretch = _restretch(values, applied, frame.valid)
+            scope = frame.valid
         else:
             new_values, scope = values + applied, mask
         old = None if base is None else base.levels
@@ -236,6 +257,7 @@ def blend(
         peak_rise=float(recorded.max()) if recorded.size else 0.0,
         area_px=int(mask.sum()),
         peak_input_rise=_valid_max(recorded_rise, frame.valid),
+        stretch=stretch,
     )
 
 
@@ -290,11 +312,17 @@ def _finite_values(frame: Frame) -> np.ndarray:
 
 def _restretch(
     values: np.ndarray, applied: np.ndarray, valid: np.ndarray
-) -> np.ndarray:
-    """Add the rise, then map valid values back onto the frame's old range."""
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Add the rise, then map valid values back onto the frame's old range.
+
+    Returns the new values and ``(gain, offset)`` of that map: with ``lo,
+    hi`` the min and max of the valid values and ``hi_new`` the max after
+    adding the rise, ``gain = (hi - lo) / (hi_new - lo)`` and ``offset = lo *
+    (1 - gain)``, so ``lo`` stays and ``hi_new`` becomes ``hi``.
+    """
     new_values = values + applied
     if not valid.any():
-        return new_values
+        return new_values, (1.0, 0.0)
     lo = float(values[valid].min())
     hi = float(values[valid].max())
     hi_new = float(new_values[valid].max())
@@ -302,8 +330,9 @@ def _restretch(
     # NOTE: a flat frame (hi == lo) maps every pixel to lo, so the hotspot
     # vanishes. A renderer that stretches a flat frame has no defined output.
     if hi_new == hi:
-        return new_values
-    return lo + (new_values - lo) * (hi - lo) / (hi_new - lo)
+        return new_values, (1.0, 0.0)
+    gain = (hi - lo) / (hi_new - lo)
+    return lo + (new_values - lo) * gain, (gain, lo * (1.0 - gain))
 
 
 def _replace_changed(

@@ -444,6 +444,18 @@ class _OutputFolder(argparse.Action):
         namespace.output_option = f"{option_string or '-o'} {shlex.quote(text)}"
 
 
+def _add_pattern_options(parser: argparse.ArgumentParser, roles: Sequence[str]) -> None:
+    """Add ``--ROLE-pattern``, a file-name filter for each plain-folder input."""
+    for role in roles:
+        parser.add_argument(
+            f"--{role}-pattern",
+            metavar="GLOB",
+            help=f"read only the {role} folder's files whose path relative to "
+            "the folder matches GLOB, as frames.pattern in a recipe, e.g. "
+            "'*CAM2*' (plain folders only; default: every image file)",
+        )
+
+
 def _load(args: argparse.Namespace) -> LoadedRecipe:
     from thermosynth.output.atomic import check_not_dangling
 
@@ -703,6 +715,7 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"keep {role} files whose metadata KEY is one of the values "
             "(default: all files)",
         )
+    _add_pattern_options(parser, ("normal", "pseudo", "real"))
     parser.add_argument(
         "--max-frames", type=int, default=1000, help="frames drawn per set at most"
     )
@@ -762,6 +775,8 @@ def _validate_closeness(args: argparse.Namespace) -> int:
             role,
             metadata=args.metadata if where else None,
             where=where,
+            pattern=getattr(args, f"{role}_pattern"),
+            pattern_option=f"--{role}-pattern",
             max_frames=args.max_frames,
             rng=np.random.default_rng([args.seed, stream]),
         )
@@ -864,6 +879,7 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep real files whose metadata KEY is one of the values; each "
         "value is reported as one anomaly class (default: all files)",
     )
+    _add_pattern_options(parser, ("normal", "real"))
     parser.add_argument(
         "--recipe",
         type=Path,
@@ -985,6 +1001,8 @@ def _validate_transfer(args: argparse.Namespace) -> int:
         metadata=args.metadata,
         normal_where=options.normal_where,
         real_where=options.real_where,
+        normal_pattern=args.normal_pattern,
+        real_pattern=args.real_pattern,
         max_train=args.max_train,
         max_test=args.max_test,
     )

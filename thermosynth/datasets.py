@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import Dataset
 
 from thermosynth.bank import CellTimes, RiseVariation, simulate_bank_entry
-from thermosynth.blend import saturated_px
+from thermosynth.blend import saturated_px, stretch_metadata
 from thermosynth.build import register
 from thermosynth.camera.emissivity import emissivity_map
 from thermosynth.errors import FrameError, RecipeError, ThermosynthError
@@ -742,6 +742,7 @@ class OnTheFlyDataset(Dataset[Item]):
                     "area_px": result.area_px,
                     "saturated_px": saturated_px(result, frame),
                     "threshold": float(threshold),
+                    **stretch_metadata(result),
                     "attempts": attempt,
                     "corners_px": corners,
                     **sources,

@@ -28,6 +28,7 @@ from thermosynth.blend import (
     blend_base,
     default_threshold,
     saturated_px,
+    stretch_metadata,
 )
 from thermosynth.build import (
     CachedRegistration,
@@ -500,6 +501,7 @@ class Generator:
             "area_px": int(result.area_px),
             "saturated_px": saturated_px(result, frame),
             "threshold": float(threshold),
+            **stretch_metadata(result),
             **sources,
         }
         sample = Sample(

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from thermosynth.blend import Blended, saturated_px
+from thermosynth.blend import Blended, saturated_px, stretch_metadata
 from thermosynth.build import (
     build_camera,
     build_layout,
@@ -389,6 +389,7 @@ class SequenceGenerator:
                 saturated_px(r, frame) for r, frame in zip(results, frames, strict=True)
             ],
             "threshold": [blend_threshold(frame, recipe) for frame in frames],
+            **_stretch_lists(results),
             **sources_metadata([(drawn, events) for drawn, _, events in parts]),
         }
         sequence = SequenceSample(
@@ -770,3 +771,11 @@ class _ShardWriters:
         return self._tally.commit(
             self._stage, self._shard, self._hdf5_path, folder_files=written
         )
+
+
+def _stretch_lists(results: list[Blended]) -> dict[str, list[float]]:
+    """Return ``stretch_gain`` and ``stretch_offset`` per frame; empty if fixed."""
+    per_frame = [stretch_metadata(r) for r in results]
+    if not any(per_frame):
+        return {}
+    return {key: [m[key] for m in per_frame] for key in per_frame[0]}

@@ -278,3 +278,20 @@ def test_register_fit_places_box_on_corners(fit, can):
     r0, r1, c0, c1 = cells_box(can) if fit == "cells" else body_box(can)
     box = [[c0 - 0.5, r0 - 0.5], [c1 - 0.5, r0 - 0.5], [c1 - 0.5, r1 - 0.5]]
     np.testing.assert_allclose(apply(homography, box), corners[:3], atol=1e-9)
+
+
+def test_cells_fit_leaves_busbar_out():
+    layout = module(
+        n_cells=3,
+        cell_width_mm=20,
+        cell_height_mm=30,
+        thickness_mm=5,
+        gap_mm=2,
+        busbar_mm=4,
+        resolution_mm=1,
+    )
+
+    # The 4 mm strip is rows 0-3, and the cells' box starts below it.
+    assert cells_box(layout) == (4, 34, 0, 64)
+    assert body_box(layout) == cells_box(layout)
+    assert not np.any(layout.regions["busbars"][4:])

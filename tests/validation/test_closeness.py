@@ -186,6 +186,10 @@ def test_report_writes_files_and_copy(copied):
     assert units["contrast"] == units["est_contrast"] == "K"
     assert units["area_px"] == units["est_area_px"] == "px"
     assert units["contrast_noise"] == units["peak_z"] == "1"
+    assert units["reconstruction_error"] == "(reference std)^2"
+    markdown = (report.out_dir / "report.md").read_text()
+    assert "(reference std)^2" in markdown
+    assert "scaled units" not in markdown
 
     baseline = [r for r in report.set_distances if r["set_b"] == "normal"]
     assert all(r["c2st_accuracy"] < 0.8 for r in baseline)
@@ -347,7 +351,8 @@ def test_frame_set_in_unit_round_trip(flir_frames, tmp_path):
     assert kelvin.unit == "K"
     np.testing.assert_allclose(kelvin.values, celsius.values + 273.15)
     np.testing.assert_allclose(kelvin.in_unit("C").values, celsius.values)
-    with pytest.raises(ValueError, match="cannot convert frames in level to K"):
+    expected = "cannot convert frames in luminance level to K"
+    with pytest.raises(ValueError, match=expected):
         flir_frames.in_unit("K")
 
 
@@ -398,7 +403,7 @@ def test_mixed_units_rejected(flir_frames, tmp_path):
 
     message = (
         r"pseudo frames from .*dataset\.h5 are in C but normal frames from "
-        r".*id1_cha_1c are in level, so .* Give both sets in one unit"
+        r".*id1_cha_1c are in luminance level, so .* Give both sets in one unit"
     )
     with pytest.raises(FrameError, match=message):
         closeness_report(
@@ -734,10 +739,10 @@ def test_csv_tables_give_units(flir_frames, tmp_path):
     with (report.out_dir / "property_comparison.csv").open() as stream:
         properties = {r["property"]: r["unit"] for r in csv.DictReader(stream)}
     assert list(per_sample[0])[-1] == "unit"
-    assert {r["unit"] for r in per_sample} == {"level"}
+    assert {r["unit"] for r in per_sample} == {"luminance level"}
     assert properties == {
         "est_area_px": "px",
-        "est_contrast": "level",
+        "est_contrast": "luminance level",
         "est_contrast_noise": "1",
         "est_elongation": "1",
         "peak_z": "1",

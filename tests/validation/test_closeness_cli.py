@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import shutil
 from pathlib import Path
 
+import h5py
 import pytest
 
 from thermosynth import __version__
@@ -103,3 +106,50 @@ def test_closeness_max_frames_states_minimum(capsys, tmp_path, data_dir):
         f"{MIN_NORMAL_FRAMES} or more\n"
     )
     assert not (tmp_path / "report").exists()
+
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def test_closeness_labels_palette_luminance(tmp_path, data_dir):
+    out = tmp_path / "out"
+    shrink = (
+        *(f"split.train_normal={MIN_NORMAL_FRAMES}", "split.test_normal=0"),
+        *(f"split.test_anomalous={MIN_OTHER_FRAMES}", "physics.dt_s=60.0"),
+        *(f"output.dir={out}", f"bank.path={tmp_path / 'bank.h5'}"),
+    )
+    sets = [item for value in shrink for item in ("--set", value)]
+    recipe = str(RECIPES / "battery-station-inferno.yaml")
+    assert main(["generate", recipe, *sets]) == 0
+    report = tmp_path / "report"
+
+    code = main(
+        [
+            *("validate", "closeness", "--normal", str(out), "--pseudo", str(out)),
+            *("--epochs", "1", "--permutations", "20", "-o", str(report)),
+        ]
+    )
+    with (out / "closeness.csv").open() as stream:
+        units = {row["unit"] for row in csv.DictReader(stream)}
+    with h5py.File(out / "dataset_closeness.h5", "r") as file:
+        fields = json.loads(file["closeness"].attrs["units_json"])
+    markdown = (report / "report.md").read_text()
+
+    assert code == 0
+    # Palette frames are compared by luminance, not by the metadata's palette index.
+    assert units == {"luminance level"}
+    assert fields["contrast"] == "luminance level"
+    assert "| contrast | luminance level |" in markdown
+
+
+def test_closeness_pattern_matching_nothing(capsys, tmp_path, data_dir):
+    folder = data_dir / "battery-station-inferno" / "normal_masked"
+    args = ["validate", "closeness", "--normal", str(folder), "--pseudo", str(folder)]
+
+    code = main([*args, "--normal-pattern", "*CAM9*", "-o", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+
+    assert code == 2
+    assert "--normal-pattern '*CAM9*'" in err
+    assert str(folder) in err
+    assert "Traceback" not in err

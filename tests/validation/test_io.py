@@ -577,3 +577,46 @@ def test_empty_folder_names_suffixes(tmp_path):
         "(.png, .jpg, .jpeg, .tif, .tiff, .bmp, .npy)"
     )
     assert "(it contains the folders images)" in str(raised.value)
+
+
+def _battery_folder(data_dir: Path) -> Path:
+    """The battery station's normals: 448 CAM1 and 454 CAM2 palette PNGs."""
+    return data_dir / "battery-station-inferno" / "normal_masked"
+
+
+def test_pattern_keeps_one_camera(data_dir):
+    folder = _battery_folder(data_dir)
+    cam2 = [p for p in folder.iterdir() if "CAM2" in p.name]
+    # One day of CAM2 files keeps the read short; the count checks the glob.
+    day = [p for p in cam2 if "_20240715_" in p.name]
+
+    loaded = load_frame_set(folder, pattern="*20240715*CAM2*")
+
+    assert len(cam2) == 454
+    assert len(loaded) == len(day)
+    assert 0 < len(loaded) < len(cam2)
+    assert all("CAM2" in Path(name).name for name in loaded.names)
+
+
+def test_pattern_matching_nothing_names_both(data_dir):
+    folder = _battery_folder(data_dir)
+    with pytest.raises(
+        FrameError, match=r"--normal-pattern '\*CAM3\*' in .*normal_masked"
+    ):
+        load_for_role(
+            folder, "normal", pattern="*CAM3*", pattern_option="--normal-pattern"
+        )
+
+
+def test_pattern_rejected_on_hdf5(data_dir, tmp_path):
+    encoding = LinearEncoding(np.uint16, scale_per_level=0.01, offset=-40.0)
+    raw = encoding.encode(_heater_celsius(data_dir, 4))
+    _write_thermosynth(tmp_path / "out", raw, [LINEAR] * 4)
+
+    with pytest.raises(FrameError, match=r"--pseudo-pattern '\*CAM2\*' does not"):
+        load_for_role(
+            tmp_path / "out",
+            "pseudo",
+            pattern="*CAM2*",
+            pattern_option="--pseudo-pattern",
+        )

@@ -263,3 +263,33 @@ def test_real_of_other_size_rejected(data_dir, tmp_path):
         f"(height x width) but the normal frames in {tmp_path / 'normal'} are "
         "40 x 24 px; give frames of one size"
     )
+
+
+def test_patterns_keep_one_camera(data_dir):
+    battery = data_dir / "battery-station-inferno"
+    day_cam2 = "*20240715*CAM2*"
+
+    data = load_transfer_data(
+        battery / "normal_masked",
+        battery / "test" / "masked",
+        np.random.default_rng(0),
+        normal_pattern=day_cam2,
+        real_pattern=day_cam2,
+    )
+    n_normal = len(data.train_normal) + int(np.sum(data.test_labels == 0))
+    n_real = int(np.sum(data.test_labels == 1))
+    n_reserve = 0 if data.reserve_anomalies is None else len(data.reserve_anomalies)
+
+    # 79 and 82 CAM2 files of 15 July 2024; the folders hold 902 and 338 in all.
+    assert n_normal == 79
+    assert n_real + n_reserve == 82
+
+
+def test_normal_pattern_rejected_on_mvtec(tmp_path):
+    (tmp_path / "train" / "good").mkdir(parents=True)
+    (tmp_path / "test" / "hot").mkdir(parents=True)
+    expected = r"--normal-pattern '\*CAM2\*' does not apply .* an MVTec tree"
+    with pytest.raises(FrameError, match=expected):
+        load_transfer_data(
+            tmp_path, tmp_path, np.random.default_rng(0), normal_pattern="*CAM2*"
+        )

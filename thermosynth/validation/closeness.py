@@ -52,7 +52,7 @@ from thermosynth.validation.distances import (
 )
 from thermosynth.validation.duplicates import normal_repeat_notes
 from thermosynth.validation.features import AutoencoderFeatures, thermal_features
-from thermosynth.validation.io import FrameSet, Label, load_frame_set
+from thermosynth.validation.io import LUMINANCE_UNIT, FrameSet, Label, load_frame_set
 
 # Defined in io, which loads without torch, and kept importable from here.
 from thermosynth.validation.io import load_for_role as load_for_role
@@ -79,8 +79,14 @@ CLOSENESS_COLUMNS = (
 
 FRAME_UNIT_FIGURES = ("noise_sigma", "contrast", "est_contrast")
 """Per-sample figures in the unit of a difference of frame values, which is K
-for frames in C or K, level for stored levels and value for floats of no
-recorded unit. Areas are in px, and every other figure is a ratio ("1")."""
+for frames in C or K, level for stored levels, luminance level for colour
+frames compared by luminance and value for floats of no recorded unit.
+Areas are in px, and every other figure is a ratio ("1")."""
+
+RECONSTRUCTION_UNIT = "(reference std)^2"
+"""Unit of ``reconstruction_error``: the autoencoder divides frames by the
+standard deviation of its training (reference normal) pixels, so the mean
+squared error is in squares of that standard deviation."""
 
 COMPARED_PROPERTIES = (
     "est_area_px",
@@ -496,6 +502,13 @@ def _check_units(name: str, frames: FrameSet, normal: FrameSet) -> None:
         f"frames from {normal.origin} are in {normal.unit}, so contrasts and "
         "distances between them would mix units. Give both sets in one unit"
     )
+    if LUMINANCE_UNIT in (frames.unit, normal.unit):
+        raise FrameError(
+            f"{problem}: colour frames, such as palette renders, are compared "
+            "by their luminance, which no scale per level turns into a "
+            "temperature, so give both sets as colour frames or both in one "
+            "unit of temperature"
+        )
     if normal.unit == "level":
         raise FrameError(
             f"{problem}: decode the normal levels with their calibration, "
@@ -686,7 +699,7 @@ def _quantum(frames: FrameSet) -> float:
     """Return the value step of one stored level [unit]; 0 for float frames."""
     if frames.encoding is not None:
         return frames.encoding.quantum
-    return 1.0 if frames.unit == "level" else 0.0
+    return 1.0 if frames.unit in ("level", LUMINANCE_UNIT) else 0.0
 
 
 def _noise(values: np.ndarray, quantum: float) -> np.ndarray:
@@ -894,10 +907,13 @@ def figure_unit(name: str, unit: str) -> str:
     """Return the unit of per-sample figure ``name``.
 
     "px" for areas, ``unit`` (that of a difference of the frames' values) for
-    `FRAME_UNIT_FIGURES`, and "1" for ratios.
+    `FRAME_UNIT_FIGURES`, `RECONSTRUCTION_UNIT` for the reconstruction error
+    and "1" for ratios.
     """
     if name.endswith("area_px"):
         return "px"
+    if name == "reconstruction_error":
+        return RECONSTRUCTION_UNIT
     return unit if name in FRAME_UNIT_FIGURES else "1"
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from thermosynth.frames.frame import rise_unit
+from thermosynth.validation.closeness import RECONSTRUCTION_UNIT
 from thermosynth.validation.io import FrameSet
 from thermosynth.validation.report_header import command_line_text, written_line
 
@@ -34,7 +35,7 @@ _UNITS = {
     "contrast": "{unit}",
     "est_area_px": "px",
     "est_contrast": "{unit}",
-    "reconstruction_error": "scaled units squared",
+    "reconstruction_error": RECONSTRUCTION_UNIT,
 }
 """Units of the per-sample figures; the others are ratios without a unit."""
 

@@ -60,6 +60,11 @@ Label = Literal["normal", "anomalous", "any"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 _LUMA = np.array([0.299, 0.587, 0.114])
 
+LUMINANCE_UNIT = "luminance level"
+"""Unit of colour frames compared by their luminance (see `_to_values`). A
+palette index, the ``level`` of a thermosynth palette output's metadata, is
+another scale: it follows the palette's order, not the colours' brightness."""
+
 
 @dataclass(frozen=True)
 class FrameSet:
@@ -207,6 +212,8 @@ def load_frame_set(
     max_frames: int | None = None,
     rng: np.random.Generator | None = None,
     where_option: str | None = None,
+    pattern: str | None = None,
+    pattern_option: str | None = None,
 ) -> FrameSet:
     """Load frames from a thermosynth HDF5, an MVTec tree or a plain folder.
 
@@ -236,6 +243,14 @@ def load_frame_set(
     where_option : str, optional
         Command-line option that gave ``where``, such as ``"--normal-where"``,
         so that errors show the filter as the user typed it.
+    pattern : str, optional
+        Glob matched against paths relative to a plain folder, with the
+        semantics of ``pathlib.Path.glob`` as in the recipe's
+        ``frames.pattern`` (``*CAM2*``; ``**/*.png`` also descends into
+        subfolders). Only image and ``.npy`` files that match are read.
+    pattern_option : str, optional
+        Command-line option that gave ``pattern``, such as
+        ``"--normal-pattern"``, for error messages.
 
     Returns
     -------
@@ -263,6 +278,8 @@ def load_frame_set(
             "metadata filters select files of a plain image folder; give the "
             "frames to keep as a folder of files"
         )
+    if pattern is not None and (is_hdf5 or is_mvtec or is_stack):
+        raise FrameError(_pattern_misfit_message(path, pattern, pattern_option))
 
     if is_hdf5:
         frames = _load_hdf5(path, label=label)
@@ -271,7 +288,12 @@ def load_frame_set(
     elif is_stack:
         frames = _load_stack(path)
     elif path.is_dir():
-        files = _select_files(path, metadata, where, path_key, named)
+        if pattern is not None and metadata is None and not where:
+            files = _match_pattern(path, pattern, pattern_option)
+        else:
+            files = _select_files(path, metadata, where, path_key, named)
+        if pattern is not None and metadata is not None:
+            files = _match_pattern(path, pattern, pattern_option, among=files)
         frames = _load_files(files, origin=path)
     elif path.is_file():
         raise FrameError(
@@ -309,6 +331,61 @@ def load_for_role(
         raise FrameError(f"cannot load the {role} set: {exc}{hint}") from exc
 
 
+def _pattern_misfit_message(path: Path, pattern: str, option: str | None) -> str:
+    named = f"{option} {pattern!r}" if option else f"the pattern {pattern!r}"
+    if path.is_file() and path.suffix.lower() == ".npy":
+        source = "one .npy stack"
+    elif path.is_file():
+        source = "a thermosynth HDF5 file, read by its labels"
+    else:
+        source = "an MVTec tree, read by its labels"
+    return (
+        f"{named} does not apply to {path}, because it is {source}, and a file "
+        "pattern selects files of a plain image folder only. Leave out "
+        f"{option or 'the pattern'}, or copy the frames to keep into a plain "
+        "folder and filter that folder instead"
+    )
+
+
+def _match_pattern(
+    folder: Path,
+    pattern: str,
+    option: str | None,
+    *,
+    among: list[Path] | None = None,
+) -> list[Path]:
+    """List the image and .npy files that ``folder.glob(pattern)`` matches.
+
+    With ``among`` (the files that a metadata filter kept), keep only those.
+    """
+    named = f"{option} {pattern!r}" if option else f"the pattern {pattern!r}"
+    try:
+        matched = sorted(
+            p
+            for p in folder.glob(pattern)
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+    except (ValueError, NotImplementedError) as exc:
+        raise FrameError(
+            f"{named} is not a valid glob ({exc}); give a pattern relative to "
+            f"{folder}, such as '*CAM2*' or '**/*.png'"
+        ) from exc
+    if among is not None:
+        kept = {f.resolve() for f in among}
+        matched = [p for p in matched if p.resolve() in kept]
+    if not matched:
+        within = (
+            "" if among is None else f" among the {len(among)} files kept by --metadata"
+        )
+        raise FrameError(
+            f"no frame files match {named} in {folder}{within}; the pattern is "
+            "matched against paths relative to that folder, as frames.pattern "
+            "in a recipe, so check its wildcards, such as '*CAM2*'"
+        )
+    logger.info("%s keeps %d frame files of %s", named, len(matched), folder)
+    return matched
+
+
 def _limit(
     frames: FrameSet, max_frames: int | None, rng: np.random.Generator | None
 ) -> FrameSet:
@@ -339,6 +416,8 @@ def _load_hdf5(path: Path, *, label: Label) -> FrameSet:
 
     values = _to_values(raw, path, rgb=raw.ndim == 4)
     encoding, unit = _decoding(raw, unit, encodings, path)
+    if unit == "level" and _is_colour(raw):
+        unit = LUMINANCE_UNIT
     return FrameSet(
         values=values if encoding is None else encoding.decode(values),
         masks=masks,
@@ -835,12 +914,15 @@ def _load_files(
             origin,
         )
     integer = not arrays or arrays[0].dtype.kind in "ui"
+    unit = "level" if integer else "value"
+    if integer and any(_is_colour(a) for a in arrays if a.ndim == 3):
+        unit = LUMINANCE_UNIT
     return FrameSet(
         values=values,
         masks=None,
         indices=np.arange(len(files), dtype=np.int64),
         names=[str(f) for f in files],
-        unit="level" if integer else "value",
+        unit=unit,
         origin=origin,
         kind=kind,
         encoding=LinearEncoding(arrays[0].dtype if arrays else np.uint8)
@@ -875,6 +957,8 @@ def _load_stack(path: Path) -> FrameSet:
 
     integer = raw.dtype.kind in "ui"
     unit = "level" if integer else "value"
+    if integer and raw.ndim == 4 and _is_colour(raw):
+        unit = LUMINANCE_UNIT
     logger.info(
         "%s: %d frames from a .npy stack, which records no unit, so they are "
         "compared in %s",
@@ -903,6 +987,14 @@ def _read_any(file: Path) -> np.ndarray:
             )
         return array
     return read_image(file)
+
+
+def _is_colour(raw: np.ndarray) -> bool:
+    """Tell whether RGB frames (..., 3) have a pixel whose channels differ."""
+    if raw.ndim < 3 or raw.shape[-1] != 3:
+        return False
+    red, green, blue = raw[..., 0], raw[..., 1], raw[..., 2]
+    return not (np.array_equal(red, green) and np.array_equal(red, blue))
 
 
 def _to_values(raw: np.ndarray, source: Path, *, rgb: bool) -> np.ndarray:

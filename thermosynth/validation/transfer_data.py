@@ -219,6 +219,8 @@ def load_transfer_data(
     metadata: str | Path | None = None,
     normal_where: Mapping[str, Sequence[str]] | None = None,
     real_where: Mapping[str, Sequence[str]] | None = None,
+    normal_pattern: str | None = None,
+    real_pattern: str | None = None,
     max_train: int = 2500,
     max_test: int = 1500,
     size_px: tuple[int, int] | None = None,
@@ -241,6 +243,9 @@ def load_transfer_data(
     normal_where, real_where : mapping of str to sequence of str, optional
         Metadata filters. Each value of a one-key ``real_where`` becomes one
         anomaly class, e.g. ``{"anomaly_class": ["Cell", "Hot-Spot"]}``.
+    normal_pattern, real_pattern : str, optional
+        Globs relative to a plain folder, such as ``"*CAM2*"``, that select
+        the files to read (``--normal-pattern``, ``--real-pattern``).
     max_train, max_test : int
         Most training and test normals kept.
     size_px : (int, int), optional
@@ -264,9 +269,11 @@ def load_transfer_data(
         metadata=metadata if normal_where else None,
         where=normal_where,
         where_option="--normal-where",
+        pattern=normal_pattern,
+        pattern_option="--normal-pattern",
     )
     train_set, test_set = _mvtec_split(normals)
-    anomalies = _load_real_classes(real_path, metadata, real_where)
+    anomalies = _load_real_classes(real_path, metadata, real_where, real_pattern)
     _check_shapes(normals, anomalies)
 
     train = to_uint8(train_set)
@@ -493,6 +500,7 @@ def _load_real_classes(
     path: str | Path,
     metadata: str | Path | None,
     where: Mapping[str, Sequence[str]] | None,
+    pattern: str | None = None,
 ) -> dict[str, FrameSet]:
     """Load real anomalies as one set per class."""
     if where and len(where) == 1:
@@ -503,6 +511,8 @@ def _load_real_classes(
                 metadata=metadata,
                 where={key: [value]},
                 where_option="--real-where",
+                pattern=pattern,
+                pattern_option="--real-pattern",
             )
             for value in dict.fromkeys(values)
         }
@@ -513,6 +523,8 @@ def _load_real_classes(
         metadata=metadata if where else None,
         where=where,
         where_option="--real-where",
+        pattern=pattern,
+        pattern_option="--real-pattern",
     )
     if frames.kind != "mvtec":
         return {"anomalous": frames}

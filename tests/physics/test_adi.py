@@ -719,3 +719,129 @@ def test_forked_child_runs_adi_after_parent(tmp_path):
 def test_user_threading_layer_is_kept(tmp_path):
     (layer,) = _run_fork_script(tmp_path, layer="omp")
     assert layer == "omp"
+
+
+def stiff_plate():
+    """Return 32 x 32 cells of 0.5 mm, where dt (c_-x + c_+x) / rho_cp is 120 at 1 s."""
+    material = Material("stiff", 30.0, 30.0, 0.5, 2e6)
+    grid = np.zeros((32, 32), dtype=int)
+    return Layout(0.5, 0.5, 1.0, grid, (material,), grid - 1)
+
+
+def peak_errors_K(layout, source, times):
+    """Return the LU and ADI peak-rise errors at dt 1 s against dt 0.01 s [K]."""
+    options = dict(
+        boundary=Boundary(h_top_W_m2K=10.0), duration_s=16.0, output_times_s=times
+    )
+    reference = simulate_fast(layout, [source], dt_s=0.01, **options)
+    lu = simulate_fast(layout, [source], dt_s=1.0, **options)
+    split = simulate_adi(layout, [source], dt_s=1.0, **options)
+
+    peak = reference.rise_K.max(axis=(1, 2))
+    lu_error = np.abs(lu.rise_K.max(axis=(1, 2)) - peak)
+    adi_error = np.abs(split.rise_K.max(axis=(1, 2)) - peak)
+    balance = split.energy_stored_J + split.energy_lost_J
+    assert balance == pytest.approx(split.energy_in_J, rel=1e-10)
+    return lu_error, adi_error
+
+
+@pytest.mark.parametrize("power_W", [1.0, Ramp(1.0, ramp_s=4.0)])
+def test_startup_substeps_match_lu_error(power_W):
+    # Equal Douglas steps left the 1 mm hotspot's peak 40 % low after the
+    # first step, 4 times the LU solver's error (9 times after the second).
+    layout = stiff_plate()
+    source = hotspot(layout, x_mm=8.0, y_mm=8.0, radius_mm=1.0, power_W=power_W)
+
+    lu_error, adi_error = peak_errors_K(layout, source, [1.0, 2.0])
+
+    assert lu_error[0] > 0.05
+    assert adi_error[0] <= 1.5 * lu_error[0]
+    assert adi_error[1] <= 1.5 * lu_error[1]
+
+
+def test_equal_steps_lag_after_power_change(monkeypatch):
+    # Without the start-up sub-steps the error is far above the LU solver's,
+    # so test_startup_substeps_match_lu_error can fail.
+    monkeypatch.setattr(adi, "MAX_XY_STIFFNESS", math.inf)
+    layout = stiff_plate()
+    source = hotspot(layout, x_mm=8.0, y_mm=8.0, radius_mm=1.0, power_W=1.0)
+
+    lu_error, adi_error = peak_errors_K(layout, source, [1.0, 2.0])
+
+    assert adi_error[0] > 3.0 * lu_error[0]
+    assert adi_error[1] > 3.0 * lu_error[1]
+
+
+def test_startup_steps_double_and_sum_exactly():
+    layout = stiff_plate()
+    initial = np.full((1, *layout.shape), 25.0)
+    grid = adi.AdiGrid(layout, INSULATED, initial)
+
+    lengths = grid.startup_steps(1.0)
+
+    assert sum(lengths) == 1.0
+    assert lengths[0] == lengths[1]
+    assert lengths[0] * grid.xy_rate_per_s <= adi.MAX_XY_STIFFNESS
+    assert 2 * lengths[0] * grid.xy_rate_per_s > adi.MAX_XY_STIFFNESS
+    np.testing.assert_array_equal(np.diff(lengths[1:]), lengths[1:-1])
+    assert grid.startup_steps(0.5 / grid.xy_rate_per_s) == [0.5 / grid.xy_rate_per_s]
+
+
+def test_power_changes_per_scenario():
+    layout = two_material_layout()
+    constant = hotspot(layout, x_mm=5.0, y_mm=5.0, radius_mm=1.5, power_W=0.8)
+    ramped = ramped_hotspot(layout, n_layers=1)
+    step_ends = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+
+    changes = adi._power_changes([[constant], [], [ramped]], step_ends)
+
+    np.testing.assert_array_equal(changes[0], [1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(changes[1], [0, 0, 0, 0, 0, 0])
+    # The 2 s ramp changes the mean power of each step up to its end.
+    np.testing.assert_array_equal(changes[2], [1, 1, 1, 1, 1, 0])
+
+
+def test_failure_names_index_in_whole_batch():
+    # The two scenarios' powers change at different steps, so they run as
+    # separate groups, and the failed one is still named by its batch index.
+    layout = two_material_layout()
+    weights = ramped_hotspot(layout, n_layers=1).weights_m3
+    bad = VolumeSource(weights, lambda t: math.inf, "broken")
+    good = ramped_hotspot(layout, n_layers=1)
+    calls = []
+
+    with pytest.warns(RuntimeWarning, match="batch scenario 1:"):
+        results = simulate_adi_batch(
+            layout,
+            [[good], [bad]],
+            duration_s=1.0,
+            dt_s=0.5,
+            on_failure="warn",
+            progress=lambda step, total: calls.append((step, total)),
+        )
+
+    assert np.isfinite(results[0].rise_K).all()
+    assert np.isnan(results[1].rise_K[-1]).all()
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_float32_startup_leaves_no_subnormals():
+    # A metal strip sets a short first sub-step, and across the plastic the
+    # rise then falls below float32's smallest normal number. The start-up
+    # sub-steps run in float64 and hand back 0 there, not subnormals.
+    plastic = Material("plastic", 0.05, 0.05, 0.05, 2e6)
+    metal = Material("metal", 200.0, 200.0, 200.0, 2.4e6)
+    grid = np.zeros((8, 64), dtype=int)
+    grid[:, -2:] = 1
+    layout = Layout(0.5, 0.5, 1.0, grid, (plastic, metal), grid - 1)
+    source = hotspot(layout, x_mm=1.0, y_mm=2.0, radius_mm=1.0, power_W=1.0)
+
+    result = simulate_adi(
+        layout, [source], duration_s=1.0, dt_s=1.0, precision="float32"
+    )
+
+    rise = np.abs(result.rise_all_K[-1])
+    subnormal = (rise > 0.0) & (rise < np.finfo(np.float32).tiny)
+    assert rise.max() > 1.0
+    assert (rise == 0.0).any()
+    assert not subnormal.any()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from demo_overrides import NO_TAB_EMISSIVITY
+
 from thermosynth.geometry.layout import Layout
 
 FIXED_RUNAWAY = (
@@ -20,6 +22,7 @@ FIXED_RUNAWAY = (
     "cell_height_mm: 60, thickness_mm: 20, gap_mm: 6}",
     "physics.n_layers=1",
     "frames.shape=[48, 64]",
+    *NO_TAB_EMISSIVITY,
 )
 TRIGGERED_CELL = 1
 CELL_TIMES = ("onset_s", "short_s", "vent_s")

@@ -274,7 +274,10 @@ def test_bank_draw_scales_entry(tmp_path):
 
 def test_bank_exact_without_radiation(tmp_path):
     loaded, _ = demo(
-        tmp_path, "physics.emissivity_top=0.0", "physics.emissivity_bottom=0.0"
+        tmp_path,
+        "physics.emissivity_top=0.0",
+        "physics.emissivity_bottom=0.0",
+        "physics.emissivity_top_regions={}",
     )
     assert is_linear(loaded.recipe, "hotspot")
     assert not is_linear(loaded.recipe, "runaway")
@@ -414,15 +417,20 @@ def demo_group_key(*overrides):
 
 
 def test_group_key_unchanged_without_emissivity_regions():
-    loaded = load_demo_recipe()
+    # The demo sets emissivity_top_regions for its tabs. Emptied, the key is
+    # dropped, so recipes without it keep the group keys of older banks.
+    loaded = load_demo_recipe(overrides=["physics.emissivity_top_regions={}"])
     dumped = loaded.recipe.physics.model_dump(mode="json", exclude={"precision"})
+    with_tabs = load_demo_recipe().recipe.physics.model_dump(
+        mode="json", exclude={"precision"}
+    )
 
     assert set(dumped) == KEYED_PHYSICS
-    assert demo_group_key("physics.emissivity_top_regions={}") == demo_group_key()
+    assert set(with_tabs) == KEYED_PHYSICS | {"emissivity_top_regions"}
 
 
 def test_group_key_follows_emissivity_regions():
-    default = demo_group_key()
+    default = demo_group_key("physics.emissivity_top_regions={}")
     bare_tabs = demo_group_key("physics.emissivity_top_regions={tabs: 0.1}")
     # tab_positive lies inside tabs, so the order decides its emissivity.
     positive_last = demo_group_key(

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from demo_overrides import NO_TAB_EMISSIVITY
 from small_sequences import SMALL_SEQUENCES
 
 from thermosynth.bank import apply_symmetry, bank_size, read_bank_entry
@@ -45,8 +46,10 @@ def _drawn(metadata: dict, source: dict) -> DrawnScenario:
 )
 def test_sum_of_runs_against_one_run_of_both(emissivity, low, high):
     precision = "physics.precision=float64"
+    # The demo's bare tabs radiate at 0.1 whatever emissivity_top is.
+    regions = "physics.emissivity_top_regions={}"
     loaded = load_demo_recipe(
-        overrides=[f"physics.emissivity_top={emissivity}", precision]
+        overrides=[f"physics.emissivity_top={emissivity}", regions, precision]
     )
     recipe, layout = loaded.recipe, Generator(loaded).layout
     rng = np.random.default_rng(3)
@@ -237,7 +240,9 @@ def test_bank_sources_heat_distinct_cells(tmp_path):
     # Two cells that mirror into each other, so two entries' images often
     # fall on one cell.
     grid = CELL_GRID.format(cols=2)
-    generator = _generator(grid, HOT_CELLS, "split.test_anomalous=12", *bank)
+    generator = _generator(
+        grid, HOT_CELLS, "split.test_anomalous=12", *bank, *NO_TAB_EMISSIVITY
+    )
     anomalous = [e for e in generator.plan.entries() if e[2] == 1]
 
     for index, _, _, frame_index in anomalous:
@@ -248,7 +253,7 @@ def test_bank_sources_heat_distinct_cells(tmp_path):
 
 
 def test_dataset_sources_heat_distinct_cells():
-    overrides = [CELL_GRID.format(cols=3), HOT_CELLS]
+    overrides = [CELL_GRID.format(cols=3), HOT_CELLS, *NO_TAB_EMISSIVITY]
     dataset = OnTheFlyDataset(
         load_demo_recipe(overrides=overrides),
         length=12,

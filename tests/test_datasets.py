@@ -534,6 +534,7 @@ def test_on_the_fly_rise_matches_blended_difference(data_dir):
         "split.test_normal=0",
         "split.test_anomalous=0",
         "camera.blur_sigma_px=0",
+        "camera.emissivity_regions={}",
         "physics.dt_s=30.0",
     )
     loaded = load_recipe(RECIPES / "radiometric-cabinet.yaml", overrides=overrides)
@@ -710,7 +711,7 @@ def _tab_item(*extra: str):
 
 
 def test_on_the_fly_emissivity_regions_lower_peak():
-    _, plain = _tab_item()
+    _, plain = _tab_item("camera.emissivity_regions={}")
     dataset, bare = _tab_item("camera.emissivity_regions={tabs: 0.1}")
     generator = dataset._worker_generator()
     frame = generator.read_frame(dataset.frame_indices[0])

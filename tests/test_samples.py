@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from demo_overrides import NO_TAB_EMISSIVITY
 from scipy import ndimage
 from weak_draws import (
     N_SAMPLES,
@@ -88,9 +89,11 @@ def test_prepared_blend_same_bytes():
     rise_px = warp_to_frame(rise, prepared.homography, frame.shape)
     options = {"threshold": prepared.threshold}
 
+    # The demo's bare tabs need the emissivity map that `prepare` made.
     plain = record_and_blend(
-        rise_px, frame, generator.recipe, generator.camera, **options
-    )
+        rise_px, frame, generator.recipe, generator.camera,
+        emissivity=prepared.emissivity, **options,
+    )  # fmt: skip
     fast = record_and_blend(
         rise_px, frame, generator.recipe, generator.camera, prepared=prepared, **options
     )
@@ -180,7 +183,7 @@ def _terminal_rise(generator: Generator, frame, prepared) -> np.ndarray:
 
 
 def test_terminal_emissivity_lowers_recorded_peak(data_dir):
-    plain_generator = _cabinet(data_dir)
+    plain_generator = _cabinet(data_dir, "camera.emissivity_regions={}")
     bare_generator = _cabinet(data_dir, "camera.emissivity_regions={terminals: 0.1}")
     frame = plain_generator.read_frame(0)
     plain_prepared = plain_generator.prepare(frame)
@@ -375,6 +378,7 @@ def test_runaway_sample_metadata_has_cell_times():
         "cell_height_mm: 60, thickness_mm: 20, gap_mm: 6}",
         "physics.n_layers=1",
         "frames.shape=[48, 64]",
+        *NO_TAB_EMISSIVITY,
     )
     generator = Generator(load_demo_recipe(overrides=overrides))
     index, _, _, frame_index = next(e for e in generator.plan.entries() if e[2])

@@ -10,8 +10,13 @@ from pydantic import TypeAdapter
 
 from thermosynth.bank import apply_symmetry, layout_symmetries
 from thermosynth.errors import RecipeError
+from thermosynth.geometry.layout import Layer, Layout, Material
 from thermosynth.geometry.layouts import cell_grid, prismatic_cell
+from thermosynth.physics.adi import simulate_adi
+from thermosynth.physics.fast import simulate_fast
 from thermosynth.physics.grid import layer_volume_ratio
+from thermosynth.physics.heat import Boundary, simulate
+from thermosynth.physics.runaway import simulate_runaway
 from thermosynth.physics.sources import cell_volume_m3
 from thermosynth.recipe.models import PhysicsSpec, ScenarioSpec
 from thermosynth.scenario import (
@@ -227,21 +232,21 @@ def test_choose_scenario_index_follows_weights():
 @pytest.mark.parametrize(
     ("stack_layers", "expected"),
     [
-        (None, {"top": 0, "middle": 5, "bottom": 9}),
-        (8, {"top": 1, "middle": 5, "bottom": 8}),
+        (None, {"top": [0], "middle": [4, 5], "bottom": [9]}),
+        (8, {"top": [1], "middle": [4, 5], "bottom": [8]}),
     ],
 )
 def test_layer_names_follow_electrode_stack(stack_layers, expected):
     # With the walls as stack layers 0 and 9, top is the layer below the wall.
     layout = prismatic_cell(**PRISMATIC, stack_layers=stack_layers)
     physics = PhysicsSpec(n_layers=10)
-    for name, index in expected.items():
+    for name, indices in expected.items():
         drawn = short_at(75.0, 60.0, 6.0)
         drawn.params["layer"] = name
         (source,) = build_sources(drawn, layout, physics)
         heated = np.flatnonzero(source.weights_m3.any(axis=(1, 2)))
 
-        np.testing.assert_array_equal(heated, [index])
+        np.testing.assert_array_equal(heated, indices)
 
 
 def test_joule_cell_skips_wall_layers():
@@ -324,3 +329,121 @@ def test_strength_keys_follow_kind():
         ("scenarios", 1, "resistance_mohm"),
         ("scenarios", 1, "strip_width_mm"),
     )
+
+
+# A uniform 12 x 12 mm slab of one cell, 4 mm thick: equal layers of one
+# isotropic material, so a mid-plane source heats both faces alike.
+SLAB_MATERIAL = Material("slab", 20.0, 20.0, 20.0, 2.0e6)
+
+
+def slab(n_side: int = 12) -> Layout:
+    grid = np.zeros((n_side, n_side), dtype=int)
+    return Layout(1.0, 1.0, 4.0, grid, (SLAB_MATERIAL,), grid)
+
+
+def slab_short(layer: str, *, power_W: float = 2.0) -> DrawnScenario:
+    params = {"profile": "constant", "power_W": power_W, "layer": layer}
+    params.update(x_mm=4.5, y_mm=6.0, radius_mm=2.0)
+    return DrawnScenario("hotspot", "internal_short", 10.0, params)
+
+
+def layer_powers_W(source, layout: Layout, n_layers: int) -> np.ndarray:
+    """Return the power [W] per layer of a source of 1 W."""
+    volume_m3 = cell_volume_m3(layout, n_layers) * layer_volume_ratio(layout, n_layers)
+    return (source.weights_m3 * volume_m3[:, None, None]).sum(axis=(1, 2))
+
+
+@pytest.mark.parametrize(
+    ("n_layers", "expected"),
+    [
+        (1, [1.0]),
+        (2, [0.5, 0.5]),
+        (3, [0.0, 1.0, 0.0]),
+        (4, [0.0, 0.5, 0.5, 0.0]),
+    ],
+)
+def test_middle_splits_even_layer_counts(n_layers, expected):
+    layout = slab()
+    (source,) = build_sources(
+        slab_short("middle"), layout, PhysicsSpec(n_layers=n_layers)
+    )
+
+    powers = layer_powers_W(source, layout, n_layers)
+    np.testing.assert_allclose(powers, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_middle_split_keeps_power_on_uneven_stack():
+    # Two electrode layers of 1 and 3 mm between 0.5 mm walls: equal power
+    # per layer, so the thin layer's heat density is three times the thick's.
+    layers = (
+        Layer(0.5, "slab"),
+        Layer(1.0, None),
+        Layer(3.0, None),
+        Layer(0.5, "slab"),
+    )
+    grid = np.zeros((12, 12), dtype=int)
+    layout = Layout(1.0, 1.0, 5.0, grid, (SLAB_MATERIAL,), grid, layers=layers)
+    (source,) = build_sources(slab_short("middle"), layout, PhysicsSpec(n_layers=4))
+
+    powers = layer_powers_W(source, layout, 4)
+    np.testing.assert_allclose(powers, [0.0, 0.5, 0.5, 0.0], rtol=1e-12, atol=1e-15)
+    density = source.weights_m3.max(axis=(1, 2))
+    assert density[1] == pytest.approx(3.0 * density[2], rel=1e-12)
+
+
+def test_middle_held_patch_holds_both_layers():
+    drawn = slab_short("middle")
+    drawn = DrawnScenario("held_patch", "heater", 10.0, {**drawn.params, "rise_K": 5.0})
+    (patch,) = build_sources(drawn, slab(), PhysicsSpec(n_layers=4))
+
+    held = patch.mask.any(axis=(1, 2))
+    np.testing.assert_array_equal(held, [False, True, True, False])
+    np.testing.assert_array_equal(patch.mask[1], patch.mask[2])
+
+
+INSULATED = Boundary(ambient_C=25.0, h_top_W_m2K=0.0, h_bottom_W_m2K=0.0)
+
+
+def run_slab(solver, n_layers: int, layer: str = "middle"):
+    layout = slab()
+    sources = build_sources(slab_short(layer), layout, PhysicsSpec(n_layers=n_layers))
+    options = dict(
+        boundary=INSULATED, n_layers=n_layers, duration_s=10.0, dt_s=0.5,
+        output_times_s=[5.0, 10.0],
+    )  # fmt: skip
+    if solver is simulate_runaway:
+        return simulate_runaway(layout, triggers=sources, **options)
+    return solver(layout, sources, **options)
+
+
+@pytest.mark.parametrize(
+    "solver", [simulate, simulate_fast, simulate_adi, simulate_runaway]
+)
+@pytest.mark.parametrize("n_layers", [2, 4])
+def test_middle_energy_balance_insulated(solver, n_layers):
+    result = run_slab(solver, n_layers)
+
+    # 2 W for 10 s, with no face losses: all of it is stored.
+    assert result.energy_in_J == pytest.approx(20.0, rel=1e-12)
+    assert result.energy_lost_J == pytest.approx(0.0, abs=1e-9)
+    released_J = getattr(result, "energy_released_J", 0.0)
+    stored_J = result.energy_in_J + released_J
+    assert result.energy_stored_J == pytest.approx(stored_J, rel=1e-9)
+
+
+@pytest.mark.parametrize("solver", [simulate, simulate_fast, simulate_adi])
+@pytest.mark.parametrize("n_layers", [2, 4])
+def test_middle_heats_faces_equally(solver, n_layers):
+    result = run_slab(solver, n_layers)
+    top_K = result.rise_all_K[-1, 0]
+    bottom_K = result.rise_all_K[-1, -1]
+
+    assert top_K.max() > 0.1
+    np.testing.assert_allclose(top_K, bottom_K, rtol=1e-9, atol=1e-12)
+
+
+def test_top_heats_faces_unequally():
+    # The slab alone does not make the faces equal: a top source peaks 1.38
+    # times higher on the top face than on the bottom one after 10 s.
+    result = run_slab(simulate_fast, 4, layer="top")
+    assert result.rise_all_K[-1, 0].max() > 1.2 * result.rise_all_K[-1, -1].max()

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from demo_overrides import NO_TAB_EMISSIVITY
 
 import thermosynth.physics.adi as adi
 import thermosynth.simulation as simulation
@@ -32,6 +33,7 @@ RUNAWAY = (
     "layout={kind: module, resolution_mm: 6, n_cells: 2, cell_width_mm: 30,"
     " cell_height_mm: 60, thickness_mm: 20, gap_mm: 6}",
     "physics.n_layers=1",
+    *NO_TAB_EMISSIVITY,
 )
 
 
@@ -265,7 +267,8 @@ def test_boundary_from_places_regions_on_layout():
     boundary = boundary_from(loaded.recipe.physics, layout=layout)
     assert boundary.emissivity_top_map is not None
     assert np.all(boundary.emissivity_top_map[layout.regions["tabs"]] == 0.1)
-    assert boundary_from(load_demo_recipe().recipe.physics).emissivity_top_map is None
+    painted = load_demo_recipe(overrides=("physics.emissivity_top_regions={}",))
+    assert boundary_from(painted.recipe.physics).emissivity_top_map is None
     with pytest.raises(RecipeError, match="no layout was given"):
         boundary_from(loaded.recipe.physics)
 
@@ -328,6 +331,7 @@ STACKED = (
     " terminal_width_mm: 10, terminal_height_mm: 4, terminal_inset_mm: 6,"
     " casing_mm: 2, resolution_mm: 2, stack_layers: 4}",
     "physics.n_layers=6",
+    *NO_TAB_EMISSIVITY,
 )
 
 

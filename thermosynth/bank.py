@@ -72,8 +72,9 @@ ADI_SOLVER_VERSION = "2"
 # of thermosynth.scenario.build_sources and the masking in
 # thermosynth.simulation.simulate_scenario. Raise it when either changes
 # (version 2 keeps a hotspot's disc inside the battery cells, version 3
-# zeroes the rise of background air).
-SOURCES_VERSION = "3"
+# zeroes the rise of background air, version 4 splits a ``middle`` source of
+# an even number of layers between the two layers at the mid-plane).
+SOURCES_VERSION = "4"
 
 # Spawn key of the entries' random streams; samples use 1 and splits 0.
 _BANK_STREAM = 2

@@ -280,22 +280,43 @@ def build_sources(
         source = region_source(layout, region, power_W=power, n_layers=n_layers)
         return [_in_plane_only(source, layout)]
 
-    layer = _layer_index(p["layer"], layout, n_layers)
+    layers = _layer_indices(p["layer"], layout, n_layers)
     where = {"x_mm": p["x_mm"], "y_mm": p["y_mm"], "radius_mm": p["radius_mm"]}
     if drawn.kind in ("hotspot", "runaway"):
         power = _profile(drawn, p["power_W"])
         if "trigger_s" in p:
             power = _Stopped(power, stop_s=p["trigger_s"])
-        disc = hotspot(layout, **where, power_W=power, layer=layer, n_layers=n_layers)
-        return [_inside_cells(disc, layout, p["x_mm"], p["y_mm"])]
+        discs = [
+            hotspot(layout, **where, power_W=power, layer=layer, n_layers=n_layers)
+            for layer in layers
+        ]
+        kept = [_inside_cells(disc, layout, p["x_mm"], p["y_mm"]) for disc in discs]
+        return [_split_equally(kept)]
 
     temperature = _profile(drawn, p["rise_K"])
     held_C = _Shifted(temperature, physics.ambient_C)
-    return [
+    patches = [
         held_patch(
             layout, **where, temperature_C=held_C, layer=layer, n_layers=n_layers
         )
+        for layer in layers
     ]
+    mask = np.logical_or.reduce([patch.mask for patch in patches])
+    return [HeldPatch(mask, patches[0].temperature_C, patches[0].name)]
+
+
+def _split_equally(sources: list[VolumeSource]) -> VolumeSource:
+    """Merge single-layer sources of one power into one source.
+
+    Each source releases an equal share of the power, whatever the volume of
+    its grid cells. Every ``weights_m3`` is normalised to 1, so their mean is
+    too.
+    """
+    if len(sources) == 1:
+        return sources[0]
+
+    weights = np.mean([source.weights_m3 for source in sources], axis=0)
+    return VolumeSource(weights, sources[0].power_W, sources[0].name)
 
 
 def _inside_cells(
@@ -520,17 +541,24 @@ def _joule_mask(layout: Layout, params: dict[str, Any]) -> np.ndarray:
     return _region_mask(layout, params["region"])
 
 
-def _layer_index(layer: str, layout: Layout, n_layers: int) -> int:
-    """Return the simulation layer of ``top``, ``middle`` or ``bottom``.
+def _layer_indices(layer: str, layout: Layout, n_layers: int) -> tuple[int, ...]:
+    """Return the simulation layers of ``top``, ``middle`` or ``bottom``.
 
     They are the first, middle and last layers of the in-plane map
     (`Layout.in_plane_layers`): with a can's walls as stack layers, the
-    electrode stack's, and without a stack 0, ``n_layers // 2`` and
-    ``n_layers - 1``.
+    electrode stack's, and without a stack all ``n_layers``. ``middle`` of an
+    even number of layers is the two centre layers, which share the source's
+    power equally and meet at the mid-plane where the layers are equally
+    thick. Of an odd number it is the centre layer.
     """
     layers = layout.in_plane_layers(n_layers)
-    position = {"top": 0, "middle": layers.size // 2, "bottom": layers.size - 1}
-    return int(layers[position[layer]])
+    half = layers.size // 2
+    position = {
+        "top": [0],
+        "middle": [half - 1, half] if layers.size % 2 == 0 else [half],
+        "bottom": [layers.size - 1],
+    }
+    return tuple(int(layers[i]) for i in position[layer])
 
 
 def _draw_position(

@@ -101,6 +101,14 @@ def test_bool_or_string_number_rejected(override, key):
         parse(overrides=(override,))
 
 
+def test_emissivity_pair_with_list_name_rejected():
+    # A list as a region name is unhashable: rejected, not a TypeError.
+    override = "physics.emissivity_top_regions=[[[], 0.1]]"
+    message = r"key 'physics\.emissivity_top_regions' = \[\[\[\], 0\.1\]\] is invalid"
+    with pytest.raises(RecipeError, match=message):
+        load_demo_recipe(overrides=[override])
+
+
 def test_negative_coefficient_rejected():
     with pytest.raises(
         RecipeError,

@@ -339,8 +339,13 @@ class PhysicsSpec(_Model):
     @classmethod
     def _regions_from_pairs(cls, value: Any) -> Any:
         # Dumps write the mapping as [name, emissivity] pairs (see below).
+        # Pairs whose name is not a string are left for validation to reject,
+        # because dict() raises TypeError on an unhashable name such as a list.
         if isinstance(value, list | tuple) and all(
-            isinstance(pair, list | tuple) and len(pair) == 2 for pair in value
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            for pair in value
         ):
             return dict(value)
         return value

@@ -3,7 +3,7 @@
 docs/recipes.md quotes these figures for ``layer: middle``. A constant 4 W
 short of radius 3 mm at the centre of the demo recipe's 6 mm pouch cell
 heats for 60 s at ``dt_s`` 1 s. The run reports the face's peak rise for
-``middle`` at 2, 4, 12 and 13 layers, and for ``bottom`` at 2 layers.
+``middle`` at 2, 3, 4, 12 and 13 layers, and for ``bottom`` at 2 layers.
 Before ``middle`` split an even count between the two layers at the
 mid-plane, it chose that bottom layer of 2.
 
@@ -37,7 +37,14 @@ SHORT = {
     "x_mm": 50.0,  # the body spans x 0-100 mm and y 10-80 mm
     "y_mm": 45.0,
 }
-CASES = [(2, "bottom"), (2, "middle"), (4, "middle"), (12, "middle"), (13, "middle")]
+CASES = [
+    (2, "bottom"),
+    (2, "middle"),
+    (3, "middle"),
+    (4, "middle"),
+    (12, "middle"),
+    (13, "middle"),
+]
 
 
 def face_peak_K(n_layers: int, layer: str) -> float:

@@ -264,7 +264,7 @@ def test_physics_attribute_records_materials(tmp_path):
     assert physics["solver"] == "adi"
     assert physics["precision"] == "float32"
     assert physics["dt_s"] == 5.0
-    assert physics["n_layers"] == 2
+    assert physics["n_layers"] == 3
     assert physics["ambient_C"] == 23.0
     assert physics["h_top_W_m2K"] == 10.0
     assert physics["h_bottom_W_m2K"] == 5.0

@@ -506,11 +506,12 @@ class OnTheFlyDataset(Dataset[Item]):
     bank_size : int
         Number of simulated rises to keep, 0 to simulate every anomaly.
         Simulation is the slow step: with the default ADI solver an
-        anomalous item of the demo recipe took 0.053 to 0.075 s on one
-        thread of two shared 2-core machines (0.023 to 0.04 s at
-        ``layout.resolution_mm=5``), and up to 0.1 s under more load, as
-        benchmarks/on_the_fly_item_time.py measures (docs/benchmarks.md
-        lists the runs). Finer grids, longer
+        anomalous item of the demo recipe took 0.29 s on one thread of a
+        shared 2-core machine (0.065 s at ``layout.resolution_mm=5``),
+        because its three stiffly coupled layers go to the LU solver; with
+        two layers and ADI it took 0.053 to 0.075 s. These come from
+        benchmarks/on_the_fly_item_time.py (docs/benchmarks.md lists the
+        runs). Finer grids, longer
         durations and the ``fipy`` solver cost more.
         With a bank, an anomaly draws one of the ``bank_size`` scenario
         draws (slots) that are of its scenario, each simulated once per

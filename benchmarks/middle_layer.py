@@ -77,7 +77,7 @@ def main() -> None:
             f"`{command}`, {stamp}, {platform.machine()}, {elapsed_s:.0f} s. "
             "Demo recipe's pouch cell (6 mm thick), a constant 4 W short of "
             "radius 3 mm at (50, 45) mm for 60 s, dt_s 1 s, the recipe's "
-            "default solver.",
+            "solver (ADI, or LU where the layers couple too stiffly for it).",
             "",
             "| n_layers | layer | face peak rise [K] |",
             "|---|---|---|",

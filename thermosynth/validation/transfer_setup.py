@@ -277,7 +277,8 @@ def _unscaled_thermosynth_tree(normal: Path) -> Path | None:
     """Return the folder/ tree of a thermosynth output at ``normal`` without scale.json.
 
     ``normal`` may be the tree, the output folder or its ``dataset.h5``.
-    None where it is none of them, or the tree has a ``scale.json``.
+    Returns None for any other path, and for a tree that has a
+    ``scale.json``.
     """
     if normal.name == "dataset.h5":
         normal = normal.parent

@@ -377,6 +377,11 @@ def mean_goal_rows(rows: list[dict]) -> str:
     one-sided 95 % upper bound (Student's t), because with few seeds that
     error can be as large as the 0.01 limit. It is met only when the bound
     is within the limit, and "not shown" when only the mean is.
+
+    Each seed's loss is one value, clean minus contaminated on the same test
+    frames, so the bound uses n - 1 degrees of freedom for n seeds. Every
+    seed scores the same test set, so the bound covers training noise only,
+    not the sampling of the test frames.
     """
     seeds = len({r["seed"] for r in rows})
     label = f"mean of {seeds} seeds"
@@ -484,7 +489,9 @@ def _values(rows: list[dict], generator: str, group: str, key: str) -> np.ndarra
 def seed_mean_lead(rows: list[dict]) -> float:
     """Return thermosynth's mean clean AUROC minus the best other generator's.
 
-    The means are taken over the seeds that trained every generator.
+    The means are taken over the seeds that trained every generator. The
+    lead is a point estimate without an interval; the paired bootstrap
+    intervals of the report cover the test frames of one seed only.
     """
     seeds = shared_seeds(rows)
     rows = [r for r in rows if r["seed"] in seeds]

@@ -74,6 +74,28 @@ def test_aupro_regions_weigh_equally():
     assert aupro(masks, maps) == pytest.approx(0.575)
 
 
+def test_aupro_exact_past_200_values():
+    # 400 normal pixels score 0..399 and a 1-pixel region scores 398.5. The
+    # curve runs (0, 0) -> (1/400, 0) -> (1/400, 1) -> (1, 1), so the area up to
+    # FPR 0.3 is 0.3 - 1/400. A curve on 200 quantile thresholds has no point
+    # at FPR 1/400 and came out 0.9875.
+    maps = np.r_[np.arange(400.0), 398.5][None, None, :]
+    masks = np.zeros(maps.shape, dtype=bool)
+    masks[0, 0, -1] = True
+
+    assert aupro(masks, maps) == pytest.approx((0.3 - 1 / 400) / 0.3, rel=1e-12)
+
+
+def test_aupro_region_tied_with_normal():
+    # Region {1, 1} ties with one of the normal pixels {0, 1}: at threshold 1
+    # the curve jumps from (0, 0) to (0.5, 1), a straight segment, so the
+    # height at FPR 0.3 is 0.6 and the area 0.5 * 0.3 * 0.6.
+    masks = np.array([[False, False, True, True]])
+    maps = np.array([[0.0, 1.0, 1.0, 1.0]])
+
+    assert aupro(masks, maps) == pytest.approx(0.3, rel=1e-12)
+
+
 def test_aupro_perfect_map():
     masks = np.zeros((2, 4, 4), dtype=bool)
     masks[0, 1:3, 1:3] = True

@@ -703,6 +703,8 @@ def _quantum(frames: FrameSet) -> float:
 
 
 def _noise(values: np.ndarray, quantum: float) -> np.ndarray:
+    # NOTE: every pixel counts, so a background of 0 outside a camera's region
+    # of interest pulls the estimate down (see "Limits" in docs/validation.md).
     valid = np.ones(values.shape[1:], bool)
     sigma = np.array([estimate_noise(v, valid, quantum=quantum) for v in values])
     # A smooth float frame leaves residuals of float64 round-off, about 1e-14

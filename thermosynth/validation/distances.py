@@ -37,6 +37,13 @@ _FRECHET_RIDGE = 1e-6
 """Ridge added to both covariances when their product is singular [feature
 units squared]."""
 
+_MMD_RELATIVE_TOLERANCE = 1e-12
+"""Relative difference below which a permuted MMD squared counts as equal to
+the observed one in the p-value. The two sums of one split differ by rounding
+of 1e-16 (5 frames per set) to 3e-14 (1,000 and 2,000 frames per set) of the
+value, more than the 100 eps (2e-14) of scipy.stats.permutation_test
+(SciPy 1.17)."""
+
 _logged_singular = False
 
 
@@ -51,6 +58,8 @@ class MMDResult:
     p_value : float
         Share of label permutations with an MMD squared at least as large,
         counting the observed labels, so never below 1 / (n_permutations + 1).
+        A permuted value within a relative 1e-12 of the observed one counts
+        as equal, so identical sets give 1.
     bandwidth : float
         Gaussian kernel width, in feature units.
     """
@@ -152,7 +161,10 @@ def mmd(
 
     observed = _mmd2_from_kernel(kernel, len(x))
     permuted = _permuted_mmd2(kernel, len(x), n_permutations, rng)
-    p_value = (1 + np.count_nonzero(permuted >= observed)) / (1 + n_permutations)
+    # A permutation that gives the observed split again sums the same kernel
+    # values in another order, so it can come out a few ulps smaller.
+    at_least = permuted >= observed * (1.0 - _MMD_RELATIVE_TOLERANCE)
+    p_value = (1 + np.count_nonzero(at_least)) / (1 + n_permutations)
     return MMDResult(float(observed), float(p_value), float(bandwidth))
 
 
@@ -212,6 +224,13 @@ def c2st(
     Returns
     -------
     C2STResult
+
+    Notes
+    -----
+    The p-value treats the 2n cross-validated predictions as independent
+    trials, but the folds share training frames, so it is approximate. With
+    both sets drawn from one distribution, it fell below 0.05 in 1.5 to
+    5.75 % of 400 draws (docs/validation.md gives the cases).
     """
     x, y = _check_pair(x, y)
     if n_neighbours < 1 or n_neighbours % 2 == 0:
@@ -263,6 +282,9 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     float
         ``|mu_x - mu_y|^2 + tr(S_x + S_y - 2 (S_x S_y)^(1/2))``, in squared
         feature units. This is the measure behind FID, here on other features.
+        The covariances divide by n - 1. The value is biased upward for small
+        sets: two sets of 10 from one 19-dimensional standard normal gave
+        about 20, and sets of 500 gave 0.47.
     """
     x, y = _check_pair(x, y)
     return frechet_distance_gaussian(

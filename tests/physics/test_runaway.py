@@ -427,3 +427,52 @@ def test_held_ramp_limits_rise_per_step(row):
 
     assert result.n_steps >= 10
     assert books == pytest.approx(balance, rel=1e-3)
+
+
+def pad_heater_run(row, dt_s: float, output_times_s=None):
+    """Return 12 s of the test row with a 500 C heater in the pad after cell 0.
+
+    The heater is the pad's middle grid cell, which faces one grid cell of
+    cell 0 and one of cell 1.
+    """
+    heater = held_patch(row, x_mm=11.0, y_mm=5.0, radius_mm=1.0, temperature_C=500.0)
+    return simulate_runaway(
+        row,
+        boundary=Boundary(h_top_W_m2K=10.0),
+        duration_s=12.0,
+        dt_s=dt_s,
+        triggers=[heater],
+        output_times_s=output_times_s,
+    )
+
+
+def test_held_patch_neighbours_match_small_steps(row):
+    # Before the held patch's conduction bounded the step, 2 s steps left the
+    # rise of the two facing grid cells 9-10 % short of the 0.02 s rise at
+    # 2 s, and 3.5-4.6 % short at 4 s. With the bound all four are within 1 %.
+    times_s = [2.0, 4.0]
+    reference = pad_heater_run(row, 0.02, times_s).rise_K[:, 2, [4, 6]]
+    default = pad_heater_run(row, 2.0, times_s).rise_K[:, 2, [4, 6]]
+
+    assert reference.min() > 60.0
+    np.testing.assert_allclose(default[0], reference[0], rtol=0.02)
+    np.testing.assert_allclose(default[1], reference[1], rtol=0.02)
+
+
+def test_held_patch_onset_converges_in_dt(row):
+    # Cell 0 runs away at 8.48 s with 0.02 s steps. With 2 s steps it ran
+    # away at 12.0 s (42 % late) before the held patch's conduction bounded
+    # the step, and at 10.5 s (24 % late) with the bound.
+    reference_s = pad_heater_run(row, 0.02).onset_s[0]
+    default_s = pad_heater_run(row, 2.0).onset_s[0]
+
+    assert 8.0 < reference_s < 9.0
+    assert default_s == pytest.approx(reference_s, rel=0.3)
+
+
+def test_runaway_reaches_outputs_after_many_short_steps(row):
+    # 300 steps of 0.02 s end a rounding error short of 6 s. The run must
+    # still record the 6 s output, not stop there and leave it NaN.
+    result = pad_heater_run(row, 0.02, [2.0, 4.0, 6.0])
+
+    assert np.all(np.isfinite(result.rise_all_K))

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from interrupts import interrupt_replace
+from trees import read_tree
 
+from thermosynth.cli import main
 from thermosynth.errors import OutputError
-from thermosynth.output import atomic
+from thermosynth.output import added, atomic
 from thermosynth.output.atomic import (
     OUTPUT_MARKER,
     check_writable,
@@ -72,7 +74,7 @@ def test_overwrite_replaces_whole_folder(tmp_path):
     [
         {},
         {OUTPUT_MARKER: "x", "x.csv": "old"},
-        {"manifest.json": '{"n_samples": 2, "recipe_sha256": "ab"}', "d.h5": ""},
+        {"manifest.json": '{"n_samples": 2, "recipe_sha256": "ab"}', "dataset.h5": ""},
     ],
 )
 def test_overwrite_replaces_empty_or_thermosynth_folder(tmp_path, contents):
@@ -192,26 +194,52 @@ def test_resume_without_staging_gives_reason(existing, tmp_path, caplog):
 
 
 def _overwrite_warnings(target: Path, caplog) -> list[str]:
-    with caplog.at_level(logging.WARNING, logger="thermosynth.output.atomic"):
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output"):
         with staged_dir(target, overwrite=True) as stage:
             (stage / "report.md").write_text("new")
     return [record.getMessage() for record in caplog.records]
 
 
-def test_overwrite_names_entries_a_user_added(tmp_path, caplog):
+def _add_user_entries(target: Path) -> dict[str, bytes]:
+    """Add a file and a folder to the output ``target`` and return their files."""
+    (target / "notes.txt").write_text("checkpoint 3 is the best\n")
+    (target / "plots" / "runs").mkdir(parents=True)
+    (target / "plots" / "runs" / "loss.png").write_bytes(bytes(range(256)))
+    return {
+        "notes.txt": b"checkpoint 3 is the best\n",
+        "plots/runs/loss.png": bytes(range(256)),
+    }
+
+
+def _overwrite_logs(target: Path, caplog, text: str = "new") -> list[str]:
+    """Replace ``target`` with an output of report.md and return the log lines."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="thermosynth.output"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text(text)
+    return [record.getMessage() for record in caplog.records]
+
+
+def test_overwrite_keeps_entries_a_user_added(tmp_path, caplog):
     target = tmp_path / "out"
     _earlier_output(target)
-    (target / "NOTES.txt").write_text("mine")
-    (target / "mine" / "deep").mkdir(parents=True)
+    user = _add_user_entries(target)
 
-    assert _overwrite_warnings(target, caplog) == [
-        f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
-        "did not write: NOTES.txt, mine/"
-    ]
-    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "report.md"]
+    for text in ("new", "newer"):
+        logs = _overwrite_logs(target, caplog, text)
+
+        assert logs == [
+            f"replaced existing output {target}",
+            f"kept 2 file(s) or folder(s) you added to {target}: notes.txt, plots/",
+        ]
+        tree = read_tree(target)
+        assert {name: tree[name] for name in user} == user
+        assert tree["report.md"] == text.encode()
+        assert atomic.added_entries(target) == ["notes.txt", "plots/"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_overwrite_names_closeness_write_back(tmp_path, caplog):
+def test_overwrite_removes_closeness_write_back(tmp_path, caplog):
     target = tmp_path / "out"
     _earlier_output(target)
     (target / "closeness.csv").write_text("index,contrast_K\n")
@@ -223,12 +251,16 @@ def test_overwrite_names_closeness_write_back(tmp_path, caplog):
         f"wrote into {target} (closeness.csv, dataset_closeness.h5), because it "
         "describes the replaced samples; run validate closeness again on the "
         "new output",
-        f"--overwrite removes 1 file(s) or folder(s) in {target} that thermosynth "
-        "did not write: NOTES.txt",
     ]
+    assert sorted(p.name for p in target.iterdir()) == [
+        OUTPUT_MARKER,
+        "NOTES.txt",
+        "report.md",
+    ]
+    assert (target / "NOTES.txt").read_text() == "mine"
 
 
-def test_overwrite_names_entries_added_deeper(tmp_path, caplog):
+def test_overwrite_keeps_entries_added_deeper(tmp_path, caplog):
     target = tmp_path / "out"
     with staged_dir(target, overwrite=False) as stage:
         (stage / "train" / "good").mkdir(parents=True)
@@ -236,26 +268,82 @@ def test_overwrite_names_entries_added_deeper(tmp_path, caplog):
     (target / "train" / "good" / "notes.txt").write_text("mine")
     (target / "train" / "extra" / "deep").mkdir(parents=True)
 
-    assert _overwrite_warnings(target, caplog) == [
-        f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
-        "did not write: train/extra/, train/good/notes.txt"
-    ]
+    logs = _overwrite_logs(target, caplog)
 
-
-def test_overwrite_reads_top_level_marker(tmp_path, caplog):
-    target = tmp_path / "out"
-    (target / "train").mkdir(parents=True)
-    (target / "train" / "000.png").write_bytes(b"png")
-    (target / "NOTES.txt").write_text("mine")
-    (target / OUTPUT_MARKER).write_text(
-        "written by thermosynth; --overwrite may replace this folder\n"
-        "files and folders that thermosynth wrote here:\ntrain\n"
+    assert logs[-1] == (
+        f"kept 2 file(s) or folder(s) you added to {target}: train/extra/, "
+        "train/good/notes.txt"
     )
+    assert (target / "train" / "good" / "notes.txt").read_text() == "mine"
+    assert (target / "train" / "extra" / "deep").is_dir()
+    assert not (target / "train" / "good" / "000.png").exists()
+    # The new output wrote no train/, so all of it is now the user's.
+    assert atomic.added_entries(target) == ["train/"]
 
-    assert _overwrite_warnings(target, caplog) == [
-        f"--overwrite removes 1 file(s) or folder(s) in {target} that thermosynth "
-        "did not write: NOTES.txt"
+
+def test_overwrite_renames_entry_new_output_uses(tmp_path, caplog):
+    target = tmp_path / "out"
+    with staged_dir(target, overwrite=False) as stage:
+        (stage / "figures").mkdir()
+    (target / "summary.md").write_text("mine")
+    (target / "summary.md.kept").write_text("also mine")
+    (target / "figures" / "a.png").write_bytes(b"mine")
+
+    with caplog.at_level(logging.WARNING, logger="thermosynth.output"):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "summary.md").write_text("new")
+            (stage / "figures").write_text("new, a file")
+
+    (message,) = [record.getMessage() for record in caplog.records]
+    assert message == (
+        f"kept 3 file(s) or folder(s) you added to {target}: figures/a.png, "
+        "summary.md, summary.md.kept; because the new output uses their paths, "
+        "figures/a.png is now figures.kept/a.png, summary.md is now "
+        "summary.md.kept-2"
+    )
+    assert read_tree(target) == {
+        OUTPUT_MARKER: (target / OUTPUT_MARKER).read_bytes(),
+        "figures": b"new, a file",
+        "figures.kept/a.png": b"mine",
+        "summary.md": b"new",
+        "summary.md.kept": b"also mine",
+        "summary.md.kept-2": b"mine",
+    }
+    assert atomic.added_entries(target) == [
+        "figures.kept/",
+        "summary.md.kept",
+        "summary.md.kept-2",
     ]
+
+
+def test_failed_move_keeps_old_output(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    _add_user_entries(target)
+    before = read_tree(target)
+    real_replace = os.replace
+    calls = []
+
+    def replace(source, destination):
+        calls.append(source)
+        if len(calls) == 2:
+            raise PermissionError(errno.EACCES, "Permission denied", str(source))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(
+        OutputError,
+        match=f"could not move plots/, which you added to {target}, into the new "
+        f"output: Permission denied; {target} is unchanged. Make that entry "
+        f"writable, or move it out of {target} yourself, and run again",
+    ):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+
+    assert read_tree(target) == before
+    assert not list(tmp_path.glob(".out.old-*"))
+    (staging,) = tmp_path.glob(".out.partial-*")
+    assert sorted(p.name for p in staging.iterdir()) == [OUTPUT_MARKER, "report.md"]
 
 
 def test_overwrite_of_untouched_output_is_quiet(tmp_path, caplog):
@@ -283,17 +371,21 @@ def _new_output(target: Path, monkeypatch, fail_after: str) -> None:
 def test_interrupt_between_renames_restores_old(tmp_path, monkeypatch):
     target = tmp_path / "out"
     _earlier_output(target)
+    _add_user_entries(target)
+    before = read_tree(target)
 
     with pytest.raises(KeyboardInterrupt):
         _new_output(target, monkeypatch, fail_after="aside")
 
-    assert (target / "report.md").read_text() == "old"
+    assert read_tree(target) == before
     assert not list(tmp_path.glob(".out.old-*"))
 
 
 def test_failed_second_rename_restores_old(tmp_path, monkeypatch):
     target = tmp_path / "out"
     _earlier_output(target)
+    _add_user_entries(target)
+    before = read_tree(target)
     real_replace = os.replace
 
     def replace(source, destination):
@@ -306,7 +398,7 @@ def test_failed_second_rename_restores_old(tmp_path, monkeypatch):
         with staged_dir(target, overwrite=True) as stage:
             (stage / "report.md").write_text("new")
 
-    assert (target / "report.md").read_text() == "old"
+    assert read_tree(target) == before
     assert not list(tmp_path.glob(".out.old-*"))
 
 
@@ -368,6 +460,82 @@ def test_recover_replaced_restores_killed_swap(tmp_path, caplog):
     )
 
 
+def test_unwritable_journal_keeps_old_output(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    _add_user_entries(target)
+    before = read_tree(target)
+
+    def write_journal(journal, staging, moves):
+        journal.write_text('{"host": ')
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(added, "_write_journal", write_journal)
+    with pytest.raises(
+        OutputError,
+        match=r"cannot write .*out\.moved\.json, the list of the entries that "
+        f"--overwrite keeps: No space left on device; {target} is unchanged",
+    ):
+        with staged_dir(target, overwrite=True) as stage:
+            (stage / "report.md").write_text("new")
+
+    assert read_tree(target) == before
+    assert not list(tmp_path.glob(".out.old-*"))
+
+
+# Replaces the output argv[1] and kills itself with SIGKILL at the rename
+# argv[2]: "moved" kills before the old output moves aside (the added entries
+# are in the staging folder), "aside" just after.
+KILLED_REPLACE = """
+import os, signal, sys
+from pathlib import Path
+from thermosynth.output import added, atomic
+
+target, step = Path(sys.argv[1]), sys.argv[2]
+real_replace = os.replace
+
+def replace(source, destination):
+    if Path(source) == target and step == "moved":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(source, destination)
+    if Path(source) == target and step == "aside":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = replace
+with atomic.staged_dir(target, overwrite=True) as stage:
+    (stage / "report.md").write_text("new")
+"""
+
+
+@pytest.mark.parametrize("step", ["moved", "aside"])
+def test_next_run_restores_entries_of_killed_swap(tmp_path, caplog, step):
+    target = tmp_path / "out"
+    _earlier_output(target)
+    user = _add_user_entries(target)
+    command = [sys.executable, "-c", KILLED_REPLACE, str(target), step]
+    killed = subprocess.run(command, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (staging,) = tmp_path.glob(".out.partial-*")
+    assert sorted(p.name for p in staging.iterdir()) == [
+        OUTPUT_MARKER,
+        "notes.txt",
+        "plots",
+        "report.md",
+    ]
+
+    logs = _overwrite_logs(target, caplog, "newer")
+
+    assert (
+        f"moved 2 file(s) or folder(s) that you added to {target} back from "
+        f"{staging}, where a run that was killed while replacing {target} had "
+        "moved them: notes.txt, plots/"
+    ) in logs
+    tree = read_tree(target)
+    assert {name: tree[name] for name in user} == user
+    assert tree["report.md"] == b"newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_recover_replaced_names_leftover(tmp_path, caplog):
     target = tmp_path / "out"
     _earlier_output(target)
@@ -394,9 +562,14 @@ def test_overwrite_names_entries_of_unmarked_output(tmp_path, caplog):
     (target / "notes.txt").write_text("mine")
     (target / "precious").mkdir()
 
-    assert _overwrite_warnings(target, caplog) == [
-        f"--overwrite removes 2 file(s) or folder(s) in {target} that thermosynth "
-        "did not write: notes.txt, precious/"
+    assert _overwrite_logs(target, caplog)[-1] == (
+        f"kept 2 file(s) or folder(s) you added to {target}: notes.txt, precious/"
+    )
+    assert sorted(p.name for p in target.iterdir()) == [
+        OUTPUT_MARKER,
+        "notes.txt",
+        "precious",
+        "report.md",
     ]
 
 
@@ -455,3 +628,36 @@ def test_dangling_symlink_output_rejected(tmp_path):
     ):
         check_writable(target, overwrite=True)
     assert not (tmp_path / "missing").exists()
+
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+SMALL_SPLIT = (
+    "--set",
+    "split.train_normal=2",
+    "--set",
+    "split.test_normal=1",
+    "--set",
+    "split.test_anomalous=1",
+)
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_generate_overwrite_keeps_user_entries(tmp_path, capsys):
+    out = tmp_path / "out"
+    recipe = RECIPES / "pv-module-hotspots.yaml"
+    args = ["generate", str(recipe), "-o", str(out), "--no-progress", *SMALL_SPLIT]
+    assert main(args) == 0, capsys.readouterr().err
+    written = read_tree(out)
+    user = _add_user_entries(out)
+    (out / "closeness.csv").write_text("index,contrast_K\n0,1.5\n")
+    (out / "dataset_closeness.h5").write_bytes(b"h5")
+
+    for _ in range(2):
+        assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err
+
+        tree = read_tree(out)
+        assert {name: tree[name] for name in user} == user
+        # The same recipe and seed write the same bytes again.
+        assert {name: tree[name] for name in written} == written
+        assert sorted(tree) == sorted([*written, *user])
+        assert atomic.added_entries(out) == ["notes.txt", "plots/"]

@@ -1,7 +1,8 @@
 """Atomic output: build in a hidden folder, then move it into place.
 
 A run that fails or is killed leaves the previous output, if any, untouched,
-and never leaves a half-written folder under the final name. `staged_dir`
+and never leaves a half-written folder under the final name. A new output
+keeps the files and folders a user added to the one it replaces (`added`). `staged_dir`
 removes its staging folder on failure; `open_staging` names it after the
 recipe so that a resumed run can reuse what a killed one completed.
 """
@@ -24,6 +25,15 @@ from pathlib import Path
 from types import FrameType
 
 from thermosynth.errors import OutputError
+from thermosynth.output.added import (
+    Move,
+    journal_path,
+    log_kept,
+    move_added,
+    plan_moves,
+    put_back_added,
+    read_journal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -335,46 +345,26 @@ def discard_staging(staging: Path) -> None:
 def _replace(staging: Path, target: Path) -> None:
     """Move ``staging`` to ``target``, then delete the output it replaces.
 
-    The old output is moved aside to ``.NAME.old-*/NAME`` first. Ctrl-C is
-    deferred during the two renames, and if the second one fails the old
-    output moves back. A process killed between them leaves the old output
-    aside, and `recover_replaced` restores it on the next run. Once the new
-    output is in place, an interrupt only stops the deletion of the old one.
+    The files and folders that a user added to the old output, all but the
+    closeness files of `CLOSENESS_WRITE_BACK`, first move into ``staging``
+    (`move_added`). The old output then moves aside to ``.NAME.old-*/NAME``
+    and ``staging`` into its place. Ctrl-C is deferred during these renames,
+    and if one fails the old output and the added entries move back. A
+    process killed between them leaves the added entries in ``staging`` or
+    the old output aside, and `recover_replaced` restores them on the next
+    run. Once the new output is in place, an interrupt only stops the
+    deletion of the old one.
     """
     _write_marker(staging)
     if not target.exists():
         os.replace(staging, target)
         return
 
-    added = added_entries(target)
-    written_back = [name for name in added if name in CLOSENESS_WRITE_BACK]
-    added = [name for name in added if name not in CLOSENESS_WRITE_BACK]
-    if written_back:
-        logger.warning(
-            "--overwrite removes the per-sample closeness that validate "
-            "closeness wrote into %s (%s), because it describes the replaced "
-            "samples; run validate closeness again on the new output",
-            target,
-            ", ".join(written_back),
-        )
-    if added:
-        logger.warning(
-            "--overwrite removes %d file(s) or folder(s) in %s that thermosynth "
-            "did not write: %s",
-            len(added),
-            target,
-            ", ".join(added),
-        )
+    moves = plan_moves(target, staging, _entries_to_keep(target))
     retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    aside = retired / target.name
-    with _interrupts_deferred() as deferred:
-        try:
-            os.replace(target, aside)
-            os.replace(staging, target)
-        except BaseException:
-            _restore(aside, target)
-            raise
+    deferred = _swap(staging, target, retired, moves)
     logger.info("replaced existing output %s", target)
+    log_kept(target, moves)
     if deferred:
         _warn_not_deleted(target, retired)
         return
@@ -384,12 +374,62 @@ def _replace(staging: Path, target: Path) -> None:
         _warn_not_deleted(target, retired)
 
 
+def _entries_to_keep(target: Path) -> list[str]:
+    """Return the entries a user added to ``target``, all but the closeness files.
+
+    Those files go with the old output, with a warning.
+    """
+    added = added_entries(target)
+    written_back = [name for name in added if name in CLOSENESS_WRITE_BACK]
+    if written_back:
+        logger.warning(
+            "--overwrite removes the per-sample closeness that validate "
+            "closeness wrote into %s (%s), because it describes the replaced "
+            "samples; run validate closeness again on the new output",
+            target,
+            ", ".join(written_back),
+        )
+    return [name for name in added if name not in CLOSENESS_WRITE_BACK]
+
+
+def _swap(staging: Path, target: Path, retired: Path, moves: list[Move]) -> list[int]:
+    """Move the added entries, then the two outputs, and return the deferred signals.
+
+    On failure everything moves back, and ``retired`` is removed if empty.
+    """
+    aside = retired / target.name
+    journal = journal_path(retired, target)
+    with _interrupts_deferred() as deferred:
+        try:
+            move_added(target, staging, moves, journal)
+        except BaseException:
+            _remove_if_empty(retired)
+            raise
+        try:
+            os.replace(target, aside)
+            os.replace(staging, target)
+        except BaseException:
+            _restore(aside, target)
+            put_back_added(target, staging, moves, journal)
+            _remove_if_empty(retired)
+            raise
+    journal.unlink(missing_ok=True)
+    return deferred
+
+
 def _restore(aside: Path, target: Path) -> None:
     """Move an old output back from ``aside`` if the new one is not in place."""
     if aside.exists() and not target.exists():
         os.replace(aside, target)
-    with contextlib.suppress(OSError):
-        aside.parent.rmdir()
+
+
+def _remove_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` if it is empty, and return whether it is gone."""
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def _warn_not_deleted(target: Path, retired: Path) -> None:
@@ -430,28 +470,22 @@ def _interrupts_deferred() -> Iterator[list[int]]:
 
 
 def recover_replaced(target: Path) -> None:
-    """Restore or name the old outputs that a killed `_replace` left aside.
+    """Restore or name what a killed `_replace` left of an earlier output.
 
     A process killed between the two renames of `_replace` leaves the old
     output in ``.NAME.old-*/NAME`` and nothing at ``target``; it moves back.
-    Any other such folder is the rest of an old output whose deletion was
-    interrupted, and one warning names them all.
+    Entries that a user added to it and that a killed process had moved into
+    its staging folder move back too (`put_back_added`). Any other such
+    folder is the rest of an old output whose deletion was interrupted, and
+    one warning names them all.
     """
     leftovers = sorted(target.parent.glob(f".{target.name}.old-*"))
     if not target.exists() and not target.is_symlink():
-        for retired in leftovers:
-            if (retired / target.name).is_dir():
-                os.replace(retired / target.name, target)
-                with contextlib.suppress(OSError):
-                    retired.rmdir()
-                logger.warning(
-                    "restored the earlier output %s from %s, where a run that was "
-                    "killed while replacing it had moved it",
-                    target,
-                    retired,
-                )
-                leftovers.remove(retired)
-                break
+        _restore_aside(target, leftovers)
+    for retired in list(leftovers):
+        _recover_added(retired, target)
+        if _remove_if_empty(retired):
+            leftovers.remove(retired)
     if leftovers:
         logger.warning(
             "found %d folder(s) with the rest of an earlier output of %s, left by "
@@ -459,6 +493,46 @@ def recover_replaced(target: Path) -> None:
             len(leftovers),
             target,
             ", ".join(str(path) for path in leftovers),
+        )
+
+
+def _restore_aside(target: Path, leftovers: list[Path]) -> None:
+    """Move the first old output found in ``leftovers`` back to ``target``."""
+    for retired in leftovers:
+        if (retired / target.name).is_dir():
+            os.replace(retired / target.name, target)
+            logger.warning(
+                "restored the earlier output %s from %s, where a run that was "
+                "killed while replacing it had moved it",
+                target,
+                retired,
+            )
+            return
+
+
+def _recover_added(retired: Path, target: Path) -> None:
+    """Move back the added entries that a killed run moved out of ``target``.
+
+    ``retired``'s journal names them and the staging folder they went to. A
+    run that is still alive on this host is left to finish its swap.
+    """
+    record = read_journal(journal_path(retired, target))
+    if record is None:
+        return
+    host, pid, staging, moves = record
+    if host == socket.gethostname() and pid != os.getpid() and _alive(pid):
+        return
+    moved = [source for source, place in moves if os.path.lexists(staging / place)]
+    left = put_back_added(target, staging, moves, journal_path(retired, target))
+    if moved and not left:
+        logger.warning(
+            "moved %d file(s) or folder(s) that you added to %s back from %s, "
+            "where a run that was killed while replacing %s had moved them: %s",
+            len(moved),
+            target,
+            staging,
+            target,
+            ", ".join(moved),
         )
 
 

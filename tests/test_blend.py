@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy import ndimage
 
 from thermosynth.blend import Blended, blend, default_threshold, saturated_px
 from thermosynth.errors import FrameError, RecipeError
 from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
 from thermosynth.frames.frame import Frame
 from thermosynth.frames.palettes import palette_lut
+from thermosynth.recipe import load_recipe
+from thermosynth.samples import Generator
 
 
 @dataclass(frozen=True)
@@ -449,3 +453,78 @@ def test_palette_at_maximum_follows_value_order(low, high, top_index):
     pixels = lut[[[top_index, 128, 255 - top_index]]]
 
     np.testing.assert_array_equal(encoding.at_maximum(pixels), [[True, False, False]])
+
+
+def test_palette_at_maximum_with_repeated_top_colour():
+    # The top three levels share one colour, so decode returns level 253 for
+    # it; a value clipped at the top still counts as saturated.
+    lut = np.array([[i, 255 - i, 0] for i in range(254)] + [[255, 255, 255]] * 2)
+    lut[253] = [255, 255, 255]
+    encoding = PaletteEncoding(lut.astype(np.uint8), low=20.0, high=45.5)
+    raw = encoding.encode(np.array([[30.0, 44.0, 60.0]]))
+    valid = np.ones((1, 3), bool)
+    frame = Frame(raw, encoding.decode(raw), "C", valid, encoding, 0.05, "synthetic")
+    out = blend(frame, np.array([[0.0, 5.0, 5.0]]), threshold=0.1, edge="cut")
+
+    assert out.area_px == 2
+    np.testing.assert_array_equal(encoding.at_maximum(out.raw), [[False, True, True]])
+    assert saturated_px(out, frame) == 2
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+BATTERY_RECIPE = RECIPES / "battery-station-inferno.yaml"
+
+
+@pytest.fixture(scope="module")
+def inferno_frame(data_dir):
+    """A real inferno render, stretched to its min..max before it was masked."""
+    folder = data_dir / "battery-station-inferno"
+    masks = folder / "camera_masks"
+    overrides = [
+        "bank.mode=off",
+        f"frames.path={folder / 'normal_masked'}",
+        f"frames.valid_mask={{CAM1: {masks / 'MASK_CAM1_thermal.png'}, "
+        f"CAM2: {masks / 'MASK_CAM2_thermal.png'}}}",
+    ]
+    return Generator(load_recipe(BATTERY_RECIPE, overrides=overrides)).read_frame(0)
+
+
+def _spot(frame: Frame, rise_level: float) -> np.ndarray:
+    """Return a 3 x 3 rise [level] around the inner valid pixel of lowest value."""
+    inner = ndimage.binary_erosion(frame.valid, np.ones((3, 3), bool))
+    values = np.where(inner, frame.values, np.inf)
+    row, col = np.unravel_index(np.argmin(values), frame.shape)
+    rise = np.zeros(frame.shape)
+    rise[row - 1 : row + 2, col - 1 : col + 2] = rise_level
+    return rise
+
+
+def test_stretch_below_range_top_keeps_frame(inferno_frame):
+    # The region of interest spans far less than the palette's 0..255,
+    # because the frame's own min and max lay outside it. A spot that stays
+    # below level 255 leaves the stretch alone.
+    frame = inferno_frame
+    valid_max = frame.values[frame.valid].max()
+    rise = _spot(frame, 60.0)
+    out = blend(frame, rise, threshold=5.0, gain="stretch", edge="cut")
+
+    assert valid_max < 200
+    assert (frame.values + rise)[frame.valid].max() > valid_max
+    assert out.area_px == 9
+    assert out.stretch == (1.0, 0.0)
+    assert np.array_equal(out.raw[~out.mask], frame.raw[~out.mask])
+    np.testing.assert_array_equal(out.values[out.mask], frame.values[out.mask] + 60.0)
+
+
+def test_stretch_past_range_top_maps_to_it(inferno_frame):
+    frame = inferno_frame
+    rise = _spot(frame, 300.0)
+    hi_new = (frame.values + rise)[frame.valid].max()
+    out = blend(frame, rise, threshold=5.0, gain="stretch", edge="cut")
+
+    gain, offset = out.stretch
+    assert hi_new > 255.0
+    assert gain == pytest.approx(255.0 / hi_new, rel=1e-12)
+    assert offset == 0.0
+    assert out.values[frame.valid].max() == 255.0
+    assert saturated_px(out, frame) == 0

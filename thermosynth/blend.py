@@ -5,8 +5,9 @@ the frame's noise, because the frame's own noise would hide anything smaller.
 A pixel's stored bytes change only where its quantised level changes, so
 overlays, pixels outside the region of interest and pixels that the rise does
 not move keep their original bytes. The one exception is the per-frame stretch
-gain (``gain="stretch"``): a hotspot that raises the frame's maximum
-re-stretches every valid pixel, as the camera or renderer would have done.
+gain (``gain="stretch"``): a hotspot that rises above the top of the
+encoding's range re-stretches every valid pixel, as the camera or renderer
+would have done.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class Blended:
     stretch : tuple of float or None
         ``(gain, offset)`` of the re-stretch under the stretch gain: each valid
         pixel's value became ``gain * (value + rise) + offset`` before it was
-        encoded, with ``offset`` in the frame's unit. None under the fixed
-        gain.
+        encoded, with ``offset`` in the frame's unit; ``(1.0, 0.0)`` where
+        nothing rose above the stretched range. None under the fixed gain.
     """
 
     raw: np.ndarray
@@ -82,11 +83,12 @@ def saturated_px(result: Blended, frame: Frame) -> int:
     """Count the mask's pixels stored at the largest value the encoding holds.
 
     There the blended value was clipped, so the recorded rise is cut short
-    (or the normal frame was already saturated). 0 for float frames and for
-    encodings without ``at_maximum``.
+    (or the normal frame was already saturated). 0 for float frames, for
+    encodings without ``at_maximum`` and under the stretch gain, which maps
+    the new maximum onto the largest value instead of clipping.
     """
     at_maximum = getattr(frame.encoding, "at_maximum", None)
-    if at_maximum is None:
+    if at_maximum is None or result.stretch is not None:
         return 0
     # The mask's bounding box, from its rows and columns: cheaper than the
     # indices of every mask pixel.
@@ -177,9 +179,14 @@ def blend(
     the mask is therefore bit-for-bit equal to ``frame.raw``.
 
     Under ``gain="stretch"`` the frame was stretched to its own min..max, so a
-    hotspot that raises the maximum compresses the whole scene. With
-    ``lo, hi`` the min and max of the valid values and ``hi_new`` the max after
-    adding the rise, every valid pixel becomes
+    hotspot that rises above the maximum compresses the whole scene. The
+    stretch filled the encoding's range (``frame.encoding.value_range``),
+    so ``lo, hi`` are the ends of that range, widened to the valid values'
+    min and max. Encodings without a range, such as float frames, use the
+    valid values' min and max. The frame's own min and max may lie outside
+    the valid pixels, as in renders masked after the stretch. Where
+    ``hi_new``, the max of the valid values after adding the rise, exceeds
+    ``hi``, every valid pixel becomes
     ``lo + (v + rise - lo) * (hi - lo) / (hi_new - lo)``. Valid pixels outside
     the mask then change too; invalid pixels still keep their bytes.
 
@@ -226,6 +233,9 @@ def blend(
             keys=(("blend", "edge"),),
         )
     offset = threshold if edge == "taper" else 0.0
+    # NOTE: a pixel stored at the encoding's lowest level, such as a palette
+    # frame's bottom colour, may be colder than that level's value, to which
+    # the rise is added, so such a pixel can come out too warm.
     above = frame.valid & (recorded_rise > threshold)
     exact = np.where(above, recorded_rise - offset, 0.0)
     recorded = exact.astype(np.float32)
@@ -241,7 +251,9 @@ def blend(
         applied = np.where(mask, exact, 0.0)
         values = _finite_values(frame) if base is None else base.values
         if gain == "stretch":
-            new_values, stretch = _restretch(values, applied, frame.valid)
+            new_values, stretch = _restretch(
+                values, applied, frame.valid, _value_range(frame)
+            )
             scope = frame.valid
         else:
             new_values, scope = values + applied, mask
@@ -310,26 +322,43 @@ def _finite_values(frame: Frame) -> np.ndarray:
     return np.where(usable, values, filler)
 
 
-def _restretch(
-    values: np.ndarray, applied: np.ndarray, valid: np.ndarray
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """Add the rise, then map valid values back onto the frame's old range.
+def _value_range(frame: Frame) -> tuple[float, float] | None:
+    """Return the values of the encoding's lowest and highest level, if it has one."""
+    value_range = getattr(frame.encoding, "value_range", None)
+    if value_range is None:
+        return None
+    low, high = value_range
+    return float(low), float(high)
 
-    Returns the new values and ``(gain, offset)`` of that map: with ``lo,
-    hi`` the min and max of the valid values and ``hi_new`` the max after
-    adding the rise, ``gain = (hi - lo) / (hi_new - lo)`` and ``offset = lo *
-    (1 - gain)``, so ``lo`` stays and ``hi_new`` becomes ``hi``.
+
+def _restretch(
+    values: np.ndarray,
+    applied: np.ndarray,
+    valid: np.ndarray,
+    value_range: tuple[float, float] | None,
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Add the rise, then map valid values back onto the stretched range.
+
+    Returns the new values and ``(gain, offset)`` of that map. ``lo, hi`` are
+    the ends of ``value_range`` widened to the valid values' min and max, or
+    those alone without a range. With ``hi_new`` the max after adding the
+    rise, ``gain = (hi - lo) / (hi_new - lo)`` and ``offset = lo * (1 -
+    gain)``, so ``lo`` stays and ``hi_new`` becomes ``hi``. Where ``hi_new <=
+    hi`` nothing is mapped and the map is ``(1.0, 0.0)``.
     """
     new_values = values + applied
     if not valid.any():
         return new_values, (1.0, 0.0)
     lo = float(values[valid].min())
     hi = float(values[valid].max())
+    if value_range is not None:
+        lo, hi = min(lo, value_range[0]), max(hi, value_range[1])
     hi_new = float(new_values[valid].max())
 
-    # NOTE: a flat frame (hi == lo) maps every pixel to lo, so the hotspot
-    # vanishes. A renderer that stretches a flat frame has no defined output.
-    if hi_new == hi:
+    # NOTE: a flat frame (hi == lo) without a range maps every pixel to lo,
+    # so the hotspot vanishes. A renderer that stretches a flat frame has no
+    # defined output.
+    if hi_new <= hi:
         return new_values, (1.0, 0.0)
     gain = (hi - lo) / (hi_new - lo)
     return lo + (new_values - lo) * gain, (gain, lo * (1.0 - gain))

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from thermosynth.bank import (
@@ -53,6 +52,7 @@ from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import footprint, warp_to_frame
+from thermosynth.geometry.sampling import samples_per_pixel, warp_plane
 from thermosynth.output.sample import Sample
 from thermosynth.plausibility import UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe
@@ -631,14 +631,8 @@ def _warp_rise(
     frame's footprint instead of mapping every pixel through the homography
     again.
     """
-    height, width = frame_shape
-    rise_px = cv2.warpPerspective(
-        rise_grid_K,
-        prepared.homography,
-        (width, height),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    samples = samples_per_pixel(prepared.homography, rise_grid_K.shape, frame_shape)
+    rise_px = warp_plane(rise_grid_K, prepared.homography, frame_shape, samples)
     rise_px[~prepared.covered] = 0
     return rise_px
 

@@ -62,6 +62,15 @@ class LinearEncoding:
             return self.scale_per_level
         return 0.0
 
+    @property
+    def value_range(self) -> tuple[float, float] | None:
+        """Values of the lowest and the highest stored level; None for floats."""
+        if not np.issubdtype(self.dtype, np.integer):
+            return None
+        info = np.iinfo(self.dtype)
+        top = float(info.max) * self.scale_per_level + self.offset
+        return float(info.min) * self.scale_per_level + self.offset, top
+
     def decode(self, raw: np.ndarray) -> np.ndarray:
         """Convert stored levels (H, W) to float64 values (H, W)."""
         return np.asarray(raw, dtype=np.float64) * self.scale_per_level + self.offset
@@ -160,6 +169,11 @@ class PaletteEncoding:
         colours, first_level = np.unique(self.lut, axis=0, return_index=True)
         self._tree = cKDTree(colours.astype(np.float64))
         self._tree_levels = first_level
+        # The level that decode returns for the colour of the largest value:
+        # the lowest level of that colour, where the palette repeats it.
+        top = self.n_levels - 1 if self.high > self.low else 0
+        same = np.all(self.lut == self.lut[top], axis=1)
+        self._top_level = int(np.flatnonzero(same)[0])
 
     @property
     def n_levels(self) -> int:
@@ -170,6 +184,11 @@ class PaletteEncoding:
     def quantum(self) -> float:
         """Value step between consecutive palette levels."""
         return abs(self.high - self.low) / (self.n_levels - 1)
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """Smallest and largest value that a palette colour stands for."""
+        return min(self.low, self.high), max(self.low, self.high)
 
     def decode_levels(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Find the nearest palette level of each pixel.
@@ -234,9 +253,11 @@ class PaletteEncoding:
 
         ``encode`` clips a larger value to that colour, so a rise there is cut
         short. The largest value is ``high``, or ``low`` where ``high < low``.
+        Where the palette repeats that colour at lower levels, as palettes
+        that end in a run of white do, every pixel of the colour counts.
         """
         levels, _ = self.decode_levels(raw)
-        return levels == (self.n_levels - 1 if self.high > self.low else 0)
+        return levels == self._top_level
 
     def __repr__(self) -> str:
         named = "" if self.name is None else f"{self.name!r}, "

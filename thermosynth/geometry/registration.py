@@ -17,6 +17,7 @@ import numpy as np
 
 from thermosynth.errors import LayoutError
 from thermosynth.geometry.layout import Layout
+from thermosynth.geometry.sampling import samples_per_pixel, warp_plane
 
 __all__ = [
     "check_fits",
@@ -399,7 +400,9 @@ def warp_to_frame(
     ndarray
         (H, W) or (n, H, W) float. Values are interpolated linearly, with edge
         values repeated up to the layout's outer boundary, and are 0 outside
-        the layout's `footprint`.
+        the layout's `footprint`. Where a pixel covers more than one layout
+        cell, its value is the mean over its area (`warp_plane`), so the
+        field's integral is kept whatever a small hot spot's position.
 
     Raises
     ------
@@ -418,15 +421,10 @@ def warp_to_frame(
 
     stack = field.reshape((-1, *field.shape[-2:])).astype(dtype, copy=False)
     covered = _grid_footprint(field.shape[-2:], matrix, (h, w))
+    samples = samples_per_pixel(matrix, field.shape[-2:], (h, w))
     out = np.empty((stack.shape[0], h, w), dtype=dtype)
     for i, plane in enumerate(stack):
-        out[i] = cv2.warpPerspective(
-            plane,
-            matrix,
-            (w, h),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        out[i] = warp_plane(plane, matrix, (h, w), samples)
     out[:, ~covered] = 0
     return out[0] if field.ndim == 2 else out
 

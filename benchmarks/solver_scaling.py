@@ -14,7 +14,8 @@ convection (a linear problem, one layer):
 Prints cell-steps per second, the speed-up over FiPy's default solver, the
 largest difference from the fast solver's field as a fraction of the peak
 (matched accuracy), and the fraction of a memory-bandwidth bound of
-``--bandwidth-GBps`` at 8 bytes per cell update. Saves a plot.
+``--bandwidth-GBps`` at 8 bytes per cell update. ``--plot FILE`` saves a
+plot of the fast solver's throughput.
 
     OMP_NUM_THREADS=1 python benchmarks/solver_scaling.py
 """

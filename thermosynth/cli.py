@@ -1063,6 +1063,7 @@ def _run_transfer(
                 severity_levels=options.levels,
                 severity_generator=thermal,
                 severity_detector=options.sweep_detector,
+                region=region,
                 n_boot=args.bootstrap,
                 notes=_transfer_notes(args, options.skip_note, fit_warnings),
                 jobs=args.jobs,

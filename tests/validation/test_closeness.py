@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -14,8 +15,11 @@ import pytest
 
 from thermosynth.errors import FrameError, OutputError
 from thermosynth.frames.encodings import LinearEncoding
+from thermosynth.frames.noise import estimate_noise
+from thermosynth.frames.readers import read_mask
 from thermosynth.validation.closeness import (
     ClosenessReport,
+    _noise,
     _small_c2st_note,
     closeness_report,
     contrast_against_normal,
@@ -747,3 +751,57 @@ def test_csv_tables_give_units(flir_frames, tmp_path):
         "est_elongation": "1",
         "peak_z": "1",
     }
+
+
+def _noisy_battery_set(data_dir: Path, sigma: float, keep: np.ndarray) -> FrameSet:
+    """Load CAM1 renders [luminance level] with noise of ``sigma`` levels inside."""
+    root = data_dir / "battery-station-inferno"
+    frames = load_frame_set(root / "normal_masked", pattern="*20240715*CAM1*")
+    region = read_mask(root / "camera_masks" / "MASK_CAM1_thermal.png")
+    frames = frames.subset(keep)
+    rng = np.random.default_rng(int(keep[0]))
+    noise = np.where(region, rng.normal(0.0, sigma, frames.values.shape), 0.0)
+    return dataclasses.replace(frames, values=frames.values + noise)
+
+
+def test_battery_noise_inside_region(data_dir, tmp_path):
+    normal = _noisy_battery_set(data_dir, 4.0, np.arange(12))
+    pseudo = _noisy_battery_set(data_dir, 4.0, np.arange(12, 24))
+    masks = np.zeros(pseudo.values.shape, bool)
+    masks[:, 28:32, 38:42] = True
+    pseudo = dataclasses.replace(
+        pseudo, values=pseudo.values + 40.0 * masks, masks=masks
+    )
+
+    report = closeness_report(
+        normal,
+        pseudo,
+        out_dir=tmp_path / "report",
+        rng=np.random.default_rng(0),
+        n_permutations=20,
+        autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
+        hdf5="none",
+    )
+    rows = [r for r in report.per_sample if r["set"] == "pseudo"]
+    sigma = np.array([r["noise_sigma"] for r in rows])
+    contrast = np.array([r["contrast"] for r in rows])
+    ratio = np.array([r["contrast_noise"] for r in rows])
+
+    assert len(rows) == 12
+    # Each render's own structure adds to the noise, by up to 16 % at 4 levels.
+    assert np.median(sigma) == pytest.approx(4.0, rel=0.10)
+    assert sigma.min() > 0.9 * 4.0
+    assert sigma.max() < 1.25 * 4.0
+    np.testing.assert_array_equal(ratio, contrast / sigma)
+    assert np.median(ratio) == pytest.approx(np.median(contrast) / 4.0, rel=0.10)
+
+
+def test_pv_noise_is_whole_frame(data_dir):
+    folder = data_dir / "pv-modules-raptormaps" / "images"
+    frames = load_frame_set(folder, pattern="10?.jpg")
+    whole = np.ones(frames.shape, bool)
+
+    expected = [estimate_noise(v, whole, quantum=1.0) for v in frames.values]
+
+    assert len(frames) >= 5
+    np.testing.assert_array_equal(_noise(frames), expected)

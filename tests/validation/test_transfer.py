@@ -10,6 +10,7 @@ import pytest
 
 from thermosynth.camera.model import Camera
 from thermosynth.frames.noise import estimate_noise
+from thermosynth.frames.readers import read_image, read_mask
 from thermosynth.validation import generators as gen
 from thermosynth.validation import transfer
 from thermosynth.validation.closeness import region_contrast
@@ -453,6 +454,37 @@ def test_contrast_noise_matches_region_contrast():
     values = images[1].astype(float)
     noise = estimate_noise(values, np.ones(SHAPE, dtype=bool), quantum=1.0)
     assert ratios[1] == region_contrast(values, masks[1]) / noise
+
+
+def _battery_image(data_dir, sigma, rng):
+    """Return a CAM1 render [level] with noise of ``sigma`` levels, and its region."""
+    root = data_dir / "battery-station-inferno"
+    path = sorted((root / "normal_masked").glob("*CAM1_thermal.png"))[0]
+    luminance = read_image(path).astype(np.float64) @ [0.299, 0.587, 0.114]
+    region = read_mask(root / "camera_masks" / "MASK_CAM1_thermal.png")
+    noisy = luminance + np.where(region, rng.normal(0, sigma, region.shape), 0.0)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8), region
+
+
+def test_contrast_noise_inside_battery_region(data_dir):
+    image, region = _battery_image(data_dir, 3.0, np.random.default_rng(5))
+    rows, cols = np.nonzero(region)
+    centre = int(rows.mean()), int(cols.mean())
+    mask = np.zeros(region.shape, dtype=bool)
+    mask[centre[0] - 2 : centre[0] + 2, centre[1] - 2 : centre[1] + 2] = True
+    image[mask] = np.clip(image[mask].astype(int) + 40, 0, 255).astype(np.uint8)
+    contrast = region_contrast(image.astype(np.float64), mask)
+
+    without_region = contrast_noise(image[None], mask[None])[0]
+    in_region = contrast_noise(image[None], mask[None], region=region)[0]
+    whole_frame = estimate_noise(
+        image.astype(np.float64), np.ones(mask.shape, bool), quantum=1.0
+    )
+
+    assert without_region == pytest.approx(contrast / 3.0, rel=0.10)
+    assert in_region == pytest.approx(contrast / 3.0, rel=0.10)
+    # Counted, the 0-level pixels outside the region pull the sigma down.
+    assert contrast / whole_frame > 2.0 * without_region
 
 
 def test_severity_factor_one_reuses_main_run(tmp_path):

@@ -33,6 +33,7 @@ COMPARED = (
     "contamination_generators",
     "severity_levels",
     "severity_detector",
+    "region",
     "seed",
     "n_boot",
     "n_pixel",

@@ -20,6 +20,16 @@ _MAD_TO_SIGMA = 1.482602218505602
 
 _MIN_RESIDUALS = 16
 
+MIN_BACKGROUND_FRACTION = 0.05
+"""Smallest share of a frame that `constant_background` counts as a background."""
+
+MIN_BACKGROUND_GAP = 0.05
+"""Smallest step from a background up to the lowest value outside it, as a
+share of the frame's value range. The 902 normal battery-station renders step
+up by 17 % or more. The FLIR pouch-cell exports, whose cold scene is clipped
+to the palette's lowest colour, rise from it by 0.04 %, so their black is
+scene, not background."""
+
 
 def estimate_noise(
     values: np.ndarray, valid: np.ndarray, *, quantum: float = 0.0
@@ -53,7 +63,7 @@ def estimate_noise(
     """
     floor = quantum / np.sqrt(12.0)
     values = np.asarray(values, dtype=np.float64)
-    usable = ndimage.binary_erosion(valid & np.isfinite(values), np.ones((3, 3), bool))
+    usable = _usable(values, valid)
     if np.count_nonzero(usable) < _MIN_RESIDUALS:
         logger.warning(
             "only %d pixels have a fully valid 3 x 3 neighbourhood; noise sigma "
@@ -68,3 +78,86 @@ def estimate_noise(
     mad = np.median(np.abs(residual - np.median(residual)))
     sigma = _MAD_TO_SIGMA * mad / _KERNEL_NORM
     return float(max(sigma, floor))
+
+
+def constant_background(
+    values: np.ndarray, *, min_fraction: float = MIN_BACKGROUND_FRACTION
+) -> np.ndarray:
+    """Find the constant background that a region of interest leaves around it.
+
+    Renders and exports that blank the pixels outside a camera's region of
+    interest give them one value below every value inside, such as the
+    palette's lowest colour in the battery-station renders.
+
+    Parameters
+    ----------
+    values : ndarray
+        float (H, W) frame, in the frame's unit.
+    min_fraction : float, optional
+        Smallest share of the frame's pixels that counts as a background.
+
+    Returns
+    -------
+    ndarray
+        Boolean (H, W), True on the pixels at the frame's minimum that
+        connect to the frame's edge through such pixels (8-connected). It is
+        all False where those cover less than ``min_fraction`` of the frame,
+        or where the lowest value outside them lies less than
+        `MIN_BACKGROUND_GAP` of the frame's range above them. It is also all
+        False where fewer than 16 pixels outside them have their whole 3 x 3
+        neighbourhood outside them.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    none = np.zeros(values.shape, dtype=bool)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return none
+    low, high = values[finite].min(), values[finite].max()
+    labels, _ = ndimage.label(values == low, structure=np.ones((3, 3), bool))
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    background = np.isin(labels, edge[edge > 0])
+    if np.count_nonzero(background) < min_fraction * values.size:
+        return none
+
+    outside = values[finite & ~background]
+    if not outside.size or outside.min() - low < MIN_BACKGROUND_GAP * (high - low):
+        return none
+    if np.count_nonzero(_usable(values, ~background)) < _MIN_RESIDUALS:
+        return none
+    return background
+
+
+def estimate_frame_noise(
+    values: np.ndarray,
+    *,
+    region: np.ndarray | None = None,
+    quantum: float = 0.0,
+) -> float:
+    """Estimate a frame's noise sigma inside its region of interest.
+
+    Parameters
+    ----------
+    values : ndarray
+        float (H, W) frame, in the frame's unit.
+    region : ndarray, optional
+        Boolean (H, W) region of interest, such as the one a recipe's
+        ``frames.valid_mask`` gives ``thermosynth generate``. Without it,
+        every pixel counts except the `constant_background` at the frame's
+        minimum, so a frame without such a background gives exactly
+        `estimate_noise` over the whole frame.
+    quantum : float, optional
+        Value step of one stored level, in the frame's unit.
+
+    Returns
+    -------
+    float
+        Noise sigma in the frame's unit.
+    """
+    if region is None:
+        region = ~constant_background(values)
+    return estimate_noise(values, region, quantum=quantum)
+
+
+def _usable(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Return the pixels whose whole 3 x 3 neighbourhood is valid and finite."""
+    return ndimage.binary_erosion(valid & np.isfinite(values), np.ones((3, 3), bool))

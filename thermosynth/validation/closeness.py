@@ -39,7 +39,7 @@ from scipy import ndimage, stats
 
 from thermosynth.errors import FrameError, OutputError
 from thermosynth.frames.frame import rise_unit
-from thermosynth.frames.noise import estimate_noise
+from thermosynth.frames.noise import estimate_frame_noise
 from thermosynth.output.atomic import check_file_writable, staged_dir
 from thermosynth.validation.distances import (
     C2ST_FOLDS,
@@ -625,7 +625,7 @@ def _measure(
 ) -> _Measured:
     reference = sets["normal_reference"]
     quantum = _quantum(reference)
-    noise = _noise(reference.values, quantum)
+    noise = _noise(reference)
     model = NormalModel.fit(reference.values, noise_floor=float(np.median(noise)))
     notes = [] if model.has_noise else [_no_noise_note(reference)]
     floor = quantum / np.sqrt(12.0)
@@ -645,7 +645,7 @@ def _measure(
             continue
         # Each set's noise floor is its own level step, in its own unit.
         set_rows, regions[name] = _sample_rows(
-            name, frames, model, _quantum(frames), threshold_sigma, ring_px
+            name, frames, model, threshold_sigma, ring_px
         )
         _add_feature_columns(set_rows, features, name, autoencoder, frames)
         for row in set_rows:
@@ -702,11 +702,18 @@ def _quantum(frames: FrameSet) -> float:
     return 1.0 if frames.unit in ("level", LUMINANCE_UNIT) else 0.0
 
 
-def _noise(values: np.ndarray, quantum: float) -> np.ndarray:
-    # NOTE: every pixel counts, so a background of 0 outside a camera's region
-    # of interest pulls the estimate down (see "Limits" in docs/validation.md).
-    valid = np.ones(values.shape[1:], bool)
-    sigma = np.array([estimate_noise(v, valid, quantum=quantum) for v in values])
+def _noise(frames: FrameSet) -> np.ndarray:
+    """Estimate each frame's noise sigma [unit] outside its constant background.
+
+    Pixels a camera's region of interest blanks give residuals of 0 and would
+    pull the median down, so `estimate_frame_noise` leaves them out.
+    """
+    # NOTE: a thermosynth dataset.h5 records its recipe but not the region
+    # the generator measured noise in. So pixels that the recipe left out but
+    # the frame did not blank, such as frames.ignore_rects over real content,
+    # still count here.
+    values, quantum = frames.values, _quantum(frames)
+    sigma = np.array([estimate_frame_noise(v, quantum=quantum) for v in values])
     # A smooth float frame leaves residuals of float64 round-off, about 1e-14
     # of its values, which is no noise. A contrast of 3 K over it is 1e12 or more.
     magnitude = np.abs(values).max(axis=(1, 2)) if values.size else 0.0
@@ -732,11 +739,10 @@ def _sample_rows(
     name: str,
     frames: FrameSet,
     model: NormalModel,
-    quantum: float,
     threshold_sigma: float,
     ring_px: int,
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    noise = _noise(frames.values, quantum)
+    noise = _noise(frames)
     rows = []
     estimated = np.zeros(frames.values.shape, bool)
     for i, values in enumerate(frames.values):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from thermosynth.frames.noise import estimate_noise
+from thermosynth.frames.noise import estimate_frame_noise
 from thermosynth.validation.closeness import region_contrast
 from thermosynth.validation.detectors import (
     MIN_ANOMALOUS,
@@ -227,15 +227,19 @@ def _training_pseudo(
 
 
 def contrast_noise(
-    images: np.ndarray, masks: np.ndarray, *, ring_px: int = 2
+    images: np.ndarray,
+    masks: np.ndarray,
+    *,
+    ring_px: int = 2,
+    region: np.ndarray | None = None,
 ) -> np.ndarray:
     """Measure each pseudo-anomaly's contrast in units of its frame's noise.
 
     The figure is ``contrast_noise`` of ``thermosynth validate closeness``:
     :func:`~thermosynth.validation.closeness.region_contrast` on the mask,
-    divided by the frame's noise sigma from
-    :func:`~thermosynth.frames.noise.estimate_noise` (8-bit levels, so never
-    below the quantisation noise 1 / sqrt(12)).
+    divided by the frame's noise sigma inside its region of interest from
+    :func:`~thermosynth.frames.noise.estimate_frame_noise` (8-bit levels, so
+    never below the quantisation noise 1 / sqrt(12)).
 
     Parameters
     ----------
@@ -245,22 +249,22 @@ def contrast_noise(
         Boolean (N, H, W) masks of the pseudo-anomalies.
     ring_px : int, optional
         Width of the ring around the mask that is the local background [px].
+    region : ndarray, optional
+        Boolean (H, W) region of interest that the generator measured noise
+        in. None leaves out only a constant background at the frame's
+        minimum (see :func:`~thermosynth.frames.noise.constant_background`).
 
     Returns
     -------
     ndarray
         float64 (N,) contrast-to-noise ratios; NaN for an empty mask.
     """
-    # NOTE: the noise is measured over the whole frame, but the thermosynth
-    # generator measures it inside the recipe's region of interest. Where 45 %
-    # of a frame is 0 outside that region, the whole-frame sigma came out 2.4
-    # times lower than the sigma inside, and these ratios that much higher.
-    valid = np.ones(images.shape[1:], dtype=bool)
     ratios = np.empty(len(images))
     for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
         values = image.astype(np.float64)
         contrast = region_contrast(values, mask, ring_px=ring_px)
-        ratios[i] = contrast / estimate_noise(values, valid, quantum=1.0)
+        noise = estimate_frame_noise(values, region=region, quantum=1.0)
+        ratios[i] = contrast / noise
     return ratios
 
 
@@ -303,6 +307,7 @@ def transfer_report(
     severity_levels: Sequence[float] = (),
     severity_generator: Callable[[np.ndarray, float], PseudoGenerator] | None = None,
     severity_detector: str | None = None,
+    region: np.ndarray | None = None,
     n_boot: int = 200,
     n_pixel: int = 200,
     notes: str = "",
@@ -355,6 +360,11 @@ def transfer_report(
         Name in ``detectors`` trained at each severity level. Each level's
         row also gives the quartiles of :func:`contrast_noise` over the
         pseudo-anomalies it trained on.
+    region : ndarray, optional
+        Boolean (H, W) region of interest of the training frames, the one
+        the severity generator blends into; :func:`contrast_noise` measures
+        noise inside it. None leaves out only a constant background at each
+        frame's minimum.
     n_boot : int
         Bootstrap resamples per confidence interval.
     n_pixel : int
@@ -420,6 +430,7 @@ def transfer_report(
         sweep = _plan_severity(
             plan, severity_levels, severity_generator, severity_detector, detectors
         )
+        sweep.region = region
 
     outputs = _run_plan(plan, seed, jobs, progress=progress)
     result = TransferResult(n_boot=n_boot, n_pixel=n_pixel, skipped=skipped)
@@ -601,6 +612,8 @@ class _Sweep:
     detector: str
     levels: list[tuple[float, int]]  # (factor, plan position of the run)
     reuses_main: bool
+    # Region of interest that contrast_noise measures noise in; None for none.
+    region: np.ndarray | None = None
 
 
 TaskRows = tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]
@@ -724,20 +737,22 @@ def _collect_severity(
             "severity": level,
             "generator": sweep.generator,
             "detector": sweep.detector,
-            **_level_closeness(plan, index, seed),
+            **_level_closeness(plan, index, seed, sweep.region),
         }
         for row in auroc_rows:
             result.severity.append({**keys, **{k: row[k] for k in fields}})
         result.scores.append({"table": "severity", "severity": level, "scores": scores})
 
 
-def _level_closeness(plan: _Plan, index: int, seed: int) -> dict[str, Any]:
+def _level_closeness(
+    plan: _Plan, index: int, seed: int, region: np.ndarray | None
+) -> dict[str, Any]:
     """Return the quartiles and count of a run's finite :func:`contrast_noise`."""
     task = plan.tasks[index]
     assert task.normal is not None and task.factory is not None
     rng = np.random.default_rng([seed, plan.stream(index)])
     images, masks = _training_pseudo(task.normal, task.factory, rng)
-    ratios = contrast_noise(images, masks)
+    ratios = contrast_noise(images, masks, region=region)
     ratios = ratios[np.isfinite(ratios)]
     quartiles = np.percentile(ratios, [25, 50, 75]) if ratios.size else [np.nan] * 3
     return {

@@ -251,12 +251,12 @@ def _severity_note(result: TransferResult) -> str:
         "Closeness is the median, over the pseudo-anomalies that a level trained "
         "on, of their contrast in units of their frame's noise sigma: the mean "
         "level inside the mask minus the mean of a 2-pixel ring around it, "
-        "divided by the noise (`contrast_noise` of `thermosynth validate "
-        "closeness`). Lower is closer to normal data; the quartiles are in "
-        "parentheses. A pseudo-anomaly is left out when its mask is empty or "
-        "leaves no ring (the mask and its 2-pixel surroundings cover the whole "
-        "frame), and `closeness_frames` in severity.csv counts the measured "
-        "ones. "
+        "divided by the noise sigma inside the recipe's region of interest "
+        "(`contrast_noise` of `thermosynth validate closeness`). Lower is "
+        "closer to normal data; the quartiles are in parentheses. A "
+        "pseudo-anomaly is left out when its mask is empty or leaves no ring "
+        "(the mask and its 2-pixel surroundings cover the whole frame), and "
+        "`closeness_frames` in severity.csv counts the measured ones. "
     )
     if result.severity_reuses_main:
         text += (

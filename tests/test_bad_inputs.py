@@ -59,12 +59,16 @@ def write_recipe(tmp_path: Path, frames: dict, **sections: dict) -> Path:
 
 
 def png_frames(folder: Path, **extra) -> dict:
+    # The synthetic frames' bright overlay box would otherwise be taken for
+    # the warm cell body in some frames.
+    overlays = SyntheticPouchSource(1, shape=SHAPE).ignore_rects
     return {
         "kind": "images",
         "path": str(folder),
         "unit": "C",
         "scale_per_level": 0.01,
         "offset": -40.0,
+        "ignore_rects": [list(box) for box in overlays],
         **extra,
     }
 

@@ -12,11 +12,14 @@ import pytest
 
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
+from thermosynth.geometry.layouts import module
+from thermosynth.geometry.registration import corners_homography
 from thermosynth.pipeline import Generator, generate
 from thermosynth.plausibility import UnitChecks, summarise_implausible
-from thermosynth.recipe import load_demo_recipe
+from thermosynth.recipe import load_demo_recipe, load_recipe
 
 LOGGER = "thermosynth.plausibility"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 PIPELINE = "thermosynth.pipeline"
 
 
@@ -240,3 +243,89 @@ def max_peak_K(output: Path) -> float:
     with h5py.File(output / "dataset.h5", "r") as file:
         peaks = [json.loads(m)["peak_rise_K"] for m in file["metadata"].asstr()[1:]]
     return max(peaks)
+
+
+@pytest.mark.parametrize(
+    ("corners_px", "expected"),
+    [
+        # 2.5 px/mm across and down: the module's own shape
+        ([[0, 0], [250, 0], [250, 100], [0, 100]], None),
+        # a 25 % foreshortening by perspective
+        ([[0, 0], [250, 0], [230, 75], [20, 75]], None),
+        # 0.4 px/mm across, 1 px/mm down
+        ([[0, 0], [40, 0], [40, 40], [0, 40]], "2.5 times taller than wide"),
+        # 2.5 px/mm across, 0.5 px/mm down
+        ([[0, 0], [250, 0], [250, 20], [0, 20]], "5.0 times wider than tall"),
+    ],
+)
+def test_stretched_layout_warns(caplog, corners_px, expected):
+    layout = module(
+        n_cells=2,
+        cell_width_mm=48.0,
+        cell_height_mm=40.0,
+        gap_mm=4.0,
+        thickness_mm=8.0,
+        resolution_mm=2.0,
+    )
+    homography = corners_homography(layout, np.asarray(corners_px, float))
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        UnitChecks(ambient_C=25.0).check_scale(_frame(30.0, "C"), layout, homography)
+
+    messages = [record.getMessage() for record in caplog.records]
+    if expected is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1
+        assert expected in messages[0]
+        assert "layout of 100 x 40 mm (width x height) on f.npy" in messages[0]
+        assert "registration.corners_px" in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warned"),
+    [
+        ((), False),
+        # six cells of 148 x 91 mm placed on the camera's 4:3 region
+        (
+            (
+                "layout.n_cells=6",
+                "layout.cell_width_mm=148",
+                "layout.cell_height_mm=91",
+            ),
+            True,
+        ),
+    ],
+)
+def test_battery_station_layout_scale(data_dir, caplog, overrides, warned):
+    loaded = load_recipe(RECIPES / "battery-station-inferno.yaml", overrides=overrides)
+    generator = Generator(loaded)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        generator.prepare(generator.source.read(0))
+
+    messages = [r.getMessage() for r in caplog.records if "px/mm" in r.getMessage()]
+    assert len(messages) == int(warned)
+    if warned:
+        assert "layout of 908 x 91 mm" in messages[0]
+        assert "times taller than wide" in messages[0]
+
+
+def test_stretched_sequence_layout_warns(data_dir, tmp_path, caplog):
+    overrides = (
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=1",
+        "sequence={fps: 0.2, window_s: 10, base: still}",
+        "layout.n_cells=6",
+        "layout.cell_width_mm=148",
+        "layout.cell_height_mm=91",
+        f"output.dir={tmp_path / 'out'}",
+    )
+    loaded = load_recipe(
+        RECIPES / "module-growing-hotspot-sequence.yaml", overrides=overrides
+    )
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        generate(loaded, progress=False)
+
+    messages = [r.getMessage() for r in caplog.records if "px/mm" in r.getMessage()]
+    assert len(messages) == 1
+    assert "layout of 908 x 91 mm" in messages[0]

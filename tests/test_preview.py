@@ -1,5 +1,7 @@
 """Tests of the preview's choice of samples."""
 
+import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
@@ -7,7 +9,7 @@ import numpy as np
 
 from thermosynth.pipeline import Generator
 from thermosynth.preview import draw_rows, pick_varied, write_preview
-from thermosynth.recipe import load_demo_recipe
+from thermosynth.recipe import load_demo_recipe, load_recipe
 
 
 def rows(kinds):
@@ -115,3 +117,18 @@ def test_preview_names_the_sources_of_a_sample():
 
     assert figure.axes[0].get_ylabel() == f"#{index} internal_short, 3 sources"
     plt.close(figure)
+
+
+def test_preview_logs_each_drawn_sample(data_dir, tmp_path, caplog):
+    recipe = Path(__file__).resolve().parents[1] / "recipes/pv-module-hotspots.yaml"
+    loaded = load_recipe(recipe, overrides=["bank.mode=off", "split.test_anomalous=3"])
+    with caplog.at_level(logging.INFO, logger="thermosynth.preview"):
+        write_preview(loaded, n=2, path=tmp_path / "p.png")
+
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "thermosynth.preview"
+    ]
+    assert len(messages) == 2
+    assert messages[0].startswith("preview: drew sample ")
+    assert ", 1 of 2, in " in messages[0]
+    assert ", 2 of 2, in " in messages[1]

@@ -216,6 +216,26 @@ def test_animated_gif_has_one_frame_per_time(tmp_path):
         assert image.n_frames == len(TIMES_S)
 
 
+def test_animated_preview_logs_each_sequence(data_dir, tmp_path, caplog):
+    overrides = (
+        "split.train_normal=1",
+        "split.test_normal=0",
+        "split.test_anomalous=1",
+        "sequence={fps: 0.2, window_s: 10, base: still}",
+    )
+    recipe = RECIPES / "module-growing-hotspot-sequence.yaml"
+    loaded = load_recipe(recipe, overrides=overrides)
+    with caplog.at_level(logging.INFO, logger="thermosynth.preview"):
+        write_animated_preview(loaded, n=1, path=tmp_path / "p.gif")
+
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "thermosynth.preview"
+    ]
+    assert len(messages) == 1
+    assert messages[0].startswith("preview: drew sample ")
+    assert "(growing_hotspot), 1 of 1, in " in messages[0]
+
+
 @pytest.mark.parametrize("name", ["p.gif", "p.mp4"])
 def test_animated_preview_file_mode_follows_umask(tmp_path, name):
     previous = os.umask(0o022)

@@ -1,9 +1,10 @@
 """Warnings for frames and samples that look like a unit or placement mistake.
 
 A calibration in the wrong unit (kelvin offsets on Celsius frames, a 16-bit
-scale on 8-bit images), a power in milliwatts where watts are expected, or
-layout corners that reach past the frame still yield a dataset, so these
-checks warn instead of stopping the run.
+scale on 8-bit images), a power in milliwatts where watts are expected,
+layout corners that reach past the frame, or a layout stretched far more in
+one direction than the other still yield a dataset, so these checks warn
+instead of stopping the run.
 Each check warns once per `UnitChecks`, so a run of many samples logs each
 kind of problem once per process. `UnitChecks` objects that share one
 ``warned`` set warn once between them.
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from thermosynth.frames.frame import Frame
+from thermosynth.geometry.layout import Layout
 from thermosynth.scenario import SOURCE_KEYS, scenario_numbers
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,13 @@ MAX_AMBIENT_GAP_K = 100.0
 # the covered pixels that must be valid, below which the placement warns.
 MIN_ON_FRAME = 0.9
 MIN_VALID_COVERED = 0.5
+
+# Largest ratio of the registration's scales [px/mm] across and down the
+# layout's centre that passes without a warning. It is an estimate: perspective
+# alone rarely foreshortens one direction by more than 2. A larger ratio more
+# likely means that the layout's width-to-height ratio differs from the
+# battery's in the frame.
+MAX_SCALE_RATIO = 2.0
 
 # An estimate: even in thermal runaway a cell's surface stays below about
 # 1000 C, so a larger simulated rise points to a power in the wrong unit [K].
@@ -109,7 +118,7 @@ SOURCE_UNITS = {
 }
 
 
-CHECK_NAMES = ("frame", "rise", "saturated", "placement")
+CHECK_NAMES = ("frame", "rise", "saturated", "placement", "scale")
 """Names of the checks of `UnitChecks`, which its ``warned`` set holds."""
 
 
@@ -226,7 +235,47 @@ class UnitChecks:
                 "registration.corners_px and those keys",
             )
 
+    def check_scale(self, frame: Frame, layout: Layout, homography: np.ndarray) -> None:
+        """Warn if the registration stretches the layout far more one way.
+
+        ``homography`` maps layout grid indices ``(col, row)`` to ``frame``
+        pixels, and its scales [px/mm] along x and y at the layout's centre
+        are compared. For example, a 908 x 91 mm row of cells placed on a 4:3
+        region of the frame scales y about 7 times more than x, so its heat
+        spreads on the frame about 7 times further down than across.
+        """
+        if "scale" in self._warned:
+            return
+        across_px_mm, down_px_mm = _centre_scales(layout, homography)
+        ratio = max(across_px_mm, down_px_mm) / min(across_px_mm, down_px_mm)
+        if ratio <= MAX_SCALE_RATIO:
+            return
+        shape = "taller than wide" if down_px_mm > across_px_mm else "wider than tall"
+        self._warn(
+            "scale",
+            f"the registration places the layout of {layout.width_mm:g} x "
+            f"{layout.height_mm:g} mm (width x height) on {frame.source} at "
+            f"{across_px_mm:.3g} px/mm across and {down_px_mm:.3g} px/mm down, "
+            f"so a round rise appears {ratio:.1f} times {shape}. "
+            "Unless the camera sees the battery at a steep angle, check the "
+            "layout's size against the battery in the frame, or place it with "
+            "registration.method: corners and registration.corners_px",
+        )
+
     def _warn(self, check: str, message: str) -> None:
         if check not in self._warned:
             self._warned.add(check)
             logger.warning("%s", message)
+
+
+def _centre_scales(layout: Layout, homography: np.ndarray) -> tuple[float, float]:
+    """Return the homography's scales [px/mm] along x and y at the layout centre."""
+    rows, cols = layout.shape[:2]
+    col, row = (cols - 1) / 2, (rows - 1) / 2
+    points = np.array(
+        [[col - 0.5, row], [col + 0.5, row], [col, row - 0.5], [col, row + 0.5]]
+    )
+    mapped = cv2.perspectiveTransform(points[None].astype(np.float64), homography)[0]
+    across_px = float(np.linalg.norm(mapped[1] - mapped[0]))
+    down_px = float(np.linalg.norm(mapped[3] - mapped[2]))
+    return across_px / layout.dx_mm, down_px / layout.dy_mm

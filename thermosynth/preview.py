@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import matplotlib
 
@@ -22,6 +24,8 @@ from thermosynth.output.atomic import check_file_writable, write_bytes_atomic  #
 from thermosynth.output.sample import Sample  # noqa: E402
 from thermosynth.pipeline import Generator  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = ("normal,\nlayout corners dashed", "anomalous", "surface rise [K]", "mask")
 T = TypeVar("T")
@@ -67,11 +71,14 @@ def write_preview(
         n_kinds=n_kinds,
         kind=lambda entry: generator.planned_scenario(entry[0]),
     )
-    rows = []
+    rows: list[tuple[Sample, Frame]] = []
     for index, frame_index in picked:
         frame = generator.read_frame(frame_index)
         check_camera(loaded.recipe.camera, frame)
-        rows.append((generator.anomalous(index, frame), frame))
+        start = time.perf_counter()
+        sample = generator.anomalous(index, frame)
+        log_drawn(index, sample.metadata, len(rows) + 1, len(picked), start)
+        rows.append((sample, frame))
 
     figure = draw_rows(rows)
     buffer = io.BytesIO()
@@ -79,6 +86,23 @@ def write_preview(
     plt.close(figure)
     write_bytes_atomic(path, buffer.getvalue(), overwrite=overwrite)
     return path, len(rows)
+
+
+def log_drawn(
+    index: int, metadata: Mapping[str, Any], position: int, total: int, start: float
+) -> None:
+    """Log at INFO that preview sample ``index`` is drawn, as a progress line.
+
+    ``start`` is the `time.perf_counter` value [s] before the sample was made.
+    """
+    logger.info(
+        "preview: drew sample %d (%s), %d of %d, in %.1f s",
+        index,
+        metadata["scenario"],
+        position,
+        total,
+        time.perf_counter() - start,
+    )
 
 
 def pick_varied(

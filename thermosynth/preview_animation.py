@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib
@@ -31,7 +32,7 @@ from thermosynth.output.atomic import (  # noqa: E402
     write_bytes_atomic,
 )
 from thermosynth.output.sequence_writers import SequenceSample  # noqa: E402
-from thermosynth.preview import pick_varied  # noqa: E402
+from thermosynth.preview import log_drawn, pick_varied  # noqa: E402
 from thermosynth.recipe.loading import LoadedRecipe  # noqa: E402
 from thermosynth.sequences import SequenceEntry, SequenceGenerator  # noqa: E402
 
@@ -84,10 +85,14 @@ def write_animated_preview(
     _check_arguments(path, n, playback_fps)
     check_file_writable(path, overwrite=overwrite)
     generator = SequenceGenerator(loaded)
-    rows = []
-    for entry in choose_sequences(generator, n):
+    rows: list[tuple[SequenceSample, list[Frame]]] = []
+    entries = choose_sequences(generator, n)
+    for entry in entries:
         frames = generator.read_window(entry)
-        rows.append((generator.anomalous(entry.index, frames), frames))
+        start = time.perf_counter()
+        sample = generator.anomalous(entry.index, frames)
+        log_drawn(entry.index, sample.metadata, len(rows) + 1, len(entries), start)
+        rows.append((sample, frames))
 
     images = render_frames(rows, generator.times_s)
     if path.suffix.lower() == ".gif":
@@ -192,7 +197,7 @@ class _RowUpdater:
         mask.set_data(self.sample.mask[t])
         area = self.sample.metadata["area_px"][t]
         peak = self.sample.metadata["peak_rise_K"][t]
-        mask.axes.set_xlabel(f"{area} px, peak {peak:.2f} K", fontsize=8)
+        mask.axes.set_xlabel(f"{area} px, simulated peak {peak:.2f} K", fontsize=8)
 
 
 def _draw_row(

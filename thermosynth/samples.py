@@ -362,6 +362,7 @@ class Generator:
         # Here, not per sample: the frame check takes a median of the frame.
         self.unit_checks.check_frame(frame)
         self.unit_checks.check_placement(frame, corners, covered)
+        self.unit_checks.check_scale(frame, self.layout, homography)
         recipe = self.recipe
         keep = _read_only(frame)
         emissivity = emissivity_map(self.camera, self.layout, homography, frame.shape)

@@ -310,6 +310,7 @@ class SequenceGenerator:
         homography, corners = register(self.recipe.registration, self.layout, frames[0])
         covered = footprint(self.layout, homography, frames[0].shape)
         self.unit_checks.check_placement(frames[0], corners, covered)
+        self.unit_checks.check_scale(frames[0], self.layout, homography)
         emissivity = emissivity_map(
             self.camera, self.layout, homography, frames[0].shape
         )

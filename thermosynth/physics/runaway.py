@@ -804,7 +804,13 @@ class _Stepper:
         model = self.model
         state, T_new, failure = model.chemistry_step(dt)
         if failure is not None:
-            logger.debug("runaway: chemistry failed at t = %g s: %s", t, failure)
+            logger.debug(
+                "runaway: chemistry step of %g s from t = %g s rejected (%s); "
+                "retrying with half the step",
+                dt,
+                t,
+                failure,
+            )
             return False
 
         rise = float((T_new - model.T[model.reacting]).max(initial=0.0))

@@ -66,7 +66,9 @@ FAST_SOLVER_VERSION = "1"
 
 # The same for thermosynth.physics.adi. An "adi" bank key names both
 # versions, because scenarios with held patches fall back to the fast solver.
-ADI_SOLVER_VERSION = "2"
+# Version 3 adds the start-up sub-steps after a change of source power,
+# which a ramp takes in only some of its steps.
+ADI_SOLVER_VERSION = "3"
 
 # Version of how a drawn scenario becomes the imaged rise: the heat sources
 # of thermosynth.scenario.build_sources and the masking in

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 import thermosynth.physics.adi as adi
+import thermosynth.physics.adi_kernels as kernels
 from thermosynth.errors import LayoutError, RecipeError, SimulationError
 from thermosynth.geometry.layout import Layout, Material
 from thermosynth.physics.adi import simulate_adi, simulate_adi_batch
 from thermosynth.physics.fast import simulate_batch, simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
-from thermosynth.physics.profiles import Ramp
+from thermosynth.physics.profiles import Pulse, Ramp
 from thermosynth.physics.sources import VolumeSource, held_patch, hotspot
 from thermosynth.simulation import _solver
 
@@ -759,6 +760,21 @@ def test_startup_substeps_match_lu_error(power_W):
     assert adi_error[1] <= 1.5 * lu_error[1]
 
 
+def test_ramp_startups_match_lu_error():
+    # The 10 s ramp starts up in 6 of its 10 steps and once where it levels
+    # off. Without that last start-up, ADI erred 9.3 times as much as LU at
+    # 12 s, and with STARTUP_POWER_FRACTION = 0.5 2.25 times at 6 s.
+    layout = stiff_plate()
+    power_W = Ramp(1.0, ramp_s=10.0)
+    source = hotspot(layout, x_mm=8.0, y_mm=8.0, radius_mm=1.0, power_W=power_W)
+    times = [3.0, 6.0, 12.0, 16.0]
+
+    lu_error, adi_error = peak_errors_K(layout, source, times)
+
+    for index, time_s in enumerate(times):
+        assert adi_error[index] <= 1.5 * lu_error[index], f"at {time_s} s"
+
+
 def test_equal_steps_lag_after_power_change(monkeypatch):
     # Without the start-up sub-steps the error is far above the LU solver's,
     # so test_startup_substeps_match_lu_error can fail.
@@ -770,6 +786,24 @@ def test_equal_steps_lag_after_power_change(monkeypatch):
 
     assert adi_error[0] > 3.0 * lu_error[0]
     assert adi_error[1] > 3.0 * lu_error[1]
+
+
+def test_narrow_flushed_drops_subnormal_rises():
+    tiny = adi.FLUSH_BELOW_K
+    wide = np.array(
+        [[0.1, -0.3, 0.5 * tiny, -0.5 * tiny], [tiny, 1e40, np.nan, 1.0 / 3.0]]
+    )
+    narrow = np.full(wide.shape, -1.0, dtype=np.float32)
+
+    kernels.narrow_flushed(wide, narrow, tiny)
+
+    # Within the normal range the copy rounds as numpy's cast does.
+    np.testing.assert_array_equal(narrow[0, :2], wide[0, :2].astype(np.float32))
+    np.testing.assert_array_equal(narrow[0, 2:], [0.0, 0.0])
+    assert narrow[1, 0] == np.float32(tiny)
+    assert narrow[1, 1] == np.inf
+    assert np.isnan(narrow[1, 2])
+    assert narrow[1, 3] == np.float32(1.0 / 3.0)
 
 
 def test_startup_steps_double_and_sum_exactly():
@@ -787,27 +821,54 @@ def test_startup_steps_double_and_sum_exactly():
     assert grid.startup_steps(0.5 / grid.xy_rate_per_s) == [0.5 / grid.xy_rate_per_s]
 
 
-def test_power_changes_per_scenario():
+def test_startup_mask_per_scenario():
     layout = two_material_layout()
     constant = hotspot(layout, x_mm=5.0, y_mm=5.0, radius_mm=1.5, power_W=0.8)
     ramped = ramped_hotspot(layout, n_layers=1)
     step_ends = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
 
-    changes = adi._power_changes([[constant], [], [ramped]], step_ends)
+    startups = adi._startup_mask([[constant], [], [ramped]], step_ends)
 
-    np.testing.assert_array_equal(changes[0], [1, 0, 0, 0, 0, 0])
-    np.testing.assert_array_equal(changes[1], [0, 0, 0, 0, 0, 0])
-    # The 2 s ramp changes the mean power of each step up to its end.
-    np.testing.assert_array_equal(changes[2], [1, 1, 1, 1, 1, 0])
+    np.testing.assert_array_equal(startups[0], [1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(startups[1], [0, 0, 0, 0, 0, 0])
+    # The 2 s ramp's mean power per step is 1/8, 3/8, 5/8, 7/8, 1 and 1 of
+    # its end value. Step 5 moves it by 1/8, within STARTUP_POWER_FRACTION,
+    # and step 6, where it levels off, clears that drift.
+    np.testing.assert_array_equal(startups[2], [1, 1, 1, 1, 0, 1])
+
+
+def test_long_ramp_skips_startups():
+    layout = two_material_layout()
+    ramped = hotspot(
+        layout, x_mm=5.0, y_mm=5.0, radius_mm=1.5, power_W=Ramp(1.0, ramp_s=10.0)
+    )
+    pulse = hotspot(
+        layout,
+        x_mm=5.0,
+        y_mm=5.0,
+        radius_mm=1.5,
+        power_W=Pulse(1.0, start_s=2.0, stop_s=4.0),
+    )
+    step_ends = np.arange(1.0, 13.0)
+
+    startups = adi._startup_mask([[ramped], [pulse]], step_ends)
+
+    # The mean power grows by 1/10 per step. A step starts up once it has
+    # grown by more than a quarter of itself since the last start-up, and
+    # step 12 where it levels off.
+    expected = [1, 1, 1, 1, 0, 1, 0, 1, 0, 0, 0, 1]
+    np.testing.assert_array_equal(startups[0], expected)
+    # A pulse starts up where it switches on and where it switches off.
+    np.testing.assert_array_equal(startups[1], [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
 
 
 def test_failure_names_index_in_whole_batch():
-    # The two scenarios' powers change at different steps, so they run as
-    # separate groups, and the failed one is still named by its batch index.
+    # The two scenarios start up at different steps, so they run as separate
+    # groups, and the failed one is still named by its batch index.
     layout = two_material_layout()
     weights = ramped_hotspot(layout, n_layers=1).weights_m3
     bad = VolumeSource(weights, lambda t: math.inf, "broken")
-    good = ramped_hotspot(layout, n_layers=1)
+    good = hotspot(layout, x_mm=5.0, y_mm=5.0, radius_mm=1.5, power_W=0.8)
     calls = []
 
     with pytest.warns(RuntimeWarning, match="batch scenario 1:"):

@@ -565,3 +565,17 @@ def check_scenarios(u: np.ndarray, initial_K: np.ndarray) -> np.ndarray:
         elif lowest[b] < 0.0:
             status[b] = 2
     return status
+
+
+@njit(cache=True)
+def narrow_flushed(wide: np.ndarray, narrow: np.ndarray, tiny: float) -> None:
+    """Copy C-contiguous ``wide`` into ``narrow`` of another type, in one pass.
+
+    Values of magnitude below ``tiny`` become 0, so that a float32 copy has
+    no subnormal numbers. NaN and infinities are copied as they are.
+    """
+    source = wide.reshape(-1)
+    target = narrow.reshape(-1)
+    for k in range(source.size):
+        value = source[k]
+        target[k] = 0.0 if abs(value) < tiny else value

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 from _cli import add_results_file, recorded_command, script_parser
 
+from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.layouts import module
 from thermosynth.physics.heat import Boundary
 from thermosynth.physics.profiles import Pulse
 from thermosynth.physics.runaway import SeparatorShort, Venting, simulate_runaway
-from thermosynth.physics.sources import hotspot
+from thermosynth.physics.sources import VolumeSource, hotspot
 
 OUT = (
     Path(__file__).resolve().parents[1]
@@ -41,9 +42,9 @@ LOCAL_SHORT = SeparatorShort(
 )
 
 
-def run(short: SeparatorShort | None) -> tuple[str, float]:
-    """Simulate the module; return a table row and the wall time [s]."""
-    layout = module(
+def module_layout() -> Layout:
+    """Return the module of recipes/module-runaway.yaml: 8 cells, 8 mm pads."""
+    return module(
         n_cells=8,
         cell_width_mm=40,
         cell_height_mm=180,
@@ -53,13 +54,22 @@ def run(short: SeparatorShort | None) -> tuple[str, float]:
         resolution_mm=8.0,
         cell_material="prismatic_cell",
     )
-    trigger = hotspot(
+
+
+def module_trigger(layout: Layout) -> VolumeSource:
+    """Return the 600 W internal short of 12 mm radius in cell 3, off at 300 s."""
+    return hotspot(
         layout,
         x_mm=3 * 48 + 20.0,
         y_mm=90,
         radius_mm=12,
         power_W=Pulse(600.0, start_s=0, stop_s=300.0),
     )
+
+
+def run(short: SeparatorShort | None) -> tuple[str, float]:
+    """Simulate the module; return a table row and the wall time [s]."""
+    layout = module_layout()
     start = time.perf_counter()
     result = simulate_runaway(
         layout,
@@ -67,7 +77,7 @@ def run(short: SeparatorShort | None) -> tuple[str, float]:
         n_layers=1,
         duration_s=DURATION_S,
         dt_s=DT_S,
-        triggers=[trigger],
+        triggers=[module_trigger(layout)],
         venting=Venting(0.9, 2000.0, 0.9),
         separator_short=short,
     )

@@ -36,7 +36,9 @@ because the chemistry of a step runs at the temperature of the step's start.
 For the same reason, while a trigger heats, steps are cut so that the
 trigger heats no grid cell by more than half of ``max_dT_per_step_K``. For a
 held patch that bound applies both to its own temperature change and to the
-heat it conducts into the free grid cells next to it.
+heat it conducts into the free grid cells next to it. Conduction may heat a
+grid cell whose chemistry is awake, before its battery cell runs away, by a
+tenth of ``max_dT_per_step_K`` per step.
 """
 
 from __future__ import annotations
@@ -95,6 +97,19 @@ _PENALTY_FACTOR = 1e8
 # marks onset 7 % later than at 0.1 s with the full bound, and 3 % later
 # with half of it (test_trigger_onset_converges_in_dt).
 _TRIGGER_DT_FRACTION = 0.5
+
+# Share of max_dT_per_step_K that conduction may add per step to a grid cell
+# whose chemistry is awake, heating it faster than _AWAKE_FRACTION *
+# onset_rate_K_s, while its battery cell has not run away. The chemistry
+# runs at the step's start temperature, so that heat reaches the reactions
+# one step late, and near onset they speed up about e-fold per 10 K. With
+# cell 0 of the 2 mm test row at 250 C, cell 1 runs away at 7.16 s with
+# 0.02 s steps. With 2 s steps it did so at 10.47 s (46 % late) without this
+# bound and at 8.26 s with a share of 0.25. NOTE: with 0.1 it still runs
+# away at 7.93 s (11 % late), in 111 steps to 12 s against 103 without the
+# bound (test_propagation_onset_converges_in_dt).
+_APPROACH_DT_FRACTION = 0.1
+_AWAKE_FRACTION = 0.1
 
 # Halving a rejected step more often than this is a failure.
 _MAX_HALVINGS = 24
@@ -325,7 +340,9 @@ def simulate_runaway(
         steps shorter than 1 % of the shortest grid diffusion time. A
         separator short's rise per step is kept below it too, and a
         trigger's rise per step below half of it. For a held patch, that
-        covers the grid cells it heats by conduction.
+        covers the grid cells it heats by conduction. Conduction into a grid
+        cell whose chemistry is awake, before its battery cell's onset, is
+        kept below a tenth of it per step.
     onset_rate_K_s : float
         Chemical heating rate that marks a cell's runaway onset [K s-1].
     output_times_s : sequence of float, optional
@@ -546,12 +563,15 @@ class _RunawayModel:
         one step late. Trigger sources and held patches may heat a grid cell
         by ``_TRIGGER_DT_FRACTION * max_dT_K`` per step, shorts by
         ``max_dT_K``. A held patch's share counts both its own temperature
-        change and the heat it conducts into the grid cells next to it. A
+        change and the heat it conducts into the grid cells next to it.
+        Conduction may heat an awake grid cell of a battery cell that has not
+        run away by ``_APPROACH_DT_FRACTION * max_dT_K`` per step. A
         source's power is the largest of its value at ``t``, at ``t + dt`` and
         its mean over the step, so a pulse or ramp that starts, rises or stops
-        inside the step counts. As for the chemistry, the trigger bound is
-        waived below 1 % of the shortest grid diffusion time, so a strong
-        trigger cannot stall the run. Returns inf while nothing is imposed.
+        inside the step counts. As for the chemistry, the trigger and
+        conduction bounds are waived below 1 % of the shortest grid diffusion
+        time, so a strong trigger cannot stall the run. Returns inf while
+        nothing is imposed.
         """
         rate_K_s = np.zeros(self.T.size)
         for source in self.sources:
@@ -569,11 +589,9 @@ class _RunawayModel:
             change_K = abs(patch.temperature_C(t + dt) - patch.temperature_C(t))
             if change_K > trigger_dT_K:
                 limit_s = min(limit_s, dt * trigger_dT_K / change_K)
-        # NOTE: with this bound a cell next to a held patch still runs away
-        # one to two steps late, because its chemistry lags the heat of each
-        # step. A 500 C heater in the pad of the three-cell test row marks
-        # onset 24 % late at dt_s = 2 s (test_held_patch_onset_converges_in_dt).
         limit_s = min(limit_s, self.held_heating_limit_s(t + dt, trigger_dT_K))
+        approach_dT_K = _APPROACH_DT_FRACTION * max_dT_K
+        limit_s = min(limit_s, self.approach_heating_limit_s(approach_dT_K))
         limit_s = max(limit_s, self.shortest_diffusion_s * 1e-2)
         return min(limit_s, self.short_step_limit_s(t, max_dT_K))
 
@@ -599,6 +617,27 @@ class _RunawayModel:
         net = -(self.conduction @ T)
         rate_K_s = np.minimum(conducted_in, net)[~held] / self.rho_cp[~held]
         fastest = float(rate_K_s.max(initial=0.0))
+        return dT_K / fastest if fastest > 0 else math.inf
+
+    def approach_heating_limit_s(self, dT_K: float) -> float:
+        """Return the step [s] in which conduction heats an awake grid cell by dT_K.
+
+        A reacting grid cell is awake while its battery cell has no onset and
+        its chemistry heats it faster than ``_AWAKE_FRACTION`` times
+        ``onset_rate_K_s``. Its net conductive heating at the step's start
+        sets the rate. Returns inf while no grid cell is awake or none of
+        them warms by conduction.
+        """
+        rho_cp = self.rho_cp[self.reacting]
+        T_K = self.T[self.reacting] + ZERO_C_IN_K
+        chemical_K_s = self.chemistry.heat_W_m3(self.state, T_K) / rho_cp
+        waiting = np.isnan(self.onset_s[self.cell_of])
+        awake = waiting & (chemical_K_s > _AWAKE_FRACTION * self.onset_rate_K_s)
+        if not awake.any():
+            return math.inf
+
+        conducted_K_s = -(self.conduction @ self.T)[self.reacting] / rho_cp
+        fastest = float(conducted_K_s[awake].max(initial=0.0))
         return dT_K / fastest if fastest > 0 else math.inf
 
     def short_step_limit_s(self, t: float, max_dT_K: float) -> float:

@@ -251,6 +251,7 @@ def test_overwrite_removes_closeness_write_back(tmp_path, caplog):
         f"wrote into {target} (closeness.csv, dataset_closeness.h5), because it "
         "describes the replaced samples; run validate closeness again on the "
         "new output",
+        f"kept 1 file(s) or folder(s) you added to {target}: NOTES.txt",
     ]
     assert sorted(p.name for p in target.iterdir()) == [
         OUTPUT_MARKER,

@@ -245,8 +245,10 @@ def log_kept(target: Path, moves: list[Move]) -> None:
         (source, place) for source, place in moves if source.rstrip("/") != place
     ]
     names = ", ".join(source for source, _ in moves)
+    # A warning, not info: files kept inside a dataset's folders, such as
+    # folder/train/good/, would join what a detector trains on.
     if not renamed:
-        logger.info(
+        logger.warning(
             "kept %d file(s) or folder(s) you added to %s: %s",
             len(moves),
             target,

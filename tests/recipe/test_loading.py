@@ -68,6 +68,22 @@ def test_wrong_type_names_key_and_value():
         parse(overrides=("physics.dt_s=fast",))
 
 
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [("bank=null", "to turn the bank off, set bank.mode: off"), ("physics=3", "")],
+)
+def test_section_given_one_value_names_keys(override, hint):
+    key = override.split("=")[0]
+    with pytest.raises(RecipeError) as error:
+        parse(overrides=(override,))
+
+    message = str(error.value)
+    assert f"'{key}' is a section of keys, not one value" in message
+    assert f"--set {key}.KEY=VALUE" in message
+    assert hint in message
+    assert "BankSpec" not in message
+
+
 def test_camera_band_default_and_override():
     assert parse().recipe.camera.band_um == (7.5, 14.0)
 

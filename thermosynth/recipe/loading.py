@@ -806,6 +806,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     kinds = _expected_kinds(first, loc)
     if kinds:
         return f"{source}: {_unknown_kind(value, key, kinds)}{more}"
+    if first["type"] in ("model_type", "dict_type") and not isinstance(value, dict):
+        return f"{source}: {_not_a_section(key, value)}{more}"
     if first["type"] in ("too_short", "too_long"):
         message = _length_problem(first)
     elif first["type"] == "path_type":
@@ -840,6 +842,16 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return (
         f"{source}: key '{key}' = {value!r} is invalid: {message}; fix it in the "
         f"recipe or with --set {key}=...{more}"
+    )
+
+
+def _not_a_section(key: str, value: Any) -> str:
+    """Return the problem of a section given as one value, such as bank: null."""
+    off = "; to turn the bank off, set bank.mode: off" if key == "bank" else ""
+    return (
+        f"key '{key}' = {value!r} is invalid: '{key}' is a section of keys, "
+        f"not one value; give its keys in the recipe or with --set "
+        f"{key}.KEY=VALUE (docs/recipes.md lists them){off}"
     )
 
 

@@ -8,7 +8,12 @@ whole frame: about 41 mm, 5 layout cells of 8 mm, per pixel side. Two cases:
   pixel in tenths of a pixel. The table gives the range of its peak pixel
   and of its integral over the frame, relative to the grid's.
 - Eight `hot_spot` rises simulated from the recipe's distributions (random
-  generator seed 5): peak pixel and integral, both ways.
+  generator seed 5): peak pixel and integral, both ways, and the peak rise
+  that the camera records on the frame from the footprint's samples (mean
+  radiance) against the one it records from their mean temperature.
+- The bank of `thermosynth validate transfer` as benchmarks/pv_transfer.py
+  simulates it (64 scenarios, seed 0): the ratio of the peak rise recorded
+  from the samples to the one recorded from their mean, on a flat frame.
 
 The result goes to benchmarks/results/pixel_footprint.md, or to the file
 given with ``-o``.
@@ -24,10 +29,15 @@ from pathlib import Path
 import numpy as np
 from _cli import add_results_file, recorded_command, script_parser
 
+from thermosynth.camera.model import record_rise
+from thermosynth.frames.encodings import LinearEncoding
+from thermosynth.frames.frame import Frame
+from thermosynth.geometry.registration import warp_to_frame
 from thermosynth.geometry.sampling import samples_per_pixel, warp_plane
 from thermosynth.recipe import load_recipe
 from thermosynth.samples import Generator, simulate_rise
 from thermosynth.scenario import draw_scenario
+from thermosynth.validation import generators as gen
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "pv-module-hotspots.yaml"
@@ -69,13 +79,14 @@ def spot_rows(generator, prepared, frame_shape) -> list[str]:
         lines.append(
             f"| spot, sigma {sigma_mm:g} mm | {_span(peaks[0])} | "
             f"{_span(peaks[1])} | {_span(integrals[0], 3)} | "
-            f"{_span(integrals[1], 3)} |"
+            f"{_span(integrals[1], 3)} | | |"
         )
     return lines
 
 
-def hot_spot_rows(generator, prepared, frame_shape) -> list[str]:
+def hot_spot_rows(generator, prepared, frame) -> list[str]:
     """Return table rows for simulated hot_spot rises of the recipe."""
+    frame_shape = frame.shape
     ny, nx = generator.layout.shape
     height, width = frame_shape
     pixel_cells = (nx / width) * (ny / height)
@@ -91,9 +102,56 @@ def hot_spot_rows(generator, prepared, frame_shape) -> list[str]:
             f"| hot_spot {params['power_W']:.1f} W, {params['radius_mm']:.1f} mm "
             f"| {centre.max():.2f} | {mean.max():.2f} | "
             f"{centre.sum() * pixel_cells / rise.sum():.3f} | "
-            f"{mean.sum() * pixel_cells / rise.sum():.3f} |"
+            f"{mean.sum() * pixel_cells / rise.sum():.3f} | "
+            f"{_recorded_peak_K(generator, prepared, frame, rise, True):.2f} | "
+            f"{_recorded_peak_K(generator, prepared, frame, rise, False):.2f} |"
         )
     return lines
+
+
+def _recorded_peak_K(generator, prepared, frame, rise, radiance: bool) -> float:
+    """Return the peak recorded rise [K] of a layout rise on ``frame``."""
+    samples = warp_to_frame(rise, prepared.homography, frame.shape, keep_samples=True)
+    if not radiance:
+        samples = samples.mean(axis=-1)
+    camera = generator.camera
+    recorded = record_rise(
+        camera,
+        samples,
+        frame,
+        ambient_C=generator.recipe.physics.ambient_C,
+        emissivity_map=prepared.emissivity,
+    )
+    return float(recorded.max()) / (camera.levels_per_kelvin or 1.0)
+
+
+def bank_line(frame) -> str:
+    """Return the spread of the bank's peak ratio, samples against mean."""
+    loaded = load_recipe(RECIPE)
+    bank = gen.simulate_rise_bank(loaded, frame, n_scenarios=64, seed=0)
+    shape = bank.shape[1:3]
+    flat = Frame(
+        np.full(shape, 100, np.uint8),
+        np.full(shape, 100.0),
+        "level",
+        np.ones(shape, bool),
+        LinearEncoding(np.uint8),
+        1.0,
+        "flat",
+    )
+    camera = Generator(loaded).camera
+    ambient_C = loaded.recipe.physics.ambient_C
+    ratios = []
+    for rise in bank.astype(np.float64):
+        sampled = record_rise(camera, rise, flat, ambient_C=ambient_C)
+        averaged = record_rise(camera, rise.mean(axis=-1), flat, ambient_C=ambient_C)
+        ratios.append(sampled.max() / averaged.max())
+    return (
+        f"Bank of {len(bank)} rises ({bank.shape[-1]} samples per pixel): peak "
+        "recorded from the samples over peak recorded from their mean, median "
+        f"{np.median(ratios):.3f}, 90th percentile {np.quantile(ratios, 0.9):.3f}, "
+        f"largest {np.max(ratios):.3f}."
+    )
 
 
 def _span(values: list[float], digits: int = 2) -> str:
@@ -123,10 +181,16 @@ def main() -> None:
             f"{samples} x {samples} samples per pixel.",
             "",
             "| rise | centre: peak [K] | mean: peak [K] | centre: integral | "
-            "mean: integral |",
-            "|---|---|---|---|---|",
+            "mean: integral | recorded, radiance [K] | recorded, temperature [K] |",
+            "|---|---|---|---|---|---|---|",
             *spot_rows(generator, prepared, frame.shape),
-            *hot_spot_rows(generator, prepared, frame.shape),
+            *hot_spot_rows(generator, prepared, frame),
+            "",
+            "The last two columns are the peak rise recorded on the frame, from "
+            "the footprint's samples (mean radiance) and from their mean "
+            "temperature; spot rows leave them empty.",
+            "",
+            bank_line(frame),
             "",
         ]
     )

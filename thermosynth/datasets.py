@@ -721,9 +721,12 @@ class OnTheFlyDataset(Dataset[Item]):
             drawn, rise_grid, sources = self._draw_rise(
                 rng, scenario_index, attempt=attempt
             )
-            rise_px = warp_to_frame(rise_grid, homography, frame.shape)
+            rise_samples = warp_to_frame(
+                rise_grid, homography, frame.shape, keep_samples=True
+            )
+            rise_px = rise_samples.mean(axis=-1)
             result = record_and_blend(
-                rise_px,
+                rise_samples,
                 frame,
                 recipe,
                 generator.camera,

@@ -52,7 +52,7 @@ from thermosynth.frames.encodings import describe_encoding
 from thermosynth.frames.frame import Frame, rise_unit
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import footprint, warp_to_frame
-from thermosynth.geometry.sampling import samples_per_pixel, warp_plane
+from thermosynth.geometry.sampling import samples_per_pixel, warp_samples
 from thermosynth.output.sample import Sample
 from thermosynth.plausibility import UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe
@@ -485,11 +485,19 @@ class Generator:
         recipe = self.recipe
         threshold = prepared.threshold
         if rise_grid.shape == self.layout.shape and rise_grid.dtype == np.float64:
-            rise_px = _warp_rise(rise_grid, prepared, frame.shape)
+            rise_samples = _warp_rise(rise_grid, prepared, frame.shape)
         else:
-            rise_px = warp_to_frame(rise_grid, prepared.homography, frame.shape)
+            rise_samples = warp_to_frame(
+                rise_grid, prepared.homography, frame.shape, keep_samples=True
+            )
+        rise_px = rise_samples.mean(axis=-1)
         result = record_and_blend(
-            rise_px, frame, recipe, self.camera, threshold=threshold, prepared=prepared
+            rise_samples,
+            frame,
+            recipe,
+            self.camera,
+            threshold=threshold,
+            prepared=prepared,
         )
         metadata = {
             "source_frame": frame.source,
@@ -556,6 +564,9 @@ def record_and_blend(
     emissivity: np.ndarray | None = None,
 ) -> Blended:
     """Record a surface rise at frame pixels [K] and blend it into ``frame``.
+
+    ``rise_px_K`` is (H, W), or (H, W, s) with ``s`` samples of each pixel's
+    footprint, whose radiance the camera averages (`record_rise`).
 
     ``prepared``, from `Generator.prepare` for this frame, saves the per-frame
     work; the result is the same, bit for bit. It contains the frame's surface
@@ -625,15 +636,15 @@ def simulate_rise(
 def _warp_rise(
     rise_grid_K: np.ndarray, prepared: PreparedFrame, frame_shape: tuple[int, int]
 ) -> np.ndarray:
-    """Warp a rise [K] on the layout grid to frame pixels, as `warp_to_frame`.
+    """Warp a rise [K] on the layout grid to samples of each frame pixel.
 
     It does the same as ``warp_to_frame(rise_grid_K, prepared.homography,
-    frame_shape)`` for one float64 plane of the layout's shape, but reuses the
-    frame's footprint instead of mapping every pixel through the homography
-    again.
+    frame_shape, keep_samples=True)`` for one float64 plane of the layout's
+    shape, but reuses the frame's footprint instead of mapping every pixel
+    through the homography again.
     """
     samples = samples_per_pixel(prepared.homography, rise_grid_K.shape, frame_shape)
-    rise_px = warp_plane(rise_grid_K, prepared.homography, frame_shape, samples)
+    rise_px = warp_samples(rise_grid_K, prepared.homography, frame_shape, samples)
     rise_px[~prepared.covered] = 0
     return rise_px
 

@@ -371,9 +371,15 @@ class SequenceGenerator:
         rise_grid = superpose([rise for _, rise, _ in parts])
         drawn = drawns[0]
         rise_px = warp_to_frame(rise_grid, homography, frames[0].shape)
+        # One frame's footprint samples at a time: all of them at once would
+        # hold samples**2 times the sequence's rises.
         results = [
-            self._blend_frame(frame, rise, emissivity)
-            for frame, rise in zip(frames, rise_px, strict=True)
+            self._blend_frame(
+                frame,
+                warp_to_frame(rise, homography, frame.shape, keep_samples=True),
+                emissivity,
+            )
+            for frame, rise in zip(frames, rise_grid, strict=True)
         ]
 
         metadata = {

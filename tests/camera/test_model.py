@@ -151,6 +151,8 @@ def test_record_rise_levels_need_scale():
 def test_record_rise_rejects_bad_rise():
     with pytest.raises(ValueError, match=r"shape \(4, 4\).*shape \(16, 20\)"):
         record_rise(Camera(), np.zeros((4, 4)), _frame("C"), ambient_C=25.0)
+    with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, samples\)"):
+        record_rise(Camera(), np.zeros((16, 20, 2, 2)), _frame("C"), ambient_C=25.0)
     rise = _rise()
     rise[0, 0] = np.inf
     with pytest.raises(ValueError, match="1 NaN or infinite values"):
@@ -310,3 +312,52 @@ def test_record_rise_rejects_too_hot_rise():
     rise = _rise() * 1e5
     with pytest.raises(SimulationError, match="above 100000 K"):
         record_rise(Camera(), rise, _frame("C"), ambient_C=22.0)
+
+
+@pytest.mark.parametrize("unit", ["C", "level"])
+def test_footprint_samples_mix_radiance(unit):
+    # A pixel a quarter covered by a 575 K rise on 25 C integrates a quarter
+    # of the hot radiance: 25 C + 575 K averaged in temperature reads
+    # 168.75 C, in radiance over 8-14 um far more.
+    shape = (6, 6)
+    band = (8.0, 14.0)
+    samples = np.zeros((*shape, 4))
+    samples[2, 3, 0] = 575.0
+    scale = 2.0 if unit == "level" else None
+    camera = Camera(levels_per_kelvin=scale, band_um=band)
+    frame = _flat_frame(unit, 25.0, shape)
+    out = record_rise(camera, samples, frame, ambient_C=25.0)
+
+    cold = band_radiance_quad(298.15, band)
+    hot = band_radiance_quad(873.15, band)
+    expected_C = temperature_quad(0.75 * cold + 0.25 * hot, band) - 273.15
+    assert 25.0 + out[2, 3] / (scale or 1.0) == pytest.approx(expected_C, abs=0.01)
+    assert expected_C > 168.75 + 50.0
+    assert np.count_nonzero(out) == 1
+
+
+def test_equal_samples_match_plain_rise():
+    # Samples that all equal the pixel's rise record what the rise records.
+    camera = Camera(blur_sigma_px=1.2, emissivity_surface=0.8)
+    frame = _frame("C")
+    plain = record_rise(camera, _rise(), frame, ambient_C=22.0)
+    samples = np.repeat(_rise()[..., None], 9, axis=-1)
+    np.testing.assert_allclose(
+        record_rise(camera, samples, frame, ambient_C=22.0), plain, rtol=0, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("sigma_px", [0.0, 1.5])
+def test_footprint_samples_base_same_bits(sigma_px):
+    from thermosynth.camera.model import recording_base
+
+    camera = Camera(blur_sigma_px=sigma_px, emissivity_surface=0.8)
+    frame = _frame("C")
+    base = recording_base(camera, frame, ambient_C=22.0)
+    samples = np.zeros((16, 20, 4))
+    samples[5:9, 6:10, ::2] = 30.0
+    samples[0, 19, 3] = 8.0
+
+    plain = record_rise(camera, samples, frame, ambient_C=22.0)
+    based = record_rise(camera, samples, frame, ambient_C=22.0, base=base)
+    assert np.array_equal(based, plain)

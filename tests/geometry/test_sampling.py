@@ -13,6 +13,7 @@ from thermosynth.geometry.sampling import (
     MAX_SAMPLES_PER_PIXEL,
     samples_per_pixel,
     warp_plane,
+    warp_samples,
 )
 from thermosynth.recipe import load_recipe
 from thermosynth.samples import Generator, _warp_rise
@@ -114,6 +115,37 @@ def test_pv_small_spot_integral_any_position(pv_generator):
         row = 20.5 * ny / height - 0.5
         spot = np.exp(-((cols - col) ** 2 + (rows - row) ** 2) / (2 * 1.5**2))
         rise_px = _warp_rise(20.0 * spot, prepared, frame.shape)
+        rise_px = rise_px.mean(axis=-1)
         integrals.append(rise_px.sum() * (nx / width) * (ny / height) / spot.sum())
 
     np.testing.assert_allclose(integrals, 20.0, rtol=0.03)
+
+
+def test_warp_samples_mean_is_warp_plane():
+    grid_shape, frame_shape = (24, 30), (4, 5)
+    homography = _full_frame(grid_shape, frame_shape)
+    field = np.random.default_rng(4).random(grid_shape)
+    samples = warp_samples(field, homography, frame_shape, 6)
+
+    assert samples.shape == (4, 5, 36)
+    np.testing.assert_allclose(
+        samples.mean(axis=-1),
+        warp_plane(field, homography, frame_shape, 6),
+        rtol=0,
+        atol=1e-14,
+    )
+
+
+def test_warp_samples_hot_cell_one_sample():
+    # One hot cell of a 6 x 6 block sits at one sub-pixel centre of pixel
+    # (1, 2) only when the cell's centre is that sub-pixel's centre: here
+    # every sub-pixel centre is a cell centre, so one sample holds 1.
+    grid_shape, frame_shape = (24, 30), (4, 5)
+    homography = _full_frame(grid_shape, frame_shape)
+    field = np.zeros(grid_shape)
+    field[8, 15] = 1.0
+    warped = warp_to_frame(field, homography, frame_shape, keep_samples=True)
+
+    assert warped.shape == (4, 5, 36)
+    assert np.count_nonzero(warped) == 1
+    assert warped[1, 2].max() == pytest.approx(1.0, abs=1e-12)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from planck_quad import band_radiance_quad, temperature_quad
 
 from thermosynth.camera.model import Camera
 from thermosynth.errors import RecipeError
@@ -224,3 +225,39 @@ def test_drop_round_off_zeroes_tiny_negatives_only():
 
     np.testing.assert_array_equal(cleaned, [[[10.0, 0.0, 0.0], [-0.5, 3.0, 2e-15]]])
     assert rises[0, 0, 1] == -1e-14
+
+
+def test_thermal_samples_record_hotter():
+    # A bank of four samples per pixel, one 60 K over the 30 C base: the
+    # camera averages radiance, so the pixel records about 17.7 K, not the
+    # 15 K of the samples' mean.
+    bank = np.zeros((1, *SHAPE, 4), dtype=np.float32)
+    bank[0, 20, 12, 0] = 60.0
+    camera = Camera(levels_per_kelvin=3.0)
+    sampled = _peak_rise(gen.ThermalHotspots(bank, camera, flip=False), 0)
+    averaged = _peak_rise(
+        gen.ThermalHotspots(bank.mean(axis=-1), camera, flip=False), 0
+    )
+
+    cold = band_radiance_quad(303.15, (7.5, 14.0))
+    hot = band_radiance_quad(363.15, (7.5, 14.0))
+    expected_K = temperature_quad(0.75 * cold + 0.25 * hot, (7.5, 14.0)) - 303.15
+    assert averaged == pytest.approx(3 * 15.0, abs=1)
+    assert sampled == pytest.approx(3 * expected_K, abs=1)
+    assert expected_K > 17.0
+
+
+def test_bank_means_past_memory_bound(monkeypatch, caplog):
+    fields = np.zeros((2, 24, 30))
+    fields[:, 8, 15] = 36.0
+    homography = np.diag([5 / 30, 4 / 24, 1.0])
+    homography[:2, 2] = [5 / 30 / 2 - 0.5, 4 / 24 / 2 - 0.5]
+    kept = gen._warp_bank(fields, homography, (4, 5))
+    monkeypatch.setattr(gen, "MAX_BANK_SAMPLE_BYTES", 1024)
+    with caplog.at_level("WARNING", logger=gen.__name__):
+        means = gen._warp_bank(fields, homography, (4, 5))
+
+    assert kept.shape == (2, 4, 5, 36)
+    assert means.shape == (2, 4, 5, 1)
+    np.testing.assert_allclose(means[..., 0], kept.mean(axis=-1), atol=1e-5)
+    assert "mean temperature rise instead" in caplog.text

@@ -17,7 +17,7 @@ import numpy as np
 
 from thermosynth.errors import LayoutError
 from thermosynth.geometry.layout import Layout
-from thermosynth.geometry.sampling import samples_per_pixel, warp_plane
+from thermosynth.geometry.sampling import samples_per_pixel, warp_plane, warp_samples
 
 __all__ = [
     "check_fits",
@@ -380,7 +380,11 @@ def _otsu_threshold(samples: np.ndarray, bins: int = 256) -> float:
 
 
 def warp_to_frame(
-    field: np.ndarray, homography: np.ndarray, frame_shape: tuple[int, int]
+    field: np.ndarray,
+    homography: np.ndarray,
+    frame_shape: tuple[int, int],
+    *,
+    keep_samples: bool = False,
 ) -> np.ndarray:
     """Warp a field on the layout grid onto frame pixels.
 
@@ -394,15 +398,19 @@ def warp_to_frame(
         `corners_homography`.
     frame_shape : (int, int)
         Frame size (H, W) [px].
+    keep_samples : bool
+        Return each pixel's samples (`warp_samples`) instead of their mean,
+        on a new last axis.
 
     Returns
     -------
     ndarray
-        (H, W) or (n, H, W) float. Values are interpolated linearly, with edge
-        values repeated up to the layout's outer boundary, and are 0 outside
-        the layout's `footprint`. Where a pixel covers more than one layout
-        cell, its value is the mean over its area (`warp_plane`), so the
-        field's integral is kept whatever a small hot spot's position.
+        (H, W) or (n, H, W) float, or (H, W, s) or (n, H, W, s) with
+        ``keep_samples``. Values are interpolated linearly, with edge values
+        repeated up to the layout's outer boundary, and are 0 outside the
+        layout's `footprint`. Where a pixel covers more than one layout cell,
+        its value is the mean over its area (`warp_plane`), so the field's
+        integral is kept whatever a small hot spot's position.
 
     Raises
     ------
@@ -422,9 +430,11 @@ def warp_to_frame(
     stack = field.reshape((-1, *field.shape[-2:])).astype(dtype, copy=False)
     covered = _grid_footprint(field.shape[-2:], matrix, (h, w))
     samples = samples_per_pixel(matrix, field.shape[-2:], (h, w))
-    out = np.empty((stack.shape[0], h, w), dtype=dtype)
+    warp = warp_samples if keep_samples else warp_plane
+    tail = (samples * samples,) if keep_samples else ()
+    out = np.empty((stack.shape[0], h, w, *tail), dtype=dtype)
     for i, plane in enumerate(stack):
-        out[i] = warp_plane(plane, matrix, (h, w), samples)
+        out[i] = warp(plane, matrix, (h, w), samples)
     out[:, ~covered] = 0
     return out[0] if field.ndim == 2 else out
 

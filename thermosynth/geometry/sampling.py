@@ -85,10 +85,9 @@ def warp_plane(
 ) -> np.ndarray:
     """Warp one layout plane to frame pixels, averaged over each pixel.
 
-    Each pixel is the mean of ``samples x samples`` bilinear samples at the
-    centres of equal sub-pixels, with edge values repeated past the layout's
-    boundary. With ``samples == 1`` this is one bilinear sample at the
-    pixel's centre.
+    Each pixel is the mean of the ``samples x samples`` values that
+    `warp_samples` returns for it. With ``samples == 1`` this is one bilinear
+    sample at the pixel's centre.
 
     Parameters
     ----------
@@ -108,20 +107,69 @@ def warp_plane(
     """
     height, width = frame_shape
     k = int(samples)
-    # Frame pixel (x, y) covers sub-pixels k x .. k x + k - 1, whose centres
-    # lie at k (x + 0.5) - 0.5.
-    to_fine = np.array([[k, 0.0, (k - 1) / 2], [0.0, k, (k - 1) / 2], [0, 0, 1.0]])
-    fine = cv2.warpPerspective(
-        plane,
-        to_fine @ np.asarray(homography, dtype=np.float64),
-        (width * k, height * k),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    fine = _warp_fine(plane, homography, frame_shape, k)
     if k == 1:
         return fine
     return (
         fine.reshape(height, k, width, k)
         .mean(axis=(1, 3), dtype=np.float64)
         .astype(plane.dtype)
+    )
+
+
+def warp_samples(
+    plane: np.ndarray,
+    homography: np.ndarray,
+    frame_shape: tuple[int, int],
+    samples: int,
+) -> np.ndarray:
+    """Warp one layout plane to ``samples x samples`` values per frame pixel.
+
+    The values are bilinear samples at the centres of equal sub-pixels, with
+    edge values repeated past the layout's boundary. A camera that integrates
+    radiance over each pixel needs them separately: radiance is not linear in
+    temperature, so the mean of the samples' radiance is not the radiance of
+    their mean temperature.
+
+    Parameters
+    ----------
+    plane : ndarray
+        (ny, nx) float32 or float64 field on the layout grid.
+    homography : ndarray
+        (3, 3) map from layout indices to frame pixels.
+    frame_shape : (int, int)
+        Frame size (H, W) [px].
+    samples : int
+        Samples per pixel side, from `samples_per_pixel`.
+
+    Returns
+    -------
+    ndarray
+        (H, W, samples**2), dtype of ``plane``. Their mean over the last axis
+        is `warp_plane`'s result, up to rounding.
+    """
+    height, width = frame_shape
+    k = int(samples)
+    fine = _warp_fine(plane, homography, frame_shape, k)
+    return (
+        fine.reshape(height, k, width, k)
+        .transpose(0, 2, 1, 3)
+        .reshape(height, width, k * k)
+    )
+
+
+def _warp_fine(
+    plane: np.ndarray, homography: np.ndarray, frame_shape: tuple[int, int], k: int
+) -> np.ndarray:
+    """Warp ``plane`` to a grid with ``k x k`` sub-pixels per frame pixel."""
+    height, width = frame_shape
+    # Frame pixel (x, y) covers sub-pixels k x .. k x + k - 1, whose centres
+    # lie at k (x + 0.5) - 0.5.
+    to_fine = np.array([[k, 0.0, (k - 1) / 2], [0.0, k, (k - 1) / 2], [0, 0, 1.0]])
+    return cv2.warpPerspective(
+        plane,
+        to_fine @ np.asarray(homography, dtype=np.float64),
+        (width * k, height * k),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )

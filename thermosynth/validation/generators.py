@@ -33,6 +33,7 @@ from thermosynth.frames.frame import Frame
 from thermosynth.frames.noise import estimate_noise
 from thermosynth.geometry.layout import Layout
 from thermosynth.geometry.registration import warp_to_frame
+from thermosynth.geometry.sampling import samples_per_pixel
 from thermosynth.physics.fast import simulate_batch
 from thermosynth.pipeline import Generator
 from thermosynth.recipe.loading import LoadedRecipe
@@ -53,6 +54,9 @@ PseudoGenerator = Callable[
 ]
 
 _MAX_TRIES = 20
+
+MAX_BANK_SAMPLE_BYTES = 512 * 2**20
+"""Largest size [bytes] of a bank's footprint samples (`simulate_rise_bank`)."""
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -432,7 +436,9 @@ class ThermalHotspots:
     Parameters
     ----------
     rises_K : ndarray
-        True surface rises warped to frame pixels [K], float (M, H, W).
+        True surface rises warped to frame pixels [K], float (M, H, W), or
+        (M, H, W, s) with ``s`` samples of each pixel's footprint, whose
+        radiance the camera averages (`simulate_rise_bank` keeps them).
     camera : Camera
         The camera that recorded the frames.
     ambient_C : float
@@ -484,9 +490,10 @@ class ThermalHotspots:
                 "camera.emissivity_regions, or make the anomalies with "
                 "'thermosynth generate'"
             )
-        if self.rises_K.ndim != 3 or len(self.rises_K) == 0:
+        if self.rises_K.ndim not in (3, 4) or len(self.rises_K) == 0:
             raise ValueError(
-                f"rises_K has shape {self.rises_K.shape}; expected (M, H, W), M >= 1"
+                f"rises_K has shape {self.rises_K.shape}; expected (M, H, W) or "
+                "(M, H, W, samples), M >= 1"
             )
         if not self.scale > 0.0:
             raise ValueError(f"scale = {self.scale} is invalid; use a factor > 0")
@@ -496,7 +503,7 @@ class ThermalHotspots:
                 "(1 = none)"
             )
         if self.region is not None:
-            self.region = _check_region(self.region, self.rises_K.shape[1:])
+            self.region = _check_region(self.region, self.rises_K.shape[1:3])
         self._encoding = LinearEncoding(np.uint8)
 
     def __call__(
@@ -519,10 +526,10 @@ class ThermalHotspots:
         return image.copy(), np.zeros(image.shape, dtype=bool)
 
     def _frame(self, image: np.ndarray) -> Frame:
-        if image.shape != self.rises_K.shape[1:]:
+        if image.shape != self.rises_K.shape[1:3]:
             raise ValueError(
                 f"image has shape {image.shape} but the rises are "
-                f"{self.rises_K.shape[1:]}; simulate the bank for this frame size"
+                f"{self.rises_K.shape[1:3]}; simulate the bank for this frame size"
             )
         values = self._encoding.decode(image)
         valid = np.ones(image.shape, dtype=bool) if self.region is None else self.region
@@ -574,7 +581,11 @@ def simulate_rise_bank(
     Returns
     -------
     ndarray
-        Rises [K], float32 (n_scenarios * n_times, H, W).
+        Rises [K], float32 (n_scenarios * n_times, H, W, s), with ``s``
+        samples of each pixel's footprint (`warp_to_frame` with
+        ``keep_samples``). Where they would take more than
+        `MAX_BANK_SAMPLE_BYTES`, each pixel keeps only their mean,
+        (n_scenarios * n_times, H, W, 1), and a warning says so.
     """
     # ThermalHotspots converts these rises to 8-bit levels with
     # camera.levels_per_kelvin, even for a recipe whose own frames are in C.
@@ -608,7 +619,30 @@ def simulate_rise_bank(
     homography, _ = register(recipe.registration, generator.layout, frame)
     fields = drop_round_off(np.concatenate([r.rise_K for r in results]))
     logger.info("simulated a bank of %d rises", len(fields))
-    return warp_to_frame(fields, homography, frame.shape).astype(np.float32)
+    return _warp_bank(fields, homography, frame.shape)
+
+
+def _warp_bank(
+    fields: np.ndarray, homography: np.ndarray, frame_shape: tuple[int, int]
+) -> np.ndarray:
+    """Warp a bank of layout rises [K] to float32 footprint samples per pixel."""
+    samples = samples_per_pixel(homography, fields.shape[1:], frame_shape)
+    size = fields.shape[0] * frame_shape[0] * frame_shape[1] * samples**2 * 4
+    if size <= MAX_BANK_SAMPLE_BYTES:
+        warped = warp_to_frame(fields, homography, frame_shape, keep_samples=True)
+        return warped.astype(np.float32)
+
+    # NOTE: these pixels average temperature, not radiance, over their
+    # footprint, so a sub-pixel hot spot records less than it would.
+    logger.warning(
+        "the bank's footprint samples would take %.0f MiB, more than %.0f MiB; "
+        "each pixel keeps their mean temperature rise instead, which records "
+        "sub-pixel hot spots fainter; simulate fewer scenarios to keep them",
+        size / 2**20,
+        MAX_BANK_SAMPLE_BYTES / 2**20,
+    )
+    warped = warp_to_frame(fields, homography, frame_shape)
+    return warped[..., None].astype(np.float32)
 
 
 def _draw_sources(

@@ -19,6 +19,7 @@ from thermosynth.frames.noise import estimate_noise
 from thermosynth.frames.readers import read_mask
 from thermosynth.validation.closeness import (
     ClosenessReport,
+    NormalModel,
     _noise,
     _small_c2st_note,
     closeness_report,
@@ -27,6 +28,7 @@ from thermosynth.validation.closeness import (
     estimate_region,
     load_for_role,
     region_contrast,
+    region_figures,
 )
 from thermosynth.validation.features import AutoencoderFeatures
 from thermosynth.validation.io import FrameSet, load_frame_set
@@ -65,6 +67,34 @@ def test_contrast_against_normal_hand_computed():
     # Normal contrasts -1, 0, 1 have mean 0 and deviation sqrt(2 / 3).
     value = contrast_against_normal(5.0, mask, normal, ring_px=1)
     assert value == pytest.approx(5.0 / np.sqrt(2.0 / 3.0))
+
+
+def test_est_contrast_normal_sigma_hand_computed():
+    hot = np.zeros(SHAPE, bool)
+    hot[HOT] = True
+    reference = np.full((3, *SHAPE), 10.0)
+    for i, offset in enumerate((-1.0, 0.0, 1.0)):
+        reference[i][hot] += offset
+    model = NormalModel.fit(reference, noise_floor=0.5)
+    frame = np.full(SHAPE, 10.0)
+    frame[hot] = 15.0
+    given = np.zeros(SHAPE, bool)
+    given[1:3, 1:3] = True
+
+    estimated = estimate_region(model.z_score(frame))
+    figures = region_figures(frame, given, 0.5, reference, ring_px=1)
+    est = region_figures(frame, estimated, 0.5, reference, ring_px=1, prefix="est_")
+
+    # HOT is 5 / sqrt(2 / 3) = 6.1 deviations above normal, so it is the region.
+    np.testing.assert_array_equal(estimated, hot)
+    assert est["est_area_px"] == 9.0
+    assert est["est_contrast"] == 5.0
+    assert est["est_contrast_noise"] == 10.0
+    # Normal contrasts -1, 0, 1 there have mean 0 and deviation sqrt(2 / 3).
+    assert est["est_contrast_normal_sigma"] == pytest.approx(5.0 / np.sqrt(2.0 / 3.0))
+    # The given mask lies where every normal frame is flat, so it has no spread.
+    assert figures["contrast"] == 0.0
+    assert np.isnan(figures["contrast_normal_sigma"])
 
 
 def test_contrast_against_round_off_spread_is_nan():
@@ -165,6 +195,12 @@ def test_report_per_sample_figures(copied):
     # +8 K on 9 pixels over noise of 0.3 K: the contrast is 8 +- 0.3.
     assert np.median([r["contrast"] for r in pseudo]) == pytest.approx(8.0, abs=0.3)
     assert np.median([r["contrast_normal_sigma"] for r in pseudo]) > 10.0
+    assert np.median([r["est_contrast_normal_sigma"] for r in pseudo]) > 10.0
+    # Normal frames have no mask, so both columns use the estimated region.
+    np.testing.assert_array_equal(
+        [r["est_contrast_normal_sigma"] for r in normal],
+        [r["contrast_normal_sigma"] for r in normal],
+    )
     assert np.median([r["contrast_noise"] for r in pseudo]) > 10.0
     assert 0.7 < np.median([r["nn_ratio_thermal"] for r in normal]) < 1.4
     assert np.median([r["nn_ratio_thermal"] for r in pseudo]) > 2.0
@@ -748,6 +784,7 @@ def test_csv_tables_give_units(flir_frames, tmp_path):
         "est_area_px": "px",
         "est_contrast": "luminance level",
         "est_contrast_noise": "1",
+        "est_contrast_normal_sigma": "1",
         "est_elongation": "1",
         "peak_z": "1",
     }

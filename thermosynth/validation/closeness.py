@@ -13,8 +13,10 @@ where a user has them, real anomalous frames, and writes a report folder:
 - ``report.md`` with the tables and the PNG figures.
 
 The normal set is split in two random halves: the reference half fits the
-feature scaling, the autoencoder and the per-pixel normal model, and the
-held-out half gives the normal-against-normal baseline. The split, the
+feature scaling, the autoencoder and the per-pixel normal model (one per
+camera where the inputs record cameras, see
+`thermosynth.validation.normal_model`), and the held-out half gives the
+normal-against-normal baseline. The split, the
 autoencoder and each pair of compared sets draw from their own random stream,
 so adding a real set leaves every other figure unchanged. Where the
 reference frames have no measurable noise, the figures that divide by it are
@@ -57,6 +59,16 @@ from thermosynth.validation.io import LUMINANCE_UNIT, FrameSet, Label, load_fram
 # Defined in io, which loads without torch, and kept importable from here.
 from thermosynth.validation.io import load_for_role as load_for_role
 
+# NormalModel is defined in normal_model and kept importable from here.
+from thermosynth.validation.normal_model import (
+    NormalModel as NormalModel,
+)
+from thermosynth.validation.normal_model import (
+    NormalModels,
+    camera_note,
+    with_cameras_from_names,
+)
+
 logger = logging.getLogger(__name__)
 
 HDF5Mode = Literal["copy", "write-back", "none"]
@@ -69,6 +81,7 @@ CLOSENESS_COLUMNS = (
     "est_area_px",
     "est_contrast",
     "est_contrast_noise",
+    "est_contrast_normal_sigma",
     "est_elongation",
     "peak_z",
     "nn_ratio_thermal",
@@ -92,6 +105,7 @@ COMPARED_PROPERTIES = (
     "est_area_px",
     "est_contrast",
     "est_contrast_noise",
+    "est_contrast_normal_sigma",
     "est_elongation",
     "peak_z",
 )
@@ -105,48 +119,6 @@ fold of the classifier two-sample test."""
 MIN_OTHER_FRAMES = C2ST_FOLDS
 """Minimum number of pseudo or real frames: one per fold of the classifier
 two-sample test."""
-
-
-@dataclass(frozen=True)
-class NormalModel:
-    """Per-pixel statistics of normal frames, after removing each frame's median.
-
-    Attributes
-    ----------
-    mean, std : ndarray
-        float64 (H, W) mean and standard deviation of ``frame - median(frame)``
-        over the reference normal frames, in the frames' unit. ``std`` is
-        floored at the median frame noise so that flat pixels do not divide
-        by zero.
-    frames : ndarray
-        The reference normal frames (N, H, W), for region statistics.
-    has_noise : bool
-        False where the median frame noise is 0, as in noiseless frames. The
-        floor is then 0, a flat pixel's deviation is 0, and ``z_score``
-        returns NaN, since any difference would count as infinitely many
-        deviations.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-    frames: np.ndarray
-    has_noise: bool = True
-
-    @classmethod
-    def fit(cls, frames: np.ndarray, *, noise_floor: float) -> NormalModel:
-        """Fit the per-pixel model to normal frames (N, H, W)."""
-        residual = frames - np.median(frames, axis=(1, 2), keepdims=True)
-        std = np.maximum(residual.std(axis=0), max(noise_floor, 1e-12))
-        return cls(residual.mean(axis=0), std, frames, has_noise=noise_floor > 0)
-
-    def z_score(self, values: np.ndarray) -> np.ndarray:
-        """Return each pixel's deviation from normal in normal deviations.
-
-        All NaN where the model has no noise (``has_noise`` is False).
-        """
-        if not self.has_noise:
-            return np.full(values.shape, np.nan)
-        return (values - np.median(values) - self.mean) / self.std
 
 
 @dataclass
@@ -166,8 +138,9 @@ class ClosenessReport:
     written_back : list of Path
         Sidecar CSV and HDF5 files that received the per-sample closeness.
     notes : list of str
-        Warnings about the inputs that explain NaN figures or repeated
-        frames, also in ``report.md``.
+        Warnings about the inputs that explain NaN figures, repeated frames
+        or frames measured against a model pooled over several cameras, also
+        in ``report.md``.
     command_line : list of str
         Command that wrote the report, named in ``report.md``. It is empty
         where the report was written from Python.
@@ -311,12 +284,23 @@ def closeness_report(
     ``contrast`` where no mask is given), ``nn_ratio_thermal`` and the
     thermal space's ``frechet`` are then NaN, and one warning is logged.
     ``contrast_noise`` is NaN for any frame whose own noise sigma is 0.
+
+    Frames are measured against the per-pixel model of their camera
+    (``FrameSet.cameras``; a set that records none takes the keys that the
+    other sets record from its file names, see `with_cameras_from_names`).
+    Where the inputs contain two or more cameras and some frames have no
+    camera model, those frames use the model of all reference frames, and
+    one warning is logged.
     """
     normal = _as_frame_set(normal, "normal")
     pseudo = _as_frame_set(pseudo, "anomalous")
     real = None if real is None else _as_frame_set(real, "anomalous")
     pseudo = _in_normal_unit("pseudo", pseudo, normal)
     real = None if real is None else _in_normal_unit("real", real, normal)
+    named = with_cameras_from_names(
+        {"normal": normal, "pseudo": pseudo, **({} if real is None else {"real": real})}
+    )
+    normal, pseudo, real = named["normal"], named["pseudo"], named.get("real")
     out_dir = Path(out_dir)
     targets = _write_back_targets(pseudo, hdf5)
     _check_inputs(normal, pseudo, real, out_dir, targets, overwrite)
@@ -626,13 +610,16 @@ def _measure(
     reference = sets["normal_reference"]
     quantum = _quantum(reference)
     noise = _noise(reference)
-    model = NormalModel.fit(reference.values, noise_floor=float(np.median(noise)))
-    notes = [] if model.has_noise else [_no_noise_note(reference)]
+    models = NormalModels.fit(reference, noise_floor=float(np.median(noise)))
+    notes = [] if models.has_noise else [_no_noise_note(reference)]
     floor = quantum / np.sqrt(12.0)
-    if model.has_noise and quantum > 0 and np.median(noise) <= floor * (1 + 1e-9):
+    if models.has_noise and quantum > 0 and np.median(noise) <= floor * (1 + 1e-9):
         notes.append(_quantum_floor_note(reference, floor))
+    pooled_note = camera_note(sets, models)
+    notes += [] if pooled_note is None else [pooled_note]
     for note in notes:
         logger.warning("%s", note)
+    _log_camera_models(models)
 
     autoencoder = autoencoder or AutoencoderFeatures()
     autoencoder.fit(reference.values, rng=rng)
@@ -645,15 +632,24 @@ def _measure(
             continue
         # Each set's noise floor is its own level step, in its own unit.
         set_rows, regions[name] = _sample_rows(
-            name, frames, model, threshold_sigma, ring_px
+            name, frames, models, threshold_sigma, ring_px
         )
         _add_feature_columns(set_rows, features, name, autoencoder, frames)
         for row in set_rows:
-            if not model.has_noise:
+            if not models.has_noise:
                 row["nn_ratio_thermal"] = float("nan")
             row["unit"] = rise_unit(frames.unit)
         rows.extend(set_rows)
-    return _Measured(rows, features, regions, model.has_noise, notes)
+    return _Measured(rows, features, regions, models.has_noise, notes)
+
+
+def _log_camera_models(models: NormalModels) -> None:
+    if len(models.by_camera) < 2:
+        return
+    logger.info(
+        "per-pixel normal model fitted per camera: %s reference frames",
+        ", ".join(f"{c}: {len(m.frames)}" for c, m in models.by_camera.items()),
+    )
 
 
 def _no_noise_note(reference: FrameSet) -> str:
@@ -738,14 +734,17 @@ def _features(
 def _sample_rows(
     name: str,
     frames: FrameSet,
-    model: NormalModel,
+    models: NormalModels,
     threshold_sigma: float,
     ring_px: int,
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Measure each frame against the normal model of its camera."""
     noise = _noise(frames)
+    cameras = frames.cameras or (None,) * len(frames)
     rows = []
     estimated = np.zeros(frames.values.shape, bool)
     for i, values in enumerate(frames.values):
+        model = models.for_camera(cameras[i])
         z = model.z_score(values)
         estimated[i] = estimate_region(z, threshold_sigma=threshold_sigma)
         given = None if frames.masks is None else frames.masks[i]
@@ -754,12 +753,16 @@ def _sample_rows(
             "set": name,
             "sample_index": int(frames.indices[i]),
             "source": frames.names[i],
+            "camera": cameras[i] or "",
             "mask_source": "given" if region is given else "estimated",
             "noise_sigma": noise[i],
         }
-        row.update(_region_figures("", values, region, noise[i], model, ring_px))
+        normal = model.frames
+        row.update(region_figures(values, region, noise[i], normal, ring_px=ring_px))
         row.update(
-            _region_figures("est_", values, estimated[i], noise[i], None, ring_px)
+            region_figures(
+                values, estimated[i], noise[i], normal, ring_px=ring_px, prefix="est_"
+            )
         )
         row["est_elongation"] = elongation(estimated[i])
         row["peak_z"] = float(z.max())
@@ -772,25 +775,50 @@ def _sample_rows(
     return rows, estimated
 
 
-def _region_figures(
-    prefix: str,
+def region_figures(
     values: np.ndarray,
     region: np.ndarray,
-    noise: float,
-    model: NormalModel | None,
-    ring_px: int,
+    noise_sigma: float,
+    normal: np.ndarray,
+    *,
+    ring_px: int = 2,
+    prefix: str = "",
 ) -> dict[str, float]:
+    """Measure one frame's region: area, contrast and contrast over noise and normal.
+
+    Parameters
+    ----------
+    values : ndarray
+        float (H, W) frame.
+    region : ndarray
+        Boolean (H, W) region: a given mask, or the estimated region for the
+        ``est_`` figures.
+    noise_sigma : float
+        The frame's noise sigma [unit].
+    normal : ndarray
+        float (N, H, W) reference normal frames of the frame's camera.
+    ring_px : int, optional
+        Width of the ring that contrast is measured against [px].
+    prefix : str, optional
+        Prefix of the keys, ``"est_"`` for the estimated region.
+
+    Returns
+    -------
+    dict
+        ``area_px`` [px], ``contrast`` [unit], ``contrast_noise`` (contrast
+        over ``noise_sigma``, NaN where it is 0) and ``contrast_normal_sigma``
+        (`contrast_against_normal`), each under ``prefix``.
+    """
     contrast = region_contrast(values, region, ring_px=ring_px)
-    figures = {
+    ratio = contrast / noise_sigma if noise_sigma > 0 else float("nan")
+    return {
         f"{prefix}area_px": float(np.count_nonzero(region)),
         f"{prefix}contrast": contrast,
-        f"{prefix}contrast_noise": contrast / noise if noise > 0 else float("nan"),
+        f"{prefix}contrast_noise": ratio,
+        f"{prefix}contrast_normal_sigma": contrast_against_normal(
+            contrast, region, normal, ring_px=ring_px
+        ),
     }
-    if model is not None:
-        figures["contrast_normal_sigma"] = contrast_against_normal(
-            contrast, region, model.frames, ring_px=ring_px
-        )
-    return figures
 
 
 def contrast_against_normal(

@@ -10,6 +10,7 @@ import numpy as np
 from thermosynth.frames.frame import rise_unit
 from thermosynth.validation.closeness import RECONSTRUCTION_UNIT
 from thermosynth.validation.io import FrameSet
+from thermosynth.validation.normal_model import camera_counts
 from thermosynth.validation.report_header import command_line_text, written_line
 
 if TYPE_CHECKING:
@@ -18,11 +19,17 @@ if TYPE_CHECKING:
 
 _COLOURS = {"normal": "tab:blue", "pseudo": "tab:orange", "real": "tab:red"}
 
+# Region figures come from the estimated region of every set, because the
+# given masks of pseudo frames and the estimated regions of normal frames are
+# two ways of measuring.
 _HISTOGRAMS = (
-    ("contrast", "contrast [{unit}]"),
-    ("contrast_noise", "contrast / frame noise [-]"),
-    ("contrast_normal_sigma", "contrast / normal spread of that region [-]"),
-    ("area_px", "area [px]"),
+    ("est_contrast", "contrast of the estimated region [{unit}]"),
+    ("est_contrast_noise", "estimated-region contrast / frame noise [-]"),
+    (
+        "est_contrast_normal_sigma",
+        "estimated-region contrast / normal spread of that region [-]",
+    ),
+    ("est_area_px", "area of the estimated region [px]"),
     ("est_elongation", "elongation of the estimated region [-]"),
     ("peak_z", "peak per-pixel z-score [-]"),
     ("nn_ratio_thermal", "nearest-neighbour ratio, thermal features [-]"),
@@ -49,11 +56,12 @@ _READING = (
     "sets. Per sample, `contrast` is the region's mean minus a ring around "
     "it, `contrast_noise` that contrast over the frame's noise, "
     "`contrast_normal_sigma` its deviation from what normal frames show in "
-    "the same region, `nn_ratio_*` the distance to the nearest normal frame "
-    "over the normal frames' own nearest-neighbour distance (about 1 for a "
-    "normal frame), and `est_*` the same figures on the region estimated "
-    "from per-pixel normal statistics. docs/validation.md in the thermosynth "
-    "repository defines each column in full."
+    "the same region, and `nn_ratio_*` the distance to the nearest normal "
+    "frame over the normal frames' own nearest-neighbour distance (about 1 "
+    "for a normal frame). `est_*` are the same figures on the region "
+    "estimated from per-pixel normal statistics; the histograms and the "
+    "pseudo-against-real table use them. docs/validation.md in the "
+    "thermosynth repository defines each column in full."
 )
 
 
@@ -97,7 +105,11 @@ def _draw_histograms(path: Path, rows: list[dict[str, Any]], unit: str) -> str:
                 )
         ax.set_xlabel(label.format(unit=unit), fontsize=9)
         ax.set_ylabel("density [1 / x unit]", fontsize=9)
-    axes[0, 0].legend()
+    # The first panel with data gets the legend, since a panel of a figure
+    # that is NaN in every set, such as est_contrast without noise, has none.
+    drawn = [ax for ax in axes.ravel() if ax.get_legend_handles_labels()[0]]
+    if drawn:
+        drawn[0].legend()
     fig.suptitle("per-sample closeness, by set")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -187,13 +199,9 @@ def markdown(
         *([command, ""] if command else []),
         "## Inputs",
         "",
-        _table(
-            [
-                {"set": n, "frames": len(f), "unit": f.unit, "origin": str(f.origin)}
-                for n, f in sets.items()
-            ]
-        ),
+        _table(_inputs(sets)),
         "",
+        *_camera_sentence(sets),
         *[f"Note: {note}.\n" for note in report.notes],
         "## Distances between sets",
         "",
@@ -241,8 +249,35 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+def _inputs(sets: dict[str, FrameSet]) -> list[dict[str, Any]]:
+    """Return one row per set: frames, unit, origin and frames per camera."""
+    return [
+        {
+            "set": name,
+            "frames": len(frames),
+            "unit": frames.unit,
+            "origin": str(frames.origin),
+            "cameras": camera_counts(frames),
+        }
+        for name, frames in sets.items()
+    ]
+
+
+def _camera_sentence(sets: dict[str, FrameSet]) -> list[str]:
+    """Say which normal model per-pixel figures use, where cameras are known."""
+    if all(frames.cameras is None for frames in sets.values()):
+        return []
+    return [
+        "Per-pixel figures (`peak_z`, the estimated regions and every "
+        "`contrast_normal_sigma`) compare a frame with the reference normal "
+        "frames of its camera, and a frame of unknown camera, or of one with "
+        "fewer than 2 reference frames, with all reference frames.",
+        "",
+    ]
+
+
 def _region_sentence(rows: list[dict[str, Any]]) -> str:
-    """Say, per set, whether `area_px` and `contrast` used given masks.
+    """Say, per set, whether the region figures without `est_` used given masks.
 
     A frame uses its given mask where it has a non-empty one, and otherwise
     the region estimated from per-pixel normal statistics (``mask_source``).
@@ -266,10 +301,11 @@ def _region_sentence(rows: list[dict[str, Any]]) -> str:
         parts.append(f"the estimated region for {_and(estimated_sets)} frames")
     used = f" Here they use {_and(parts)}." if parts else ""
     return (
-        "`area_px` and `contrast` use a frame's given mask where it has a "
-        "non-empty one, and otherwise the region estimated from per-pixel "
-        f"normal statistics.{used} The `est_*` rows use the estimated region "
-        "for every set, so they compare like with like."
+        "`area_px`, `contrast`, `contrast_noise` and `contrast_normal_sigma` "
+        "use a frame's given mask where it has a non-empty one, and otherwise "
+        f"the region estimated from per-pixel normal statistics.{used} The "
+        "`est_*` rows use the estimated region for every set, so compare sets "
+        "by those."
     )
 
 

@@ -44,6 +44,7 @@ from thermosynth.frames.readers import (
     read_image,
 )
 from thermosynth.physics.heat import ZERO_C_IN_K
+from thermosynth.validation.cameras import recorded_cameras
 from thermosynth.validation.source_errors import (
     filter_text,
     first_two,
@@ -96,6 +97,11 @@ class FrameSet:
     scale_given : bool
         True where :meth:`decoded` decoded the stored levels with a scale that
         the caller gave (``--normal-scale`` on the command line).
+    cameras : tuple of (str or None), or None
+        Camera key of each frame, such as ``"CAM1"``, or None for a frame of
+        unknown camera. The whole field is None where the source records no
+        cameras. A thermosynth output whose recipe maps cameras to masks
+        records them (see `thermosynth.validation.cameras`).
     """
 
     values: np.ndarray
@@ -107,6 +113,7 @@ class FrameSet:
     kind: Literal["hdf5", "mvtec", "folder", "stack"]
     encoding: LinearEncoding | None = None
     scale_given: bool = False
+    cameras: tuple[str | None, ...] | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -193,12 +200,14 @@ class FrameSet:
     def subset(self, keep: np.ndarray) -> FrameSet:
         """Return the frames at positions ``keep``, in that order."""
         keep = np.asarray(keep, dtype=np.int64)
+        cameras = self.cameras
         return dataclasses.replace(
             self,
             values=self.values[keep],
             masks=None if self.masks is None else self.masks[keep],
             indices=self.indices[keep],
             names=[self.names[i] for i in keep],
+            cameras=None if cameras is None else tuple(cameras[i] for i in keep),
         )
 
 
@@ -427,6 +436,7 @@ def _load_hdf5(path: Path, *, label: Label) -> FrameSet:
         origin=path,
         kind="hdf5",
         encoding=encoding,
+        cameras=recorded_cameras(path, rows),
     )
 
 
@@ -565,7 +575,19 @@ def _load_mvtec(root: Path, *, label: Label) -> FrameSet:
         origin=root,
         kind="mvtec",
         encoding=encoding or frames.encoding,
+        cameras=_tree_cameras(root, indices),
     )
+
+
+def _tree_cameras(root: Path, indices: np.ndarray) -> tuple[str | None, ...] | None:
+    """Return the cameras of a thermosynth folder tree's images, else None.
+
+    The file stems of a tree written beside a ``dataset.h5`` are its rows.
+    """
+    dataset = root.parent / "dataset.h5"
+    if not dataset.is_file() or not indices.size or indices.min() < 0:
+        return None
+    return recorded_cameras(dataset, indices)
 
 
 def _no_images_message(root: Path, label: Label) -> str:

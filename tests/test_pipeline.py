@@ -220,6 +220,47 @@ def test_anomalies_prefer_frames_of_no_test_normal(n_anomalous, shared):
     assert len(set(plan.test_anomalous) & set(plan.test_normal)) == shared
 
 
+def split_plan(train: int, test_normal: int, test_anomalous: int, n_frames: int):
+    counts = (train, test_normal, test_anomalous)
+    names = ("train_normal", "test_normal", "test_anomalous")
+    overrides = [f"split.{name}={n}" for name, n in zip(names, counts, strict=True)]
+    return plan_split(load_demo_recipe(overrides=overrides).recipe, n_frames)
+
+
+def test_split_test_frames_ignore_train_count():
+    first = split_plan(0, 3, 4, 12)
+    for train in (1, 2, 5):
+        plan = split_plan(train, 3, 4, 12)
+        assert plan.test_normal == first.test_normal, train
+        assert plan.test_anomalous == first.test_anomalous, train
+
+
+def test_split_train_frames_ignore_test_counts():
+    first = split_plan(5, 0, 0, 12)
+    for test_normal, test_anomalous in [(3, 2), (7, 20), (0, 9)]:
+        plan = split_plan(5, test_normal, test_anomalous, 12)
+        assert plan.train_normal == first.train_normal, (test_normal, test_anomalous)
+
+
+@pytest.mark.parametrize("train", [0, 1, 4, 7])
+@pytest.mark.parametrize(("test_normal", "test_anomalous"), [(0, 5), (2, 3), (3, 9)])
+def test_split_guarantees_hold(train, test_normal, test_anomalous):
+    plan = split_plan(train, test_normal, test_anomalous, 10)
+    n_unused = 10 - train - test_normal
+    train_set, normal_set = set(plan.train_normal), set(plan.test_normal)
+
+    assert len(train_set) == train
+    assert len(normal_set) == test_normal
+    assert not train_set & normal_set
+    assert not train_set & set(plan.test_anomalous)
+    # Anomalies take every unused frame before any test normal frame.
+    before_wrap = plan.test_anomalous[:n_unused]
+    assert len(set(before_wrap)) == min(test_anomalous, n_unused)
+    assert not set(before_wrap) & normal_set
+    if test_anomalous > n_unused and test_normal:
+        assert plan.test_anomalous[n_unused] in normal_set
+
+
 def test_seed_recorded_in_outputs(tmp_path):
     out = tmp_path / "out"
     overrides = (*SMALL, "frames.n_frames=6", "seed=11", f"output.dir={out}")

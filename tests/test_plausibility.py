@@ -103,13 +103,15 @@ def test_hot_separator_short_names_its_keys(caplog):
 
 def test_power_in_milliwatts_warns(caplog):
     overrides = [
-        "split.test_anomalous=1",
+        "split.test_anomalous=4",
         "scenarios.0.power_W={loguniform: [2000, 20000]}",
         "scenarios.1.current_A=2000",
     ]
     generator = Generator(load_demo_recipe(overrides=overrides))
     index, frame_index = next(
-        (i, f) for i, _, label, f in generator.plan.entries() if label
+        (i, f)
+        for i, _, label, f in generator.plan.entries()
+        if label and generator.planned_scenario(i) == "internal_short"
     )
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         sample = generator.anomalous(index, generator.read_frame(frame_index))

@@ -75,15 +75,15 @@ def test_preview_simulates_only_picked_rows(tmp_path, monkeypatch):
         return real_anomalous(self, index, frame)
 
     monkeypatch.setattr(Generator, "anomalous", counting)
-    # The demo plans short, tab, tab, short, ...: the three rows are samples
-    # 0, 1 and 3. A preview that simulated samples to learn their kinds would
-    # draw sample 2 as well.
+    # The demo plans tab, tab, short, short, ...: the three rows are samples
+    # 0, 1 and 2, and the fourth is read only to fill the short kind's share.
+    # A preview that simulated samples to learn their kinds would draw it too.
     loaded = load_demo_recipe(overrides=["split.test_anomalous=12"])
     path, n_drawn = write_preview(loaded, n=3, path=tmp_path / "p.png")
 
     assert n_drawn == 3
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(simulated) == ["internal_short", "internal_short", "tab_overheating"]
+    assert sorted(simulated) == ["internal_short", "tab_overheating", "tab_overheating"]
 
 
 def test_preview_outlines_the_layout_corners():

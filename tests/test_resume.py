@@ -264,6 +264,23 @@ def test_interrupt_in_second_shard_keeps_first(reference, out, capsys, monkeypat
     assert not list(out.parent.glob(f".{out.name}.partial-*"))
 
 
+def test_resume_rejects_staging_of_old_sampling(reference, out, capsys, monkeypatch):
+    _fail_shard_once(monkeypatch, 1, KeyboardInterrupt())
+    assert main(generate_args(out)) == 130
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+    manifest = json.loads((staging / "manifest.json").read_text())
+    del manifest["sampling_version"]
+    (staging / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+
+    assert main(generate_args(out, "--resume")) == 2
+    err = capsys.readouterr().err
+
+    assert f"staging folder {staging} belongs to another run" in err
+    assert (staging / SHARD_DIR / "shard-000000.json").is_file()
+    assert not out.exists()
+
+
 def test_interrupted_overwrite_names_both_options(reference, out, capsys, monkeypatch):
     _, expected = reference
     assert main(generate_args(out, "--set", "seed=9")) == 0
@@ -423,6 +440,21 @@ def test_resume_rejects_complete_output_of_other_recipe(reference, out, capsys):
     assert "so it was written by another recipe" in err
     assert "pass --overwrite to replace it, or choose another output folder" in err
     assert_same_tree(out, expected)
+
+
+def test_resume_rejects_output_of_old_sampling(reference, out, capsys):
+    finished_output(reference)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest.pop("sampling_version") == 2
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+    assert main(generate_args(out, "--resume")) == 2
+    err = capsys.readouterr().err
+
+    assert err.startswith(f"thermosynth: error: --resume cannot reuse {out}: its ")
+    assert "has sampling_version 1, but this thermosynth draws samples by " in err
+    assert "version 2" in err
+    assert err.rstrip().endswith("pass --overwrite to write the output again")
 
 
 def test_resume_rejects_output_with_missing_shard(reference, out, capsys):

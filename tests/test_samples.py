@@ -285,9 +285,7 @@ def _check_kinds_kept(generator: Generator) -> list:
     anomalies = [generator.anomalous(i, frame) for i in range(N_SAMPLES)]
 
     for sample in anomalies:
-        chosen = choose_scenario(
-            recipe.scenarios, sample_rng(recipe.seed, sample.index)
-        )
+        chosen = choose_scenario(recipe.scenarios, sample_rng(recipe, sample.index))
         assert sample.kind == chosen.name, sample.index
         assert sample.metadata["scenario"] == chosen.name
     kinds = [sample.kind for sample in anomalies]
@@ -318,12 +316,11 @@ def test_retry_keeps_scenario_with_bank(tmp_path, monkeypatch):
 
 def test_weak_scenario_error_names_it(tmp_path, monkeypatch):
     generator = _two_scenario_generator(tmp_path, monkeypatch, "blend.max_tries=2")
-    scenarios = generator.recipe.scenarios
-    seed = generator.recipe.seed
+    recipe = generator.recipe
     index = next(
         i
         for i in range(100)
-        if choose_scenario(scenarios, sample_rng(seed, i)).name == "weak"
+        if choose_scenario(recipe.scenarios, sample_rng(recipe, i)).name == "weak"
     )
 
     def blend_too_weak(rise_px_K, frame, recipe, camera, **_):
@@ -351,11 +348,12 @@ def test_weak_draw_error_reports_rise_below_threshold():
         "blend.max_tries=2",
     ]
     generator = Generator(load_demo_recipe(overrides=overrides))
-    scenarios, seed = generator.recipe.scenarios, generator.recipe.seed
+    recipe = generator.recipe
     index = next(
         i
         for i in range(100)
-        if choose_scenario(scenarios, sample_rng(seed, i)).name == "internal_short"
+        if choose_scenario(recipe.scenarios, sample_rng(recipe, i)).name
+        == "internal_short"
     )
     frame = _first_anomalous_frame(generator)
     with pytest.raises(ThermosynthError, match="in 2 draws") as info:

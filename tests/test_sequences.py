@@ -257,7 +257,7 @@ def test_animated_preview_counts_planned_sequences(tmp_path):
 TWO_KINDS = (
     "split.test_anomalous=6",
     "frames.n_frames=8",
-    "seed=8",
+    "seed=20",
     "scenarios=[{kind: hotspot, name: small, power_W: 2.0, radius_mm: 4.0, "
     "duration_s: 20, layer: middle}, {kind: hotspot, name: large, power_W: 4.0, "
     "radius_mm: 8.0, duration_s: 20, layer: middle}]",
@@ -485,11 +485,33 @@ def test_sequence_retry_keeps_scenario(monkeypatch):
 
     scenarios = generator.recipe.scenarios
     for sample in sequences:
-        rng = sample_rng(generator.recipe.seed, sample.index)
+        rng = sample_rng(generator.recipe, sample.index)
         assert sample.kind == choose_scenario(scenarios, rng).name, sample.index
         assert sample.kind == generator.planned_scenario(sample.index)
     kinds = [sample.kind for sample in sequences]
     assert_weak_share(kinds, [sample.metadata["attempts"] for sample in sequences])
+
+
+def test_sequence_test_set_ignores_train_count(monkeypatch):
+    monkeypatch.setattr(sequences_module, "simulate_sequence_rise", fake_sequence_rise)
+    monkeypatch.setattr(sequences_module, "record_and_blend", fake_blend)
+    made_per_count = []
+    for train in (1, 3):
+        generator = SequenceGenerator(
+            small_recipe(None, f"split.train_normal={train}", "frames.n_frames=6")
+        )
+        test = [entry for entry in generator.entries if entry.split == "test"]
+        made_per_count.append([(entry, generator.make(entry)) for entry in test])
+
+    first, second = made_per_count
+    assert len(first) == len(second) == 3
+    for (entry, sample), (other_entry, other) in zip(first, second, strict=True):
+        assert other_entry.frame_indices == entry.frame_indices
+        assert other.kind == sample.kind
+        assert other.metadata == sample.metadata
+        np.testing.assert_array_equal(other.raw, sample.raw)
+        np.testing.assert_array_equal(other.mask, sample.mask)
+    assert sum(sample.label for _, sample in first) == 2
 
 
 def unit_warnings(caplog) -> list[str]:

@@ -83,7 +83,8 @@ PairTransform = Callable[
 REQUIRED_DATASETS = ("frames", "masks", "labels", "splits", "kinds", "metadata")
 
 # Spawn keys of the random streams. The pipeline uses 0 (split) and 1
-# (written samples), so items drawn here never repeat a written test sample.
+# (written samples, `thermosynth.samples.sample_rng`), so items drawn here
+# never repeat a written test sample.
 _ITEM_STREAM = 2
 _BANK_STREAM = 3
 

@@ -1,7 +1,8 @@
 """Generate a dataset: shard the samples, write them, join and move into place.
 
-Every sample's randomness comes from ``(seed, index)`` alone, so a sample does
-not depend on which samples were made before it.
+Every sample's randomness comes from the seed and the sample's split, label
+and position within them alone (`sample_rng`), so a sample does not depend
+on which samples were made before it.
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ from thermosynth.plausibility import implausible_rise, summarise_implausible
 from thermosynth.recipe.loading import LoadedRecipe
 from thermosynth.recipe.runnable import input_paths, runnable_text
 from thermosynth.samples import (
+    SAMPLING_VERSION,
     Generator,
     Plan,
     normal_sample,
     plan_split,
+    sample_key,
     sample_rng,
     simulate_rise,
 )
@@ -90,6 +93,7 @@ __all__ = [
     "FrameSize",
     "Generator",
     "Plan",
+    "SAMPLING_VERSION",
     "ShardSource",
     "Summary",
     "all_skipped_error",
@@ -100,6 +104,7 @@ __all__ = [
     "generate",
     "normal_sample",
     "plan_split",
+    "sample_key",
     "sample_rng",
     "simulate_rise",
     "summarise",
@@ -157,8 +162,8 @@ def generate(
     `thermosynth.sequences.generate_sequences`, with the same options, and
     its `SequenceSummary` is returned. The output is the same, byte for byte,
     for any number of workers and after a resume, because every sample
-    depends on ``(seed, index)`` alone and the shard size comes from
-    ``output.shard_size``.
+    depends on the seed and its split, label and position within them alone
+    (`sample_rng`), and the shard size comes from ``output.shard_size``.
 
     Parameters
     ----------
@@ -434,6 +439,8 @@ def finished_results(
             "it, or choose another output folder"
         )
 
+    _check_sampling_version(target, manifest)
+
     shards = plan_shards(manifest["n_samples"], manifest["shard_size"])
     hdf5 = loaded.recipe.output.hdf5
     results = [load_result(target, shard, hdf5=hdf5) for shard in shards]
@@ -447,6 +454,22 @@ def finished_results(
 
     logger.info("%s already contains the complete output of this recipe", target)
     return [result for result in results if result is not None]
+
+
+def _check_sampling_version(target: Path, manifest: dict[str, Any]) -> None:
+    """Raise OutputError if ``manifest`` records samples drawn another way.
+
+    Manifests written before ``sampling_version`` existed are version 1.
+    """
+    version = manifest.get("sampling_version", 1)
+    if version == SAMPLING_VERSION:
+        return
+    raise OutputError(
+        f"--resume cannot reuse {target}: its {MANIFEST} has sampling_version "
+        f"{version}, but this thermosynth draws samples by version "
+        f"{SAMPLING_VERSION}, so the same recipe now gives other frames and "
+        "anomalies; pass --overwrite to write the output again"
+    )
 
 
 def first_frame_size(generator: Generator) -> FrameSize:
@@ -641,6 +664,7 @@ def _write_shards(
     manifest = {
         "recipe_sha256": loaded.sha256,
         "seed": loaded.recipe.seed,
+        "sampling_version": SAMPLING_VERSION,
         "n_samples": len(generator),
         "shard_size": loaded.recipe.output.shard_size,
         "physics": physics,

@@ -1,7 +1,9 @@
 """Make samples: split frames, draw scenarios, simulate, record and blend.
 
-Every sample's randomness comes from ``(seed, index)`` alone, so a sample does
-not depend on which samples were made before it or on which worker made it.
+Every sample's randomness comes from the seed, the sample's split and label,
+and its position among the samples of that split and label (`sample_rng`).
+So a sample does not depend on which samples were made before it, on which
+worker made it, or on how many samples the other splits have.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from thermosynth.geometry.sampling import samples_per_pixel, warp_samples
 from thermosynth.output.sample import Sample
 from thermosynth.plausibility import UnitChecks
 from thermosynth.recipe.loading import LoadedRecipe
-from thermosynth.recipe.models import Recipe
+from thermosynth.recipe.models import Recipe, SplitSpec
 from thermosynth.scenario import (
     DrawnScenario,
     check_scenario_regions,
@@ -76,6 +78,18 @@ logger = logging.getLogger(__name__)
 _SPLIT_STREAM = 0
 _SAMPLE_STREAM = 1
 
+# Spawn-key code of each group of samples, by (split, label).
+_GROUP_CODES = {("train", 0): 0, ("test", 0): 1, ("test", 1): 2}
+
+SAMPLING_VERSION = 2
+"""Version of how samples get their frames and random streams.
+
+Version 2 keys each sample's stream by split, label and position within
+them, and takes test frames from the back of the split's permutation and
+training frames from its front. Version 1 keyed streams by output position
+and took test frames after the training frames. The shard manifest records
+the version, and ``--resume`` reuses no output or shard of another one."""
+
 # Blend keys that the error on a sample with too weak an anomaly names as a fix.
 _BLEND_KEYS = (
     ("blend", "min_area_px"),
@@ -84,11 +98,41 @@ _BLEND_KEYS = (
 )
 
 
-def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """Return the random generator of sample ``index``, from the seed alone."""
-    return np.random.default_rng(
-        np.random.SeedSequence(seed, spawn_key=(_SAMPLE_STREAM, index))
-    )
+def sample_rng(recipe: Recipe, index: int) -> np.random.Generator:
+    """Return the random generator of the sample at output position ``index``.
+
+    The stream is ``SeedSequence(seed, spawn_key=(1, group, position))``,
+    where ``group`` is 0 for training normals, 1 for test normals and 2 for
+    test anomalies, and ``position`` counts from 0 within that group
+    (`sample_key`). So a test sample draws the same numbers for any
+    ``split.train_normal``, and a training sample for any test counts.
+    """
+    split, label, position = sample_key(recipe.split, index)
+    key = (_SAMPLE_STREAM, _GROUP_CODES[split, label], position)
+    return np.random.default_rng(np.random.SeedSequence(recipe.seed, spawn_key=key))
+
+
+def sample_key(split: SplitSpec, index: int) -> tuple[str, int, int]:
+    """Return the split, the label and the position within them of sample ``index``.
+
+    ``index`` is the output position: training normals come first, then test
+    normals, then test anomalies, as `Plan.entries` yields them. An index
+    past the last sample is a test anomaly, the one that a larger
+    ``split.test_anomalous`` would put there.
+
+    Raises
+    ------
+    IndexError
+        If ``index`` is negative.
+    """
+    if index < 0:
+        raise IndexError(f"sample index {index} is invalid; give an index >= 0")
+    if index < split.train_normal:
+        return "train", 0, index
+    position = index - split.train_normal
+    if position < split.test_normal:
+        return "test", 0, position
+    return "test", 1, position - split.test_normal
 
 
 @dataclass(frozen=True)
@@ -142,6 +186,14 @@ def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan
     test normal uses first, so a test normal frame returns with an anomaly
     only when the anomalous samples outnumber the unused frames. ``source``,
     the recipe's file name, starts the error messages.
+
+    Training frames come from the front of one permutation of the frames,
+    drawn from the seed, and test frames from its back. So the training
+    frames do not depend on the test counts, and the test normal frames do
+    not depend on ``split.train_normal``. Nor do the anomalous frames while
+    the three counts together do not exceed ``n_frames``. Past that, the
+    anomalous samples wrap around onto test normal frames at a point that
+    ``split.train_normal`` sets.
     """
     split = recipe.split
     if split.train_normal + split.test_normal > n_frames:
@@ -165,9 +217,9 @@ def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan
     )
     order = [int(i) for i in rng.permutation(n_frames)]
     train = order[: split.train_normal]
-    rest = order[split.train_normal :]
-    test_normal = rest[: split.test_normal]
-    cycle = rest[split.test_normal :] + test_normal
+    from_end = order[split.train_normal :][::-1]
+    test_normal = from_end[: split.test_normal]
+    cycle = from_end[split.test_normal :] + test_normal
     anomalous = (
         [cycle[i % len(cycle)] for i in range(split.test_anomalous)] if cycle else []
     )
@@ -290,7 +342,7 @@ class Generator:
         `anomalous` chooses this scenario with the same first draw of the
         sample's generator, and its retries keep it.
         """
-        rng = sample_rng(self.recipe.seed, index)
+        rng = sample_rng(self.recipe, index)
         return self._scenario_name(choose_scenario_index(self.recipe.scenarios, rng))
 
     def anomalous(self, index: int, frame: Frame) -> Sample:
@@ -304,7 +356,7 @@ class Generator:
         """
         blend_spec = self.recipe.blend
         _check_min_area(blend_spec.min_area_px, frame)
-        rng = sample_rng(self.recipe.seed, index)
+        rng = sample_rng(self.recipe, index)
         prepared = self.prepare(frame)
         threshold = prepared.threshold
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)

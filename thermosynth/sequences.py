@@ -7,8 +7,9 @@ Each time step is then warped, recorded and blended into its own base frame:
 the same frame repeated (``base: still``) or consecutive source frames
 (``base: video``). Normal sequences are the base frames unchanged.
 
-Every sequence's randomness comes from ``(seed, index)`` alone, as for single
-frames (`thermosynth.pipeline.sample_rng`). So `generate_sequences` cuts the
+Every sequence's randomness comes from the seed and the sequence's split,
+label and position within them alone, as for single frames
+(`thermosynth.pipeline.sample_rng`). So `generate_sequences` cuts the
 sequences into shards and writes, resumes and joins them with the machinery of
 `thermosynth.pipeline.write_sharded`, in one process or on a Dask cluster.
 """
@@ -292,7 +293,7 @@ class SequenceGenerator:
 
         Every draw of the sequence, retries included, is of this scenario.
         """
-        rng = sample_rng(self.recipe.seed, index)
+        rng = sample_rng(self.recipe, index)
         spec = choose_scenario(self.recipe.scenarios, rng)
         return spec.name or spec.kind
 
@@ -304,7 +305,7 @@ class SequenceGenerator:
         The scenario is chosen by weight once (see `planned_scenario`), and a
         retry draws only that scenario's parameters again.
         """
-        rng = sample_rng(self.recipe.seed, index)
+        rng = sample_rng(self.recipe, index)
         scenario_index = choose_scenario_index(self.recipe.scenarios, rng)
         scenario = self.recipe.scenarios[scenario_index]
         homography, corners = register(self.recipe.registration, self.layout, frames[0])
@@ -481,7 +482,8 @@ def generate_sequences(
     files through virtual datasets and contains a copy of ``times_s``, and
     ``folder/`` holds every sequence. The output is the same, byte for byte,
     for any number of workers and after a resume, because every sequence
-    depends on ``(seed, index)`` alone.
+    depends on the seed and its split, label and position within them alone
+    (`thermosynth.pipeline.sample_rng`).
 
     Parameters
     ----------

@@ -15,7 +15,8 @@ class Sample:
     Attributes
     ----------
     index : int
-        Position in the dataset, 0-based; fixes the sample's random stream.
+        Position in the dataset, 0-based. With the recipe's split it fixes
+        the sample's random stream (`thermosynth.samples.sample_rng`).
     split : {"train", "test"}
         Dataset split.
     label : int

@@ -7,7 +7,8 @@ folder a shard is complete once its marker ``shards/shard-NNNNNN.json``
 exists. The marker is written last, through a temporary name, so a run
 killed at any moment leaves each shard complete or visibly incomplete::
 
-    manifest.json               recipe hash, sample count and shard size
+    manifest.json               recipe hash, sampling version, sample count
+                                and shard size
     shards/shard-000000.h5      the shard's samples (HDF5 layout of hdf5.py)
     shards/shard-000000.json    marker: sample count, severity figures, skips
     folder/...                  the anomalib tree, written shard by shard

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from thermosynth.physics.chemistry import (
     KIM_2007,
     REACTION_NAMES,
     RHO_CP_18650_J_m3K,
+    _block_jacobian,
     advance_adiabatic,
     simulate_lumped,
 )
@@ -112,3 +115,71 @@ def test_advance_adiabatic_conserves_energy():
     # Both sides are differences of about 1.3e9 J m-3, so atol is round-off.
     np.testing.assert_allclose(rho_cp * (new_T - T_C), released, rtol=1e-9, atol=1.0)
     assert new_T[2] > new_T[1] > new_T[0]
+
+
+# States (c_sei, c_neg, alpha, c_e, z) inside 0..1, away from the clipped
+# ends, and temperatures [K] from an awake cell to a runaway. No alpha sits
+# where dR_pe/dalpha is 0 (0.5 for unit orders), because a finite
+# difference has no digits to compare there.
+_STATES = np.array(
+    [
+        [0.15, 0.75, 0.04, 0.99, 0.033],
+        [0.08, 0.6, 0.2, 0.9, 0.1],
+        [0.01, 0.3, 0.7, 0.4, 0.5],
+        [1e-3, 0.05, 0.97, 0.02, 0.9],
+    ]
+)
+_T_K = np.array([400.0, 450.0, 520.0, 600.0])
+# The table with non-unit orders, so that each power's slope is checked.
+_FRACTIONAL_ORDERS = replace(
+    KIM_2007, m_sei=1.5, m_ne=0.8, m_pe1=0.5, m_pe2=1.5, m_e=1.2
+)
+
+
+@pytest.mark.parametrize("chemistry", [KIM_2007, _FRACTIONAL_ORDERS])
+def test_rate_derivatives_match_finite_differences(chemistry):
+    by_state, by_T = chemistry.rate_derivatives(_STATES, _T_K)
+
+    for j in range(5):
+        step = 1e-6 * _STATES[:, j]
+        shift = np.zeros_like(_STATES)
+        shift[:, j] = step
+        upper = chemistry.rates_per_s(_STATES + shift, _T_K)
+        lower = chemistry.rates_per_s(_STATES - shift, _T_K)
+        expected = (upper - lower) / (2 * step[:, None])
+        depends = expected != 0
+
+        np.testing.assert_array_equal(by_state[..., j][~depends], 0.0)
+        error = np.abs(by_state[..., j] - expected)[depends]
+        assert np.all(error / np.abs(expected)[depends] < 1e-5), j
+
+    upper = chemistry.rates_per_s(_STATES, _T_K + 1e-3)
+    lower = chemistry.rates_per_s(_STATES, _T_K - 1e-3)
+    expected = (upper - lower) / 2e-3
+    assert np.all(np.abs(by_T - expected) / np.abs(expected) < 1e-5)
+
+
+def test_block_jacobian_matches_finite_differences():
+    rho_cp = np.full(len(_T_K), RHO_CP_18650_J_m3K)
+    y = np.column_stack([_STATES, _T_K]).ravel()
+
+    def rhs(y):
+        y = y.reshape(-1, 6)
+        dT = KIM_2007.heat_W_m3(y[:, :5], y[:, 5]) / rho_cp
+        return np.column_stack([KIM_2007.derivatives(y[:, :5], y[:, 5]), dT])
+
+    jacobian = _block_jacobian(KIM_2007, rho_cp)(0.0, y).toarray()
+    expected = np.empty((y.size, y.size))
+    for j in range(y.size):
+        step = 1e-6 * y[j]
+        shift = np.zeros_like(y)
+        shift[j] = step
+        expected[:, j] = (rhs(y + shift) - rhs(y - shift)).ravel() / (2 * step)
+
+    # Each row is compared at the scale of its largest entry, because a
+    # row's small entries are sums that the difference quotient resolves
+    # to fewer digits.
+    scale = np.abs(expected).max(axis=1, keepdims=True)
+    assert np.all(np.abs(jacobian - expected) / scale < 1e-5)
+    cell = np.arange(y.size) // 6
+    np.testing.assert_array_equal(jacobian[cell[:, None] != cell], 0.0)

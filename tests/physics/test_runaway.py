@@ -502,3 +502,52 @@ def test_runaway_reaches_outputs_after_many_short_steps(row):
     result = pad_heater_run(row, 0.02, [2.0, 4.0, 6.0])
 
     assert np.all(np.isfinite(result.rise_all_K))
+
+
+def test_step_bounds_count_accepted_steps(spread):
+    names = {"dt_s", "halved", "output", "trigger", "held_change"}
+    names |= {"held_conduction", "approach", "short"}
+
+    assert sum(spread.step_bounds.values()) == spread.n_steps
+    assert set(spread.step_bounds) <= names
+
+
+def _radiating_run(row):
+    """Start cell 0 at 250 C under a radiating top face; return the run to 12 s."""
+    initial = np.full(row.shape, 25.0)
+    initial[row.cell_id == 0] = 250.0
+    return simulate_runaway(
+        row,
+        boundary=Boundary(h_top_W_m2K=10.0, emissivity_top=0.9),
+        initial_C=initial,
+        duration_s=12.0,
+        dt_s=2.0,
+        output_times_s=[6.0, 12.0],
+    )
+
+
+def test_radiating_runaway_same_without_lu_reuse(row, monkeypatch):
+    reuse_solver = runaway.DiagonalReuseSolver
+    solvers = []
+
+    def recorded(matrix, **options):
+        solvers.append(reuse_solver(matrix, **options))
+        return solvers[-1]
+
+    monkeypatch.setattr(runaway, "DiagonalReuseSolver", recorded)
+    reused = _radiating_run(row)
+    # A diagonal change of 0 reuses a factorisation only for an identical
+    # step matrix, which radiation does not repeat, so every step factorises.
+    monkeypatch.setattr(
+        runaway,
+        "DiagonalReuseSolver",
+        lambda matrix: recorded(matrix, max_change=0.0),
+    )
+    factorised = _radiating_run(row)
+
+    assert solvers[0].n_reused > solvers[0].n_factorisations
+    assert solvers[1].n_reused == 0
+    assert np.isfinite(reused.onset_s[:2]).all()
+    np.testing.assert_allclose(reused.onset_s, factorised.onset_s, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(reused.rise_K, factorised.rise_K, rtol=0, atol=1e-6)
+    assert reused.n_steps == factorised.n_steps

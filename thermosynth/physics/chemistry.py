@@ -34,9 +34,10 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
 from thermosynth.errors import RecipeError, SimulationError
@@ -158,15 +159,9 @@ class AbuseChemistry:
 
     def reactant_left(self, state: np.ndarray) -> np.ndarray:
         """Return the unconverted fraction of each reaction, shape (..., 4)."""
-        return np.stack(
-            [
-                state[..., C_SEI],
-                state[..., C_NEG],
-                1.0 - state[..., ALPHA],
-                state[..., C_E],
-            ],
-            axis=-1,
-        )
+        left = state[..., [C_SEI, C_NEG, ALPHA, C_E]]
+        left[..., 2] = 1.0 - left[..., 2]
+        return left
 
     def rates_per_s(self, state: np.ndarray, T_K: np.ndarray) -> np.ndarray:
         """Return the reaction rates (R_sei, R_ne, R_pe, R_e) [s-1], (..., 4).
@@ -177,13 +172,76 @@ class AbuseChemistry:
         """
         left = np.clip(self.reactant_left(state), 0.0, 1.0)
         alpha = np.clip(state[..., ALPHA], 0.0, 1.0)
-        k = [r.rate_constant_per_s(T_K) for r in self.reactions]
+        orders = np.array([self.m_sei, self.m_ne, self.m_pe2, self.m_e])
 
-        R_sei = k[0] * left[..., 0] ** self.m_sei
-        R_ne = k[1] * left[..., 1] ** self.m_ne * np.exp(-state[..., Z] / self.z_ref)
-        R_pe = k[2] * alpha**self.m_pe1 * left[..., 2] ** self.m_pe2
-        R_e = k[3] * left[..., 3] ** self.m_e
-        return np.stack([R_sei, R_ne, R_pe, R_e], axis=-1)
+        # One array operation for all four reactions, because solve_ivp calls
+        # this for a few cells at a time and numpy's overhead per call counts.
+        rates = self.rate_constants_per_s(T_K) * left**orders
+        rates[..., 1] *= np.exp(-state[..., Z] / self.z_ref)
+        rates[..., 2] *= alpha**self.m_pe1
+        return rates
+
+    def rate_constants_per_s(self, T_K: np.ndarray) -> np.ndarray:
+        """Return A exp(-Ea / R T) of each reaction [s-1], shape (..., 4)."""
+        A = np.array([r.A_per_s for r in self.reactions])
+        Ea = np.array([r.Ea_J_mol for r in self.reactions])
+        T = np.asarray(T_K)[..., None]
+        return A * np.exp(-Ea / (GAS_CONSTANT_J_molK * T))
+
+    def rate_derivatives(
+        self, state: np.ndarray, T_K: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the derivatives of :meth:`rates_per_s` by state and temperature.
+
+        Each rate depends on its own reactant fraction, the anode's also on
+        the SEI thickness ``z``, and every rate on ``T`` through ``dk/dT = k
+        Ea / (R T**2)``. As in :meth:`rates_per_s`, fractions are clipped to
+        0..1, so a rate does not change with a fraction outside 0..1, such as
+        an integrator's overshoot below zero. The slope of a power of 0 to a
+        negative exponent counts as 0, so the result stays finite.
+
+        Returns
+        -------
+        by_state : ndarray
+            dR_i / d(state_j) [s-1], shape (..., 4, 5).
+        by_T : ndarray
+            dR_i / dT [s-1 K-1], shape (..., 4).
+        """
+        left = self.reactant_left(state)
+        alpha = state[..., ALPHA]
+        k = self.rate_constants_per_s(T_K)
+        inhibition = np.exp(-state[..., Z] / self.z_ref)
+
+        sei = _power_and_slope(left[..., 0], self.m_sei)
+        anode = _power_and_slope(left[..., 1], self.m_ne)
+        converted = _power_and_slope(alpha, self.m_pe1)
+        cathode = _power_and_slope(left[..., 2], self.m_pe2)
+        electrolyte = _power_and_slope(left[..., 3], self.m_e)
+
+        by_state = np.zeros((*left.shape[:-1], 4, 5))
+        by_state[..., 0, C_SEI] = k[..., 0] * sei[1]
+        by_state[..., 1, C_NEG] = k[..., 1] * anode[1] * inhibition
+        R_ne = k[..., 1] * anode[0] * inhibition
+        by_state[..., 1, Z] = -R_ne / self.z_ref
+        # 1 - alpha is the cathode's reactant, so its slope enters negated.
+        by_state[..., 2, ALPHA] = k[..., 2] * (
+            converted[1] * cathode[0] - converted[0] * cathode[1]
+        )
+        by_state[..., 3, C_E] = k[..., 3] * electrolyte[1]
+
+        rates = np.stack(
+            [
+                k[..., 0] * sei[0],
+                R_ne,
+                k[..., 2] * converted[0] * cathode[0],
+                k[..., 3] * electrolyte[0],
+            ],
+            axis=-1,
+        )
+        Ea = np.array([r.Ea_J_mol for r in self.reactions])
+        T = np.asarray(T_K)[..., None]
+        by_T = rates * Ea / (GAS_CONSTANT_J_molK * T**2)
+        return by_state, by_T
 
     def heat_weights_J_m3(self) -> np.ndarray:
         """Return H W of each reaction [J m-3], shape (4,)."""
@@ -218,6 +276,19 @@ class AbuseChemistry:
         index = REACTION_NAMES.index(name)
         left = self.reactant_left(self.initial_state(1))[0, index]
         return float(self.reactions[index].heat_J_m3 * left / rho_cp_J_m3K)
+
+
+def _power_and_slope(x: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``c**m`` and ``d(c**m)/dx``, where ``c`` is ``x`` clipped to 0..1.
+
+    The derivative is ``m c**(m - 1)`` for x inside 0..1, and 0 outside or
+    where that power is inf.
+    """
+    clipped = np.clip(x, 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        slope = m * np.power(clipped, m - 1.0)
+    inside = (x >= 0.0) & (x <= 1.0) & np.isfinite(slope)
+    return np.power(clipped, m), np.where(inside, slope, 0.0)
 
 
 # Kim, Pesaran and Spotnitz, J. Power Sources 170 (2007) 476, Tables 1 and 2.
@@ -560,7 +631,7 @@ def _integrate_hot(
     """Integrate (state, T) of reacting cells over ``dt_s`` with solve_ivp.
 
     The cells do not interact, so the Jacobian is block diagonal with 6 x 6
-    blocks, and its finite differences cost six evaluations in all.
+    blocks, each given analytically by :func:`_block_jacobian`.
     """
     n = state.shape[0]
 
@@ -585,8 +656,15 @@ def _integrate_hot(
     # caller retries with a shorter step.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
-            solution = _solve_block_diagonal(
-                rhs, y0, dt_s, method, rtol / dilution, atol, n
+            solution = solve_ivp(
+                rhs,
+                (0.0, dt_s),
+                y0,
+                method=method,
+                rtol=rtol / dilution,
+                atol=atol,
+                jac=_block_jacobian(chemistry, rho_cp),
+                t_eval=[dt_s],
             )
         except RuntimeError as error:
             # SuperLU raises RuntimeError for a singular iteration matrix.
@@ -606,25 +684,39 @@ def _integrate_hot(
     return result, None
 
 
-def _solve_block_diagonal(
-    rhs: Callable[[float, np.ndarray], np.ndarray],
-    y0: np.ndarray,
-    dt_s: float,
-    method: str,
-    rtol: float,
-    atol: np.ndarray,
-    n: int,
-) -> Any:
-    """Call solve_ivp with the sparsity of n independent 6 x 6 blocks."""
-    from scipy.sparse import block_diag
+# Nonzero (row, column) entries of one cell's 6 x 6 Jacobian block, rows and
+# columns in the order (c_sei, c_neg, alpha, c_e, z, T). Each fraction's rate
+# depends on itself and T, the anode's and z's also on z, and T on all six.
+_BLOCK_ROWS = np.array([0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, 4, 5, 5, 5, 5, 5, 5])
+_BLOCK_COLUMNS = np.array([0, 5, 1, 4, 5, 2, 5, 3, 5, 1, 4, 5, 0, 1, 2, 3, 4, 5])
+# Sign of each rate in d(state)/dt: c_sei, c_neg and c_e fall, alpha grows.
+_RATE_SIGNS = np.array([-1.0, -1.0, 1.0, -1.0])
 
-    return solve_ivp(
-        rhs,
-        (0.0, dt_s),
-        y0,
-        method=method,
-        rtol=rtol,
-        atol=atol,
-        jac_sparsity=block_diag([np.ones((6, 6))] * n, format="csr"),
-        t_eval=[dt_s],
-    )
+
+def _block_jacobian(
+    chemistry: AbuseChemistry, rho_cp: np.ndarray
+) -> Callable[[float, np.ndarray], sp.csr_matrix]:
+    """Return the Jacobian of ``_integrate_hot``'s right-hand side, in CSR.
+
+    The matrix is block diagonal, one 6 x 6 block per cell, and stores only
+    the entries of ``_BLOCK_ROWS`` and ``_BLOCK_COLUMNS``.
+    """
+    n = rho_cp.size
+    counts = np.bincount(_BLOCK_ROWS, minlength=6)
+    indptr = np.append(0, np.cumsum(np.tile(counts, n)))
+    indices = (6 * np.arange(n)[:, None] + _BLOCK_COLUMNS).ravel()
+    heat = chemistry.heat_weights_J_m3()
+
+    def jac(_t: float, y: np.ndarray) -> sp.csr_matrix:
+        y = y.reshape(n, 6)
+        by_state, by_T = chemistry.rate_derivatives(y[:, :5], y[:, 5])
+        block = np.empty((n, 6, 6))
+        block[:, :4, :5] = _RATE_SIGNS[:, None] * by_state
+        block[:, :4, 5] = _RATE_SIGNS * by_T
+        block[:, Z] = -block[:, C_NEG]
+        block[:, 5, :5] = np.einsum("i,nij->nj", heat, by_state) / rho_cp[:, None]
+        block[:, 5, 5] = by_T @ heat / rho_cp
+        data = block[:, _BLOCK_ROWS, _BLOCK_COLUMNS].ravel()
+        return sp.csr_matrix((data, indices, indptr), shape=(6 * n, 6 * n))
+
+    return jac

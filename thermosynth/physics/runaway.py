@@ -46,8 +46,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -75,6 +76,7 @@ from thermosynth.physics.heat import (
     _output_times,
     _top_emissivity_cells,
 )
+from thermosynth.physics.lu_reuse import DiagonalReuseSolver
 from thermosynth.physics.profiles import Pulse, mean_over
 from thermosynth.physics.sources import (
     HeldPatch,
@@ -265,6 +267,11 @@ class RunawayResult:
         Part of ``energy_in_J`` released by separator shorts [J].
     n_steps, n_rejected : int
         Accepted and rejected steps.
+    step_bounds : dict of str to int
+        Accepted steps by the bound that set their length: ``"dt_s"``,
+        ``"halved"`` (after rejected steps), ``"output"``, ``"trigger"``,
+        ``"held_change"``, ``"held_conduction"``, ``"approach"`` or
+        ``"short"``.
     """
 
     times_s: np.ndarray
@@ -283,6 +290,7 @@ class RunawayResult:
     energy_short_J: float
     n_steps: int
     n_rejected: int
+    step_bounds: dict[str, int] = field(default_factory=dict)
 
 
 def simulate_runaway(
@@ -464,6 +472,11 @@ class _RunawayModel:
         self.onset_rate_K_s = DEFAULT_ONSET_RATE_K_s
         self.capacity_version = 0
         self.cache: dict[tuple[float, int, bytes], Any] = {}
+        # Radiation is linearised at each step's temperature, so its step
+        # matrix changes every step and only near-repeats can be reused.
+        self.radiating_solver = (
+            DiagonalReuseSolver(self.conduction) if boundary.radiates else None
+        )
 
     def chemistry_step(self, dt: float) -> tuple[np.ndarray, np.ndarray, str | None]:
         """Return the new chemical state and temperatures of the reacting cells."""
@@ -486,9 +499,12 @@ class _RunawayModel:
 
         rhs = self.rho_cp / dt * self.T + g * self.boundary.ambient_C + source
         rhs[held] += penalty * held_T[held]
-        lu = self._factor(dt, g, held, penalty)
+        diagonal = self.rho_cp / dt + g + penalty * held
         old = self.T
-        self.T = lu.solve(rhs)
+        if self.radiating_solver is not None:
+            self.T = self.radiating_solver.solve(diagonal, rhs)
+        else:
+            self.T = self._factor(dt, held, diagonal).solve(rhs)
 
         lost_W_m3 = g * (self.T - self.boundary.ambient_C)
         held_W_m3 = self._held_power(old, dt, lost_W_m3, source, held)
@@ -517,15 +533,16 @@ class _RunawayModel:
         balance += lost_W_m3 - source
         return float((balance * self.volume_ratio)[held].sum())
 
-    def _factor(
-        self, dt: float, g: np.ndarray, held: np.ndarray, penalty: float
-    ) -> Any:
-        radiative = self.boundary.radiates
+    def _factor(self, dt: float, held: np.ndarray, diagonal: np.ndarray) -> Any:
+        """Return the LU factorisation of the step matrix without radiation.
+
+        Its diagonal then depends only on the step, the heat capacity and the
+        held cells, so factorisations are kept by those.
+        """
         key = (float(f"{dt:.12g}"), self.capacity_version, np.packbits(held).tobytes())
-        if not radiative and key in self.cache:
+        if key in self.cache:
             return self.cache[key]
 
-        diagonal = self.rho_cp / dt + g + penalty * held
         lu = splu((self.conduction + sp.diags(diagonal)).tocsc())
         if len(self.cache) >= _MAX_FACTORISATIONS:
             self.cache.pop(next(iter(self.cache)))
@@ -555,24 +572,45 @@ class _RunawayModel:
             q += mean_over(short.power_W, t_start, t_end) * short.weights_m3
         return q
 
-    def step_limit_s(self, t: float, dt: float, max_dT_K: float) -> float:
-        """Return the longest step [s] from ``t`` that bounds the imposed heating.
+    def step_limits_s(self, t: float, dt: float, max_dT_K: float) -> dict[str, float]:
+        """Return the longest step [s] from ``t`` under each bound on imposed heat.
 
         The chemistry of a step runs at the temperature of the step's start,
         so heat the triggers and shorts impose within the step would reach it
         one step late. Trigger sources and held patches may heat a grid cell
-        by ``_TRIGGER_DT_FRACTION * max_dT_K`` per step, shorts by
-        ``max_dT_K``. A held patch's share counts both its own temperature
-        change and the heat it conducts into the grid cells next to it.
-        Conduction may heat an awake grid cell of a battery cell that has not
-        run away by ``_APPROACH_DT_FRACTION * max_dT_K`` per step. A
-        source's power is the largest of its value at ``t``, at ``t + dt`` and
-        its mean over the step, so a pulse or ramp that starts, rises or stops
-        inside the step counts. As for the chemistry, the trigger and
-        conduction bounds are waived below 1 % of the shortest grid diffusion
-        time, so a strong trigger cannot stall the run. Returns inf while
-        nothing is imposed.
+        by ``_TRIGGER_DT_FRACTION * max_dT_K`` per step (``"trigger"``,
+        ``"held_change"``), and a held patch also the grid cells next to it
+        by conduction (``"held_conduction"``). Shorts may heat a grid cell by
+        ``max_dT_K`` (``"short"``). Conduction may heat an awake grid cell of
+        a battery cell that has not run away by ``_APPROACH_DT_FRACTION *
+        max_dT_K`` per step (``"approach"``). A source's power is the largest
+        of its value at ``t``, at ``t + dt`` and its mean over the step, so a
+        pulse or ramp that starts, rises or stops inside the step counts. As
+        for the chemistry, every bound but the short's is raised to at least
+        1 % of the shortest grid diffusion time, so a strong trigger cannot
+        stall the run. A bound is inf while it imposes nothing.
         """
+        trigger_dT_K = _TRIGGER_DT_FRACTION * max_dT_K
+        held_change_s = math.inf
+        for patch in self.held:
+            change_K = abs(patch.temperature_C(t + dt) - patch.temperature_C(t))
+            if change_K > trigger_dT_K:
+                held_change_s = min(held_change_s, dt * trigger_dT_K / change_K)
+
+        approach_dT_K = _APPROACH_DT_FRACTION * max_dT_K
+        limits = {
+            "trigger": self._trigger_limit_s(t, dt, trigger_dT_K),
+            "held_change": held_change_s,
+            "held_conduction": self.held_heating_limit_s(t + dt, trigger_dT_K),
+            "approach": self.approach_heating_limit_s(approach_dT_K),
+        }
+        floor_s = self.shortest_diffusion_s * 1e-2
+        limits = {name: max(value, floor_s) for name, value in limits.items()}
+        limits["short"] = self.short_step_limit_s(t, max_dT_K)
+        return limits
+
+    def _trigger_limit_s(self, t: float, dt: float, dT_K: float) -> float:
+        """Return the step [s] in which trigger sources heat a grid cell by dT_K."""
         rate_K_s = np.zeros(self.T.size)
         for source in self.sources:
             power_W = max(
@@ -581,19 +619,8 @@ class _RunawayModel:
                 abs(mean_over(source.power_W, t, t + dt)),
             )
             rate_K_s += power_W * source.weights_m3.ravel() / self.rho_cp
-        trigger_dT_K = _TRIGGER_DT_FRACTION * max_dT_K
         fastest = float(rate_K_s.max(initial=0.0))
-        limit_s = trigger_dT_K / fastest if fastest > 0 else math.inf
-
-        for patch in self.held:
-            change_K = abs(patch.temperature_C(t + dt) - patch.temperature_C(t))
-            if change_K > trigger_dT_K:
-                limit_s = min(limit_s, dt * trigger_dT_K / change_K)
-        limit_s = min(limit_s, self.held_heating_limit_s(t + dt, trigger_dT_K))
-        approach_dT_K = _APPROACH_DT_FRACTION * max_dT_K
-        limit_s = min(limit_s, self.approach_heating_limit_s(approach_dT_K))
-        limit_s = max(limit_s, self.shortest_diffusion_s * 1e-2)
-        return min(limit_s, self.short_step_limit_s(t, max_dT_K))
+        return dT_K / fastest if fastest > 0 else math.inf
 
     def held_heating_limit_s(self, t_end: float, dT_K: float) -> float:
         """Return the step [s] in which held patches heat a free grid cell by dT_K.
@@ -784,6 +811,7 @@ class _Stepper:
         self.stopped = False
         self.n_steps = 0
         self.n_rejected = 0
+        self.step_bounds: Counter[str] = Counter()
         self.max_C = float(model.T.max())
 
     def run(self, outputs: np.ndarray, duration_s: float) -> RunawayResult:
@@ -807,7 +835,6 @@ class _Stepper:
     def _advance_to(self, t: float, target: float) -> float:
         """Step from ``t`` to ``target`` [s]; return the time reached."""
         while target - t > 1e-9 * target:
-            dt = min(self.dt_s / 2**self.level, target - t)
             smallest_s = self.dt_s / 2**_MAX_HALVINGS
             if self.model.short_step_limit_s(t, self.max_dT_K) < smallest_s:
                 # Steps this short would stall the run, or stop advancing t.
@@ -820,9 +847,10 @@ class _Stepper:
                 )
                 self.stopped = True
                 return t
-            dt = min(dt, self.model.step_limit_s(t, dt, self.max_dT_K))
+            dt, bound = self._next_step(t, target)
             if self._try_step(t, dt):
                 t += dt
+                self.step_bounds[bound] += 1
                 continue
             if self.stopped:
                 return t
@@ -838,6 +866,22 @@ class _Stepper:
                 self.stopped = True
                 return t
         return t
+
+    def _next_step(self, t: float, target: float) -> tuple[float, str]:
+        """Return the next step [s] from ``t`` and the name of the bound that set it.
+
+        ``"dt_s"`` is the maximum step, ``"halved"`` the maximum step after
+        rejections, ``"output"`` the next output time, and the other names
+        those of :meth:`_RunawayModel.step_limits_s`.
+        """
+        bounds = {
+            "halved" if self.level else "dt_s": self.dt_s / 2**self.level,
+            "output": target - t,
+        }
+        dt = min(bounds.values())
+        bounds.update(self.model.step_limits_s(t, dt, self.max_dT_K))
+        bound = min(bounds, key=bounds.__getitem__)
+        return bounds[bound], bound
 
     def _try_step(self, t: float, dt: float) -> bool:
         model = self.model
@@ -888,7 +932,18 @@ class _Stepper:
         model = self.model
         rise_all = recorded.reshape(outputs.size, *model.shape)
         lost = model.energy_lost_J + model.energy_vented_J
-        logger.debug("runaway: %d steps, %d rejected", self.n_steps, self.n_rejected)
+        logger.debug(
+            "runaway: %d steps, %d rejected; accepted steps by bound: %s",
+            self.n_steps,
+            self.n_rejected,
+            dict(self.step_bounds),
+        )
+        if model.radiating_solver is not None:
+            logger.debug(
+                "runaway: heat step matrix factorised %d times, reused %d times",
+                model.radiating_solver.n_factorisations,
+                model.radiating_solver.n_reused,
+            )
         return RunawayResult(
             times_s=outputs,
             rise_K=rise_all[:, 0].copy(),
@@ -906,6 +961,7 @@ class _Stepper:
             energy_short_J=model.energy_short_J,
             n_steps=self.n_steps,
             n_rejected=self.n_rejected,
+            step_bounds=dict(self.step_bounds),
         )
 
 

@@ -29,7 +29,7 @@ SMALL = (
     "--set",
     "split.test_anomalous=3",
     "--set",
-    "frames.n_frames=8",
+    "frames.n_frames=9",
     "--set",
     "output.shard_size=2",
 )

@@ -390,3 +390,25 @@ def test_stretch_metadata_maps_rise_to_stored(data_dir, tmp_path):
             assert error.max() <= frame.encoding.quantum
             checked += 1
     assert checked == 2
+
+
+@pytest.mark.parametrize(
+    ("counts", "warned"),
+    [((2, 1, 2), False), ((3, 1, 2), True), ((0, 1, 6), False)],
+)
+def test_split_past_frames_logged(counts, warned, caplog):
+    # Five frames: 2 + 1 + 2 fit, 3 + 1 + 2 leave one anomaly on a frame
+    # that the training count picks, and no training frames are never logged.
+    recipe = load_demo_recipe(
+        overrides=[
+            f"split.{key}={value}"
+            for key, value in zip(
+                ("train_normal", "test_normal", "test_anomalous"), counts, strict=True
+            )
+        ]
+    ).recipe
+    with caplog.at_level("INFO", logger="thermosynth.samples"):
+        plan_split(recipe, 5, source="demo.yaml")
+
+    assert ("the last 1 test anomalies" in caplog.text) == (counts == (3, 1, 2))
+    assert ("split asks for" in caplog.text) == warned

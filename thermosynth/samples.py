@@ -223,7 +223,32 @@ def plan_split(recipe: Recipe, n_frames: int, *, source: str = "recipe") -> Plan
     anomalous = (
         [cycle[i % len(cycle)] for i in range(split.test_anomalous)] if cycle else []
     )
+    _log_wrapped_anomalies(recipe, n_frames, source)
     return Plan(train, test_normal, anomalous)
+
+
+def _log_wrapped_anomalies(recipe: Recipe, n_frames: int, source: str) -> None:
+    """Log where some test anomalies take frames that split.train_normal sets.
+
+    The message is at INFO level (``-v``): small sources, such as the demo's
+    24 frames, wrap on purpose. Without training frames the wrap-around is
+    the source's size alone, so it is not logged then.
+    """
+    split = recipe.split
+    wrapped = split.train_normal + split.test_normal + split.test_anomalous - n_frames
+    if wrapped <= 0 or split.test_anomalous == 0 or split.train_normal == 0:
+        return
+    logger.info(
+        "%s: split asks for %d samples from %d frames, so the last %d test "
+        "anomalies reuse frames whose choice depends on split.train_normal; to "
+        "keep the test set when split.train_normal changes, keep "
+        "split.train_normal + split.test_normal + split.test_anomalous at most %d",
+        source,
+        n_frames + wrapped,
+        n_frames,
+        min(wrapped, split.test_anomalous),
+        n_frames,
+    )
 
 
 @dataclass(frozen=True)

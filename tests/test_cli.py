@@ -1463,3 +1463,19 @@ def test_empty_split_names_split_keys(capsys, tmp_path):
     )
     assert_one_line_error(code, err, message)
     assert not (tmp_path / "o").exists()
+
+
+def test_set_with_space_names_the_form(capsys, tmp_path):
+    out = tmp_path / "out"
+    args = ["--set", "split.train_normal", "5", "-o", str(out)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--demo", *args])
+    err = capsys.readouterr().err
+
+    assert exit_info.value.code == 2
+    assert err.strip().splitlines() == [
+        "thermosynth: error: --set takes KEY=VALUE as one argument, got "
+        "'--set split.train_normal'; write --set split.train_normal=VALUE; "
+        "see 'thermosynth --help'"
+    ]
+    assert not out.exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
     arguments = _attach_dash_values(sys.argv[1:] if argv is None else argv)
+    _check_set_pairs(parser, arguments)
     args = parser.parse_args(arguments)
     # The validation reports record the command line that wrote them.
     args.command_line = ["thermosynth", *arguments]
@@ -154,6 +156,16 @@ def _attach_dash_values(argv: Sequence[str]) -> list[str]:
                 continue
         joined.append(token)
     return joined
+
+
+def _check_set_pairs(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Reject ``--set KEY VALUE``, which argparse would report as a stray VALUE."""
+    for option, value in itertools.pairwise(argv):
+        if option == "--set" and "=" not in value and not value.startswith("-"):
+            parser.error(
+                f"--set takes KEY=VALUE as one argument, got '--set {value}'; "
+                f"write --set {value}=VALUE"
+            )
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):

@@ -322,7 +322,7 @@ def _pixel_excess(
     """Return the excess radiance per pixel, the mean over its samples if any.
 
     ``rise_K`` is (H, W), or (H, W, s) with ``s`` samples of each pixel's
-    footprint; the per-pixel ``true_K``, ``true_radiance`` and
+    footprint. The per-pixel ``true_K``, ``true_radiance`` and
     ``emissivity`` apply to all of a pixel's samples.
     """
     if rise_K.ndim == 2:

@@ -86,24 +86,9 @@ def warp_plane(
     """Warp one layout plane to frame pixels, averaged over each pixel.
 
     Each pixel is the mean of the ``samples x samples`` values that
-    `warp_samples` returns for it. With ``samples == 1`` this is one bilinear
-    sample at the pixel's centre.
-
-    Parameters
-    ----------
-    plane : ndarray
-        (ny, nx) float32 or float64 field on the layout grid.
-    homography : ndarray
-        (3, 3) map from layout indices to frame pixels.
-    frame_shape : (int, int)
-        Frame size (H, W) [px].
-    samples : int
-        Samples per pixel side, from `samples_per_pixel`.
-
-    Returns
-    -------
-    ndarray
-        (H, W), dtype of ``plane``.
+    `warp_samples`, which takes the same arguments, returns for it. With
+    ``samples == 1`` this is one bilinear sample at the pixel's centre.
+    Returns an (H, W) array of ``plane``'s dtype.
     """
     height, width = frame_shape
     k = int(samples)

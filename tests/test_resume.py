@@ -634,3 +634,19 @@ def test_killed_swap_restored_by_next_run(reference, out, capsys, caplog):
         r.getMessage() for r in caplog.records if r.name == "thermosynth.output.atomic"
     ]
     assert restored.startswith(f"restored the earlier output {out} from {retired}")
+
+
+def test_resume_newer_sampling_names_writer(reference, out, capsys):
+    finished_output(reference)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["sampling_version"] = 3
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+    assert main(generate_args(out, "--resume")) == 2
+    err = capsys.readouterr().err
+
+    assert "has sampling_version 3, but this thermosynth draws samples by " in err
+    assert err.rstrip().endswith(
+        "pass --overwrite to write the output again, or resume with the newer "
+        "thermosynth that wrote it"
+    )

@@ -464,11 +464,16 @@ def _check_sampling_version(target: Path, manifest: dict[str, Any]) -> None:
     version = manifest.get("sampling_version", 1)
     if version == SAMPLING_VERSION:
         return
+    newer = (
+        ", or resume with the newer thermosynth that wrote it"
+        if isinstance(version, int) and version > SAMPLING_VERSION
+        else ""
+    )
     raise OutputError(
         f"--resume cannot reuse {target}: its {MANIFEST} has sampling_version "
         f"{version}, but this thermosynth draws samples by version "
         f"{SAMPLING_VERSION}, so the same recipe now gives other frames and "
-        "anomalies; pass --overwrite to write the output again"
+        f"anomalies; pass --overwrite to write the output again{newer}"
     )
 
 

@@ -29,6 +29,24 @@ def add_results_file(parser: argparse.ArgumentParser, default: Path) -> None:
     )
 
 
+def add_seeds(parser: argparse.ArgumentParser, what: str, default: int = 3) -> None:
+    """Add ``--seeds``, the number of training seeds from 0, at least 1."""
+    parser.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=default,
+        help=f"{what} (default {default})",
+    )
+
+
+def _positive_int(text: str) -> int:
+    """Parse a count of at least 1; argparse reports the error on one line."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is invalid; give 1 or more")
+    return value
+
+
 def recorded_command(script: str, output: Path, default: Path) -> str:
     """Return the command line that a results file records.
 

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import torch
+from _cli import add_seeds
 from pv_transfer import DATA, ROOT, build_data, format_values, pv_generators
 
 from thermosynth.validation.detectors import Classifier
@@ -68,7 +69,7 @@ def table(runs: list[dict], names: list[str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds, from 0")
+    add_seeds(parser, "training seeds, from 0")
     parser.add_argument("--jobs", type=int, default=2, help="training processes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -73,7 +73,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _cli import script_parser
+from _cli import add_seeds, script_parser
 from pv_transfer import (
     DATA,
     HOTSPOT_CLASSES,
@@ -513,9 +513,7 @@ def main() -> None:
         default=0,
         help="seed of the data split, not of training (default 0)",
     )
-    parser.add_argument(
-        "--seeds", type=int, default=3, help="training seeds per variant (default 3)"
-    )
+    add_seeds(parser, "training seeds per variant")
     parser.add_argument(
         "--steps",
         type=int,

@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from _cli import add_results_file, recorded_command, script_parser
+from _cli import add_results_file, add_seeds, recorded_command, script_parser
 from pv_dev_split import ROOT, dev_split
 from pv_hotspot_features import FEATURES
 from pv_transfer import format_values
@@ -211,9 +211,7 @@ def feature_matrix(frames: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = script_parser(__doc__)
     add_results_file(parser, OUT)
-    parser.add_argument(
-        "--seeds", type=int, default=3, help="training seeds of the CNN (default 3)"
-    )
+    add_seeds(parser, "training seeds of the CNN")
     args = parser.parse_args()
     command = recorded_command(__file__, args.output, OUT)
     start = time.perf_counter()

@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 import torch
-from _cli import add_results_file, recorded_command, script_parser
+from _cli import add_results_file, add_seeds, recorded_command, script_parser
 from pv_dev_split import _STATE as STATE
 from pv_dev_split import (
     ROOT,
@@ -126,9 +126,7 @@ def table(runs: list[dict], groups: np.ndarray) -> list[str]:
 def main() -> None:
     parser = script_parser(__doc__)
     add_results_file(parser, OUT)
-    parser.add_argument(
-        "--seeds", type=int, default=3, help="training seeds of DRAEM (default 3)"
-    )
+    add_seeds(parser, "training seeds of DRAEM")
     args = parser.parse_args()
     command = recorded_command(__file__, args.output, OUT)
     torch.set_num_threads(1)

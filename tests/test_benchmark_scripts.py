@@ -93,3 +93,20 @@ def test_help_writes_no_results(help_runs):
     ]
     assert written == []
     assert not (copy / "results").exists()
+
+
+def test_add_seeds_rejects_zero(capsys):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from _cli import add_seeds, script_parser
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    parser = script_parser("seeds")
+    add_seeds(parser, "training seeds")
+
+    assert parser.parse_args(["--seeds", "2"]).seeds == 2
+    assert parser.parse_args([]).seeds == 3
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--seeds", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --seeds: 0 is invalid; give 1 or more" in capsys.readouterr().err

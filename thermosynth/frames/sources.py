@@ -14,7 +14,7 @@ same object and work done per frame object (``Generator.prepare``) is reused.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -261,6 +261,16 @@ def _mask_size_error(
     )
 
 
+def mask_keys_in_name(keys: Iterable[str], name: str) -> list[str]:
+    """Return the per-camera mask keys that occur in ``name``'s file name.
+
+    A frame takes the mask of the one key its file name contains; none or
+    several is an error for the frame source.
+    """
+    file_name = Path(name).name
+    return [key for key in keys if key in file_name]
+
+
 def _pick_mask_path(spec: MaskSpec, key: str, name: str) -> tuple[str | Path, str]:
     """Choose the mask path for frame ``name`` from a path or a mapping.
 
@@ -270,8 +280,7 @@ def _pick_mask_path(spec: MaskSpec, key: str, name: str) -> tuple[str | Path, st
     if not isinstance(spec, Mapping):
         return spec, key  # type: ignore[return-value]
 
-    file_name = Path(name).name
-    matches = [part for part in spec if part in file_name]
+    matches = mask_keys_in_name(spec, name)
     if len(matches) != 1:
         found = "none" if not matches else ", ".join(matches)
         raise FrameError(

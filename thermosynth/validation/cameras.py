@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 import yaml
 
+from thermosynth.frames.sources import mask_keys_in_name
 from thermosynth.recipe.yaml12 import load_yaml
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,7 @@ def camera_in_name(name: str, keys: Iterable[str]) -> str | None:
 
     None also where several keys occur, as the generator rejects such a frame.
     """
-    file_name = Path(name.split("[")[0]).name
-    matches = [key for key in keys if key in file_name]
+    matches = mask_keys_in_name(keys, name.split("[")[0])
     return matches[0] if len(matches) == 1 else None
 
 

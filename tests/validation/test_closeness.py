@@ -12,6 +12,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+from frame_sets import frame_set
 
 from thermosynth.errors import FrameError, OutputError
 from thermosynth.frames.encodings import LinearEncoding
@@ -458,19 +459,6 @@ def test_mixed_units_rejected(flir_frames, tmp_path):
     assert not (tmp_path / "report").exists()
 
 
-def _frame_set(values, origin: Path, masks=None) -> FrameSet:
-    n = len(values)
-    return FrameSet(
-        values=values,
-        masks=masks,
-        indices=np.arange(n),
-        names=[f"frame {i}" for i in range(n)],
-        unit="K",
-        origin=origin,
-        kind="folder",
-    )
-
-
 def test_noiseless_normal_figures_nan(tmp_path, caplog):
     # Smooth frames without noise: their noise sigma is exactly 0, so the
     # per-pixel deviation was floored at 1e-12 and peak_z came out near 1e12.
@@ -484,8 +472,8 @@ def test_noiseless_normal_figures_nan(tmp_path, caplog):
 
     with caplog.at_level("WARNING", logger="thermosynth.validation.closeness"):
         report = closeness_report(
-            _frame_set(normal, tmp_path / "normal"),
-            _frame_set(hot, tmp_path / "pseudo", masks),
+            frame_set(normal, tmp_path / "normal"),
+            frame_set(hot, tmp_path / "pseudo", masks=masks),
             out_dir=tmp_path / "report",
             rng=np.random.default_rng(0),
             n_permutations=20,
@@ -526,7 +514,7 @@ def test_noisy_normal_has_only_the_small_set_note(copied):
 
 def test_too_few_normal_frames_name_split(tmp_path):
     rng = np.random.default_rng(5)
-    frames = _frame_set(_normal_frames(8, rng), tmp_path / "normal")
+    frames = frame_set(_normal_frames(8, rng), tmp_path / "normal")
 
     message = (
         r"only 8 normal frames in .*normal \(--normal\); closeness splits the "
@@ -548,9 +536,9 @@ def test_report_names_the_masks_used(tmp_path):
     part[:2] = False
 
     closeness_report(
-        _frame_set(_normal_frames(20, rng), tmp_path / "normal"),
-        _frame_set(hot, tmp_path / "pseudo", masks),
-        _frame_set(hot, tmp_path / "real", part),
+        frame_set(_normal_frames(20, rng), tmp_path / "normal"),
+        frame_set(hot, tmp_path / "pseudo", masks=masks),
+        frame_set(hot, tmp_path / "real", masks=part),
         out_dir=tmp_path / "report",
         rng=rng,
         n_permutations=20,

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from frame_sets import frame_set
 from real_frames import BATTERY_FRAMES, grey_frames
 from recorded_cameras import TWO_CAMERAS, write_recorded_dataset
 
@@ -32,20 +33,6 @@ def _report(normal, pseudo, out_dir: Path):
     )
 
 
-def _frame_set(values, origin: Path, cameras=None) -> FrameSet:
-    n = len(values)
-    return FrameSet(
-        values=values,
-        masks=None,
-        indices=np.arange(n),
-        names=[f"frame {i}" for i in range(n)],
-        unit="K",
-        origin=origin,
-        kind="folder",
-        cameras=cameras,
-    )
-
-
 def _two_camera_sets(tmp_path: Path) -> tuple[FrameSet, FrameSet]:
     """Return 20 noisy normal frames per camera and 4 noiseless hot ones each.
 
@@ -61,8 +48,8 @@ def _two_camera_sets(tmp_path: Path) -> tuple[FrameSet, FrameSet]:
     hot[:, HOT[0], HOT[1]] += 5.0
     hot_cameras = ("CAM1",) * 4 + ("CAM2",) * 4
     return (
-        _frame_set(normal, tmp_path / "normal", cameras),
-        _frame_set(hot, tmp_path / "pseudo", hot_cameras),
+        frame_set(normal, tmp_path / "normal", cameras=cameras),
+        frame_set(hot, tmp_path / "pseudo", cameras=hot_cameras),
     )
 
 

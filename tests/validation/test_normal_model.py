@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from frame_sets import frame_set
 
 from thermosynth.validation.closeness import contrast_against_normal
 from thermosynth.validation.io import FrameSet
@@ -20,26 +19,12 @@ SHAPE = (16, 12)
 HOT = (slice(6, 9), slice(4, 7))
 
 
-def _frame_set(values, cameras, names=None) -> FrameSet:
-    n = len(values)
-    return FrameSet(
-        values=values,
-        masks=None,
-        indices=np.arange(n),
-        names=names or [f"frame {i}" for i in range(n)],
-        unit="K",
-        origin=Path("frames"),
-        kind="folder",
-        cameras=cameras,
-    )
-
-
 def _two_camera_reference() -> FrameSet:
     """Return 3 frames per camera whose HOT contrasts are -1, 0, 1 and 29, 30, 31."""
     frames = np.full((6, *SHAPE), 10.0)
     for i, contrast in enumerate((-1.0, 0.0, 1.0, 29.0, 30.0, 31.0)):
         frames[i][HOT] += contrast
-    return _frame_set(frames, ("CAM1",) * 3 + ("CAM2",) * 3)
+    return frame_set(frames, cameras=("CAM1",) * 3 + ("CAM2",) * 3)
 
 
 def test_per_camera_contrast_exact():
@@ -85,9 +70,9 @@ def test_camera_with_one_frame_uses_pooled():
 
 def test_cameras_from_names_use_recorded_keys():
     values = np.zeros((3, *SHAPE))
-    recorded = _frame_set(values, ("CAM1", "CAM2", None))
+    recorded = frame_set(values, cameras=("CAM1", "CAM2", None))
     names = ["a_CAM2_thermal.png", "b_CAM1_thermal.png", "c_thermal.png"]
-    folder = _frame_set(values, None, names)
+    folder = frame_set(values, names=names)
 
     named = with_cameras_from_names({"pseudo": recorded, "normal": folder})
 
@@ -102,9 +87,9 @@ def test_camera_note_only_where_pooled():
     reference = _two_camera_reference()
     models = NormalModels.fit(reference, noise_floor=0.5)
     known = {"normal_reference": reference, "pseudo": reference}
-    unknown = _frame_set(reference.values, None)
+    unknown = frame_set(reference.values)
     one_camera = {
-        "normal_reference": _frame_set(reference.values, ("CAM1",) * 6),
+        "normal_reference": frame_set(reference.values, cameras=("CAM1",) * 6),
         "pseudo": unknown,
     }
 

@@ -21,7 +21,7 @@ coefficients of a fit on all frames. Writes
 benchmarks/results/pv_hotspot_ceiling.md, or the file given with ``-o``.
 
 The rule, fixed before the run: if neither detector reaches 0.85 on the
-pooled out-of-fold Hot-Spot AUROC, the 0.90 goal likely asks more than
+pooled out-of-fold Hot-Spot AUROC, the 0.90 goal likely needs more than
 these labels and frames carry.
 
     OMP_NUM_THREADS=1 python benchmarks/pv_hotspot_ceiling.py [--seeds 3]

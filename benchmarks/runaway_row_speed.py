@@ -1,8 +1,9 @@
 """Time runaway spreading along a row of six prismatic cells on a 4 mm grid.
 
-Runs the physics of a user's six-cell runaway recipe without frames: cells
-of 148 x 91 x 27 mm (prismatic_cell) with 4 mm thermal pads, one layer,
-h_top 8 W m-2 K-1 with emissivity 0.9, h_bottom 300 W m-2 K-1, dt 5 s. A
+Runs the physics of a user's six-cell runaway recipe without frames. The
+cells are 148 x 91 x 27 mm (prismatic_cell) with 4 mm thermal pads, in one
+layer. The top face loses 8 W m-2 K-1 and radiates with emissivity 0.9,
+the bottom face loses 300 W m-2 K-1, and dt is 5 s. A
 600 W internal short of 12 mm radius in cell 5, 20 mm from its edge next to
 cell 4, stops at 160 s; power and stop time are the middle of the recipe's
 draws. Cells vent (2 kJ, heat capacity to 0.9), and a separator short of

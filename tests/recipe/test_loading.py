@@ -117,6 +117,32 @@ def test_bool_or_string_number_rejected(override, key):
         parse(overrides=(override,))
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=true", r"key 'seed' = True is invalid: .* not true or false"),
+        ("seed='3'", r"key 'seed' = '3' is invalid: .* remove the quotes"),
+        ("split.train_normal=' 20'", r"key 'split\.train_normal' = ' 20'"),
+        ("physics.n_layers=false", r"key 'physics\.n_layers' = False"),
+        ("seed=first", r"key 'seed' = 'first' is invalid: .* unable to parse"),
+    ],
+)
+def test_bool_or_string_integer_rejected(override, message):
+    with pytest.raises(RecipeError, match=message):
+        parse(overrides=(override,))
+
+
+def test_dict_recipe_bool_seed_rejected():
+    data = yaml.safe_load(MINIMAL)
+    data["seed"] = True
+
+    with pytest.raises(RecipeError, match=r"<dict>: key 'seed' = True is invalid"):
+        load_recipe(data)
+
+    data["seed"] = 3.0
+    assert load_recipe(data).recipe.seed == 3
+
+
 def test_emissivity_pair_with_list_name_rejected():
     # A list as a region name is unhashable: rejected, not a TypeError.
     override = "physics.emissivity_top_regions=[[[], 0.1]]"

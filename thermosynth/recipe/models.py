@@ -7,12 +7,14 @@ work. Paths are resolved against the recipe file's folder by the loader.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -32,6 +34,20 @@ PositiveFloat = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 CelsiusFloat = Annotated[float, Strict(), Field(gt=-273.15, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Strict(), Field(gt=0, le=1)]
+
+
+def _reject_bool_and_number_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("it should be an integer, not true or false")
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9_.]+\s*", value):
+        raise ValueError("it should be an integer, not a string; remove the quotes")
+    return value
+
+
+# pydantic's lax int reads a YAML true as 1 and "20" as 20, so those are
+# rejected first. Other text fails pydantic's own check. numpy integers and
+# whole floats such as 20.0 still pass.
+Integer = Annotated[int, BeforeValidator(_reject_bool_and_number_text)]
 
 
 def _non_empty_rect(rect: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -207,7 +223,7 @@ class SyntheticFrames(_Model):
 
     kind: Literal["synthetic"]
     on_error: OnError = "raise"
-    n_frames: Annotated[int, Field(ge=1)] = 40
+    n_frames: Annotated[Integer, Field(ge=1)] = 40
     shape: tuple[int, int] = (120, 160)
 
 
@@ -309,7 +325,7 @@ class PhysicsSpec(_Model):
     # Layout region name -> emissivity of that region's top-face cells, in
     # place of emissivity_top. Where regions overlap, the later key wins.
     emissivity_top_regions: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
-    n_layers: Annotated[int, Field(ge=1, le=MAX_N_LAYERS)] = 1
+    n_layers: Annotated[Integer, Field(ge=1, le=MAX_N_LAYERS)] = 1
     dt_s: PositiveFloat = 2.0
     # "adi" splits each implicit step by direction (thermosynth.physics.adi).
     # Scenarios with held patches or stiffly coupled layers go to "fast",
@@ -587,16 +603,16 @@ class BlendSpec(_Model):
     threshold: PositiveFloat | None = None
     noise_multiple: PositiveFloat = 3.0
     edge: Literal["cut", "taper"] = "taper"
-    min_area_px: Annotated[int, Field(ge=1)] = 1
-    max_tries: Annotated[int, Field(ge=1)] = 10
+    min_area_px: Annotated[Integer, Field(ge=1)] = 1
+    max_tries: Annotated[Integer, Field(ge=1)] = 10
 
 
 class SplitSpec(_Model):
     """How many samples go where."""
 
-    train_normal: Annotated[int, Field(ge=0)] = 20
-    test_normal: Annotated[int, Field(ge=0)] = 10
-    test_anomalous: Annotated[int, Field(ge=0)] = 10
+    train_normal: Annotated[Integer, Field(ge=0)] = 20
+    test_normal: Annotated[Integer, Field(ge=0)] = 10
+    test_anomalous: Annotated[Integer, Field(ge=0)] = 10
 
 
 class OutputSpec(_Model):
@@ -611,7 +627,7 @@ class OutputSpec(_Model):
     folder_headroom: PositiveFloat = 1.0
     """Room above the first frame's range in the 8-bit folder scale, in units
     of that frame's span (max - min). Hotter pixels clip at level 255."""
-    shard_size: Annotated[int, Field(ge=1)] = 256
+    shard_size: Annotated[Integer, Field(ge=1)] = 256
     """Samples per shard file; fixed by the recipe so output is the same for any
     number of workers."""
 
@@ -630,8 +646,8 @@ class BankSpec(_Model):
 
     path: Path = Path("thermosynth-bank.h5")
     mode: Literal["off", "build", "reuse"] = "off"
-    size: Annotated[int, Field(ge=1)] | None = None
-    reuse_per_entry: Annotated[int, Field(ge=1)] = 8
+    size: Annotated[Integer, Field(ge=1)] | None = None
+    reuse_per_entry: Annotated[Integer, Field(ge=1)] = 8
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -693,7 +709,7 @@ MAX_FOLDER_SAMPLES = 1_000_000
 class Recipe(_Model):
     """A complete, validated recipe."""
 
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[Integer, Field(ge=0)] = 0
     frames: FrameSpec
     layout: LayoutSpec
     materials: dict[str, dict[str, Any]] = {}

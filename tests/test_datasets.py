@@ -465,6 +465,34 @@ def module_items(data_dir):
     return dataset, items
 
 
+@pytest.fixture(scope="module")
+def stretched_items(data_dir):
+    """Return a 2-slot dataset of the inferno module, with normals, and 8 items.
+
+    The recipe's ``camera.gain: stretch`` maps items 0 and 4 back onto the
+    palette, as their hot spots rise above its top level.
+    """
+    loaded = load_recipe(
+        RECIPES / "battery-station-inferno.yaml", overrides=INFERNO_MODULE
+    )
+    dataset = OnTheFlyDataset(
+        loaded, length=8, anomaly_fraction=1.0, bank_size=2, with_normal=True
+    )
+    return dataset, [dataset[i] for i in range(len(dataset))]
+
+
+def test_on_the_fly_palette_image_decodes(stretched_items):
+    dataset, items = stretched_items
+
+    for i, item in enumerate(items):
+        pixels = item["image"].permute(1, 2, 0).numpy()
+        decoded = dataset.encoding(i).decode(pixels)
+        stored = dataset.encoding(i).decode(pixels.astype(np.uint8))
+        assert item["image"].dtype == torch.float32
+        assert decoded.shape == item["mask"].shape
+        np.testing.assert_array_equal(decoded, stored)
+
+
 def test_on_the_fly_bank_varies_power_and_mirror(module_items):
     dataset, items = module_items
     metadata = [json.loads(item["metadata"]) for item in items]

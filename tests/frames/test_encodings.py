@@ -117,8 +117,29 @@ def test_palette_rejects_pixels_without_rgb_axis(shape):
 def test_palette_rejects_16_bit_pixels():
     encoding = PaletteEncoding(palette_lut("gray"), low=0.0, high=1.0)
 
-    with pytest.raises(FrameError, match="needs uint8 pixels, got uint16"):
+    with pytest.raises(FrameError, match="needs uint8 pixels or .*, got uint16"):
         encoding.decode(np.zeros((2, 2, 3), np.uint16))
+
+
+def test_palette_decodes_whole_float_levels():
+    lut = palette_lut("inferno")
+    encoding = PaletteEncoding(lut, low=20.0, high=45.5)
+    pixels = lut[None, [0, 51, 255]]
+
+    floats = encoding.decode(pixels.astype(np.float32))
+
+    np.testing.assert_array_equal(floats, encoding.decode(pixels))
+    np.testing.assert_allclose(floats, [[20.0, 25.1, 45.5]])
+
+
+@pytest.mark.parametrize("bad", [0.5, 256.0, -1.0, np.nan])
+def test_palette_rejects_float_off_levels(bad):
+    encoding = PaletteEncoding(palette_lut("inferno"), low=0.0, high=1.0)
+    pixels = np.zeros((2, 2, 3), np.float32)
+    pixels[1, 0, 2] = bad
+
+    with pytest.raises(FrameError, match=rf"float32 pixels such as {bad}; pass"):
+        encoding.decode(pixels)
 
 
 def test_palette_rejects_bad_lut():

@@ -269,10 +269,30 @@ class PaletteEncoding:
 
 def _pack_rgb(raw: np.ndarray) -> np.ndarray:
     """Pack 8-bit RGB pixels (..., 3) into one int64 key per pixel."""
-    if raw.dtype != np.uint8:
-        raise FrameError(f"palette decoding needs uint8 pixels, got {raw.dtype}")
-    rgb = raw.reshape(-1, 3).astype(np.int64)
+    rgb = _whole_levels(raw).reshape(-1, 3).astype(np.int64)
     return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+
+
+def _whole_levels(raw: np.ndarray) -> np.ndarray:
+    """Convert RGB pixels to uint8, accepting floats that hold whole levels 0..255.
+
+    Dataset items hold a palette frame's levels as float32 by default, so
+    their ``image`` decodes without a cast.
+    """
+    if raw.dtype == np.uint8:
+        return raw
+    expected = "palette decoding needs uint8 pixels or floats of whole levels 0..255"
+    if not np.issubdtype(raw.dtype, np.floating):
+        raise FrameError(f"{expected}, got {raw.dtype}; pass the stored uint8 pixels")
+
+    whole = (raw >= 0) & (raw <= 255) & (raw == np.round(raw))
+    if np.all(whole):
+        return raw.astype(np.uint8)
+
+    raise FrameError(
+        f"{expected}, got {raw.dtype} pixels such as {raw[~whole][0]}; pass an "
+        "item's image before normalising it, or the stored uint8 pixels"
+    )
 
 
 def describe_encoding(encoding: Any) -> dict[str, Any]:

@@ -481,6 +481,26 @@ def stretched_items(data_dir):
     return dataset, [dataset[i] for i in range(len(dataset))]
 
 
+def test_on_the_fly_stretch_changes_outside_mask(stretched_items):
+    dataset, items = stretched_items
+    gains = []
+
+    for i, item in enumerate(items):
+        metadata = json.loads(item["metadata"])
+        gain, offset = metadata["stretch_gain"], metadata["stretch_offset"]
+        decode = dataset.encoding(i).decode
+        outside = ~item["mask"].numpy()
+        image = decode(item["image"].permute(1, 2, 0).numpy())[outside]
+        normal = decode(item["normal"].permute(1, 2, 0).numpy())[outside]
+        gains.append(gain)
+
+        # Each stored pixel rounds to the nearest of the palette's levels.
+        assert np.abs(image - (gain * normal + offset)).max() <= 0.5
+        assert bool(np.any(image != normal)) == (gain < 1.0)
+    assert min(gains) < 1.0
+    assert max(gains) == 1.0
+
+
 def test_on_the_fly_palette_image_decodes(stretched_items):
     dataset, items = stretched_items
 

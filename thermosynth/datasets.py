@@ -538,7 +538,11 @@ class OnTheFlyDataset(Dataset[Item]):
     with_normal : bool
         Also return ``normal``, the frame before blending, (C, H, W) in
         ``dtype``, as DRAEM-style models need to learn the restoration. It
-        equals ``image`` outside ``mask`` and in normal items.
+        equals ``image`` in normal items and, with ``camera.gain: fixed``,
+        outside ``mask``. With ``camera.gain: stretch`` an anomaly that
+        rises above the encoding's top level re-scales every valid pixel,
+        so such items (metadata ``stretch_gain`` below 1) differ outside
+        ``mask`` too.
     with_rise : bool
         Also return ``rise_K``, the simulated surface rise warped to the
         frame, before the camera [K], float32 (H, W), as

@@ -421,6 +421,38 @@ def test_on_the_fly_workers_match_single_process(banked):
         assert one["metadata"] == many["metadata"]
 
 
+def shuffled_epochs(dataset, num_workers):
+    """Return two epochs of shuffled batches from a loader seeded with 0."""
+    generator = torch.Generator().manual_seed(0)
+    loader = DataLoader(
+        dataset,
+        batch_size=2,
+        num_workers=num_workers,
+        shuffle=True,
+        generator=generator,
+    )
+    epochs = []
+    for epoch in range(2):
+        dataset.set_epoch(epoch)
+        epochs.append(list(loader))
+    dataset.set_epoch(0)
+    return epochs
+
+
+def test_on_the_fly_seeded_shuffle_repeats(banked):
+    first = shuffled_epochs(banked, num_workers=0)
+    again = shuffled_epochs(banked, num_workers=0)
+    workers = shuffled_epochs(banked, num_workers=2)
+
+    assert first[0][0]["index"].tolist() != first[1][0]["index"].tolist()
+    for batches in (again, workers):
+        for epoch, other in zip(first, batches, strict=True):
+            for one, many in zip(epoch, other, strict=True):
+                assert torch.equal(one["index"], many["index"])
+                assert torch.equal(one["image"], many["image"])
+                assert torch.equal(one["mask"], many["mask"])
+
+
 def test_on_the_fly_normal_is_frame_before_blend(loaded):
     dataset = OnTheFlyDataset(loaded, length=4, bank_size=1, with_normal=True)
     generator = dataset._worker_generator()

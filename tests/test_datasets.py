@@ -730,6 +730,12 @@ def test_on_the_fly_rejects_bad_options(loaded):
         OnTheFlyDataset(loaded, anomaly_fraction=1.5)
     with pytest.raises(RecipeError, match="bank_size = -1 is invalid"):
         OnTheFlyDataset(loaded, bank_size=-1)
+    with pytest.raises(RecipeError, match=r"anomaly_fraction = '0\.5' \(str\)"):
+        OnTheFlyDataset(loaded, anomaly_fraction="0.5")
+    with pytest.raises(RecipeError, match=r"anomaly_fraction = True \(bool\)"):
+        OnTheFlyDataset(loaded, anomaly_fraction=True)
+    with pytest.raises(RecipeError, match="anomaly_fraction = nan is invalid"):
+        OnTheFlyDataset(loaded, anomaly_fraction=float("nan"))
     with pytest.raises(RecipeError, match="length = 0 is invalid"):
         OnTheFlyDataset(loaded, length=0)
     no_train = load_demo_recipe(overrides=(*FAST_DEMO, "split.train_normal=0"))
@@ -741,6 +747,11 @@ def test_on_the_fly_rejects_bad_options(loaded):
 
     with pytest.raises(RecipeError, match="with_normal=True with a transform"):
         OnTheFlyDataset(loaded, transform=keep, with_normal=True)
+    numpy_options = OnTheFlyDataset(
+        loaded, anomaly_fraction=np.float32(0.25), bank_size=np.int64(2)
+    )
+    assert numpy_options.anomaly_fraction == 0.25
+    assert numpy_options.bank_size == 2
     dataset = OnTheFlyDataset(loaded, bank_size=1)
     with pytest.raises(ValueError, match="epoch = -1 is invalid"):
         dataset.set_epoch(-1)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import numbers
 import operator
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -951,12 +952,10 @@ def slot_scenarios(
 
 
 def _check_options(anomaly_fraction: float, bank_size: int, length: int | None) -> None:
-    if not 0.0 <= anomaly_fraction <= 1.0:
-        raise RecipeError(
-            f"anomaly_fraction = {anomaly_fraction} is invalid; give a "
-            "probability in 0..1"
-        )
-    if isinstance(bank_size, bool) or not isinstance(bank_size, int) or bank_size < 0:
+    _check_anomaly_fraction(anomaly_fraction)
+
+    is_int = isinstance(bank_size, int | np.integer)
+    if isinstance(bank_size, bool) or not is_int or bank_size < 0:
         raise RecipeError(
             f"bank_size = {bank_size!r} is invalid; give an int >= 0 (0 simulates "
             "every anomaly)"
@@ -970,6 +969,22 @@ def _check_options(anomaly_fraction: float, bank_size: int, length: int | None) 
         )
     if length < 1:
         raise RecipeError(f"length = {length} is invalid; give an int >= 1")
+
+
+def _check_anomaly_fraction(anomaly_fraction: float) -> None:
+    if isinstance(anomaly_fraction, bool) or not isinstance(
+        anomaly_fraction, numbers.Real
+    ):
+        raise RecipeError(
+            f"anomaly_fraction = {anomaly_fraction!r} "
+            f"({type(anomaly_fraction).__name__}) is invalid; give a float "
+            "probability in 0..1"
+        )
+    if not 0.0 <= anomaly_fraction <= 1.0:
+        raise RecipeError(
+            f"anomaly_fraction = {anomaly_fraction} is invalid; give a "
+            "probability in 0..1"
+        )
 
 
 def _as_loaded_recipe(

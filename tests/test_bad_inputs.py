@@ -355,6 +355,21 @@ def test_empty_ignore_rect_names_recipe(capsys, tmp_path):
     )
 
 
+def test_offset_without_scale(capsys, tmp_path):
+    write_frames(tmp_path / "frames")
+    frames = png_frames(tmp_path / "frames")
+    del frames["scale_per_level"]
+    recipe = write_recipe(tmp_path, frames)
+    code, err = run_cli(capsys, recipe)
+    assert_rejected(
+        code,
+        err,
+        r"frame_\d\d\.png contains uint16 levels, .*\(offset = -40 alone reads one "
+        r"level as 1 C\)",
+        tmp_path,
+    )
+
+
 def test_palette_does_not_match_image(capsys, tmp_path):
     write_frames(tmp_path / "frames")
     frames = {

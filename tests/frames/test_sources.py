@@ -214,6 +214,36 @@ def test_array_integer_needs_calibration(tmp_path):
         ArraySource(tmp_path / "counts.npy", unit="C").read(0)
 
 
+def test_uint16_offset_without_scale(data_dir):
+    # Raw 16-bit counts: with offset alone each count would read as 1 K.
+    source = ImageFolderSource(
+        data_dir / "radiometric-samples" / "flirpy",
+        pattern="example_radiometric.tiff",
+        unit="K",
+        offset=0.0,
+    )
+
+    with pytest.raises(FrameError) as error:
+        source.read(0)
+
+    assert "example_radiometric.tiff contains uint16 levels" in str(error.value)
+    assert "(offset = 0 alone reads one level as 1 K)" in str(error.value)
+
+
+def test_uint16_scale_without_offset(data_dir):
+    source = ImageFolderSource(
+        data_dir / "radiometric-samples" / "flirpy",
+        pattern="example_radiometric.tiff",
+        unit="K",
+        scale_per_level=0.04,
+    )
+
+    frame = source.read(0)
+
+    np.testing.assert_array_equal(frame.values, frame.raw * 0.04)
+    assert frame.raw.dtype == np.uint16
+
+
 def test_array_integer_calibrated(tmp_path):
     np.save(tmp_path / "counts.npy", np.full((2, 6, 6), 3000, np.uint16))
 

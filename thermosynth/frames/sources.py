@@ -338,10 +338,15 @@ def _linear_encoding(
             f"a calibration (scale_per_level, offset) gives values in C or K; "
             f"set unit='C' or unit='K' for {name}"
         )
-    if not calibrated and unit != "level" and np.issubdtype(dtype, np.integer):
+    if scale_per_level is None and unit != "level" and np.issubdtype(dtype, np.integer):
+        # An offset alone would read each level as 1 C or 1 K, so a 16-bit
+        # frame of 0.01 K levels would decode to thousands of degrees.
+        alone = ""
+        if offset is not None:
+            alone = f" (offset = {offset:g} alone reads one level as 1 {unit})"
         raise FrameError(
             f"{name} contains {dtype} levels, which need scale_per_level and offset to "
-            f"be read in {unit}; give the calibration or use unit='level'",
+            f"be read in {unit}{alone}; give the calibration or use unit='level'",
             keys=(
                 ("frames", "unit"),
                 ("frames", "scale_per_level"),

@@ -49,7 +49,11 @@ from thermosynth.output.atomic import (
     recover_replaced,
 )
 from thermosynth.output.folder import EightBitScale, FolderWriter
-from thermosynth.output.folder_levels import fit_folder_scale, log_folder_levels
+from thermosynth.output.folder_levels import (
+    fit_folder_scale,
+    folder_clipped,
+    log_folder_levels,
+)
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.overlap import check_apart_from_inputs
 from thermosynth.output.sample import Sample
@@ -216,7 +220,7 @@ def generate(
         recover_replaced(target)
         finished = finished_results(loaded, resume=resume, overwrite=overwrite)
         if finished is not None:
-            if any(result.folder_clipped_px for result in finished):
+            if any(folder_clipped(result) for result in finished):
                 scale = first_frame_size(Generator(loaded)).folder_scale
                 log_folder_levels(finished, scale)
             return replace(summarise(target, finished), already_complete=True)
@@ -897,12 +901,7 @@ class _Writers:
                 eight_bit=self._folder_scale,
             )
         if self._folder is not None and self._folder_scale is not None:
-            scale = self._folder_scale
-            clipped = scale.clipped_px(sample.raw, sample.mask)
-            if sample.label:
-                sample.metadata["folder_clipped_px"] = clipped
-            fit = scale.headroom_to_fit(sample.raw, sample.mask)
-            self._tally.note_folder_clipping(sample.index, clipped, fit)
+            self._note_folder_clipping(sample, frame, self._folder_scale)
         if self._hdf5 is not None:
             self._hdf5.write(sample)
         if self._folder is not None:
@@ -913,6 +912,24 @@ class _Writers:
         self._tally.add(frame.unit, anomaly)
         if sample.label:
             self._tally.note_rise(implausible_rise(sample.index, meta))
+
+    def _note_folder_clipping(
+        self, sample: Sample, frame: Frame, scale: EightBitScale
+    ) -> None:
+        """Count the pixels that the 8-bit folder scale clips in a sample.
+
+        An anomalous sample counts its mask pixels, a normal one the frame's
+        valid pixels.
+        """
+        if not sample.label:
+            clipped = scale.clipped_px(sample.raw, frame.valid)
+            self._tally.note_normal_clipping(sample.index, clipped)
+            return
+
+        clipped = scale.clipped_px(sample.raw, sample.mask)
+        sample.metadata["folder_clipped_px"] = clipped
+        fit = scale.headroom_to_fit(sample.raw, sample.mask)
+        self._tally.note_folder_clipping(sample.index, clipped, fit)
 
     def close(self) -> None:
         try:

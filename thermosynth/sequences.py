@@ -739,6 +739,9 @@ class _ShardWriters:
         self, sample: SequenceSample, scale: EightBitScale
     ) -> None:
         """Count the mask pixels that the 8-bit folder scale clips, per frame."""
+        # NOTE: unlike still runs, normal sequences are not counted, because a
+        # sequence sample carries no valid-pixel mask; their clipped frames
+        # go without a warning.
         counts = [
             scale.clipped_px(raw, mask)
             for raw, mask in zip(sample.raw, sample.mask, strict=True)

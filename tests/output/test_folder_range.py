@@ -322,3 +322,55 @@ def test_sample_count_fits_folder_stems():
 
     hdf5_only = [*too_many, "output.folder=false"]
     assert load_demo_recipe(overrides=hdf5_only).recipe.output.folder is False
+
+
+def heater_recipe(data_dir, out, *extra: str):
+    """Load the demo recipe on the real heater frames, float [C], 11 x 11 px."""
+    frames = data_dir / "pouch-cell-heater-ir" / "Exp_E_T11x11_celsius.npy"
+    overrides = (
+        "frames={kind: arrays, unit: C, path: " + str(frames) + "}",
+        "registration={method: full_frame}",
+        "scenarios.internal_short.power_W=4.0",
+        "blend.min_area_px=1",
+        *FAST,
+        "split.train_normal=3",
+        "split.test_normal=3",
+        "split.test_anomalous=1",
+        f"output.dir={out}",
+        *extra,
+    )
+    return load_demo_recipe(overrides=overrides)
+
+
+def normal_clipped_px(out) -> dict[int, int]:
+    """Count each normal sample's pixels outside the folder's 8-bit scale."""
+    scale = json.loads((out / "folder" / "scale.json").read_text())
+    with h5py.File(out / "dataset.h5", "r") as h5:
+        frames = h5["frames"][:]
+        labels = h5["labels"][:]
+    levels = np.rint((frames - scale["raw_offset"]) / scale["raw_per_level"])
+    outside = ((levels < 0) | (levels > 255)).sum(axis=(1, 2))
+    return {i: int(n) for i, n in enumerate(outside) if not labels[i] and n}
+
+
+def test_clipped_normal_px_warned(data_dir, tmp_path, caplog):
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        generate(heater_recipe(data_dir, out), progress=False)
+
+    clipped = normal_clipped_px(out)
+    warnings = [r.message for r in caplog.records if "normal sample" in r.message]
+    assert len(clipped) >= 1
+    assert len(warnings) == 1
+    assert f" {sum(clipped.values())} valid pixels clipped" in warnings[0]
+    assert "output.folder_8bit: false" in warnings[0]
+
+
+def test_unclipped_normals_not_warned(data_dir, tmp_path, caplog):
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        generate(
+            heater_recipe(data_dir, out, "output.folder_8bit=false"), progress=False
+        )
+
+    assert not [r for r in caplog.records if "normal sample" in r.message]

@@ -87,6 +87,13 @@ def log_folder_levels(
 
     if any(result.folder_clipped_px for result in results):
         logger.warning("%s", clipping_message(results, scale, noun=noun))
+    if any(result.folder_clipped_normal_px for result in results):
+        logger.warning("%s", normal_clipping_message(results, scale, unit))
+
+
+def folder_clipped(result: ShardResult) -> bool:
+    """Return whether the 8-bit folder scale clipped any pixel of a shard."""
+    return bool(result.folder_clipped_px or result.folder_clipped_normal_px)
 
 
 def clipping_message(
@@ -111,6 +118,35 @@ def clipping_message(
         "above the first frame's maximum, in units of its span, max - min). "
         f"{_headroom_advice(results)} dataset.h5 keeps the full range. Each "
         f"{noun}'s {counts} its metadata's folder_clipped_px"
+    )
+
+
+def normal_clipping_message(
+    results: list[ShardResult], scale: EightBitScale, unit: str | None
+) -> str:
+    """Return the warning about normal samples that the 8-bit folder clips.
+
+    The scale is fitted to the first frame alone, so a first frame that is
+    nearly uniform, or colder or narrower than the rest, clips whole frames.
+    """
+    clipped = sorted(
+        entry for result in results for entry in result.folder_clipped_normal_px
+    )
+    first = ", ".join(str(index) for index, _ in clipped[:5])
+    subject = f"{len(clipped)} normal samples (such as {first}) have"
+    if len(clipped) == 1:
+        subject = f"normal sample {first} has"
+    covered = "the first frame's range"
+    if scale.value_per_level is not None and scale.value_offset is not None:
+        top = scale.value_offset + 255 * scale.value_per_level
+        covered = f"{scale.value_offset:.4g} to {top:.4g} {unit}"
+    return (
+        f"{subject} {sum(px for _, px in clipped)} valid pixels clipped at "
+        f"level 0 or 255 in folder/, because the 8-bit scale, fitted to the "
+        f"first frame, covers only {covered}, so anomalib reads those frames "
+        "flattened. Set output.folder_8bit: false to keep the frames' own "
+        "levels in folder/; a larger output.folder_headroom helps only "
+        "frames warmer than the first. dataset.h5 keeps the full range"
     )
 
 

@@ -84,6 +84,10 @@ class ShardResult:
         Sample index and the smallest ``output.folder_headroom`` that keeps
         its mask pixels at or below level 255, for each sample with pixels
         clipped there. None in markers of earlier versions, which lack it.
+    folder_clipped_normal_px : list of [int, int]
+        Sample index and count of valid pixels that the 8-bit folder scale
+        clips, for each normal sample with any. Markers of earlier versions
+        lack it.
     folder_files : dict of str to int
         Size [bytes] of each PNG that the shard wrote under ``folder/``, by
         path relative to the staging folder, which `load_result` checks.
@@ -99,6 +103,7 @@ class ShardResult:
     implausible_rises: list[list[Any]] = field(default_factory=list)
     folder_clipped_px: list[list[int]] = field(default_factory=list)
     folder_headroom_to_fit: list[list[Any]] | None = None
+    folder_clipped_normal_px: list[list[int]] = field(default_factory=list)
     folder_files: dict[str, int] = field(default_factory=dict)
 
 
@@ -115,6 +120,7 @@ class ShardTally:
     implausible_rises: list[list[Any]] = field(default_factory=list)
     folder_clipped_px: list[list[int]] = field(default_factory=list)
     folder_headroom_to_fit: list[list[Any]] = field(default_factory=list)
+    folder_clipped_normal_px: list[list[int]] = field(default_factory=list)
     folder_files: dict[str, int] = field(default_factory=dict)
 
     def add(self, frame_unit: str, anomaly: tuple[int, float] | None) -> None:
@@ -143,6 +149,11 @@ class ShardTally:
             self.folder_clipped_px.append([index, clipped_px])
         if headroom_to_fit is not None:
             self.folder_headroom_to_fit.append([index, headroom_to_fit])
+
+    def note_normal_clipping(self, index: int, clipped_px: int) -> None:
+        """Keep the count of a normal item's pixels clipped in the 8-bit folder."""
+        if clipped_px:
+            self.folder_clipped_normal_px.append([index, clipped_px])
 
     def commit(
         self,

@@ -443,8 +443,25 @@ def test_invalid_yaml():
         parse("frames: [unclosed")
     assert str(excinfo.value) == (
         "r.yaml: not valid YAML: expected ',' or ']', but got '<stream end>' at "
-        "line 1, column 18"
+        "line 1, column 18; check the indentation (spaces, not tabs), colons and "
+        "brackets on that line and the line above it"
     )
+
+
+def test_misindented_shipped_recipe(tmp_path):
+    lines = (RECIPES / "battery-station-inferno.yaml").read_text().splitlines()
+    row = lines.index("  gap_mm: 4.0")
+    lines[row] = " gap_mm: 4.0"
+    recipe = tmp_path / "station.yaml"
+    recipe.write_text("\n".join(lines))
+
+    with pytest.raises(RecipeError) as excinfo:
+        load_recipe(recipe)
+
+    message = str(excinfo.value)
+    assert message.startswith(f"{recipe}: not valid YAML: ")
+    assert f" at line {row + 1}, column 2; check the indentation" in message
+    assert "\n" not in message
 
 
 def test_recipe_must_be_mapping():

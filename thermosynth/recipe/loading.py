@@ -422,7 +422,17 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from None
+        fix = ""
+        if isinstance(exc, (yaml.scanner.ScannerError, yaml.parser.ParserError)):
+            # PyYAML's message ("expected <block end>") names the token that
+            # the parser met, not the change that fixes the recipe.
+            fix = (
+                "; check the indentation (spaces, not tabs), colons and brackets "
+                "on that line and the line above it"
+            )
+        raise RecipeError(
+            f"{source}: not valid YAML: {_yaml_problem(exc)}{fix}"
+        ) from None
     if data is None and _blank_or_comments(text):
         contents = "is empty" if not text.strip() else "contains only comments"
         raise RecipeError(

@@ -1207,7 +1207,9 @@ POST_LOAD_SET_ERRORS = [
         "battery-station-inferno.yaml",
         "frames.unit=C",
         (),
-        r"unit 'C' needs value_range=\(low, high\) for the palette",
+        r"frames\.unit is 'C', so frames\.value_range must give the values \[C\] "
+        r"of the palette's bottom and top colours, as value_range: \[low, high\]; "
+        r"add it, or set frames\.unit: level",
     ),
     (
         "battery-station-inferno.yaml",

@@ -377,8 +377,13 @@ def test_frames_in_another_palette_name_the_palette(tmp_path):
 def test_palette_unit_needs_range(tmp_path):
     folder = _write_frames(tmp_path / "frames", [np.zeros((4, 4, 3), np.uint8)], ".png")
 
-    with pytest.raises(FrameError, match="unit 'C' needs value_range"):
+    with pytest.raises(FrameError) as error:
         ImageFolderSource(folder, mode="palette", palette="inferno", unit="C")
+
+    assert str(error.value).startswith(
+        "frames.unit is 'C', so frames.value_range must give the values [C] of "
+        "the palette's bottom and top colours, as value_range: [low, high]; "
+    )
 
 
 def test_calibration_needs_temperature_unit(tmp_path):

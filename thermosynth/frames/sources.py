@@ -315,6 +315,27 @@ def _check_index(index: int, length: int) -> int:
     return index % length
 
 
+def _palette_range(
+    unit: str, value_range: tuple[float, float] | None, lut: np.ndarray
+) -> tuple[float, float]:
+    """Return the values of a palette's first and last colour [unit].
+
+    Without ``value_range`` the palette indices are the values, which only
+    unit ``level`` allows.
+    """
+    if value_range is not None:
+        return value_range
+    if unit != "level":
+        raise FrameError(
+            f"frames.unit is {unit!r}, so frames.value_range must give the "
+            f"values [{unit}] of the palette's bottom and top colours, as "
+            "value_range: [low, high]; add it, or set frames.unit: level for "
+            "frames without a fixed temperature scale",
+            keys=(("frames", "value_range"), ("frames", "unit")),
+        )
+    return (0.0, float(lut.shape[0] - 1))
+
+
 def _linear_encoding(
     dtype: np.dtype,
     unit: str,
@@ -552,14 +573,7 @@ class ImageFolderSource:
             )
 
         lut = palette_lut(palette)
-        if value_range is None:
-            if self.unit != "level":
-                raise FrameError(
-                    f"unit {self.unit!r} needs value_range=(low, high) for the palette",
-                    keys=(("frames", "value_range"), ("frames", "unit")),
-                )
-            value_range = (0.0, float(lut.shape[0] - 1))
-        low, high = value_range
+        low, high = _palette_range(self.unit, value_range, lut)
         return PaletteEncoding(lut, low=low, high=high, name=palette)
 
     def _check_colorbar(

@@ -29,6 +29,7 @@ from thermosynth.frames.sources import (
     _check_index,
     _check_unit,
     _linear_encoding,
+    _palette_range,
     _require_rgb8,
 )
 
@@ -100,16 +101,8 @@ class VideoSource:
             raise FrameError("video mode 'palette' needs a palette name, e.g. inferno")
 
         lut = palette_lut(palette)
-        if value_range is None:
-            if self.unit != "level":
-                raise FrameError(
-                    f"unit {self.unit!r} needs value_range=(low, high) for the palette",
-                    keys=(("frames", "value_range"), ("frames", "unit")),
-                )
-            value_range = (0.0, float(lut.shape[0] - 1))
-        return PaletteEncoding(
-            lut, low=value_range[0], high=value_range[1], name=palette
-        )
+        low, high = _palette_range(self.unit, value_range, lut)
+        return PaletteEncoding(lut, low=low, high=high, name=palette)
 
     @property
     def sources(self) -> list[str]:

@@ -166,6 +166,25 @@ def test_empty_recipe_file(capsys, tmp_path):
     assert_one_line_error(code, err, message)
 
 
+def test_output_option_expands_home(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    small = ("--set", "split.train_normal=1", "--set", "split.test_normal=1")
+    small += ("--set", "split.test_anomalous=0")
+
+    code, out, _ = run_cli(
+        capsys, "generate", "--demo", "--output=~/demo", "--no-progress", *small
+    )
+
+    assert code == 0
+    assert out.strip() == (
+        f"wrote 2 samples (0 anomalous, mean area 0.0 px, mean peak rise 0.00 K) "
+        f"to {tmp_path / 'home' / 'demo'}"
+    )
+    assert (tmp_path / "home" / "demo" / "dataset.h5").is_file()
+    assert not (tmp_path / "~").exists()
+
+
 def test_existing_output_needs_overwrite(capsys, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

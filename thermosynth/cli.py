@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from thermosynth import __version__
 from thermosynth.errors import RecipeError, ThermosynthError, command_line_message
-from thermosynth.recipe.loading import LoadedRecipe, load_demo_recipe, load_recipe
+from thermosynth.recipe.loading import (
+    LoadedRecipe,
+    expand_home,
+    load_demo_recipe,
+    load_recipe,
+)
 from thermosynth.recipe.origins import OptionOverride
 
 if TYPE_CHECKING:
@@ -452,7 +457,7 @@ class _OutputFolder(argparse.Action):
             raise argparse.ArgumentError(
                 self, f"the output folder is empty; give a folder path, {fix}"
             )
-        setattr(namespace, self.dest, Path(text))
+        setattr(namespace, self.dest, expand_home(Path(text)))
         namespace.output_option = f"{option_string or '-o'} {shlex.quote(text)}"
 
 

@@ -438,6 +438,28 @@ def test_binary_file_as_recipe_rejected(data_dir):
     )
 
 
+def test_recipe_paths_expand_home(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "data").symlink_to(data_dir)
+    station = "~/data/battery-station-inferno"
+    overrides = (
+        f"frames.path={station}/normal_masked",
+        f"frames.valid_mask.CAM1={station}/camera_masks/MASK_CAM1_thermal.png",
+        "output.dir=~/out/station",
+        "bank.path=~/bank.h5",
+    )
+
+    loaded = load_recipe(RECIPES / "battery-station-inferno.yaml", overrides=overrides)
+
+    recipe = loaded.recipe
+    station_dir = data_dir / "battery-station-inferno"
+    mask = station_dir / "camera_masks" / "MASK_CAM1_thermal.png"
+    assert recipe.frames.path.samefile(station_dir / "normal_masked")
+    assert recipe.frames.valid_mask["CAM1"].samefile(mask)
+    assert recipe.output.dir == tmp_path / "out" / "station"
+    assert recipe.bank.path == tmp_path / "bank.h5"
+
+
 def test_invalid_yaml():
     with pytest.raises(RecipeError) as excinfo:
         parse("frames: [unclosed")

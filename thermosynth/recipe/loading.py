@@ -648,22 +648,23 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, origins: KeyOrigins) -> Recip
                 f"{where}: key 'layout.path' = {mask_path!r} is invalid; give the "
                 "mask image's file path, relative to the recipe or absolute"
             )
-        resolved = Path(mask_path)
-        resolved = resolved if resolved.is_absolute() else base_dir / resolved
+        resolved = _from_base(Path(mask_path), base_dir)
         if not resolved.exists():
             raise RecipeError(
                 f"{where}: key 'layout.path': mask image not found: {resolved}"
             )
         layout = layout.model_copy(update={"path": _tidy(resolved.absolute())})
 
-    output_dir = recipe.output.dir
+    output_dir = expand_home(recipe.output.dir)
     if not output_dir.is_absolute():
         output_dir = tidy_path((base_dir / output_dir).absolute())
     # The bank file, like the output, may not exist yet. The copy keeps the
     # fields the recipe set, which tell whether it named a bank file.
     bank = recipe.bank
-    if not bank.path.is_absolute():
-        bank_path = tidy_path((base_dir / bank.path).absolute())
+    bank_path = expand_home(bank.path)
+    if not bank_path.is_absolute():
+        bank_path = tidy_path((base_dir / bank_path).absolute())
+    if bank_path != bank.path:
         fields = {**dict(bank), "path": bank_path}
         bank = type(bank).model_construct(bank.model_fields_set, **fields)
     return recipe.model_copy(
@@ -679,7 +680,7 @@ def _resolve_paths(recipe: Recipe, base_dir: Path, origins: KeyOrigins) -> Recip
 def _existing(
     path: Path, base_dir: Path, key: tuple[str, ...], origins: KeyOrigins
 ) -> Path:
-    resolved = (path if path.is_absolute() else base_dir / path).absolute()
+    resolved = _from_base(path, base_dir).absolute()
     if not resolved.exists():
         start = _relative_start(origins.source)
         raise RecipeError(
@@ -687,6 +688,25 @@ def _existing(
             f"found: {resolved}; fix the path (relative paths start at {start})"
         )
     return _tidy(resolved)
+
+
+def expand_home(path: Path) -> Path:
+    """Return ``path`` with a leading ``~`` or ``~user`` replaced by a home folder.
+
+    A recipe is not read by a shell, so ``frames.path: ~/frames`` would
+    otherwise name a folder called ``~`` inside the recipe's folder. A home
+    folder that cannot be found leaves ``path`` as written.
+    """
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
+def _from_base(path: Path, base_dir: Path) -> Path:
+    """Return ``path`` with ``~`` expanded, under ``base_dir`` where relative."""
+    path = expand_home(path)
+    return path if path.is_absolute() else base_dir / path
 
 
 def _check_image_folder(path: Path, source: str) -> None:

@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import pytest
 from interrupts import interrupt_replace
 from trees import read_tree
 
 from thermosynth import cli, pipeline
 from thermosynth.cli import main
+from thermosynth.datasets import HDF5Dataset
+from thermosynth.errors import FrameError
 from thermosynth.output.shards import SHARD_DIR
 from thermosynth.recipe import load_demo_recipe
 
@@ -650,3 +653,67 @@ def test_resume_newer_sampling_names_writer(reference, out, capsys):
         "pass --overwrite to write the output again, or resume with the newer "
         "thermosynth that wrote it"
     )
+
+
+def make_shard_old(folder: Path, number: int) -> None:
+    """Rewrite a shard as thermosynth wrote it before split_position existed."""
+    shard = folder / SHARD_DIR / f"shard-{number:06d}"
+    marker = json.loads(shard.with_suffix(".json").read_text())
+    assert marker.pop("metadata_version") == 2
+    shard.with_suffix(".json").write_text(json.dumps(marker, sort_keys=True))
+    with h5py.File(shard.with_suffix(".h5"), "r+") as h5:
+        records = [json.loads(text) for text in h5["metadata"][()]]
+        for record in records:
+            del record["split_position"]
+        h5["metadata"][...] = [json.dumps(r, sort_keys=True) for r in records]
+
+
+def test_resume_rewrites_shards_without_split_position(
+    reference, out, monkeypatch, capsys, caplog
+):
+    _, expected = reference
+    calls = _crash_after_three_shards(out, monkeypatch)
+    (staging,) = out.parent.glob(f".{out.name}.partial-*")
+    make_shard_old(staging, 0)
+    make_shard_old(staging, 1)
+
+    with caplog.at_level(logging.INFO, logger="thermosynth.pipeline"):
+        assert main([*generate_args(out, "--resume")]) == 0
+
+    assert calls == [0, 1, 3, 4, 5, 6, 7, 8, 9]
+    assert_same_tree(out, expected)
+    assert (
+        "shard 0: its samples' metadata are of version 1, not this "
+        "thermosynth's 2, so the shard is written again"
+    ) in caplog.messages
+    capsys.readouterr()
+
+
+def test_resume_keeps_complete_output_without_split_position(
+    reference, out, capsys, caplog
+):
+    finished_output(reference)
+    make_shard_old(out, 4)
+    before = read_tree(out)
+
+    with caplog.at_level(logging.INFO, logger="thermosynth.pipeline"):
+        assert main(generate_args(out, "--resume")) == 0
+
+    assert "already complete with 20 samples" in capsys.readouterr().out
+    assert read_tree(out) == before
+    assert (
+        f"{out}: 1 of its 10 shards were written by an earlier thermosynth, whose "
+        "sample metadata lack split_position; it is kept as it is, so pass "
+        "--overwrite to write it again with split_position"
+    ) in caplog.messages
+
+
+def test_old_output_has_no_split_positions(reference, out):
+    finished_output(reference)
+    make_shard_old(out, 4)
+    dataset = HDF5Dataset(out / "dataset.h5")
+
+    assert dataset[7]["split_position"] == 1
+    assert dataset[8]["split_position"] == -1
+    with pytest.raises(FrameError, match="row 8 of .* does not record split_pos"):
+        dataset.split_positions()

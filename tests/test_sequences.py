@@ -512,6 +512,7 @@ def test_sequence_test_set_ignores_train_count(monkeypatch):
         np.testing.assert_array_equal(other.raw, sample.raw)
         np.testing.assert_array_equal(other.mask, sample.mask)
     assert sum(sample.label for _, sample in first) == 2
+    assert [sample.metadata["split_position"] for _, sample in first] == [0, 0, 1]
 
 
 def unit_warnings(caplog) -> list[str]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from trees import assert_same_trees
 
+from thermosynth.datasets import HDF5Dataset
 from thermosynth.pipeline import generate
 from thermosynth.recipe import load_recipe
 
@@ -65,6 +66,17 @@ def split_files(out: Path, parts: tuple[str, ...], first: int) -> dict[str, byte
             name = path.relative_to(folder).with_stem(stem).as_posix()
             files[name] = path.read_bytes()
     return files
+
+
+def bytes_by_position(out: Path) -> dict[tuple[int, int], bytes]:
+    """Return each test sample's frame and mask bytes by (label, split_position)."""
+    dataset = HDF5Dataset(out / "dataset.h5", split="test")
+    content = {}
+    with h5py.File(out / "dataset.h5", "r") as h5:
+        for row, position in zip(dataset.rows, dataset.split_positions(), strict=True):
+            key = (int(h5["labels"][row]), int(position))
+            content[key] = h5["frames"][row].tobytes() + h5["masks"][row].tobytes()
+    return content
 
 
 def assert_same_rows(rows: dict[str, list], expected: dict[str, list]) -> None:
@@ -132,3 +144,20 @@ def test_more_test_normals_keep_first_frames(runs):
 
     assert len(other) == 4
     assert other[:2] == base
+
+
+def test_split_position_pairs_test_samples(runs):
+    base = bytes_by_position(runs["base"])
+    more = bytes_by_position(runs["more_train"])
+
+    assert sorted(base) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert more == base
+
+
+def test_split_positions_count_each_group(runs):
+    dataset = HDF5Dataset(runs["more_train"] / "dataset.h5")
+    positions = dataset.split_positions()
+
+    # 6 training normals, then 2 test normals and 2 test anomalies.
+    assert positions.tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 0, 1]
+    assert [dataset[i]["split_position"] for i in range(10)] == positions.tolist()

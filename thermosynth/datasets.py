@@ -14,6 +14,9 @@ batches:
 - ``split`` and ``kind``: str.
 - ``metadata``: the sample's metadata as a JSON string. Its keys differ between
   samples, which ``default_collate`` cannot batch as a dict.
+- ``split_position`` (`HDF5Dataset` only): int, the sample's position from 0
+  among the samples of its split and label, or -1 in files that do not
+  record it (see `HDF5Dataset.split_positions`).
 
 Neither dataset shares an open file between processes: the HDF5 file is opened
 on first read in each process, and the on-the-fly dataset rebuilds its frame
@@ -266,6 +269,7 @@ class HDF5Dataset(Dataset[Item]):
             metadata=json.loads(file["metadata"][row]),
         )
         item = sample_item(sample, self.dtype)
+        item["split_position"] = int(sample.metadata.get("split_position", -1))
         if self._sequences:
             item["image"] = to_sequence_tensor(sample.raw, self.dtype)
         if self.with_rise:
@@ -308,6 +312,35 @@ class HDF5Dataset(Dataset[Item]):
                 )
             table = file["closeness"][self.rows]
         return {name: table[name] for name in table.dtype.names or ()}
+
+    def split_positions(self) -> np.ndarray:
+        """Return each item's position among the samples of its split and label.
+
+        The result is int64 (len(self),), from 0 in each group (training
+        normals, test normals and test anomalies). A test sample keeps its
+        position, frame and draws when ``split.train_normal`` changes, while
+        its row and file name move. So the test samples of two outputs that
+        differ only in ``split.train_normal`` pair up by label and position.
+
+        Raises
+        ------
+        FrameError
+            If a sample's metadata does not record ``split_position``, as in
+            files written before thermosynth recorded it.
+        """
+        file = self._open()
+        records = file["metadata"][self.rows] if self.rows else []
+        positions = np.empty(len(self.rows), dtype=np.int64)
+        for i, record in enumerate(records):
+            position = json.loads(record).get("split_position")
+            if position is None:
+                raise FrameError(
+                    f"row {self.rows[i]} of {self.path} does not record "
+                    "split_position, because an earlier thermosynth wrote it; "
+                    "generate the output again with --overwrite"
+                )
+            positions[i] = position
+        return positions
 
     def encoding(self, index: int = 0) -> LinearEncoding | PaletteEncoding:
         """Build the encoding between item ``index``'s frame pixels and values.

@@ -56,7 +56,7 @@ from thermosynth.output.folder_levels import (
 )
 from thermosynth.output.hdf5 import HDF5Writer, write_master
 from thermosynth.output.overlap import check_apart_from_inputs
-from thermosynth.output.sample import Sample
+from thermosynth.output.sample import METADATA_VERSION, Sample
 from thermosynth.output.shards import (
     MANIFEST,
     SHARD_DIR,
@@ -457,7 +457,24 @@ def finished_results(
         )
 
     logger.info("%s already contains the complete output of this recipe", target)
-    return [result for result in results if result is not None]
+    complete = [result for result in results if result is not None]
+    _log_old_metadata(target, complete, hdf5=hdf5)
+    return complete
+
+
+def _log_old_metadata(target: Path, results: list[ShardResult], *, hdf5: bool) -> None:
+    """Log where a complete output's samples do not record ``split_position``."""
+    old = [r for r in results if r.n_written and r.metadata_version < METADATA_VERSION]
+    if not hdf5 or not old:
+        return
+    logger.info(
+        "%s: %d of its %d shards were written by an earlier thermosynth, whose "
+        "sample metadata lack split_position; it is kept as it is, so pass "
+        "--overwrite to write it again with split_position",
+        target,
+        len(old),
+        len(results),
+    )
 
 
 def _check_sampling_version(target: Path, manifest: dict[str, Any]) -> None:
@@ -552,7 +569,8 @@ def _sample_or_skip(
         reference.check(frame)
         if label:
             return generator.anomalous(index, frame), frame
-        return normal_sample(index, split, frame), frame
+        position = sample_key(generator.recipe.split, index)[2]
+        return normal_sample(index, split, frame, split_position=position), frame
     except (OutputError, RecipeError, SimulationError):
         # Skipping frames cannot help a scenario that the solver cannot run.
         raise
@@ -684,7 +702,11 @@ def _write_shards(
 
     hdf5 = loaded.recipe.output.hdf5
     done = {s.number: load_result(stage, s, hdf5=hdf5) for s in shards}
-    results = {number: r for number, r in done.items() if r is not None}
+    results = {
+        number: r
+        for number, r in done.items()
+        if r is not None and _reusable(r, hdf5=hdf5)
+    }
     todo = [shard for shard in shards if shard.number not in results]
     if results:
         logger.info("resuming: %d of %d shards complete", len(results), len(shards))
@@ -698,6 +720,26 @@ def _write_shards(
                 logger.warning("%s", message)
             results[result.number] = result
     return [results[shard.number] for shard in shards]
+
+
+def _reusable(result: ShardResult, *, hdf5: bool) -> bool:
+    """Return whether a resumed run keeps a complete shard as it is.
+
+    A shard file whose samples' metadata have another `METADATA_VERSION`,
+    such as one written before ``split_position`` existed, is written again.
+    Its samples are the same except for the metadata, so the output is the
+    output of an unbroken run.
+    """
+    if not hdf5 or not result.n_written or result.metadata_version == METADATA_VERSION:
+        return True
+    logger.info(
+        "shard %d: its samples' metadata are of version %d, not this "
+        "thermosynth's %d, so the shard is written again",
+        result.number,
+        result.metadata_version,
+        METADATA_VERSION,
+    )
+    return False
 
 
 def _join_shards(

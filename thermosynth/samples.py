@@ -359,7 +359,8 @@ class Generator:
             if label:
                 yield self.anomalous(index, frame), frame
             else:
-                yield normal_sample(index, split, frame), frame
+                position = sample_key(self.recipe.split, index)[2]
+                yield normal_sample(index, split, frame, split_position=position), frame
 
     def planned_scenario(self, index: int) -> str:
         """Name the scenario of anomalous sample ``index``, without simulating.
@@ -578,6 +579,7 @@ class Generator:
         )
         metadata = {
             "source_frame": frame.source,
+            "split_position": sample_key(recipe.split, index)[2],
             "encoding": describe_encoding(frame.encoding),
             "scenario": drawn.name,
             "kind": drawn.kind,
@@ -677,9 +679,21 @@ def record_and_blend(
     )
 
 
-def normal_sample(index: int, split: str, frame: Frame) -> Sample:
-    """Wrap an unchanged normal frame as a sample."""
+def normal_sample(
+    index: int, split: str, frame: Frame, *, split_position: int | None = None
+) -> Sample:
+    """Wrap an unchanged normal frame as a sample.
+
+    ``split_position``, the sample's position among the normal samples of
+    its split (`sample_key`), goes into the metadata where it is given.
+    """
     zeros = np.zeros(frame.shape, dtype=np.float32)
+    metadata: dict[str, Any] = {
+        "source_frame": frame.source,
+        "encoding": describe_encoding(frame.encoding),
+    }
+    if split_position is not None:
+        metadata["split_position"] = split_position
     return Sample(
         index=index,
         split=split,  # type: ignore[arg-type]
@@ -689,10 +703,7 @@ def normal_sample(index: int, split: str, frame: Frame) -> Sample:
         mask=np.zeros(frame.shape, dtype=bool),
         rise_K=zeros,
         recorded_rise=zeros,
-        metadata={
-            "source_frame": frame.source,
-            "encoding": describe_encoding(frame.encoding),
-        },
+        metadata=metadata,
     )
 
 

@@ -71,6 +71,7 @@ from thermosynth.pipeline import (
     file_attributes,
     finished_results,
     plan_split,
+    sample_key,
     sample_rng,
     summarise,
     with_skip_hint,
@@ -243,7 +244,12 @@ class SequenceGenerator:
         frames = self.read_window(entry)
         if entry.label:
             return self.anomalous(entry.index, frames)
-        return normal_sequence(entry.index, entry.split, frames)
+        return normal_sequence(
+            entry.index,
+            entry.split,
+            frames,
+            split_position=sample_key(self.recipe.split, entry.index)[2],
+        )
 
     def read_window(self, entry: SequenceEntry) -> list[Frame]:
         """Read the base frames of ``entry``; for ``base: video``, check for jumps.
@@ -385,6 +391,7 @@ class SequenceGenerator:
 
         metadata = {
             "source_frames": [frame.source for frame in frames],
+            "split_position": sample_key(recipe.split, index)[2],
             "encoding": describe_encoding(frames[0].encoding),
             "scenario": drawn.name,
             "kind": drawn.kind,
@@ -428,9 +435,25 @@ class SequenceGenerator:
         )
 
 
-def normal_sequence(index: int, split: str, frames: list[Frame]) -> SequenceSample:
-    """Wrap unchanged base frames as a normal sequence."""
+def normal_sequence(
+    index: int,
+    split: str,
+    frames: list[Frame],
+    *,
+    split_position: int | None = None,
+) -> SequenceSample:
+    """Wrap unchanged base frames as a normal sequence.
+
+    ``split_position``, the sequence's position among the normal sequences
+    of its split, goes into the metadata where it is given.
+    """
     shape = (len(frames), *frames[0].shape)
+    metadata: dict[str, Any] = {
+        "source_frames": [frame.source for frame in frames],
+        "encoding": describe_encoding(frames[0].encoding),
+    }
+    if split_position is not None:
+        metadata["split_position"] = split_position
     zeros = np.zeros(shape, dtype=np.float32)
     return SequenceSample(
         index=index,
@@ -442,10 +465,7 @@ def normal_sequence(index: int, split: str, frames: list[Frame]) -> SequenceSamp
         rise_K=zeros,
         recorded_rise=zeros,
         frame_unit=frames[0].unit,
-        metadata={
-            "source_frames": [frame.source for frame in frames],
-            "encoding": describe_encoding(frames[0].encoding),
-        },
+        metadata=metadata,
     )
 
 
@@ -641,7 +661,10 @@ def _sequence_or_skip(
         frames = generator.read_window(entry)
         if entry.label:
             return generator.anomalous(entry.index, frames)
-        return normal_sequence(entry.index, entry.split, frames)
+        position = sample_key(generator.recipe.split, entry.index)[2]
+        return normal_sequence(
+            entry.index, entry.split, frames, split_position=position
+        )
     except (OutputError, RecipeError, SimulationError):
         # Skipping frames cannot help a scenario that the solver cannot run.
         raise

@@ -7,6 +7,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+METADATA_VERSION = 2
+"""Version of the keys that every written sample's metadata contains.
+
+Version 2 adds ``split_position``, the sample's position among the samples
+of its split and label. Shard markers record the version, and ``--resume``
+writes a shard of version 1 again, so that every sample of the output
+records its position.
+"""
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -36,7 +45,10 @@ class Sample:
         taper``. In the frame's unit, zero outside the mask.
     metadata : dict
         JSON-serialisable description: source frame, drawn parameters with
-        units, severity figures.
+        units, severity figures. The samples that `thermosynth.samples.Generator`
+        makes record ``split_position``, their position from 0 among the
+        samples of their split and label, which unlike ``index`` does not
+        change with the other groups' counts (`thermosynth.samples.sample_key`).
     """
 
     index: int

@@ -29,6 +29,7 @@ from typing import Any
 import h5py
 
 from thermosynth.errors import OutputError
+from thermosynth.output.sample import METADATA_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ class ShardResult:
         Size [bytes] of each PNG that the shard wrote under ``folder/``, by
         path relative to the staging folder, which `load_result` checks.
         Markers of earlier versions lack it.
+    metadata_version : int
+        `thermosynth.output.sample.METADATA_VERSION` of the samples'
+        metadata in the shard file. Markers of earlier versions lack it and
+        read as 1.
     """
 
     number: int
@@ -105,6 +110,7 @@ class ShardResult:
     folder_headroom_to_fit: list[list[Any]] | None = None
     folder_clipped_normal_px: list[list[int]] = field(default_factory=list)
     folder_files: dict[str, int] = field(default_factory=dict)
+    metadata_version: int = 1
 
 
 @dataclass
@@ -122,6 +128,7 @@ class ShardTally:
     folder_headroom_to_fit: list[list[Any]] = field(default_factory=list)
     folder_clipped_normal_px: list[list[int]] = field(default_factory=list)
     folder_files: dict[str, int] = field(default_factory=dict)
+    metadata_version: int = METADATA_VERSION
 
     def add(self, frame_unit: str, anomaly: tuple[int, float] | None) -> None:
         """Count one written item; ``anomaly`` is its (area [px], peak rise [K])."""

@@ -25,3 +25,24 @@ def grey_frames(data_dir: Path, folder: Path, pattern: str, n: int) -> np.ndarra
     frames = [cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) for path in paths]
     assert all(frame is not None for frame in frames)
     return np.stack(frames)
+
+
+def write_renamed_frames(
+    data_dir: Path, folder: Path, names: dict[str, str], frames: slice
+) -> np.ndarray:
+    """Write battery frames as PNGs named ``<prefix>-<i>.png`` under ``folder``.
+
+    ``names`` maps each file name prefix to the camera key of the real files
+    to take (``CAM1`` or ``CAM2``), and ``frames`` chooses among that
+    camera's files in sorted order. Returns the uint8 grey levels written,
+    in file name order.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for prefix, camera in sorted(names.items()):
+        files = sorted((data_dir / BATTERY_FRAMES).glob(f"*_{camera}_thermal.png"))
+        for i, path in enumerate(files[frames]):
+            grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            assert cv2.imwrite(str(folder / f"{prefix}-{i:02d}.png"), grey)
+            written.append(grey)
+    return np.stack(written)

@@ -734,6 +734,15 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
         )
     _add_pattern_options(parser, ("normal", "pseudo", "real"))
     parser.add_argument(
+        "--camera-pattern",
+        metavar="REGEX",
+        help="regular expression whose first group, searched in each frame's "
+        "file name (for a thermosynth sample, its source frame's), names the "
+        "frame's camera, so that each camera gets its own normal model, e.g. "
+        "'_(CAM[0-9])_' (default: cameras only where a thermosynth output's "
+        "recipe maps them to masks)",
+    )
+    parser.add_argument(
         "--max-frames", type=int, default=1000, help="frames drawn per set at most"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every draw")
@@ -765,12 +774,15 @@ def _validate_closeness(args: argparse.Namespace) -> int:
 
     from thermosynth.output.atomic import check_writable
     from thermosynth.output.overlap import check_apart_from_inputs
+    from thermosynth.validation.cameras import compile_camera_pattern
     from thermosynth.validation.io import load_for_role
 
     inputs = _option_inputs(args, "--normal", "--pseudo", "--real", "--metadata")
     check_apart_from_inputs(args.output, inputs)
     check_writable(args.output, overwrite=args.overwrite)
     _check_max_frames(args.max_frames)
+    if args.camera_pattern is not None:
+        compile_camera_pattern(args.camera_pattern)
     _check_counts(args, ("permutations", "epochs"))
     _check_normal_scale(args)
     # Each role draws its subset from its own stream, and the report from
@@ -824,6 +836,7 @@ def _validate_closeness(args: argparse.Namespace) -> int:
         hdf5=hdf5,
         overwrite=args.overwrite,
         command_line=args.command_line,
+        camera_pattern=args.camera_pattern,
     )
     print(f"wrote closeness report to {report.out_dir}/report.md")
     for path in report.written_back:

@@ -8,8 +8,11 @@ import pytest
 from real_frames import BATTERY_FRAMES
 from recorded_cameras import TWO_CAMERAS, write_recorded_dataset
 
+from thermosynth.errors import FrameError
 from thermosynth.validation.cameras import (
     camera_in_name,
+    cameras_from_pattern,
+    compile_camera_pattern,
     recipe_camera_keys,
     recorded_cameras,
 )
@@ -96,3 +99,48 @@ def test_sources_without_camera_mapping_record_none(battery_names, data_dir, tmp
     # A plain folder records no cameras, although its file names name them.
     assert len(folder) >= 2
     assert folder.cameras is None
+
+
+def test_camera_pattern_first_group_names_camera(battery_names):
+    pattern = compile_camera_pattern(r"_(CAM[0-9])_thermal")
+    names = [*battery_names, "stacks/left_CAM1_thermal.npy[7]"]
+
+    cameras = cameras_from_pattern(names, pattern, set_name="normal")
+
+    assert cameras == ("CAM1",) * 3 + ("CAM2",) * 3 + ("CAM1",)
+
+
+def test_camera_pattern_searches_file_name_only(battery_names):
+    pattern = compile_camera_pattern(r"(normal)_masked")
+
+    with pytest.raises(FrameError, match="finds no camera in its file name 'DS1_"):
+        cameras_from_pattern(battery_names, pattern, set_name="normal")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("_(CAM[0-9]_", r"'_\(CAM\[0-9\]_' is not a valid regular expression \("),
+        ("_CAM[0-9]_", r"'_CAM\[0-9\]_' has no capture group, so it names no"),
+    ],
+)
+def test_bad_camera_pattern_rejected(pattern, problem):
+    with pytest.raises(FrameError, match=problem) as error:
+        compile_camera_pattern(pattern)
+
+    assert "--camera-pattern (camera_pattern=... in Python)" in str(error.value)
+
+
+def test_frame_without_camera_rejected():
+    pattern = compile_camera_pattern(r"^(left|right)?-")
+    names = ["frames/left-00.png", "frames/-01.png"]
+
+    with pytest.raises(FrameError) as error:
+        cameras_from_pattern(names, pattern, set_name="pseudo")
+
+    assert str(error.value) == (
+        "pseudo frame frames/-01.png: camera pattern '^(left|right)?-' finds no "
+        "camera in its file name '-01.png'; give --camera-pattern "
+        "(camera_pattern=... in Python) a pattern whose first group matches in "
+        "every frame's file name, or leave out the frames of other cameras"
+    )

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 from frame_sets import frame_set
-from real_frames import BATTERY_FRAMES, grey_frames
+from real_frames import BATTERY_FRAMES, grey_frames, write_renamed_frames
 from recorded_cameras import TWO_CAMERAS, write_recorded_dataset
 
-from thermosynth.validation.closeness import closeness_report
+from thermosynth.errors import FrameError
+from thermosynth.frames.noise import estimate_frame_noise
+from thermosynth.validation.closeness import NormalModel, closeness_report
 from thermosynth.validation.features import AutoencoderFeatures
 from thermosynth.validation.io import FrameSet, load_frame_set
 
@@ -21,7 +25,7 @@ BLOCK = (slice(4, 11), slice(2, 9))
 CAMERA_WARNING = "the inputs contain frames from 2 cameras"
 
 
-def _report(normal, pseudo, out_dir: Path):
+def _report(normal, pseudo, out_dir: Path, **options):
     return closeness_report(
         normal,
         pseudo,
@@ -30,6 +34,7 @@ def _report(normal, pseudo, out_dir: Path):
         n_permutations=20,
         autoencoder=AutoencoderFeatures(size_px=16, epochs=1, bottleneck=4),
         hdf5="none",
+        **options,
     )
 
 
@@ -137,3 +142,67 @@ def test_one_camera_does_not_warn(data_dir, tmp_path, caplog):
     assert set(pseudo.cameras or ()) == {"CAM1"}
     assert not any("cameras" in r.getMessage() for r in caplog.records)
     assert not any("cameras" in note for note in report.notes)
+
+
+def _renamed_folders(data_dir: Path, root: Path) -> tuple[Path, Path, np.ndarray]:
+    """Write 10 normal and 3 hot battery frames per camera, named left-* and right-*.
+
+    The names hide the CAM1 and CAM2 keys, so only a camera pattern finds the
+    cameras. Returns the two folders and the hot frames' grey levels.
+    """
+    names = {"left": "CAM1", "right": "CAM2"}
+    write_renamed_frames(data_dir, root / "normal", names, slice(0, 10))
+    hot = write_renamed_frames(data_dir, root / "pseudo", names, slice(10, 13))
+    hot = hot.astype(np.int16)
+    hot[:, 28:32, 38:42] += 60
+    hot = np.clip(hot, 0, 255).astype(np.uint8)
+    for path, frame in zip(sorted((root / "pseudo").iterdir()), hot, strict=True):
+        assert cv2.imwrite(str(path), frame)
+    return root / "normal", root / "pseudo", hot
+
+
+def _reference_models(normal: FrameSet, rows: list[dict]) -> dict[str, NormalModel]:
+    """Fit a model to the reference frames of each camera alone, and to all.
+
+    The reference frames are the normal frames that the report did not hold
+    out, and the noise floor is their median noise, as the report sets it.
+    """
+    held_out = {row["source"] for row in rows if row["set"] == "normal"}
+    keep = np.array([name not in held_out for name in normal.names])
+    reference = normal.values[keep]
+    sigma = [estimate_frame_noise(values, quantum=1.0) for values in reference]
+    floor = float(np.median(sigma))
+    cameras = np.array([Path(name).name.split("-")[0] for name in normal.names])
+    models = {
+        camera: NormalModel.fit(reference[cameras[keep] == camera], noise_floor=floor)
+        for camera in ("left", "right")
+    }
+    models["pooled"] = NormalModel.fit(reference, noise_floor=floor)
+    return models
+
+
+def test_camera_pattern_fits_model_per_camera(data_dir, tmp_path):
+    normal, pseudo, hot = _renamed_folders(data_dir, tmp_path)
+
+    report = _report(
+        normal, pseudo, tmp_path / "report", camera_pattern=r"^(left|right)-"
+    )
+    rows = [r for r in report.per_sample if r["set"] == "pseudo"]
+    models = _reference_models(load_frame_set(normal), report.per_sample)
+
+    assert [r["camera"] for r in rows] == ["left"] * 3 + ["right"] * 3
+    assert {r["camera"] for r in report.per_sample} == {"left", "right"}
+    for row, frame in zip(rows, hot.astype(np.float64), strict=True):
+        own = float(models[row["camera"]].z_score(frame).max())
+        pooled = float(models["pooled"].z_score(frame).max())
+        assert row["peak_z"] == own
+        assert row["peak_z"] != pooled
+    assert not any(CAMERA_WARNING in note for note in report.notes)
+
+
+def test_camera_pattern_missing_a_frame_rejected(data_dir, tmp_path):
+    normal, pseudo, _ = _renamed_folders(data_dir, tmp_path)
+
+    with pytest.raises(FrameError, match="normal frame .*right-00.png: camera pat"):
+        _report(normal, pseudo, tmp_path / "report", camera_pattern="^(left)-")
+    assert not (tmp_path / "report").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import h5py
 import pytest
+from real_frames import write_renamed_frames
 
 from thermosynth import __version__
 from thermosynth.cli import main
@@ -153,3 +154,52 @@ def test_closeness_pattern_matching_nothing(capsys, tmp_path, data_dir):
     assert "--normal-pattern '*CAM9*'" in err
     assert str(folder) in err
     assert "Traceback" not in err
+
+
+def _camera_folders(data_dir: Path, root: Path) -> list[str]:
+    """Write battery frames named left-* (CAM1) and right-* (CAM2); return options."""
+    names = {"left": "CAM1", "right": "CAM2"}
+    write_renamed_frames(data_dir, root / "normal", names, slice(0, 10))
+    write_renamed_frames(data_dir, root / "pseudo", names, slice(10, 13))
+    return [
+        *("validate", "closeness", "--normal", str(root / "normal")),
+        *("--pseudo", str(root / "pseudo"), "-o", str(root / "report")),
+        *("--epochs", "1", "--permutations", "20"),
+    ]
+
+
+def test_closeness_camera_pattern_names_cameras(tmp_path, data_dir):
+    args = _camera_folders(data_dir, tmp_path)
+
+    assert main([*args, "--camera-pattern", "^(left|right)-"]) == 0
+    with open(tmp_path / "report" / "per_sample.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+
+    pseudo = [row["camera"] for row in rows if row["set"] == "pseudo"]
+    assert pseudo == ["left"] * 3 + ["right"] * 3
+    assert {row["camera"] for row in rows} == {"left", "right"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("^(left", "camera pattern '^(left' is not a valid regular expression ("),
+        ("^left-", "camera pattern '^left-' has no capture group, so it names no"),
+        ("^(left)-", "normal frame {root}/normal/right-00.png: camera pattern"),
+    ],
+)
+def test_closeness_bad_camera_pattern_exits_2(
+    capsys, tmp_path, data_dir, pattern, problem
+):
+    args = _camera_folders(data_dir, tmp_path)
+
+    code = main([*args, "--camera-pattern", pattern])
+    err = capsys.readouterr().err
+
+    assert code == 2
+    assert err.startswith("thermosynth: error: ")
+    assert problem.format(root=tmp_path) in err
+    assert "--camera-pattern" in err
+    assert "in Python" not in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "report").exists()

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from frame_sets import frame_set
+from real_frames import BATTERY_FRAMES
+from recorded_cameras import write_recorded_dataset
 
 from thermosynth.validation.closeness import contrast_against_normal
-from thermosynth.validation.io import FrameSet
+from thermosynth.validation.io import FrameSet, load_frame_set
 from thermosynth.validation.normal_model import (
     NormalModels,
     camera_counts,
     camera_note,
     with_cameras_from_names,
+    with_cameras_from_pattern,
 )
 
 SHAPE = (16, 12)
@@ -101,3 +106,27 @@ def test_camera_note_only_where_pooled():
     assert "contain frames from 2 cameras (CAM1, CAM2;" in note
     assert "pseudo CAM1: 3, CAM2: 3; real unknown)" in note
     assert "but 6 real frames have no recorded camera" in note
+
+
+def test_camera_pattern_reads_recorded_sources(data_dir, tmp_path):
+    sources = [
+        str(path)
+        for camera in ("CAM1", "CAM2")
+        for path in sorted((data_dir / BATTERY_FRAMES).glob(f"*_{camera}_thermal.png"))[
+            :2
+        ]
+    ]
+    dataset = tmp_path / "dataset.h5"
+    one_mask = "frames:\n  kind: images\n  valid_mask: mask.png\n"
+    frames = np.zeros((4, 4, 5), np.float32)
+    write_recorded_dataset(dataset, frames, sources, np.ones(4, int), one_mask)
+    recorded = load_frame_set(dataset)
+    folder = frame_set(frames, cameras=("CAM2",) * 4)
+    pattern = re.compile(r"_(CAM[0-9])_thermal")
+
+    named = with_cameras_from_pattern({"pseudo": recorded, "normal": folder}, pattern)
+
+    assert recorded.cameras is None
+    assert recorded.names[0] == f"{dataset}[0]"
+    assert named["pseudo"].cameras == ("CAM1", "CAM1", "CAM2", "CAM2")
+    assert named["normal"] is folder

@@ -43,6 +43,7 @@ from thermosynth.errors import FrameError, OutputError
 from thermosynth.frames.frame import rise_unit
 from thermosynth.frames.noise import estimate_frame_noise
 from thermosynth.output.atomic import check_file_writable, staged_dir
+from thermosynth.validation.cameras import compile_camera_pattern
 from thermosynth.validation.distances import (
     C2ST_FOLDS,
     CONSTANT_RELATIVE_STD,
@@ -67,6 +68,7 @@ from thermosynth.validation.normal_model import (
     NormalModels,
     camera_note,
     with_cameras_from_names,
+    with_cameras_from_pattern,
 )
 
 logger = logging.getLogger(__name__)
@@ -230,6 +232,7 @@ def closeness_report(
     hdf5: HDF5Mode = "copy",
     overwrite: bool = False,
     command_line: Sequence[str] = (),
+    camera_pattern: str | None = None,
 ) -> ClosenessReport:
     """Measure how close pseudo-anomalies sit to normal (and real) frames.
 
@@ -270,6 +273,12 @@ def closeness_report(
     command_line : sequence of str, optional
         Command that requested the report, such as ``["thermosynth",
         "validate", "closeness", ...]``, for the header of ``report.md``.
+    camera_pattern : str, optional
+        Regular expression whose first capture group, searched in each
+        frame's file name, names the frame's camera, such as
+        ``'_(CAM[0-9])_'``. It applies to the sets whose source records no
+        cameras (see `with_cameras_from_pattern`). A thermosynth sample's
+        file name is that of the source frame it records.
 
     Returns
     -------
@@ -286,8 +295,9 @@ def closeness_report(
     ``contrast_noise`` is NaN for any frame whose own noise sigma is 0.
 
     Frames are measured against the per-pixel model of their camera
-    (``FrameSet.cameras``; a set that records none takes the keys that the
-    other sets record from its file names, see `with_cameras_from_names`).
+    (``FrameSet.cameras``). A set that records none takes its cameras from
+    ``camera_pattern`` where it is given, else the keys that the other sets
+    record from its file names (see `with_cameras_from_names`).
     Where the inputs contain two or more cameras and some frames have no
     camera model, those frames use the model of all reference frames, and
     one warning is logged.
@@ -297,9 +307,15 @@ def closeness_report(
     real = None if real is None else _as_frame_set(real, "anomalous")
     pseudo = _in_normal_unit("pseudo", pseudo, normal)
     real = None if real is None else _in_normal_unit("real", real, normal)
-    named = with_cameras_from_names(
-        {"normal": normal, "pseudo": pseudo, **({} if real is None else {"real": real})}
-    )
+    named = {
+        "normal": normal,
+        "pseudo": pseudo,
+        **({} if real is None else {"real": real}),
+    }
+    if camera_pattern is not None:
+        pattern = compile_camera_pattern(camera_pattern)
+        named = with_cameras_from_pattern(named, pattern)
+    named = with_cameras_from_names(named)
     normal, pseudo, real = named["normal"], named["pseudo"], named.get("real")
     out_dir = Path(out_dir)
     targets = _write_back_targets(pseudo, hdf5)

@@ -13,13 +13,19 @@ fell back to the pooled model.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from thermosynth.validation.cameras import camera_in_name
+from thermosynth.validation.cameras import (
+    camera_in_name,
+    cameras_from_pattern,
+    recorded_sources,
+)
 from thermosynth.validation.io import FrameSet
 
 MIN_CAMERA_FRAMES = 2
@@ -134,6 +140,51 @@ def with_cameras_from_names(sets: dict[str, FrameSet]) -> dict[str, FrameSet]:
     return named
 
 
+def with_cameras_from_pattern(
+    sets: dict[str, FrameSet], pattern: re.Pattern[str]
+) -> dict[str, FrameSet]:
+    """Set the cameras of sets that record none from ``pattern``'s first group.
+
+    The pattern is searched in each frame's file name: an image's own, a
+    .npy stack's for each of its frames, and for a thermosynth sample the
+    source frame that its metadata records. Sets whose source records
+    cameras keep them.
+
+    Raises
+    ------
+    FrameError
+        If a frame's file name gives no camera (`cameras_from_pattern`).
+    """
+    named = {}
+    for name, frames in sets.items():
+        if frames.cameras is None:
+            names = _source_names(frames)
+            cameras = cameras_from_pattern(names, pattern, set_name=name)
+            frames = dataclasses.replace(frames, cameras=cameras)
+        named[name] = frames
+    return named
+
+
+def _source_names(frames: FrameSet) -> list[str]:
+    """Return each frame's name, or the source frame its thermosynth sample records.
+
+    The rows of a dataset.h5 and the images of the folder tree beside one
+    (whose file stems are the rows) record their source frames.
+    """
+    dataset: Path | None = None
+    if frames.kind == "hdf5":
+        dataset = frames.origin
+    elif frames.kind == "mvtec" and (frames.origin.parent / "dataset.h5").is_file():
+        dataset = frames.origin.parent / "dataset.h5"
+    sources = None if dataset is None else recorded_sources(dataset, frames.indices)
+    if sources is None:
+        return list(frames.names)
+    return [
+        name if source is None else source
+        for name, source in zip(frames.names, sources, strict=True)
+    ]
+
+
 def camera_counts(frames: FrameSet) -> str:
     """Describe a set's frames per camera, such as "CAM1: 20, CAM2: 18"."""
     counts = Counter(_cameras_of(frames))
@@ -155,7 +206,8 @@ def camera_note(sets: dict[str, FrameSet], models: NormalModels) -> str | None:
     cameras = {c for s in sets.values() for c in _known(_cameras_of(s))}
     if len(cameras) < 2:
         # NOTE: frames of several cameras that no set records, such as a
-        # .npy stack, are pooled without this warning: nothing names them.
+        # .npy stack, are pooled without this warning, because nothing but
+        # a camera pattern names them.
         return None
     pooled_counts = {
         name: sum(c not in models.by_camera for c in _cameras_of(frames))

@@ -23,6 +23,7 @@ from thermosynth.datasets import HDF5Dataset
 from thermosynth.errors import FrameError
 from thermosynth.output.shards import SHARD_DIR
 from thermosynth.recipe import load_demo_recipe
+from thermosynth.samples import SAMPLING_VERSION
 
 SPLIT = (
     "--set",
@@ -448,7 +449,7 @@ def test_resume_rejects_complete_output_of_other_recipe(reference, out, capsys):
 def test_resume_rejects_output_of_old_sampling(reference, out, capsys):
     finished_output(reference)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest.pop("sampling_version") == 2
+    assert manifest.pop("sampling_version") == SAMPLING_VERSION
     (out / "manifest.json").write_text(json.dumps(manifest))
 
     assert main(generate_args(out, "--resume")) == 2
@@ -456,7 +457,7 @@ def test_resume_rejects_output_of_old_sampling(reference, out, capsys):
 
     assert err.startswith(f"thermosynth: error: --resume cannot reuse {out}: its ")
     assert "has sampling_version 1, but this thermosynth draws samples by " in err
-    assert "version 2" in err
+    assert f"version {SAMPLING_VERSION}" in err
     assert err.rstrip().endswith("pass --overwrite to write the output again")
 
 
@@ -642,13 +643,14 @@ def test_killed_swap_restored_by_next_run(reference, out, capsys, caplog):
 def test_resume_newer_sampling_names_writer(reference, out, capsys):
     finished_output(reference)
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["sampling_version"] = 3
+    manifest["sampling_version"] = SAMPLING_VERSION + 1
     (out / "manifest.json").write_text(json.dumps(manifest))
 
     assert main(generate_args(out, "--resume")) == 2
     err = capsys.readouterr().err
 
-    assert "has sampling_version 3, but this thermosynth draws samples by " in err
+    newer = SAMPLING_VERSION + 1
+    assert f"has sampling_version {newer}, but this thermosynth draws " in err
     assert err.rstrip().endswith(
         "pass --overwrite to write the output again, or resume with the newer "
         "thermosynth that wrote it"

@@ -493,8 +493,9 @@ def _check_sampling_version(target: Path, manifest: dict[str, Any]) -> None:
     raise OutputError(
         f"--resume cannot reuse {target}: its {MANIFEST} has sampling_version "
         f"{version}, but this thermosynth draws samples by version "
-        f"{SAMPLING_VERSION}, so the same recipe now gives other frames and "
-        f"anomalies; pass --overwrite to write the output again{newer}"
+        f"{SAMPLING_VERSION}, so the same recipe now gives other frames, "
+        "anomalies or folder/ levels; pass --overwrite to write the output "
+        f"again{newer}"
     )
 
 
@@ -519,7 +520,7 @@ def first_frame_size(generator: Generator) -> FrameSize:
             continue
         check_camera(generator.recipe.camera, frame)
         output, source = generator.recipe.output, generator.loaded.source
-        scale = fit_folder_scale(output, frame, source=source)
+        scale = fit_folder_scale(output, frame, source=source, frames=generator.source)
         return FrameSize(frame.shape, frame.source, scale)
 
     raise all_skipped_error(

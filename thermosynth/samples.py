@@ -81,14 +81,16 @@ _SAMPLE_STREAM = 1
 # Spawn-key code of each group of samples, by (split, label).
 _GROUP_CODES = {("train", 0): 0, ("test", 0): 1, ("test", 1): 2}
 
-SAMPLING_VERSION = 2
-"""Version of how samples get their frames and random streams.
+SAMPLING_VERSION = 3
+"""Version of how samples get their frames, random streams and folder levels.
 
-Version 2 keys each sample's stream by split, label and position within
-them, and takes test frames from the back of the split's permutation and
-training frames from its front. Version 1 keyed streams by output position
-and took test frames after the training frames. The shard manifest records
-the version, and ``--resume`` reuses no output or shard of another one."""
+Version 3 fits the 8-bit folder scale to frames spread over the frame
+source instead of the first training frame alone. Version 2 keys each
+sample's stream by split, label and position within them, and takes test
+frames from the back of the split's permutation and training frames from
+its front. Version 1 keyed streams by output position and took test frames
+after the training frames. The shard manifest records the version, and
+``--resume`` reuses no output or shard of another one."""
 
 # Blend keys that the error on a sample with too weak an anomaly names as a fix.
 _BLEND_KEYS = (

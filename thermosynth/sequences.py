@@ -616,7 +616,7 @@ def first_sequence_frame_size(generator: SequenceGenerator) -> FrameSize:
             first_error = first_error or error
             continue
         output, source = generator.recipe.output, generator.loaded.source
-        scale = fit_folder_scale(output, frame, source=source)
+        scale = fit_folder_scale(output, frame, source=source, frames=generator.source)
         return FrameSize(frame.shape, frame.source, scale)
 
     raise all_skipped_error(

@@ -18,6 +18,7 @@ from thermosynth.errors import RecipeError, ThermosynthError
 from thermosynth.frames.encodings import LinearEncoding
 from thermosynth.frames.frame import Frame
 from thermosynth.frames.synthetic import SyntheticPouchSource
+from thermosynth.output import folder_levels
 from thermosynth.output.folder import EightBitScale
 from thermosynth.output.folder_levels import clipping_message, round_up
 from thermosynth.output.shards import ShardResult
@@ -55,6 +56,17 @@ def test_scale_headroom_widens_range():
     assert default.raw_per_level == pytest.approx(2 * 1000 / 255)
     assert wide.raw_per_level == pytest.approx(4 * 1000 / 255)
     assert wide.raw_offset == default.raw_offset
+
+
+def test_scale_spans_every_frame():
+    cold = frame_of(np.array([[1000, 1200]], np.uint16))
+    warm = frame_of(np.array([[1500, 2000]], np.uint16))
+    scale = EightBitScale.from_frames([warm, cold], headroom=0.5)
+
+    assert scale.raw_offset == 1000
+    assert scale.raw_per_level == pytest.approx(1.5 * 1000 / 255)
+    assert scale.value_offset == pytest.approx(10.0)
+    assert scale.apply(np.array([1000, 2000])).tolist() == [0, 170]
 
 
 def test_scale_headroom_to_fit():
@@ -353,7 +365,9 @@ def normal_clipped_px(out) -> dict[int, int]:
     return {i: int(n) for i, n in enumerate(outside) if not labels[i] and n}
 
 
-def test_clipped_normal_px_warned(data_dir, tmp_path, caplog):
+def test_clipped_normal_px_warned(data_dir, tmp_path, caplog, monkeypatch):
+    # Fitted to the first frame alone, the scale misses the later, warmer frames.
+    monkeypatch.setattr(folder_levels, "FOLDER_SCALE_FRAMES", 0)
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING, logger="thermosynth"):
         generate(heater_recipe(data_dir, out), progress=False)
@@ -364,6 +378,27 @@ def test_clipped_normal_px_warned(data_dir, tmp_path, caplog):
     assert len(warnings) == 1
     assert f" {sum(clipped.values())} valid pixels clipped" in warnings[0]
     assert "output.folder_8bit: false" in warnings[0]
+
+
+def test_spread_scale_spans_warming_frames(data_dir, tmp_path, caplog):
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="thermosynth"):
+        generate(heater_recipe(data_dir, out), progress=False)
+
+    assert normal_clipped_px(out) == {}
+    assert not [r for r in caplog.records if "normal sample" in r.message]
+
+
+@pytest.mark.parametrize("train_normal", [0, 1, 3])
+def test_folder_scale_independent_of_split(data_dir, tmp_path, train_normal):
+    reference = tmp_path / "reference"
+    generate(heater_recipe(data_dir, reference), progress=False)
+    out = tmp_path / "out"
+    count = f"split.train_normal={train_normal}"
+    generate(heater_recipe(data_dir, out, count), progress=False)
+
+    scale = (out / "folder" / "scale.json").read_text()
+    assert scale == (reference / "folder" / "scale.json").read_text()
 
 
 def test_unclipped_normals_not_warned(data_dir, tmp_path, caplog):

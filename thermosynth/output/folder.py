@@ -25,6 +25,7 @@ import json
 import os
 import tempfile
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ FLOAT_OFFSET = -100.0
 """Value of level 0 for float frames written as 16-bit PNG."""
 
 HEADROOM = 1.0
-"""Room above the first frame's range for hotspots, in units of that range.
+"""Room above the fitted frames' range for hotspots, in units of that range.
 
 The default of ``output.folder_headroom``.
 """
@@ -58,10 +59,10 @@ class EightBitScale:
     ``level = clip(rint((raw - raw_offset) / raw_per_level), 0, 255)``,
     where ``raw`` is a stored pixel of the source frames. ``value_per_level``
     and ``value_offset`` map a level straight to the frames' values, through
-    the linear calibration of the frame that the scale was fitted to; they
-    are None for other encodings. ``headroom`` is the room above the fitted
-    frame's range, in units of its span, as ``output.folder_headroom`` gives
-    it.
+    the linear calibration of the first frame that the scale was fitted to;
+    they are None for other encodings. ``headroom`` is the room above the
+    fitted frames' range, in units of its span, as ``output.folder_headroom``
+    gives it.
     """
 
     raw_offset: float
@@ -75,28 +76,39 @@ class EightBitScale:
     def from_frame(
         cls, frame: Frame, *, headroom: float = HEADROOM
     ) -> EightBitScale | None:
-        """Fit the map to a frame's valid pixels; None for 8-bit frames.
+        """Fit the map to one frame's valid pixels; None for 8-bit frames."""
+        return cls.from_frames([frame], headroom=headroom)
 
-        The range runs from the frame's minimum to its maximum plus
-        ``headroom`` times its span, so that hotspots up to that height stay
-        below 255; hotter pixels clip, and `clipped_px` counts them.
+    @classmethod
+    def from_frames(
+        cls, frames: Sequence[Frame], *, headroom: float = HEADROOM
+    ) -> EightBitScale | None:
+        """Fit the map to the valid pixels of ``frames``; None for 8-bit frames.
+
+        The range runs from the lowest pixel of all frames to their highest
+        plus ``headroom`` times that span, so that hotspots up to that height
+        stay below 255; hotter pixels clip, and `clipped_px` counts them.
+        The first frame's dtype and calibration describe the scale.
         """
-        raw = frame.raw
-        if raw.dtype == np.uint8:
+        first = frames[0]
+        if first.raw.dtype == np.uint8:
             return None
-        pixels = raw[frame.valid] if frame.valid.any() else raw.ravel()
-        low, high = float(pixels.min()), float(pixels.max())
-        span = max(high - low, 1.0 if np.issubdtype(raw.dtype, np.integer) else 1e-3)
+
+        lows, highs = zip(*(_valid_range(frame) for frame in frames), strict=True)
+        low, high = min(lows), max(highs)
+        is_integer = np.issubdtype(first.raw.dtype, np.integer)
+        span = max(high - low, 1.0 if is_integer else 1e-3)
         per_level = span * (1.0 + headroom) / 255.0
+
         values: dict[str, float] = {}
-        if isinstance(frame.encoding, LinearEncoding):
-            step, offset = frame.encoding.scale_per_level, frame.encoding.offset
+        if isinstance(first.encoding, LinearEncoding):
+            step, offset = first.encoding.scale_per_level, first.encoding.offset
             values = {"value_per_level": per_level * step}
             values["value_offset"] = low * step + offset
         return cls(
             raw_offset=low,
             raw_per_level=per_level,
-            source_dtype=str(raw.dtype),
+            source_dtype=str(first.raw.dtype),
             headroom=headroom,
             **values,
         )
@@ -276,6 +288,13 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if not cv2.imwrite(str(path), image):
         raise OutputError(f"could not write {path}; check free disk space and rights")
+
+
+def _valid_range(frame: Frame) -> tuple[float, float]:
+    """Return the lowest and highest valid stored pixel of ``frame``."""
+    raw = frame.raw
+    pixels = raw[frame.valid] if frame.valid.any() else raw.ravel()
+    return float(pixels.min()), float(pixels.max())
 
 
 def png_levels(

@@ -13,7 +13,9 @@ import math
 
 import numpy as np
 
+from thermosynth.errors import FrameError
 from thermosynth.frames.frame import Frame
+from thermosynth.frames.sources import FrameSource
 from thermosynth.output.folder import EightBitScale
 from thermosynth.output.shards import ShardResult
 from thermosynth.recipe.models import OutputSpec
@@ -21,24 +23,46 @@ from thermosynth.recipe.models import OutputSpec
 logger = logging.getLogger(__name__)
 
 
-def fit_folder_scale(
-    output: OutputSpec, frame: Frame, *, source: str
-) -> EightBitScale | None:
-    """Fit the 8-bit folder scale to ``frame``, or return None if none is used.
+FOLDER_SCALE_FRAMES = 16
+"""Frames, spread evenly over the frame source, that the 8-bit scale fits."""
 
-    No scale is used without ``output.folder`` or ``output.folder_8bit``, or
-    for 8-bit frames, which are written as they are. Where the recipe
-    ``source`` sets ``output.folder_headroom`` and folder/ is written without
-    a scale, this logs a warning that the key has no effect.
+
+def fit_folder_scale(
+    output: OutputSpec, frame: Frame, *, source: str, frames: FrameSource | None = None
+) -> EightBitScale | None:
+    """Fit the 8-bit folder scale, or return None if none is used.
+
+    The scale spans ``frame`` and up to `FOLDER_SCALE_FRAMES` frames of
+    ``frames`` spread evenly over it, whatever the split, so the folder's
+    levels do not depend on the split counts. Frames of ``frames`` that
+    cannot be read are left out. No scale is used without ``output.folder``
+    or ``output.folder_8bit``, or for 8-bit frames, which are written as they
+    are. Where the recipe ``source`` sets ``output.folder_headroom`` and
+    folder/ is written without a scale, this logs a warning that the key has
+    no effect.
     """
     if not (output.folder and output.folder_8bit):
         _warn_unused_headroom(output, frame, source)
         return None
 
-    scale = EightBitScale.from_frame(frame, headroom=output.folder_headroom)
+    fitted = [frame, *_spread_frames(frames)] if frames is not None else [frame]
+    scale = EightBitScale.from_frames(fitted, headroom=output.folder_headroom)
     if scale is None:
         _warn_unused_headroom(output, frame, source)
     return scale
+
+
+def _spread_frames(frames: FrameSource) -> list[Frame]:
+    """Read up to `FOLDER_SCALE_FRAMES` frames spread evenly over ``frames``."""
+    count = min(FOLDER_SCALE_FRAMES, len(frames))
+    indices = np.unique(np.linspace(0, len(frames) - 1, count).round().astype(int))
+    spread = []
+    for index in indices:
+        try:
+            spread.append(frames.read(int(index)))
+        except FrameError as error:
+            logger.debug("8-bit folder scale leaves out frame %d: %s", index, error)
+    return spread
 
 
 def _warn_unused_headroom(output: OutputSpec, frame: Frame, source: str) -> None:
@@ -115,7 +139,7 @@ def clipping_message(
         f"{subject} {sum(px for _, px in clipped)} mask pixels clipped at level "
         "0 or 255 in folder/, where the 8-bit scale ends, so anomalib sees less "
         f"than the rise there. output.folder_headroom is {scale.headroom:g} (room "
-        "above the first frame's maximum, in units of its span, max - min). "
+        "above the fitted frames' maximum, in units of their span, max - min). "
         f"{_headroom_advice(results)} dataset.h5 keeps the full range. Each "
         f"{noun}'s {counts} its metadata's folder_clipped_px"
     )
@@ -126,8 +150,9 @@ def normal_clipping_message(
 ) -> str:
     """Return the warning about normal samples that the 8-bit folder clips.
 
-    The scale is fitted to the first frame alone, so a first frame that is
-    nearly uniform, or colder or narrower than the rest, clips whole frames.
+    The scale is fitted to a few frames (`fit_folder_scale`), so frames
+    colder or hotter than all of them, such as those of a scene that warms
+    over the recording, clip.
     """
     clipped = sorted(
         entry for result in results for entry in result.folder_clipped_normal_px
@@ -136,17 +161,18 @@ def normal_clipping_message(
     subject = f"{len(clipped)} normal samples (such as {first}) have"
     if len(clipped) == 1:
         subject = f"normal sample {first} has"
-    covered = "the first frame's range"
+    covered = "the fitted frames' range"
     if scale.value_per_level is not None and scale.value_offset is not None:
         top = scale.value_offset + 255 * scale.value_per_level
         covered = f"{scale.value_offset:.4g} to {top:.4g} {unit}"
     return (
         f"{subject} {sum(px for _, px in clipped)} valid pixels clipped at "
-        f"level 0 or 255 in folder/, because the 8-bit scale, fitted to the "
-        f"first frame, covers only {covered}, so anomalib reads those frames "
-        "flattened. Set output.folder_8bit: false to keep the frames' own "
-        "levels in folder/; a larger output.folder_headroom helps only "
-        "frames warmer than the first. dataset.h5 keeps the full range"
+        f"level 0 or 255 in folder/, because the 8-bit scale, fitted to up to "
+        f"{FOLDER_SCALE_FRAMES} frames spread over the source, covers only "
+        f"{covered}, so anomalib reads those frames flattened. Set "
+        "output.folder_8bit: false to keep the frames' own levels in folder/; "
+        "a larger output.folder_headroom helps only frames warmer than the "
+        "fitted ones. dataset.h5 keeps the full range"
     )
 
 
@@ -161,8 +187,8 @@ def _headroom_advice(results: list[ShardResult]) -> str:
     fits = [fit for result in results for _, fit in result.folder_headroom_to_fit or []]
     if not fits:
         return (
-            "No headroom helps, because every clipped pixel lies below the first "
-            "frame's minimum, at level 0."
+            "No headroom helps, because every clipped pixel lies below the "
+            "fitted frames' minimum, at level 0."
         )
     return (
         f"Set it to {round_up(max(fits)):g} or more to keep every mask pixel of "

@@ -20,7 +20,7 @@ from thermosynth.geometry.layout import Layout, Material
 from thermosynth.physics.adi import simulate_adi, simulate_adi_batch
 from thermosynth.physics.fast import simulate_batch, simulate_fast
 from thermosynth.physics.heat import Boundary, simulate
-from thermosynth.physics.profiles import Pulse, Ramp
+from thermosynth.physics.profiles import Constant, Pulse, Ramp
 from thermosynth.physics.sources import VolumeSource, held_patch, hotspot
 from thermosynth.simulation import _solver
 
@@ -906,3 +906,30 @@ def test_float32_startup_leaves_no_subnormals():
     assert rise.max() > 1.0
     assert (rise == 0.0).any()
     assert not subnormal.any()
+
+
+def test_batch_startups_equal_each_scenario_alone():
+    # Scenarios with fewer sources get sources of 0 W in the batch's array,
+    # and a non-finite power must not change the other scenarios' rows.
+    layout = two_material_layout()
+    ramped = hotspot(
+        layout, x_mm=5.0, y_mm=5.0, radius_mm=1.5, power_W=Ramp(1.0, ramp_s=10.0)
+    )
+    pulse = dataclasses.replace(ramped, power_W=Pulse(2.0, start_s=2.0, stop_s=4.0))
+    off = dataclasses.replace(ramped, power_W=Constant(0.0))
+    broken = VolumeSource(
+        ramped.weights_m3, lambda t: math.inf if t > 5.0 else 1.0, "broken"
+    )
+    batch = [[ramped], [], [pulse, ramped], [broken], [ramped, off], [off, pulse]]
+    step_ends = np.arange(1.0, 13.0)
+
+    together = adi._startup_mask(batch, step_ends)
+
+    for scenario, sources in enumerate(batch):
+        alone = adi._startup_mask([sources], step_ends)[0]
+        np.testing.assert_array_equal(together[scenario], alone, f"scenario {scenario}")
+    pulse_alone = adi._startup_mask([[pulse]], step_ends)[0]
+    np.testing.assert_array_equal(together[4], together[0])
+    np.testing.assert_array_equal(together[5], pulse_alone)
+    # Power 1 W up to 5 s, then non-finite, so every step from 5 s on.
+    np.testing.assert_array_equal(together[3], [1, 0, 0, 0, 0] + [1] * 7)

@@ -357,16 +357,17 @@ def _startup_mask(
     :meth:`_State.powers_W`.
     """
     starts = np.concatenate([[0.0], step_ends[:-1]])
-    startups = np.zeros((len(batch), step_ends.size), dtype=bool)
-    for scenario, sources in enumerate(batch):
-        rows = [
-            _step_powers_W(source, starts, step_ends)
-            for source in sources
-            if isinstance(source, VolumeSource)
-        ]
-        if rows:
-            startups[scenario] = _scenario_startups(np.array(rows))
-    return startups
+    volume_sources = [
+        [source for source in sources if isinstance(source, VolumeSource)]
+        for sources in batch
+    ]
+    # Scenarios with fewer sources get sources of 0 W, which never start up.
+    n_slots = max([1, *(len(sources) for sources in volume_sources)])
+    powers_W = np.zeros((len(batch), n_slots, step_ends.size))
+    for scenario, sources in enumerate(volume_sources):
+        for slot, source in enumerate(sources):
+            powers_W[scenario, slot] = _step_powers_W(source, starts, step_ends)
+    return _batch_startups(powers_W)
 
 
 def _step_powers_W(
@@ -384,33 +385,61 @@ def _step_powers_W(
     )
 
 
-def _scenario_startups(powers_W: np.ndarray) -> np.ndarray:
-    """Return whether each step starts up, from (n_sources, n_steps) powers [W]."""
-    startups = np.zeros(powers_W.shape[1], dtype=bool)
-    balanced_W = previous_W = np.zeros(powers_W.shape[0])
-    # Largest change of power in one step since the last start-up [W].
-    fastest_W = 0.0
-    for step, step_powers_W in enumerate(powers_W.T):
-        # A non-finite power starts up as well; the run then fails.
-        if not np.isfinite(step_powers_W).all():
-            startups[step] = True
-            continue
+def _batch_startups(powers_W: np.ndarray) -> np.ndarray:
+    """Return whether each step of each scenario starts up.
 
-        drift_W = np.abs(step_powers_W - balanced_W)
-        scale_W = np.maximum(np.abs(step_powers_W), np.abs(balanced_W))
-        change_W = float(np.abs(step_powers_W - previous_W).max())
-        fastest_W = max(fastest_W, change_W)
-        large = np.any(drift_W > STARTUP_POWER_FRACTION * scale_W)
-        # A start-up where the power levels off clears the drift, which
-        # would else last. A linear ramp's steady change does not count.
-        settled = change_W <= SETTLED_CHANGE_FRACTION * drift_W.max()
-        settled = settled and change_W <= 0.5 * fastest_W and drift_W.any()
-        if large or settled:
-            startups[step] = True
-            balanced_W = step_powers_W
-            fastest_W = 0.0
-        previous_W = step_powers_W
+    ``powers_W`` has the shape (n_scenarios, n_sources, n_steps) [W]. The
+    loop runs over the steps, and numpy takes all scenarios and sources at
+    once. Each scenario's row depends only on its own powers.
+    """
+    n_scenarios, n_sources, n_steps = powers_W.shape
+    startups = np.zeros((n_scenarios, n_steps), dtype=bool)
+    balanced_W = np.zeros((n_scenarios, n_sources))
+    previous_W = np.zeros((n_scenarios, n_sources))
+    # Largest change of power in one step since the last start-up [W].
+    fastest_W = np.zeros(n_scenarios)
+    for step in range(n_steps):
+        step_powers_W = powers_W[:, :, step]
+        # A non-finite power starts up too, but leaves the powers kept since
+        # the last start-up unchanged. The run then fails.
+        finite = np.isfinite(step_powers_W).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            start, fastest_now_W = _step_startups(
+                step_powers_W, balanced_W, previous_W, fastest_W
+            )
+        startups[:, step] = start | ~finite
+
+        restart = finite & start
+        fastest_W = np.where(finite, fastest_now_W, fastest_W)
+        fastest_W[restart] = 0.0
+        balanced_W = np.where(restart[:, None], step_powers_W, balanced_W)
+        previous_W = np.where(finite[:, None], step_powers_W, previous_W)
     return startups
+
+
+def _step_startups(
+    powers_W: np.ndarray,
+    balanced_W: np.ndarray,
+    previous_W: np.ndarray,
+    fastest_W: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return whether each scenario starts up at one step, and the new ``fastest_W``.
+
+    ``powers_W`` are the step's powers, ``balanced_W`` those at the last
+    start-up and ``previous_W`` those of the step before, each (n_scenarios,
+    n_sources) [W].
+    """
+    drift_W = np.abs(powers_W - balanced_W)
+    scale_W = np.maximum(np.abs(powers_W), np.abs(balanced_W))
+    change_W = np.abs(powers_W - previous_W).max(axis=1)
+    fastest_W = np.maximum(fastest_W, change_W)
+    large = np.any(drift_W > STARTUP_POWER_FRACTION * scale_W, axis=1)
+    # A start-up where the power levels off clears the drift, which would
+    # else last. A linear ramp's steady change does not count.
+    largest_drift_W = drift_W.max(axis=1)
+    settled = change_W <= SETTLED_CHANGE_FRACTION * largest_drift_W
+    settled &= (change_W <= 0.5 * fastest_W) & (largest_drift_W > 0.0)
+    return large | settled, fastest_W
 
 
 def _group_rows(mask: np.ndarray) -> list[list[int]]:

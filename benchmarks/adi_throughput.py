@@ -23,7 +23,7 @@ memory-bandwidth bound of ``--bandwidth-GBps`` at 8 bytes per cell update,
 for float32 rows too (at their 4 bytes the bound would be twice as high).
 
 The sources switch on at t = 0, so ADI takes its start-up sub-steps in
-float64 in the first step. "ms / step", "cell-steps / s", the speed-up and
+the first step. "ms / step", "cell-steps / s", the speed-up and
 "of bandwidth bound" time the whole call over ``--steps`` steps, as a user
 runs it: set-up, start-up and all steps. The "steps 2+" columns time only
 the steps after the first (from the solvers' progress callback), the rate
@@ -33,7 +33,9 @@ that a longer run with constant power approaches.
 ``adi.STARTUP_POWER_FRACTION`` selects.
 ``--max-xy-stiffness`` times ADI rows at other values of
 ``adi.MAX_XY_STIFFNESS``, which sets how short the first start-up
-sub-step is. With ``inf`` the first step is taken whole, still in float64.
+sub-step is. With ``inf`` the first step is taken whole.
+``--float64-startup`` adds float32 rows whose start-up sub-steps run in
+float64 (``adi.FLOAT32_STARTUP`` off), timed in turns with the others.
 ``--startup-power-fraction`` does the same for
 ``adi.STARTUP_POWER_FRACTION``, which sets which steps of a ramp start up;
 ``0`` starts up in every step whose power changes.
@@ -206,7 +208,13 @@ def main() -> None:
         nargs="+",
         help="time the ADI rows once per value of adi.MAX_XY_STIFFNESS [-] "
         f"(default: only its own value, {adi.MAX_XY_STIFFNESS:g}); inf takes "
-        "the first step whole, still in float64",
+        "the first step whole",
+    )
+    parser.add_argument(
+        "--float64-startup",
+        action="store_true",
+        help="also time float32 ADI rows with adi.FLOAT32_STARTUP off, whose "
+        "start-up sub-steps then run in float64",
     )
     parser.add_argument(
         "--startup-power-fraction",
@@ -370,23 +378,30 @@ def solvers(args: argparse.Namespace) -> list[tuple[str, object]]:
     for precision in args.precisions:
         name = "ADI" if precision == "float64" else f"ADI {precision}"
         solve = functools.partial(simulate_adi_batch, precision=precision)
+        startups = [None]
+        if args.float64_startup and precision == "float32":
+            startups.append(False)
         for stiffness in args.max_xy_stiffness or [None]:
             for fraction in args.startup_power_fraction or [None]:
-                settings = {
-                    "MAX_XY_STIFFNESS": stiffness,
-                    "STARTUP_POWER_FRACTION": fraction,
-                }
-                run = functools.partial(with_settings, settings, solve)
-                chosen.append((row_name(name, stiffness, fraction), run))
+                for float32_startup in startups:
+                    settings = {
+                        "MAX_XY_STIFFNESS": stiffness,
+                        "STARTUP_POWER_FRACTION": fraction,
+                        "FLOAT32_STARTUP": float32_startup,
+                    }
+                    run = functools.partial(with_settings, settings, solve)
+                    chosen.append((row_name(name, settings), run))
     return chosen
 
 
-def row_name(name: str, stiffness: float | None, fraction: float | None) -> str:
+def row_name(name: str, settings: dict[str, float | None]) -> str:
     """Return an ADI row's name with the settings that differ from the module's."""
-    if stiffness is not None:
-        name += f", xy stiffness {stiffness:g}"
-    if fraction is not None:
-        name += f", power fraction {fraction:g}"
+    if settings["MAX_XY_STIFFNESS"] is not None:
+        name += f", xy stiffness {settings['MAX_XY_STIFFNESS']:g}"
+    if settings["STARTUP_POWER_FRACTION"] is not None:
+        name += f", power fraction {settings['STARTUP_POWER_FRACTION']:g}"
+    if settings["FLOAT32_STARTUP"] is not None:
+        name += ", float64 start-up"
     return name
 
 

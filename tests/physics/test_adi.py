@@ -886,10 +886,21 @@ def test_failure_names_index_in_whole_batch():
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
-def test_float32_startup_leaves_no_subnormals():
+NEEDS_X86 = pytest.mark.skipif(
+    not kernels.CAN_FLUSH_SUBNORMALS,
+    reason="flushing subnormal numbers sets the MXCSR register of x86-64 CPUs",
+)
+
+
+@pytest.mark.parametrize(
+    "float32_startup", [pytest.param(True, marks=NEEDS_X86), False]
+)
+def test_float32_startup_leaves_no_subnormals(monkeypatch, float32_startup):
     # A metal strip sets a short first sub-step, and across the plastic the
     # rise then falls below float32's smallest normal number. The start-up
-    # sub-steps run in float64 and hand back 0 there, not subnormals.
+    # sub-steps flush subnormal numbers to 0, or run in float64 and hand
+    # back 0 there.
+    monkeypatch.setattr(adi, "FLOAT32_STARTUP", float32_startup)
     plastic = Material("plastic", 0.05, 0.05, 0.05, 2e6)
     metal = Material("metal", 200.0, 200.0, 200.0, 2.4e6)
     grid = np.zeros((8, 64), dtype=int)
@@ -906,6 +917,94 @@ def test_float32_startup_leaves_no_subnormals():
     assert rise.max() > 1.0
     assert (rise == 0.0).any()
     assert not subnormal.any()
+
+
+def float32_startup_results(monkeypatch, layout, sources, **options):
+    """Return float32 results with the start-up in float32, then in float64."""
+    options = dict(precision="float32", **options)
+    flushed = simulate_adi(layout, sources, **options)
+    monkeypatch.setattr(adi, "FLOAT32_STARTUP", False)
+    wide = simulate_adi(layout, sources, **options)
+    return flushed, wide
+
+
+@NEEDS_X86
+@pytest.mark.parametrize("case", ["stiff", "two layers"])
+def test_float32_startup_matches_float64_startup(monkeypatch, case):
+    if case == "stiff":
+        layout = stiff_plate()
+        sources = [hotspot(layout, x_mm=8.0, y_mm=8.0, radius_mm=1.0, power_W=1.0)]
+        options = dict(boundary=Boundary(h_top_W_m2K=10.0), dt_s=1.0)
+    else:
+        layout = two_material_layout()
+        sources = [ramped_hotspot(layout)]
+        options = dict(boundary=RADIATING, n_layers=2, dt_s=0.25)
+
+    flushed, wide = float32_startup_results(
+        monkeypatch, layout, sources, duration_s=4.0, **options
+    )
+
+    peak_K = np.abs(wide.rise_all_K).max()
+    error_K = np.abs(flushed.rise_all_K - wide.rise_all_K).max()
+    balance_J = flushed.energy_stored_J + flushed.energy_lost_J
+    assert peak_K > 0.1
+    assert error_K <= 1e-6 * peak_K
+    assert error_K > 0.0  # the start-up did run in float32
+    assert balance_J == pytest.approx(flushed.energy_in_J, rel=1e-5)
+    assert flushed.energy_in_J == wide.energy_in_J
+
+
+@NEEDS_X86
+def test_float32_startup_keeps_lu_accuracy(monkeypatch):
+    # As test_startup_substeps_match_lu_error, for float32 steps.
+    layout = stiff_plate()
+    source = hotspot(layout, x_mm=8.0, y_mm=8.0, radius_mm=1.0, power_W=1.0)
+    options = dict(
+        boundary=Boundary(h_top_W_m2K=10.0), duration_s=2.0, output_times_s=[1, 2]
+    )
+    reference = simulate_fast(layout, [source], dt_s=0.01, **options)
+    lu = simulate_fast(layout, [source], dt_s=1.0, **options)
+
+    flushed, _ = float32_startup_results(
+        monkeypatch, layout, [source], dt_s=1.0, **options
+    )
+
+    peak = reference.rise_K.max(axis=(1, 2))
+    lu_error = np.abs(lu.rise_K.max(axis=(1, 2)) - peak)
+    adi_error = np.abs(flushed.rise_K.max(axis=(1, 2)) - peak)
+    assert adi_error[0] <= 1.5 * lu_error[0]
+    assert adi_error[1] <= 1.5 * lu_error[1]
+
+
+@numba.njit(parallel=True)
+def scaled_in_tasks(values, factor):
+    """Return ``values * factor``, computed in numba's parallel tasks."""
+    out = np.empty_like(values)
+    for k in numba.prange(values.size):
+        out[k] = values[k] * factor
+    return out
+
+
+@NEEDS_X86
+def test_float32_startup_restores_subnormals(monkeypatch):
+    # Each task sets FTZ and DAZ only while it runs, so later arithmetic on
+    # this thread and on numba's threads keeps subnormal numbers.
+    layout = two_material_layout()
+    options = dict(n_layers=2, duration_s=0.5, dt_s=0.5, precision="float32")
+    monkeypatch.setattr(adi, "PARALLEL_MIN_CELLS", 0)
+    values = np.full(64, 1e-30, dtype=np.float32)
+    subnormal = np.float32(1e-30) * np.float32(1e-9)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        simulate_adi(layout, [ramped_hotspot(layout)], **options)
+        scaled = scaled_in_tasks(values, np.float32(1e-9))
+    finally:
+        numba.set_num_threads(previous)
+
+    assert 0.0 < subnormal < np.finfo(np.float32).tiny
+    assert np.float32(1e-30) * np.float32(1e-9) == subnormal
+    np.testing.assert_array_equal(scaled, np.full(64, subnormal))
 
 
 def test_batch_startups_equal_each_scenario_alone():

@@ -32,7 +32,8 @@ after a change of source power (the first step, a switch, a ramp) the fine
 in-plane detail of a small source would lag far behind. The first sub-step
 of such a step is cut into start-up sub-steps that double in length from
 one whose in-plane stiffness is at most ``MAX_XY_STIFFNESS``
-(``AdiGrid.startup_steps``), in float64 whatever ``precision`` is. A ramp
+(``AdiGrid.startup_steps``). In float32 they flush subnormal numbers to 0
+on x86-64 and run in float64 elsewhere (``FLOAT32_STARTUP``). A ramp
 starts up only where its power has moved by more than
 ``STARTUP_POWER_FRACTION`` since the last start-up, and once more where it
 levels off. Scenarios of a batch that start up at different steps
@@ -156,6 +157,13 @@ MAX_STARTUP_HALVINGS = 20
 # than this per cell.
 FLUSH_BELOW_K = float(np.finfo(np.float32).tiny)
 
+# Whether float32 calls take their start-up sub-steps in float32 with
+# subnormal numbers flushed to 0, rather than in float64 (see _start_up).
+# Flushing needs x86-64, so elsewhere the start-up runs in float64. The two
+# differed by 2.3e-7 of the peak rise on the 128 x 128 plate of
+# benchmarks/adi_throughput.py after 1 and 20 steps.
+FLOAT32_STARTUP = kernels.CAN_FLUSH_SUBNORMALS
+
 # Sub-steps per step above which the LU solver is the cheaper choice. On the
 # demo layout (40 x 50 x 2) ADI with 17 sub-steps per step ran 3 times faster
 # than the LU solver.
@@ -265,7 +273,7 @@ def simulate_adi_batch(
 
     grid = _cached_grid(layout, boundary, initial, dtype=dtype)
     startup_grid = grid
-    if dtype is not np.float64:
+    if dtype is not np.float64 and not FLOAT32_STARTUP:
         startup_grid = _cached_grid(layout, boundary, initial, dtype=np.float64)
     step_ends = _step_ends(duration_s, dt_s, outputs)
     _check_substeps(grid, layout, step_ends)
@@ -820,7 +828,7 @@ class _State:
         # Index of each scenario in the caller's batch, and that batch's size.
         self.ids = list(range(self.n_scenarios))
         self.batch_size = self.n_scenarios
-        # Grid of the start-up sub-steps, which always run in float64.
+        # Grid of the start-up sub-steps where they run in float64.
         self.startup_grid = grid
         # Held patches were rejected before this point.
         self.sources = [
@@ -841,6 +849,8 @@ class _State:
         self.row_ratio = np.repeat(grid.volume_ratio, ny)
         self.y_scratch: np.ndarray | None = None
         self.alive = np.ones(self.n_scenarios, dtype=bool)
+        # Whether the kernels flush subnormal numbers to 0 (start-up only).
+        self.flush = False
         self.energy_in_J = np.zeros(self.n_scenarios)
         self.energy_lost_J = np.zeros(self.n_scenarios)
 
@@ -909,6 +919,7 @@ class _State:
                     g.kernel_faces,
                     factors.z_inverse,
                     factors.z_ratio,
+                    self.flush,
                 )
             else:
                 self.rise, self.stage = self.stage, self.rise
@@ -947,7 +958,28 @@ class _State:
             g.kernel_ambient_K,
             self.lost,
             self.blocks,
+            self.flush,
         )
+
+    @contextlib.contextmanager
+    def startup_arithmetic(self) -> Iterator[None]:
+        """Keep subnormal numbers out of the steps taken inside the block.
+
+        A float64 state steps as it is. A float32 state flushes subnormal
+        numbers to 0 where ``FLOAT32_STARTUP`` is true, and otherwise steps
+        in float64 (:meth:`float64_steps`).
+        """
+        if self.grid.dtype is np.float64:
+            yield
+        elif FLOAT32_STARTUP:
+            self.flush = True
+            try:
+                yield
+            finally:
+                self.flush = False
+        else:
+            with self.float64_steps():
+                yield
 
     @contextlib.contextmanager
     def float64_steps(self) -> Iterator[None]:
@@ -1170,12 +1202,13 @@ def _start_up(state: _State, dt_s: float, powers_W: np.ndarray) -> None:
     well as ADI's. Which steps start up depends only on a scenario's own
     sources (``_startup_mask``), so batching does not change its result.
 
-    They run in float64 whatever the state's precision. In float32 the
-    short steps left subnormal values far from the source, which made each
-    start-up sub-step about 25 times slower than a whole step on a 64 x 64
-    plate.
+    In float32 the short steps leave subnormal values far from the source,
+    which made each start-up sub-step about 25 times slower than a whole
+    step on a 64 x 64 plate. So float32 sub-steps flush subnormal numbers
+    to 0 (``FLOAT32_STARTUP``), or else run in float64. Either way rises
+    below ``FLUSH_BELOW_K`` become 0.
     """
-    with state.float64_steps():
+    with state.startup_arithmetic():
         for length_s in state.grid.startup_steps(dt_s):
             state.advance(length_s, powers_W)
 

@@ -143,6 +143,59 @@ def test_dict_recipe_bool_seed_rejected():
     assert load_recipe(data).recipe.seed == 3
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "physics.emissivity_top=true",
+            r"key 'physics\.emissivity_top' = True is invalid: it should be a "
+            r"number, not true or false",
+        ),
+        (
+            "physics.ambient_C='20'",
+            r"key 'physics\.ambient_C' = '20' is invalid: .* remove the quotes",
+        ),
+        ("physics.emissivity_bottom='1e-1'", r"'physics\.emissivity_bottom' = '1e-1'"),
+        (
+            "physics.emissivity_top_regions={tabs: false}",
+            r"key 'physics\.emissivity_top_regions\.tabs' = False is invalid",
+        ),
+        ("camera.reflected_C=true", r"key 'camera\.reflected_C' = True"),
+        ("scenarios.0.x_mm=true", r"key 'scenarios\.0\.x_mm' = True .* true or false"),
+        (
+            "scenarios.0.power_W={uniform: ['1', 2]}",
+            r"key 'scenarios\.0\.power_W' = .* remove the quotes",
+        ),
+        (
+            "scenarios.0.radius_mm={choice: [2, true]}",
+            r"key 'scenarios\.0\.radius_mm' = .* not true or false",
+        ),
+    ],
+)
+def test_bool_or_string_float_rejected(override, message):
+    with pytest.raises(RecipeError, match=message):
+        parse(overrides=(override,))
+
+
+def test_dict_recipe_float_keys_take_numbers():
+    data = yaml.safe_load(MINIMAL)
+    data["physics"] = {"ambient_C": 20, "emissivity_top": np.float32(0.5)}
+    data["camera"] = {"band_um": [np.int64(3), 5.0]}
+    data["scenarios"][0]["power_W"] = {"uniform": [1, np.float64(2.5)]}
+
+    recipe = load_recipe(data).recipe
+
+    assert recipe.physics.ambient_C == 20.0
+    assert type(recipe.physics.ambient_C) is float
+    assert recipe.physics.emissivity_top == 0.5
+    assert recipe.camera.band_um == (3.0, 5.0)
+    assert recipe.scenarios[0].power_W == Uniform(uniform=(1.0, 2.5))
+
+    data["frames"] = {"kind": "arrays", "path": "a.npy", "offset": True}
+    with pytest.raises(RecipeError, match=r"key 'frames\.offset' = True is invalid"):
+        load_recipe(data)
+
+
 def test_emissivity_pair_with_list_name_rejected():
     # A list as a region name is unhashable: rejected, not a TypeError.
     override = "physics.emissivity_top_regions=[[[], 0.1]]"
@@ -776,6 +829,14 @@ def test_demo_sources_do_not_warn(caplog):
 
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in RECIPES.glob("*.yaml")))
+def test_shipped_recipe_loads(name):
+    loaded = load_recipe(RECIPES / name)
+
+    assert loaded.recipe.scenarios
+    assert type(loaded.recipe.physics.ambient_C) is float
 
 
 @pytest.mark.parametrize(

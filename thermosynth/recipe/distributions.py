@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from thermosynth.recipe.numbers import Float
+
 
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -20,7 +22,7 @@ class _Dist(BaseModel):
 class Uniform(_Dist):
     """Uniform between two bounds, ``{uniform: [low, high]}``."""
 
-    uniform: tuple[float, float]
+    uniform: tuple[Float, Float]
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
@@ -38,7 +40,7 @@ class Uniform(_Dist):
 class LogUniform(_Dist):
     """Log-uniform between two positive bounds, ``{loguniform: [low, high]}``."""
 
-    loguniform: tuple[float, float]
+    loguniform: tuple[Float, Float]
 
     @model_validator(mode="after")
     def _positive(self) -> LogUniform:
@@ -57,7 +59,7 @@ class LogUniform(_Dist):
 class Normal(_Dist):
     """Normal with a mean and a standard deviation, ``{normal: [mean, std]}``."""
 
-    normal: tuple[float, float]
+    normal: tuple[Float, Float]
 
     @model_validator(mode="after")
     def _std(self) -> Normal:
@@ -72,13 +74,13 @@ class Normal(_Dist):
 class Choice(_Dist):
     """One of a list of values with equal probability, ``{choice: [...]}``."""
 
-    choice: list[float] = Field(min_length=1)
+    choice: list[Float] = Field(min_length=1)
 
     def draw(self, rng: np.random.Generator) -> float:
         return float(self.choice[int(rng.integers(len(self.choice)))])
 
 
-Distribution = float | Uniform | LogUniform | Normal | Choice
+Distribution = Float | Uniform | LogUniform | Normal | Choice
 
 
 def draw(value: Distribution, rng: np.random.Generator) -> float:

@@ -7,14 +7,12 @@ work. Paths are resolved against the recipe file's folder by the loader.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -26,6 +24,7 @@ from pydantic import (
 )
 
 from thermosynth.recipe.distributions import Choice, Distribution, Normal, bounds
+from thermosynth.recipe.numbers import Float, Integer
 
 # Strict: a YAML true or "20" is rejected rather than read as 1.0 or 20.0,
 # while an integer such as 20 is still accepted.
@@ -34,20 +33,6 @@ PositiveFloat = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 CelsiusFloat = Annotated[float, Strict(), Field(gt=-273.15, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Strict(), Field(gt=0, le=1)]
-
-
-def _reject_bool_and_number_text(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("it should be an integer, not true or false")
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9_.]+\s*", value):
-        raise ValueError("it should be an integer, not a string; remove the quotes")
-    return value
-
-
-# pydantic's lax int reads a YAML true as 1 and "20" as 20, so those are
-# rejected first. Other text fails pydantic's own check. numpy integers and
-# whole floats such as 20.0 still pass.
-Integer = Annotated[int, BeforeValidator(_reject_bool_and_number_text)]
 
 
 def _non_empty_rect(rect: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -113,8 +98,8 @@ class ColorbarSpec(_Model):
 
     x_px: tuple[int, int]
     y_px: tuple[int, int]
-    top: float
-    bottom: float
+    top: Float
+    bottom: Float
 
     @field_validator("x_px")
     @classmethod
@@ -161,9 +146,9 @@ class ImageFrames(_FrameSourceBase):
     pattern: str = "*.png"
     mode: Literal["greyscale", "palette", "colorbar"] = "greyscale"
     scale_per_level: PositiveFloat | None = None
-    offset: float | None = None
+    offset: Float | None = None
     palette: str | None = None
-    value_range: tuple[float, float] | None = None
+    value_range: tuple[Float, Float] | None = None
     colorbar: ColorbarSpec | None = None
     max_colour_distance: PositiveFloat = 40.0
     select: SelectSpec | None = None
@@ -191,7 +176,7 @@ class ArrayFrames(_FrameSourceBase):
     pattern: str = "*.npy"
     unit: Literal["C", "K", "level"] = "C"
     scale_per_level: PositiveFloat | None = None
-    offset: float | None = None
+    offset: Float | None = None
 
     @model_validator(mode="after")
     def _calibration(self) -> ArrayFrames:
@@ -210,7 +195,7 @@ class HDF5Frames(_FrameSourceBase):
     dataset: str
     unit: Literal["C", "K", "level"] = "C"
     scale_per_level: PositiveFloat | None = None
-    offset: float | None = None
+    offset: Float | None = None
 
     @model_validator(mode="after")
     def _calibration(self) -> HDF5Frames:
@@ -234,9 +219,9 @@ class VideoFrames(_FrameSourceBase):
     path: Path
     mode: Literal["greyscale", "palette"] = "greyscale"
     scale_per_level: PositiveFloat | None = None
-    offset: float | None = None
+    offset: Float | None = None
     palette: str | None = None
-    value_range: tuple[float, float] | None = None
+    value_range: tuple[Float, Float] | None = None
     max_colour_distance: PositiveFloat = 40.0
 
 
@@ -274,7 +259,7 @@ class RegistrationSpec(_Model):
 
     method: Literal["corners", "full_frame", "valid_mask", "warm_region"] = "full_frame"
     fit: Literal["cells", "body", "layout"] = "cells"
-    corners_px: list[tuple[float, float]] | None = None
+    corners_px: list[tuple[Float, Float]] | None = None
 
     @field_validator("corners_px")
     @classmethod
@@ -317,14 +302,14 @@ MAX_N_LAYERS = 64
 class PhysicsSpec(_Model):
     """Boundary conditions and discretisation of the heat equation."""
 
-    ambient_C: float = 25.0
+    ambient_C: Float = 25.0
     h_top_W_m2K: NonNegativeFloat = 10.0
     h_bottom_W_m2K: NonNegativeFloat = 0.0
-    emissivity_top: Annotated[float, Field(ge=0, le=1)] = 0.9
-    emissivity_bottom: Annotated[float, Field(ge=0, le=1)] = 0.0
+    emissivity_top: Annotated[Float, Field(ge=0, le=1)] = 0.9
+    emissivity_bottom: Annotated[Float, Field(ge=0, le=1)] = 0.0
     # Layout region name -> emissivity of that region's top-face cells, in
     # place of emissivity_top. Where regions overlap, the later key wins.
-    emissivity_top_regions: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+    emissivity_top_regions: dict[str, Annotated[Float, Field(ge=0, le=1)]] = {}
     n_layers: Annotated[Integer, Field(ge=1, le=MAX_N_LAYERS)] = 1
     dt_s: PositiveFloat = 2.0
     # "adi" splits each implicit step by direction (thermosynth.physics.adi).
@@ -574,13 +559,13 @@ class CameraSpec(_Model):
     blur_sigma_px: NonNegativeFloat = 0.0
     emissivity_surface: Fraction = 0.95
     emissivity_setting: Fraction = 0.95
-    reflected_C: float | None = None
+    reflected_C: Float | None = None
     gain: Literal["fixed", "stretch"] = "fixed"
     levels_per_kelvin: PositiveFloat | None = None
     emissivity_regions: dict[str, Fraction] = {}
     """Emissivity, in (0, 1], of named layout regions (e.g. ``terminals``) in
     place of ``emissivity_surface``; where regions overlap, the later key wins."""
-    band_um: tuple[float, float] = (7.5, 14.0)
+    band_um: tuple[Float, Float] = (7.5, 14.0)
     """Shortest and longest wavelength [um] of the camera's spectral band, over
     which it integrates radiance; the default is an uncooled microbolometer."""
 

@@ -165,9 +165,32 @@ def test_mixed_frame_sizes(capsys, tmp_path):
     assert_rejected(
         code,
         err,
-        r"frames of mixed sizes: .*frame_\d\d\.png is .* keep one size",
+        r"error: \S+recipe\.yaml: frames of mixed sizes: .*frame_\d\d\.png is "
+        r".* all frames under frames\.path must have one size, so resize or remove",
         tmp_path,
     )
+
+
+def test_mixed_npy_sizes_before_bank(capsys, tmp_path, data_dir):
+    # Three real frames of 60 x 80, 180 x 180 and 480 x 640 px.
+    folder = data_dir / "radiometric-samples" / "decoded_celsius"
+    bank = tmp_path / "bank.h5"
+    frames = {"kind": "arrays", "path": str(folder)}
+    split = {"train_normal": 1, "test_normal": 2, "test_anomalous": 2}
+    bank_spec = {"mode": "build", "path": str(bank)}
+    recipe = write_recipe(tmp_path, frames, bank=bank_spec, split=split)
+
+    code, err = run_cli(capsys, recipe)
+
+    assert_rejected(
+        code,
+        err,
+        r"error: \S+recipe\.yaml: frames of mixed sizes: \S+_celsius\.npy is \d+ x "
+        r"\d+ px \(height x width\) but \S+_celsius\.npy is \d+ x \d+ px",
+        tmp_path,
+    )
+    assert "frames.on_error: skip" in err
+    assert not bank.exists()
 
 
 def test_nan_temperatures(capsys, tmp_path):

@@ -78,6 +78,7 @@ from thermosynth.samples import (
     SAMPLING_VERSION,
     Generator,
     Plan,
+    mixed_size_error,
     normal_sample,
     plan_split,
     sample_key,
@@ -144,11 +145,7 @@ class FrameSize:
         """Raise FrameError if ``frame`` is not of this size."""
         if frame.shape == self.shape:
             return
-        raise FrameError(
-            f"frames of mixed sizes: {frame.source} is {frame.shape[0]} x "
-            f"{frame.shape[1]} px (height x width) but {self.source} is "
-            f"{self.shape[0]} x {self.shape[1]} px; keep one size per recipe"
-        )
+        raise mixed_size_error(frame.source, frame.shape, self.shape, self.source)
 
 
 def generate(
@@ -228,6 +225,7 @@ def generate(
         check_output_dir(target, overwrite=overwrite)
         generator = Generator(loaded)
         reference = first_frame_size(generator)
+        check_known_sizes(generator, reference)
         with open_cluster(workers, scheduler) as cluster:
             _open_bank(generator, cluster=cluster, progress=progress)
             results = write_sharded(
@@ -530,6 +528,29 @@ def first_frame_size(generator: Generator) -> FrameSize:
     )
 
 
+def check_known_sizes(generator: Generator, reference: FrameSize) -> None:
+    """Raise FrameError if a planned frame's size, known unread, is not the first's.
+
+    It runs before the scenario bank is built, so that mixed sizes stop the
+    run before any simulation. Only sources with a ``frame_shape`` method,
+    which reads file headers (`ArraySource`), know sizes unread; frames of
+    other sources are checked as they are read. With ``frames.on_error:
+    skip`` nothing is checked here, because the run skips such frames.
+    """
+    frame_shape = getattr(generator.source, "frame_shape", None)
+    if frame_shape is None or generator.recipe.frames.on_error == "skip":
+        return
+
+    planned = sorted({entry[3] for entry in generator.plan.entries()})
+    for frame_index in planned:
+        shape = frame_shape(frame_index)
+        if shape is None or shape == reference.shape:
+            continue
+        source = generator.source.sources[frame_index]
+        error = mixed_size_error(source, shape, reference.shape, reference.source)
+        raise with_skip_hint(error)
+
+
 def write_shard(
     generator: Generator,
     shard: Shard,
@@ -805,7 +826,8 @@ def _explain_failure(
     if kept and isinstance(error, ThermosynthError):
         return type(error)(
             f"{error}{resume}; after fixing this, run again with {options} to "
-            "reuse them"
+            "reuse them",
+            keys=error.keys,
         )
     if isinstance(error, KeyboardInterrupt):
         return _explain_interrupt(error, stage, len(kept), n_shards, options=options)

@@ -347,11 +347,7 @@ class Generator:
         if self._shape is None:
             self._shape = frame.shape
         elif frame.shape != self._shape:
-            raise FrameError(
-                f"frames of mixed sizes: {frame.source} is {frame.shape[0]} x "
-                f"{frame.shape[1]} px (height x width) but earlier frames are "
-                f"{self._shape[0]} x {self._shape[1]} px; keep one size per recipe"
-            )
+            raise mixed_size_error(frame.source, frame.shape, self._shape)
         return frame
 
     def samples(self) -> Iterator[tuple[Sample, Frame]]:
@@ -678,6 +674,27 @@ def record_and_blend(
         gain=recipe.camera.gain,
         edge=recipe.blend.edge,
         base=None if prepared is None else prepared.blending,
+    )
+
+
+def mixed_size_error(
+    source: str,
+    shape: tuple[int, int],
+    expected: tuple[int, int],
+    expected_source: str = "the first frame",
+) -> FrameError:
+    """Return the error for frame ``source`` of ``shape`` among frames of another.
+
+    The error names the key ``frames.path``, so the CLI starts the message
+    with the recipe file or the option that set the path.
+    """
+    return FrameError(
+        f"frames of mixed sizes: {source} is {shape[0]} x {shape[1]} px "
+        f"(height x width) but {expected_source} is {expected[0]} x "
+        f"{expected[1]} px; all frames under frames.path must have one size, so "
+        "resize or remove the odd frames, or narrow frames.path or frames.pattern "
+        "to frames of one size",
+        keys=(("frames", "path"),),
     )
 
 

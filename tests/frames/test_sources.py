@@ -132,6 +132,21 @@ def test_heater_stack_npy(data_dir):
     assert frame.source == source.sources[-1]
 
 
+def test_frame_shape_from_headers(data_dir, tmp_path):
+    folder = data_dir / "radiometric-samples" / "decoded_celsius"
+    source = ArraySource(folder)
+    stack = ArraySource(data_dir / "pouch-cell-heater-ir" / "Exp_E_T11x11_celsius.npy")
+
+    shapes = [source.frame_shape(i) for i in range(len(source))]
+
+    assert shapes == [source.read(i).shape for i in range(len(source))]
+    assert shapes == [(60, 80), (180, 180), (480, 640)]
+    assert stack.frame_shape(976) == (11, 11)
+
+    (tmp_path / "a.npy").write_bytes(b"not an array")
+    assert ArraySource(tmp_path).frame_shape(0) is None
+
+
 @pytest.mark.parametrize("channels", [3, 4])
 def test_rgb_npy_rejected(data_dir, tmp_path, channels):
     png = data_dir / "pouch-cell-flir-screen" / "id1_cha_1c" / "1211.png"

@@ -834,6 +834,22 @@ class ArraySource(_ArrayFrames):
     def __len__(self) -> int:
         return len(self._files) if self._stack_length is None else self._stack_length
 
+    def frame_shape(self, index: int) -> tuple[int, int] | None:
+        """Return frame ``index``'s (height, width) [px] from its ``.npy`` header.
+
+        No pixels are read. Returns None where the file cannot be read or its
+        array is not 2D, so that `read` reports the problem.
+        """
+        index = _check_index(index, len(self))
+        path = self.path if self._stack_length is not None else self._files[index]
+        try:
+            shape = _load_npy(path).shape
+        except FrameError:
+            return None
+        if self._stack_length is None and len(shape) != 2:
+            return None
+        return (int(shape[-2]), int(shape[-1]))
+
     def read(self, index: int) -> Frame:
         """Read and decode frame ``index``; its arrays are read-only.
 

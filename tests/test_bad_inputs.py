@@ -193,6 +193,30 @@ def test_mixed_npy_sizes_before_bank(capsys, tmp_path, data_dir):
     assert not bank.exists()
 
 
+def test_calibration_error_without_skip_hint(capsys, tmp_path, data_dir):
+    # Real 16-bit raw counts with an offset but no scale_per_level.
+    frames = {
+        "kind": "images",
+        "path": str(data_dir / "radiometric-samples" / "flirpy"),
+        "pattern": "example_radiometric.tiff",
+        "unit": "K",
+        "offset": 0.0,
+    }
+    split = {"train_normal": 1, "test_normal": 0, "test_anomalous": 0}
+    recipe = write_recipe(tmp_path, frames, split=split)
+
+    code, err = run_cli(capsys, recipe)
+
+    assert_rejected(
+        code,
+        err,
+        r"error: \S+recipe\.yaml: \S+example_radiometric\.tiff contains uint16 "
+        r"levels, which need scale_per_level and offset to be read in K",
+        tmp_path,
+    )
+    assert "frames.on_error" not in err
+
+
 def test_nan_temperatures(capsys, tmp_path):
     folder = tmp_path / "arrays"
     folder.mkdir()
@@ -341,7 +365,7 @@ def test_mask_mapping_names_key(capsys, tmp_path):
     assert re.search(
         rf"but frame {re.escape(str(paths[0].parent))}/\S+ is 60 x 80", err
     )
-    assert "on_error" not in err
+    assert "frames.on_error" not in err
 
 
 def test_odd_frame_size_with_mask(capsys, tmp_path):

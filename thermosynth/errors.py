@@ -56,6 +56,16 @@ class ColorbarFitError(FrameError):
     """
 
 
+class CalibrationError(FrameError):
+    """The recipe's calibration cannot turn the frames' pixels into values.
+
+    Examples are integer levels in C or K without ``scale_per_level``, a
+    calibration on frames of unit ``level``, or palette frames in C without
+    ``value_range``. Then the recipe is wrong rather than one frame, so the
+    fix is the calibration, not skipping the frame.
+    """
+
+
 class LayoutError(ThermosynthError, ValueError):
     """A battery layout or its registration to a frame is invalid."""
 

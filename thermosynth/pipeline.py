@@ -29,6 +29,7 @@ from thermosynth.distributed import (
     simulate_entries,
 )
 from thermosynth.errors import (
+    CalibrationError,
     ColorbarFitError,
     FrameError,
     MaskSizeError,
@@ -608,12 +609,13 @@ def _sample_or_skip(
 def with_skip_hint(error: ThermosynthError) -> ThermosynthError:
     """Add to a frame's error how frames.on_error: skip would skip such frames.
 
-    A mask or colour bar that fits no frame gets no hint, because skipping
-    would skip every frame of that size. It becomes a RecipeError, whose
-    message the command line prefixes with the recipe file. Both keep the
-    recipe keys of ``error``.
+    A mask or colour bar that fits no frame and a calibration that cannot
+    read the frames get no hint, because skipping would skip every frame of
+    that size or kind. Such an error becomes a RecipeError, whose message the
+    command line prefixes with the recipe file. Both keep the recipe keys of
+    ``error``.
     """
-    if isinstance(error, MaskSizeError | ColorbarFitError):
+    if isinstance(error, MaskSizeError | ColorbarFitError | CalibrationError):
         return RecipeError(str(error), keys=error.keys)
     return type(error)(
         f"{error}; to skip such frames with a warning instead, set "

@@ -22,7 +22,12 @@ import cv2
 import h5py
 import numpy as np
 
-from thermosynth.errors import ColorbarFitError, FrameError, MaskSizeError
+from thermosynth.errors import (
+    CalibrationError,
+    ColorbarFitError,
+    FrameError,
+    MaskSizeError,
+)
 from thermosynth.frames.colorbar import read_colorbar
 from thermosynth.frames.encodings import LinearEncoding, PaletteEncoding
 from thermosynth.frames.frame import Frame, Unit
@@ -326,7 +331,7 @@ def _palette_range(
     if value_range is not None:
         return value_range
     if unit != "level":
-        raise FrameError(
+        raise CalibrationError(
             f"frames.unit is {unit!r}, so frames.value_range must give the "
             f"values [{unit}] of the palette's bottom and top colours, as "
             "value_range: [low, high]; add it, or set frames.unit: level for "
@@ -355,7 +360,7 @@ def _linear_encoding(
 
     calibrated = scale_per_level is not None or offset is not None
     if calibrated and unit == "level":
-        raise FrameError(
+        raise CalibrationError(
             f"a calibration (scale_per_level, offset) gives values in C or K; "
             f"set unit='C' or unit='K' for {name}"
         )
@@ -365,7 +370,7 @@ def _linear_encoding(
         alone = ""
         if offset is not None:
             alone = f" (offset = {offset:g} alone reads one level as 1 {unit})"
-        raise FrameError(
+        raise CalibrationError(
             f"{name} contains {dtype} levels, which need scale_per_level and offset to "
             f"be read in {unit}{alone}; give the calibration or use unit='level'",
             keys=(

@@ -211,7 +211,9 @@ def test_calibration_error_without_skip_hint(capsys, tmp_path, data_dir):
         code,
         err,
         r"error: \S+recipe\.yaml: \S+example_radiometric\.tiff contains uint16 "
-        r"levels, which need scale_per_level and offset to be read in K",
+        r"levels, which need scale_per_level and offset to be read in K \(offset = "
+        r"0 alone reads one level as 1 K\); give the calibration or set "
+        r"frames\.unit: level$",
         tmp_path,
     )
     assert "frames.on_error" not in err
@@ -428,7 +430,11 @@ def test_palette_does_not_match_image(capsys, tmp_path):
     recipe = write_recipe(tmp_path, frames)
     code, err = run_cli(capsys, recipe)
     assert_rejected(
-        code, err, r"needs 8-bit RGB images, but .*frame_\d\d\.png is uint16", tmp_path
+        code,
+        err,
+        r"needs 8-bit RGB images, but .*frame_\d\d\.png is uint16 with shape "
+        r"\(60, 80\); set frames\.mode: greyscale",
+        tmp_path,
     )
 
 

@@ -401,11 +401,22 @@ def test_palette_unit_needs_range(tmp_path):
     )
 
 
+def test_palette_mode_needs_palette(tmp_path):
+    folder = _write_frames(tmp_path / "frames", [np.zeros((4, 4, 3), np.uint8)], ".png")
+
+    with pytest.raises(
+        FrameError, match=r"^frames\.mode: palette needs a palette name, e\.g\. "
+    ):
+        ImageFolderSource(folder, mode="palette")
+
+
 def test_calibration_needs_temperature_unit(tmp_path):
     folder = _write_frames(tmp_path / "frames", [np.zeros((4, 4), np.uint8)], ".png")
 
-    with pytest.raises(FrameError, match="set unit='C' or unit='K'"):
-        ImageFolderSource(folder, scale_per_level=0.1).read(0)
+    with pytest.raises(
+        FrameError, match=r"read with frames\.unit: level; set frames\.unit: C or "
+    ):
+        ImageFolderSource(folder, unit="level", scale_per_level=0.1).read(0)
 
 
 def test_index_out_of_range(tmp_path):

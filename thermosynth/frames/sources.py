@@ -361,8 +361,10 @@ def _linear_encoding(
     calibrated = scale_per_level is not None or offset is not None
     if calibrated and unit == "level":
         raise CalibrationError(
-            f"a calibration (scale_per_level, offset) gives values in C or K; "
-            f"set unit='C' or unit='K' for {name}"
+            f"a calibration (frames.scale_per_level, frames.offset) gives values "
+            f"in C or K, but {name} is read with frames.unit: level; set "
+            "frames.unit: C or frames.unit: K",
+            keys=(("frames", "unit"),),
         )
     if scale_per_level is None and unit != "level" and np.issubdtype(dtype, np.integer):
         # An offset alone would read each level as 1 C or 1 K, so a 16-bit
@@ -372,7 +374,8 @@ def _linear_encoding(
             alone = f" (offset = {offset:g} alone reads one level as 1 {unit})"
         raise CalibrationError(
             f"{name} contains {dtype} levels, which need scale_per_level and offset to "
-            f"be read in {unit}{alone}; give the calibration or use unit='level'",
+            f"be read in {unit}{alone}; give the calibration or set "
+            "frames.unit: level",
             keys=(
                 ("frames", "unit"),
                 ("frames", "scale_per_level"),
@@ -574,7 +577,9 @@ class ImageFolderSource:
             return None
         if palette is None:
             raise FrameError(
-                "mode 'palette' needs a palette name, e.g. palette='inferno'"
+                "frames.mode: palette needs a palette name, e.g. frames.palette: "
+                "inferno",
+                keys=(("frames", "palette"),),
             )
 
         lut = palette_lut(palette)
@@ -729,7 +734,7 @@ def _require_rgb8(raw: np.ndarray, name: str, mode: str) -> np.ndarray:
     if raw.ndim != 3 or raw.dtype != np.uint8:
         raise FrameError(
             f"mode {mode!r} needs 8-bit RGB images, but {name} is {raw.dtype} with "
-            f"shape {raw.shape}; use mode='greyscale'",
+            f"shape {raw.shape}; set frames.mode: greyscale",
             keys=(("frames", "mode"),),
         )
     return raw

@@ -298,8 +298,9 @@ def _group_gone(pgid: int, timeout_s: float) -> bool:
     [
         (
             BANK,
-            "no output was written; none of the 4 entries to simulate into the "
-            "scenario bank {bank} was written",
+            "stopped while building the scenario bank, before any sample, so no "
+            "output was written and --resume has no shards to reuse; none of the 4 "
+            "entries to simulate into the scenario bank {bank} was written",
         ),
         (
             (),

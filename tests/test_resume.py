@@ -17,7 +17,7 @@ import pytest
 from interrupts import interrupt_replace
 from trees import read_tree
 
-from thermosynth import cli, pipeline
+from thermosynth import cli, pipeline, samples
 from thermosynth.cli import main
 from thermosynth.datasets import HDF5Dataset
 from thermosynth.errors import FrameError
@@ -328,6 +328,43 @@ def test_interrupt_before_any_shard_says_so(out, capsys, monkeypatch):
         "interrupted run for --resume\n"
     )
     assert not list(out.parent.glob(f".{out.name}.partial-*"))
+
+
+def test_interrupt_in_bank_build_says_so(out, capsys, monkeypatch, tmp_path):
+    bank = tmp_path / "bank.h5"
+    simulate_entry = samples.Generator.simulate_entry
+    calls = []
+
+    def simulate_once(self, drawn, *, events):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(drawn)
+        return simulate_entry(self, drawn, events=events)
+
+    monkeypatch.setattr(samples.Generator, "simulate_entry", simulate_once)
+    args = generate_args(out, "--set", "bank.mode=reuse", "--set", f"bank.path={bank}")
+    assert main(args) == 130
+    err = capsys.readouterr().err
+
+    assert err == (
+        "thermosynth: interrupted; stopped while building the scenario bank, before "
+        "any sample, so no output was written and --resume has no shards to reuse; "
+        f"the scenario bank {bank} keeps the 1 of 2 entries simulated before the "
+        "interrupt, so a rerun simulates only the other 1\n"
+    )
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.*"))
+
+    rerun_calls = []
+
+    def simulate_counted(self, drawn, *, events):
+        rerun_calls.append(drawn)
+        return simulate_entry(self, drawn, events=events)
+
+    monkeypatch.setattr(samples.Generator, "simulate_entry", simulate_counted)
+    assert main([*args, "--resume"]) == 0
+    assert len(rerun_calls) == 1
+    assert rerun_calls[0] != calls[0]
 
 
 def test_sigint_with_workers_then_resume(reference, out, capsys):

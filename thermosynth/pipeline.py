@@ -674,8 +674,13 @@ def _open_bank(
     try:
         generator.open_bank(progress=progress, run_entries=run_entries)
     except KeyboardInterrupt as interrupt:
-        # The command line prints this after "interrupted; ".
-        detail = "; ".join(filter(None, ["no output was written", str(interrupt)]))
+        # The command line prints this after "interrupted; ". The bank's own
+        # message says how many entries its file keeps for a rerun.
+        stopped = (
+            "stopped while building the scenario bank, before any sample, so no "
+            f"output was written and {_RESUME} has no shards to reuse"
+        )
+        detail = "; ".join(filter(None, [stopped, str(interrupt)]))
         raise type(interrupt)(detail) from interrupt
 
 

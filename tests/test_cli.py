@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from thermosynth import cli
 from thermosynth.build import LAYOUT_BUILDERS, build_layout
 from thermosynth.cli import main
 from thermosynth.errors import RecipeError
@@ -164,6 +165,31 @@ def test_empty_recipe_file(capsys, tmp_path):
         "recipes/ folder"
     )
     assert_one_line_error(code, err, message)
+
+
+def test_validate_path_options_expand_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    parser = cli._parser()
+
+    closeness = parser.parse_args(
+        ["validate", "closeness", "--normal=~/n", "--pseudo", "~/p", "--real=~/r"]
+        + ["--metadata=~/m.json", "-o", "~/c"]
+    )
+    transfer = parser.parse_args(
+        ["validate", "transfer", "--normal=~/n", "--real=~/r", "--metadata=~/m.json"]
+        + ["--recipe=~/a.yaml", "--recipe", "~/b.yaml", "--output=~/t"]
+    )
+
+    assert closeness.normal == tmp_path / "n"
+    assert closeness.pseudo == tmp_path / "p"
+    assert closeness.real == tmp_path / "r"
+    assert closeness.metadata == tmp_path / "m.json"
+    assert closeness.output == tmp_path / "c"
+    assert transfer.normal == tmp_path / "n"
+    assert transfer.real == tmp_path / "r"
+    assert transfer.metadata == tmp_path / "m.json"
+    assert transfer.recipe == [tmp_path / "a.yaml", tmp_path / "b.yaml"]
+    assert transfer.output == tmp_path / "t"
 
 
 def test_output_option_expands_home(capsys, tmp_path, monkeypatch):

@@ -433,6 +433,15 @@ def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
         raise
 
 
+def _home_path(text: str) -> Path:
+    """Return a path option's value with a leading ``~`` expanded.
+
+    A shell leaves ``--normal=~/frames`` as typed, so the option expands it
+    as `expand_home` does for recipe paths and -o.
+    """
+    return expand_home(Path(text))
+
+
 class _OutputFolder(argparse.Action):
     """Store -o as a Path and as typed in ``output_option``, rejecting an empty -o.
 
@@ -681,7 +690,10 @@ def _window_option_error(
 
 def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--normal", type=Path, required=True, help="normal frames (any source below)"
+        "--normal",
+        type=_home_path,
+        required=True,
+        help="normal frames (any source below)",
     )
     parser.add_argument(
         "--normal-scale",
@@ -706,12 +718,12 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pseudo",
-        type=Path,
+        type=_home_path,
         required=True,
         help="pseudo-anomalies: a thermosynth output, dataset.h5, MVTec tree or folder",
     )
     parser.add_argument(
-        "--real", type=Path, help="real anomalous frames, if any (default: none)"
+        "--real", type=_home_path, help="real anomalous frames, if any (default: none)"
     )
     parser.add_argument(
         "-o",
@@ -722,7 +734,7 @@ def _add_closeness_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--metadata",
-        type=Path,
+        type=_home_path,
         help="JSON records describing a plain image folder (for the --*-where filters)",
     )
     for role in ("normal", "pseudo", "real"):
@@ -880,21 +892,21 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     generators = ",".join(GENERATOR_NAMES)
     parser.add_argument(
         "--normal",
-        type=Path,
+        type=_home_path,
         required=True,
         help="normal frames: an MVTec tree (train/good, test/good), a folder "
         "(with --metadata and --normal-where) or a thermosynth dataset.h5",
     )
     parser.add_argument(
         "--real",
-        type=Path,
+        type=_home_path,
         required=True,
         help="real anomalous frames: an MVTec tree (one class per test/<kind>), "
         "a thermosynth output (one class, 'anomalous') or a folder",
     )
     parser.add_argument(
         "--metadata",
-        type=Path,
+        type=_home_path,
         help="JSON records describing a plain image folder (for the --*-where filters)",
     )
     parser.add_argument(
@@ -912,7 +924,7 @@ def _add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     _add_pattern_options(parser, ("normal", "real"))
     parser.add_argument(
         "--recipe",
-        type=Path,
+        type=_home_path,
         action="append",
         help="recipe whose layout, physics, scenarios and camera make the "
         "thermosynth pseudo-anomalies; needed for the thermosynth generator "

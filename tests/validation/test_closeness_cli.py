@@ -90,6 +90,25 @@ def test_closeness_warns_pseudo_repeating_normal(closeness_run):
     assert "| pseudo | 7 |" in report
 
 
+def test_closeness_paths_expand_home(tmp_path, data_dir, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    _copy_images(data_dir, home / "normal", NORMAL_STEMS)
+    _copy_images(data_dir, home / "pseudo", HOT_STEMS)
+    args = [
+        *("validate", "closeness", "--normal=~/normal", "--pseudo=~/pseudo"),
+        *("--epochs", "1", "--permutations", "20", "--output=~/report"),
+    ]
+
+    assert main(args) == 0
+
+    report = (home / "report" / "report.md").read_text()
+    assert str(home / "normal") in report
+    assert str(home / "pseudo") in report
+    assert not (tmp_path / "~").exists()
+
+
 def test_closeness_max_frames_states_minimum(capsys, tmp_path, data_dir):
     normal = _copy_images(data_dir, tmp_path / "normal", NORMAL_STEMS)
     args = ["validate", "closeness", "--normal", str(normal), "--pseudo", str(normal)]

@@ -132,6 +132,76 @@ def test_bool_or_string_integer_rejected(override, message):
         parse(overrides=(override,))
 
 
+COLORBAR_FRAMES = (
+    "frames={kind: images, path: /tmp, mode: colorbar, "
+    "colorbar: {x_px: [300, 310], y_px: [20, 220], top: 40, bottom: 20}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ("frames.shape=[true, 160]",),
+            r"key 'frames\.shape\.0' = True is invalid: it should be an integer, "
+            r"not true or false",
+        ),
+        (
+            ("frames.shape=[120, '160']",),
+            r"key 'frames\.shape\.1' = '160' is invalid: .* remove the quotes",
+        ),
+        (
+            (COLORBAR_FRAMES, "frames.colorbar.x_px=[300, false]"),
+            r"key 'frames\.colorbar\.x_px\.1' = False is invalid: .* true or false",
+        ),
+        (
+            (COLORBAR_FRAMES, "frames.colorbar.y_px=['20', 220]"),
+            r"key 'frames\.colorbar\.y_px\.0' = '20' is invalid: .* remove the quotes",
+        ),
+        (
+            (COLORBAR_FRAMES, "frames.ignore_rects=[[0, 0, 4, 4], [0, 0, true, 4]]"),
+            r"key 'frames\.ignore_rects\.1\.2' = True is invalid: .* true or false",
+        ),
+        (
+            (COLORBAR_FRAMES, "frames.ignore_rects=[['0', 0, 4, 4]]"),
+            r"key 'frames\.ignore_rects\.0\.0' = '0' is invalid: .* remove the quotes",
+        ),
+    ],
+)
+def test_bool_or_string_pixel_rejected(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        parse(overrides=overrides)
+
+
+def test_dict_recipe_pixel_keys_take_integers():
+    data = yaml.safe_load(MINIMAL)
+    data["frames"]["shape"] = [np.int64(96), 128.0]
+
+    shape = load_recipe(data).recipe.frames.shape
+
+    assert shape == (96, 128)
+    assert all(type(size) is int for size in shape)
+
+    data["frames"] = {
+        "kind": "images",
+        "path": "/tmp",
+        "mode": "colorbar",
+        "colorbar": {
+            "x_px": [np.int32(300), 310],
+            "y_px": [20.0, 220],
+            "top": 40,
+            "bottom": 20,
+        },
+        "ignore_rects": [[0, 0, np.uint16(4), 4.0]],
+    }
+    frames = load_recipe(data).recipe.frames
+
+    assert frames.colorbar.x_px == (300, 310)
+    assert frames.colorbar.y_px == (20, 220)
+    assert frames.ignore_rects == [(0, 0, 4, 4)]
+    assert all(type(edge) is int for edge in frames.ignore_rects[0])
+
+
 def test_dict_recipe_bool_seed_rejected():
     data = yaml.safe_load(MINIMAL)
     data["seed"] = True

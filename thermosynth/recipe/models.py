@@ -44,7 +44,9 @@ def _non_empty_rect(rect: tuple[int, int, int, int]) -> tuple[int, int, int, int
     return rect
 
 
-Rect = Annotated[tuple[int, int, int, int], AfterValidator(_non_empty_rect)]
+Rect = Annotated[
+    tuple[Integer, Integer, Integer, Integer], AfterValidator(_non_empty_rect)
+]
 """Half-open pixel box (x0, y0, x1, y1): columns x0 <= x < x1, rows y0 <= y < y1."""
 
 
@@ -96,8 +98,8 @@ def _check_calibration_unit(frames: ImageFrames | ArrayFrames | HDF5Frames) -> N
 class ColorbarSpec(_Model):
     """Position of the colour bar in the image and the temperatures at its ends."""
 
-    x_px: tuple[int, int]
-    y_px: tuple[int, int]
+    x_px: tuple[Integer, Integer]
+    y_px: tuple[Integer, Integer]
     top: Float
     bottom: Float
 
@@ -209,7 +211,7 @@ class SyntheticFrames(_Model):
     kind: Literal["synthetic"]
     on_error: OnError = "raise"
     n_frames: Annotated[Integer, Field(ge=1)] = 40
-    shape: tuple[int, int] = (120, 160)
+    shape: tuple[Integer, Integer] = (120, 160)
 
 
 class VideoFrames(_FrameSourceBase):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import os
@@ -190,6 +191,72 @@ def test_validate_path_options_expand_home(monkeypatch, tmp_path):
     assert transfer.metadata == tmp_path / "m.json"
     assert transfer.recipe == [tmp_path / "a.yaml", tmp_path / "b.yaml"]
     assert transfer.output == tmp_path / "t"
+
+
+def leaf_commands(parser, words=()):
+    """Yield the words and parser of each command that runs, such as
+    ``("validate", "closeness")``."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        yield words, parser
+        return
+    for name, command in groups[0].choices.items():
+        yield from leaf_commands(command, (*words, name))
+
+
+def tilde_arguments(action):
+    """Return ``action``'s command-line words with the value ``~/<dest>``."""
+    value = f"~/{action.dest}"
+    if not action.option_strings:
+        return [value]
+    return [f"{action.option_strings[-1]}={value}"]
+
+
+def test_every_path_option_expands_home(monkeypatch, tmp_path):
+    # Each argument that takes a value is parsed as ~/<dest>, beside the
+    # command's required options. Arguments whose type rejects that text,
+    # such as numbers, are skipped. Every value that parses to a Path must
+    # have ~ expanded, so a new path option without expansion fails here.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    parser = cli._parser()
+    checked = set()
+
+    for words, command in leaf_commands(parser):
+        takes_value = [a for a in command._actions if a.nargs != 0 and not a.choices]
+        required = [a for a in takes_value if a.required]
+        for action in takes_value:
+            others = [a for a in required if a is not action]
+            args = [word for a in [*others, action] for word in tilde_arguments(a)]
+            try:
+                parsed = parser.parse_args([*words, *args])
+            except SystemExit:
+                continue
+            value = getattr(parsed, action.dest)
+            paths = value if isinstance(value, list) else [value]
+            if not all(isinstance(path, Path) for path in paths):
+                continue
+
+            checked.add((" ".join(words), action.dest))
+            assert paths == [tmp_path / action.dest], (words, action.dest)
+
+    assert checked >= {
+        ("generate", "recipe"),
+        ("generate", "output"),
+        ("preview", "recipe"),
+        ("preview", "output"),
+        ("calibrate", "measurement"),
+        ("calibrate", "output"),
+        ("validate closeness", "normal"),
+        ("validate closeness", "pseudo"),
+        ("validate closeness", "real"),
+        ("validate closeness", "metadata"),
+        ("validate closeness", "output"),
+        ("validate transfer", "normal"),
+        ("validate transfer", "real"),
+        ("validate transfer", "metadata"),
+        ("validate transfer", "recipe"),
+        ("validate transfer", "output"),
+    }
 
 
 def test_output_option_expands_home(capsys, tmp_path, monkeypatch):

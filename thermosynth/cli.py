@@ -275,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_home_path,
         default=None,
         help="PNG file to write (default preview.png); for a sequence recipe "
         "a .gif or .mp4 file (default preview.gif)",
@@ -292,7 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument(
         "measurement",
-        type=Path,
+        type=_home_path,
         help="folder with Exp_E_T11x11_celsius.npy, Exp.mat, Th.txt, Ta.txt",
     )
     calibrate.add_argument(
@@ -379,7 +379,10 @@ def _add_verbose(parser: argparse.ArgumentParser, dest: str) -> None:
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "recipe", nargs="?", type=Path, help="YAML recipe file (omit with --demo)"
+        "recipe",
+        nargs="?",
+        type=_home_path,
+        help="YAML recipe file (omit with --demo)",
     )
     parser.add_argument(
         "--demo",
@@ -434,10 +437,10 @@ def _named_recipe(loaded: LoadedRecipe) -> Iterator[None]:
 
 
 def _home_path(text: str) -> Path:
-    """Return a path option's value with a leading ``~`` expanded.
+    """Return a path argument's value with a leading ``~`` expanded.
 
-    A shell leaves ``--normal=~/frames`` as typed, so the option expands it
-    as `expand_home` does for recipe paths and -o.
+    A shell leaves ``--normal=~/frames`` and a quoted ``'~/r.yaml'`` as typed,
+    so every path argument expands them as `expand_home` does for recipe paths.
     """
     return expand_home(Path(text))
 

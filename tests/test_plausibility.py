@@ -214,6 +214,33 @@ def test_implausible_summary_counts_every_sample():
     assert summarise_implausible([], recipe.scenarios, n_anomalous=10) is None
 
 
+@pytest.mark.parametrize(
+    ("short_overrides", "keys"),
+    [
+        ([], "scenarios.0.power_W"),
+        (
+            [
+                "scenarios.0.separator_short_C=150",
+                "scenarios.0.separator_short_energy_J=160000",
+                "scenarios.0.separator_short_s=20",
+            ],
+            "scenarios.0.power_W, scenarios.0.separator_short_energy_J",
+        ),
+    ],
+)
+def test_implausible_summary_names_short_energy(data_dir, short_overrides, keys):
+    recipe_path = RECIPES / "module-runaway-sequence.yaml"
+    recipe = load_recipe(recipe_path, overrides=short_overrides).recipe
+    rises = [[2, "cell_runaway", 3178.0]]
+
+    line = summarise_implausible(
+        rises, recipe.scenarios, n_anomalous=1, noun="sequence"
+    )
+
+    assert line is not None
+    assert f"sequences 2 of 'cell_runaway' ({keys}). Lower those keys" in line
+
+
 def test_generate_logs_implausible_summary(tmp_path, caplog):
     overrides = [
         f"output.dir={tmp_path / 'out'}",

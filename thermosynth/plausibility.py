@@ -105,9 +105,21 @@ def _implausible_group(
     keys = [
         f"scenarios.{number}.{key}"
         for number in scenario_numbers(name, scenarios)
-        for key in SOURCE_KEYS[scenarios[number].kind]
+        for key in _rise_keys(scenarios[number])
     ]
     return f"{noun}s {first_indices}{more} of {name!r} ({', '.join(keys)})"
+
+
+def _rise_keys(spec: Any) -> tuple[str, ...]:
+    """Return the keys of scenario ``spec`` whose lower values lower its rise.
+
+    A runaway's separator short can heat far more than its trigger, so its
+    energy is named too where the scenario sets one.
+    """
+    keys = SOURCE_KEYS[spec.kind]
+    if getattr(spec, "separator_short_energy_J", None) is not None:
+        keys += ("separator_short_energy_J",)
+    return keys
 
 
 SOURCE_UNITS = {

@@ -26,8 +26,9 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check thermosynth tests
-	$(BIN)/ruff format --check thermosynth tests
+	$(BIN)/ruff check thermosynth tests benchmarks
+	$(BIN)/ruff format --check thermosynth tests benchmarks
+	$(BIN)/mypy thermosynth
 
 clean:
 	rm -rf $(VENV) demo-output demo-output-preview.png

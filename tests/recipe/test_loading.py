@@ -173,6 +173,12 @@ def test_bool_or_string_pixel_rejected(overrides, message):
         parse(overrides=overrides)
 
 
+@pytest.mark.parametrize("shape", ["[0, 160]", "[120, -3]", "[31, 160]"])
+def test_synthetic_shape_too_small_rejected(shape):
+    with pytest.raises(RecipeError, match=r"key 'frames\.shape\.[01]' = -?\d+ is"):
+        parse(overrides=(f"frames.shape={shape}",))
+
+
 def test_dict_recipe_pixel_keys_take_integers():
     data = yaml.safe_load(MINIMAL)
     data["frames"]["shape"] = [np.int64(96), 128.0]

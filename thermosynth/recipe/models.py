@@ -205,13 +205,17 @@ class HDF5Frames(_FrameSourceBase):
         return self
 
 
+FramePixels = Annotated[Integer, Field(ge=32)]
+
+
 class SyntheticFrames(_Model):
     """Synthetic pouch-cell frames, for the demo that needs no data."""
 
     kind: Literal["synthetic"]
     on_error: OnError = "raise"
     n_frames: Annotated[Integer, Field(ge=1)] = 40
-    shape: tuple[Integer, Integer] = (120, 160)
+    # The synthetic pouch cell needs at least 32 x 32 px.
+    shape: tuple[FramePixels, FramePixels] = (120, 160)
 
 
 class VideoFrames(_FrameSourceBase):

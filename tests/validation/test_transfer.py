@@ -3,7 +3,7 @@
 import contextlib
 import csv
 import multiprocessing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -346,6 +346,27 @@ def test_contamination_reports_dropped_share():
     # 12 hot frames planted among 120; the 24 highest-ranked are dropped.
     assert rows["knn"]["contaminants_dropped"] == 1.0
     assert np.isnan(rows["plain"]["contaminants_dropped"])
+
+
+def test_contamination_dropped_share_per_class():
+    rng = np.random.default_rng(5)
+    data = replace(
+        _data(),
+        reserve_anomalies=np.concatenate(
+            [_hot(_normals(15, rng), rng), _normals(15, rng)]
+        ),
+        reserve_groups=np.array(["Hot"] * 15 + ["Cell"] * 15),
+    )
+    detectors = {"knn": Trimmed(KNearest(k=3), drop_fraction=0.2)}
+
+    result = transfer_report(data, {}, detectors, out_dir=None, contamination=0.1)
+
+    share = {r["group"]: r["contaminants_dropped"] for r in result.contamination}
+    # Hot frames stand out and are all dropped; the Cell "anomalies" are
+    # normal frames, which the scouts cannot tell from the rest.
+    assert share["Hot"] == 1.0
+    assert share["Cell"] < 0.5
+    assert share["Cell"] < share[ALL] < share["Hot"]
 
 
 @dataclass

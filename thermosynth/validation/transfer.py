@@ -420,10 +420,11 @@ def transfer_report(
     if contamination > 0.0:
         subset = {k: generators[k] for k in contamination_generators}
         if _contamination_applies(detectors, subset, contamination, skipped):
-            dirty, slots = _contaminate(
+            dirty, slots, chosen = _contaminate(
                 data, contamination, np.random.default_rng([seed, _CONTAMINATION_DRAW])
             )
-            _plan_contamination(plan, subset, detectors, dirty, slots, contamination)
+            planted = _Planted(slots, _reserve_groups(data, chosen))
+            _plan_contamination(plan, subset, detectors, dirty, planted, contamination)
     sweep = None
     if severity_levels:
         assert severity_generator is not None and severity_detector is not None
@@ -560,6 +561,14 @@ def _check_frames(data: TransferData) -> None:
             )
 
 
+@dataclass(frozen=True)
+class _Planted:
+    """The training slots that the contamination run filled with real anomalies."""
+
+    slots: np.ndarray
+    groups: np.ndarray | None  # class of each slot's anomaly, where known
+
+
 @dataclass
 class _Task:
     """One training run (or one fixed scorer) and the keys of its rows."""
@@ -573,7 +582,7 @@ class _Task:
     real_anomalies: np.ndarray | None = None
     pixel: bool = False  # score pixel metrics: real masks, then pixel_generators
     pixel_generators: tuple[str, ...] = ()
-    planted: np.ndarray | None = None
+    planted: _Planted | None = None
     stream: int | None = None  # seed key, the task's position when None
 
 
@@ -656,7 +665,7 @@ def _plan_contamination(
     generators: Mapping[str, GeneratorFactory],
     detectors: Mapping[str, Detector],
     dirty: np.ndarray,
-    slots: np.ndarray,
+    planted: _Planted,
     fraction: float,
 ) -> None:
     for det_name, detector in detectors.items():
@@ -668,7 +677,7 @@ def _plan_contamination(
             stream = plan.position("image", keys)
             keys["contamination"] = fraction
             factory = generators.get(gen_name)
-            options = {"normal": dirty, "factory": factory, "planted": slots}
+            options = {"normal": dirty, "factory": factory, "planted": planted}
             plan.add("contamination", keys, detector=detector, stream=stream, **options)
 
 
@@ -843,11 +852,17 @@ def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
     # The time goes to the log only, so that the tables of two runs with the
     # same seed are byte-identical.
     keys = dict(task.keys)
-    if task.planted is not None:
-        keys["contaminants_dropped"] = _dropped_share(task.detector, task.planted)
+    planted = task.planted
+    if planted is not None:
+        keys["contaminants_dropped"] = _dropped_share(task.detector, planted.slots)
     rows = [
         {**keys, **row} for row in image_rows(scores, data, rng, n_boot=plan.n_boot)
     ]
+    if planted is not None and planted.groups is not None:
+        for row in rows:
+            if row["group"] != "all":
+                of_class = planted.slots[planted.groups == row["group"]]
+                row["contaminants_dropped"] = _dropped_share(task.detector, of_class)
     pixel_rows = _task_pixel_rows(plan, task, scorer, maps, rng)
     return rows, pixel_rows, scores
 
@@ -921,10 +936,11 @@ def _class_name(detector: Detector) -> str:
 
 def _contaminate(
     data: TransferData, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Replace ``fraction`` of the training normals by real reserve anomalies.
 
-    Returns the contaminated frames and the indices of the replaced ones.
+    Returns the contaminated frames, the indices of the replaced ones and
+    the indices of the reserve anomalies put there.
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(
@@ -939,15 +955,26 @@ def _contaminate(
         )
     normal = data.train_normal.copy()
     slots = rng.choice(len(normal), size=n, replace=False)
-    normal[slots] = reserve[rng.choice(len(reserve), size=n, replace=False)]
-    return normal, slots
+    chosen = rng.choice(len(reserve), size=n, replace=False)
+    normal[slots] = reserve[chosen]
+    return normal, slots, chosen
+
+
+def _reserve_groups(data: TransferData, chosen: np.ndarray) -> np.ndarray | None:
+    """Return the class of each chosen reserve anomaly, or None if unknown."""
+    if data.reserve_groups is None:
+        return None
+    return data.reserve_groups[chosen]
 
 
 def _dropped_share(detector: Detector | None, slots: np.ndarray) -> float:
     """Return the share of planted anomalies that a Trimmed detector dropped.
 
-    NaN for a detector that drops nothing by design.
+    NaN for a detector that drops nothing by design, and where nothing was
+    planted.
     """
     if not isinstance(detector, Trimmed) or detector.drop_fraction == 0.0:
         return float("nan")
-    return float(np.isin(slots, detector.dropped).mean()) if len(slots) else 0.0
+    if len(slots) == 0:
+        return float("nan")
+    return float(np.isin(slots, detector.dropped).mean())

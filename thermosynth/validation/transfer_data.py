@@ -58,6 +58,10 @@ class TransferData:
     notes : tuple of str
         Warnings about the frames for ``report.md``, such as test frames
         that repeat training frames.
+    reserve_groups : ndarray or None
+        Class name of each reserve anomaly (str, (M,)), so that the
+        contamination run reports per class which planted anomalies trimming
+        dropped; None where unknown.
     """
 
     train_normal: np.ndarray
@@ -68,6 +72,7 @@ class TransferData:
     test_masks: np.ndarray | None = None
     kelvin_per_level: float | None = None
     notes: tuple[str, ...] = ()
+    reserve_groups: np.ndarray | None = None
 
 
 # Largest factor by which resize_transfer_data lets a side grow.
@@ -170,12 +175,14 @@ def split_transfer_data(
         raise FrameError("no real anomaly classes were given; give at least one")
 
     test_parts, groups, reserve = [test], [np.full(len(test), normal_group)], []
+    reserve_groups = []
     mask_parts = [np.zeros(test.shape, dtype=bool)]
     for name, images in anomalies.items():
         order = rng.permutation(len(images))
         images = images[order]
         half = len(images) // 2
         reserve.append(images[:half])
+        reserve_groups.append(np.full(half, name))
         test_parts.append(images[half:])
         groups.append(np.full(len(images) - half, name))
         if anomaly_masks is not None:
@@ -188,6 +195,7 @@ def split_transfer_data(
         test_groups=test_groups,
         reserve_anomalies=np.concatenate(reserve),
         test_masks=None if anomaly_masks is None else np.concatenate(mask_parts),
+        reserve_groups=np.concatenate(reserve_groups),
     )
 
 

@@ -176,8 +176,9 @@ def _contamination_note(result: TransferResult) -> str:
         "the seed of its clean run. Clean AUROC is the image AUROC of the main "
         "tables, contaminated AUROC that of the rerun, and the change is "
         "contaminated minus clean. Planted anomalies dropped is the share of "
-        "the replaced frames that trimming removed before the final training; "
-        "it is empty for detectors that do not trim."
+        "the replaced frames that trimming removed before the final training, "
+        "on a class's row the share of that class's planted anomalies; it is "
+        "empty for detectors that do not trim."
     )
 
 

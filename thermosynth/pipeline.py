@@ -675,7 +675,7 @@ def _open_bank(
         generator.open_bank(progress=progress, run_entries=run_entries)
     except KeyboardInterrupt as interrupt:
         # The command line prints this after "interrupted; ". The bank's own
-        # message says how many entries its file keeps for a rerun.
+        # message gives how many entries its file keeps for a rerun.
         stopped = (
             "stopped while building the scenario bank, before any sample, so no "
             f"output was written and {_RESUME} has no shards to reuse"

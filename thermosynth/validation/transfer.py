@@ -860,7 +860,7 @@ def _run_task(plan: _Plan, index: int, seed: int) -> TaskRows:
     ]
     if planted is not None and planted.groups is not None:
         for row in rows:
-            if row["group"] != "all":
+            if row["group"] != ALL:
                 of_class = planted.slots[planted.groups == row["group"]]
                 row["contaminants_dropped"] = _dropped_share(task.detector, of_class)
     pixel_rows = _task_pixel_rows(plan, task, scorer, maps, rng)

@@ -20,6 +20,7 @@ from thermosynth.output.frame_attributes import PER_SAMPLE_UNIT
 from thermosynth.output.hdf5 import HDF5Writer, compress_chunks, write_master
 from thermosynth.output.palette import read_palette
 from thermosynth.output.sample import Sample
+from thermosynth.output.shards import remove_temporaries
 
 
 def make_sample(index: int, label: int, raw: np.ndarray) -> Sample:
@@ -466,3 +467,25 @@ def test_hdf5_frames_attrs_of_palette(tmp_path, samples):
             "unit": "RGB palette colour",
             "value_unit": "C",
         }
+
+
+def test_killed_scale_write_removed_on_resume(tmp_path, monkeypatch):
+    # A run killed between writing scale.json's temporary file and renaming it
+    # leaves the file; the next run's clean-up must find it.
+    stage = tmp_path / "stage"
+    writer = FolderWriter(stage / "folder", frame_unit="C")
+
+    def killed(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("thermosynth.output.folder.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        writer._record_scale({"raw_offset": 0.0})
+    monkeypatch.undo()
+    left = [path.name for path in (stage / "folder").iterdir()]
+
+    remove_temporaries(stage)
+
+    assert len(left) == 1
+    assert left[0].startswith(".scale.")
+    assert list((stage / "folder").iterdir()) == []

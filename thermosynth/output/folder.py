@@ -264,9 +264,12 @@ class FolderWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         text = json.dumps(scale, indent=2) + "\n"
 
-        # Shards written by several workers write the same text; the rename
-        # keeps the file whole whichever finishes last.
-        handle, temporary = tempfile.mkstemp(prefix=".scale.", dir=self.root)
+        # Shards written by several workers write the same text, and the rename
+        # keeps the file whole whichever finishes last. The ".tmp" suffix lets
+        # a resumed run remove the file that a killed run left.
+        handle, temporary = tempfile.mkstemp(
+            prefix=".scale.", suffix=".tmp", dir=self.root
+        )
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
         os.chmod(temporary, 0o644)
